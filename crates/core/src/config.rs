@@ -1,0 +1,353 @@
+//! The typed configuration. Loading and layering (file, environment, flags) happen in the
+//! server crate; this module defines the keys, their defaults and their validation.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::model::Role;
+
+/// A configuration value that is wrong, with the dotted key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration `{key}`: {message}")]
+pub struct ConfigError {
+    /// Dotted key, e.g. `auth.password.min_length`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.to_owned(), message: message.into() }
+}
+
+/// Everything Portcullis can be told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[keys]`
+    pub keys: KeysConfig,
+    /// `[auth]`
+    pub auth: AuthConfig,
+    /// `[admin]`
+    pub admin: AdminConfig,
+    /// `[security_txt]`
+    pub security_txt: SecurityTxtConfig,
+    /// `[log]`
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The public base URL: token issuer; `https` turns HSTS on.
+    pub public_url: String,
+    /// Peers whose `Forwarded` / `X-Forwarded-For` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Requests taking longer are aborted with 503.
+    pub request_timeout_seconds: u64,
+    /// On SIGTERM, in-flight requests get this long to finish.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 1_048_576,
+            request_timeout_seconds: 30,
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://user:pass@host/db`; may hold a password.
+    pub url: SecretString,
+    /// Pool size (PostgreSQL; SQLite readers).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: SecretString::from("sqlite://./portcullis-data/portcullis.db"), max_connections: 16 }
+    }
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// A key file, created with mode 0600 when missing.
+    #[default]
+    File,
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Source of the master key.
+    pub source: KeySource,
+    /// Path of the key file.
+    pub master_key_file: PathBuf,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self { source: KeySource::File, master_key_file: PathBuf::from("./portcullis-data/master.key") }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Whether `POST /auth/register` is open.
+    pub self_registration: bool,
+    /// Access-token lifetime.
+    pub access_token_ttl_seconds: u64,
+    /// Refresh-token (and idle session) lifetime.
+    pub refresh_token_ttl_seconds: u64,
+    /// The oldest session is revoked past this.
+    pub max_sessions_per_user: u32,
+    /// Roles that must enrol a second factor (enforced with the MFA issue).
+    pub mfa_required_for_roles: Vec<Role>,
+    /// Sensitive actions need a factor this recent (enforced with the MFA issue).
+    pub step_up_max_age_seconds: u64,
+    /// `[auth.password]`
+    pub password: PasswordConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            self_registration: false,
+            access_token_ttl_seconds: 900,
+            refresh_token_ttl_seconds: 604_800,
+            max_sessions_per_user: 10,
+            mfa_required_for_roles: Vec::new(),
+            step_up_max_age_seconds: 600,
+            password: PasswordConfig::default(),
+        }
+    }
+}
+
+/// `[auth.password]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Minimum length (code points).
+    pub min_length: usize,
+    /// Maximum length (code points).
+    pub max_length: usize,
+    /// Minimum zxcvbn score.
+    pub min_strength: u8,
+    /// Argon2id memory, KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once; 0 = number of CPUs.
+    pub max_concurrent_hashes: usize,
+    /// Hash requests allowed to wait; more are answered 429 at once.
+    pub max_queued_hashes: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 12,
+            max_length: 128,
+            min_strength: 3,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 0,
+            max_queued_hashes: 64,
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Client IPs allowed to call the admin API.
+    pub allowed_ips: Vec<IpNet>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        let v4: IpNet = IpNet::from(std::net::IpAddr::from([127, 0, 0, 1]));
+        let v6: IpNet = IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+        Self { allowed_ips: vec![v4, v6] }
+    }
+}
+
+/// `[security_txt]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityTxtConfig {
+    /// `Contact:` URIs.
+    pub contact: Vec<String>,
+    /// `Expires:` this many days ahead (at most 365).
+    pub expires_days: u32,
+    /// Optional `Policy:` URI.
+    pub policy: Option<String>,
+    /// Optional `Preferred-Languages:`.
+    pub preferred_languages: Option<String>,
+}
+
+impl Default for SecurityTxtConfig {
+    fn default() -> Self {
+        Self {
+            contact: vec!["mailto:security@example.com".into()],
+            expires_days: 180,
+            policy: None,
+            preferred_languages: Some("en".into()),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (default) or `pretty`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info,portcullis=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Json, level: "info".into() }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+impl Config {
+    /// Checks values that the types alone do not; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.server.public_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 || url.ends_with('/') {
+            return Err(bad("server.public_url", "must be an absolute http(s) URL without a trailing slash"));
+        }
+        if self.server.max_body_bytes < 1024 || self.server.max_body_bytes > 64 * 1024 * 1024 {
+            return Err(bad("server.max_body_bytes", "must be between 1024 and 67108864"));
+        }
+        if self.server.request_timeout_seconds == 0 {
+            return Err(bad("server.request_timeout_seconds", "must be at least 1"));
+        }
+        let db = self.database.url.expose_secret();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(bad("database.url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(bad("database.max_connections", "must be at least 1"));
+        }
+        let a = &self.auth;
+        if !(60..=86_400).contains(&a.access_token_ttl_seconds) {
+            return Err(bad("auth.access_token_ttl_seconds", "must be between 60 and 86400"));
+        }
+        if a.refresh_token_ttl_seconds < a.access_token_ttl_seconds || a.refresh_token_ttl_seconds > 31_536_000 {
+            return Err(bad("auth.refresh_token_ttl_seconds", "must be at least the access-token TTL and at most one year"));
+        }
+        if a.max_sessions_per_user == 0 {
+            return Err(bad("auth.max_sessions_per_user", "must be at least 1"));
+        }
+        if a.step_up_max_age_seconds == 0 {
+            return Err(bad("auth.step_up_max_age_seconds", "must be at least 1"));
+        }
+        let p = &a.password;
+        if p.min_length < 8 {
+            return Err(bad("auth.password.min_length", "must be at least 8 (NIST SP 800-63B)"));
+        }
+        if p.max_length < 64 || p.max_length < p.min_length || p.max_length > 1024 {
+            return Err(bad("auth.password.max_length", "must be between 64 and 1024 and not below min_length"));
+        }
+        if p.min_strength > 4 {
+            return Err(bad("auth.password.min_strength", "must be a zxcvbn score from 0 to 4"));
+        }
+        if p.argon2_parallelism == 0 || p.argon2_parallelism > 16 {
+            return Err(bad("auth.password.argon2_parallelism", "must be between 1 and 16"));
+        }
+        if p.argon2_memory_kib < 8 * p.argon2_parallelism || p.argon2_memory_kib > 4 * 1024 * 1024 {
+            return Err(bad("auth.password.argon2_memory_kib", "must be between 8 x parallelism and 4194304"));
+        }
+        if p.argon2_iterations == 0 || p.argon2_iterations > 100 {
+            return Err(bad("auth.password.argon2_iterations", "must be between 1 and 100"));
+        }
+        if self.security_txt.contact.is_empty() {
+            return Err(bad("security_txt.contact", "needs at least one URI"));
+        }
+        if let Some(c) = self.security_txt.contact.iter().find(|c| !(c.starts_with("mailto:") || c.starts_with("https://") || c.starts_with("tel:"))) {
+            return Err(bad("security_txt.contact", format!("`{c}` is not a mailto:, https:// or tel: URI")));
+        }
+        if !(1..=365).contains(&self.security_txt.expires_days) {
+            return Err(bad("security_txt.expires_days", "must be between 1 and 365 (RFC 9116: less than a year)"));
+        }
+        Ok(())
+    }
+
+    /// Whether responses should carry HSTS.
+    pub fn is_https(&self) -> bool {
+        self.server.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = Config::default();
+        c.auth.password.min_length = 4;
+        assert_eq!(c.validate().map_err(|e| e.key), Err("auth.password.min_length".to_owned()));
+        let mut c = Config::default();
+        c.security_txt.expires_days = 400;
+        assert_eq!(c.validate().map_err(|e| e.key), Err("security_txt.expires_days".to_owned()));
+    }
+
+    #[test]
+    fn debug_hides_database_password() {
+        let mut c = Config::default();
+        c.database.url = SecretString::from("postgres://u:hunter2@db/portcullis");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

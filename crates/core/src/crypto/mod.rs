@@ -1,0 +1,7 @@
+//! Cryptographic building blocks: pure functions over bytes, each tested against published
+//! vectors where one exists.
+
+pub mod jwt;
+pub mod passwords;
+pub mod secretbox;
+pub mod tokens;

@@ -1,0 +1,171 @@
+//! Domain records as the store keeps them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::clock::UnixTime;
+use crate::email::Email;
+
+/// A principal's role. `Service` principals (no password, API keys only) come with the
+/// service-identity work; the variant exists so the data model is ready for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An ordinary user.
+    User,
+    /// An administrator: may use the admin API.
+    Admin,
+    /// A machine principal.
+    Service,
+}
+
+impl Role {
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+            Role::Service => "service",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Role::User),
+            "admin" => Ok(Role::Admin),
+            "service" => Ok(Role::Service),
+            other => Err(format!("unknown role `{other}` (expected user, admin or service)")),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An Argon2id PHC string. Not a secret in itself, but an offline-cracking target: keep it
+/// out of logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// A user (or, later, a service account).
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Opaque id (UUIDv7).
+    pub id: String,
+    /// Normalised, unique email.
+    pub email: Email,
+    /// Optional display name.
+    pub display_name: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Argon2id hash; `None` for principals that cannot log in with a password.
+    pub password_hash: Option<PasswordHash>,
+    /// Whether a second factor is enrolled (the MFA issue fills this in).
+    pub mfa_enabled: bool,
+    /// Locked by an admin or automated response: no login, no refresh.
+    pub locked: bool,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change.
+    pub updated_at: UnixTime,
+}
+
+/// A login session: one refresh-token family, many access tokens.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Opaque id; the `sid` claim of its access tokens.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// When the session started.
+    pub created_at: UnixTime,
+    /// Last login or refresh.
+    pub last_seen_at: UnixTime,
+    /// The session ends here unless refreshed.
+    pub expires_at: UnixTime,
+    /// Set once, when revoked.
+    pub revoked_at: Option<UnixTime>,
+    /// Why it was revoked (`logout`, `reuse_detected`, ...).
+    pub revoked_reason: Option<String>,
+    /// Client IP at login.
+    pub ip: Option<String>,
+    /// User-Agent at login (truncated).
+    pub user_agent: Option<String>,
+    /// Authentication methods (RFC 8176) used to establish the session.
+    pub amr: Vec<String>,
+    /// When the user last proved a factor (for step-up).
+    pub auth_time: UnixTime,
+}
+
+impl Session {
+    /// Live: not revoked and not expired.
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// One refresh token of a session's family. Only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    /// Opaque id.
+    pub id: String,
+    /// The family: the session it belongs to.
+    pub session_id: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// Issue time.
+    pub created_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+    /// Set when exchanged for a successor; presenting it again is reuse.
+    pub rotated_at: Option<UnixTime>,
+}
+
+/// An access-token signing key as stored: the private half sealed under the master key.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// Sealed private key (see [`crate::crypto::secretbox`]).
+    pub sealed_private_key: Vec<u8>,
+    /// When it was added.
+    pub created_at: UnixTime,
+    /// When it starts signing (published in the JWKS before that).
+    pub activates_at: UnixTime,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("activates_at", &self.activates_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Login-throttle state of one key (an account or a client IP).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThrottleState {
+    /// `acct:<hash>` or `ip:<addr>`.
+    pub key: String,
+    /// Failures within the current window.
+    pub failures: i64,
+    /// Time of the last failure.
+    pub last_failure_at: UnixTime,
+    /// No attempt before this time.
+    pub blocked_until: UnixTime,
+}

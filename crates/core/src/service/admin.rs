@@ -1,0 +1,181 @@
+//! Administration: users, locks, remote logout, the audit log.
+
+use serde_json::json;
+
+use super::{Principal, RequestContext, Services};
+use crate::audit::{AuditRecord, ChainVerifier, NewAuditEvent, Outcome};
+use crate::error::{Error, Result};
+use crate::id::is_valid_id;
+use crate::model::User;
+use crate::store::Store;
+
+/// One page of users.
+#[derive(Debug)]
+pub struct UserPage {
+    /// The users.
+    pub users: Vec<User>,
+    /// Cursor for the next page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// Result of checking the whole audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerifyReport {
+    /// True when every entry verifies.
+    pub ok: bool,
+    /// Entries verified (up to the first bad one).
+    pub entries: i64,
+    /// Hash of the last good entry.
+    pub head: String,
+    /// The first entry that fails.
+    pub first_bad_seq: Option<i64>,
+    /// Why it fails.
+    pub reason: Option<String>,
+}
+
+/// Verifies the whole chain, page by page.
+pub async fn verify_audit_chain(store: &dyn Store) -> Result<AuditVerifyReport> {
+    let mut v = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = store.audit_page(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            if let Err(b) = v.push(r) {
+                return Ok(AuditVerifyReport {
+                    ok: false,
+                    entries: v.entries(),
+                    head: v.head(),
+                    first_bad_seq: Some(b.seq),
+                    reason: Some(b.reason.to_owned()),
+                });
+            }
+        }
+    }
+    Ok(AuditVerifyReport { ok: true, entries: v.entries(), head: v.head(), first_bad_seq: None, reason: None })
+}
+
+impl Services {
+    /// A page of users ordered by id.
+    pub async fn list_users(&self, cursor: Option<&str>, limit: u32) -> Result<UserPage> {
+        if cursor.is_some_and(|c| !is_valid_id(c)) {
+            return Err(Error::InvalidRequest("invalid cursor".into(), vec![]));
+        }
+        let limit = limit.clamp(1, 500);
+        let mut users = self.store.list_users(cursor, limit + 1).await?;
+        let more = users.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_cursor = if more { users.last().map(|u| u.id.clone()) } else { None };
+        Ok(UserPage { users, next_cursor })
+    }
+
+    /// Locks (revoking every session) or unlocks a user.
+    pub async fn set_user_locked(&self, admin: &Principal, ctx: &RequestContext, user_id: &str, locked: bool) -> Result<()> {
+        if !is_valid_id(user_id) {
+            return Err(Error::NotFound);
+        }
+        if locked && user_id == admin.user_id {
+            return Err(Error::Forbidden("administrators cannot lock themselves out".into()));
+        }
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if !tx.set_locked(user_id, locked, now).await? {
+            return Err(Error::NotFound);
+        }
+        let revoked = if locked {
+            self.revoke_all_sessions(tx.as_mut(), ctx, &admin.user_id, user_id, None, "account_locked").await?
+        } else {
+            Vec::new()
+        };
+        let action = if locked { "admin.user.locked" } else { "admin.user.unlocked" };
+        tx.append_audit(
+            &NewAuditEvent::new(now, action, Outcome::Success)
+                .actor(admin.user_id.clone())
+                .target(user_id.to_owned())
+                .client(ctx)
+                .details(json!({"sessions_revoked": revoked.len()})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.note_revoked(&revoked, now);
+        Ok(())
+    }
+
+    /// Remote logout: revokes every session of a user.
+    pub async fn admin_revoke_sessions(&self, admin: &Principal, ctx: &RequestContext, user_id: &str) -> Result<()> {
+        if !is_valid_id(user_id) {
+            return Err(Error::NotFound);
+        }
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if tx.user_by_id(user_id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        let revoked = self.revoke_all_sessions(tx.as_mut(), ctx, &admin.user_id, user_id, None, "admin_remote_logout").await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "admin.user.sessions_revoked", Outcome::Success)
+                .actor(admin.user_id.clone())
+                .target(user_id.to_owned())
+                .client(ctx)
+                .details(json!({"sessions_revoked": revoked.len()})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.note_revoked(&revoked, now);
+        Ok(())
+    }
+
+    /// Records a refused access (wrong role, IP outside the allowlist).
+    pub async fn audit_access_denied(&self, actor: Option<&str>, ctx: &RequestContext, resource: &str, reason: &str) -> Result<()> {
+        let mut ev = NewAuditEvent::new(self.now(), "access.denied", Outcome::Failure)
+            .client(ctx)
+            .details(json!({"resource": resource, "reason": reason}));
+        if let Some(a) = actor {
+            ev = ev.actor(a.to_owned());
+        }
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(&ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of audit events.
+    pub async fn audit_page(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
+        Ok(self.store.audit_page(after_seq.max(0), limit.clamp(1, 1000)).await?)
+    }
+
+    /// Verifies the whole audit chain.
+    pub async fn verify_audit(&self) -> Result<AuditVerifyReport> {
+        verify_audit_chain(self.store.as_ref()).await
+    }
+
+    /// One pass of the background sync: pull revocations made elsewhere, drop expired ones,
+    /// and record whether the database answered. `since` is the caller's cursor.
+    pub async fn sync_revocations(&self, since: i64) -> Result<i64> {
+        let now = self.now();
+        match self.store.revoked_sessions_since(since).await {
+            Ok(rows) => {
+                let mut cursor = since;
+                for (id, at) in rows {
+                    self.revocations.insert(&id, at);
+                    cursor = cursor.max(at);
+                }
+                self.revocations.prune(now - self.settings.access_ttl - 120);
+                self.health.set_db(true);
+                self.health.set_revocations_current(true);
+                Ok(cursor)
+            }
+            Err(e) => {
+                self.health.set_db(false);
+                self.health.set_revocations_current(false);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Rotates the access-token signing key.
+    pub async fn rotate_signing_key(&self, actor: &str) -> Result<String> {
+        self.keyring.rotate(self.store.as_ref(), self.now(), actor, self.rng.as_ref()).await
+    }
+}

@@ -1,0 +1,510 @@
+//! Registration, login, refresh-token rotation, sessions and password changes.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{RequestContext, Services};
+use crate::audit::{NewAuditEvent, Outcome};
+use crate::crypto::jwt::Claims;
+use crate::crypto::tokens::{is_refresh_token_shape, new_refresh_token, sha256_hex};
+use crate::email::Email;
+use crate::error::{Error, FieldError, Result};
+use crate::id::{is_valid_id, new_id};
+use crate::model::{RefreshToken, Role, Session, User};
+use crate::password::normalize;
+use crate::store::Tx;
+use crate::throttle;
+
+/// An authenticated caller, established from a verified access token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// User id.
+    pub user_id: String,
+    /// Session id.
+    pub session_id: String,
+    /// Role at token issue.
+    pub role: Role,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Last factor time.
+    pub auth_time: i64,
+}
+
+/// What a successful login or refresh returns.
+#[derive(Debug)]
+pub struct TokenResponse {
+    /// The EdDSA access token.
+    pub access_token: SecretString,
+    /// Its lifetime in seconds.
+    pub expires_in: i64,
+    /// The new refresh token (shown once).
+    pub refresh_token: SecretString,
+    /// The session.
+    pub session_id: String,
+}
+
+const MAX_DISPLAY_NAME: usize = 100;
+
+impl Services {
+    fn parse_email(raw: &str) -> Result<Email> {
+        Email::parse(raw).map_err(|m| Error::InvalidRequest("invalid email".into(), vec![FieldError::new("email", "invalid", m)]))
+    }
+
+    fn check_display_name(name: Option<&str>) -> Result<Option<String>> {
+        match name.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(n) if n.chars().count() > MAX_DISPLAY_NAME || n.chars().any(char::is_control) => Err(Error::InvalidRequest(
+                "invalid display_name".into(),
+                vec![FieldError::new("display_name", "invalid", "at most 100 characters, no control characters")],
+            )),
+            Some(n) => Ok(Some(n.to_owned())),
+        }
+    }
+
+    /// Open self-registration (`POST /auth/register`).
+    pub async fn register(&self, ctx: &RequestContext, email: &str, password: &str, display_name: Option<&str>) -> Result<User> {
+        if !self.settings.self_registration {
+            return Err(Error::Forbidden("registration is closed".into()));
+        }
+        self.create_user(ctx, email, password, display_name, Role::User, None).await
+    }
+
+    /// Creates a user with a password (registration, the CLI). `actor` is who did it, if not
+    /// the user themselves.
+    pub async fn create_user(
+        &self,
+        ctx: &RequestContext,
+        email: &str,
+        password: &str,
+        display_name: Option<&str>,
+        role: Role,
+        actor: Option<&str>,
+    ) -> Result<User> {
+        let email = Self::parse_email(email)?;
+        let display_name = Self::check_display_name(display_name)?;
+        let password = normalize(password);
+        let mut context = vec![email.local_part(), email.as_str()];
+        if let Some(n) = display_name.as_deref() {
+            context.push(n);
+        }
+        self.policy.check(&password, &context).map_err(Error::WeakPassword)?;
+        let hash = self.hasher.hash(password, self.rng.as_ref()).await?;
+        let now = self.now();
+        let user = User {
+            id: new_id(now, self.rng.as_ref()),
+            email,
+            display_name,
+            role,
+            password_hash: Some(hash),
+            mfa_enabled: false,
+            locked: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_user(&user).await.map_err(|e| match Error::from(e) {
+            Error::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
+            other => other,
+        })?;
+        let action = if actor.is_some() { "admin.user.created" } else { "auth.user.registered" };
+        tx.append_audit(
+            &NewAuditEvent::new(now, action, Outcome::Success)
+                .actor(actor.unwrap_or(&user.id))
+                .target(user.id.clone())
+                .client(ctx)
+                .details(json!({"role": role.as_str()})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Password login. Unknown email and wrong password are answered alike and take alike.
+    pub async fn login(&self, ctx: &RequestContext, email: &str, password: &str) -> Result<TokenResponse> {
+        let email = Self::parse_email(email)?;
+        let now = self.now();
+        let acct_key = throttle::account_key(&email);
+        let ip_key = ctx.ip.map(throttle::ip_key);
+        let keys: Vec<String> = std::iter::once(acct_key.clone()).chain(ip_key.clone()).collect();
+        let states = self.store.throttle_states(&keys).await?;
+        if let Some(retry_after) = throttle::retry_after(&states, now) {
+            return Err(Error::TooManyAttempts { retry_after });
+        }
+
+        let user = self.store.user_by_email(&email).await?;
+        let password = normalize(password);
+        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+        let known_id = user.as_ref().map(|u| u.id.clone());
+        let ok = self.hasher.verify(password.clone(), stored.clone()).await?;
+        let now = self.now();
+
+        let Some(user) = user.filter(|_| ok) else {
+            let mut tx = self.store.begin().await?;
+            let acct = throttle::ACCOUNT.record_failure(states.iter().find(|s| s.key == acct_key), &acct_key, now);
+            tx.put_throttle(&acct).await?;
+            if let Some(ip_key) = &ip_key {
+                let ip = throttle::CLIENT_IP.record_failure(states.iter().find(|s| &s.key == ip_key), ip_key, now);
+                tx.put_throttle(&ip).await?;
+            }
+            let mut ev = NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
+                .client(ctx)
+                .details(json!({"reason": "invalid_credentials", "account_failures": acct.failures}));
+            if let Some(id) = known_id {
+                ev = ev.target(id);
+            }
+            tx.append_audit(&ev).await?;
+            tx.commit().await?;
+            return Err(Error::InvalidCredentials);
+        };
+
+        if user.locked {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
+                    .actor(user.id.clone())
+                    .target(user.id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": "account_locked"})),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::AccountLocked);
+        }
+
+        let rehash = match &stored {
+            Some(h) if self.hasher.needs_rehash(h) => Some(self.hasher.hash(password, self.rng.as_ref()).await?),
+            _ => None,
+        };
+
+        let amr = vec!["pwd".to_owned()];
+        let mut tx = self.store.begin().await?;
+        tx.clear_throttle(&acct_key).await?;
+        if let Some(h) = &rehash {
+            tx.set_password_hash(&user.id, h, now).await?;
+        }
+        let (session, refresh) = self.start_session(tx.as_mut(), ctx, &user, amr).await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "auth.login.succeeded", Outcome::Success)
+                .actor(user.id.clone())
+                .target(session.id.clone())
+                .client(ctx)
+                .details(json!({"amr": session.amr, "rehashed": rehash.is_some()})),
+        )
+        .await?;
+        let evicted = self.evict_over_cap(tx.as_mut(), ctx, &user.id).await?;
+        tx.commit().await?;
+        self.note_revoked(&evicted, now);
+        self.token_response(&user, &session, refresh)
+    }
+
+    /// Starts a session and its refresh-token family, inside `tx`.
+    async fn start_session(&self, tx: &mut dyn Tx, ctx: &RequestContext, user: &User, amr: Vec<String>) -> Result<(Session, SecretString)> {
+        let now = self.now();
+        let session = Session {
+            id: new_id(now, self.rng.as_ref()),
+            user_id: user.id.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+            revoked_at: None,
+            revoked_reason: None,
+            ip: ctx.ip.map(|ip| ip.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            amr,
+            auth_time: now,
+        };
+        tx.insert_session(&session).await?;
+        let refresh = self.issue_refresh(tx, &session.id).await?;
+        Ok((session, refresh))
+    }
+
+    async fn issue_refresh(&self, tx: &mut dyn Tx, session_id: &str) -> Result<SecretString> {
+        let now = self.now();
+        let token = new_refresh_token(self.rng.as_ref());
+        tx.insert_refresh_token(&RefreshToken {
+            id: new_id(now, self.rng.as_ref()),
+            session_id: session_id.to_owned(),
+            token_hash: sha256_hex(token.expose_secret().as_bytes()),
+            created_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+            rotated_at: None,
+        })
+        .await?;
+        Ok(token)
+    }
+
+    /// Revokes the user's oldest sessions beyond the cap; returns their ids.
+    async fn evict_over_cap(&self, tx: &mut dyn Tx, ctx: &RequestContext, user_id: &str) -> Result<Vec<String>> {
+        let now = self.now();
+        let active = tx.active_sessions(user_id, now).await?;
+        let excess = active.len().saturating_sub(self.settings.max_sessions);
+        let mut evicted = Vec::new();
+        for s in active.into_iter().take(excess) {
+            if tx.revoke_session(&s.id, "evicted", now).await? {
+                tx.append_audit(
+                    &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
+                        .actor("system")
+                        .target(s.id.clone())
+                        .client(ctx)
+                        .details(json!({"reason": "max_sessions_per_user", "user_id": user_id})),
+                )
+                .await?;
+                evicted.push(s.id);
+            }
+        }
+        Ok(evicted)
+    }
+
+    /// After commit: make this node's view of revocations current at once.
+    pub(crate) fn note_revoked(&self, ids: &[String], now: i64) {
+        for id in ids {
+            self.revocations.insert(id, now);
+        }
+    }
+
+    fn token_response(&self, user: &User, session: &Session, refresh: SecretString) -> Result<TokenResponse> {
+        let now = self.now();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: user.id.clone(),
+            aud: self.settings.issuer.clone(),
+            exp: now + self.settings.access_ttl,
+            iat: now,
+            jti: new_id(now, self.rng.as_ref()),
+            sid: session.id.clone(),
+            role: user.role.as_str().to_owned(),
+            amr: session.amr.clone(),
+            auth_time: session.auth_time,
+        };
+        let access = self.keyring.sign(&claims, now)?;
+        Ok(TokenResponse {
+            access_token: SecretString::from(access),
+            expires_in: self.settings.access_ttl,
+            refresh_token: refresh,
+            session_id: session.id.clone(),
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. A token that was already rotated revokes
+    /// its whole family and session (RFC 9700, section 4.14.2).
+    pub async fn refresh(&self, ctx: &RequestContext, token: &str) -> Result<TokenResponse> {
+        if !is_refresh_token_shape(token) {
+            return Err(Error::InvalidToken("malformed refresh token"));
+        }
+        let now = self.now();
+        let hash = sha256_hex(token.as_bytes());
+        let mut tx = self.store.begin().await?;
+        let Some(rt) = tx.refresh_token_by_hash(&hash).await? else {
+            return Err(Error::InvalidToken("unknown refresh token"));
+        };
+        let session = tx.session(&rt.session_id).await?.ok_or(Error::InvalidToken("unknown session"))?;
+        let won = rt.rotated_at.is_none() && tx.mark_rotated(&rt.id, now).await?;
+        if !won {
+            let revoked = tx.revoke_session(&session.id, "refresh_token_reuse", now).await?;
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.token.reuse_detected", Outcome::Failure)
+                    .actor(session.user_id.clone())
+                    .target(session.id.clone())
+                    .client(ctx)
+                    .details(json!({"token_id": rt.id, "session_revoked": revoked})),
+            )
+            .await?;
+            if revoked {
+                tx.append_audit(
+                    &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
+                        .actor("system")
+                        .target(session.id.clone())
+                        .client(ctx)
+                        .details(json!({"reason": "refresh_token_reuse", "user_id": session.user_id})),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            self.note_revoked(std::slice::from_ref(&session.id), now);
+            tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
+            return Err(Error::TokenReused);
+        }
+        if !session.is_active(now) || rt.expires_at <= now {
+            return Err(Error::InvalidToken("refresh token expired or session revoked"));
+        }
+        let user = tx.user_by_id(&session.user_id).await?.ok_or(Error::InvalidToken("unknown user"))?;
+        if user.locked {
+            return Err(Error::InvalidToken("account locked"));
+        }
+        let refresh = self.issue_refresh(tx.as_mut(), &session.id).await?;
+        let expires_at = now + self.settings.refresh_ttl;
+        tx.touch_session(&session.id, now, expires_at).await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "auth.token.refreshed", Outcome::Success)
+                .actor(user.id.clone())
+                .target(session.id.clone())
+                .client(ctx),
+        )
+        .await?;
+        tx.commit().await?;
+        self.token_response(&user, &session, refresh)
+    }
+
+    /// Authenticates an access token: signature, issuer, audience, expiry, revocation. No
+    /// database round trip; refuses everything while the revocation view is not current.
+    pub fn authenticate(&self, token: &str) -> Result<Principal> {
+        if !self.health.ready() {
+            return Err(Error::Unavailable("database unreachable; failing closed".into()));
+        }
+        let now = self.now();
+        let claims = self.keyring.verify(token, now).map_err(|_| Error::InvalidToken("bad signature or unknown key"))?;
+        if claims.iss != self.settings.issuer || claims.aud != self.settings.issuer {
+            return Err(Error::InvalidToken("wrong issuer or audience"));
+        }
+        if claims.exp <= now {
+            return Err(Error::InvalidToken("token expired"));
+        }
+        if claims.iat > now + 60 {
+            return Err(Error::InvalidToken("token issued in the future"));
+        }
+        if self.revocations.is_revoked(&claims.sid) {
+            return Err(Error::InvalidToken("session revoked"));
+        }
+        let role = claims.role.parse().map_err(|_| Error::InvalidToken("unknown role"))?;
+        Ok(Principal { user_id: claims.sub, session_id: claims.sid, role, amr: claims.amr, auth_time: claims.auth_time })
+    }
+
+    /// The caller's user record.
+    pub async fn me(&self, p: &Principal) -> Result<User> {
+        self.store.user_by_id(&p.user_id).await?.ok_or(Error::InvalidToken("unknown user"))
+    }
+
+    /// Revokes the caller's current session.
+    pub async fn logout(&self, p: &Principal, ctx: &RequestContext) -> Result<()> {
+        self.revoke_one(p, ctx, &p.session_id, "logout").await.map(|_| ())
+    }
+
+    async fn revoke_one(&self, p: &Principal, ctx: &RequestContext, sid: &str, reason: &str) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let Some(s) = tx.session(sid).await? else { return Err(Error::NotFound) };
+        if s.user_id != p.user_id {
+            return Err(Error::NotFound);
+        }
+        let revoked = tx.revoke_session(sid, reason, now).await?;
+        if revoked {
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
+                    .actor(p.user_id.clone())
+                    .target(sid.to_owned())
+                    .client(ctx)
+                    .details(json!({"reason": reason})),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.note_revoked(&[sid.to_owned()], now);
+        Ok(revoked)
+    }
+
+    /// Revokes one of the caller's own sessions.
+    pub async fn revoke_own_session(&self, p: &Principal, ctx: &RequestContext, sid: &str) -> Result<()> {
+        if !is_valid_id(sid) {
+            return Err(Error::NotFound);
+        }
+        self.revoke_one(p, ctx, sid, "revoked_by_user").await.map(|_| ())
+    }
+
+    /// Revokes the user's sessions except `keep`, inside `tx`; returns the revoked ids.
+    pub(crate) async fn revoke_all_sessions(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &RequestContext,
+        actor: &str,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: &str,
+    ) -> Result<Vec<String>> {
+        let now = self.now();
+        let mut revoked = Vec::new();
+        for s in tx.active_sessions(user_id, now).await? {
+            if Some(s.id.as_str()) == keep {
+                continue;
+            }
+            if tx.revoke_session(&s.id, reason, now).await? {
+                tx.append_audit(
+                    &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
+                        .actor(actor.to_owned())
+                        .target(s.id.clone())
+                        .client(ctx)
+                        .details(json!({"reason": reason, "user_id": user_id})),
+                )
+                .await?;
+                revoked.push(s.id);
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes all the caller's sessions but the current one.
+    pub async fn revoke_other_sessions(&self, p: &Principal, ctx: &RequestContext) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let ids = self.revoke_all_sessions(tx.as_mut(), ctx, &p.user_id, &p.user_id, Some(&p.session_id), "revoked_by_user").await?;
+        tx.commit().await?;
+        self.note_revoked(&ids, self.now());
+        Ok(())
+    }
+
+    /// The caller's live sessions, oldest first, with the current one marked.
+    pub async fn list_sessions(&self, p: &Principal) -> Result<Vec<(Session, bool)>> {
+        let sessions = self.store.active_sessions(&p.user_id, self.now()).await?;
+        Ok(sessions.into_iter().map(|s| {
+            let current = s.id == p.session_id;
+            (s, current)
+        }).collect())
+    }
+
+    /// Changes the caller's password after checking the current one; revokes every other
+    /// session.
+    pub async fn change_password(&self, p: &Principal, ctx: &RequestContext, current: &str, new: &str) -> Result<()> {
+        let user = self.me(p).await?;
+        let current = normalize(current);
+        if !self.hasher.verify(current.clone(), user.password_hash.clone()).await? {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &NewAuditEvent::new(self.now(), "auth.password.change_failed", Outcome::Failure)
+                    .actor(user.id.clone())
+                    .target(user.id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": "invalid_current_password"})),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidCredentials);
+        }
+        let new = normalize(new);
+        let mut context = vec![user.email.local_part(), user.email.as_str()];
+        if let Some(n) = user.display_name.as_deref() {
+            context.push(n);
+        }
+        self.policy.check(&new, &context).map_err(Error::WeakPassword)?;
+        if new.expose_secret() == current.expose_secret() {
+            return Err(Error::WeakPassword(vec![FieldError::new(
+                "new_password",
+                "reused",
+                "the new password must differ from the current one",
+            )]));
+        }
+        let hash = self.hasher.hash(new, self.rng.as_ref()).await?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        tx.set_password_hash(&user.id, &hash, now).await?;
+        let ids = self.revoke_all_sessions(tx.as_mut(), ctx, &user.id, &user.id, Some(&p.session_id), "password_changed").await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "auth.password.changed", Outcome::Success)
+                .actor(user.id.clone())
+                .target(user.id.clone())
+                .client(ctx)
+                .details(json!({"sessions_revoked": ids.len()})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.note_revoked(&ids, now);
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! Use cases: what the HTTP API and the CLI ask of the domain.
+
+mod admin;
+mod auth;
+mod keys;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use admin::{AuditVerifyReport, UserPage};
+pub use auth::{Principal, TokenResponse};
+pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
+
+use crate::clock::Clock;
+use crate::crypto::passwords::PasswordHasher;
+use crate::health::Health;
+use crate::password::PasswordPolicy;
+use crate::rand::Rng;
+use crate::revocation::RevocationCache;
+use crate::store::Store;
+
+/// Who is asking, as far as the network tells.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// Client IP (after the trusted-proxy rule).
+    pub ip: Option<IpAddr>,
+    /// User-Agent, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// Settings the use cases need, taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `iss` and `aud` of access tokens.
+    pub issuer: String,
+    /// Access-token lifetime, seconds.
+    pub access_ttl: i64,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_ttl: i64,
+    /// Session cap per user.
+    pub max_sessions: usize,
+    /// Open registration.
+    pub self_registration: bool,
+}
+
+/// The domain services, wired once and shared by every request.
+pub struct Services {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Rng>,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) policy: PasswordPolicy,
+    pub(crate) settings: AuthSettings,
+    /// Access-token signing keys.
+    pub keyring: Arc<Keyring>,
+    /// Revoked sessions, in memory.
+    pub revocations: Arc<RevocationCache>,
+    /// Readiness.
+    pub health: Arc<Health>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("backend", &self.store.backend()).finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Wires the services.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        settings: AuthSettings,
+        keyring: Arc<Keyring>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            rng,
+            hasher,
+            policy,
+            settings,
+            keyring,
+            revocations: Arc::new(RevocationCache::default()),
+            health: Arc::new(Health::default()),
+        }
+    }
+
+    /// The clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The store (for health checks and the CLI).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+}

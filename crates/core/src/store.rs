@@ -1,0 +1,109 @@
+//! The storage port. Backends (SQLite, PostgreSQL) live in `portcullis-store`; domain code
+//! sees only these traits. Every change runs in a [`Tx`] that also appends its audit event, so
+//! a change and its record commit or roll back together.
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditRecord, NewAuditEvent};
+use crate::clock::UnixTime;
+use crate::email::Email;
+use crate::model::{PasswordHash, RefreshToken, Session, SigningKeyRecord, ThrottleState, User};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique constraint was violated; names what was duplicated.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database cannot be reached or refused the operation.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data does not decode (corruption or tampering).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Result of storage operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Reads outside a transaction, and the entry point to transactions.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Starts a write transaction. Dropping it without [`Tx::commit`] rolls back.
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// A short backend name for logs and health (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// A user by id.
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// A user by normalised email.
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
+    /// Users ordered by id, after the cursor.
+    async fn list_users(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<User>>;
+    /// A session by id.
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// The user's sessions that are neither revoked nor expired, oldest first.
+    async fn active_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Session>>;
+    /// Ids and times of sessions revoked at or after `since`.
+    async fn revoked_sessions_since(&self, since: UnixTime) -> StoreResult<Vec<(String, UnixTime)>>;
+    /// All access-token signing keys.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Throttle states for the given keys (missing keys are omitted).
+    async fn throttle_states(&self, keys: &[String]) -> StoreResult<Vec<ThrottleState>>;
+    /// Audit events with `seq > after_seq`, ascending, at most `limit`.
+    async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// Waits for cross-node session revocations, where the backend can push them
+    /// (PostgreSQL LISTEN/NOTIFY). Returns `None` when the backend cannot.
+    async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>>;
+}
+
+/// A push channel of revoked session ids.
+#[async_trait]
+pub trait RevocationFeed: Send {
+    /// The next revoked session id; an error means the feed broke and must be re-opened
+    /// (meanwhile, revocations may have been missed: fail closed and resynchronise).
+    async fn next(&mut self) -> StoreResult<String>;
+}
+
+/// One write transaction.
+#[async_trait]
+pub trait Tx: Send {
+    /// Inserts a user; `Conflict("email")` when the email is taken.
+    async fn insert_user(&mut self, user: &User) -> StoreResult<()>;
+    /// A user by id, read inside the transaction.
+    async fn user_by_id(&mut self, id: &str) -> StoreResult<Option<User>>;
+    /// Replaces a user's password hash.
+    async fn set_password_hash(&mut self, user_id: &str, hash: &PasswordHash, now: UnixTime) -> StoreResult<()>;
+    /// Locks or unlocks; returns false when the user does not exist.
+    async fn set_locked(&mut self, user_id: &str, locked: bool, now: UnixTime) -> StoreResult<bool>;
+    /// Inserts a session.
+    async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
+    /// A session by id, read inside the transaction.
+    async fn session(&mut self, id: &str) -> StoreResult<Option<Session>>;
+    /// The user's live sessions, oldest first.
+    async fn active_sessions(&mut self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Session>>;
+    /// Records activity and extends expiry.
+    async fn touch_session(&mut self, id: &str, now: UnixTime, expires_at: UnixTime) -> StoreResult<()>;
+    /// Revokes a live session; false if it was already revoked or does not exist.
+    /// Backends that can push revocations to other nodes do so on commit.
+    async fn revoke_session(&mut self, id: &str, reason: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Inserts a refresh token.
+    async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
+    /// Finds a refresh token by its hash.
+    async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Marks a token rotated, only if it was not already: false means someone else won.
+    async fn mark_rotated(&mut self, token_id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Stores a signing key.
+    async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Writes a throttle state (insert or replace).
+    async fn put_throttle(&mut self, state: &ThrottleState) -> StoreResult<()>;
+    /// Forgets a throttle key.
+    async fn clear_throttle(&mut self, key: &str) -> StoreResult<()>;
+    /// Appends an audit event to the hash chain, inside this transaction.
+    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord>;
+    /// Commits.
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

@@ -1,0 +1,100 @@
+//! Login throttling: exponential backoff per account and per client IP.
+//!
+//! The account key is a hash of the normalised email, whether or not the account exists, so
+//! throttling reveals nothing about which emails are registered. Throttling only gates new
+//! logins: an attacker hammering an account never touches the owner's existing sessions.
+
+use std::net::IpAddr;
+
+use crate::clock::UnixTime;
+use crate::crypto::tokens::sha256_hex;
+use crate::email::Email;
+use crate::model::ThrottleState;
+
+/// Backoff rules for one kind of key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Failures allowed before delays start.
+    pub free_failures: i64,
+    /// Longest block, seconds.
+    pub max_block: i64,
+    /// Failures older than this are forgotten, seconds.
+    pub window: i64,
+}
+
+/// Per-account rules: 5 free failures, then 1 s, 2 s, 4 s, ... up to 15 minutes.
+pub const ACCOUNT: Backoff = Backoff { free_failures: 5, max_block: 900, window: 3600 };
+/// Per-IP rules: more generous (NAT, offices), same curve.
+pub const CLIENT_IP: Backoff = Backoff { free_failures: 20, max_block: 900, window: 3600 };
+
+/// The throttle key of an account.
+pub fn account_key(email: &Email) -> String {
+    format!("acct:{}", sha256_hex(email.as_str().as_bytes()))
+}
+
+/// The throttle key of a client IP.
+pub fn ip_key(ip: IpAddr) -> String {
+    format!("ip:{ip}")
+}
+
+impl Backoff {
+    /// State after one more failure at `now`.
+    pub fn record_failure(&self, prev: Option<&ThrottleState>, key: &str, now: UnixTime) -> ThrottleState {
+        let failures = match prev {
+            Some(p) if now - p.last_failure_at < self.window => p.failures + 1,
+            _ => 1,
+        };
+        let over = failures - self.free_failures;
+        let blocked_until = if over > 0 {
+            let exp = u32::try_from(over - 1).unwrap_or(u32::MAX).min(30);
+            now + (1i64 << exp).min(self.max_block)
+        } else {
+            0
+        };
+        ThrottleState { key: key.to_owned(), failures, last_failure_at: now, blocked_until }
+    }
+}
+
+/// Seconds to wait before another attempt, if any state blocks it.
+pub fn retry_after(states: &[ThrottleState], now: UnixTime) -> Option<u64> {
+    states
+        .iter()
+        .filter(|s| s.blocked_until > now)
+        .map(|s| u64::try_from(s.blocked_until - now).unwrap_or(1))
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_and_caps() {
+        let mut s: Option<ThrottleState> = None;
+        let mut blocks = Vec::new();
+        for i in 0..20 {
+            let next = ACCOUNT.record_failure(s.as_ref(), "k", 1000 + i);
+            blocks.push(next.blocked_until.saturating_sub(1000 + i).max(0));
+            s = Some(next);
+        }
+        assert_eq!(&blocks[..9], &[0, 0, 0, 0, 0, 1, 2, 4, 8]);
+        assert_eq!(blocks.last().copied(), Some(900));
+    }
+
+    #[test]
+    fn old_failures_are_forgotten() {
+        let s = ACCOUNT.record_failure(None, "k", 0);
+        let s = ACCOUNT.record_failure(Some(&s), "k", 10);
+        assert_eq!(s.failures, 2);
+        let s = ACCOUNT.record_failure(Some(&s), "k", 10 + 3600);
+        assert_eq!(s.failures, 1);
+    }
+
+    #[test]
+    fn retry_after_takes_the_longest_block() {
+        let a = ThrottleState { key: "a".into(), failures: 9, last_failure_at: 0, blocked_until: 110 };
+        let b = ThrottleState { key: "b".into(), failures: 9, last_failure_at: 0, blocked_until: 130 };
+        assert_eq!(retry_after(&[a.clone(), b], 100), Some(30));
+        assert_eq!(retry_after(&[a], 200), None);
+    }
+}
