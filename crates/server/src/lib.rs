@@ -1,1 +1,11 @@
+//! The `portcullis` program: command line, layered configuration, wiring of the crates,
+//! background tasks, and serving with graceful shutdown.
+//!
+//! Production code depends on nothing here but `main.rs`; `portcullis-testkit` uses
+//! [`app::App`] so that tests run exactly the wiring the binary runs.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod keyfile;
+pub mod logging;

@@ -1,1 +1,94 @@
+//! The HTTP API of Portcullis: axum routers for the auth and admin APIs, the extractors that
+//! establish who is calling, the single mapping from domain errors to RFC 9457 problems, and
+//! the headers every response carries.
 
+pub mod client_ip;
+mod dto;
+pub mod error;
+mod extract;
+mod middleware;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use ipnet::IpNet;
+use portcullis_core::config::Config;
+use portcullis_core::model::Role;
+use portcullis_core::service::Services;
+
+pub use openapi::openapi_json;
+
+/// Web-layer settings, derived once from the configuration.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Who may call the admin API.
+    pub admin_allowed_ips: Vec<IpNet>,
+    /// Roles that need a second factor in their token.
+    pub mfa_required_for_roles: Vec<Role>,
+    /// Send HSTS.
+    pub hsts: bool,
+    /// Public base URL.
+    pub public_url: String,
+    /// Body limit.
+    pub max_body_bytes: usize,
+    /// Per-request deadline.
+    pub request_timeout: Duration,
+    /// security.txt `Contact:` lines.
+    pub security_contacts: Vec<String>,
+    /// security.txt expiry, days ahead.
+    pub security_expires_days: u32,
+    /// security.txt `Policy:`.
+    pub security_policy: Option<String>,
+    /// security.txt `Preferred-Languages:`.
+    pub security_languages: Option<String>,
+}
+
+impl WebSettings {
+    /// Takes what the web layer needs from the configuration.
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            trusted_proxies: c.server.trusted_proxies.clone(),
+            admin_allowed_ips: c.admin.allowed_ips.clone(),
+            mfa_required_for_roles: c.auth.mfa_required_for_roles.clone(),
+            hsts: c.is_https(),
+            public_url: c.server.public_url.clone(),
+            max_body_bytes: c.server.max_body_bytes,
+            request_timeout: Duration::from_secs(c.server.request_timeout_seconds),
+            security_contacts: c.security_txt.contact.clone(),
+            security_expires_days: c.security_txt.expires_days,
+            security_policy: c.security_txt.policy.clone(),
+            security_languages: c.security_txt.preferred_languages.clone(),
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Domain services.
+    pub svc: Arc<Services>,
+    /// Web settings.
+    pub web: Arc<WebSettings>,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.web.max_body_bytes;
+    Router::new()
+        .merge(routes::auth::router())
+        .merge(routes::admin::router())
+        .merge(routes::meta::router())
+        .fallback(routes::meta::not_found)
+        .method_not_allowed_fallback(routes::meta::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+        .with_state(state)
+}

@@ -1,0 +1,229 @@
+//! Wiring: configuration in, a running HTTP service and its background tasks out.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use portcullis_core::clock::Clock;
+use portcullis_core::config::Config;
+use portcullis_core::crypto::passwords::{Argon2Params, PasswordHasher};
+use portcullis_core::password::PasswordPolicy;
+use portcullis_core::rand::Rng;
+use portcullis_core::service::{AuthSettings, Keyring, Services};
+use portcullis_web::{AppState, WebSettings};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::keyfile::{self, KeyFileError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The master key file.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
+    /// The database.
+    #[error("database: {0}")]
+    Store(#[from] portcullis_core::store::StoreError),
+    /// Domain set-up (keys, hashing parameters).
+    #[error("{0}")]
+    Core(#[from] portcullis_core::Error),
+    /// Directories, sockets.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How often the revocation view and health are refreshed.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
+/// Signing keys are re-read every this many sync ticks.
+const KEY_RELOAD_TICKS: u32 = 10;
+
+/// A wired Portcullis, ready to serve.
+pub struct App {
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The domain services.
+    pub services: Arc<Services>,
+    /// The HTTP application.
+    pub router: Router,
+}
+
+/// Creates the directory of a SQLite database file (mode 0700) when missing.
+fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::create_dir_all(dir)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+impl App {
+    /// Opens the key and database, loads signing keys and the revocation view, builds the
+    /// router. Nothing is served yet.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>) -> Result<Self, StartError> {
+        let master = keyfile::load_or_create(&config.keys.master_key_file, rng.as_ref())?;
+        let url = config.database.url.expose_secret().to_owned();
+        ensure_sqlite_dir(&url)?;
+        let store = portcullis_store::connect(&url, config.database.max_connections).await?;
+
+        let p = &config.auth.password;
+        let workers = match p.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        };
+        let hasher = PasswordHasher::new(
+            Argon2Params { memory_kib: p.argon2_memory_kib, iterations: p.argon2_iterations, parallelism: p.argon2_parallelism },
+            workers,
+            p.max_queued_hashes,
+            rng.as_ref(),
+        )?;
+        let policy = PasswordPolicy { min_length: p.min_length, max_length: p.max_length, min_strength: p.min_strength };
+        let access_ttl = i64::try_from(config.auth.access_token_ttl_seconds).unwrap_or(900);
+        let settings = AuthSettings {
+            issuer: config.server.public_url.clone(),
+            access_ttl,
+            refresh_ttl: i64::try_from(config.auth.refresh_token_ttl_seconds).unwrap_or(604_800),
+            max_sessions: usize::try_from(config.auth.max_sessions_per_user).unwrap_or(10),
+            self_registration: config.auth.self_registration,
+        };
+        let keyring = Arc::new(Keyring::new(master, access_ttl));
+        keyring.load(store.as_ref(), clock.now(), rng.as_ref()).await?;
+        let services = Arc::new(Services::new(store, clock, rng, hasher, policy, settings, keyring));
+        services.sync_revocations(services.now() - access_ttl - 120).await?;
+
+        let state = AppState { svc: services.clone(), web: Arc::new(WebSettings::from_config(&config)) };
+        let router = portcullis_web::router(state);
+        Ok(Self { config, services, router })
+    }
+
+    /// Starts the background tasks: revocation sync and health (polling), push of
+    /// revocations where the database supports it, signing-key reload. They stop when
+    /// `stop` turns true.
+    pub fn spawn_background(&self, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let svc = self.services.clone();
+        let mut stop_sync = stop.clone();
+        let sync = tokio::spawn(async move {
+            let mut cursor = svc.now() - svc.settings().access_ttl - 120;
+            let mut ticks: u32 = 0;
+            let mut interval = tokio::time::interval(SYNC_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut was_ok = true;
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop_sync.changed() => break,
+                }
+                match svc.sync_revocations(cursor - 30).await {
+                    Ok(c) => {
+                        cursor = c;
+                        if !was_ok {
+                            tracing::info!("database reachable again; serving authenticated requests");
+                        }
+                        was_ok = true;
+                    }
+                    Err(e) => {
+                        if was_ok {
+                            tracing::error!(error = %e, "database unreachable; failing closed");
+                        }
+                        was_ok = false;
+                    }
+                }
+                ticks = ticks.wrapping_add(1);
+                if ticks % KEY_RELOAD_TICKS == 0 {
+                    if let Err(e) = svc.keyring.reload(svc.store().as_ref()).await {
+                        tracing::warn!(error = %e, "could not reload signing keys");
+                    }
+                }
+            }
+        });
+
+        let svc = self.services.clone();
+        let mut stop_feed = stop;
+        let feed = tokio::spawn(async move {
+            loop {
+                let opened = tokio::select! {
+                    r = svc.store().revocation_feed() => r,
+                    _ = stop_feed.changed() => return,
+                };
+                match opened {
+                    Ok(None) => return,
+                    Ok(Some(mut feed)) => loop {
+                        let next = tokio::select! {
+                            r = feed.next() => r,
+                            _ = stop_feed.changed() => return,
+                        };
+                        match next {
+                            Ok(sid) => svc.revocations.insert(&sid, svc.now()),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "revocation feed interrupted; polling covers the gap");
+                                break;
+                            }
+                        }
+                    },
+                    Err(e) => tracing::debug!(error = %e, "revocation feed unavailable"),
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        vec![sync, feed]
+    }
+
+    /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at
+    /// most `server.shutdown_grace_seconds`.
+    pub async fn serve(self, listener: TcpListener, stop: watch::Receiver<bool>) -> std::io::Result<()> {
+        let tasks = self.spawn_background(stop.clone());
+        let grace = Duration::from_secs(self.config.server.shutdown_grace_seconds);
+        let mut on_stop = stop.clone();
+        let mut on_stop_grace = stop;
+        let server = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = on_stop.wait_for(|s| *s).await;
+            });
+        let result = tokio::select! {
+            r = server => r,
+            _ = async move {
+                let _ = on_stop_grace.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!("shutdown grace period over; dropping remaining connections");
+                Ok(())
+            }
+        };
+        for t in tasks {
+            t.abort();
+        }
+        result
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives, then flips `stop`.
+pub async fn stop_on_signal(stop: watch::Sender<bool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received; shutting down gracefully"),
+                _ = int.recv() => tracing::info!("SIGINT received; shutting down gracefully"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    let _ = stop.send(true);
+}

@@ -1,0 +1,457 @@
+//! SQL shared by both backends, stamped out per backend by [`sql_backend!`]. The dialects
+//! agree on everything here (`$n` parameters, `ON CONFLICT`, `RETURNING`-free statements);
+//! what differs is delegated to the backend's `hooks` module.
+
+/// Generates the `Store` and `Tx` implementations for one backend.
+///
+/// Expects, in the invoking module: a `$Store` with `read_pool()`, `begin_tx()` and `feed()`,
+/// and a `hooks` module with `audit_head`, `audit_advance` and `notify_revoked`.
+macro_rules! sql_backend {
+    ($Db:ty, $Store:ident, $Tx:ident, $name:literal) => {
+        use async_trait::async_trait;
+        use portcullis_core::audit::{self as audit_chain, AuditRecord, NewAuditEvent};
+        use portcullis_core::clock::UnixTime;
+        use portcullis_core::email::Email;
+        use portcullis_core::model::{PasswordHash, RefreshToken, Role, Session, SigningKeyRecord, ThrottleState, User};
+        use portcullis_core::store::{RevocationFeed, Store, StoreError, StoreResult, Tx};
+        use sqlx::Row;
+
+        use crate::map_err;
+
+        type DbRow = <$Db as sqlx::Database>::Row;
+
+        const USER_COLS: &str = "id, email, display_name, role, password_hash, mfa_enabled, locked, created_at, updated_at";
+
+        fn corrupt(what: &str) -> StoreError {
+            StoreError::Corrupt(what.to_owned())
+        }
+
+        fn user_from_row(r: &DbRow) -> StoreResult<User> {
+            let email: String = r.try_get("email").map_err(map_err)?;
+            let role: String = r.try_get("role").map_err(map_err)?;
+            Ok(User {
+                id: r.try_get("id").map_err(map_err)?,
+                email: Email::parse(&email).map_err(|_| corrupt("stored email does not parse"))?,
+                display_name: r.try_get("display_name").map_err(map_err)?,
+                role: role.parse::<Role>().map_err(|_| corrupt("stored role unknown"))?,
+                password_hash: r.try_get::<Option<String>, _>("password_hash").map_err(map_err)?.map(PasswordHash),
+                mfa_enabled: r.try_get("mfa_enabled").map_err(map_err)?,
+                locked: r.try_get("locked").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+                updated_at: r.try_get("updated_at").map_err(map_err)?,
+            })
+        }
+
+        const SESSION_COLS: &str =
+            "id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, ip, user_agent, amr, auth_time";
+
+        fn session_from_row(r: &DbRow) -> StoreResult<Session> {
+            let amr: String = r.try_get("amr").map_err(map_err)?;
+            Ok(Session {
+                id: r.try_get("id").map_err(map_err)?,
+                user_id: r.try_get("user_id").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+                last_seen_at: r.try_get("last_seen_at").map_err(map_err)?,
+                expires_at: r.try_get("expires_at").map_err(map_err)?,
+                revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+                revoked_reason: r.try_get("revoked_reason").map_err(map_err)?,
+                ip: r.try_get("ip").map_err(map_err)?,
+                user_agent: r.try_get("user_agent").map_err(map_err)?,
+                amr: serde_json::from_str(&amr).map_err(|_| corrupt("stored amr is not a JSON array"))?,
+                auth_time: r.try_get("auth_time").map_err(map_err)?,
+            })
+        }
+
+        fn audit_from_row(r: &DbRow) -> StoreResult<AuditRecord> {
+            Ok(AuditRecord {
+                seq: r.try_get("seq").map_err(map_err)?,
+                time: r.try_get("time").map_err(map_err)?,
+                action: r.try_get("action").map_err(map_err)?,
+                outcome: r.try_get("outcome").map_err(map_err)?,
+                actor: r.try_get("actor").map_err(map_err)?,
+                target: r.try_get("target").map_err(map_err)?,
+                ip: r.try_get("ip").map_err(map_err)?,
+                user_agent: r.try_get("user_agent").map_err(map_err)?,
+                details: r.try_get("details").map_err(map_err)?,
+                prev_hash: r.try_get("prev_hash").map_err(map_err)?,
+                hash: r.try_get("hash").map_err(map_err)?,
+            })
+        }
+
+        fn signing_key_from_row(r: &DbRow) -> StoreResult<SigningKeyRecord> {
+            let pk: Vec<u8> = r.try_get("public_key").map_err(map_err)?;
+            Ok(SigningKeyRecord {
+                kid: r.try_get("kid").map_err(map_err)?,
+                public_key: pk.try_into().map_err(|_| corrupt("stored public key is not 32 bytes"))?,
+                sealed_private_key: r.try_get("sealed_private_key").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+                activates_at: r.try_get("activates_at").map_err(map_err)?,
+            })
+        }
+
+        fn throttle_from_row(r: &DbRow) -> StoreResult<ThrottleState> {
+            Ok(ThrottleState {
+                key: r.try_get("key").map_err(map_err)?,
+                failures: r.try_get("failures").map_err(map_err)?,
+                last_failure_at: r.try_get("last_failure_at").map_err(map_err)?,
+                blocked_until: r.try_get("blocked_until").map_err(map_err)?,
+            })
+        }
+
+        fn amr_json(amr: &[String]) -> String {
+            serde_json::to_string(amr).unwrap_or_else(|_| "[]".to_owned())
+        }
+
+        #[async_trait]
+        impl Store for $Store {
+            async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+                let tx = self.begin_tx().await.map_err(map_err)?;
+                Ok(Box::new($Tx { tx }))
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.read_pool()).await.map_err(map_err)?;
+                Ok(())
+            }
+
+            fn backend(&self) -> &'static str {
+                $name
+            }
+
+            async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE email = $1"));
+                let row = sqlx::query(sql).bind(email.as_str()).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn list_users(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"));
+                let rows = sqlx::query(sql)
+                    .bind(after_id.unwrap_or(""))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(user_from_row).collect()
+            }
+
+            async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                row.as_ref().map(session_from_row).transpose()
+            }
+
+            async fn active_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Session>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {SESSION_COLS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, id"
+                ));
+                let rows = sqlx::query(sql).bind(user_id).bind(now).fetch_all(self.read_pool()).await.map_err(map_err)?;
+                rows.iter().map(session_from_row).collect()
+            }
+
+            async fn revoked_sessions_since(&self, since: UnixTime) -> StoreResult<Vec<(String, UnixTime)>> {
+                let rows = sqlx::query("SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1")
+                    .bind(since)
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("id").map_err(map_err)?, r.try_get("revoked_at").map_err(map_err)?)))
+                    .collect()
+            }
+
+            async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                let rows = sqlx::query(
+                    "SELECT kid, public_key, sealed_private_key, created_at, activates_at FROM signing_keys ORDER BY activates_at, kid",
+                )
+                .fetch_all(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(signing_key_from_row).collect()
+            }
+
+            async fn throttle_states(&self, keys: &[String]) -> StoreResult<Vec<ThrottleState>> {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let row = sqlx::query("SELECT key, failures, last_failure_at, blocked_until FROM login_throttle WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(self.read_pool())
+                        .await
+                        .map_err(map_err)?;
+                    if let Some(r) = row {
+                        out.push(throttle_from_row(&r)?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+                let rows = sqlx::query(
+                    "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash
+                     FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
+                self.feed().await
+            }
+        }
+
+        /// A write transaction of this backend.
+        pub struct $Tx {
+            tx: sqlx::Transaction<'static, $Db>,
+        }
+
+        #[async_trait]
+        impl Tx for $Tx {
+            async fn insert_user(&mut self, u: &User) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, email, display_name, role, password_hash, mfa_enabled, locked, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&u.id)
+                .bind(u.email.as_str())
+                .bind(&u.display_name)
+                .bind(u.role.as_str())
+                .bind(u.password_hash.as_ref().map(|h| h.0.as_str()))
+                .bind(u.mfa_enabled)
+                .bind(u.locked)
+                .bind(u.created_at)
+                .bind(u.updated_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict("email"),
+                    other => other,
+                })?;
+                Ok(())
+            }
+
+            async fn user_by_id(&mut self, id: &str) -> StoreResult<Option<User>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn set_password_hash(&mut self, user_id: &str, hash: &PasswordHash, now: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(hash.0.as_str())
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn set_locked(&mut self, user_id: &str, locked: bool, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE users SET locked = $1, updated_at = $2 WHERE id = $3")
+                    .bind(locked)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, ip, user_agent, amr, auth_time)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&s.id)
+                .bind(&s.user_id)
+                .bind(s.created_at)
+                .bind(s.last_seen_at)
+                .bind(s.expires_at)
+                .bind(s.revoked_at)
+                .bind(&s.revoked_reason)
+                .bind(&s.ip)
+                .bind(&s.user_agent)
+                .bind(amr_json(&s.amr))
+                .bind(s.auth_time)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn session(&mut self, id: &str) -> StoreResult<Option<Session>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                row.as_ref().map(session_from_row).transpose()
+            }
+
+            async fn active_sessions(&mut self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Session>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {SESSION_COLS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, id"
+                ));
+                let rows = sqlx::query(sql).bind(user_id).bind(now).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+                rows.iter().map(session_from_row).collect()
+            }
+
+            async fn touch_session(&mut self, id: &str, now: UnixTime, expires_at: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3")
+                    .bind(now)
+                    .bind(expires_at)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn revoke_session(&mut self, id: &str, reason: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(reason)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                let revoked = r.rows_affected() == 1;
+                if revoked {
+                    hooks::notify_revoked(&mut self.tx, id).await?;
+                }
+                Ok(revoked)
+            }
+
+            async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at, rotated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&t.id)
+                .bind(&t.session_id)
+                .bind(&t.token_hash)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(t.rotated_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+                let row = sqlx::query(
+                    "SELECT id, session_id, token_hash, created_at, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    Ok(RefreshToken {
+                        id: r.try_get("id").map_err(map_err)?,
+                        session_id: r.try_get("session_id").map_err(map_err)?,
+                        token_hash: r.try_get("token_hash").map_err(map_err)?,
+                        created_at: r.try_get("created_at").map_err(map_err)?,
+                        expires_at: r.try_get("expires_at").map_err(map_err)?,
+                        rotated_at: r.try_get("rotated_at").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn mark_rotated(&mut self, token_id: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE id = $2 AND rotated_at IS NULL")
+                    .bind(now)
+                    .bind(token_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_signing_key(&mut self, k: &SigningKeyRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, activates_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&k.kid)
+                .bind(k.public_key.to_vec())
+                .bind(&k.sealed_private_key)
+                .bind(k.created_at)
+                .bind(k.activates_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn put_throttle(&mut self, s: &ThrottleState) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO login_throttle (key, failures, last_failure_at, blocked_until) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
+                        last_failure_at = excluded.last_failure_at, blocked_until = excluded.blocked_until",
+                )
+                .bind(&s.key)
+                .bind(s.failures)
+                .bind(s.last_failure_at)
+                .bind(s.blocked_until)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn clear_throttle(&mut self, key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+                    .bind(key)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord> {
+                let (head_seq, head_hash) = hooks::audit_head(&mut self.tx).await?;
+                let record = audit_chain::seal(head_seq + 1, &head_hash, event);
+                sqlx::query(
+                    "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(record.seq)
+                .bind(record.time)
+                .bind(&record.action)
+                .bind(&record.outcome)
+                .bind(&record.actor)
+                .bind(&record.target)
+                .bind(&record.ip)
+                .bind(&record.user_agent)
+                .bind(&record.details)
+                .bind(&record.prev_hash)
+                .bind(&record.hash)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                hooks::audit_advance(&mut self.tx, record.seq, &record.hash).await?;
+                Ok(record)
+            }
+
+            async fn commit(self: Box<Self>) -> StoreResult<()> {
+                self.tx.commit().await.map_err(map_err)
+            }
+        }
+
+        #[allow(dead_code)]
+        fn decode_head(seq: i64, hash: &str) -> StoreResult<(i64, [u8; 32])> {
+            let h = audit_chain::decode_hash(hash).ok_or_else(|| corrupt("audit head hash"))?;
+            Ok((seq, h))
+        }
+    };
+}
+pub(crate) use sql_backend;

@@ -1,0 +1,79 @@
+//! A small migration runner: numbered SQL files embedded in the binary, applied in order
+//! inside one transaction each, recorded with a checksum so an edited migration is caught.
+
+use sha2::{Digest, Sha256};
+
+/// One migration.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    pub fn checksum(&self) -> String {
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+}];
+
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+/// Generates `run(conn)` for one backend; the bookkeeping SQL is the same in both dialects.
+macro_rules! migration_runner {
+    ($Db:ty, $migrations:expr) => {
+        pub(crate) async fn run_migrations(
+            conn: &mut <$Db as sqlx::Database>::Connection,
+            now: i64,
+        ) -> Result<(), portcullis_core::store::StoreError> {
+            use sqlx::{Connection, Row};
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS portcullis_migrations (
+                    version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(crate::map_err)?;
+            let applied = sqlx::query("SELECT version, checksum FROM portcullis_migrations ORDER BY version")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(crate::map_err)?;
+            for m in $migrations {
+                let done = applied.iter().find(|r| r.try_get::<i64, _>("version").ok() == Some(m.version));
+                if let Some(row) = done {
+                    let stored: String = row.try_get("checksum").map_err(crate::map_err)?;
+                    if stored != m.checksum() {
+                        return Err(portcullis_core::store::StoreError::Corrupt(format!(
+                            "migration {} ({}) was changed after it was applied",
+                            m.version, m.name
+                        )));
+                    }
+                    continue;
+                }
+                let mut tx = conn.begin().await.map_err(crate::map_err)?;
+                sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(crate::map_err)?;
+                sqlx::query("INSERT INTO portcullis_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                    .bind(m.version)
+                    .bind(m.name)
+                    .bind(m.checksum())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::map_err)?;
+                tx.commit().await.map_err(crate::map_err)?;
+                tracing::info!(version = m.version, name = m.name, "applied migration");
+            }
+            Ok(())
+        }
+    };
+}
+pub(crate) use migration_runner;

@@ -1,0 +1,95 @@
+//! The embedded SQLite backend: WAL mode, one writer connection (SQLite has one writer
+//! anyway; a single connection avoids lock upgrades between our own transactions) and a pool
+//! of read-only connections that WAL lets run beside it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Sqlite;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+crate::common::sql_backend!(Sqlite, SqliteStore, SqliteTx, "sqlite");
+
+crate::migrate::migration_runner!(Sqlite, crate::migrate::SQLITE);
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and applies migrations.
+    pub async fn open(url: &str, max_readers: u32) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.clone())
+            .await
+            .map_err(map_err)?;
+        {
+            let mut conn = write.acquire().await.map_err(map_err)?;
+            run_migrations(&mut conn, 0).await?;
+        }
+        let read = SqlitePoolOptions::new()
+            .max_connections(max_readers.clamp(1, 8))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(map_err)?;
+        Ok(Self { read, write })
+    }
+
+    fn read_pool(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    async fn begin_tx(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
+        // IMMEDIATE takes the write lock up front: another process (the CLI) waits on the busy
+        // timeout instead of failing a read-then-write upgrade.
+        self.write.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
+        Ok(None)
+    }
+}
+
+mod hooks {
+    use portcullis_core::audit::GENESIS_HASH;
+    use portcullis_core::store::StoreResult;
+    use sqlx::{Row, Sqlite, Transaction};
+
+    use crate::map_err;
+
+    /// The chain head; the write lock held since `BEGIN IMMEDIATE` keeps it stable.
+    pub async fn audit_head(tx: &mut Transaction<'static, Sqlite>) -> StoreResult<(i64, [u8; 32])> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        match row {
+            None => Ok((0, GENESIS_HASH)),
+            Some(r) => {
+                let hash: String = r.try_get("hash").map_err(map_err)?;
+                super::decode_head(r.try_get("seq").map_err(map_err)?, &hash)
+            }
+        }
+    }
+
+    pub async fn audit_advance(_tx: &mut Transaction<'static, Sqlite>, _seq: i64, _hash: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    pub async fn notify_revoked(_tx: &mut Transaction<'static, Sqlite>, _session_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! The client IP: the socket peer, unless the peer is a trusted proxy; then the right-most
+//! address of `Forwarded` (RFC 7239) or, without it, `X-Forwarded-For`, that is not itself a
+//! trusted proxy. Headers from untrusted peers are ignored, so they cannot be spoofed.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    proxies.iter().any(|n| n.contains(&ip))
+}
+
+/// Parses one address as forwarding headers write it: `1.2.3.4`, `1.2.3.4:80`, `[::1]`,
+/// `[::1]:80`, `::1`, optionally quoted.
+pub fn parse_node(raw: &str) -> Option<IpAddr> {
+    let s = raw.trim().trim_matches('"');
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    let inner = s.strip_prefix('[')?;
+    let (addr, _) = inner.split_once(']')?;
+    addr.parse().ok()
+}
+
+/// The `for=` values of all `Forwarded` headers, in order. `None` for a value that is not an
+/// address (`unknown`, obfuscated identifiers).
+fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let mut out = Vec::new();
+    for value in headers.get_all("forwarded") {
+        let Ok(v) = value.to_str() else {
+            out.push(None);
+            continue;
+        };
+        for element in v.split(',') {
+            let for_value = element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                .map(|(_, v)| v);
+            if let Some(fv) = for_value {
+                out.push(parse_node(fv));
+            }
+        }
+    }
+    out
+}
+
+fn xff_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let mut out = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        match value.to_str() {
+            Ok(v) => out.extend(v.split(',').map(parse_node)),
+            Err(_) => out.push(None),
+        }
+    }
+    out
+}
+
+/// Derives the client IP of a request.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    if !trusted(peer, proxies) {
+        return peer;
+    }
+    let chain = if headers.contains_key("forwarded") { forwarded_chain(headers) } else { xff_chain(headers) };
+    let mut last_trusted = peer;
+    for hop in chain.iter().rev() {
+        match hop.map(canonical) {
+            Some(ip) if trusted(ip, proxies) => last_trusted = ip,
+            Some(ip) => return ip,
+            // A trusted proxy wrote something we cannot read: the client is unknown, so
+            // attribute the request to the last proxy we can name rather than guess.
+            None => return last_trusted,
+        }
+    }
+    last_trusted
+}
+
+/// IPv4-mapped IPv6 addresses are IPv4 addresses.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn proxies() -> Vec<IpNet> {
+        vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::from(ip("10.0.0.1")))]
+    }
+
+    #[test]
+    fn untrusted_peer_headers_are_ignored() {
+        let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
+        assert_eq!(client_ip(ip("203.0.113.9"), &h, &proxies()), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn rightmost_untrusted_of_xff() {
+        // The client can prepend anything; only what our proxies appended counts.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.2")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn forwarded_wins_and_parses_ipv6_with_port() {
+        let h = headers(&[
+            ("x-forwarded-for", "9.9.9.9"),
+            ("forwarded", r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https"#),
+        ]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("2001:db8:cafe::17"));
+    }
+
+    #[test]
+    fn multiple_headers_are_one_list() {
+        let h = headers(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.7")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn garbage_and_all_trusted_fall_back_to_a_proxy() {
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, garbage")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("10.0.0.1"));
+        let h = headers(&[("x-forwarded-for", "10.0.0.3, 10.0.0.2")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("10.0.0.3"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies()), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn mapped_ipv4_is_ipv4() {
+        assert_eq!(client_ip(ip("::ffff:203.0.113.9"), &HeaderMap::new(), &[]), ip("203.0.113.9"));
+    }
+}

@@ -1,0 +1,329 @@
+//! Request and response bodies of the contract, with their OpenAPI schemas.
+
+use portcullis_core::FieldError;
+use portcullis_core::audit::AuditRecord;
+use portcullis_core::clock::rfc3339;
+use portcullis_core::model::{Session, User};
+use portcullis_core::service::{AuditVerifyReport, TokenResponse};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::extract::{Validate, max_len};
+
+/// Longest password accepted on the wire, in bytes (the policy counts code points).
+const MAX_PASSWORD_BYTES: usize = 4096;
+
+/// `POST /auth/register`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Email address; normalised (NFKC, lower case).
+    #[schema(max_length = 254)]
+    pub email: String,
+    /// Password: 12 to 128 characters, zxcvbn strength 3 or more.
+    #[schema(max_length = 4096)]
+    pub password: String,
+    /// Optional display name, at most 100 characters.
+    #[schema(max_length = 400)]
+    pub display_name: Option<String>,
+}
+
+impl Validate for RegisterRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "email", &self.email, 1024);
+        max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        if let Some(d) = &self.display_name {
+            max_len(&mut e, "display_name", d, 400);
+        }
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// `POST /auth/login`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Email address.
+    #[schema(max_length = 1024)]
+    pub email: String,
+    /// Password.
+    #[schema(max_length = 4096)]
+    pub password: String,
+}
+
+impl Validate for LoginRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "email", &self.email, 1024);
+        max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// `POST /auth/refresh`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The current refresh token.
+    #[schema(max_length = 256)]
+    pub refresh_token: String,
+}
+
+impl Validate for RefreshRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "refresh_token", &self.refresh_token, 256);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// `POST /auth/password`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChangeRequest {
+    /// The current password.
+    #[schema(max_length = 4096)]
+    pub current_password: String,
+    /// The new password.
+    #[schema(max_length = 4096)]
+    pub new_password: String,
+}
+
+impl Validate for PasswordChangeRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "current_password", &self.current_password, MAX_PASSWORD_BYTES);
+        max_len(&mut e, "new_password", &self.new_password, MAX_PASSWORD_BYTES);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    /// Opaque id.
+    pub id: String,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// `user`, `admin` or `service`.
+    pub role: String,
+    /// Whether a second factor is enrolled.
+    pub mfa_enabled: bool,
+    /// Whether the account is locked.
+    pub locked: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<&User> for UserBody {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            email: u.email.as_str().to_owned(),
+            display_name: u.display_name.clone(),
+            role: u.role.as_str().to_owned(),
+            mfa_enabled: u.mfa_enabled,
+            locked: u.locked,
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+/// The user, under `user` and, for clients that read the object directly, also at the top
+/// level.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserEnvelope {
+    /// The user.
+    pub user: UserBody,
+    /// The same fields, flattened.
+    #[serde(flatten)]
+    pub flat: UserBody,
+}
+
+/// The token response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenBody {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// EdDSA-signed JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Access-token lifetime, seconds.
+    pub expires_in: i64,
+    /// Opaque refresh token; rotates on every use.
+    pub refresh_token: String,
+    /// Session id (`sid` claim).
+    pub session_id: String,
+}
+
+impl From<TokenResponse> for TokenBody {
+    fn from(t: TokenResponse) -> Self {
+        Self {
+            status: "ok",
+            access_token: t.access_token.expose_secret().to_owned(),
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token.expose_secret().to_owned(),
+            session_id: t.session_id,
+        }
+    }
+}
+
+/// A session as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    /// Session id.
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub last_seen_at: String,
+    /// Client IP at login.
+    pub ip: Option<String>,
+    /// User-Agent at login.
+    pub user_agent: Option<String>,
+    /// True for the session of the calling token.
+    pub current: bool,
+}
+
+impl SessionBody {
+    pub fn new(s: &Session, current: bool) -> Self {
+        Self {
+            id: s.id.clone(),
+            created_at: rfc3339(s.created_at),
+            last_seen_at: rfc3339(s.last_seen_at),
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            current,
+        }
+    }
+}
+
+/// `GET /auth/sessions`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// Live sessions, oldest first.
+    pub sessions: Vec<SessionBody>,
+}
+
+/// `GET /admin/users`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    /// Users ordered by id.
+    pub users: Vec<UserBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `?cursor=&limit=`
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserListQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1..500, default 50.
+    pub limit: Option<u32>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventBody {
+    /// Position from 1, no gaps.
+    pub seq: i64,
+    /// RFC 3339.
+    pub time: String,
+    /// Dotted action.
+    pub action: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// Who.
+    pub actor: Option<String>,
+    /// To what.
+    pub target: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Client User-Agent.
+    pub user_agent: Option<String>,
+    /// Structured details.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// Previous entry's hash (hex).
+    pub prev_hash: String,
+    /// This entry's chain hash (hex).
+    pub hash: String,
+    /// RFC 9162 leaf hash; null until the transparency log lands.
+    pub leaf_hash: Option<String>,
+}
+
+impl From<&AuditRecord> for AuditEventBody {
+    fn from(r: &AuditRecord) -> Self {
+        Self {
+            seq: r.seq,
+            time: rfc3339(r.time),
+            action: r.action.clone(),
+            outcome: r.outcome.clone(),
+            actor: r.actor.clone(),
+            target: r.target.clone(),
+            ip: r.ip.clone(),
+            user_agent: r.user_agent.clone(),
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            prev_hash: r.prev_hash.clone(),
+            hash: r.hash.clone(),
+            leaf_hash: None,
+        }
+    }
+}
+
+/// `GET /admin/audit`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Events in sequence order.
+    pub events: Vec<AuditEventBody>,
+    /// Pass as `after_seq` for the next page; null when this page is the last.
+    pub next_after_seq: Option<i64>,
+}
+
+/// `?after_seq=&limit=`
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Return events after this sequence number (default 0).
+    pub after_seq: Option<i64>,
+    /// 1..1000, default 100.
+    pub limit: Option<u32>,
+}
+
+/// `GET /admin/audit/verify`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditVerifyBody {
+    /// True when the whole chain verifies.
+    pub ok: bool,
+    /// Entries verified.
+    pub entries: i64,
+    /// Hash of the last verified entry (hex).
+    pub head: String,
+    /// First entry that fails, when `ok` is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<i64>,
+    /// Why it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<AuditVerifyReport> for AuditVerifyBody {
+    fn from(r: AuditVerifyReport) -> Self {
+        Self { ok: r.ok, entries: r.entries, head: r.head, first_bad_seq: r.first_bad_seq, reason: r.reason }
+    }
+}
+
+/// `/healthz`, `/readyz`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok` or `ready`.
+    pub status: &'static str,
+}

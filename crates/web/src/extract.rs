@@ -1,0 +1,195 @@
+//! Extractors: strict JSON bodies, the request context, and the authenticated principal.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use portcullis_core::model::Role;
+use portcullis_core::service::{Principal, RequestContext};
+use portcullis_core::{Error, FieldError};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::client_ip::client_ip;
+use crate::error::ApiError;
+
+/// Longest User-Agent kept.
+const MAX_USER_AGENT: usize = 256;
+
+/// Bodies that have limits beyond their types (string lengths).
+pub trait Validate {
+    /// Checks lengths and shapes; the error lists the bad fields.
+    fn validate(&self) -> Result<(), Vec<FieldError>>;
+}
+
+/// Checks one string's length in bytes.
+pub fn max_len(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
+    if value.len() > max {
+        errors.push(FieldError::new(field, "too_long", format!("at most {max} bytes")));
+    }
+}
+
+/// A JSON body: `application/json`, within the size limit, valid JSON, exactly the schema
+/// (unknown fields rejected), and within the field limits.
+pub struct ApiJson<T>(pub T);
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+fn classify(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        "unknown_field"
+    } else if message.starts_with("missing field") {
+        "required"
+    } else if message.starts_with("duplicate field") {
+        "duplicate_field"
+    } else {
+        "invalid_type"
+    }
+}
+
+impl<T> FromRequest<AppState> for ApiJson<T>
+where
+    T: DeserializeOwned + Validate,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than allowed.")
+            } else {
+                ApiError::invalid_request("The request body could not be read.")
+            }
+        })?;
+        if !is_json(ct.as_deref()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "The request body must be application/json.",
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value: T = match serde_path_to_error::deserialize(&mut de) {
+            Ok(v) => v,
+            Err(e) => {
+                let inner = e.inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    return Err(ApiError::invalid_json(format!("The body is not valid JSON: {inner}")));
+                }
+                let path = e.path().to_string();
+                let message = inner.to_string();
+                let field = if path == "." { message.split('`').nth(1).unwrap_or("").to_owned() } else { path };
+                let code = classify(&message);
+                return Err(ApiError::invalid_request("The body does not match the schema.")
+                    .with_errors(vec![FieldError::new(&field, code, message)]));
+            }
+        };
+        if de.end().is_err() {
+            return Err(ApiError::invalid_json("Trailing characters after the JSON value."));
+        }
+        value.validate().map_err(|errors| ApiError::invalid_request("A field is out of bounds.").with_errors(errors))?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// Query parameters with problem-shaped errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::invalid_request(format!("Invalid query parameters: {}", e.body_text())))
+    }
+}
+
+/// The request's network context (client IP per the trusted-proxy rule, User-Agent).
+pub struct Ctx(pub RequestContext);
+
+/// Computes the request context from the parts.
+pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
+    let ip = peer.map(|p| client_ip(p, &parts.headers, &state.web.trusted_proxies));
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect());
+    RequestContext { ip, user_agent }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Ctx(request_context(parts, state)))
+    }
+}
+
+/// The bearer token of the request.
+fn bearer(parts: &Parts) -> Result<&str, Error> {
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or(Error::Unauthenticated)?;
+    let value = value.to_str().map_err(|_| Error::Unauthenticated)?;
+    let (scheme, token) = value.split_once(' ').ok_or(Error::Unauthenticated)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Error::Unauthenticated);
+    }
+    Ok(token.trim())
+}
+
+/// An authenticated user (any role).
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        Ok(Auth(state.svc.authenticate(token)?))
+    }
+}
+
+const SECOND_FACTORS: &[&str] = &["otp", "hwk", "swk", "mfa", "sms"];
+
+/// An administrator calling from an allowed IP.
+pub struct Admin(pub Principal, pub RequestContext);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ctx = request_context(parts, state);
+        let resource = parts.uri.path().to_owned();
+        let allowed = ctx.ip.is_some_and(|ip| state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip)));
+        if !allowed {
+            state.svc.audit_access_denied(None, &ctx, &resource, "ip_not_allowed").await?;
+            return Err(Error::IpNotAllowed.into());
+        }
+        let token = bearer(parts)?;
+        let p = state.svc.authenticate(token)?;
+        if p.role != Role::Admin {
+            state.svc.audit_access_denied(Some(&p.user_id), &ctx, &resource, "role").await?;
+            return Err(Error::Forbidden("This endpoint requires the admin role.".into()).into());
+        }
+        if state.web.mfa_required_for_roles.contains(&p.role) && !p.amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str())) {
+            state.svc.audit_access_denied(Some(&p.user_id), &ctx, &resource, "second_factor_required").await?;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "Administrators must sign in with a second factor.",
+            ));
+        }
+        Ok(Admin(p, ctx))
+    }
+}

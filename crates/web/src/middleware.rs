@@ -1,0 +1,88 @@
+//! Middleware: request ids and access logs, security headers, the request deadline.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The request id header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+        .then(|| s.to_owned())
+}
+
+fn new_request_id() -> String {
+    let b: [u8; 16] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Gives every request an id (the client's, when well-formed), puts it in every log line of
+/// the request and on the response, and logs one access line.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req.headers().get(&REQUEST_ID).and_then(acceptable_request_id).unwrap_or_else(new_request_id);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let start = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = start.elapsed().as_secs_f64() * 1000.0, "request completed");
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    res
+}
+
+/// The security headers of the contract, on every response.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
+        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    };
+    if state.web.hsts {
+        set(h, "strict-transport-security", "max-age=63072000; includeSubDomains; preload");
+    }
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    set(
+        h,
+        "permissions-policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()",
+    );
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(h, "cross-origin-resource-policy", "same-origin");
+    set(h, "x-download-options", "noopen");
+    set(h, "x-dns-prefetch-control", "off");
+    if api {
+        // Tokens and personal data: never in a cache.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    res
+}
+
+/// Aborts a request that runs past the deadline; its transaction, if any, rolls back.
+pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The request took too long and was aborted.").into_response(),
+    }
+}

@@ -1,0 +1,45 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto;
+use crate::error::{FieldErrorSchema, Problem};
+use crate::routes::{admin, auth, meta};
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Portcullis", description = "Auth server, identity-aware gateway and security operations.", version = "1"),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
+        auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session,
+        admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions,
+        admin::audit, admin::audit_verify,
+        meta::jwks, meta::security_txt, meta::healthz, meta::readyz,
+    ),
+    components(schemas(Problem, FieldErrorSchema, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
+        dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody)),
+    modifiers(&BearerScheme),
+    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
+)]
+struct ApiDoc;
+
+/// The document as JSON, built once.
+pub fn openapi_json() -> String {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".to_owned())).clone()
+}

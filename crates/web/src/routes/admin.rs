@@ -1,0 +1,98 @@
+//! `/api/v1/admin/*`: users, locks, remote logout, audit. Admin role, allowed IPs only.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+
+use crate::AppState;
+use crate::dto::{AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, UserBody, UserList, UserListQuery};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Admin, ApiQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/users", get(list_users))
+        .route("/api/v1/admin/users/{id}/lock", post(lock_user))
+        .route("/api/v1/admin/users/{id}/unlock", post(unlock_user))
+        .route("/api/v1/admin/users/{id}/sessions", delete(revoke_user_sessions))
+        .route("/api/v1/admin/audit", get(audit))
+        .route("/api/v1/admin/audit/verify", get(audit_verify))
+}
+
+/// List users, paginated by cursor.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(UserListQuery),
+    responses(
+        (status = 200, description = "A page of users", body = UserList),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, or IP not allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_users(State(s): State<AppState>, Admin(_, _): Admin, ApiQuery(q): ApiQuery<UserListQuery>) -> ApiResult<Json<UserList>> {
+    let page = s.svc.list_users(q.cursor.as_deref().filter(|c| !c.is_empty()), q.limit.unwrap_or(50)).await?;
+    Ok(Json(UserList { users: page.users.iter().map(UserBody::from).collect(), next_cursor: page.next_cursor }))
+}
+
+/// Lock a user: no sign-in, every session revoked.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/lock", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Locked"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn lock_user(State(s): State<AppState>, Admin(p, ctx): Admin, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.svc.set_user_locked(&p, &ctx, &id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unlock a user.
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Unlocked"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unlock_user(State(s): State<AppState>, Admin(p, ctx): Admin, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.svc.set_user_locked(&p, &ctx, &id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remote logout: revoke every session of a user.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_user_sessions(State(s): State<AppState>, Admin(p, ctx): Admin, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.svc.admin_revoke_sessions(&p, &ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Read the audit log in sequence order.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("bearer" = [])), params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit(State(s): State<AppState>, Admin(_, _): Admin, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let events = s.svc.audit_page(q.after_seq.unwrap_or(0), limit).await?;
+    let full = events.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_after_seq = if full { events.last().map(|e| e.seq) } else { None };
+    Ok(Json(AuditPage { events: events.iter().map(AuditEventBody::from).collect(), next_after_seq }))
+}
+
+/// Verify the whole hash chain; names the first entry that was altered, removed or reordered.
+#[utoipa::path(get, path = "/api/v1/admin/audit/verify", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Verification result", body = AuditVerifyBody),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit_verify(State(s): State<AppState>, Admin(_, _): Admin) -> ApiResult<Json<AuditVerifyBody>> {
+    Ok(Json(s.svc.verify_audit().await?.into()))
+}

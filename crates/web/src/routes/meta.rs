@@ -1,0 +1,99 @@
+//! Documents outside the API proper: JWKS, security.txt, health, the OpenAPI document, and
+//! the problem responses for unknown routes.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use portcullis_core::clock::rfc3339;
+use portcullis_core::Error;
+
+use crate::AppState;
+use crate::dto::HealthBody;
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/security.txt", get(security_txt))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The public keys that verify access tokens, including superseded keys whose tokens may
+/// still be live.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta",
+    responses((status = 200, description = "JWK Set (RFC 7517)", body = Object)))]
+pub async fn jwks(State(s): State<AppState>) -> Response {
+    let mut res = Json(s.svc.keyring.jwks(s.svc.now())).into_response();
+    // Short: a new key is published 30 s before it signs.
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    res
+}
+
+/// RFC 9116 security.txt.
+#[utoipa::path(get, path = "/.well-known/security.txt", tag = "meta",
+    responses((status = 200, description = "security.txt", body = String, content_type = "text/plain")))]
+pub async fn security_txt(State(s): State<AppState>) -> Response {
+    let w = &s.web;
+    let mut out = String::new();
+    for c in &w.security_contacts {
+        out.push_str(&format!("Contact: {c}\n"));
+    }
+    let expires = s.svc.now() + i64::from(w.security_expires_days) * 86_400;
+    out.push_str(&format!("Expires: {}\n", rfc3339(expires)));
+    if let Some(p) = &w.security_policy {
+        out.push_str(&format!("Policy: {p}\n"));
+    }
+    if let Some(l) = &w.security_languages {
+        out.push_str(&format!("Preferred-Languages: {l}\n"));
+    }
+    out.push_str(&format!("Canonical: {}/.well-known/security.txt\n", w.public_url));
+    let mut res = out.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive", body = HealthBody)))]
+pub async fn healthz() -> Json<HealthBody> {
+    Json(HealthBody { status: "ok" })
+}
+
+/// Readiness: the database and key store answer. 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses(
+        (status = 200, description = "Ready", body = HealthBody),
+        (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<HealthBody>> {
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), s.svc.store().ping()).await;
+    let ok = matches!(ping, Ok(Ok(())));
+    if !ok {
+        s.svc.health.set_db(false);
+        return Err(Error::Unavailable("database unreachable".into()).into());
+    }
+    if !s.svc.health.ready() {
+        return Err(Error::Unavailable("revocation view not current yet".into()).into());
+    }
+    Ok(Json(HealthBody { status: "ready" }))
+}
+
+/// This document.
+pub async fn openapi() -> Response {
+    let mut res = crate::openapi::openapi_json().into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// 404 for unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+}
+
+/// 405 for known routes with another method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This endpoint does not accept this method.")
+}

@@ -1,0 +1,5 @@
+//! Route handlers, one file per API area.
+
+pub mod admin;
+pub mod auth;
+pub mod meta;
