@@ -109,12 +109,12 @@ pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>
     merge(&mut doc, flags);
     let config: Config = serde_path_to_error::deserialize(Value::Table(doc)).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.inner().to_string();
-        // For an unknown field, name it: serde reports the path of the enclosing table.
+        let message = e.inner().to_string().lines().next().unwrap_or_default().to_owned();
+        // serde_path_to_error's path already ends in the unknown field's name, except at the
+        // top level, where it is `.`.
         let key = match message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
             Some(field) if path == "." => field.to_owned(),
-            Some(field) => format!("{path}.{field}"),
-            None => path,
+            _ => path,
         };
         LoadError::Key { key, message }
     })?;

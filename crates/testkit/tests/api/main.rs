@@ -1,0 +1,39 @@
+//! Integration tests over real HTTP on loopback, each against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+/// Generates a `sqlite` and a `postgres` test for each named `async fn(Backend)`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(portcullis_testkit::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(portcullis_testkit::Backend::Postgres).await
+            }
+        }
+    )* };
+}
+
+mod admin;
+mod audit;
+mod auth;
+mod cli;
+mod cluster;
+mod http;
+mod sessions;
+mod tokens;
+
+use reqwest::{RequestBuilder, Response};
+use serde_json::Value;
+
+/// Sends and returns (status, body as JSON or Null).
+pub async fn send(rb: RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
+    let r: Response = rb.send().await.expect("request sent");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+}
