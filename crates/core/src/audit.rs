@@ -191,7 +191,15 @@ pub fn chain_hash(
     h.update(seq.to_be_bytes());
     h.update(prev_hash);
     h.update(time.to_be_bytes());
-    for f in [Some(action), Some(outcome), actor, target, ip, user_agent, Some(details_canonical)] {
+    for f in [
+        Some(action),
+        Some(outcome),
+        actor,
+        target,
+        ip,
+        user_agent,
+        Some(details_canonical),
+    ] {
         put_field(&mut h, f);
     }
     h.finalize().into()
@@ -251,7 +259,10 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        Self { expected_seq: 1, prev: GENESIS_HASH }
+        Self {
+            expected_seq: 1,
+            prev: GENESIS_HASH,
+        }
     }
 }
 
@@ -259,11 +270,21 @@ impl ChainVerifier {
     /// Checks the next entry.
     pub fn push(&mut self, r: &AuditRecord) -> Result<(), ChainBreak> {
         if r.seq != self.expected_seq {
-            let reason = if r.seq > self.expected_seq { "entry missing (gap in sequence)" } else { "entries out of order" };
-            return Err(ChainBreak { seq: self.expected_seq, reason });
+            let reason = if r.seq > self.expected_seq {
+                "entry missing (gap in sequence)"
+            } else {
+                "entries out of order"
+            };
+            return Err(ChainBreak {
+                seq: self.expected_seq,
+                reason,
+            });
         }
         if decode_hash(&r.prev_hash) != Some(self.prev) {
-            return Err(ChainBreak { seq: r.seq, reason: "previous-hash link broken (entry removed, reordered or altered)" });
+            return Err(ChainBreak {
+                seq: r.seq,
+                reason: "previous-hash link broken (entry removed, reordered or altered)",
+            });
         }
         let computed = chain_hash(
             r.seq,
@@ -278,7 +299,10 @@ impl ChainVerifier {
             &r.details,
         );
         if decode_hash(&r.hash) != Some(computed) {
-            return Err(ChainBreak { seq: r.seq, reason: "entry content does not match its hash (altered)" });
+            return Err(ChainBreak {
+                seq: r.seq,
+                reason: "entry content does not match its hash (altered)",
+            });
         }
         self.prev = computed;
         self.expected_seq += 1;
@@ -325,7 +349,10 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        assert_eq!(canonical_json(&json!({"b": 1, "a": {"d": [true], "c": "é"}})), r#"{"a":{"c":"é","d":[true]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&json!({"b": 1, "a": {"d": [true], "c": "é"}})),
+            r#"{"a":{"c":"é","d":[true]},"b":1}"#
+        );
     }
 
     #[test]
@@ -356,8 +383,15 @@ mod tests {
     fn rehashed_entry_breaks_the_next_link() {
         // An attacker who recomputes the altered entry's own hash still breaks seq + 1.
         let mut c = chain(4);
-        let prev = c.get(1).and_then(|r| decode_hash(&r.hash)).unwrap_or_default();
-        let forged = seal(3, &prev, &NewAuditEvent::new(1, "admin.user.unlocked", Outcome::Success));
+        let prev = c
+            .get(1)
+            .and_then(|r| decode_hash(&r.hash))
+            .unwrap_or_default();
+        let forged = seal(
+            3,
+            &prev,
+            &NewAuditEvent::new(1, "admin.user.unlocked", Outcome::Success),
+        );
         if let Some(r) = c.get_mut(2) {
             *r = forged;
         }

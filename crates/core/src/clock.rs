@@ -27,8 +27,8 @@ impl Clock for SystemClock {
 
 /// Formats a Unix time as an RFC 3339 UTC string (`2026-11-22T16:38:36Z`).
 pub fn rfc3339(t: UnixTime) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(t)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let dt =
+        time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     dt.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }

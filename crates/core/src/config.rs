@@ -21,7 +21,10 @@ pub struct ConfigError {
 }
 
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.to_owned(), message: message.into() }
+    ConfigError {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Everything Portcullis can be told.
@@ -87,7 +90,10 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: SecretString::from("sqlite://./portcullis-data/portcullis.db"), max_connections: 16 }
+        Self {
+            url: SecretString::from("sqlite://./portcullis-data/portcullis.db"),
+            max_connections: 16,
+        }
     }
 }
 
@@ -112,7 +118,10 @@ pub struct KeysConfig {
 
 impl Default for KeysConfig {
     fn default() -> Self {
-        Self { source: KeySource::File, master_key_file: PathBuf::from("./portcullis-data/master.key") }
+        Self {
+            source: KeySource::File,
+            master_key_file: PathBuf::from("./portcullis-data/master.key"),
+        }
     }
 }
 
@@ -199,7 +208,9 @@ impl Default for AdminConfig {
     fn default() -> Self {
         let v4: IpNet = IpNet::from(std::net::IpAddr::from([127, 0, 0, 1]));
         let v6: IpNet = IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
-        Self { allowed_ips: vec![v4, v6] }
+        Self {
+            allowed_ips: vec![v4, v6],
+        }
     }
 }
 
@@ -240,7 +251,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Json, level: "info".into() }
+        Self {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
     }
 }
 
@@ -259,28 +273,51 @@ impl Config {
     /// Checks values that the types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.server.public_url;
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 || url.ends_with('/') {
-            return Err(bad("server.public_url", "must be an absolute http(s) URL without a trailing slash"));
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() < 10
+            || url.ends_with('/')
+        {
+            return Err(bad(
+                "server.public_url",
+                "must be an absolute http(s) URL without a trailing slash",
+            ));
         }
         if self.server.max_body_bytes < 1024 || self.server.max_body_bytes > 64 * 1024 * 1024 {
-            return Err(bad("server.max_body_bytes", "must be between 1024 and 67108864"));
+            return Err(bad(
+                "server.max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
         }
         if self.server.request_timeout_seconds == 0 {
             return Err(bad("server.request_timeout_seconds", "must be at least 1"));
         }
         let db = self.database.url.expose_secret();
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            return Err(bad("database.url", "must start with sqlite:, postgres:// or postgresql://"));
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(bad("database.max_connections", "must be at least 1"));
         }
         let a = &self.auth;
         if !(60..=86_400).contains(&a.access_token_ttl_seconds) {
-            return Err(bad("auth.access_token_ttl_seconds", "must be between 60 and 86400"));
+            return Err(bad(
+                "auth.access_token_ttl_seconds",
+                "must be between 60 and 86400",
+            ));
         }
-        if a.refresh_token_ttl_seconds < a.access_token_ttl_seconds || a.refresh_token_ttl_seconds > 31_536_000 {
-            return Err(bad("auth.refresh_token_ttl_seconds", "must be at least the access-token TTL and at most one year"));
+        if a.refresh_token_ttl_seconds < a.access_token_ttl_seconds
+            || a.refresh_token_ttl_seconds > 31_536_000
+        {
+            return Err(bad(
+                "auth.refresh_token_ttl_seconds",
+                "must be at least the access-token TTL and at most one year",
+            ));
         }
         if a.max_sessions_per_user == 0 {
             return Err(bad("auth.max_sessions_per_user", "must be at least 1"));
@@ -290,31 +327,57 @@ impl Config {
         }
         let p = &a.password;
         if p.min_length < 8 {
-            return Err(bad("auth.password.min_length", "must be at least 8 (NIST SP 800-63B)"));
+            return Err(bad(
+                "auth.password.min_length",
+                "must be at least 8 (NIST SP 800-63B)",
+            ));
         }
         if p.max_length < 64 || p.max_length < p.min_length || p.max_length > 1024 {
-            return Err(bad("auth.password.max_length", "must be between 64 and 1024 and not below min_length"));
+            return Err(bad(
+                "auth.password.max_length",
+                "must be between 64 and 1024 and not below min_length",
+            ));
         }
         if p.min_strength > 4 {
-            return Err(bad("auth.password.min_strength", "must be a zxcvbn score from 0 to 4"));
+            return Err(bad(
+                "auth.password.min_strength",
+                "must be a zxcvbn score from 0 to 4",
+            ));
         }
         if p.argon2_parallelism == 0 || p.argon2_parallelism > 16 {
-            return Err(bad("auth.password.argon2_parallelism", "must be between 1 and 16"));
+            return Err(bad(
+                "auth.password.argon2_parallelism",
+                "must be between 1 and 16",
+            ));
         }
         if p.argon2_memory_kib < 8 * p.argon2_parallelism || p.argon2_memory_kib > 4 * 1024 * 1024 {
-            return Err(bad("auth.password.argon2_memory_kib", "must be between 8 x parallelism and 4194304"));
+            return Err(bad(
+                "auth.password.argon2_memory_kib",
+                "must be between 8 x parallelism and 4194304",
+            ));
         }
         if p.argon2_iterations == 0 || p.argon2_iterations > 100 {
-            return Err(bad("auth.password.argon2_iterations", "must be between 1 and 100"));
+            return Err(bad(
+                "auth.password.argon2_iterations",
+                "must be between 1 and 100",
+            ));
         }
         if self.security_txt.contact.is_empty() {
             return Err(bad("security_txt.contact", "needs at least one URI"));
         }
-        if let Some(c) = self.security_txt.contact.iter().find(|c| !(c.starts_with("mailto:") || c.starts_with("https://") || c.starts_with("tel:"))) {
-            return Err(bad("security_txt.contact", format!("`{c}` is not a mailto:, https:// or tel: URI")));
+        if let Some(c) = self.security_txt.contact.iter().find(|c| {
+            !(c.starts_with("mailto:") || c.starts_with("https://") || c.starts_with("tel:"))
+        }) {
+            return Err(bad(
+                "security_txt.contact",
+                format!("`{c}` is not a mailto:, https:// or tel: URI"),
+            ));
         }
         if !(1..=365).contains(&self.security_txt.expires_days) {
-            return Err(bad("security_txt.expires_days", "must be between 1 and 365 (RFC 9116: less than a year)"));
+            return Err(bad(
+                "security_txt.expires_days",
+                "must be between 1 and 365 (RFC 9116: less than a year)",
+            ));
         }
         Ok(())
     }
@@ -338,10 +401,16 @@ mod tests {
     fn bad_values_name_their_key() {
         let mut c = Config::default();
         c.auth.password.min_length = 4;
-        assert_eq!(c.validate().map_err(|e| e.key), Err("auth.password.min_length".to_owned()));
+        assert_eq!(
+            c.validate().map_err(|e| e.key),
+            Err("auth.password.min_length".to_owned())
+        );
         let mut c = Config::default();
         c.security_txt.expires_days = 400;
-        assert_eq!(c.validate().map_err(|e| e.key), Err("security_txt.expires_days".to_owned()));
+        assert_eq!(
+            c.validate().map_err(|e| e.key),
+            Err("security_txt.expires_days".to_owned())
+        );
     }
 
     #[test]

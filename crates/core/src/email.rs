@@ -35,7 +35,12 @@ impl Email {
             || domain.starts_with('.')
             || domain.ends_with('.')
             || domain.contains("..")
-            || domain.chars().any(|c| matches!(c, '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"'))
+            || domain.chars().any(|c| {
+                matches!(
+                    c,
+                    '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"'
+                )
+            })
         {
             return Err("email domain is invalid");
         }
@@ -81,8 +86,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "alice", "@example.com", "alice@", "alice@localhost", "a b@example.com",
-            "alice@exa..mple.com", "alice@.example.com", "alice@example.com."] {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@localhost",
+            "a b@example.com",
+            "alice@exa..mple.com",
+            "alice@.example.com",
+            "alice@example.com.",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());

@@ -28,7 +28,10 @@ mod tests {
         let a = new_id(1_000, &OsRng);
         let b = new_id(2_000, &OsRng);
         assert!(is_valid_id(&a));
-        assert_eq!(uuid::Uuid::parse_str(&a).map(|u| u.get_version_num()).ok(), Some(7));
+        assert_eq!(
+            uuid::Uuid::parse_str(&a).map(|u| u.get_version_num()).ok(),
+            Some(7)
+        );
         assert!(a < b);
         assert!(!is_valid_id("not-an-id"));
     }

@@ -37,7 +37,9 @@ impl FromStr for Role {
             "user" => Ok(Role::User),
             "admin" => Ok(Role::Admin),
             "service" => Ok(Role::Service),
-            other => Err(format!("unknown role `{other}` (expected user, admin or service)")),
+            other => Err(format!(
+                "unknown role `{other}` (expected user, admin or service)"
+            )),
         }
     }
 }

@@ -34,18 +34,28 @@ impl PasswordPolicy {
             errors.push(FieldError::new(
                 "password",
                 "too_short",
-                format!("password must be at least {} characters long", self.min_length),
+                format!(
+                    "password must be at least {} characters long",
+                    self.min_length
+                ),
             ));
         }
         if len > self.max_length {
             errors.push(FieldError::new(
                 "password",
                 "too_long",
-                format!("password must be at most {} characters long", self.max_length),
+                format!(
+                    "password must be at most {} characters long",
+                    self.max_length
+                ),
             ));
         }
         if pw.chars().any(char::is_control) {
-            errors.push(FieldError::new("password", "invalid_character", "password contains control characters"));
+            errors.push(FieldError::new(
+                "password",
+                "invalid_character",
+                "password contains control characters",
+            ));
         }
         if errors.is_empty() && self.min_strength > 0 {
             let entropy = zxcvbn::zxcvbn(pw, context);
@@ -66,7 +76,11 @@ impl PasswordPolicy {
                 errors.push(FieldError::new("password", "too_weak", message));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -75,20 +89,34 @@ mod tests {
     use super::*;
 
     fn policy() -> PasswordPolicy {
-        PasswordPolicy { min_length: 12, max_length: 128, min_strength: 3 }
+        PasswordPolicy {
+            min_length: 12,
+            max_length: 128,
+            min_strength: 3,
+        }
     }
 
     fn codes(r: Result<(), Vec<FieldError>>) -> Vec<String> {
-        r.err().unwrap_or_default().into_iter().map(|e| e.code).collect()
+        r.err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.code)
+            .collect()
     }
 
     #[test]
     fn length_is_counted_in_code_points() {
-        assert_eq!(codes(policy().check(&normalize("short"), &[])), ["too_short"]);
+        assert_eq!(
+            codes(policy().check(&normalize("short"), &[])),
+            ["too_short"]
+        );
         // 12 emoji are 12 code points but 48 bytes: long enough.
         let emoji = "🦀🔑🚪🛡️🐙🌋🎻🧩🪐🦉🍄🛶";
         assert!(!codes(policy().check(&normalize(emoji), &[])).contains(&"too_short".to_owned()));
-        assert_eq!(codes(policy().check(&normalize(&"x".repeat(129)), &[])), ["too_long"]);
+        assert_eq!(
+            codes(policy().check(&normalize(&"x".repeat(129)), &[])),
+            ["too_long"]
+        );
     }
 
     #[test]
@@ -99,12 +127,20 @@ mod tests {
         assert_eq!(errs.first().map(|e| e.code.as_str()), Some("too_weak"));
         assert!(errs.first().is_some_and(|e| e.message.contains("strength")));
         // Built from the user's own name.
-        assert!(policy().check(&normalize("alicealice2026"), &["alice"]).is_err());
+        assert!(
+            policy()
+                .check(&normalize("alicealice2026"), &["alice"])
+                .is_err()
+        );
     }
 
     #[test]
     fn strong_passphrase_passes() {
-        assert!(policy().check(&normalize("correct horse battery staple 42"), &[]).is_ok());
+        assert!(
+            policy()
+                .check(&normalize("correct horse battery staple 42"), &[])
+                .is_ok()
+        );
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub trait Store: Send + Sync + 'static {
     /// The user's sessions that are neither revoked nor expired, oldest first.
     async fn active_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Session>>;
     /// Ids and times of sessions revoked at or after `since`.
-    async fn revoked_sessions_since(&self, since: UnixTime) -> StoreResult<Vec<(String, UnixTime)>>;
+    async fn revoked_sessions_since(&self, since: UnixTime)
+    -> StoreResult<Vec<(String, UnixTime)>>;
     /// All access-token signing keys.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Throttle states for the given keys (missing keys are omitted).
@@ -76,9 +77,15 @@ pub trait Tx: Send {
     /// A user by id, read inside the transaction.
     async fn user_by_id(&mut self, id: &str) -> StoreResult<Option<User>>;
     /// Replaces a user's password hash.
-    async fn set_password_hash(&mut self, user_id: &str, hash: &PasswordHash, now: UnixTime) -> StoreResult<()>;
+    async fn set_password_hash(
+        &mut self,
+        user_id: &str,
+        hash: &PasswordHash,
+        now: UnixTime,
+    ) -> StoreResult<()>;
     /// Locks or unlocks; returns false when the user does not exist.
-    async fn set_locked(&mut self, user_id: &str, locked: bool, now: UnixTime) -> StoreResult<bool>;
+    async fn set_locked(&mut self, user_id: &str, locked: bool, now: UnixTime)
+    -> StoreResult<bool>;
     /// Inserts a session.
     async fn insert_session(&mut self, session: &Session) -> StoreResult<()>;
     /// A session by id, read inside the transaction.
@@ -86,14 +93,22 @@ pub trait Tx: Send {
     /// The user's live sessions, oldest first.
     async fn active_sessions(&mut self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Session>>;
     /// Records activity and extends expiry.
-    async fn touch_session(&mut self, id: &str, now: UnixTime, expires_at: UnixTime) -> StoreResult<()>;
+    async fn touch_session(
+        &mut self,
+        id: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<()>;
     /// Revokes a live session; false if it was already revoked or does not exist.
     /// Backends that can push revocations to other nodes do so on commit.
     async fn revoke_session(&mut self, id: &str, reason: &str, now: UnixTime) -> StoreResult<bool>;
     /// Inserts a refresh token.
     async fn insert_refresh_token(&mut self, token: &RefreshToken) -> StoreResult<()>;
     /// Finds a refresh token by its hash.
-    async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>>;
+    async fn refresh_token_by_hash(
+        &mut self,
+        token_hash: &str,
+    ) -> StoreResult<Option<RefreshToken>>;
     /// Marks a token rotated, only if it was not already: false means someone else won.
     async fn mark_rotated(&mut self, token_id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Stores a signing key.

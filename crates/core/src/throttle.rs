@@ -23,9 +23,17 @@ pub struct Backoff {
 }
 
 /// Per-account rules: 5 free failures, then 1 s, 2 s, 4 s, ... up to 15 minutes.
-pub const ACCOUNT: Backoff = Backoff { free_failures: 5, max_block: 900, window: 3600 };
+pub const ACCOUNT: Backoff = Backoff {
+    free_failures: 5,
+    max_block: 900,
+    window: 3600,
+};
 /// Per-IP rules: more generous (NAT, offices), same curve.
-pub const CLIENT_IP: Backoff = Backoff { free_failures: 20, max_block: 900, window: 3600 };
+pub const CLIENT_IP: Backoff = Backoff {
+    free_failures: 20,
+    max_block: 900,
+    window: 3600,
+};
 
 /// The throttle key of an account.
 pub fn account_key(email: &Email) -> String {
@@ -39,7 +47,12 @@ pub fn ip_key(ip: IpAddr) -> String {
 
 impl Backoff {
     /// State after one more failure at `now`.
-    pub fn record_failure(&self, prev: Option<&ThrottleState>, key: &str, now: UnixTime) -> ThrottleState {
+    pub fn record_failure(
+        &self,
+        prev: Option<&ThrottleState>,
+        key: &str,
+        now: UnixTime,
+    ) -> ThrottleState {
         let failures = match prev {
             Some(p) if now - p.last_failure_at < self.window => p.failures + 1,
             _ => 1,
@@ -51,7 +64,12 @@ impl Backoff {
         } else {
             0
         };
-        ThrottleState { key: key.to_owned(), failures, last_failure_at: now, blocked_until }
+        ThrottleState {
+            key: key.to_owned(),
+            failures,
+            last_failure_at: now,
+            blocked_until,
+        }
     }
 }
 
@@ -92,8 +110,18 @@ mod tests {
 
     #[test]
     fn retry_after_takes_the_longest_block() {
-        let a = ThrottleState { key: "a".into(), failures: 9, last_failure_at: 0, blocked_until: 110 };
-        let b = ThrottleState { key: "b".into(), failures: 9, last_failure_at: 0, blocked_until: 130 };
+        let a = ThrottleState {
+            key: "a".into(),
+            failures: 9,
+            last_failure_at: 0,
+            blocked_until: 110,
+        };
+        let b = ThrottleState {
+            key: "b".into(),
+            failures: 9,
+            last_failure_at: 0,
+            blocked_until: 130,
+        };
         assert_eq!(retry_after(&[a.clone(), b], 100), Some(30));
         assert_eq!(retry_after(&[a], 200), None);
     }

@@ -55,14 +55,20 @@ pub struct App {
 
 /// Creates the directory of a SQLite database file (mode 0700) when missing.
 fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
-    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
         return Ok(());
     };
     let path = rest.split('?').next().unwrap_or("");
     if path.is_empty() || path.starts_with(":memory:") {
         return Ok(());
     }
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
         std::fs::create_dir_all(dir)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -73,7 +79,11 @@ fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
 impl App {
     /// Opens the key and database, loads signing keys and the revocation view, builds the
     /// router. Nothing is served yet.
-    pub async fn build(config: Config, clock: Arc<dyn Clock>, rng: Arc<dyn Rng>) -> Result<Self, StartError> {
+    pub async fn build(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Result<Self, StartError> {
         let master = keyfile::load_or_create(&config.keys.master_key_file, rng.as_ref())?;
         let url = config.database.url.expose_secret().to_owned();
         ensure_sqlite_dir(&url)?;
@@ -81,16 +91,26 @@ impl App {
 
         let p = &config.auth.password;
         let workers = match p.max_concurrent_hashes {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             n => n,
         };
         let hasher = PasswordHasher::new(
-            Argon2Params { memory_kib: p.argon2_memory_kib, iterations: p.argon2_iterations, parallelism: p.argon2_parallelism },
+            Argon2Params {
+                memory_kib: p.argon2_memory_kib,
+                iterations: p.argon2_iterations,
+                parallelism: p.argon2_parallelism,
+            },
             workers,
             p.max_queued_hashes,
             rng.as_ref(),
         )?;
-        let policy = PasswordPolicy { min_length: p.min_length, max_length: p.max_length, min_strength: p.min_strength };
+        let policy = PasswordPolicy {
+            min_length: p.min_length,
+            max_length: p.max_length,
+            min_strength: p.min_strength,
+        };
         let access_ttl = i64::try_from(config.auth.access_token_ttl_seconds).unwrap_or(900);
         let settings = AuthSettings {
             issuer: config.server.public_url.clone(),
@@ -100,13 +120,26 @@ impl App {
             self_registration: config.auth.self_registration,
         };
         let keyring = Arc::new(Keyring::new(master, access_ttl));
-        keyring.load(store.as_ref(), clock.now(), rng.as_ref()).await?;
-        let services = Arc::new(Services::new(store, clock, rng, hasher, policy, settings, keyring));
-        services.sync_revocations(services.now() - access_ttl - 120).await?;
+        keyring
+            .load(store.as_ref(), clock.now(), rng.as_ref())
+            .await?;
+        let services = Arc::new(Services::new(
+            store, clock, rng, hasher, policy, settings, keyring,
+        ));
+        services
+            .sync_revocations(services.now() - access_ttl - 120)
+            .await?;
 
-        let state = AppState { svc: services.clone(), web: Arc::new(WebSettings::from_config(&config)) };
+        let state = AppState {
+            svc: services.clone(),
+            web: Arc::new(WebSettings::from_config(&config)),
+        };
         let router = portcullis_web::router(state);
-        Ok(Self { config, services, router })
+        Ok(Self {
+            config,
+            services,
+            router,
+        })
     }
 
     /// Starts the background tasks: revocation sync and health (polling), push of
@@ -130,7 +163,9 @@ impl App {
                     Ok(c) => {
                         cursor = c;
                         if !was_ok {
-                            tracing::info!("database reachable again; serving authenticated requests");
+                            tracing::info!(
+                                "database reachable again; serving authenticated requests"
+                            );
                         }
                         was_ok = true;
                     }
@@ -142,10 +177,10 @@ impl App {
                     }
                 }
                 ticks = ticks.wrapping_add(1);
-                if ticks % KEY_RELOAD_TICKS == 0 {
-                    if let Err(e) = svc.keyring.reload(svc.store().as_ref()).await {
-                        tracing::warn!(error = %e, "could not reload signing keys");
-                    }
+                if ticks.is_multiple_of(KEY_RELOAD_TICKS)
+                    && let Err(e) = svc.keyring.reload(svc.store().as_ref()).await
+                {
+                    tracing::warn!(error = %e, "could not reload signing keys");
                 }
             }
         });
@@ -183,15 +218,23 @@ impl App {
 
     /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at
     /// most `server.shutdown_grace_seconds`.
-    pub async fn serve(self, listener: TcpListener, stop: watch::Receiver<bool>) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
         let tasks = self.spawn_background(stop.clone());
         let grace = Duration::from_secs(self.config.server.shutdown_grace_seconds);
         let mut on_stop = stop.clone();
         let mut on_stop_grace = stop;
-        let server = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = on_stop.wait_for(|s| *s).await;
-            });
+        let server = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = on_stop.wait_for(|s| *s).await;
+        });
         let result = tokio::select! {
             r = server => r,
             _ = async move {

@@ -99,8 +99,17 @@ pub enum KeysCommand {
 
 fn flags(command: &Command) -> Result<Table, config::LoadError> {
     let mut t = Table::new();
-    if let Command::Serve { listen, database_url, public_url } = command {
-        for (path, v) in [(["server", "listen"], listen), (["database", "url"], database_url), (["server", "public_url"], public_url)] {
+    if let Command::Serve {
+        listen,
+        database_url,
+        public_url,
+    } = command
+    {
+        for (path, v) in [
+            (["server", "listen"], listen),
+            (["database", "url"], database_url),
+            (["server", "public_url"], public_url),
+        ] {
             if let Some(v) = v {
                 set_path(&mut t, &path.map(str::to_owned), Value::String(v.clone()))?;
             }
@@ -117,10 +126,10 @@ fn generated_password(rng: &dyn Rng) -> String {
         rng.fill(&mut buf);
         // Rejection sampling keeps the distribution uniform.
         let b = usize::from(buf[0]);
-        if b < 256 - 256 % ALPHABET.len() {
-            if let Some(c) = ALPHABET.get(b % ALPHABET.len()) {
-                out.push(char::from(*c));
-            }
+        if b < 256 - 256 % ALPHABET.len()
+            && let Some(c) = ALPHABET.get(b % ALPHABET.len())
+        {
+            out.push(char::from(*c));
         }
     }
     out
@@ -128,7 +137,8 @@ fn generated_password(rng: &dyn Rng) -> String {
 
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    let cfg = flags(&cli.command).and_then(|f| config::load(cli.config.as_deref(), std::env::vars(), f));
+    let cfg =
+        flags(&cli.command).and_then(|f| config::load(cli.config.as_deref(), std::env::vars(), f));
     let mut cfg = match cfg {
         Ok(c) => c,
         Err(e) => {
@@ -150,7 +160,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn execute(command: Command, cfg: portcullis_core::config::Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn execute(
+    command: Command,
+    cfg: portcullis_core::config::Config,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let rng: Arc<dyn Rng> = Arc::new(OsRng);
     match command {
         Command::Serve { .. } => {
@@ -164,7 +177,15 @@ async fn execute(command: Command, cfg: portcullis_core::config::Config) -> Resu
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Users { command: UsersCommand::Create { email, role, display_name, password_stdin } } => {
+        Command::Users {
+            command:
+                UsersCommand::Create {
+                    email,
+                    role,
+                    display_name,
+                    password_stdin,
+                },
+        } => {
             let role: Role = role.parse()?;
             if role == Role::Service {
                 return Err("service accounts have no password; use the admin API".into());
@@ -172,13 +193,26 @@ async fn execute(command: Command, cfg: portcullis_core::config::Config) -> Resu
             let (password, generated) = if password_stdin {
                 let mut line = Zeroizing::new(String::new());
                 std::io::stdin().lock().read_line(&mut line)?;
-                (Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned()), false)
+                (
+                    Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned()),
+                    false,
+                )
             } else {
                 (Zeroizing::new(generated_password(rng.as_ref())), true)
             };
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
             let ctx = RequestContext::default();
-            let user = app.services.create_user(&ctx, &email, &password, display_name.as_deref(), role, Some("cli")).await;
+            let user = app
+                .services
+                .create_user(
+                    &ctx,
+                    &email,
+                    &password,
+                    display_name.as_deref(),
+                    role,
+                    Some("cli"),
+                )
+                .await;
             let user = match user {
                 Ok(u) => u,
                 Err(portcullis_core::Error::WeakPassword(errors)) => {
@@ -195,7 +229,9 @@ async fn execute(command: Command, cfg: portcullis_core::config::Config) -> Resu
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
             let r = app.services.verify_audit().await?;
             if r.ok {
@@ -211,7 +247,9 @@ async fn execute(command: Command, cfg: portcullis_core::config::Config) -> Resu
                 Ok(ExitCode::from(1))
             }
         }
-        Command::Keys { command: KeysCommand::RotateSigning } => {
+        Command::Keys {
+            command: KeysCommand::RotateSigning,
+        } => {
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
             let kid = app.services.rotate_signing_key("cli").await?;
             println!(

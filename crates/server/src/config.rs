@@ -47,7 +47,9 @@ pub fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), 
     };
     let mut cur = table;
     for (i, p) in parents.iter().enumerate() {
-        let entry = cur.entry(p.clone()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
         cur = entry.as_table_mut().ok_or_else(|| LoadError::Key {
             key: path.get(..=i).unwrap_or_default().join("."),
             message: "is not a table".into(),
@@ -72,7 +74,9 @@ fn merge(base: &mut Table, over: Table) {
 /// `["a", "b"]`), a plain string otherwise.
 fn env_value(raw: &str) -> Value {
     match toml::from_str::<Table>(&format!("v = {raw}")) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(raw.to_owned())),
         Err(_) => Value::String(raw.to_owned()),
     }
 }
@@ -83,13 +87,18 @@ fn env_value(raw: &str) -> Value {
 pub fn env_overrides(vars: impl IntoIterator<Item = (String, String)>) -> Result<Table, LoadError> {
     let mut t = Table::new();
     for (name, raw) in vars {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         if !rest.contains("__") {
             continue;
         }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         if path.iter().any(String::is_empty) {
-            return Err(LoadError::Key { key: name, message: "malformed variable name".into() });
+            return Err(LoadError::Key {
+                key: name,
+                message: "malformed variable name".into(),
+            });
         }
         set_path(&mut t, &path, env_value(&raw))?;
     }
@@ -97,28 +106,50 @@ pub fn env_overrides(vars: impl IntoIterator<Item = (String, String)>) -> Result
 }
 
 /// Loads the configuration: file (if any), environment, then `flags`.
-pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>, flags: Table) -> Result<Config, LoadError> {
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: Table,
+) -> Result<Config, LoadError> {
     let mut doc = Table::new();
     if let Some(path) = file {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: shown.clone(), source })?;
-        let parsed: Table = toml::from_str(&text).map_err(|e| LoadError::Syntax { path: shown, message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let parsed: Table = toml::from_str(&text).map_err(|e| LoadError::Syntax {
+            path: shown,
+            message: e.to_string(),
+        })?;
         merge(&mut doc, parsed);
     }
     merge(&mut doc, env_overrides(env)?);
     merge(&mut doc, flags);
     let config: Config = serde_path_to_error::deserialize(Value::Table(doc)).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.inner().to_string().lines().next().unwrap_or_default().to_owned();
+        let message = e
+            .inner()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         // serde_path_to_error's path already ends in the unknown field's name, except at the
         // top level, where it is `.`.
-        let key = match message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+        let key = match message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+        {
             Some(field) if path == "." => field.to_owned(),
             _ => path,
         };
         LoadError::Key { key, message }
     })?;
-    config.validate().map_err(|e| LoadError::Key { key: e.key, message: e.message })?;
+    config.validate().map_err(|e| LoadError::Key {
+        key: e.key,
+        message: e.message,
+    })?;
     Ok(config)
 }
 
@@ -127,7 +158,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -135,12 +169,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pcl-cfg-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let file = dir.join("c.toml");
-        let _ = std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[auth]\nmax_sessions_per_user = 3\n");
+        let _ = std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[auth]\nmax_sessions_per_user = 3\n",
+        );
         let mut flags = Table::new();
-        let _ = set_path(&mut flags, &["server".into(), "listen".into()], Value::String("127.0.0.1:9100".into()));
+        let _ = set_path(
+            &mut flags,
+            &["server".into(), "listen".into()],
+            Value::String("127.0.0.1:9100".into()),
+        );
         let c = load(
             Some(&file),
-            env(&[("PORTCULLIS_AUTH__MAX_SESSIONS_PER_USER", "4"), ("PORTCULLIS_AUTH__PASSWORD__MIN_LENGTH", "14"), ("PORTCULLIS_MASTER_KEY", "x")]),
+            env(&[
+                ("PORTCULLIS_AUTH__MAX_SESSIONS_PER_USER", "4"),
+                ("PORTCULLIS_AUTH__PASSWORD__MIN_LENGTH", "14"),
+                ("PORTCULLIS_MASTER_KEY", "x"),
+            ]),
             flags,
         );
         let c = c.map_err(|e| e.to_string());
@@ -151,13 +196,39 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        let e = load(None, env(&[("PORTCULLIS_AUTH__NOPE", "1")]), Table::new()).err().map(|e| e.to_string());
-        assert!(e.as_deref().is_some_and(|m| m.contains("`auth.nope`")), "{e:?}");
-        let e = load(None, env(&[("PORTCULLIS_SERVER__LISTEN", "not an address")]), Table::new()).err().map(|e| e.to_string());
-        assert!(e.as_deref().is_some_and(|m| m.contains("`server.listen`")), "{e:?}");
-        let e = load(None, env(&[("PORTCULLIS_AUTH__PASSWORD__MIN_STRENGTH", "9")]), Table::new()).err().map(|e| e.to_string());
-        assert!(e.as_deref().is_some_and(|m| m.contains("`auth.password.min_strength`")), "{e:?}");
-        let e = load(None, env(&[("PORTCULLIS_NOPE__X", "1")]), Table::new()).err().map(|e| e.to_string());
+        let e = load(None, env(&[("PORTCULLIS_AUTH__NOPE", "1")]), Table::new())
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|m| m.contains("`auth.nope`")),
+            "{e:?}"
+        );
+        let e = load(
+            None,
+            env(&[("PORTCULLIS_SERVER__LISTEN", "not an address")]),
+            Table::new(),
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|m| m.contains("`server.listen`")),
+            "{e:?}"
+        );
+        let e = load(
+            None,
+            env(&[("PORTCULLIS_AUTH__PASSWORD__MIN_STRENGTH", "9")]),
+            Table::new(),
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|m| m.contains("`auth.password.min_strength`")),
+            "{e:?}"
+        );
+        let e = load(None, env(&[("PORTCULLIS_NOPE__X", "1")]), Table::new())
+            .err()
+            .map(|e| e.to_string());
         assert!(e.as_deref().is_some_and(|m| m.contains("`nope`")), "{e:?}");
     }
 }

@@ -23,7 +23,9 @@ pub enum KeyFileError {
         source: std::io::Error,
     },
     /// Permissions too open.
-    #[error("master key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "master key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     Permissions {
         /// Path.
         path: String,
@@ -41,7 +43,10 @@ pub enum KeyFileError {
 /// Loads the key, creating the file (and its directory, mode 0700) when missing.
 pub fn load_or_create(path: &Path, rng: &dyn Rng) -> Result<SecretKey, KeyFileError> {
     let shown = path.display().to_string();
-    let io = |source| KeyFileError::Io { path: shown.clone(), source };
+    let io = |source| KeyFileError::Io {
+        path: shown.clone(),
+        source,
+    };
     if !path.exists() {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -49,7 +54,12 @@ pub fn load_or_create(path: &Path, rng: &dyn Rng) -> Result<SecretKey, KeyFileEr
         }
         let key = SecretKey::generate(rng);
         let encoded = Zeroizing::new(STANDARD.encode(key.expose()));
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
         f.write_all(encoded.as_bytes()).map_err(io)?;
         f.write_all(b"\n").map_err(io)?;
         f.sync_all().map_err(io)?;
@@ -58,11 +68,23 @@ pub fn load_or_create(path: &Path, rng: &dyn Rng) -> Result<SecretKey, KeyFileEr
     }
     let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
     if mode & 0o077 != 0 {
-        return Err(KeyFileError::Permissions { path: shown, mode: mode & 0o777 });
+        return Err(KeyFileError::Permissions {
+            path: shown,
+            mode: mode & 0o777,
+        });
     }
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-    let raw = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| KeyFileError::Format { path: shown.clone() })?);
-    let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| KeyFileError::Format { path: shown })?;
+    let raw = Zeroizing::new(
+        STANDARD
+            .decode(text.trim())
+            .map_err(|_| KeyFileError::Format {
+                path: shown.clone(),
+            })?,
+    );
+    let bytes: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyFileError::Format { path: shown })?;
     Ok(SecretKey::from_bytes(bytes))
 }
 
@@ -76,12 +98,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pcl-key-{}-{}", std::process::id(), line!()));
         let path = dir.join("sub").join("master.key");
         let a = load_or_create(&path, &OsRng).map(|k| *k.expose());
-        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).ok();
+        let mode = std::fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok();
         assert_eq!(mode, Some(0o600));
         let b = load_or_create(&path, &OsRng).map(|k| *k.expose());
         assert!(a.is_ok() && a.ok() == b.ok());
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
-        assert!(matches!(load_or_create(&path, &OsRng), Err(KeyFileError::Permissions { .. })));
+        assert!(matches!(
+            load_or_create(&path, &OsRng),
+            Err(KeyFileError::Permissions { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

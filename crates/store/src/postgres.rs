@@ -32,9 +32,17 @@ impl PgStore {
             .await
             .map_err(map_err)?;
         let mut conn = pool.acquire().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(map_err)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
         let result = run_migrations(&mut conn, 0).await;
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(map_err)?;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
         result?;
         drop(conn);
         Ok(Self { pool })
@@ -49,7 +57,9 @@ impl PgStore {
     }
 
     async fn feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
-        let mut listener = PgListener::connect_with(&self.pool).await.map_err(map_err)?;
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(map_err)?;
         listener.listen(REVOCATION_CHANNEL).await.map_err(map_err)?;
         Ok(Some(Box::new(PgFeed { listener })))
     }
@@ -66,7 +76,9 @@ impl RevocationFeed for PgFeed {
             Ok(Some(n)) => Ok(n.payload().to_owned()),
             // The connection dropped; notifications may have been lost. The next call
             // reconnects; the caller resynchronises by polling meanwhile.
-            Ok(None) => Err(StoreError::Unavailable("revocation listener reconnecting".into())),
+            Ok(None) => Err(StoreError::Unavailable(
+                "revocation listener reconnecting".into(),
+            )),
             Err(e) => Err(map_err(e)),
         }
     }
@@ -79,7 +91,9 @@ mod hooks {
     use crate::map_err;
 
     /// Locks the head row until commit: appenders queue here, nowhere else.
-    pub async fn audit_head(tx: &mut Transaction<'static, Postgres>) -> StoreResult<(i64, [u8; 32])> {
+    pub async fn audit_head(
+        tx: &mut Transaction<'static, Postgres>,
+    ) -> StoreResult<(i64, [u8; 32])> {
         let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut **tx)
             .await
@@ -88,7 +102,11 @@ mod hooks {
         super::decode_head(r.try_get("seq").map_err(map_err)?, &hash)
     }
 
-    pub async fn audit_advance(tx: &mut Transaction<'static, Postgres>, seq: i64, hash: &str) -> StoreResult<()> {
+    pub async fn audit_advance(
+        tx: &mut Transaction<'static, Postgres>,
+        seq: i64,
+        hash: &str,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(seq)
             .bind(hash)
@@ -99,7 +117,10 @@ mod hooks {
     }
 
     /// Delivered to listeners when the transaction commits, never if it rolls back.
-    pub async fn notify_revoked(tx: &mut Transaction<'static, Postgres>, session_id: &str) -> StoreResult<()> {
+    pub async fn notify_revoked(
+        tx: &mut Transaction<'static, Postgres>,
+        session_id: &str,
+    ) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(super::REVOCATION_CHANNEL)
             .bind(session_id)

@@ -6,7 +6,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Sqlite;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 crate::common::sql_backend!(Sqlite, SqliteStore, SqliteTx, "sqlite");
 
@@ -85,11 +87,18 @@ mod hooks {
         }
     }
 
-    pub async fn audit_advance(_tx: &mut Transaction<'static, Sqlite>, _seq: i64, _hash: &str) -> StoreResult<()> {
+    pub async fn audit_advance(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _seq: i64,
+        _hash: &str,
+    ) -> StoreResult<()> {
         Ok(())
     }
 
-    pub async fn notify_revoked(_tx: &mut Transaction<'static, Sqlite>, _session_id: &str) -> StoreResult<()> {
+    pub async fn notify_revoked(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _session_id: &str,
+    ) -> StoreResult<()> {
         Ok(())
     }
 }

@@ -3,7 +3,12 @@
 //!
 //! PostgreSQL tests need `PORTCULLIS_TEST_DATABASE_URL` (an admin URL of a throwaway
 //! cluster; `scripts/test.sh` starts one). Each server gets its own database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -90,15 +95,33 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let file = dir.join("portcullis.db");
-                Self { backend, url: format!("sqlite://{}", file.display()), name: file.display().to_string(), dir }
+                Self {
+                    backend,
+                    url: format!("sqlite://{}", file.display()),
+                    name: file.display().to_string(),
+                    dir,
+                }
             }
             Backend::Postgres => {
                 let admin = pg_admin_url();
                 let name = format!("pcl_{suffix}");
-                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test cluster");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
-                Self { backend, url: format!("{base}/{name}"), name, dir }
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("connect to the test cluster");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(b, _)| b)
+                    .to_owned();
+                Self {
+                    backend,
+                    url: format!("{base}/{name}"),
+                    name,
+                    dir,
+                }
             }
         }
     }
@@ -108,11 +131,17 @@ impl TestDb {
         match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -121,12 +150,22 @@ impl TestDb {
     pub async fn try_exec(&self, sql: &str) -> Result<(), String> {
         let r = match self.backend {
             Backend::Sqlite => {
-                let mut c = sqlx::SqliteConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.map(|_| ())
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .map(|_| ())
             }
             Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(&self.url).await.map_err(|e| e.to_string())?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.map(|_| ())
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .map(|_| ())
             }
         };
         r.map_err(|e| e.to_string())
@@ -147,7 +186,13 @@ impl TestDb {
     /// PostgreSQL: lets connections in again.
     pub async fn pg_bring_up(&self) {
         let mut c = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.name))).execute(&mut c).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            self.name
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
     }
 
     /// A configuration for this database with cheap (but real) Argon2id parameters.
@@ -209,17 +254,33 @@ impl TestServer {
     }
 
     /// A server on an existing database (another node of the same deployment).
-    pub async fn start_on(db: TestDb, clock: Arc<FakeClock>, tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn start_on(
+        db: TestDb,
+        clock: Arc<FakeClock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = db.config();
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
-        let listener = tokio::net::TcpListener::bind(config.server.listen).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = App::build(config.clone(), clock.clone(), Arc::new(OsRng)).await.expect("server builds");
+        let app = App::build(config.clone(), clock.clone(), Arc::new(OsRng))
+            .await
+            .expect("server builds");
         let services = app.services.clone();
         let (stop, rx) = watch::channel(false);
         let handle = tokio::spawn(app.serve(listener, rx));
-        Self { base: format!("http://{addr}"), clock, services, db, config, stop, handle }
+        Self {
+            base: format!("http://{addr}"),
+            clock,
+            services,
+            db,
+            config,
+            stop,
+            handle,
+        }
     }
 
     /// Absolute URL of `path`.
@@ -230,7 +291,14 @@ impl TestServer {
     /// Creates a user directly (no HTTP); returns its id.
     pub async fn user(&self, email: &str, password: &str, role: Role) -> String {
         self.services
-            .create_user(&RequestContext::default(), email, password, None, role, Some("test"))
+            .create_user(
+                &RequestContext::default(),
+                email,
+                password,
+                None,
+                role,
+                Some("test"),
+            )
             .await
             .expect("fixture user")
             .id
@@ -274,7 +342,9 @@ pub fn refresh(tokens: &Value) -> String {
 pub fn claims(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -283,9 +353,17 @@ pub fn binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let p = target.join(profile).join("portcullis");
-    assert!(p.exists(), "{} is missing: run `cargo build --bin portcullis` first (scripts/test.sh does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --bin portcullis` first (scripts/test.sh does)",
+        p.display()
+    );
     p
 }
 

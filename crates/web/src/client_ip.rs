@@ -66,7 +66,11 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
     if !trusted(peer, proxies) {
         return peer;
     }
-    let chain = if headers.contains_key("forwarded") { forwarded_chain(headers) } else { xff_chain(headers) };
+    let chain = if headers.contains_key("forwarded") {
+        forwarded_chain(headers)
+    } else {
+        xff_chain(headers)
+    };
     let mut last_trusted = peer;
     for hop in chain.iter().rev() {
         match hop.map(canonical) {
@@ -106,35 +110,57 @@ mod tests {
     }
 
     fn proxies() -> Vec<IpNet> {
-        vec!["10.0.0.0/8".parse().unwrap_or_else(|_| IpNet::from(ip("10.0.0.1")))]
+        vec![
+            "10.0.0.0/8"
+                .parse()
+                .unwrap_or_else(|_| IpNet::from(ip("10.0.0.1"))),
+        ]
     }
 
     #[test]
     fn untrusted_peer_headers_are_ignored() {
         let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
-        assert_eq!(client_ip(ip("203.0.113.9"), &h, &proxies()), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &h, &proxies()),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn rightmost_untrusted_of_xff() {
         // The client can prepend anything; only what our proxies appended counts.
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.2")]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("198.51.100.7"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &proxies()),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]
     fn forwarded_wins_and_parses_ipv6_with_port() {
         let h = headers(&[
             ("x-forwarded-for", "9.9.9.9"),
-            ("forwarded", r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https"#),
+            (
+                "forwarded",
+                r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https"#,
+            ),
         ]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("2001:db8:cafe::17"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &proxies()),
+            ip("2001:db8:cafe::17")
+        );
     }
 
     #[test]
     fn multiple_headers_are_one_list() {
-        let h = headers(&[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.7")]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("198.51.100.7"));
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &proxies()),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]
@@ -143,11 +169,17 @@ mod tests {
         assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("10.0.0.1"));
         let h = headers(&[("x-forwarded-for", "10.0.0.3, 10.0.0.2")]);
         assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("10.0.0.3"));
-        assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies()), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies()),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
     fn mapped_ipv4_is_ipv4() {
-        assert_eq!(client_ip(ip("::ffff:203.0.113.9"), &HeaderMap::new(), &[]), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.9"), &HeaderMap::new(), &[]),
+            ip("203.0.113.9")
+        );
     }
 }

@@ -94,8 +94,18 @@ pub struct PasswordChangeRequest {
 impl Validate for PasswordChangeRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
-        max_len(&mut e, "current_password", &self.current_password, MAX_PASSWORD_BYTES);
-        max_len(&mut e, "new_password", &self.new_password, MAX_PASSWORD_BYTES);
+        max_len(
+            &mut e,
+            "current_password",
+            &self.current_password,
+            MAX_PASSWORD_BYTES,
+        );
+        max_len(
+            &mut e,
+            "new_password",
+            &self.new_password,
+            MAX_PASSWORD_BYTES,
+        );
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
 }
@@ -317,7 +327,13 @@ pub struct AuditVerifyBody {
 
 impl From<AuditVerifyReport> for AuditVerifyBody {
     fn from(r: AuditVerifyReport) -> Self {
-        Self { ok: r.ok, entries: r.entries, head: r.head, first_bad_seq: r.first_bad_seq, reason: r.reason }
+        Self {
+            ok: r.ok,
+            entries: r.entries,
+            head: r.head,
+            first_bad_seq: r.first_bad_seq,
+            reason: r.reason,
+        }
     }
 }
 

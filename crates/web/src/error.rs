@@ -51,8 +51,17 @@ impl ApiError {
     /// A problem with the given status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         let title = status.canonical_reason().unwrap_or("Error");
-        let www_authenticate = (status == StatusCode::UNAUTHORIZED).then(|| r#"Bearer realm="portcullis""#.to_owned());
-        Self { status, code, title, detail: detail.into(), errors: Vec::new(), retry_after: None, www_authenticate }
+        let www_authenticate =
+            (status == StatusCode::UNAUTHORIZED).then(|| r#"Bearer realm="portcullis""#.to_owned());
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            www_authenticate,
+        }
     }
 
     /// Adds field errors.
@@ -67,7 +76,9 @@ impl ApiError {
     }
 
     fn bearer_error(mut self, error: &str, description: &str) -> Self {
-        self.www_authenticate = Some(format!(r#"Bearer realm="portcullis", error="{error}", error_description="{description}""#));
+        self.www_authenticate = Some(format!(
+            r#"Bearer realm="portcullis", error="{error}", error_description="{description}""#
+        ));
         self
     }
 
@@ -85,10 +96,22 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "The email or password is incorrect."),
-            Error::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "A bearer access token is required."),
-            Error::InvalidToken(why) => Self::new(StatusCode::UNAUTHORIZED, "invalid_token", format!("The token is not valid: {why}."))
-                .bearer_error("invalid_token", why),
+            Error::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "The email or password is incorrect.",
+            ),
+            Error::Unauthenticated => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "A bearer access token is required.",
+            ),
+            Error::InvalidToken(why) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                format!("The token is not valid: {why}."),
+            )
+            .bearer_error("invalid_token", why),
             Error::TokenReused => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "token_reused",
@@ -96,32 +119,64 @@ impl From<Error> for ApiError {
             )
             .bearer_error("invalid_token", "refresh token reused"),
             Error::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", why),
-            Error::IpNotAllowed => Self::new(StatusCode::FORBIDDEN, "ip_not_allowed", "Your IP address may not use this endpoint."),
-            Error::AccountLocked => Self::new(StatusCode::LOCKED, "account_locked", "This account is locked. Contact an administrator."),
-            Error::TooManyAttempts { retry_after } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", format!("Too many failed attempts; retry after {retry_after} seconds."))
-                    .with_retry_after(retry_after)
-            }
-            Error::RateLimited { retry_after } => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "The server is busy; retry shortly.").with_retry_after(retry_after)
-            }
+            Error::IpNotAllowed => Self::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                "Your IP address may not use this endpoint.",
+            ),
+            Error::AccountLocked => Self::new(
+                StatusCode::LOCKED,
+                "account_locked",
+                "This account is locked. Contact an administrator.",
+            ),
+            Error::TooManyAttempts { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("Too many failed attempts; retry after {retry_after} seconds."),
+            )
+            .with_retry_after(retry_after),
+            Error::RateLimited { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "The server is busy; retry shortly.",
+            )
+            .with_retry_after(retry_after),
             Error::WeakPassword(errors) => {
-                let detail = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", detail).with_errors(errors)
+                let detail = errors
+                    .iter()
+                    .map(|e| e.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", detail)
+                    .with_errors(errors)
             }
-            Error::InvalidRequest(detail, errors) => Self::invalid_request(detail).with_errors(errors),
+            Error::InvalidRequest(detail, errors) => {
+                Self::invalid_request(detail).with_errors(errors)
+            }
             Error::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
             Error::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "No such resource."),
             Error::Unavailable(why) => {
                 tracing::warn!(reason = %why, "dependency unavailable; failing closed");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "A dependency of this service is unavailable; nothing is let through.")
-                    .with_retry_after(5)
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "A dependency of this service is unavailable; nothing is let through.",
+                )
+                .with_retry_after(5)
             }
             Error::Internal(why) => {
                 tracing::error!(reason = %why, "internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred.")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "An internal error occurred.",
+                )
             }
-            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "An internal error occurred."),
+            _ => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "An internal error occurred.",
+            ),
         }
     }
 }
@@ -129,7 +184,10 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem {
-            type_: format!("https://portcullis.dev/problems/{}", self.code.replace('_', "-")),
+            type_: format!(
+                "https://portcullis.dev/problems/{}",
+                self.code.replace('_', "-")
+            ),
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
@@ -139,16 +197,15 @@ impl IntoResponse for ApiError {
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (self.status, json).into_response();
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                h.insert(header::RETRY_AFTER, v);
-            }
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(v) = self.retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+            h.insert(header::RETRY_AFTER, v);
         }
-        if let Some(w) = self.www_authenticate {
-            if let Ok(v) = HeaderValue::from_str(&w) {
-                h.insert(header::WWW_AUTHENTICATE, v);
-            }
+        if let Some(v) = self.www_authenticate.and_then(|w| HeaderValue::from_str(&w).ok()) {
+            h.insert(header::WWW_AUTHENTICATE, v);
         }
         res
     }

@@ -28,7 +28,11 @@ pub trait Validate {
 /// Checks one string's length in bytes.
 pub fn max_len(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
     if value.len() > max {
-        errors.push(FieldError::new(field, "too_long", format!("at most {max} bytes")));
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("at most {max} bytes"),
+        ));
     }
 }
 
@@ -38,7 +42,12 @@ pub struct ApiJson<T>(pub T);
 
 fn is_json(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -61,14 +70,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than allowed.")
-            } else {
-                ApiError::invalid_request("The request body could not be read.")
-            }
-        })?;
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "The request body is larger than allowed.",
+                    )
+                } else {
+                    ApiError::invalid_request("The request body could not be read.")
+                }
+            })?;
         if !is_json(ct.as_deref()) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -82,20 +101,32 @@ where
             Err(e) => {
                 let inner = e.inner();
                 if inner.is_syntax() || inner.is_eof() {
-                    return Err(ApiError::invalid_json(format!("The body is not valid JSON: {inner}")));
+                    return Err(ApiError::invalid_json(format!(
+                        "The body is not valid JSON: {inner}"
+                    )));
                 }
                 let path = e.path().to_string();
                 let message = inner.to_string();
-                let field = if path == "." { message.split('`').nth(1).unwrap_or("").to_owned() } else { path };
+                let field = if path == "." {
+                    message.split('`').nth(1).unwrap_or("").to_owned()
+                } else {
+                    path
+                };
                 let code = classify(&message);
-                return Err(ApiError::invalid_request("The body does not match the schema.")
-                    .with_errors(vec![FieldError::new(&field, code, message)]));
+                return Err(
+                    ApiError::invalid_request("The body does not match the schema.")
+                        .with_errors(vec![FieldError::new(&field, code, message)]),
+                );
             }
         };
         if de.end().is_err() {
-            return Err(ApiError::invalid_json("Trailing characters after the JSON value."));
+            return Err(ApiError::invalid_json(
+                "Trailing characters after the JSON value.",
+            ));
         }
-        value.validate().map_err(|errors| ApiError::invalid_request("A field is out of bounds.").with_errors(errors))?;
+        value.validate().map_err(|errors| {
+            ApiError::invalid_request("A field is out of bounds.").with_errors(errors)
+        })?;
         Ok(ApiJson(value))
     }
 }
@@ -106,11 +137,16 @@ pub struct ApiQuery<T>(pub T);
 impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|e| ApiError::invalid_request(format!("Invalid query parameters: {}", e.body_text())))
+            .map_err(|e| {
+                ApiError::invalid_request(format!("Invalid query parameters: {}", e.body_text()))
+            })
     }
 }
 
@@ -119,27 +155,41 @@ pub struct Ctx(pub RequestContext);
 
 /// Computes the request context from the parts.
 pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
     let ip = peer.map(|p| client_ip(p, &parts.headers, &state.web.trusted_proxies));
     let user_agent = parts
         .headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect());
+        .map(|s| {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_USER_AGENT)
+                .collect()
+        });
     RequestContext { ip, user_agent }
 }
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Ctx(request_context(parts, state)))
     }
 }
 
 /// The bearer token of the request.
 fn bearer(parts: &Parts) -> Result<&str, Error> {
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or(Error::Unauthenticated)?;
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(Error::Unauthenticated)?;
     let value = value.to_str().map_err(|_| Error::Unauthenticated)?;
     let (scheme, token) = value.split_once(' ').ok_or(Error::Unauthenticated)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
@@ -154,7 +204,10 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         Ok(Auth(state.svc.authenticate(token)?))
     }
@@ -168,22 +221,38 @@ pub struct Admin(pub Principal, pub RequestContext);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let ctx = request_context(parts, state);
         let resource = parts.uri.path().to_owned();
-        let allowed = ctx.ip.is_some_and(|ip| state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip)));
+        let allowed = ctx
+            .ip
+            .is_some_and(|ip| state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip)));
         if !allowed {
-            state.svc.audit_access_denied(None, &ctx, &resource, "ip_not_allowed").await?;
+            state
+                .svc
+                .audit_access_denied(None, &ctx, &resource, "ip_not_allowed")
+                .await?;
             return Err(Error::IpNotAllowed.into());
         }
         let token = bearer(parts)?;
         let p = state.svc.authenticate(token)?;
         if p.role != Role::Admin {
-            state.svc.audit_access_denied(Some(&p.user_id), &ctx, &resource, "role").await?;
+            state
+                .svc
+                .audit_access_denied(Some(&p.user_id), &ctx, &resource, "role")
+                .await?;
             return Err(Error::Forbidden("This endpoint requires the admin role.".into()).into());
         }
-        if state.web.mfa_required_for_roles.contains(&p.role) && !p.amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str())) {
-            state.svc.audit_access_denied(Some(&p.user_id), &ctx, &resource, "second_factor_required").await?;
+        if state.web.mfa_required_for_roles.contains(&p.role)
+            && !p.amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))
+        {
+            state
+                .svc
+                .audit_access_denied(Some(&p.user_id), &ctx, &resource, "second_factor_required")
+                .await?;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "mfa_enrollment_required",

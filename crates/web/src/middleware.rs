@@ -16,8 +16,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
-        .then(|| s.to_owned())
+    (!s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+    .then(|| s.to_owned())
 }
 
 fn new_request_id() -> String {
@@ -28,7 +31,11 @@ fn new_request_id() -> String {
 /// Gives every request an id (the client's, when well-formed), puts it in every log line of
 /// the request and on the response, and logs one access line.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req.headers().get(&REQUEST_ID).and_then(acceptable_request_id).unwrap_or_else(new_request_id);
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(new_request_id);
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID, v);
     }
@@ -39,7 +46,11 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = start.elapsed().as_secs_f64() * 1000.0, "request completed");
+        tracing::info!(
+            status,
+            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+            "request completed"
+        );
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
@@ -53,15 +64,26 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
-        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     };
     if state.web.hsts {
-        set(h, "strict-transport-security", "max-age=63072000; includeSubDomains; preload");
+        set(
+            h,
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains; preload",
+        );
     }
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");
-    set(h, "content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
     set(
         h,
         "permissions-policy",
@@ -83,6 +105,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
         Ok(res) => res,
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The request took too long and was aborted.").into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The request took too long and was aborted.",
+        )
+        .into_response(),
     }
 }

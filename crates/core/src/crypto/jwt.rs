@@ -64,7 +64,11 @@ pub enum JwtError {
 
 /// Signs claims with `key` under key id `kid`.
 pub fn sign(claims: &Claims, kid: &str, key: &SigningKey) -> String {
-    let header = Header { alg: "EdDSA".into(), kid: Some(kid.to_owned()), typ: Some("at+jwt".into()) };
+    let header = Header {
+        alg: "EdDSA".into(),
+        kid: Some(kid.to_owned()),
+        typ: Some("at+jwt".into()),
+    };
     // Serialising these plain structs cannot fail.
     let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
     let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
@@ -75,12 +79,17 @@ pub fn sign(claims: &Claims, kid: &str, key: &SigningKey) -> String {
 
 /// Verifies the signature with the key `lookup` returns for the token's `kid`, then decodes
 /// the claims. Expiry, issuer and audience are the caller's to check.
-pub fn verify(token: &str, lookup: impl Fn(&str) -> Option<VerifyingKey>) -> Result<Claims, JwtError> {
+pub fn verify(
+    token: &str,
+    lookup: impl Fn(&str) -> Option<VerifyingKey>,
+) -> Result<Claims, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Malformed);
     };
     let header: Header = URL_SAFE_NO_PAD
@@ -91,7 +100,11 @@ pub fn verify(token: &str, lookup: impl Fn(&str) -> Option<VerifyingKey>) -> Res
     if header.alg != "EdDSA" {
         return Err(JwtError::Algorithm);
     }
-    let key = header.kid.as_deref().and_then(&lookup).ok_or(JwtError::UnknownKey)?;
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(&lookup)
+        .ok_or(JwtError::UnknownKey)?;
     let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD
         .decode(s)
         .ok()
@@ -100,7 +113,8 @@ pub fn verify(token: &str, lookup: impl Fn(&str) -> Option<VerifyingKey>) -> Res
     let sig = Signature::from_bytes(&sig_bytes);
     let signing_input_len = h.len() + 1 + p.len();
     let signing_input = token.get(..signing_input_len).ok_or(JwtError::Malformed)?;
-    key.verify_strict(signing_input.as_bytes(), &sig).map_err(|_| JwtError::Signature)?;
+    key.verify_strict(signing_input.as_bytes(), &sig)
+        .map_err(|_| JwtError::Signature)?;
     URL_SAFE_NO_PAD
         .decode(p)
         .ok()
@@ -131,12 +145,20 @@ mod tests {
     /// RFC 8037, appendix A.4: Ed25519 signing of a JWS.
     #[test]
     fn rfc8037_a4_vector() {
-        let d: [u8; 32] = b64("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A").try_into().unwrap_or_default();
+        let d: [u8; 32] = b64("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A")
+            .try_into()
+            .unwrap_or_default();
         let key = SigningKey::from_bytes(&d);
-        assert_eq!(URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()), "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+            "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+        );
         let input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
         let sig = URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).to_bytes());
-        assert_eq!(sig, "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg");
+        assert_eq!(
+            sig,
+            "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+        );
     }
 
     fn claims() -> Claims {
@@ -172,10 +194,17 @@ mod tests {
         assert_eq!(verify(&parts.join("."), lookup), Err(JwtError::Signature));
         // Unknown key, other algorithm, garbage.
         assert_eq!(verify(&t, |_| None), Err(JwtError::UnknownKey));
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#), parts.get(1).cloned().unwrap_or_default());
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#),
+            parts.get(1).cloned().unwrap_or_default()
+        );
         assert_eq!(verify(&none, lookup), Err(JwtError::Algorithm));
         assert_eq!(verify("a.b", lookup), Err(JwtError::Malformed));
         assert_eq!(verify("a.b.c.d", lookup), Err(JwtError::Malformed));
-        assert_eq!(verify(&"x".repeat(MAX_TOKEN_LEN + 1), lookup), Err(JwtError::Malformed));
+        assert_eq!(
+            verify(&"x".repeat(MAX_TOKEN_LEN + 1), lookup),
+            Err(JwtError::Malformed)
+        );
     }
 }

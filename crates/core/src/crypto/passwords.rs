@@ -33,7 +33,11 @@ impl Argon2Params {
     }
 }
 
-fn hash_blocking(params: Argon2Params, password: &SecretString, salt: &[u8]) -> Result<PasswordHash, Error> {
+fn hash_blocking(
+    params: Argon2Params,
+    password: &SecretString,
+    salt: &[u8],
+) -> Result<PasswordHash, Error> {
     let h = params
         .argon2()?
         .hash_password_with_salt(password.expose_secret().as_bytes(), salt)
@@ -44,7 +48,9 @@ fn hash_blocking(params: Argon2Params, password: &SecretString, salt: &[u8]) -> 
 fn verify_blocking(params: Argon2Params, password: &SecretString, hash: &PasswordHash) -> bool {
     match params.argon2() {
         // The PHC string carries its own parameters; verification uses those.
-        Ok(a) => a.verify_password(password.expose_secret().as_bytes(), hash.0.as_str()).is_ok(),
+        Ok(a) => a
+            .verify_password(password.expose_secret().as_bytes(), hash.0.as_str())
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -61,7 +67,12 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// Builds the pool; computes the dummy hash that unknown emails are checked against, so
     /// they cost the same time as real ones.
-    pub fn new(params: Argon2Params, max_concurrent: usize, max_queued: usize, rng: &dyn Rng) -> Result<Self, Error> {
+    pub fn new(
+        params: Argon2Params,
+        max_concurrent: usize,
+        max_queued: usize,
+        rng: &dyn Rng,
+    ) -> Result<Self, Error> {
         let max_concurrent = max_concurrent.max(1);
         let salt: [u8; 16] = bytes(rng);
         let dummy_pw: [u8; 16] = bytes(rng);
@@ -74,7 +85,10 @@ impl PasswordHasher {
         })
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
         let _admitted = self
             .admission
             .clone()
@@ -95,22 +109,32 @@ impl PasswordHasher {
     pub async fn hash(&self, password: SecretString, rng: &dyn Rng) -> Result<PasswordHash, Error> {
         let salt: [u8; 16] = bytes(rng);
         let params = self.params;
-        self.run(move || hash_blocking(params, &password, &salt)).await?
+        self.run(move || hash_blocking(params, &password, &salt))
+            .await?
     }
 
     /// Verifies a password against `hash`, or against the dummy when there is none, so that
     /// an unknown account takes as long as a wrong password.
-    pub async fn verify(&self, password: SecretString, hash: Option<PasswordHash>) -> Result<bool, Error> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<PasswordHash>,
+    ) -> Result<bool, Error> {
         let real = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy.clone());
         let params = self.params;
-        let ok = self.run(move || verify_blocking(params, &password, &hash)).await?;
+        let ok = self
+            .run(move || verify_blocking(params, &password, &hash))
+            .await?;
         Ok(ok && real)
     }
 
     /// True when `hash` was made with other parameters than the configured ones.
     pub fn needs_rehash(&self, hash: &PasswordHash) -> bool {
-        let want = format!("m={},t={},p={}", self.params.memory_kib, self.params.iterations, self.params.parallelism);
+        let want = format!(
+            "m={},t={},p={}",
+            self.params.memory_kib, self.params.iterations, self.params.parallelism
+        );
         !(hash.0.starts_with("$argon2id$v=19$") && hash.0.contains(&want))
     }
 }
@@ -120,7 +144,11 @@ mod tests {
     use super::*;
     use crate::rand::OsRng;
 
-    const CHEAP: Argon2Params = Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
+    const CHEAP: Argon2Params = Argon2Params {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     /// RFC 9106, section 5.3: Argon2id test vector (with secret and associated data).
     #[test]
@@ -137,12 +165,19 @@ mod tests {
             unreachable!("valid parameters");
         };
         let secret = [3u8; 8];
-        let Ok(a) = Argon2::new_with_secret(&secret, Algorithm::Argon2id, Version::V0x13, params) else {
+        let Ok(a) = Argon2::new_with_secret(&secret, Algorithm::Argon2id, Version::V0x13, params)
+        else {
             unreachable!("valid secret");
         };
         let mut out = [0u8; 32];
-        assert!(a.hash_password_into(&[1u8; 32], &[2u8; 16], &mut out).is_ok());
-        assert_eq!(hex::encode(out), "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659");
+        assert!(
+            a.hash_password_into(&[1u8; 32], &[2u8; 16], &mut out)
+                .is_ok()
+        );
+        assert_eq!(
+            hex::encode(out),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
     }
 
     #[tokio::test]
@@ -152,17 +187,33 @@ mod tests {
         let hash = h.hash(SecretString::from("correct horse"), &OsRng).await;
         let Ok(hash) = hash else { unreachable!() };
         assert!(hash.0.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert!(matches!(h.verify(SecretString::from("correct horse"), Some(hash.clone())).await, Ok(true)));
-        assert!(matches!(h.verify(SecretString::from("wrong horse"), Some(hash.clone())).await, Ok(false)));
-        assert!(matches!(h.verify(SecretString::from("anything"), None).await, Ok(false)));
+        assert!(matches!(
+            h.verify(SecretString::from("correct horse"), Some(hash.clone()))
+                .await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            h.verify(SecretString::from("wrong horse"), Some(hash.clone()))
+                .await,
+            Ok(false)
+        ));
+        assert!(matches!(
+            h.verify(SecretString::from("anything"), None).await,
+            Ok(false)
+        ));
         assert!(!h.needs_rehash(&hash));
         assert!(h.needs_rehash(&PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$x$y".into())));
     }
 
     #[tokio::test]
     async fn full_pool_rejects_at_once() {
-        let Ok(h) = PasswordHasher::new(CHEAP, 1, 0, &OsRng) else { unreachable!() };
+        let Ok(h) = PasswordHasher::new(CHEAP, 1, 0, &OsRng) else {
+            unreachable!()
+        };
         let _held = h.admission.clone().try_acquire_owned();
-        assert!(matches!(h.verify(SecretString::from("x"), None).await, Err(Error::RateLimited { .. })));
+        assert!(matches!(
+            h.verify(SecretString::from("x"), None).await,
+            Err(Error::RateLimited { .. })
+        ));
     }
 }

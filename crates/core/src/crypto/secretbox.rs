@@ -58,7 +58,13 @@ fn seal_with_nonce(key: &SecretKey, nonce: &[u8; 24], aad: &[u8], plaintext: &[u
     let cipher = XChaCha20Poly1305::new(&(*key.0).into());
     // Encryption with a valid key and nonce length cannot fail for inputs below 256 GiB.
     cipher
-        .encrypt(&XNonce::from(*nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            &XNonce::from(*nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .unwrap_or_default()
 }
 
@@ -89,8 +95,12 @@ mod tests {
     /// draft-irtf-cfrg-xchacha-03, appendix A.3.1.
     #[test]
     fn xchacha20poly1305_draft_vector() {
-        let key: [u8; 32] = h("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f").try_into().unwrap_or_default();
-        let nonce: [u8; 24] = h("404142434445464748494a4b4c4d4e4f5051525354555657").try_into().unwrap_or_default();
+        let key: [u8; 32] = h("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
+            .try_into()
+            .unwrap_or_default();
+        let nonce: [u8; 24] = h("404142434445464748494a4b4c4d4e4f5051525354555657")
+            .try_into()
+            .unwrap_or_default();
         let aad = h("50515253c0c1c2c3c4c5c6c7");
         let pt = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
         let expected = h(concat!(
@@ -108,14 +118,26 @@ mod tests {
     fn round_trip_and_binding() {
         let key = SecretKey::generate(&OsRng);
         let sealed = seal(&key, b"signing_key:k1", b"secret", &OsRng);
-        assert_eq!(open(&key, b"signing_key:k1", &sealed).map(|v| v.to_vec()), Ok(b"secret".to_vec()));
-        assert_eq!(open(&key, b"signing_key:k2", &sealed).err(), Some(OpenError));
-        assert_eq!(open(&SecretKey::generate(&OsRng), b"signing_key:k1", &sealed).err(), Some(OpenError));
+        assert_eq!(
+            open(&key, b"signing_key:k1", &sealed).map(|v| v.to_vec()),
+            Ok(b"secret".to_vec())
+        );
+        assert_eq!(
+            open(&key, b"signing_key:k2", &sealed).err(),
+            Some(OpenError)
+        );
+        assert_eq!(
+            open(&SecretKey::generate(&OsRng), b"signing_key:k1", &sealed).err(),
+            Some(OpenError)
+        );
         let mut damaged = sealed.clone();
         if let Some(b) = damaged.last_mut() {
             *b ^= 1;
         }
-        assert_eq!(open(&key, b"signing_key:k1", &damaged).err(), Some(OpenError));
+        assert_eq!(
+            open(&key, b"signing_key:k1", &damaged).err(),
+            Some(OpenError)
+        );
         assert_eq!(open(&key, b"", &[]).err(), Some(OpenError));
     }
 }

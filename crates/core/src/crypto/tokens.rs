@@ -19,8 +19,9 @@ pub fn new_refresh_token(rng: &dyn Rng) -> SecretString {
 
 /// True when `s` has the shape of a refresh token (checked before any lookup).
 pub fn is_refresh_token_shape(s: &str) -> bool {
-    s.strip_prefix(REFRESH_PREFIX)
-        .is_some_and(|rest| rest.len() == 43 && URL_SAFE_NO_PAD.decode(rest).is_ok_and(|b| b.len() == 32))
+    s.strip_prefix(REFRESH_PREFIX).is_some_and(|rest| {
+        rest.len() == 43 && URL_SAFE_NO_PAD.decode(rest).is_ok_and(|b| b.len() == 32)
+    })
 }
 
 /// SHA-256, hex. High-entropy tokens need no slow hash: the hash only keeps a database
@@ -45,12 +46,17 @@ mod tests {
         let t = new_refresh_token(&OsRng);
         assert!(is_refresh_token_shape(t.expose_secret()));
         assert!(!is_refresh_token_shape("rt_short"));
-        assert!(!is_refresh_token_shape(&t.expose_secret().replace("rt_", "xx_")));
+        assert!(!is_refresh_token_shape(
+            &t.expose_secret().replace("rt_", "xx_")
+        ));
     }
 
     #[test]
     fn sha256_matches_fips_180_vector() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

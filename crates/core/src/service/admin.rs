@@ -53,7 +53,13 @@ pub async fn verify_audit_chain(store: &dyn Store) -> Result<AuditVerifyReport> 
             }
         }
     }
-    Ok(AuditVerifyReport { ok: true, entries: v.entries(), head: v.head(), first_bad_seq: None, reason: None })
+    Ok(AuditVerifyReport {
+        ok: true,
+        entries: v.entries(),
+        head: v.head(),
+        first_bad_seq: None,
+        reason: None,
+    })
 }
 
 impl Services {
@@ -66,17 +72,29 @@ impl Services {
         let mut users = self.store.list_users(cursor, limit + 1).await?;
         let more = users.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = if more { users.last().map(|u| u.id.clone()) } else { None };
+        let next_cursor = if more {
+            users.last().map(|u| u.id.clone())
+        } else {
+            None
+        };
         Ok(UserPage { users, next_cursor })
     }
 
     /// Locks (revoking every session) or unlocks a user.
-    pub async fn set_user_locked(&self, admin: &Principal, ctx: &RequestContext, user_id: &str, locked: bool) -> Result<()> {
+    pub async fn set_user_locked(
+        &self,
+        admin: &Principal,
+        ctx: &RequestContext,
+        user_id: &str,
+        locked: bool,
+    ) -> Result<()> {
         if !is_valid_id(user_id) {
             return Err(Error::NotFound);
         }
         if locked && user_id == admin.user_id {
-            return Err(Error::Forbidden("administrators cannot lock themselves out".into()));
+            return Err(Error::Forbidden(
+                "administrators cannot lock themselves out".into(),
+            ));
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -84,11 +102,23 @@ impl Services {
             return Err(Error::NotFound);
         }
         let revoked = if locked {
-            self.revoke_all_sessions(tx.as_mut(), ctx, &admin.user_id, user_id, None, "account_locked").await?
+            self.revoke_all_sessions(
+                tx.as_mut(),
+                ctx,
+                &admin.user_id,
+                user_id,
+                None,
+                "account_locked",
+            )
+            .await?
         } else {
             Vec::new()
         };
-        let action = if locked { "admin.user.locked" } else { "admin.user.unlocked" };
+        let action = if locked {
+            "admin.user.locked"
+        } else {
+            "admin.user.unlocked"
+        };
         tx.append_audit(
             &NewAuditEvent::new(now, action, Outcome::Success)
                 .actor(admin.user_id.clone())
@@ -103,7 +133,12 @@ impl Services {
     }
 
     /// Remote logout: revokes every session of a user.
-    pub async fn admin_revoke_sessions(&self, admin: &Principal, ctx: &RequestContext, user_id: &str) -> Result<()> {
+    pub async fn admin_revoke_sessions(
+        &self,
+        admin: &Principal,
+        ctx: &RequestContext,
+        user_id: &str,
+    ) -> Result<()> {
         if !is_valid_id(user_id) {
             return Err(Error::NotFound);
         }
@@ -112,7 +147,16 @@ impl Services {
         if tx.user_by_id(user_id).await?.is_none() {
             return Err(Error::NotFound);
         }
-        let revoked = self.revoke_all_sessions(tx.as_mut(), ctx, &admin.user_id, user_id, None, "admin_remote_logout").await?;
+        let revoked = self
+            .revoke_all_sessions(
+                tx.as_mut(),
+                ctx,
+                &admin.user_id,
+                user_id,
+                None,
+                "admin_remote_logout",
+            )
+            .await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "admin.user.sessions_revoked", Outcome::Success)
                 .actor(admin.user_id.clone())
@@ -127,7 +171,13 @@ impl Services {
     }
 
     /// Records a refused access (wrong role, IP outside the allowlist).
-    pub async fn audit_access_denied(&self, actor: Option<&str>, ctx: &RequestContext, resource: &str, reason: &str) -> Result<()> {
+    pub async fn audit_access_denied(
+        &self,
+        actor: Option<&str>,
+        ctx: &RequestContext,
+        resource: &str,
+        reason: &str,
+    ) -> Result<()> {
         let mut ev = NewAuditEvent::new(self.now(), "access.denied", Outcome::Failure)
             .client(ctx)
             .details(json!({"resource": resource, "reason": reason}));
@@ -142,7 +192,10 @@ impl Services {
 
     /// A page of audit events.
     pub async fn audit_page(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
-        Ok(self.store.audit_page(after_seq.max(0), limit.clamp(1, 1000)).await?)
+        Ok(self
+            .store
+            .audit_page(after_seq.max(0), limit.clamp(1, 1000))
+            .await?)
     }
 
     /// Verifies the whole audit chain.
@@ -176,6 +229,8 @@ impl Services {
 
     /// Rotates the access-token signing key.
     pub async fn rotate_signing_key(&self, actor: &str) -> Result<String> {
-        self.keyring.rotate(self.store.as_ref(), self.now(), actor, self.rng.as_ref()).await
+        self.keyring
+            .rotate(self.store.as_ref(), self.now(), actor, self.rng.as_ref())
+            .await
     }
 }

@@ -47,26 +47,44 @@ const MAX_DISPLAY_NAME: usize = 100;
 
 impl Services {
     fn parse_email(raw: &str) -> Result<Email> {
-        Email::parse(raw).map_err(|m| Error::InvalidRequest("invalid email".into(), vec![FieldError::new("email", "invalid", m)]))
+        Email::parse(raw).map_err(|m| {
+            Error::InvalidRequest(
+                "invalid email".into(),
+                vec![FieldError::new("email", "invalid", m)],
+            )
+        })
     }
 
     fn check_display_name(name: Option<&str>) -> Result<Option<String>> {
         match name.map(str::trim) {
             None | Some("") => Ok(None),
-            Some(n) if n.chars().count() > MAX_DISPLAY_NAME || n.chars().any(char::is_control) => Err(Error::InvalidRequest(
-                "invalid display_name".into(),
-                vec![FieldError::new("display_name", "invalid", "at most 100 characters, no control characters")],
-            )),
+            Some(n) if n.chars().count() > MAX_DISPLAY_NAME || n.chars().any(char::is_control) => {
+                Err(Error::InvalidRequest(
+                    "invalid display_name".into(),
+                    vec![FieldError::new(
+                        "display_name",
+                        "invalid",
+                        "at most 100 characters, no control characters",
+                    )],
+                ))
+            }
             Some(n) => Ok(Some(n.to_owned())),
         }
     }
 
     /// Open self-registration (`POST /auth/register`).
-    pub async fn register(&self, ctx: &RequestContext, email: &str, password: &str, display_name: Option<&str>) -> Result<User> {
+    pub async fn register(
+        &self,
+        ctx: &RequestContext,
+        email: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<User> {
         if !self.settings.self_registration {
             return Err(Error::Forbidden("registration is closed".into()));
         }
-        self.create_user(ctx, email, password, display_name, Role::User, None).await
+        self.create_user(ctx, email, password, display_name, Role::User, None)
+            .await
     }
 
     /// Creates a user with a password (registration, the CLI). `actor` is who did it, if not
@@ -87,7 +105,9 @@ impl Services {
         if let Some(n) = display_name.as_deref() {
             context.push(n);
         }
-        self.policy.check(&password, &context).map_err(Error::WeakPassword)?;
+        self.policy
+            .check(&password, &context)
+            .map_err(Error::WeakPassword)?;
         let hash = self.hasher.hash(password, self.rng.as_ref()).await?;
         let now = self.now();
         let user = User {
@@ -102,11 +122,19 @@ impl Services {
             updated_at: now,
         };
         let mut tx = self.store.begin().await?;
-        tx.insert_user(&user).await.map_err(|e| match Error::from(e) {
-            Error::Conflict(_) => Error::Conflict("an account with this email already exists".into()),
-            other => other,
-        })?;
-        let action = if actor.is_some() { "admin.user.created" } else { "auth.user.registered" };
+        tx.insert_user(&user)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::Conflict(_) => {
+                    Error::Conflict("an account with this email already exists".into())
+                }
+                other => other,
+            })?;
+        let action = if actor.is_some() {
+            "admin.user.created"
+        } else {
+            "auth.user.registered"
+        };
         tx.append_audit(
             &NewAuditEvent::new(now, action, Outcome::Success)
                 .actor(actor.unwrap_or(&user.id))
@@ -120,12 +148,19 @@ impl Services {
     }
 
     /// Password login. Unknown email and wrong password are answered alike and take alike.
-    pub async fn login(&self, ctx: &RequestContext, email: &str, password: &str) -> Result<TokenResponse> {
+    pub async fn login(
+        &self,
+        ctx: &RequestContext,
+        email: &str,
+        password: &str,
+    ) -> Result<TokenResponse> {
         let email = Self::parse_email(email)?;
         let now = self.now();
         let acct_key = throttle::account_key(&email);
         let ip_key = ctx.ip.map(throttle::ip_key);
-        let keys: Vec<String> = std::iter::once(acct_key.clone()).chain(ip_key.clone()).collect();
+        let keys: Vec<String> = std::iter::once(acct_key.clone())
+            .chain(ip_key.clone())
+            .collect();
         let states = self.store.throttle_states(&keys).await?;
         if let Some(retry_after) = throttle::retry_after(&states, now) {
             return Err(Error::TooManyAttempts { retry_after });
@@ -140,15 +175,25 @@ impl Services {
 
         let Some(user) = user.filter(|_| ok) else {
             let mut tx = self.store.begin().await?;
-            let acct = throttle::ACCOUNT.record_failure(states.iter().find(|s| s.key == acct_key), &acct_key, now);
+            let acct = throttle::ACCOUNT.record_failure(
+                states.iter().find(|s| s.key == acct_key),
+                &acct_key,
+                now,
+            );
             tx.put_throttle(&acct).await?;
             if let Some(ip_key) = &ip_key {
-                let ip = throttle::CLIENT_IP.record_failure(states.iter().find(|s| &s.key == ip_key), ip_key, now);
+                let ip = throttle::CLIENT_IP.record_failure(
+                    states.iter().find(|s| &s.key == ip_key),
+                    ip_key,
+                    now,
+                );
                 tx.put_throttle(&ip).await?;
             }
             let mut ev = NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
                 .client(ctx)
-                .details(json!({"reason": "invalid_credentials", "account_failures": acct.failures}));
+                .details(
+                    json!({"reason": "invalid_credentials", "account_failures": acct.failures}),
+                );
             if let Some(id) = known_id {
                 ev = ev.target(id);
             }
@@ -172,7 +217,9 @@ impl Services {
         }
 
         let rehash = match &stored {
-            Some(h) if self.hasher.needs_rehash(h) => Some(self.hasher.hash(password, self.rng.as_ref()).await?),
+            Some(h) if self.hasher.needs_rehash(h) => {
+                Some(self.hasher.hash(password, self.rng.as_ref()).await?)
+            }
             _ => None,
         };
 
@@ -198,7 +245,13 @@ impl Services {
     }
 
     /// Starts a session and its refresh-token family, inside `tx`.
-    async fn start_session(&self, tx: &mut dyn Tx, ctx: &RequestContext, user: &User, amr: Vec<String>) -> Result<(Session, SecretString)> {
+    async fn start_session(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &RequestContext,
+        user: &User,
+        amr: Vec<String>,
+    ) -> Result<(Session, SecretString)> {
         let now = self.now();
         let session = Session {
             id: new_id(now, self.rng.as_ref()),
@@ -234,7 +287,12 @@ impl Services {
     }
 
     /// Revokes the user's oldest sessions beyond the cap; returns their ids.
-    async fn evict_over_cap(&self, tx: &mut dyn Tx, ctx: &RequestContext, user_id: &str) -> Result<Vec<String>> {
+    async fn evict_over_cap(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &RequestContext,
+        user_id: &str,
+    ) -> Result<Vec<String>> {
         let now = self.now();
         let active = tx.active_sessions(user_id, now).await?;
         let excess = active.len().saturating_sub(self.settings.max_sessions);
@@ -262,7 +320,12 @@ impl Services {
         }
     }
 
-    fn token_response(&self, user: &User, session: &Session, refresh: SecretString) -> Result<TokenResponse> {
+    fn token_response(
+        &self,
+        user: &User,
+        session: &Session,
+        refresh: SecretString,
+    ) -> Result<TokenResponse> {
         let now = self.now();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
@@ -297,10 +360,15 @@ impl Services {
         let Some(rt) = tx.refresh_token_by_hash(&hash).await? else {
             return Err(Error::InvalidToken("unknown refresh token"));
         };
-        let session = tx.session(&rt.session_id).await?.ok_or(Error::InvalidToken("unknown session"))?;
+        let session = tx
+            .session(&rt.session_id)
+            .await?
+            .ok_or(Error::InvalidToken("unknown session"))?;
         let won = rt.rotated_at.is_none() && tx.mark_rotated(&rt.id, now).await?;
         if !won {
-            let revoked = tx.revoke_session(&session.id, "refresh_token_reuse", now).await?;
+            let revoked = tx
+                .revoke_session(&session.id, "refresh_token_reuse", now)
+                .await?;
             tx.append_audit(
                 &NewAuditEvent::new(now, "auth.token.reuse_detected", Outcome::Failure)
                     .actor(session.user_id.clone())
@@ -315,7 +383,9 @@ impl Services {
                         .actor("system")
                         .target(session.id.clone())
                         .client(ctx)
-                        .details(json!({"reason": "refresh_token_reuse", "user_id": session.user_id})),
+                        .details(
+                            json!({"reason": "refresh_token_reuse", "user_id": session.user_id}),
+                        ),
                 )
                 .await?;
             }
@@ -325,9 +395,14 @@ impl Services {
             return Err(Error::TokenReused);
         }
         if !session.is_active(now) || rt.expires_at <= now {
-            return Err(Error::InvalidToken("refresh token expired or session revoked"));
+            return Err(Error::InvalidToken(
+                "refresh token expired or session revoked",
+            ));
         }
-        let user = tx.user_by_id(&session.user_id).await?.ok_or(Error::InvalidToken("unknown user"))?;
+        let user = tx
+            .user_by_id(&session.user_id)
+            .await?
+            .ok_or(Error::InvalidToken("unknown user"))?;
         if user.locked {
             return Err(Error::InvalidToken("account locked"));
         }
@@ -349,10 +424,15 @@ impl Services {
     /// database round trip; refuses everything while the revocation view is not current.
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
         if !self.health.ready() {
-            return Err(Error::Unavailable("database unreachable; failing closed".into()));
+            return Err(Error::Unavailable(
+                "database unreachable; failing closed".into(),
+            ));
         }
         let now = self.now();
-        let claims = self.keyring.verify(token, now).map_err(|_| Error::InvalidToken("bad signature or unknown key"))?;
+        let claims = self
+            .keyring
+            .verify(token, now)
+            .map_err(|_| Error::InvalidToken("bad signature or unknown key"))?;
         if claims.iss != self.settings.issuer || claims.aud != self.settings.issuer {
             return Err(Error::InvalidToken("wrong issuer or audience"));
         }
@@ -365,24 +445,46 @@ impl Services {
         if self.revocations.is_revoked(&claims.sid) {
             return Err(Error::InvalidToken("session revoked"));
         }
-        let role = claims.role.parse().map_err(|_| Error::InvalidToken("unknown role"))?;
-        Ok(Principal { user_id: claims.sub, session_id: claims.sid, role, amr: claims.amr, auth_time: claims.auth_time })
+        let role = claims
+            .role
+            .parse()
+            .map_err(|_| Error::InvalidToken("unknown role"))?;
+        Ok(Principal {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            role,
+            amr: claims.amr,
+            auth_time: claims.auth_time,
+        })
     }
 
     /// The caller's user record.
     pub async fn me(&self, p: &Principal) -> Result<User> {
-        self.store.user_by_id(&p.user_id).await?.ok_or(Error::InvalidToken("unknown user"))
+        self.store
+            .user_by_id(&p.user_id)
+            .await?
+            .ok_or(Error::InvalidToken("unknown user"))
     }
 
     /// Revokes the caller's current session.
     pub async fn logout(&self, p: &Principal, ctx: &RequestContext) -> Result<()> {
-        self.revoke_one(p, ctx, &p.session_id, "logout").await.map(|_| ())
+        self.revoke_one(p, ctx, &p.session_id, "logout")
+            .await
+            .map(|_| ())
     }
 
-    async fn revoke_one(&self, p: &Principal, ctx: &RequestContext, sid: &str, reason: &str) -> Result<bool> {
+    async fn revoke_one(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        sid: &str,
+        reason: &str,
+    ) -> Result<bool> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let Some(s) = tx.session(sid).await? else { return Err(Error::NotFound) };
+        let Some(s) = tx.session(sid).await? else {
+            return Err(Error::NotFound);
+        };
         if s.user_id != p.user_id {
             return Err(Error::NotFound);
         }
@@ -403,11 +505,18 @@ impl Services {
     }
 
     /// Revokes one of the caller's own sessions.
-    pub async fn revoke_own_session(&self, p: &Principal, ctx: &RequestContext, sid: &str) -> Result<()> {
+    pub async fn revoke_own_session(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        sid: &str,
+    ) -> Result<()> {
         if !is_valid_id(sid) {
             return Err(Error::NotFound);
         }
-        self.revoke_one(p, ctx, sid, "revoked_by_user").await.map(|_| ())
+        self.revoke_one(p, ctx, sid, "revoked_by_user")
+            .await
+            .map(|_| ())
     }
 
     /// Revokes the user's sessions except `keep`, inside `tx`; returns the revoked ids.
@@ -444,7 +553,16 @@ impl Services {
     /// Revokes all the caller's sessions but the current one.
     pub async fn revoke_other_sessions(&self, p: &Principal, ctx: &RequestContext) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let ids = self.revoke_all_sessions(tx.as_mut(), ctx, &p.user_id, &p.user_id, Some(&p.session_id), "revoked_by_user").await?;
+        let ids = self
+            .revoke_all_sessions(
+                tx.as_mut(),
+                ctx,
+                &p.user_id,
+                &p.user_id,
+                Some(&p.session_id),
+                "revoked_by_user",
+            )
+            .await?;
         tx.commit().await?;
         self.note_revoked(&ids, self.now());
         Ok(())
@@ -453,18 +571,31 @@ impl Services {
     /// The caller's live sessions, oldest first, with the current one marked.
     pub async fn list_sessions(&self, p: &Principal) -> Result<Vec<(Session, bool)>> {
         let sessions = self.store.active_sessions(&p.user_id, self.now()).await?;
-        Ok(sessions.into_iter().map(|s| {
-            let current = s.id == p.session_id;
-            (s, current)
-        }).collect())
+        Ok(sessions
+            .into_iter()
+            .map(|s| {
+                let current = s.id == p.session_id;
+                (s, current)
+            })
+            .collect())
     }
 
     /// Changes the caller's password after checking the current one; revokes every other
     /// session.
-    pub async fn change_password(&self, p: &Principal, ctx: &RequestContext, current: &str, new: &str) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
         let user = self.me(p).await?;
         let current = normalize(current);
-        if !self.hasher.verify(current.clone(), user.password_hash.clone()).await? {
+        if !self
+            .hasher
+            .verify(current.clone(), user.password_hash.clone())
+            .await?
+        {
             let mut tx = self.store.begin().await?;
             tx.append_audit(
                 &NewAuditEvent::new(self.now(), "auth.password.change_failed", Outcome::Failure)
@@ -482,7 +613,9 @@ impl Services {
         if let Some(n) = user.display_name.as_deref() {
             context.push(n);
         }
-        self.policy.check(&new, &context).map_err(Error::WeakPassword)?;
+        self.policy
+            .check(&new, &context)
+            .map_err(Error::WeakPassword)?;
         if new.expose_secret() == current.expose_secret() {
             return Err(Error::WeakPassword(vec![FieldError::new(
                 "new_password",
@@ -494,7 +627,16 @@ impl Services {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         tx.set_password_hash(&user.id, &hash, now).await?;
-        let ids = self.revoke_all_sessions(tx.as_mut(), ctx, &user.id, &user.id, Some(&p.session_id), "password_changed").await?;
+        let ids = self
+            .revoke_all_sessions(
+                tx.as_mut(),
+                ctx,
+                &user.id,
+                &user.id,
+                Some(&p.session_id),
+                "password_changed",
+            )
+            .await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "auth.password.changed", Outcome::Success)
                 .actor(user.id.clone())

@@ -53,7 +53,11 @@ fn aad(kid: &str) -> Vec<u8> {
 impl Keyring {
     /// An empty keyring over the master key; call [`Keyring::load`].
     pub fn new(master: SecretKey, access_ttl: i64) -> Self {
-        Self { master, access_ttl, keys: RwLock::new(Vec::new()) }
+        Self {
+            master,
+            access_ttl,
+            keys: RwLock::new(Vec::new()),
+        }
     }
 
     /// Loads (and unseals) every stored key; creates the first one when there is none.
@@ -79,22 +83,52 @@ impl Keyring {
     fn install(&self, records: &[SigningKeyRecord]) -> Result<()> {
         let mut loaded = Vec::with_capacity(records.len());
         for r in records {
-            let raw = secretbox::open(&self.master, &aad(&r.kid), &r.sealed_private_key)
-                .map_err(|_| Error::Internal(format!("signing key {} does not open with this master key", r.kid)))?;
-            let seed: [u8; 32] = raw.as_slice().try_into().map_err(|_| Error::Internal("signing key has the wrong length".into()))?;
+            let raw = secretbox::open(&self.master, &aad(&r.kid), &r.sealed_private_key).map_err(
+                |_| {
+                    Error::Internal(format!(
+                        "signing key {} does not open with this master key",
+                        r.kid
+                    ))
+                },
+            )?;
+            let seed: [u8; 32] = raw
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Internal("signing key has the wrong length".into()))?;
             let signing = SigningKey::from_bytes(&seed);
             let verifying = signing.verifying_key();
             if verifying.as_bytes() != &r.public_key {
-                return Err(Error::Internal(format!("signing key {} does not match its public key", r.kid)));
+                return Err(Error::Internal(format!(
+                    "signing key {} does not match its public key",
+                    r.kid
+                )));
             }
-            loaded.push(LoadedKey { kid: r.kid.clone(), signing, verifying, activates_at: r.activates_at, superseded_at: None });
+            loaded.push(LoadedKey {
+                kid: r.kid.clone(),
+                signing,
+                verifying,
+                activates_at: r.activates_at,
+                superseded_at: None,
+            });
         }
-        loaded.sort_by(|a, b| a.activates_at.cmp(&b.activates_at).then_with(|| a.kid.cmp(&b.kid)));
-        let next_starts: Vec<Option<UnixTime>> = loaded.iter().skip(1).map(|k| Some(k.activates_at)).chain([None]).collect();
+        loaded.sort_by(|a, b| {
+            a.activates_at
+                .cmp(&b.activates_at)
+                .then_with(|| a.kid.cmp(&b.kid))
+        });
+        let next_starts: Vec<Option<UnixTime>> = loaded
+            .iter()
+            .skip(1)
+            .map(|k| Some(k.activates_at))
+            .chain([None])
+            .collect();
         for (k, next) in loaded.iter_mut().zip(next_starts) {
             k.superseded_at = next;
         }
-        let mut guard = self.keys.write().map_err(|_| Error::Internal("keyring lock poisoned".into()))?;
+        let mut guard = self
+            .keys
+            .write()
+            .map_err(|_| Error::Internal("keyring lock poisoned".into()))?;
         *guard = loaded;
         Ok(())
     }
@@ -114,7 +148,13 @@ impl Keyring {
     }
 
     /// Adds a signing key that starts signing after the activation delay.
-    pub async fn rotate(&self, store: &dyn Store, now: UnixTime, actor: &str, rng: &dyn Rng) -> Result<String> {
+    pub async fn rotate(
+        &self,
+        store: &dyn Store,
+        now: UnixTime,
+        actor: &str,
+        rng: &dyn Rng,
+    ) -> Result<String> {
         let record = self.new_record(now, SIGNING_KEY_ACTIVATION_DELAY, rng);
         let kid = record.kid.clone();
         let mut tx = store.begin().await?;
@@ -137,12 +177,16 @@ impl Keyring {
     }
 
     fn published(&self, k: &LoadedKey, now: UnixTime) -> bool {
-        k.superseded_at.is_none_or(|s| now < s + self.access_ttl + PUBLISH_LEEWAY)
+        k.superseded_at
+            .is_none_or(|s| now < s + self.access_ttl + PUBLISH_LEEWAY)
     }
 
     /// Signs claims with the key active at `now`.
     pub fn sign(&self, claims: &jwt::Claims, now: UnixTime) -> Result<String> {
-        let keys = self.keys.read().map_err(|_| Error::Internal("keyring lock poisoned".into()))?;
+        let keys = self
+            .keys
+            .read()
+            .map_err(|_| Error::Internal("keyring lock poisoned".into()))?;
         let key = keys
             .iter()
             .rev()
@@ -155,13 +199,20 @@ impl Keyring {
     /// Verifies a token's signature with a key published at `now`.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<jwt::Claims, jwt::JwtError> {
         let keys = self.keys.read().map_err(|_| jwt::JwtError::UnknownKey)?;
-        jwt::verify(token, |kid| keys.iter().find(|k| k.kid == kid && self.published(k, now)).map(|k| k.verifying))
+        jwt::verify(token, |kid| {
+            keys.iter()
+                .find(|k| k.kid == kid && self.published(k, now))
+                .map(|k| k.verifying)
+        })
     }
 
     /// The JWKS document.
     pub fn jwks(&self, now: UnixTime) -> serde_json::Value {
         let keys = self.keys.read().map(|keys| {
-            keys.iter().filter(|k| self.published(k, now)).map(|k| jwt::jwk(&k.kid, &k.verifying)).collect::<Vec<_>>()
+            keys.iter()
+                .filter(|k| self.published(k, now))
+                .map(|k| jwt::jwk(&k.kid, &k.verifying))
+                .collect::<Vec<_>>()
         });
         json!({ "keys": keys.unwrap_or_default() })
     }

@@ -61,7 +61,9 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("backend", &self.store.backend()).finish_non_exhaustive()
+        f.debug_struct("Services")
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
     }
 }
 

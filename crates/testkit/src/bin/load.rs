@@ -2,7 +2,12 @@
 //! `scripts/bench.sh`. Each of `--concurrency` workers signs in once (login scenario: on
 //! every request) and then repeats its request until `--duration` seconds have passed.
 //! Prints requests/s and p50/p99 latency.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 
@@ -36,7 +41,9 @@ fn parse() -> Args {
             "--duration" => a.duration = v.parse().expect("--duration SECONDS"),
             "--email" => a.email = v,
             "--password" => a.password = v,
-            other => panic!("unknown flag {other}; flags: --url --scenario me|refresh|login --concurrency --duration --email --password"),
+            other => panic!(
+                "unknown flag {other}; flags: --url --scenario me|refresh|login --concurrency --duration --email --password"
+            ),
         }
     }
     a
@@ -63,15 +70,26 @@ async fn main() {
     for _ in 0..a.concurrency {
         let a = a.clone();
         workers.push(tokio::spawn(async move {
-            let c = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+            let c = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
             let mut lat = Vec::new();
             let mut errors = 0u64;
-            let mut tokens = if a.scenario == "login" { Value::Null } else { login(&c, &a).await.expect("initial login") };
+            let mut tokens = if a.scenario == "login" {
+                Value::Null
+            } else {
+                login(&c, &a).await.expect("initial login")
+            };
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let ok = match a.scenario.as_str() {
                     "me" => {
-                        let r = c.get(format!("{}/api/v1/auth/me", a.url)).bearer_auth(tokens["access_token"].as_str().unwrap()).send().await;
+                        let r = c
+                            .get(format!("{}/api/v1/auth/me", a.url))
+                            .bearer_auth(tokens["access_token"].as_str().unwrap())
+                            .send()
+                            .await;
                         match r {
                             Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                             _ => false,
@@ -117,7 +135,12 @@ async fn main() {
         errors += e;
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     println!(
         "scenario={} concurrency={} duration={}s ok={} errors={} rps={:.0} p50={:.2}ms p99={:.2}ms",
         a.scenario,

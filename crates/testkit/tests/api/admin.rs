@@ -3,7 +3,11 @@ use portcullis_testkit::{Backend, STRONG, TestServer, access, client};
 
 use crate::send;
 
-on_both!(admin_requires_role_and_allowed_ip, spoofed_forwarded_for_is_ignored, user_listing_and_remote_logout);
+on_both!(
+    admin_requires_role_and_allowed_ip,
+    spoofed_forwarded_for_is_ignored,
+    user_listing_and_remote_logout
+);
 
 async fn admin_requires_role_and_allowed_ip(b: Backend) {
     let srv = TestServer::start(b).await;
@@ -11,43 +15,95 @@ async fn admin_requires_role_and_allowed_ip(b: Backend) {
     srv.user("quin@example.com", STRONG, Role::User).await;
     let admin = access(&srv.login("root@example.com", STRONG).await);
     let user = access(&srv.login("quin@example.com", STRONG).await);
-    let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users")).bearer_auth(&user)).await;
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users"))
+            .bearer_auth(&user),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (403, Some("forbidden")));
     let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users"))).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("unauthenticated")));
-    let (s, _, _) = send(client().get(srv.url("/api/v1/admin/users")).bearer_auth(&admin)).await;
+    let (s, _, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 200);
     let events = srv.services.audit_page(0, 1000).await.unwrap();
-    assert!(events.iter().any(|e| e.action == "access.denied" && e.details.contains("role")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "access.denied" && e.details.contains("role"))
+    );
     srv.stop().await;
 
     // The loopback client is outside this allowlist.
-    let srv = TestServer::start_with(b, |c| c.admin.allowed_ips = vec!["10.0.0.0/8".parse().unwrap()]).await;
+    let srv = TestServer::start_with(b, |c| {
+        c.admin.allowed_ips = vec!["10.0.0.0/8".parse().unwrap()]
+    })
+    .await;
     srv.user("root@example.com", STRONG, Role::Admin).await;
     let admin = access(&srv.login("root@example.com", STRONG).await);
-    let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users")).bearer_auth(&admin)).await;
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (403, Some("ip_not_allowed")));
-    let (s, body, _) = send(client().get(srv.url("/api/v1/admin/audit/verify")).bearer_auth(&admin)).await;
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/audit/verify"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (403, Some("ip_not_allowed")));
     srv.stop().await;
 
     // A role that must use a second factor cannot use a password-only token.
-    let srv = TestServer::start_with(b, |c| c.auth.mfa_required_for_roles = vec![Role::Admin]).await;
+    let srv =
+        TestServer::start_with(b, |c| c.auth.mfa_required_for_roles = vec![Role::Admin]).await;
     srv.user("root@example.com", STRONG, Role::Admin).await;
     let admin = access(&srv.login("root@example.com", STRONG).await);
-    let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users")).bearer_auth(&admin)).await;
-    assert_eq!((s, body["code"].as_str()), (403, Some("mfa_enrollment_required")));
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("mfa_enrollment_required"))
+    );
     srv.stop().await;
 }
 
 async fn spoofed_forwarded_for_is_ignored(b: Backend) {
     // No trusted proxies: a client claiming to be 10.1.2.3 is still 127.0.0.1.
-    let srv = TestServer::start_with(b, |c| c.admin.allowed_ips = vec!["10.0.0.0/8".parse().unwrap()]).await;
+    let srv = TestServer::start_with(b, |c| {
+        c.admin.allowed_ips = vec!["10.0.0.0/8".parse().unwrap()]
+    })
+    .await;
     srv.user("root@example.com", STRONG, Role::Admin).await;
     let admin = access(&srv.login("root@example.com", STRONG).await);
-    for (name, value) in [("x-forwarded-for", "10.1.2.3"), ("forwarded", "for=10.1.2.3")] {
-        let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users")).bearer_auth(&admin).header(name, value)).await;
-        assert_eq!((s, body["code"].as_str()), (403, Some("ip_not_allowed")), "{name}");
+    for (name, value) in [
+        ("x-forwarded-for", "10.1.2.3"),
+        ("forwarded", "for=10.1.2.3"),
+    ] {
+        let (s, body, _) = send(
+            client()
+                .get(srv.url("/api/v1/admin/users"))
+                .bearer_auth(&admin)
+                .header(name, value),
+        )
+        .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (403, Some("ip_not_allowed")),
+            "{name}"
+        );
     }
     srv.stop().await;
 
@@ -60,12 +116,28 @@ async fn spoofed_forwarded_for_is_ignored(b: Backend) {
     .await;
     srv.user("root@example.com", STRONG, Role::Admin).await;
     let admin = access(&srv.login("root@example.com", STRONG).await);
-    let (s, _, _) = send(client().get(srv.url("/api/v1/admin/users")).bearer_auth(&admin).header("x-forwarded-for", "10.1.2.3")).await;
+    let (s, _, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users"))
+            .bearer_auth(&admin)
+            .header("x-forwarded-for", "10.1.2.3"),
+    )
+    .await;
     assert_eq!(s, 200);
-    let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users")).bearer_auth(&admin).header("x-forwarded-for", "10.1.2.3, 203.0.113.7")).await;
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users"))
+            .bearer_auth(&admin)
+            .header("x-forwarded-for", "10.1.2.3, 203.0.113.7"),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (403, Some("ip_not_allowed")));
     let events = srv.services.audit_page(0, 1000).await.unwrap();
-    assert!(events.iter().any(|e| e.action == "access.denied" && e.ip.as_deref() == Some("203.0.113.7")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "access.denied" && e.ip.as_deref() == Some("203.0.113.7"))
+    );
     srv.stop().await;
 }
 
@@ -74,13 +146,21 @@ async fn user_listing_and_remote_logout(b: Backend) {
     srv.user("root@example.com", STRONG, Role::Admin).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(srv.user(&format!("u{i}@example.com"), STRONG, Role::User).await);
+        ids.push(
+            srv.user(&format!("u{i}@example.com"), STRONG, Role::User)
+                .await,
+        );
     }
     let admin = access(&srv.login("root@example.com", STRONG).await);
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (s, body, _) = send(client().get(srv.url(&format!("/api/v1/admin/users?limit=2&cursor={cursor}"))).bearer_auth(&admin)).await;
+        let (s, body, _) = send(
+            client()
+                .get(srv.url(&format!("/api/v1/admin/users?limit=2&cursor={cursor}")))
+                .bearer_auth(&admin),
+        )
+        .await;
         assert_eq!(s, 200, "{body}");
         for u in body["users"].as_array().unwrap() {
             seen.push(u["id"].as_str().unwrap().to_owned());
@@ -96,20 +176,50 @@ async fn user_listing_and_remote_logout(b: Backend) {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted.len(), 6, "no duplicates across pages");
-    let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users?limit=abc")).bearer_auth(&admin)).await;
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users?limit=abc"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (400, Some("invalid_request")));
-    let (s, body, _) = send(client().get(srv.url("/api/v1/admin/users?cursor=bogus")).bearer_auth(&admin)).await;
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users?cursor=bogus"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (400, Some("invalid_request")));
 
     // Remote logout.
     let victim = srv.login("u0@example.com", STRONG).await;
-    let (s, _, _) = send(client().delete(srv.url(&format!("/api/v1/admin/users/{}/sessions", ids[0]))).bearer_auth(&admin)).await;
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/admin/users/{}/sessions", ids[0])))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 204);
-    let (s, _, _) = send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(access(&victim))).await;
+    let (s, _, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/me"))
+            .bearer_auth(access(&victim)),
+    )
+    .await;
     assert_eq!(s, 401);
-    let (s, _, _) = send(client().delete(srv.url("/api/v1/admin/users/01900000-0000-7000-8000-000000000000/sessions")).bearer_auth(&admin)).await;
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url("/api/v1/admin/users/01900000-0000-7000-8000-000000000000/sessions"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 404);
-    let (s, _, _) = send(client().post(srv.url("/api/v1/admin/users/nope/lock")).bearer_auth(&admin)).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/admin/users/nope/lock"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 404);
     srv.stop().await;
 }

@@ -4,35 +4,84 @@ use serde_json::Value;
 
 use crate::send;
 
-on_both!(events_are_chained_and_readable, audit_table_is_append_only, tampering_is_located);
+on_both!(
+    events_are_chained_and_readable,
+    audit_table_is_append_only,
+    tampering_is_located
+);
 
 async fn events_are_chained_and_readable(b: Backend) {
     let srv = TestServer::start(b).await;
     srv.user("root@example.com", STRONG, Role::Admin).await;
     let admin = access(&srv.login("root@example.com", STRONG).await);
-    let _ = send(client().post(srv.url("/api/v1/auth/login")).json(&serde_json::json!({"email": "root@example.com", "password": "nope nope nope 1"}))).await;
-    let (s, page, _) = send(client().get(srv.url("/api/v1/admin/audit?limit=2")).bearer_auth(&admin)).await;
+    let _ =
+        send(client().post(srv.url("/api/v1/auth/login")).json(
+            &serde_json::json!({"email": "root@example.com", "password": "nope nope nope 1"}),
+        ))
+        .await;
+    let (s, page, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/audit?limit=2"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 200);
     let events = page["events"].as_array().unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["seq"], 1);
     assert_eq!(events[0]["prev_hash"], "0".repeat(64));
     assert_eq!(events[1]["prev_hash"], events[0]["hash"]);
-    for key in ["seq", "time", "action", "outcome", "actor", "target", "ip", "user_agent", "details", "prev_hash", "hash", "leaf_hash"] {
+    for key in [
+        "seq",
+        "time",
+        "action",
+        "outcome",
+        "actor",
+        "target",
+        "ip",
+        "user_agent",
+        "details",
+        "prev_hash",
+        "hash",
+        "leaf_hash",
+    ] {
         assert!(events[0].get(key).is_some(), "{key}");
     }
     assert_eq!(page["next_after_seq"], 2);
-    let (_, rest, _) = send(client().get(srv.url("/api/v1/admin/audit?after_seq=2&limit=1000")).bearer_auth(&admin)).await;
-    let actions: Vec<&str> = rest["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let (_, rest, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/audit?after_seq=2&limit=1000"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    let actions: Vec<&str> = rest["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert!(actions.contains(&"auth.login.succeeded"), "{actions:?}");
     assert!(actions.contains(&"auth.login.failed"), "{actions:?}");
-    let failed = rest["events"].as_array().unwrap().iter().find(|e| e["action"] == "auth.login.failed").unwrap();
+    let failed = rest["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "auth.login.failed")
+        .unwrap();
     assert_eq!(failed["outcome"], "failure");
     assert_eq!(failed["ip"], "127.0.0.1");
-    assert!(!failed.to_string().contains("nope nope"), "passwords never reach the audit log");
+    assert!(
+        !failed.to_string().contains("nope nope"),
+        "passwords never reach the audit log"
+    );
     assert_eq!(rest["next_after_seq"], Value::Null);
 
-    let (s, v, _) = send(client().get(srv.url("/api/v1/admin/audit/verify")).bearer_auth(&admin)).await;
+    let (s, v, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/audit/verify"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(v["ok"], true);
     assert!(v["entries"].as_i64().unwrap() >= 4);
@@ -43,12 +92,19 @@ async fn events_are_chained_and_readable(b: Backend) {
 async fn audit_table_is_append_only(b: Backend) {
     let srv = TestServer::start(b).await;
     srv.user("root@example.com", STRONG, Role::Admin).await;
-    for sql in ["UPDATE audit_events SET actor = 'mallory' WHERE seq = 1", "DELETE FROM audit_events WHERE seq = 1"] {
+    for sql in [
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = 1",
+        "DELETE FROM audit_events WHERE seq = 1",
+    ] {
         let err = srv.db.try_exec(sql).await.expect_err(sql);
         assert!(err.contains("append-only"), "{err}");
     }
     if b == Backend::Postgres {
-        let err = srv.db.try_exec("TRUNCATE audit_events").await.expect_err("truncate");
+        let err = srv
+            .db
+            .try_exec("TRUNCATE audit_events")
+            .await
+            .expect_err("truncate");
         assert!(err.contains("append-only"), "{err}");
     }
     srv.stop().await;
@@ -57,14 +113,27 @@ async fn audit_table_is_append_only(b: Backend) {
 /// Lets the test play an attacker with raw database access.
 async fn disable_guards(srv: &TestServer, b: Backend) {
     match b {
-        Backend::Sqlite => srv.db.exec("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete").await,
-        Backend::Postgres => srv.db.exec("ALTER TABLE audit_events DISABLE TRIGGER USER").await,
+        Backend::Sqlite => {
+            srv.db
+                .exec("DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete")
+                .await
+        }
+        Backend::Postgres => {
+            srv.db
+                .exec("ALTER TABLE audit_events DISABLE TRIGGER USER")
+                .await
+        }
     }
 }
 
 async fn verify(srv: &TestServer) -> Value {
     let admin = access(&srv.login("root@example.com", STRONG).await);
-    let (s, v, _) = send(client().get(srv.url("/api/v1/admin/audit/verify")).bearer_auth(&admin)).await;
+    let (s, v, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/audit/verify"))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 200);
     v
 }
@@ -73,14 +142,21 @@ async fn tampering_is_located(b: Backend) {
     let cases = [
         ("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3", 3),
         ("DELETE FROM audit_events WHERE seq = 2", 2),
-        ("UPDATE audit_events SET seq = -2 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = -2", 2),
-        ("UPDATE audit_events SET details = '{\"reason\":\"nothing to see\"}' WHERE seq = 4", 4),
+        (
+            "UPDATE audit_events SET seq = -2 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; UPDATE audit_events SET seq = 3 WHERE seq = -2",
+            2,
+        ),
+        (
+            "UPDATE audit_events SET details = '{\"reason\":\"nothing to see\"}' WHERE seq = 4",
+            4,
+        ),
     ];
     for (sql, bad) in cases {
         let srv = TestServer::start(b).await;
         srv.user("root@example.com", STRONG, Role::Admin).await;
         for i in 0..3 {
-            srv.user(&format!("x{i}@example.com"), STRONG, Role::User).await;
+            srv.user(&format!("x{i}@example.com"), STRONG, Role::User)
+                .await;
         }
         assert_eq!(verify(&srv).await["ok"], true);
         disable_guards(&srv, b).await;

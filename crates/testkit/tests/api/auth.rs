@@ -4,16 +4,31 @@ use serde_json::json;
 
 use crate::send;
 
-on_both!(registration_and_login, unknown_email_and_wrong_password_look_alike, locked_account, login_throttling, hashing_pool_sheds_load);
+on_both!(
+    registration_and_login,
+    unknown_email_and_wrong_password_look_alike,
+    locked_account,
+    login_throttling,
+    hashing_pool_sheds_load
+);
 
 async fn registration_and_login(b: Backend) {
     let closed = TestServer::start(b).await;
-    let (s, body, _) = send(client().post(closed.url("/api/v1/auth/register")).json(&json!({"email": "a@example.com", "password": STRONG}))).await;
+    let (s, body, _) = send(
+        client()
+            .post(closed.url("/api/v1/auth/register"))
+            .json(&json!({"email": "a@example.com", "password": STRONG})),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (403, Some("forbidden")));
     closed.stop().await;
 
     let srv = TestServer::start_with(b, |c| c.auth.self_registration = true).await;
-    let reg = |email: &str, pw: &str| client().post(srv.url("/api/v1/auth/register")).json(&json!({"email": email, "password": pw, "display_name": "Alice"}));
+    let reg = |email: &str, pw: &str| {
+        client()
+            .post(srv.url("/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": pw, "display_name": "Alice"}))
+    };
     let (s, body, _) = send(reg("  Alice@Example.COM ", STRONG)).await;
     assert_eq!(s, 201, "{body}");
     assert_eq!(body["user"]["email"], "alice@example.com");
@@ -32,9 +47,15 @@ async fn registration_and_login(b: Backend) {
     assert_eq!(body["errors"][0]["field"], "password");
     assert_eq!(body["errors"][0]["code"], "too_short");
     let (s, body, _) = send(reg("bob@example.com", "password1234")).await;
-    assert_eq!((s, body["errors"][0]["code"].as_str()), (422, Some("too_weak")));
+    assert_eq!(
+        (s, body["errors"][0]["code"].as_str()),
+        (422, Some("too_weak"))
+    );
     let (s, body, _) = send(reg("bob@example.com", &"x".repeat(129))).await;
-    assert_eq!((s, body["errors"][0]["code"].as_str()), (422, Some("too_long")));
+    assert_eq!(
+        (s, body["errors"][0]["code"].as_str()),
+        (422, Some("too_long"))
+    );
     let (s, body, _) = send(reg("not-an-email", STRONG)).await;
     assert_eq!((s, body["code"].as_str()), (400, Some("invalid_request")));
 
@@ -58,16 +79,40 @@ async fn registration_and_login(b: Backend) {
     assert_eq!(me["user"]["id"], c["sub"]);
 
     // NFKC: the same password typed in fullwidth form signs in too.
-    let fullwidth: String = STRONG.chars().map(|ch| if ch.is_ascii_alphanumeric() { char::from_u32(ch as u32 + 0xFEE0).unwrap() } else { ch }).collect();
+    let fullwidth: String = STRONG
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() {
+                char::from_u32(ch as u32 + 0xFEE0).unwrap()
+            } else {
+                ch
+            }
+        })
+        .collect();
     srv.login("alice@example.com", &fullwidth).await;
 
     // Logout kills the access token and the refresh token at once.
-    let (s, _, _) = send(client().post(srv.url("/api/v1/auth/logout")).bearer_auth(&at)).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/logout"))
+            .bearer_auth(&at),
+    )
+    .await;
     assert_eq!(s, 204);
     let (s, body, h) = send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(&at)).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("invalid_token")));
-    assert!(h["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
-    let (s, _, _) = send(client().post(srv.url("/api/v1/auth/refresh")).json(&json!({"refresh_token": tokens["refresh_token"]}))).await;
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": tokens["refresh_token"]})),
+    )
+    .await;
     assert_eq!(s, 401);
     srv.stop().await;
 }
@@ -75,7 +120,11 @@ async fn registration_and_login(b: Backend) {
 async fn unknown_email_and_wrong_password_look_alike(b: Backend) {
     let srv = TestServer::start(b).await;
     srv.user("carol@example.com", STRONG, Role::User).await;
-    let login = |email: &str| client().post(srv.url("/api/v1/auth/login")).json(&json!({"email": email, "password": "wrong password 123"}));
+    let login = |email: &str| {
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": "wrong password 123"}))
+    };
     let (s1, b1, h1) = send(login("carol@example.com")).await;
     let (s2, b2, h2) = send(login("nobody@example.com")).await;
     assert_eq!((s1, s2), (401, 401));
@@ -94,21 +143,48 @@ async fn locked_account(b: Backend) {
     let admin = access(&srv.login("root@example.com", STRONG).await);
     let dave = srv.login("dave@example.com", STRONG).await;
 
-    let (s, _, _) = send(client().post(srv.url(&format!("/api/v1/admin/users/{uid}/lock"))).bearer_auth(&admin)).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url(&format!("/api/v1/admin/users/{uid}/lock")))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 204);
     // Locking revoked the session: access and refresh tokens stop at once.
-    let (s, _, _) = send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(access(&dave))).await;
+    let (s, _, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/me"))
+            .bearer_auth(access(&dave)),
+    )
+    .await;
     assert_eq!(s, 401);
-    let (s, _, _) = send(client().post(srv.url("/api/v1/auth/refresh")).json(&json!({"refresh_token": dave["refresh_token"]}))).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": dave["refresh_token"]})),
+    )
+    .await;
     assert_eq!(s, 401);
     // Right password: 423. Wrong password: still the generic 401, so a lock reveals nothing.
-    let login = |pw: &str| client().post(srv.url("/api/v1/auth/login")).json(&json!({"email": "dave@example.com", "password": pw}));
+    let login = |pw: &str| {
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&json!({"email": "dave@example.com", "password": pw}))
+    };
     let (s, body, _) = send(login(STRONG)).await;
     assert_eq!((s, body["code"].as_str()), (423, Some("account_locked")));
     let (s, body, _) = send(login("not the password 1")).await;
-    assert_eq!((s, body["code"].as_str()), (401, Some("invalid_credentials")));
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
 
-    let (s, _, _) = send(client().post(srv.url(&format!("/api/v1/admin/users/{uid}/unlock"))).bearer_auth(&admin)).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url(&format!("/api/v1/admin/users/{uid}/unlock")))
+            .bearer_auth(&admin),
+    )
+    .await;
     assert_eq!(s, 204);
     srv.login("dave@example.com", STRONG).await;
     srv.stop().await;
@@ -116,7 +192,10 @@ async fn locked_account(b: Backend) {
 
 async fn login_throttling(b: Backend) {
     // Trust loopback as a proxy so the test can speak from many client IPs.
-    let srv = TestServer::start_with(b, |c| c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    let srv = TestServer::start_with(b, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]
+    })
+    .await;
     srv.user("erin@example.com", STRONG, Role::User).await;
     let owner = srv.login("erin@example.com", STRONG).await;
     let attempt = |email: &str, pw: &str, ip: &str| {
@@ -129,22 +208,41 @@ async fn login_throttling(b: Backend) {
     // A flood against one account from many IPs.
     let mut statuses = Vec::new();
     for i in 0..8 {
-        let (s, body, h) = send(attempt("erin@example.com", "wrong password 123", &format!("198.51.100.{i}"))).await;
+        let (s, body, h) = send(attempt(
+            "erin@example.com",
+            "wrong password 123",
+            &format!("198.51.100.{i}"),
+        ))
+        .await;
         if s == 429 {
             assert_eq!(body["code"], "too_many_attempts");
             assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
         }
         statuses.push(s);
     }
-    assert_eq!(&statuses[..6], &[401, 401, 401, 401, 401, 401], "5 free failures, the 6th is counted and blocks");
+    assert_eq!(
+        &statuses[..6],
+        &[401, 401, 401, 401, 401, 401],
+        "5 free failures, the 6th is counted and blocks"
+    );
     assert_eq!(statuses[6], 429);
     // Even the right password waits out the block...
     let (s, _, _) = send(attempt("erin@example.com", STRONG, "203.0.113.5")).await;
     assert_eq!(s, 429);
     // ...but the owner's existing session is untouched: access and refresh still work.
-    let (s, _, _) = send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(access(&owner))).await;
+    let (s, _, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/me"))
+            .bearer_auth(access(&owner)),
+    )
+    .await;
     assert_eq!(s, 200);
-    let (s, _, _) = send(client().post(srv.url("/api/v1/auth/refresh")).json(&json!({"refresh_token": owner["refresh_token"]}))).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": owner["refresh_token"]})),
+    )
+    .await;
     assert_eq!(s, 200);
     // Backoff is exponential and expires; success clears the account counter.
     srv.clock.advance(5);
@@ -154,7 +252,12 @@ async fn login_throttling(b: Backend) {
     // One IP spraying many accounts gets blocked for every account.
     srv.clock.advance(3601);
     for i in 0..21 {
-        let (s, _, _) = send(attempt(&format!("spray{i}@example.com"), "wrong password 123", "192.0.2.66")).await;
+        let (s, _, _) = send(attempt(
+            &format!("spray{i}@example.com"),
+            "wrong password 123",
+            "192.0.2.66",
+        ))
+        .await;
         assert_eq!(s, 401, "attempt {i}");
     }
     let (s, body, _) = send(attempt("erin@example.com", STRONG, "192.0.2.66")).await;
@@ -180,7 +283,12 @@ async fn hashing_pool_sheds_load(b: Backend) {
     for _ in 0..8 {
         let url = srv.url("/api/v1/auth/login");
         handles.push(tokio::spawn(async move {
-            send(client().post(url).json(&json!({"email": "frank@example.com", "password": STRONG}))).await
+            send(
+                client()
+                    .post(url)
+                    .json(&json!({"email": "frank@example.com", "password": STRONG})),
+            )
+            .await
         }));
     }
     let mut ok = 0;

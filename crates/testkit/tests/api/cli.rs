@@ -10,18 +10,30 @@ on_both!(cli_users_audit_keys, serve_and_graceful_shutdown);
 
 fn run(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(binary());
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 async fn cli_users_audit_keys(b: Backend) {
@@ -29,17 +41,58 @@ async fn cli_users_audit_keys(b: Backend) {
     let cfg = db.write_config(&db.config_toml());
     let cfg = cfg.to_str().unwrap().to_owned();
     tokio::task::spawn_blocking(move || {
-        let (code, out, err) = run(&["users", "create", "--email", "Root@Example.com", "--role", "admin", "--password-stdin", "--config", &cfg], Some(&format!("{STRONG}\n")), &[]);
+        let (code, out, err) = run(
+            &[
+                "users",
+                "create",
+                "--email",
+                "Root@Example.com",
+                "--role",
+                "admin",
+                "--password-stdin",
+                "--config",
+                &cfg,
+            ],
+            Some(&format!("{STRONG}\n")),
+            &[],
+        );
         assert_eq!(code, 0, "{out}{err}");
         assert!(out.contains("created admin user root@example.com"), "{out}");
         // --config anywhere on the line; weak password refused with the reason.
-        let (code, _, err) = run(&["--config", &cfg, "users", "create", "--email", "weak@example.com", "--password-stdin"], Some("password\n"), &[]);
+        let (code, _, err) = run(
+            &[
+                "--config",
+                &cfg,
+                "users",
+                "create",
+                "--email",
+                "weak@example.com",
+                "--password-stdin",
+            ],
+            Some("password\n"),
+            &[],
+        );
         assert_eq!(code, 1);
         assert!(err.contains("weak password"), "{err}");
         // Without --password-stdin a strong password is generated and shown once.
-        let (code, out, _) = run(&["users", "create", "--email", "gen@example.com", "--config", &cfg], None, &[]);
+        let (code, out, _) = run(
+            &[
+                "users",
+                "create",
+                "--email",
+                "gen@example.com",
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
         assert_eq!(code, 0);
-        assert!(out.lines().any(|l| l.starts_with("password: ") && l.len() > 30), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("password: ") && l.len() > 30),
+            "{out}"
+        );
         let (code, out, _) = run(&["audit", "verify", "--config", &cfg], None, &[]);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("intact"), "{out}");
@@ -48,11 +101,22 @@ async fn cli_users_audit_keys(b: Backend) {
         assert!(out.contains("added signing key"), "{out}");
         // Configuration errors name the key.
         let bad = format!("{cfg}.bad.toml");
-        std::fs::write(&bad, format!("{}\n[server]\nlisten = \"127.0.0.1:0\"\nbogus = 1\n", std::fs::read_to_string(&cfg).unwrap())).unwrap();
+        std::fs::write(
+            &bad,
+            format!(
+                "{}\n[server]\nlisten = \"127.0.0.1:0\"\nbogus = 1\n",
+                std::fs::read_to_string(&cfg).unwrap()
+            ),
+        )
+        .unwrap();
         let (code, _, err) = run(&["audit", "verify", "--config", &bad], None, &[]);
         assert_eq!(code, 2);
         assert!(err.contains("`server.bogus`"), "{err}");
-        let (code, _, err) = run(&["audit", "verify", "--config", &cfg], None, &[("PORTCULLIS_AUTH__ACCESS_TOKEN_TTL_SECONDS", "ten")]);
+        let (code, _, err) = run(
+            &["audit", "verify", "--config", &cfg],
+            None,
+            &[("PORTCULLIS_AUTH__ACCESS_TOKEN_TTL_SECONDS", "ten")],
+        );
         assert_eq!(code, 2);
         assert!(err.contains("`auth.access_token_ttl_seconds`"), "{err}");
     })
@@ -62,19 +126,38 @@ async fn cli_users_audit_keys(b: Backend) {
     // Tamper, then verify names the entry and exits non-zero.
     match b {
         Backend::Sqlite => db.exec("DROP TRIGGER audit_events_no_update").await,
-        Backend::Postgres => db.exec("ALTER TABLE audit_events DISABLE TRIGGER USER").await,
+        Backend::Postgres => {
+            db.exec("ALTER TABLE audit_events DISABLE TRIGGER USER")
+                .await
+        }
     }
-    db.exec("UPDATE audit_events SET action = 'nothing.happened' WHERE seq = 2").await;
-    let cfg = db.dir.read_dir().unwrap().filter_map(Result::ok).map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "toml") && !p.to_string_lossy().contains(".bad")).unwrap();
+    db.exec("UPDATE audit_events SET action = 'nothing.happened' WHERE seq = 2")
+        .await;
+    let cfg = db
+        .dir
+        .read_dir()
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "toml") && !p.to_string_lossy().contains(".bad")
+        })
+        .unwrap();
     let cfg = cfg.to_str().unwrap().to_owned();
-    let (code, out, _) = tokio::task::spawn_blocking(move || run(&["audit", "verify", "--config", &cfg], None, &[])).await.unwrap();
+    let (code, out, _) =
+        tokio::task::spawn_blocking(move || run(&["audit", "verify", "--config", &cfg], None, &[]))
+            .await
+            .unwrap();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("seq 2"), "{out}");
 }
 
 async fn serve_and_graceful_shutdown(b: Backend) {
     let db = TestDb::new(b).await;
-    let cfg = db.write_config(&format!("{}\n[server]\nlisten = \"127.0.0.1:0\"\n", db.config_toml()));
+    let cfg = db.write_config(&format!(
+        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n",
+        db.config_toml()
+    ));
     let mut child = Command::new(binary())
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -87,21 +170,34 @@ async fn serve_and_graceful_shutdown(b: Backend) {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if v["fields"]["message"] == "portcullis listening" {
-                let _ = tx.send(v["fields"]["listen"].as_str().unwrap_or_default().to_owned());
+                let _ = tx.send(
+                    v["fields"]["listen"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server announced its address in a JSON log line");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server announced its address in a JSON log line");
     let (s, _, _) = crate::send(client().get(format!("http://{addr}/readyz"))).await;
     assert_eq!(s, 200);
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "graceful shutdown exits 0: {status:?}");
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "no exit after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no exit after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -22,7 +22,11 @@ async fn revocation_reaches_the_other_node_within_a_second() {
     for round in 0..3 {
         let t = a.login("sam@example.com", STRONG).await;
         let at = access(&t);
-        assert_eq!(me(&b, &at).await.0, 200, "node B accepts node A's token (round {round})");
+        assert_eq!(
+            me(&b, &at).await.0,
+            200,
+            "node B accepts node A's token (round {round})"
+        );
         let (s, _, _) = send(client().post(a.url("/api/v1/auth/logout")).bearer_auth(&at)).await;
         assert_eq!(s, 204);
         let start = Instant::now();
@@ -31,10 +35,16 @@ async fn revocation_reaches_the_other_node_within_a_second() {
             if me(&b, &at).await.0 == 401 {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(1), "node B still accepts a revoked token after 1 s");
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "node B still accepts a revoked token after 1 s"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        eprintln!("round {round}: revocation visible on node B after {:?}", start.elapsed());
+        eprintln!(
+            "round {round}: revocation visible on node B after {:?}",
+            start.elapsed()
+        );
     }
     a.stop().await;
     b.stop().await;
@@ -52,12 +62,30 @@ async fn database_down_fails_closed_and_recovers() {
     let (s, body, _) = send(client().get(srv.url("/readyz"))).await;
     assert_eq!((s, body["code"].as_str()), (503, Some("unavailable")));
     let (s, body) = me(&srv, &at).await;
-    assert_eq!((s, body["code"].as_str()), (503, Some("unavailable")), "a valid token is not enough while the database is down");
-    let (s, body, _) = send(client().post(srv.url("/api/v1/auth/login")).json(&serde_json::json!({"email": "tia@example.com", "password": STRONG}))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (503, Some("unavailable")),
+        "a valid token is not enough while the database is down"
+    );
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "tia@example.com", "password": STRONG})),
+    )
+    .await;
     assert_eq!((s, body["code"].as_str()), (503, Some("unavailable")));
-    let (s, _, _) = send(client().post(srv.url("/api/v1/auth/refresh")).json(&serde_json::json!({"refresh_token": t["refresh_token"]}))).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/refresh"))
+            .json(&serde_json::json!({"refresh_token": t["refresh_token"]})),
+    )
+    .await;
     assert_eq!(s, 503);
-    assert_eq!(send(client().get(srv.url("/healthz"))).await.0, 200, "the process itself is alive");
+    assert_eq!(
+        send(client().get(srv.url("/healthz"))).await.0,
+        200,
+        "the process itself is alive"
+    );
 
     srv.db.pg_bring_up().await;
     let start = Instant::now();

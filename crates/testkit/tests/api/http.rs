@@ -8,25 +8,81 @@ on_both!(strict_bodies_and_problem_responses, headers_and_documents);
 async fn strict_bodies_and_problem_responses(b: Backend) {
     let srv = TestServer::start_with(b, |c| c.server.max_body_bytes = 4096).await;
     let login = srv.url("/api/v1/auth/login");
-    let raw = |body: &str, ct: &str| client().post(&login).header("content-type", ct.to_owned()).body(body.to_owned());
+    let raw = |body: &str, ct: &str| {
+        client()
+            .post(&login)
+            .header("content-type", ct.to_owned())
+            .body(body.to_owned())
+    };
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (raw("{not json", "application/json"), 400, "invalid_json"),
         (raw("", "application/json"), 400, "invalid_json"),
-        (raw(r#"{"email":"a@b.co","password":"x"} trailing"#, "application/json"), 400, "invalid_json"),
-        (raw(r#"{"email":"a@b.co","password":"x","admin":true}"#, "application/json"), 400, "invalid_request"),
-        (raw(r#"{"email":"a@b.co"}"#, "application/json"), 400, "invalid_request"),
-        (raw(r#"{"email":5,"password":"x"}"#, "application/json"), 400, "invalid_request"),
-        (raw(r#"{"email":"a@b.co","password":"x","password":"y"}"#, "application/json"), 400, "invalid_request"),
-        (raw(r#"{"email":"a@b.co","password":"x"}"#, "text/plain"), 415, "unsupported_media_type"),
-        (raw(&format!(r#"{{"email":"a@b.co","password":"{}"}}"#, "x".repeat(5000)), "application/json"), 413, "payload_too_large"),
-        (raw(&format!(r#"{{"email":"{}@b.co","password":"x"}}"#, "a".repeat(2000)), "application/json"), 400, "invalid_request"),
+        (
+            raw(
+                r#"{"email":"a@b.co","password":"x"} trailing"#,
+                "application/json",
+            ),
+            400,
+            "invalid_json",
+        ),
+        (
+            raw(
+                r#"{"email":"a@b.co","password":"x","admin":true}"#,
+                "application/json",
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            raw(r#"{"email":"a@b.co"}"#, "application/json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            raw(r#"{"email":5,"password":"x"}"#, "application/json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            raw(
+                r#"{"email":"a@b.co","password":"x","password":"y"}"#,
+                "application/json",
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            raw(r#"{"email":"a@b.co","password":"x"}"#, "text/plain"),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            raw(
+                &format!(r#"{{"email":"a@b.co","password":"{}"}}"#, "x".repeat(5000)),
+                "application/json",
+            ),
+            413,
+            "payload_too_large",
+        ),
+        (
+            raw(
+                &format!(r#"{{"email":"{}@b.co","password":"x"}}"#, "a".repeat(2000)),
+                "application/json",
+            ),
+            400,
+            "invalid_request",
+        ),
         (client().get(srv.url("/api/v1/nope")), 404, "not_found"),
         (client().delete(&login), 405, "method_not_allowed"),
     ];
     for (i, (rb, status, code)) in cases.into_iter().enumerate() {
         let r = rb.send().await.unwrap();
         assert_eq!(r.status().as_u16(), status, "case {i}");
-        assert_eq!(r.headers()["content-type"], "application/problem+json", "case {i}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "case {i}"
+        );
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["code"], code, "case {i}: {body}");
         assert_eq!(body["status"], status);
@@ -35,50 +91,109 @@ async fn strict_bodies_and_problem_responses(b: Backend) {
         }
     }
     // Validation errors name the field.
-    let (_, body, _) = send(raw(r#"{"email":"a@b.co","password":"x","admin":true}"#, "application/json")).await;
+    let (_, body, _) = send(raw(
+        r#"{"email":"a@b.co","password":"x","admin":true}"#,
+        "application/json",
+    ))
+    .await;
     assert_eq!(body["errors"][0]["code"], "unknown_field");
     assert_eq!(body["errors"][0]["field"], "admin");
     // No SQL, no stack traces, no echoed secrets.
-    let (_, body, _) = send(raw(r#"{"email":"a@b.co","password":"hunter2-secret'; DROP TABLE users;--"}"#, "application/json")).await;
+    let (_, body, _) = send(raw(
+        r#"{"email":"a@b.co","password":"hunter2-secret'; DROP TABLE users;--"}"#,
+        "application/json",
+    ))
+    .await;
     let text = body.to_string();
-    assert!(!text.contains("hunter2") && !text.to_lowercase().contains("sql"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.to_lowercase().contains("sql"),
+        "{text}"
+    );
     srv.stop().await;
 }
 
 async fn headers_and_documents(b: Backend) {
-    let srv = TestServer::start_with(b, |c| c.server.public_url = "https://auth.example.com".into()).await;
+    let srv = TestServer::start_with(b, |c| {
+        c.server.public_url = "https://auth.example.com".into()
+    })
+    .await;
     srv.user("rae@example.com", STRONG, Role::User).await;
     let at = access(&srv.login("rae@example.com", STRONG).await);
-    for path in ["/healthz", "/readyz", "/api/v1/auth/me", "/.well-known/jwks.json", "/api/v1/nope"] {
-        let r = client().get(srv.url(path)).bearer_auth(&at).header("x-request-id", "trace-abc.123").send().await.unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/api/v1/auth/me",
+        "/.well-known/jwks.json",
+        "/api/v1/nope",
+    ] {
+        let r = client()
+            .get(srv.url(path))
+            .bearer_auth(&at)
+            .header("x-request-id", "trace-abc.123")
+            .send()
+            .await
+            .unwrap();
         let h = r.headers();
-        assert_eq!(h["strict-transport-security"], "max-age=63072000; includeSubDomains; preload", "{path}");
+        assert_eq!(
+            h["strict-transport-security"], "max-age=63072000; includeSubDomains; preload",
+            "{path}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["x-frame-options"], "DENY");
         assert_eq!(h["referrer-policy"], "no-referrer");
-        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
         assert!(h.contains_key("permissions-policy"));
         assert_eq!(h["cross-origin-opener-policy"], "same-origin");
         assert_eq!(h["x-download-options"], "noopen");
         assert_eq!(h["x-dns-prefetch-control"], "off");
-        assert_eq!(h["x-request-id"], "trace-abc.123", "a well-formed client request id is kept");
+        assert_eq!(
+            h["x-request-id"], "trace-abc.123",
+            "a well-formed client request id is kept"
+        );
         if path.starts_with("/api/v1/") {
             assert_eq!(h["cache-control"], "no-store", "{path}");
         }
     }
     // A malformed request id is replaced.
-    let r = client().get(srv.url("/healthz")).header("x-request-id", "evil\tid").send().await.unwrap();
+    let r = client()
+        .get(srv.url("/healthz"))
+        .header("x-request-id", "evil\tid")
+        .send()
+        .await
+        .unwrap();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(!id.contains("evil") && id.len() == 32, "{id}");
 
     // security.txt: Contact and an Expires under a year ahead.
-    let r = client().get(srv.url("/.well-known/security.txt")).send().await.unwrap();
+    let r = client()
+        .get(srv.url("/.well-known/security.txt"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = r.text().await.unwrap();
-    assert!(text.contains("Contact: mailto:security@example.com"), "{text}");
-    let expires = text.lines().find_map(|l| l.strip_prefix("Expires: ")).unwrap();
-    let t = time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp();
+    assert!(
+        text.contains("Contact: mailto:security@example.com"),
+        "{text}"
+    );
+    let expires = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Expires: "))
+        .unwrap();
+    let t = time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp();
     let now = portcullis_core::clock::Clock::now(srv.clock.as_ref());
     assert!(t > now && t < now + 365 * 86_400);
 
@@ -97,8 +212,17 @@ async fn headers_and_documents(b: Backend) {
         for method in item.as_object().unwrap().keys() {
             let concrete = path.replace("{id}", "01900000-0000-7000-8000-000000000000");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let r = client().request(m, srv.url(&concrete)).bearer_auth(&at).send().await.unwrap();
-            assert!(r.status() != 404 || path.contains("{id}"), "{method} {path}: {}", r.status());
+            let r = client()
+                .request(m, srv.url(&concrete))
+                .bearer_auth(&at)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                r.status() != 404 || path.contains("{id}"),
+                "{method} {path}: {}",
+                r.status()
+            );
             assert_ne!(r.status(), 405, "{method} {path}");
             operations += 1;
         }

@@ -1,5 +1,10 @@
 //! Integration tests over real HTTP on loopback, each against SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 /// Generates a `sqlite` and a `postgres` test for each named `async fn(Backend)`.
 macro_rules! on_both {
@@ -35,5 +40,9 @@ pub async fn send(rb: RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        headers,
+    )
 }

@@ -4,10 +4,16 @@ use serde_json::json;
 
 use crate::send;
 
-on_both!(list_and_revoke_sessions, oldest_session_is_evicted_past_the_cap, password_change_revokes_other_sessions);
+on_both!(
+    list_and_revoke_sessions,
+    oldest_session_is_evicted_past_the_cap,
+    password_change_revokes_other_sessions
+);
 
 async fn me(srv: &TestServer, at: &str) -> u16 {
-    send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(at)).await.0
+    send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(at))
+        .await
+        .0
 }
 
 async fn list_and_revoke_sessions(b: Backend) {
@@ -19,7 +25,13 @@ async fn list_and_revoke_sessions(b: Backend) {
     let c = srv.login("mia@example.com", STRONG).await;
     let ned = srv.login("ned@example.com", STRONG).await;
 
-    let (s, body, _) = send(client().get(srv.url("/api/v1/auth/sessions")).bearer_auth(access(&a)).header("user-agent", "test-agent")).await;
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/sessions"))
+            .bearer_auth(access(&a))
+            .header("user-agent", "test-agent"),
+    )
+    .await;
     assert_eq!(s, 200);
     let sessions = body["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 3);
@@ -27,29 +39,67 @@ async fn list_and_revoke_sessions(b: Backend) {
     assert_eq!(current.len(), 1);
     assert_eq!(current[0]["id"], a["session_id"]);
     assert_eq!(sessions[0]["ip"], "127.0.0.1");
-    for key in ["id", "created_at", "last_seen_at", "ip", "user_agent", "current"] {
+    for key in [
+        "id",
+        "created_at",
+        "last_seen_at",
+        "ip",
+        "user_agent",
+        "current",
+    ] {
         assert!(sessions[0].get(key).is_some(), "{key}");
     }
 
     // Someone else's session is not found, not forbidden: ids are not confirmed.
-    let (s, _, _) = send(client().delete(srv.url(&format!("/api/v1/auth/sessions/{}", ned["session_id"].as_str().unwrap()))).bearer_auth(access(&a))).await;
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url(&format!(
+                "/api/v1/auth/sessions/{}",
+                ned["session_id"].as_str().unwrap()
+            )))
+            .bearer_auth(access(&a)),
+    )
+    .await;
     assert_eq!(s, 404);
     assert_eq!(me(&srv, &access(&ned)).await, 200);
-    let (s, _, _) = send(client().delete(srv.url("/api/v1/auth/sessions/not-an-id")).bearer_auth(access(&a))).await;
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url("/api/v1/auth/sessions/not-an-id"))
+            .bearer_auth(access(&a)),
+    )
+    .await;
     assert_eq!(s, 404);
 
     // Revoke one.
-    let (s, _, _) = send(client().delete(srv.url(&format!("/api/v1/auth/sessions/{}", bb["session_id"].as_str().unwrap()))).bearer_auth(access(&a))).await;
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url(&format!(
+                "/api/v1/auth/sessions/{}",
+                bb["session_id"].as_str().unwrap()
+            )))
+            .bearer_auth(access(&a)),
+    )
+    .await;
     assert_eq!(s, 204);
     assert_eq!(me(&srv, &access(&bb)).await, 401);
     assert_eq!(me(&srv, &access(&c)).await, 200);
 
     // Revoke all others.
-    let (s, _, _) = send(client().delete(srv.url("/api/v1/auth/sessions")).bearer_auth(access(&a))).await;
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url("/api/v1/auth/sessions"))
+            .bearer_auth(access(&a)),
+    )
+    .await;
     assert_eq!(s, 204);
     assert_eq!(me(&srv, &access(&c)).await, 401);
     assert_eq!(me(&srv, &access(&a)).await, 200);
-    let (_, body, _) = send(client().get(srv.url("/api/v1/auth/sessions")).bearer_auth(access(&a))).await;
+    let (_, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/sessions"))
+            .bearer_auth(access(&a)),
+    )
+    .await;
     assert_eq!(body["sessions"].as_array().unwrap().len(), 1);
     srv.stop().await;
 }
@@ -66,7 +116,12 @@ async fn oldest_session_is_evicted_past_the_cap(b: Backend) {
     assert_eq!(me(&srv, &access(&second)).await, 200);
     assert_eq!(me(&srv, &access(&third)).await, 200);
     let events = srv.services.audit_page(0, 1000).await.unwrap();
-    assert!(events.iter().any(|e| e.action == "auth.session.revoked" && e.details.contains("max_sessions_per_user")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "auth.session.revoked"
+                && e.details.contains("max_sessions_per_user"))
+    );
     srv.stop().await;
 }
 
@@ -76,19 +131,38 @@ async fn password_change_revokes_other_sessions(b: Backend) {
     let here = srv.login("pat@example.com", STRONG).await;
     let elsewhere = srv.login("pat@example.com", STRONG).await;
     let change = |cur: &str, new: &str| {
-        client().post(srv.url("/api/v1/auth/password")).bearer_auth(access(&here)).json(&json!({"current_password": cur, "new_password": new}))
+        client()
+            .post(srv.url("/api/v1/auth/password"))
+            .bearer_auth(access(&here))
+            .json(&json!({"current_password": cur, "new_password": new}))
     };
     let (s, body, _) = send(change("wrong password 123", STRONG2)).await;
-    assert_eq!((s, body["code"].as_str()), (401, Some("invalid_credentials")));
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
     let (s, body, _) = send(change(STRONG, "pat@example.com")).await;
     assert_eq!((s, body["code"].as_str()), (422, Some("weak_password")));
     let (s, body, _) = send(change(STRONG, STRONG)).await;
     assert_eq!((s, body["code"].as_str()), (422, Some("weak_password")));
     let (s, _, _) = send(change(STRONG, STRONG2)).await;
     assert_eq!(s, 204);
-    assert_eq!(me(&srv, &access(&here)).await, 200, "the current session stays");
-    assert_eq!(me(&srv, &access(&elsewhere)).await, 401, "every other session is revoked");
-    let (s, _, _) = send(client().post(srv.url("/api/v1/auth/login")).json(&json!({"email": "pat@example.com", "password": STRONG}))).await;
+    assert_eq!(
+        me(&srv, &access(&here)).await,
+        200,
+        "the current session stays"
+    );
+    assert_eq!(
+        me(&srv, &access(&elsewhere)).await,
+        401,
+        "every other session is revoked"
+    );
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&json!({"email": "pat@example.com", "password": STRONG})),
+    )
+    .await;
     assert_eq!(s, 401);
     srv.login("pat@example.com", STRONG2).await;
     let events = srv.services.audit_page(0, 1000).await.unwrap();

@@ -16,12 +16,19 @@ on_both!(
 );
 
 async fn post_refresh(srv: &TestServer, rt: &str) -> (u16, serde_json::Value) {
-    let (s, b, _) = send(client().post(srv.url("/api/v1/auth/refresh")).json(&json!({"refresh_token": rt}))).await;
+    let (s, b, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": rt})),
+    )
+    .await;
     (s, b)
 }
 
 async fn me(srv: &TestServer, at: &str) -> u16 {
-    send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(at)).await.0
+    send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(at))
+        .await
+        .0
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_family(b: Backend) {
@@ -44,7 +51,12 @@ async fn refresh_rotates_and_reuse_revokes_the_family(b: Backend) {
     let (s, _) = post_refresh(&srv, &refresh(&t3)).await;
     assert_eq!(s, 401);
     let events = srv.services.audit_page(0, 1000).await.unwrap();
-    assert!(events.iter().any(|e| e.action == "auth.token.reuse_detected" && e.target.as_deref() == t1["session_id"].as_str()));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "auth.token.reuse_detected"
+                && e.target.as_deref() == t1["session_id"].as_str())
+    );
     // Other sessions of the same user are untouched.
     let other = srv.login("gina@example.com", STRONG).await;
     assert_eq!(me(&srv, &access(&other)).await, 200);
@@ -66,7 +78,9 @@ async fn concurrent_refresh_has_one_winner(b: Backend) {
     let mut handles = Vec::new();
     for _ in 0..4 {
         let (url, rt) = (srv.url("/api/v1/auth/refresh"), rt.clone());
-        handles.push(tokio::spawn(async move { send(client().post(url).json(&json!({"refresh_token": rt}))).await }));
+        handles.push(tokio::spawn(async move {
+            send(client().post(url).json(&json!({"refresh_token": rt}))).await
+        }));
     }
     let mut statuses = Vec::new();
     for h in handles {
@@ -75,7 +89,12 @@ async fn concurrent_refresh_has_one_winner(b: Backend) {
     }
     let wins = statuses.iter().filter(|(s, _)| *s == 200).count();
     assert!(wins <= 1, "{statuses:?}");
-    assert!(statuses.iter().any(|(s, c)| *s == 401 && c.as_deref() == Some("token_reused")), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .any(|(s, c)| *s == 401 && c.as_deref() == Some("token_reused")),
+        "{statuses:?}"
+    );
     srv.stop().await;
 }
 
@@ -118,7 +137,11 @@ async fn tampered_tokens_are_refused(b: Backend) {
     ];
     for token in cases {
         let (s, body, _) = send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(&token)).await;
-        assert_eq!((s, body["code"].as_str()), (401, Some("invalid_token")), "{token}");
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (401, Some("invalid_token")),
+            "{token}"
+        );
     }
     // A token signed by a key this server never had.
     let other = TestServer::start(b).await;
@@ -128,8 +151,18 @@ async fn tampered_tokens_are_refused(b: Backend) {
     // No credentials, or another scheme.
     let (s, body, h) = send(client().get(srv.url("/api/v1/auth/me"))).await;
     assert_eq!((s, body["code"].as_str()), (401, Some("unauthenticated")));
-    assert!(h["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
-    let (s, _, _) = send(client().get(srv.url("/api/v1/auth/me")).header("authorization", format!("Basic {at}"))).await;
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let (s, _, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/me"))
+            .header("authorization", format!("Basic {at}")),
+    )
+    .await;
     assert_eq!(s, 401);
     other.stop().await;
     srv.stop().await;
@@ -138,17 +171,33 @@ async fn tampered_tokens_are_refused(b: Backend) {
 async fn signing_key_rotation_keeps_old_tokens_valid(b: Backend) {
     let srv = TestServer::start(b).await;
     srv.user("kim@example.com", STRONG, Role::User).await;
-    let jwks = || async { send(client().get(srv.url("/.well-known/jwks.json"))).await.1 };
+    let jwks = || async {
+        send(client().get(srv.url("/.well-known/jwks.json")))
+            .await
+            .1
+    };
     let old = srv.login("kim@example.com", STRONG).await;
     let old_kid = jwks().await["keys"][0]["kid"].as_str().unwrap().to_owned();
     let new_kid = srv.services.rotate_signing_key("test").await.unwrap();
     let keys = jwks().await;
-    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "the new key is published before it signs");
+    assert_eq!(
+        keys["keys"].as_array().unwrap().len(),
+        2,
+        "the new key is published before it signs"
+    );
     let kid_of = |at: &str| -> String {
-        let h: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(at.split('.').next().unwrap()).unwrap()).unwrap();
+        let h: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(at.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
         h["kid"].as_str().unwrap().to_owned()
     };
-    assert_eq!(kid_of(&access(&srv.login("kim@example.com", STRONG).await)), old_kid);
+    assert_eq!(
+        kid_of(&access(&srv.login("kim@example.com", STRONG).await)),
+        old_kid
+    );
     srv.clock.advance(31);
     let fresh = srv.login("kim@example.com", STRONG).await;
     assert_eq!(kid_of(&access(&fresh)), new_kid);
@@ -158,7 +207,12 @@ async fn signing_key_rotation_keeps_old_tokens_valid(b: Backend) {
     // Once every old-key token has expired, the old key leaves the JWKS.
     srv.clock.advance(900);
     let keys = jwks().await;
-    let kids: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let kids: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     assert_eq!(kids, vec![new_kid.as_str()]);
     srv.stop().await;
 }
@@ -183,14 +237,34 @@ except jwt.InvalidSignatureError:
     let issuer = srv.config.server.public_url.clone();
     let jwks_url = srv.url("/.well-known/jwks.json");
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3").arg("-c").arg(script).arg(jwks_url).arg(&at).arg(issuer).output()
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(jwks_url)
+            .arg(&at)
+            .arg(issuer)
+            .output()
     })
     .await
     .unwrap()
     .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "PyJWT failed (install with pip install 'pyjwt[crypto]'): {}", String::from_utf8_lossy(&out.stderr));
-    let sub = srv.services.store().user_by_email(&portcullis_core::email::Email::parse("lee@example.com").unwrap()).await.unwrap().unwrap().id;
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), vec![sub.as_str(), "tamper-rejected"]);
+    assert!(
+        out.status.success(),
+        "PyJWT failed (install with pip install 'pyjwt[crypto]'): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sub = srv
+        .services
+        .store()
+        .user_by_email(&portcullis_core::email::Email::parse("lee@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        vec![sub.as_str(), "tamper-rejected"]
+    );
     srv.stop().await;
 }

@@ -6,7 +6,9 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use crate::AppState;
-use crate::dto::{AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, UserBody, UserList, UserListQuery};
+use crate::dto::{
+    AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, UserBody, UserList, UserListQuery,
+};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Admin, ApiQuery};
 
@@ -15,7 +17,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/users", get(list_users))
         .route("/api/v1/admin/users/{id}/lock", post(lock_user))
         .route("/api/v1/admin/users/{id}/unlock", post(unlock_user))
-        .route("/api/v1/admin/users/{id}/sessions", delete(revoke_user_sessions))
+        .route(
+            "/api/v1/admin/users/{id}/sessions",
+            delete(revoke_user_sessions),
+        )
         .route("/api/v1/admin/audit", get(audit))
         .route("/api/v1/admin/audit/verify", get(audit_verify))
 }
@@ -28,9 +33,22 @@ pub fn router() -> Router<AppState> {
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin, or IP not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_users(State(s): State<AppState>, Admin(_, _): Admin, ApiQuery(q): ApiQuery<UserListQuery>) -> ApiResult<Json<UserList>> {
-    let page = s.svc.list_users(q.cursor.as_deref().filter(|c| !c.is_empty()), q.limit.unwrap_or(50)).await?;
-    Ok(Json(UserList { users: page.users.iter().map(UserBody::from).collect(), next_cursor: page.next_cursor }))
+pub async fn list_users(
+    State(s): State<AppState>,
+    Admin(_, _): Admin,
+    ApiQuery(q): ApiQuery<UserListQuery>,
+) -> ApiResult<Json<UserList>> {
+    let page = s
+        .svc
+        .list_users(
+            q.cursor.as_deref().filter(|c| !c.is_empty()),
+            q.limit.unwrap_or(50),
+        )
+        .await?;
+    Ok(Json(UserList {
+        users: page.users.iter().map(UserBody::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Lock a user: no sign-in, every session revoked.
@@ -41,7 +59,11 @@ pub async fn list_users(State(s): State<AppState>, Admin(_, _): Admin, ApiQuery(
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn lock_user(State(s): State<AppState>, Admin(p, ctx): Admin, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn lock_user(
+    State(s): State<AppState>,
+    Admin(p, ctx): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.svc.set_user_locked(&p, &ctx, &id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -54,7 +76,11 @@ pub async fn lock_user(State(s): State<AppState>, Admin(p, ctx): Admin, Path(id)
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn unlock_user(State(s): State<AppState>, Admin(p, ctx): Admin, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn unlock_user(
+    State(s): State<AppState>,
+    Admin(p, ctx): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.svc.set_user_locked(&p, &ctx, &id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -67,7 +93,11 @@ pub async fn unlock_user(State(s): State<AppState>, Admin(p, ctx): Admin, Path(i
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn revoke_user_sessions(State(s): State<AppState>, Admin(p, ctx): Admin, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_user_sessions(
+    State(s): State<AppState>,
+    Admin(p, ctx): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.svc.admin_revoke_sessions(&p, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -79,12 +109,23 @@ pub async fn revoke_user_sessions(State(s): State<AppState>, Admin(p, ctx): Admi
         (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn audit(State(s): State<AppState>, Admin(_, _): Admin, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+pub async fn audit(
+    State(s): State<AppState>,
+    Admin(_, _): Admin,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let events = s.svc.audit_page(q.after_seq.unwrap_or(0), limit).await?;
     let full = events.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_after_seq = if full { events.last().map(|e| e.seq) } else { None };
-    Ok(Json(AuditPage { events: events.iter().map(AuditEventBody::from).collect(), next_after_seq }))
+    let next_after_seq = if full {
+        events.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(Json(AuditPage {
+        events: events.iter().map(AuditEventBody::from).collect(),
+        next_after_seq,
+    }))
 }
 
 /// Verify the whole hash chain; names the first entry that was altered, removed or reordered.
@@ -93,6 +134,9 @@ pub async fn audit(State(s): State<AppState>, Admin(_, _): Admin, ApiQuery(q): A
         (status = 200, description = "Verification result", body = AuditVerifyBody),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn audit_verify(State(s): State<AppState>, Admin(_, _): Admin) -> ApiResult<Json<AuditVerifyBody>> {
+pub async fn audit_verify(
+    State(s): State<AppState>,
+    Admin(_, _): Admin,
+) -> ApiResult<Json<AuditVerifyBody>> {
     Ok(Json(s.svc.verify_audit().await?.into()))
 }

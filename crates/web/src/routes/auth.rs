@@ -7,8 +7,8 @@ use axum::{Json, Router};
 
 use crate::AppState;
 use crate::dto::{
-    LoginRequest, PasswordChangeRequest, RefreshRequest, RegisterRequest, SessionBody, SessionList, TokenBody, UserBody,
-    UserEnvelope,
+    LoginRequest, PasswordChangeRequest, RefreshRequest, RegisterRequest, SessionBody, SessionList,
+    TokenBody, UserBody, UserEnvelope,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, Auth, Ctx};
@@ -21,12 +21,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/auth/me", get(me))
         .route("/api/v1/auth/password", post(change_password))
-        .route("/api/v1/auth/sessions", get(list_sessions).delete(revoke_other_sessions))
+        .route(
+            "/api/v1/auth/sessions",
+            get(list_sessions).delete(revoke_other_sessions),
+        )
         .route("/api/v1/auth/sessions/{id}", delete(revoke_session))
 }
 
 fn envelope(user: &portcullis_core::model::User) -> UserEnvelope {
-    UserEnvelope { user: UserBody::from(user), flat: UserBody::from(user) }
+    UserEnvelope {
+        user: UserBody::from(user),
+        flat: UserBody::from(user),
+    }
 }
 
 /// Register an account (when `auth.self_registration` is on).
@@ -38,8 +44,20 @@ fn envelope(user: &portcullis_core::model::User) -> UserEnvelope {
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Weak password", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn register(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<RegisterRequest>) -> ApiResult<(StatusCode, Json<UserEnvelope>)> {
-    let user = s.svc.register(&ctx, &body.email, &body.password, body.display_name.as_deref()).await?;
+pub async fn register(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<UserEnvelope>)> {
+    let user = s
+        .svc
+        .register(
+            &ctx,
+            &body.email,
+            &body.password,
+            body.display_name.as_deref(),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(envelope(&user))))
 }
 
@@ -52,8 +70,14 @@ pub async fn register(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): A
         (status = 423, description = "Account locked", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<LoginRequest>) -> ApiResult<Json<TokenBody>> {
-    Ok(Json(s.svc.login(&ctx, &body.email, &body.password).await?.into()))
+pub async fn login(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenBody>> {
+    Ok(Json(
+        s.svc.login(&ctx, &body.email, &body.password).await?.into(),
+    ))
 }
 
 /// Exchange a refresh token for a new access and refresh token.
@@ -63,7 +87,11 @@ pub async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJ
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Invalid, expired or reused token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): ApiJson<RefreshRequest>) -> ApiResult<Json<TokenBody>> {
+pub async fn refresh(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<TokenBody>> {
     Ok(Json(s.svc.refresh(&ctx, &body.refresh_token).await?.into()))
 }
 
@@ -73,7 +101,11 @@ pub async fn refresh(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(body): Ap
         (status = 204, description = "Signed out"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, Auth(p): Auth) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Auth(p): Auth,
+) -> ApiResult<StatusCode> {
     s.svc.logout(&p, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -103,7 +135,9 @@ pub async fn change_password(
     Auth(p): Auth,
     ApiJson(body): ApiJson<PasswordChangeRequest>,
 ) -> ApiResult<StatusCode> {
-    s.svc.change_password(&p, &ctx, &body.current_password, &body.new_password).await?;
+    s.svc
+        .change_password(&p, &ctx, &body.current_password, &body.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -113,9 +147,17 @@ pub async fn change_password(
         (status = 200, description = "Sessions", body = SessionList),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_sessions(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<SessionList>> {
+pub async fn list_sessions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<SessionList>> {
     let sessions = s.svc.list_sessions(&p).await?;
-    Ok(Json(SessionList { sessions: sessions.iter().map(|(s, c)| SessionBody::new(s, *c)).collect() }))
+    Ok(Json(SessionList {
+        sessions: sessions
+            .iter()
+            .map(|(s, c)| SessionBody::new(s, *c))
+            .collect(),
+    }))
 }
 
 /// Revoke every session of the caller but the current one.
@@ -124,7 +166,11 @@ pub async fn list_sessions(State(s): State<AppState>, Auth(p): Auth) -> ApiResul
         (status = 204, description = "Revoked"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn revoke_other_sessions(State(s): State<AppState>, Ctx(ctx): Ctx, Auth(p): Auth) -> ApiResult<StatusCode> {
+pub async fn revoke_other_sessions(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Auth(p): Auth,
+) -> ApiResult<StatusCode> {
     s.svc.revoke_other_sessions(&p, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -137,7 +183,12 @@ pub async fn revoke_other_sessions(State(s): State<AppState>, Ctx(ctx): Ctx, Aut
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session of the caller", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn revoke_session(State(s): State<AppState>, Ctx(ctx): Ctx, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_session(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.svc.revoke_own_session(&p, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis_core::clock::rfc3339;
 use portcullis_core::Error;
+use portcullis_core::clock::rfc3339;
 
 use crate::AppState;
 use crate::dto::HealthBody;
@@ -29,7 +29,10 @@ pub fn router() -> Router<AppState> {
 pub async fn jwks(State(s): State<AppState>) -> Response {
     let mut res = Json(s.svc.keyring.jwks(s.svc.now())).into_response();
     // Short: a new key is published 30 s before it signs.
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
     res
 }
 
@@ -50,9 +53,15 @@ pub async fn security_txt(State(s): State<AppState>) -> Response {
     if let Some(l) = &w.security_languages {
         out.push_str(&format!("Preferred-Languages: {l}\n"));
     }
-    out.push_str(&format!("Canonical: {}/.well-known/security.txt\n", w.public_url));
+    out.push_str(&format!(
+        "Canonical: {}/.well-known/security.txt\n",
+        w.public_url
+    ));
     let mut res = out.into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }
 
@@ -84,7 +93,10 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<HealthBody>> {
 /// This document.
 pub async fn openapi() -> Response {
     let mut res = crate::openapi::openapi_json().into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -95,5 +107,9 @@ pub async fn not_found() -> ApiError {
 
 /// 405 for known routes with another method.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This endpoint does not accept this method.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not accept this method.",
+    )
 }

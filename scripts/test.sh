@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests of each crate, and the integration suite over real HTTP against
+# SQLite and a throwaway PostgreSQL cluster (installed with apt-get when missing, started on
+# loopback as the `postgres` user, removed afterwards).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing PostgreSQL"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+PGDIR=$(mktemp -d /tmp/portcullis-pg.XXXXXX)
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if [ "$(id -u)" = 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir "$PGDIR" postgres
+  chown postgres "$PGDIR"
+  as_pg() { runuser -u postgres -- "$@"; }
+else
+  as_pg() { "$@"; }
+fi
+cleanup() {
+  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$PGDIR"
+}
+trap cleanup EXIT
+log "starting a throwaway PostgreSQL cluster on 127.0.0.1:$PGPORT"
+as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust --no-sync >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start \
+  -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGDIR -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
+export PORTCULLIS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+# --- Independent clients --------------------------------------------------------------------
+if ! python3 -c 'import jwt, cryptography' >/dev/null 2>&1; then
+  log "installing PyJWT (independent JWT verifier)"
+  python3 -m pip install --quiet --disable-pip-version-check 'pyjwt[crypto]>=2.8'
+fi
+
+# --- Build and test -------------------------------------------------------------------------
+log "building"
+cargo build --workspace --bins
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
