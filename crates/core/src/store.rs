@@ -56,6 +56,9 @@ pub trait Store: Send + Sync + 'static {
     async fn throttle_states(&self, keys: &[String]) -> StoreResult<Vec<ThrottleState>>;
     /// Audit events with `seq > after_seq`, ascending, at most `limit`.
     async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
+    /// entries that no longer block or count. Returns the number of sessions removed.
+    async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;
     /// Waits for cross-node session revocations, where the backend can push them
     /// (PostgreSQL LISTEN/NOTIFY). Returns `None` when the backend cannot.
     async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>>;

@@ -42,6 +42,8 @@ pub enum StartError {
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
 /// Signing keys are re-read every this many sync ticks.
 const KEY_RELOAD_TICKS: u32 = 10;
+/// Ended sessions are purged every this many sync ticks (10 minutes).
+const PURGE_TICKS: u32 = 1200;
 
 /// A wired Portcullis, ready to serve.
 pub struct App {
@@ -76,6 +78,25 @@ fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The SQLite file holds password hashes: readable by the owner only, wherever it lives.
+fn restrict_sqlite_files(url: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or("");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = format!("{path}{suffix}");
+        if !path.is_empty() && Path::new(&p).exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 impl App {
     /// Opens the key and database, loads signing keys and the revocation view, builds the
     /// router. Nothing is served yet.
@@ -88,6 +109,7 @@ impl App {
         let url = config.database.url.expose_secret().to_owned();
         ensure_sqlite_dir(&url)?;
         let store = portcullis_store::connect(&url, config.database.max_connections).await?;
+        restrict_sqlite_files(&url)?;
 
         let p = &config.auth.password;
         let workers = match p.max_concurrent_hashes {
@@ -181,6 +203,12 @@ impl App {
                     && let Err(e) = svc.keyring.reload(svc.store().as_ref()).await
                 {
                     tracing::warn!(error = %e, "could not reload signing keys");
+                }
+                if ticks.is_multiple_of(PURGE_TICKS) {
+                    match svc.purge_expired().await {
+                        Ok(n) => tracing::debug!(sessions = n, "purged ended sessions"),
+                        Err(e) => tracing::warn!(error = %e, "could not purge ended sessions"),
+                    }
                 }
             }
         });

@@ -204,6 +204,31 @@ macro_rules! sql_backend {
                 rows.iter().map(audit_from_row).collect()
             }
 
+            async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE session_id IN
+                       (SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $1)",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let r = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM login_throttle WHERE blocked_until < $1 AND last_failure_at < $2")
+                    .bind(now)
+                    .bind(now - portcullis_core::throttle::ACCOUNT.window.max(portcullis_core::throttle::CLIENT_IP.window))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(r.rows_affected())
+            }
+
             async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
                 self.feed().await
             }

@@ -201,10 +201,16 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(v) = self.retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+        if let Some(v) = self
+            .retry_after
+            .and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok())
+        {
             h.insert(header::RETRY_AFTER, v);
         }
-        if let Some(v) = self.www_authenticate.and_then(|w| HeaderValue::from_str(&w).ok()) {
+        if let Some(v) = self
+            .www_authenticate
+            .and_then(|w| HeaderValue::from_str(&w).ok())
+        {
             h.insert(header::WWW_AUTHENTICATE, v);
         }
         res

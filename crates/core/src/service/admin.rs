@@ -227,6 +227,14 @@ impl Services {
         }
     }
 
+    /// Housekeeping: forgets sessions that ended more than a day ago (their tokens are long
+    /// expired) and stale throttle entries.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        let now = self.now();
+        let keep = self.settings.access_ttl.max(86_400);
+        Ok(self.store.purge_expired(now - keep, now).await?)
+    }
+
     /// Rotates the access-token signing key.
     pub async fn rotate_signing_key(&self, actor: &str) -> Result<String> {
         self.keyring

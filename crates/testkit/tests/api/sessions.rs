@@ -7,7 +7,8 @@ use crate::send;
 on_both!(
     list_and_revoke_sessions,
     oldest_session_is_evicted_past_the_cap,
-    password_change_revokes_other_sessions
+    password_change_revokes_other_sessions,
+    ended_sessions_are_purged
 );
 
 async fn me(srv: &TestServer, at: &str) -> u16 {
@@ -167,5 +168,39 @@ async fn password_change_revokes_other_sessions(b: Backend) {
     srv.login("pat@example.com", STRONG2).await;
     let events = srv.services.audit_page(0, 1000).await.unwrap();
     assert!(events.iter().any(|e| e.action == "auth.password.changed"));
+    srv.stop().await;
+}
+
+async fn ended_sessions_are_purged(b: Backend) {
+    let srv = TestServer::start(b).await;
+    srv.user("quinn@example.com", STRONG, Role::User).await;
+    let old = srv.login("quinn@example.com", STRONG).await;
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/logout"))
+            .bearer_auth(access(&old)),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let live = srv.login("quinn@example.com", STRONG).await;
+    assert_eq!(
+        srv.services.purge_expired().await.unwrap(),
+        0,
+        "nothing is old enough yet"
+    );
+    srv.clock.advance(86_401);
+    assert_eq!(
+        srv.services.purge_expired().await.unwrap(),
+        1,
+        "the session revoked a day ago goes"
+    );
+    // The live session (idle for a day, within the refresh lifetime) stays.
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": live["refresh_token"]})),
+    )
+    .await;
+    assert_eq!(s, 200);
     srv.stop().await;
 }
