@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Peers whose `Forwarded` / `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header the trusted proxies write. Only that header is read: a proxy that
+    /// appends to `X-Forwarded-For` passes a client's own `Forwarded` through untouched.
+    pub forwarded_header: ForwardedHeader,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Requests taking longer are aborted with 503.
@@ -71,11 +74,24 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".into(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             max_body_bytes: 1_048_576,
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 20,
         }
     }
+}
+
+/// Which forwarding header the trusted proxies write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`.
+    #[serde(rename = "forwarded")]
+    Forwarded,
 }
 
 /// `[database]`
@@ -373,10 +389,10 @@ impl Config {
                 format!("`{c}` is not a mailto:, https:// or tel: URI"),
             ));
         }
-        if !(1..=365).contains(&self.security_txt.expires_days) {
+        if !(1..=364).contains(&self.security_txt.expires_days) {
             return Err(bad(
                 "security_txt.expires_days",
-                "must be between 1 and 365 (RFC 9116: less than a year)",
+                "must be between 1 and 364 (RFC 9116: less than a year ahead)",
             ));
         }
         Ok(())

@@ -26,13 +26,18 @@ pub fn normalize(raw: &str) -> SecretString {
 impl PasswordPolicy {
     /// Checks a (normalised) password. `context` holds words the user is known by (email local
     /// part, display name); a password built from them is weak.
-    pub fn check(&self, password: &SecretString, context: &[&str]) -> Result<(), Vec<FieldError>> {
+    pub fn check(
+        &self,
+        field: &str,
+        password: &SecretString,
+        context: &[&str],
+    ) -> Result<(), Vec<FieldError>> {
         let pw = password.expose_secret();
         let len = pw.chars().count();
         let mut errors = Vec::new();
         if len < self.min_length {
             errors.push(FieldError::new(
-                "password",
+                field,
                 "too_short",
                 format!(
                     "password must be at least {} characters long",
@@ -42,7 +47,7 @@ impl PasswordPolicy {
         }
         if len > self.max_length {
             errors.push(FieldError::new(
-                "password",
+                field,
                 "too_long",
                 format!(
                     "password must be at most {} characters long",
@@ -52,7 +57,7 @@ impl PasswordPolicy {
         }
         if pw.chars().any(char::is_control) {
             errors.push(FieldError::new(
-                "password",
+                field,
                 "invalid_character",
                 "password contains control characters",
             ));
@@ -73,7 +78,7 @@ impl PasswordPolicy {
                         message.push_str(&format!(". {s}"));
                     }
                 }
-                errors.push(FieldError::new("password", "too_weak", message));
+                errors.push(FieldError::new(field, "too_weak", message));
             }
         }
         if errors.is_empty() {
@@ -107,21 +112,24 @@ mod tests {
     #[test]
     fn length_is_counted_in_code_points() {
         assert_eq!(
-            codes(policy().check(&normalize("short"), &[])),
+            codes(policy().check("password", &normalize("short"), &[])),
             ["too_short"]
         );
         // 12 emoji are 12 code points but 48 bytes: long enough.
         let emoji = "🦀🔑🚪🛡️🐙🌋🎻🧩🪐🦉🍄🛶";
-        assert!(!codes(policy().check(&normalize(emoji), &[])).contains(&"too_short".to_owned()));
+        assert!(
+            !codes(policy().check("password", &normalize(emoji), &[]))
+                .contains(&"too_short".to_owned())
+        );
         assert_eq!(
-            codes(policy().check(&normalize(&"x".repeat(129)), &[])),
+            codes(policy().check("password", &normalize(&"x".repeat(129)), &[])),
             ["too_long"]
         );
     }
 
     #[test]
     fn weak_passwords_say_why() {
-        let r = policy().check(&normalize("password1234"), &[]);
+        let r = policy().check("password", &normalize("password1234"), &[]);
         let errs = r.err().unwrap_or_default();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs.first().map(|e| e.code.as_str()), Some("too_weak"));
@@ -129,7 +137,7 @@ mod tests {
         // Built from the user's own name.
         assert!(
             policy()
-                .check(&normalize("alicealice2026"), &["alice"])
+                .check("password", &normalize("alicealice2026"), &["alice"])
                 .is_err()
         );
     }
@@ -138,7 +146,11 @@ mod tests {
     fn strong_passphrase_passes() {
         assert!(
             policy()
-                .check(&normalize("correct horse battery staple 42"), &[])
+                .check(
+                    "password",
+                    &normalize("correct horse battery staple 42"),
+                    &[]
+                )
                 .is_ok()
         );
     }

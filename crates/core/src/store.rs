@@ -54,6 +54,8 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Throttle states for the given keys (missing keys are omitted).
     async fn throttle_states(&self, keys: &[String]) -> StoreResult<Vec<ThrottleState>>;
+    /// The recorded head of the audit chain (last sequence number and hash).
+    async fn audit_head(&self) -> StoreResult<(i64, String)>;
     /// Audit events with `seq > after_seq`, ascending, at most `limit`.
     async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
@@ -73,12 +75,19 @@ pub trait RevocationFeed: Send {
 }
 
 /// One write transaction.
+///
+/// Lock order, to keep PostgreSQL free of deadlocks: user and session rows first, the audit
+/// head (taken by [`Tx::append_audit`]) last. Append audit events after the changes they
+/// record, never between them.
 #[async_trait]
 pub trait Tx: Send {
     /// Inserts a user; `Conflict("email")` when the email is taken.
     async fn insert_user(&mut self, user: &User) -> StoreResult<()>;
     /// A user by id, read inside the transaction.
     async fn user_by_id(&mut self, id: &str) -> StoreResult<Option<User>>;
+    /// A user by id, locked until commit (PostgreSQL `FOR UPDATE`), so that a concurrent lock
+    /// or change of the user is either seen here or sees this transaction's effects.
+    async fn lock_user(&mut self, id: &str) -> StoreResult<Option<User>>;
     /// Replaces a user's password hash.
     async fn set_password_hash(
         &mut self,
@@ -116,8 +125,17 @@ pub trait Tx: Send {
     async fn mark_rotated(&mut self, token_id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Stores a signing key.
     async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> StoreResult<()>;
-    /// Writes a throttle state (insert or replace).
-    async fn put_throttle(&mut self, state: &ThrottleState) -> StoreResult<()>;
+    /// Atomically counts one more failure for `key` (restarting the count when the previous
+    /// failure is `window` seconds old or more) and returns the new state. Concurrent failures
+    /// all count: the row is locked until commit.
+    async fn bump_throttle(
+        &mut self,
+        key: &str,
+        now: UnixTime,
+        window: i64,
+    ) -> StoreResult<ThrottleState>;
+    /// Sets the time before which `key` may not try again.
+    async fn set_throttle_block(&mut self, key: &str, blocked_until: UnixTime) -> StoreResult<()>;
     /// Forgets a throttle key.
     async fn clear_throttle(&mut self, key: &str) -> StoreResult<()>;
     /// Appends an audit event to the hash chain, inside this transaction.

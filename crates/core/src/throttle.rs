@@ -28,9 +28,9 @@ pub const ACCOUNT: Backoff = Backoff {
     max_block: 900,
     window: 3600,
 };
-/// Per-IP rules: more generous (NAT, offices), same curve.
+/// Per-IP rules: more generous (NAT, offices, CI runners), same curve.
 pub const CLIENT_IP: Backoff = Backoff {
-    free_failures: 20,
+    free_failures: 50,
     max_block: 900,
     window: 3600,
 };
@@ -40,13 +40,31 @@ pub fn account_key(email: &Email) -> String {
     format!("acct:{}", sha256_hex(email.as_str().as_bytes()))
 }
 
-/// The throttle key of a client IP.
+/// The throttle key of a client IP. IPv6 clients are keyed by their /64, the smallest block
+/// a site is usually given, so rotating through one's own addresses does not help.
 pub fn ip_key(ip: IpAddr) -> String {
-    format!("ip:{ip}")
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 impl Backoff {
-    /// State after one more failure at `now`.
+    /// The block that `failures` failures within the window earn, starting at `now` (0: none).
+    pub fn block_until(&self, failures: i64, now: UnixTime) -> UnixTime {
+        let over = failures - self.free_failures;
+        if over > 0 {
+            let exp = u32::try_from(over - 1).unwrap_or(u32::MAX).min(30);
+            now + (1i64 << exp).min(self.max_block)
+        } else {
+            0
+        }
+    }
+
+    /// State after one more failure at `now` (the store does the same atomically).
     pub fn record_failure(
         &self,
         prev: Option<&ThrottleState>,
@@ -57,18 +75,11 @@ impl Backoff {
             Some(p) if now - p.last_failure_at < self.window => p.failures + 1,
             _ => 1,
         };
-        let over = failures - self.free_failures;
-        let blocked_until = if over > 0 {
-            let exp = u32::try_from(over - 1).unwrap_or(u32::MAX).min(30);
-            now + (1i64 << exp).min(self.max_block)
-        } else {
-            0
-        };
         ThrottleState {
             key: key.to_owned(),
             failures,
             last_failure_at: now,
-            blocked_until,
+            blocked_until: self.block_until(failures, now),
         }
     }
 }
@@ -106,6 +117,23 @@ mod tests {
         assert_eq!(s.failures, 2);
         let s = ACCOUNT.record_failure(Some(&s), "k", 10 + 3600);
         assert_eq!(s.failures, 1);
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let a = ip_key(
+            "2001:db8:1:2:aaaa::1"
+                .parse()
+                .unwrap_or(IpAddr::from([0u8; 16])),
+        );
+        let b = ip_key(
+            "2001:db8:1:2:bbbb::2"
+                .parse()
+                .unwrap_or(IpAddr::from([0u8; 16])),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a, "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_key(IpAddr::from([192, 0, 2, 1])), "ip:192.0.2.1");
     }
 
     #[test]

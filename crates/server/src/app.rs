@@ -40,6 +40,8 @@ pub enum StartError {
 
 /// How often the revocation view and health are refreshed.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
+/// A sync that takes longer than this counts as failed (fail closed on a hung database).
+const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// Signing keys are re-read every this many sync ticks.
 const KEY_RELOAD_TICKS: u32 = 10;
 /// Ended sessions are purged every this many sync ticks (10 minutes).
@@ -181,7 +183,18 @@ impl App {
                     _ = interval.tick() => {}
                     _ = stop_sync.changed() => break,
                 }
-                match svc.sync_revocations(cursor - 30).await {
+                // Overlap generously: node clocks differ and slow transactions commit late; the
+                // revocation set is idempotent. A sync that hangs counts as a failure.
+                let synced =
+                    tokio::time::timeout(SYNC_TIMEOUT, svc.sync_revocations(cursor - 120)).await;
+                let synced = synced.unwrap_or_else(|_| {
+                    svc.health.set_db(false);
+                    svc.health.sync_failed();
+                    Err(portcullis_core::Error::Unavailable(
+                        "revocation sync timed out".into(),
+                    ))
+                });
+                match synced {
                     Ok(c) => {
                         cursor = c;
                         if !was_ok {

@@ -191,6 +191,14 @@ macro_rules! sql_backend {
                 Ok(out)
             }
 
+            async fn audit_head(&self) -> StoreResult<(i64, String)> {
+                let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    .fetch_one(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                Ok((r.try_get("seq").map_err(map_err)?, r.try_get("hash").map_err(map_err)?))
+            }
+
             async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
                 let rows = sqlx::query(
                     "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash
@@ -266,6 +274,12 @@ macro_rules! sql_backend {
 
             async fn user_by_id(&mut self, id: &str) -> StoreResult<Option<User>> {
                 let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn lock_user(&mut self, id: &str) -> StoreResult<Option<User>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1{}", hooks::FOR_UPDATE));
                 let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
                 row.as_ref().map(user_from_row).transpose()
             }
@@ -417,19 +431,31 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
-            async fn put_throttle(&mut self, s: &ThrottleState) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO login_throttle (key, failures, last_failure_at, blocked_until) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
-                        last_failure_at = excluded.last_failure_at, blocked_until = excluded.blocked_until",
+            async fn bump_throttle(&mut self, key: &str, now: UnixTime, window: i64) -> StoreResult<ThrottleState> {
+                let row = sqlx::query(
+                    "INSERT INTO login_throttle (key, failures, last_failure_at, blocked_until) VALUES ($1, 1, $2, 0)
+                     ON CONFLICT (key) DO UPDATE SET
+                        failures = CASE WHEN excluded.last_failure_at - login_throttle.last_failure_at < $3
+                                        THEN login_throttle.failures + 1 ELSE 1 END,
+                        last_failure_at = excluded.last_failure_at
+                     RETURNING key, failures, last_failure_at, blocked_until",
                 )
-                .bind(&s.key)
-                .bind(s.failures)
-                .bind(s.last_failure_at)
-                .bind(s.blocked_until)
-                .execute(&mut *self.tx)
+                .bind(key)
+                .bind(now)
+                .bind(window)
+                .fetch_one(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
+                throttle_from_row(&row)
+            }
+
+            async fn set_throttle_block(&mut self, key: &str, blocked_until: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE login_throttle SET blocked_until = $1 WHERE key = $2")
+                    .bind(blocked_until)
+                    .bind(key)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
                 Ok(())
             }
 

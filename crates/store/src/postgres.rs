@@ -90,6 +90,9 @@ mod hooks {
 
     use crate::map_err;
 
+    /// Row locks keep concurrent writers of one user or session in order.
+    pub const FOR_UPDATE: &str = " FOR UPDATE";
+
     /// Locks the head row until commit: appenders queue here, nowhere else.
     pub async fn audit_head(
         tx: &mut Transaction<'static, Postgres>,

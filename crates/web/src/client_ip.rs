@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
 use ipnet::IpNet;
+use portcullis_core::config::ForwardedHeader;
 
 fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     proxies.iter().any(|n| n.contains(&ip))
@@ -60,28 +61,32 @@ fn xff_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     out
 }
 
-/// Derives the client IP of a request.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+/// Derives the client IP of a request: `None` when a trusted proxy forwarded an address that
+/// cannot be read (the client is then unknown, never mistaken for the proxy).
+pub fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    proxies: &[IpNet],
+    header: ForwardedHeader,
+) -> Option<IpAddr> {
     let peer = canonical(peer);
     if !trusted(peer, proxies) {
-        return peer;
+        return Some(peer);
     }
-    let chain = if headers.contains_key("forwarded") {
-        forwarded_chain(headers)
-    } else {
-        xff_chain(headers)
+    let chain = match header {
+        ForwardedHeader::Forwarded => forwarded_chain(headers),
+        ForwardedHeader::XForwardedFor => xff_chain(headers),
     };
     let mut last_trusted = peer;
     for hop in chain.iter().rev() {
         match hop.map(canonical) {
             Some(ip) if trusted(ip, proxies) => last_trusted = ip,
-            Some(ip) => return ip,
-            // A trusted proxy wrote something we cannot read: the client is unknown, so
-            // attribute the request to the last proxy we can name rather than guess.
-            None => return last_trusted,
+            Some(ip) => return Some(ip),
+            None => return None,
         }
     }
-    last_trusted
+    // Every hop is one of ours: the request started inside.
+    Some(last_trusted)
 }
 
 /// IPv4-mapped IPv6 addresses are IPv4 addresses.
@@ -97,8 +102,15 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+    const FWD: ForwardedHeader = ForwardedHeader::Forwarded;
+
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    fn some(s: &str) -> Option<IpAddr> {
+        Some(ip(s))
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -119,10 +131,14 @@ mod tests {
 
     #[test]
     fn untrusted_peer_headers_are_ignored() {
-        let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
+        let h = headers(&[("x-forwarded-for", "1.1.1.1"), ("forwarded", "for=1.1.1.1")]);
         assert_eq!(
-            client_ip(ip("203.0.113.9"), &h, &proxies()),
-            ip("203.0.113.9")
+            client_ip(ip("203.0.113.9"), &h, &proxies(), XFF),
+            some("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &h, &proxies(), FWD),
+            some("203.0.113.9")
         );
     }
 
@@ -131,23 +147,32 @@ mod tests {
         // The client can prepend anything; only what our proxies appended counts.
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.2")]);
         assert_eq!(
-            client_ip(ip("10.0.0.1"), &h, &proxies()),
-            ip("198.51.100.7")
+            client_ip(ip("10.0.0.1"), &h, &proxies(), XFF),
+            some("198.51.100.7")
         );
     }
 
     #[test]
-    fn forwarded_wins_and_parses_ipv6_with_port() {
+    fn only_the_configured_header_is_read() {
+        // A proxy that writes X-Forwarded-For passes the client's own Forwarded through.
         let h = headers(&[
-            ("x-forwarded-for", "9.9.9.9"),
+            ("x-forwarded-for", "198.51.100.7"),
+            ("forwarded", "for=10.9.9.9"),
+        ]);
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &h, &proxies(), XFF),
+            some("198.51.100.7")
+        );
+        let h = headers(&[
+            ("x-forwarded-for", "10.9.9.9"),
             (
                 "forwarded",
                 r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https"#,
             ),
         ]);
         assert_eq!(
-            client_ip(ip("10.0.0.1"), &h, &proxies()),
-            ip("2001:db8:cafe::17")
+            client_ip(ip("10.0.0.1"), &h, &proxies(), FWD),
+            some("2001:db8:cafe::17")
         );
     }
 
@@ -158,28 +183,33 @@ mod tests {
             ("x-forwarded-for", "198.51.100.7"),
         ]);
         assert_eq!(
-            client_ip(ip("10.0.0.1"), &h, &proxies()),
-            ip("198.51.100.7")
+            client_ip(ip("10.0.0.1"), &h, &proxies(), XFF),
+            some("198.51.100.7")
         );
     }
 
     #[test]
-    fn garbage_and_all_trusted_fall_back_to_a_proxy() {
+    fn unreadable_hops_make_the_client_unknown() {
         let h = headers(&[("x-forwarded-for", "1.2.3.4, garbage")]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("10.0.0.1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies(), XFF), None);
+        let h = headers(&[("forwarded", "for=unknown")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies(), FWD), None);
         let h = headers(&[("x-forwarded-for", "10.0.0.3, 10.0.0.2")]);
-        assert_eq!(client_ip(ip("10.0.0.1"), &h, &proxies()), ip("10.0.0.3"));
         assert_eq!(
-            client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies()),
-            ip("10.0.0.1")
+            client_ip(ip("10.0.0.1"), &h, &proxies(), XFF),
+            some("10.0.0.3")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &HeaderMap::new(), &proxies(), XFF),
+            some("10.0.0.1")
         );
     }
 
     #[test]
     fn mapped_ipv4_is_ipv4() {
         assert_eq!(
-            client_ip(ip("::ffff:203.0.113.9"), &HeaderMap::new(), &[]),
-            ip("203.0.113.9")
+            client_ip(ip("::ffff:203.0.113.9"), &HeaderMap::new(), &[], XFF),
+            some("203.0.113.9")
         );
     }
 }

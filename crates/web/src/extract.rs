@@ -89,10 +89,8 @@ where
                 }
             })?;
         if !is_json(ct.as_deref()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "The request body must be application/json.",
+            return Err(ApiError::invalid_json(
+                "The request body must be JSON, sent as Content-Type: application/json.",
             ));
         }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
@@ -159,7 +157,14 @@ pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ci| ci.0.ip());
-    let ip = peer.map(|p| client_ip(p, &parts.headers, &state.web.trusted_proxies));
+    let ip = peer.and_then(|p| {
+        client_ip(
+            p,
+            &parts.headers,
+            &state.web.trusted_proxies,
+            state.web.forwarded_header,
+        )
+    });
     let user_agent = parts
         .headers
         .get(header::USER_AGENT)
@@ -231,10 +236,22 @@ impl FromRequestParts<AppState> for Admin {
             .ip
             .is_some_and(|ip| state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip)));
         if !allowed {
-            state
-                .svc
-                .audit_access_denied(None, &ctx, &resource, "ip_not_allowed")
-                .await?;
+            // Audit refusals of known principals; anonymous probes only reach the log file, so
+            // outsiders cannot grow the append-only audit log at will.
+            let who = bearer(parts)
+                .ok()
+                .and_then(|t| state.svc.authenticate(t).ok());
+            match who {
+                Some(p) => {
+                    state
+                        .svc
+                        .audit_access_denied(Some(&p.user_id), &ctx, &resource, "ip_not_allowed")
+                        .await?
+                }
+                None => {
+                    tracing::info!(ip = ?ctx.ip, resource = %resource, "anonymous admin request from a disallowed IP")
+                }
+            }
             return Err(Error::IpNotAllowed.into());
         }
         let token = bearer(parts)?;

@@ -27,6 +27,8 @@ pub use openapi::openapi_json;
 pub struct WebSettings {
     /// Peers whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The header they write.
+    pub forwarded_header: portcullis_core::config::ForwardedHeader,
     /// Who may call the admin API.
     pub admin_allowed_ips: Vec<IpNet>,
     /// Roles that need a second factor in their token.
@@ -54,6 +56,7 @@ impl WebSettings {
     pub fn from_config(c: &Config) -> Self {
         Self {
             trusted_proxies: c.server.trusted_proxies.clone(),
+            forwarded_header: c.server.forwarded_header,
             admin_allowed_ips: c.admin.allowed_ips.clone(),
             mfa_required_for_roles: c.auth.mfa_required_for_roles.clone(),
             hsts: c.is_https(),

@@ -53,6 +53,22 @@ pub async fn verify_audit_chain(store: &dyn Store) -> Result<AuditVerifyReport> 
             }
         }
     }
+    // Entries removed from the end leave an intact chain behind; the recorded head says how
+    // long it was. (Signed checkpoints held outside the database come with the transparency
+    // log.)
+    let (head_seq, head_hash) = store.audit_head().await?;
+    if head_seq != v.entries() || head_hash != v.head() {
+        return Ok(AuditVerifyReport {
+            ok: false,
+            entries: v.entries(),
+            head: v.head(),
+            first_bad_seq: Some(v.entries().min(head_seq) + 1),
+            reason: Some(format!(
+                "the chain ends at entry {} but its recorded head is entry {head_seq}",
+                v.entries()
+            )),
+        });
+    }
     Ok(AuditVerifyReport {
         ok: true,
         entries: v.entries(),
@@ -216,12 +232,12 @@ impl Services {
                 }
                 self.revocations.prune(now - self.settings.access_ttl - 120);
                 self.health.set_db(true);
-                self.health.set_revocations_current(true);
+                self.health.synced();
                 Ok(cursor)
             }
             Err(e) => {
                 self.health.set_db(false);
-                self.health.set_revocations_current(false);
+                self.health.sync_failed();
                 Err(e.into())
             }
         }

@@ -106,7 +106,7 @@ impl Services {
             context.push(n);
         }
         self.policy
-            .check(&password, &context)
+            .check("password", &password, &context)
             .map_err(Error::WeakPassword)?;
         let hash = self.hasher.hash(password, self.rng.as_ref()).await?;
         let now = self.now();
@@ -147,6 +147,43 @@ impl Services {
         Ok(user)
     }
 
+    /// Refuses the attempt when any of `keys` is blocked.
+    async fn check_throttle(&self, keys: &[String]) -> Result<()> {
+        let states = self.store.throttle_states(keys).await?;
+        match throttle::retry_after(&states, self.now()) {
+            Some(retry_after) => Err(Error::TooManyAttempts { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed attempt against the account and the client IP, atomically, and blocks
+    /// them once past their free failures. Returns the account's failure count.
+    async fn record_failure(
+        &self,
+        tx: &mut dyn Tx,
+        acct_key: &str,
+        ip_key: Option<&str>,
+    ) -> Result<i64> {
+        let now = self.now();
+        let acct = tx
+            .bump_throttle(acct_key, now, throttle::ACCOUNT.window)
+            .await?;
+        let until = throttle::ACCOUNT.block_until(acct.failures, now);
+        if until > acct.blocked_until {
+            tx.set_throttle_block(acct_key, until).await?;
+        }
+        if let Some(ip_key) = ip_key {
+            let ip = tx
+                .bump_throttle(ip_key, now, throttle::CLIENT_IP.window)
+                .await?;
+            let until = throttle::CLIENT_IP.block_until(ip.failures, now);
+            if until > ip.blocked_until {
+                tx.set_throttle_block(ip_key, until).await?;
+            }
+        }
+        Ok(acct.failures)
+    }
+
     /// Password login. Unknown email and wrong password are answered alike and take alike.
     pub async fn login(
         &self,
@@ -155,16 +192,12 @@ impl Services {
         password: &str,
     ) -> Result<TokenResponse> {
         let email = Self::parse_email(email)?;
-        let now = self.now();
         let acct_key = throttle::account_key(&email);
         let ip_key = ctx.ip.map(throttle::ip_key);
         let keys: Vec<String> = std::iter::once(acct_key.clone())
             .chain(ip_key.clone())
             .collect();
-        let states = self.store.throttle_states(&keys).await?;
-        if let Some(retry_after) = throttle::retry_after(&states, now) {
-            return Err(Error::TooManyAttempts { retry_after });
-        }
+        self.check_throttle(&keys).await?;
 
         let user = self.store.user_by_email(&email).await?;
         let password = normalize(password);
@@ -175,25 +208,12 @@ impl Services {
 
         let Some(user) = user.filter(|_| ok) else {
             let mut tx = self.store.begin().await?;
-            let acct = throttle::ACCOUNT.record_failure(
-                states.iter().find(|s| s.key == acct_key),
-                &acct_key,
-                now,
-            );
-            tx.put_throttle(&acct).await?;
-            if let Some(ip_key) = &ip_key {
-                let ip = throttle::CLIENT_IP.record_failure(
-                    states.iter().find(|s| &s.key == ip_key),
-                    ip_key,
-                    now,
-                );
-                tx.put_throttle(&ip).await?;
-            }
+            let failures = self
+                .record_failure(tx.as_mut(), &acct_key, ip_key.as_deref())
+                .await?;
             let mut ev = NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
                 .client(ctx)
-                .details(
-                    json!({"reason": "invalid_credentials", "account_failures": acct.failures}),
-                );
+                .details(json!({"reason": "invalid_credentials", "account_failures": failures}));
             if let Some(id) = known_id {
                 ev = ev.target(id);
             }
@@ -202,8 +222,21 @@ impl Services {
             return Err(Error::InvalidCredentials);
         };
 
+        let rehash = match &stored {
+            Some(h) if self.hasher.needs_rehash(h) => {
+                Some(self.hasher.hash(password, self.rng.as_ref()).await?)
+            }
+            _ => None,
+        };
+
+        let mut tx = self.store.begin().await?;
+        // Re-read under a row lock: a lock that committed while the hash ran must be seen, and
+        // a lock that commits after this transaction must see (and revoke) the new session.
+        let user = tx
+            .lock_user(&user.id)
+            .await?
+            .ok_or(Error::InvalidCredentials)?;
         if user.locked {
-            let mut tx = self.store.begin().await?;
             tx.append_audit(
                 &NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
                     .actor(user.id.clone())
@@ -215,21 +248,16 @@ impl Services {
             tx.commit().await?;
             return Err(Error::AccountLocked);
         }
-
-        let rehash = match &stored {
-            Some(h) if self.hasher.needs_rehash(h) => {
-                Some(self.hasher.hash(password, self.rng.as_ref()).await?)
-            }
-            _ => None,
-        };
-
-        let amr = vec!["pwd".to_owned()];
-        let mut tx = self.store.begin().await?;
         tx.clear_throttle(&acct_key).await?;
         if let Some(h) = &rehash {
             tx.set_password_hash(&user.id, h, now).await?;
         }
-        let (session, refresh) = self.start_session(tx.as_mut(), ctx, &user, amr).await?;
+        let (session, refresh) = self
+            .start_session(tx.as_mut(), ctx, &user, vec!["pwd".to_owned()])
+            .await?;
+        let evicted = self
+            .evict_over_cap(tx.as_mut(), ctx, &user.id, &session.id)
+            .await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "auth.login.succeeded", Outcome::Success)
                 .actor(user.id.clone())
@@ -238,7 +266,6 @@ impl Services {
                 .details(json!({"amr": session.amr, "rehashed": rehash.is_some()})),
         )
         .await?;
-        let evicted = self.evict_over_cap(tx.as_mut(), ctx, &user.id).await?;
         tx.commit().await?;
         self.note_revoked(&evicted, now);
         self.token_response(&user, &session, refresh)
@@ -286,29 +313,38 @@ impl Services {
         Ok(token)
     }
 
-    /// Revokes the user's oldest sessions beyond the cap; returns their ids.
+    /// Revokes the user's oldest sessions beyond the cap, never `new_session`; returns their
+    /// ids. Revocations first, audit events after (see the lock order on [`Tx`]).
     async fn evict_over_cap(
         &self,
         tx: &mut dyn Tx,
         ctx: &RequestContext,
         user_id: &str,
+        new_session: &str,
     ) -> Result<Vec<String>> {
         let now = self.now();
-        let active = tx.active_sessions(user_id, now).await?;
-        let excess = active.len().saturating_sub(self.settings.max_sessions);
+        let others: Vec<Session> = tx
+            .active_sessions(user_id, now)
+            .await?
+            .into_iter()
+            .filter(|s| s.id != new_session)
+            .collect();
+        let excess = (others.len() + 1).saturating_sub(self.settings.max_sessions);
         let mut evicted = Vec::new();
-        for s in active.into_iter().take(excess) {
+        for s in others.into_iter().take(excess) {
             if tx.revoke_session(&s.id, "evicted", now).await? {
-                tx.append_audit(
-                    &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
-                        .actor("system")
-                        .target(s.id.clone())
-                        .client(ctx)
-                        .details(json!({"reason": "max_sessions_per_user", "user_id": user_id})),
-                )
-                .await?;
                 evicted.push(s.id);
             }
+        }
+        for id in &evicted {
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
+                    .actor("system")
+                    .target(id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": "max_sessions_per_user", "user_id": user_id})),
+            )
+            .await?;
         }
         Ok(evicted)
     }
@@ -520,6 +556,7 @@ impl Services {
     }
 
     /// Revokes the user's sessions except `keep`, inside `tx`; returns the revoked ids.
+    /// Revocations first, audit events after (see the lock order on [`Tx`]).
     pub(crate) async fn revoke_all_sessions(
         &self,
         tx: &mut dyn Tx,
@@ -532,20 +569,19 @@ impl Services {
         let now = self.now();
         let mut revoked = Vec::new();
         for s in tx.active_sessions(user_id, now).await? {
-            if Some(s.id.as_str()) == keep {
-                continue;
-            }
-            if tx.revoke_session(&s.id, reason, now).await? {
-                tx.append_audit(
-                    &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
-                        .actor(actor.to_owned())
-                        .target(s.id.clone())
-                        .client(ctx)
-                        .details(json!({"reason": reason, "user_id": user_id})),
-                )
-                .await?;
+            if Some(s.id.as_str()) != keep && tx.revoke_session(&s.id, reason, now).await? {
                 revoked.push(s.id);
             }
+        }
+        for id in &revoked {
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
+                    .actor(actor.to_owned())
+                    .target(id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": reason, "user_id": user_id})),
+            )
+            .await?;
         }
         Ok(revoked)
     }
@@ -581,7 +617,8 @@ impl Services {
     }
 
     /// Changes the caller's password after checking the current one; revokes every other
-    /// session.
+    /// session. Wrong current passwords count toward the account's login throttle, so a stolen
+    /// access token is no oracle for the password.
     pub async fn change_password(
         &self,
         p: &Principal,
@@ -590,6 +627,12 @@ impl Services {
         new: &str,
     ) -> Result<()> {
         let user = self.me(p).await?;
+        let acct_key = throttle::account_key(&user.email);
+        let ip_key = ctx.ip.map(throttle::ip_key);
+        let keys: Vec<String> = std::iter::once(acct_key.clone())
+            .chain(ip_key.clone())
+            .collect();
+        self.check_throttle(&keys).await?;
         let current = normalize(current);
         if !self
             .hasher
@@ -597,12 +640,17 @@ impl Services {
             .await?
         {
             let mut tx = self.store.begin().await?;
+            let failures = self
+                .record_failure(tx.as_mut(), &acct_key, ip_key.as_deref())
+                .await?;
             tx.append_audit(
                 &NewAuditEvent::new(self.now(), "auth.password.change_failed", Outcome::Failure)
                     .actor(user.id.clone())
                     .target(user.id.clone())
                     .client(ctx)
-                    .details(json!({"reason": "invalid_current_password"})),
+                    .details(
+                        json!({"reason": "invalid_current_password", "account_failures": failures}),
+                    ),
             )
             .await?;
             tx.commit().await?;
@@ -614,7 +662,7 @@ impl Services {
             context.push(n);
         }
         self.policy
-            .check(&new, &context)
+            .check("new_password", &new, &context)
             .map_err(Error::WeakPassword)?;
         if new.expose_secret() == current.expose_secret() {
             return Err(Error::WeakPassword(vec![FieldError::new(
@@ -626,6 +674,7 @@ impl Services {
         let hash = self.hasher.hash(new, self.rng.as_ref()).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock_user(&user.id).await?;
         tx.set_password_hash(&user.id, &hash, now).await?;
         let ids = self
             .revoke_all_sessions(

@@ -67,6 +67,14 @@ CREATE TABLE audit_events (
     prev_hash  TEXT NOT NULL,
     hash       TEXT NOT NULL
 ) STRICT;
+-- The chain head, kept beside the entries so that verification notices missing tail entries.
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+) STRICT;
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only');

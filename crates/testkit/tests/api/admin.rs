@@ -138,6 +138,15 @@ async fn spoofed_forwarded_for_is_ignored(b: Backend) {
             .iter()
             .any(|e| e.action == "access.denied" && e.ip.as_deref() == Some("203.0.113.7"))
     );
+    // A hop our proxy could not read: the client is unknown, never taken for the proxy.
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/users"))
+            .bearer_auth(&admin)
+            .header("x-forwarded-for", "10.1.2.3, unknown"),
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("ip_not_allowed")));
     srv.stop().await;
 }
 

@@ -167,3 +167,21 @@ async fn tampering_is_located(b: Backend) {
         srv.stop().await;
     }
 }
+
+on_both!(truncated_tail_is_noticed);
+
+async fn truncated_tail_is_noticed(b: Backend) {
+    let srv = TestServer::start(b).await;
+    srv.user("root@example.com", STRONG, Role::Admin).await;
+    srv.user("x@example.com", STRONG, Role::User).await;
+    let before = srv.services.verify_audit().await.unwrap();
+    assert!(before.ok && before.entries >= 3, "{before:?}");
+    disable_guards(&srv, b).await;
+    // Remove the newest entries: what is left is a valid chain, only shorter than its head.
+    srv.db.exec("DELETE FROM audit_events WHERE seq > 2").await;
+    let after = srv.services.verify_audit().await.unwrap();
+    assert!(!after.ok, "{after:?}");
+    assert_eq!(after.first_bad_seq, Some(3));
+    assert!(after.reason.unwrap().contains("recorded head"));
+    srv.stop().await;
+}

@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::send;
 
 on_both!(
+    concurrent_failures_all_count,
     registration_and_login,
     unknown_email_and_wrong_password_look_alike,
     locked_account,
@@ -251,7 +252,7 @@ async fn login_throttling(b: Backend) {
 
     // One IP spraying many accounts gets blocked for every account.
     srv.clock.advance(3601);
-    for i in 0..21 {
+    for i in 0..51 {
         let (s, _, _) = send(attempt(
             &format!("spray{i}@example.com"),
             "wrong password 123",
@@ -306,5 +307,36 @@ async fn hashing_pool_sheds_load(b: Backend) {
         }
     }
     assert!(ok >= 1 && shed >= 1, "ok={ok} shed={shed}");
+    srv.stop().await;
+}
+
+async fn concurrent_failures_all_count(b: Backend) {
+    let srv = TestServer::start(b).await;
+    srv.user("gus@example.com", STRONG, Role::User).await;
+    let mut handles = Vec::new();
+    for _ in 0..12 {
+        let url = srv.url("/api/v1/auth/login");
+        handles.push(tokio::spawn(async move {
+            send(
+                client()
+                    .post(url)
+                    .json(&json!({"email": "gus@example.com", "password": "wrong password 123"})),
+            )
+            .await
+            .0
+        }));
+    }
+    for h in handles {
+        let s = h.await.unwrap();
+        assert!(s == 401 || s == 429, "{s}");
+    }
+    // Twelve failures were counted, not one: the account is blocked now.
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&json!({"email": "gus@example.com", "password": STRONG})),
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (429, Some("too_many_attempts")));
     srv.stop().await;
 }

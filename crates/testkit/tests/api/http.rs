@@ -53,8 +53,8 @@ async fn strict_bodies_and_problem_responses(b: Backend) {
         ),
         (
             raw(r#"{"email":"a@b.co","password":"x"}"#, "text/plain"),
-            415,
-            "unsupported_media_type",
+            400,
+            "invalid_json",
         ),
         (
             raw(
