@@ -1,19 +1,28 @@
 //! Readiness: whether the database answers and the revocation view is current. When either
 //! is not, every authenticated request fails closed.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How old the last successful revocation sync may be before requests fail closed. The sync
 /// runs every 500 ms; a database that hangs instead of erroring is caught by this.
 pub const MAX_SYNC_AGE: Duration = Duration::from_secs(3);
 
-/// Shared readiness flags, set by the background sync task.
+/// Monotonic origin of the sync timestamps below.
+static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn millis_since_origin() -> u64 {
+    u64::try_from(ORIGIN.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Shared readiness flags, set by the background sync task. Read on every authenticated
+/// request, so lock-free.
 #[derive(Debug, Default)]
 pub struct Health {
     db_ok: AtomicBool,
-    last_sync: Mutex<Option<Instant>>,
+    /// Milliseconds since [`ORIGIN`] of the last successful sync, plus one; 0 = none.
+    last_sync: AtomicU64,
 }
 
 impl Health {
@@ -24,16 +33,13 @@ impl Health {
 
     /// Records a complete, successful revocation sync.
     pub fn synced(&self) {
-        if let Ok(mut t) = self.last_sync.lock() {
-            *t = Some(Instant::now());
-        }
+        self.last_sync
+            .store(millis_since_origin() + 1, Ordering::SeqCst);
     }
 
     /// Forgets the last sync: requests fail closed until the next one succeeds.
     pub fn sync_failed(&self) {
-        if let Ok(mut t) = self.last_sync.lock() {
-            *t = None;
-        }
+        self.last_sync.store(0, Ordering::SeqCst);
     }
 
     /// Database reachable.
@@ -44,11 +50,9 @@ impl Health {
     /// Safe to authenticate requests: the database answered and the revocation view was
     /// brought up to date recently.
     pub fn ready(&self) -> bool {
-        let fresh = self
-            .last_sync
-            .lock()
-            .map(|t| t.is_some_and(|t| t.elapsed() <= MAX_SYNC_AGE))
-            .unwrap_or(false);
+        let last = self.last_sync.load(Ordering::SeqCst);
+        let max_age = u64::try_from(MAX_SYNC_AGE.as_millis()).unwrap_or(u64::MAX);
+        let fresh = last != 0 && (millis_since_origin() + 1).saturating_sub(last) <= max_age;
         self.db_ok() && fresh
     }
 }
