@@ -5,7 +5,8 @@
 /// Generates the `Store` and `Tx` implementations for one backend.
 ///
 /// Expects, in the invoking module: a `$Store` with `read_pool()`, `begin_tx()` and `feed()`,
-/// and a `hooks` module with `audit_head`, `audit_advance` and `notify_revoked`.
+/// and a `hooks` module with `FOR_UPDATE` (the row-lock suffix of the dialect) and
+/// `notify_revoked`.
 macro_rules! sql_backend {
     ($Db:ty, $Store:ident, $Tx:ident, $name:literal) => {
         use async_trait::async_trait;
@@ -469,7 +470,12 @@ macro_rules! sql_backend {
             }
 
             async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord> {
-                let (head_seq, head_hash) = hooks::audit_head(&mut self.tx).await?;
+                // The head row is the append lock on PostgreSQL (FOR UPDATE, held to commit); SQLite's
+                // single writer holds it since BEGIN IMMEDIATE.
+                let sql = sqlx::AssertSqlSafe(format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", hooks::FOR_UPDATE));
+                let head = sqlx::query(sql).fetch_one(&mut *self.tx).await.map_err(map_err)?;
+                let head_hash: String = head.try_get("hash").map_err(map_err)?;
+                let (head_seq, head_hash) = decode_head(head.try_get("seq").map_err(map_err)?, &head_hash)?;
                 let record = audit_chain::seal(head_seq + 1, &head_hash, event);
                 sqlx::query(
                     "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash)
@@ -489,7 +495,12 @@ macro_rules! sql_backend {
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
-                hooks::audit_advance(&mut self.tx, record.seq, &record.hash).await?;
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(record.seq)
+                    .bind(&record.hash)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
                 Ok(record)
             }
 
@@ -498,7 +509,6 @@ macro_rules! sql_backend {
             }
         }
 
-        #[allow(dead_code)]
         fn decode_head(seq: i64, hash: &str) -> StoreResult<(i64, [u8; 32])> {
             let h = audit_chain::decode_hash(hash).ok_or_else(|| corrupt("audit head hash"))?;
             Ok((seq, h))

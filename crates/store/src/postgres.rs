@@ -86,38 +86,12 @@ impl RevocationFeed for PgFeed {
 
 mod hooks {
     use portcullis_core::store::StoreResult;
-    use sqlx::{Postgres, Row, Transaction};
+    use sqlx::{Postgres, Transaction};
 
     use crate::map_err;
 
     /// Row locks keep concurrent writers of one user or session in order.
     pub const FOR_UPDATE: &str = " FOR UPDATE";
-
-    /// Locks the head row until commit: appenders queue here, nowhere else.
-    pub async fn audit_head(
-        tx: &mut Transaction<'static, Postgres>,
-    ) -> StoreResult<(i64, [u8; 32])> {
-        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        let hash: String = r.try_get("hash").map_err(map_err)?;
-        super::decode_head(r.try_get("seq").map_err(map_err)?, &hash)
-    }
-
-    pub async fn audit_advance(
-        tx: &mut Transaction<'static, Postgres>,
-        seq: i64,
-        hash: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(hash)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
 
     /// Delivered to listeners when the transaction commits, never if it rolls back.
     pub async fn notify_revoked(

@@ -67,36 +67,10 @@ impl SqliteStore {
 
 mod hooks {
     use portcullis_core::store::StoreResult;
-    use sqlx::{Row, Sqlite, Transaction};
-
-    use crate::map_err;
+    use sqlx::{Sqlite, Transaction};
 
     /// SQLite has one writer: there is nothing to lock row by row.
     pub const FOR_UPDATE: &str = "";
-
-    /// The chain head; the write lock held since `BEGIN IMMEDIATE` keeps it stable.
-    pub async fn audit_head(tx: &mut Transaction<'static, Sqlite>) -> StoreResult<(i64, [u8; 32])> {
-        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        let hash: String = r.try_get("hash").map_err(map_err)?;
-        super::decode_head(r.try_get("seq").map_err(map_err)?, &hash)
-    }
-
-    pub async fn audit_advance(
-        tx: &mut Transaction<'static, Sqlite>,
-        seq: i64,
-        hash: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(hash)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
 
     pub async fn notify_revoked(
         _tx: &mut Transaction<'static, Sqlite>,
