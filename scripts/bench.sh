@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 CONC=${2:-32}
-cargo build --release --bins >&2
+cargo build --release --bin portcullis >&2
+cargo build --release -p portcullis-testkit --example portcullis-load >&2
 BIN=target/release/portcullis
-LOAD=target/release/portcullis-load
+LOAD=target/release/examples/portcullis-load
 WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
