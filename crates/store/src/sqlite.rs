@@ -31,8 +31,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // The writer connection is kept for the life of the process (an in-memory database
+        // lives and dies with it).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts.clone())
             .await
@@ -40,6 +45,13 @@ impl SqliteStore {
         {
             let mut conn = write.acquire().await.map_err(map_err)?;
             run_migrations(&mut conn, 0).await?;
+        }
+        // An in-memory database exists only inside its one connection: readers share it.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Ok(Self {
+                read: write.clone(),
+                write,
+            });
         }
         let read = SqlitePoolOptions::new()
             .max_connections(max_readers.clamp(1, 8))
