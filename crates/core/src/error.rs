@@ -40,6 +40,15 @@ pub enum Error {
     /// A refresh token that was already rotated came back.
     #[error("refresh token reused; the session has been revoked")]
     TokenReused,
+    /// A wrong, expired or replayed TOTP or recovery code, or a dead `mfa_token`.
+    #[error("invalid second-factor code")]
+    InvalidMfaCode(&'static str),
+    /// The action needs a recent second factor.
+    #[error("step-up authentication required")]
+    StepUpRequired,
+    /// The role requires a second factor and none is enrolled.
+    #[error("second factor enrolment required")]
+    MfaEnrollmentRequired,
     /// Authenticated but not allowed.
     #[error("{0}")]
     Forbidden(String),

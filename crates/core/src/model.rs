@@ -171,3 +171,40 @@ pub struct ThrottleState {
     /// No attempt before this time.
     pub blocked_until: UnixTime,
 }
+
+/// A user's TOTP state as stored: secrets sealed under the master key.
+#[derive(Clone, Default)]
+pub struct MfaState {
+    /// The confirmed secret, sealed.
+    pub totp_secret: Option<Vec<u8>>,
+    /// A secret awaiting confirmation, sealed.
+    pub totp_pending: Option<Vec<u8>>,
+    /// The last accepted TOTP step (replay protection).
+    pub totp_last_step: Option<i64>,
+}
+
+impl fmt::Debug for MfaState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MfaState")
+            .field("enrolled", &self.totp_secret.is_some())
+            .field("pending", &self.totp_pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The second step of a password login: single use, short-lived, a few tries.
+#[derive(Debug, Clone)]
+pub struct MfaChallenge {
+    /// SHA-256 of the `mfa_token`, hex.
+    pub token_hash: String,
+    /// Whose login it is.
+    pub user_id: String,
+    /// When the password was verified.
+    pub created_at: UnixTime,
+    /// Dead after this.
+    pub expires_at: UnixTime,
+    /// Wrong codes so far.
+    pub attempts: i64,
+    /// Set when exchanged for tokens.
+    pub used_at: Option<UnixTime>,
+}

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use crate::audit::{AuditRecord, NewAuditEvent};
 use crate::clock::UnixTime;
 use crate::email::Email;
-use crate::model::{PasswordHash, RefreshToken, Session, SigningKeyRecord, ThrottleState, User};
+use crate::model::{
+    MfaChallenge, MfaState, PasswordHash, RefreshToken, Session, SigningKeyRecord, ThrottleState,
+    User,
+};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +141,50 @@ pub trait Tx: Send {
     async fn set_throttle_block(&mut self, key: &str, blocked_until: UnixTime) -> StoreResult<()>;
     /// Forgets a throttle key.
     async fn clear_throttle(&mut self, key: &str) -> StoreResult<()>;
+    /// The user's TOTP state, locked until commit.
+    async fn mfa_state(&mut self, user_id: &str) -> StoreResult<MfaState>;
+    /// Stores (or clears) a TOTP secret awaiting confirmation.
+    async fn set_totp_pending(
+        &mut self,
+        user_id: &str,
+        sealed: Option<&[u8]>,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Makes the pending secret the user's second factor (`mfa_enabled`), with `step` used.
+    async fn enable_totp(&mut self, user_id: &str, step: i64, now: UnixTime) -> StoreResult<bool>;
+    /// Removes TOTP and recovery codes; `mfa_enabled` turns off.
+    async fn disable_totp(&mut self, user_id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Records `step` as used, only if it is later than the last used one: false is a replay.
+    async fn advance_totp_step(&mut self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Replaces every recovery code of the user.
+    async fn replace_recovery_codes(
+        &mut self,
+        user_id: &str,
+        hashes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Uses a recovery code, only if it exists and is unused.
+    async fn use_recovery_code(
+        &mut self,
+        user_id: &str,
+        hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Stores a login challenge.
+    async fn insert_mfa_challenge(&mut self, c: &MfaChallenge) -> StoreResult<()>;
+    /// A login challenge by token hash, locked until commit.
+    async fn mfa_challenge(&mut self, token_hash: &str) -> StoreResult<Option<MfaChallenge>>;
+    /// Counts a wrong code against a challenge.
+    async fn bump_mfa_attempts(&mut self, token_hash: &str) -> StoreResult<()>;
+    /// Marks a challenge used, only if it was not: false means it was already spent.
+    async fn use_mfa_challenge(&mut self, token_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Records a fresh factor on a session (step-up, enrolment).
+    async fn set_session_auth(
+        &mut self,
+        session_id: &str,
+        amr: &[String],
+        auth_time: UnixTime,
+    ) -> StoreResult<()>;
     /// Appends an audit event to the hash chain, inside this transaction.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord>;
     /// Commits.

@@ -142,6 +142,7 @@ impl App {
             refresh_ttl: i64::try_from(config.auth.refresh_token_ttl_seconds).unwrap_or(604_800),
             max_sessions: usize::try_from(config.auth.max_sessions_per_user).unwrap_or(10),
             self_registration: config.auth.self_registration,
+            step_up_max_age: i64::try_from(config.auth.step_up_max_age_seconds).unwrap_or(600),
         };
         let keyring = Arc::new(Keyring::new(master, access_ttl));
         keyring

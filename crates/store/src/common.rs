@@ -13,7 +13,9 @@ macro_rules! sql_backend {
         use portcullis_core::audit::{self as audit_chain, AuditRecord, NewAuditEvent};
         use portcullis_core::clock::UnixTime;
         use portcullis_core::email::Email;
-        use portcullis_core::model::{PasswordHash, RefreshToken, Role, Session, SigningKeyRecord, ThrottleState, User};
+        use portcullis_core::model::{
+            MfaChallenge, MfaState, PasswordHash, RefreshToken, Role, Session, SigningKeyRecord, ThrottleState, User,
+        };
         use portcullis_core::store::{RevocationFeed, Store, StoreError, StoreResult, Tx};
         use sqlx::Row;
 
@@ -225,6 +227,11 @@ macro_rules! sql_backend {
                 .map_err(map_err)?;
                 let r = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
                     .bind(before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1")
+                    .bind(now)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -463,6 +470,174 @@ macro_rules! sql_backend {
             async fn clear_throttle(&mut self, key: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM login_throttle WHERE key = $1")
                     .bind(key)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn mfa_state(&mut self, user_id: &str) -> StoreResult<MfaState> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT totp_secret, totp_pending, totp_last_step FROM users WHERE id = $1{}",
+                    hooks::FOR_UPDATE
+                ));
+                let row = sqlx::query(sql).bind(user_id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                let Some(r) = row else { return Ok(MfaState::default()) };
+                Ok(MfaState {
+                    totp_secret: r.try_get("totp_secret").map_err(map_err)?,
+                    totp_pending: r.try_get("totp_pending").map_err(map_err)?,
+                    totp_last_step: r.try_get("totp_last_step").map_err(map_err)?,
+                })
+            }
+
+            async fn set_totp_pending(&mut self, user_id: &str, sealed: Option<&[u8]>, now: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET totp_pending = $1, updated_at = $2 WHERE id = $3")
+                    .bind(sealed.map(<[u8]>::to_vec))
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn enable_totp(&mut self, user_id: &str, step: i64, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1,
+                        mfa_enabled = $2, updated_at = $3 WHERE id = $4 AND totp_pending IS NOT NULL",
+                )
+                .bind(step)
+                .bind(true)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn disable_totp(&mut self, user_id: &str, now: UnixTime) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL,
+                        mfa_enabled = $1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(false)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn advance_totp_step(&mut self, user_id: &str, step: i64) -> StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .bind(step)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn replace_recovery_codes(&mut self, user_id: &str, hashes: &[String], now: UnixTime) -> StoreResult<()> {
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                for h in hashes {
+                    sqlx::query("INSERT INTO recovery_codes (user_id, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)")
+                        .bind(user_id)
+                        .bind(h)
+                        .bind(now)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                Ok(())
+            }
+
+            async fn use_recovery_code(&mut self, user_id: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_mfa_challenge(&mut self, c: &MfaChallenge) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO mfa_challenges (token_hash, user_id, created_at, expires_at, attempts, used_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&c.token_hash)
+                .bind(&c.user_id)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.attempts)
+                .bind(c.used_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn mfa_challenge(&mut self, token_hash: &str) -> StoreResult<Option<MfaChallenge>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT token_hash, user_id, created_at, expires_at, attempts, used_at FROM mfa_challenges WHERE token_hash = $1{}",
+                    hooks::FOR_UPDATE
+                ));
+                let row = sqlx::query(sql).bind(token_hash).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                row.map(|r| {
+                    Ok(MfaChallenge {
+                        token_hash: r.try_get("token_hash").map_err(map_err)?,
+                        user_id: r.try_get("user_id").map_err(map_err)?,
+                        created_at: r.try_get("created_at").map_err(map_err)?,
+                        expires_at: r.try_get("expires_at").map_err(map_err)?,
+                        attempts: r.try_get("attempts").map_err(map_err)?,
+                        used_at: r.try_get("used_at").map_err(map_err)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn bump_mfa_attempts(&mut self, token_hash: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE mfa_challenges SET attempts = attempts + 1 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn use_mfa_challenge(&mut self, token_hash: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE mfa_challenges SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+                    .bind(now)
+                    .bind(token_hash)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn set_session_auth(&mut self, session_id: &str, amr: &[String], auth_time: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET amr = $1, auth_time = $2 WHERE id = $3")
+                    .bind(amr_json(amr))
+                    .bind(auth_time)
+                    .bind(session_id)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(map_err)?;

@@ -118,6 +118,25 @@ impl From<Error> for ApiError {
                 "This refresh token was already used. Its session has been revoked; sign in again.",
             )
             .bearer_error("invalid_token", "refresh token reused"),
+            Error::InvalidMfaCode(why) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_mfa_code",
+                format!("The code was not accepted: {why}."),
+            ),
+            Error::StepUpRequired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "step_up_required",
+                "This action needs a recent second factor: POST /api/v1/auth/step-up first.",
+            )
+            .bearer_error(
+                "insufficient_user_authentication",
+                "recent authentication required",
+            ),
+            Error::MfaEnrollmentRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "Your role requires a second factor: enrol one at POST /api/v1/auth/mfa/setup.",
+            ),
             Error::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", why),
             Error::IpNotAllowed => Self::new(
                 StatusCode::FORBIDDEN,

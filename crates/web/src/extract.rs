@@ -203,7 +203,14 @@ fn bearer(parts: &Parts) -> Result<&str, Error> {
     Ok(token.trim())
 }
 
-/// An authenticated user (any role).
+/// Whether the principal's role demands a second factor that its token lacks.
+fn lacks_required_factor(state: &AppState, p: &Principal) -> bool {
+    state.web.mfa_required_for_roles.contains(&p.role)
+        && !p.amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))
+}
+
+/// An authenticated user. Users whose role requires a second factor and whose token has none
+/// get 403 `mfa_enrollment_required` everywhere but enrolment ([`Enrolling`]).
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
@@ -214,7 +221,27 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
-        Ok(Auth(state.svc.authenticate(token)?))
+        let p = state.svc.authenticate(token)?;
+        if lacks_required_factor(state, &p) {
+            return Err(Error::MfaEnrollmentRequired.into());
+        }
+        Ok(Auth(p))
+    }
+}
+
+/// An authenticated user on the endpoints that stay open before enrolment (MFA setup and
+/// confirmation, logout).
+pub struct Enrolling(pub Principal);
+
+impl FromRequestParts<AppState> for Enrolling {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        Ok(Enrolling(state.svc.authenticate(token)?))
     }
 }
 
@@ -263,9 +290,7 @@ impl FromRequestParts<AppState> for Admin {
                 .await?;
             return Err(Error::Forbidden("This endpoint requires the admin role.".into()).into());
         }
-        if state.web.mfa_required_for_roles.contains(&p.role)
-            && !p.amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))
-        {
+        if lacks_required_factor(state, &p) {
             state
                 .svc
                 .audit_access_denied(Some(&p.user_id), &ctx, &resource, "second_factor_required")

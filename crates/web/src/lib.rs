@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.web.max_body_bytes;
     Router::new()
         .merge(routes::auth::router())
+        .merge(routes::mfa::router())
         .merge(routes::admin::router())
         .merge(routes::meta::router())
         .fallback(routes::meta::not_found)

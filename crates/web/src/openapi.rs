@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, auth, meta};
+use crate::routes::{admin, auth, meta, mfa};
 
 struct BearerScheme;
 
@@ -32,14 +32,16 @@ impl Modify for BearerScheme {
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
         auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session,
+        mfa::setup, mfa::confirm, mfa::verify, mfa::recovery_codes, mfa::disable, mfa::step_up,
         admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions,
         admin::audit, admin::audit_verify,
         meta::jwks, meta::security_txt, meta::healthz, meta::readyz,
     ),
     components(schemas(Problem, FieldErrorSchema, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
-        dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody)),
+        dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
+        dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody)),
     modifiers(&BearerScheme),
-    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
+    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;
 

@@ -5,3 +5,4 @@ pub mod jwt;
 pub mod passwords;
 pub mod secretbox;
 pub mod tokens;
+pub mod totp;

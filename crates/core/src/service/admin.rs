@@ -112,6 +112,7 @@ impl Services {
                 "administrators cannot lock themselves out".into(),
             ));
         }
+        self.require_recent_auth(admin).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         if !tx.set_locked(user_id, locked, now).await? {
@@ -158,6 +159,7 @@ impl Services {
         if !is_valid_id(user_id) {
             return Err(Error::NotFound);
         }
+        self.require_recent_auth(admin).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         if tx.user_by_id(user_id).await?.is_none() {

@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use super::mfa::LoginOutcome;
 use super::{RequestContext, Services};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::crypto::jwt::Claims;
@@ -148,7 +149,7 @@ impl Services {
     }
 
     /// Refuses the attempt when any of `keys` is blocked.
-    async fn check_throttle(&self, keys: &[String]) -> Result<()> {
+    pub(crate) async fn check_throttle(&self, keys: &[String]) -> Result<()> {
         let states = self.store.throttle_states(keys).await?;
         match throttle::retry_after(&states, self.now()) {
             Some(retry_after) => Err(Error::TooManyAttempts { retry_after }),
@@ -158,7 +159,7 @@ impl Services {
 
     /// Counts a failed attempt against the account and the client IP, atomically, and blocks
     /// them once past their free failures. Returns the account's failure count.
-    async fn record_failure(
+    pub(crate) async fn record_failure(
         &self,
         tx: &mut dyn Tx,
         acct_key: &str,
@@ -190,7 +191,7 @@ impl Services {
         ctx: &RequestContext,
         email: &str,
         password: &str,
-    ) -> Result<TokenResponse> {
+    ) -> Result<LoginOutcome> {
         let email = Self::parse_email(email)?;
         let acct_key = throttle::account_key(&email);
         let ip_key = ctx.ip.map(throttle::ip_key);
@@ -248,10 +249,27 @@ impl Services {
             tx.commit().await?;
             return Err(Error::AccountLocked);
         }
-        tx.clear_throttle(&acct_key).await?;
         if let Some(h) = &rehash {
             tx.set_password_hash(&user.id, h, now).await?;
         }
+        if user.mfa_enabled {
+            // The password was right; the throttle is cleared only by the second factor.
+            let mfa_token = self.start_mfa_challenge(tx.as_mut(), &user).await?;
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.login.mfa_required", Outcome::Success)
+                    .actor(user.id.clone())
+                    .target(user.id.clone())
+                    .client(ctx)
+                    .details(json!({"methods": ["totp", "recovery_code"]})),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(LoginOutcome::MfaRequired {
+                mfa_token,
+                methods: vec!["totp", "recovery_code"],
+            });
+        }
+        tx.clear_throttle(&acct_key).await?;
         let (session, refresh) = self
             .start_session(tx.as_mut(), ctx, &user, vec!["pwd".to_owned()])
             .await?;
@@ -269,10 +287,11 @@ impl Services {
         tx.commit().await?;
         self.note_revoked(&evicted, now);
         self.token_response(&user, &session, refresh)
+            .map(LoginOutcome::Tokens)
     }
 
     /// Starts a session and its refresh-token family, inside `tx`.
-    async fn start_session(
+    pub(crate) async fn start_session(
         &self,
         tx: &mut dyn Tx,
         ctx: &RequestContext,
@@ -315,7 +334,7 @@ impl Services {
 
     /// Revokes the user's oldest sessions beyond the cap, never `new_session`; returns their
     /// ids. Revocations first, audit events after (see the lock order on [`Tx`]).
-    async fn evict_over_cap(
+    pub(crate) async fn evict_over_cap(
         &self,
         tx: &mut dyn Tx,
         ctx: &RequestContext,
@@ -356,7 +375,7 @@ impl Services {
         }
     }
 
-    fn token_response(
+    pub(crate) fn token_response(
         &self,
         user: &User,
         session: &Session,
@@ -626,6 +645,7 @@ impl Services {
         current: &str,
         new: &str,
     ) -> Result<()> {
+        self.require_recent_auth(p).await?;
         let user = self.me(p).await?;
         let acct_key = throttle::account_key(&user.email);
         let ip_key = ctx.ip.map(throttle::ip_key);

@@ -181,6 +181,28 @@ impl Keyring {
             .is_none_or(|s| now < s + self.access_ttl + PUBLISH_LEEWAY)
     }
 
+    /// Seals a secret under the master key, bound to `aad`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8], rng: &dyn Rng) -> Vec<u8> {
+        secretbox::seal(&self.master, aad, plaintext, rng)
+    }
+
+    /// Opens a value sealed by [`Keyring::seal`].
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        secretbox::open(&self.master, aad, sealed)
+            .map_err(|_| Error::Internal("a sealed secret does not open".into()))
+    }
+
+    /// A 256-bit key for one purpose, derived from the master key (HMAC-SHA-256 of `label`).
+    pub fn derive(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        if let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.master.expose()) {
+            mac.update(label.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+
     /// Signs claims with the key active at `now`.
     pub fn sign(&self, claims: &jwt::Claims, now: UnixTime) -> Result<String> {
         let keys = self

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod keys;
+mod mfa;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,6 +11,9 @@ use std::sync::Arc;
 pub use admin::{AuditVerifyReport, UserPage};
 pub use auth::{Principal, TokenResponse};
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
+pub use mfa::{
+    Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
+};
 
 use crate::clock::Clock;
 use crate::crypto::passwords::PasswordHasher;
@@ -41,6 +45,8 @@ pub struct AuthSettings {
     pub max_sessions: usize,
     /// Open registration.
     pub self_registration: bool,
+    /// Sensitive actions need a factor at most this many seconds old.
+    pub step_up_max_age: i64,
 }
 
 /// The domain services, wired once and shared by every request.

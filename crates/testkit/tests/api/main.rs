@@ -28,6 +28,7 @@ mod auth;
 mod cli;
 mod cluster;
 mod http;
+mod mfa;
 mod sessions;
 mod tokens;
 

@@ -7,11 +7,13 @@ use axum::{Json, Router};
 
 use crate::AppState;
 use crate::dto::{
-    LoginRequest, PasswordChangeRequest, RefreshRequest, RegisterRequest, SessionBody, SessionList,
-    TokenBody, UserBody, UserEnvelope,
+    LoginBody, LoginRequest, MfaRequiredBody, PasswordChangeRequest, RefreshRequest,
+    RegisterRequest, SessionBody, SessionList, TokenBody, UserBody, UserEnvelope,
 };
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, Auth, Ctx};
+use crate::extract::{ApiJson, Auth, Ctx, Enrolling};
+use portcullis_core::service::LoginOutcome;
+use secrecy::ExposeSecret;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -64,7 +66,7 @@ pub async fn register(
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenBody),
+        (status = 200, description = "Signed in, or `mfa_required` with an `mfa_token`", body = LoginBody),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "Account locked", body = Problem, content_type = "application/problem+json"),
@@ -74,9 +76,18 @@ pub async fn login(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> ApiResult<Json<TokenBody>> {
+) -> ApiResult<Json<LoginBody>> {
     Ok(Json(
-        s.svc.login(&ctx, &body.email, &body.password).await?.into(),
+        match s.svc.login(&ctx, &body.email, &body.password).await? {
+            LoginOutcome::Tokens(t) => LoginBody::Tokens(t.into()),
+            LoginOutcome::MfaRequired { mfa_token, methods } => {
+                LoginBody::MfaRequired(MfaRequiredBody {
+                    status: "mfa_required",
+                    mfa_token: mfa_token.expose_secret().to_owned(),
+                    methods,
+                })
+            }
+        },
     ))
 }
 
@@ -104,7 +115,7 @@ pub async fn refresh(
 pub async fn logout(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    Auth(p): Auth,
+    Enrolling(p): Enrolling,
 ) -> ApiResult<StatusCode> {
     s.svc.logout(&p, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
