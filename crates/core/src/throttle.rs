@@ -35,6 +35,32 @@ pub const CLIENT_IP: Backoff = Backoff {
     window: 3600,
 };
 
+/// The keys one attempt is counted under: its account and, when known, its client IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKeys {
+    /// `acct:<hash of the email>`.
+    pub account: String,
+    /// `ip:<address or /64>`.
+    pub ip: Option<String>,
+}
+
+impl ThrottleKeys {
+    /// The keys of an attempt on `email` from `ip`.
+    pub fn new(email: &Email, ip: Option<IpAddr>) -> Self {
+        Self {
+            account: account_key(email),
+            ip: ip.map(ip_key),
+        }
+    }
+
+    /// Both keys, for lookups.
+    pub fn all(&self) -> Vec<String> {
+        std::iter::once(self.account.clone())
+            .chain(self.ip.clone())
+            .collect()
+    }
+}
+
 /// The throttle key of an account.
 pub fn account_key(email: &Email) -> String {
     format!("acct:{}", sha256_hex(email.as_str().as_bytes()))

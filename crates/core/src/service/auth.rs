@@ -149,8 +149,8 @@ impl Services {
     }
 
     /// Refuses the attempt when any of `keys` is blocked.
-    pub(crate) async fn check_throttle(&self, keys: &[String]) -> Result<()> {
-        let states = self.store.throttle_states(keys).await?;
+    pub(crate) async fn check_throttle(&self, keys: &throttle::ThrottleKeys) -> Result<()> {
+        let states = self.store.throttle_states(&keys.all()).await?;
         match throttle::retry_after(&states, self.now()) {
             Some(retry_after) => Err(Error::TooManyAttempts { retry_after }),
             None => Ok(()),
@@ -162,18 +162,17 @@ impl Services {
     pub(crate) async fn record_failure(
         &self,
         tx: &mut dyn Tx,
-        acct_key: &str,
-        ip_key: Option<&str>,
+        keys: &throttle::ThrottleKeys,
     ) -> Result<i64> {
         let now = self.now();
         let acct = tx
-            .bump_throttle(acct_key, now, throttle::ACCOUNT.window)
+            .bump_throttle(&keys.account, now, throttle::ACCOUNT.window)
             .await?;
         let until = throttle::ACCOUNT.block_until(acct.failures, now);
         if until > acct.blocked_until {
-            tx.set_throttle_block(acct_key, until).await?;
+            tx.set_throttle_block(&keys.account, until).await?;
         }
-        if let Some(ip_key) = ip_key {
+        if let Some(ip_key) = &keys.ip {
             let ip = tx
                 .bump_throttle(ip_key, now, throttle::CLIENT_IP.window)
                 .await?;
@@ -193,11 +192,7 @@ impl Services {
         password: &str,
     ) -> Result<LoginOutcome> {
         let email = Self::parse_email(email)?;
-        let acct_key = throttle::account_key(&email);
-        let ip_key = ctx.ip.map(throttle::ip_key);
-        let keys: Vec<String> = std::iter::once(acct_key.clone())
-            .chain(ip_key.clone())
-            .collect();
+        let keys = throttle::ThrottleKeys::new(&email, ctx.ip);
         self.check_throttle(&keys).await?;
 
         let user = self.store.user_by_email(&email).await?;
@@ -209,9 +204,7 @@ impl Services {
 
         let Some(user) = user.filter(|_| ok) else {
             let mut tx = self.store.begin().await?;
-            let failures = self
-                .record_failure(tx.as_mut(), &acct_key, ip_key.as_deref())
-                .await?;
+            let failures = self.record_failure(tx.as_mut(), &keys).await?;
             let mut ev = NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
                 .client(ctx)
                 .details(json!({"reason": "invalid_credentials", "account_failures": failures}));
@@ -269,7 +262,7 @@ impl Services {
                 methods: vec!["totp", "recovery_code"],
             });
         }
-        tx.clear_throttle(&acct_key).await?;
+        tx.clear_throttle(&keys.account).await?;
         let (session, refresh) = self
             .start_session(tx.as_mut(), ctx, &user, vec!["pwd".to_owned()])
             .await?;
@@ -647,11 +640,7 @@ impl Services {
     ) -> Result<()> {
         self.require_recent_auth(p).await?;
         let user = self.me(p).await?;
-        let acct_key = throttle::account_key(&user.email);
-        let ip_key = ctx.ip.map(throttle::ip_key);
-        let keys: Vec<String> = std::iter::once(acct_key.clone())
-            .chain(ip_key.clone())
-            .collect();
+        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let current = normalize(current);
         if !self
@@ -660,9 +649,7 @@ impl Services {
             .await?
         {
             let mut tx = self.store.begin().await?;
-            let failures = self
-                .record_failure(tx.as_mut(), &acct_key, ip_key.as_deref())
-                .await?;
+            let failures = self.record_failure(tx.as_mut(), &keys).await?;
             tx.append_audit(
                 &NewAuditEvent::new(self.now(), "auth.password.change_failed", Outcome::Failure)
                     .actor(user.id.clone())

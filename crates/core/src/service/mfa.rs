@@ -345,11 +345,7 @@ impl Services {
             return Err(DEAD);
         }
         let user = tx.lock_user(&ch.user_id).await?.ok_or(DEAD)?;
-        let acct_key = throttle::account_key(&user.email);
-        let ip_key = ctx.ip.map(throttle::ip_key);
-        let keys: Vec<String> = std::iter::once(acct_key.clone())
-            .chain(ip_key.clone())
-            .collect();
+        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         if user.locked {
             return Err(Error::AccountLocked);
@@ -357,9 +353,7 @@ impl Services {
         match self.check_factor(tx.as_mut(), &user.id, factor).await? {
             Err((action, reason)) => {
                 tx.bump_mfa_attempts(&token_hash).await?;
-                let failures = self
-                    .record_failure(tx.as_mut(), &acct_key, ip_key.as_deref())
-                    .await?;
+                let failures = self.record_failure(tx.as_mut(), &keys).await?;
                 tx.append_audit(
                     &NewAuditEvent::new(now, action, Outcome::Failure)
                         .target(user.id.clone())
@@ -374,7 +368,7 @@ impl Services {
                 if !tx.use_mfa_challenge(&token_hash, now).await? {
                     return Err(DEAD);
                 }
-                tx.clear_throttle(&acct_key).await?;
+                tx.clear_throttle(&keys.account).await?;
                 let amr = vec!["pwd".to_owned(), OTP.to_owned()];
                 let (session, refresh) = self.start_session(tx.as_mut(), ctx, &user, amr).await?;
                 let evicted = self
@@ -413,11 +407,7 @@ impl Services {
         password: Option<&str>,
     ) -> Result<StepUp> {
         let user = self.me(p).await?;
-        let acct_key = throttle::account_key(&user.email);
-        let ip_key = ctx.ip.map(throttle::ip_key);
-        let keys: Vec<String> = std::iter::once(acct_key.clone())
-            .chain(ip_key.clone())
-            .collect();
+        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let now = self.now();
         let outcome: std::result::Result<&'static str, (&'static str, &'static str)>;
@@ -455,9 +445,7 @@ impl Services {
         let method = match outcome {
             Ok(m) => m,
             Err((action, reason)) => {
-                let failures = self
-                    .record_failure(tx.as_mut(), &acct_key, ip_key.as_deref())
-                    .await?;
+                let failures = self.record_failure(tx.as_mut(), &keys).await?;
                 tx.append_audit(
                     &NewAuditEvent::new(now, action, Outcome::Failure)
                         .actor(user.id.clone())
@@ -524,11 +512,7 @@ impl Services {
     ) -> Result<()> {
         self.require_recent_auth(p).await?;
         let user = self.me(p).await?;
-        let acct_key = throttle::account_key(&user.email);
-        let ip_key = ctx.ip.map(throttle::ip_key);
-        let keys: Vec<String> = std::iter::once(acct_key.clone())
-            .chain(ip_key.clone())
-            .collect();
+        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let pw_ok = self
             .hasher
@@ -543,9 +527,7 @@ impl Services {
             Err(("auth.mfa.failed", "wrong password"))
         };
         if let Err((action, reason)) = outcome {
-            let failures = self
-                .record_failure(tx.as_mut(), &acct_key, ip_key.as_deref())
-                .await?;
+            let failures = self.record_failure(tx.as_mut(), &keys).await?;
             tx.append_audit(
                 &NewAuditEvent::new(now, action, Outcome::Failure)
                     .actor(user.id.clone())
