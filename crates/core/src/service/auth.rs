@@ -368,12 +368,9 @@ impl Services {
         }
     }
 
-    pub(crate) fn token_response(
-        &self,
-        user: &User,
-        session: &Session,
-        refresh: SecretString,
-    ) -> Result<TokenResponse> {
+    /// Signs an access token for `user` in `session`, carrying the session's `amr` and
+    /// `auth_time`.
+    pub(crate) fn mint_access_token(&self, user: &User, session: &Session) -> Result<SecretString> {
         let now = self.now();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
@@ -387,9 +384,17 @@ impl Services {
             amr: session.amr.clone(),
             auth_time: session.auth_time,
         };
-        let access = self.keyring.sign(&claims, now)?;
+        Ok(SecretString::from(self.keyring.sign(&claims, now)?))
+    }
+
+    pub(crate) fn token_response(
+        &self,
+        user: &User,
+        session: &Session,
+        refresh: SecretString,
+    ) -> Result<TokenResponse> {
         Ok(TokenResponse {
-            access_token: SecretString::from(access),
+            access_token: self.mint_access_token(user, session)?,
             expires_in: self.settings.access_ttl,
             refresh_token: refresh,
             session_id: session.id.clone(),

@@ -7,11 +7,9 @@ use serde_json::json;
 use super::auth::{Principal, TokenResponse};
 use super::{RequestContext, Services};
 use crate::audit::{NewAuditEvent, Outcome};
-use crate::crypto::jwt::Claims;
-use crate::crypto::tokens::{ct_eq, sha256_hex};
+use crate::crypto::tokens::sha256_hex;
 use crate::crypto::totp::{self, TotpCheck};
 use crate::error::{Error, Result};
-use crate::id::new_id;
 use crate::model::{MfaChallenge, User};
 use crate::password::normalize;
 use crate::rand::bytes;
@@ -337,11 +335,7 @@ impl Services {
         let Some(ch) = tx.mfa_challenge(&token_hash).await? else {
             return Err(DEAD);
         };
-        if ch.used_at.is_some()
-            || ch.expires_at <= now
-            || ch.attempts >= MFA_MAX_ATTEMPTS
-            || !ct_eq(ch.token_hash.as_bytes(), token_hash.as_bytes())
-        {
+        if ch.used_at.is_some() || ch.expires_at <= now || ch.attempts >= MFA_MAX_ATTEMPTS {
             return Err(DEAD);
         }
         let user = tx.lock_user(&ch.user_id).await?.ok_or(DEAD)?;
@@ -482,20 +476,13 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
-        let claims = Claims {
-            iss: self.settings.issuer.clone(),
-            sub: user.id.clone(),
-            aud: self.settings.issuer.clone(),
-            exp: now + self.settings.access_ttl,
-            iat: now,
-            jti: new_id(now, self.rng.as_ref()),
-            sid: session.id.clone(),
-            role: user.role.as_str().to_owned(),
+        let session = crate::model::Session {
             amr,
             auth_time: now,
+            ..session
         };
         Ok(StepUp {
-            access_token: SecretString::from(self.keyring.sign(&claims, now)?),
+            access_token: self.mint_access_token(&user, &session)?,
             expires_in: self.settings.access_ttl,
             session_id: session.id,
             auth_time: now,
