@@ -181,6 +181,10 @@ pub struct MfaState {
     pub totp_pending: Option<Vec<u8>>,
     /// The last accepted TOTP step (replay protection).
     pub totp_last_step: Option<i64>,
+    /// Registered passkeys.
+    pub passkeys: i64,
+    /// Unused recovery codes.
+    pub recovery_codes: i64,
 }
 
 impl fmt::Debug for MfaState {
@@ -188,6 +192,8 @@ impl fmt::Debug for MfaState {
         f.debug_struct("MfaState")
             .field("enrolled", &self.totp_secret.is_some())
             .field("pending", &self.totp_pending.is_some())
+            .field("passkeys", &self.passkeys)
+            .field("recovery_codes", &self.recovery_codes)
             .finish_non_exhaustive()
     }
 }
@@ -207,4 +213,79 @@ pub struct MfaChallenge {
     pub attempts: i64,
     /// Set when exchanged for tokens.
     pub used_at: Option<UnixTime>,
+}
+
+/// A registered passkey (WebAuthn credential).
+#[derive(Debug, Clone)]
+pub struct PasskeyRecord {
+    /// Opaque id, for listing and deleting.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The credential id, base64url without padding; unique across all accounts.
+    pub credential_id: String,
+    /// The owner's label ("YubiKey 5", "Laptop").
+    pub name: String,
+    /// The webauthn-rs credential as JSON: public key, signature counter, backup flags.
+    pub credential: String,
+    /// Whether the credential may be synced between devices (a software-held key).
+    pub backup_eligible: bool,
+    /// Registration time.
+    pub created_at: UnixTime,
+    /// Last successful assertion.
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// The kinds of WebAuthn ceremony the server keeps state for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeremonyKind {
+    /// Registering a passkey for a signed-in user (bound to the session).
+    Register,
+    /// An assertion by a known user: second factor of a login (bound to the `mfa_token`) or a
+    /// step-up (bound to the session).
+    Authenticate,
+    /// A passwordless login with a discoverable credential (bound to nothing).
+    Discoverable,
+}
+
+impl CeremonyKind {
+    /// The database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Register => "register",
+            CeremonyKind::Authenticate => "authenticate",
+            CeremonyKind::Discoverable => "discoverable",
+        }
+    }
+}
+
+impl FromStr for CeremonyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "register" => Ok(CeremonyKind::Register),
+            "authenticate" => Ok(CeremonyKind::Authenticate),
+            "discoverable" => Ok(CeremonyKind::Discoverable),
+            other => Err(format!("unknown ceremony kind `{other}`")),
+        }
+    }
+}
+
+/// Server-side state of a started WebAuthn ceremony: single use, short-lived.
+#[derive(Debug, Clone)]
+pub struct WebauthnCeremony {
+    /// The `ceremony_id` handed to the client.
+    pub id: String,
+    /// What it is for.
+    pub kind: CeremonyKind,
+    /// The user, when known at the start.
+    pub user_id: Option<String>,
+    /// What it is bound to: a session id, or the hash of an `mfa_token`.
+    pub binding: Option<String>,
+    /// webauthn-rs ceremony state as JSON (the challenge and the policy).
+    pub state: String,
+    /// Start time.
+    pub created_at: UnixTime,
+    /// Dead after this.
+    pub expires_at: UnixTime,
 }

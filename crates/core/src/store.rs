@@ -8,8 +8,8 @@ use crate::audit::{AuditRecord, NewAuditEvent};
 use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::model::{
-    MfaChallenge, MfaState, PasswordHash, RefreshToken, Session, SigningKeyRecord, ThrottleState,
-    User,
+    MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Session, SigningKeyRecord,
+    ThrottleState, User, WebauthnCeremony,
 };
 
 /// Why a storage operation failed.
@@ -152,8 +152,35 @@ pub trait Tx: Send {
     ) -> StoreResult<()>;
     /// Makes the pending secret the user's second factor (`mfa_enabled`), with `step` used.
     async fn enable_totp(&mut self, user_id: &str, step: i64, now: UnixTime) -> StoreResult<bool>;
-    /// Removes TOTP and recovery codes; `mfa_enabled` turns off.
+    /// Removes the TOTP secret (confirmed and pending). Call [`Tx::sync_mfa_enabled`] after.
     async fn disable_totp(&mut self, user_id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Recomputes `mfa_enabled` from the factors the user has (TOTP, passkeys); when none is
+    /// left, the recovery codes go too. Returns the new `mfa_enabled`.
+    async fn sync_mfa_enabled(&mut self, user_id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Registers a passkey; `Conflict("credential")` when its credential id is registered.
+    async fn insert_passkey(&mut self, passkey: &PasskeyRecord) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&mut self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>>;
+    /// A passkey by credential id (base64url), locked until commit.
+    async fn passkey_by_credential(
+        &mut self,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRecord>>;
+    /// Stores the credential after an assertion (counter, backup state) and its use time.
+    async fn update_passkey(
+        &mut self,
+        id: &str,
+        credential: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Deletes one of the user's passkeys; false when the user has no such passkey.
+    async fn delete_passkey(&mut self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Deletes all of the user's passkeys; returns how many.
+    async fn delete_passkeys(&mut self, user_id: &str) -> StoreResult<u64>;
+    /// Stores the state of a started ceremony.
+    async fn insert_ceremony(&mut self, c: &WebauthnCeremony) -> StoreResult<()>;
+    /// Removes a ceremony and returns it, so that it is used at most once.
+    async fn take_ceremony(&mut self, id: &str) -> StoreResult<Option<WebauthnCeremony>>;
     /// Records `step` as used, only if it is later than the last used one: false is a replay.
     async fn advance_totp_step(&mut self, user_id: &str, step: i64) -> StoreResult<bool>;
     /// Replaces every recovery code of the user.

@@ -151,6 +151,9 @@ impl App {
         let services = Arc::new(Services::new(
             store, clock, rng, hasher, policy, settings, keyring,
         ));
+        if let Some(why) = services.passkeys_unavailable() {
+            tracing::warn!("{why}");
+        }
         services
             .sync_revocations(services.now() - access_ttl - 120)
             .await?;

@@ -14,7 +14,8 @@ macro_rules! sql_backend {
         use portcullis_core::clock::UnixTime;
         use portcullis_core::email::Email;
         use portcullis_core::model::{
-            MfaChallenge, MfaState, PasswordHash, RefreshToken, Role, Session, SigningKeyRecord, ThrottleState, User,
+            MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
+            SigningKeyRecord, ThrottleState, User, WebauthnCeremony,
         };
         use portcullis_core::store::{RevocationFeed, Store, StoreError, StoreResult, Tx};
         use sqlx::Row;
@@ -62,6 +63,22 @@ macro_rules! sql_backend {
                 user_agent: r.try_get("user_agent").map_err(map_err)?,
                 amr: serde_json::from_str(&amr).map_err(|_| corrupt("stored amr is not a JSON array"))?,
                 auth_time: r.try_get("auth_time").map_err(map_err)?,
+            })
+        }
+
+        const PASSKEY_COLS: &str =
+            "id, user_id, credential_id, name, credential, backup_eligible, created_at, last_used_at";
+
+        fn passkey_from_row(r: &DbRow) -> StoreResult<PasskeyRecord> {
+            Ok(PasskeyRecord {
+                id: r.try_get("id").map_err(map_err)?,
+                user_id: r.try_get("user_id").map_err(map_err)?,
+                credential_id: r.try_get("credential_id").map_err(map_err)?,
+                name: r.try_get("name").map_err(map_err)?,
+                credential: r.try_get("credential").map_err(map_err)?,
+                backup_eligible: r.try_get("backup_eligible").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+                last_used_at: r.try_get("last_used_at").map_err(map_err)?,
             })
         }
 
@@ -231,6 +248,11 @@ macro_rules! sql_backend {
                     .await
                     .map_err(map_err)?;
                 sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
                     .bind(now)
                     .execute(&mut *tx)
                     .await
@@ -483,10 +505,23 @@ macro_rules! sql_backend {
                 ));
                 let row = sqlx::query(sql).bind(user_id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
                 let Some(r) = row else { return Ok(MfaState::default()) };
+                let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                let recovery_codes: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+                        .bind(user_id)
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
                 Ok(MfaState {
                     totp_secret: r.try_get("totp_secret").map_err(map_err)?,
                     totp_pending: r.try_get("totp_pending").map_err(map_err)?,
                     totp_last_step: r.try_get("totp_last_step").map_err(map_err)?,
+                    passkeys,
+                    recovery_codes,
                 })
             }
 
@@ -519,20 +554,154 @@ macro_rules! sql_backend {
             async fn disable_totp(&mut self, user_id: &str, now: UnixTime) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL,
-                        mfa_enabled = $1, updated_at = $2 WHERE id = $3",
+                        updated_at = $1 WHERE id = $2",
                 )
-                .bind(false)
                 .bind(now)
                 .bind(user_id)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
-                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                Ok(())
+            }
+
+            async fn sync_mfa_enabled(&mut self, user_id: &str, now: UnixTime) -> StoreResult<bool> {
+                sqlx::query(
+                    "UPDATE users SET updated_at = $1, mfa_enabled =
+                        (totp_secret IS NOT NULL OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id))
+                     WHERE id = $2",
+                )
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                let enabled: bool = sqlx::query_scalar("SELECT mfa_enabled FROM users WHERE id = $1")
                     .bind(user_id)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?
+                    .unwrap_or(false);
+                if !enabled {
+                    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                        .bind(user_id)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                Ok(enabled)
+            }
+
+            async fn insert_passkey(&mut self, p: &PasskeyRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO passkeys (id, user_id, credential_id, name, credential, backup_eligible, created_at, last_used_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&p.id)
+                .bind(&p.user_id)
+                .bind(&p.credential_id)
+                .bind(&p.name)
+                .bind(&p.credential)
+                .bind(p.backup_eligible)
+                .bind(p.created_at)
+                .bind(p.last_used_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict("credential"),
+                    other => other,
+                })?;
+                Ok(())
+            }
+
+            async fn passkeys(&mut self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {PASSKEY_COLS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"
+                ));
+                let rows = sqlx::query(sql).bind(user_id).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+                rows.iter().map(passkey_from_row).collect()
+            }
+
+            async fn passkey_by_credential(&mut self, credential_id: &str) -> StoreResult<Option<PasskeyRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {PASSKEY_COLS} FROM passkeys WHERE credential_id = $1{}",
+                    hooks::FOR_UPDATE
+                ));
+                let row = sqlx::query(sql).bind(credential_id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                row.as_ref().map(passkey_from_row).transpose()
+            }
+
+            async fn update_passkey(&mut self, id: &str, credential: &str, now: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3")
+                    .bind(credential)
+                    .bind(now)
+                    .bind(id)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(map_err)?;
                 Ok(())
+            }
+
+            async fn delete_passkey(&mut self, user_id: &str, id: &str) -> StoreResult<bool> {
+                let r = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_passkeys(&mut self, user_id: &str) -> StoreResult<u64> {
+                let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected())
+            }
+
+            async fn insert_ceremony(&mut self, c: &WebauthnCeremony) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO webauthn_ceremonies (id, kind, user_id, binding, state, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&c.id)
+                .bind(c.kind.as_str())
+                .bind(&c.user_id)
+                .bind(&c.binding)
+                .bind(&c.state)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn take_ceremony(&mut self, id: &str) -> StoreResult<Option<WebauthnCeremony>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT id, kind, user_id, binding, state, created_at, expires_at FROM webauthn_ceremonies WHERE id = $1{}",
+                    hooks::FOR_UPDATE
+                ));
+                let Some(r) = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)? else {
+                    return Ok(None);
+                };
+                let kind: String = r.try_get("kind").map_err(map_err)?;
+                let c = WebauthnCeremony {
+                    id: r.try_get("id").map_err(map_err)?,
+                    kind: kind.parse().map_err(|_| corrupt("stored ceremony kind unknown"))?,
+                    user_id: r.try_get("user_id").map_err(map_err)?,
+                    binding: r.try_get("binding").map_err(map_err)?,
+                    state: r.try_get("state").map_err(map_err)?,
+                    created_at: r.try_get("created_at").map_err(map_err)?,
+                    expires_at: r.try_get("expires_at").map_err(map_err)?,
+                };
+                let gone = sqlx::query("DELETE FROM webauthn_ceremonies WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok((gone.rows_affected() == 1).then_some(c))
             }
 
             async fn advance_totp_step(&mut self, user_id: &str, step: i64) -> StoreResult<bool> {

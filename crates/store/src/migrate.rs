@@ -27,6 +27,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "mfa",
         sql: include_str!("../migrations/sqlite/0002_mfa.sql"),
     },
+    Migration {
+        version: 3,
+        name: "passkeys",
+        sql: include_str!("../migrations/sqlite/0003_passkeys.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -39,6 +44,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "mfa",
         sql: include_str!("../migrations/postgres/0002_mfa.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "passkeys",
+        sql: include_str!("../migrations/postgres/0003_passkeys.sql"),
     },
 ];
 

@@ -475,6 +475,12 @@ pub struct StepUpRequest {
     /// The password, for accounts without a second factor.
     #[schema(max_length = 4096)]
     pub password: Option<String>,
+    /// A passkey step-up: the ceremony from `POST /auth/webauthn/step-up/start`.
+    #[schema(max_length = 64)]
+    pub ceremony_id: Option<String>,
+    /// A passkey step-up: `AuthenticationResponseJSON`.
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
 }
 
 impl Validate for StepUpRequest {
@@ -493,15 +499,36 @@ impl Validate for StepUpRequest {
             self.password.as_deref().unwrap_or(""),
             MAX_PASSWORD_BYTES,
         );
-        let given = [&self.code, &self.recovery_code, &self.password]
-            .iter()
-            .filter(|v| v.is_some())
-            .count();
+        max_len(
+            &mut e,
+            "ceremony_id",
+            self.ceremony_id.as_deref().unwrap_or(""),
+            MAX_CEREMONY_ID,
+        );
+        if self.ceremony_id.is_some() != self.credential.is_some() {
+            e.push(FieldError::new(
+                "credential",
+                "required",
+                "a passkey step-up sends both `ceremony_id` and `credential`",
+            ));
+        }
+        if let Some(c) = &self.credential {
+            credential_is_object(&mut e, c);
+        }
+        let given = [
+            &self.code,
+            &self.recovery_code,
+            &self.password,
+            &self.ceremony_id,
+        ]
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
         if given != 1 {
             e.push(FieldError::new(
                 "code",
                 "required",
-                "send exactly one of `code`, `recovery_code` and `password`",
+                "send exactly one of `code`, `recovery_code`, `password` and a passkey assertion",
             ));
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
@@ -523,4 +550,137 @@ pub struct StepUpBody {
     pub session_id: String,
     /// RFC 3339 time of this step-up.
     pub auth_time: String,
+}
+
+/// Longest `ceremony_id` accepted.
+const MAX_CEREMONY_ID: usize = 64;
+
+fn credential_is_object(e: &mut Vec<FieldError>, credential: &serde_json::Value) {
+    if !credential.is_object() {
+        e.push(FieldError::new(
+            "credential",
+            "invalid",
+            "a WebAuthn response object (RegistrationResponseJSON / AuthenticationResponseJSON)",
+        ));
+    }
+}
+
+/// A started WebAuthn ceremony: pass `publicKey` to `navigator.credentials.create()` or
+/// `.get()` (after decoding its base64url fields), then send the result with `ceremony_id`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CeremonyBody {
+    /// Single use, valid for five minutes.
+    pub ceremony_id: String,
+    /// `PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`.
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+}
+
+/// `POST /auth/webauthn/register/finish`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegisterFinishRequest {
+    /// From `register/start`.
+    #[schema(max_length = 64)]
+    pub ceremony_id: String,
+    /// A label for the passkey, 1 to 64 characters.
+    #[schema(max_length = 256)]
+    pub name: String,
+    /// `RegistrationResponseJSON` from `navigator.credentials.create()`.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+impl Validate for PasskeyRegisterFinishRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "ceremony_id", &self.ceremony_id, MAX_CEREMONY_ID);
+        max_len(&mut e, "name", &self.name, 256);
+        credential_is_object(&mut e, &self.credential);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// `POST /auth/webauthn/login/start`: `{}` for a passwordless login, `{mfa_token}` for the
+/// second step after the password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyLoginStartRequest {
+    /// From a password login that answered `mfa_required`.
+    #[schema(max_length = 128)]
+    pub mfa_token: Option<String>,
+}
+
+impl Validate for PasskeyLoginStartRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(
+            &mut e,
+            "mfa_token",
+            self.mfa_token.as_deref().unwrap_or(""),
+            128,
+        );
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// `POST /auth/webauthn/login/finish`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyLoginFinishRequest {
+    /// From `login/start`.
+    #[schema(max_length = 64)]
+    pub ceremony_id: String,
+    /// `AuthenticationResponseJSON` from `navigator.credentials.get()`.
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}
+
+impl Validate for PasskeyLoginFinishRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "ceremony_id", &self.ceremony_id, MAX_CEREMONY_ID);
+        credential_is_object(&mut e, &self.credential);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// A registered passkey (no key material).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyBody {
+    /// Id, for `DELETE /auth/webauthn/credentials/{id}`.
+    pub id: String,
+    /// The owner's label.
+    pub name: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, or null when never used to sign in.
+    pub last_used_at: Option<String>,
+    /// True for synced passkeys (`swk` in `amr`), false for device-bound ones (`hwk`).
+    pub backup_eligible: bool,
+    /// Only when this passkey is the account's first second factor: ten recovery codes,
+    /// shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+impl From<&portcullis_core::model::PasskeyRecord> for PasskeyBody {
+    fn from(k: &portcullis_core::model::PasskeyRecord) -> Self {
+        Self {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            created_at: rfc3339(k.created_at),
+            last_used_at: k.last_used_at.map(rfc3339),
+            backup_eligible: k.backup_eligible,
+            recovery_codes: None,
+        }
+    }
+}
+
+/// `GET /auth/webauthn/credentials`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyList {
+    /// Oldest first.
+    pub credentials: Vec<PasskeyBody>,
 }

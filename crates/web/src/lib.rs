@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::auth::router())
         .merge(routes::mfa::router())
+        .merge(routes::passkeys::router())
         .merge(routes::admin::router())
         .merge(routes::meta::router())
         .fallback(routes::meta::not_found)

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, auth, meta, mfa};
+use crate::routes::{admin, auth, meta, mfa, passkeys};
 
 struct BearerScheme;
 
@@ -33,15 +33,18 @@ impl Modify for BearerScheme {
         auth::register, auth::login, auth::refresh, auth::logout, auth::me, auth::change_password,
         auth::list_sessions, auth::revoke_other_sessions, auth::revoke_session,
         mfa::setup, mfa::confirm, mfa::verify, mfa::recovery_codes, mfa::disable, mfa::step_up,
-        admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions,
+        passkeys::register_start, passkeys::register_finish, passkeys::login_start, passkeys::login_finish,
+        passkeys::step_up_start, passkeys::list, passkeys::remove,
+        admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions, admin::reset_user_mfa,
         admin::audit, admin::audit_verify,
         meta::jwks, meta::security_txt, meta::healthz, meta::readyz,
     ),
     components(schemas(Problem, FieldErrorSchema, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
         dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
-        dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody)),
+        dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody,
+        dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList)),
     modifiers(&BearerScheme),
-    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
+    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;
 

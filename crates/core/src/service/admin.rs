@@ -188,6 +188,50 @@ impl Services {
         Ok(())
     }
 
+    /// Resets a user's second factors (lost authenticator): removes TOTP, every passkey and
+    /// the recovery codes, and revokes every session, so the user signs in with the password
+    /// alone and enrols again. Needs a recent factor of the administrator.
+    pub async fn admin_reset_mfa(
+        &self,
+        admin: &Principal,
+        ctx: &RequestContext,
+        user_id: &str,
+    ) -> Result<()> {
+        if !is_valid_id(user_id) {
+            return Err(Error::NotFound);
+        }
+        if user_id == admin.user_id {
+            return Err(Error::Forbidden(
+                "administrators cannot reset their own second factors; ask another administrator"
+                    .into(),
+            ));
+        }
+        self.require_recent_auth(admin).await?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if tx.lock_user(user_id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        let had_totp = tx.mfa_state(user_id).await?.totp_secret.is_some();
+        tx.disable_totp(user_id, now).await?;
+        let passkeys = tx.delete_passkeys(user_id).await?;
+        tx.sync_mfa_enabled(user_id, now).await?;
+        let revoked = self
+            .revoke_all_sessions(tx.as_mut(), ctx, &admin.user_id, user_id, None, "mfa_reset")
+            .await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "admin.user.mfa_reset", Outcome::Success)
+                .actor(admin.user_id.clone())
+                .target(user_id.to_owned())
+                .client(ctx)
+                .details(json!({"totp_removed": had_totp, "passkeys_removed": passkeys, "sessions_revoked": revoked.len()})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.note_revoked(&revoked, now);
+        Ok(())
+    }
+
     /// Records a refused access (wrong role, IP outside the allowlist).
     pub async fn audit_access_denied(
         &self,

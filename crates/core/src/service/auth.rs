@@ -247,20 +247,18 @@ impl Services {
         }
         if user.mfa_enabled {
             // The password was right; the throttle is cleared only by the second factor.
+            let methods = self.mfa_methods(tx.as_mut(), &user.id).await?;
             let mfa_token = self.start_mfa_challenge(tx.as_mut(), &user).await?;
             tx.append_audit(
                 &NewAuditEvent::new(now, "auth.login.mfa_required", Outcome::Success)
                     .actor(user.id.clone())
                     .target(user.id.clone())
                     .client(ctx)
-                    .details(json!({"methods": ["totp", "recovery_code"]})),
+                    .details(json!({"methods": methods})),
             )
             .await?;
             tx.commit().await?;
-            return Ok(LoginOutcome::MfaRequired {
-                mfa_token,
-                methods: vec!["totp", "recovery_code"],
-            });
+            return Ok(LoginOutcome::MfaRequired { mfa_token, methods });
         }
         tx.clear_throttle(&keys.account).await?;
         let (session, refresh) = self

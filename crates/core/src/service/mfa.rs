@@ -10,7 +10,7 @@ use crate::audit::{NewAuditEvent, Outcome};
 use crate::crypto::tokens::sha256_hex;
 use crate::crypto::totp::{self, TotpCheck};
 use crate::error::{Error, Result};
-use crate::model::{MfaChallenge, User};
+use crate::model::{MfaChallenge, User, WebauthnCeremony};
 use crate::password::normalize;
 use crate::rand::bytes;
 use crate::store::Tx;
@@ -26,6 +26,9 @@ pub const RECOVERY_CODES: usize = 10;
 pub const TOTP_ISSUER: &str = "Portcullis";
 /// The RFC 8176 value of a one-time password.
 const OTP: &str = "otp";
+/// The answer to an `mfa_token` that cannot be used (any more).
+pub(crate) const DEAD_MFA_TOKEN: Error =
+    Error::InvalidMfaCode("the mfa_token is expired, used or unknown; sign in again");
 
 /// What a password login leads to.
 #[derive(Debug)]
@@ -57,7 +60,36 @@ pub enum Factor<'a> {
     Totp(&'a str),
     /// A recovery code.
     RecoveryCode(&'a str),
+    /// A WebAuthn assertion (`AuthenticationResponseJSON`) answering a started ceremony.
+    Passkey {
+        /// From the ceremony's start.
+        ceremony_id: &'a str,
+        /// The authenticator's response.
+        credential: &'a serde_json::Value,
+    },
 }
+
+/// A factor ready to check inside a transaction: a passkey's ceremony already taken.
+pub(crate) enum Proof<'a> {
+    Totp(&'a str),
+    RecoveryCode(&'a str),
+    Passkey(
+        Box<(
+            Option<WebauthnCeremony>,
+            webauthn_rs::prelude::PublicKeyCredential,
+        )>,
+    ),
+}
+
+/// A factor that checked out: its name (for the audit log) and its RFC 8176 method.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FactorUsed {
+    pub(crate) method: &'static str,
+    pub(crate) amr: &'static str,
+}
+
+/// Outcome of checking a factor: what was used, or the audit action and reason of a failure.
+type Checked = std::result::Result<FactorUsed, (&'static str, &'static str)>;
 
 /// The result of a step-up: a fresh access token for the same session.
 #[derive(Debug)]
@@ -90,10 +122,11 @@ fn normalize_recovery(code: &str) -> String {
         .collect()
 }
 
-fn with_otp(amr: &[String]) -> Vec<String> {
+/// `amr` with `method` added once.
+pub(crate) fn with_amr(amr: &[String], method: &str) -> Vec<String> {
     let mut v = amr.to_vec();
-    if !v.iter().any(|m| m == OTP) {
-        v.push(OTP.to_owned());
+    if !v.iter().any(|m| m == method) {
+        v.push(method.to_owned());
     }
     v
 }
@@ -116,7 +149,7 @@ impl Services {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn new_recovery_codes(&self, user_id: &str) -> (Vec<String>, Vec<String>) {
+    pub(crate) fn new_recovery_codes(&self, user_id: &str) -> (Vec<String>, Vec<String>) {
         let mut plain = Vec::with_capacity(RECOVERY_CODES);
         let mut hashes = Vec::with_capacity(RECOVERY_CODES);
         for _ in 0..RECOVERY_CODES {
@@ -216,7 +249,7 @@ impl Services {
         let (codes, hashes) = self.new_recovery_codes(&p.user_id);
         tx.replace_recovery_codes(&p.user_id, &hashes, now).await?;
         // The user just proved the factor in this session.
-        let amr = with_otp(&p.amr);
+        let amr = with_amr(&p.amr, OTP);
         tx.set_session_auth(&p.session_id, &amr, now).await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "auth.mfa.enabled", Outcome::Success)
@@ -239,7 +272,7 @@ impl Services {
         self.require_recent_auth(p).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if tx.mfa_state(&p.user_id).await?.totp_secret.is_none() {
+        if !tx.sync_mfa_enabled(&p.user_id, now).await? {
             return Err(Error::InvalidRequest(
                 "no second factor is enrolled".into(),
                 vec![],
@@ -258,18 +291,46 @@ impl Services {
         Ok(codes)
     }
 
-    /// Checks a second factor inside `tx`; on success the code is spent (TOTP step recorded,
-    /// recovery code marked used). Returns the method name, or the audit action and reason
-    /// of the failure.
+    /// Takes what a factor needs from the store: the ceremony of a passkey assertion (so it
+    /// is spent even when the assertion fails). A credential that is not WebAuthn JSON is a
+    /// bad request.
+    pub(crate) async fn proof<'a>(&self, tx: &mut dyn Tx, factor: Factor<'a>) -> Result<Proof<'a>> {
+        Ok(match factor {
+            Factor::Totp(c) => Proof::Totp(c),
+            Factor::RecoveryCode(c) => Proof::RecoveryCode(c),
+            Factor::Passkey {
+                ceremony_id,
+                credential,
+            } => {
+                let cred = serde_json::from_value(credential.clone()).map_err(|e| {
+                    Error::InvalidRequest(
+                        "credential is not a WebAuthn response".into(),
+                        vec![crate::error::FieldError::new(
+                            "credential",
+                            "invalid",
+                            e.to_string(),
+                        )],
+                    )
+                })?;
+                Proof::Passkey(Box::new((tx.take_ceremony(ceremony_id).await?, cred)))
+            }
+        })
+    }
+
+    /// Checks a second factor of `user_id` inside `tx`; on success it is spent (TOTP step
+    /// recorded, recovery code marked used, passkey counter moved on). `binding` is what a
+    /// passkey ceremony must be bound to (the session, or the `mfa_token` hash).
     async fn check_factor(
         &self,
         tx: &mut dyn Tx,
         user_id: &str,
-        factor: Factor<'_>,
-    ) -> Result<std::result::Result<&'static str, (&'static str, &'static str)>> {
+        binding: &str,
+        proof: Proof<'_>,
+    ) -> Result<Checked> {
         let now = self.now();
-        match factor {
-            Factor::Totp(code) => {
+        let otp = |method| Ok(Ok(FactorUsed { method, amr: OTP }));
+        match proof {
+            Proof::Totp(code) => {
                 let state = tx.mfa_state(user_id).await?;
                 let Some(sealed) = state.totp_secret else {
                     return Ok(Err(("auth.mfa.failed", "no TOTP enrolled")));
@@ -277,7 +338,7 @@ impl Services {
                 let secret = self.keyring.open(&Self::totp_aad(user_id), &sealed)?;
                 match totp::verify(&secret, code, now, state.totp_last_step) {
                     TotpCheck::Valid(step) if tx.advance_totp_step(user_id, step).await? => {
-                        Ok(Ok("totp"))
+                        otp("totp")
                     }
                     TotpCheck::Valid(_) | TotpCheck::Replayed => {
                         Ok(Err(("auth.mfa.replay_rejected", "code already used")))
@@ -285,15 +346,40 @@ impl Services {
                     TotpCheck::Invalid => Ok(Err(("auth.mfa.failed", "wrong or expired code"))),
                 }
             }
-            Factor::RecoveryCode(code) => {
+            Proof::RecoveryCode(code) => {
                 let hash = self.recovery_hash(user_id, code);
                 if tx.use_recovery_code(user_id, &hash, now).await? {
-                    Ok(Ok("recovery_code"))
+                    otp("recovery_code")
                 } else {
                     Ok(Err(("auth.mfa.failed", "unknown or used recovery code")))
                 }
             }
+            Proof::Passkey(p) => {
+                let (ceremony, cred) = *p;
+                self.check_passkey(tx, user_id, binding, ceremony, &cred)
+                    .await
+            }
         }
+    }
+
+    /// The factors a user can answer a login challenge with.
+    pub(crate) async fn mfa_methods(
+        &self,
+        tx: &mut dyn Tx,
+        user_id: &str,
+    ) -> Result<Vec<&'static str>> {
+        let state = tx.mfa_state(user_id).await?;
+        let mut methods = Vec::new();
+        if state.totp_secret.is_some() {
+            methods.push("totp");
+        }
+        if state.passkeys > 0 {
+            methods.push("webauthn");
+        }
+        if state.recovery_codes > 0 {
+            methods.push("recovery_code");
+        }
+        Ok(methods)
     }
 
     /// Creates the login challenge of a password-verified user, inside `tx`.
@@ -324,29 +410,39 @@ impl Services {
         mfa_token: &str,
         factor: Factor<'_>,
     ) -> Result<TokenResponse> {
-        const DEAD: Error =
-            Error::InvalidMfaCode("the mfa_token is expired, used or unknown; sign in again");
-        if !mfa_token.starts_with("mfa_") || mfa_token.len() != 68 {
-            return Err(DEAD);
-        }
-        let token_hash = sha256_hex(mfa_token.as_bytes());
-        let now = self.now();
+        let token_hash = Self::live_mfa_token_hash(mfa_token)?;
         let mut tx = self.store.begin().await?;
-        let Some(ch) = tx.mfa_challenge(&token_hash).await? else {
-            return Err(DEAD);
+        let proof = self.proof(tx.as_mut(), factor).await?;
+        self.mfa_complete(tx, ctx, &token_hash, proof).await
+    }
+
+    /// Completes the login challenge `token_hash` with `proof`, in `tx`.
+    pub(crate) async fn mfa_complete(
+        &self,
+        mut tx: Box<dyn Tx>,
+        ctx: &RequestContext,
+        token_hash: &str,
+        proof: Proof<'_>,
+    ) -> Result<TokenResponse> {
+        let now = self.now();
+        let Some(ch) = tx.mfa_challenge(token_hash).await? else {
+            return Err(DEAD_MFA_TOKEN);
         };
         if ch.used_at.is_some() || ch.expires_at <= now || ch.attempts >= MFA_MAX_ATTEMPTS {
-            return Err(DEAD);
+            return Err(DEAD_MFA_TOKEN);
         }
-        let user = tx.lock_user(&ch.user_id).await?.ok_or(DEAD)?;
+        let user = tx.lock_user(&ch.user_id).await?.ok_or(DEAD_MFA_TOKEN)?;
         let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         if user.locked {
             return Err(Error::AccountLocked);
         }
-        match self.check_factor(tx.as_mut(), &user.id, factor).await? {
+        match self
+            .check_factor(tx.as_mut(), &user.id, token_hash, proof)
+            .await?
+        {
             Err((action, reason)) => {
-                tx.bump_mfa_attempts(&token_hash).await?;
+                tx.bump_mfa_attempts(token_hash).await?;
                 let failures = self.record_failure(tx.as_mut(), &keys).await?;
                 tx.append_audit(
                     &NewAuditEvent::new(now, action, Outcome::Failure)
@@ -358,12 +454,12 @@ impl Services {
                 tx.commit().await?;
                 Err(Error::InvalidMfaCode(reason))
             }
-            Ok(method) => {
-                if !tx.use_mfa_challenge(&token_hash, now).await? {
-                    return Err(DEAD);
+            Ok(used) => {
+                if !tx.use_mfa_challenge(token_hash, now).await? {
+                    return Err(DEAD_MFA_TOKEN);
                 }
                 tx.clear_throttle(&keys.account).await?;
-                let amr = vec!["pwd".to_owned(), OTP.to_owned()];
+                let amr = vec!["pwd".to_owned(), used.amr.to_owned()];
                 let (session, refresh) = self.start_session(tx.as_mut(), ctx, &user, amr).await?;
                 let evicted = self
                     .evict_over_cap(tx.as_mut(), ctx, &user.id, &session.id)
@@ -373,7 +469,7 @@ impl Services {
                         .actor(user.id.clone())
                         .target(session.id.clone())
                         .client(ctx)
-                        .details(json!({"method": method, "stage": "login"})),
+                        .details(json!({"method": used.method, "stage": "login"})),
                 )
                 .await?;
                 tx.append_audit(
@@ -404,12 +500,15 @@ impl Services {
         let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let now = self.now();
-        let outcome: std::result::Result<&'static str, (&'static str, &'static str)>;
+        let outcome: Checked;
         let mut tx;
         match (user.mfa_enabled, factor, password) {
             (true, Some(f), _) => {
                 tx = self.store.begin().await?;
-                outcome = self.check_factor(tx.as_mut(), &user.id, f).await?;
+                let proof = self.proof(tx.as_mut(), f).await?;
+                outcome = self
+                    .check_factor(tx.as_mut(), &user.id, &p.session_id, proof)
+                    .await?;
             }
             (false, _, Some(pw)) => {
                 let ok = self
@@ -418,14 +517,17 @@ impl Services {
                     .await?;
                 tx = self.store.begin().await?;
                 outcome = if ok {
-                    Ok("password")
+                    Ok(FactorUsed {
+                        method: "password",
+                        amr: "pwd",
+                    })
                 } else {
                     Err(("auth.step_up.failed", "wrong password"))
                 };
             }
             (true, _, _) => {
                 return Err(Error::InvalidRequest(
-                    "send `code` or `recovery_code`: this account has a second factor".into(),
+                    "send `code`, `recovery_code` or a passkey assertion (`ceremony_id` and `credential`): this account has a second factor".into(),
                     vec![],
                 ));
             }
@@ -436,8 +538,8 @@ impl Services {
                 ));
             }
         }
-        let method = match outcome {
-            Ok(m) => m,
+        let used = match outcome {
+            Ok(u) => u,
             Err((action, reason)) => {
                 let failures = self.record_failure(tx.as_mut(), &keys).await?;
                 tx.append_audit(
@@ -461,18 +563,14 @@ impl Services {
             .await?
             .filter(|s| s.is_active(now))
             .ok_or(Error::InvalidToken("session revoked"))?;
-        let amr = if method == "password" {
-            session.amr.clone()
-        } else {
-            with_otp(&session.amr)
-        };
+        let amr = with_amr(&session.amr, used.amr);
         tx.set_session_auth(&session.id, &amr, now).await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "auth.step_up.succeeded", Outcome::Success)
                 .actor(user.id.clone())
                 .target(session.id.clone())
                 .client(ctx)
-                .details(json!({"method": method})),
+                .details(json!({"method": used.method})),
         )
         .await?;
         tx.commit().await?;
@@ -508,7 +606,7 @@ impl Services {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let outcome = if pw_ok {
-            self.check_factor(tx.as_mut(), &user.id, Factor::Totp(code))
+            self.check_factor(tx.as_mut(), &user.id, "", Proof::Totp(code))
                 .await?
         } else {
             Err(("auth.mfa.failed", "wrong password"))
@@ -533,6 +631,7 @@ impl Services {
             });
         }
         tx.disable_totp(&user.id, now).await?;
+        tx.sync_mfa_enabled(&user.id, now).await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "auth.mfa.disabled", Outcome::Success)
                 .actor(user.id.clone())
@@ -567,12 +666,12 @@ mod tests {
     }
 
     #[test]
-    fn otp_is_added_once() {
+    fn methods_are_added_once() {
         assert_eq!(
-            with_otp(&["pwd".into()]),
+            with_amr(&["pwd".into()], OTP),
             vec!["pwd".to_owned(), "otp".to_owned()]
         );
-        assert_eq!(with_otp(&["pwd".into(), "otp".into()]).len(), 2);
+        assert_eq!(with_amr(&["pwd".into(), "otp".into()], OTP).len(), 2);
     }
 
     #[test]

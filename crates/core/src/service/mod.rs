@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod keys;
 mod mfa;
+mod passkeys;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
+pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 
 use crate::clock::Clock;
 use crate::crypto::passwords::PasswordHasher;
@@ -63,6 +65,8 @@ pub struct Services {
     pub revocations: Arc<RevocationCache>,
     /// Readiness.
     pub health: Arc<Health>,
+    /// The WebAuthn relying party of `server.public_url`, or why there is none.
+    pub(crate) webauthn: std::result::Result<webauthn_rs::Webauthn, String>,
 }
 
 impl std::fmt::Debug for Services {
@@ -85,6 +89,7 @@ impl Services {
         settings: AuthSettings,
         keyring: Arc<Keyring>,
     ) -> Self {
+        let settings_issuer = settings.issuer.clone();
         Self {
             store,
             clock,
@@ -95,6 +100,7 @@ impl Services {
             keyring,
             revocations: Arc::new(RevocationCache::default()),
             health: Arc::new(Health::default()),
+            webauthn: passkeys::relying_party(&settings_issuer),
         }
     }
 
@@ -111,5 +117,10 @@ impl Services {
     /// The settings.
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
+    }
+
+    /// Why passkeys are off (`server.public_url` names no host), if they are.
+    pub fn passkeys_unavailable(&self) -> Option<&str> {
+        self.webauthn.as_ref().err().map(String::as_str)
     }
 }

@@ -29,6 +29,7 @@ mod cli;
 mod cluster;
 mod http;
 mod mfa;
+mod passkeys;
 mod sessions;
 mod tokens;
 

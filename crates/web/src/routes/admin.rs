@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/admin/users/{id}/sessions",
             delete(revoke_user_sessions),
         )
+        .route("/api/v1/admin/users/{id}/mfa", delete(reset_user_mfa))
         .route("/api/v1/admin/audit", get(audit))
         .route("/api/v1/admin/audit/verify", get(audit_verify))
 }
@@ -65,6 +66,25 @@ pub async fn lock_user(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.svc.set_user_locked(&p, &ctx, &id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reset a user's second factors (lost authenticator): TOTP, passkeys and recovery codes are
+/// removed and every session revoked; the user signs in with the password and enrols again.
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Second factors removed, sessions revoked"),
+        (status = 401, description = "Step-up required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed (or your own account)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reset_user_mfa(
+    State(s): State<AppState>,
+    Admin(p, ctx): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.svc.admin_reset_mfa(&p, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -149,10 +149,19 @@ pub async fn step_up(
     Enrolling(p): Enrolling,
     ApiJson(body): ApiJson<StepUpRequest>,
 ) -> ApiResult<Json<StepUpBody>> {
-    let factor = match (&body.code, &body.recovery_code) {
-        (Some(c), _) => Some(Factor::Totp(c)),
-        (None, Some(r)) => Some(Factor::RecoveryCode(r)),
-        (None, None) => None,
+    let factor = match (
+        &body.code,
+        &body.recovery_code,
+        &body.ceremony_id,
+        &body.credential,
+    ) {
+        (Some(c), _, _, _) => Some(Factor::Totp(c)),
+        (None, Some(r), _, _) => Some(Factor::RecoveryCode(r)),
+        (None, None, Some(ceremony_id), Some(credential)) => Some(Factor::Passkey {
+            ceremony_id,
+            credential,
+        }),
+        _ => None,
     };
     let r = s
         .svc
