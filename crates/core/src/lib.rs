@@ -19,5 +19,6 @@ pub mod revocation;
 pub mod service;
 pub mod store;
 pub mod throttle;
+pub mod tlog;
 
 pub use error::{Error, FieldError};
