@@ -43,6 +43,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[security_txt]`
     pub security_txt: SecurityTxtConfig,
+    /// `[audit]`
+    pub audit: AuditConfig,
     /// `[log]`
     pub log: LogConfig,
 }
@@ -255,6 +257,48 @@ impl Default for SecurityTxtConfig {
     }
 }
 
+/// `[audit]`: the transparency log over the audit events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A signed checkpoint after this many new entries...
+    pub checkpoint_every_entries: u64,
+    /// ...or this many seconds after the last one, when there are new entries.
+    pub checkpoint_every_seconds: u64,
+    /// The checkpoints' origin line and key name; default `<host of public_url>/portcullis/audit`.
+    pub checkpoint_origin: Option<String>,
+    /// A directory to write each new checkpoint to (`checkpoint` and `checkpoint.<size>`),
+    /// for a witness or a backup job to pick up.
+    pub witness_dir: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every_entries: 1000,
+            checkpoint_every_seconds: 60,
+            checkpoint_origin: None,
+            witness_dir: None,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The origin line of checkpoints for a server at `public_url`.
+    pub fn origin(&self, public_url: &str) -> String {
+        if let Some(o) = &self.checkpoint_origin {
+            return o.clone();
+        }
+        let host = public_url
+            .split_once("://")
+            .map_or(public_url, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or("localhost");
+        format!("{host}/portcullis/audit")
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -393,6 +437,22 @@ impl Config {
             return Err(bad(
                 "security_txt.expires_days",
                 "must be between 1 and 364 (RFC 9116: less than a year ahead)",
+            ));
+        }
+        if self.audit.checkpoint_every_entries == 0 {
+            return Err(bad("audit.checkpoint_every_entries", "must be at least 1"));
+        }
+        if self.audit.checkpoint_every_seconds == 0 {
+            return Err(bad("audit.checkpoint_every_seconds", "must be at least 1"));
+        }
+        if let Some(o) = &self.audit.checkpoint_origin
+            && (o.is_empty()
+                || o.chars()
+                    .any(|c| c.is_whitespace() || c == '+' || c.is_control()))
+        {
+            return Err(bad(
+                "audit.checkpoint_origin",
+                "must be non-empty, without spaces, `+` or control characters",
             ));
         }
         Ok(())

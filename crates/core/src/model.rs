@@ -289,3 +289,16 @@ pub struct WebauthnCeremony {
     /// Dead after this.
     pub expires_at: UnixTime,
 }
+
+/// A signed checkpoint of the audit transparency log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    /// Leaves covered.
+    pub tree_size: u64,
+    /// Root of the tree of that size, hex.
+    pub root_hash: String,
+    /// The C2SP signed note.
+    pub note: String,
+    /// When it was made.
+    pub created_at: UnixTime,
+}

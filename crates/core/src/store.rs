@@ -8,8 +8,8 @@ use crate::audit::{AuditRecord, NewAuditEvent};
 use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::model::{
-    MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Session, SigningKeyRecord,
-    ThrottleState, User, WebauthnCeremony,
+    CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Session,
+    SigningKeyRecord, ThrottleState, User, WebauthnCeremony,
 };
 
 /// Why a storage operation failed.
@@ -61,6 +61,26 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_head(&self) -> StoreResult<(i64, String)>;
     /// Audit events with `seq > after_seq`, ascending, at most `limit`.
     async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// Leaves in the stored Merkle tree of the audit log.
+    async fn audit_tree_size(&self) -> StoreResult<u64>;
+    /// Stored tree nodes `(level, idx, hex hash)` among `keys`; missing ones are omitted.
+    async fn audit_tree_nodes(&self, keys: &[(u32, u64)]) -> StoreResult<Vec<(u32, u64, String)>>;
+    /// The nodes of one level with `idx >= from`, ascending, at most `limit`.
+    async fn audit_tree_level(
+        &self,
+        level: u32,
+        from: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<(u64, String)>>;
+    /// Appends tree nodes; nodes already stored are left alone (every node of a cluster
+    /// computes the same ones).
+    async fn append_audit_tree(&self, nodes: &[(u32, u64, String)]) -> StoreResult<()>;
+    /// Stores a checkpoint; false when one of that size exists already.
+    async fn insert_checkpoint(&self, cp: &CheckpointRecord) -> StoreResult<bool>;
+    /// Checkpoints with `tree_size > after`, ascending, at most `limit`.
+    async fn checkpoints(&self, after: u64, limit: u32) -> StoreResult<Vec<CheckpointRecord>>;
+    /// The largest checkpoint.
+    async fn latest_checkpoint(&self) -> StoreResult<Option<CheckpointRecord>>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
     /// entries that no longer block or count. Returns the number of sessions removed.
     async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;

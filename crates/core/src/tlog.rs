@@ -81,7 +81,7 @@ pub fn subtree_root(src: &mut dyn NodeSource, start: u64, end: u64) -> Result<Ha
     if n == 0 {
         return Ok(empty_root());
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros();
         return src
             .node(level, start >> level)
@@ -105,7 +105,9 @@ pub fn inclusion_proof(
     size: u64,
 ) -> Result<Vec<Hash>, TreeError> {
     if index >= size {
-        return Err(TreeError::OutOfRange("the leaf is not in a tree of that size"));
+        return Err(TreeError::OutOfRange(
+            "the leaf is not in a tree of that size",
+        ));
     }
     let mut proof = Vec::new();
     path(src, index, 0, size, &mut proof)?;
@@ -177,13 +179,7 @@ fn subproof(
 }
 
 /// Checks an inclusion proof (RFC 9162 2.1.3.2).
-pub fn verify_inclusion(
-    index: u64,
-    size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-    root: &Hash,
-) -> bool {
+pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
     if index >= size {
         return false;
     }
@@ -385,8 +381,10 @@ pub fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
     h.update(b"\n");
     h.update([ALG_ED25519]);
     h.update(public.as_bytes());
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    let d: [u8; 32] = h.finalize().into();
+    let mut id = [0u8; 4];
+    id.copy_from_slice(d.get(..4).unwrap_or(&[0; 4]));
+    id
 }
 
 impl NoteSigner {
@@ -490,13 +488,15 @@ impl NoteVerifier {
             .strip_prefix('\n')
             .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
         if !sigs.ends_with('\n') {
-            return Err(NoteError::Malformed("signature lines must end in a newline"));
+            return Err(NoteError::Malformed(
+                "signature lines must end in a newline",
+            ));
         }
         let mut seen = false;
         for line in sigs.lines() {
-            let rest = line
-                .strip_prefix("\u{2014} ")
-                .ok_or(NoteError::Malformed("signature line does not start with an em dash"))?;
+            let rest = line.strip_prefix("\u{2014} ").ok_or(NoteError::Malformed(
+                "signature line does not start with an em dash",
+            ))?;
             let (name, b64) = rest
                 .split_once(' ')
                 .ok_or(NoteError::Malformed("signature line has no signature"))?;
@@ -523,6 +523,95 @@ impl NoteVerifier {
         } else {
             Err(NoteError::NoSignature(self.name.clone()))
         }
+    }
+}
+
+// ---- Verifying a whole log in one pass ----
+
+/// Where a log stops verifying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogBreak {
+    /// The first entry affected (for a tree node: the first leaf it covers; for a checkpoint:
+    /// its tree size).
+    pub seq: i64,
+    /// What is wrong, naming the entry, node or checkpoint.
+    pub reason: String,
+}
+
+/// Verifies a log entry by entry: the hash chain, the Merkle tree it implies, and
+/// checkpoints as their tree sizes are reached.
+#[derive(Debug, Default)]
+pub struct LogVerifier {
+    chain: crate::audit::ChainVerifier,
+    frontier: Frontier,
+    checkpoints_verified: u64,
+}
+
+impl LogVerifier {
+    /// Checks the next entry; returns the tree nodes it completes.
+    pub fn push(
+        &mut self,
+        r: &crate::audit::AuditRecord,
+    ) -> Result<Vec<(u32, u64, Hash)>, LogBreak> {
+        self.chain.push(r).map_err(|b| LogBreak {
+            seq: b.seq,
+            reason: format!("entry {}: {}", b.seq, b.reason),
+        })?;
+        let h = crate::audit::decode_hash(&r.hash).unwrap_or_default();
+        Ok(self.frontier.push(leaf_hash(&h)))
+    }
+
+    /// Entries verified.
+    pub fn entries(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The chain head, hex.
+    pub fn head(&self) -> String {
+        self.chain.head()
+    }
+
+    /// The tree root so far.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// Checkpoints verified.
+    pub fn checkpoints_verified(&self) -> u64 {
+        self.checkpoints_verified
+    }
+
+    /// Checks a signed checkpoint whose tree size is the number of entries pushed so far.
+    pub fn check_checkpoint(
+        &mut self,
+        note: &str,
+        verifier: &NoteVerifier,
+        origin: &str,
+    ) -> Result<(), LogBreak> {
+        let size = self.entries();
+        let seq = i64::try_from(size).unwrap_or(i64::MAX);
+        let fail = |why: String| LogBreak {
+            seq,
+            reason: format!("checkpoint {size}: {why}"),
+        };
+        let body = verifier.open(note).map_err(|e| fail(e.to_string()))?;
+        let cp = Checkpoint::parse_body(body).ok_or_else(|| fail("malformed body".into()))?;
+        if cp.origin != origin {
+            return Err(fail(format!(
+                "origin is `{}`, expected `{origin}`",
+                cp.origin
+            )));
+        }
+        if cp.size != size {
+            return Err(fail(format!("body says tree size {}", cp.size)));
+        }
+        if cp.root != self.root() {
+            return Err(fail(
+                "root hash does not match the entries (log rewritten since it was signed)".into(),
+            ));
+        }
+        self.checkpoints_verified += 1;
+        Ok(())
     }
 }
 
@@ -585,7 +674,10 @@ mod tests {
             assert_eq!(hx(&f.root()), *want, "frontier root of {}", n + 1);
             let (_, mut all) = tree(8);
             assert_eq!(hx(&root(&mut all, n as u64 + 1).unwrap_or_default()), *want);
-            assert_eq!(hx(&root(&mut nodes, n as u64 + 1).unwrap_or_default()), *want);
+            assert_eq!(
+                hx(&root(&mut nodes, n as u64 + 1).unwrap_or_default()),
+                *want
+            );
         }
     }
 
@@ -638,13 +730,19 @@ mod tests {
                 assert!(verify_inclusion(i, size, &leaf, &p, &r), "{i} in {size}");
                 assert!(!verify_inclusion(i, size, &leaf_hash(b"x"), &p, &r));
                 if size > 1 {
-                    assert!(!verify_inclusion((i + 1) % size, size, &leaf, &p, &r) || leaf == leaf_hashes[((i + 1) % size) as usize]);
+                    assert!(
+                        !verify_inclusion((i + 1) % size, size, &leaf, &p, &r)
+                            || leaf == leaf_hashes[((i + 1) % size) as usize]
+                    );
                 }
             }
             for first in 1..=size {
                 let p = consistency_proof(&mut nodes, first, size).unwrap_or_default();
                 let fr = roots[(first - 1) as usize];
-                assert!(verify_consistency(first, size, &fr, &r, &p), "{first} -> {size}");
+                assert!(
+                    verify_consistency(first, size, &fr, &r, &p),
+                    "{first} -> {size}"
+                );
                 if first < size {
                     assert!(!verify_consistency(first, size, &leaf_hash(b"x"), &r, &p));
                     assert!(!verify_consistency(first, size, &fr, &leaf_hash(b"x"), &p));
@@ -669,7 +767,11 @@ mod tests {
         // golang.org/x/mod/sumdb/note's documented example key and note.
         let skey = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
         let raw = STANDARD.decode(skey).unwrap_or_default();
-        let seed: [u8; 32] = raw.get(1..).unwrap_or_default().try_into().unwrap_or([0; 32]);
+        let seed: [u8; 32] = raw
+            .get(1..)
+            .unwrap_or_default()
+            .try_into()
+            .unwrap_or([0; 32]);
         let signer = NoteSigner::new("PeterNeumann", &seed);
         assert_eq!(
             signer.verifier_key(),

@@ -11,7 +11,7 @@ use portcullis_core::config::Config;
 use portcullis_core::crypto::passwords::{Argon2Params, PasswordHasher};
 use portcullis_core::password::PasswordPolicy;
 use portcullis_core::rand::Rng;
-use portcullis_core::service::{AuthSettings, Keyring, Services};
+use portcullis_core::service::{AuditSettings, AuthSettings, Keyring, Services};
 use portcullis_web::{AppState, WebSettings};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -40,6 +40,8 @@ pub enum StartError {
 
 /// How often the revocation view and health are refreshed.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the audit Merkle tree is extended and checkpoints considered.
+const TLOG_INTERVAL: Duration = Duration::from_secs(1);
 /// A sync that takes longer than this counts as failed (fail closed on a hung database).
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// Signing keys are re-read every this many sync ticks.
@@ -143,6 +145,13 @@ impl App {
             max_sessions: usize::try_from(config.auth.max_sessions_per_user).unwrap_or(10),
             self_registration: config.auth.self_registration,
             step_up_max_age: i64::try_from(config.auth.step_up_max_age_seconds).unwrap_or(600),
+            audit: AuditSettings {
+                origin: config.audit.origin(&config.server.public_url),
+                checkpoint_every_entries: config.audit.checkpoint_every_entries,
+                checkpoint_every_seconds: i64::try_from(config.audit.checkpoint_every_seconds)
+                    .unwrap_or(60),
+                witness_dir: config.audit.witness_dir.clone(),
+            },
         };
         let keyring = Arc::new(Keyring::new(master, access_ttl));
         keyring
@@ -230,6 +239,30 @@ impl App {
             }
         });
 
+        // The transparency log: extend the Merkle tree over newly sequenced entries and sign
+        // a checkpoint when one is due.
+        let svc = self.services.clone();
+        let mut stop_tlog = stop.clone();
+        let tlog = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TLOG_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop_tlog.changed() => break,
+                }
+                match svc.tlog_tick().await {
+                    Ok(Some(cp)) => {
+                        tracing::debug!(tree_size = cp.tree_size, "signed an audit checkpoint")
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not extend the audit transparency log")
+                    }
+                }
+            }
+        });
+
         let svc = self.services.clone();
         let mut stop_feed = stop;
         let feed = tokio::spawn(async move {
@@ -258,7 +291,7 @@ impl App {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
-        vec![sync, feed]
+        vec![sync, tlog, feed]
     }
 
     /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at

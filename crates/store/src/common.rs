@@ -14,7 +14,7 @@ macro_rules! sql_backend {
         use portcullis_core::clock::UnixTime;
         use portcullis_core::email::Email;
         use portcullis_core::model::{
-            MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
+            CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
             SigningKeyRecord, ThrottleState, User, WebauthnCeremony,
         };
         use portcullis_core::store::{RevocationFeed, Store, StoreError, StoreResult, Tx};
@@ -79,6 +79,16 @@ macro_rules! sql_backend {
                 backup_eligible: r.try_get("backup_eligible").map_err(map_err)?,
                 created_at: r.try_get("created_at").map_err(map_err)?,
                 last_used_at: r.try_get("last_used_at").map_err(map_err)?,
+            })
+        }
+
+        fn checkpoint_from_row(r: &DbRow) -> StoreResult<CheckpointRecord> {
+            let size: i64 = r.try_get("tree_size").map_err(map_err)?;
+            Ok(CheckpointRecord {
+                tree_size: u64::try_from(size).map_err(|_| corrupt("negative tree size"))?,
+                root_hash: r.try_get("root_hash").map_err(map_err)?,
+                note: r.try_get("note").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
             })
         }
 
@@ -230,6 +240,110 @@ macro_rules! sql_backend {
                 .await
                 .map_err(map_err)?;
                 rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn audit_tree_size(&self) -> StoreResult<u64> {
+                let n: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) + 1 FROM audit_tree WHERE level = 0")
+                    .fetch_one(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+            }
+
+            async fn audit_tree_nodes(&self, keys: &[(u32, u64)]) -> StoreResult<Vec<(u32, u64, String)>> {
+                let mut conn = self.read_pool().acquire().await.map_err(map_err)?;
+                let mut out = Vec::with_capacity(keys.len());
+                for &(level, idx) in keys {
+                    let Ok(i) = i64::try_from(idx) else { continue };
+                    let h: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_tree WHERE level = $1 AND idx = $2")
+                        .bind(i64::from(level))
+                        .bind(i)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(map_err)?;
+                    if let Some(h) = h {
+                        out.push((level, idx, h));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn audit_tree_level(&self, level: u32, from: u64, limit: u32) -> StoreResult<Vec<(u64, String)>> {
+                let rows = sqlx::query("SELECT idx, hash FROM audit_tree WHERE level = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
+                    .bind(i64::from(level))
+                    .bind(i64::try_from(from).unwrap_or(i64::MAX))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        let idx: i64 = r.try_get("idx").map_err(map_err)?;
+                        Ok((u64::try_from(idx).map_err(|_| corrupt("negative tree index"))?, r.try_get("hash").map_err(map_err)?))
+                    })
+                    .collect()
+            }
+
+            async fn append_audit_tree(&self, nodes: &[(u32, u64, String)]) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                for chunk in nodes.chunks(500) {
+                    let mut sql = String::from("INSERT INTO audit_tree (level, idx, hash) VALUES ");
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+                    }
+                    sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (level, idx, hash) in chunk {
+                        q = q
+                            .bind(i64::from(*level))
+                            .bind(i64::try_from(*idx).map_err(|_| corrupt("tree index overflow"))?)
+                            .bind(hash.as_str());
+                    }
+                    q.execute(&mut *tx).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn insert_checkpoint(&self, cp: &CheckpointRecord) -> StoreResult<bool> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                let r = sqlx::query(
+                    "INSERT INTO audit_checkpoints (tree_size, root_hash, note, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tree_size) DO NOTHING",
+                )
+                .bind(i64::try_from(cp.tree_size).map_err(|_| corrupt("tree size overflow"))?)
+                .bind(&cp.root_hash)
+                .bind(&cp.note)
+                .bind(cp.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn checkpoints(&self, after: u64, limit: u32) -> StoreResult<Vec<CheckpointRecord>> {
+                let rows = sqlx::query(
+                    "SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2",
+                )
+                .bind(i64::try_from(after).unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(checkpoint_from_row).collect()
+            }
+
+            async fn latest_checkpoint(&self) -> StoreResult<Option<CheckpointRecord>> {
+                let row = sqlx::query(
+                    "SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
+                )
+                .fetch_optional(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                row.as_ref().map(checkpoint_from_row).transpose()
             }
 
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {

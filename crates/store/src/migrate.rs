@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "passkeys",
         sql: include_str!("../migrations/sqlite/0003_passkeys.sql"),
     },
+    Migration {
+        version: 4,
+        name: "tlog",
+        sql: include_str!("../migrations/sqlite/0004_tlog.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -49,6 +54,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "passkeys",
         sql: include_str!("../migrations/postgres/0003_passkeys.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "tlog",
+        sql: include_str!("../migrations/postgres/0004_tlog.sql"),
     },
 ];
 

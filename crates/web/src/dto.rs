@@ -266,7 +266,7 @@ pub struct AuditEventBody {
     pub prev_hash: String,
     /// This entry's chain hash (hex).
     pub hash: String,
-    /// RFC 9162 leaf hash; null until the transparency log lands.
+    /// RFC 9162 leaf hash of the entry in the transparency log: SHA-256(0x00 || hash).
     pub leaf_hash: Option<String>,
 }
 
@@ -284,7 +284,8 @@ impl From<&AuditRecord> for AuditEventBody {
             details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
             prev_hash: r.prev_hash.clone(),
             hash: r.hash.clone(),
-            leaf_hash: None,
+            leaf_hash: portcullis_core::audit::decode_hash(&r.hash)
+                .map(|h| hex::encode(portcullis_core::tlog::leaf_hash(&h))),
         }
     }
 }
@@ -320,9 +321,15 @@ pub struct AuditVerifyBody {
     /// First entry that fails, when `ok` is false.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_bad_seq: Option<i64>,
-    /// Why it fails.
+    /// Why it fails: names the entry, tree node or checkpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Leaves in the stored Merkle tree.
+    pub tree_size: u64,
+    /// Root of the Merkle tree over the verified entries (hex).
+    pub root: String,
+    /// Signed checkpoints whose signature and root verified.
+    pub checkpoints_verified: u64,
 }
 
 impl From<AuditVerifyReport> for AuditVerifyBody {
@@ -333,8 +340,80 @@ impl From<AuditVerifyReport> for AuditVerifyBody {
             head: r.head,
             first_bad_seq: r.first_bad_seq,
             reason: r.reason,
+            tree_size: r.tree_size,
+            root: r.root,
+            checkpoints_verified: r.checkpoints_verified,
         }
     }
+}
+
+/// `GET /audit/checkpoint`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointBody {
+    /// The log's origin line.
+    pub origin: String,
+    /// Entries covered.
+    pub tree_size: u64,
+    /// Merkle root of those entries (hex; base64 inside the note).
+    pub root_hash: String,
+    /// The C2SP tlog-checkpoint, signed as a C2SP signed-note (Ed25519).
+    pub checkpoint: String,
+    /// The signed-note verifier key (`<name>+<key id>+<base64 key>`).
+    pub verifier_key: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `GET /admin/audit/{seq}/proof`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProofBody {
+    /// The entry.
+    pub seq: i64,
+    /// Its leaf index (`seq - 1`).
+    pub leaf_index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// Leaf hash (hex).
+    pub leaf_hash: String,
+    /// Root of the tree of `tree_size` entries (hex).
+    pub root_hash: String,
+    /// RFC 9162 audit path (hex), leaf side first.
+    pub inclusion_proof: Vec<String>,
+    /// The entry itself.
+    pub entry: AuditEventBody,
+}
+
+/// `GET /admin/audit/consistency`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProofBody {
+    /// The smaller tree size.
+    pub from: u64,
+    /// The larger tree size.
+    pub to: u64,
+    /// Root at `from` (hex).
+    pub from_root: String,
+    /// Root at `to` (hex).
+    pub to_root: String,
+    /// RFC 9162 consistency proof (hex).
+    pub consistency_proof: Vec<String>,
+}
+
+/// `?tree_size=`
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// The tree size to prove inclusion in (default: the whole log).
+    pub tree_size: Option<u64>,
+}
+
+/// `?from=&to=`
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The smaller tree size (at least 1).
+    pub from: u64,
+    /// The larger tree size (default: the whole log).
+    pub to: Option<u64>,
 }
 
 /// `/healthz`, `/readyz`

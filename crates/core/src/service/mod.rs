@@ -5,6 +5,7 @@ mod auth;
 mod keys;
 mod mfa;
 mod passkeys;
+mod tlog;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
+pub use tlog::{ConsistencyProof, ExportedEntry, InclusionProof, LatestCheckpoint, verify_export};
 
 use crate::clock::Clock;
 use crate::crypto::passwords::PasswordHasher;
@@ -49,6 +51,21 @@ pub struct AuthSettings {
     pub self_registration: bool,
     /// Sensitive actions need a factor at most this many seconds old.
     pub step_up_max_age: i64,
+    /// The audit transparency log.
+    pub audit: AuditSettings,
+}
+
+/// Settings of the audit transparency log.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Origin line and key name of checkpoints.
+    pub origin: String,
+    /// A checkpoint after this many new entries...
+    pub checkpoint_every_entries: u64,
+    /// ...or this many seconds, when there are new entries.
+    pub checkpoint_every_seconds: i64,
+    /// Where to write checkpoints for witnesses.
+    pub witness_dir: Option<std::path::PathBuf>,
 }
 
 /// The domain services, wired once and shared by every request.
@@ -67,6 +84,8 @@ pub struct Services {
     pub health: Arc<Health>,
     /// The WebAuthn relying party of `server.public_url`, or why there is none.
     pub(crate) webauthn: std::result::Result<webauthn_rs::Webauthn, String>,
+    /// One tree builder at a time on this node.
+    pub(crate) tlog_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Services {
@@ -101,6 +120,7 @@ impl Services {
             revocations: Arc::new(RevocationCache::default()),
             health: Arc::new(Health::default()),
             webauthn: passkeys::relying_party(&settings_issuer),
+            tlog_lock: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -7,7 +7,8 @@ use axum::{Json, Router};
 
 use crate::AppState;
 use crate::dto::{
-    AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, UserBody, UserList, UserListQuery,
+    AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, ConsistencyProofBody, ConsistencyQuery,
+    InclusionProofBody, ProofQuery, UserBody, UserList, UserListQuery,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Admin, ApiQuery};
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/users/{id}/mfa", delete(reset_user_mfa))
         .route("/api/v1/admin/audit", get(audit))
         .route("/api/v1/admin/audit/verify", get(audit_verify))
+        .route("/api/v1/admin/audit/{seq}/proof", get(audit_proof))
+        .route("/api/v1/admin/audit/consistency", get(audit_consistency))
 }
 
 /// List users, paginated by cursor.
@@ -159,4 +162,59 @@ pub async fn audit_verify(
     Admin(_, _): Admin,
 ) -> ApiResult<Json<AuditVerifyBody>> {
     Ok(Json(s.svc.verify_audit().await?.into()))
+}
+
+/// Inclusion proof of one entry in the transparency log (RFC 9162), against the tree of
+/// `tree_size` entries (default: the whole log, as of now).
+#[utoipa::path(get, path = "/api/v1/admin/audit/{seq}/proof", tag = "admin", security(("bearer" = [])),
+    params(("seq" = i64, Path, description = "Entry sequence number"), ProofQuery),
+    responses(
+        (status = 200, description = "The audit path", body = InclusionProofBody),
+        (status = 400, description = "Bad query, or the entry is not in a tree of that size", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit_proof(
+    State(s): State<AppState>,
+    Admin(_, _): Admin,
+    Path(seq): Path<String>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
+) -> ApiResult<Json<InclusionProofBody>> {
+    let seq: i64 = seq
+        .parse()
+        .map_err(|_| crate::error::ApiError::invalid_request("seq must be a positive integer"))?;
+    let p = s.svc.audit_inclusion_proof(seq, q.tree_size).await?;
+    Ok(Json(InclusionProofBody {
+        seq: p.entry.seq,
+        leaf_index: p.leaf_index,
+        tree_size: p.tree_size,
+        leaf_hash: p.leaf_hash,
+        root_hash: p.root_hash,
+        inclusion_proof: p.proof,
+        entry: AuditEventBody::from(&p.entry),
+    }))
+}
+
+/// Consistency proof between two sizes of the transparency log (RFC 9162): the smaller tree
+/// is a prefix of the larger one.
+#[utoipa::path(get, path = "/api/v1/admin/audit/consistency", tag = "admin", security(("bearer" = [])),
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProofBody),
+        (status = 400, description = "Bad query (sizes reversed, zero, or beyond the log)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit_consistency(
+    State(s): State<AppState>,
+    Admin(_, _): Admin,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> ApiResult<Json<ConsistencyProofBody>> {
+    let p = s.svc.audit_consistency_proof(q.from, q.to).await?;
+    Ok(Json(ConsistencyProofBody {
+        from: p.from,
+        to: p.to,
+        from_root: p.from_root,
+        to_root: p.to_root,
+        consistency_proof: p.proof,
+    }))
 }

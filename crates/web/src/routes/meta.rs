@@ -10,7 +10,7 @@ use portcullis_core::Error;
 use portcullis_core::clock::rfc3339;
 
 use crate::AppState;
-use crate::dto::HealthBody;
+use crate::dto::{CheckpointBody, HealthBody};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn router() -> Router<AppState> {
@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/audit/checkpoint", get(checkpoint))
 }
 
 /// The public keys that verify access tokens, including superseded keys whose tokens may
@@ -112,4 +113,43 @@ pub async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "This endpoint does not accept this method.",
     )
+}
+
+/// The latest signed checkpoint of the audit transparency log (public: auditors and
+/// witnesses keep these to detect a rewritten log). `Accept: text/plain` returns the signed
+/// note alone.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "meta",
+    responses(
+        (status = 200, description = "The checkpoint and the key that signs it", body = CheckpointBody),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn checkpoint(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let cp = s.svc.latest_checkpoint().await?;
+    let wants_text = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/plain") && !a.contains("application/json"));
+    let mut res = if wants_text {
+        (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            cp.record.note,
+        )
+            .into_response()
+    } else {
+        Json(CheckpointBody {
+            origin: cp.origin,
+            tree_size: cp.record.tree_size,
+            root_hash: cp.record.root_hash,
+            checkpoint: cp.record.note,
+            verifier_key: cp.verifier_key,
+            created_at: rfc3339(cp.record.created_at),
+        })
+        .into_response()
+    };
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(res)
 }
