@@ -270,6 +270,91 @@ pub struct AuditConfig {
     /// A directory to write each new checkpoint to (`checkpoint` and `checkpoint.<size>`),
     /// for a witness or a backup job to pick up.
     pub witness_dir: Option<PathBuf>,
+    /// `[[audit.sinks]]`: where the events are delivered (SIEM export).
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// What kind of destination a sink is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// JSON lines appended to a file.
+    #[default]
+    File,
+    /// RFC 5424 syslog over TCP (RFC 6587 octet counting).
+    Syslog,
+    /// HTTP POST signed per the Standard Webhooks specification.
+    Webhook,
+}
+
+/// How events are rendered for a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkFormat {
+    /// OCSF 1.x records, with the original event attached.
+    #[default]
+    Ocsf,
+    /// The audit event as stored (with its hashes).
+    Raw,
+}
+
+/// When a file sink calls fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// After every event.
+    Always,
+    /// After every batch, before the cursor moves.
+    #[default]
+    Batch,
+    /// Never (the OS decides).
+    Never,
+}
+
+/// One `[[audit.sinks]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkConfig {
+    /// Unique name; the delivery cursor is stored under it.
+    pub name: String,
+    /// `file`, `syslog` or `webhook`.
+    pub kind: SinkKind,
+    /// `ocsf` (default) or `raw`.
+    pub format: SinkFormat,
+    /// file: the path to append to.
+    pub path: Option<PathBuf>,
+    /// file: `always`, `batch` (default) or `never`.
+    pub fsync: FsyncPolicy,
+    /// syslog: `host:port` of the collector (TCP).
+    pub address: Option<String>,
+    /// syslog: APP-NAME.
+    pub app_name: String,
+    /// webhook: the `http://` URL to POST to.
+    pub url: Option<String>,
+    /// webhook: the Standard Webhooks secret, `whsec_<base64>`.
+    pub secret: Option<SecretString>,
+    /// webhook: attempts per event before it goes to the dead-letter table.
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds (doubling, at most a minute).
+    pub retry_base_ms: u64,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            kind: SinkKind::File,
+            format: SinkFormat::Ocsf,
+            path: None,
+            fsync: FsyncPolicy::Batch,
+            address: None,
+            app_name: "portcullis".into(),
+            url: None,
+            secret: None,
+            max_attempts: 8,
+            retry_base_ms: 1000,
+        }
+    }
 }
 
 impl Default for AuditConfig {
@@ -279,6 +364,7 @@ impl Default for AuditConfig {
             checkpoint_every_seconds: 60,
             checkpoint_origin: None,
             witness_dir: None,
+            sinks: Vec::new(),
         }
     }
 }
@@ -444,6 +530,61 @@ impl Config {
         }
         if self.audit.checkpoint_every_seconds == 0 {
             return Err(bad("audit.checkpoint_every_seconds", "must be at least 1"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, sink) in self.audit.sinks.iter().enumerate() {
+            let key = |k: &str| format!("audit.sinks[{i}].{k}");
+            let valid_name = !sink.name.is_empty()
+                && sink.name.len() <= 64
+                && sink
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                return Err(bad(&key("name"), "1 to 64 letters, digits, `-` or `_`"));
+            }
+            if !names.insert(sink.name.as_str()) {
+                return Err(bad(&key("name"), "must be unique"));
+            }
+            if sink.max_attempts == 0 {
+                return Err(bad(&key("max_attempts"), "must be at least 1"));
+            }
+            match sink.kind {
+                SinkKind::File if sink.path.is_none() => {
+                    return Err(bad(&key("path"), "a file sink needs a path"));
+                }
+                SinkKind::Syslog
+                    if sink
+                        .address
+                        .as_deref()
+                        .is_none_or(|a| a.rsplit_once(':').is_none()) =>
+                {
+                    return Err(bad(&key("address"), "a syslog sink needs host:port"));
+                }
+                SinkKind::Webhook => {
+                    if !sink
+                        .url
+                        .as_deref()
+                        .is_some_and(|u| u.starts_with("http://"))
+                    {
+                        return Err(bad(
+                            &key("url"),
+                            "a webhook sink needs an http:// URL (https needs the TLS support that is not built yet)",
+                        ));
+                    }
+                    let ok = sink
+                        .secret
+                        .as_ref()
+                        .is_some_and(|s| crate::siem::webhook_key(s.expose_secret()).is_ok());
+                    if !ok {
+                        return Err(bad(
+                            &key("secret"),
+                            "a webhook sink needs a secret: `whsec_` and base64 of 24 to 64 random bytes",
+                        ));
+                    }
+                }
+                _ => {}
+            }
         }
         if let Some(o) = &self.audit.checkpoint_origin
             && (o.is_empty()

@@ -17,6 +17,7 @@ pub mod password;
 pub mod rand;
 pub mod revocation;
 pub mod service;
+pub mod siem;
 pub mod store;
 pub mod throttle;
 pub mod tlog;

@@ -302,3 +302,18 @@ pub struct CheckpointRecord {
     /// When it was made.
     pub created_at: UnixTime,
 }
+
+/// Delivery state of one audit sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkState {
+    /// The sink's name.
+    pub name: String,
+    /// The last entry delivered.
+    pub last_seq: i64,
+    /// Entries delivered.
+    pub delivered: i64,
+    /// Failed delivery attempts.
+    pub failures: i64,
+    /// Entries given up on (kept in the dead-letter table).
+    pub dead_letters: i64,
+}

@@ -9,7 +9,7 @@ use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::model::{
     CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Session,
-    SigningKeyRecord, ThrottleState, User, WebauthnCeremony,
+    SigningKeyRecord, SinkState, ThrottleState, User, WebauthnCeremony,
 };
 
 /// Why a storage operation failed.
@@ -81,6 +81,39 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoints(&self, after: u64, limit: u32) -> StoreResult<Vec<CheckpointRecord>>;
     /// The largest checkpoint.
     async fn latest_checkpoint(&self) -> StoreResult<Option<CheckpointRecord>>;
+    /// Takes (or renews) the delivery lease of sink `name` for `owner` until `now + ttl`;
+    /// returns the sink's cursor, or `None` while another node holds the lease.
+    async fn sink_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: UnixTime,
+        ttl: i64,
+    ) -> StoreResult<Option<i64>>;
+    /// Moves the cursor of sink `name` to `seq` after `delivered` more entries, if `owner`
+    /// still holds the lease; false when it lost it.
+    async fn advance_sink(
+        &self,
+        name: &str,
+        owner: &str,
+        seq: i64,
+        delivered: i64,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Gives up the lease of sink `name` (graceful stop), so another node takes over at once.
+    async fn release_sink(&self, name: &str, owner: &str) -> StoreResult<()>;
+    /// Counts a failed delivery attempt.
+    async fn sink_failed(&self, name: &str) -> StoreResult<()>;
+    /// Records entry `seq` as given up on by sink `name`.
+    async fn dead_letter(
+        &self,
+        name: &str,
+        seq: i64,
+        error: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Delivery state of every sink.
+    async fn sink_states(&self) -> StoreResult<Vec<SinkState>>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
     /// entries that no longer block or count. Returns the number of sessions removed.
     async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;

@@ -182,7 +182,11 @@ impl App {
     /// Starts the background tasks: revocation sync and health (polling), push of
     /// revocations where the database supports it, signing-key reload. They stop when
     /// `stop` turns true.
-    pub fn spawn_background(&self, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    /// The second list is the SIEM sinks, which finish their current delivery on stop.
+    pub fn spawn_background(
+        &self,
+        stop: watch::Receiver<bool>,
+    ) -> (Vec<JoinHandle<()>>, Vec<JoinHandle<()>>) {
         let svc = self.services.clone();
         let mut stop_sync = stop.clone();
         let sync = tokio::spawn(async move {
@@ -264,6 +268,7 @@ impl App {
         });
 
         let svc = self.services.clone();
+        let stop_sinks = stop.clone();
         let mut stop_feed = stop;
         let feed = tokio::spawn(async move {
             loop {
@@ -291,7 +296,13 @@ impl App {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
-        vec![sync, tlog, feed]
+        let sinks = crate::sinks::spawn(
+            self.services.clone(),
+            self.config.audit.sinks.clone(),
+            self.config.audit.origin(&self.config.server.public_url),
+            stop_sinks,
+        );
+        (vec![sync, tlog, feed], sinks)
     }
 
     /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at
@@ -301,7 +312,7 @@ impl App {
         listener: TcpListener,
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
-        let tasks = self.spawn_background(stop.clone());
+        let (tasks, sinks) = self.spawn_background(stop.clone());
         let grace = Duration::from_secs(self.config.server.shutdown_grace_seconds);
         let mut on_stop = stop.clone();
         let mut on_stop_grace = stop;
@@ -325,6 +336,21 @@ impl App {
         };
         for t in tasks {
             t.abort();
+        }
+        // Sinks store their cursor after the delivery in flight, so a restart does not
+        // deliver it again; they stop at the next pause.
+        let wait = async {
+            for t in sinks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "audit sinks did not stop in time; undelivered entries resume on the next start"
+            );
         }
         result
     }

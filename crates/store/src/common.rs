@@ -14,7 +14,7 @@ macro_rules! sql_backend {
         use portcullis_core::clock::UnixTime;
         use portcullis_core::email::Email;
         use portcullis_core::model::{
-            CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
+            CheckpointRecord, MfaChallenge, SinkState, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
             SigningKeyRecord, ThrottleState, User, WebauthnCeremony,
         };
         use portcullis_core::store::{RevocationFeed, Store, StoreError, StoreResult, Tx};
@@ -344,6 +344,123 @@ macro_rules! sql_backend {
                 .await
                 .map_err(map_err)?;
                 row.as_ref().map(checkpoint_from_row).transpose()
+            }
+
+            async fn sink_lease(&self, name: &str, owner: &str, now: UnixTime, ttl: i64) -> StoreResult<Option<i64>> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO audit_sink_cursors (name, last_seq, lease_owner, lease_until, delivered, failures, dead_letters, updated_at)
+                     VALUES ($1, 0, NULL, 0, 0, 0, 0, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let r = sqlx::query(
+                    "UPDATE audit_sink_cursors SET lease_owner = $1, lease_until = $2
+                     WHERE name = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+                )
+                .bind(owner)
+                .bind(now + ttl)
+                .bind(name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let seq: Option<i64> = if r.rows_affected() == 1 {
+                    sqlx::query_scalar("SELECT last_seq FROM audit_sink_cursors WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                } else {
+                    None
+                };
+                tx.commit().await.map_err(map_err)?;
+                Ok(seq)
+            }
+
+            async fn advance_sink(&self, name: &str, owner: &str, seq: i64, delivered: i64, now: UnixTime) -> StoreResult<bool> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                let r = sqlx::query(
+                    "UPDATE audit_sink_cursors SET last_seq = $1, delivered = delivered + $2, updated_at = $3
+                     WHERE name = $4 AND lease_owner = $5 AND last_seq < $1",
+                )
+                .bind(seq)
+                .bind(delivered)
+                .bind(now)
+                .bind(name)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn release_sink(&self, name: &str, owner: &str) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query("UPDATE audit_sink_cursors SET lease_owner = NULL, lease_until = 0 WHERE name = $1 AND lease_owner = $2")
+                    .bind(name)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn sink_failed(&self, name: &str) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query("UPDATE audit_sink_cursors SET failures = failures + 1 WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn dead_letter(&self, name: &str, seq: i64, error: &str, now: UnixTime) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                let r = sqlx::query(
+                    "INSERT INTO audit_sink_dead_letters (sink, seq, error, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (sink, seq) DO NOTHING",
+                )
+                .bind(name)
+                .bind(seq)
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if r.rows_affected() == 1 {
+                    sqlx::query("UPDATE audit_sink_cursors SET dead_letters = dead_letters + 1 WHERE name = $1")
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn sink_states(&self) -> StoreResult<Vec<SinkState>> {
+                let rows = sqlx::query(
+                    "SELECT name, last_seq, delivered, failures, dead_letters FROM audit_sink_cursors ORDER BY name",
+                )
+                .fetch_all(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(SinkState {
+                            name: r.try_get("name").map_err(map_err)?,
+                            last_seq: r.try_get("last_seq").map_err(map_err)?,
+                            delivered: r.try_get("delivered").map_err(map_err)?,
+                            failures: r.try_get("failures").map_err(map_err)?,
+                            dead_letters: r.try_get("dead_letters").map_err(map_err)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {

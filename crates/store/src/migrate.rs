@@ -37,6 +37,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "tlog",
         sql: include_str!("../migrations/sqlite/0004_tlog.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_sinks",
+        sql: include_str!("../migrations/sqlite/0005_audit_sinks.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -59,6 +64,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         name: "tlog",
         sql: include_str!("../migrations/postgres/0004_tlog.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "audit_sinks",
+        sql: include_str!("../migrations/postgres/0005_audit_sinks.sql"),
     },
 ];
 

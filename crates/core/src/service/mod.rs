@@ -17,7 +17,9 @@ pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
-pub use tlog::{ConsistencyProof, ExportedEntry, InclusionProof, LatestCheckpoint, verify_export};
+pub use tlog::{
+    AuditMetrics, ConsistencyProof, ExportedEntry, InclusionProof, LatestCheckpoint, verify_export,
+};
 
 use crate::clock::Clock;
 use crate::crypto::passwords::PasswordHasher;

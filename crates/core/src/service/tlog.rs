@@ -62,6 +62,19 @@ pub struct LatestCheckpoint {
     pub verifier_key: String,
 }
 
+/// Numbers of the audit log for `/metrics`.
+#[derive(Debug, Clone)]
+pub struct AuditMetrics {
+    /// Entries sequenced.
+    pub entries: i64,
+    /// Leaves in the stored Merkle tree.
+    pub tree_size: u64,
+    /// Size of the latest signed checkpoint.
+    pub checkpoint_size: u64,
+    /// Delivery state of every sink.
+    pub sinks: Vec<crate::model::SinkState>,
+}
+
 fn hx(h: &Hash) -> String {
     hex::encode(h)
 }
@@ -116,6 +129,21 @@ impl Services {
             nodes.insert((l, i), h);
         }
         f(&mut nodes).map_err(tree_error)
+    }
+
+    /// Numbers of the audit log, its tree, checkpoints and sinks.
+    pub async fn audit_metrics(&self) -> Result<AuditMetrics> {
+        let (entries, _) = self.store.audit_head().await?;
+        Ok(AuditMetrics {
+            entries,
+            tree_size: self.store.audit_tree_size().await?,
+            checkpoint_size: self
+                .store
+                .latest_checkpoint()
+                .await?
+                .map_or(0, |c| c.tree_size),
+            sinks: self.store.sink_states().await?,
+        })
     }
 
     /// Extends the stored Merkle tree to every sequenced entry; returns its size.

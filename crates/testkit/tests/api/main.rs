@@ -31,6 +31,7 @@ mod http;
 mod mfa;
 mod passkeys;
 mod sessions;
+mod sinks;
 mod tlog;
 mod tokens;
 

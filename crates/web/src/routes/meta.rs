@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
+        .route("/metrics", get(metrics))
 }
 
 /// The public keys that verify access tokens, including superseded keys whose tokens may
@@ -152,4 +153,101 @@ pub async fn checkpoint(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(res)
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus metrics (text exposition format), for scrapers on `admin.allowed_ips` only.
+pub async fn metrics(
+    State(s): State<AppState>,
+    crate::extract::Ctx(ctx): crate::extract::Ctx,
+) -> ApiResult<Response> {
+    let allowed = ctx
+        .ip
+        .is_some_and(|ip| s.web.admin_allowed_ips.iter().any(|n| n.contains(&ip)));
+    if !allowed {
+        return Err(Error::IpNotAllowed.into());
+    }
+    let m = s.svc.audit_metrics().await?;
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, rows: Vec<(String, i64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in rows {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    let one = |v: i64| vec![(String::new(), v)];
+    let size = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    gauge(
+        "portcullis_ready",
+        "1 when the database answers and the revocation view is current.",
+        "gauge",
+        one(i64::from(s.svc.health.ready())),
+    );
+    gauge(
+        "portcullis_audit_entries",
+        "Audit entries sequenced.",
+        "gauge",
+        one(m.entries),
+    );
+    gauge(
+        "portcullis_audit_tree_size",
+        "Leaves in the audit Merkle tree.",
+        "gauge",
+        one(size(m.tree_size)),
+    );
+    gauge(
+        "portcullis_audit_checkpoint_tree_size",
+        "Entries covered by the latest signed checkpoint.",
+        "gauge",
+        one(size(m.checkpoint_size)),
+    );
+    let per = |f: &dyn Fn(&portcullis_core::model::SinkState) -> i64| {
+        m.sinks
+            .iter()
+            .map(|x| (format!("{{sink=\"{}\"}}", escape_label(&x.name)), f(x)))
+            .collect::<Vec<_>>()
+    };
+    gauge(
+        "portcullis_audit_sink_last_seq",
+        "Last audit entry delivered to the sink.",
+        "gauge",
+        per(&|x| x.last_seq),
+    );
+    gauge(
+        "portcullis_audit_sink_lag",
+        "Audit entries not yet delivered to the sink.",
+        "gauge",
+        per(&|x| m.entries - x.last_seq),
+    );
+    gauge(
+        "portcullis_audit_sink_delivered_total",
+        "Audit entries delivered to the sink.",
+        "counter",
+        per(&|x| x.delivered),
+    );
+    gauge(
+        "portcullis_audit_sink_failures_total",
+        "Failed delivery attempts of the sink.",
+        "counter",
+        per(&|x| x.failures),
+    );
+    gauge(
+        "portcullis_audit_sink_dead_letters_total",
+        "Audit entries the sink gave up on (audit_sink_dead_letters).",
+        "counter",
+        per(&|x| x.dead_letters),
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
 }

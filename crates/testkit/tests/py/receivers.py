@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Independent SIEM receivers for the sink tests.
+
+  receivers.py syslog  PORTFILE OUTFILE
+      RFC 5424 over TCP with RFC 6587 octet counting; writes one message per line.
+  receivers.py webhook PORTFILE OUTFILE SECRET FAIL_FIRST
+      HTTP; verifies every request with the `standardwebhooks` package (the reference
+      implementation of the Standard Webhooks specification), answers 500 to the first
+      FAIL_FIRST valid requests (to exercise retries), 401 to unverifiable ones, and writes
+      each accepted body as one line.
+
+The listening port is written to PORTFILE once the socket is bound.
+"""
+
+import http.server
+import socketserver
+import sys
+import threading
+
+
+def serve_syslog(portfile, outfile):
+    out = open(outfile, "a", encoding="utf-8")
+    lock = threading.Lock()
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            buf = b""
+            while True:
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while True:
+                    sp = buf.find(b" ")
+                    if sp <= 0 or not buf[:sp].isdigit():
+                        break
+                    n = int(buf[:sp])
+                    if len(buf) < sp + 1 + n:
+                        break
+                    msg = buf[sp + 1 : sp + 1 + n].decode("utf-8")
+                    buf = buf[sp + 1 + n :]
+                    with lock:
+                        out.write(msg.replace("\n", "\\n") + "\n")
+                        out.flush()
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    srv = Server(("127.0.0.1", 0), Handler)
+    with open(portfile, "w") as f:
+        f.write(str(srv.server_address[1]))
+    srv.serve_forever()
+
+
+def serve_webhook(portfile, outfile, secret, fail_first):
+    from standardwebhooks.webhooks import Webhook
+
+    wh = Webhook(secret)
+    out = open(outfile, "a", encoding="utf-8")
+    state = {"failed": 0}
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                wh.verify(body, headers)
+            except Exception as e:  # noqa: BLE001 - any failure is a refusal
+                self.send_response(401)
+                self.end_headers()
+                self.wfile.write(str(e).encode())
+                return
+            with lock:
+                if state["failed"] < fail_first:
+                    state["failed"] += 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                out.write(body.decode("utf-8") + "\n")
+                out.flush()
+            self.send_response(204)
+            self.end_headers()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with open(portfile, "w") as f:
+        f.write(str(srv.server_address[1]))
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "syslog":
+        serve_syslog(sys.argv[2], sys.argv[3])
+    else:
+        serve_webhook(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
