@@ -317,3 +317,94 @@ pub struct SinkState {
     /// Entries given up on (kept in the dead-letter table).
     pub dead_letters: i64,
 }
+
+/// How requests made with an API key must be signed (RFC 9421).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SigningMode {
+    /// No signature required.
+    None,
+    /// `hmac-sha256` with a shared secret issued at creation.
+    HmacSha256,
+    /// `ed25519` with a public key the client registered.
+    Ed25519,
+}
+
+impl SigningMode {
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningMode::None => "none",
+            SigningMode::HmacSha256 => "hmac-sha256",
+            SigningMode::Ed25519 => "ed25519",
+        }
+    }
+}
+
+impl FromStr for SigningMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(SigningMode::None),
+            "hmac-sha256" => Ok(SigningMode::HmacSha256),
+            "ed25519" => Ok(SigningMode::Ed25519),
+            other => Err(format!(
+                "unknown signing `{other}` (expected hmac-sha256 or ed25519)"
+            )),
+        }
+    }
+}
+
+/// An API key as stored: only a keyed hash of the key itself.
+#[derive(Clone)]
+pub struct ApiKeyRecord {
+    /// Opaque id; also the `keyid` of its HTTP message signatures.
+    pub id: String,
+    /// The user or service account whose rights it carries (at most).
+    pub owner_id: String,
+    /// Label.
+    pub name: String,
+    /// Public lookup prefix (`pcl_` + 8 characters).
+    pub prefix: String,
+    /// HMAC-SHA-256 of the key under a server secret, hex.
+    pub key_hash: String,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// Required request signing.
+    pub signing: SigningMode,
+    /// `hmac-sha256`: the signing secret, sealed under the master key.
+    pub signing_secret: Option<Vec<u8>>,
+    /// `ed25519`: the client's public key.
+    pub public_key: Option<[u8; 32]>,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// The key stops working at this time (expiry, or the end of a rotation overlap).
+    pub expires_at: Option<UnixTime>,
+    /// Revoked: stops at once.
+    pub revoked_at: Option<UnixTime>,
+    /// Last authenticated use.
+    pub last_used_at: Option<UnixTime>,
+    /// Client IP of the last use.
+    pub last_used_ip: Option<String>,
+    /// The key this one replaced by rotation.
+    pub rotated_from: Option<String>,
+}
+
+impl ApiKeyRecord {
+    /// Usable at `now`.
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+impl fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("owner_id", &self.owner_id)
+            .field("prefix", &self.prefix)
+            .field("scopes", &self.scopes)
+            .field("signing", &self.signing)
+            .finish_non_exhaustive()
+    }
+}

@@ -8,7 +8,7 @@ use crate::audit::{AuditRecord, NewAuditEvent};
 use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::model::{
-    CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Session,
+    ApiKeyRecord, CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Session,
     SigningKeyRecord, SinkState, ThrottleState, User, WebauthnCeremony,
 };
 
@@ -114,6 +114,26 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Delivery state of every sink.
     async fn sink_states(&self) -> StoreResult<Vec<SinkState>>;
+    /// An API key by its public prefix.
+    async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// An API key by id.
+    async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The keys of one owner, oldest first.
+    async fn api_keys_of(&self, owner_id: &str) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// All keys ordered by id, after the cursor.
+    async fn list_api_keys(&self, after_id: Option<&str>, limit: u32)
+    -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Records a use of the key.
+    async fn touch_api_key(&self, id: &str, now: UnixTime, ip: Option<&str>) -> StoreResult<()>;
+    /// Records a signature nonce of `key_id` until `expires_at`; false when it was seen
+    /// before (and has not expired): a replay.
+    async fn use_nonce(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
     /// entries that no longer block or count. Returns the number of sessions removed.
     async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;
@@ -265,6 +285,15 @@ pub trait Tx: Send {
         amr: &[String],
         auth_time: UnixTime,
     ) -> StoreResult<()>;
+    /// Stores a new API key; `Conflict("prefix")` in the (astronomically unlikely) case of a
+    /// prefix collision.
+    async fn insert_api_key(&mut self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// An API key by id, locked until commit.
+    async fn lock_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Revokes a key; false when it was already revoked or does not exist.
+    async fn revoke_api_key(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Makes a key stop at `expires_at` at the latest (the end of a rotation overlap).
+    async fn limit_api_key(&mut self, id: &str, expires_at: UnixTime) -> StoreResult<()>;
     /// Appends an audit event to the hash chain, inside this transaction.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord>;
     /// Commits.

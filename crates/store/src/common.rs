@@ -14,7 +14,7 @@ macro_rules! sql_backend {
         use portcullis_core::clock::UnixTime;
         use portcullis_core::email::Email;
         use portcullis_core::model::{
-            CheckpointRecord, MfaChallenge, SinkState, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
+            ApiKeyRecord, CheckpointRecord, MfaChallenge, SigningMode, SinkState, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
             SigningKeyRecord, ThrottleState, User, WebauthnCeremony,
         };
         use portcullis_core::store::{RevocationFeed, Store, StoreError, StoreResult, Tx};
@@ -89,6 +89,33 @@ macro_rules! sql_backend {
                 root_hash: r.try_get("root_hash").map_err(map_err)?,
                 note: r.try_get("note").map_err(map_err)?,
                 created_at: r.try_get("created_at").map_err(map_err)?,
+            })
+        }
+
+        const API_KEY_COLS: &str = "id, owner_id, name, prefix, key_hash, scopes, signing, signing_secret, public_key, created_at, expires_at, revoked_at, last_used_at, last_used_ip, rotated_from";
+
+        fn api_key_from_row(r: &DbRow) -> StoreResult<ApiKeyRecord> {
+            let scopes: String = r.try_get("scopes").map_err(map_err)?;
+            let signing: String = r.try_get("signing").map_err(map_err)?;
+            let public_key: Option<Vec<u8>> = r.try_get("public_key").map_err(map_err)?;
+            Ok(ApiKeyRecord {
+                id: r.try_get("id").map_err(map_err)?,
+                owner_id: r.try_get("owner_id").map_err(map_err)?,
+                name: r.try_get("name").map_err(map_err)?,
+                prefix: r.try_get("prefix").map_err(map_err)?,
+                key_hash: r.try_get("key_hash").map_err(map_err)?,
+                scopes: serde_json::from_str(&scopes).map_err(|_| corrupt("stored scopes are not a JSON array"))?,
+                signing: signing.parse::<SigningMode>().map_err(|_| corrupt("stored signing mode unknown"))?,
+                signing_secret: r.try_get("signing_secret").map_err(map_err)?,
+                public_key: public_key
+                    .map(|k| k.try_into().map_err(|_| corrupt("stored public key is not 32 bytes")))
+                    .transpose()?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+                expires_at: r.try_get("expires_at").map_err(map_err)?,
+                revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+                last_used_at: r.try_get("last_used_at").map_err(map_err)?,
+                last_used_ip: r.try_get("last_used_ip").map_err(map_err)?,
+                rotated_from: r.try_get("rotated_from").map_err(map_err)?,
             })
         }
 
@@ -463,6 +490,70 @@ macro_rules! sql_backend {
                     .collect()
             }
 
+            async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<Option<ApiKeyRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE prefix = $1"));
+                let row = sqlx::query(sql).bind(prefix).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                row.as_ref().map(api_key_from_row).transpose()
+            }
+
+            async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                row.as_ref().map(api_key_from_row).transpose()
+            }
+
+            async fn api_keys_of(&self, owner_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE owner_id = $1 ORDER BY created_at, id"));
+                let rows = sqlx::query(sql).bind(owner_id).fetch_all(self.read_pool()).await.map_err(map_err)?;
+                rows.iter().map(api_key_from_row).collect()
+            }
+
+            async fn list_api_keys(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<ApiKeyRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2"));
+                let rows = sqlx::query(sql)
+                    .bind(after_id.unwrap_or(""))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(api_key_from_row).collect()
+            }
+
+            async fn touch_api_key(&self, id: &str, now: UnixTime, ip: Option<&str>) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query("UPDATE api_keys SET last_used_at = $1, last_used_ip = COALESCE($2, last_used_ip) WHERE id = $3")
+                    .bind(now)
+                    .bind(ip)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn use_nonce(&self, key_id: &str, nonce: &str, expires_at: UnixTime, now: UnixTime) -> StoreResult<bool> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                // An expired record of the same nonce no longer protects anything: replace it.
+                sqlx::query("DELETE FROM signature_nonces WHERE key_id = $1 AND nonce = $2 AND expires_at <= $3")
+                    .bind(key_id)
+                    .bind(nonce)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let r = sqlx::query(
+                    "INSERT INTO signature_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING",
+                )
+                .bind(key_id)
+                .bind(nonce)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {
                 let mut tx = self.begin_tx().await.map_err(map_err)?;
                 sqlx::query(
@@ -484,6 +575,11 @@ macro_rules! sql_backend {
                     .await
                     .map_err(map_err)?;
                 sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM signature_nonces WHERE expires_at < $1")
                     .bind(now)
                     .execute(&mut *tx)
                     .await
@@ -1038,6 +1134,61 @@ macro_rules! sql_backend {
                     .bind(amr_json(amr))
                     .bind(auth_time)
                     .bind(session_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, owner_id, name, prefix, key_hash, scopes, signing, signing_secret, public_key, created_at, expires_at, revoked_at, last_used_at, last_used_ip, rotated_from)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(&k.id)
+                .bind(&k.owner_id)
+                .bind(&k.name)
+                .bind(&k.prefix)
+                .bind(&k.key_hash)
+                .bind(serde_json::to_string(&k.scopes).unwrap_or_else(|_| "[]".into()))
+                .bind(k.signing.as_str())
+                .bind(&k.signing_secret)
+                .bind(k.public_key.map(|p| p.to_vec()))
+                .bind(k.created_at)
+                .bind(k.expires_at)
+                .bind(k.revoked_at)
+                .bind(k.last_used_at)
+                .bind(&k.last_used_ip)
+                .bind(&k.rotated_from)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict("prefix"),
+                    other => other,
+                })?;
+                Ok(())
+            }
+
+            async fn lock_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1{}", hooks::FOR_UPDATE));
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                row.as_ref().map(api_key_from_row).transpose()
+            }
+
+            async fn revoke_api_key(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn limit_api_key(&mut self, id: &str, expires_at: UnixTime) -> StoreResult<()> {
+                sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1)")
+                    .bind(expires_at)
+                    .bind(id)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(map_err)?;

@@ -42,6 +42,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "audit_sinks",
         sql: include_str!("../migrations/sqlite/0005_audit_sinks.sql"),
     },
+    Migration {
+        version: 6,
+        name: "api_keys",
+        sql: include_str!("../migrations/sqlite/0006_api_keys.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -69,6 +74,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         name: "audit_sinks",
         sql: include_str!("../migrations/postgres/0005_audit_sinks.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "api_keys",
+        sql: include_str!("../migrations/postgres/0006_api_keys.sql"),
     },
 ];
 

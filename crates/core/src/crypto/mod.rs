@@ -1,6 +1,8 @@
 //! Cryptographic building blocks: pure functions over bytes, each tested against published
 //! vectors where one exists.
 
+pub mod apikey;
+pub mod httpsig;
 pub mod jwt;
 pub mod passwords;
 pub mod secretbox;

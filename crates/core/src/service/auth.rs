@@ -29,6 +29,8 @@ pub struct Principal {
     pub amr: Vec<String>,
     /// Last factor time.
     pub auth_time: i64,
+    /// Set when the request authenticated with an API key (then there is no session).
+    pub api_key: Option<super::ApiKeyGrant>,
 }
 
 /// What a successful login or refresh returns.
@@ -506,6 +508,7 @@ impl Services {
             role,
             amr: claims.amr,
             auth_time: claims.auth_time,
+            api_key: None,
         })
     }
 

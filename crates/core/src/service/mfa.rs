@@ -167,6 +167,11 @@ impl Services {
     /// Fails with `step_up_required` unless the caller's session proved a factor within
     /// `auth.step_up_max_age_seconds`.
     pub async fn require_recent_auth(&self, p: &Principal) -> Result<()> {
+        // API keys are non-interactive credentials created after a step-up; their scopes,
+        // not a session's recency, bound what they may do.
+        if p.api_key.is_some() {
+            return Ok(());
+        }
         let session = self
             .store
             .session(&p.session_id)

@@ -1,6 +1,7 @@
 //! Use cases: what the HTTP API and the CLI ask of the domain.
 
 mod admin;
+mod apikeys;
 mod auth;
 mod keys;
 mod mfa;
@@ -11,6 +12,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use admin::{AuditVerifyReport, UserPage};
+pub use apikeys::{
+    ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS, MAX_SCOPES,
+};
 pub use auth::{Principal, TokenResponse};
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
@@ -88,6 +92,8 @@ pub struct Services {
     pub(crate) webauthn: std::result::Result<webauthn_rs::Webauthn, String>,
     /// One tree builder at a time on this node.
     pub(crate) tlog_lock: tokio::sync::Mutex<()>,
+    /// When each API key's use was last written, and from where.
+    pub(crate) api_key_seen: apikeys::SeenKeys,
 }
 
 impl std::fmt::Debug for Services {
@@ -123,6 +129,7 @@ impl Services {
             health: Arc::new(Health::default()),
             webauthn: passkeys::relying_party(&settings_issuer),
             tlog_lock: tokio::sync::Mutex::new(()),
+            api_key_seen: std::sync::Mutex::default(),
         }
     }
 

@@ -1,0 +1,685 @@
+//! API keys and service accounts: creation, rotation with overlap, revocation, and the
+//! authentication of requests that carry a key.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use super::{RequestContext, Services};
+use crate::audit::{NewAuditEvent, Outcome};
+use crate::crypto::apikey;
+use crate::crypto::tokens::ct_eq;
+use crate::email::Email;
+use crate::error::{Error, FieldError, Result};
+use crate::id::{is_valid_id, new_id};
+use crate::model::{ApiKeyRecord, Role, SigningMode, User};
+use crate::rand::bytes;
+use crate::store::Tx;
+
+/// Scopes one key may carry.
+pub const MAX_SCOPES: usize = 32;
+/// Longest rotation overlap: 30 days.
+pub const MAX_OVERLAP_SECONDS: i64 = 30 * 86_400;
+/// Scopes only administrators may grant (to their own keys).
+pub const ADMIN_SCOPES: [&str; 2] = ["admin:read", "admin:write"];
+/// How often the last use of a key is written (more often when its IP changes).
+const TOUCH_EVERY: i64 = 60;
+
+/// What a new key should be.
+#[derive(Debug, Clone)]
+pub struct ApiKeySpec {
+    /// Label.
+    pub name: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Expiry in days, if any.
+    pub expires_in_days: Option<u32>,
+    /// `hmac-sha256`, `ed25519`, or none.
+    pub signing: Option<String>,
+    /// For `ed25519`: `{"kty":"OKP","crv":"Ed25519","x":"..."}`.
+    pub public_key_jwk: Option<Value>,
+}
+
+/// A key just issued: the secret parts are shown once.
+#[derive(Debug)]
+pub struct IssuedApiKey {
+    /// What is stored.
+    pub record: ApiKeyRecord,
+    /// The key itself.
+    pub key: SecretString,
+    /// For `hmac-sha256` keys: the signing secret, base64.
+    pub signing_secret: Option<SecretString>,
+}
+
+/// What an authenticated API key grants, and how its requests must be signed.
+#[derive(Clone)]
+pub struct ApiKeyGrant {
+    /// The key's id (the `keyid` of its signatures).
+    pub id: String,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// Required request signing.
+    pub signing: SigningMode,
+}
+
+impl std::fmt::Debug for ApiKeyGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyGrant")
+            .field("id", &self.id)
+            .field("scopes", &self.scopes)
+            .field("signing", &self.signing)
+            .finish()
+    }
+}
+
+impl ApiKeyGrant {
+    /// Fails with `forbidden` naming `scope` unless the key carries it (or `*`).
+    pub fn require(&self, scope: &str) -> Result<()> {
+        if self.scopes.iter().any(|s| s == scope || s == "*") {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "This API key lacks the scope `{scope}`."
+            )))
+        }
+    }
+}
+
+/// A page of keys for administrators.
+#[derive(Debug)]
+pub struct ApiKeyPage {
+    /// The keys.
+    pub keys: Vec<ApiKeyRecord>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+fn invalid(field: &str, code: &str, msg: impl Into<String>) -> Error {
+    let msg = msg.into();
+    Error::InvalidRequest(
+        format!("invalid {field}: {msg}"),
+        vec![FieldError::new(field, code, msg)],
+    )
+}
+
+fn valid_scope(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'*' | b'/'))
+}
+
+/// The 32-byte Ed25519 public key of an OKP JWK.
+fn ed25519_from_jwk(jwk: &Value) -> Result<[u8; 32]> {
+    let bad = || {
+        invalid(
+            "public_key_jwk",
+            "invalid",
+            "an Ed25519 JWK: {\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"<base64url of 32 bytes>\"}",
+        )
+    };
+    if jwk.get("kty").and_then(Value::as_str) != Some("OKP")
+        || jwk.get("crv").and_then(Value::as_str) != Some("Ed25519")
+        || jwk.get("d").is_some()
+    {
+        return Err(bad());
+    }
+    let x = jwk.get("x").and_then(Value::as_str).ok_or_else(bad)?;
+    let raw: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(x)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(bad)?;
+    ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| bad())?;
+    Ok(raw)
+}
+
+impl Services {
+    fn api_key_server_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        self.keyring.derive("portcullis:api-key-hash:v1")
+    }
+
+    fn signing_aad(key_id: &str) -> Vec<u8> {
+        format!("portcullis:api-key-signing:v1:{key_id}").into_bytes()
+    }
+
+    /// The HMAC signing secret of a key, opened.
+    pub fn api_key_signing_secret(
+        &self,
+        key: &ApiKeyRecord,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        let sealed = key
+            .signing_secret
+            .as_ref()
+            .ok_or_else(|| Error::Internal("HMAC key without a signing secret".into()))?;
+        self.keyring.open(&Self::signing_aad(&key.id), sealed)
+    }
+
+    /// Checks a key spec against the owner's rights.
+    fn check_spec(
+        owner: &User,
+        spec: &ApiKeySpec,
+    ) -> Result<(String, Vec<String>, SigningMode, Option<[u8; 32]>)> {
+        let name = spec.name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(invalid(
+                "name",
+                "invalid",
+                "1 to 100 characters, no control characters",
+            ));
+        }
+        if spec.scopes.is_empty() || spec.scopes.len() > MAX_SCOPES {
+            return Err(invalid("scopes", "invalid", "1 to 32 scopes"));
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for s in &spec.scopes {
+            if !valid_scope(s) {
+                return Err(invalid(
+                    "scopes",
+                    "invalid",
+                    format!("`{s}`: 1 to 64 of letters, digits and : . _ - * /"),
+                ));
+            }
+            if ADMIN_SCOPES.contains(&s.as_str()) && owner.role != Role::Admin {
+                return Err(Error::Forbidden(format!(
+                    "Only administrators may grant the scope `{s}`: a key carries at most its owner's rights."
+                )));
+            }
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+        if spec.expires_in_days == Some(0) || spec.expires_in_days.is_some_and(|d| d > 3650) {
+            return Err(invalid("expires_in_days", "invalid", "1 to 3650"));
+        }
+        let signing = match spec.signing.as_deref() {
+            None | Some("none") => SigningMode::None,
+            Some(s) => s
+                .parse()
+                .map_err(|m: String| invalid("signing", "invalid", m))?,
+        };
+        let public_key = match (signing, &spec.public_key_jwk) {
+            (SigningMode::Ed25519, Some(jwk)) => Some(ed25519_from_jwk(jwk)?),
+            (SigningMode::Ed25519, None) => {
+                return Err(invalid(
+                    "public_key_jwk",
+                    "required",
+                    "ed25519 signing needs the client's public key",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(invalid(
+                    "public_key_jwk",
+                    "invalid",
+                    "only for \"signing\": \"ed25519\"",
+                ));
+            }
+            (_, None) => None,
+        };
+        Ok((name.to_owned(), scopes, signing, public_key))
+    }
+
+    /// Generates, stores and audits a key for `owner`, inside `tx`.
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_key(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &RequestContext,
+        actor: &str,
+        owner: &User,
+        name: String,
+        scopes: Vec<String>,
+        signing: SigningMode,
+        public_key: Option<[u8; 32]>,
+        expires_at: Option<i64>,
+        rotated_from: Option<String>,
+    ) -> Result<IssuedApiKey> {
+        let now = self.now();
+        let id = new_id(now, self.rng.as_ref());
+        let key = apikey::generate(self.rng.as_ref());
+        let prefix = apikey::parse(key.expose_secret())
+            .ok_or_else(|| Error::Internal("generated API key does not parse".into()))?
+            .to_owned();
+        let (signing_secret, sealed) = if signing == SigningMode::HmacSha256 {
+            let secret: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(bytes(self.rng.as_ref()));
+            let sealed = self
+                .keyring
+                .seal(&Self::signing_aad(&id), secret.as_ref(), self.rng.as_ref());
+            (Some(SecretString::from(STANDARD.encode(secret.as_ref()))), Some(sealed))
+        } else {
+            (None, None)
+        };
+        let record = ApiKeyRecord {
+            id: id.clone(),
+            owner_id: owner.id.clone(),
+            name,
+            prefix,
+            key_hash: apikey::hash(self.api_key_server_key().as_ref(), key.expose_secret()),
+            scopes,
+            signing,
+            signing_secret: sealed,
+            public_key,
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+            last_used_ip: None,
+            rotated_from: rotated_from.clone(),
+        };
+        tx.insert_api_key(&record).await?;
+        let action = if rotated_from.is_some() {
+            "auth.api_key.rotated"
+        } else {
+            "auth.api_key.created"
+        };
+        tx.append_audit(
+            &NewAuditEvent::new(now, action, Outcome::Success)
+                .actor(actor.to_owned())
+                .target(id)
+                .client(ctx)
+                .details(json!({
+                    "owner_id": owner.id, "name": record.name, "prefix": record.prefix,
+                    "scopes": record.scopes, "signing": signing.as_str(),
+                    "expires_at": expires_at, "rotated_from": rotated_from,
+                })),
+        )
+        .await?;
+        Ok(IssuedApiKey {
+            record,
+            key,
+            signing_secret,
+        })
+    }
+
+    /// Creates a key for the signed-in user (needs a recent factor).
+    pub async fn create_api_key(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        spec: &ApiKeySpec,
+    ) -> Result<IssuedApiKey> {
+        if p.api_key.is_some() {
+            return Err(Error::Forbidden(
+                "API keys are created from a user session, not with another key.".into(),
+            ));
+        }
+        self.require_recent_auth(p).await?;
+        let owner = self.me(p).await?;
+        let (name, scopes, signing, public_key) = Self::check_spec(&owner, spec)?;
+        let now = self.now();
+        let expires_at = spec.expires_in_days.map(|d| now + i64::from(d) * 86_400);
+        let mut tx = self.store.begin().await?;
+        let issued = self
+            .issue_key(
+                tx.as_mut(),
+                ctx,
+                &p.user_id,
+                &owner,
+                name,
+                scopes,
+                signing,
+                public_key,
+                expires_at,
+                None,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(issued)
+    }
+
+    /// The caller's keys.
+    pub async fn list_api_keys(&self, p: &Principal) -> Result<Vec<ApiKeyRecord>> {
+        Ok(self.store.api_keys_of(&p.user_id).await?)
+    }
+
+    /// Issues a successor of key `id`; the old key stops after `overlap_seconds`.
+    pub async fn rotate_api_key(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        id: &str,
+        overlap_seconds: Option<i64>,
+    ) -> Result<IssuedApiKey> {
+        if p.api_key.is_some() {
+            return Err(Error::Forbidden(
+                "API keys are rotated from a user session, not with another key.".into(),
+            ));
+        }
+        self.require_recent_auth(p).await?;
+        let overlap = overlap_seconds.unwrap_or(0);
+        if !(0..=MAX_OVERLAP_SECONDS).contains(&overlap) {
+            return Err(invalid(
+                "overlap_seconds",
+                "invalid",
+                "0 to 2592000 (30 days)",
+            ));
+        }
+        if !is_valid_id(id) {
+            return Err(Error::NotFound);
+        }
+        let owner = self.me(p).await?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let old = tx
+            .lock_api_key(id)
+            .await?
+            .filter(|k| k.owner_id == owner.id)
+            .ok_or(Error::NotFound)?;
+        if !old.is_active(now) {
+            return Err(Error::Conflict(
+                "this key is revoked or expired; create a new one".into(),
+            ));
+        }
+        let issued = self
+            .issue_key(
+                tx.as_mut(),
+                ctx,
+                &p.user_id,
+                &owner,
+                old.name.clone(),
+                old.scopes.clone(),
+                old.signing,
+                old.public_key,
+                old.expires_at,
+                Some(old.id.clone()),
+            )
+            .await?;
+        if overlap == 0 {
+            tx.revoke_api_key(&old.id, now).await?;
+        } else {
+            tx.limit_api_key(&old.id, now + overlap).await?;
+        }
+        tx.commit().await?;
+        Ok(issued)
+    }
+
+    /// Revokes one of the caller's keys, at once.
+    pub async fn revoke_own_api_key(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<()> {
+        if !is_valid_id(id) {
+            return Err(Error::NotFound);
+        }
+        let key = self
+            .store
+            .api_key(id)
+            .await?
+            .filter(|k| k.owner_id == p.user_id)
+            .ok_or(Error::NotFound)?;
+        self.revoke_key(&p.user_id, ctx, &key.id).await
+    }
+
+    /// Revokes any key (administrators).
+    pub async fn admin_revoke_api_key(
+        &self,
+        admin: &Principal,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<()> {
+        if !is_valid_id(id) {
+            return Err(Error::NotFound);
+        }
+        self.require_recent_auth(admin).await?;
+        if self.store.api_key(id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        self.revoke_key(&admin.user_id, ctx, id).await
+    }
+
+    async fn revoke_key(&self, actor: &str, ctx: &RequestContext, id: &str) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let revoked = tx.revoke_api_key(id, now).await?;
+        if revoked {
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.api_key.revoked", Outcome::Success)
+                    .actor(actor.to_owned())
+                    .target(id.to_owned())
+                    .client(ctx),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every key, by id (administrators).
+    pub async fn admin_list_api_keys(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ApiKeyPage> {
+        if cursor.is_some_and(|c| !is_valid_id(c)) {
+            return Err(Error::InvalidRequest("invalid cursor".into(), vec![]));
+        }
+        let limit = limit.clamp(1, 500);
+        let mut keys = self.store.list_api_keys(cursor, limit + 1).await?;
+        let max = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = keys.len() > max;
+        keys.truncate(max);
+        let next_cursor = if more {
+            keys.last().map(|k| k.id.clone())
+        } else {
+            None
+        };
+        Ok(ApiKeyPage { keys, next_cursor })
+    }
+
+    /// Creates a service account (role `service`, no password) with a first key.
+    pub async fn create_service_account(
+        &self,
+        admin: &Principal,
+        ctx: &RequestContext,
+        name: &str,
+        spec: &ApiKeySpec,
+    ) -> Result<(User, IssuedApiKey)> {
+        self.require_recent_auth(admin).await?;
+        let display = name.trim();
+        let slug: String = display
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .trim_matches('-')
+            .chars()
+            .take(40)
+            .collect();
+        if display.is_empty() || display.chars().count() > 100 || slug.is_empty() {
+            return Err(invalid(
+                "name",
+                "invalid",
+                "1 to 100 characters, with at least one letter or digit",
+            ));
+        }
+        let now = self.now();
+        let id = new_id(now, self.rng.as_ref());
+        // Service accounts have no mailbox; the reserved .invalid TLD (RFC 2606) says so.
+        let short = id.get(id.len().saturating_sub(8)..).unwrap_or("0");
+        let email = Email::parse(&format!("{slug}.{short}@service.invalid"))
+            .map_err(|m| invalid("name", "invalid", m))?;
+        let user = User {
+            id,
+            email,
+            display_name: Some(display.to_owned()),
+            role: Role::Service,
+            password_hash: None,
+            mfa_enabled: false,
+            locked: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let (key_name, scopes, signing, public_key) = Self::check_spec(&user, spec)?;
+        let expires_at = spec.expires_in_days.map(|d| now + i64::from(d) * 86_400);
+        let mut tx = self.store.begin().await?;
+        tx.insert_user(&user).await.map_err(|e| match Error::from(e) {
+            Error::Conflict(_) => Error::Conflict("a service account of that name exists".into()),
+            other => other,
+        })?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "admin.service_account.created", Outcome::Success)
+                .actor(admin.user_id.clone())
+                .target(user.id.clone())
+                .client(ctx)
+                .details(json!({"name": display})),
+        )
+        .await?;
+        let issued = self
+            .issue_key(
+                tx.as_mut(),
+                ctx,
+                &admin.user_id,
+                &user,
+                key_name,
+                scopes,
+                signing,
+                public_key,
+                expires_at,
+                None,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok((user, issued))
+    }
+
+    /// Authenticates a request carrying API key `raw`: the key must parse, exist, match in
+    /// constant time, be active, and belong to an unlocked principal. Returns the principal
+    /// and the key's record (for signature verification).
+    pub async fn authenticate_api_key(
+        &self,
+        raw: &str,
+        ctx: &RequestContext,
+    ) -> Result<(Principal, ApiKeyRecord)> {
+        const BAD: Error = Error::InvalidToken("unknown, revoked or expired API key");
+        if !self.health.ready() {
+            return Err(Error::Unavailable(
+                "database unreachable; failing closed".into(),
+            ));
+        }
+        let prefix = apikey::parse(raw).ok_or(BAD)?;
+        let key = self.store.api_key_by_prefix(prefix).await?.ok_or(BAD)?;
+        let hash = apikey::hash(self.api_key_server_key().as_ref(), raw);
+        if !ct_eq(hash.as_bytes(), key.key_hash.as_bytes()) {
+            return Err(BAD);
+        }
+        let now = self.now();
+        if !key.is_active(now) {
+            return Err(BAD);
+        }
+        let owner = self.store.user_by_id(&key.owner_id).await?.ok_or(BAD)?;
+        if owner.locked {
+            return Err(Error::AccountLocked);
+        }
+        self.note_key_use(&key, ctx, now).await?;
+        Ok((
+            Principal {
+                user_id: owner.id,
+                session_id: String::new(),
+                role: owner.role,
+                amr: vec![],
+                auth_time: now,
+                api_key: Some(ApiKeyGrant {
+                    id: key.id.clone(),
+                    scopes: key.scopes.clone(),
+                    signing: key.signing,
+                }),
+            },
+            key,
+        ))
+    }
+
+    /// Writes the last use of a key (at most once a minute, or when its IP changes) and
+    /// audits a use from an IP the key was not last used from.
+    async fn note_key_use(
+        &self,
+        key: &ApiKeyRecord,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> Result<()> {
+        let ip = ctx.ip.map(|i| i.to_string());
+        let due = {
+            let mut seen = self
+                .api_key_seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.len() > 100_000 {
+                seen.clear();
+            }
+            let prev = seen.get(&key.id).cloned();
+            let last_ip = prev.as_ref().and_then(|(_, i)| i.clone()).or(key.last_used_ip.clone());
+            let due = prev.is_none_or(|(t, i)| now - t >= TOUCH_EVERY || i != ip);
+            if due {
+                seen.insert(key.id.clone(), (now, ip.clone()));
+            }
+            due.then_some(last_ip)
+        };
+        let Some(last_ip) = due else { return Ok(()) };
+        if ip.is_some() && last_ip.is_some() && ip != last_ip {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.api_key.new_ip", Outcome::Success)
+                    .actor(key.owner_id.clone())
+                    .target(key.id.clone())
+                    .client(ctx)
+                    .details(json!({"previous_ip": last_ip})),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.store.touch_api_key(&key.id, now, ip.as_deref()).await?;
+        Ok(())
+    }
+}
+
+/// The `api_key_seen` map type of [`Services`].
+pub(crate) type SeenKeys = std::sync::Mutex<HashMap<String, (i64, Option<String>)>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_checked() {
+        assert!(valid_scope("payments:write"));
+        assert!(valid_scope("admin:read"));
+        assert!(!valid_scope(""));
+        assert!(!valid_scope("a b"));
+        assert!(!valid_scope(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn jwks_are_checked() {
+        let x = URL_SAFE_NO_PAD.encode(
+            ed25519_dalek::SigningKey::from_bytes(&[1; 32])
+                .verifying_key()
+                .as_bytes(),
+        );
+        assert!(ed25519_from_jwk(&json!({"kty":"OKP","crv":"Ed25519","x": x})).is_ok());
+        assert!(ed25519_from_jwk(&json!({"kty":"OKP","crv":"X25519","x": x})).is_err());
+        assert!(ed25519_from_jwk(&json!({"kty":"OKP","crv":"Ed25519","x": x, "d": x})).is_err());
+        assert!(ed25519_from_jwk(&json!({"kty":"OKP","crv":"Ed25519","x": "AAAA"})).is_err());
+    }
+
+    #[test]
+    fn grants_name_the_missing_scope() {
+        let g = ApiKeyGrant {
+            id: "k".into(),
+            scopes: vec!["a:read".into()],
+            signing: SigningMode::None,
+        };
+        assert!(g.require("a:read").is_ok());
+        let e = g.require("a:write").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("a:write"), "{e}");
+    }
+}

@@ -1,0 +1,28 @@
+-- API keys: only a keyed hash of each key is stored, found by its public prefix.
+CREATE TABLE api_keys (
+    id             TEXT PRIMARY KEY,
+    owner_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    prefix         TEXT NOT NULL UNIQUE,
+    key_hash       TEXT NOT NULL,
+    scopes         TEXT NOT NULL,
+    signing        TEXT NOT NULL,
+    signing_secret BLOB,
+    public_key     BLOB,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER,
+    revoked_at     INTEGER,
+    last_used_at   INTEGER,
+    last_used_ip   TEXT,
+    rotated_from   TEXT
+) STRICT;
+CREATE INDEX api_keys_owner ON api_keys (owner_id);
+
+-- Nonces of HTTP message signatures seen within the acceptance window (replay protection).
+CREATE TABLE signature_nonces (
+    key_id     TEXT NOT NULL,
+    nonce      TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, nonce)
+) STRICT;
+CREATE INDEX signature_nonces_expiry ON signature_nonces (expires_at);
