@@ -159,6 +159,9 @@ pub struct AuthConfig {
     pub mfa_required_for_roles: Vec<Role>,
     /// Sensitive actions need a factor this recent (enforced with the MFA issue).
     pub step_up_max_age_seconds: u64,
+    /// HTTP message signatures are accepted when `created` is at most this far from now;
+    /// their nonces are remembered as long.
+    pub signature_window_seconds: u64,
     /// `[auth.password]`
     pub password: PasswordConfig,
 }
@@ -172,6 +175,7 @@ impl Default for AuthConfig {
             max_sessions_per_user: 10,
             mfa_required_for_roles: Vec::new(),
             step_up_max_age_seconds: 600,
+            signature_window_seconds: 300,
             password: PasswordConfig::default(),
         }
     }
@@ -467,6 +471,12 @@ impl Config {
         }
         if a.max_sessions_per_user == 0 {
             return Err(bad("auth.max_sessions_per_user", "must be at least 1"));
+        }
+        if a.signature_window_seconds == 0 || a.signature_window_seconds > 3600 {
+            return Err(bad(
+                "auth.signature_window_seconds",
+                "must be between 1 and 3600",
+            ));
         }
         if a.step_up_max_age_seconds == 0 {
             return Err(bad("auth.step_up_max_age_seconds", "must be at least 1"));

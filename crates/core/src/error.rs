@@ -43,6 +43,9 @@ pub enum Error {
     /// A wrong, expired or replayed TOTP or recovery code, or a dead `mfa_token`.
     #[error("invalid second-factor code")]
     InvalidMfaCode(&'static str),
+    /// An HTTP message signature is missing, wrong, stale or replayed.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(String),
     /// The action needs a recent second factor.
     #[error("step-up authentication required")]
     StepUpRequired,

@@ -8,8 +8,8 @@ use crate::audit::{AuditRecord, NewAuditEvent};
 use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::model::{
-    ApiKeyRecord, CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Session,
-    SigningKeyRecord, SinkState, ThrottleState, User, WebauthnCeremony,
+    ApiKeyRecord, CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash,
+    RefreshToken, Session, SigningKeyRecord, SinkState, ThrottleState, User, WebauthnCeremony,
 };
 
 /// Why a storage operation failed.
@@ -121,8 +121,11 @@ pub trait Store: Send + Sync + 'static {
     /// The keys of one owner, oldest first.
     async fn api_keys_of(&self, owner_id: &str) -> StoreResult<Vec<ApiKeyRecord>>;
     /// All keys ordered by id, after the cursor.
-    async fn list_api_keys(&self, after_id: Option<&str>, limit: u32)
-    -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn list_api_keys(
+        &self,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Records a use of the key.
     async fn touch_api_key(&self, id: &str, now: UnixTime, ip: Option<&str>) -> StoreResult<()>;
     /// Records a signature nonce of `key_id` until `expires_at`; false when it was seen

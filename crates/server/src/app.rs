@@ -145,6 +145,7 @@ impl App {
             max_sessions: usize::try_from(config.auth.max_sessions_per_user).unwrap_or(10),
             self_registration: config.auth.self_registration,
             step_up_max_age: i64::try_from(config.auth.step_up_max_age_seconds).unwrap_or(600),
+            signature_window: i64::try_from(config.auth.signature_window_seconds).unwrap_or(300),
             audit: AuditSettings {
                 origin: config.audit.origin(&config.server.public_url),
                 checkpoint_every_entries: config.audit.checkpoint_every_entries,

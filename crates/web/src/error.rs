@@ -123,6 +123,12 @@ impl From<Error> for ApiError {
                 "invalid_mfa_code",
                 format!("The code was not accepted: {why}."),
             ),
+            Error::InvalidSignature(why) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                format!("The HTTP message signature was not accepted: {why}."),
+            )
+            .bearer_error("invalid_request", "invalid HTTP message signature"),
             Error::StepUpRequired => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "step_up_required",

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::client_ip::client_ip;
 use crate::error::ApiError;
+use crate::signatures::{KeyPrincipal, session_required};
 
 /// Longest User-Agent kept.
 const MAX_USER_AGENT: usize = 256;
@@ -220,12 +221,33 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<KeyPrincipal>().is_some() {
+            return Err(session_required());
+        }
         let token = bearer(parts)?;
         let p = state.svc.authenticate(token)?;
         if lacks_required_factor(state, &p) {
             return Err(Error::MfaEnrollmentRequired.into());
         }
         Ok(Auth(p))
+    }
+}
+
+/// A signed-in user or an API key (whose scopes the handler checks where they apply).
+pub struct AnyAuth(pub Principal);
+
+impl FromRequestParts<AppState> for AnyAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(KeyPrincipal(p)) = parts.extensions.get::<KeyPrincipal>() {
+            return Ok(AnyAuth(p.clone()));
+        }
+        let Auth(p) = Auth::from_request_parts(parts, state).await?;
+        Ok(AnyAuth(p))
     }
 }
 
@@ -240,6 +262,9 @@ impl FromRequestParts<AppState> for Enrolling {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<KeyPrincipal>().is_some() {
+            return Err(session_required());
+        }
         let token = bearer(parts)?;
         Ok(Enrolling(state.svc.authenticate(token)?))
     }
@@ -280,6 +305,29 @@ impl FromRequestParts<AppState> for Admin {
                 }
             }
             return Err(Error::IpNotAllowed.into());
+        }
+        if let Some(KeyPrincipal(p)) = parts.extensions.get::<KeyPrincipal>() {
+            // An administrator's API key: its scopes bound it (read for GET, write otherwise).
+            let scope = if parts.method == axum::http::Method::GET
+                || parts.method == axum::http::Method::HEAD
+            {
+                "admin:read"
+            } else {
+                "admin:write"
+            };
+            let allowed = p.role == Role::Admin
+                && p.api_key.as_ref().is_some_and(|g| g.require(scope).is_ok());
+            if !allowed {
+                state
+                    .svc
+                    .audit_access_denied(Some(&p.user_id), &ctx, &resource, "api_key_scope")
+                    .await?;
+                return Err(Error::Forbidden(format!(
+                    "This endpoint needs an administrator's API key with the scope `{scope}`."
+                ))
+                .into());
+            }
+            return Ok(Admin(p.clone(), ctx));
         }
         let token = bearer(parts)?;
         let p = state.svc.authenticate(token)?;

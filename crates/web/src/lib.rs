@@ -9,6 +9,7 @@ mod extract;
 mod middleware;
 mod openapi;
 mod routes;
+pub mod signatures;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,10 +88,15 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::auth::router())
         .merge(routes::mfa::router())
         .merge(routes::passkeys::router())
+        .merge(routes::apikeys::router())
         .merge(routes::admin::router())
         .merge(routes::meta::router())
         .fallback(routes::meta::not_found)
         .method_not_allowed_fallback(routes::meta::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            signatures::api_keys,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, auth, meta, mfa, passkeys};
+use crate::routes::{admin, apikeys, auth, meta, mfa, passkeys};
 
 struct BearerScheme;
 
@@ -35,6 +35,8 @@ impl Modify for BearerScheme {
         mfa::setup, mfa::confirm, mfa::verify, mfa::recovery_codes, mfa::disable, mfa::step_up,
         passkeys::register_start, passkeys::register_finish, passkeys::login_start, passkeys::login_finish,
         passkeys::step_up_start, passkeys::list, passkeys::remove,
+        apikeys::create, apikeys::list, apikeys::rotate, apikeys::revoke, apikeys::admin_list, apikeys::admin_revoke,
+        apikeys::create_service_account,
         admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions, admin::reset_user_mfa,
         admin::audit, admin::audit_verify, admin::audit_proof, admin::audit_consistency,
         meta::jwks, meta::security_txt, meta::healthz, meta::readyz, meta::checkpoint,
@@ -43,9 +45,9 @@ impl Modify for BearerScheme {
         dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
         dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody,
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,
-        dto::ConsistencyProofBody)),
+        dto::ConsistencyProofBody, dto::ApiKeyBody, dto::ApiKeyList, dto::ServiceAccountBody)),
     modifiers(&BearerScheme),
-    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
+    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;
 

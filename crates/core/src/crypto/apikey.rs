@@ -56,7 +56,9 @@ pub fn generate(rng: &dyn Rng) -> SecretString {
         for &b in &buf {
             // Rejection sampling keeps the characters uniform: 248 = 4 × 62.
             if b < 248 && random.len() < RANDOM_LEN {
-                random.push(char::from(BASE62.get(usize::from(b % 62)).copied().unwrap_or(b'0')));
+                random.push(char::from(
+                    BASE62.get(usize::from(b % 62)).copied().unwrap_or(b'0'),
+                ));
             }
         }
     }

@@ -81,21 +81,31 @@ fn int_param(list: &InnerList, name: &str) -> Result<Option<i64>, SigError> {
 
 /// Parses `Signature-Input` and `Signature` into the signatures they describe.
 pub fn parse(signature_input: &str, signature: &str) -> Result<Vec<SignatureInput>, SigError> {
-    let inputs: Dictionary = Parser::new(signature_input)
-        .parse()
-        .map_err(|e| err(format!("Signature-Input is not a structured dictionary: {e}")))?;
+    let inputs: Dictionary = Parser::new(signature_input).parse().map_err(|e| {
+        err(format!(
+            "Signature-Input is not a structured dictionary: {e}"
+        ))
+    })?;
     let sigs: Dictionary = Parser::new(signature)
         .parse()
         .map_err(|e| err(format!("Signature is not a structured dictionary: {e}")))?;
     let mut out = Vec::new();
     for (label, entry) in &inputs {
         let ListEntry::InnerList(list) = entry else {
-            return Err(err(format!("Signature-Input `{}` is not an inner list", label.as_str())));
+            return Err(err(format!(
+                "Signature-Input `{}` is not an inner list",
+                label.as_str()
+            )));
         };
         let sig = match sigs.get(label.as_str()) {
             Some(ListEntry::Item(item)) => match &item.bare_item {
                 BareItem::ByteSequence(b) => b.clone(),
-                _ => return Err(err(format!("Signature `{}` is not a byte sequence", label.as_str()))),
+                _ => {
+                    return Err(err(format!(
+                        "Signature `{}` is not a byte sequence",
+                        label.as_str()
+                    )));
+                }
             },
             _ => return Err(err(format!("no Signature for label `{}`", label.as_str()))),
         };
@@ -231,16 +241,17 @@ pub fn verify_ed25519(public_key: &[u8; 32], base: &str, signature: &[u8]) -> bo
     let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
         return false;
     };
-    key.verify_strict(base.as_bytes(), &sig).is_ok()
-        || key.verify(base.as_bytes(), &sig).is_ok()
+    key.verify_strict(base.as_bytes(), &sig).is_ok() || key.verify(base.as_bytes(), &sig).is_ok()
 }
 
 /// Checks `Content-Digest` (RFC 9530) against `body`: every `sha-256` / `sha-512` member
 /// must match and at least one must be present.
 pub fn check_content_digest(header: &str, body: &[u8]) -> Result<(), SigError> {
-    let dict: Dictionary = Parser::new(header)
-        .parse()
-        .map_err(|e| err(format!("Content-Digest is not a structured dictionary: {e}")))?;
+    let dict: Dictionary = Parser::new(header).parse().map_err(|e| {
+        err(format!(
+            "Content-Digest is not a structured dictionary: {e}"
+        ))
+    })?;
     let mut checked = 0;
     for (alg, entry) in &dict {
         let ListEntry::Item(item) = entry else {
@@ -356,7 +367,10 @@ mod tests {
             .unwrap();
         use ed25519_dalek::Signer;
         let sk = ed25519_dalek::SigningKey::from_bytes(&d);
-        assert_eq!(sk.sign(base.as_bytes()).to_bytes().to_vec(), parsed[0].signature);
+        assert_eq!(
+            sk.sign(base.as_bytes()).to_bytes().to_vec(),
+            parsed[0].signature
+        );
         let mut tampered = rfc_request();
         tampered.path = "/bar".into();
         let base2 = signature_base(&tampered, &parsed[0]).unwrap();
@@ -367,7 +381,10 @@ mod tests {
     fn derived_components() {
         let req = rfc_request();
         let v = |c: &str| component_value(&req, c).unwrap();
-        assert_eq!(v("@target-uri"), "https://example.com/foo?param=Value&Pet=dog");
+        assert_eq!(
+            v("@target-uri"),
+            "https://example.com/foo?param=Value&Pet=dog"
+        );
         assert_eq!(v("@request-target"), "/foo?param=Value&Pet=dog");
         assert_eq!(v("@query"), "?param=Value&Pet=dog");
         assert_eq!(v("@scheme"), "https");

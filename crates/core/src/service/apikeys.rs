@@ -89,6 +89,14 @@ impl ApiKeyGrant {
     }
 }
 
+/// A key spec that passed the checks.
+struct CheckedSpec {
+    name: String,
+    scopes: Vec<String>,
+    signing: SigningMode,
+    public_key: Option<[u8; 32]>,
+}
+
 /// A page of keys for administrators.
 #[derive(Debug)]
 pub struct ApiKeyPage {
@@ -109,8 +117,9 @@ fn invalid(field: &str, code: &str, msg: impl Into<String>) -> Error {
 fn valid_scope(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'*' | b'/'))
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-' | b'*' | b'/')
+        })
 }
 
 /// The 32-byte Ed25519 public key of an OKP JWK.
@@ -160,10 +169,7 @@ impl Services {
     }
 
     /// Checks a key spec against the owner's rights.
-    fn check_spec(
-        owner: &User,
-        spec: &ApiKeySpec,
-    ) -> Result<(String, Vec<String>, SigningMode, Option<[u8; 32]>)> {
+    fn check_spec(owner: &User, spec: &ApiKeySpec) -> Result<CheckedSpec> {
         let name = spec.name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(invalid(
@@ -220,7 +226,12 @@ impl Services {
             }
             (_, None) => None,
         };
-        Ok((name.to_owned(), scopes, signing, public_key))
+        Ok(CheckedSpec {
+            name: name.to_owned(),
+            scopes,
+            signing,
+            public_key,
+        })
     }
 
     /// Generates, stores and audits a key for `owner`, inside `tx`.
@@ -231,13 +242,16 @@ impl Services {
         ctx: &RequestContext,
         actor: &str,
         owner: &User,
-        name: String,
-        scopes: Vec<String>,
-        signing: SigningMode,
-        public_key: Option<[u8; 32]>,
+        spec: CheckedSpec,
         expires_at: Option<i64>,
         rotated_from: Option<String>,
     ) -> Result<IssuedApiKey> {
+        let CheckedSpec {
+            name,
+            scopes,
+            signing,
+            public_key,
+        } = spec;
         let now = self.now();
         let id = new_id(now, self.rng.as_ref());
         let key = apikey::generate(self.rng.as_ref());
@@ -245,11 +259,15 @@ impl Services {
             .ok_or_else(|| Error::Internal("generated API key does not parse".into()))?
             .to_owned();
         let (signing_secret, sealed) = if signing == SigningMode::HmacSha256 {
-            let secret: zeroize::Zeroizing<[u8; 32]> = zeroize::Zeroizing::new(bytes(self.rng.as_ref()));
-            let sealed = self
-                .keyring
-                .seal(&Self::signing_aad(&id), secret.as_ref(), self.rng.as_ref());
-            (Some(SecretString::from(STANDARD.encode(secret.as_ref()))), Some(sealed))
+            let secret: zeroize::Zeroizing<[u8; 32]> =
+                zeroize::Zeroizing::new(bytes(self.rng.as_ref()));
+            let sealed =
+                self.keyring
+                    .seal(&Self::signing_aad(&id), secret.as_ref(), self.rng.as_ref());
+            (
+                Some(SecretString::from(STANDARD.encode(secret.as_ref()))),
+                Some(sealed),
+            )
         } else {
             (None, None)
         };
@@ -309,7 +327,7 @@ impl Services {
         }
         self.require_recent_auth(p).await?;
         let owner = self.me(p).await?;
-        let (name, scopes, signing, public_key) = Self::check_spec(&owner, spec)?;
+        let checked = Self::check_spec(&owner, spec)?;
         let now = self.now();
         let expires_at = spec.expires_in_days.map(|d| now + i64::from(d) * 86_400);
         let mut tx = self.store.begin().await?;
@@ -319,10 +337,7 @@ impl Services {
                 ctx,
                 &p.user_id,
                 &owner,
-                name,
-                scopes,
-                signing,
-                public_key,
+                checked,
                 expires_at,
                 None,
             )
@@ -380,10 +395,12 @@ impl Services {
                 ctx,
                 &p.user_id,
                 &owner,
-                old.name.clone(),
-                old.scopes.clone(),
-                old.signing,
-                old.public_key,
+                CheckedSpec {
+                    name: old.name.clone(),
+                    scopes: old.scopes.clone(),
+                    signing: old.signing,
+                    public_key: old.public_key,
+                },
                 old.expires_at,
                 Some(old.id.clone()),
             )
@@ -520,13 +537,17 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let (key_name, scopes, signing, public_key) = Self::check_spec(&user, spec)?;
+        let checked = Self::check_spec(&user, spec)?;
         let expires_at = spec.expires_in_days.map(|d| now + i64::from(d) * 86_400);
         let mut tx = self.store.begin().await?;
-        tx.insert_user(&user).await.map_err(|e| match Error::from(e) {
-            Error::Conflict(_) => Error::Conflict("a service account of that name exists".into()),
-            other => other,
-        })?;
+        tx.insert_user(&user)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::Conflict(_) => {
+                    Error::Conflict("a service account of that name exists".into())
+                }
+                other => other,
+            })?;
         tx.append_audit(
             &NewAuditEvent::new(now, "admin.service_account.created", Outcome::Success)
                 .actor(admin.user_id.clone())
@@ -541,10 +562,7 @@ impl Services {
                 ctx,
                 &admin.user_id,
                 &user,
-                key_name,
-                scopes,
-                signing,
-                public_key,
+                checked,
                 expires_at,
                 None,
             )
@@ -601,12 +619,7 @@ impl Services {
 
     /// Writes the last use of a key (at most once a minute, or when its IP changes) and
     /// audits a use from an IP the key was not last used from.
-    async fn note_key_use(
-        &self,
-        key: &ApiKeyRecord,
-        ctx: &RequestContext,
-        now: i64,
-    ) -> Result<()> {
+    async fn note_key_use(&self, key: &ApiKeyRecord, ctx: &RequestContext, now: i64) -> Result<()> {
         let ip = ctx.ip.map(|i| i.to_string());
         let due = {
             let mut seen = self
@@ -617,7 +630,10 @@ impl Services {
                 seen.clear();
             }
             let prev = seen.get(&key.id).cloned();
-            let last_ip = prev.as_ref().and_then(|(_, i)| i.clone()).or(key.last_used_ip.clone());
+            let last_ip = prev
+                .as_ref()
+                .and_then(|(_, i)| i.clone())
+                .or(key.last_used_ip.clone());
             let due = prev.is_none_or(|(t, i)| now - t >= TOUCH_EVERY || i != ip);
             if due {
                 seen.insert(key.id.clone(), (now, ip.clone()));
@@ -637,7 +653,9 @@ impl Services {
             .await?;
             tx.commit().await?;
         }
-        self.store.touch_api_key(&key.id, now, ip.as_deref()).await?;
+        self.store
+            .touch_api_key(&key.id, now, ip.as_deref())
+            .await?;
         Ok(())
     }
 }
@@ -679,7 +697,190 @@ mod tests {
             signing: SigningMode::None,
         };
         assert!(g.require("a:read").is_ok());
-        let e = g.require("a:write").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = g
+            .require("a:write")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("a:write"), "{e}");
+    }
+}
+
+/// The signature headers of a request, and its body.
+#[derive(Debug)]
+pub struct SignedRequest<'a> {
+    /// The request's parts.
+    pub parts: &'a crate::crypto::httpsig::RequestParts,
+    /// `Signature-Input`.
+    pub signature_input: Option<&'a str>,
+    /// `Signature`.
+    pub signature: Option<&'a str>,
+    /// `Content-Digest`.
+    pub content_digest: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+impl Services {
+    /// Checks the RFC 9421 signature that `key` requires on every request: at least
+    /// `@method`, `@target-uri` (or `@authority`, `@path` and `@query`), and `content-digest`
+    /// when there is a body; `created` within `auth.signature_window_seconds`; a `nonce` not
+    /// seen before within the window (on every node sharing the database); `keyid` = the
+    /// key's id. Failures are audited, at most once a minute per key.
+    pub async fn verify_request_signature(
+        &self,
+        key: &ApiKeyRecord,
+        ctx: &RequestContext,
+        req: &SignedRequest<'_>,
+    ) -> Result<()> {
+        match self.check_signature(key, req).await {
+            Ok(()) => Ok(()),
+            Err(Error::InvalidSignature(why)) => {
+                self.audit_signature_failure(key, ctx, &why).await?;
+                Err(Error::InvalidSignature(why))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn check_signature(&self, key: &ApiKeyRecord, req: &SignedRequest<'_>) -> Result<()> {
+        use crate::crypto::httpsig;
+        let bad = |m: String| Error::InvalidSignature(m);
+        let (Some(input), Some(sig)) = (req.signature_input, req.signature) else {
+            return Err(bad(format!(
+                "this API key requires HTTP message signatures (RFC 9421, {}): send Signature-Input and Signature",
+                key.signing.as_str()
+            )));
+        };
+        let sigs = httpsig::parse(input, sig).map_err(|e| bad(e.0))?;
+        let Some(s) = sigs
+            .iter()
+            .find(|s| s.keyid.as_deref() == Some(key.id.as_str()))
+        else {
+            return Err(bad(
+                "no signature with keyid = this API key's id (unknown keyid)".into(),
+            ));
+        };
+        if let Some(alg) = &s.alg
+            && alg != key.signing.as_str()
+        {
+            return Err(bad(format!(
+                "alg `{alg}` is not this key's algorithm `{}`",
+                key.signing.as_str()
+            )));
+        }
+        let covers = |c: &str| s.components.iter().any(|x| x == c);
+        let mut missing: Vec<&str> = Vec::new();
+        if !covers("@method") {
+            missing.push("@method");
+        }
+        let target =
+            covers("@target-uri") || (covers("@authority") && covers("@path") && covers("@query"));
+        if !target {
+            missing.push("@target-uri (or @authority, @path and @query)");
+        }
+        if !req.body.is_empty() && !covers("content-digest") {
+            missing.push("content-digest");
+        }
+        if !missing.is_empty() {
+            return Err(bad(format!(
+                "the signature must cover {}",
+                missing.join(", ")
+            )));
+        }
+        let now = self.now();
+        let window = self.settings.signature_window;
+        let created = s
+            .created
+            .ok_or_else(|| bad("the `created` parameter is required".into()))?;
+        let skew = now.saturating_sub(created);
+        if skew.unsigned_abs() > window.unsigned_abs() {
+            return Err(bad(format!(
+                "`created` is {skew}s from the server's time; at most {window}s is accepted"
+            )));
+        }
+        if let Some(exp) = s.expires
+            && exp <= now
+        {
+            return Err(bad("the signature has expired (`expires`)".into()));
+        }
+        let nonce = s
+            .nonce
+            .as_deref()
+            .filter(|n| !n.is_empty() && n.len() <= 256)
+            .ok_or_else(|| bad("the `nonce` parameter is required (1 to 256 characters)".into()))?;
+        if covers("content-digest") || !req.body.is_empty() {
+            let header = req
+                .content_digest
+                .ok_or_else(|| bad("Content-Digest header missing".into()))?;
+            httpsig::check_content_digest(header, req.body).map_err(|e| bad(e.0))?;
+        }
+        let base = httpsig::signature_base(req.parts, s).map_err(|e| bad(e.0))?;
+        let ok = match key.signing {
+            SigningMode::HmacSha256 => {
+                let secret = self.api_key_signing_secret(key)?;
+                httpsig::verify_hmac_sha256(&secret, &base, &s.signature)
+            }
+            SigningMode::Ed25519 => key
+                .public_key
+                .as_ref()
+                .is_some_and(|pk| httpsig::verify_ed25519(pk, &base, &s.signature)),
+            SigningMode::None => false,
+        };
+        if !ok {
+            return Err(bad(
+                "the signature does not verify (wrong key, or the request was altered)".into(),
+            ));
+        }
+        // Only a verified signature spends its nonce, so forgeries cannot burn nonces.
+        if !self
+            .store
+            .use_nonce(&key.id, nonce, created.max(now) + window + 1, now)
+            .await?
+        {
+            return Err(bad("this nonce was already used (replay)".into()));
+        }
+        Ok(())
+    }
+
+    async fn audit_signature_failure(
+        &self,
+        key: &ApiKeyRecord,
+        ctx: &RequestContext,
+        why: &str,
+    ) -> Result<()> {
+        let now = self.now();
+        let suppressed = {
+            let mut map = self
+                .signature_failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            let entry = map.entry(key.id.clone()).or_insert((i64::MIN, 0));
+            if now.saturating_sub(entry.0) < 60 {
+                entry.1 += 1;
+                None
+            } else {
+                let n = entry.1;
+                *entry = (now, 0);
+                Some(n)
+            }
+        };
+        let Some(suppressed) = suppressed else {
+            return Ok(());
+        };
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "auth.api_key.signature_failed", Outcome::Failure)
+                .actor(key.owner_id.clone())
+                .target(key.id.clone())
+                .client(ctx)
+                .details(json!({"reason": why, "suppressed_since_last": suppressed})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

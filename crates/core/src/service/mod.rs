@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 pub use admin::{AuditVerifyReport, UserPage};
 pub use apikeys::{
-    ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS, MAX_SCOPES,
+    ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS,
+    MAX_SCOPES, SignedRequest,
 };
 pub use auth::{Principal, TokenResponse};
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
@@ -59,6 +60,8 @@ pub struct AuthSettings {
     pub step_up_max_age: i64,
     /// The audit transparency log.
     pub audit: AuditSettings,
+    /// Accepted age of HTTP message signatures (and nonce memory), seconds.
+    pub signature_window: i64,
 }
 
 /// Settings of the audit transparency log.
@@ -94,6 +97,8 @@ pub struct Services {
     pub(crate) tlog_lock: tokio::sync::Mutex<()>,
     /// When each API key's use was last written, and from where.
     pub(crate) api_key_seen: apikeys::SeenKeys,
+    /// When a signature failure of each key was last audited, and how many since.
+    pub(crate) signature_failures: std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -130,6 +135,7 @@ impl Services {
             webauthn: passkeys::relying_party(&settings_issuer),
             tlog_lock: tokio::sync::Mutex::new(()),
             api_key_seen: std::sync::Mutex::default(),
+            signature_failures: std::sync::Mutex::default(),
         }
     }
 

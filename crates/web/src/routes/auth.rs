@@ -11,7 +11,7 @@ use crate::dto::{
     RegisterRequest, SessionBody, SessionList, TokenBody, UserBody, UserEnvelope,
 };
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ApiJson, Auth, Ctx, Enrolling};
+use crate::extract::{AnyAuth, ApiJson, Auth, Ctx, Enrolling};
 use portcullis_core::service::LoginOutcome;
 use secrecy::ExposeSecret;
 
@@ -127,7 +127,7 @@ pub async fn logout(
         (status = 200, description = "The user", body = UserEnvelope),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn me(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<UserEnvelope>> {
+pub async fn me(State(s): State<AppState>, AnyAuth(p): AnyAuth) -> ApiResult<Json<UserEnvelope>> {
     let user = s.svc.me(&p).await?;
     Ok(Json(envelope(&user)))
 }
