@@ -38,7 +38,7 @@ TOML
   "$BIN" serve --config "$cfg" 2>"$WORK/$name.log" &
   PIDS+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-  for scenario in login refresh me; do
+  for scenario in login refresh me apikey signed; do
     printf '%-9s ' "$name"
     "$LOAD" --url "http://127.0.0.1:$port" --scenario "$scenario" --concurrency "$CONC" --duration "$SECS" --password "$PW"
   done

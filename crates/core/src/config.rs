@@ -68,6 +68,36 @@ pub struct ServerConfig {
     pub request_timeout_seconds: u64,
     /// On SIGTERM, in-flight requests get this long to finish.
     pub shutdown_grace_seconds: u64,
+    /// `[server.tls]`: serve HTTPS directly.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Whether clients present certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// Verified when presented; a request without one authenticates otherwise.
+    #[default]
+    Optional,
+    /// The handshake fails without a certificate the CA signed.
+    Required,
+}
+
+/// `[server.tls]`: rustls, TLS 1.2 and 1.3, forward-secret suites, X25519MLKEM768 preferred.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first (re-read on SIGHUP).
+    pub cert_file: PathBuf,
+    /// PEM private key (re-read on SIGHUP).
+    pub key_file: PathBuf,
+    /// PEM CA certificates that client certificates must chain to (mTLS); none: no client
+    /// certificates are asked for.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// `optional` (default) or `required`, when `client_ca_file` is set.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +105,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://localhost:8080".into(),
+            tls: None,
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::XForwardedFor,
             max_body_bytes: 1_048_576,
@@ -611,7 +642,7 @@ impl Config {
 
     /// Whether responses should carry HSTS.
     pub fn is_https(&self) -> bool {
-        self.server.public_url.starts_with("https://")
+        self.server.public_url.starts_with("https://") || self.server.tls.is_some()
     }
 }
 

@@ -137,6 +137,11 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<bool>;
+    /// The service account (user id) and scopes a SPIFFE ID authenticates.
+    async fn service_identity(&self, spiffe_id: &str)
+    -> StoreResult<Option<(String, Vec<String>)>>;
+    /// The internal CA: certificate PEM and sealed private key.
+    async fn internal_ca(&self) -> StoreResult<Option<(String, Vec<u8>)>>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
     /// entries that no longer block or count. Returns the number of sessions removed.
     async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;
@@ -297,6 +302,21 @@ pub trait Tx: Send {
     async fn revoke_api_key(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Makes a key stop at `expires_at` at the latest (the end of a rotation overlap).
     async fn limit_api_key(&mut self, id: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// Maps a SPIFFE ID to a service account; `Conflict("spiffe_id")` when mapped already.
+    async fn insert_service_identity(
+        &mut self,
+        spiffe_id: &str,
+        user_id: &str,
+        scopes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Stores the internal CA; `Conflict("internal_ca")` when there is one.
+    async fn insert_internal_ca(
+        &mut self,
+        cert_pem: &str,
+        sealed_key: &[u8],
+        now: UnixTime,
+    ) -> StoreResult<()>;
     /// Appends an audit event to the hash chain, inside this transaction.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord>;
     /// Commits.

@@ -316,23 +316,30 @@ impl App {
         let (tasks, sinks) = self.spawn_background(stop.clone());
         let grace = Duration::from_secs(self.config.server.shutdown_grace_seconds);
         let mut on_stop = stop.clone();
-        let mut on_stop_grace = stop;
-        let server = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = on_stop.wait_for(|s| *s).await;
-        });
-        let result = tokio::select! {
-            r = server => r,
-            _ = async move {
-                let _ = on_stop_grace.wait_for(|s| *s).await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!("shutdown grace period over; dropping remaining connections");
-                Ok(())
+        let mut on_stop_grace = stop.clone();
+        let result = if let Some(tls_cfg) = &self.config.server.tls {
+            match crate::tls::setup(tls_cfg) {
+                Ok(tls) => serve_tls(listener, self.router.clone(), tls, stop, grace).await,
+                Err(e) => Err(std::io::Error::other(format!("[server.tls]: {e}"))),
+            }
+        } else {
+            let server = axum::serve(
+                listener,
+                self.router
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = on_stop.wait_for(|s| *s).await;
+            });
+            tokio::select! {
+                r = server => r,
+                _ = async move {
+                    let _ = on_stop_grace.wait_for(|s| *s).await;
+                    tokio::time::sleep(grace).await;
+                } => {
+                    tracing::warn!("shutdown grace period over; dropping remaining connections");
+                    Ok(())
+                }
             }
         };
         for t in tasks {
@@ -374,4 +381,96 @@ pub async fn stop_on_signal(stop: watch::Sender<bool>) {
         }
     }
     let _ = stop.send(true);
+}
+
+/// Serves HTTPS: one task per connection (handshake within 10 s), the certificate reloaded
+/// on SIGHUP, connections drained for at most `grace` on stop.
+async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    tls: crate::tls::Tls,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use tower::ServiceExt;
+
+    let resolver = tls.resolver.clone();
+    let mut stop_hup = stop.clone();
+    let reloader = tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {}
+                _ = async { let _ = stop_hup.wait_for(|s| *s).await; } => return,
+            }
+            match resolver.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS certificate reload failed; keeping the current one")
+                }
+            }
+        }
+    });
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        let acceptor = tls.acceptor.clone();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let identity = crate::tls::peer_identity(stream.get_ref().1.peer_certificates());
+            let svc =
+                router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    if let Some(id) = &identity {
+                        req.extensions_mut().insert(id.clone());
+                    }
+                    req
+                });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(
+                    TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(svc),
+                );
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    reloader.abort();
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; dropping remaining connections");
+    }
+    Ok(())
 }

@@ -55,6 +55,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The internal CA for mutual TLS between services.
+    Ca {
+        /// Action.
+        #[command(subcommand)]
+        command: CaCommand,
+    },
     /// Manage keys.
     Keys {
         /// Action.
@@ -108,6 +114,38 @@ pub enum AuditCommand {
     },
     /// Print the checkpoint verifier key and the latest signed checkpoint.
     Checkpoint,
+}
+
+/// `ca ...`
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the internal CA (once); its key is sealed under the master key in the database.
+    Init {
+        /// Where to write the CA certificate (for `server.tls.client_ca_file` and clients).
+        #[arg(long, default_value = "portcullis-ca.pem")]
+        out: PathBuf,
+        /// The SPIFFE trust domain, recorded in the CA's subject.
+        #[arg(long, default_value = "portcullis.internal")]
+        trust_domain: String,
+    },
+    /// Issue a short-lived certificate (client and server use) signed by the internal CA.
+    Issue {
+        /// URI SAN, e.g. spiffe://example.org/billing.
+        #[arg(long)]
+        spiffe_id: Option<String>,
+        /// DNS SANs (repeat for several).
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// Lifetime: 90m, 24h, 7d... (at most 365d).
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+        /// Where to write the certificate chain (PEM).
+        #[arg(long)]
+        cert_out: PathBuf,
+        /// Where to write the private key (PEM, mode 0600).
+        #[arg(long)]
+        key_out: PathBuf,
+    },
 }
 
 /// `keys ...`
@@ -338,6 +376,45 @@ async fn execute(
             let cp = app.services.latest_checkpoint().await?;
             println!("verifier key: {}", cp.verifier_key);
             print!("{}", cp.record.note);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ca {
+            command: CaCommand::Init { out, trust_domain },
+        } => {
+            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            crate::ca::init(&app.services, &trust_domain, &out).await?;
+            println!(
+                "internal CA created; its certificate is in {} (set server.tls.client_ca_file to it)",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ca {
+            command:
+                CaCommand::Issue {
+                    spiffe_id,
+                    dns,
+                    ttl,
+                    cert_out,
+                    key_out,
+                },
+        } => {
+            let ttl = crate::ca::parse_ttl(&ttl)?;
+            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            crate::ca::issue(
+                &app.services,
+                spiffe_id.as_deref(),
+                &dns,
+                ttl,
+                &cert_out,
+                &key_out,
+            )
+            .await?;
+            println!(
+                "issued a certificate valid for {ttl} s: {} (key in {})",
+                cert_out.display(),
+                key_out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys {

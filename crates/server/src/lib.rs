@@ -5,8 +5,10 @@
 //! [`app::App`] so that tests run exactly the wiring the binary runs.
 
 pub mod app;
+pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod keyfile;
 pub mod logging;
 pub mod sinks;
+pub mod tls;

@@ -554,6 +554,31 @@ macro_rules! sql_backend {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn service_identity(&self, spiffe_id: &str) -> StoreResult<Option<(String, Vec<String>)>> {
+                let row = sqlx::query("SELECT user_id, scopes FROM service_identities WHERE spiffe_id = $1")
+                    .bind(spiffe_id)
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                row.map(|r| {
+                    let scopes: String = r.try_get("scopes").map_err(map_err)?;
+                    Ok((
+                        r.try_get("user_id").map_err(map_err)?,
+                        serde_json::from_str(&scopes).map_err(|_| corrupt("stored scopes are not a JSON array"))?,
+                    ))
+                })
+                .transpose()
+            }
+
+            async fn internal_ca(&self) -> StoreResult<Option<(String, Vec<u8>)>> {
+                let row = sqlx::query("SELECT cert_pem, sealed_key FROM internal_ca WHERE id = 1")
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                row.map(|r| Ok((r.try_get("cert_pem").map_err(map_err)?, r.try_get("sealed_key").map_err(map_err)?)))
+                    .transpose()
+            }
+
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {
                 let mut tx = self.begin_tx().await.map_err(map_err)?;
                 sqlx::query(
@@ -1192,6 +1217,35 @@ macro_rules! sql_backend {
                     .execute(&mut *self.tx)
                     .await
                     .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_service_identity(&mut self, spiffe_id: &str, user_id: &str, scopes: &[String], now: UnixTime) -> StoreResult<()> {
+                sqlx::query("INSERT INTO service_identities (spiffe_id, user_id, scopes, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(spiffe_id)
+                    .bind(user_id)
+                    .bind(serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into()))
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict("spiffe_id"),
+                        other => other,
+                    })?;
+                Ok(())
+            }
+
+            async fn insert_internal_ca(&mut self, cert_pem: &str, sealed_key: &[u8], now: UnixTime) -> StoreResult<()> {
+                sqlx::query("INSERT INTO internal_ca (id, cert_pem, sealed_key, created_at) VALUES (1, $1, $2, $3)")
+                    .bind(cert_pem)
+                    .bind(sealed_key)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict("internal_ca"),
+                        other => other,
+                    })?;
                 Ok(())
             }
 

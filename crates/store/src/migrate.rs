@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "api_keys",
         sql: include_str!("../migrations/sqlite/0006_api_keys.sql"),
     },
+    Migration {
+        version: 7,
+        name: "mtls",
+        sql: include_str!("../migrations/sqlite/0007_mtls.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -79,6 +84,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         name: "api_keys",
         sql: include_str!("../migrations/postgres/0006_api_keys.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "mtls",
+        sql: include_str!("../migrations/postgres/0007_mtls.sql"),
     },
 ];
 

@@ -42,7 +42,7 @@ fn parse() -> Args {
             "--email" => a.email = v,
             "--password" => a.password = v,
             other => panic!(
-                "unknown flag {other}; flags: --url --scenario me|refresh|login --concurrency --duration --email --password"
+                "unknown flag {other}; flags: --url --scenario me|refresh|login|apikey|signed --concurrency --duration --email --password"
             ),
         }
     }
@@ -60,6 +60,11 @@ async fn login(c: &reqwest::Client, a: &Args) -> Result<Value, String> {
         return Err(format!("login: {}", r.status()));
     }
     r.json().await.map_err(|e| e.to_string())
+}
+
+fn rand_u64() -> u64 {
+    let b: [u8; 8] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
+    u64::from_le_bytes(b)
 }
 
 #[tokio::main]
@@ -81,6 +86,27 @@ async fn main() {
             } else {
                 login(&c, &a).await.expect("initial login")
             };
+            // apikey / signed: one key per worker, made with the session.
+            let key = if a.scenario == "apikey" || a.scenario == "signed" {
+                let signing = if a.scenario == "signed" { json!("hmac-sha256") } else { Value::Null };
+                let r = c
+                    .post(format!("{}/api/v1/auth/api-keys", a.url))
+                    .bearer_auth(tokens["access_token"].as_str().unwrap())
+                    .json(&json!({"name": "load", "scopes": ["load"], "signing": signing}))
+                    .send()
+                    .await
+                    .expect("create key");
+                assert_eq!(r.status(), 201, "create key");
+                r.json::<Value>().await.unwrap()
+            } else {
+                Value::Null
+            };
+            let secret = key["signing_secret"]
+                .as_str()
+                .map(|s| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s).unwrap())
+                .unwrap_or_default();
+            let mut n: u64 = 0;
+            let nonce_prefix: u64 = rand_u64();
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let ok = match a.scenario.as_str() {
@@ -113,6 +139,44 @@ async fn main() {
                         }
                     }
                     "login" => login(&c, &a).await.is_ok(),
+                    "apikey" => {
+                        let r = c
+                            .get(format!("{}/api/v1/auth/me", a.url))
+                            .header("x-api-key", key["key"].as_str().unwrap())
+                            .send()
+                            .await;
+                        matches!(r, Ok(r) if r.status() == 200)
+                    }
+                    "signed" => {
+                        n += 1;
+                        let url = format!("{}/api/v1/auth/me", a.url);
+                        let created = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs();
+                        let params = format!(
+                            "(\"@method\" \"@target-uri\");created={created};keyid=\"{}\";nonce=\"{nonce_prefix:x}-{n}\"",
+                            key["id"].as_str().unwrap()
+                        );
+                        let base = format!(
+                            "\"@method\": GET\n\"@target-uri\": {url}\n\"@signature-params\": {params}"
+                        );
+                        let sig = portcullis_core::crypto::httpsig::sign_hmac_sha256(&secret, &base);
+                        let r = c
+                            .get(&url)
+                            .header("authorization", format!("Bearer {}", key["key"].as_str().unwrap()))
+                            .header("signature-input", format!("sig1={params}"))
+                            .header(
+                                "signature",
+                                format!(
+                                    "sig1=:{}:",
+                                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig)
+                                ),
+                            )
+                            .send()
+                            .await;
+                        matches!(r, Ok(r) if r.status() == 200)
+                    }
                     other => panic!("unknown scenario {other}"),
                 };
                 if ok {

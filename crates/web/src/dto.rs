@@ -928,6 +928,10 @@ pub struct ServiceAccountRequest {
     /// For `ed25519`: the service's public key (JWK).
     #[schema(value_type = Option<Object>)]
     pub public_key_jwk: Option<serde_json::Value>,
+    /// A SPIFFE ID (`spiffe://trust-domain/path`): a client certificate with this URI SAN,
+    /// verified against `server.tls.client_ca_file`, authenticates the service with `scopes`.
+    #[schema(max_length = 2048)]
+    pub spiffe_id: Option<String>,
 }
 
 impl Validate for ServiceAccountRequest {
@@ -963,6 +967,8 @@ pub struct ServiceAccountBody {
     pub created_at: String,
     /// Its first key (with the secret, shown once).
     pub api_key: ApiKeyBody,
+    /// The SPIFFE ID that authenticates it over mTLS, if any.
+    pub spiffe_id: Option<String>,
 }
 
 /// `?cursor=&limit=`

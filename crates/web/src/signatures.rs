@@ -18,6 +18,15 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::request_context;
 
+/// The identity in a client certificate that the TLS layer verified (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// `spiffe://` URI SANs.
+    pub spiffe_ids: Vec<String>,
+    /// The subject's common name.
+    pub common_name: Option<String>,
+}
+
 /// The principal an API key established for this request.
 #[derive(Clone, Debug)]
 pub struct KeyPrincipal(pub Principal);
@@ -44,6 +53,22 @@ fn scheme_of(public_url: &str) -> &'static str {
 /// The middleware.
 pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(raw) = api_key_of(req.headers()) else {
+        // A verified client certificate mapped to a service account (mTLS) authenticates,
+        // unless the request carries a user's bearer token.
+        if let Some(id) = req.extensions().get::<PeerIdentity>().cloned()
+            && !req.headers().contains_key(header::AUTHORIZATION)
+        {
+            let (mut parts, body) = req.into_parts();
+            let ctx = request_context(&parts, &state);
+            match state.svc.authenticate_peer(&id.spiffe_ids, &ctx).await {
+                Ok(Some(p)) => {
+                    parts.extensions.insert(KeyPrincipal(p));
+                }
+                Ok(None) => {}
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+            return next.run(Request::from_parts(parts, body)).await;
+        }
         return next.run(req).await;
     };
     let (mut parts, body) = req.into_parts();

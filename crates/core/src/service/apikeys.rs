@@ -496,8 +496,18 @@ impl Services {
         ctx: &RequestContext,
         name: &str,
         spec: &ApiKeySpec,
+        spiffe_id: Option<&str>,
     ) -> Result<(User, IssuedApiKey)> {
         self.require_recent_auth(admin).await?;
+        if let Some(id) = spiffe_id
+            && !valid_spiffe_id(id)
+        {
+            return Err(invalid(
+                "spiffe_id",
+                "invalid",
+                "spiffe://<trust domain>/<path>: lower-case trust domain, no query or fragment",
+            ));
+        }
         let display = name.trim();
         let slug: String = display
             .chars()
@@ -548,12 +558,22 @@ impl Services {
                 }
                 other => other,
             })?;
+        if let Some(id) = spiffe_id {
+            tx.insert_service_identity(id, &user.id, &checked.scopes, now)
+                .await
+                .map_err(|e| match Error::from(e) {
+                    Error::Conflict(_) => {
+                        Error::Conflict("that SPIFFE ID already identifies a service".into())
+                    }
+                    other => other,
+                })?;
+        }
         tx.append_audit(
             &NewAuditEvent::new(now, "admin.service_account.created", Outcome::Success)
                 .actor(admin.user_id.clone())
                 .target(user.id.clone())
                 .client(ctx)
-                .details(json!({"name": display})),
+                .details(json!({"name": display, "spiffe_id": spiffe_id})),
         )
         .await?;
         let issued = self
@@ -660,12 +680,111 @@ impl Services {
     }
 }
 
+/// A SPIFFE ID (`spiffe://trust-domain/path`), per the SPIFFE ID specification.
+pub fn valid_spiffe_id(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix("spiffe://") else {
+        return false;
+    };
+    let (domain, path) = rest.split_once('/').unwrap_or((rest, ""));
+    id.len() <= 2048
+        && !domain.is_empty()
+        && domain.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
+        && path.split('/').all(|seg| {
+            !path.is_empty()
+                && !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        })
+}
+
+impl Services {
+    /// Authenticates a client whose certificate the TLS layer verified: the first of its
+    /// SPIFFE IDs mapped to an unlocked service account. Audited once a minute per identity.
+    pub async fn authenticate_peer(
+        &self,
+        spiffe_ids: &[String],
+        ctx: &RequestContext,
+    ) -> Result<Option<Principal>> {
+        if !self.health.ready() {
+            return Err(Error::Unavailable(
+                "database unreachable; failing closed".into(),
+            ));
+        }
+        for id in spiffe_ids {
+            let Some((user_id, scopes)) = self.store.service_identity(id).await? else {
+                continue;
+            };
+            let Some(user) = self.store.user_by_id(&user_id).await? else {
+                continue;
+            };
+            if user.locked {
+                return Err(Error::AccountLocked);
+            }
+            let now = self.now();
+            let seen_key = format!("mtls:{id}");
+            let due = {
+                let mut seen = self
+                    .api_key_seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let due = seen
+                    .get(&seen_key)
+                    .is_none_or(|(t, _)| now.saturating_sub(*t) >= TOUCH_EVERY);
+                if due {
+                    seen.insert(seen_key.clone(), (now, None));
+                }
+                due
+            };
+            if due {
+                let mut tx = self.store.begin().await?;
+                tx.append_audit(
+                    &NewAuditEvent::new(now, "auth.mtls.authenticated", Outcome::Success)
+                        .actor(user.id.clone())
+                        .target(user.id.clone())
+                        .client(ctx)
+                        .details(json!({"spiffe_id": id})),
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            return Ok(Some(Principal {
+                user_id: user.id,
+                session_id: String::new(),
+                role: user.role,
+                amr: vec![],
+                auth_time: now,
+                api_key: Some(ApiKeyGrant {
+                    id: seen_key,
+                    scopes,
+                    signing: SigningMode::None,
+                }),
+            }));
+        }
+        Ok(None)
+    }
+}
+
 /// The `api_key_seen` map type of [`Services`].
 pub(crate) type SeenKeys = std::sync::Mutex<HashMap<String, (i64, Option<String>)>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spiffe_ids_are_checked() {
+        assert!(valid_spiffe_id("spiffe://example.org/billing/worker"));
+        assert!(!valid_spiffe_id("spiffe://Example.org/x"));
+        assert!(!valid_spiffe_id("spiffe://example.org/"));
+        assert!(!valid_spiffe_id("spiffe://example.org/a/../b"));
+        assert!(!valid_spiffe_id("https://example.org/x"));
+        assert!(!valid_spiffe_id("spiffe://example.org/x?y"));
+    }
 
     #[test]
     fn scopes_are_checked() {

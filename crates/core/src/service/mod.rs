@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub use admin::{AuditVerifyReport, UserPage};
 pub use apikeys::{
     ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS,
-    MAX_SCOPES, SignedRequest,
+    MAX_SCOPES, SignedRequest, valid_spiffe_id,
 };
 pub use auth::{Principal, TokenResponse};
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};

@@ -34,6 +34,7 @@ mod passkeys;
 mod sessions;
 mod sinks;
 mod tlog;
+mod tls;
 mod tokens;
 
 use reqwest::{RequestBuilder, Response};

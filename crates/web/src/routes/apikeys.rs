@@ -173,7 +173,7 @@ pub async fn create_service_account(
     };
     let (user, issued) = s
         .svc
-        .create_service_account(&p, &ctx, &body.name, &spec)
+        .create_service_account(&p, &ctx, &body.name, &spec, body.spiffe_id.as_deref())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -183,6 +183,7 @@ pub async fn create_service_account(
             role: "service",
             created_at: portcullis_core::clock::rfc3339(user.created_at),
             api_key: issued.into(),
+            spiffe_id: body.spiffe_id.clone(),
         }),
     ))
 }

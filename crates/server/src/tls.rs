@@ -1,0 +1,178 @@
+//! HTTPS: rustls with the aws-lc-rs provider, TLS 1.3 and 1.2 only, forward-secret suites
+//! only (rustls offers no others), the post-quantum hybrid X25519MLKEM768 preferred, the
+//! certificate re-read on SIGHUP without touching open connections, and optional client
+//! certificates (mTLS) whose SPIFFE IDs authenticate services.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use portcullis_core::config::{ClientAuth, TlsConfig};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+/// The crypto provider: aws-lc-rs with X25519MLKEM768 first.
+pub fn provider() -> CryptoProvider {
+    use rustls::crypto::aws_lc_rs::kx_group;
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    p.kx_groups = vec![
+        kx_group::X25519MLKEM768,
+        kx_group::X25519,
+        kx_group::SECP256R1,
+        kx_group::SECP384R1,
+    ];
+    p
+}
+
+/// The server certificate, swappable at run time.
+#[derive(Debug)]
+pub struct CertResolver {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+fn load(
+    provider: &CryptoProvider,
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<CertifiedKey, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| format!("{}: {e}", cert_file.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", cert_file.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| format!("{}: {e}", key_file.display()))?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("{}: {e}", key_file.display()))?;
+    let ck = CertifiedKey::new(certs, signing);
+    ck.keys_match().map_err(|e| {
+        format!(
+            "{} does not match {}: {e}",
+            key_file.display(),
+            cert_file.display()
+        )
+    })?;
+    Ok(ck)
+}
+
+impl CertResolver {
+    fn new(cfg: &TlsConfig, provider: Arc<CryptoProvider>) -> Result<Self, String> {
+        let ck = load(&provider, &cfg.cert_file, &cfg.key_file)?;
+        Ok(Self {
+            cert_file: cfg.cert_file.clone(),
+            key_file: cfg.key_file.clone(),
+            provider,
+            current: RwLock::new(Arc::new(ck)),
+        })
+    }
+
+    /// Re-reads the files; on failure the current certificate stays.
+    pub fn reload(&self) -> Result<(), String> {
+        let ck = load(&self.provider, &self.cert_file, &self.key_file)?;
+        let mut cur = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *cur = Arc::new(ck);
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+/// What serving HTTPS needs.
+pub struct Tls {
+    /// Accepts handshakes.
+    pub acceptor: TlsAcceptor,
+    /// Reloads the certificate.
+    pub resolver: Arc<CertResolver>,
+}
+
+/// Builds the rustls configuration.
+pub fn setup(cfg: &TlsConfig) -> Result<Tls, String> {
+    let provider = Arc::new(provider());
+    let resolver = Arc::new(CertResolver::new(cfg, provider.clone())?);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?;
+    let builder = match &cfg.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for cert in
+                CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))?
+            {
+                let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", ca.display()))?;
+            }
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let v = match cfg.client_auth {
+                ClientAuth::Optional => v.allow_unauthenticated(),
+                ClientAuth::Required => v,
+            };
+            builder.with_client_cert_verifier(v.build().map_err(|e| e.to_string())?)
+        }
+    };
+    let mut config = builder.with_cert_resolver(resolver.clone());
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Tls {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        resolver,
+    })
+}
+
+pub use portcullis_web::signatures::PeerIdentity;
+
+/// Reads the identity of the leaf certificate a client presented (rustls verified it).
+pub fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Option<PeerIdentity> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let leaf = certs?.first()?;
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).ok()?;
+    let spiffe_ids = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::URI(u) if u.starts_with("spiffe://") => Some((*u).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned);
+    Some(PeerIdentity {
+        spiffe_ids,
+        common_name,
+    })
+}

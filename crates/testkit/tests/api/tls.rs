@@ -1,0 +1,370 @@
+//! HTTPS and mutual TLS with certificates from `portcullis ca`, checked with curl and
+//! openssl s_client, and a rustls client for the post-quantum key exchange.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use portcullis_core::config::{ClientAuth, TlsConfig};
+use portcullis_core::model::Role;
+use portcullis_testkit::{Backend, STRONG, TestDb, TestServer, binary};
+use serde_json::Value;
+
+on_both!(https_and_mtls);
+
+fn cli(db: &TestDb, args: &[&str]) {
+    let cfg = db.write_config(&db.config_toml());
+    let out = Command::new(binary())
+        .arg("--config")
+        .arg(&cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Pki {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+fn pki(db: &TestDb) -> Pki {
+    let d = &db.dir;
+    let p = |n: &str| d.join(n);
+    cli(
+        db,
+        &[
+            "ca",
+            "init",
+            "--out",
+            p("ca.pem").to_str().unwrap(),
+            "--trust-domain",
+            "portcullis.test",
+        ],
+    );
+    cli(
+        db,
+        &[
+            "ca",
+            "issue",
+            "--dns",
+            "localhost",
+            "--ttl",
+            "1h",
+            "--cert-out",
+            p("server.pem").to_str().unwrap(),
+            "--key-out",
+            p("server.key").to_str().unwrap(),
+        ],
+    );
+    cli(
+        db,
+        &[
+            "ca",
+            "issue",
+            "--spiffe-id",
+            "spiffe://portcullis.test/billing",
+            "--ttl",
+            "1h",
+            "--cert-out",
+            p("client.pem").to_str().unwrap(),
+            "--key-out",
+            p("client.key").to_str().unwrap(),
+        ],
+    );
+    let mode = std::fs::metadata(p("client.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        mode.permissions().mode() & 0o777,
+        0o600,
+        "keys are written 0600"
+    );
+    Pki {
+        ca: p("ca.pem"),
+        server_cert: p("server.pem"),
+        server_key: p("server.key"),
+        client_cert: p("client.pem"),
+        client_key: p("client.key"),
+    }
+}
+
+fn port_of(srv: &TestServer) -> u16 {
+    srv.base.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// curl over HTTPS to localhost; returns (exit code, HTTP status, body, headers).
+fn curl(
+    srv: &TestServer,
+    pki: &Pki,
+    path: &str,
+    client_cert: bool,
+    extra: &[&str],
+) -> (i32, u16, String, String) {
+    let port = port_of(srv);
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "-D",
+        "-",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+    ])
+    .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+    .arg("--cacert")
+    .arg(&pki.ca);
+    if client_cert {
+        cmd.arg("--cert")
+            .arg(&pki.client_cert)
+            .arg("--key")
+            .arg(&pki.client_key);
+    }
+    cmd.args(extra)
+        .arg(format!("https://localhost:{port}{path}"));
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (rest, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let (headers, body) = rest.split_once("\r\n\r\n").unwrap_or(("", rest));
+    (
+        out.status.code().unwrap_or(-1),
+        code.trim().parse().unwrap_or(0),
+        body.to_owned(),
+        headers.to_ascii_lowercase(),
+    )
+}
+
+async fn tls_server(db: &TestDb, pki: &Pki, auth: ClientAuth) -> TestServer {
+    let tls = TlsConfig {
+        cert_file: pki.server_cert.clone(),
+        key_file: pki.server_key.clone(),
+        client_ca_file: Some(pki.ca.clone()),
+        client_auth: auth,
+    };
+    TestServer::start_on(db.clone(), portcullis_testkit::FakeClock::new(), move |c| {
+        c.server.tls = Some(tls);
+        c.server.public_url = "https://localhost".into();
+    })
+    .await
+}
+
+fn serial(pem: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn served_serial(srv: &TestServer) -> String {
+    let port = port_of(srv);
+    let child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            "localhost",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let pem: String = {
+        let start = text.find("-----BEGIN CERTIFICATE-----").unwrap();
+        let end =
+            text.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
+        text[start..end].to_owned()
+    };
+    let f = std::env::temp_dir().join(format!("served-{port}.pem"));
+    std::fs::write(&f, pem).unwrap();
+    serial(&f)
+}
+
+async fn https_and_mtls(b: Backend) {
+    let db = TestDb::new(b).await;
+    let pki = pki(&db);
+    let srv = tls_server(&db, &pki, ClientAuth::Optional).await;
+    srv.user("root@example.com", STRONG, Role::Admin).await;
+
+    // HTTPS with HSTS; plain HTTP on the TLS port gets no answer.
+    let (code, status, body, headers) = curl(&srv, &pki, "/healthz", false, &[]);
+    assert_eq!((code, status), (0, 200), "{body}");
+    assert!(
+        headers.contains("strict-transport-security: max-age="),
+        "{headers}"
+    );
+
+    // A service account mapped to the client certificate's SPIFFE ID.
+    let login = format!("{{\"email\":\"root@example.com\",\"password\":\"{STRONG}\"}}");
+    let (_, status, body, _) = curl(
+        &srv,
+        &pki,
+        "/api/v1/auth/login",
+        false,
+        &["-H", "content-type: application/json", "-d", &login],
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sa = r#"{"name":"billing","scopes":["invoices:write"],"spiffe_id":"spiffe://portcullis.test/billing"}"#;
+    let (_, status, body, _) = curl(
+        &srv,
+        &pki,
+        "/api/v1/admin/service-accounts",
+        false,
+        &[
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            "-d",
+            sa,
+        ],
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // The certificate alone authenticates the service; without it, nothing does.
+    let (code, status, body, _) = curl(&srv, &pki, "/api/v1/auth/me", true, &[]);
+    assert_eq!((code, status), (0, 200), "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["role"], "service");
+    let (_, status, _, _) = curl(&srv, &pki, "/api/v1/auth/me", false, &[]);
+    assert_eq!(status, 401);
+    let actions: Vec<String> = srv
+        .services
+        .store()
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.iter().any(|a| a == "auth.mtls.authenticated"),
+        "{actions:?}"
+    );
+
+    // TLS 1.1 is refused by the server (the client is allowed to offer it).
+    let port = port_of(&srv);
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("Cipher is (NONE)"),
+        "no TLS 1.1 session: {all}"
+    );
+    assert!(
+        all.contains("alert protocol version") || all.contains("alert handshake failure"),
+        "{all}"
+    );
+
+    // The post-quantum hybrid is what a client that offers it gets.
+    let group = pq_group(port, &pki.ca).await;
+    assert_eq!(group, "X25519MLKEM768");
+
+    // SIGHUP reloads the certificate for new connections.
+    let before = served_serial(&srv);
+    assert_eq!(before, serial(&pki.server_cert));
+    cli(
+        &db,
+        &[
+            "ca",
+            "issue",
+            "--dns",
+            "localhost",
+            "--ttl",
+            "2h",
+            "--cert-out",
+            pki.server_cert.to_str().unwrap(),
+            "--key-out",
+            pki.server_key.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(serial(&pki.server_cert), before);
+    Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    let mut after = String::new();
+    for _ in 0..50 {
+        after = served_serial(&srv);
+        if after != before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        after,
+        serial(&pki.server_cert),
+        "the new certificate is served"
+    );
+    srv.stop().await;
+
+    // Where client certificates are required, a connection without one is refused.
+    let srv = tls_server(&db, &pki, ClientAuth::Required).await;
+    let (code, _, _, _) = curl(&srv, &pki, "/healthz", false, &[]);
+    assert_ne!(code, 0, "handshake without a certificate must fail");
+    let (code, status, _, _) = curl(&srv, &pki, "/api/v1/auth/me", true, &[]);
+    assert_eq!((code, status), (0, 200));
+    srv.stop().await;
+}
+
+/// Handshakes with a rustls client (aws-lc-rs, offering X25519MLKEM768 first) and returns
+/// the negotiated key exchange group.
+async fn pq_group(port: u16, ca: &Path) -> String {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let (_, conn) = tls.get_ref();
+    assert_eq!(
+        conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    format!("{:?}", conn.negotiated_key_exchange_group().unwrap().name())
+}
