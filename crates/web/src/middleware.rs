@@ -113,3 +113,19 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
         .into_response(),
     }
 }
+
+/// A handler that panicked (a bug): a 500 problem instead of a dropped connection. The
+/// panic message is logged, never sent.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %msg, "handler panicked");
+    axum::response::IntoResponse::into_response(crate::error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "An internal error occurred.",
+    ))
+}
