@@ -3,6 +3,11 @@
 //! Each event's hash is SHA-256 over a canonical, versioned, length-prefixed encoding of the
 //! event and the previous event's hash. Changing, removing or reordering any entry breaks the
 //! chain at that entry, which [`ChainVerifier`] names.
+//!
+//! Version 2 entries commit to their personal fields (actor, target, IP, User-Agent, details)
+//! through a salted hash instead of the fields themselves, so a data subject's fields can be
+//! erased (GDPR) while the chain, the Merkle tree and every proof still verify: the erased
+//! entry keeps its time, action, outcome and commitment, and says that it was redacted.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -11,6 +16,12 @@ use crate::clock::UnixTime;
 
 /// Domain separation tag and encoding version of the chain hash.
 const CHAIN_V1: &[u8] = b"portcullis.audit.v1\0";
+/// Version 2: personal fields enter through [`pii_commitment`].
+const CHAIN_V2: &[u8] = b"portcullis.audit.v2\0";
+/// Domain separation tag of the commitment to an entry's personal fields.
+const PII_V1: &[u8] = b"portcullis.audit.pii.v1\0";
+/// What the details of a redacted entry are replaced with.
+pub const REDACTED_DETAILS: &str = "{}";
 
 /// The hash before the first entry.
 pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
@@ -121,6 +132,14 @@ pub struct AuditRecord {
     pub prev_hash: String,
     /// This entry's hash, hex.
     pub hash: String,
+    /// Encoding version: 1 (fields in the chain hash) or 2 (salted commitment).
+    pub version: i64,
+    /// Version 2: the 32-byte salt of the commitment, hex; gone once redacted.
+    pub pii_salt: Option<String>,
+    /// Version 2: the commitment to the personal fields, hex.
+    pub pii_commitment: Option<String>,
+    /// Version 2: when the personal fields were erased.
+    pub redacted_at: Option<UnixTime>,
 }
 
 /// Serialises JSON with object keys sorted at every level and no insignificant whitespace,
@@ -205,26 +224,70 @@ pub fn chain_hash(
     h.finalize().into()
 }
 
-/// Builds the stored record for `event` at position `seq` after `prev_hash`.
-pub fn seal(seq: i64, prev_hash: &[u8; 32], event: &NewAuditEvent) -> AuditRecord {
+/// The salted commitment of a version 2 entry to its personal fields.
+pub fn pii_commitment(
+    salt: &[u8; 32],
+    actor: Option<&str>,
+    target: Option<&str>,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+    details_canonical: &str,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(PII_V1);
+    h.update(salt);
+    for f in [actor, target, ip, user_agent, Some(details_canonical)] {
+        put_field(&mut h, f);
+    }
+    h.finalize().into()
+}
+
+/// The chain hash of a version 2 entry.
+pub fn chain_hash_v2(
+    seq: i64,
+    prev_hash: &[u8; 32],
+    time: UnixTime,
+    action: &str,
+    outcome: &str,
+    commitment: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(CHAIN_V2);
+    h.update(seq.to_be_bytes());
+    h.update(prev_hash);
+    h.update(time.to_be_bytes());
+    put_field(&mut h, Some(action));
+    put_field(&mut h, Some(outcome));
+    h.update(commitment);
+    h.finalize().into()
+}
+
+/// Builds the stored (version 2) record for `event` at position `seq` after `prev_hash`,
+/// committing to its personal fields with `salt` (32 random bytes, one per entry).
+pub fn seal(seq: i64, prev_hash: &[u8; 32], event: &NewAuditEvent, salt: &[u8; 32]) -> AuditRecord {
     let details = canonical_json(&event.details);
-    let hash = chain_hash(
-        seq,
-        prev_hash,
-        event.time,
-        &event.action,
-        event.outcome.as_str(),
+    let commitment = pii_commitment(
+        salt,
         event.actor.as_deref(),
         event.target.as_deref(),
         event.ip.as_deref(),
         event.user_agent.as_deref(),
         &details,
     );
+    let outcome = event.outcome.as_str();
+    let hash = chain_hash_v2(
+        seq,
+        prev_hash,
+        event.time,
+        &event.action,
+        outcome,
+        &commitment,
+    );
     AuditRecord {
         seq,
         time: event.time,
         action: event.action.clone(),
-        outcome: event.outcome.as_str().to_owned(),
+        outcome: outcome.to_owned(),
         actor: event.actor.clone(),
         target: event.target.clone(),
         ip: event.ip.clone(),
@@ -232,6 +295,67 @@ pub fn seal(seq: i64, prev_hash: &[u8; 32], event: &NewAuditEvent) -> AuditRecor
         details,
         prev_hash: hex::encode(prev_hash),
         hash: hex::encode(hash),
+        version: 2,
+        pii_salt: Some(hex::encode(salt)),
+        pii_commitment: Some(hex::encode(commitment)),
+        redacted_at: None,
+    }
+}
+
+/// The chain hash an entry should have, by its version; `Err` names what does not hold.
+pub fn expected_hash(r: &AuditRecord, prev: &[u8; 32]) -> Result<[u8; 32], &'static str> {
+    match r.version {
+        1 => Ok(chain_hash(
+            r.seq,
+            prev,
+            r.time,
+            &r.action,
+            &r.outcome,
+            r.actor.as_deref(),
+            r.target.as_deref(),
+            r.ip.as_deref(),
+            r.user_agent.as_deref(),
+            &r.details,
+        )),
+        2 => {
+            let stored = r
+                .pii_commitment
+                .as_deref()
+                .and_then(decode_hash)
+                .ok_or("version 2 entry without a commitment")?;
+            if r.redacted_at.is_some() {
+                let erased = r.actor.is_none()
+                    && r.target.is_none()
+                    && r.ip.is_none()
+                    && r.user_agent.is_none()
+                    && r.details == REDACTED_DETAILS
+                    && r.pii_salt.is_none();
+                if !erased {
+                    return Err("entry marked redacted still holds personal fields");
+                }
+            } else {
+                let salt = r
+                    .pii_salt
+                    .as_deref()
+                    .and_then(decode_hash)
+                    .ok_or("version 2 entry without its salt (personal fields erased without being marked)")?;
+                let c = pii_commitment(
+                    &salt,
+                    r.actor.as_deref(),
+                    r.target.as_deref(),
+                    r.ip.as_deref(),
+                    r.user_agent.as_deref(),
+                    &r.details,
+                );
+                if c != stored {
+                    return Err("personal fields do not match their commitment (altered)");
+                }
+            }
+            Ok(chain_hash_v2(
+                r.seq, prev, r.time, &r.action, &r.outcome, &stored,
+            ))
+        }
+        _ => Err("unknown entry version"),
     }
 }
 
@@ -286,18 +410,8 @@ impl ChainVerifier {
                 reason: "previous-hash link broken (entry removed, reordered or altered)",
             });
         }
-        let computed = chain_hash(
-            r.seq,
-            &self.prev,
-            r.time,
-            &r.action,
-            &r.outcome,
-            r.actor.as_deref(),
-            r.target.as_deref(),
-            r.ip.as_deref(),
-            r.user_agent.as_deref(),
-            &r.details,
-        );
+        let computed =
+            expected_hash(r, &self.prev).map_err(|reason| ChainBreak { seq: r.seq, reason })?;
         if decode_hash(&r.hash) != Some(computed) {
             return Err(ChainBreak {
                 seq: r.seq,
@@ -332,7 +446,7 @@ mod tests {
                 let ev = NewAuditEvent::new(1000 + seq, "auth.login.succeeded", Outcome::Success)
                     .actor(format!("user-{seq}"))
                     .details(json!({"b": 1, "a": [1, {"z": null, "y": "x"}]}));
-                let r = seal(seq, &prev, &ev);
+                let r = seal(seq, &prev, &ev, &[seq as u8; 32]);
                 prev = decode_hash(&r.hash).unwrap_or_default();
                 r
             })
@@ -379,6 +493,69 @@ mod tests {
         assert_eq!(verify(&c).map_err(|b| b.seq), Err(2));
     }
 
+    /// Erases the personal fields of an entry, as a redaction does.
+    fn redact(r: &mut AuditRecord) {
+        r.actor = None;
+        r.target = None;
+        r.ip = None;
+        r.user_agent = None;
+        r.details = REDACTED_DETAILS.into();
+        r.pii_salt = None;
+        r.redacted_at = Some(99);
+    }
+
+    #[test]
+    fn redaction_keeps_the_chain_and_alteration_is_still_caught() {
+        let mut c = chain(5);
+        redact(&mut c[1]);
+        redact(&mut c[3]);
+        assert_eq!(verify(&c), Ok(5), "redacted entries still verify");
+        // Altering the fields of an entry that was not redacted is caught...
+        let mut c = chain(5);
+        c[2].ip = Some("203.0.113.9".into());
+        assert_eq!(verify(&c).map_err(|b| b.seq), Err(3));
+        // ...and so is erasing them without marking the entry redacted.
+        let mut c = chain(5);
+        c[2].actor = None;
+        c[2].pii_salt = None;
+        assert_eq!(verify(&c).map_err(|b| b.seq), Err(3));
+        // A redacted entry cannot keep (or regain) personal fields.
+        let mut c = chain(5);
+        redact(&mut c[2]);
+        c[2].actor = Some("mallory".into());
+        assert_eq!(verify(&c).map_err(|b| b.seq), Err(3));
+        // Version 1 entries (written before commitments) still verify.
+        let v1 = AuditRecord {
+            seq: 1,
+            time: 5,
+            action: "a".into(),
+            outcome: "success".into(),
+            actor: Some("x".into()),
+            target: None,
+            ip: None,
+            user_agent: None,
+            details: "{}".into(),
+            prev_hash: hex::encode(GENESIS_HASH),
+            hash: hex::encode(chain_hash(
+                1,
+                &GENESIS_HASH,
+                5,
+                "a",
+                "success",
+                Some("x"),
+                None,
+                None,
+                None,
+                "{}",
+            )),
+            version: 1,
+            pii_salt: None,
+            pii_commitment: None,
+            redacted_at: None,
+        };
+        assert_eq!(verify(&[v1]), Ok(1));
+    }
+
     #[test]
     fn rehashed_entry_breaks_the_next_link() {
         // An attacker who recomputes the altered entry's own hash still breaks seq + 1.
@@ -391,6 +568,7 @@ mod tests {
             3,
             &prev,
             &NewAuditEvent::new(1, "admin.user.unlocked", Outcome::Success),
+            &[9; 32],
         );
         if let Some(r) = c.get_mut(2) {
             *r = forged;

@@ -94,6 +94,8 @@ pub fn event_json(r: &AuditRecord) -> Value {
         "details": serde_json::from_str::<Value>(&r.details).unwrap_or(Value::Null),
         "prev_hash": r.prev_hash,
         "hash": r.hash,
+        "version": r.version,
+        "redacted_at": r.redacted_at,
     })
 }
 
@@ -249,6 +251,10 @@ mod tests {
             details: r#"{"amr":["pwd"]}"#.into(),
             prev_hash: "00".repeat(32),
             hash: "ab".repeat(32),
+            version: 2,
+            pii_salt: None,
+            pii_commitment: None,
+            redacted_at: None,
         }
     }
 

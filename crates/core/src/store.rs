@@ -317,6 +317,10 @@ pub trait Tx: Send {
         sealed_key: &[u8],
         now: UnixTime,
     ) -> StoreResult<()>;
+    /// Erases the personal fields of every version 2 audit entry that names `subject` (as
+    /// actor, target or inside the details); returns how many. Their commitments keep the
+    /// chain and the tree verifiable.
+    async fn redact_audit_subject(&mut self, subject: &str, now: UnixTime) -> StoreResult<u64>;
     /// Appends an audit event to the hash chain, inside this transaction.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord>;
     /// Commits.

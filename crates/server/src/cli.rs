@@ -114,6 +114,13 @@ pub enum AuditCommand {
     },
     /// Print the checkpoint verifier key and the latest signed checkpoint.
     Checkpoint,
+    /// Erase the personal fields of every entry about a data subject (GDPR); proofs still
+    /// verify.
+    Redact {
+        /// The subject's id (user or service account).
+        #[arg(long)]
+        subject: String,
+    },
 }
 
 /// `ca ...`
@@ -366,6 +373,17 @@ async fn execute(
             if output.is_some() {
                 eprintln!("exported {n} audit entries");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            command: AuditCommand::Redact { subject },
+        } => {
+            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            let n = app
+                .services
+                .redact_audit_subject("cli", &RequestContext::default(), &subject)
+                .await?;
+            println!("redacted the personal fields of {n} audit entries");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

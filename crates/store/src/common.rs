@@ -132,6 +132,10 @@ macro_rules! sql_backend {
                 details: r.try_get("details").map_err(map_err)?,
                 prev_hash: r.try_get("prev_hash").map_err(map_err)?,
                 hash: r.try_get("hash").map_err(map_err)?,
+                version: r.try_get("version").map_err(map_err)?,
+                pii_salt: r.try_get("pii_salt").map_err(map_err)?,
+                pii_commitment: r.try_get("pii_commitment").map_err(map_err)?,
+                redacted_at: r.try_get("redacted_at").map_err(map_err)?,
             })
         }
 
@@ -258,7 +262,8 @@ macro_rules! sql_backend {
 
             async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
                 let rows = sqlx::query(
-                    "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash
+                    "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
+                            version, pii_salt, pii_commitment, redacted_at
                      FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
                 )
                 .bind(after_seq)
@@ -1249,6 +1254,21 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
+            async fn redact_audit_subject(&mut self, subject: &str, now: UnixTime) -> StoreResult<u64> {
+                let r = sqlx::query(
+                    "UPDATE audit_events SET actor = NULL, target = NULL, ip = NULL, user_agent = NULL, details = '{}',
+                        pii_salt = NULL, redacted_at = $1
+                     WHERE version = 2 AND redacted_at IS NULL
+                       AND (actor = $2 OR target = $2 OR details LIKE '%' || $2 || '%')",
+                )
+                .bind(now)
+                .bind(subject)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected())
+            }
+
             async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord> {
                 // The head row is the append lock on PostgreSQL (FOR UPDATE, held to commit); SQLite's
                 // single writer holds it since BEGIN IMMEDIATE.
@@ -1256,10 +1276,12 @@ macro_rules! sql_backend {
                 let head = sqlx::query(sql).fetch_one(&mut *self.tx).await.map_err(map_err)?;
                 let head_hash: String = head.try_get("hash").map_err(map_err)?;
                 let (head_seq, head_hash) = decode_head(head.try_get("seq").map_err(map_err)?, &head_hash)?;
-                let record = audit_chain::seal(head_seq + 1, &head_hash, event);
+                let salt: [u8; 32] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
+                let record = audit_chain::seal(head_seq + 1, &head_hash, event, &salt);
                 sqlx::query(
-                    "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
+                                               version, pii_salt, pii_commitment)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(record.seq)
                 .bind(record.time)
@@ -1272,6 +1294,9 @@ macro_rules! sql_backend {
                 .bind(&record.details)
                 .bind(&record.prev_hash)
                 .bind(&record.hash)
+                .bind(record.version)
+                .bind(&record.pii_salt)
+                .bind(&record.pii_commitment)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;

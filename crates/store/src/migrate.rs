@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "mtls",
         sql: include_str!("../migrations/sqlite/0007_mtls.sql"),
     },
+    Migration {
+        version: 8,
+        name: "audit_redaction",
+        sql: include_str!("../migrations/sqlite/0008_audit_redaction.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -89,6 +94,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 7,
         name: "mtls",
         sql: include_str!("../migrations/postgres/0007_mtls.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "audit_redaction",
+        sql: include_str!("../migrations/postgres/0008_audit_redaction.sql"),
     },
 ];
 

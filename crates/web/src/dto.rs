@@ -268,6 +268,10 @@ pub struct AuditEventBody {
     pub hash: String,
     /// RFC 9162 leaf hash of the entry in the transparency log: SHA-256(0x00 || hash).
     pub leaf_hash: Option<String>,
+    /// Encoding version: 2 commits to the personal fields with a salted hash.
+    pub version: i64,
+    /// RFC 3339, when the personal fields were erased (GDPR); null otherwise.
+    pub redacted_at: Option<String>,
 }
 
 impl From<&AuditRecord> for AuditEventBody {
@@ -286,6 +290,8 @@ impl From<&AuditRecord> for AuditEventBody {
             hash: r.hash.clone(),
             leaf_hash: portcullis_core::audit::decode_hash(&r.hash)
                 .map(|h| hex::encode(portcullis_core::tlog::leaf_hash(&h))),
+            version: r.version,
+            redacted_at: r.redacted_at.map(rfc3339),
         }
     }
 }

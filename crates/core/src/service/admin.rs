@@ -192,6 +192,34 @@ impl Services {
         Ok(())
     }
 
+    /// Erases the personal fields of every audit entry about `subject` (GDPR erasure); the
+    /// chain, the Merkle tree and all proofs still verify. Returns how many entries.
+    pub async fn redact_audit_subject(
+        &self,
+        actor: &str,
+        ctx: &RequestContext,
+        subject: &str,
+    ) -> Result<u64> {
+        if subject.is_empty() || subject.len() > 200 {
+            return Err(Error::InvalidRequest("invalid subject".into(), vec![]));
+        }
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let n = tx.redact_audit_subject(subject, now).await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "audit.redacted", Outcome::Success)
+                .actor(actor.to_owned())
+                .client(ctx)
+                .details(json!({
+                    "subject_sha256": crate::crypto::tokens::sha256_hex(subject.as_bytes()),
+                    "entries": n,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Records a refused access (wrong role, IP outside the allowlist).
     pub async fn audit_access_denied(
         &self,

@@ -563,6 +563,22 @@ pub struct ExportedEntry {
     pub prev_hash: String,
     /// Entry hash, hex.
     pub hash: String,
+    /// Encoding version (1 or 2).
+    #[serde(default = "version_one")]
+    pub version: i64,
+    /// Version 2: salt of the commitment to the personal fields (gone once redacted).
+    #[serde(default)]
+    pub pii_salt: Option<String>,
+    /// Version 2: the commitment.
+    #[serde(default)]
+    pub pii_commitment: Option<String>,
+    /// Version 2: when the personal fields were erased.
+    #[serde(default)]
+    pub redacted_at: Option<i64>,
+}
+
+fn version_one() -> i64 {
+    1
 }
 
 impl From<&AuditRecord> for ExportedEntry {
@@ -579,6 +595,10 @@ impl From<&AuditRecord> for ExportedEntry {
             details: r.details.clone(),
             prev_hash: r.prev_hash.clone(),
             hash: r.hash.clone(),
+            version: r.version,
+            pii_salt: r.pii_salt.clone(),
+            pii_commitment: r.pii_commitment.clone(),
+            redacted_at: r.redacted_at,
         }
     }
 }
@@ -597,6 +617,10 @@ impl ExportedEntry {
             details: self.details,
             prev_hash: self.prev_hash,
             hash: self.hash,
+            version: self.version,
+            pii_salt: self.pii_salt,
+            pii_commitment: self.pii_commitment,
+            redacted_at: self.redacted_at,
         }
     }
 }

@@ -9,7 +9,11 @@ use serde_json::Value;
 
 use crate::send;
 
-on_both!(proofs_checkpoints_and_independent_check, tampering_is_named);
+on_both!(
+    proofs_checkpoints_and_independent_check,
+    tampering_is_named,
+    redaction_keeps_every_proof
+);
 
 async fn get(srv: &TestServer, path: &str, bearer: Option<&str>) -> (u16, Value) {
     let mut rb = client().get(srv.url(path));
@@ -314,11 +318,15 @@ async fn tampering_is_named(b: Backend) {
             user_agent: r.user_agent.clone(),
             details: serde_json::from_str(&r.details).unwrap(),
         };
-        let sealed = portcullis_core::audit::seal(r.seq, &prev, &ev);
+        let sealed = portcullis_core::audit::seal(r.seq, &prev, &ev, &[5; 32]);
         srv.db
             .exec(&format!(
-                "UPDATE audit_events SET actor = 'mallory', outcome = 'success', prev_hash = '{}', hash = '{}' WHERE seq = {}",
-                sealed.prev_hash, sealed.hash, r.seq
+                "UPDATE audit_events SET actor = 'mallory', outcome = 'success', prev_hash = '{}', hash = '{}', pii_salt = '{}', pii_commitment = '{}' WHERE seq = {}",
+                sealed.prev_hash,
+                sealed.hash,
+                sealed.pii_salt.unwrap(),
+                sealed.pii_commitment.unwrap(),
+                r.seq
             ))
             .await;
         prev = portcullis_core::audit::decode_hash(&sealed.hash).unwrap();
@@ -344,4 +352,116 @@ async fn tampering_is_named(b: Backend) {
 
 fn hex_of(h: &[u8; 32]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn redaction_keeps_every_proof(b: Backend) {
+    let (srv, admin) = populated(b).await;
+    let gone = srv.user("gone@example.com", STRONG, Role::User).await;
+    let _ = srv.login("gone@example.com", STRONG).await;
+    let cp = srv.services.tlog_checkpoint(true).await.unwrap().unwrap();
+    let page = srv.services.store().audit_page(0, 1000).await.unwrap();
+    let about: Vec<i64> = page
+        .iter()
+        .filter(|e| e.actor.as_deref() == Some(&gone) || e.target.as_deref() == Some(&gone))
+        .map(|e| e.seq)
+        .collect();
+    assert!(about.len() >= 2, "{about:?}");
+    let seq = about[0];
+    let (_, before) = get(
+        &srv,
+        &format!("/api/v1/admin/audit/{seq}/proof?tree_size={}", cp.tree_size),
+        Some(&admin),
+    )
+    .await;
+
+    // Only a redaction may update the log.
+    let err = srv
+        .db
+        .try_exec("UPDATE audit_events SET actor = NULL WHERE seq = 2")
+        .await;
+    assert!(err.unwrap_err().contains("append-only"));
+
+    let n = srv
+        .services
+        .redact_audit_subject(
+            "test",
+            &portcullis_core::service::RequestContext::default(),
+            &gone,
+        )
+        .await
+        .unwrap();
+    assert!(n >= about.len() as u64, "{n}");
+    let page = srv.services.store().audit_page(0, 1000).await.unwrap();
+    for e in &page {
+        let text = format!("{:?}{:?}{}", e.actor, e.target, e.details);
+        assert!(
+            !text.contains(&gone),
+            "entry {} still names the subject",
+            e.seq
+        );
+    }
+    let redacted = page.iter().find(|e| e.seq == seq).unwrap();
+    assert!(redacted.redacted_at.is_some() && redacted.actor.is_none() && redacted.details == "{}");
+    assert!(page.iter().any(|e| e.action == "audit.redacted"));
+
+    // The chain, the tree, the checkpoint and the proofs are untouched.
+    let r = srv.services.verify_audit().await.unwrap();
+    assert!(r.ok, "{r:?}");
+    assert!(r.checkpoints_verified >= 1);
+    let (_, after) = get(
+        &srv,
+        &format!("/api/v1/admin/audit/{seq}/proof?tree_size={}", cp.tree_size),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(after["inclusion_proof"], before["inclusion_proof"]);
+    assert_eq!(after["root_hash"], before["root_hash"]);
+    assert_eq!(after["leaf_hash"], before["leaf_hash"]);
+    assert!(after["entry"]["redacted_at"].is_string());
+
+    // The independent verifier and the offline check accept the redacted export.
+    srv.services.tlog_checkpoint(true).await.unwrap();
+    let (_, cpj) = get(&srv, "/api/v1/audit/checkpoint", None).await;
+    let (_, incl) = get(
+        &srv,
+        &format!("/api/v1/admin/audit/{seq}/proof"),
+        Some(&admin),
+    )
+    .await;
+    let (_, cons) = get(
+        &srv,
+        &format!("/api/v1/admin/audit/consistency?from={}", cp.tree_size),
+        Some(&admin),
+    )
+    .await;
+    let dir = srv.db.dir.clone();
+    let export = dir.join("redacted.jsonl");
+    let (code, out) = cli(
+        &srv.db,
+        &["audit", "export", "--output", export.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let write = |name: &str, v: &Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/verify_tlog.py");
+    let py = Command::new("python3")
+        .arg(script)
+        .args([
+            &export,
+            &write("c.json", &cpj),
+            &write("i.json", &incl),
+            &write("s.json", &cons),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
+    srv.stop().await;
 }

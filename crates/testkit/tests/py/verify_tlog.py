@@ -48,6 +48,31 @@ def chain_hash(e, prev):
     return sha256(body)
 
 
+def pii_commitment(e, salt):
+    body = b"portcullis.audit.pii.v1\x00" + salt
+    for f in ("actor", "target", "ip", "user_agent", "details"):
+        body += field(e[f])
+    return sha256(body)
+
+
+def chain_hash_v2(e, prev, commitment):
+    body = b"portcullis.audit.v2\x00" + struct.pack(">q", e["seq"]) + prev
+    body += struct.pack(">q", e["time"]) + field(e["action"]) + field(e["outcome"]) + commitment
+    return sha256(body)
+
+
+def entry_hash(e, prev):
+    if e.get("version", 1) == 1:
+        return chain_hash(e, prev)
+    stored = bytes.fromhex(e["pii_commitment"])
+    if e.get("redacted_at") is not None:
+        if any(e[f] is not None for f in ("actor", "target", "ip", "user_agent", "pii_salt")) or e["details"] != "{}":
+            fail(f"entry {e['seq']}: marked redacted but still holds personal fields")
+    elif pii_commitment(e, bytes.fromhex(e["pii_salt"])) != stored:
+        fail(f"entry {e['seq']}: personal fields do not match their commitment")
+    return chain_hash_v2(e, prev, stored)
+
+
 def leaf(entry_hash):
     return sha256(b"\x00", entry_hash)
 
@@ -175,7 +200,7 @@ def main():
             fail(f"entry {i + 1} missing (found seq {e['seq']})")
         if bytes.fromhex(e["prev_hash"]) != prev:
             fail(f"entry {e['seq']}: previous-hash link broken")
-        h = chain_hash(e, prev)
+        h = entry_hash(e, prev)
         if h.hex() != e["hash"]:
             fail(f"entry {e['seq']}: content does not match its hash")
         prev = h
