@@ -305,6 +305,8 @@ pub struct AuditConfig {
     /// A directory to write each new checkpoint to (`checkpoint` and `checkpoint.<size>`),
     /// for a witness or a backup job to pick up.
     pub witness_dir: Option<PathBuf>,
+    /// URLs each new checkpoint is POSTed to (`text/plain`, the signed note), for witnesses.
+    pub witness_urls: Vec<String>,
     /// `[[audit.sinks]]`: where the events are delivered (SIEM export).
     pub sinks: Vec<SinkConfig>,
 }
@@ -364,7 +366,15 @@ pub struct SinkConfig {
     pub address: Option<String>,
     /// syslog: APP-NAME.
     pub app_name: String,
-    /// webhook: the `http://` URL to POST to.
+    /// syslog: TLS (RFC 5425) instead of plain TCP.
+    pub tls: bool,
+    /// syslog over TLS and https webhooks: PEM CA certificates to trust instead of the
+    /// system's.
+    pub ca_file: Option<PathBuf>,
+    /// syslog over TLS: the name the collector's certificate must carry (default: the host
+    /// of `address`).
+    pub server_name: Option<String>,
+    /// webhook: the `https://` (or `http://`) URL to POST to.
     pub url: Option<String>,
     /// webhook: the Standard Webhooks secret, `whsec_<base64>`.
     pub secret: Option<SecretString>,
@@ -384,6 +394,9 @@ impl Default for SinkConfig {
             fsync: FsyncPolicy::Batch,
             address: None,
             app_name: "portcullis".into(),
+            tls: false,
+            ca_file: None,
+            server_name: None,
             url: None,
             secret: None,
             max_attempts: 8,
@@ -399,6 +412,7 @@ impl Default for AuditConfig {
             checkpoint_every_seconds: 60,
             checkpoint_origin: None,
             witness_dir: None,
+            witness_urls: Vec::new(),
             sinks: Vec::new(),
         }
     }
@@ -572,6 +586,14 @@ impl Config {
         if self.audit.checkpoint_every_seconds == 0 {
             return Err(bad("audit.checkpoint_every_seconds", "must be at least 1"));
         }
+        for (i, u) in self.audit.witness_urls.iter().enumerate() {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(bad(
+                    &format!("audit.witness_urls[{i}]"),
+                    "must be an https:// URL",
+                ));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for (i, sink) in self.audit.sinks.iter().enumerate() {
             let key = |k: &str| format!("audit.sinks[{i}].{k}");
@@ -606,12 +628,9 @@ impl Config {
                     if !sink
                         .url
                         .as_deref()
-                        .is_some_and(|u| u.starts_with("http://"))
+                        .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://"))
                     {
-                        return Err(bad(
-                            &key("url"),
-                            "a webhook sink needs an http:// URL (https needs the TLS support that is not built yet)",
-                        ));
+                        return Err(bad(&key("url"), "a webhook sink needs an https:// URL"));
                     }
                     let ok = sink
                         .secret

@@ -38,13 +38,71 @@ enum Output {
         address: String,
         app_name: String,
         hostname: String,
-        conn: Option<tokio::net::TcpStream>,
+        tls: Option<TlsTarget>,
+        conn: Option<Box<dyn Stream>>,
     },
     Webhook {
         url: String,
         key: zeroize::Zeroizing<Vec<u8>>,
         client: reqwest::Client,
     },
+}
+
+/// A byte stream to a collector: TCP or TLS over TCP.
+trait Stream: tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
+
+fn load_roots(
+    ca_file: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| format!("{}: {e}", ca_file.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", ca_file.display()));
+    }
+    Ok(certs)
+}
+
+type TlsTarget = (
+    tokio_rustls::TlsConnector,
+    rustls::pki_types::ServerName<'static>,
+);
+
+/// A TLS client for a syslog collector: the CA file's roots, or the system's.
+fn syslog_tls(cfg: &SinkConfig, address: &str) -> Result<TlsTarget, String> {
+    let provider = Arc::new(crate::tls::provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?;
+    let config = match &cfg.ca_file {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_roots(ca)? {
+                roots.add(c).map_err(|e| e.to_string())?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .map_err(|e| e.to_string())?
+                .with_no_client_auth()
+        }
+    };
+    let host = cfg.server_name.clone().unwrap_or_else(|| {
+        address
+            .rsplit_once(':')
+            .map_or(address, |(h, _)| h)
+            .trim_matches(['[', ']'])
+            .to_owned()
+    });
+    let name =
+        rustls::pki_types::ServerName::try_from(host).map_err(|e| format!("server name: {e}"))?;
+    Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
 }
 
 /// A failed delivery: whether retrying the same entry can help.
@@ -77,15 +135,24 @@ impl Output {
                 fsync: cfg.fsync,
                 file: None,
             },
-            SinkKind::Syslog => Output::Syslog {
-                address: cfg
+            SinkKind::Syslog => {
+                let address = cfg
                     .address
                     .clone()
-                    .ok_or("syslog sink without an address")?,
-                app_name: cfg.app_name.clone(),
-                hostname: hostname(),
-                conn: None,
-            },
+                    .ok_or("syslog sink without an address")?;
+                let tls = if cfg.tls {
+                    Some(syslog_tls(cfg, &address)?)
+                } else {
+                    None
+                };
+                Output::Syslog {
+                    address,
+                    app_name: cfg.app_name.clone(),
+                    hostname: hostname(),
+                    tls,
+                    conn: None,
+                }
+            }
             SinkKind::Webhook => Output::Webhook {
                 url: cfg.url.clone().ok_or("webhook sink without a url")?,
                 key: siem::webhook_key(
@@ -95,10 +162,20 @@ impl Output {
                         .unwrap_or_default(),
                 )
                 .map_err(|e| e.to_string())?,
-                client: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .map_err(|e| e.to_string())?,
+                client: {
+                    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
+                    if let Some(ca) = &cfg.ca_file {
+                        let mut certs = Vec::new();
+                        for c in load_roots(ca)? {
+                            certs.push(
+                                reqwest::Certificate::from_der(c.as_ref())
+                                    .map_err(|e| e.to_string())?,
+                            );
+                        }
+                        b = b.tls_certs_only(certs);
+                    }
+                    b.build().map_err(|e| e.to_string())?
+                },
             },
         })
     }
@@ -158,6 +235,7 @@ impl Output {
                 address,
                 app_name,
                 hostname,
+                tls,
                 conn,
             } => {
                 if conn.is_none() {
@@ -168,7 +246,19 @@ impl Output {
                     .await
                     .map_err(|_| whole(format!("connect {address}: timed out")))?
                     .map_err(|e| whole(format!("connect {address}: {e}")))?;
-                    *conn = Some(c);
+                    let stream: Box<dyn Stream> = match tls {
+                        Some((connector, name)) => Box::new(
+                            tokio::time::timeout(
+                                Duration::from_secs(10),
+                                connector.connect(name.clone(), c),
+                            )
+                            .await
+                            .map_err(|_| whole(format!("TLS to {address}: timed out")))?
+                            .map_err(|e| whole(format!("TLS to {address}: {e}")))?,
+                        ),
+                        None => Box::new(c),
+                    };
+                    *conn = Some(stream);
                 }
                 let Some(c) = conn.as_mut() else {
                     return Err(whole("not connected".into()));

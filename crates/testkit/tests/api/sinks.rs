@@ -13,7 +13,49 @@ use portcullis_testkit::{Backend, STRONG, TestServer, client};
 use secrecy::SecretString;
 use serde_json::Value;
 
-on_both!(sinks_deliver_everything_once_in_order);
+on_both!(
+    sinks_deliver_everything_once_in_order,
+    witnesses_get_checkpoints
+);
+
+async fn witnesses_get_checkpoints(b: Backend) {
+    let db = portcullis_testkit::TestDb::new(b).await;
+    let dir = db.dir.clone();
+    let witness = receiver(&dir, &["plain"]);
+    let wdir = dir.join("witness");
+    std::fs::create_dir_all(&wdir).unwrap();
+    let url = format!("http://127.0.0.1:{}/checkpoints", witness.port);
+    let w2 = wdir.clone();
+    let srv = TestServer::start_on(db, portcullis_testkit::FakeClock::new(), move |c| {
+        c.audit.witness_urls = vec![url];
+        c.audit.witness_dir = Some(w2);
+    })
+    .await;
+    srv.user("w@example.com", STRONG, Role::User).await;
+    let started = Instant::now();
+    loop {
+        let posted = std::fs::read_to_string(&witness.out).unwrap_or_default();
+        let written = std::fs::read_to_string(wdir.join("checkpoint")).unwrap_or_default();
+        if !posted.is_empty() && !written.is_empty() {
+            assert!(
+                written.starts_with("localhost:8080/portcullis/audit\n"),
+                "{written}"
+            );
+            assert!(
+                posted.starts_with("localhost:8080/portcullis/audit\\n"),
+                "{posted}"
+            );
+            assert!(written.contains("\u{2014} localhost:8080/portcullis/audit "));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no checkpoint reached the witnesses"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    srv.stop().await;
+}
 
 const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
@@ -55,8 +97,25 @@ fn receiver(dir: &Path, args: &[&str]) -> Receiver {
     Receiver { child, port, out }
 }
 
-fn sinks(c: &mut Config, file: &Path, syslog: u16, hook: u16) {
+struct Ports {
+    syslog: u16,
+    syslog_tls: u16,
+    hook: u16,
+    ca: PathBuf,
+}
+
+fn sinks(c: &mut Config, file: &Path, p: &Ports) {
+    let (syslog, hook) = (p.syslog, p.hook);
     c.audit.sinks = vec![
+        SinkConfig {
+            name: "syslog-tls".into(),
+            kind: SinkKind::Syslog,
+            address: Some(format!("127.0.0.1:{}", p.syslog_tls)),
+            tls: true,
+            ca_file: Some(p.ca.clone()),
+            server_name: Some("localhost".into()),
+            ..SinkConfig::default()
+        },
         SinkConfig {
             name: "file".into(),
             kind: SinkKind::File,
@@ -72,8 +131,9 @@ fn sinks(c: &mut Config, file: &Path, syslog: u16, hook: u16) {
         SinkConfig {
             name: "hook".into(),
             kind: SinkKind::Webhook,
-            url: Some(format!("http://127.0.0.1:{hook}/audit")),
+            url: Some(format!("https://localhost:{hook}/audit")),
             secret: Some(SecretString::from(SECRET)),
+            ca_file: Some(p.ca.clone()),
             retry_base_ms: 20,
             ..SinkConfig::default()
         },
@@ -94,7 +154,7 @@ fn seqs(out: &Path, kind: &str) -> Vec<i64> {
     let text = std::fs::read_to_string(out).unwrap_or_default();
     text.lines()
         .map(|l| {
-            let json = if kind == "syslog" {
+            let json = if kind.starts_with("syslog") {
                 assert!(l.starts_with("<"), "{l}");
                 assert!(l.contains(" [portcullis@32473 seq=\""), "{l}");
                 l.split_once("] ").unwrap().1
@@ -144,13 +204,48 @@ async fn wait_for_all(srv: &TestServer, outs: &[(&Path, &str)]) -> i64 {
 async fn sinks_deliver_everything_once_in_order(b: Backend) {
     let db = portcullis_testkit::TestDb::new(b).await;
     let dir = db.dir.clone();
+    // Receivers on TLS get a certificate from the internal CA.
+    let cfg = db.write_config(&db.config_toml());
+    for args in [
+        vec!["ca", "init", "--out", dir.join("ca.pem").to_str().unwrap()],
+        vec![
+            "ca",
+            "issue",
+            "--dns",
+            "localhost",
+            "--cert-out",
+            dir.join("rx.pem").to_str().unwrap(),
+            "--key-out",
+            dir.join("rx.key").to_str().unwrap(),
+        ],
+    ] {
+        let out = Command::new(portcullis_testkit::binary())
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (cert, key) = (dir.join("rx.pem"), dir.join("rx.key"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let syslog = receiver(&dir, &["syslog"]);
-    // The webhook receiver refuses the first three deliveries with a 500.
-    let hook = receiver(&dir, &["webhook", SECRET, "3"]);
+    let syslog_tls = receiver(&dir, &["syslog-tls", cert, key]);
+    // The webhook receiver (HTTPS) refuses the first three deliveries with a 500.
+    let hook = receiver(&dir, &["webhook", SECRET, "3", cert, key]);
     let file = dir.join("audit.jsonl");
-    let (sp, hp) = (syslog.port, hook.port);
+    let ports = Ports {
+        syslog: syslog.port,
+        syslog_tls: syslog_tls.port,
+        hook: hook.port,
+        ca: dir.join("ca.pem"),
+    };
     let clock = portcullis_testkit::FakeClock::new();
-    let srv = TestServer::start_on(db.clone(), clock.clone(), |c| sinks(c, &file, sp, hp)).await;
+    let srv = TestServer::start_on(db.clone(), clock.clone(), |c| sinks(c, &file, &ports)).await;
     for i in 0..5 {
         srv.user(&format!("s{i}@example.com"), STRONG, Role::User)
             .await;
@@ -159,6 +254,7 @@ async fn sinks_deliver_everything_once_in_order(b: Backend) {
     let outs = [
         (file.as_path(), "file"),
         (syslog.out.as_path(), "syslog"),
+        (syslog_tls.out.as_path(), "syslog-tls"),
         (hook.out.as_path(), "webhook"),
     ];
     let head = wait_for_all(&srv, &outs).await;
@@ -168,7 +264,7 @@ async fn sinks_deliver_everything_once_in_order(b: Backend) {
 
     // Restart: delivery resumes from the stored cursors, nothing twice, nothing lost.
     srv.stop().await;
-    let srv = TestServer::start_on(db.clone(), clock.clone(), |c| sinks(c, &file, sp, hp)).await;
+    let srv = TestServer::start_on(db.clone(), clock.clone(), |c| sinks(c, &file, &ports)).await;
     for i in 5..9 {
         srv.user(&format!("s{i}@example.com"), STRONG, Role::User)
             .await;

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Independent SIEM receivers for the sink tests.
 
-  receivers.py syslog  PORTFILE OUTFILE
-      RFC 5424 over TCP with RFC 6587 octet counting; writes one message per line.
-  receivers.py webhook PORTFILE OUTFILE SECRET FAIL_FIRST
+  receivers.py syslog  PORTFILE OUTFILE [CERT KEY]
+      RFC 5424 over TCP (or TLS, RFC 5425, with CERT and KEY) with RFC 6587 octet counting;
+      writes one message per line.
+  receivers.py plain PORTFILE OUTFILE
+      HTTP; writes each POSTed body as one line (newlines escaped): a checkpoint witness.
+  receivers.py webhook PORTFILE OUTFILE SECRET FAIL_FIRST [CERT KEY]
       HTTP; verifies every request with the `standardwebhooks` package (the reference
       implementation of the Standard Webhooks specification), answers 500 to the first
       FAIL_FIRST valid requests (to exercise retries), 401 to unverifiable ones, and writes
@@ -14,11 +17,19 @@ The listening port is written to PORTFILE once the socket is bound.
 
 import http.server
 import socketserver
+import ssl
 import sys
 import threading
 
 
-def serve_syslog(portfile, outfile):
+def tls_context(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def serve_syslog(portfile, outfile, cert=None, key=None):
     out = open(outfile, "a", encoding="utf-8")
     lock = threading.Lock()
 
@@ -48,12 +59,14 @@ def serve_syslog(portfile, outfile):
         daemon_threads = True
 
     srv = Server(("127.0.0.1", 0), Handler)
+    if cert:
+        srv.socket = tls_context(cert, key).wrap_socket(srv.socket, server_side=True)
     with open(portfile, "w") as f:
         f.write(str(srv.server_address[1]))
     srv.serve_forever()
 
 
-def serve_webhook(portfile, outfile, secret, fail_first):
+def serve_webhook(portfile, outfile, secret, fail_first, cert=None, key=None):
     from standardwebhooks.webhooks import Webhook
 
     wh = Webhook(secret)
@@ -87,13 +100,37 @@ def serve_webhook(portfile, outfile, secret, fail_first):
             self.end_headers()
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if cert:
+        srv.socket = tls_context(cert, key).wrap_socket(srv.socket, server_side=True)
+    with open(portfile, "w") as f:
+        f.write(str(srv.server_address[1]))
+    srv.serve_forever()
+
+
+def serve_plain(portfile, outfile):
+    out = open(outfile, "a", encoding="utf-8")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            out.write(body.decode("utf-8").replace("\n", "\\n") + "\n")
+            out.flush()
+            self.send_response(202)
+            self.end_headers()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     with open(portfile, "w") as f:
         f.write(str(srv.server_address[1]))
     srv.serve_forever()
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "syslog":
-        serve_syslog(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "plain":
+        serve_plain(sys.argv[2], sys.argv[3])
+    elif sys.argv[1].startswith("syslog"):
+        serve_syslog(*sys.argv[2:4], *sys.argv[4:6])
     else:
-        serve_webhook(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        serve_webhook(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), *sys.argv[6:8])
