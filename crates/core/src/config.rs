@@ -45,6 +45,8 @@ pub struct Config {
     pub security_txt: SecurityTxtConfig,
     /// `[audit]`
     pub audit: AuditConfig,
+    /// `[[routes]]`: the gateway in front of the team's own API.
+    pub routes: Vec<RouteConfig>,
     /// `[log]`
     pub log: LogConfig,
 }
@@ -288,6 +290,78 @@ impl Default for SecurityTxtConfig {
             expires_days: 180,
             policy: None,
             preferred_languages: Some("en".into()),
+        }
+    }
+}
+
+/// Who may use a gateway route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAuth {
+    /// Anyone; no identity is forwarded.
+    None,
+    /// A signed-in user (access token).
+    User,
+    /// An API key.
+    ApiKey,
+    /// A client certificate mapped to a service account.
+    Mtls,
+    /// Any of the three.
+    #[default]
+    Any,
+}
+
+/// One `[[routes]]` entry: requests whose path starts with `prefix` go to `upstreams`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteConfig {
+    /// Unique name; the audience of the forwarded identity token.
+    pub name: String,
+    /// Path prefix (`/payments`); Portcullis's own endpoints always win.
+    pub prefix: String,
+    /// `http://host:port[/base]` upstreams, used round-robin.
+    pub upstreams: Vec<String>,
+    /// `none`, `user`, `api_key`, `mtls` or `any` (default).
+    pub auth: RouteAuth,
+    /// Roles allowed (empty: any).
+    pub roles: Vec<Role>,
+    /// Scopes an API key or service certificate must carry (all of them).
+    pub scopes: Vec<String>,
+    /// Only API keys that sign their requests (RFC 9421).
+    pub require_signature: bool,
+    /// Client IPs allowed (CIDRs, after the trusted-proxy rule; empty: any).
+    pub allowed_ips: Vec<IpNet>,
+    /// Client IPs refused.
+    pub denied_ips: Vec<IpNet>,
+    /// Methods allowed (empty: any).
+    pub methods: Vec<String>,
+    /// Largest request body forwarded (default: `server.max_body_bytes`).
+    pub max_body_bytes: Option<u64>,
+    /// Upstream response deadline (headers), seconds.
+    pub timeout_seconds: u64,
+    /// Remove `prefix` from the path sent upstream.
+    pub strip_prefix: bool,
+    /// Pass the client's `Authorization` / `X-API-Key` through (default: stripped).
+    pub forward_authorization: bool,
+}
+
+impl Default for RouteConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            prefix: String::new(),
+            upstreams: Vec::new(),
+            auth: RouteAuth::Any,
+            roles: Vec::new(),
+            scopes: Vec::new(),
+            require_signature: false,
+            allowed_ips: Vec::new(),
+            denied_ips: Vec::new(),
+            methods: Vec::new(),
+            max_body_bytes: None,
+            timeout_seconds: 30,
+            strip_prefix: false,
+            forward_authorization: false,
         }
     }
 }
@@ -592,6 +666,52 @@ impl Config {
                     &format!("audit.witness_urls[{i}]"),
                     "must be an https:// URL",
                 ));
+            }
+        }
+        let mut route_names = std::collections::HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = |k: &str| format!("routes[{i}].{k}");
+            let valid_name = !r.name.is_empty()
+                && r.name.len() <= 64
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name || !route_names.insert(r.name.as_str()) {
+                return Err(bad(
+                    &key("name"),
+                    "unique, 1 to 64 letters, digits, `-` or `_`",
+                ));
+            }
+            let reserved = ["/api/v1", "/.well-known", "/healthz", "/readyz", "/metrics"];
+            if !r.prefix.starts_with('/')
+                || r.prefix.contains("..")
+                || reserved
+                    .iter()
+                    .any(|p| r.prefix == *p || r.prefix.starts_with(&format!("{p}/")))
+            {
+                return Err(bad(
+                    &key("prefix"),
+                    "a path starting with `/`, outside /api/v1, /.well-known, /healthz, /readyz and /metrics",
+                ));
+            }
+            if r.upstreams.is_empty()
+                || r.upstreams
+                    .iter()
+                    .any(|u| !u.starts_with("http://") || u.parse::<std::net::SocketAddr>().is_ok())
+            {
+                return Err(bad(&key("upstreams"), "one or more http://host:port URLs"));
+            }
+            if r.methods
+                .iter()
+                .any(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Err(bad(
+                    &key("methods"),
+                    "upper-case HTTP methods, e.g. [\"GET\", \"POST\"]",
+                ));
+            }
+            if r.timeout_seconds == 0 || r.timeout_seconds > 3600 {
+                return Err(bad(&key("timeout_seconds"), "1 to 3600"));
             }
         }
         let mut names = std::collections::HashSet::new();

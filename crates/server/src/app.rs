@@ -168,9 +168,13 @@ impl App {
             .sync_revocations(services.now() - access_ttl - 120)
             .await?;
 
+        let gateway =
+            portcullis_web::gateway::Gateway::new(&config.routes, config.server.max_body_bytes)
+                .map_err(std::io::Error::other)?;
         let state = AppState {
             svc: services.clone(),
             web: Arc::new(WebSettings::from_config(&config)),
+            gateway: Arc::new(gateway),
         };
         let router = portcullis_web::router(state);
         Ok(Self {

@@ -6,6 +6,7 @@ pub mod client_ip;
 mod dto;
 pub mod error;
 mod extract;
+pub mod gateway;
 mod middleware;
 mod openapi;
 mod routes;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub svc: Arc<Services>,
     /// Web settings.
     pub web: Arc<WebSettings>,
+    /// The gateway's routes and upstream client.
+    pub gateway: Arc<gateway::Gateway>,
 }
 
 /// The whole HTTP application.
@@ -91,7 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::apikeys::router())
         .merge(routes::admin::router())
         .merge(routes::meta::router())
-        .fallback(routes::meta::not_found)
+        .fallback(gateway::handle)
         .method_not_allowed_fallback(routes::meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -79,11 +79,14 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    );
+    // Proxied responses keep a policy their upstream set (it knows its content).
+    if api || !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(
+            h,
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        );
+    }
     set(
         h,
         "permissions-policy",

@@ -77,6 +77,20 @@ pub fn sign(claims: &Claims, kid: &str, key: &SigningKey) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
 }
 
+/// Signs any JSON claims (e.g. the gateway's forwarded identity) with header type `typ`.
+pub fn sign_value(claims: &serde_json::Value, typ: &str, kid: &str, key: &SigningKey) -> String {
+    let header = Header {
+        alg: "EdDSA".into(),
+        kid: Some(kid.to_owned()),
+        typ: Some(typ.to_owned()),
+    };
+    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
+    let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let signing_input = format!("{h}.{p}");
+    let sig = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+}
+
 /// Verifies the signature with the key `lookup` returns for the token's `kid`, then decodes
 /// the claims. Expiry, issuer and audience are the caller's to check.
 pub fn verify(

@@ -218,6 +218,26 @@ impl Keyring {
         Ok(jwt::sign(claims, &key.kid, &key.signing))
     }
 
+    /// Signs arbitrary JSON claims with the key active at `now` (header `typ` given).
+    pub fn sign_value(
+        &self,
+        claims: &serde_json::Value,
+        typ: &str,
+        now: UnixTime,
+    ) -> Result<String> {
+        let keys = self
+            .keys
+            .read()
+            .map_err(|_| Error::Internal("keyring lock poisoned".into()))?;
+        let key = keys
+            .iter()
+            .rev()
+            .find(|k| k.activates_at <= now)
+            .or_else(|| keys.first())
+            .ok_or_else(|| Error::Unavailable("no signing key loaded".into()))?;
+        Ok(jwt::sign_value(claims, typ, &key.kid, &key.signing))
+    }
+
     /// Verifies a token's signature with a key published at `now`.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<jwt::Claims, jwt::JwtError> {
         let keys = self.keys.read().map_err(|_| jwt::JwtError::UnknownKey)?;

@@ -28,6 +28,7 @@ mod audit;
 mod auth;
 mod cli;
 mod cluster;
+mod gateway;
 mod http;
 mod mfa;
 mod passkeys;

@@ -1,0 +1,324 @@
+//! The gateway in front of a real upstream (a small axum server): each auth mode, roles,
+//! scopes, signatures, IP and method rules, body limits, identity forwarding verified by
+//! PyJWT against the JWKS, spoofed identities stripped, upstream failures and streaming.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use portcullis_core::config::{Config, RouteAuth, RouteConfig};
+use portcullis_core::model::Role;
+use portcullis_testkit::{Backend, STRONG, TestServer, access, client};
+use serde_json::{Value, json};
+
+use crate::send;
+
+on_both!(gateway_routes);
+
+/// Echoes what it received; `/429` answers 429, `/csp` sets its own CSP.
+async fn upstream(req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if parts.uri.path().ends_with("/429") {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "7")],
+            "slow down",
+        )
+            .into_response();
+    }
+    let mut len = 0usize;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        if let Ok(d) = frame.unwrap().into_data() {
+            len += d.len();
+        }
+    }
+    let headers: serde_json::Map<String, Value> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), Value::from(v.to_str().unwrap_or(""))))
+        .collect();
+    let mut res = axum::Json(json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "headers": headers,
+        "body_len": len,
+    }))
+    .into_response();
+    if parts.uri.path().ends_with("/csp") {
+        res.headers_mut().insert(
+            "content-security-policy",
+            "default-src 'self'".parse().unwrap(),
+        );
+    }
+    res
+}
+
+async fn start_upstream() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let app = axum::Router::new().fallback(upstream);
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    addr
+}
+
+fn routes(c: &mut Config, up: SocketAddr) {
+    let u = format!("http://{up}");
+    let r = |name: &str, prefix: &str| RouteConfig {
+        name: name.into(),
+        prefix: prefix.into(),
+        upstreams: vec![u.clone()],
+        ..RouteConfig::default()
+    };
+    c.routes = vec![
+        RouteConfig {
+            auth: RouteAuth::None,
+            strip_prefix: true,
+            max_body_bytes: Some(64 * 1024 * 1024),
+            ..r("open", "/open")
+        },
+        RouteConfig {
+            roles: vec![Role::User, Role::Service],
+            scopes: vec!["payments:write".into()],
+            methods: vec!["GET".into(), "POST".into()],
+            max_body_bytes: Some(1024),
+            ..r("pay", "/pay")
+        },
+        RouteConfig {
+            auth: RouteAuth::User,
+            allowed_ips: vec!["10.0.0.0/8".parse().unwrap()],
+            ..r("ops", "/ops")
+        },
+        RouteConfig {
+            auth: RouteAuth::ApiKey,
+            require_signature: true,
+            ..r("signed", "/signed")
+        },
+        RouteConfig {
+            upstreams: vec!["http://127.0.0.1:9".into()],
+            auth: RouteAuth::None,
+            ..r("dead", "/dead")
+        },
+    ];
+}
+
+async fn get(srv: &TestServer, path: &str, headers: &[(&str, &str)]) -> (u16, Value, HeaderMap) {
+    let mut rb = client().get(srv.url(path));
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    send(rb).await
+}
+
+fn pyjwt(jwks_url: &str, token: &str, audience: &str, issuer: &str) -> Value {
+    let script = r#"
+import sys, jwt, json
+url, token, aud, iss = sys.argv[1:5]
+key = jwt.PyJWKClient(url).get_signing_key_from_jwt(token).key
+print(json.dumps(jwt.decode(token, key, algorithms=["EdDSA"], audience=aud, issuer=iss,
+                 options={"require": ["exp", "iat", "sub"]})))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, jwks_url, token, audience, issuer])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PyJWT: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn gateway_routes(b: Backend) {
+    let up = start_upstream().await;
+    let srv = TestServer::start_with(b, |c| routes(c, up)).await;
+    let uid = srv.user("gwen@example.com", STRONG, Role::User).await;
+    let tokens = srv.login("gwen@example.com", STRONG).await;
+    let at = access(&tokens);
+    let bearer = format!("Bearer {at}");
+
+    // auth = none, prefix stripped; a client cannot smuggle an identity in.
+    let (s, echo, _) = get(
+        &srv,
+        "/open/x/y?z=1",
+        &[("x-portcullis-identity", "forged")],
+    )
+    .await;
+    assert_eq!(s, 200, "{echo}");
+    assert_eq!(echo["path"], "/x/y");
+    assert_eq!(echo["query"], "z=1");
+    assert!(
+        echo["headers"].get("x-portcullis-identity").is_none(),
+        "{echo}"
+    );
+    assert_eq!(echo["headers"]["x-forwarded-for"], "127.0.0.1");
+
+    // Portcullis's own endpoints win over any route.
+    let (s, me, _) = get(&srv, "/api/v1/auth/me", &[("authorization", &bearer)]).await;
+    assert_eq!((s, me["id"].as_str()), (200, Some(uid.as_str())));
+
+    // A user: the upstream gets a verifiable identity, never the user's token.
+    let (s, body, _) = get(&srv, "/pay/charge", &[]).await;
+    assert_eq!((s, body["code"].as_str()), (401, Some("unauthenticated")));
+    let (s, echo, _) = get(
+        &srv,
+        "/pay/charge",
+        &[
+            ("authorization", &bearer),
+            ("x-portcullis-identity", "forged"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{echo}");
+    assert_eq!(echo["path"], "/pay/charge");
+    assert!(echo["headers"].get("authorization").is_none());
+    let token = echo["headers"]["x-portcullis-identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(token, "forged");
+    let jwks = srv.url("/.well-known/jwks.json");
+    let issuer = srv.config.server.public_url.clone();
+    let claims = tokio::task::spawn_blocking({
+        let (jwks, token, issuer) = (jwks.clone(), token.clone(), issuer.clone());
+        move || pyjwt(&jwks, &token, "portcullis-route:pay", &issuer)
+    })
+    .await
+    .unwrap();
+    assert_eq!(claims["sub"], uid.as_str());
+    assert_eq!(claims["auth"], "user");
+    assert_eq!(claims["role"], "user");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["sid"], tokens["session_id"]);
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 60);
+
+    // API keys: the route's scopes are required.
+    let (s, k, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": "pay", "scopes": ["payments:write"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_owned();
+    let (s, echo, _) = get(&srv, "/pay/charge", &[("x-api-key", &key)]).await;
+    assert_eq!(s, 200, "{echo}");
+    assert!(echo["headers"].get("x-api-key").is_none());
+    let claims = tokio::task::spawn_blocking({
+        let t = echo["headers"]["x-portcullis-identity"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        move || pyjwt(&jwks, &t, "portcullis-route:pay", &issuer)
+    })
+    .await
+    .unwrap();
+    assert_eq!(claims["auth"], "api_key");
+    assert_eq!(claims["scopes"], json!(["payments:write"]));
+    assert_eq!(claims["key_id"], k["id"]);
+    let (_, k2, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": "read", "scopes": ["payments:read"]})),
+    )
+    .await;
+    let (s, body, _) = get(
+        &srv,
+        "/pay/charge",
+        &[("x-api-key", k2["key"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("forbidden")));
+    assert!(
+        body["detail"].as_str().unwrap().contains("payments:write"),
+        "{body}"
+    );
+    // ...and a route that needs signatures refuses a key that does not sign.
+    let (s, body, _) = get(&srv, "/signed/x", &[("x-api-key", &key)]).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("invalid_signature")),
+        "{body}"
+    );
+    // A user where only API keys may go.
+    let (s, _, _) = get(&srv, "/signed/x", &[("authorization", &bearer)]).await;
+    assert_eq!(s, 403);
+
+    // Methods, body limits, IP rules.
+    let (s, _, _) = send(
+        client()
+            .put(srv.url("/pay/charge"))
+            .header("authorization", &bearer),
+    )
+    .await;
+    assert_eq!(s, 405);
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/pay/charge"))
+            .header("authorization", &bearer)
+            .body(vec![b'x'; 2048]),
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (413, Some("payload_too_large")));
+    let (s, body, _) = get(&srv, "/ops/x", &[("authorization", &bearer)]).await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("ip_not_allowed")));
+
+    // Upstream failures and answers.
+    let (s, body, _) = get(&srv, "/dead/x", &[]).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (503, Some("upstream_unavailable"))
+    );
+    let (s, _, h) = get(&srv, "/open/429", &[]).await;
+    assert_eq!(s, 429, "an upstream 429 stays a 429");
+    assert_eq!(h["retry-after"], "7");
+    let (s, _, h) = get(&srv, "/open/csp", &[]).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        h["content-security-policy"], "default-src 'self'",
+        "the upstream's policy is kept"
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let (s, body, _) = get(&srv, "/nowhere", &[]).await;
+    assert_eq!((s, body["code"].as_str()), (404, Some("not_found")));
+
+    // Bodies stream through: 32 MiB in chunks, counted by the upstream.
+    let chunks = futures_stream(32);
+    let (s, echo, _) = send(
+        client()
+            .post(srv.url("/open/upload"))
+            .body(reqwest::Body::wrap_stream(chunks)),
+    )
+    .await;
+    assert_eq!(s, 200, "{echo}");
+    assert_eq!(echo["body_len"], 32 * 1024 * 1024);
+    let _ = Body::empty();
+    srv.stop().await;
+}
+
+fn futures_stream(
+    mib: usize,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    struct Chunks(usize);
+    impl futures_core::Stream for Chunks {
+        type Item = Result<Vec<u8>, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            if self.0 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.0 -= 1;
+            std::task::Poll::Ready(Some(Ok(vec![b'a'; 1024 * 1024])))
+        }
+    }
+    Chunks(mib)
+}

@@ -1,0 +1,421 @@
+//! The identity-aware gateway: requests outside Portcullis's own endpoints that match a
+//! `[[routes]]` prefix are authenticated, authorised (mode, roles, scopes, signature, IP and
+//! method rules) and proxied to the route's upstreams, carrying `X-Portcullis-Identity`, a
+//! short-lived EdDSA JWT the upstream verifies with the JWKS. Bodies stream both ways.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use ipnet::IpNet;
+use portcullis_core::Error;
+use portcullis_core::config::{RouteAuth, RouteConfig};
+use portcullis_core::model::SigningMode;
+use portcullis_core::service::Principal;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::request_context;
+use crate::signatures::KeyPrincipal;
+
+/// The header carrying the forwarded identity.
+pub const IDENTITY_HEADER: &str = "x-portcullis-identity";
+/// Lifetime of a forwarded identity token.
+const IDENTITY_TTL: i64 = 60;
+
+/// One route, ready to serve.
+#[derive(Debug)]
+pub struct Route {
+    cfg: RouteConfig,
+    upstreams: Vec<Uri>,
+    methods: Vec<Method>,
+    next: AtomicUsize,
+}
+
+/// All routes and the upstream HTTP client.
+pub struct Gateway {
+    routes: Vec<Route>,
+    client: Client<HttpConnector, Body>,
+    default_body_limit: u64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.routes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Response {
+    ApiError::new(status, code, detail).into_response()
+}
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<String> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in HOP_BY_HOP.iter().copied().map(str::to_owned).chain(listed) {
+        h.remove(name.as_str());
+    }
+}
+
+fn ip_in(nets: &[IpNet], ip: Option<std::net::IpAddr>) -> bool {
+    ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+}
+
+impl Gateway {
+    /// Builds the routes; the longest prefix wins.
+    pub fn new(routes: &[RouteConfig], default_body_limit: usize) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for r in routes {
+            let upstreams = r
+                .upstreams
+                .iter()
+                .map(|u| {
+                    u.trim_end_matches('/')
+                        .parse::<Uri>()
+                        .map_err(|e| format!("routes `{}`: upstream `{u}`: {e}", r.name))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let methods = r
+                .methods
+                .iter()
+                .map(|m| {
+                    Method::from_bytes(m.as_bytes())
+                        .map_err(|e| format!("routes `{}`: method `{m}`: {e}", r.name))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push(Route {
+                cfg: r.clone(),
+                upstreams,
+                methods,
+                next: AtomicUsize::new(0),
+            });
+        }
+        out.sort_by_key(|r| std::cmp::Reverse(r.cfg.prefix.len()));
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Self {
+            routes: out,
+            client,
+            default_body_limit: u64::try_from(default_body_limit).unwrap_or(u64::MAX),
+        })
+    }
+
+    fn route_for(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            let p = r.cfg.prefix.trim_end_matches('/');
+            path == p || path.starts_with(&format!("{p}/")) || p.is_empty()
+        })
+    }
+}
+
+/// Checks who may use `route`; returns the principal to forward (none for `auth = none`).
+async fn authorize(
+    state: &AppState,
+    route: &Route,
+    req: &axum::http::request::Parts,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Option<Principal>, Response> {
+    let cfg = &route.cfg;
+    if ip_in(&cfg.denied_ips, ip) || (!cfg.allowed_ips.is_empty() && !ip_in(&cfg.allowed_ips, ip)) {
+        return Err(ApiError::from(Error::IpNotAllowed).into_response());
+    }
+    if !route.methods.is_empty() && !route.methods.contains(&req.method) {
+        return Err(problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("This route accepts {}.", cfg.methods.join(", ")),
+        ));
+    }
+    let key = req.extensions.get::<KeyPrincipal>().map(|k| k.0.clone());
+    let principal = match key {
+        Some(p) => Some(p),
+        None => match req
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        {
+            Some((_, token)) => Some(
+                state
+                    .svc
+                    .authenticate(token.trim())
+                    .map_err(|e| ApiError::from(e).into_response())?,
+            ),
+            None => None,
+        },
+    };
+    if cfg.auth == RouteAuth::None {
+        return Ok(None);
+    }
+    let Some(p) = principal else {
+        return Err(ApiError::from(Error::Unauthenticated).into_response());
+    };
+    let kind_ok = match (&p.api_key, cfg.auth) {
+        (_, RouteAuth::Any) => true,
+        (None, RouteAuth::User) => true,
+        (Some(g), RouteAuth::Mtls) => g.id.starts_with("mtls:"),
+        (Some(g), RouteAuth::ApiKey) => !g.id.starts_with("mtls:"),
+        _ => false,
+    };
+    if !kind_ok {
+        return Err(ApiError::from(Error::Forbidden(format!(
+            "This route needs {}.",
+            match cfg.auth {
+                RouteAuth::User => "a signed-in user",
+                RouteAuth::ApiKey => "an API key",
+                RouteAuth::Mtls => "a client certificate",
+                _ => "credentials",
+            }
+        )))
+        .into_response());
+    }
+    if state.web.mfa_required_for_roles.contains(&p.role)
+        && p.api_key.is_none()
+        && !p
+            .amr
+            .iter()
+            .any(|m| ["otp", "hwk", "swk", "mfa"].contains(&m.as_str()))
+    {
+        return Err(ApiError::from(Error::MfaEnrollmentRequired).into_response());
+    }
+    if !cfg.roles.is_empty() && !cfg.roles.contains(&p.role) {
+        return Err(ApiError::from(Error::Forbidden(format!(
+            "This route is for the roles {}.",
+            cfg.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .into_response());
+    }
+    if let Some(g) = &p.api_key {
+        for scope in &cfg.scopes {
+            g.require(scope)
+                .map_err(|e| ApiError::from(e).into_response())?;
+        }
+    }
+    if cfg.require_signature
+        && !p
+            .api_key
+            .as_ref()
+            .is_some_and(|g| g.signing != SigningMode::None)
+    {
+        return Err(ApiError::from(Error::InvalidSignature(
+            "this route only accepts API keys that sign their requests (RFC 9421)".into(),
+        ))
+        .into_response());
+    }
+    Ok(Some(p))
+}
+
+fn identity_token(state: &AppState, route: &Route, p: &Principal) -> Result<String, Error> {
+    let now = state.svc.now();
+    let issuer = state.svc.settings().issuer.clone();
+    let jti: [u8; 16] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
+    let (kind, key_id, scopes) = match &p.api_key {
+        Some(g) if g.id.starts_with("mtls:") => ("mtls", Some(g.id.clone()), g.scopes.clone()),
+        Some(g) => ("api_key", Some(g.id.clone()), g.scopes.clone()),
+        None => ("user", None, Vec::new()),
+    };
+    let claims = json!({
+        "iss": issuer,
+        "aud": format!("portcullis-route:{}", route.cfg.name),
+        "sub": p.user_id,
+        "iat": now,
+        "exp": now + IDENTITY_TTL,
+        "jti": hex::encode(jti),
+        "role": p.role.as_str(),
+        "auth": kind,
+        "scopes": scopes,
+        "key_id": key_id,
+        "sid": (!p.session_id.is_empty()).then_some(&p.session_id),
+        "amr": p.amr,
+        "auth_time": p.auth_time,
+    });
+    state
+        .svc
+        .keyring
+        .sign_value(&claims, "portcullis-identity+jwt", now)
+}
+
+/// The fallback handler: the gateway, or 404.
+pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    let Some(route) = state.gateway.route_for(req.uri().path()) else {
+        return crate::routes::meta::not_found().await.into_response();
+    };
+    let started = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let ctx = request_context(&parts, &state);
+    let principal = match authorize(&state, route, &parts, ctx.ip).await {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let cfg = &route.cfg;
+    let limit = cfg
+        .max_body_bytes
+        .unwrap_or(state.gateway.default_body_limit);
+    if parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit)
+    {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The body is over {limit} bytes."),
+        );
+    }
+    let idx = route.next.fetch_add(1, Ordering::Relaxed) % route.upstreams.len().max(1);
+    let Some(upstream) = route.upstreams.get(idx) else {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_unavailable",
+            "No upstream.",
+        );
+    };
+    let path = parts.uri.path();
+    let path = if cfg.strip_prefix {
+        let rest = path
+            .strip_prefix(cfg.prefix.trim_end_matches('/'))
+            .unwrap_or(path);
+        if rest.is_empty() { "/" } else { rest }
+    } else {
+        path
+    };
+    let base = upstream.path().trim_end_matches('/');
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{base}{path}?{q}"),
+        None => format!("{base}{path}"),
+    };
+    let uri = match Uri::builder()
+        .scheme(upstream.scheme_str().unwrap_or("http"))
+        .authority(upstream.authority().map_or("", |a| a.as_str()))
+        .path_and_query(pq)
+        .build()
+    {
+        Ok(u) => u,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("bad path: {e}"),
+            );
+        }
+    };
+    // Headers: nothing hop-by-hop, nothing that could pose as the identity, no credentials
+    // unless the route says so.
+    let h = &mut parts.headers;
+    strip_hop_by_hop(h);
+    let spoofable: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-portcullis-"))
+        .cloned()
+        .collect();
+    for k in spoofable {
+        h.remove(k);
+    }
+    if !cfg.forward_authorization {
+        h.remove(header::AUTHORIZATION);
+        h.remove("x-api-key");
+    }
+    h.remove(header::HOST);
+    if let Some(ip) = ctx.ip {
+        let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prev) if !state.web.trusted_proxies.is_empty() => format!("{prev}, {ip}"),
+            _ => ip.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            h.insert("x-forwarded-for", v);
+        }
+    }
+    let proto = if state.web.hsts { "https" } else { "http" };
+    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    if let Some(p) = &principal {
+        match identity_token(&state, route, p) {
+            Ok(t) => {
+                if let Ok(v) = HeaderValue::from_str(&t) {
+                    h.insert(IDENTITY_HEADER, v);
+                }
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    parts.uri = uri;
+    let limited = Body::new(http_body_util::Limited::new(
+        body,
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    ));
+    let upstream_req = axum::http::Request::from_parts(parts, limited);
+    let sent = tokio::time::timeout(
+        Duration::from_secs(cfg.timeout_seconds),
+        state.gateway.client.request(upstream_req),
+    )
+    .await;
+    let res = match sent {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => {
+            tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                "The upstream service is unavailable.",
+            );
+        }
+        Err(_) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                "The upstream service did not answer in time.",
+            );
+        }
+    };
+    let (mut rparts, rbody) = res.into_parts();
+    strip_hop_by_hop(&mut rparts.headers);
+    tracing::info!(
+        route = %cfg.name,
+        principal = principal.as_ref().map(|p| p.user_id.as_str()).unwrap_or("-"),
+        status = rparts.status.as_u16(),
+        upstream_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "gateway request"
+    );
+    Response::from_parts(rparts, Body::new(rbody))
+}
+
+/// Shared handle for the state.
+pub type SharedGateway = Arc<Gateway>;
