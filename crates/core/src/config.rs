@@ -343,6 +343,46 @@ pub struct RouteConfig {
     pub strip_prefix: bool,
     /// Pass the client's `Authorization` / `X-API-Key` through (default: stripped).
     pub forward_authorization: bool,
+    /// `{requests, window_seconds, by = "principal" | "ip"}`: a GCRA limit per caller.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Requests in flight to the upstreams at most (503 beyond).
+    pub max_concurrent: Option<u32>,
+    /// Consecutive failures (connect errors, timeouts, 502/503/504) that open an
+    /// upstream's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses before one probe may pass.
+    pub breaker_cooldown_seconds: u64,
+    /// Retries on another upstream when a connection could not be made (only for
+    /// idempotent methods without a body).
+    pub retries: u32,
+    /// RFC 9745 `Deprecation` (Unix time the route was deprecated).
+    pub deprecated_at: Option<i64>,
+    /// RFC 8594 `Sunset` (Unix time the route goes away).
+    pub sunset_at: Option<i64>,
+}
+
+/// What a route's rate limit counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitBy {
+    /// The authenticated principal (user, API key or service), else the client IP.
+    #[default]
+    Principal,
+    /// The client IP.
+    Ip,
+}
+
+/// A GCRA rate limit: `requests` per `window_seconds`, bursts up to `requests`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// The window, seconds.
+    pub window_seconds: u32,
+    /// Counted per principal (default) or per client IP.
+    #[serde(default)]
+    pub by: RateLimitBy,
 }
 
 impl Default for RouteConfig {
@@ -362,6 +402,13 @@ impl Default for RouteConfig {
             timeout_seconds: 30,
             strip_prefix: false,
             forward_authorization: false,
+            rate_limit: None,
+            max_concurrent: None,
+            breaker_failures: 5,
+            breaker_cooldown_seconds: 10,
+            retries: 1,
+            deprecated_at: None,
+            sunset_at: None,
         }
     }
 }
@@ -712,6 +759,20 @@ impl Config {
             }
             if r.timeout_seconds == 0 || r.timeout_seconds > 3600 {
                 return Err(bad(&key("timeout_seconds"), "1 to 3600"));
+            }
+            if r.rate_limit
+                .is_some_and(|l| l.requests == 0 || l.window_seconds == 0)
+            {
+                return Err(bad(
+                    &key("rate_limit"),
+                    "requests and window_seconds must be at least 1",
+                ));
+            }
+            if r.max_concurrent == Some(0) || r.breaker_failures == 0 || r.retries > 5 {
+                return Err(bad(
+                    &key("max_concurrent"),
+                    "max_concurrent and breaker_failures at least 1, retries at most 5",
+                ));
             }
         }
         let mut names = std::collections::HashSet::new();

@@ -3,8 +3,9 @@
 //! method rules) and proxied to the route's upstreams, carrying `X-Portcullis-Identity`, a
 //! short-lived EdDSA JWT the upstream verifies with the JWKS. Bodies stream both ways.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -38,6 +39,103 @@ pub struct Route {
     upstreams: Vec<Uri>,
     methods: Vec<Method>,
     next: AtomicUsize,
+    limiter: Mutex<HashMap<String, f64>>,
+    breakers: Mutex<Vec<Breaker>>,
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The circuit breaker of one upstream.
+#[derive(Debug, Clone, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    probing: bool,
+}
+
+/// When rate limits count time (seconds since start-up, sub-second).
+fn clock() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
+/// A GCRA decision: allowed with this many left, or refused for this long.
+enum Gcra {
+    Allow { remaining: u64, reset: u64 },
+    Deny { retry_after: u64 },
+}
+
+impl Route {
+    /// GCRA (generic cell rate algorithm): one theoretical arrival time per key; a request
+    /// is allowed when it does not push that time more than one window ahead.
+    fn rate(&self, key: &str, requests: u32, window: u32) -> Gcra {
+        let now = clock();
+        let window = f64::from(window);
+        let t = window / f64::from(requests);
+        let mut map = self
+            .limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.retain(|_, tat| *tat > now);
+        }
+        let tat = map.get(key).copied().unwrap_or(now).max(now);
+        let new_tat = tat + t;
+        if new_tat - now > window + 1e-9 {
+            return Gcra::Deny {
+                retry_after: (new_tat - window - now).ceil().max(1.0) as u64,
+            };
+        }
+        map.insert(key.to_owned(), new_tat);
+        Gcra::Allow {
+            remaining: ((window - (new_tat - now)) / t).floor().max(0.0) as u64,
+            reset: (new_tat - now).ceil() as u64,
+        }
+    }
+
+    /// The next upstream whose breaker lets a request through, if any.
+    fn pick(&self, skip: Option<usize>) -> Option<usize> {
+        let n = self.upstreams.len();
+        let mut breakers = self
+            .breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        for _ in 0..n {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % n.max(1);
+            if Some(i) == skip && n > 1 {
+                continue;
+            }
+            let b = breakers.get_mut(i)?;
+            match b.open_until {
+                None => return Some(i),
+                Some(until) if until <= now && !b.probing => {
+                    b.probing = true; // half-open: one probe
+                    return Some(i);
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    fn record(&self, i: usize, ok: bool) {
+        let mut breakers = self
+            .breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(b) = breakers.get_mut(i) else { return };
+        if ok {
+            *b = Breaker::default();
+            return;
+        }
+        b.failures += 1;
+        b.probing = false;
+        if b.failures >= self.cfg.breaker_failures || b.open_until.is_some() {
+            b.open_until =
+                Some(Instant::now() + Duration::from_secs(self.cfg.breaker_cooldown_seconds));
+            tracing::warn!(route = %self.cfg.name, upstream = i, "circuit breaker open");
+        }
+    }
 }
 
 /// All routes and the upstream HTTP client.
@@ -111,11 +209,17 @@ impl Gateway {
                         .map_err(|e| format!("routes `{}`: method `{m}`: {e}", r.name))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let n = upstreams.len();
             out.push(Route {
                 cfg: r.clone(),
                 upstreams,
                 methods,
                 next: AtomicUsize::new(0),
+                limiter: Mutex::new(HashMap::new()),
+                breakers: Mutex::new(vec![Breaker::default(); n]),
+                in_flight: r.max_concurrent.map(|m| {
+                    Arc::new(tokio::sync::Semaphore::new(usize::try_from(m).unwrap_or(1)))
+                }),
             });
         }
         out.sort_by_key(|r| std::cmp::Reverse(r.cfg.prefix.len()));
@@ -285,6 +389,55 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         Err(res) => return res,
     };
     let cfg = &route.cfg;
+    let mut rate_headers: Vec<(&'static str, String)> = Vec::new();
+    if let Some(rl) = cfg.rate_limit {
+        let who = match (rl.by, &principal) {
+            (portcullis_core::config::RateLimitBy::Principal, Some(p)) => match &p.api_key {
+                Some(g) => format!("k:{}", g.id),
+                None => format!("u:{}", p.user_id),
+            },
+            _ => format!("ip:{}", ctx.ip.map(|i| i.to_string()).unwrap_or_default()),
+        };
+        rate_headers.push((
+            "ratelimit-policy",
+            format!("\"{}\";q={};w={}", cfg.name, rl.requests, rl.window_seconds),
+        ));
+        match route.rate(&who, rl.requests, rl.window_seconds) {
+            Gcra::Allow { remaining, reset } => {
+                rate_headers.push((
+                    "ratelimit",
+                    format!("\"{}\";r={remaining};t={reset}", cfg.name),
+                ));
+            }
+            Gcra::Deny { retry_after } => {
+                let mut res = ApiError::from(Error::RateLimited { retry_after }).into_response();
+                for (k, v) in rate_headers {
+                    if let Ok(v) = HeaderValue::from_str(&v) {
+                        res.headers_mut().insert(k, v);
+                    }
+                }
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("\"{}\";r=0;t={retry_after}", cfg.name))
+                {
+                    res.headers_mut().insert("ratelimit", v);
+                }
+                return res;
+            }
+        }
+    }
+    let _permit = match &route.in_flight {
+        Some(sem) => match sem.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unavailable",
+                    "Too many requests in flight to this upstream; retry shortly.",
+                );
+            }
+        },
+        None => None,
+    };
     let limit = cfg
         .max_body_bytes
         .unwrap_or(state.gateway.default_body_limit);
@@ -301,12 +454,11 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             format!("The body is over {limit} bytes."),
         );
     }
-    let idx = route.next.fetch_add(1, Ordering::Relaxed) % route.upstreams.len().max(1);
-    let Some(upstream) = route.upstreams.get(idx) else {
+    let Some(mut idx) = route.pick(None) else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "upstream_unavailable",
-            "No upstream.",
+            "The upstream service is unavailable (circuit open); retry shortly.",
         );
     };
     let path = parts.uri.path();
@@ -318,25 +470,9 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     } else {
         path
     };
-    let base = upstream.path().trim_end_matches('/');
-    let pq = match parts.uri.query() {
-        Some(q) => format!("{base}{path}?{q}"),
-        None => format!("{base}{path}"),
-    };
-    let uri = match Uri::builder()
-        .scheme(upstream.scheme_str().unwrap_or("http"))
-        .authority(upstream.authority().map_or("", |a| a.as_str()))
-        .path_and_query(pq)
-        .build()
-    {
-        Ok(u) => u,
-        Err(e) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("bad path: {e}"),
-            );
-        }
+    let path_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
     };
     // Headers: nothing hop-by-hop, nothing that could pose as the identity, no credentials
     // unless the route says so.
@@ -376,37 +512,107 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             Err(e) => return ApiError::from(e).into_response(),
         }
     }
-    parts.uri = uri;
-    let limited = Body::new(http_body_util::Limited::new(
+    // A request without a body to an idempotent method can be sent again elsewhere when no
+    // connection could be made (nothing reached the upstream).
+    let replayable = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE
+    ) && !parts.headers.contains_key(header::TRANSFER_ENCODING)
+        && parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+    let mut body = Some(Body::new(http_body_util::Limited::new(
         body,
         usize::try_from(limit).unwrap_or(usize::MAX),
-    ));
-    let upstream_req = axum::http::Request::from_parts(parts, limited);
-    let sent = tokio::time::timeout(
-        Duration::from_secs(cfg.timeout_seconds),
-        state.gateway.client.request(upstream_req),
-    )
-    .await;
-    let res = match sent {
-        Ok(Ok(res)) => res,
-        Ok(Err(e)) => {
-            tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
+    )));
+    let mut attempt = 0;
+    let res = loop {
+        let Some(upstream) = route.upstreams.get(idx) else {
             return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "upstream_unavailable",
-                "The upstream service is unavailable.",
+                "No upstream.",
             );
-        }
-        Err(_) => {
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "upstream_unavailable",
-                "The upstream service did not answer in time.",
-            );
+        };
+        let base = upstream.path().trim_end_matches('/');
+        let uri = match Uri::builder()
+            .scheme(upstream.scheme_str().unwrap_or("http"))
+            .authority(upstream.authority().map_or("", |a| a.as_str()))
+            .path_and_query(format!("{base}{path_query}"))
+            .build()
+        {
+            Ok(u) => u,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("bad path: {e}"),
+                );
+            }
+        };
+        let mut p = parts.clone();
+        p.uri = uri;
+        let b = body.take().unwrap_or_else(Body::empty);
+        let sent = tokio::time::timeout(
+            Duration::from_secs(cfg.timeout_seconds),
+            state
+                .gateway
+                .client
+                .request(axum::http::Request::from_parts(p, b)),
+        )
+        .await;
+        match sent {
+            Ok(Ok(res)) => {
+                let bad = matches!(res.status().as_u16(), 502..=504);
+                route.record(idx, !bad);
+                break res;
+            }
+            Ok(Err(e)) => {
+                route.record(idx, false);
+                tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
+                if e.is_connect() && replayable && attempt < cfg.retries {
+                    attempt += 1;
+                    if let Some(next) = route.pick(Some(idx)) {
+                        idx = next;
+                        continue;
+                    }
+                }
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unavailable",
+                    "The upstream service is unavailable.",
+                );
+            }
+            Err(_) => {
+                route.record(idx, false);
+                return problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unavailable",
+                    "The upstream service did not answer in time.",
+                );
+            }
         }
     };
     let (mut rparts, rbody) = res.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
+    for (k, v) in rate_headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            rparts.headers.insert(k, v);
+        }
+    }
+    if let Some(at) = cfg.deprecated_at
+        && let Ok(v) = HeaderValue::from_str(&format!("@{at}"))
+    {
+        rparts.headers.insert("deprecation", v);
+    }
+    if let Some(at) = cfg.sunset_at
+        && let Ok(t) = time::OffsetDateTime::from_unix_timestamp(at)
+        && let Ok(s) = t.format(&time::format_description::well_known::Rfc2822)
+        && let Ok(v) = HeaderValue::from_str(&s.replace("+0000", "GMT"))
+    {
+        rparts.headers.insert("sunset", v);
+    }
     tracing::info!(
         route = %cfg.name,
         principal = principal.as_ref().map(|p| p.user_id.as_str()).unwrap_or("-"),

@@ -16,11 +16,14 @@ use serde_json::{Value, json};
 
 use crate::send;
 
-on_both!(gateway_routes);
+on_both!(gateway_routes, limits_breakers_and_lifecycle);
 
 /// Echoes what it received; `/429` answers 429, `/csp` sets its own CSP.
 async fn upstream(req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if parts.uri.path().ends_with("/slow") {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     if parts.uri.path().ends_with("/429") {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -59,7 +62,11 @@ async fn upstream(req: Request) -> Response {
 }
 
 async fn start_upstream() -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_upstream_on("127.0.0.1:0").await
+}
+
+async fn start_upstream_on(addr: &str) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = l.local_addr().unwrap();
     let app = axum::Router::new().fallback(upstream);
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
@@ -321,4 +328,115 @@ fn futures_stream(
         }
     }
     Chunks(mib)
+}
+
+async fn limits_breakers_and_lifecycle(b: Backend) {
+    use portcullis_core::config::{RateLimitBy, RateLimitConfig};
+    let up = start_upstream().await;
+    // A port with nothing behind it yet; an upstream appears there later.
+    let later = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let srv = TestServer::start_with(b, |c| {
+        let r = |name: &str, prefix: &str, ups: Vec<String>| RouteConfig {
+            name: name.into(),
+            prefix: prefix.into(),
+            upstreams: ups,
+            auth: RouteAuth::None,
+            ..RouteConfig::default()
+        };
+        c.routes = vec![
+            RouteConfig {
+                rate_limit: Some(RateLimitConfig {
+                    requests: 3,
+                    window_seconds: 60,
+                    by: RateLimitBy::Ip,
+                }),
+                deprecated_at: Some(1_700_000_000),
+                sunset_at: Some(1_800_000_000),
+                ..r("limited", "/limited", vec![format!("http://{up}")])
+            },
+            RouteConfig {
+                breaker_failures: 2,
+                retries: 1,
+                ..r(
+                    "flaky",
+                    "/flaky",
+                    vec!["http://127.0.0.1:9".into(), format!("http://{up}")],
+                )
+            },
+            RouteConfig {
+                breaker_failures: 2,
+                breaker_cooldown_seconds: 1,
+                ..r("later", "/later", vec![format!("http://{later}")])
+            },
+            RouteConfig {
+                max_concurrent: Some(1),
+                ..r("narrow", "/narrow", vec![format!("http://{up}")])
+            },
+        ];
+    })
+    .await;
+
+    // GCRA: three per minute, with the IETF RateLimit headers; then 429 with Retry-After.
+    for left in [2, 1, 0] {
+        let (s, _, h) = get(&srv, "/limited/x", &[]).await;
+        assert_eq!(s, 200);
+        assert_eq!(h["ratelimit-policy"], "\"limited\";q=3;w=60");
+        assert!(
+            h["ratelimit"]
+                .to_str()
+                .unwrap()
+                .starts_with(&format!("\"limited\";r={left};")),
+            "{h:?}"
+        );
+        assert_eq!(h["deprecation"], "@1700000000");
+        assert_eq!(h["sunset"], "Fri, 15 Jan 2027 08:00:00 GMT");
+    }
+    let (s, body, h) = get(&srv, "/limited/x", &[]).await;
+    assert_eq!((s, body["code"].as_str()), (429, Some("rate_limited")));
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "{retry}");
+
+    // A dead upstream next to a live one: idempotent requests are retried on the live one,
+    // and the dead one's breaker opens.
+    for _ in 0..6 {
+        let (s, body, _) = get(&srv, "/flaky/x", &[]).await;
+        assert_eq!(s, 200, "{body}");
+    }
+
+    // No upstream at all: failures, then the open breaker answers at once; once the upstream
+    // is back and the cool-down is over, a probe closes it.
+    for _ in 0..2 {
+        let (s, body, _) = get(&srv, "/later/x", &[]).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (503, Some("upstream_unavailable"))
+        );
+    }
+    let (s, body, _) = get(&srv, "/later/x", &[]).await;
+    assert_eq!(s, 503);
+    assert!(
+        body["detail"].as_str().unwrap().contains("circuit open"),
+        "{body}"
+    );
+    start_upstream_on(&later.to_string()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, body, _) = get(&srv, "/later/x", &[]).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _, _) = get(&srv, "/later/x", &[]).await;
+    assert_eq!(s, 200);
+
+    // One request in flight at most: a second concurrent one is refused.
+    let (a, b2) = tokio::join!(get(&srv, "/narrow/slow", &[]), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        get(&srv, "/narrow/slow", &[]).await
+    });
+    assert_eq!(a.0, 200);
+    assert_eq!(
+        (b2.0, b2.1["code"].as_str()),
+        (503, Some("upstream_unavailable"))
+    );
+    srv.stop().await;
 }
