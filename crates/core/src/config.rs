@@ -359,6 +359,11 @@ pub struct RouteConfig {
     pub deprecated_at: Option<i64>,
     /// RFC 8594 `Sunset` (Unix time the route goes away).
     pub sunset_at: Option<i64>,
+    /// Cedar policies (text) deciding who may do what on this route; without a permit that
+    /// applies, the request is denied.
+    pub policy: Option<String>,
+    /// The same, read from a file.
+    pub policy_file: Option<PathBuf>,
 }
 
 /// What a route's rate limit counts by.
@@ -409,6 +414,8 @@ impl Default for RouteConfig {
             retries: 1,
             deprecated_at: None,
             sunset_at: None,
+            policy: None,
+            policy_file: None,
         }
     }
 }

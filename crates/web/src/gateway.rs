@@ -42,6 +42,8 @@ pub struct Route {
     limiter: Mutex<HashMap<String, f64>>,
     breakers: Mutex<Vec<Breaker>>,
     in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    policy: Option<crate::policy::RoutePolicy>,
+    denials_audited: Mutex<HashMap<String, Instant>>,
 }
 
 /// The circuit breaker of one upstream.
@@ -220,6 +222,16 @@ impl Gateway {
                 in_flight: r.max_concurrent.map(|m| {
                     Arc::new(tokio::sync::Semaphore::new(usize::try_from(m).unwrap_or(1)))
                 }),
+                policy: match (&r.policy, &r.policy_file) {
+                    (Some(text), _) => Some(crate::policy::compile(&r.name, text)?),
+                    (None, Some(path)) => {
+                        let text = std::fs::read_to_string(path)
+                            .map_err(|e| format!("routes `{}`: {}: {e}", r.name, path.display()))?;
+                        Some(crate::policy::compile(&r.name, &text)?)
+                    }
+                    (None, None) => None,
+                },
+                denials_audited: Mutex::new(HashMap::new()),
             });
         }
         out.sort_by_key(|r| std::cmp::Reverse(r.cfg.prefix.len()));
@@ -389,6 +401,56 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         Err(res) => return res,
     };
     let cfg = &route.cfg;
+    if let Some(policy) = &route.policy {
+        let verdict = policy.decide(&crate::policy::Facts {
+            principal: principal.as_ref(),
+            method: parts.method.as_str(),
+            route: (&cfg.name, &cfg.prefix),
+            path: parts.uri.path(),
+            ip: ctx.ip,
+            now: state.svc.now(),
+        });
+        if !verdict.allow {
+            let who = principal.as_ref().map(|p| p.user_id.clone());
+            let key = format!(
+                "{}|{}|{}",
+                who.as_deref().unwrap_or("-"),
+                cfg.name,
+                verdict.policies.join(",")
+            );
+            let due = {
+                let mut m = route
+                    .denials_audited
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if m.len() > 10_000 {
+                    m.clear();
+                }
+                let due = m
+                    .get(&key)
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+                if due {
+                    m.insert(key, Instant::now());
+                }
+                due
+            };
+            tracing::info!(route = %cfg.name, policies = ?verdict.policies, "gateway policy denied");
+            if due {
+                let reason = format!("cedar deny; policies: {}", verdict.policies.join(", "));
+                if let Err(e) = state
+                    .svc
+                    .audit_access_denied(who.as_deref(), &ctx, parts.uri.path(), &reason)
+                    .await
+                {
+                    return ApiError::from(e).into_response();
+                }
+            }
+            return ApiError::from(Error::Forbidden(
+                "A policy of this route does not allow the request.".into(),
+            ))
+            .into_response();
+        }
+    }
     let mut rate_headers: Vec<(&'static str, String)> = Vec::new();
     if let Some(rl) = cfg.rate_limit {
         let who = match (rl.by, &principal) {

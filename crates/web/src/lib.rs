@@ -9,6 +9,7 @@ mod extract;
 pub mod gateway;
 mod middleware;
 mod openapi;
+pub mod policy;
 mod routes;
 pub mod signatures;
 

@@ -16,7 +16,11 @@ use serde_json::{Value, json};
 
 use crate::send;
 
-on_both!(gateway_routes, limits_breakers_and_lifecycle);
+on_both!(
+    gateway_routes,
+    limits_breakers_and_lifecycle,
+    cedar_policies
+);
 
 /// Echoes what it received; `/429` answers 429, `/csp` sets its own CSP.
 async fn upstream(req: Request) -> Response {
@@ -439,4 +443,83 @@ async fn limits_breakers_and_lifecycle(b: Backend) {
         (503, Some("upstream_unavailable"))
     );
     srv.stop().await;
+}
+
+async fn cedar_policies(b: Backend) {
+    let up = start_upstream().await;
+    let policy = r#"
+@id("users-read")
+permit(principal, action == Portcullis::Action::"GET", resource)
+when { principal.role == "user" && context.ip.isInRange(ip("127.0.0.0/8")) };
+
+@id("no-secrets")
+forbid(principal, action, resource) when { context.path like "*/secret*" };
+"#;
+    let srv = TestServer::start_with(b, |c| {
+        c.routes = vec![RouteConfig {
+            name: "cedar".into(),
+            prefix: "/cedar".into(),
+            upstreams: vec![format!("http://{up}")],
+            policy: Some(policy.into()),
+            ..RouteConfig::default()
+        }];
+    })
+    .await;
+    srv.user("cy@example.com", STRONG, Role::User).await;
+    let bearer = format!(
+        "Bearer {}",
+        access(&srv.login("cy@example.com", STRONG).await)
+    );
+    let (s, _, _) = get(&srv, "/cedar/x", &[("authorization", &bearer)]).await;
+    assert_eq!(s, 200);
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/cedar/x"))
+            .header("authorization", &bearer),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "no permit for POST"
+    );
+    let (s, _, _) = get(&srv, "/cedar/secret/1", &[("authorization", &bearer)]).await;
+    assert_eq!(s, 403, "forbid wins");
+    let denied: Vec<String> = srv
+        .services
+        .store()
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "access.denied")
+        .map(|e| e.details)
+        .collect();
+    assert!(
+        denied
+            .iter()
+            .any(|d| d.contains("cedar deny") && d.contains("no-secrets")),
+        "{denied:?}"
+    );
+    srv.stop().await;
+
+    // A policy that does not validate stops start-up, naming its line and column.
+    let db = portcullis_testkit::TestDb::new(b).await;
+    let toml = format!(
+        "{}\n[[routes]]\nname = \"bad\"\nprefix = \"/bad\"\nupstreams = [\"http://{up}\"]\npolicy = '''\npermit(principal, action, resource)\nwhen {{ principal.nope == 1 }};\n'''\n",
+        db.config_toml()
+    );
+    let cfg = db.write_config(&toml);
+    let out = std::process::Command::new(portcullis_testkit::binary())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("route `bad`") && err.contains("line 2"),
+        "{err}"
+    );
 }
