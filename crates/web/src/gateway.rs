@@ -44,6 +44,7 @@ pub struct Route {
     in_flight: Option<Arc<tokio::sync::Semaphore>>,
     policy: Option<crate::policy::RoutePolicy>,
     denials_audited: Mutex<HashMap<String, Instant>>,
+    identities: Mutex<HashMap<String, (String, i64)>>,
 }
 
 /// The circuit breaker of one upstream.
@@ -232,6 +233,7 @@ impl Gateway {
                     (None, None) => None,
                 },
                 denials_audited: Mutex::new(HashMap::new()),
+                identities: Mutex::new(HashMap::new()),
             });
         }
         out.sort_by_key(|r| std::cmp::Reverse(r.cfg.prefix.len()));
@@ -360,6 +362,41 @@ async fn authorize(
 
 fn identity_token(state: &AppState, route: &Route, p: &Principal) -> Result<String, Error> {
     let now = state.svc.now();
+    // The same identity is reused for half its lifetime: signing is the expensive part.
+    let cache_key = format!(
+        "{}|{}|{}|{:?}|{}|{:?}",
+        p.user_id,
+        p.session_id,
+        p.role.as_str(),
+        p.api_key.as_ref().map(|g| (&g.id, &g.scopes)),
+        p.auth_time,
+        p.amr
+    );
+    if let Some((t, at)) = route
+        .identities
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&cache_key).cloned())
+        && now - at < IDENTITY_TTL / 2
+    {
+        return Ok(t);
+    }
+    let token = mint_identity(state, route, p, now)?;
+    if let Ok(mut m) = route.identities.lock() {
+        if m.len() >= 10_000 {
+            m.clear();
+        }
+        m.insert(cache_key, (token.clone(), now));
+    }
+    Ok(token)
+}
+
+fn mint_identity(
+    state: &AppState,
+    route: &Route,
+    p: &Principal,
+    now: i64,
+) -> Result<String, Error> {
     let issuer = state.svc.settings().issuer.clone();
     let jti: [u8; 16] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
     let (kind, key_id, scopes) = match &p.api_key {

@@ -482,6 +482,24 @@ impl Services {
             ));
         }
         let now = self.now();
+        // A token verified before skips the signature check (the expensive part); expiry
+        // and revocation are checked every time.
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let cached = self
+            .verified_tokens
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned());
+        if let Some((p, exp)) = cached {
+            if exp <= now {
+                return Err(Error::InvalidToken("token expired"));
+            }
+            if self.revocations.is_revoked(&p.session_id) {
+                return Err(Error::InvalidToken("session revoked"));
+            }
+            return Ok(p);
+        }
         let claims = self
             .keyring
             .verify(token, now)
@@ -502,14 +520,24 @@ impl Services {
             .role
             .parse()
             .map_err(|_| Error::InvalidToken("unknown role"))?;
-        Ok(Principal {
+        let p = Principal {
             user_id: claims.sub,
             session_id: claims.sid,
             role,
             amr: claims.amr,
             auth_time: claims.auth_time,
             api_key: None,
-        })
+        };
+        if let Ok(mut m) = self.verified_tokens.lock() {
+            if m.len() >= 100_000 {
+                m.retain(|_, (_, exp)| *exp > now);
+                if m.len() >= 100_000 {
+                    m.clear();
+                }
+            }
+            m.insert(digest, (p.clone(), claims.exp));
+        }
+        Ok(p)
     }
 
     /// The caller's user record.

@@ -99,6 +99,10 @@ pub struct Services {
     pub(crate) api_key_seen: apikeys::SeenKeys,
     /// When a signature failure of each key was last audited, and how many since.
     pub(crate) signature_failures: std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>,
+    /// Access tokens whose signature verified: SHA-256 of the token to its principal and
+    /// expiry. Expiry, revocation and readiness are still checked on every use.
+    pub(crate) verified_tokens:
+        std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, i64)>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -136,6 +140,7 @@ impl Services {
             tlog_lock: tokio::sync::Mutex::new(()),
             api_key_seen: std::sync::Mutex::default(),
             signature_failures: std::sync::Mutex::default(),
+            verified_tokens: std::sync::Mutex::default(),
         }
     }
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The gateway against nginx: one upstream (nginx answering 200 from memory), nginx as a plain
+# proxy_pass to it, and Portcullis with JWT authentication and a rate limit on the route,
+# each loaded with wrk with the same settings. Prints requests/s, p50 and p99 for direct,
+# nginx and Portcullis, and the Portcullis/nginx ratio.
+# Usage: scripts/gateway-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light and wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+CONNS=${2:-32}
+command -v nginx >/dev/null || { echo "install nginx-light (apt-get install nginx-light)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --bin portcullis >&2
+BIN=target/release/portcullis
+WORK=$(mktemp -d /tmp/portcullis-gw-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+UP=$(free_port); NG=$(free_port); PC=$(free_port)
+
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
+  server {
+    listen 127.0.0.1:$NG;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log"
+
+cat > "$WORK/portcullis.toml" <<TOML
+[server]
+listen = "127.0.0.1:$PC"
+[database]
+url = "sqlite://$WORK/p.db"
+[keys]
+master_key_file = "$WORK/p.key"
+[log]
+level = "warn"
+[[routes]]
+name = "bench"
+prefix = "/bench"
+upstreams = ["http://127.0.0.1:$UP"]
+auth = "user"
+rate_limit = { requests = 100000000, window_seconds = 1, by = "principal" }
+TOML
+PW='correct horse battery staple 42'
+echo "$PW" | "$BIN" users create --email bench@example.com --password-stdin --config "$WORK/portcullis.toml" >/dev/null
+"$BIN" serve --config "$WORK/portcullis.toml" 2>"$WORK/p.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PC/readyz" >/dev/null && break; sleep 0.1; done
+TOKEN=$(curl -s "http://127.0.0.1:$PC/api/v1/auth/login" -H 'content-type: application/json' \
+  -d "{\"email\":\"bench@example.com\",\"password\":\"$PW\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# The access token lives 15 minutes: long enough for the run.
+
+run() {
+  local name=$1; shift
+  wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@" \
+    | awk -v n="$name" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {printf "%-11s rps=%s p50=%s p99=%s\n", n, rps, p50, p99}'
+}
+run direct "http://127.0.0.1:$UP/x" | tee "$WORK/direct"
+run nginx "http://127.0.0.1:$NG/x" | tee "$WORK/nginx"
+run portcullis -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PC/bench/x" | tee "$WORK/portcullis"
+python3 - "$WORK/nginx" "$WORK/portcullis" <<'PY'
+import re, sys
+rps = lambda f: float(re.search(r"rps=([0-9.]+)", open(f).read()).group(1))
+n, p = rps(sys.argv[1]), rps(sys.argv[2])
+print(f"portcullis/nginx throughput ratio: {p / n:.2f}")
+PY
