@@ -364,6 +364,24 @@ pub struct RouteConfig {
     pub policy: Option<String>,
     /// The same, read from a file.
     pub policy_file: Option<PathBuf>,
+    /// `round_robin` (default) or `least_requests`.
+    pub balance: Balance,
+    /// A path each upstream answers 2xx on when healthy; checked every
+    /// `health_check_interval_seconds`, unhealthy upstreams get no traffic.
+    pub health_check_path: Option<String>,
+    /// Seconds between active health checks.
+    pub health_check_interval_seconds: u64,
+}
+
+/// How a route spreads requests over its upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// In turn.
+    #[default]
+    RoundRobin,
+    /// The upstream with the fewest requests in flight.
+    LeastRequests,
 }
 
 /// What a route's rate limit counts by.
@@ -416,6 +434,9 @@ impl Default for RouteConfig {
             sunset_at: None,
             policy: None,
             policy_file: None,
+            balance: Balance::RoundRobin,
+            health_check_path: None,
+            health_check_interval_seconds: 5,
         }
     }
 }

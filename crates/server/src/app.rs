@@ -57,6 +57,8 @@ pub struct App {
     pub services: Arc<Services>,
     /// The HTTP application.
     pub router: Router,
+    /// The gateway (its health checks run in the background).
+    pub gateway: Arc<portcullis_web::gateway::Gateway>,
 }
 
 /// Creates the directory of a SQLite database file (mode 0700) when missing.
@@ -171,16 +173,18 @@ impl App {
         let gateway =
             portcullis_web::gateway::Gateway::new(&config.routes, config.server.max_body_bytes)
                 .map_err(std::io::Error::other)?;
+        let gateway = Arc::new(gateway);
         let state = AppState {
             svc: services.clone(),
             web: Arc::new(WebSettings::from_config(&config)),
-            gateway: Arc::new(gateway),
+            gateway: gateway.clone(),
         };
         let router = portcullis_web::router(state);
         Ok(Self {
             config,
             services,
             router,
+            gateway,
         })
     }
 
@@ -298,6 +302,7 @@ impl App {
 
         let svc = self.services.clone();
         let stop_sinks = stop.clone();
+        let stop_health = stop.clone();
         let mut stop_feed = stop;
         let feed = tokio::spawn(async move {
             loop {
@@ -325,13 +330,14 @@ impl App {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
+        let health = tokio::spawn(self.gateway.clone().health_checks(stop_health));
         let sinks = crate::sinks::spawn(
             self.services.clone(),
             self.config.audit.sinks.clone(),
             self.config.audit.origin(&self.config.server.public_url),
             stop_sinks,
         );
-        (vec![sync, tlog, feed], sinks)
+        (vec![sync, tlog, feed, health], sinks)
     }
 
     /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at

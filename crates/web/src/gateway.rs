@@ -45,6 +45,8 @@ pub struct Route {
     policy: Option<crate::policy::RoutePolicy>,
     denials_audited: Mutex<HashMap<String, Instant>>,
     identities: Mutex<HashMap<String, (String, i64)>>,
+    in_flight_per: Vec<AtomicUsize>,
+    healthy: Vec<std::sync::atomic::AtomicBool>,
 }
 
 /// The circuit breaker of one upstream.
@@ -103,9 +105,28 @@ impl Route {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
-        for _ in 0..n {
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % n.max(1);
+        // Candidates in the order the balancing mode prefers; unhealthy upstreams last-resort
+        // only when every upstream failed its health check.
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut order: Vec<usize> = (0..n).map(|k| (start + k) % n.max(1)).collect();
+        if self.cfg.balance == portcullis_core::config::Balance::LeastRequests {
+            order.sort_by_key(|&i| {
+                self.in_flight_per
+                    .get(i)
+                    .map_or(usize::MAX, |c| c.load(Ordering::Relaxed))
+            });
+        }
+        let any_healthy = self.healthy.iter().any(|h| h.load(Ordering::Relaxed));
+        for i in order {
             if Some(i) == skip && n > 1 {
+                continue;
+            }
+            if any_healthy
+                && !self
+                    .healthy
+                    .get(i)
+                    .is_some_and(|h| h.load(Ordering::Relaxed))
+            {
                 continue;
             }
             let b = breakers.get_mut(i)?;
@@ -234,6 +255,10 @@ impl Gateway {
                 },
                 denials_audited: Mutex::new(HashMap::new()),
                 identities: Mutex::new(HashMap::new()),
+                in_flight_per: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+                healthy: (0..n)
+                    .map(|_| std::sync::atomic::AtomicBool::new(true))
+                    .collect(),
             });
         }
         out.sort_by_key(|r| std::cmp::Reverse(r.cfg.prefix.len()));
@@ -653,6 +678,10 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         let mut p = parts.clone();
         p.uri = uri;
         let b = body.take().unwrap_or_else(Body::empty);
+        let counter = route.in_flight_per.get(idx);
+        if let Some(c) = counter {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
         let sent = tokio::time::timeout(
             Duration::from_secs(cfg.timeout_seconds),
             state
@@ -661,6 +690,9 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 .request(axum::http::Request::from_parts(p, b)),
         )
         .await;
+        if let Some(c) = counter {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
         match sent {
             Ok(Ok(res)) => {
                 let bad = matches!(res.status().as_u16(), 502..=504);
@@ -724,3 +756,59 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
 
 /// Shared handle for the state.
 pub type SharedGateway = Arc<Gateway>;
+
+impl Gateway {
+    /// Runs the active health checks of every route that has a `health_check_path`, until
+    /// `stop` turns true.
+    pub async fn health_checks(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if !self
+            .routes
+            .iter()
+            .any(|r| r.cfg.health_check_path.is_some())
+        {
+            return;
+        }
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            }
+            ticks += 1;
+            for route in &self.routes {
+                let Some(path) = &route.cfg.health_check_path else {
+                    continue;
+                };
+                if ticks % route.cfg.health_check_interval_seconds.max(1) != 0 {
+                    continue;
+                }
+                for (i, up) in route.upstreams.iter().enumerate() {
+                    let uri = format!(
+                        "{}://{}{}{}",
+                        up.scheme_str().unwrap_or("http"),
+                        up.authority().map_or("", |a| a.as_str()),
+                        up.path().trim_end_matches('/'),
+                        path
+                    );
+                    let Ok(uri) = uri.parse::<Uri>() else {
+                        continue;
+                    };
+                    let req = axum::http::Request::get(uri).body(Body::empty());
+                    let ok = match req {
+                        Ok(req) => matches!(
+                            tokio::time::timeout(Duration::from_secs(2), self.client.request(req)).await,
+                            Ok(Ok(res)) if res.status().is_success()
+                        ),
+                        Err(_) => false,
+                    };
+                    if let Some(h) = route.healthy.get(i) {
+                        let was = h.swap(ok, Ordering::Relaxed);
+                        if was != ok {
+                            tracing::warn!(route = %route.cfg.name, upstream = %up, healthy = ok, "upstream health changed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

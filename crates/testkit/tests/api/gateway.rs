@@ -19,12 +19,19 @@ use crate::send;
 on_both!(
     gateway_routes,
     limits_breakers_and_lifecycle,
-    cedar_policies
+    cedar_policies,
+    health_checks_and_least_requests
 );
 
 /// Echoes what it received; `/429` answers 429, `/csp` sets its own CSP.
 async fn upstream(req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if parts.uri.path().starts_with("/sick/healthz") {
+        return (StatusCode::SERVICE_UNAVAILABLE, "sick").into_response();
+    }
+    if parts.uri.path().starts_with("/sick/healthz") {
+        return (StatusCode::SERVICE_UNAVAILABLE, "sick").into_response();
+    }
     if parts.uri.path().ends_with("/slow") {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
@@ -522,4 +529,75 @@ forbid(principal, action, resource) when { context.path like "*/secret*" };
         err.contains("route `bad`") && err.contains("line 2"),
         "{err}"
     );
+}
+
+async fn health_checks_and_least_requests(b: Backend) {
+    use portcullis_core::config::Balance;
+    let up = start_upstream().await;
+    let srv = TestServer::start_with(b, |c| {
+        let r = |name: &str, prefix: &str, ups: Vec<String>| RouteConfig {
+            name: name.into(),
+            prefix: prefix.into(),
+            upstreams: ups,
+            auth: RouteAuth::None,
+            ..RouteConfig::default()
+        };
+        c.routes = vec![
+            RouteConfig {
+                health_check_path: Some("/healthz".into()),
+                health_check_interval_seconds: 1,
+                ..r(
+                    "checked",
+                    "/checked",
+                    vec![format!("http://{up}/sick"), format!("http://{up}/well")],
+                )
+            },
+            RouteConfig {
+                balance: Balance::LeastRequests,
+                ..r(
+                    "least",
+                    "/least",
+                    vec![format!("http://{up}/a"), format!("http://{up}/b")],
+                )
+            },
+        ];
+    })
+    .await;
+    // Once the checks ran, the sick upstream gets nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for _ in 0..6 {
+        let (s, echo, _) = get(&srv, "/checked/x", &[]).await;
+        assert_eq!(s, 200);
+        assert!(
+            echo["path"].as_str().unwrap().starts_with("/well/"),
+            "{echo}"
+        );
+    }
+    // While one upstream is busy with a slow request, the others go to the idle one.
+    let slow = tokio::spawn({
+        let url = srv.url("/least/slow");
+        async move {
+            client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut quick = Vec::new();
+    for _ in 0..3 {
+        let (_, echo, _) = get(&srv, "/least/x", &[]).await;
+        quick.push(echo["path"].as_str().unwrap()[..2].to_owned());
+    }
+    let slow = slow.await.unwrap();
+    let busy = slow["path"].as_str().unwrap()[..2].to_owned();
+    assert!(
+        quick.iter().all(|q| *q != busy),
+        "slow on {busy}, quick on {quick:?}"
+    );
+    srv.stop().await;
 }
