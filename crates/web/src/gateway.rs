@@ -779,7 +779,7 @@ impl Gateway {
                 let Some(path) = &route.cfg.health_check_path else {
                     continue;
                 };
-                if ticks % route.cfg.health_check_interval_seconds.max(1) != 0 {
+                if !ticks.is_multiple_of(route.cfg.health_check_interval_seconds.max(1)) {
                     continue;
                 }
                 for (i, up) in route.upstreams.iter().enumerate() {
