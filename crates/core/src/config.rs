@@ -371,6 +371,8 @@ pub struct RouteConfig {
     pub health_check_path: Option<String>,
     /// Seconds between active health checks.
     pub health_check_interval_seconds: u64,
+    /// Pass protocol upgrades (WebSocket) through to the upstream.
+    pub websocket: bool,
 }
 
 /// How a route spreads requests over its upstreams.
@@ -437,6 +439,7 @@ impl Default for RouteConfig {
             balance: Balance::RoundRobin,
             health_check_path: None,
             health_check_interval_seconds: 5,
+            websocket: false,
         }
     }
 }

@@ -457,6 +457,26 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     };
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
+    // A protocol upgrade (WebSocket) the route passes through: keep the client's side of it.
+    let upgrade = if route.cfg.websocket
+        && parts
+            .headers
+            .get(header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            }) {
+        match (
+            parts.headers.get(header::UPGRADE).cloned(),
+            parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+        ) {
+            (Some(proto), Some(on)) => Some((proto, on)),
+            _ => None,
+        }
+    } else {
+        None
+    };
     let ctx = request_context(&parts, &state);
     let principal = match authorize(&state, route, &parts, ctx.ip).await {
         Ok(p) => p,
@@ -602,6 +622,10 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     // unless the route says so.
     let h = &mut parts.headers;
     strip_hop_by_hop(h);
+    if let Some((proto, _)) = &upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, proto.clone());
+    }
     let spoofable: Vec<HeaderName> = h
         .keys()
         .filter(|k| k.as_str().starts_with("x-portcullis-"))
@@ -725,6 +749,34 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             }
         }
     };
+    let mut res = res;
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some((proto, client_side)) = upgrade
+    {
+        let upstream_side = hyper::upgrade::on(&mut res);
+        let route_name = cfg.name.clone();
+        tokio::spawn(async move {
+            match tokio::join!(client_side, upstream_side) {
+                (Ok(c), Ok(u)) => {
+                    let mut c = hyper_util::rt::TokioIo::new(c);
+                    let mut u = hyper_util::rt::TokioIo::new(u);
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+                        tracing::debug!(route = %route_name, error = %e, "upgraded connection ended");
+                    }
+                }
+                (c, u) => {
+                    tracing::warn!(route = %route_name, client = c.is_ok(), upstream = u.is_ok(), "protocol upgrade failed");
+                }
+            }
+        });
+        let (mut rparts, _) = res.into_parts();
+        strip_hop_by_hop(&mut rparts.headers);
+        rparts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        rparts.headers.insert(header::UPGRADE, proto);
+        return Response::from_parts(rparts, Body::empty());
+    }
     let (mut rparts, rbody) = res.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
     for (k, v) in rate_headers {

@@ -20,11 +20,91 @@ on_both!(
     gateway_routes,
     limits_breakers_and_lifecycle,
     cedar_policies,
-    health_checks_and_least_requests
+    health_checks_and_least_requests,
+    upgrades_pass_through
 );
 
+async fn upgrades_pass_through(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = start_upstream().await;
+    let srv = TestServer::start_with(b, |c| {
+        c.routes = vec![
+            RouteConfig {
+                name: "ws".into(),
+                prefix: "/ws".into(),
+                upstreams: vec![format!("http://{up}")],
+                auth: RouteAuth::None,
+                websocket: true,
+                ..RouteConfig::default()
+            },
+            RouteConfig {
+                name: "plain".into(),
+                prefix: "/plain".into(),
+                upstreams: vec![format!("http://{up}")],
+                auth: RouteAuth::None,
+                ..RouteConfig::default()
+            },
+        ];
+    })
+    .await;
+    let addr = srv.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        format!(
+            "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: echo"), "{head}");
+    for msg in [&b"ping"[..], b"through the gateway"] {
+        s.write_all(msg).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, msg);
+    }
+    // A route without `websocket = true` does not pass upgrades.
+    let (status, echo, _) = get(
+        &srv,
+        "/plain/chat",
+        &[("connection", "upgrade"), ("upgrade", "echo")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(echo["headers"].get("upgrade").is_none(), "{echo}");
+    srv.stop().await;
+}
+
 /// Echoes what it received; `/429` answers 429, `/csp` sets its own CSP.
-async fn upstream(req: Request) -> Response {
+async fn upstream(mut req: Request) -> Response {
+    if req.headers().get("upgrade").is_some_and(|v| v == "echo") {
+        let on = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(up) = on.await {
+                let mut io = hyper_util::rt::TokioIo::new(up);
+                let (mut r, mut w) = tokio::io::split(&mut io);
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            }
+        });
+        return Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "upgrade")
+            .header("upgrade", "echo")
+            .body(Body::empty())
+            .unwrap();
+    }
     let (parts, body) = req.into_parts();
     if parts.uri.path().starts_with("/sick/healthz") {
         return (StatusCode::SERVICE_UNAVAILABLE, "sick").into_response();
