@@ -301,6 +301,10 @@ async fn authorize(
             format!("This route accepts {}.", cfg.methods.join(", ")),
         ));
     }
+    // A public route neither needs nor checks credentials, and forwards no identity.
+    if cfg.auth == RouteAuth::None {
+        return Ok(None);
+    }
     let key = req.extensions.get::<KeyPrincipal>().map(|k| k.0.clone());
     let principal = match key {
         Some(p) => Some(p),
@@ -320,9 +324,6 @@ async fn authorize(
             None => None,
         },
     };
-    if cfg.auth == RouteAuth::None {
-        return Ok(None);
-    }
     let Some(p) = principal else {
         return Err(ApiError::from(Error::Unauthenticated).into_response());
     };

@@ -256,6 +256,11 @@ async fn gateway_routes(b: Backend) {
     );
     assert_eq!(echo["headers"]["x-forwarded-for"], "127.0.0.1");
 
+    // A public route ignores credentials, even bad ones, and forwards no identity.
+    let (s, echo, _) = get(&srv, "/open/x", &[("authorization", "Bearer not-a-token")]).await;
+    assert_eq!(s, 200, "{echo}");
+    assert!(echo["headers"].get("x-portcullis-identity").is_none());
+
     // Portcullis's own endpoints win over any route.
     let (s, me, _) = get(&srv, "/api/v1/auth/me", &[("authorization", &bearer)]).await;
     assert_eq!((s, me["id"].as_str()), (200, Some(uid.as_str())));
