@@ -22,4 +22,7 @@ pub mod store;
 pub mod throttle;
 pub mod tlog;
 
+#[cfg(test)]
+mod proptests;
+
 pub use error::{Error, FieldError};
