@@ -52,20 +52,6 @@ enum Output {
 trait Stream: tokio::io::AsyncWrite + Send + Unpin {}
 impl<T: tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
 
-fn load_roots(
-    ca_file: &std::path::Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(ca_file)
-        .map_err(|e| format!("{}: {e}", ca_file.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate", ca_file.display()));
-    }
-    Ok(certs)
-}
-
 type TlsTarget = (
     tokio_rustls::TlsConnector,
     rustls::pki_types::ServerName<'static>,
@@ -80,7 +66,7 @@ fn syslog_tls(cfg: &SinkConfig, address: &str) -> Result<TlsTarget, String> {
     let config = match &cfg.ca_file {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in load_roots(ca)? {
+            for c in crate::tls::read_certs(ca)? {
                 roots.add(c).map_err(|e| e.to_string())?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
@@ -166,7 +152,7 @@ impl Output {
                     let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
                     if let Some(ca) = &cfg.ca_file {
                         let mut certs = Vec::new();
-                        for c in load_roots(ca)? {
+                        for c in crate::tls::read_certs(ca)? {
                             certs.push(
                                 reqwest::Certificate::from_der(c.as_ref())
                                     .map_err(|e| e.to_string())?,

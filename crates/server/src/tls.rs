@@ -28,6 +28,18 @@ pub fn provider() -> CryptoProvider {
     p
 }
 
+/// The PEM certificates of `path` (at least one).
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
 /// The server certificate, swappable at run time.
 #[derive(Debug)]
 pub struct CertResolver {
@@ -42,13 +54,7 @@ fn load(
     cert_file: &Path,
     key_file: &Path,
 ) -> Result<CertifiedKey, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| format!("{}: {e}", cert_file.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert_file.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate", cert_file.display()));
-    }
+    let certs = read_certs(cert_file)?;
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("{}: {e}", key_file.display()))?;
     let signing = provider
@@ -119,10 +125,7 @@ pub fn setup(cfg: &TlsConfig) -> Result<Tls, String> {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in
-                CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))?
-            {
-                let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+            for cert in read_certs(ca)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("{}: {e}", ca.display()))?;

@@ -233,7 +233,7 @@ pub struct UserList {
 /// `?cursor=&limit=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct UserListQuery {
+pub struct CursorQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1..500, default 50.
@@ -975,14 +975,4 @@ pub struct ServiceAccountBody {
     pub api_key: ApiKeyBody,
     /// The SPIFFE ID that authenticates it over mTLS, if any.
     pub spiffe_id: Option<String>,
-}
-
-/// `?cursor=&limit=`
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyListQuery {
-    /// From a previous page.
-    pub cursor: Option<String>,
-    /// 1..500, default 50.
-    pub limit: Option<u32>,
 }

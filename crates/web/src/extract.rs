@@ -191,7 +191,7 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 /// The bearer token of the request.
-fn bearer(parts: &Parts) -> Result<&str, Error> {
+pub(crate) fn bearer(parts: &Parts) -> Result<&str, Error> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -205,9 +205,8 @@ fn bearer(parts: &Parts) -> Result<&str, Error> {
 }
 
 /// Whether the principal's role demands a second factor that its token lacks.
-fn lacks_required_factor(state: &AppState, p: &Principal) -> bool {
-    state.web.mfa_required_for_roles.contains(&p.role)
-        && !p.amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))
+pub(crate) fn lacks_required_factor(state: &AppState, p: &Principal) -> bool {
+    state.web.mfa_required_for_roles.contains(&p.role) && !p.has_second_factor()
 }
 
 /// An authenticated user. Users whose role requires a second factor and whose token has none
@@ -269,8 +268,6 @@ impl FromRequestParts<AppState> for Enrolling {
         Ok(Enrolling(state.svc.authenticate(token)?))
     }
 }
-
-const SECOND_FACTORS: &[&str] = &["otp", "hwk", "swk", "mfa", "sms"];
 
 /// An administrator calling from an allowed IP.
 pub struct Admin(pub Principal, pub RequestContext);

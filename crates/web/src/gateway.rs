@@ -305,27 +305,11 @@ async fn authorize(
     if cfg.auth == RouteAuth::None {
         return Ok(None);
     }
-    let key = req.extensions.get::<KeyPrincipal>().map(|k| k.0.clone());
-    let principal = match key {
-        Some(p) => Some(p),
-        None => match req
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        {
-            Some((_, token)) => Some(
-                state
-                    .svc
-                    .authenticate(token.trim())
-                    .map_err(|e| ApiError::from(e).into_response())?,
-            ),
-            None => None,
-        },
-    };
-    let Some(p) = principal else {
-        return Err(ApiError::from(Error::Unauthenticated).into_response());
+    let p = match req.extensions.get::<KeyPrincipal>() {
+        Some(k) => k.0.clone(),
+        None => crate::extract::bearer(req)
+            .and_then(|token| state.svc.authenticate(token))
+            .map_err(|e| ApiError::from(e).into_response())?,
     };
     let kind_ok = match (&p.api_key, cfg.auth) {
         (_, RouteAuth::Any) => true,
@@ -346,13 +330,7 @@ async fn authorize(
         )))
         .into_response());
     }
-    if state.web.mfa_required_for_roles.contains(&p.role)
-        && p.api_key.is_none()
-        && !p
-            .amr
-            .iter()
-            .any(|m| ["otp", "hwk", "swk", "mfa"].contains(&m.as_str()))
-    {
+    if p.api_key.is_none() && crate::extract::lacks_required_factor(state, &p) {
         return Err(ApiError::from(Error::MfaEnrollmentRequired).into_response());
     }
     if !cfg.roles.is_empty() && !cfg.roles.contains(&p.role) {

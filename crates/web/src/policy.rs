@@ -158,9 +158,7 @@ impl RoutePolicy {
         let amr: Vec<String> = f.principal.map(|p| p.amr.clone()).unwrap_or_default();
         let mfa = kind == "mtls"
             || kind == "api_key"
-            || amr
-                .iter()
-                .any(|m| ["otp", "hwk", "swk", "mfa"].contains(&m.as_str()));
+            || f.principal.is_some_and(Principal::has_second_factor);
         let entities = json!([
             {"uid": {"type": "Portcullis::Principal", "id": id}, "parents": [],
              "attrs": {"role": role, "kind": kind, "scopes": scopes}},

@@ -64,17 +64,9 @@ pub enum JwtError {
 
 /// Signs claims with `key` under key id `kid`.
 pub fn sign(claims: &Claims, kid: &str, key: &SigningKey) -> String {
-    let header = Header {
-        alg: "EdDSA".into(),
-        kid: Some(kid.to_owned()),
-        typ: Some("at+jwt".into()),
-    };
-    // Serialising these plain structs cannot fail.
-    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
-    let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let signing_input = format!("{h}.{p}");
-    let sig = key.sign(signing_input.as_bytes());
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    // Serialising this plain struct cannot fail.
+    let value = serde_json::to_value(claims).unwrap_or_default();
+    sign_value(&value, "at+jwt", kid, key)
 }
 
 /// Signs any JSON claims (e.g. the gateway's forwarded identity) with header type `typ`.

@@ -38,6 +38,20 @@ pub struct AuditVerifyReport {
     pub checkpoints_verified: u64,
 }
 
+/// Cuts a page fetched with one extra row to `limit` rows, and names the cursor of the next
+/// page when the extra row was there.
+pub(crate) fn cursor_page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    id: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let max = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > max;
+    rows.truncate(max);
+    let next = if more { rows.last().map(id) } else { None };
+    (rows, next)
+}
+
 impl Services {
     /// A page of users ordered by id.
     pub async fn list_users(&self, cursor: Option<&str>, limit: u32) -> Result<UserPage> {
@@ -45,14 +59,8 @@ impl Services {
             return Err(Error::InvalidRequest("invalid cursor".into(), vec![]));
         }
         let limit = limit.clamp(1, 500);
-        let mut users = self.store.list_users(cursor, limit + 1).await?;
-        let more = users.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = if more {
-            users.last().map(|u| u.id.clone())
-        } else {
-            None
-        };
+        let users = self.store.list_users(cursor, limit + 1).await?;
+        let (users, next_cursor) = cursor_page(users, limit, |u| u.id.clone());
         Ok(UserPage { users, next_cursor })
     }
 

@@ -477,15 +477,8 @@ impl Services {
             return Err(Error::InvalidRequest("invalid cursor".into(), vec![]));
         }
         let limit = limit.clamp(1, 500);
-        let mut keys = self.store.list_api_keys(cursor, limit + 1).await?;
-        let max = usize::try_from(limit).unwrap_or(usize::MAX);
-        let more = keys.len() > max;
-        keys.truncate(max);
-        let next_cursor = if more {
-            keys.last().map(|k| k.id.clone())
-        } else {
-            None
-        };
+        let keys = self.store.list_api_keys(cursor, limit + 1).await?;
+        let (keys, next_cursor) = super::admin::cursor_page(keys, limit, |k| k.id.clone());
         Ok(ApiKeyPage { keys, next_cursor })
     }
 

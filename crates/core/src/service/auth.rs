@@ -33,6 +33,18 @@ pub struct Principal {
     pub api_key: Option<super::ApiKeyGrant>,
 }
 
+/// RFC 8176 methods that count as a second factor.
+pub const SECOND_FACTORS: [&str; 5] = ["otp", "hwk", "swk", "mfa", "sms"];
+
+impl Principal {
+    /// Whether the session proved a second factor (per its `amr`).
+    pub fn has_second_factor(&self) -> bool {
+        self.amr
+            .iter()
+            .any(|m| SECOND_FACTORS.contains(&m.as_str()))
+    }
+}
+
 /// What a successful login or refresh returns.
 #[derive(Debug)]
 pub struct TokenResponse {
@@ -152,11 +164,33 @@ impl Services {
 
     /// Refuses the attempt when any of `keys` is blocked.
     pub(crate) async fn check_throttle(&self, keys: &throttle::ThrottleKeys) -> Result<()> {
-        let states = self.store.throttle_states(&keys.all()).await?;
+        self.check_throttle_keys(&keys.all()).await
+    }
+
+    /// Refuses the attempt when any of the throttle `keys` is blocked.
+    pub(crate) async fn check_throttle_keys(&self, keys: &[String]) -> Result<()> {
+        let states = self.store.throttle_states(keys).await?;
         match throttle::retry_after(&states, self.now()) {
             Some(retry_after) => Err(Error::TooManyAttempts { retry_after }),
             None => Ok(()),
         }
+    }
+
+    /// Counts one failure against `key` and blocks it once past `policy`'s free failures;
+    /// returns its failure count.
+    pub(crate) async fn bump_throttle(
+        &self,
+        tx: &mut dyn Tx,
+        key: &str,
+        policy: &throttle::Backoff,
+    ) -> Result<i64> {
+        let now = self.now();
+        let st = tx.bump_throttle(key, now, policy.window).await?;
+        let until = policy.block_until(st.failures, now);
+        if until > st.blocked_until {
+            tx.set_throttle_block(key, until).await?;
+        }
+        Ok(st.failures)
     }
 
     /// Counts a failed attempt against the account and the client IP, atomically, and blocks
@@ -166,24 +200,13 @@ impl Services {
         tx: &mut dyn Tx,
         keys: &throttle::ThrottleKeys,
     ) -> Result<i64> {
-        let now = self.now();
-        let acct = tx
-            .bump_throttle(&keys.account, now, throttle::ACCOUNT.window)
+        let failures = self
+            .bump_throttle(tx, &keys.account, &throttle::ACCOUNT)
             .await?;
-        let until = throttle::ACCOUNT.block_until(acct.failures, now);
-        if until > acct.blocked_until {
-            tx.set_throttle_block(&keys.account, until).await?;
-        }
         if let Some(ip_key) = &keys.ip {
-            let ip = tx
-                .bump_throttle(ip_key, now, throttle::CLIENT_IP.window)
-                .await?;
-            let until = throttle::CLIENT_IP.block_until(ip.failures, now);
-            if until > ip.blocked_until {
-                tx.set_throttle_block(ip_key, until).await?;
-            }
+            self.bump_throttle(tx, ip_key, &throttle::CLIENT_IP).await?;
         }
-        Ok(acct.failures)
+        Ok(failures)
     }
 
     /// Password login. Unknown email and wrong password are answered alike and take alike.

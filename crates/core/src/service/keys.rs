@@ -203,8 +203,12 @@ impl Keyring {
         out
     }
 
-    /// Signs claims with the key active at `now`.
-    pub fn sign(&self, claims: &jwt::Claims, now: UnixTime) -> Result<String> {
+    /// Runs `f` with the key that signs at `now` (the newest activated one).
+    fn with_active_key<T>(
+        &self,
+        now: UnixTime,
+        f: impl FnOnce(&str, &ed25519_dalek::SigningKey) -> T,
+    ) -> Result<T> {
         let keys = self
             .keys
             .read()
@@ -215,7 +219,12 @@ impl Keyring {
             .find(|k| k.activates_at <= now)
             .or_else(|| keys.first())
             .ok_or_else(|| Error::Unavailable("no signing key loaded".into()))?;
-        Ok(jwt::sign(claims, &key.kid, &key.signing))
+        Ok(f(&key.kid, &key.signing))
+    }
+
+    /// Signs claims with the key active at `now`.
+    pub fn sign(&self, claims: &jwt::Claims, now: UnixTime) -> Result<String> {
+        self.with_active_key(now, |kid, key| jwt::sign(claims, kid, key))
     }
 
     /// Signs arbitrary JSON claims with the key active at `now` (header `typ` given).
@@ -225,17 +234,7 @@ impl Keyring {
         typ: &str,
         now: UnixTime,
     ) -> Result<String> {
-        let keys = self
-            .keys
-            .read()
-            .map_err(|_| Error::Internal("keyring lock poisoned".into()))?;
-        let key = keys
-            .iter()
-            .rev()
-            .find(|k| k.activates_at <= now)
-            .or_else(|| keys.first())
-            .ok_or_else(|| Error::Unavailable("no signing key loaded".into()))?;
-        Ok(jwt::sign_value(claims, typ, &key.kid, &key.signing))
+        self.with_active_key(now, |kid, key| jwt::sign_value(claims, typ, kid, key))
     }
 
     /// Verifies a token's signature with a key published at `now`.

@@ -86,6 +86,10 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Internal(format!("WebAuthn state: {e}")))
 }
 
+fn options_json<T: serde::Serialize>(options: &T) -> Result<Value> {
+    serde_json::to_value(options).map_err(|e| Error::Internal(format!("WebAuthn options: {e}")))
+}
+
 fn bad_credential(e: serde_json::Error) -> Error {
     Error::InvalidRequest(
         "credential is not a WebAuthn response".into(),
@@ -206,8 +210,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        let mut public_key = serde_json::to_value(&ccr.public_key)
-            .map_err(|e| Error::Internal(format!("WebAuthn options: {e}")))?;
+        let mut public_key = options_json(&ccr.public_key)?;
         // Ask for a discoverable credential where the authenticator can make one, so the same
         // passkey also signs in without a password; authenticators that cannot still register.
         if let Some(sel) = public_key
@@ -364,8 +367,7 @@ impl Services {
             tx.commit().await?;
             return Ok(CeremonyStart {
                 ceremony_id: id,
-                public_key: serde_json::to_value(&rcr.public_key)
-                    .map_err(|e| Error::Internal(format!("WebAuthn options: {e}")))?,
+                public_key: options_json(&rcr.public_key)?,
             });
         };
         let token_hash = Self::live_mfa_token_hash(mfa_token)?;
@@ -377,12 +379,27 @@ impl Services {
             .filter(|ch| ch.used_at.is_none() && ch.expires_at > now)
             .filter(|ch| ch.attempts < super::MFA_MAX_ATTEMPTS)
             .ok_or(super::mfa::DEAD_MFA_TOKEN)?;
-        let keys = tx.passkeys(&ch.user_id).await?;
+        self.start_assertion(
+            tx,
+            &ch.user_id,
+            &token_hash,
+            "this account has no passkey: answer with a TOTP or recovery code",
+        )
+        .await
+    }
+
+    /// Starts an assertion by one of `user_id`'s passkeys, bound to `binding`, in `tx`.
+    async fn start_assertion(
+        &self,
+        mut tx: Box<dyn Tx>,
+        user_id: &str,
+        binding: &str,
+        no_passkey: &str,
+    ) -> Result<CeremonyStart> {
+        let webauthn = self.webauthn()?;
+        let keys = tx.passkeys(user_id).await?;
         if keys.is_empty() {
-            return Err(Error::InvalidRequest(
-                "this account has no passkey: answer with a TOTP or recovery code".into(),
-                vec![],
-            ));
+            return Err(Error::InvalidRequest(no_passkey.into(), vec![]));
         }
         let creds = keys
             .iter()
@@ -390,57 +407,29 @@ impl Services {
             .collect::<Result<Vec<_>>>()?;
         let (rcr, state) = webauthn
             .start_passkey_authentication(&creds)
-            .map_err(|e| Error::Internal(format!("WebAuthn login start: {e}")))?;
+            .map_err(|e| Error::Internal(format!("WebAuthn assertion start: {e}")))?;
         let id = self
             .save_ceremony(
                 tx.as_mut(),
                 CeremonyKind::Authenticate,
-                Some(&ch.user_id),
-                Some(&token_hash),
+                Some(user_id),
+                Some(binding),
                 encode(&state)?,
             )
             .await?;
         tx.commit().await?;
         Ok(CeremonyStart {
             ceremony_id: id,
-            public_key: serde_json::to_value(&rcr.public_key)
-                .map_err(|e| Error::Internal(format!("WebAuthn options: {e}")))?,
+            public_key: options_json(&rcr.public_key)?,
         })
     }
 
     /// Starts a passkey step-up for the current session.
     pub async fn passkey_step_up_start(&self, p: &Principal) -> Result<CeremonyStart> {
-        let webauthn = self.webauthn()?;
-        let mut tx = self.store.begin().await?;
-        let keys = tx.passkeys(&p.user_id).await?;
-        if keys.is_empty() {
-            return Err(Error::InvalidRequest(
-                "this account has no passkey".into(),
-                vec![],
-            ));
-        }
-        let creds = keys
-            .iter()
-            .map(|k| serde_json::from_str::<Passkey>(&k.credential).map_err(corrupt_state))
-            .collect::<Result<Vec<_>>>()?;
-        let (rcr, state) = webauthn
-            .start_passkey_authentication(&creds)
-            .map_err(|e| Error::Internal(format!("WebAuthn step-up start: {e}")))?;
-        let id = self
-            .save_ceremony(
-                tx.as_mut(),
-                CeremonyKind::Authenticate,
-                Some(&p.user_id),
-                Some(&p.session_id),
-                encode(&state)?,
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(CeremonyStart {
-            ceremony_id: id,
-            public_key: serde_json::to_value(&rcr.public_key)
-                .map_err(|e| Error::Internal(format!("WebAuthn options: {e}")))?,
-        })
+        self.webauthn()?;
+        let tx = self.store.begin().await?;
+        self.start_assertion(tx, &p.user_id, &p.session_id, "this account has no passkey")
+            .await
     }
 
     /// Finishes a passkey login of either kind.
@@ -652,24 +641,16 @@ impl Services {
 
     /// Refuses when the client IP is blocked (attempts with no account to count against).
     async fn check_ip_throttle(&self, ctx: &RequestContext) -> Result<()> {
-        let Some(ip) = ctx.ip else { return Ok(()) };
-        let states = self.store.throttle_states(&[throttle::ip_key(ip)]).await?;
-        match throttle::retry_after(&states, self.now()) {
-            Some(retry_after) => Err(Error::TooManyAttempts { retry_after }),
+        match ctx.ip {
+            Some(ip) => self.check_throttle_keys(&[throttle::ip_key(ip)]).await,
             None => Ok(()),
         }
     }
 
     async fn record_ip_failure(&self, tx: &mut dyn Tx, ctx: &RequestContext) -> Result<()> {
-        let Some(ip) = ctx.ip else { return Ok(()) };
-        let key = throttle::ip_key(ip);
-        let now = self.now();
-        let st = tx
-            .bump_throttle(&key, now, throttle::CLIENT_IP.window)
-            .await?;
-        let until = throttle::CLIENT_IP.block_until(st.failures, now);
-        if until > st.blocked_until {
-            tx.set_throttle_block(&key, until).await?;
+        if let Some(ip) = ctx.ip {
+            self.bump_throttle(tx, &throttle::ip_key(ip), &throttle::CLIENT_IP)
+                .await?;
         }
         Ok(())
     }

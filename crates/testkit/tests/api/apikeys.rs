@@ -10,31 +10,13 @@ use portcullis_core::model::Role;
 use portcullis_testkit::{Backend, STRONG, TestServer, access, client};
 use serde_json::{Value, json};
 
-use crate::send;
+use crate::{call, send};
 
 on_both!(
     lifecycle_rotation_and_revocation,
     scopes_and_service_accounts,
     signed_requests
 );
-
-async fn call(
-    srv: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut rb = client().request(method, srv.url(path));
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    if let Some(t) = auth {
-        rb = rb.bearer_auth(t);
-    }
-    let (s, b, _) = send(rb).await;
-    (s, b)
-}
 
 async fn me_with_key(srv: &TestServer, key: &str) -> (u16, Value) {
     call(

@@ -53,3 +53,32 @@ pub async fn send(rb: RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap
         headers,
     )
 }
+
+/// Sends `method path` with an optional bearer token and JSON body; (status, body).
+pub async fn call(
+    srv: &portcullis_testkit::TestServer,
+    method: reqwest::Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut rb = portcullis_testkit::client().request(method, srv.url(path));
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    if let Some(t) = bearer {
+        rb = rb.bearer_auth(t);
+    }
+    let (s, b, _) = send(rb).await;
+    (s, b)
+}
+
+/// POSTs a JSON body with an optional bearer token.
+pub async fn post(
+    srv: &portcullis_testkit::TestServer,
+    path: &str,
+    bearer: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    call(srv, reqwest::Method::POST, path, bearer, Some(body)).await
+}

@@ -6,7 +6,7 @@ use portcullis_core::model::Role;
 use portcullis_testkit::{Backend, STRONG, STRONG2, TestServer, access, claims, client};
 use serde_json::{Value, json};
 
-use crate::send;
+use crate::{post, send};
 
 on_both!(
     enrolment_and_mfa_login,
@@ -44,15 +44,6 @@ fn oathtool(secret: &str, t: i64) -> String {
         .expect("oathtool runs (apt-get install oathtool)");
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-async fn post(srv: &TestServer, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
-    let mut rb = client().post(srv.url(path)).json(&body);
-    if let Some(t) = bearer {
-        rb = rb.bearer_auth(t);
-    }
-    let (s, b, _) = send(rb).await;
-    (s, b)
 }
 
 /// Enrols TOTP for a signed-in user; returns (secret, recovery codes).

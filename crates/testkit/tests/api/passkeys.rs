@@ -8,14 +8,14 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Signer;
 use portcullis_core::model::Role;
-use portcullis_testkit::{Backend, STRONG, TestServer, access, claims, client};
+use portcullis_testkit::{Backend, STRONG, TestServer, access, claims};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::send;
+use crate::{call, post};
 
 on_both!(
     second_factor,
@@ -33,28 +33,6 @@ async fn server(b: Backend) -> TestServer {
         c.auth.mfa_required_for_roles = vec![Role::Admin];
     })
     .await
-}
-
-async fn call(
-    srv: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    bearer: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut rb = client().request(method, srv.url(path));
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    if let Some(t) = bearer {
-        rb = rb.bearer_auth(t);
-    }
-    let (s, b, _) = send(rb).await;
-    (s, b)
-}
-
-async fn post(srv: &TestServer, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
-    call(srv, reqwest::Method::POST, path, bearer, Some(body)).await
 }
 
 fn origin() -> Url {

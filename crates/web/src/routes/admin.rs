@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use crate::AppState;
 use crate::dto::{
     AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, ConsistencyProofBody, ConsistencyQuery,
-    InclusionProofBody, ProofQuery, UserBody, UserList, UserListQuery,
+    CursorQuery, InclusionProofBody, ProofQuery, UserBody, UserList,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Admin, ApiQuery};
@@ -30,7 +30,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// List users, paginated by cursor.
-#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(UserListQuery),
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(CursorQuery),
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
 pub async fn list_users(
     State(s): State<AppState>,
     Admin(_, _): Admin,
-    ApiQuery(q): ApiQuery<UserListQuery>,
+    ApiQuery(q): ApiQuery<CursorQuery>,
 ) -> ApiResult<Json<UserList>> {
     let page = s
         .svc

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 
 use crate::AppState;
 use crate::dto::{
-    ApiKeyBody, ApiKeyCreateRequest, ApiKeyList, ApiKeyListQuery, ApiKeyRotateRequest,
+    ApiKeyBody, ApiKeyCreateRequest, ApiKeyList, ApiKeyRotateRequest, CursorQuery,
     ServiceAccountBody, ServiceAccountRequest,
 };
 use crate::error::{ApiError, ApiResult, Problem};
@@ -111,7 +111,7 @@ pub async fn revoke(
 
 /// Every API key, by id.
 #[utoipa::path(get, path = "/api/v1/admin/api-keys", tag = "admin", security(("bearer" = [])),
-    params(ApiKeyListQuery),
+    params(CursorQuery),
     responses(
         (status = 200, description = "A page of keys", body = ApiKeyList),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
@@ -119,7 +119,7 @@ pub async fn revoke(
 pub async fn admin_list(
     State(s): State<AppState>,
     Admin(_, _): Admin,
-    ApiQuery(q): ApiQuery<ApiKeyListQuery>,
+    ApiQuery(q): ApiQuery<CursorQuery>,
 ) -> ApiResult<Json<ApiKeyList>> {
     let page = s
         .svc
