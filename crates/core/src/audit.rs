@@ -265,40 +265,85 @@ pub fn chain_hash_v2(
 /// Builds the stored (version 2) record for `event` at position `seq` after `prev_hash`,
 /// committing to its personal fields with `salt` (32 random bytes, one per entry).
 pub fn seal(seq: i64, prev_hash: &[u8; 32], event: &NewAuditEvent, salt: &[u8; 32]) -> AuditRecord {
-    let details = canonical_json(&event.details);
-    let commitment = pii_commitment(
-        salt,
-        event.actor.as_deref(),
-        event.target.as_deref(),
-        event.ip.as_deref(),
-        event.user_agent.as_deref(),
-        &details,
-    );
-    let outcome = event.outcome.as_str();
-    let hash = chain_hash_v2(
-        seq,
-        prev_hash,
-        event.time,
-        &event.action,
-        outcome,
-        &commitment,
-    );
-    AuditRecord {
-        seq,
-        time: event.time,
-        action: event.action.clone(),
-        outcome: outcome.to_owned(),
-        actor: event.actor.clone(),
-        target: event.target.clone(),
-        ip: event.ip.clone(),
-        user_agent: event.user_agent.clone(),
-        details,
-        prev_hash: hex::encode(prev_hash),
-        hash: hex::encode(hash),
-        version: 2,
-        pii_salt: Some(hex::encode(salt)),
-        pii_commitment: Some(hex::encode(commitment)),
-        redacted_at: None,
+    PendingAudit::from(event).seal(seq, prev_hash, salt)
+}
+
+/// An audit event as the transaction that caused it queues it: written atomically with the
+/// change it records, not yet given its place in the log. The sequencer takes queued events
+/// in order and gives each its sequence number, chain hash and commitment, so writers never
+/// wait on one another for the head of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAudit {
+    /// When it happened.
+    pub time: UnixTime,
+    /// Dotted action name.
+    pub action: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// Who did it.
+    pub actor: Option<String>,
+    /// What it was done to.
+    pub target: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Client User-Agent.
+    pub user_agent: Option<String>,
+    /// The details as canonical JSON (what is hashed).
+    pub details: String,
+}
+
+impl From<&NewAuditEvent> for PendingAudit {
+    fn from(event: &NewAuditEvent) -> Self {
+        Self {
+            time: event.time,
+            action: event.action.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            actor: event.actor.clone(),
+            target: event.target.clone(),
+            ip: event.ip.clone(),
+            user_agent: event.user_agent.clone(),
+            details: canonical_json(&event.details),
+        }
+    }
+}
+
+impl PendingAudit {
+    /// The stored (version 2) record of this event at position `seq` after `prev_hash`,
+    /// committing to its personal fields with `salt` (32 random bytes, one per entry).
+    pub fn seal(self, seq: i64, prev_hash: &[u8; 32], salt: &[u8; 32]) -> AuditRecord {
+        let commitment = pii_commitment(
+            salt,
+            self.actor.as_deref(),
+            self.target.as_deref(),
+            self.ip.as_deref(),
+            self.user_agent.as_deref(),
+            &self.details,
+        );
+        let hash = chain_hash_v2(
+            seq,
+            prev_hash,
+            self.time,
+            &self.action,
+            &self.outcome,
+            &commitment,
+        );
+        AuditRecord {
+            seq,
+            time: self.time,
+            action: self.action,
+            outcome: self.outcome,
+            actor: self.actor,
+            target: self.target,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            details: self.details,
+            prev_hash: hex::encode(prev_hash),
+            hash: hex::encode(hash),
+            version: 2,
+            pii_salt: Some(hex::encode(salt)),
+            pii_commitment: Some(hex::encode(commitment)),
+            redacted_at: None,
+        }
     }
 }
 
@@ -361,8 +406,9 @@ pub fn expected_hash(r: &AuditRecord, prev: &[u8; 32]) -> Result<[u8; 32], &'sta
 
 /// Decodes a 32-byte hex hash.
 pub fn decode_hash(s: &str) -> Option<[u8; 32]> {
-    let v = hex::decode(s).ok()?;
-    v.try_into().ok()
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
 }
 
 /// Where and why verification failed.
@@ -421,6 +467,17 @@ impl ChainVerifier {
         self.prev = computed;
         self.expected_seq += 1;
         Ok(())
+    }
+
+    /// The hash of the last verified entry.
+    pub fn prev(&self) -> [u8; 32] {
+        self.prev
+    }
+
+    /// Accepts the next entry, checked elsewhere, whose hash is `hash`.
+    pub fn advance(&mut self, hash: [u8; 32]) {
+        self.prev = hash;
+        self.expected_seq += 1;
     }
 
     /// Number of entries verified so far.

@@ -57,9 +57,15 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Throttle states for the given keys (missing keys are omitted).
     async fn throttle_states(&self, keys: &[String]) -> StoreResult<Vec<ThrottleState>>;
-    /// The recorded head of the audit chain (last sequence number and hash).
+    /// Sequences queued audit events (at most `max`, oldest first): gives each its sequence
+    /// number, chain hash and commitment, appends them to the log and moves the head, in
+    /// one transaction. Returns how many; 0 when the queue was empty.
+    async fn sequence_audit(&self, max: u32) -> StoreResult<u64>;
+    /// The recorded head of the audit chain (last sequence number and hash), after
+    /// sequencing every event committed so far.
     async fn audit_head(&self) -> StoreResult<(i64, String)>;
-    /// Audit events with `seq > after_seq`, ascending, at most `limit`.
+    /// Audit events with `seq > after_seq`, ascending, at most `limit`, after sequencing
+    /// every event committed so far.
     async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
     /// Leaves in the stored Merkle tree of the audit log.
     async fn audit_tree_size(&self) -> StoreResult<u64>;
@@ -160,9 +166,8 @@ pub trait RevocationFeed: Send {
 
 /// One write transaction.
 ///
-/// Lock order, to keep PostgreSQL free of deadlocks: user and session rows first, the audit
-/// head (taken by [`Tx::append_audit`]) last. Append audit events after the changes they
-/// record, never between them.
+/// Lock order, to keep PostgreSQL free of deadlocks: user rows first, then session rows.
+/// Audit events are queued (an insert, no lock), so they may be appended anywhere.
 #[async_trait]
 pub trait Tx: Send {
     /// Inserts a user; `Conflict("email")` when the email is taken.
@@ -321,8 +326,9 @@ pub trait Tx: Send {
     /// actor, target or inside the details); returns how many. Their commitments keep the
     /// chain and the tree verifiable.
     async fn redact_audit_subject(&mut self, subject: &str, now: UnixTime) -> StoreResult<u64>;
-    /// Appends an audit event to the hash chain, inside this transaction.
-    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord>;
+    /// Queues an audit event inside this transaction: it commits or rolls back with the
+    /// change it records, and the sequencer ([`Store::sequence_audit`]) chains it.
+    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()>;
     /// Commits.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -42,6 +42,9 @@ pub enum StartError {
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(500);
 /// How often the audit Merkle tree is extended and checkpoints considered.
 const TLOG_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the audit sequencer looks for queued events, and how many it takes at once.
+const SEQUENCE_INTERVAL: Duration = Duration::from_millis(20);
+const SEQUENCE_BATCH: u32 = 2000;
 /// A sync that takes longer than this counts as failed (fail closed on a hung database).
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// Signing keys are re-read every this many sync ticks.
@@ -300,6 +303,31 @@ impl App {
             }
         });
 
+        // The audit sequencer: queued events get their place in the chain within a few
+        // tens of milliseconds (readers of the log also sequence before they read).
+        let svc = self.services.clone();
+        let mut stop_seq = stop.clone();
+        let sequencer = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(SEQUENCE_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop_seq.changed() => break,
+                }
+                loop {
+                    match svc.store().sequence_audit(SEQUENCE_BATCH).await {
+                        Ok(n) if n == u64::from(SEQUENCE_BATCH) => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "could not sequence audit events");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+
         let svc = self.services.clone();
         let stop_sinks = stop.clone();
         let stop_health = stop.clone();
@@ -337,7 +365,7 @@ impl App {
             self.config.audit.origin(&self.config.server.public_url),
             stop_sinks,
         );
-        (vec![sync, tlog, feed, health], sinks)
+        (vec![sync, tlog, feed, health, sequencer], sinks)
     }
 
     /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at

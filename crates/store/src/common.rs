@@ -22,6 +22,9 @@ macro_rules! sql_backend {
 
         use crate::map_err;
 
+        /// Events the sequencer takes per transaction.
+        const AUDIT_SEQUENCE_BATCH: u32 = 2000;
+
         type DbRow = <$Db as sqlx::Database>::Row;
 
         const USER_COLS: &str = "id, email, display_name, role, password_hash, mfa_enabled, locked, created_at, updated_at";
@@ -252,7 +255,115 @@ macro_rules! sql_backend {
                 Ok(out)
             }
 
+            async fn sequence_audit(&self, max: u32) -> StoreResult<u64> {
+                // Looked at through a reader first: an empty queue costs no write lock.
+                // By the primary key: a queue table is full of recently deleted rows that an
+                // index scan skips and a sequential scan would wade through.
+                let queued: Option<i64> = sqlx::query_scalar("SELECT id FROM audit_pending ORDER BY id LIMIT 1")
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                if queued.is_none() {
+                    return Ok(0);
+                }
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                // The head row is the sequencer's lock on PostgreSQL (FOR UPDATE, to commit):
+                // sequencers on several nodes take turns; writers never touch it.
+                let sql = sqlx::AssertSqlSafe(format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", hooks::FOR_UPDATE));
+                let head = sqlx::query(sql).fetch_one(&mut *tx).await.map_err(map_err)?;
+                let head_hash: String = head.try_get("hash").map_err(map_err)?;
+                let (mut seq, mut prev) = decode_head(head.try_get("seq").map_err(map_err)?, &head_hash)?;
+                // Taken and removed in one statement; under the head lock no other sequencer
+                // sees them, and a queued event whose transaction commits later (a lower id
+                // on PostgreSQL) is simply sequenced by the next round.
+                let rows = sqlx::query(
+                    "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1)
+                     RETURNING id, time, action, outcome, actor, target, ip, user_agent, details",
+                )
+                .bind(i64::from(max))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let mut queued = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let id: i64 = r.try_get("id").map_err(map_err)?;
+                    queued.push((
+                        id,
+                        audit_chain::PendingAudit {
+                            time: r.try_get("time").map_err(map_err)?,
+                            action: r.try_get("action").map_err(map_err)?,
+                            outcome: r.try_get("outcome").map_err(map_err)?,
+                            actor: r.try_get("actor").map_err(map_err)?,
+                            target: r.try_get("target").map_err(map_err)?,
+                            ip: r.try_get("ip").map_err(map_err)?,
+                            user_agent: r.try_get("user_agent").map_err(map_err)?,
+                            details: r.try_get("details").map_err(map_err)?,
+                        },
+                    ));
+                }
+                queued.sort_unstable_by_key(|(id, _)| *id);
+                let mut records = Vec::with_capacity(queued.len());
+                for (_, p) in queued {
+                    seq += 1;
+                    let salt: [u8; 32] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
+                    let r = p.seal(seq, &prev, &salt);
+                    prev = audit_chain::decode_hash(&r.hash).ok_or_else(|| corrupt("sealed hash"))?;
+                    records.push(r);
+                }
+                const COLS: usize = 14;
+                for chunk in records.chunks(400) {
+                    let mut sql = String::from(
+                        "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
+                                                   version, pii_salt, pii_commitment) VALUES ",
+                    );
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        sql.push('(');
+                        for c in 0..COLS {
+                            if c > 0 {
+                                sql.push(',');
+                            }
+                            sql.push_str(&hooks::param(i * COLS + c + 1));
+                        }
+                        sql.push(')');
+                    }
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for r in chunk {
+                        q = q
+                            .bind(r.seq)
+                            .bind(r.time)
+                            .bind(&r.action)
+                            .bind(&r.outcome)
+                            .bind(&r.actor)
+                            .bind(&r.target)
+                            .bind(&r.ip)
+                            .bind(&r.user_agent)
+                            .bind(&r.details)
+                            .bind(&r.prev_hash)
+                            .bind(&r.hash)
+                            .bind(r.version)
+                            .bind(&r.pii_salt)
+                            .bind(&r.pii_commitment);
+                    }
+                    q.execute(&mut *tx).await.map_err(map_err)?;
+                }
+                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                    .bind(seq)
+                    .bind(hex::encode(prev))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(u64::try_from(records.len()).unwrap_or(0))
+            }
+
             async fn audit_head(&self) -> StoreResult<(i64, String)> {
+                while self.sequence_audit(AUDIT_SEQUENCE_BATCH).await? == u64::from(AUDIT_SEQUENCE_BATCH) {}
                 let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
                     .fetch_one(self.read_pool())
                     .await
@@ -261,6 +372,7 @@ macro_rules! sql_backend {
             }
 
             async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+                while self.sequence_audit(AUDIT_SEQUENCE_BATCH).await? == u64::from(AUDIT_SEQUENCE_BATCH) {}
                 let rows = sqlx::query(
                     "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
                             version, pii_salt, pii_commitment, redacted_at
@@ -283,18 +395,35 @@ macro_rules! sql_backend {
             }
 
             async fn audit_tree_nodes(&self, keys: &[(u32, u64)]) -> StoreResult<Vec<(u32, u64, String)>> {
-                let mut conn = self.read_pool().acquire().await.map_err(map_err)?;
+                // One round trip per 100 nodes (a proof needs a few dozen).
                 let mut out = Vec::with_capacity(keys.len());
-                for &(level, idx) in keys {
-                    let Ok(i) = i64::try_from(idx) else { continue };
-                    let h: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_tree WHERE level = $1 AND idx = $2")
-                        .bind(i64::from(level))
-                        .bind(i)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(map_err)?;
-                    if let Some(h) = h {
-                        out.push((level, idx, h));
+                for chunk in keys.chunks(100) {
+                    let mut sql = String::from("SELECT level, idx, hash FROM audit_tree WHERE ");
+                    let mut binds = Vec::with_capacity(chunk.len());
+                    for &(level, idx) in chunk {
+                        let Ok(i) = i64::try_from(idx) else { continue };
+                        if !binds.is_empty() {
+                            sql.push_str(" OR ");
+                        }
+                        let n = binds.len() * 2;
+                        sql.push_str(&format!("(level = {} AND idx = {})", hooks::param(n + 1), hooks::param(n + 2)));
+                        binds.push((i64::from(level), i));
+                    }
+                    if binds.is_empty() {
+                        continue;
+                    }
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (level, idx) in binds {
+                        q = q.bind(level).bind(idx);
+                    }
+                    for r in q.fetch_all(self.read_pool()).await.map_err(map_err)? {
+                        let level: i64 = r.try_get("level").map_err(map_err)?;
+                        let idx: i64 = r.try_get("idx").map_err(map_err)?;
+                        out.push((
+                            u32::try_from(level).map_err(|_| corrupt("tree level"))?,
+                            u64::try_from(idx).map_err(|_| corrupt("negative tree index"))?,
+                            r.try_get("hash").map_err(map_err)?,
+                        ));
                     }
                 }
                 Ok(out)
@@ -324,7 +453,7 @@ macro_rules! sql_backend {
                         if i > 0 {
                             sql.push(',');
                         }
-                        sql.push_str(&format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3));
+                        sql.push_str(&format!("({}, {}, {})", hooks::param(3 * i + 1), hooks::param(3 * i + 2), hooks::param(3 * i + 3)));
                     }
                     sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1269,44 +1398,24 @@ macro_rules! sql_backend {
                 Ok(r.rows_affected())
             }
 
-            async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<AuditRecord> {
-                // The head row is the append lock on PostgreSQL (FOR UPDATE, held to commit); SQLite's
-                // single writer holds it since BEGIN IMMEDIATE.
-                let sql = sqlx::AssertSqlSafe(format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", hooks::FOR_UPDATE));
-                let head = sqlx::query(sql).fetch_one(&mut *self.tx).await.map_err(map_err)?;
-                let head_hash: String = head.try_get("hash").map_err(map_err)?;
-                let (head_seq, head_hash) = decode_head(head.try_get("seq").map_err(map_err)?, &head_hash)?;
-                let salt: [u8; 32] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
-                let record = audit_chain::seal(head_seq + 1, &head_hash, event, &salt);
+            async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
+                let p = audit_chain::PendingAudit::from(event);
                 sqlx::query(
-                    "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
-                                               version, pii_salt, pii_commitment)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    "INSERT INTO audit_pending (time, action, outcome, actor, target, ip, user_agent, details)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
-                .bind(record.seq)
-                .bind(record.time)
-                .bind(&record.action)
-                .bind(&record.outcome)
-                .bind(&record.actor)
-                .bind(&record.target)
-                .bind(&record.ip)
-                .bind(&record.user_agent)
-                .bind(&record.details)
-                .bind(&record.prev_hash)
-                .bind(&record.hash)
-                .bind(record.version)
-                .bind(&record.pii_salt)
-                .bind(&record.pii_commitment)
+                .bind(p.time)
+                .bind(&p.action)
+                .bind(&p.outcome)
+                .bind(&p.actor)
+                .bind(&p.target)
+                .bind(&p.ip)
+                .bind(&p.user_agent)
+                .bind(&p.details)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                    .bind(record.seq)
-                    .bind(&record.hash)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(record)
+                Ok(())
             }
 
             async fn commit(self: Box<Self>) -> StoreResult<()> {

@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "audit_redaction",
         sql: include_str!("../migrations/sqlite/0008_audit_redaction.sql"),
     },
+    Migration {
+        version: 9,
+        name: "audit_queue",
+        sql: include_str!("../migrations/sqlite/0009_audit_queue.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -99,6 +104,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 8,
         name: "audit_redaction",
         sql: include_str!("../migrations/postgres/0008_audit_redaction.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "audit_queue",
+        sql: include_str!("../migrations/postgres/0009_audit_queue.sql"),
     },
 ];
 

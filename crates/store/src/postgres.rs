@@ -90,6 +90,11 @@ mod hooks {
 
     use crate::map_err;
 
+    /// The `n`th parameter of a generated multi-row statement.
+    pub fn param(n: usize) -> String {
+        format!("${n}")
+    }
+
     /// Row locks keep concurrent writers of one user or session in order.
     pub const FOR_UPDATE: &str = " FOR UPDATE";
 

@@ -212,6 +212,9 @@ impl Services {
             return Err(Error::InvalidRequest("invalid subject".into(), vec![]));
         }
         let now = self.now();
+        // Everything about the subject queued so far is sequenced first, so redaction
+        // reaches it too.
+        self.store.audit_head().await?;
         let mut tx = self.store.begin().await?;
         let n = tx.redact_audit_subject(subject, now).await?;
         tx.append_audit(

@@ -337,6 +337,52 @@ impl Services {
         })
     }
 
+    /// Compares the stored tree nodes against `made`, the nodes the entries imply (by level),
+    /// where the tree was built that far; the first difference as `(seq, reason)`.
+    async fn check_stored_nodes(
+        &self,
+        made: BTreeMap<u32, Vec<(u64, Hash)>>,
+        built: u64,
+    ) -> Result<Option<(i64, String)>> {
+        for (level, nodes) in made {
+            let Some(&(first, _)) = nodes.first() else {
+                continue;
+            };
+            if ((first + 1) << level) > built {
+                continue;
+            }
+            let stored = self
+                .store
+                .audit_tree_level(level, first, u32::try_from(nodes.len()).unwrap_or(u32::MAX))
+                .await?;
+            let stored: std::collections::HashMap<u64, String> = stored.into_iter().collect();
+            for (idx, h) in nodes {
+                if ((idx + 1) << level) > built {
+                    continue;
+                }
+                let seq = i64::try_from((idx << level) + 1).unwrap_or(i64::MAX);
+                match stored.get(&idx) {
+                    None => {
+                        return Ok(Some((
+                            seq,
+                            format!("tree node ({level}, {idx}) is missing"),
+                        )));
+                    }
+                    Some(s) if crate::audit::decode_hash(s) != Some(h) => {
+                        return Ok(Some((
+                            seq,
+                            format!(
+                                "tree node ({level}, {idx}) does not match the entries it covers (altered)"
+                            ),
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Verifies everything in one pass: the hash chain and its recorded head, every stored
     /// tree node against the tree the entries imply, and every stored checkpoint's signature
     /// and root.
@@ -362,89 +408,113 @@ impl Services {
             root: hx(&v.root()),
             checkpoints_verified: v.checkpoints_verified(),
         };
-        let mut after = 0i64;
-        while after < head_seq {
-            let mut page = self.store.audit_page(after, PAGE).await?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let verifier = std::sync::Arc::new(verifier);
+        let origin = std::sync::Arc::new(origin);
+        let mut unchecked: Option<BTreeMap<u32, Vec<(u64, Hash)>>> = None;
+        let mut page = if head_seq > 0 {
+            self.store.audit_page(0, PAGE).await?
+        } else {
+            Vec::new()
+        };
+        loop {
             page.retain(|r| r.seq <= head_seq);
             let Some(last) = page.last() else { break };
-            after = last.seq;
-            let mut made: BTreeMap<u32, Vec<(u64, Hash)>> = BTreeMap::new();
-            for r in &page {
-                match v.push(r) {
-                    Ok(nodes) => {
-                        for (l, i, h) in nodes {
-                            made.entry(l).or_default().push((i, h));
-                        }
-                    }
-                    Err(b) => return Ok(broken(&v, b.seq, b.reason)),
+            let after = last.seq;
+            let reach = u64::try_from(after).unwrap_or(0);
+            // The checkpoints this page reaches, taken along to be checked at their size.
+            while !cp_exhausted
+                && checkpoints
+                    .back()
+                    .is_none_or(|c: &CheckpointRecord| c.tree_size <= reach)
+            {
+                let more = self.store.checkpoints(cp_after, 1000).await?;
+                match more.last() {
+                    Some(c) => cp_after = c.tree_size,
+                    None => cp_exhausted = true,
                 }
-                // Checkpoints whose size this entry reaches.
-                if checkpoints.is_empty() && !cp_exhausted {
-                    checkpoints.extend(self.store.checkpoints(cp_after, 1000).await?);
-                    match checkpoints.back() {
-                        Some(c) => cp_after = c.tree_size,
-                        None => cp_exhausted = true,
-                    }
-                }
-                while let Some(cp) = checkpoints.front() {
-                    if cp.tree_size > v.entries() {
-                        break;
-                    }
-                    if cp.tree_size == v.entries() {
-                        if let Err(b) = v.check_checkpoint(&cp.note, &verifier, &origin) {
-                            return Ok(broken(&v, b.seq, b.reason));
-                        }
-                        if crate::audit::decode_hash(&cp.root_hash) != Some(v.root()) {
-                            return Ok(broken(
-                                &v,
-                                i64::try_from(cp.tree_size).unwrap_or(i64::MAX),
-                                format!(
-                                    "checkpoint {}: stored root_hash differs from its signed note",
-                                    cp.tree_size
-                                ),
-                            ));
-                        }
-                    }
-                    checkpoints.pop_front();
-                }
+                checkpoints.extend(more);
             }
-            // The stored nodes these entries complete, where the tree was built that far.
-            for (level, nodes) in made {
-                let Some(&(first, _)) = nodes.first() else {
-                    continue;
-                };
-                let stored = self
-                    .store
-                    .audit_tree_level(level, first, u32::try_from(nodes.len()).unwrap_or(u32::MAX))
-                    .await?;
-                let stored: std::collections::HashMap<u64, String> = stored.into_iter().collect();
-                for (idx, h) in nodes {
-                    let covers_from = (idx << level) + 1;
-                    if ((idx + 1) << level) > built {
+            let mut due = Vec::new();
+            while checkpoints.front().is_some_and(|c| c.tree_size <= reach) {
+                due.extend(checkpoints.pop_front());
+            }
+            // This page is verified on blocking threads while the next one is read.
+            let (verifier, origin) = (verifier.clone(), origin.clone());
+            let mut state = std::mem::take(&mut v);
+            let work = tokio::task::spawn_blocking(move || {
+                let mut made: BTreeMap<u32, Vec<(u64, Hash)>> = BTreeMap::new();
+                let mut rest: &[AuditRecord] = &page;
+                let mut outcome = Ok(());
+                for cp in due {
+                    let have = state.entries();
+                    if cp.tree_size < have {
                         continue;
                     }
-                    let seq = i64::try_from(covers_from).unwrap_or(i64::MAX);
-                    match stored.get(&idx) {
-                        None => {
-                            return Ok(broken(
-                                &v,
-                                seq,
-                                format!("tree node ({level}, {idx}) is missing"),
-                            ));
-                        }
-                        Some(s) if crate::audit::decode_hash(s) != Some(h) => {
-                            return Ok(broken(
-                                &v,
-                                seq,
-                                format!(
-                                    "tree node ({level}, {idx}) does not match the entries it covers (altered)"
-                                ),
-                            ));
-                        }
-                        Some(_) => {}
+                    let take = usize::try_from(cp.tree_size - have)
+                        .unwrap_or(usize::MAX)
+                        .min(rest.len());
+                    let (now, later) = rest.split_at(take);
+                    rest = later;
+                    outcome = state.push_batch(now, threads, &mut |l, i, h| {
+                        made.entry(l).or_default().push((i, h))
+                    });
+                    if outcome.is_err() || state.entries() != cp.tree_size {
+                        break;
+                    }
+                    outcome = state.check_checkpoint(&cp.note, &verifier, &origin);
+                    if outcome.is_err() {
+                        break;
+                    }
+                    if crate::audit::decode_hash(&cp.root_hash) != Some(state.root()) {
+                        outcome = Err(crate::tlog::LogBreak {
+                            seq: i64::try_from(cp.tree_size).unwrap_or(i64::MAX),
+                            reason: format!(
+                                "checkpoint {}: stored root_hash differs from its signed note",
+                                cp.tree_size
+                            ),
+                        });
+                        break;
                     }
                 }
+                if outcome.is_ok() {
+                    outcome = state.push_batch(rest, threads, &mut |l, i, h| {
+                        made.entry(l).or_default().push((i, h))
+                    });
+                }
+                (state, made, outcome)
+            });
+            let next = async {
+                if after < head_seq {
+                    self.store.audit_page(after, PAGE).await
+                } else {
+                    Ok(Vec::new())
+                }
+            };
+            // The stored tree nodes the previous page completed are compared meanwhile too.
+            let nodes = async {
+                match unchecked.take() {
+                    Some(made) => self.check_stored_nodes(made, built).await,
+                    None => Ok(None),
+                }
+            };
+            let (done, next, nodes) = tokio::join!(work, next, nodes);
+            let (state, made, outcome) =
+                done.map_err(|e| Error::Internal(format!("verification task failed: {e}")))?;
+            v = state;
+            if let Some((seq, reason)) = nodes? {
+                return Ok(broken(&v, seq, reason));
             }
+            if let Err(b) = outcome {
+                return Ok(broken(&v, b.seq, b.reason));
+            }
+            page = next?;
+            unchecked = Some(made);
+        }
+        if let Some(made) = unchecked.take()
+            && let Some((seq, reason)) = self.check_stored_nodes(made, built).await?
+        {
+            return Ok(broken(&v, seq, reason));
         }
         let entries = v.entries();
         let entries_i = i64::try_from(entries).unwrap_or(i64::MAX);
@@ -514,16 +584,40 @@ pub fn verify_export(
         v.check_checkpoint(checkpoint_note, &verifier, &cp.origin)
             .map_err(|b| b.reason)?;
     }
-    for (n, line) in lines.enumerate() {
-        let line = line.map_err(|e| format!("reading the export: {e}"))?;
-        if line.trim().is_empty() {
-            continue;
+    // Lines are read in batches; each batch is parsed and checked entry by entry on every
+    // core, then its links and tree are walked in order.
+    const BATCH: usize = 16_384;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut lines = lines.enumerate();
+    loop {
+        let mut batch: Vec<(usize, String)> = Vec::with_capacity(BATCH);
+        for (n, line) in lines.by_ref() {
+            let line = line.map_err(|e| format!("reading the export: {e}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            batch.push((n + 1, line));
+            if batch.len() == BATCH {
+                break;
+            }
         }
-        let r: ExportedEntry =
-            serde_json::from_str(&line).map_err(|e| format!("export line {}: {e}", n + 1))?;
-        v.push(&r.into_record()).map_err(|b| b.reason)?;
-        if v.entries() == cp.size {
+        if batch.is_empty() {
+            break;
+        }
+        let records = parse_export_lines(&batch, threads)?;
+        let have = v.entries();
+        let at_checkpoint = usize::try_from(cp.size.saturating_sub(have)).unwrap_or(usize::MAX);
+        let mut ignore = |_: u32, _: u64, _: Hash| {};
+        if have < cp.size && at_checkpoint <= records.len() {
+            let (before, after) = records.split_at(at_checkpoint);
+            v.push_batch(before, threads, &mut ignore)
+                .map_err(|b| b.reason)?;
             v.check_checkpoint(checkpoint_note, &verifier, &cp.origin)
+                .map_err(|b| b.reason)?;
+            v.push_batch(after, threads, &mut ignore)
+                .map_err(|b| b.reason)?;
+        } else {
+            v.push_batch(&records, threads, &mut ignore)
                 .map_err(|b| b.reason)?;
         }
     }
@@ -535,6 +629,41 @@ pub fn verify_export(
         ));
     }
     Ok((v.entries(), cp.size, v.head()))
+}
+
+/// Parses numbered export lines into records on up to `threads` threads; the first bad
+/// line is the error.
+fn parse_export_lines(
+    batch: &[(usize, String)],
+    threads: usize,
+) -> std::result::Result<Vec<AuditRecord>, String> {
+    fn parse(part: &[(usize, String)]) -> std::result::Result<Vec<AuditRecord>, String> {
+        part.iter()
+            .map(|(n, line)| {
+                serde_json::from_str::<ExportedEntry>(line)
+                    .map(ExportedEntry::into_record)
+                    .map_err(|e| format!("export line {n}: {e}"))
+            })
+            .collect()
+    }
+    if threads <= 1 || batch.len() < 1024 {
+        return parse(batch);
+    }
+    let per = batch.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = batch
+            .chunks(per)
+            .map(|part| scope.spawn(move || parse(part)))
+            .collect();
+        let mut all = Vec::with_capacity(batch.len());
+        for part in parts {
+            all.extend(
+                part.join()
+                    .map_err(|_| "parsing the export failed".to_owned())??,
+            );
+        }
+        Ok(all)
+    })
 }
 
 /// One line of `portcullis audit export`.
