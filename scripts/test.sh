@@ -41,6 +41,11 @@ if ! python3 -c 'import jwt, cryptography, pyotp, standardwebhooks, http_message
   python3 -m pip install --quiet --disable-pip-version-check 'pyjwt[crypto]>=2.8' 'pyotp>=2.9' \
     'standardwebhooks>=1.0' 'http-message-signatures>=0.5' 'requests>=2.31'
 fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server (cluster-wide gateway rate limits)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+fi
 if ! command -v oathtool >/dev/null 2>&1; then
   log "installing oathtool (independent TOTP client)"
   as_root apt-get update -qq

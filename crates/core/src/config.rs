@@ -47,8 +47,19 @@ pub struct Config {
     pub audit: AuditConfig,
     /// `[[routes]]`: the gateway in front of the team's own API.
     pub routes: Vec<RouteConfig>,
+    /// `[cluster]`: what several nodes share besides the database.
+    pub cluster: ClusterConfig,
     /// `[log]`
     pub log: LogConfig,
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// `redis://[:password@]host:port[/db]`: gateway rate limits held across nodes. Without
+    /// it (or while it is unreachable) each node limits on its own.
+    pub redis_url: Option<SecretString>,
 }
 
 /// `[server]`
@@ -78,6 +89,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientAuth {
+    /// No client certificates are asked for, even with a `client_ca`.
+    None,
     /// Verified when presented; a request without one authenticates otherwise.
     #[default]
     Optional,
@@ -89,13 +102,15 @@ pub enum ClientAuth {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// PEM certificate chain, leaf first (re-read on SIGHUP).
+    /// PEM certificate chain, leaf first (re-read on SIGHUP). Also `cert`.
+    #[serde(alias = "cert")]
     pub cert_file: PathBuf,
-    /// PEM private key (re-read on SIGHUP).
+    /// PEM private key (re-read on SIGHUP). Also `key`.
+    #[serde(alias = "key")]
     pub key_file: PathBuf,
     /// PEM CA certificates that client certificates must chain to (mTLS); none: no client
-    /// certificates are asked for.
-    #[serde(default)]
+    /// certificates are asked for. Also `client_ca`.
+    #[serde(default, alias = "client_ca")]
     pub client_ca_file: Option<PathBuf>,
     /// `optional` (default) or `required`, when `client_ca_file` is set.
     #[serde(default)]
@@ -315,7 +330,8 @@ pub enum RouteAuth {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouteConfig {
-    /// Unique name; the audience of the forwarded identity token.
+    /// Unique name; the audience of the forwarded identity token. Also `id`.
+    #[serde(alias = "id")]
     pub name: String,
     /// Path prefix (`/payments`); Portcullis's own endpoints always win.
     pub prefix: String,
@@ -345,6 +361,9 @@ pub struct RouteConfig {
     pub forward_authorization: bool,
     /// `{requests, window_seconds, by = "principal" | "ip"}`: a GCRA limit per caller.
     pub rate_limit: Option<RateLimitConfig>,
+    /// `{daily, monthly}`: requests each API key may make on this route per UTC day and
+    /// per calendar month (UTC); 429 `rate_limited` until the period ends.
+    pub quota: Option<QuotaConfig>,
     /// Requests in flight to the upstreams at most (503 beyond).
     pub max_concurrent: Option<u32>,
     /// Consecutive failures (connect errors, timeouts, 502/503/504) that open an
@@ -388,13 +407,27 @@ pub enum Balance {
 
 /// What a route's rate limit counts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum RateLimitBy {
     /// The authenticated principal (user, API key or service), else the client IP.
     #[default]
     Principal,
     /// The client IP.
     Ip,
+    /// The API key (requests without one: the client IP).
+    ApiKey,
+}
+
+/// Quotas per API key on a route.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Requests per UTC day.
+    #[serde(default)]
+    pub daily: Option<u64>,
+    /// Requests per calendar month (UTC).
+    #[serde(default)]
+    pub monthly: Option<u64>,
 }
 
 /// A GCRA rate limit: `requests` per `window_seconds`, bursts up to `requests`.
@@ -405,8 +438,8 @@ pub struct RateLimitConfig {
     pub requests: u32,
     /// The window, seconds.
     pub window_seconds: u32,
-    /// Counted per principal (default) or per client IP.
-    #[serde(default)]
+    /// Counted per principal (default), per API key or per client IP. Also `key`.
+    #[serde(default, alias = "key")]
     pub by: RateLimitBy,
 }
 
@@ -428,6 +461,7 @@ impl Default for RouteConfig {
             strip_prefix: false,
             forward_authorization: false,
             rate_limit: None,
+            quota: None,
             max_concurrent: None,
             breaker_failures: 5,
             breaker_cooldown_seconds: 10,
@@ -483,8 +517,19 @@ pub enum SinkFormat {
     /// OCSF 1.x records, with the original event attached.
     #[default]
     Ocsf,
-    /// The audit event as stored (with its hashes).
+    /// The audit event as stored (with its hashes). Also `native`.
+    #[serde(alias = "native")]
     Raw,
+}
+
+/// How a syslog sink connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogTransport {
+    /// Plain TCP (RFC 6587 octet counting).
+    Tcp,
+    /// TLS (RFC 5425).
+    Tls,
 }
 
 /// When a file sink calls fsync.
@@ -506,9 +551,10 @@ pub enum FsyncPolicy {
 pub struct SinkConfig {
     /// Unique name; the delivery cursor is stored under it.
     pub name: String,
-    /// `file`, `syslog` or `webhook`.
+    /// `file`, `syslog` or `webhook`. Also `type`.
+    #[serde(alias = "type")]
     pub kind: SinkKind,
-    /// `ocsf` (default) or `raw`.
+    /// `ocsf` (default) or `native` (also `raw`).
     pub format: SinkFormat,
     /// file: the path to append to.
     pub path: Option<PathBuf>,
@@ -520,6 +566,8 @@ pub struct SinkConfig {
     pub app_name: String,
     /// syslog: TLS (RFC 5425) instead of plain TCP.
     pub tls: bool,
+    /// syslog: `tcp` or `tls` (the same as `tls = true`).
+    pub transport: Option<SyslogTransport>,
     /// syslog over TLS and https webhooks: PEM CA certificates to trust instead of the
     /// system's.
     pub ca_file: Option<PathBuf>,
@@ -547,6 +595,7 @@ impl Default for SinkConfig {
             address: None,
             app_name: "portcullis".into(),
             tls: false,
+            transport: None,
             ca_file: None,
             server_name: None,
             url: None,
@@ -617,6 +666,24 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// Fills in what the file may leave out: a sink without a name is named after its kind
+    /// and position, and `transport = "tls"` is `tls = true`.
+    pub fn normalize(&mut self) {
+        for (i, sink) in self.audit.sinks.iter_mut().enumerate() {
+            if sink.name.is_empty() {
+                let kind = match sink.kind {
+                    SinkKind::File => "file",
+                    SinkKind::Syslog => "syslog",
+                    SinkKind::Webhook => "webhook",
+                };
+                sink.name = format!("{kind}-{i}");
+            }
+            if let Some(t) = sink.transport {
+                sink.tls = t == SyslogTransport::Tls;
+            }
+        }
+    }
+
     /// Checks values that the types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.server.public_url;
@@ -746,6 +813,14 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.cluster.redis_url
+            && !url.expose_secret().starts_with("redis://")
+        {
+            return Err(bad(
+                "cluster.redis_url",
+                "must be redis://[[user]:password@]host:port[/db]",
+            ));
+        }
         let mut route_names = std::collections::HashSet::new();
         for (i, r) in self.routes.iter().enumerate() {
             let key = |k: &str| format!("routes[{i}].{k}");
@@ -798,6 +873,13 @@ impl Config {
                     &key("rate_limit"),
                     "requests and window_seconds must be at least 1",
                 ));
+            }
+            if r.quota.is_some_and(|q| {
+                q.daily == Some(0)
+                    || q.monthly == Some(0)
+                    || (q.daily.is_none() && q.monthly.is_none())
+            }) {
+                return Err(bad(&key("quota"), "daily and/or monthly, each at least 1"));
             }
             if r.max_concurrent == Some(0) || r.breaker_failures == 0 || r.retries > 5 {
                 return Err(bad(

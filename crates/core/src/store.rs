@@ -83,6 +83,14 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit_tree(&self, nodes: &[(u32, u64, String)]) -> StoreResult<()>;
     /// Stores a checkpoint; false when one of that size exists already.
     async fn insert_checkpoint(&self, cp: &CheckpointRecord) -> StoreResult<bool>;
+    /// Requests counted so far for an API key on a route in a quota period (0 if none).
+    async fn api_key_usage(&self, key_id: &str, route: &str, period: &str) -> StoreResult<u64>;
+    /// Adds counts `(key_id, route, period, delta)` in one transaction; returns each new
+    /// total, in order.
+    async fn add_api_key_usage(
+        &self,
+        rows: &[(String, String, String, u64)],
+    ) -> StoreResult<Vec<u64>>;
     /// Checkpoints with `tree_size > after`, ascending, at most `limit`.
     async fn checkpoints(&self, after: u64, limit: u32) -> StoreResult<Vec<CheckpointRecord>>;
     /// The largest checkpoint.

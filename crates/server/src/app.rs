@@ -173,9 +173,15 @@ impl App {
             .sync_revocations(services.now() - access_ttl - 120)
             .await?;
 
-        let gateway =
+        let mut gateway =
             portcullis_web::gateway::Gateway::new(&config.routes, config.server.max_body_bytes)
                 .map_err(std::io::Error::other)?;
+        if let Some(url) = &config.cluster.redis_url {
+            use secrecy::ExposeSecret;
+            gateway = gateway
+                .with_redis(url.expose_secret())
+                .map_err(std::io::Error::other)?;
+        }
         let gateway = Arc::new(gateway);
         let state = AppState {
             svc: services.clone(),
@@ -358,14 +364,34 @@ impl App {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
-        let health = tokio::spawn(self.gateway.clone().health_checks(stop_health));
+        let health = tokio::spawn(self.gateway.clone().health_checks(stop_health.clone()));
+        // Gateway quota counts go to the store about once a second, and once more on stop.
+        let gateway = self.gateway.clone();
+        let svc = self.services.clone();
+        let mut stop_usage = stop_health;
+        let usage = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(1));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let stopping = tokio::select! {
+                    _ = interval.tick() => false,
+                    _ = stop_usage.changed() => true,
+                };
+                gateway.flush_usage(svc.store().as_ref(), svc.now()).await;
+                if stopping {
+                    break;
+                }
+            }
+        });
         let sinks = crate::sinks::spawn(
             self.services.clone(),
             self.config.audit.sinks.clone(),
             self.config.audit.origin(&self.config.server.public_url),
             stop_sinks,
         );
-        (vec![sync, tlog, feed, health, sequencer], sinks)
+        let mut finishing = sinks;
+        finishing.push(usage);
+        (vec![sync, tlog, feed, health, sequencer], finishing)
     }
 
     /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at

@@ -126,7 +126,7 @@ pub fn load(
     }
     merge(&mut doc, env_overrides(env)?);
     merge(&mut doc, flags);
-    let config: Config = serde_path_to_error::deserialize(Value::Table(doc)).map_err(|e| {
+    let mut config: Config = serde_path_to_error::deserialize(Value::Table(doc)).map_err(|e| {
         let path = e.path().to_string();
         let message = e
             .inner()
@@ -146,6 +146,7 @@ pub fn load(
         };
         LoadError::Key { key, message }
     })?;
+    config.normalize();
     config.validate().map_err(|e| LoadError::Key {
         key: e.key,
         message: e.message,
@@ -192,6 +193,112 @@ mod tests {
         assert_eq!(c.as_ref().map(|c| c.server.listen.port()), Ok(9100));
         assert_eq!(c.as_ref().map(|c| c.auth.max_sessions_per_user), Ok(4));
         assert_eq!(c.as_ref().map(|c| c.auth.password.min_length), Ok(14));
+    }
+
+    /// The configuration snippets of the contract (`api-v1.md`), as written there, load.
+    #[test]
+    fn contract_examples_load() {
+        let dir = std::env::temp_dir().join(format!("pcl-cfg-contract-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join("c.toml");
+        let text = r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "http://127.0.0.1:8080"
+trusted_proxies = []
+max_body_bytes = 1048576
+
+[server.tls]
+cert = "server.crt"
+key = "server.key"
+client_ca = "ca.crt"
+client_auth = "none"
+
+[auth]
+self_registration = false
+access_token_ttl_seconds = 900
+refresh_token_ttl_seconds = 604800
+max_sessions_per_user = 10
+mfa_required_for_roles = []
+step_up_max_age_seconds = 600
+
+[auth.password]
+min_length = 12
+max_length = 128
+min_strength = 3
+argon2_memory_kib = 19456
+argon2_iterations = 2
+argon2_parallelism = 1
+
+[admin]
+allowed_ips = ["127.0.0.1/32", "::1/128"]
+
+[security_txt]
+contact = ["mailto:security@example.com"]
+expires_days = 180
+
+[cluster]
+redis_url = "redis://127.0.0.1:6379"
+
+[[routes]]
+id = "mandates"
+prefix = "/mandates"
+upstreams = ["http://127.0.0.1:9000"]
+strip_prefix = false
+auth = "user"
+roles = []
+scopes = []
+require_signature = false
+allowed_ips = []
+denied_ips = []
+methods = []
+max_body_bytes = 1048576
+timeout_seconds = 30
+policy = ""
+
+[routes.rate_limit]
+requests = 100
+window_seconds = 60
+key = "principal"
+
+[audit]
+checkpoint_every_entries = 1000
+checkpoint_every_seconds = 10
+
+[[audit.sinks]]
+type = "webhook"
+url = "https://siem.example/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+format = "ocsf"
+
+[[audit.sinks]]
+type = "syslog"
+address = "127.0.0.1:6514"
+transport = "tls"
+format = "ocsf"
+
+[[audit.sinks]]
+type = "file"
+path = "/var/log/portcullis/audit.jsonl"
+format = "native"
+"#;
+        let _ = std::fs::write(&file, text);
+        let c = load(Some(&file), env(&[]), Table::new()).map_err(|e| e.to_string());
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(c.routes.first().map(|r| r.name.as_str()), Some("mandates"));
+        assert!(c.cluster.redis_url.is_some());
+        assert_eq!(c.audit.sinks.len(), 3);
+        assert!(c.audit.sinks.get(1).is_some_and(|s| s.tls));
+        let names: Vec<&str> = c.audit.sinks.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["webhook-0", "syslog-1", "file-2"]);
+        assert_eq!(
+            c.server.tls.as_ref().map(|t| t.client_auth),
+            Some(portcullis_core::config::ClientAuth::None)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -121,7 +121,11 @@ pub fn setup(cfg: &TlsConfig) -> Result<Tls, String> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;
-    let builder = match &cfg.client_ca_file {
+    let client_ca = cfg
+        .client_ca_file
+        .as_ref()
+        .filter(|_| cfg.client_auth != ClientAuth::None);
+    let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
@@ -132,7 +136,7 @@ pub fn setup(cfg: &TlsConfig) -> Result<Tls, String> {
             }
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let v = match cfg.client_auth {
-                ClientAuth::Optional => v.allow_unauthenticated(),
+                ClientAuth::Optional | ClientAuth::None => v.allow_unauthenticated(),
                 ClientAuth::Required => v,
             };
             builder.with_client_cert_verifier(v.build().map_err(|e| e.to_string())?)

@@ -468,6 +468,41 @@ macro_rules! sql_backend {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn api_key_usage(&self, key_id: &str, route: &str, period: &str) -> StoreResult<u64> {
+                let n: Option<i64> = sqlx::query_scalar(
+                    "SELECT count FROM api_key_usage WHERE key_id = $1 AND route = $2 AND period = $3",
+                )
+                .bind(key_id)
+                .bind(route)
+                .bind(period)
+                .fetch_optional(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+            }
+
+            async fn add_api_key_usage(&self, rows: &[(String, String, String, u64)]) -> StoreResult<Vec<u64>> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (key_id, route, period, delta) in rows {
+                    let total: i64 = sqlx::query_scalar(
+                        "INSERT INTO api_key_usage (key_id, route, period, count) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (key_id, route, period) DO UPDATE SET count = api_key_usage.count + excluded.count
+                         RETURNING count",
+                    )
+                    .bind(key_id)
+                    .bind(route)
+                    .bind(period)
+                    .bind(i64::try_from(*delta).unwrap_or(i64::MAX))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    out.push(u64::try_from(total).unwrap_or(0));
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(out)
+            }
+
             async fn insert_checkpoint(&self, cp: &CheckpointRecord) -> StoreResult<bool> {
                 let mut tx = self.begin_tx().await.map_err(map_err)?;
                 let r = sqlx::query(

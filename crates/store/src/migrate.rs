@@ -62,6 +62,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "audit_queue",
         sql: include_str!("../migrations/sqlite/0009_audit_queue.sql"),
     },
+    Migration {
+        version: 10,
+        name: "api_key_usage",
+        sql: include_str!("../migrations/sqlite/0010_api_key_usage.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -109,6 +114,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 9,
         name: "audit_queue",
         sql: include_str!("../migrations/postgres/0009_audit_queue.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "api_key_usage",
+        sql: include_str!("../migrations/postgres/0010_api_key_usage.sql"),
     },
 ];
 

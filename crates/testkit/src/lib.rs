@@ -49,6 +49,11 @@ impl FakeClock {
         Arc::new(Self(AtomicI64::new(SystemClock.now())))
     }
 
+    /// A clock at `unix_time`.
+    pub fn at(unix_time: i64) -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(unix_time)))
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);

@@ -370,6 +370,14 @@ pub struct CheckpointBody {
     pub created_at: String,
 }
 
+/// `GET /audit/verifier-key`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierKeyBody {
+    /// The signed-note verifier key of the checkpoints: `<name>+<hex key hash>+<base64(0x01 ||
+    /// public key)>`.
+    pub verifier_key: String,
+}
+
 /// `GET /admin/audit/{seq}/proof`
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InclusionProofBody {
@@ -384,6 +392,8 @@ pub struct InclusionProofBody {
     /// Root of the tree of `tree_size` entries (hex).
     pub root_hash: String,
     /// RFC 9162 audit path (hex), leaf side first.
+    pub hashes: Vec<String>,
+    /// The same as `hashes` (earlier name).
     pub inclusion_proof: Vec<String>,
     /// The entry itself.
     pub entry: AuditEventBody,
@@ -401,6 +411,8 @@ pub struct ConsistencyProofBody {
     /// Root at `to` (hex).
     pub to_root: String,
     /// RFC 9162 consistency proof (hex).
+    pub hashes: Vec<String>,
+    /// The same as `hashes` (earlier name).
     pub consistency_proof: Vec<String>,
 }
 

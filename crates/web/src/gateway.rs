@@ -47,6 +47,8 @@ pub struct Route {
     identities: Mutex<HashMap<String, (String, i64)>>,
     in_flight_per: Vec<AtomicUsize>,
     healthy: Vec<std::sync::atomic::AtomicBool>,
+    /// Quota usage per `(API key id, period)`.
+    usage: Mutex<HashMap<(String, String), UsageCell>>,
 }
 
 /// The circuit breaker of one upstream.
@@ -167,6 +169,7 @@ pub struct Gateway {
     routes: Vec<Route>,
     client: Client<HttpConnector, Body>,
     default_body_limit: u64,
+    redis: Option<Arc<crate::redis::Redis>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -207,6 +210,82 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
+/// Sets `RateLimit-Policy` and `RateLimit` (IETF httpapi-ratelimit-headers) from their items.
+fn rate_limit_headers(h: &mut HeaderMap, policies: &[String], limits: &[String]) {
+    for (name, items) in [("ratelimit-policy", policies), ("ratelimit", limits)] {
+        if !items.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&items.join(", "))
+        {
+            h.insert(name, v);
+        }
+    }
+}
+
+/// Where one quota of a request stands.
+#[derive(Debug, Clone)]
+struct QuotaState {
+    /// `daily` or `monthly`.
+    name: &'static str,
+    limit: u64,
+    remaining: u64,
+    /// Seconds until the period ends.
+    reset: u64,
+    /// Length of the period, seconds.
+    window: u64,
+}
+
+/// Why a quota refused.
+enum QuotaError {
+    Exhausted(QuotaState),
+    Store(Error),
+}
+
+/// The current UTC day and month as stored period names, with the seconds left in each and
+/// their lengths.
+fn quota_periods(now: i64) -> Option<[(&'static str, String, u64, u64); 2]> {
+    let t = time::OffsetDateTime::from_unix_timestamp(now).ok()?;
+    let day = format!(
+        "d:{:04}-{:02}-{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day()
+    );
+    let day_left = 86_400 - now.rem_euclid(86_400);
+    let first = time::Date::from_calendar_date(t.year(), t.month(), 1).ok()?;
+    let next = match t.month() {
+        time::Month::December => {
+            time::Date::from_calendar_date(t.year() + 1, time::Month::January, 1)
+        }
+        m => time::Date::from_calendar_date(t.year(), m.next(), 1),
+    }
+    .ok()?;
+    let start = first.midnight().assume_utc().unix_timestamp();
+    let end = next.midnight().assume_utc().unix_timestamp();
+    let month = format!("m:{:04}-{:02}", t.year(), u8::from(t.month()));
+    Some([
+        ("daily", day, u64::try_from(day_left).ok()?, 86_400),
+        (
+            "monthly",
+            month,
+            u64::try_from(end - now).ok()?,
+            u64::try_from(end - start).ok()?,
+        ),
+    ])
+}
+
+/// What one node counted of one API key's quota period: the total stored when it last
+/// looked (`refreshed`), and what it admitted since (not yet added to the store).
+#[derive(Debug, Clone, Copy)]
+struct UsageCell {
+    base: u64,
+    local: u64,
+    refreshed: Instant,
+}
+
+/// How stale a node's view of the stored quota usage may get: the flush refreshes busy
+/// keys this often, and a key idle longer is read again before its next request.
+const USAGE_FRESHNESS: Duration = Duration::from_secs(1);
+
 fn ip_in(nets: &[IpNet], ip: Option<std::net::IpAddr>) -> bool {
     ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
 }
@@ -244,7 +323,18 @@ impl Gateway {
                 in_flight: r.max_concurrent.map(|m| {
                     Arc::new(tokio::sync::Semaphore::new(usize::try_from(m).unwrap_or(1)))
                 }),
-                policy: match (&r.policy, &r.policy_file) {
+                policy: match (
+                    r.policy.as_deref().map(str::trim).filter(|t| !t.is_empty()),
+                    &r.policy_file,
+                ) {
+                    // `policy` holds Cedar text, or the path of a file that does.
+                    (Some(text), _)
+                        if !text.contains('\n') && std::path::Path::new(text).is_file() =>
+                    {
+                        let text = std::fs::read_to_string(text)
+                            .map_err(|e| format!("routes `{}`: {text}: {e}", r.name))?;
+                        Some(crate::policy::compile(&r.name, &text)?)
+                    }
                     (Some(text), _) => Some(crate::policy::compile(&r.name, text)?),
                     (None, Some(path)) => {
                         let text = std::fs::read_to_string(path)
@@ -256,6 +346,7 @@ impl Gateway {
                 denials_audited: Mutex::new(HashMap::new()),
                 identities: Mutex::new(HashMap::new()),
                 in_flight_per: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+                usage: Mutex::new(HashMap::new()),
                 healthy: (0..n)
                     .map(|_| std::sync::atomic::AtomicBool::new(true))
                     .collect(),
@@ -272,7 +363,178 @@ impl Gateway {
             routes: out,
             client,
             default_body_limit: u64::try_from(default_body_limit).unwrap_or(u64::MAX),
+            redis: None,
         })
+    }
+
+    /// Counts a request against the quotas of `key_id` on `route`: every configured period
+    /// must have room, then each is charged. Usage is read from the store the first time a
+    /// node sees a key in a period, and added back by [`Gateway::flush_usage`].
+    async fn charge_quota(
+        &self,
+        state: &AppState,
+        route: &Route,
+        key_id: &str,
+        q: portcullis_core::config::QuotaConfig,
+    ) -> Result<Vec<QuotaState>, QuotaError> {
+        let Some(periods) = quota_periods(state.svc.now()) else {
+            return Err(QuotaError::Store(Error::Internal(
+                "clock out of range".into(),
+            )));
+        };
+        let wanted: Vec<(&'static str, String, u64, u64, u64)> = periods
+            .into_iter()
+            .filter_map(|(name, period, left, window)| {
+                let limit = if name == "daily" { q.daily } else { q.monthly }?;
+                Some((name, period, limit, left, window))
+            })
+            .collect();
+        for (_, period, ..) in &wanted {
+            let cell_key = (key_id.to_owned(), period.clone());
+            let fresh = route
+                .usage
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&cell_key)
+                .is_some_and(|c| c.local > 0 || c.refreshed.elapsed() < USAGE_FRESHNESS);
+            if !fresh {
+                let stored = state
+                    .svc
+                    .store()
+                    .api_key_usage(key_id, &route.cfg.name, period)
+                    .await
+                    .map_err(|e| QuotaError::Store(e.into()))?;
+                let mut usage = route
+                    .usage
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let cell = usage.entry(cell_key).or_insert(UsageCell {
+                    base: stored,
+                    local: 0,
+                    refreshed: Instant::now(),
+                });
+                // Counted here meanwhile: the flush will bring the total.
+                if cell.local == 0 {
+                    cell.base = stored;
+                    cell.refreshed = Instant::now();
+                }
+            }
+        }
+        let mut usage = route
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut states = Vec::with_capacity(wanted.len());
+        for (name, period, limit, left, window) in &wanted {
+            let used = usage
+                .get(&(key_id.to_owned(), period.clone()))
+                .map_or(0, |c| c.base + c.local);
+            let st = QuotaState {
+                name,
+                limit: *limit,
+                remaining: limit.saturating_sub(used + 1),
+                reset: *left,
+                window: *window,
+            };
+            if used >= *limit {
+                return Err(QuotaError::Exhausted(st));
+            }
+            states.push(st);
+        }
+        for (_, period, ..) in &wanted {
+            usage
+                .entry((key_id.to_owned(), period.clone()))
+                .or_insert(UsageCell {
+                    base: 0,
+                    local: 0,
+                    refreshed: Instant::now(),
+                })
+                .local += 1;
+        }
+        Ok(states)
+    }
+
+    /// Adds what this node counted to the stored quota usage and learns the totals (what
+    /// the other nodes counted too); forgets periods that are over.
+    pub async fn flush_usage(&self, store: &dyn portcullis_core::store::Store, now: i64) {
+        let current: Vec<String> = quota_periods(now)
+            .map(|p| p.into_iter().map(|(_, period, ..)| period).collect())
+            .unwrap_or_default();
+        for route in &self.routes {
+            let pending: Vec<((String, String), u64)> = {
+                let mut usage = route
+                    .usage
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                usage.retain(|(_, period), c| c.local > 0 || current.contains(period));
+                usage
+                    .iter()
+                    .filter(|(_, c)| c.local > 0)
+                    .map(|(k, c)| (k.clone(), c.local))
+                    .collect()
+            };
+            if pending.is_empty() {
+                continue;
+            }
+            let rows: Vec<(String, String, String, u64)> = pending
+                .iter()
+                .map(|((key, period), n)| (key.clone(), route.cfg.name.clone(), period.clone(), *n))
+                .collect();
+            match store.add_api_key_usage(&rows).await {
+                Ok(totals) => {
+                    let mut usage = route
+                        .usage
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for ((k, n), total) in pending.into_iter().zip(totals) {
+                        if let Some(c) = usage.get_mut(&k) {
+                            c.local = c.local.saturating_sub(n);
+                            c.base = total;
+                            c.refreshed = Instant::now();
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(route = %route.cfg.name, error = %e, "could not store quota usage; retrying");
+                }
+            }
+        }
+    }
+
+    /// Holds rate limits in Redis (`cluster.redis_url`), shared by every node.
+    pub fn with_redis(mut self, url: &str) -> Result<Self, String> {
+        self.redis = Some(Arc::new(crate::redis::Redis::new(url)?));
+        Ok(self)
+    }
+
+    /// Whether rate limits are shared right now: Redis is configured and answering.
+    pub fn limits_shared(&self) -> Option<bool> {
+        self.redis.as_ref().map(|r| r.is_up())
+    }
+
+    /// One GCRA step for `who` on `route`: in Redis when configured and reachable, else on
+    /// this node.
+    async fn limit(&self, route: &Route, who: &str, requests: u32, window: u32) -> Gcra {
+        if let Some(redis) = &self.redis {
+            let window_us = u64::from(window) * 1_000_000;
+            let interval_us = (window_us / u64::from(requests.max(1))).max(1);
+            let key = format!("portcullis:rl:{}:{who}", route.cfg.name);
+            match redis.gcra(&key, interval_us, window_us).await {
+                Some(crate::redis::SharedDecision::Allow { ahead_us }) => {
+                    return Gcra::Allow {
+                        remaining: window_us.saturating_sub(ahead_us) / interval_us,
+                        reset: ahead_us.div_ceil(1_000_000),
+                    };
+                }
+                Some(crate::redis::SharedDecision::Deny { wait_us }) => {
+                    return Gcra::Deny {
+                        retry_after: wait_us.div_ceil(1_000_000).max(1),
+                    };
+                }
+                None => {}
+            }
+        }
+        route.rate(who, requests, window)
     }
 
     fn route_for(&self, path: &str) -> Option<&Route> {
@@ -512,40 +774,80 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             .into_response();
         }
     }
-    let mut rate_headers: Vec<(&'static str, String)> = Vec::new();
+    // IETF RateLimit-Policy / RateLimit items of every limit and quota that applied.
+    let mut policies: Vec<String> = Vec::new();
+    let mut limits: Vec<String> = Vec::new();
     if let Some(rl) = cfg.rate_limit {
         let who = match (rl.by, &principal) {
             (portcullis_core::config::RateLimitBy::Principal, Some(p)) => match &p.api_key {
                 Some(g) => format!("k:{}", g.id),
                 None => format!("u:{}", p.user_id),
             },
+            (
+                portcullis_core::config::RateLimitBy::ApiKey,
+                Some(Principal {
+                    api_key: Some(g), ..
+                }),
+            ) => {
+                format!("k:{}", g.id)
+            }
             _ => format!("ip:{}", ctx.ip.map(|i| i.to_string()).unwrap_or_default()),
         };
-        rate_headers.push((
-            "ratelimit-policy",
-            format!("\"{}\";q={};w={}", cfg.name, rl.requests, rl.window_seconds),
+        policies.push(format!(
+            "\"{}\";q={};w={}",
+            cfg.name, rl.requests, rl.window_seconds
         ));
-        match route.rate(&who, rl.requests, rl.window_seconds) {
+        match state
+            .gateway
+            .limit(route, &who, rl.requests, rl.window_seconds)
+            .await
+        {
             Gcra::Allow { remaining, reset } => {
-                rate_headers.push((
-                    "ratelimit",
-                    format!("\"{}\";r={remaining};t={reset}", cfg.name),
-                ));
+                limits.push(format!("\"{}\";r={remaining};t={reset}", cfg.name));
             }
             Gcra::Deny { retry_after } => {
+                limits.push(format!("\"{}\";r=0;t={retry_after}", cfg.name));
                 let mut res = ApiError::from(Error::RateLimited { retry_after }).into_response();
-                for (k, v) in rate_headers {
-                    if let Ok(v) = HeaderValue::from_str(&v) {
-                        res.headers_mut().insert(k, v);
-                    }
-                }
-                if let Ok(v) =
-                    HeaderValue::from_str(&format!("\"{}\";r=0;t={retry_after}", cfg.name))
-                {
-                    res.headers_mut().insert("ratelimit", v);
-                }
+                rate_limit_headers(res.headers_mut(), &policies, &limits);
                 return res;
             }
+        }
+    }
+    if let (Some(q), Some(grant)) = (
+        cfg.quota,
+        principal.as_ref().and_then(|p| p.api_key.as_ref()),
+    ) {
+        match state
+            .gateway
+            .charge_quota(&state, route, &grant.id, q)
+            .await
+        {
+            Ok(states) => {
+                for st in states {
+                    policies.push(format!(
+                        "\"{}-{}\";q={};w={}",
+                        cfg.name, st.name, st.limit, st.window
+                    ));
+                    limits.push(format!(
+                        "\"{}-{}\";r={};t={}",
+                        cfg.name, st.name, st.remaining, st.reset
+                    ));
+                }
+            }
+            Err(QuotaError::Exhausted(st)) => {
+                policies.push(format!(
+                    "\"{}-{}\";q={};w={}",
+                    cfg.name, st.name, st.limit, st.window
+                ));
+                limits.push(format!("\"{}-{}\";r=0;t={}", cfg.name, st.name, st.reset));
+                let mut res = ApiError::from(Error::RateLimited {
+                    retry_after: st.reset,
+                })
+                .into_response();
+                rate_limit_headers(res.headers_mut(), &policies, &limits);
+                return res;
+            }
+            Err(QuotaError::Store(e)) => return ApiError::from(e).into_response(),
         }
     }
     let _permit = match &route.in_flight {
@@ -758,11 +1060,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     }
     let (mut rparts, rbody) = res.into_parts();
     strip_hop_by_hop(&mut rparts.headers);
-    for (k, v) in rate_headers {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            rparts.headers.insert(k, v);
-        }
-    }
+    rate_limit_headers(&mut rparts.headers, &policies, &limits);
     if let Some(at) = cfg.deprecated_at
         && let Ok(v) = HeaderValue::from_str(&format!("@{at}"))
     {

@@ -10,6 +10,7 @@ pub mod gateway;
 mod middleware;
 mod openapi;
 pub mod policy;
+pub mod redis;
 mod routes;
 pub mod signatures;
 

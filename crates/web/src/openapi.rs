@@ -39,7 +39,7 @@ impl Modify for BearerScheme {
         apikeys::create_service_account,
         admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions, admin::reset_user_mfa,
         admin::audit, admin::audit_verify, admin::audit_proof, admin::audit_consistency,
-        meta::jwks, meta::security_txt, meta::healthz, meta::readyz, meta::checkpoint,
+        meta::jwks, meta::security_txt, meta::healthz, meta::readyz, meta::checkpoint, meta::verifier_key,
     ),
     components(schemas(Problem, FieldErrorSchema, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
         dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,

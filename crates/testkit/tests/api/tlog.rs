@@ -16,7 +16,9 @@ on_both!(
 );
 
 async fn get(srv: &TestServer, path: &str, bearer: Option<&str>) -> (u16, Value) {
-    let mut rb = client().get(srv.url(path));
+    let mut rb = client()
+        .get(srv.url(path))
+        .header("accept", "application/json");
     if let Some(t) = bearer {
         rb = rb.bearer_auth(t);
     }
@@ -69,9 +71,12 @@ async fn proofs_checkpoints_and_independent_check(b: Backend) {
     assert!(note.starts_with(&format!("{origin}\n{size}\n")), "{note}");
     assert!(note.contains("\n\n\u{2014} localhost:8080/portcullis/audit "));
     assert!(cp["verifier_key"].as_str().unwrap().starts_with(origin));
+    let (s, vk) = get(&srv, "/api/v1/audit/verifier-key", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(vk["verifier_key"], cp["verifier_key"]);
+    // The contract's default is the bare signed note.
     let raw = client()
         .get(srv.url("/api/v1/audit/checkpoint"))
-        .header("accept", "text/plain")
         .send()
         .await
         .unwrap();
@@ -98,6 +103,8 @@ async fn proofs_checkpoints_and_independent_check(b: Backend) {
     assert_eq!(incl["leaf_index"], 2);
     assert_eq!(incl["entry"]["seq"], 3);
     assert_eq!(incl["leaf_hash"], incl["entry"]["leaf_hash"]);
+    assert_eq!(incl["hashes"], incl["inclusion_proof"]);
+    assert!(!incl["hashes"].as_array().unwrap().is_empty());
     let (s, cons) = get(
         &srv,
         &format!("/api/v1/admin/audit/consistency?from={size}"),
@@ -105,6 +112,7 @@ async fn proofs_checkpoints_and_independent_check(b: Backend) {
     )
     .await;
     assert_eq!(s, 200, "{cons}");
+    assert!(!cons["hashes"].as_array().unwrap().is_empty(), "{cons}");
     let to = cons["to"].as_u64().unwrap();
     assert!(to > size);
     assert_eq!(

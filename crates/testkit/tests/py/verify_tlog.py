@@ -219,7 +219,7 @@ def main():
 
     incl = json.load(open(incl_file, encoding="utf-8"))
     n, idx = incl["tree_size"], incl["leaf_index"]
-    proof = [bytes.fromhex(p) for p in incl["inclusion_proof"]]
+    proof = [bytes.fromhex(p) for p in incl["hashes"]]
     root_n = mth(leaves[:n])
     if bytes.fromhex(incl["root_hash"]) != root_n:
         fail("inclusion proof's root is not the root of the exported entries")
@@ -232,7 +232,7 @@ def main():
 
     cons = json.load(open(cons_file, encoding="utf-8"))
     m, n = cons["from"], cons["to"]
-    proof = [bytes.fromhex(p) for p in cons["consistency_proof"]]
+    proof = [bytes.fromhex(p) for p in cons["hashes"]]
     r_m, r_n = mth(leaves[:m]), mth(leaves[:n])
     if bytes.fromhex(cons["from_root"]) != r_m or bytes.fromhex(cons["to_root"]) != r_n:
         fail("consistency proof's roots are not the roots of the exported entries")

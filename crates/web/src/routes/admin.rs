@@ -190,6 +190,7 @@ pub async fn audit_proof(
         tree_size: p.tree_size,
         leaf_hash: p.leaf_hash,
         root_hash: p.root_hash,
+        hashes: p.proof.clone(),
         inclusion_proof: p.proof,
         entry: AuditEventBody::from(&p.entry),
     }))
@@ -215,6 +216,7 @@ pub async fn audit_consistency(
         to: p.to,
         from_root: p.from_root,
         to_root: p.to_root,
+        hashes: p.proof.clone(),
         consistency_proof: p.proof,
     }))
 }

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/audit/checkpoint", get(checkpoint))
+        .route("/api/v1/audit/verifier-key", get(verifier_key))
         .route("/metrics", get(metrics))
 }
 
@@ -117,8 +118,8 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 /// The latest signed checkpoint of the audit transparency log (public: auditors and
-/// witnesses keep these to detect a rewritten log). `Accept: text/plain` returns the signed
-/// note alone.
+/// witnesses keep these to detect a rewritten log): the C2SP signed note as `text/plain`, or,
+/// with `Accept: application/json`, the note with its parsed fields and verifier key.
 #[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "meta",
     responses(
         (status = 200, description = "The checkpoint and the key that signs it", body = CheckpointBody),
@@ -129,10 +130,10 @@ pub async fn checkpoint(
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let cp = s.svc.latest_checkpoint().await?;
-    let wants_text = headers
+    let wants_text = !headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/plain") && !a.contains("application/json"));
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/plain"));
     let mut res = if wants_text {
         (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -153,6 +154,17 @@ pub async fn checkpoint(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(res)
+}
+
+/// The signed-note verifier key that checks the checkpoints (public).
+#[utoipa::path(get, path = "/api/v1/audit/verifier-key", tag = "meta",
+    responses(
+        (status = 200, description = "The verifier key", body = crate::dto::VerifierKeyBody),
+    ))]
+pub async fn verifier_key(State(s): State<AppState>) -> Json<crate::dto::VerifierKeyBody> {
+    Json(crate::dto::VerifierKeyBody {
+        verifier_key: s.svc.checkpoint_verifier_key(),
+    })
 }
 
 fn escape_label(s: &str) -> String {
