@@ -81,6 +81,14 @@ pub struct ServerConfig {
     pub request_timeout_seconds: u64,
     /// On SIGTERM, in-flight requests get this long to finish.
     pub shutdown_grace_seconds: u64,
+    /// Time a client has to send a request's headers, counted from when the connection is
+    /// ready for the next request: closes slow-header clients and idle keep-alive
+    /// connections.
+    pub header_timeout_seconds: u64,
+    /// Longest pause while a client sends a request body (slow uploads are cut off).
+    pub body_timeout_seconds: u64,
+    /// Largest request head (request line and headers), bytes; beyond it 431.
+    pub max_header_bytes: usize,
     /// `[server.tls]`: serve HTTPS directly.
     pub tls: Option<TlsConfig>,
 }
@@ -128,6 +136,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1_048_576,
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 20,
+            header_timeout_seconds: 15,
+            body_timeout_seconds: 30,
+            max_header_bytes: 65_536,
         }
     }
 }
@@ -371,6 +382,11 @@ pub struct RouteConfig {
     pub breaker_failures: u32,
     /// How long an open breaker refuses before one probe may pass.
     pub breaker_cooldown_seconds: u64,
+    /// Also open when at least this share (0 to 1) of an upstream's last
+    /// `breaker_window` requests failed.
+    pub breaker_error_rate: Option<f64>,
+    /// How many of an upstream's latest requests the error rate is taken over.
+    pub breaker_window: u32,
     /// Retries on another upstream when a connection could not be made (only for
     /// idempotent methods without a body).
     pub retries: u32,
@@ -392,6 +408,17 @@ pub struct RouteConfig {
     pub health_check_interval_seconds: u64,
     /// Pass protocol upgrades (WebSocket) through to the upstream.
     pub websocket: bool,
+    /// `https://` upstreams: PEM CA certificates their server certificates must chain to
+    /// (default: the system's roots). Also `upstream_ca`.
+    #[serde(alias = "upstream_ca")]
+    pub upstream_ca_file: Option<PathBuf>,
+    /// mTLS to the upstreams: the gateway's client certificate (PEM chain), e.g. from
+    /// `portcullis ca issue`. Also `upstream_client_cert`.
+    #[serde(alias = "upstream_client_cert")]
+    pub upstream_client_cert_file: Option<PathBuf>,
+    /// Its private key (PEM). Also `upstream_client_key`.
+    #[serde(alias = "upstream_client_key")]
+    pub upstream_client_key_file: Option<PathBuf>,
 }
 
 /// How a route spreads requests over its upstreams.
@@ -465,6 +492,8 @@ impl Default for RouteConfig {
             max_concurrent: None,
             breaker_failures: 5,
             breaker_cooldown_seconds: 10,
+            breaker_error_rate: None,
+            breaker_window: 20,
             retries: 1,
             deprecated_at: None,
             sunset_at: None,
@@ -474,6 +503,9 @@ impl Default for RouteConfig {
             health_check_path: None,
             health_check_interval_seconds: 5,
             websocket: false,
+            upstream_ca_file: None,
+            upstream_client_cert_file: None,
+            upstream_client_key_file: None,
         }
     }
 }
@@ -702,6 +734,18 @@ impl Config {
                 "must be between 1024 and 67108864",
             ));
         }
+        if self.server.header_timeout_seconds == 0 || self.server.body_timeout_seconds == 0 {
+            return Err(bad(
+                "server.header_timeout_seconds",
+                "header_timeout_seconds and body_timeout_seconds must be at least 1",
+            ));
+        }
+        if !(8192..=1_048_576).contains(&self.server.max_header_bytes) {
+            return Err(bad(
+                "server.max_header_bytes",
+                "must be between 8192 and 1048576",
+            ));
+        }
         if self.server.request_timeout_seconds == 0 {
             return Err(bad("server.request_timeout_seconds", "must be at least 1"));
         }
@@ -848,11 +892,21 @@ impl Config {
                 ));
             }
             if r.upstreams.is_empty()
-                || r.upstreams
-                    .iter()
-                    .any(|u| !u.starts_with("http://") || u.parse::<std::net::SocketAddr>().is_ok())
+                || r.upstreams.iter().any(|u| {
+                    !(u.starts_with("http://") || u.starts_with("https://"))
+                        || u.parse::<std::net::SocketAddr>().is_ok()
+                })
             {
-                return Err(bad(&key("upstreams"), "one or more http://host:port URLs"));
+                return Err(bad(
+                    &key("upstreams"),
+                    "one or more http://host:port or https://host:port URLs",
+                ));
+            }
+            if r.upstream_client_cert_file.is_some() != r.upstream_client_key_file.is_some() {
+                return Err(bad(
+                    &key("upstream_client_cert"),
+                    "upstream_client_cert and upstream_client_key go together",
+                ));
             }
             if r.methods
                 .iter()
@@ -880,6 +934,14 @@ impl Config {
                     || (q.daily.is_none() && q.monthly.is_none())
             }) {
                 return Err(bad(&key("quota"), "daily and/or monthly, each at least 1"));
+            }
+            if r.breaker_error_rate
+                .is_some_and(|e| !(e > 0.0 && e <= 1.0) || r.breaker_window < 2)
+            {
+                return Err(bad(
+                    &key("breaker_error_rate"),
+                    "between 0 (exclusive) and 1, with breaker_window at least 2",
+                ));
             }
             if r.max_concurrent == Some(0) || r.breaker_failures == 0 || r.retries > 5 {
                 return Err(bad(

@@ -1,6 +1,5 @@
 //! Wiring: configuration in, a running HTTP service and its background tasks out.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,6 +175,13 @@ impl App {
         let mut gateway =
             portcullis_web::gateway::Gateway::new(&config.routes, config.server.max_body_bytes)
                 .map_err(std::io::Error::other)?;
+        for route in &config.routes {
+            if let Some(tls) = crate::tls::upstream_client_config(route)
+                .map_err(|e| std::io::Error::other(format!("routes `{}`: {e}", route.name)))?
+            {
+                gateway = gateway.with_upstream_tls(&route.name, tls);
+            }
+        }
         if let Some(url) = &config.cluster.redis_url {
             use secrecy::ExposeSecret;
             gateway = gateway
@@ -402,33 +408,21 @@ impl App {
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let (tasks, sinks) = self.spawn_background(stop.clone());
-        let grace = Duration::from_secs(self.config.server.shutdown_grace_seconds);
-        let mut on_stop = stop.clone();
-        let mut on_stop_grace = stop.clone();
-        let result = if let Some(tls_cfg) = &self.config.server.tls {
-            match crate::tls::setup(tls_cfg) {
-                Ok(tls) => serve_tls(listener, self.router.clone(), tls, stop, grace).await,
-                Err(e) => Err(std::io::Error::other(format!("[server.tls]: {e}"))),
-            }
-        } else {
-            let server = axum::serve(
-                listener,
-                self.router
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = on_stop.wait_for(|s| *s).await;
-            });
-            tokio::select! {
-                r = server => r,
-                _ = async move {
-                    let _ = on_stop_grace.wait_for(|s| *s).await;
-                    tokio::time::sleep(grace).await;
-                } => {
-                    tracing::warn!("shutdown grace period over; dropping remaining connections");
-                    Ok(())
-                }
-            }
+        let server = &self.config.server;
+        let limits = ConnLimits {
+            grace: Duration::from_secs(server.shutdown_grace_seconds),
+            header_timeout: Duration::from_secs(server.header_timeout_seconds),
+            max_header_bytes: server.max_header_bytes,
+        };
+        let tls = match &server.tls {
+            None => Ok(None),
+            Some(tls_cfg) => crate::tls::setup(tls_cfg)
+                .map(Some)
+                .map_err(|e| std::io::Error::other(format!("[server.tls]: {e}"))),
+        };
+        let result = match tls {
+            Ok(tls) => serve_connections(listener, self.router.clone(), tls, stop, limits).await,
+            Err(e) => Err(e),
         };
         for t in tasks {
             t.abort();
@@ -471,40 +465,56 @@ pub async fn stop_on_signal(stop: watch::Sender<bool>) {
     let _ = stop.send(true);
 }
 
-/// Serves HTTPS: one task per connection (handshake within 10 s), the certificate reloaded
-/// on SIGHUP, connections drained for at most `grace` on stop.
-async fn serve_tls(
+/// How connections are held to account.
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    /// How long in-flight requests may finish after stop.
+    grace: Duration,
+    /// Time to receive a request's headers, counted from when the connection is ready for
+    /// one: it also closes idle keep-alive connections and slow-header (slowloris) clients.
+    header_timeout: Duration,
+    /// Largest request head (request line and headers); beyond it 431.
+    max_header_bytes: usize,
+}
+
+/// Serves HTTP/1.1, over TLS when `tls` is set: one task per connection (TLS handshake
+/// within 10 s), header and idle timeouts, protocol upgrades (WebSocket) for the gateway,
+/// the certificate reloaded on SIGHUP, connections drained for at most `grace` on stop.
+async fn serve_connections(
     listener: TcpListener,
     router: Router,
-    tls: crate::tls::Tls,
+    tls: Option<crate::tls::Tls>,
     mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: ConnLimits,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::graceful::GracefulShutdown;
     use tower::ServiceExt;
 
-    let resolver = tls.resolver.clone();
-    let mut stop_hup = stop.clone();
-    let reloader = tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = hup.recv() => {}
-                _ = async { let _ = stop_hup.wait_for(|s| *s).await; } => return,
-            }
-            match resolver.reload() {
-                Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "TLS certificate reload failed; keeping the current one")
+    let reloader = tls.as_ref().map(|tls| {
+        let resolver = tls.resolver.clone();
+        let mut stop_hup = stop.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {}
+                    _ = async { let _ = stop_hup.wait_for(|s| *s).await; } => return,
+                }
+                match resolver.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS certificate reload failed; keeping the current one")
+                    }
                 }
             }
-        }
+        })
     });
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a sender; when all are gone, every connection is closed.
+    let (open_tx, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -517,20 +527,31 @@ async fn serve_tls(
             },
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
         };
-        let acceptor = tls.acceptor.clone();
+        let _ = tcp.set_nodelay(true);
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
         let router = router.clone();
-        let watcher = graceful.watcher();
+        let open = open_tx.clone();
+        let mut stop_conn = stop.clone();
         tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
-                        return;
+            let _open = open;
+            let (io, identity) = match acceptor {
+                None => (Either::Plain(tcp), None),
+                Some(acceptor) => {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(s)) => {
+                            let identity =
+                                crate::tls::peer_identity(s.get_ref().1.peer_certificates());
+                            (Either::Tls(Box::new(s)), identity)
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
                     }
-                    Err(_) => return,
-                };
-            let identity = crate::tls::peer_identity(stream.get_ref().1.peer_certificates());
+                }
+            };
             let svc =
                 router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut()
@@ -542,23 +563,111 @@ async fn serve_tls(
                 });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(limits.max_header_bytes.max(8192))
                 .serve_connection(
-                    TokioIo::new(stream),
+                    TokioIo::new(io),
                     hyper_util::service::TowerToHyperService::new(svc),
-                );
-            if let Err(e) = watcher.watch(conn).await {
+                )
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = async { let _ = stop_conn.wait_for(|s| *s).await; } => None,
+            };
+            let ended = match ended {
+                Some(r) => r,
+                None => {
+                    // Finish the request in flight, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    reloader.abort();
-    if tokio::time::timeout(grace, graceful.shutdown())
+    drop(open_tx);
+    if let Some(r) = reloader {
+        r.abort();
+    }
+    if tokio::time::timeout(limits.grace, all_closed.recv())
         .await
         .is_err()
     {
         tracing::warn!("shutdown grace period over; dropping remaining connections");
     }
     Ok(())
+}
+
+/// A plain or a TLS connection.
+enum Either {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Either {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Either::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Either {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Either::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Either::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Either::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Either::Plain(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Either::Plain(s) => s.is_write_vectored(),
+            Either::Tls(s) => s.is_write_vectored(),
+        }
+    }
 }

@@ -183,3 +183,48 @@ pub fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Option<PeerIdentit
         common_name,
     })
 }
+
+/// The TLS client configuration of a route whose upstreams speak `https://`: the route's CA
+/// (or the system's roots) and, for mTLS, its client certificate. `None` for plain HTTP.
+pub fn upstream_client_config(
+    route: &portcullis_core::config::RouteConfig,
+) -> Result<Option<rustls::ClientConfig>, String> {
+    let https = route.upstreams.iter().any(|u| u.starts_with("https://"));
+    if !https {
+        return Ok(None);
+    }
+    let provider = Arc::new(provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?;
+    let builder = match &route.upstream_ca_file {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in read_certs(ca)? {
+                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let config = match (
+        &route.upstream_client_cert_file,
+        &route.upstream_client_key_file,
+    ) {
+        (Some(cert), Some(key)) => {
+            let chain = read_certs(cert)?;
+            let key =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("routes `{}`: client certificate: {e}", route.name))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Some(config))
+}

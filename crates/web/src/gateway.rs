@@ -47,6 +47,9 @@ pub struct Route {
     identities: Mutex<HashMap<String, (String, i64)>>,
     in_flight_per: Vec<AtomicUsize>,
     healthy: Vec<std::sync::atomic::AtomicBool>,
+    /// The client for `https://` upstreams (server verified against the route's CA or the
+    /// system's roots, with the route's client certificate for mTLS).
+    tls_client: Option<Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>>,
     /// Quota usage per `(API key id, period)`.
     usage: Mutex<HashMap<(String, String), UsageCell>>,
 }
@@ -57,6 +60,8 @@ struct Breaker {
     failures: u32,
     open_until: Option<Instant>,
     probing: bool,
+    /// Outcomes of the latest requests (true: failed), for the error-rate threshold.
+    recent: std::collections::VecDeque<bool>,
 }
 
 /// When rate limits count time (seconds since start-up, sub-second).
@@ -150,13 +155,30 @@ impl Route {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(b) = breakers.get_mut(i) else { return };
-        if ok {
-            *b = Breaker::default();
+        let window = usize::try_from(self.cfg.breaker_window).unwrap_or(usize::MAX);
+        let rate_tripped = match self.cfg.breaker_error_rate {
+            Some(rate) if window > 0 => {
+                b.recent.push_back(!ok);
+                while b.recent.len() > window {
+                    b.recent.pop_front();
+                }
+                let failed = b.recent.iter().filter(|f| **f).count();
+                b.recent.len() == window && failed as f64 >= rate * window as f64
+            }
+            _ => false,
+        };
+        if ok && !rate_tripped {
+            b.failures = 0;
+            b.open_until = None;
+            b.probing = false;
             return;
         }
         b.failures += 1;
         b.probing = false;
-        if b.failures >= self.cfg.breaker_failures || b.open_until.is_some() {
+        if rate_tripped {
+            b.recent.clear();
+        }
+        if b.failures >= self.cfg.breaker_failures || b.open_until.is_some() || rate_tripped {
             b.open_until =
                 Some(Instant::now() + Duration::from_secs(self.cfg.breaker_cooldown_seconds));
             tracing::warn!(route = %self.cfg.name, upstream = i, "circuit breaker open");
@@ -347,6 +369,7 @@ impl Gateway {
                 identities: Mutex::new(HashMap::new()),
                 in_flight_per: (0..n).map(|_| AtomicUsize::new(0)).collect(),
                 usage: Mutex::new(HashMap::new()),
+                tls_client: None,
                 healthy: (0..n)
                     .map(|_| std::sync::atomic::AtomicBool::new(true))
                     .collect(),
@@ -498,6 +521,42 @@ impl Gateway {
                     tracing::warn!(route = %route.cfg.name, error = %e, "could not store quota usage; retrying");
                 }
             }
+        }
+    }
+
+    /// Talks TLS to the upstreams of route `name` with `config` (its roots, and its client
+    /// certificate when the upstream asks for mTLS).
+    pub fn with_upstream_tls(mut self, name: &str, mut config: rustls::ClientConfig) -> Self {
+        // ALPN is the connector's to set (http/1.1, from enable_http1).
+        config.alpn_protocols.clear();
+        for r in self.routes.iter_mut().filter(|r| r.cfg.name == name) {
+            let mut http = HttpConnector::new();
+            http.set_connect_timeout(Some(Duration::from_secs(5)));
+            http.set_nodelay(true);
+            http.enforce_http(false);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config.clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            r.tls_client = Some(
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build(https),
+            );
+        }
+        self
+    }
+
+    /// Sends a request to one of `route`'s upstreams.
+    fn send(
+        &self,
+        route: &Route,
+        req: axum::http::Request<Body>,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        match &route.tls_client {
+            Some(c) => c.request(req),
+            None => self.client.request(req),
         }
     }
 
@@ -991,8 +1050,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             Duration::from_secs(cfg.timeout_seconds),
             state
                 .gateway
-                .client
-                .request(axum::http::Request::from_parts(p, b)),
+                .send(route, axum::http::Request::from_parts(p, b)),
         )
         .await;
         if let Some(c) = counter {
@@ -1125,7 +1183,7 @@ impl Gateway {
                     let req = axum::http::Request::get(uri).body(Body::empty());
                     let ok = match req {
                         Ok(req) => matches!(
-                            tokio::time::timeout(Duration::from_secs(2), self.client.request(req)).await,
+                            tokio::time::timeout(Duration::from_secs(2), self.send(route, req)).await,
                             Ok(Ok(res)) if res.status().is_success()
                         ),
                         Err(_) => false,

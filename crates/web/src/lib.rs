@@ -45,6 +45,8 @@ pub struct WebSettings {
     pub max_body_bytes: usize,
     /// Per-request deadline.
     pub request_timeout: Duration,
+    /// Longest pause in a request body.
+    pub body_timeout: Duration,
     /// security.txt `Contact:` lines.
     pub security_contacts: Vec<String>,
     /// security.txt expiry, days ahead.
@@ -67,6 +69,7 @@ impl WebSettings {
             public_url: c.server.public_url.clone(),
             max_body_bytes: c.server.max_body_bytes,
             request_timeout: Duration::from_secs(c.server.request_timeout_seconds),
+            body_timeout: Duration::from_secs(c.server.body_timeout_seconds),
             security_contacts: c.security_txt.contact.clone(),
             security_expires_days: c.security_txt.expires_days,
             security_policy: c.security_txt.policy.clone(),
@@ -113,6 +116,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::body_timeout,
         ))
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)

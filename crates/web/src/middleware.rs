@@ -132,3 +132,92 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::r
         "An internal error occurred.",
     ))
 }
+
+/// Cuts off a client that stops sending its request body: each pause longer than
+/// `server.body_timeout_seconds` ends the body with an error, so a slow upload does not
+/// hold a connection, a handler or an upstream request open.
+pub async fn body_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let timeout = state.web.body_timeout;
+    next.run(req.map(|b| axum::body::Body::new(IdleTimeoutBody::new(b, timeout))))
+        .await
+}
+
+/// A request body that fails when no frame arrives for `timeout`.
+struct IdleTimeoutBody {
+    inner: axum::body::Body,
+    timeout: std::time::Duration,
+    /// Armed while waiting for the next frame; made the first time a wait happens.
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
+}
+
+impl IdleTimeoutBody {
+    fn new(inner: axum::body::Body, timeout: std::time::Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            sleep: None,
+            armed: false,
+        }
+    }
+}
+
+/// The error a stalled body ends with.
+#[derive(Debug)]
+struct BodyStalled(std::time::Duration);
+
+impl std::fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the client sent nothing of the request body for {} s",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BodyStalled {}
+
+impl hyper::body::Body for IdleTimeoutBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.armed = false;
+                Poll::Ready(frame)
+            }
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if !this.armed {
+                    sleep.as_mut().reset(deadline);
+                    this.armed = true;
+                }
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(axum::Error::new(BodyStalled(this.timeout)))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}

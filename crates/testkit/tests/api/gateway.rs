@@ -115,6 +115,17 @@ async fn upstream(mut req: Request) -> Response {
     if parts.uri.path().ends_with("/slow") {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+    if let Some(mib) = parts
+        .uri
+        .path()
+        .rsplit_once("/download/")
+        .and_then(|(_, n)| n.parse::<usize>().ok())
+    {
+        return Body::from_stream(futures_stream(mib)).into_response();
+    }
+    if parts.uri.path().ends_with("/fail") {
+        return (StatusCode::BAD_GATEWAY, "failing").into_response();
+    }
     if parts.uri.path().ends_with("/429") {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -907,4 +918,105 @@ async fn quotas_per_api_key(b: Backend) {
     assert_eq!(call(&c, &keys[0]).await.0, 429);
     assert_eq!(call(&c, &keys[1]).await.0, 200);
     c.stop().await;
+}
+
+/// Peak resident memory of this process (nextest runs each test in its own), in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+/// A gigabyte up and a gigabyte down through the gateway: both stream, so the process's
+/// peak memory (client, gateway and upstream together) barely moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gigabyte_streams_in_flat_memory() {
+    let up = start_upstream().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.server.request_timeout_seconds = 600;
+        c.routes = vec![RouteConfig {
+            name: "bulk".into(),
+            prefix: "/bulk".into(),
+            upstreams: vec![format!("http://{up}")],
+            auth: RouteAuth::None,
+            max_body_bytes: Some(2 << 30),
+            timeout_seconds: 600,
+            ..RouteConfig::default()
+        }];
+    })
+    .await;
+    // Warm up the paths once so their buffers are counted in the baseline.
+    let _ = send(
+        client()
+            .post(srv.url("/bulk/upload"))
+            .body(reqwest::Body::wrap_stream(futures_stream(8))),
+    )
+    .await;
+    let before = peak_rss_mib();
+    let (s, echo, _) = send(
+        client()
+            .post(srv.url("/bulk/upload"))
+            .body(reqwest::Body::wrap_stream(futures_stream(1024))),
+    )
+    .await;
+    assert_eq!(s, 200, "{echo}");
+    assert_eq!(echo["body_len"], 1u64 << 30);
+    let mut res = client()
+        .get(srv.url("/bulk/download/1024"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut got = 0usize;
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        got += chunk.len();
+    }
+    assert_eq!(got, 1 << 30);
+    let grew = peak_rss_mib().saturating_sub(before);
+    assert!(
+        grew < 64,
+        "peak memory grew by {grew} MiB for 2 GiB streamed"
+    );
+    srv.stop().await;
+}
+
+/// The breaker's error-rate threshold: failures that never run consecutively still open it
+/// once they are half of the latest requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaker_opens_on_error_rate() {
+    let up = start_upstream().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![RouteConfig {
+            name: "rated".into(),
+            prefix: "/rated".into(),
+            upstreams: vec![format!("http://{up}")],
+            auth: RouteAuth::None,
+            retries: 0,
+            breaker_failures: 100,
+            breaker_error_rate: Some(0.5),
+            breaker_window: 10,
+            breaker_cooldown_seconds: 30,
+            ..RouteConfig::default()
+        }];
+    })
+    .await;
+    let mut codes = Vec::new();
+    for i in 0..10 {
+        let path = if i % 2 == 0 {
+            "/rated/ok"
+        } else {
+            "/rated/fail"
+        };
+        codes.push(get(&srv, path, &[]).await.0);
+    }
+    assert_eq!(codes, [200, 502, 200, 502, 200, 502, 200, 502, 200, 502]);
+    let (s, body, _) = get(&srv, "/rated/ok", &[]).await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(body["code"], "upstream_unavailable");
+    srv.stop().await;
 }

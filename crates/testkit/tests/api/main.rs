@@ -28,6 +28,7 @@ mod audit;
 mod auth;
 mod cli;
 mod cluster;
+mod connections;
 mod gateway;
 mod http;
 mod mfa;

@@ -368,3 +368,213 @@ async fn pq_group(port: u16, ca: &Path) -> String {
     );
     format!("{:?}", conn.negotiated_key_exchange_group().unwrap().name())
 }
+
+/// A WebSocket-style upgrade through the gateway on the TLS listener: the 101 comes back
+/// and bytes flow both ways over the upgraded connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_over_tls() {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that switches to an echo protocol.
+    let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = up.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = up.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read_exact(&mut b).await.is_err() {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+                    )
+                    .await;
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let db = TestDb::new(Backend::Sqlite).await;
+    let pki = pki(&db);
+    let tls = TlsConfig {
+        cert_file: pki.server_cert.clone(),
+        key_file: pki.server_key.clone(),
+        client_ca_file: None,
+        client_auth: ClientAuth::Optional,
+    };
+    let srv = TestServer::start_on(db.clone(), portcullis_testkit::FakeClock::new(), move |c| {
+        c.server.tls = Some(tls);
+        c.server.public_url = "https://localhost".into();
+        c.routes = vec![portcullis_core::config::RouteConfig {
+            name: "ws".into(),
+            prefix: "/ws".into(),
+            upstreams: vec![format!("http://{up_addr}")],
+            auth: portcullis_core::config::RouteAuth::None,
+            websocket: true,
+            ..Default::default()
+        }];
+    })
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&pki.ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port_of(&srv)))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut s = connector.connect(name, tcp).await.unwrap();
+    s.write_all(
+        b"GET /ws/chat HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    for msg in [&b"over tls"[..], b"and back"] {
+        s.write_all(msg).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, msg);
+    }
+    srv.stop().await;
+}
+
+/// mTLS from the gateway to an upstream that requires a client certificate from the
+/// internal CA: with the route's certificate it passes; without it, or without trusting the
+/// upstream's CA, the gateway answers 503 and nothing reaches the upstream's handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_to_upstreams() {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new(Backend::Sqlite).await;
+    let pki = pki(&db);
+    // The upstream: TLS with the server certificate, client certificates required.
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&pki.ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(&pki.server_cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&pki.server_key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let has_cert = s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .is_some_and(|c| !c.is_empty());
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read_exact(&mut b).await.is_err() {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = format!("{{\"client_cert\":{has_cert}}}");
+                let _ = s
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let route = |name: &str, ca: bool, cert: bool| portcullis_core::config::RouteConfig {
+        name: name.into(),
+        prefix: format!("/{name}"),
+        upstreams: vec![format!("https://localhost:{port}")],
+        auth: portcullis_core::config::RouteAuth::None,
+        retries: 0,
+        upstream_ca_file: ca.then(|| pki.ca.clone()),
+        upstream_client_cert_file: cert.then(|| pki.client_cert.clone()),
+        upstream_client_key_file: cert.then(|| pki.client_key.clone()),
+        ..Default::default()
+    };
+    let routes = vec![
+        route("mutual", true, true),
+        route("nocert", true, false),
+        route("untrusted", false, true),
+    ];
+    let srv = TestServer::start_on(db.clone(), portcullis_testkit::FakeClock::new(), move |c| {
+        c.routes = routes;
+    })
+    .await;
+    let get = |path: &str| {
+        let url = srv.url(path);
+        async move {
+            let r = portcullis_testkit::client().get(url).send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.text().await.unwrap())
+        }
+    };
+    let (s, body) = get("/mutual/x").await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"client_cert\":true"), "{body}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (s, body) = get("/nocert/x").await;
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("upstream_unavailable"), "{body}");
+    let (s, body) = get("/untrusted/x").await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "nothing else reached the upstream"
+    );
+    srv.stop().await;
+}
