@@ -67,6 +67,8 @@ TOKEN=$(curl -s "http://127.0.0.1:$PC/api/v1/auth/login" -H 'content-type: appli
 
 run() {
   local name=$1; shift
+  # A warm-up pass first: on this VM the first seconds of load after idling run slower.
+  wrk -t1 -c"$CONNS" -d3s "$@" >/dev/null
   wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@" \
     | awk -v n="$name" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {printf "%-11s rps=%s p50=%s p99=%s\n", n, rps, p50, p99}'
 }

@@ -346,6 +346,8 @@ pub struct RouteConfig {
     pub name: String,
     /// Path prefix (`/payments`); Portcullis's own endpoints always win.
     pub prefix: String,
+    /// Only requests for this host (the `Host` header, without port; case-insensitive).
+    pub host: Option<String>,
     /// `http://host:port[/base]` upstreams, used round-robin.
     pub upstreams: Vec<String>,
     /// `none`, `user`, `api_key`, `mtls` or `any` (default).
@@ -475,6 +477,7 @@ impl Default for RouteConfig {
         Self {
             name: String::new(),
             prefix: String::new(),
+            host: None,
             upstreams: Vec::new(),
             auth: RouteAuth::Any,
             roles: Vec::new(),

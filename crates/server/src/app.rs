@@ -189,11 +189,11 @@ impl App {
                 .map_err(std::io::Error::other)?;
         }
         let gateway = Arc::new(gateway);
-        let state = AppState {
-            svc: services.clone(),
-            web: Arc::new(WebSettings::from_config(&config)),
-            gateway: gateway.clone(),
-        };
+        let state = AppState::new(
+            services.clone(),
+            Arc::new(WebSettings::from_config(&config)),
+            gateway.clone(),
+        );
         let router = portcullis_web::router(state);
         Ok(Self {
             config,

@@ -375,7 +375,8 @@ impl Gateway {
                     .collect(),
             });
         }
-        out.sort_by_key(|r| std::cmp::Reverse(r.cfg.prefix.len()));
+        // Routes for a host before routes for any host, then the longest prefix first.
+        out.sort_by_key(|r| (r.cfg.host.is_none(), std::cmp::Reverse(r.cfg.prefix.len())));
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
@@ -596,10 +597,25 @@ impl Gateway {
         route.rate(who, requests, window)
     }
 
-    fn route_for(&self, path: &str) -> Option<&Route> {
+    fn route_for(&self, host: Option<&str>, path: &str) -> Option<&Route> {
+        // The request's host without its port (`[v6]:port` keeps its brackets).
+        let host = host.map(|h| match h.rsplit_once(':') {
+            Some((name, port)) if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                name
+            }
+            _ => h,
+        });
         self.routes.iter().find(|r| {
+            if let Some(want) = &r.cfg.host
+                && !host.is_some_and(|h| h.eq_ignore_ascii_case(want))
+            {
+                return false;
+            }
             let p = r.cfg.prefix.trim_end_matches('/');
-            path == p || path.starts_with(&format!("{p}/")) || p.is_empty()
+            p.is_empty()
+                || path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     }
 }
@@ -752,7 +768,12 @@ fn mint_identity(
 
 /// The fallback handler: the gateway, or 404.
 pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
-    let Some(route) = state.gateway.route_for(req.uri().path()) else {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host());
+    let Some(route) = state.gateway.route_for(host, req.uri().path()) else {
         return crate::routes::meta::not_found().await.into_response();
     };
     let started = Instant::now();
@@ -1131,10 +1152,17 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     {
         rparts.headers.insert("sunset", v);
     }
+    let length = |h: &HeaderMap| {
+        h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     tracing::info!(
         route = %cfg.name,
         principal = principal.as_ref().map(|p| p.user_id.as_str()).unwrap_or("-"),
         status = rparts.status.as_u16(),
+        bytes_in = length(&parts.headers),
+        bytes_out = length(&rparts.headers),
         upstream_ms = started.elapsed().as_secs_f64() * 1000.0,
         "gateway request"
     );

@@ -78,15 +78,34 @@ impl WebSettings {
     }
 }
 
-/// Shared state of every handler.
+/// Shared state of every handler: one pointer, since every middleware layer clones it for
+/// every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+/// What [`AppState`] holds.
+pub struct AppStateInner {
     /// Domain services.
     pub svc: Arc<Services>,
     /// Web settings.
     pub web: Arc<WebSettings>,
     /// The gateway's routes and upstream client.
     pub gateway: Arc<gateway::Gateway>,
+}
+
+impl AppState {
+    /// The state of one server.
+    pub fn new(svc: Arc<Services>, web: Arc<WebSettings>, gateway: Arc<gateway::Gateway>) -> Self {
+        Self(Arc::new(AppStateInner { svc, web, gateway }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
 }
 
 /// The whole HTTP application.

@@ -1020,3 +1020,36 @@ async fn breaker_opens_on_error_rate() {
     assert_eq!(body["code"], "upstream_unavailable");
     srv.stop().await;
 }
+
+/// Routes by host and prefix: a route for a host wins over one for any host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_host() {
+    let up = start_upstream().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        let r = |name: &str, host: Option<&str>, base: &str| RouteConfig {
+            name: name.into(),
+            prefix: "/svc".into(),
+            host: host.map(str::to_owned),
+            upstreams: vec![format!("http://{up}{base}")],
+            auth: RouteAuth::None,
+            ..RouteConfig::default()
+        };
+        c.routes = vec![
+            r("any", None, "/any"),
+            r("a", Some("a.example"), "/a"),
+            r("b", Some("B.example"), "/b"),
+        ];
+    })
+    .await;
+    for (host, want) in [
+        ("a.example", "/a/svc/x"),
+        ("A.EXAMPLE:8443", "/a/svc/x"),
+        ("b.example", "/b/svc/x"),
+        ("c.example", "/any/svc/x"),
+    ] {
+        let (s, echo, _) = get(&srv, "/svc/x", &[("host", host)]).await;
+        assert_eq!(s, 200, "{host}: {echo}");
+        assert_eq!(echo["path"], want, "{host}");
+    }
+    srv.stop().await;
+}
