@@ -31,16 +31,19 @@ pub enum Error {
     /// Wrong email or password (identical for an unknown email).
     #[error("invalid email or password")]
     InvalidCredentials,
-    /// No or malformed credentials.
+    /// No credentials.
     #[error("authentication required")]
     Unauthenticated,
+    /// An `Authorization` header that is not `Bearer <token>` (RFC 6750 `invalid_request`).
+    #[error("malformed credentials")]
+    MalformedCredentials,
     /// An expired, revoked, badly signed or unknown token.
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
     /// A refresh token that was already rotated came back.
     #[error("refresh token reused; the session has been revoked")]
     TokenReused,
-    /// A wrong, expired or replayed TOTP or recovery code, or a dead `mfa_token`.
+    /// A wrong, expired or replayed TOTP or recovery code.
     #[error("invalid second-factor code")]
     InvalidMfaCode(&'static str),
     /// An HTTP message signature is missing, wrong, stale or replayed.

@@ -106,6 +106,12 @@ impl From<Error> for ApiError {
                 "unauthenticated",
                 "A bearer access token is required.",
             ),
+            Error::MalformedCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "The Authorization header must be `Bearer <token>`.",
+            )
+            .bearer_error("invalid_request", "malformed Authorization header"),
             Error::InvalidToken(why) => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",

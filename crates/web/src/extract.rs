@@ -196,10 +196,10 @@ pub(crate) fn bearer(parts: &Parts) -> Result<&str, Error> {
         .headers
         .get(header::AUTHORIZATION)
         .ok_or(Error::Unauthenticated)?;
-    let value = value.to_str().map_err(|_| Error::Unauthenticated)?;
-    let (scheme, token) = value.split_once(' ').ok_or(Error::Unauthenticated)?;
+    let value = value.to_str().map_err(|_| Error::MalformedCredentials)?;
+    let (scheme, token) = value.split_once(' ').ok_or(Error::MalformedCredentials)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(Error::Unauthenticated);
+        return Err(Error::MalformedCredentials);
     }
     Ok(token.trim())
 }

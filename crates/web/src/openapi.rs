@@ -26,6 +26,69 @@ impl Modify for BearerScheme {
     }
 }
 
+/// The answers any API operation can give, whatever its handler: a malformed or
+/// unauthenticated request, a refusal, an oversized body, a rate limit, a database that is
+/// down. Documented on every `/api/v1` operation so clients (and schema fuzzers) can rely
+/// on the document listing every status the server sends.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        let common = [
+            ("400", "Malformed request (RFC 9457 problem with `code`)"),
+            ("401", "Missing, malformed or invalid credentials"),
+            ("403", "Not allowed (role, scope, policy, IP)"),
+            ("405", "Method not allowed on this path"),
+            ("413", "Body over the limit"),
+            ("429", "Rate limited (with Retry-After)"),
+            ("503", "A dependency is down: nothing is let through"),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            let has_params = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, description) in common {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description));
+                }
+                if has_params {
+                    op.responses
+                        .responses
+                        .entry("404".to_owned())
+                        .or_insert_with(|| problem("No such resource"));
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portcullis", description = "Auth server, identity-aware gateway and security operations.", version = "1"),
@@ -45,8 +108,8 @@ impl Modify for BearerScheme {
         dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
         dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody,
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,
-        dto::ConsistencyProofBody, dto::ApiKeyBody, dto::ApiKeyList, dto::ServiceAccountBody)),
-    modifiers(&BearerScheme),
+        dto::ConsistencyProofBody, dto::ApiKeyBody, dto::ApiKeyList, dto::ServiceAccountBody, dto::VerifierKeyBody)),
+    modifiers(&BearerScheme, &CommonErrors),
     tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;

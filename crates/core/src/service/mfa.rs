@@ -28,7 +28,7 @@ pub const TOTP_ISSUER: &str = "Portcullis";
 const OTP: &str = "otp";
 /// The answer to an `mfa_token` that cannot be used (any more).
 pub(crate) const DEAD_MFA_TOKEN: Error =
-    Error::InvalidMfaCode("the mfa_token is expired, used or unknown; sign in again");
+    Error::InvalidToken("the mfa_token is expired, used or unknown; sign in again");
 
 /// What a password login leads to.
 #[derive(Debug)]

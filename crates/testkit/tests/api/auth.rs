@@ -108,6 +108,30 @@ async fn registration_and_login(b: Backend) {
             .unwrap()
             .contains("error=\"invalid_token\"")
     );
+    // A header that is not `Bearer <token>` is an RFC 6750 invalid_request; none at all has
+    // no error parameter.
+    for bad in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer "] {
+        let (s, body, h) = send(
+            client()
+                .get(srv.url("/api/v1/auth/me"))
+                .header("authorization", bad),
+        )
+        .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (401, Some("unauthenticated")),
+            "{bad}"
+        );
+        assert!(
+            h["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("error=\"invalid_request\""),
+            "{bad}"
+        );
+    }
+    let (_, _, h) = send(client().get(srv.url("/api/v1/auth/me"))).await;
+    assert_eq!(h["www-authenticate"], "Bearer realm=\"portcullis\"");
     let (s, _, _) = send(
         client()
             .post(srv.url("/api/v1/auth/refresh"))

@@ -329,7 +329,7 @@ async fn mfa_token_dies(b: Backend) {
         json!({"mfa_token": token, "code": pyotp(&secret, srv.clock.now())}),
     )
     .await;
-    assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_code")));
+    assert_eq!((s, body["code"].as_str()), (401, Some("invalid_token")));
     srv.stop().await;
 }
 

@@ -437,7 +437,7 @@ async fn second_factor(b: Backend) {
         json!({"mfa_token": step["mfa_token"]}),
     )
     .await;
-    assert_eq!((s, body["code"].as_str()), (401, Some("invalid_mfa_code")));
+    assert_eq!((s, body["code"].as_str()), (401, Some("invalid_token")));
 
     // An assertion from another authenticator does not pass, and counts as a wrong factor.
     let step = password_step(&srv, "pia@example.com").await;
@@ -919,7 +919,7 @@ async fn bad_ceremonies(b: Backend) {
         json!({"mfa_token": "mfa_bogus"}),
     )
     .await;
-    assert_eq!((s, r["code"].as_str()), (401, Some("invalid_mfa_code")));
+    assert_eq!((s, r["code"].as_str()), (401, Some("invalid_token")));
     let (s, r) = post(
         &srv,
         "/api/v1/auth/webauthn/login/start",
