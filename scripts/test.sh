@@ -52,6 +52,10 @@ if ! command -v oathtool >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq oathtool >/dev/null
 fi
 
+# --- Supply chain ---------------------------------------------------------------------------
+log "supply chain: cargo deny and cargo audit against the RustSec snapshot"
+bash scripts/supply-chain.sh
+
 # --- Build and test -------------------------------------------------------------------------
 log "building"
 cargo build --workspace --bins
