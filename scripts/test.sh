@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests of each crate, and the integration suite over real HTTP against
+# Runs every test: supply-chain checks, unit tests of each crate, the integration suite over real HTTP against
 # SQLite and a throwaway PostgreSQL cluster (installed with apt-get when missing, started on
-# loopback as the `postgres` user, removed afterwards).
+# loopback as the `postgres` user, removed afterwards), and a short fuzzing pass of every
+# target when run without arguments (arguments are nextest filters; they skip the fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,4 +64,10 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
+fi
+
+# --- Fuzzing: a smoke pass of every target (the full test command only) --------------------
+if [ $# -eq 0 ] && [ -z "${PORTCULLIS_SKIP_FUZZ:-}" ]; then
+  log "fuzzing: every target for ${PORTCULLIS_FUZZ_SECONDS:-5} s (scripts/fuzz.sh for longer runs)"
+  bash scripts/fuzz.sh "${PORTCULLIS_FUZZ_SECONDS:-5}"
 fi

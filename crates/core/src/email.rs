@@ -14,7 +14,22 @@ pub struct Email(String);
 impl Email {
     /// Parses and normalises an address; the error says what is wrong.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let s: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+        // NFKC, then lower case, until neither changes anything: lower-casing can undo
+        // normalisation (found by fuzzing: "T\u{344}" lower-cases to a string NFKC changes
+        // again), and two spellings of one address must never become two accounts.
+        let mut s: String = raw.trim().to_owned();
+        let mut stable = false;
+        for _ in 0..4 {
+            let next = s.nfkc().collect::<String>().to_lowercase();
+            if next == s {
+                stable = true;
+                break;
+            }
+            s = next;
+        }
+        if !stable {
+            return Err("email has no stable normal form");
+        }
         if s.is_empty() {
             return Err("email is empty");
         }
@@ -74,6 +89,21 @@ impl fmt::Display for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (fuzz/corpus/email/regression-idempotent): parsing the normalised
+    /// form again must give the same address.
+    #[test]
+    fn normalising_is_idempotent() {
+        let raw = "T\u{344}@Ee.i\u{344}j\u{35c}\u{344}\u{344}";
+        let once = Email::parse(raw).map(|e| e.as_str().to_owned());
+        let twice = once
+            .as_deref()
+            .map_err(|e| *e)
+            .and_then(Email::parse)
+            .map(|e| e.as_str().to_owned());
+        assert!(once.is_ok());
+        assert_eq!(once, twice);
+    }
 
     #[test]
     fn normalises_case_width_and_space() {
