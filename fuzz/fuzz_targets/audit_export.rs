@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use portcullis_core::tlog::NoteSigner;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let signer = NoteSigner::new("example.com/log", &[9; 32]);
     // A checkpoint over one entry whose hash random input cannot produce.
     let cp = signer.sign(&format!(

@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use portcullis_core::config::Config;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     for line in s.lines().take(64) {
         let _ = line.trim().parse::<ipnet::IpNet>();
     }

@@ -4,9 +4,14 @@ use libfuzzer_sys::fuzz_target;
 use portcullis_core::email::Email;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(e) = Email::parse(s) {
         // Normalising is idempotent.
-        assert_eq!(Email::parse(e.as_str()).map(|x| x.as_str().to_owned()), Ok(e.as_str().to_owned()));
+        assert_eq!(
+            Email::parse(e.as_str()).map(|x| x.as_str().to_owned()),
+            Ok(e.as_str().to_owned())
+        );
     }
 });

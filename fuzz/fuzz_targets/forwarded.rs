@@ -7,9 +7,13 @@ use portcullis_core::config::ForwardedHeader;
 use portcullis_web::client_ip::{client_ip, parse_node};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = parse_node(s);
-    let Ok(v) = HeaderValue::from_str(s) else { return };
+    let Ok(v) = HeaderValue::from_str(s) else {
+        return;
+    };
     let proxies: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
     let peer: std::net::IpAddr = "10.1.2.3".parse().unwrap();
     for (name, kind) in [

@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use portcullis_core::crypto::httpsig;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut parts = s.splitn(3, '\n');
     let input = parts.next().unwrap_or_default();
     let signature = parts.next().unwrap_or_default();

@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use portcullis_core::crypto::totp;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = totp::base32_decode(s);
     let secret = b"12345678901234567890";
     let check = totp::verify(secret, s, 1_700_000_000, Some(56_666_665));
