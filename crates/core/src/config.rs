@@ -377,7 +377,7 @@ pub struct RouteConfig {
     /// `{daily, monthly}`: requests each API key may make on this route per UTC day and
     /// per calendar month (UTC); 429 `rate_limited` until the period ends.
     pub quota: Option<QuotaConfig>,
-    /// Requests in flight to the upstreams at most (503 beyond).
+    /// Requests in flight to each upstream at most (503 `upstream_unavailable` beyond).
     pub max_concurrent: Option<u32>,
     /// Consecutive failures (connect errors, timeouts, 502/503/504) that open an
     /// upstream's circuit breaker.

@@ -41,7 +41,8 @@ pub struct Route {
     next: AtomicUsize,
     limiter: Mutex<HashMap<String, f64>>,
     breakers: Mutex<Vec<Breaker>>,
-    in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    /// Per upstream, when `max_concurrent` is set: the requests it may have in flight.
+    in_flight: Vec<Arc<tokio::sync::Semaphore>>,
     policy: Option<crate::policy::RoutePolicy>,
     denials_audited: Mutex<HashMap<String, Instant>>,
     identities: Mutex<HashMap<String, (String, i64)>>,
@@ -342,9 +343,18 @@ impl Gateway {
                 next: AtomicUsize::new(0),
                 limiter: Mutex::new(HashMap::new()),
                 breakers: Mutex::new(vec![Breaker::default(); n]),
-                in_flight: r.max_concurrent.map(|m| {
-                    Arc::new(tokio::sync::Semaphore::new(usize::try_from(m).unwrap_or(1)))
-                }),
+                in_flight: r
+                    .max_concurrent
+                    .map(|m| {
+                        (0..n)
+                            .map(|_| {
+                                Arc::new(tokio::sync::Semaphore::new(
+                                    usize::try_from(m).unwrap_or(1),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 policy: match (
                     r.policy.as_deref().map(str::trim).filter(|t| !t.is_empty()),
                     &r.policy_file,
@@ -930,19 +940,8 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             Err(QuotaError::Store(e)) => return ApiError::from(e).into_response(),
         }
     }
-    let _permit = match &route.in_flight {
-        Some(sem) => match sem.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_unavailable",
-                    "Too many requests in flight to this upstream; retry shortly.",
-                );
-            }
-        },
-        None => None,
-    };
+    // Held until the upstream has answered: the upstream's share of `max_concurrent`.
+    let mut _permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
     let limit = cfg
         .max_body_bytes
         .unwrap_or(state.gateway.default_body_limit);
@@ -1060,6 +1059,18 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 );
             }
         };
+        if let Some(sem) = route.in_flight.get(idx) {
+            match sem.clone().try_acquire_owned() {
+                Ok(permit) => _permit = Some(permit),
+                Err(_) => {
+                    return problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "upstream_unavailable",
+                        "Too many requests in flight to this upstream; retry shortly.",
+                    );
+                }
+            }
+        }
         let mut p = parts.clone();
         p.uri = uri;
         let b = body.take().unwrap_or_else(Body::empty);

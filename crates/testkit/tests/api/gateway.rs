@@ -1053,3 +1053,39 @@ async fn routes_by_host() {
     }
     srv.stop().await;
 }
+
+/// `max_concurrent` holds for each upstream: two upstreams of one each take two slow
+/// requests at once; a third finds both busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_per_upstream() {
+    let up = start_upstream().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![RouteConfig {
+            name: "pair".into(),
+            prefix: "/pair".into(),
+            // Two upstreams (the same server under two names).
+            upstreams: vec![
+                format!("http://{up}"),
+                format!("http://localhost:{}", up.port()),
+            ],
+            auth: RouteAuth::None,
+            max_concurrent: Some(1),
+            ..RouteConfig::default()
+        }];
+    })
+    .await;
+    let later = |ms: u64| {
+        let srv = &srv;
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            get(srv, "/pair/slow", &[]).await
+        }
+    };
+    let (a, b, c) = tokio::join!(later(0), later(50), later(150));
+    assert_eq!((a.0, b.0), (200, 200), "one on each upstream");
+    assert_eq!(
+        (c.0, c.1["code"].as_str()),
+        (503, Some("upstream_unavailable"))
+    );
+    srv.stop().await;
+}
