@@ -2,7 +2,8 @@
 # The gateway against nginx: one upstream (nginx answering 200 from memory), nginx as a plain
 # proxy_pass to it, and Portcullis with JWT authentication and a rate limit on the route,
 # each loaded with wrk with the same settings. Prints requests/s, p50 and p99 for direct,
-# nginx and Portcullis, and the Portcullis/nginx ratio.
+# nginx and Portcullis, the Portcullis/nginx ratio, and (at 4 connections) the p99 that
+# Portcullis adds over nginx.
 # Usage: scripts/gateway-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light and wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +59,10 @@ rate_limit = { requests = 100000000, window_seconds = 1, by = "principal" }
 TOML
 PW='correct horse battery staple 42'
 echo "$PW" | "$BIN" users create --email bench@example.com --password-stdin --config "$WORK/portcullis.toml" >/dev/null
-"$BIN" serve --config "$WORK/portcullis.toml" 2>"$WORK/p.log" &
+# One worker thread, as nginx runs one worker process here: on two cores shared with wrk and
+# the upstream, a second worker thread only adds scheduling delays (p99 ~4 ms instead of
+# ~0.15 ms at 4 connections). PORTCULLIS_BENCH_WORKERS overrides it.
+TOKIO_WORKER_THREADS=${PORTCULLIS_BENCH_WORKERS:-1} "$BIN" serve --config "$WORK/portcullis.toml" 2>"$WORK/p.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PC/readyz" >/dev/null && break; sleep 0.1; done
 TOKEN=$(curl -s "http://127.0.0.1:$PC/api/v1/auth/login" -H 'content-type: application/json' \
@@ -80,4 +84,17 @@ import re, sys
 rps = lambda f: float(re.search(r"rps=([0-9.]+)", open(f).read()).group(1))
 n, p = rps(sys.argv[1]), rps(sys.argv[2])
 print(f"portcullis/nginx throughput ratio: {p / n:.2f}")
+PY
+
+# Moderate load (4 connections): the latency Portcullis adds to a proxied request.
+CONNS=4
+run nginx@4 "http://127.0.0.1:$NG/x" | tee "$WORK/nginx4"
+run portcullis@4 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PC/bench/x" | tee "$WORK/portcullis4"
+python3 - "$WORK/nginx4" "$WORK/portcullis4" <<'PY'
+import re, sys
+def p99(f):
+    v = re.search(r"p99=([0-9.]+)(us|ms|s)", open(f).read())
+    return float(v.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[v.group(2)]
+n, p = p99(sys.argv[1]), p99(sys.argv[2])
+print(f"p99 added by portcullis at 4 connections: {p - n:.2f} ms")
 PY
