@@ -488,6 +488,7 @@ async fn serve_connections(
     limits: ConnLimits,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    use tokio_util::either::Either;
     use tower::ServiceExt;
 
     let reloader = tls.as_ref().map(|tls| {
@@ -535,14 +536,14 @@ async fn serve_connections(
         tokio::spawn(async move {
             let _open = open;
             let (io, identity) = match acceptor {
-                None => (Either::Plain(tcp), None),
+                None => (Either::Left(tcp), None),
                 Some(acceptor) => {
                     match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
                     {
                         Ok(Ok(s)) => {
                             let identity =
                                 crate::tls::peer_identity(s.get_ref().1.peer_certificates());
-                            (Either::Tls(Box::new(s)), identity)
+                            (Either::Right(s), identity)
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
@@ -600,74 +601,4 @@ async fn serve_connections(
         tracing::warn!("shutdown grace period over; dropping remaining connections");
     }
     Ok(())
-}
-
-/// A plain or a TLS connection.
-enum Either {
-    Plain(tokio::net::TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
-}
-
-impl tokio::io::AsyncRead for Either {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Either::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl tokio::io::AsyncWrite for Either {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Either::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
-            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Either::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
-            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Either::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
-            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Either::Plain(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
-            Either::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Either::Plain(s) => s.is_write_vectored(),
-            Either::Tls(s) => s.is_write_vectored(),
-        }
-    }
 }

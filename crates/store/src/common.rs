@@ -25,6 +25,24 @@ macro_rules! sql_backend {
         /// Events the sequencer takes per transaction.
         const AUDIT_SEQUENCE_BATCH: u32 = 2000;
 
+        /// Sequences every queued audit event, so a read of the log sees all committed ones.
+        async fn sequence_all(store: &$Store) -> StoreResult<()> {
+            while store.sequence_audit(AUDIT_SEQUENCE_BATCH).await? == u64::from(AUDIT_SEQUENCE_BATCH) {}
+            Ok(())
+        }
+
+        /// `(p1, ..., pC), (...)` for `rows` rows of `cols` parameters, in the backend's
+        /// placeholder syntax, for a multi-row INSERT.
+        fn values_rows(rows: usize, cols: usize) -> String {
+            (0..rows)
+                .map(|r| {
+                    let params: Vec<String> = (1..=cols).map(|c| hooks::param(r * cols + c)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+
         type DbRow = <$Db as sqlx::Database>::Row;
 
         const USER_COLS: &str = "id, email, display_name, role, password_hash, mfa_enabled, locked, created_at, updated_at";
@@ -319,19 +337,7 @@ macro_rules! sql_backend {
                         "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
                                                    version, pii_salt, pii_commitment) VALUES ",
                     );
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push(',');
-                        }
-                        sql.push('(');
-                        for c in 0..COLS {
-                            if c > 0 {
-                                sql.push(',');
-                            }
-                            sql.push_str(&hooks::param(i * COLS + c + 1));
-                        }
-                        sql.push(')');
-                    }
+                    sql.push_str(&values_rows(chunk.len(), COLS));
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for r in chunk {
                         q = q
@@ -363,7 +369,7 @@ macro_rules! sql_backend {
             }
 
             async fn audit_head(&self) -> StoreResult<(i64, String)> {
-                while self.sequence_audit(AUDIT_SEQUENCE_BATCH).await? == u64::from(AUDIT_SEQUENCE_BATCH) {}
+                sequence_all(self).await?;
                 let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
                     .fetch_one(self.read_pool())
                     .await
@@ -372,7 +378,7 @@ macro_rules! sql_backend {
             }
 
             async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-                while self.sequence_audit(AUDIT_SEQUENCE_BATCH).await? == u64::from(AUDIT_SEQUENCE_BATCH) {}
+                sequence_all(self).await?;
                 let rows = sqlx::query(
                     "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
                             version, pii_salt, pii_commitment, redacted_at
@@ -449,12 +455,7 @@ macro_rules! sql_backend {
                 let mut tx = self.begin_tx().await.map_err(map_err)?;
                 for chunk in nodes.chunks(500) {
                     let mut sql = String::from("INSERT INTO audit_tree (level, idx, hash) VALUES ");
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push(',');
-                        }
-                        sql.push_str(&format!("({}, {}, {})", hooks::param(3 * i + 1), hooks::param(3 * i + 2), hooks::param(3 * i + 3)));
-                    }
+                    sql.push_str(&values_rows(chunk.len(), 3));
                     sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for (level, idx, hash) in chunk {

@@ -307,30 +307,7 @@ async fn serve_and_graceful_shutdown(b: Backend) {
         "{}\n[server]\nlisten = \"127.0.0.1:0\"\n",
         db.config_toml()
     ));
-    let mut child = Command::new(binary())
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if v["fields"]["message"] == "portcullis listening" {
-                let _ = tx.send(
-                    v["fields"]["listen"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server announced its address in a JSON log line");
+    let (mut child, addr) = spawn_server(&cfg);
     let (s, _, _) = crate::send(client().get(format!("http://{addr}/readyz"))).await;
     assert_eq!(s, 200);
     Command::new("kill")

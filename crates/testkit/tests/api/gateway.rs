@@ -25,7 +25,7 @@ on_both!(
 );
 
 async fn upgrades_pass_through(b: Backend) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let up = start_upstream().await;
     let srv = TestServer::start_with(b, |c| {
         c.routes = vec![
@@ -57,24 +57,10 @@ async fn upgrades_pass_through(b: Backend) {
     )
     .await
     .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let head = crate::read_head(&mut s).await.unwrap();
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: echo"), "{head}");
-    for msg in [&b"ping"[..], b"through the gateway"] {
-        s.write_all(msg).await.unwrap();
-        let mut back = vec![0u8; msg.len()];
-        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut back))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(back, msg);
-    }
+    crate::expect_echo(&mut s, &[b"ping", b"through the gateway"]).await;
     // A route without `websocket = true` does not pass upgrades.
     let (status, echo, _) = get(
         &srv,
@@ -161,6 +147,17 @@ async fn upstream(mut req: Request) -> Response {
         );
     }
     res
+}
+
+/// A route `/<name>` to the test upstream, open to anyone, defaults otherwise.
+fn open_route(name: &str, up: SocketAddr) -> RouteConfig {
+    RouteConfig {
+        name: name.into(),
+        prefix: format!("/{name}"),
+        upstreams: vec![format!("http://{up}")],
+        auth: RouteAuth::None,
+        ..RouteConfig::default()
+    }
 }
 
 async fn start_upstream() -> SocketAddr {
@@ -761,16 +758,12 @@ async fn limits_shared_through_redis(b: Backend) {
     let tweak = |c: &mut Config| {
         c.cluster.redis_url = Some(format!("redis://127.0.0.1:{}/0", redis.port).into());
         c.routes = vec![RouteConfig {
-            name: "shared".into(),
-            prefix: "/shared".into(),
-            upstreams: vec![format!("http://{up}")],
-            auth: RouteAuth::None,
             rate_limit: Some(RateLimitConfig {
                 requests: 4,
                 window_seconds: 60,
                 by: RateLimitBy::Ip,
             }),
-            ..RouteConfig::default()
+            ..open_route("shared", up)
         }];
     };
     let db = portcullis_testkit::TestDb::new(b).await;
@@ -836,15 +829,12 @@ async fn quotas_per_api_key(b: Backend) {
     let up = start_upstream().await;
     let tweak = |c: &mut Config| {
         c.routes = vec![RouteConfig {
-            name: "metered".into(),
-            prefix: "/metered".into(),
-            upstreams: vec![format!("http://{up}")],
             auth: RouteAuth::ApiKey,
             quota: Some(QuotaConfig {
                 daily: Some(4),
                 monthly: Some(6),
             }),
-            ..RouteConfig::default()
+            ..open_route("metered", up)
         }];
     };
     let db = portcullis_testkit::TestDb::new(b).await;
@@ -940,13 +930,9 @@ async fn a_gigabyte_streams_in_flat_memory() {
     let srv = TestServer::start_with(Backend::Sqlite, |c| {
         c.server.request_timeout_seconds = 600;
         c.routes = vec![RouteConfig {
-            name: "bulk".into(),
-            prefix: "/bulk".into(),
-            upstreams: vec![format!("http://{up}")],
-            auth: RouteAuth::None,
             max_body_bytes: Some(2 << 30),
             timeout_seconds: 600,
-            ..RouteConfig::default()
+            ..open_route("bulk", up)
         }];
     })
     .await;
@@ -992,16 +978,12 @@ async fn breaker_opens_on_error_rate() {
     let up = start_upstream().await;
     let srv = TestServer::start_with(Backend::Sqlite, |c| {
         c.routes = vec![RouteConfig {
-            name: "rated".into(),
-            prefix: "/rated".into(),
-            upstreams: vec![format!("http://{up}")],
-            auth: RouteAuth::None,
             retries: 0,
             breaker_failures: 100,
             breaker_error_rate: Some(0.5),
             breaker_window: 10,
             breaker_cooldown_seconds: 30,
-            ..RouteConfig::default()
+            ..open_route("rated", up)
         }];
     })
     .await;
@@ -1061,16 +1043,13 @@ async fn concurrency_limit_per_upstream() {
     let up = start_upstream().await;
     let srv = TestServer::start_with(Backend::Sqlite, |c| {
         c.routes = vec![RouteConfig {
-            name: "pair".into(),
-            prefix: "/pair".into(),
             // Two upstreams (the same server under two names).
             upstreams: vec![
                 format!("http://{up}"),
                 format!("http://localhost:{}", up.port()),
             ],
-            auth: RouteAuth::None,
             max_concurrent: Some(1),
-            ..RouteConfig::default()
+            ..open_route("pair", up)
         }];
     })
     .await;

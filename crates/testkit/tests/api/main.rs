@@ -83,3 +83,33 @@ pub async fn post(
 ) -> (u16, Value) {
     call(srv, reqwest::Method::POST, path, bearer, Some(body)).await
 }
+
+/// Reads an HTTP/1.1 message head (through the blank line) from a raw stream, byte by byte
+/// so nothing after it is consumed; lower-cased. `None` if the stream ends first.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.ok()?;
+        head.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&head).to_ascii_lowercase())
+}
+
+/// Writes each message and expects it echoed back within 5 s (an upgraded connection).
+pub async fn expect_echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    messages: &[&[u8]],
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for msg in messages {
+        s.write_all(msg).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, *msg);
+    }
+}

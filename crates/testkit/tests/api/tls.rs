@@ -341,26 +341,39 @@ async fn https_and_mtls(b: Backend) {
     srv.stop().await;
 }
 
-/// Handshakes with a rustls client (aws-lc-rs, offering X25519MLKEM768 first) and returns
-/// the negotiated key exchange group.
-async fn pq_group(port: u16, ca: &Path) -> String {
+/// The certificates of a PEM CA file as rustls roots.
+fn ca_roots(ca: &Path) -> rustls::RootCertStore {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
+    roots
+}
+
+/// A TLS connection to `localhost:port` from a rustls client (aws-lc-rs) trusting `ca`.
+async fn connect_tls(
+    port: u16,
+    ca: &Path,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
+        .with_root_certificates(ca_roots(ca))
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// Handshakes with a rustls client (aws-lc-rs, offering X25519MLKEM768 first) and returns
+/// the negotiated key exchange group.
+async fn pq_group(port: u16, ca: &Path) -> String {
+    let tls = connect_tls(port, ca).await;
     let (_, conn) = tls.get_ref();
     assert_eq!(
         conn.protocol_version(),
@@ -373,21 +386,15 @@ async fn pq_group(port: u16, ca: &Path) -> String {
 /// and bytes flow both ways over the upgraded connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_over_tls() {
-    use rustls::pki_types::pem::PemObject;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     // An upstream that switches to an echo protocol.
     let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up_addr = up.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = up.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read_exact(&mut b).await.is_err() {
-                        return;
-                    }
-                    head.push(b[0]);
+                if crate::read_head(&mut s).await.is_none() {
+                    return;
                 }
                 let _ = s
                     .write_all(
@@ -420,44 +427,15 @@ async fn upgrades_over_tls() {
         }];
     })
     .await;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_file_iter(&pki.ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port_of(&srv)))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut s = connector.connect(name, tcp).await.unwrap();
+    let mut s = connect_tls(port_of(&srv), &pki.ca).await;
     s.write_all(
         b"GET /ws/chat HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
     )
     .await
     .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let head = crate::read_head(&mut s).await.unwrap();
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    for msg in [&b"over tls"[..], b"and back"] {
-        s.write_all(msg).await.unwrap();
-        let mut back = vec![0u8; msg.len()];
-        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut back))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(back, msg);
-    }
+    crate::expect_echo(&mut s, &[b"over tls", b"and back"]).await;
     srv.stop().await;
 }
 
@@ -467,14 +445,11 @@ async fn upgrades_over_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_to_upstreams() {
     use rustls::pki_types::pem::PemObject;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let db = TestDb::new(Backend::Sqlite).await;
     let pki = pki(&db);
     // The upstream: TLS with the server certificate, client certificates required.
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_file_iter(&pki.ca).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
+    let roots = ca_roots(&pki.ca);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
@@ -511,13 +486,8 @@ async fn mtls_to_upstreams() {
                     .1
                     .peer_certificates()
                     .is_some_and(|c| !c.is_empty());
-                let mut head = Vec::new();
-                let mut b = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if s.read_exact(&mut b).await.is_err() {
-                        return;
-                    }
-                    head.push(b[0]);
+                if crate::read_head(&mut s).await.is_none() {
+                    return;
                 }
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let body = format!("{{\"client_cert\":{has_cert}}}");
