@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: supply-chain checks, unit tests of each crate, the integration suite over real HTTP against
 # SQLite and a throwaway PostgreSQL cluster (installed with apt-get when missing, started on
-# loopback as the `postgres` user, removed afterwards), and a short fuzzing pass of every
-# target when run without arguments (arguments are nextest filters; they skip the fuzzing).
+# loopback as the `postgres` user, removed afterwards), and, when run without arguments,
+# schemathesis against the OpenAPI document and a short fuzzing pass of every target
+# (arguments are nextest filters; they skip both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +65,12 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
+fi
+
+# --- Schema fuzzing: schemathesis against the running server (the full test command only) --
+if [ $# -eq 0 ]; then
+  log "schema fuzzing: schemathesis, ${PORTCULLIS_ST_EXAMPLES:-25} examples per operation, as a user and as an admin"
+  bash scripts/schemathesis.sh "${PORTCULLIS_ST_EXAMPLES:-25}"
 fi
 
 # --- Fuzzing: a smoke pass of every target (the full test command only) --------------------

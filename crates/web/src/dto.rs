@@ -19,7 +19,7 @@ const MAX_PASSWORD_BYTES: usize = 4096;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address; normalised (NFKC, lower case).
-    #[schema(max_length = 254)]
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
     /// Password: 12 to 128 characters, zxcvbn strength 3 or more.
     #[schema(max_length = 4096)]
@@ -46,7 +46,7 @@ impl Validate for RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address.
-    #[schema(max_length = 1024)]
+    #[schema(min_length = 1, max_length = 1024)]
     pub email: String,
     /// Password.
     #[schema(max_length = 4096)]
@@ -232,12 +232,35 @@ pub struct UserList {
 
 /// `?cursor=&limit=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CursorQuery {
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 64)]
     pub cursor: Option<String>,
     /// 1..500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+}
+
+impl Validate for CursorQuery {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "cursor", self.cursor.as_deref().unwrap_or(""), 64);
+        in_range(&mut e, "limit", self.limit.map(u64::from), 1, 500);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// Checks that an optional number lies in `min..=max`.
+fn in_range(errors: &mut Vec<FieldError>, field: &str, value: Option<u64>, min: u64, max: u64) {
+    if value.is_some_and(|v| v < min || v > max) {
+        errors.push(FieldError::new(
+            field,
+            "out_of_range",
+            format!("{field} must be between {min} and {max}"),
+        ));
+    }
 }
 
 /// One audit event.
@@ -307,12 +330,24 @@ pub struct AuditPage {
 
 /// `?after_seq=&limit=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Return events after this sequence number (default 0).
-    pub after_seq: Option<i64>,
+    #[param(minimum = 0)]
+    pub after_seq: Option<u64>,
     /// 1..1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+}
+
+impl Validate for AuditQuery {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        in_range(&mut e, "after_seq", self.after_seq, 0, i64::MAX as u64);
+        in_range(&mut e, "limit", self.limit.map(u64::from), 1, 1000);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
 }
 
 /// `GET /admin/audit/verify`
@@ -418,20 +453,42 @@ pub struct ConsistencyProofBody {
 
 /// `?tree_size=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProofQuery {
     /// The tree size to prove inclusion in (default: the whole log).
+    #[param(minimum = 1)]
     pub tree_size: Option<u64>,
+}
+
+impl Validate for ProofQuery {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        in_range(&mut e, "tree_size", self.tree_size, 1, i64::MAX as u64);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
 }
 
 /// `?from=&to=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// The smaller tree size (at least 1).
+    #[param(minimum = 1)]
     pub from: u64,
     /// The larger tree size (default: the whole log).
+    #[param(minimum = 1)]
     pub to: Option<u64>,
+}
+
+impl Validate for ConsistencyQuery {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        in_range(&mut e, "from", Some(self.from), 1, i64::MAX as u64);
+        in_range(&mut e, "to", self.to, 1, i64::MAX as u64);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
 }
 
 /// `/healthz`, `/readyz`
@@ -682,7 +739,7 @@ pub struct PasskeyRegisterFinishRequest {
     #[schema(max_length = 64)]
     pub ceremony_id: String,
     /// A label for the passkey, 1 to 64 characters.
-    #[schema(max_length = 256)]
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// `RegistrationResponseJSON` from `navigator.credentials.create()`.
     #[schema(value_type = Object)]
@@ -787,11 +844,13 @@ pub struct PasskeyList {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyCreateRequest {
     /// A label, 1 to 100 characters.
-    #[schema(max_length = 400)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// 1 to 32 scopes (`admin:read` and `admin:write` for administrators only).
+    #[schema(min_items = 1, max_items = 32)]
     pub scopes: Vec<String>,
     /// Expiry, 1 to 3650 days; none by default.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
     /// `hmac-sha256` or `ed25519`: every request with the key must then be signed (RFC 9421).
     pub signing: Option<String>,
@@ -844,6 +903,7 @@ impl ApiKeyCreateRequest {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRotateRequest {
     /// How long the old key keeps working, 0 (default) to 2592000 seconds.
+    #[schema(minimum = 0, maximum = 2592000)]
     pub overlap_seconds: Option<i64>,
 }
 
@@ -932,14 +992,16 @@ pub struct ApiKeyList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceAccountRequest {
-    /// The service's name.
-    #[schema(max_length = 400)]
+    /// The service's name, 1 to 100 characters with a letter or digit.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    /// Scopes of its first key.
+    /// Scopes of its first key, 1 to 32.
+    #[schema(min_items = 1, max_items = 32)]
     pub scopes: Vec<String>,
     /// Label of the key (default "default").
     pub key_name: Option<String>,
-    /// Key expiry in days.
+    /// Key expiry in days, 1 to 3650.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
     /// `hmac-sha256` or `ed25519`.
     pub signing: Option<String>,

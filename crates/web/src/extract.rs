@@ -133,19 +133,22 @@ where
 /// Query parameters with problem-shaped errors.
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+impl<T: DeserializeOwned + Validate + Send> FromRequestParts<AppState> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
+        let Query(v) = Query::<T>::from_request_parts(parts, state)
             .await
-            .map(|Query(v)| ApiQuery(v))
             .map_err(|e| {
                 ApiError::invalid_request(format!("Invalid query parameters: {}", e.body_text()))
-            })
+            })?;
+        v.validate().map_err(|errors| {
+            ApiError::invalid_request("A query parameter is out of bounds.").with_errors(errors)
+        })?;
+        Ok(ApiQuery(v))
     }
 }
 

@@ -89,6 +89,140 @@ impl Modify for CommonErrors {
     }
 }
 
+/// OpenAPI links: where an answer's ids feed other operations (key created → rotate or
+/// revoke it, user listed → lock it, ...), so clients and stateful fuzzers can follow them.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::link::LinkBuilder;
+        use utoipa::openapi::{RefOr, Response};
+        // (source path, source method, status, target operationId, parameter, runtime expression)
+        const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+            (
+                "/api/v1/auth/api-keys",
+                "post",
+                "201",
+                "rotate",
+                "id",
+                "$response.body#/id",
+            ),
+            (
+                "/api/v1/auth/api-keys",
+                "post",
+                "201",
+                "revoke",
+                "id",
+                "$response.body#/id",
+            ),
+            (
+                "/api/v1/auth/api-keys/{id}/rotate",
+                "post",
+                "201",
+                "revoke",
+                "id",
+                "$response.body#/id",
+            ),
+            (
+                "/api/v1/auth/sessions",
+                "get",
+                "200",
+                "revoke_session",
+                "id",
+                "$response.body#/sessions/0/id",
+            ),
+            (
+                "/api/v1/admin/service-accounts",
+                "post",
+                "201",
+                "admin_revoke",
+                "id",
+                "$response.body#/api_key/id",
+            ),
+            (
+                "/api/v1/admin/service-accounts",
+                "post",
+                "201",
+                "lock_user",
+                "id",
+                "$response.body#/id",
+            ),
+            (
+                "/api/v1/admin/users",
+                "get",
+                "200",
+                "lock_user",
+                "id",
+                "$response.body#/users/0/id",
+            ),
+            (
+                "/api/v1/admin/users",
+                "get",
+                "200",
+                "unlock_user",
+                "id",
+                "$response.body#/users/0/id",
+            ),
+            (
+                "/api/v1/admin/users",
+                "get",
+                "200",
+                "revoke_user_sessions",
+                "id",
+                "$response.body#/users/0/id",
+            ),
+            (
+                "/api/v1/admin/users",
+                "get",
+                "200",
+                "reset_user_mfa",
+                "id",
+                "$response.body#/users/0/id",
+            ),
+            (
+                "/api/v1/admin/api-keys",
+                "get",
+                "200",
+                "admin_revoke",
+                "id",
+                "$response.body#/api_keys/0/id",
+            ),
+            (
+                "/api/v1/admin/audit",
+                "get",
+                "200",
+                "audit_proof",
+                "seq",
+                "$response.body#/events/0/seq",
+            ),
+        ];
+        for &(path, method, status, target, param, expr) in LINKS {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let op = match method {
+                "get" => item.get.as_mut(),
+                "post" => item.post.as_mut(),
+                _ => None,
+            };
+            let Some(RefOr::T(response)) = op.and_then(|o| o.responses.responses.get_mut(status))
+            else {
+                continue;
+            };
+            let response: &mut Response = response;
+            response.links.insert(
+                target.to_owned(),
+                RefOr::T(
+                    LinkBuilder::new()
+                        .operation_id(target)
+                        .parameter(param, expr)
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portcullis", description = "Auth server, identity-aware gateway and security operations.", version = "1"),
@@ -109,7 +243,7 @@ impl Modify for CommonErrors {
         dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody,
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,
         dto::ConsistencyProofBody, dto::ApiKeyBody, dto::ApiKeyList, dto::ServiceAccountBody, dto::VerifierKeyBody)),
-    modifiers(&BearerScheme, &CommonErrors),
+    modifiers(&BearerScheme, &CommonErrors, &Links),
     tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;

@@ -199,6 +199,28 @@ async fn user_listing_and_remote_logout(b: Backend) {
     )
     .await;
     assert_eq!((s, body["code"].as_str()), (400, Some("invalid_request")));
+    // Out of the documented range: refused and named, not silently clamped.
+    for q in ["limit=0", "limit=501", "limit=-1"] {
+        let (s, body, _) = send(
+            client()
+                .get(srv.url(&format!("/api/v1/admin/users?{q}")))
+                .bearer_auth(&admin),
+        )
+        .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{q}"
+        );
+    }
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/audit?limit=1001"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "limit", "{body}");
+    assert_eq!(s, 400);
 
     // Remote logout.
     let victim = srv.login("u0@example.com", STRONG).await;

@@ -228,6 +228,48 @@ async fn headers_and_documents(b: Backend) {
         }
     }
     assert!(operations >= 19, "{operations}");
+    // Query parameters are documented as such, operation ids are unique, and links name
+    // operations that exist.
+    let mut ids = std::collections::BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                assert!(
+                    p["in"] == "query" || p["in"] == "path" && p["required"] == true,
+                    "{p}"
+                );
+                assert!(
+                    [
+                        "limit",
+                        "cursor",
+                        "after_seq",
+                        "tree_size",
+                        "from",
+                        "to",
+                        "id",
+                        "seq"
+                    ]
+                    .contains(&name),
+                    "{name}"
+                );
+            }
+            assert!(
+                ids.insert(op["operationId"].as_str().unwrap().to_owned()),
+                "duplicate operationId {}",
+                op["operationId"]
+            );
+        }
+    }
+    let links = doc["paths"]["/api/v1/auth/api-keys"]["post"]["responses"]["201"]["links"]
+        .as_object()
+        .unwrap();
+    for link in links.values() {
+        assert!(
+            ids.contains(link["operationId"].as_str().unwrap()),
+            "{link}"
+        );
+    }
     let (s, body, _) = send(client().get(srv.url("/healthz"))).await;
     assert_eq!((s, body["status"].as_str()), (200, Some("ok")));
     srv.stop().await;

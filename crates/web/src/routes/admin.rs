@@ -138,7 +138,8 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let events = s.svc.audit_page(q.after_seq.unwrap_or(0), limit).await?;
+    let after = i64::try_from(q.after_seq.unwrap_or(0)).unwrap_or(i64::MAX);
+    let events = s.svc.audit_page(after, limit).await?;
     let full = events.len() == usize::try_from(limit).unwrap_or(usize::MAX);
     let next_after_seq = if full {
         events.last().map(|e| e.seq)

@@ -48,7 +48,7 @@ pub async fn create(
 }
 
 /// The caller's API keys (without secrets), including revoked and expired ones.
-#[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "api-keys", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/auth/api-keys", operation_id = "list_api_keys", tag = "api-keys", security(("bearer" = [])),
     responses(
         (status = 200, description = "Keys, oldest first", body = ApiKeyList),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),

@@ -122,7 +122,8 @@ pub async fn method_not_allowed() -> ApiError {
 /// with `Accept: application/json`, the note with its parsed fields and verifier key.
 #[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "meta",
     responses(
-        (status = 200, description = "The checkpoint and the key that signs it", body = CheckpointBody),
+        (status = 200, description = "The signed note (default), or as JSON with the key that signs it when `Accept: application/json`",
+            content((String = "text/plain"), (CheckpointBody = "application/json"))),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn checkpoint(

@@ -138,7 +138,7 @@ pub async fn step_up_start(
 }
 
 /// The caller's passkeys.
-#[utoipa::path(get, path = "/api/v1/auth/webauthn/credentials", tag = "passkeys", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/auth/webauthn/credentials", operation_id = "list_passkeys", tag = "passkeys", security(("bearer" = [])),
     responses(
         (status = 200, description = "Passkeys, oldest first", body = PasskeyList),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
