@@ -143,6 +143,9 @@ pub fn setup(cfg: &TlsConfig) -> Result<Tls, String> {
         }
     };
     let mut config = builder.with_cert_resolver(resolver.clone());
+    // The server's preference (the provider's order: AEADs with forward secrecy, strongest
+    // first) decides, not a client that lists a weaker suite first.
+    config.ignore_client_order = true;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Tls {
         acceptor: TlsAcceptor::from(Arc::new(config)),

@@ -514,10 +514,8 @@ impl Services {
             .lock()
             .ok()
             .and_then(|m| m.get(&digest).cloned());
-        if let Some((p, exp)) = cached {
-            if exp <= now {
-                return Err(Error::InvalidToken("token expired"));
-            }
+        if let Some((p, window)) = cached {
+            window.check(now)?;
             if self.revocations.is_revoked(&p.session_id) {
                 return Err(Error::InvalidToken("session revoked"));
             }
@@ -530,12 +528,11 @@ impl Services {
         if claims.iss != self.settings.issuer || claims.aud != self.settings.issuer {
             return Err(Error::InvalidToken("wrong issuer or audience"));
         }
-        if claims.exp <= now {
-            return Err(Error::InvalidToken("token expired"));
-        }
-        if claims.iat > now + 60 {
-            return Err(Error::InvalidToken("token issued in the future"));
-        }
+        let window = super::TokenWindow {
+            iat: claims.iat,
+            exp: claims.exp,
+        };
+        window.check(now)?;
         if self.revocations.is_revoked(&claims.sid) {
             return Err(Error::InvalidToken("session revoked"));
         }
@@ -553,12 +550,12 @@ impl Services {
         };
         if let Ok(mut m) = self.verified_tokens.lock() {
             if m.len() >= 100_000 {
-                m.retain(|_, (_, exp)| *exp > now);
+                m.retain(|_, (_, w)| w.exp > now);
                 if m.len() >= 100_000 {
                     m.clear();
                 }
             }
-            m.insert(digest, (p.clone(), claims.exp));
+            m.insert(digest, (p.clone(), window));
         }
         Ok(p)
     }

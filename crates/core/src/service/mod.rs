@@ -100,9 +100,34 @@ pub struct Services {
     /// When a signature failure of each key was last audited, and how many since.
     pub(crate) signature_failures: std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>,
     /// Access tokens whose signature verified: SHA-256 of the token to its principal and
-    /// expiry. Expiry, revocation and readiness are still checked on every use.
+    /// its validity (iat, exp). The time window, revocation and readiness are still checked
+    /// on every use, so a clock that steps back makes a cached token as invalid as a new one.
     pub(crate) verified_tokens:
-        std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, i64)>>,
+        std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, TokenWindow)>>,
+}
+
+/// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenWindow {
+    pub(crate) iat: i64,
+    pub(crate) exp: i64,
+}
+
+impl TokenWindow {
+    /// Leeway for a token issued by a node whose clock runs slightly ahead.
+    const FUTURE_LEEWAY: i64 = 60;
+
+    /// Refuses a token that has expired, or that was issued in the future, which after a
+    /// backward clock step is every token issued since the step's target time.
+    pub(crate) fn check(self, now: i64) -> crate::error::Result<()> {
+        if self.exp <= now {
+            return Err(crate::Error::InvalidToken("token expired"));
+        }
+        if self.iat > now + Self::FUTURE_LEEWAY {
+            return Err(crate::Error::InvalidToken("token issued in the future"));
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Services {

@@ -150,7 +150,7 @@ async fn upstream(mut req: Request) -> Response {
 }
 
 /// A route `/<name>` to the test upstream, open to anyone, defaults otherwise.
-fn open_route(name: &str, up: SocketAddr) -> RouteConfig {
+pub(crate) fn open_route(name: &str, up: SocketAddr) -> RouteConfig {
     RouteConfig {
         name: name.into(),
         prefix: format!("/{name}"),
@@ -160,7 +160,7 @@ fn open_route(name: &str, up: SocketAddr) -> RouteConfig {
     }
 }
 
-async fn start_upstream() -> SocketAddr {
+pub(crate) async fn start_upstream() -> SocketAddr {
     start_upstream_on("127.0.0.1:0").await
 }
 

@@ -27,6 +27,7 @@ mod apikeys;
 mod audit;
 mod auth;
 mod cli;
+mod clock;
 mod cluster;
 mod connections;
 mod gateway;

@@ -18,7 +18,7 @@ on_both!(
 );
 
 /// The TOTP code of `secret` at `t`, from pyotp.
-fn pyotp(secret: &str, t: i64) -> String {
+pub(crate) fn pyotp(secret: &str, t: i64) -> String {
     let out = std::process::Command::new("python3")
         .args([
             "-c",
@@ -47,7 +47,7 @@ fn oathtool(secret: &str, t: i64) -> String {
 }
 
 /// Enrols TOTP for a signed-in user; returns (secret, recovery codes).
-async fn enrol(srv: &TestServer, at: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(srv: &TestServer, at: &str) -> (String, Vec<String>) {
     let (s, setup) = post(srv, "/api/v1/auth/mfa/setup", Some(at), Value::Null).await;
     assert_eq!(s, 200, "{setup}");
     let secret = setup["secret"].as_str().unwrap().to_owned();
