@@ -156,6 +156,8 @@ pub trait Store: Send + Sync + 'static {
     -> StoreResult<Option<(String, Vec<String>)>>;
     /// The internal CA: certificate PEM and sealed private key.
     async fn internal_ca(&self) -> StoreResult<Option<(String, Vec<u8>)>>;
+    /// A value kept about the master key (`shamir`: the split record, JSON).
+    async fn key_meta(&self, name: &str) -> StoreResult<Option<String>>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
     /// entries that no longer block or count. Returns the number of sessions removed.
     async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;
@@ -323,6 +325,8 @@ pub trait Tx: Send {
         scopes: &[String],
         now: UnixTime,
     ) -> StoreResult<()>;
+    /// Stores a value about the master key; `Conflict("key_meta")` when `name` has one.
+    async fn insert_key_meta(&mut self, name: &str, value: &str, now: UnixTime) -> StoreResult<()>;
     /// Stores the internal CA; `Conflict("internal_ca")` when there is one.
     async fn insert_internal_ca(
         &mut self,

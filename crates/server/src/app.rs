@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::keyfile::{self, KeyFileError};
+use crate::keyfile::KeyFileError;
+use portcullis_core::crypto::shamir::SplitRecord;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,28 @@ pub enum StartError {
     /// Directories, sockets.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The master key source.
+    #[error("{0}")]
+    MasterKey(#[from] crate::masterkey::MasterKeyError),
+}
+
+/// Opens the configured database (creating the SQLite directory), migrated.
+pub async fn open_store(
+    config: &Config,
+) -> Result<Arc<dyn portcullis_core::store::Store>, StartError> {
+    let url = config.database.url.expose_secret().to_owned();
+    ensure_sqlite_dir(&url)?;
+    let store = portcullis_store::connect(&url, config.database.max_connections).await?;
+    restrict_sqlite_files(&url)?;
+    Ok(store)
+}
+
+/// What `serve` starts with: a built application, or a sealed key to wait for.
+pub enum Prepared {
+    /// Ready to serve.
+    Ready(Box<App>),
+    /// The master key is split into shares; serve [`serve_sealed`] first.
+    Sealed(Box<Config>, SplitRecord),
 }
 
 /// How often the revocation view and health are refreshed.
@@ -113,12 +136,42 @@ impl App {
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
     ) -> Result<Self, StartError> {
-        let master = keyfile::load_or_create(&config.keys.master_key_file, rng.as_ref())?;
-        let url = config.database.url.expose_secret().to_owned();
-        ensure_sqlite_dir(&url)?;
-        let store = portcullis_store::connect(&url, config.database.max_connections).await?;
-        restrict_sqlite_files(&url)?;
+        match Self::prepare(config, clock, rng).await? {
+            Prepared::Ready(app) => Ok(*app),
+            Prepared::Sealed(..) => Err(crate::masterkey::MasterKeyError::Config(format!(
+                "the master key is split into Shamir shares: give this command the shares in {} (one per line), or run `portcullis serve` and unseal it",
+                crate::masterkey::SHARES_ENV
+            ))
+            .into()),
+        }
+    }
 
+    /// Opens the database and resolves the master key: built when the key is available,
+    /// `Sealed` when it has to be reconstructed from shares first.
+    pub async fn prepare(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Result<Prepared, StartError> {
+        let store = open_store(&config).await?;
+        match crate::masterkey::resolve(&config, store.as_ref(), rng.as_ref()).await? {
+            crate::masterkey::Master::Ready(master) => Ok(Prepared::Ready(Box::new(
+                Self::build_with(config, clock, rng, store, master).await?,
+            ))),
+            crate::masterkey::Master::Sealed(record) => {
+                Ok(Prepared::Sealed(Box::new(config), record))
+            }
+        }
+    }
+
+    /// Builds with a master key already in hand (after unsealing).
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        store: Arc<dyn portcullis_core::store::Store>,
+        master: portcullis_core::crypto::secretbox::SecretKey,
+    ) -> Result<Self, StartError> {
         let p = &config.auth.password;
         let workers = match p.max_concurrent_hashes {
             0 => std::thread::available_parallelism()
@@ -189,11 +242,13 @@ impl App {
                 .map_err(std::io::Error::other)?;
         }
         let gateway = Arc::new(gateway);
-        let state = AppState::new(
-            services.clone(),
-            Arc::new(WebSettings::from_config(&config)),
-            gateway.clone(),
-        );
+        let mut web = WebSettings::from_config(&config);
+        if config.keys.source == portcullis_core::config::KeySource::Shamir {
+            web.shamir_threshold = crate::masterkey::split_record(services.store().as_ref())
+                .await?
+                .map(|r| r.threshold);
+        }
+        let state = AppState::new(services.clone(), Arc::new(web), gateway.clone());
         let router = portcullis_web::router(state);
         Ok(Self {
             config,
@@ -408,18 +463,8 @@ impl App {
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let (tasks, sinks) = self.spawn_background(stop.clone());
-        let server = &self.config.server;
-        let limits = ConnLimits {
-            grace: Duration::from_secs(server.shutdown_grace_seconds),
-            header_timeout: Duration::from_secs(server.header_timeout_seconds),
-            max_header_bytes: server.max_header_bytes,
-        };
-        let tls = match &server.tls {
-            None => Ok(None),
-            Some(tls_cfg) => crate::tls::setup(tls_cfg)
-                .map(Some)
-                .map_err(|e| std::io::Error::other(format!("[server.tls]: {e}"))),
-        };
+        let limits = ConnLimits::of(&self.config);
+        let tls = tls_of(&self.config);
         let result = match tls {
             Ok(tls) => serve_connections(listener, self.router.clone(), tls, stop, limits).await,
             Err(e) => Err(e),
@@ -444,6 +489,57 @@ impl App {
         }
         result
     }
+}
+
+/// The TLS acceptor of `[server.tls]`, if configured.
+fn tls_of(config: &Config) -> std::io::Result<Option<crate::tls::Tls>> {
+    match &config.server.tls {
+        None => Ok(None),
+        Some(tls_cfg) => crate::tls::setup(tls_cfg)
+            .map(Some)
+            .map_err(|e| std::io::Error::other(format!("[server.tls]: {e}"))),
+    }
+}
+
+/// Serves the sealed API on `listener` (over TLS when configured) until key holders have
+/// posted enough shares to reconstruct the master key, which is returned with the
+/// addresses that gave them; `None` when `stop` turns true first.
+pub async fn serve_sealed(
+    listener: &TcpListener,
+    config: &Config,
+    record: SplitRecord,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<
+    Option<(
+        portcullis_core::crypto::secretbox::SecretKey,
+        portcullis_web::sealed::UnsealedBy,
+    )>,
+> {
+    tracing::warn!(
+        threshold = record.threshold,
+        shares = record.shares,
+        "sealed: the master key is split into shares; post {} of them to /api/v1/sys/unseal (portcullis unseal --url ...)",
+        record.threshold
+    );
+    let (key_tx, mut key_rx) = tokio::sync::oneshot::channel();
+    let router = portcullis_web::sealed::router(portcullis_web::sealed::Unsealer::new(
+        record, key_tx, config,
+    ));
+    let (phase_tx, phase_rx) = watch::channel(false);
+    let mut outer = stop.clone();
+    let watcher = tokio::spawn(async move {
+        let result = tokio::select! {
+            k = &mut key_rx => k.ok(),
+            _ = async { let _ = outer.wait_for(|s| *s).await; } => None,
+        };
+        let _ = phase_tx.send(true);
+        result
+    });
+    let mut limits = ConnLimits::of(config);
+    // Switch over quickly: the unseal answer is out before the sealed listener stops.
+    limits.grace = Duration::from_secs(2);
+    serve_connections(listener, router, tls_of(config)?, phase_rx, limits).await?;
+    Ok(watcher.await.ok().flatten())
 }
 
 /// Resolves when SIGTERM or SIGINT arrives, then flips `stop`.
@@ -477,11 +573,22 @@ struct ConnLimits {
     max_header_bytes: usize,
 }
 
+impl ConnLimits {
+    fn of(config: &Config) -> Self {
+        let server = &config.server;
+        Self {
+            grace: Duration::from_secs(server.shutdown_grace_seconds),
+            header_timeout: Duration::from_secs(server.header_timeout_seconds),
+            max_header_bytes: server.max_header_bytes,
+        }
+    }
+}
+
 /// Serves HTTP/1.1, over TLS when `tls` is set: one task per connection (TLS handshake
 /// within 10 s), header and idle timeouts, protocol upgrades (WebSocket) for the gateway,
 /// the certificate reloaded on SIGHUP, connections drained for at most `grace` on stop.
-async fn serve_connections(
-    listener: TcpListener,
+async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
+    listener: L,
     router: Router,
     tls: Option<crate::tls::Tls>,
     mut stop: watch::Receiver<bool>,
@@ -518,7 +625,7 @@ async fn serve_connections(
     let (open_tx, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
+            r = listener.borrow().accept() => match r {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -589,6 +696,8 @@ async fn serve_connections(
             }
         });
     }
+    // An owned listener closes here, so new connections are refused while the others
+    // drain; a borrowed one (the sealed phase) stays open for the unsealed server.
     drop(listener);
     drop(open_tx);
     if let Some(r) = reloader {

@@ -67,6 +67,15 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Give a sealed server one Shamir share of the master key (read from stdin).
+    Unseal {
+        /// The server's base URL, e.g. https://auth.example.com.
+        #[arg(long)]
+        url: String,
+        /// A CA certificate (PEM) to trust for the server, e.g. from `portcullis ca init`.
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
 }
 
 /// `users ...`
@@ -160,6 +169,18 @@ pub enum CaCommand {
 pub enum KeysCommand {
     /// Add an access-token signing key; old public keys stay in the JWKS until their tokens expire.
     RotateSigning,
+    /// Make the master key and split it into Shamir shares (keys.source = "shamir", before
+    /// the first start). Prints the shares, one per line; stores only what verifies them.
+    Split {
+        /// Shares to make (2..=255).
+        #[arg(long)]
+        shares: u8,
+        /// Shares needed to reconstruct the key (2..=shares).
+        #[arg(long)]
+        threshold: u8,
+    },
+    /// The key source and what is known about the keys, as JSON.
+    Status,
 }
 
 fn flags(command: &Command) -> Result<Table, config::LoadError> {
@@ -233,11 +254,38 @@ async fn execute(
     match command {
         Command::Serve { .. } => {
             let listen = cfg.server.listen;
-            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            tracing::info!(listen = %listener.local_addr()?, backend = app.services.store().backend(), "portcullis listening");
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(stop_on_signal(tx));
+            let (app, listener) = match App::prepare(cfg, Arc::new(SystemClock), rng.clone())
+                .await?
+            {
+                crate::app::Prepared::Ready(app) => {
+                    let listener = tokio::net::TcpListener::bind(listen).await?;
+                    (*app, listener)
+                }
+                crate::app::Prepared::Sealed(cfg, record) => {
+                    let listener = tokio::net::TcpListener::bind(listen).await?;
+                    tracing::info!(listen = %listener.local_addr()?, sealed = true, "portcullis listening");
+                    let threshold = record.threshold;
+                    let Some((key, by)) =
+                        crate::app::serve_sealed(&listener, &cfg, record, rx.clone()).await?
+                    else {
+                        tracing::info!("stopped while sealed");
+                        return Ok(ExitCode::SUCCESS);
+                    };
+                    let store = crate::app::open_store(&cfg).await?;
+                    let app = App::build_with(*cfg, Arc::new(SystemClock), rng, store, key).await?;
+                    app.services
+                        .audit_key_event(
+                            "system",
+                            "keys.unsealed",
+                            serde_json::json!({"threshold": threshold, "share_ips": by.ips}),
+                        )
+                        .await?;
+                    (app, listener)
+                }
+            };
+            tracing::info!(listen = %listener.local_addr()?, backend = app.services.store().backend(), "portcullis listening");
             app.serve(listener, rx).await?;
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
@@ -436,6 +484,29 @@ async fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
+            command: KeysCommand::Split { shares, threshold },
+        } => {
+            keys_split(&cfg, shares, threshold, rng.as_ref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Status,
+        } => {
+            let store = crate::app::open_store(&cfg).await?;
+            let split = crate::masterkey::split_record(store.as_ref()).await?;
+            let signing = store.signing_keys().await?;
+            let source = format!("{:?}", cfg.keys.source).to_lowercase();
+            let status = serde_json::json!({
+                "source": source,
+                "shamir": split.map(|r| serde_json::json!({"threshold": r.threshold, "shares": r.shares, "set": r.set})),
+                "signing_keys": signing.iter().map(|k| serde_json::json!({"kid": k.kid, "created_at": k.created_at, "activates_at": k.activates_at})).collect::<Vec<_>>(),
+                "rotate_every_days": cfg.keys.rotate_every_days,
+            });
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unseal { url, ca } => unseal(&url, ca.as_deref()).await,
+        Command::Keys {
             command: KeysCommand::RotateSigning,
         } => {
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
@@ -446,5 +517,103 @@ async fn execute(
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `keys split`: a new master key, split; the shares go to stdout, the split record to the
+/// database (with an audit event, in one transaction).
+async fn keys_split(
+    cfg: &portcullis_core::config::Config,
+    shares: u8,
+    threshold: u8,
+    rng: &dyn Rng,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use portcullis_core::audit::{NewAuditEvent, Outcome};
+    use portcullis_core::crypto::secretbox::SecretKey;
+    if cfg.keys.source != portcullis_core::config::KeySource::Shamir {
+        return Err("set keys.source = \"shamir\" in the configuration first".into());
+    }
+    let store = crate::app::open_store(cfg).await?;
+    if crate::masterkey::split_record(store.as_ref())
+        .await?
+        .is_some()
+    {
+        return Err("the master key is already split; its shares cannot be made again".into());
+    }
+    if !store.signing_keys().await?.is_empty() || store.internal_ca().await?.is_some() {
+        return Err("this database already holds secrets sealed under another master key; split before the first start".into());
+    }
+    let key = SecretKey::generate(rng);
+    let set = hex::encode(portcullis_core::rand::bytes::<4>(rng));
+    let (parts, record) = portcullis_core::crypto::shamir::split(&key, shares, threshold, &set)?;
+    let now = portcullis_core::clock::Clock::now(&SystemClock);
+    let mut tx = store.begin().await?;
+    tx.insert_key_meta(
+        crate::masterkey::SHAMIR_META,
+        &serde_json::to_string(&record)?,
+        now,
+    )
+    .await?;
+    tx.append_audit(
+        &NewAuditEvent::new(now, "keys.master.split", Outcome::Success)
+            .actor("cli".to_owned())
+            .details(serde_json::json!({"shares": shares, "threshold": threshold, "set": set})),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut out = std::io::stdout().lock();
+    for p in &parts {
+        writeln!(out, "{}", p.encode().as_str())?;
+    }
+    eprintln!(
+        "split the new master key into {shares} shares; {threshold} of them unseal the server. Give each to a different key holder: they are not stored anywhere."
+    );
+    Ok(())
+}
+
+/// `unseal`: posts one share, read from stdin, to a sealed server.
+async fn unseal(
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin().lock().read_line(&mut line)?;
+    let share = line.trim();
+    if share.is_empty() {
+        return Err("give the share on stdin".into());
+    }
+    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15));
+    if let Some(ca) = ca {
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca)?)?);
+    }
+    let res = client
+        .build()?
+        .post(format!("{}/api/v1/sys/unseal", url.trim_end_matches('/')))
+        .json(&serde_json::json!({ "share": share }))
+        .send()
+        .await?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    let field = |name: &str| body.get(name).cloned().unwrap_or_default();
+    if status.is_success() {
+        if field("sealed") == false {
+            println!("unsealed");
+        } else {
+            println!(
+                "share accepted: {} of {}",
+                field("progress"),
+                field("threshold")
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let message = body
+            .pointer("/errors/0/message")
+            .or_else(|| body.get("detail"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned();
+        eprintln!("refused ({status}): {message}");
+        Ok(ExitCode::FAILURE)
     }
 }

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod keyfile;
 pub mod logging;
+pub mod masterkey;
 pub mod sinks;
 pub mod tls;

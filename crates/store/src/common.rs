@@ -749,6 +749,15 @@ macro_rules! sql_backend {
                     .transpose()
             }
 
+            async fn key_meta(&self, name: &str) -> StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT value FROM key_meta WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                row.map(|r| r.try_get("value").map_err(map_err)).transpose()
+            }
+
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {
                 let mut tx = self.begin_tx().await.map_err(map_err)?;
                 sqlx::query(
@@ -1400,6 +1409,20 @@ macro_rules! sql_backend {
                     .await
                     .map_err(|e| match map_err(e) {
                         StoreError::Conflict(_) => StoreError::Conflict("spiffe_id"),
+                        other => other,
+                    })?;
+                Ok(())
+            }
+
+            async fn insert_key_meta(&mut self, name: &str, value: &str, now: UnixTime) -> StoreResult<()> {
+                sqlx::query("INSERT INTO key_meta (name, value, created_at) VALUES ($1, $2, $3)")
+                    .bind(name)
+                    .bind(value)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict("key_meta"),
                         other => other,
                     })?;
                 Ok(())

@@ -67,6 +67,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "api_key_usage",
         sql: include_str!("../migrations/sqlite/0010_api_key_usage.sql"),
     },
+    Migration {
+        version: 11,
+        name: "key_meta",
+        sql: include_str!("../migrations/sqlite/0011_key_meta.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -119,6 +124,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 10,
         name: "api_key_usage",
         sql: include_str!("../migrations/postgres/0010_api_key_usage.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "key_meta",
+        sql: include_str!("../migrations/postgres/0011_key_meta.sql"),
     },
 ];
 

@@ -1050,3 +1050,31 @@ pub struct ServiceAccountBody {
     /// The SPIFFE ID that authenticates it over mTLS, if any.
     pub spiffe_id: Option<String>,
 }
+
+/// `GET /sys/seal-status`, and the answer to `POST /sys/unseal`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SealStatusBody {
+    /// True until the master key is reconstructed.
+    pub sealed: bool,
+    /// Distinct shares given so far (while sealed).
+    pub progress: usize,
+    /// Shares needed; null when the key is not split into shares.
+    pub threshold: Option<u8>,
+}
+
+/// `POST /sys/unseal`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnsealRequest {
+    /// One share, as printed by `portcullis keys split` (`pcs1-...`).
+    #[schema(min_length = 1, max_length = 256)]
+    pub share: String,
+}
+
+impl Validate for UnsealRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "share", &self.share, 256);
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}

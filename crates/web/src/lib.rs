@@ -12,6 +12,7 @@ mod openapi;
 pub mod policy;
 pub mod redis;
 mod routes;
+pub mod sealed;
 pub mod signatures;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct WebSettings {
     pub security_policy: Option<String>,
     /// security.txt `Preferred-Languages:`.
     pub security_languages: Option<String>,
+    /// Shares needed to unseal, when the master key is split (for the seal status).
+    pub shamir_threshold: Option<u8>,
 }
 
 impl WebSettings {
@@ -74,6 +77,7 @@ impl WebSettings {
             security_expires_days: c.security_txt.expires_days,
             security_policy: c.security_txt.policy.clone(),
             security_languages: c.security_txt.preferred_languages.clone(),
+            shamir_threshold: None,
         }
     }
 }

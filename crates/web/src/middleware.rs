@@ -62,6 +62,12 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
+    apply_security_headers(&mut res, api, state.web.hsts);
+    res
+}
+
+/// Sets the security headers on one response (`api`: never cached; `hsts` over https).
+pub(crate) fn apply_security_headers(res: &mut Response, api: bool, hsts: bool) {
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
         h.insert(
@@ -69,7 +75,7 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
             HeaderValue::from_static(value),
         );
     };
-    if state.web.hsts {
+    if hsts {
         set(
             h,
             "strict-transport-security",
@@ -101,7 +107,6 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     }
-    res
 }
 
 /// Aborts a request that runs past the deadline; its transaction, if any, rolls back.

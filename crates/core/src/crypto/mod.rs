@@ -6,5 +6,6 @@ pub mod httpsig;
 pub mod jwt;
 pub mod passwords;
 pub mod secretbox;
+pub mod shamir;
 pub mod tokens;
 pub mod totp;

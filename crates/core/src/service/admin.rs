@@ -231,6 +231,25 @@ impl Services {
         Ok(n)
     }
 
+    /// Records a key-management event that changes nothing in the database itself (the
+    /// master key unsealed from shares): `action` with `details`, by `actor`.
+    pub async fn audit_key_event(
+        &self,
+        actor: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(
+            &NewAuditEvent::new(self.now(), action, Outcome::Success)
+                .actor(actor.to_owned())
+                .details(details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records a refused access (wrong role, IP outside the allowlist).
     pub async fn audit_access_denied(
         &self,

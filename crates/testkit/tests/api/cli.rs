@@ -13,7 +13,7 @@ on_both!(
 );
 
 /// Starts `portcullis serve` with `cfg`; the child and the address it announced.
-fn spawn_server(cfg: &std::path::Path) -> (std::process::Child, String) {
+pub(crate) fn spawn_server(cfg: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(binary())
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -157,7 +157,11 @@ async fn sigkill_during_writes_loses_nothing(b: Backend) {
     srv.stop().await;
 }
 
-fn run(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> (i32, String, String) {
+pub(crate) fn run(
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut cmd = Command::new(binary());
     cmd.args(args)
         .stdin(Stdio::piped())

@@ -32,6 +32,7 @@ mod cluster;
 mod connections;
 mod gateway;
 mod http;
+mod keys;
 mod mfa;
 mod passkeys;
 mod sessions;

@@ -23,6 +23,37 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit/checkpoint", get(checkpoint))
         .route("/api/v1/audit/verifier-key", get(verifier_key))
         .route("/metrics", get(metrics))
+        .route("/api/v1/sys/seal-status", get(seal_status))
+        .route("/api/v1/sys/unseal", axum::routing::post(unseal))
+}
+
+/// Whether the server is sealed. A server that answers here is unsealed; while sealed,
+/// the same path answers with the unseal progress.
+#[utoipa::path(get, path = "/api/v1/sys/seal-status", tag = "meta",
+    responses((status = 200, description = "Seal status", body = crate::dto::SealStatusBody)))]
+pub async fn seal_status(State(s): State<AppState>) -> Json<crate::dto::SealStatusBody> {
+    Json(crate::dto::SealStatusBody {
+        sealed: false,
+        progress: 0,
+        threshold: s.web.shamir_threshold,
+    })
+}
+
+/// Give one Shamir share of the master key to a sealed server (`keys.source = "shamir"`;
+/// only from `admin.allowed_ips`). When the threshold is reached the server unseals. An
+/// unsealed server answers with its status.
+#[utoipa::path(post, path = "/api/v1/sys/unseal", tag = "meta",
+    request_body = crate::dto::UnsealRequest,
+    responses(
+        (status = 200, description = "Seal status after this share", body = crate::dto::SealStatusBody),
+        (status = 400, description = "Not a share of this key, or the shares do not reconstruct it (progress reset)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Client IP outside admin.allowed_ips", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unseal(
+    State(s): State<AppState>,
+    crate::extract::ApiJson(_): crate::extract::ApiJson<crate::dto::UnsealRequest>,
+) -> Json<crate::dto::SealStatusBody> {
+    seal_status(State(s)).await
 }
 
 /// The public keys that verify access tokens, including superseded keys whose tokens may

@@ -1,0 +1,116 @@
+//! Where the master key comes from (`[keys] source`): a key file, an environment variable,
+//! or Shamir shares given to a sealed server.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use portcullis_core::config::{Config, KeySource};
+use portcullis_core::crypto::secretbox::SecretKey;
+use portcullis_core::crypto::shamir::{self, Share, SplitRecord};
+use portcullis_core::rand::Rng;
+use portcullis_core::store::Store;
+use zeroize::Zeroizing;
+
+use crate::keyfile;
+
+/// Environment variable with shares (one per line) for CLI commands on a Shamir key.
+pub const SHARES_ENV: &str = "PORTCULLIS_UNSEAL_SHARES";
+/// The `key_meta` entry that holds the split record.
+pub const SHAMIR_META: &str = "shamir";
+
+/// The master key, or what is needed to reconstruct it.
+pub enum Master {
+    /// Available now.
+    Ready(SecretKey),
+    /// Split into shares: the server starts sealed.
+    Sealed(SplitRecord),
+}
+
+/// Why the key cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    /// Key file.
+    #[error(transparent)]
+    File(#[from] keyfile::KeyFileError),
+    /// Anything else, with what to do.
+    #[error("{0}")]
+    Config(String),
+    /// The database.
+    #[error("database: {0}")]
+    Store(#[from] portcullis_core::store::StoreError),
+}
+
+/// Resolves the configured source. With `source = "shamir"`, shares in
+/// [`SHARES_ENV`] unseal at once (for CLI commands); otherwise the result is `Sealed`.
+pub async fn resolve(
+    config: &Config,
+    store: &dyn Store,
+    rng: &dyn Rng,
+) -> Result<Master, MasterKeyError> {
+    let keys = &config.keys;
+    if keys.rotate_every_days != 0 {
+        return Err(MasterKeyError::Config(
+            "keys.rotate_every_days: scheduled key-encryption-key rotation is not available in this version; set it to 0".into(),
+        ));
+    }
+    match keys.source {
+        KeySource::File => Ok(Master::Ready(keyfile::load_or_create(
+            &keys.master_key_file,
+            rng,
+        )?)),
+        KeySource::Env => from_env(&keys.master_key_env).map(Master::Ready),
+        KeySource::Pkcs11 => Err(MasterKeyError::Config(
+            "keys.source = \"pkcs11\": PKCS#11 tokens are not supported by this version; use file, env or shamir".into(),
+        )),
+        KeySource::Shamir => {
+            let record = split_record(store).await?.ok_or_else(|| {
+                MasterKeyError::Config(
+                    "keys.source = \"shamir\" but the master key has not been split: run `portcullis keys split --shares N --threshold K` first".into(),
+                )
+            })?;
+            match std::env::var(SHARES_ENV) {
+                Ok(text) => {
+                    let text = Zeroizing::new(text);
+                    let shares = text
+                        .split(['\n', ',', ' '])
+                        .filter(|l| !l.trim().is_empty())
+                        .map(Share::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| MasterKeyError::Config(format!("{SHARES_ENV}: {e}")))?;
+                    shamir::combine(&shares, &record)
+                        .map(Master::Ready)
+                        .map_err(|e| MasterKeyError::Config(format!("{SHARES_ENV}: {e}")))
+                }
+                Err(_) => Ok(Master::Sealed(record)),
+            }
+        }
+    }
+}
+
+/// The stored split record, if the key was split.
+pub async fn split_record(store: &dyn Store) -> Result<Option<SplitRecord>, MasterKeyError> {
+    match store.key_meta(SHAMIR_META).await? {
+        None => Ok(None),
+        Some(json) => serde_json::from_str(&json).map(Some).map_err(|e| {
+            MasterKeyError::Config(format!("the stored Shamir split record is damaged: {e}"))
+        }),
+    }
+}
+
+/// Reads a base64 32-byte key from the environment variable `name`.
+pub fn from_env(name: &str) -> Result<SecretKey, MasterKeyError> {
+    let value = Zeroizing::new(std::env::var(name).map_err(|_| {
+        MasterKeyError::Config(format!(
+            "keys.source = \"env\": the environment variable {name} is not set (32 random bytes, base64: `head -c 32 /dev/urandom | base64`)"
+        ))
+    })?);
+    let raw = Zeroizing::new(
+        STANDARD
+            .decode(value.trim())
+            .map_err(|_| MasterKeyError::Config(format!("{name} is not base64")))?,
+    );
+    let bytes: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| MasterKeyError::Config(format!("{name} must hold exactly 32 bytes")))?;
+    Ok(SecretKey::from_bytes(bytes))
+}
