@@ -67,6 +67,8 @@ pub trait Store: Send + Sync + 'static {
     /// Audit events with `seq > after_seq`, ascending, at most `limit`, after sequencing
     /// every event committed so far.
     async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+    /// Up to `limit` audit events whose actor or target is `subject`, in sequence order.
+    async fn audit_about(&self, subject: &str, limit: u32) -> StoreResult<Vec<AuditRecord>>;
     /// Leaves in the stored Merkle tree of the audit log.
     async fn audit_tree_size(&self) -> StoreResult<u64>;
     /// Stored tree nodes `(level, idx, hex hash)` among `keys`; missing ones are omitted.
@@ -315,6 +317,16 @@ pub trait Tx: Send {
     async fn lock_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
     /// Revokes a key; false when it was already revoked or does not exist.
     async fn revoke_api_key(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// GDPR erasure of a user's personal data: the email becomes `pseudonym`, the display
+    /// name, password and second factors go, API keys are revoked and stripped of their
+    /// labels and addresses, sessions keep no address or user agent; the account is locked.
+    /// False when there is no such user. (Sessions are revoked by the caller, first.)
+    async fn erase_user(
+        &mut self,
+        user_id: &str,
+        pseudonym: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Makes a key stop at `expires_at` at the latest (the end of a rotation overlap).
     async fn limit_api_key(&mut self, id: &str, expires_at: UnixTime) -> StoreResult<()>;
     /// Maps a SPIFFE ID to a service account; `Conflict("spiffe_id")` when mapped already.

@@ -392,6 +392,21 @@ macro_rules! sql_backend {
                 rows.iter().map(audit_from_row).collect()
             }
 
+            async fn audit_about(&self, subject: &str, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+                sequence_all(self).await?;
+                let rows = sqlx::query(
+                    "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
+                            version, pii_salt, pii_commitment, redacted_at
+                     FROM audit_events WHERE actor = $1 OR target = $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(subject)
+                .bind(i64::from(limit))
+                .fetch_all(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(audit_from_row).collect()
+            }
+
             async fn audit_tree_size(&self) -> StoreResult<u64> {
                 let n: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) + 1 FROM audit_tree WHERE level = 0")
                     .fetch_one(self.read_pool())
@@ -1412,6 +1427,43 @@ macro_rules! sql_backend {
                         other => other,
                     })?;
                 Ok(())
+            }
+
+            async fn erase_user(&mut self, user_id: &str, pseudonym: &str, now: UnixTime) -> StoreResult<bool> {
+                for sql in [
+                    "DELETE FROM recovery_codes WHERE user_id = $1",
+                    "DELETE FROM mfa_challenges WHERE user_id = $1",
+                    "DELETE FROM passkeys WHERE user_id = $1",
+                    "DELETE FROM webauthn_ceremonies WHERE user_id = $1",
+                    "DELETE FROM service_identities WHERE user_id = $1",
+                    "UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id = $1",
+                ] {
+                    sqlx::query(sql).bind(user_id).execute(&mut *self.tx).await.map_err(map_err)?;
+                }
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2), name = 'erased', last_used_ip = NULL,
+                            signing_secret = NULL, public_key = NULL
+                     WHERE owner_id = $1",
+                )
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                let done = sqlx::query(
+                    "UPDATE users SET email = $2, display_name = NULL, password_hash = NULL, totp_secret = NULL,
+                            totp_pending = NULL, totp_last_step = NULL, mfa_enabled = $3, locked = $4, updated_at = $5
+                     WHERE id = $1",
+                )
+                .bind(user_id)
+                .bind(pseudonym)
+                .bind(false)
+                .bind(true)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn insert_key_meta(&mut self, name: &str, value: &str, now: UnixTime) -> StoreResult<()> {

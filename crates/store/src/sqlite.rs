@@ -30,6 +30,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Freed cells are zeroed, so erased personal data does not linger in free
+            // pages of the file.
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(5));
         // The writer connection is kept for the life of the process (an in-memory database
         // lives and dies with it).

@@ -131,6 +131,39 @@ impl TestDb {
         }
     }
 
+    /// A logical dump of every live row, as a backup would hold it: `pg_dump` for
+    /// PostgreSQL, Python's `sqlite3` `iterdump` for SQLite (the file itself may still hold
+    /// freed pages until SQLite reuses them).
+    pub fn dump(&self) -> String {
+        let out = match self.backend {
+            Backend::Sqlite => std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print('\\n'.join(c.iterdump()))",
+                    &self.name,
+                ])
+                .output()
+                .expect("python3 runs"),
+            Backend::Postgres => {
+                let bin = std::fs::read_dir("/usr/lib/postgresql")
+                    .ok()
+                    .and_then(|d| d.flatten().map(|e| e.path()).max())
+                    .map(|p| p.join("bin/pg_dump"))
+                    .unwrap_or_else(|| "pg_dump".into());
+                std::process::Command::new(bin)
+                    .args(["--data-only", "--dbname", &self.url])
+                    .output()
+                    .expect("pg_dump runs")
+            }
+        };
+        assert!(
+            out.status.success(),
+            "dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs raw SQL as the database owner (for tampering and fault injection).
     pub async fn exec(&self, sql: &str) {
         match self.backend {

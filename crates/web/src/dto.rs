@@ -1075,6 +1075,78 @@ impl Validate for UnsealRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
         max_len(&mut e, "share", &self.share, 256);
+        if self.share.is_empty() {
+            e.push(FieldError::new("share", "required", "a share is required"));
+        }
         if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// `GET /auth/me/export`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportBody {
+    /// `portcullis-export-v1`.
+    pub format: &'static str,
+    /// RFC 3339.
+    pub exported_at: String,
+    /// The account.
+    pub profile: UserBody,
+    /// Sessions, with device details.
+    pub sessions: Vec<SessionBody>,
+    /// API keys (no secrets).
+    pub api_keys: Vec<ApiKeyBody>,
+    /// Second factors (no secrets).
+    pub mfa: ExportMfa,
+    /// Audit events whose actor or target is the account.
+    pub audit_events: Vec<AuditEventBody>,
+    /// True when `audit_events` was cut at 10,000 entries.
+    pub audit_truncated: bool,
+}
+
+/// Second-factor metadata in an export.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportMfa {
+    /// Whether a second factor (TOTP or passkey) is enrolled.
+    pub enabled: bool,
+    /// Registered passkeys.
+    pub passkeys: Vec<PasskeyBody>,
+}
+
+/// `POST /auth/me/erase`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// The account password.
+    #[schema(min_length = 1, max_length = 4096)]
+    pub password: String,
+}
+
+impl Validate for EraseRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        if self.password.is_empty() {
+            e.push(FieldError::new(
+                "password",
+                "required",
+                "the password is required",
+            ));
+        }
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+/// `?erase=true`
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EraseQuery {
+    /// Must be true: erasure cannot be undone.
+    pub erase: Option<bool>,
+}
+
+impl Validate for EraseQuery {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        Ok(())
     }
 }

@@ -122,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::apikeys::router())
         .merge(routes::admin::router())
         .merge(routes::meta::router())
+        .merge(routes::gdpr::router())
         .fallback(gateway::handle)
         .method_not_allowed_fallback(routes::meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

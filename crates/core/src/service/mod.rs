@@ -3,6 +3,7 @@
 mod admin;
 mod apikeys;
 mod auth;
+mod gdpr;
 mod keys;
 mod mfa;
 mod passkeys;
@@ -17,6 +18,7 @@ pub use apikeys::{
     MAX_SCOPES, SignedRequest, valid_spiffe_id,
 };
 pub use auth::{Principal, TokenResponse};
+pub use gdpr::{EXPORT_AUDIT_LIMIT, Export};
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,

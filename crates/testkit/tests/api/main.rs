@@ -31,6 +31,7 @@ mod clock;
 mod cluster;
 mod connections;
 mod gateway;
+mod gdpr;
 mod http;
 mod keys;
 mod mfa;
