@@ -209,6 +209,9 @@ pub struct KeysConfig {
     pub pkcs11_key_label: Option<String>,
     /// Scheduled key-encryption-key rotation, in days; 0 = only by hand.
     pub rotate_every_days: u32,
+    /// Data keys each node re-wraps every two seconds while a rotation is under way; 0 =
+    /// none in the background (then `portcullis keys rotate` does the work).
+    pub rewrap_batch: u32,
 }
 
 impl Default for KeysConfig {
@@ -222,6 +225,7 @@ impl Default for KeysConfig {
             pkcs11_pin_env: None,
             pkcs11_key_label: None,
             rotate_every_days: 0,
+            rewrap_batch: 1000,
         }
     }
 }

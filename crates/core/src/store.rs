@@ -12,6 +12,21 @@ use crate::model::{
     RefreshToken, Session, SigningKeyRecord, SinkState, ThrottleState, User, WebauthnCeremony,
 };
 
+/// Key-encryption keys and data keys, for `keys status` and the rotation progress.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct KekStatus {
+    /// The newest KEK version (0: none yet).
+    pub current: u32,
+    /// Every version: (version, created_at, retired_at).
+    pub versions: Vec<(u32, UnixTime, Option<UnixTime>)>,
+    /// Live data keys.
+    pub deks: u64,
+    /// Live data keys wrapped by the newest KEK.
+    pub deks_current: u64,
+    /// Data keys destroyed (erased subjects).
+    pub deks_destroyed: u64,
+}
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -158,6 +173,16 @@ pub trait Store: Send + Sync + 'static {
     -> StoreResult<Option<(String, Vec<String>)>>;
     /// The internal CA: certificate PEM and sealed private key.
     async fn internal_ca(&self) -> StoreResult<Option<(String, Vec<u8>)>>;
+    /// Installs the keys that seal and open personal fields (after the master key is
+    /// known); until then, reading or writing an encrypted field fails closed.
+    fn install_field_keys(&self, keys: std::sync::Arc<crate::crypto::envelope::FieldKeys>);
+    /// Key-encryption keys and where the data keys stand.
+    async fn kek_status(&self) -> StoreResult<KekStatus>;
+    /// Re-wraps up to `batch` data keys that are not under the newest KEK; how many.
+    async fn rewrap_deks(&self, batch: u32) -> StoreResult<u64>;
+    /// Encrypts up to `batch` users still stored in plaintext (from before envelope
+    /// encryption); how many.
+    async fn encrypt_legacy_users(&self, batch: u32) -> StoreResult<u64>;
     /// A value kept about the master key (`shamir`: the split record, JSON).
     async fn key_meta(&self, name: &str) -> StoreResult<Option<String>>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
@@ -337,6 +362,13 @@ pub trait Tx: Send {
         scopes: &[String],
         now: UnixTime,
     ) -> StoreResult<()>;
+    /// Adds a key-encryption key, newer than every other; its version.
+    async fn add_kek(&mut self, now: UnixTime) -> StoreResult<u32>;
+    /// Creates KEK version 1 when there is none.
+    async fn ensure_kek(&mut self, now: UnixTime) -> StoreResult<()>;
+    /// Retires (forgets the sealed key of) every older KEK that no data key uses any more;
+    /// the versions retired.
+    async fn retire_keks(&mut self, now: UnixTime) -> StoreResult<Vec<u32>>;
     /// Stores a value about the master key; `Conflict("key_meta")` when `name` has one.
     async fn insert_key_meta(&mut self, name: &str, value: &str, now: UnixTime) -> StoreResult<()>;
     /// Stores the internal CA; `Conflict("internal_ca")` when there is one.

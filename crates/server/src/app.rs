@@ -69,6 +69,8 @@ const SEQUENCE_INTERVAL: Duration = Duration::from_millis(20);
 const SEQUENCE_BATCH: u32 = 2000;
 /// A sync that takes longer than this counts as failed (fail closed on a hung database).
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+/// Key rotation work (re-wrapping data keys) runs every this many sync ticks.
+const REWRAP_TICKS: u32 = 4;
 /// Signing keys are re-read every this many sync ticks.
 const KEY_RELOAD_TICKS: u32 = 10;
 /// Ended sessions are purged every this many sync ticks (10 minutes).
@@ -211,7 +213,33 @@ impl App {
                 witness_dir: config.audit.witness_dir.clone(),
             },
         };
-        let keyring = Arc::new(Keyring::new(master, access_ttl));
+        // Personal fields: sealed under per-subject data keys, wrapped by KEKs under the
+        // master key. Rows from before envelope encryption are encrypted now.
+        let keyring = Arc::new(Keyring::new(master.clone(), access_ttl));
+        let field_keys = Arc::new(portcullis_core::crypto::envelope::FieldKeys::new(
+            master,
+            keyring.derive("portcullis:blind-index:v1"),
+        ));
+        store.install_field_keys(field_keys);
+        {
+            let mut tx = store.begin().await?;
+            tx.ensure_kek(clock.now()).await?;
+            tx.commit().await?;
+            let mut encrypted = 0;
+            loop {
+                let n = store.encrypt_legacy_users(500).await?;
+                if n == 0 {
+                    break;
+                }
+                encrypted += n;
+            }
+            if encrypted > 0 {
+                tracing::info!(
+                    users = encrypted,
+                    "encrypted the personal data of users stored before envelope encryption"
+                );
+            }
+        }
         keyring
             .load(store.as_ref(), clock.now(), rng.as_ref())
             .await?;
@@ -267,6 +295,8 @@ impl App {
         stop: watch::Receiver<bool>,
     ) -> (Vec<JoinHandle<()>>, Vec<JoinHandle<()>>) {
         let svc = self.services.clone();
+        let rotate_every_days = self.config.keys.rotate_every_days;
+        let rewrap_batch = self.config.keys.rewrap_batch;
         let mut stop_sync = stop.clone();
         let sync = tokio::spawn(async move {
             let mut cursor = svc.now() - svc.settings().access_ttl - 120;
@@ -312,6 +342,9 @@ impl App {
                     && let Err(e) = svc.keyring.reload(svc.store().as_ref()).await
                 {
                     tracing::warn!(error = %e, "could not reload signing keys");
+                }
+                if ticks.is_multiple_of(REWRAP_TICKS) {
+                    rotation_tick(&svc, rotate_every_days, rewrap_batch).await;
                 }
                 if ticks.is_multiple_of(PURGE_TICKS) {
                     match svc.purge_expired().await {
@@ -488,6 +521,52 @@ impl App {
             );
         }
         result
+    }
+}
+
+/// Key rotation in the background: starts a scheduled KEK rotation when the newest KEK is
+/// older than `keys.rotate_every_days`, and moves data keys to the newest KEK in batches
+/// (every node may; each re-wrap is conditional), retiring old KEKs once unused.
+async fn rotation_tick(svc: &Services, rotate_every_days: u32, rewrap_batch: u32) {
+    let status = match svc.kek_status().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the key status");
+            return;
+        }
+    };
+    if rotate_every_days > 0 {
+        let newest = status
+            .versions
+            .iter()
+            .map(|v| v.1)
+            .max()
+            .unwrap_or(i64::MAX);
+        if svc.now() - newest > i64::from(rotate_every_days) * 86_400 {
+            match svc.rotate_kek("system").await {
+                Ok(v) => tracing::info!(
+                    kek_version = v,
+                    "scheduled key-encryption-key rotation started"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduled KEK rotation failed; retrying later")
+                }
+            }
+            return;
+        }
+    }
+    let unretired = status
+        .versions
+        .iter()
+        .any(|(v, _, retired)| *v < status.current && retired.is_none());
+    if rewrap_batch > 0 && (status.deks_current < status.deks || unretired) {
+        match svc.rewrap_step(rewrap_batch).await {
+            Ok(n) if n > 0 => {
+                tracing::info!(rewrapped = n, "re-wrapped data keys under the newest KEK")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not re-wrap data keys; retrying later"),
+        }
     }
 }
 

@@ -181,6 +181,9 @@ pub enum KeysCommand {
     },
     /// The key source and what is known about the keys, as JSON.
     Status,
+    /// Add a key-encryption key and re-wrap every data key under it, with progress; run it
+    /// again after an interruption and it resumes (the server keeps serving meanwhile).
+    Rotate,
 }
 
 fn flags(command: &Command) -> Result<Table, config::LoadError> {
@@ -490,17 +493,68 @@ async fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            let svc = &app.services;
+            let status = svc.kek_status().await?;
+            let unretired = status
+                .versions
+                .iter()
+                .any(|(v, _, r)| *v < status.current && r.is_none());
+            if status.deks_current < status.deks || unretired {
+                eprintln!("resuming the rotation to KEK version {}", status.current);
+            } else {
+                let v = svc.rotate_kek("cli").await?;
+                eprintln!("added KEK version {v}; re-wrapping data keys");
+            }
+            let total = svc.kek_status().await?.deks;
+            let started = std::time::Instant::now();
+            loop {
+                let n = svc.rewrap_step(1000).await?;
+                let st = svc.kek_status().await?;
+                let width = 40usize;
+                let done = usize::try_from(st.deks_current).unwrap_or(0);
+                let all = usize::try_from(st.deks.max(1)).unwrap_or(1);
+                let filled = (done * width / all).min(width);
+                eprint!(
+                    "\r[{}{}] {}/{} data keys",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled),
+                    st.deks_current,
+                    st.deks
+                );
+                if n == 0 {
+                    break;
+                }
+            }
+            let st = svc.kek_status().await?;
+            eprintln!();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "kek_version": st.current,
+                    "rewrapped": total,
+                    "seconds": started.elapsed().as_secs_f64(),
+                    "retired": st.versions.iter().filter(|v| v.2.is_some()).map(|v| v.0).collect::<Vec<_>>(),
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
             command: KeysCommand::Status,
         } => {
             let store = crate::app::open_store(&cfg).await?;
             let split = crate::masterkey::split_record(store.as_ref()).await?;
             let signing = store.signing_keys().await?;
+            let keks = store.kek_status().await?;
             let source = format!("{:?}", cfg.keys.source).to_lowercase();
             let status = serde_json::json!({
                 "source": source,
                 "shamir": split.map(|r| serde_json::json!({"threshold": r.threshold, "shares": r.shares, "set": r.set})),
                 "signing_keys": signing.iter().map(|k| serde_json::json!({"kid": k.kid, "created_at": k.created_at, "activates_at": k.activates_at})).collect::<Vec<_>>(),
                 "rotate_every_days": cfg.keys.rotate_every_days,
+                "kek": keks,
             });
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(ExitCode::SUCCESS)

@@ -47,11 +47,6 @@ pub async fn resolve(
     rng: &dyn Rng,
 ) -> Result<Master, MasterKeyError> {
     let keys = &config.keys;
-    if keys.rotate_every_days != 0 {
-        return Err(MasterKeyError::Config(
-            "keys.rotate_every_days: scheduled key-encryption-key rotation is not available in this version; set it to 0".into(),
-        ));
-    }
     match keys.source {
         KeySource::File => Ok(Master::Ready(keyfile::load_or_create(
             &keys.master_key_file,

@@ -2,6 +2,11 @@
 //! agree on everything here (`$n` parameters, `ON CONFLICT`, `RETURNING`-free statements);
 //! what differs is delegated to the backend's `hooks` module.
 
+/// Where a store keeps the field keys once the master key is known (shared by clones).
+pub(crate) type KeySlot = std::sync::Arc<
+    std::sync::RwLock<Option<std::sync::Arc<portcullis_core::crypto::envelope::FieldKeys>>>,
+>;
+
 /// Generates the `Store` and `Tx` implementations for one backend.
 ///
 /// Expects, in the invoking module: a `$Store` with `read_pool()`, `begin_tx()` and `feed()`,
@@ -45,19 +50,81 @@ macro_rules! sql_backend {
 
         type DbRow = <$Db as sqlx::Database>::Row;
 
-        const USER_COLS: &str = "id, email, display_name, role, password_hash, mfa_enabled, locked, created_at, updated_at";
+        /// The user columns, with the subject's wrapped DEK and the sealed KEK that wraps it
+        /// (scalar subqueries, so `FOR UPDATE` locks only the user row).
+        const USER_COLS: &str = "id, email, display_name, email_enc, display_name_enc, role, password_hash, mfa_enabled,
+            locked, created_at, updated_at,
+            (SELECT kek_version FROM deks WHERE deks.subject = users.id) AS dek_kek,
+            (SELECT wrapped FROM deks WHERE deks.subject = users.id) AS dek_wrapped,
+            (SELECT sealed FROM keks WHERE keks.version = (SELECT kek_version FROM deks WHERE deks.subject = users.id)) AS kek_sealed";
+
+        use portcullis_core::crypto::envelope::{self, EnvelopeError, FieldKeys};
+        use portcullis_core::crypto::secretbox::SecretKey;
+
+        fn envelope_err(e: EnvelopeError) -> StoreError {
+            StoreError::Corrupt(format!("personal data: {e}"))
+        }
+
+        fn no_keys() -> StoreError {
+            StoreError::Unavailable("the field keys are not loaded (master key not available)".into())
+        }
+
+        fn keys_of(slot: &crate::common::KeySlot) -> Option<std::sync::Arc<FieldKeys>> {
+            slot.read().ok().and_then(|k| k.clone())
+        }
+
+        fn version_of(v: i64) -> StoreResult<u32> {
+            u32::try_from(v).map_err(|_| corrupt("key version out of range"))
+        }
+
+        /// The DEK of the user in row `r`.
+        fn row_dek(keys: &FieldKeys, id: &str, r: &DbRow) -> StoreResult<SecretKey> {
+            let kek_version: Option<i64> = r.try_get("dek_kek").map_err(map_err)?;
+            let wrapped: Option<Vec<u8>> = r.try_get("dek_wrapped").map_err(map_err)?;
+            let kek_sealed: Option<Vec<u8>> = r.try_get("kek_sealed").map_err(map_err)?;
+            let kek_version = version_of(kek_version.ok_or_else(|| corrupt("sealed user without a data key"))?)?;
+            let kek = kek_sealed
+                .map(|s| keys.kek(kek_version, &s))
+                .transpose()
+                .map_err(envelope_err)?;
+            keys.dek(id, kek.as_ref(), kek_version, wrapped.as_deref()).map_err(envelope_err)
+        }
+
+        fn open_text(dek: &SecretKey, column: &str, id: &str, sealed: &[u8]) -> StoreResult<String> {
+            let plain = envelope::open_field(dek, "users", column, id, sealed).map_err(envelope_err)?;
+            String::from_utf8(plain.to_vec()).map_err(|_| corrupt("sealed text is not UTF-8"))
+        }
 
         fn corrupt(what: &str) -> StoreError {
             StoreError::Corrupt(what.to_owned())
         }
 
-        fn user_from_row(r: &DbRow) -> StoreResult<User> {
-            let email: String = r.try_get("email").map_err(map_err)?;
+        /// A user from its row, opening the sealed email and display name with the user's
+        /// DEK. Rows without `email_enc` are plaintext: written before envelope encryption
+        /// (encrypted at the next start) or erased (the email column holds the pseudonym).
+        fn user_from_row(r: &DbRow, keys: Option<&FieldKeys>) -> StoreResult<User> {
+            let id: String = r.try_get("id").map_err(map_err)?;
+            let email_enc: Option<Vec<u8>> = r.try_get("email_enc").map_err(map_err)?;
+            let (email, display_name) = match email_enc {
+                None => (
+                    r.try_get::<String, _>("email").map_err(map_err)?,
+                    r.try_get::<Option<String>, _>("display_name").map_err(map_err)?,
+                ),
+                Some(sealed) => {
+                    let keys = keys.ok_or_else(no_keys)?;
+                    let dek = row_dek(keys, &id, r)?;
+                    let name: Option<Vec<u8>> = r.try_get("display_name_enc").map_err(map_err)?;
+                    (
+                        open_text(&dek, "email", &id, &sealed)?,
+                        name.map(|n| open_text(&dek, "display_name", &id, &n)).transpose()?,
+                    )
+                }
+            };
             let role: String = r.try_get("role").map_err(map_err)?;
             Ok(User {
-                id: r.try_get("id").map_err(map_err)?,
+                id,
                 email: Email::parse(&email).map_err(|_| corrupt("stored email does not parse"))?,
-                display_name: r.try_get("display_name").map_err(map_err)?,
+                display_name,
                 role: role.parse::<Role>().map_err(|_| corrupt("stored role unknown"))?,
                 password_hash: r.try_get::<Option<String>, _>("password_hash").map_err(map_err)?.map(PasswordHash),
                 mfa_enabled: r.try_get("mfa_enabled").map_err(map_err)?,
@@ -188,7 +255,7 @@ macro_rules! sql_backend {
         impl Store for $Store {
             async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
                 let tx = self.begin_tx().await.map_err(map_err)?;
-                Ok(Box::new($Tx { tx }))
+                Ok(Box::new($Tx { tx, keys: self.keys() }))
             }
 
             async fn ping(&self) -> StoreResult<()> {
@@ -203,13 +270,22 @@ macro_rules! sql_backend {
             async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
                 let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1"));
                 let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
-                row.as_ref().map(user_from_row).transpose()
+                row.as_ref().map(|r| user_from_row(r, self.keys().as_deref())).transpose()
             }
 
             async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE email = $1"));
-                let row = sqlx::query(sql).bind(email.as_str()).fetch_optional(self.read_pool()).await.map_err(map_err)?;
-                row.as_ref().map(user_from_row).transpose()
+                // By blind index; plaintext rows (not yet encrypted) by the email itself.
+                let bidx = self.keys().map(|k| k.blind_index(email.as_str())).unwrap_or_default();
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {USER_COLS} FROM users WHERE email_bidx = $1 OR (email_enc IS NULL AND email = $2)"
+                ));
+                let row = sqlx::query(sql)
+                    .bind(bidx)
+                    .bind(email.as_str())
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(|r| user_from_row(r, self.keys().as_deref())).transpose()
             }
 
             async fn list_users(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
@@ -220,7 +296,7 @@ macro_rules! sql_backend {
                     .fetch_all(self.read_pool())
                     .await
                     .map_err(map_err)?;
-                rows.iter().map(user_from_row).collect()
+                rows.iter().map(|r| user_from_row(r, self.keys().as_deref())).collect()
             }
 
             async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
@@ -764,6 +840,117 @@ macro_rules! sql_backend {
                     .transpose()
             }
 
+            fn install_field_keys(&self, keys: std::sync::Arc<FieldKeys>) {
+                if let Ok(mut slot) = self.keys.write() {
+                    *slot = Some(keys);
+                }
+            }
+
+            async fn kek_status(&self) -> StoreResult<portcullis_core::store::KekStatus> {
+                let rows = sqlx::query("SELECT version, created_at, retired_at FROM keks ORDER BY version")
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                let mut versions = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    versions.push((
+                        version_of(r.try_get("version").map_err(map_err)?)?,
+                        r.try_get("created_at").map_err(map_err)?,
+                        r.try_get("retired_at").map_err(map_err)?,
+                    ));
+                }
+                let current = versions.iter().map(|v| v.0).max().unwrap_or(0);
+                let count = |sql: &'static str, version: Option<u32>| async move {
+                    let mut q = sqlx::query_scalar::<_, i64>(sql);
+                    if let Some(v) = version {
+                        q = q.bind(i64::from(v));
+                    }
+                    let n = q.fetch_one(self.read_pool()).await.map_err(map_err)?;
+                    StoreResult::Ok(u64::try_from(n).unwrap_or(0))
+                };
+                Ok(portcullis_core::store::KekStatus {
+                    current,
+                    versions,
+                    deks: count("SELECT COUNT(*) FROM deks WHERE wrapped IS NOT NULL", None).await?,
+                    deks_current: count("SELECT COUNT(*) FROM deks WHERE wrapped IS NOT NULL AND kek_version = $1", Some(current)).await?,
+                    deks_destroyed: count("SELECT COUNT(*) FROM deks WHERE wrapped IS NULL", None).await?,
+                })
+            }
+
+            async fn rewrap_deks(&self, batch: u32) -> StoreResult<u64> {
+                let keys = self.keys().ok_or_else(no_keys)?;
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                // A KEK exists by now (made at start); the time is only used if it did not.
+                let (v, kek) = current_kek(&mut tx, &keys, 0).await?;
+                let rows = sqlx::query(
+                    "SELECT d.subject, d.kek_version, d.wrapped, k.sealed FROM deks d LEFT JOIN keks k ON k.version = d.kek_version
+                     WHERE d.wrapped IS NOT NULL AND d.kek_version <> $1 ORDER BY d.subject LIMIT $2",
+                )
+                .bind(i64::from(v))
+                .bind(i64::from(batch))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let mut done = 0u64;
+                for r in &rows {
+                    let subject: String = r.try_get("subject").map_err(map_err)?;
+                    let old = version_of(r.try_get("kek_version").map_err(map_err)?)?;
+                    let wrapped: Option<Vec<u8>> = r.try_get("wrapped").map_err(map_err)?;
+                    let sealed: Option<Vec<u8>> = r.try_get("sealed").map_err(map_err)?;
+                    let old_kek = sealed.map(|s| keys.kek(old, &s)).transpose().map_err(envelope_err)?;
+                    let dek = keys.dek(&subject, old_kek.as_ref(), old, wrapped.as_deref()).map_err(envelope_err)?;
+                    let rewrapped = keys.wrap_dek(&subject, &dek, &kek, v, &portcullis_core::rand::OsRng);
+                    // Only if nobody changed it meanwhile (another node re-wrapping, an erasure).
+                    let n = sqlx::query("UPDATE deks SET wrapped = $1, kek_version = $2 WHERE subject = $3 AND kek_version = $4 AND wrapped IS NOT NULL")
+                        .bind(rewrapped)
+                        .bind(i64::from(v))
+                        .bind(&subject)
+                        .bind(i64::from(old))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    done += n.rows_affected();
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(done)
+            }
+
+            async fn encrypt_legacy_users(&self, batch: u32) -> StoreResult<u64> {
+                let keys = self.keys().ok_or_else(no_keys)?;
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                let rows = sqlx::query(
+                    "SELECT id, email, display_name, created_at FROM users
+                     WHERE email_enc IS NULL AND email NOT LIKE '%@erased.invalid' ORDER BY id LIMIT $1",
+                )
+                .bind(i64::from(batch))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let mut done = 0u64;
+                for r in &rows {
+                    let id: String = r.try_get("id").map_err(map_err)?;
+                    let email: String = r.try_get("email").map_err(map_err)?;
+                    let name: Option<String> = r.try_get("display_name").map_err(map_err)?;
+                    let created: UnixTime = r.try_get("created_at").map_err(map_err)?;
+                    let (email_enc, name_enc, bidx) =
+                        seal_user_fields(&mut tx, &keys, &id, &email, name.as_deref(), created).await?;
+                    sqlx::query(
+                        "UPDATE users SET email = id, display_name = NULL, email_enc = $1, display_name_enc = $2, email_bidx = $3
+                         WHERE id = $4",
+                    )
+                    .bind(email_enc)
+                    .bind(name_enc)
+                    .bind(bidx)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    done += 1;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(done)
+            }
+
             async fn key_meta(&self, name: &str) -> StoreResult<Option<String>> {
                 let row = sqlx::query("SELECT value FROM key_meta WHERE name = $1")
                     .bind(name)
@@ -821,18 +1008,119 @@ macro_rules! sql_backend {
         /// A write transaction of this backend.
         pub struct $Tx {
             tx: sqlx::Transaction<'static, $Db>,
+            keys: Option<std::sync::Arc<FieldKeys>>,
+        }
+
+        impl $Tx {
+            fn keys(&self) -> Option<std::sync::Arc<FieldKeys>> {
+                self.keys.clone()
+            }
+        }
+
+        impl $Store {
+            fn keys(&self) -> Option<std::sync::Arc<FieldKeys>> {
+                keys_of(&self.keys)
+            }
+        }
+
+        /// The newest KEK, creating version 1 when there is none (every node may race to;
+        /// the database keeps one and every node uses the one it keeps).
+        async fn current_kek(
+            tx: &mut sqlx::Transaction<'static, $Db>,
+            keys: &FieldKeys,
+            now: UnixTime,
+        ) -> StoreResult<(u32, SecretKey)> {
+            for _ in 0..2 {
+                let row = sqlx::query("SELECT version, sealed FROM keks WHERE sealed IS NOT NULL ORDER BY version DESC LIMIT 1")
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(r) = row {
+                    let v = version_of(r.try_get("version").map_err(map_err)?)?;
+                    let sealed: Vec<u8> = r.try_get("sealed").map_err(map_err)?;
+                    return Ok((v, keys.kek(v, &sealed).map_err(envelope_err)?));
+                }
+                sqlx::query("INSERT INTO keks (version, sealed, created_at) VALUES (1, $1, $2) ON CONFLICT (version) DO NOTHING")
+                    .bind(keys.new_kek(1, &portcullis_core::rand::OsRng))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            Err(StoreError::Unavailable("no key-encryption key could be created".into()))
+        }
+
+        /// Creates the subject's DEK (or uses the one it has) and seals the user's email and
+        /// display name; (email_enc, display_name_enc, email_bidx).
+        async fn seal_user_fields(
+            tx: &mut sqlx::Transaction<'static, $Db>,
+            keys: &FieldKeys,
+            id: &str,
+            email: &str,
+            display_name: Option<&str>,
+            now: UnixTime,
+        ) -> StoreResult<(Vec<u8>, Option<Vec<u8>>, String)> {
+            let rng = portcullis_core::rand::OsRng;
+            let existing = sqlx::query(
+                "SELECT d.kek_version, d.wrapped, k.sealed FROM deks d LEFT JOIN keks k ON k.version = d.kek_version WHERE d.subject = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            let dek = match existing {
+                Some(r) => {
+                    let v = version_of(r.try_get("kek_version").map_err(map_err)?)?;
+                    let wrapped: Option<Vec<u8>> = r.try_get("wrapped").map_err(map_err)?;
+                    let sealed: Option<Vec<u8>> = r.try_get("sealed").map_err(map_err)?;
+                    let kek = sealed.map(|s| keys.kek(v, &s)).transpose().map_err(envelope_err)?;
+                    keys.dek(id, kek.as_ref(), v, wrapped.as_deref()).map_err(envelope_err)?
+                }
+                None => {
+                    let (v, kek) = current_kek(tx, keys, now).await?;
+                    let (dek, wrapped) = keys.new_dek(id, &kek, v, &rng);
+                    sqlx::query("INSERT INTO deks (subject, version, kek_version, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(id)
+                        .bind(i64::from(envelope::DEK_VERSION))
+                        .bind(i64::from(v))
+                        .bind(wrapped)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                    dek
+                }
+            };
+            Ok((
+                envelope::seal_field(&dek, "users", "email", id, email.as_bytes(), &rng),
+                display_name.map(|d| envelope::seal_field(&dek, "users", "display_name", id, d.as_bytes(), &rng)),
+                keys.blind_index(email),
+            ))
         }
 
         #[async_trait]
         impl Tx for $Tx {
             async fn insert_user(&mut self, u: &User) -> StoreResult<()> {
+                let keys = self.keys().ok_or_else(no_keys)?;
+                let (email_enc, name_enc, bidx) = seal_user_fields(
+                    &mut self.tx,
+                    &keys,
+                    &u.id,
+                    u.email.as_str(),
+                    u.display_name.as_deref(),
+                    u.created_at,
+                )
+                .await?;
+                // The old plaintext column keeps the id: unique, not null, and says nothing.
                 sqlx::query(
-                    "INSERT INTO users (id, email, display_name, role, password_hash, mfa_enabled, locked, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO users (id, email, display_name, email_enc, display_name_enc, email_bidx, role, password_hash,
+                                        mfa_enabled, locked, created_at, updated_at)
+                     VALUES ($1, $1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&u.id)
-                .bind(u.email.as_str())
-                .bind(&u.display_name)
+                .bind(email_enc)
+                .bind(name_enc)
+                .bind(bidx)
                 .bind(u.role.as_str())
                 .bind(u.password_hash.as_ref().map(|h| h.0.as_str()))
                 .bind(u.mfa_enabled)
@@ -851,13 +1139,13 @@ macro_rules! sql_backend {
             async fn user_by_id(&mut self, id: &str) -> StoreResult<Option<User>> {
                 let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1"));
                 let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
-                row.as_ref().map(user_from_row).transpose()
+                row.as_ref().map(|r| user_from_row(r, self.keys().as_deref())).transpose()
             }
 
             async fn lock_user(&mut self, id: &str) -> StoreResult<Option<User>> {
                 let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1{}", hooks::FOR_UPDATE));
                 let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
-                row.as_ref().map(user_from_row).transpose()
+                row.as_ref().map(|r| user_from_row(r, self.keys().as_deref())).transpose()
             }
 
             async fn set_password_hash(&mut self, user_id: &str, hash: &PasswordHash, now: UnixTime) -> StoreResult<()> {
@@ -1450,8 +1738,19 @@ macro_rules! sql_backend {
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
+                // Crypto-shredding: without its DEK, no copy of the sealed fields opens again.
+                sqlx::query("UPDATE deks SET wrapped = NULL, destroyed_at = $2 WHERE subject = $1")
+                    .bind(user_id)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(k) = self.keys() {
+                    k.forget(user_id);
+                }
                 let done = sqlx::query(
-                    "UPDATE users SET email = $2, display_name = NULL, password_hash = NULL, totp_secret = NULL,
+                    "UPDATE users SET email = $2, display_name = NULL, email_enc = NULL, display_name_enc = NULL,
+                            email_bidx = NULL, password_hash = NULL, totp_secret = NULL,
                             totp_pending = NULL, totp_last_step = NULL, mfa_enabled = $3, locked = $4, updated_at = $5
                      WHERE id = $1",
                 )
@@ -1464,6 +1763,54 @@ macro_rules! sql_backend {
                 .await
                 .map_err(map_err)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn add_kek(&mut self, now: UnixTime) -> StoreResult<u32> {
+                let keys = self.keys().ok_or_else(no_keys)?;
+                current_kek(&mut self.tx, &keys, now).await?;
+                let max: i64 = sqlx::query_scalar("SELECT MAX(version) FROM keks")
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                let v = version_of(max)?.saturating_add(1);
+                sqlx::query("INSERT INTO keks (version, sealed, created_at) VALUES ($1, $2, $3)")
+                    .bind(i64::from(v))
+                    .bind(keys.new_kek(v, &portcullis_core::rand::OsRng))
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict("kek"),
+                        other => other,
+                    })?;
+                Ok(v)
+            }
+
+            async fn ensure_kek(&mut self, now: UnixTime) -> StoreResult<()> {
+                let keys = self.keys().ok_or_else(no_keys)?;
+                current_kek(&mut self.tx, &keys, now).await.map(|_| ())
+            }
+
+            async fn retire_keks(&mut self, now: UnixTime) -> StoreResult<Vec<u32>> {
+                let rows: Vec<i64> = sqlx::query_scalar(
+                    "SELECT version FROM keks WHERE sealed IS NOT NULL
+                       AND version < (SELECT MAX(version) FROM keks)
+                       AND NOT EXISTS (SELECT 1 FROM deks WHERE deks.kek_version = keks.version AND deks.wrapped IS NOT NULL)",
+                )
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for v in rows {
+                    sqlx::query("UPDATE keks SET sealed = NULL, retired_at = $1 WHERE version = $2")
+                        .bind(now)
+                        .bind(v)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    out.push(version_of(v)?);
+                }
+                Ok(out)
             }
 
             async fn insert_key_meta(&mut self, name: &str, value: &str, now: UnixTime) -> StoreResult<()> {

@@ -72,6 +72,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "key_meta",
         sql: include_str!("../migrations/sqlite/0011_key_meta.sql"),
     },
+    Migration {
+        version: 12,
+        name: "envelope",
+        sql: include_str!("../migrations/sqlite/0012_envelope.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -129,6 +134,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 11,
         name: "key_meta",
         sql: include_str!("../migrations/postgres/0011_key_meta.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "envelope",
+        sql: include_str!("../migrations/postgres/0012_envelope.sql"),
     },
 ];
 

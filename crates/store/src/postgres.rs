@@ -19,6 +19,7 @@ const MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    keys: crate::common::KeySlot,
 }
 
 impl PgStore {
@@ -45,7 +46,10 @@ impl PgStore {
             .map_err(map_err)?;
         result?;
         drop(conn);
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            keys: crate::common::KeySlot::default(),
+        })
     }
 
     fn read_pool(&self) -> &PgPool {

@@ -19,6 +19,7 @@ crate::migrate::migration_runner!(Sqlite, crate::migrate::SQLITE);
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    keys: crate::common::KeySlot,
 }
 
 impl SqliteStore {
@@ -58,6 +59,7 @@ impl SqliteStore {
             return Ok(Self {
                 read: write.clone(),
                 write,
+                keys: crate::common::KeySlot::default(),
             });
         }
         let read = SqlitePoolOptions::new()
@@ -67,7 +69,11 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            keys: crate::common::KeySlot::default(),
+        })
     }
 
     fn read_pool(&self) -> &SqlitePool {

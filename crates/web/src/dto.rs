@@ -1150,3 +1150,31 @@ impl Validate for EraseQuery {
         Ok(())
     }
 }
+
+/// `GET /admin/keys`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyStatusBody {
+    /// The newest key-encryption key version.
+    pub kek_version: u32,
+    /// Every KEK version.
+    pub versions: Vec<KekVersionBody>,
+    /// Live data keys (one per user).
+    pub data_keys: u64,
+    /// Of them, wrapped by the newest KEK.
+    pub data_keys_rewrapped: u64,
+    /// Data keys destroyed by erasure.
+    pub data_keys_destroyed: u64,
+    /// `data_keys_rewrapped / data_keys` (1 when no rotation is under way).
+    pub progress: f64,
+}
+
+/// One KEK version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KekVersionBody {
+    /// Version.
+    pub version: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, once no data key uses it and its sealed key is gone.
+    pub retired_at: Option<String>,
+}

@@ -2,6 +2,7 @@
 //! vectors where one exists.
 
 pub mod apikey;
+pub mod envelope;
 pub mod httpsig;
 pub mod jwt;
 pub mod passwords;

@@ -231,6 +231,56 @@ impl Services {
         Ok(n)
     }
 
+    /// Adds a key-encryption key (audited `keys.kek.rotated` in the same transaction); data
+    /// keys move to it in the background ([`Services::rewrap_step`]).
+    pub async fn rotate_kek(&self, actor: &str) -> Result<u32> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let version = tx.add_kek(now).await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "keys.kek.rotated", Outcome::Success)
+                .actor(actor.to_owned())
+                .details(json!({"kek_version": version})),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// [`Services::rotate_kek`] for an administrator (with a recent step-up).
+    pub async fn admin_rotate_kek(&self, admin: &Principal) -> Result<u32> {
+        self.require_recent_auth(admin).await?;
+        self.rotate_kek(&admin.user_id).await
+    }
+
+    /// Where key-encryption keys and data keys stand.
+    pub async fn kek_status(&self) -> Result<crate::store::KekStatus> {
+        Ok(self.store.kek_status().await?)
+    }
+
+    /// One step of a KEK rotation: re-wraps up to `batch` data keys under the newest KEK,
+    /// and once none is left under an older one, retires the older KEKs (audited
+    /// `keys.kek.retired`). Returns how many were re-wrapped. Safe to run on every node at
+    /// once and to stop at any point: a later step carries on.
+    pub async fn rewrap_step(&self, batch: u32) -> Result<u64> {
+        let n = self.store.rewrap_deks(batch).await?;
+        if n == 0 {
+            let now = self.now();
+            let mut tx = self.store.begin().await?;
+            let retired = tx.retire_keks(now).await?;
+            for v in &retired {
+                tx.append_audit(
+                    &NewAuditEvent::new(now, "keys.kek.retired", Outcome::Success)
+                        .actor("system".to_owned())
+                        .details(json!({"kek_version": v})),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(n)
+    }
+
     /// Records a key-management event that changes nothing in the database itself (the
     /// master key unsealed from shares): `action` with `details`, by `actor`.
     pub async fn audit_key_event(

@@ -244,6 +244,7 @@ async fn headers_and_documents(b: Backend) {
                         "limit",
                         "cursor",
                         "after_seq",
+                        "erase",
                         "tree_size",
                         "from",
                         "to",

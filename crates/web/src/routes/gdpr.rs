@@ -9,8 +9,8 @@ use portcullis_core::clock::rfc3339;
 
 use crate::AppState;
 use crate::dto::{
-    ApiKeyBody, AuditEventBody, EraseQuery, EraseRequest, ExportBody, ExportMfa, PasskeyBody,
-    SessionBody, UserBody,
+    ApiKeyBody, AuditEventBody, EraseQuery, EraseRequest, ExportBody, ExportMfa, KekVersionBody,
+    KeyStatusBody, PasskeyBody, SessionBody, UserBody,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Admin, ApiJson, ApiQuery, Auth, Ctx};
@@ -20,6 +20,56 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/me/export", get(export))
         .route("/api/v1/auth/me/erase", post(erase))
         .route("/api/v1/admin/users/{id}", delete(admin_erase))
+        .route("/api/v1/admin/keys", get(key_status))
+        .route("/api/v1/admin/keys/rotate", post(rotate))
+}
+
+fn status_body(st: portcullis_core::store::KekStatus) -> KeyStatusBody {
+    KeyStatusBody {
+        kek_version: st.current,
+        versions: st
+            .versions
+            .iter()
+            .map(|(v, c, r)| KekVersionBody {
+                version: *v,
+                created_at: rfc3339(*c),
+                retired_at: r.map(rfc3339),
+            })
+            .collect(),
+        data_keys: st.deks,
+        data_keys_rewrapped: st.deks_current,
+        data_keys_destroyed: st.deks_destroyed,
+        progress: if st.deks == 0 {
+            1.0
+        } else {
+            st.deks_current as f64 / st.deks as f64
+        },
+    }
+}
+
+/// Key-encryption keys and the progress of a rotation (data keys under the newest KEK).
+#[utoipa::path(get, path = "/api/v1/admin/keys", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Key status", body = KeyStatusBody)))]
+pub async fn key_status(
+    State(s): State<AppState>,
+    Admin(_, _): Admin,
+) -> ApiResult<Json<KeyStatusBody>> {
+    Ok(Json(status_body(s.svc.kek_status().await?)))
+}
+
+/// Start a KEK rotation (step-up required): a new KEK is added at once and every node
+/// re-wraps data keys under it in the background; follow `progress` at `GET /admin/keys`.
+#[utoipa::path(post, path = "/api/v1/admin/keys/rotate", tag = "admin", security(("bearer" = [])),
+    responses((status = 202, description = "Rotation started", body = KeyStatusBody)))]
+pub async fn rotate(
+    State(s): State<AppState>,
+    Admin(p, _): Admin,
+) -> ApiResult<(StatusCode, Json<KeyStatusBody>)> {
+    s.svc.admin_rotate_kek(&p).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(status_body(s.svc.kek_status().await?)),
+    ))
 }
 
 /// Everything held about the caller, as one JSON document (GDPR art. 15 and 20): profile,
