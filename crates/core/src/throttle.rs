@@ -38,17 +38,17 @@ pub const CLIENT_IP: Backoff = Backoff {
 /// The keys one attempt is counted under: its account and, when known, its client IP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleKeys {
-    /// `acct:<hash of the email>`.
+    /// `acct:<keyed hash of the email>`.
     pub account: String,
     /// `ip:<address or /64>`.
     pub ip: Option<String>,
 }
 
 impl ThrottleKeys {
-    /// The keys of an attempt on `email` from `ip`.
-    pub fn new(email: &Email, ip: Option<IpAddr>) -> Self {
+    /// The keys of an attempt on `email` from `ip`; `pepper` keys the account hash.
+    pub fn new(pepper: &[u8; 32], email: &Email, ip: Option<IpAddr>) -> Self {
         Self {
-            account: account_key(email),
+            account: account_key(pepper, email),
             ip: ip.map(ip_key),
         }
     }
@@ -62,8 +62,15 @@ impl ThrottleKeys {
 }
 
 /// The throttle key of an account.
-pub fn account_key(email: &Email) -> String {
-    format!("acct:{}", sha256_hex(email.as_str().as_bytes()))
+/// HMAC-SHA256 under a key derived from the master key: a stolen database does not let
+/// anyone confirm a guessed email by hashing it.
+pub fn account_key(pepper: &[u8; 32], email: &Email) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(pepper) else {
+        return format!("acct:{}", sha256_hex(email.as_str().as_bytes()));
+    };
+    mac.update(email.as_str().as_bytes());
+    format!("acct:{}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// The throttle key of a client IP. IPv6 clients are keyed by their /64, the smallest block

@@ -217,7 +217,7 @@ impl Services {
         password: &str,
     ) -> Result<LoginOutcome> {
         let email = Self::parse_email(email)?;
-        let keys = throttle::ThrottleKeys::new(&email, ctx.ip);
+        let keys = self.throttle_keys(&email, ctx.ip);
         self.check_throttle(&keys).await?;
 
         let user = self.store.user_by_email(&email).await?;
@@ -694,7 +694,7 @@ impl Services {
     ) -> Result<()> {
         self.require_recent_auth(p).await?;
         let user = self.me(p).await?;
-        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
+        let keys = self.throttle_keys(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let current = normalize(current);
         if !self

@@ -77,7 +77,7 @@ impl Services {
         self.require_recent_auth(p).await?;
         let user = self.me(p).await?;
         // A stolen token must not become a password oracle: the login throttle applies.
-        let keys = crate::throttle::ThrottleKeys::new(&user.email, ctx.ip);
+        let keys = self.throttle_keys(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let ok = self
             .hasher

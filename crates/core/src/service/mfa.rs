@@ -14,7 +14,6 @@ use crate::model::{MfaChallenge, User, WebauthnCeremony};
 use crate::password::normalize;
 use crate::rand::bytes;
 use crate::store::Tx;
-use crate::throttle;
 
 /// How long the `mfa_token` of a password-verified login lives.
 pub const MFA_TOKEN_TTL: i64 = 300;
@@ -437,7 +436,7 @@ impl Services {
             return Err(DEAD_MFA_TOKEN);
         }
         let user = tx.lock_user(&ch.user_id).await?.ok_or(DEAD_MFA_TOKEN)?;
-        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
+        let keys = self.throttle_keys(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         if user.locked {
             return Err(Error::AccountLocked);
@@ -502,7 +501,7 @@ impl Services {
         password: Option<&str>,
     ) -> Result<StepUp> {
         let user = self.me(p).await?;
-        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
+        let keys = self.throttle_keys(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let now = self.now();
         let outcome: Checked;
@@ -602,7 +601,7 @@ impl Services {
     ) -> Result<()> {
         self.require_recent_auth(p).await?;
         let user = self.me(p).await?;
-        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
+        let keys = self.throttle_keys(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         let pw_ok = self
             .hasher

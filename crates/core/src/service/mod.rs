@@ -104,6 +104,8 @@ pub struct Services {
     /// Access tokens whose signature verified: SHA-256 of the token to its principal and
     /// its validity (iat, exp). The time window, revocation and readiness are still checked
     /// on every use, so a clock that steps back makes a cached token as invalid as a new one.
+    /// Keys the account part of login-throttle keys (derived from the master key).
+    pub(crate) throttle_pepper: zeroize::Zeroizing<[u8; 32]>,
     pub(crate) verified_tokens:
         std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, TokenWindow)>>,
 }
@@ -153,7 +155,9 @@ impl Services {
         keyring: Arc<Keyring>,
     ) -> Self {
         let settings_issuer = settings.issuer.clone();
+        let throttle_pepper = keyring.derive("portcullis:throttle:v1");
         Self {
+            throttle_pepper,
             store,
             clock,
             rng,
@@ -169,6 +173,15 @@ impl Services {
             signature_failures: std::sync::Mutex::default(),
             verified_tokens: std::sync::Mutex::default(),
         }
+    }
+
+    /// The login-throttle keys of an attempt on `email` from `ip`.
+    pub(crate) fn throttle_keys(
+        &self,
+        email: &crate::email::Email,
+        ip: Option<std::net::IpAddr>,
+    ) -> crate::throttle::ThrottleKeys {
+        crate::throttle::ThrottleKeys::new(&self.throttle_pepper, email, ip)
     }
 
     /// The clock.

@@ -493,7 +493,7 @@ impl Services {
             tx.commit().await?;
             return Err(Error::InvalidCredentials);
         };
-        let keys = throttle::ThrottleKeys::new(&user.email, ctx.ip);
+        let keys = self.throttle_keys(&user.email, ctx.ip);
         self.check_throttle(&keys).await?;
         if ceremony.expires_at <= now {
             return Err(Error::InvalidCredentials);

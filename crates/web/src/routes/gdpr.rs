@@ -59,7 +59,7 @@ pub async fn key_status(
 
 /// Start a KEK rotation (step-up required): a new KEK is added at once and every node
 /// re-wraps data keys under it in the background; follow `progress` at `GET /admin/keys`.
-#[utoipa::path(post, path = "/api/v1/admin/keys/rotate", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/keys/rotate", operation_id = "rotate_kek", tag = "admin", security(("bearer" = [])),
     responses((status = 202, description = "Rotation started", body = KeyStatusBody)))]
 pub async fn rotate(
     State(s): State<AppState>,
