@@ -48,6 +48,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
 fi
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+  log "installing softhsm2 (a PKCS#11 token for the master key tests)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq softhsm2 >/dev/null
+fi
 if ! command -v oathtool >/dev/null 2>&1; then
   log "installing oathtool (independent TOTP client)"
   as_root apt-get update -qq

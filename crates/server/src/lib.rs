@@ -11,5 +11,6 @@ pub mod config;
 pub mod keyfile;
 pub mod logging;
 pub mod masterkey;
+pub mod pkcs11;
 pub mod sinks;
 pub mod tls;

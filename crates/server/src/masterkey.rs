@@ -53,9 +53,7 @@ pub async fn resolve(
             rng,
         )?)),
         KeySource::Env => from_env(&keys.master_key_env).map(Master::Ready),
-        KeySource::Pkcs11 => Err(MasterKeyError::Config(
-            "keys.source = \"pkcs11\": PKCS#11 tokens are not supported by this version; use file, env or shamir".into(),
-        )),
+        KeySource::Pkcs11 => from_token(config, store, rng).await.map(Master::Ready),
         KeySource::Shamir => {
             let record = split_record(store).await?.ok_or_else(|| {
                 MasterKeyError::Config(
@@ -79,6 +77,48 @@ pub async fn resolve(
             }
         }
     }
+}
+
+/// The `key_meta` entry that holds the master key as the PKCS#11 token encrypted it.
+pub const PKCS11_META: &str = "pkcs11";
+
+/// The master key from the PKCS#11 token: opened by the token at every start; made, and
+/// encrypted by the token, on the first (audited `keys.master.created`).
+async fn from_token(
+    config: &Config,
+    store: &dyn Store,
+    rng: &dyn Rng,
+) -> Result<SecretKey, MasterKeyError> {
+    use portcullis_core::audit::{NewAuditEvent, Outcome};
+    if let Some(json) = store.key_meta(PKCS11_META).await? {
+        let stored: crate::pkcs11::WrappedMaster = serde_json::from_str(&json).map_err(|e| {
+            MasterKeyError::Config(format!(
+                "the stored PKCS#11 master key record is damaged: {e}"
+            ))
+        })?;
+        return crate::pkcs11::unwrap(&config.keys, &stored).map_err(MasterKeyError::Config);
+    }
+    if !store.signing_keys().await?.is_empty() {
+        return Err(MasterKeyError::Config(
+            "keys.source = \"pkcs11\" on a database whose secrets are sealed under another master key; PKCS#11 must be chosen before the first start".into(),
+        ));
+    }
+    let (key, wrapped) =
+        crate::pkcs11::create(&config.keys, rng).map_err(MasterKeyError::Config)?;
+    let now = portcullis_core::clock::Clock::now(&portcullis_core::clock::SystemClock);
+    let json =
+        serde_json::to_string(&wrapped).map_err(|e| MasterKeyError::Config(e.to_string()))?;
+    let mut tx = store.begin().await?;
+    tx.insert_key_meta(PKCS11_META, &json, now).await?;
+    tx.append_audit(
+        &NewAuditEvent::new(now, "keys.master.created", Outcome::Success)
+            .actor("system".to_owned())
+            .details(serde_json::json!({"source": "pkcs11", "token_key": wrapped.key_label})),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(token_key = %wrapped.key_label, "created the master key, encrypted by the PKCS#11 token");
+    Ok(key)
 }
 
 /// The stored split record, if the key was split.

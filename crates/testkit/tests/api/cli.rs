@@ -14,12 +14,16 @@ on_both!(
 
 /// Starts `portcullis serve` with `cfg`; the child and the address it announced.
 pub(crate) fn spawn_server(cfg: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(binary())
-        .args(["serve", "--config", cfg.to_str().unwrap()])
+    let mut cmd = Command::new(binary());
+    cmd.args(["serve", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    spawn_with(cmd)
+}
+
+/// Spawns a prepared `portcullis serve` command; the child and the address it announced.
+pub(crate) fn spawn_with(mut cmd: Command) -> (std::process::Child, String) {
+    let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -4,10 +4,14 @@
 use portcullis_testkit::{Backend, STRONG, TestDb, client};
 use serde_json::{Value, json};
 
-use crate::cli::{run, spawn_server};
+use crate::cli::{run, spawn_server, spawn_with};
 use crate::send;
 
-on_both!(shamir_sealed_start, master_key_from_env);
+on_both!(
+    shamir_sealed_start,
+    master_key_from_env,
+    master_key_on_a_pkcs11_token
+);
 
 fn config(db: &TestDb, keys: &str) -> std::path::PathBuf {
     db.write_config(&format!(
@@ -293,15 +297,6 @@ async fn master_key_from_env(b: Backend) {
         &[("TEST_PORTCULLIS_KEY", &key)],
     );
     assert_eq!(code, 0, "{err}");
-    // PKCS#11 is named as unavailable rather than half-working.
-    let cfg = config(&db, "source = \"pkcs11\"");
-    let (code, _, err) = run(
-        &["keys", "rotate-signing", "--config", cfg.to_str().unwrap()],
-        None,
-        &[],
-    );
-    assert_ne!(code, 0);
-    assert!(err.contains("pkcs11"), "{err}");
 }
 
 on_both!(envelope_encryption_and_kek_rotation);
@@ -506,4 +501,119 @@ async fn envelope_encryption_and_kek_rotation(b: Backend) {
     }
     assert!(finished, "the background job re-wraps and retires");
     node.stop().await;
+}
+
+/// SoftHSM2 with a fresh token in `dir`; the environment the binary needs to reach it.
+fn softhsm(dir: &std::path::Path, label: &str) -> Vec<(String, String)> {
+    let tokens = dir.join("softhsm-tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--pin",
+            "1234",
+            "--so-pin",
+            "5678",
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util runs (apt-get install softhsm2)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    vec![
+        ("SOFTHSM2_CONF".into(), conf.display().to_string()),
+        ("TEST_HSM_PIN".into(), "1234".into()),
+    ]
+}
+
+async fn master_key_on_a_pkcs11_token(b: Backend) {
+    let db = TestDb::new(b).await;
+    let env = softhsm(&db.dir, "portcullis");
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let keys = "source = \"pkcs11\"\npkcs11_module = \"/usr/lib/softhsm/libsofthsm2.so\"\npkcs11_token_label = \"portcullis\"\npkcs11_pin_env = \"TEST_HSM_PIN\"\npkcs11_key_label = \"portcullis-master\"";
+    let cfg = config(&db, keys);
+    let cfg_s = cfg.to_str().unwrap().to_owned();
+    let create = [
+        "users",
+        "create",
+        "--email",
+        "admin@example.com",
+        "--role",
+        "admin",
+        "--password-stdin",
+        "--config",
+        &cfg_s,
+    ];
+    // First start: the token makes its key and encrypts a new master key with it.
+    let (code, _, err) = run(&create, Some(&format!("{STRONG}\n")), &env_ref);
+    assert_eq!(code, 0, "{err}");
+    // Every later start has the token open it again: secrets sealed under it still open.
+    let (code, _, err) = run(
+        &["keys", "rotate-signing", "--config", &cfg_s],
+        None,
+        &env_ref,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["keys", "status", "--config", &cfg_s], None, &env_ref);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"source\": \"pkcs11\""), "{out}");
+    // The master key itself is stored nowhere: only what the token encrypted.
+    let dump = db.dump();
+    assert!(
+        dump.contains("portcullis-master"),
+        "the wrapped-key record is there"
+    );
+    // A wrong PIN, or another token without the key, cannot start.
+    let wrong: Vec<(&str, &str)> = vec![(env_ref[0].0, env_ref[0].1), ("TEST_HSM_PIN", "9999")];
+    let (code, _, err) = run(
+        &["keys", "rotate-signing", "--config", &cfg_s],
+        None,
+        &wrong,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("PIN"), "{err}");
+    let other_dir = db.dir.join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = softhsm(&other_dir, "portcullis");
+    let other_ref: Vec<(&str, &str)> = other
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (code, _, err) = run(
+        &["keys", "rotate-signing", "--config", &cfg_s],
+        None,
+        &other_ref,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("not on the token"), "{err}");
+    // The server runs on it and signs people in.
+    let (mut child, addr) = {
+        let mut cmd = std::process::Command::new(portcullis_testkit::binary());
+        cmd.args(["serve", "--config", &cfg_s])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        spawn_with(cmd)
+    };
+    let (s, body) = post_login(&format!("http://{addr}")).await;
+    assert_eq!(s, 200, "{body}");
+    let _ = child.kill();
+    let _ = child.wait();
 }
