@@ -66,11 +66,19 @@ bash scripts/supply-chain.sh
 # --- Build and test -------------------------------------------------------------------------
 log "building"
 cargo build --workspace --bins
+MARKER=$(mktemp /tmp/portcullis-test-start.XXXXXX)
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+
+# --- Encryption at rest: nothing personal in what the tests left behind (full run only) ----
+if [ $# -eq 0 ]; then
+  log "scanning the test databases for emails, names and passwords"
+  bash scripts/scan-test-data.sh "$MARKER"
+fi
+rm -f "$MARKER"
 
 # --- Schema fuzzing: schemathesis against the running server (the full test command only) --
 if [ $# -eq 0 ]; then
