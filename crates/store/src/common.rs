@@ -155,15 +155,27 @@ macro_rules! sql_backend {
         }
 
         const PASSKEY_COLS: &str =
-            "id, user_id, credential_id, name, credential, backup_eligible, created_at, last_used_at";
+            "id, user_id, credential_id, name, credential, credential_enc, backup_eligible, created_at, last_used_at";
 
-        fn passkey_from_row(r: &DbRow) -> StoreResult<PasskeyRecord> {
+        /// A passkey from its row; `dek` is its owner's data key (needed when the credential
+        /// is sealed, as every row written since envelope encryption is).
+        fn passkey_from_row(r: &DbRow, dek: Option<&SecretKey>) -> StoreResult<PasskeyRecord> {
+            let id: String = r.try_get("id").map_err(map_err)?;
+            let sealed: Option<Vec<u8>> = r.try_get("credential_enc").map_err(map_err)?;
+            let credential = match sealed {
+                None => r.try_get("credential").map_err(map_err)?,
+                Some(c) => {
+                    let dek = dek.ok_or_else(no_keys)?;
+                    let plain = envelope::open_field(dek, "passkeys", "credential", &id, &c).map_err(envelope_err)?;
+                    String::from_utf8(plain.to_vec()).map_err(|_| corrupt("sealed credential is not UTF-8"))?
+                }
+            };
             Ok(PasskeyRecord {
-                id: r.try_get("id").map_err(map_err)?,
+                id,
                 user_id: r.try_get("user_id").map_err(map_err)?,
                 credential_id: r.try_get("credential_id").map_err(map_err)?,
                 name: r.try_get("name").map_err(map_err)?,
-                credential: r.try_get("credential").map_err(map_err)?,
+                credential,
                 backup_eligible: r.try_get("backup_eligible").map_err(map_err)?,
                 created_at: r.try_get("created_at").map_err(map_err)?,
                 last_used_at: r.try_get("last_used_at").map_err(map_err)?,
@@ -947,6 +959,25 @@ macro_rules! sql_backend {
                     .map_err(map_err)?;
                     done += 1;
                 }
+                let rows = sqlx::query("SELECT id, user_id, credential FROM passkeys WHERE credential_enc IS NULL ORDER BY id LIMIT $1")
+                    .bind(i64::from(batch))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                for r in &rows {
+                    let id: String = r.try_get("id").map_err(map_err)?;
+                    let user_id: String = r.try_get("user_id").map_err(map_err)?;
+                    let credential: String = r.try_get("credential").map_err(map_err)?;
+                    let dek = passkey_dek(&mut tx, Some(&keys), &user_id).await?;
+                    let sealed = envelope::seal_field(&dek, "passkeys", "credential", &id, credential.as_bytes(), &portcullis_core::rand::OsRng);
+                    sqlx::query("UPDATE passkeys SET credential = '', credential_enc = $1 WHERE id = $2")
+                        .bind(sealed)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    done += 1;
+                }
                 tx.commit().await.map_err(map_err)?;
                 Ok(done)
             }
@@ -1050,6 +1081,41 @@ macro_rules! sql_backend {
             Err(StoreError::Unavailable("no key-encryption key could be created".into()))
         }
 
+        /// The subject's DEK, if it has one (an error when it was destroyed).
+        async fn load_dek(
+            tx: &mut sqlx::Transaction<'static, $Db>,
+            keys: &FieldKeys,
+            id: &str,
+        ) -> StoreResult<Option<SecretKey>> {
+            let existing = sqlx::query(
+                "SELECT d.kek_version, d.wrapped, k.sealed FROM deks d LEFT JOIN keks k ON k.version = d.kek_version WHERE d.subject = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            let Some(r) = existing else {
+                return Ok(None);
+            };
+            let v = version_of(r.try_get("kek_version").map_err(map_err)?)?;
+            let wrapped: Option<Vec<u8>> = r.try_get("wrapped").map_err(map_err)?;
+            let sealed: Option<Vec<u8>> = r.try_get("sealed").map_err(map_err)?;
+            let kek = sealed.map(|s| keys.kek(v, &s)).transpose().map_err(envelope_err)?;
+            keys.dek(id, kek.as_ref(), v, wrapped.as_deref()).map(Some).map_err(envelope_err)
+        }
+
+        /// The DEK a user's passkeys are sealed under.
+        async fn passkey_dek(
+            tx: &mut sqlx::Transaction<'static, $Db>,
+            keys: Option<&FieldKeys>,
+            user_id: &str,
+        ) -> StoreResult<SecretKey> {
+            let keys = keys.ok_or_else(no_keys)?;
+            load_dek(tx, keys, user_id)
+                .await?
+                .ok_or_else(|| corrupt("a passkey owner without a data key"))
+        }
+
         /// Creates the subject's DEK (or uses the one it has) and seals the user's email and
         /// display name; (email_enc, display_name_enc, email_bidx).
         async fn seal_user_fields(
@@ -1061,21 +1127,8 @@ macro_rules! sql_backend {
             now: UnixTime,
         ) -> StoreResult<(Vec<u8>, Option<Vec<u8>>, String)> {
             let rng = portcullis_core::rand::OsRng;
-            let existing = sqlx::query(
-                "SELECT d.kek_version, d.wrapped, k.sealed FROM deks d LEFT JOIN keks k ON k.version = d.kek_version WHERE d.subject = $1",
-            )
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            let dek = match existing {
-                Some(r) => {
-                    let v = version_of(r.try_get("kek_version").map_err(map_err)?)?;
-                    let wrapped: Option<Vec<u8>> = r.try_get("wrapped").map_err(map_err)?;
-                    let sealed: Option<Vec<u8>> = r.try_get("sealed").map_err(map_err)?;
-                    let kek = sealed.map(|s| keys.kek(v, &s)).transpose().map_err(envelope_err)?;
-                    keys.dek(id, kek.as_ref(), v, wrapped.as_deref()).map_err(envelope_err)?
-                }
+            let dek = match load_dek(tx, keys, id).await? {
+                Some(dek) => dek,
                 None => {
                     let (v, kek) = current_kek(tx, keys, now).await?;
                     let (dek, wrapped) = keys.new_dek(id, &kek, v, &rng);
@@ -1426,15 +1479,18 @@ macro_rules! sql_backend {
             }
 
             async fn insert_passkey(&mut self, p: &PasskeyRecord) -> StoreResult<()> {
+                let keys = self.keys();
+                let dek = passkey_dek(&mut self.tx, keys.as_deref(), &p.user_id).await?;
+                let sealed = envelope::seal_field(&dek, "passkeys", "credential", &p.id, p.credential.as_bytes(), &portcullis_core::rand::OsRng);
                 sqlx::query(
-                    "INSERT INTO passkeys (id, user_id, credential_id, name, credential, backup_eligible, created_at, last_used_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO passkeys (id, user_id, credential_id, name, credential, credential_enc, backup_eligible, created_at, last_used_at)
+                     VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8)",
                 )
                 .bind(&p.id)
                 .bind(&p.user_id)
                 .bind(&p.credential_id)
                 .bind(&p.name)
-                .bind(&p.credential)
+                .bind(sealed)
                 .bind(p.backup_eligible)
                 .bind(p.created_at)
                 .bind(p.last_used_at)
@@ -1452,7 +1508,12 @@ macro_rules! sql_backend {
                     "SELECT {PASSKEY_COLS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"
                 ));
                 let rows = sqlx::query(sql).bind(user_id).fetch_all(&mut *self.tx).await.map_err(map_err)?;
-                rows.iter().map(passkey_from_row).collect()
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let keys = self.keys();
+                let dek = passkey_dek(&mut self.tx, keys.as_deref(), user_id).await?;
+                rows.iter().map(|r| passkey_from_row(r, Some(&dek))).collect()
             }
 
             async fn passkey_by_credential(&mut self, credential_id: &str) -> StoreResult<Option<PasskeyRecord>> {
@@ -1461,12 +1522,26 @@ macro_rules! sql_backend {
                     hooks::FOR_UPDATE
                 ));
                 let row = sqlx::query(sql).bind(credential_id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
-                row.as_ref().map(passkey_from_row).transpose()
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let user_id: String = row.try_get("user_id").map_err(map_err)?;
+                let keys = self.keys();
+                let dek = passkey_dek(&mut self.tx, keys.as_deref(), &user_id).await?;
+                passkey_from_row(&row, Some(&dek)).map(Some)
             }
 
             async fn update_passkey(&mut self, id: &str, credential: &str, now: UnixTime) -> StoreResult<()> {
-                sqlx::query("UPDATE passkeys SET credential = $1, last_used_at = $2 WHERE id = $3")
-                    .bind(credential)
+                let user_id: String = sqlx::query_scalar("SELECT user_id FROM passkeys WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                let keys = self.keys();
+                let dek = passkey_dek(&mut self.tx, keys.as_deref(), &user_id).await?;
+                let sealed = envelope::seal_field(&dek, "passkeys", "credential", id, credential.as_bytes(), &portcullis_core::rand::OsRng);
+                sqlx::query("UPDATE passkeys SET credential = '', credential_enc = $1, last_used_at = $2 WHERE id = $3")
+                    .bind(sealed)
                     .bind(now)
                     .bind(id)
                     .execute(&mut *self.tx)

@@ -77,6 +77,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "envelope",
         sql: include_str!("../migrations/sqlite/0012_envelope.sql"),
     },
+    Migration {
+        version: 13,
+        name: "passkey_envelope",
+        sql: include_str!("../migrations/sqlite/0013_passkey_envelope.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -139,6 +144,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 12,
         name: "envelope",
         sql: include_str!("../migrations/postgres/0012_envelope.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "passkey_envelope",
+        sql: include_str!("../migrations/postgres/0013_passkey_envelope.sql"),
     },
 ];
 

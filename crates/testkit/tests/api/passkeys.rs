@@ -490,6 +490,14 @@ async fn second_factor(b: Backend) {
             "{a} missing from {actions:?}"
         );
     }
+    // The stored credential (public key, counter, flags) is sealed under the user's data
+    // key: a dump shows none of webauthn-rs's state.
+    let dump = srv.db.dump();
+    assert!(dump.contains("passkeys"), "the dump is real");
+    for needle in ["cred_id", "\"counter\":"] {
+        let lines: Vec<&str> = dump.lines().filter(|l| l.contains(needle)).collect();
+        assert!(lines.is_empty(), "{needle} in the dump: {lines:?}");
+    }
     srv.stop().await;
 }
 
