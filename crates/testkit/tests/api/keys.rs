@@ -487,13 +487,39 @@ async fn envelope_encryption_and_kek_rotation(b: Backend) {
     other.stop().await;
     srv.stop().await;
 
+    // `portcullis keys rotate`, interrupted: a rotation left half done is resumed by the
+    // next run (no new KEK), which finishes it and retires the old KEK.
+    let node =
+        TestServer::start_on(srv_db.clone(), clock.clone(), |c| c.keys.rewrap_batch = 0).await;
+    node.services.rotate_kek("test").await.unwrap();
+    assert_eq!(node.services.rewrap_step(10).await.unwrap(), 10);
+    node.stop().await;
+    let cfg = srv_db.write_config(&srv_db.config_toml());
+    let cfg_s = cfg.to_str().unwrap().to_owned();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run(&["keys", "rotate", "--config", &cfg_s], None, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("resuming the rotation to KEK version 3"),
+        "{err}"
+    );
+    let summary: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["kek_version"], 3, "{summary}");
+    assert!(
+        summary["retired"].as_array().unwrap().contains(&json!(2)),
+        "{summary}"
+    );
+
     // With background re-wrapping on (the default), a node finishes a rotation by itself.
     let node = TestServer::start_on(srv_db, clock, |_| {}).await;
     node.services.rotate_kek("test").await.unwrap();
     let mut finished = false;
     for _ in 0..100 {
         let st = node.services.kek_status().await.unwrap();
-        if st.current == 3 && st.deks_current == st.deks && st.versions[1].2.is_some() {
+        if st.current == 4 && st.deks_current == st.deks && st.versions[2].2.is_some() {
             finished = true;
             break;
         }
