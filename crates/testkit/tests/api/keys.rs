@@ -299,7 +299,10 @@ async fn master_key_from_env(b: Backend) {
     assert_eq!(code, 0, "{err}");
 }
 
-on_both!(envelope_encryption_and_kek_rotation);
+on_both!(
+    envelope_encryption_and_kek_rotation,
+    plaintext_rows_are_sealed_at_start
+);
 
 /// Emails and names are sealed per user (a backup and the raw database file hold none);
 /// ciphertexts do not move between rows; a KEK rotation under live traffic loses nothing,
@@ -642,4 +645,40 @@ async fn master_key_on_a_pkcs11_token(b: Backend) {
     assert_eq!(s, 200, "{body}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A database from before envelope encryption (plaintext email and name, no data key) is
+/// sealed when the server starts, and its users sign in as before.
+async fn plaintext_rows_are_sealed_at_start(b: Backend) {
+    use portcullis_core::model::Role;
+    use portcullis_testkit::TestServer;
+    let srv = TestServer::start(b).await;
+    let id = srv
+        .user("old.timer@legacy.example", STRONG, Role::User)
+        .await;
+    let (db, clock) = (srv.db.clone(), srv.clock.clone());
+    srv.stop().await;
+    // Turn the row back into what an older version wrote.
+    db.exec(&format!(
+        "UPDATE users SET email = 'old.timer@legacy.example', display_name = 'Old Timer',
+                email_enc = NULL, display_name_enc = NULL, email_bidx = NULL WHERE id = '{id}'"
+    ))
+    .await;
+    db.exec(&format!("DELETE FROM deks WHERE subject = '{id}'"))
+        .await;
+    assert!(db.dump().contains("old.timer@legacy.example"));
+    let srv = TestServer::start_on(db, clock, |_| {}).await;
+    let dump = srv.db.dump();
+    assert!(!dump.contains("legacy.example"), "sealed at start");
+    assert!(!dump.contains("Old Timer"), "sealed at start");
+    let t = srv.login("old.timer@legacy.example", STRONG).await;
+    let (s, me, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/me"))
+            .bearer_auth(t["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(me["user"]["display_name"], "Old Timer", "{me}");
+    srv.stop().await;
 }
