@@ -1119,12 +1119,25 @@ pub struct EraseRequest {
     /// The account password.
     #[schema(min_length = 1, max_length = 4096)]
     pub password: String,
+    /// A current TOTP code: the step-up, in the same request (accounts with TOTP).
+    #[schema(max_length = 16)]
+    pub code: Option<String>,
+    /// A recovery code, as the step-up instead of `code`.
+    #[schema(max_length = 32)]
+    pub recovery_code: Option<String>,
 }
 
 impl Validate for EraseRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
         max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        max_len(&mut e, "code", self.code.as_deref().unwrap_or(""), 16);
+        max_len(
+            &mut e,
+            "recovery_code",
+            self.recovery_code.as_deref().unwrap_or(""),
+            32,
+        );
         if self.password.is_empty() {
             e.push(FieldError::new(
                 "password",

@@ -233,7 +233,31 @@ async fn export_and_erasure(b: Backend) {
     .await;
     assert_eq!(s, 404);
 
-    // A backup taken now names neither of them.
+    // With TOTP, the step-up can come in the erasure request itself.
+    srv.user("carol.danvers@example.com", STRONG, Role::User)
+        .await;
+    let carol = access(&srv.login("carol.danvers@example.com", STRONG).await);
+    let (secret, _) = crate::mfa::enrol(&srv, &carol).await;
+    srv.clock.advance(700);
+    let (s, body) = post(
+        &srv,
+        "/api/v1/auth/me/erase",
+        Some(&carol),
+        json!({"password": STRONG}),
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (401, Some("step_up_required")));
+    let now = portcullis_core::clock::Clock::now(srv.clock.as_ref());
+    let (s, body) = post(
+        &srv,
+        "/api/v1/auth/me/erase",
+        Some(&carol),
+        json!({"password": STRONG, "code": crate::mfa::pyotp(&secret, now)}),
+    )
+    .await;
+    assert_eq!(s, 204, "{body}");
+
+    // A backup taken now names none of them.
     let dump = srv.db.dump();
     assert!(dump.contains(&alice_id), "the dump is real");
     for needle in [
@@ -245,6 +269,7 @@ async fn export_and_erasure(b: Backend) {
         "bob.builder@example.com",
         "Bob Builder",
         "alice laptop",
+        "carol.danvers@example.com",
     ] {
         assert!(!dump.contains(needle), "{needle} is still in the dump");
     }

@@ -112,7 +112,8 @@ pub async fn export(
 }
 
 /// Erase the caller's account (GDPR art. 17): needs the password and a recent second
-/// factor (`step_up_required` otherwise). Every session and API key is revoked, the
+/// factor: a step-up within `auth.step_up_max_age_seconds`, or `code` / `recovery_code` in
+/// this request (`step_up_required` otherwise). Every session and API key is revoked, the
 /// personal data is replaced by a pseudonym, and the personal fields of the audit events
 /// about the account are redacted; the audit log still verifies.
 #[utoipa::path(post, path = "/api/v1/auth/me/erase", tag = "auth", security(("bearer" = [])),
@@ -128,6 +129,15 @@ pub async fn erase(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<EraseRequest>,
 ) -> ApiResult<StatusCode> {
+    // A second factor in the body is the step-up, done first.
+    let factor = match (&body.code, &body.recovery_code) {
+        (Some(c), _) => Some(portcullis_core::service::Factor::Totp(c)),
+        (None, Some(r)) => Some(portcullis_core::service::Factor::RecoveryCode(r)),
+        (None, None) => None,
+    };
+    if factor.is_some() {
+        s.svc.step_up(&p, &ctx, factor, None).await?;
+    }
     s.svc.erase_me(&p, &ctx, &body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
