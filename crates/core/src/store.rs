@@ -27,6 +27,18 @@ pub struct KekStatus {
     pub deks_destroyed: u64,
 }
 
+impl KekStatus {
+    /// A rotation is under way: data keys not yet under the newest KEK, or an older KEK
+    /// not yet retired.
+    pub fn rotation_pending(&self) -> bool {
+        self.deks_current < self.deks
+            || self
+                .versions
+                .iter()
+                .any(|(v, _, retired)| *v < self.current && retired.is_none())
+    }
+}
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -56,8 +56,13 @@ pub async fn open_store(
 pub enum Prepared {
     /// Ready to serve.
     Ready(Box<App>),
-    /// The master key is split into shares; serve [`serve_sealed`] first.
-    Sealed(Box<Config>, SplitRecord),
+    /// The master key is split into shares; serve [`serve_sealed`] first, then
+    /// [`App::build_with`] on the same store.
+    Sealed(
+        Box<Config>,
+        SplitRecord,
+        Arc<dyn portcullis_core::store::Store>,
+    ),
 }
 
 /// How often the revocation view and health are refreshed.
@@ -161,7 +166,7 @@ impl App {
                 Self::build_with(config, clock, rng, store, master).await?,
             ))),
             crate::masterkey::Master::Sealed(record) => {
-                Ok(Prepared::Sealed(Box::new(config), record))
+                Ok(Prepared::Sealed(Box::new(config), record, store))
             }
         }
     }
@@ -555,11 +560,7 @@ async fn rotation_tick(svc: &Services, rotate_every_days: u32, rewrap_batch: u32
             return;
         }
     }
-    let unretired = status
-        .versions
-        .iter()
-        .any(|(v, _, retired)| *v < status.current && retired.is_none());
-    if rewrap_batch > 0 && (status.deks_current < status.deks || unretired) {
+    if rewrap_batch > 0 && status.rotation_pending() {
         match svc.rewrap_step(rewrap_batch).await {
             Ok(n) if n > 0 => {
                 tracing::info!(rewrapped = n, "re-wrapped data keys under the newest KEK")

@@ -266,7 +266,7 @@ async fn execute(
                     let listener = tokio::net::TcpListener::bind(listen).await?;
                     (*app, listener)
                 }
-                crate::app::Prepared::Sealed(cfg, record) => {
+                crate::app::Prepared::Sealed(cfg, record, store) => {
                     let listener = tokio::net::TcpListener::bind(listen).await?;
                     tracing::info!(listen = %listener.local_addr()?, sealed = true, "portcullis listening");
                     let threshold = record.threshold;
@@ -276,7 +276,6 @@ async fn execute(
                         tracing::info!("stopped while sealed");
                         return Ok(ExitCode::SUCCESS);
                     };
-                    let store = crate::app::open_store(&cfg).await?;
                     let app = App::build_with(*cfg, Arc::new(SystemClock), rng, store, key).await?;
                     app.services
                         .audit_key_event(
@@ -498,11 +497,7 @@ async fn execute(
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
             let svc = &app.services;
             let status = svc.kek_status().await?;
-            let unretired = status
-                .versions
-                .iter()
-                .any(|(v, _, r)| *v < status.current && r.is_none());
-            if status.deks_current < status.deks || unretired {
+            if status.rotation_pending() {
                 eprintln!("resuming the rotation to KEK version {}", status.current);
             } else {
                 let v = svc.rotate_kek("cli").await?;
@@ -582,7 +577,6 @@ async fn keys_split(
     threshold: u8,
     rng: &dyn Rng,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use portcullis_core::audit::{NewAuditEvent, Outcome};
     use portcullis_core::crypto::secretbox::SecretKey;
     if cfg.keys.source != portcullis_core::config::KeySource::Shamir {
         return Err("set keys.source = \"shamir\" in the configuration first".into());
@@ -600,21 +594,15 @@ async fn keys_split(
     let key = SecretKey::generate(rng);
     let set = hex::encode(portcullis_core::rand::bytes::<4>(rng));
     let (parts, record) = portcullis_core::crypto::shamir::split(&key, shares, threshold, &set)?;
-    let now = portcullis_core::clock::Clock::now(&SystemClock);
-    let mut tx = store.begin().await?;
-    tx.insert_key_meta(
+    crate::masterkey::store_key_meta(
+        store.as_ref(),
         crate::masterkey::SHAMIR_META,
-        &serde_json::to_string(&record)?,
-        now,
+        &record,
+        "cli",
+        "keys.master.split",
+        serde_json::json!({"shares": shares, "threshold": threshold, "set": set}),
     )
     .await?;
-    tx.append_audit(
-        &NewAuditEvent::new(now, "keys.master.split", Outcome::Success)
-            .actor("cli".to_owned())
-            .details(serde_json::json!({"shares": shares, "threshold": threshold, "set": set})),
-    )
-    .await?;
-    tx.commit().await?;
     let mut out = std::io::stdout().lock();
     for p in &parts {
         writeln!(out, "{}", p.encode().as_str())?;

@@ -89,7 +89,6 @@ async fn from_token(
     store: &dyn Store,
     rng: &dyn Rng,
 ) -> Result<SecretKey, MasterKeyError> {
-    use portcullis_core::audit::{NewAuditEvent, Outcome};
     if let Some(json) = store.key_meta(PKCS11_META).await? {
         let stored: crate::pkcs11::WrappedMaster = serde_json::from_str(&json).map_err(|e| {
             MasterKeyError::Config(format!(
@@ -105,20 +104,42 @@ async fn from_token(
     }
     let (key, wrapped) =
         crate::pkcs11::create(&config.keys, rng).map_err(MasterKeyError::Config)?;
+    store_key_meta(
+        store,
+        PKCS11_META,
+        &wrapped,
+        "system",
+        "keys.master.created",
+        serde_json::json!({"source": "pkcs11", "token_key": wrapped.key_label}),
+    )
+    .await?;
+    tracing::info!(token_key = %wrapped.key_label, "created the master key, encrypted by the PKCS#11 token");
+    Ok(key)
+}
+
+/// Stores what is kept about the master key under `name` (JSON), audited as `action` in
+/// the same transaction; `Conflict` when it was stored before.
+pub async fn store_key_meta(
+    store: &dyn Store,
+    name: &str,
+    value: &impl serde::Serialize,
+    actor: &str,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), MasterKeyError> {
+    use portcullis_core::audit::{NewAuditEvent, Outcome};
+    let json = serde_json::to_string(value).map_err(|e| MasterKeyError::Config(e.to_string()))?;
     let now = portcullis_core::clock::Clock::now(&portcullis_core::clock::SystemClock);
-    let json =
-        serde_json::to_string(&wrapped).map_err(|e| MasterKeyError::Config(e.to_string()))?;
     let mut tx = store.begin().await?;
-    tx.insert_key_meta(PKCS11_META, &json, now).await?;
+    tx.insert_key_meta(name, &json, now).await?;
     tx.append_audit(
-        &NewAuditEvent::new(now, "keys.master.created", Outcome::Success)
-            .actor("system".to_owned())
-            .details(serde_json::json!({"source": "pkcs11", "token_key": wrapped.key_label})),
+        &NewAuditEvent::new(now, action, Outcome::Success)
+            .actor(actor.to_owned())
+            .details(details),
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(token_key = %wrapped.key_label, "created the master key, encrypted by the PKCS#11 token");
-    Ok(key)
+    Ok(())
 }
 
 /// The stored split record, if the key was split.

@@ -77,17 +77,29 @@ macro_rules! sql_backend {
             u32::try_from(v).map_err(|_| corrupt("key version out of range"))
         }
 
+        /// The DEK of `subject` from its wrapped form and the sealed KEK (of `kek_version`)
+        /// that wraps it, as a row holds them.
+        fn open_dek(
+            keys: &FieldKeys,
+            subject: &str,
+            kek_version: u32,
+            wrapped: Option<&[u8]>,
+            kek_sealed: Option<&[u8]>,
+        ) -> StoreResult<SecretKey> {
+            let kek = kek_sealed
+                .map(|s| keys.kek(kek_version, s))
+                .transpose()
+                .map_err(envelope_err)?;
+            keys.dek(subject, kek.as_ref(), kek_version, wrapped).map_err(envelope_err)
+        }
+
         /// The DEK of the user in row `r`.
         fn row_dek(keys: &FieldKeys, id: &str, r: &DbRow) -> StoreResult<SecretKey> {
             let kek_version: Option<i64> = r.try_get("dek_kek").map_err(map_err)?;
             let wrapped: Option<Vec<u8>> = r.try_get("dek_wrapped").map_err(map_err)?;
             let kek_sealed: Option<Vec<u8>> = r.try_get("kek_sealed").map_err(map_err)?;
             let kek_version = version_of(kek_version.ok_or_else(|| corrupt("sealed user without a data key"))?)?;
-            let kek = kek_sealed
-                .map(|s| keys.kek(kek_version, &s))
-                .transpose()
-                .map_err(envelope_err)?;
-            keys.dek(id, kek.as_ref(), kek_version, wrapped.as_deref()).map_err(envelope_err)
+            open_dek(keys, id, kek_version, wrapped.as_deref(), kek_sealed.as_deref())
         }
 
         fn open_text(dek: &SecretKey, column: &str, id: &str, sealed: &[u8]) -> StoreResult<String> {
@@ -909,8 +921,7 @@ macro_rules! sql_backend {
                     let old = version_of(r.try_get("kek_version").map_err(map_err)?)?;
                     let wrapped: Option<Vec<u8>> = r.try_get("wrapped").map_err(map_err)?;
                     let sealed: Option<Vec<u8>> = r.try_get("sealed").map_err(map_err)?;
-                    let old_kek = sealed.map(|s| keys.kek(old, &s)).transpose().map_err(envelope_err)?;
-                    let dek = keys.dek(&subject, old_kek.as_ref(), old, wrapped.as_deref()).map_err(envelope_err)?;
+                    let dek = open_dek(&keys, &subject, old, wrapped.as_deref(), sealed.as_deref())?;
                     let rewrapped = keys.wrap_dek(&subject, &dek, &kek, v, &portcullis_core::rand::OsRng);
                     // Only if nobody changed it meanwhile (another node re-wrapping, an erasure).
                     let n = sqlx::query("UPDATE deks SET wrapped = $1, kek_version = $2 WHERE subject = $3 AND kek_version = $4 AND wrapped IS NOT NULL")
@@ -968,8 +979,7 @@ macro_rules! sql_backend {
                     let id: String = r.try_get("id").map_err(map_err)?;
                     let user_id: String = r.try_get("user_id").map_err(map_err)?;
                     let credential: String = r.try_get("credential").map_err(map_err)?;
-                    let dek = passkey_dek(&mut tx, Some(&keys), &user_id).await?;
-                    let sealed = envelope::seal_field(&dek, "passkeys", "credential", &id, credential.as_bytes(), &portcullis_core::rand::OsRng);
+                    let sealed = seal_credential(&mut tx, Some(&keys), &user_id, &id, &credential).await?;
                     sqlx::query("UPDATE passkeys SET credential = '', credential_enc = $1 WHERE id = $2")
                         .bind(sealed)
                         .bind(&id)
@@ -1100,8 +1110,26 @@ macro_rules! sql_backend {
             let v = version_of(r.try_get("kek_version").map_err(map_err)?)?;
             let wrapped: Option<Vec<u8>> = r.try_get("wrapped").map_err(map_err)?;
             let sealed: Option<Vec<u8>> = r.try_get("sealed").map_err(map_err)?;
-            let kek = sealed.map(|s| keys.kek(v, &s)).transpose().map_err(envelope_err)?;
-            keys.dek(id, kek.as_ref(), v, wrapped.as_deref()).map(Some).map_err(envelope_err)
+            open_dek(keys, id, v, wrapped.as_deref(), sealed.as_deref()).map(Some)
+        }
+
+        /// A passkey's credential sealed under its owner's DEK.
+        async fn seal_credential(
+            tx: &mut sqlx::Transaction<'static, $Db>,
+            keys: Option<&FieldKeys>,
+            user_id: &str,
+            passkey_id: &str,
+            credential: &str,
+        ) -> StoreResult<Vec<u8>> {
+            let dek = passkey_dek(tx, keys, user_id).await?;
+            Ok(envelope::seal_field(
+                &dek,
+                "passkeys",
+                "credential",
+                passkey_id,
+                credential.as_bytes(),
+                &portcullis_core::rand::OsRng,
+            ))
         }
 
         /// The DEK a user's passkeys are sealed under.
@@ -1480,8 +1508,7 @@ macro_rules! sql_backend {
 
             async fn insert_passkey(&mut self, p: &PasskeyRecord) -> StoreResult<()> {
                 let keys = self.keys();
-                let dek = passkey_dek(&mut self.tx, keys.as_deref(), &p.user_id).await?;
-                let sealed = envelope::seal_field(&dek, "passkeys", "credential", &p.id, p.credential.as_bytes(), &portcullis_core::rand::OsRng);
+                let sealed = seal_credential(&mut self.tx, keys.as_deref(), &p.user_id, &p.id, &p.credential).await?;
                 sqlx::query(
                     "INSERT INTO passkeys (id, user_id, credential_id, name, credential, credential_enc, backup_eligible, created_at, last_used_at)
                      VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8)",
@@ -1538,8 +1565,7 @@ macro_rules! sql_backend {
                     .await
                     .map_err(map_err)?;
                 let keys = self.keys();
-                let dek = passkey_dek(&mut self.tx, keys.as_deref(), &user_id).await?;
-                let sealed = envelope::seal_field(&dek, "passkeys", "credential", id, credential.as_bytes(), &portcullis_core::rand::OsRng);
+                let sealed = seal_credential(&mut self.tx, keys.as_deref(), &user_id, id, credential).await?;
                 sqlx::query("UPDATE passkeys SET credential = '', credential_enc = $1, last_used_at = $2 WHERE id = $3")
                     .bind(sealed)
                     .bind(now)

@@ -17,9 +17,9 @@ use portcullis_core::FieldError;
 use portcullis_core::config::ForwardedHeader;
 use portcullis_core::crypto::secretbox::SecretKey;
 use portcullis_core::crypto::shamir::{self, ShamirError, Share, SplitRecord};
-use serde::Serialize;
 use tokio::sync::oneshot;
 
+use crate::dto::SealStatusBody;
 use crate::error::ApiError;
 
 /// Who may post shares, and where the reconstructed key goes.
@@ -60,13 +60,6 @@ impl Unsealer {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct SealStatus {
-    sealed: bool,
-    progress: usize,
-    threshold: u8,
-}
-
 fn sealed_problem() -> Response {
     let mut res = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -104,15 +97,15 @@ pub fn router(unsealer: Arc<Unsealer>) -> Router {
         .with_state(unsealer)
 }
 
-fn status_of(u: &Unsealer, progress: usize, sealed: bool) -> SealStatus {
-    SealStatus {
+fn status_of(u: &Unsealer, progress: usize, sealed: bool) -> SealStatusBody {
+    SealStatusBody {
         sealed,
         progress,
-        threshold: u.record.threshold,
+        threshold: Some(u.record.threshold),
     }
 }
 
-async fn status(State(u): State<Arc<Unsealer>>) -> Json<SealStatus> {
+async fn status(State(u): State<Arc<Unsealer>>) -> Json<SealStatusBody> {
     let progress = u.shares.lock().map(|s| s.len()).unwrap_or(0);
     let sealed = u.key.lock().map(|k| k.is_some()).unwrap_or(true);
     Json(status_of(&u, if sealed { progress } else { 0 }, sealed))
@@ -128,7 +121,7 @@ async fn unseal(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<SealStatus>, ApiError> {
+) -> Result<Json<SealStatusBody>, ApiError> {
     let ip: Option<IpAddr> =
         crate::client_ip::client_ip(peer.ip(), &headers, &u.trusted_proxies, u.forwarded_header);
     if !ip.is_some_and(|ip| u.allowed_ips.iter().any(|n| n.contains(&ip))) {
