@@ -51,6 +51,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[alerts]`: rules over the audit log, alert sinks and automated responses.
+    pub alerts: crate::alerting::AlertsConfig,
 }
 
 /// `[cluster]`
@@ -745,6 +747,7 @@ impl Config {
                 sink.tls = t == SyslogTransport::Tls;
             }
         }
+        self.alerts.normalize();
     }
 
     /// Checks values that the types alone do not; the error names the key.
@@ -1043,6 +1046,7 @@ impl Config {
                 "must be non-empty, without spaces, `+` or control characters",
             ));
         }
+        self.alerts.validate()?;
         Ok(())
     }
 

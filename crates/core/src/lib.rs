@@ -4,6 +4,7 @@
 //! ([`store::Store`], [`clock::Clock`], [`rand::Rng`]) that the outer crates implement.
 //! Nothing here speaks HTTP or SQL; time and randomness always come in as parameters.
 
+pub mod alerting;
 pub mod audit;
 pub mod clock;
 pub mod config;
