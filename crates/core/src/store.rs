@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use crate::alerting::{AlertDelivery, AlertRecord};
 use crate::audit::{AuditRecord, NewAuditEvent};
 use crate::clock::UnixTime;
 use crate::email::Email;
@@ -203,6 +204,50 @@ pub trait Store: Send + Sync + 'static {
     /// Waits for cross-node session revocations, where the backend can push them
     /// (PostgreSQL LISTEN/NOTIFY). Returns `None` when the backend cannot.
     async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>>;
+    /// Alerts, newest first, older than the alert `before_id` when given; at most `limit`.
+    async fn alerts(&self, before_id: Option<&str>, limit: u32) -> StoreResult<Vec<AlertRecord>>;
+    /// An alert by id.
+    async fn alert(&self, id: &str) -> StoreResult<Option<AlertRecord>>;
+    /// The open alert of `rule` for `group_key` whose latest event is at or after `since`
+    /// (the dedup window), the newest if several.
+    async fn open_alert(
+        &self,
+        rule: &str,
+        group_key: &str,
+        since: UnixTime,
+    ) -> StoreResult<Option<AlertRecord>>;
+    /// Counts one more event on an open alert (dedup): nothing is sent again.
+    async fn bump_alert(&self, id: &str, last_at: UnixTime) -> StoreResult<()>;
+    /// Records the playbook's results on an alert and queues its delivery to `sinks`, in
+    /// one transaction.
+    async fn complete_alert(
+        &self,
+        id: &str,
+        actions: &str,
+        sinks: &[String],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// The deliveries of one alert, by sink name.
+    async fn alert_deliveries(&self, alert_id: &str) -> StoreResult<Vec<AlertDelivery>>;
+    /// Deliveries of `sink` still to be made, oldest first, at most `limit`.
+    async fn pending_alert_deliveries(
+        &self,
+        sink: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<AlertDelivery>>;
+    /// Records an attempt: the new status (`pending`, `delivered`, `failed`,
+    /// `rate_limited`), attempts so far and the last error.
+    async fn update_alert_delivery(
+        &self,
+        alert_id: &str,
+        sink: &str,
+        status: &str,
+        attempts: i64,
+        error: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Alerts `sink` delivered at or after `since` (its rate limit).
+    async fn alerts_delivered_since(&self, sink: &str, since: UnixTime) -> StoreResult<u64>;
 }
 
 /// A push channel of revoked session ids.
@@ -394,6 +439,10 @@ pub trait Tx: Send {
     /// actor, target or inside the details); returns how many. Their commitments keep the
     /// chain and the tree verifiable.
     async fn redact_audit_subject(&mut self, subject: &str, now: UnixTime) -> StoreResult<u64>;
+    /// Stores a new alert (without deliveries: see [`Store::complete_alert`]).
+    async fn insert_alert(&mut self, alert: &AlertRecord) -> StoreResult<()>;
+    /// Resolves an open alert; false when there is no such open alert.
+    async fn resolve_alert(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Queues an audit event inside this transaction: it commits or rolls back with the
     /// change it records, and the sequencer ([`Store::sequence_audit`]) chains it.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()>;

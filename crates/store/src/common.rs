@@ -15,6 +15,7 @@ pub(crate) type KeySlot = std::sync::Arc<
 macro_rules! sql_backend {
     ($Db:ty, $Store:ident, $Tx:ident, $name:literal) => {
         use async_trait::async_trait;
+        use portcullis_core::alerting::{AlertDelivery, AlertRecord};
         use portcullis_core::audit::{self as audit_chain, AuditRecord, NewAuditEvent};
         use portcullis_core::clock::UnixTime;
         use portcullis_core::email::Email;
@@ -268,6 +269,39 @@ macro_rules! sql_backend {
                 failures: r.try_get("failures").map_err(map_err)?,
                 last_failure_at: r.try_get("last_failure_at").map_err(map_err)?,
                 blocked_until: r.try_get("blocked_until").map_err(map_err)?,
+            })
+        }
+
+        const ALERT_COLS: &str = "id, rule, severity, group_key, first_at, last_at, count, status, dry_run, actions, details, resolved_at";
+
+        fn alert_from_row(r: &DbRow) -> StoreResult<AlertRecord> {
+            Ok(AlertRecord {
+                id: r.try_get("id").map_err(map_err)?,
+                rule: r.try_get("rule").map_err(map_err)?,
+                severity: r.try_get("severity").map_err(map_err)?,
+                group_key: r.try_get("group_key").map_err(map_err)?,
+                first_at: r.try_get("first_at").map_err(map_err)?,
+                last_at: r.try_get("last_at").map_err(map_err)?,
+                count: r.try_get("count").map_err(map_err)?,
+                status: r.try_get("status").map_err(map_err)?,
+                dry_run: r.try_get("dry_run").map_err(map_err)?,
+                actions: r.try_get("actions").map_err(map_err)?,
+                details: r.try_get("details").map_err(map_err)?,
+                resolved_at: r.try_get("resolved_at").map_err(map_err)?,
+            })
+        }
+
+        const DELIVERY_COLS: &str = "alert_id, sink, status, attempts, last_error, created_at, delivered_at";
+
+        fn delivery_from_row(r: &DbRow) -> StoreResult<AlertDelivery> {
+            Ok(AlertDelivery {
+                alert_id: r.try_get("alert_id").map_err(map_err)?,
+                sink: r.try_get("sink").map_err(map_err)?,
+                status: r.try_get("status").map_err(map_err)?,
+                attempts: r.try_get("attempts").map_err(map_err)?,
+                last_error: r.try_get("last_error").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+                delivered_at: r.try_get("delivered_at").map_err(map_err)?,
             })
         }
 
@@ -1043,6 +1077,141 @@ macro_rules! sql_backend {
 
             async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
                 self.feed().await
+            }
+
+            async fn alerts(&self, before_id: Option<&str>, limit: u32) -> StoreResult<Vec<AlertRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {ALERT_COLS} FROM alerts WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
+                ));
+                let rows = sqlx::query(sql)
+                    .bind(before_id.unwrap_or(""))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(alert_from_row).collect()
+            }
+
+            async fn alert(&self, id: &str) -> StoreResult<Option<AlertRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1"));
+                let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                row.as_ref().map(alert_from_row).transpose()
+            }
+
+            async fn open_alert(&self, rule: &str, group_key: &str, since: UnixTime) -> StoreResult<Option<AlertRecord>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {ALERT_COLS} FROM alerts
+                     WHERE rule = $1 AND group_key = $2 AND status = 'open' AND last_at >= $3
+                     ORDER BY id DESC LIMIT 1"
+                ));
+                let row = sqlx::query(sql)
+                    .bind(rule)
+                    .bind(group_key)
+                    .bind(since)
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(alert_from_row).transpose()
+            }
+
+            async fn bump_alert(&self, id: &str, last_at: UnixTime) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query(
+                    "UPDATE alerts SET count = count + 1,
+                        last_at = CASE WHEN last_at < $1 THEN $1 ELSE last_at END
+                     WHERE id = $2",
+                )
+                .bind(last_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn complete_alert(&self, id: &str, actions: &str, sinks: &[String], now: UnixTime) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query("UPDATE alerts SET actions = $1 WHERE id = $2")
+                    .bind(actions)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                for sink in sinks {
+                    sqlx::query(
+                        "INSERT INTO alert_deliveries (alert_id, sink, status, attempts, last_error, created_at, updated_at, delivered_at)
+                         VALUES ($1, $2, 'pending', 0, NULL, $3, $3, NULL)
+                         ON CONFLICT (alert_id, sink) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(sink)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn alert_deliveries(&self, alert_id: &str) -> StoreResult<Vec<AlertDelivery>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE alert_id = $1 ORDER BY sink"
+                ));
+                let rows = sqlx::query(sql).bind(alert_id).fetch_all(self.read_pool()).await.map_err(map_err)?;
+                rows.iter().map(delivery_from_row).collect()
+            }
+
+            async fn pending_alert_deliveries(&self, sink: &str, limit: u32) -> StoreResult<Vec<AlertDelivery>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE sink = $1 AND status = 'pending'
+                     ORDER BY created_at, alert_id LIMIT $2"
+                ));
+                let rows = sqlx::query(sql)
+                    .bind(sink)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(delivery_from_row).collect()
+            }
+
+            async fn update_alert_delivery(
+                &self,
+                alert_id: &str,
+                sink: &str,
+                status: &str,
+                attempts: i64,
+                error: Option<&str>,
+                now: UnixTime,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await.map_err(map_err)?;
+                sqlx::query(
+                    "UPDATE alert_deliveries SET status = $1, attempts = $2, last_error = $3, updated_at = $4,
+                        delivered_at = CASE WHEN $1 = 'delivered' THEN $4 ELSE delivered_at END
+                     WHERE alert_id = $5 AND sink = $6",
+                )
+                .bind(status)
+                .bind(attempts)
+                .bind(error)
+                .bind(now)
+                .bind(alert_id)
+                .bind(sink)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn alerts_delivered_since(&self, sink: &str, since: UnixTime) -> StoreResult<u64> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM alert_deliveries WHERE sink = $1 AND status = 'delivered' AND delivered_at >= $2",
+                )
+                .bind(sink)
+                .bind(since)
+                .fetch_one(self.read_pool())
+                .await
+                .map_err(map_err)?;
+                Ok(u64::try_from(n).unwrap_or(0))
             }
         }
 
@@ -1955,6 +2124,39 @@ macro_rules! sql_backend {
                 .await
                 .map_err(map_err)?;
                 Ok(r.rows_affected())
+            }
+
+            async fn insert_alert(&mut self, a: &AlertRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO alerts (id, rule, severity, group_key, first_at, last_at, count, status, dry_run, actions, details, resolved_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&a.id)
+                .bind(&a.rule)
+                .bind(&a.severity)
+                .bind(&a.group_key)
+                .bind(a.first_at)
+                .bind(a.last_at)
+                .bind(a.count)
+                .bind(&a.status)
+                .bind(a.dry_run)
+                .bind(&a.actions)
+                .bind(&a.details)
+                .bind(a.resolved_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn resolve_alert(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2 AND status = 'open'")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {

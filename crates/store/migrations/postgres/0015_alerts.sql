@@ -1,0 +1,31 @@
+-- Alerts raised by the rules of [[alerts.rules]] over the audit log, and their delivery to
+-- each alert sink. One open alert per rule and group absorbs repeats within its dedup window.
+CREATE TABLE alerts (
+    id          TEXT PRIMARY KEY,
+    rule        TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    group_key   TEXT NOT NULL,
+    first_at    BIGINT NOT NULL,
+    last_at     BIGINT NOT NULL,
+    count       BIGINT NOT NULL,
+    status      TEXT NOT NULL,
+    dry_run     BOOLEAN NOT NULL,
+    actions     TEXT NOT NULL,
+    details     TEXT NOT NULL,
+    resolved_at BIGINT
+);
+CREATE INDEX alerts_open ON alerts (rule, group_key, status, last_at);
+
+-- pending | delivered | failed (gave up after max_attempts) | rate_limited (not sent).
+CREATE TABLE alert_deliveries (
+    alert_id     TEXT NOT NULL REFERENCES alerts (id),
+    sink         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     BIGINT NOT NULL,
+    last_error   TEXT,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    delivered_at BIGINT,
+    PRIMARY KEY (alert_id, sink)
+);
+CREATE INDEX alert_deliveries_by_sink ON alert_deliveries (sink, status, created_at);
