@@ -1,18 +1,21 @@
 //! Use cases: what the HTTP API and the CLI ask of the domain.
 
 mod admin;
+mod alerts;
 mod apikeys;
 mod auth;
 mod gdpr;
 mod keys;
 mod mfa;
 mod passkeys;
+mod playbooks;
 mod tlog;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use admin::{AuditVerifyReport, UserPage};
+pub use alerts::AlertPage;
 pub use apikeys::{
     ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS,
     MAX_SCOPES, SignedRequest, valid_spiffe_id,
@@ -24,6 +27,7 @@ pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
+pub use playbooks::{ResponseResult, ResponseSource};
 pub use tlog::{
     AuditMetrics, ConsistencyProof, ExportedEntry, InclusionProof, LatestCheckpoint, verify_export,
 };
