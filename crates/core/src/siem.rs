@@ -189,17 +189,43 @@ fn header_field(s: &str, max: usize) -> String {
 pub fn syslog_frame(r: &AuditRecord, hostname: &str, app_name: &str, msg: &str) -> Vec<u8> {
     const FACILITY_LOG_AUDIT: u32 = 13;
     let severity = if r.outcome == "failure" { 4 } else { 5 };
-    let pri = FACILITY_LOG_AUDIT * 8 + severity;
-    let ts = crate::clock::rfc3339(r.time);
+    syslog_message(
+        FACILITY_LOG_AUDIT * 8 + severity,
+        r.time,
+        hostname,
+        app_name,
+        &r.action,
+        &[
+            ("seq", &r.seq.to_string()),
+            ("hash", &r.hash),
+            ("outcome", &r.outcome),
+        ],
+        msg,
+    )
+}
+
+/// One RFC 5424 message with priority `pri`, MSGID `msgid` and one structured-data element
+/// `portcullis@32473` of `params`, framed by octet counting (RFC 6587 section 3.4.1).
+pub fn syslog_message(
+    pri: u32,
+    time: crate::clock::UnixTime,
+    hostname: &str,
+    app_name: &str,
+    msgid: &str,
+    params: &[(&str, &str)],
+    msg: &str,
+) -> Vec<u8> {
+    let ts = crate::clock::rfc3339(time);
+    let sd: String = params
+        .iter()
+        .map(|(k, v)| format!(" {k}=\"{}\"", sd_escape(v)))
+        .collect();
     let line = format!(
-        "<{pri}>1 {ts} {host} {app} {pid} {msgid} [portcullis@32473 seq=\"{seq}\" hash=\"{hash}\" outcome=\"{outcome}\"] {msg}",
+        "<{pri}>1 {ts} {host} {app} {pid} {msgid} [portcullis@32473{sd}] {msg}",
         host = header_field(hostname, 255),
         app = header_field(app_name, 48),
         pid = std::process::id(),
-        msgid = header_field(&r.action, 32),
-        seq = r.seq,
-        hash = sd_escape(&r.hash),
-        outcome = sd_escape(&r.outcome),
+        msgid = header_field(msgid, 32),
     );
     let mut out = format!("{} ", line.len()).into_bytes();
     out.extend_from_slice(line.as_bytes());

@@ -482,6 +482,12 @@ impl App {
                 }
             }
         });
+        // Alert rules, sinks and playbooks (they release their leases on stop).
+        let alerts = crate::alerts::spawn(
+            self.services.clone(),
+            self.config.alerts.clone(),
+            stop_sinks.clone(),
+        );
         let sinks = crate::sinks::spawn(
             self.services.clone(),
             self.config.audit.sinks.clone(),
@@ -490,6 +496,7 @@ impl App {
         );
         let mut finishing = sinks;
         finishing.push(usage);
+        finishing.extend(alerts);
         (vec![sync, tlog, feed, health, sequencer], finishing)
     }
 

@@ -4,6 +4,7 @@
 //! Production code depends on nothing here but `main.rs`; `portcullis-testkit` uses
 //! [`app::App`] so that tests run exactly the wiring the binary runs.
 
+pub mod alerts;
 pub mod app;
 pub mod ca;
 pub mod cli;

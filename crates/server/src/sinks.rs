@@ -49,21 +49,26 @@ enum Output {
 }
 
 /// A byte stream to a collector: TCP or TLS over TCP.
-trait Stream: tokio::io::AsyncWrite + Send + Unpin {}
+pub(crate) trait Stream: tokio::io::AsyncWrite + Send + Unpin {}
 impl<T: tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
 
-type TlsTarget = (
+/// A TLS connector and the name the collector's certificate must carry.
+pub(crate) type TlsTarget = (
     tokio_rustls::TlsConnector,
     rustls::pki_types::ServerName<'static>,
 );
 
 /// A TLS client for a syslog collector: the CA file's roots, or the system's.
-fn syslog_tls(cfg: &SinkConfig, address: &str) -> Result<TlsTarget, String> {
+pub(crate) fn syslog_tls(
+    ca_file: Option<&std::path::Path>,
+    server_name: Option<&str>,
+    address: &str,
+) -> Result<TlsTarget, String> {
     let provider = Arc::new(crate::tls::provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;
-    let config = match &cfg.ca_file {
+    let config = match ca_file {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
             for c in crate::tls::read_certs(ca)? {
@@ -79,7 +84,7 @@ fn syslog_tls(cfg: &SinkConfig, address: &str) -> Result<TlsTarget, String> {
                 .with_no_client_auth()
         }
     };
-    let host = cfg.server_name.clone().unwrap_or_else(|| {
+    let host = server_name.map(str::to_owned).unwrap_or_else(|| {
         address
             .rsplit_once(':')
             .map_or(address, |(h, _)| h)
@@ -89,6 +94,59 @@ fn syslog_tls(cfg: &SinkConfig, address: &str) -> Result<TlsTarget, String> {
     let name =
         rustls::pki_types::ServerName::try_from(host).map_err(|e| format!("server name: {e}"))?;
     Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+}
+
+/// Connects to a syslog collector at `address`, over TLS when `tls` is given.
+pub(crate) async fn connect_syslog(
+    address: &str,
+    tls: Option<&TlsTarget>,
+) -> Result<Box<dyn Stream>, String> {
+    let c = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .map_err(|_| format!("connect {address}: timed out"))?
+    .map_err(|e| format!("connect {address}: {e}"))?;
+    Ok(match tls {
+        Some((connector, name)) => Box::new(
+            tokio::time::timeout(Duration::from_secs(10), connector.connect(name.clone(), c))
+                .await
+                .map_err(|_| format!("TLS to {address}: timed out"))?
+                .map_err(|e| format!("TLS to {address}: {e}"))?,
+        ),
+        None => Box::new(c),
+    })
+}
+
+/// Writes `frames` and flushes, within ten seconds.
+pub(crate) async fn send_frames(
+    conn: &mut Box<dyn Stream>,
+    frames: &[u8],
+    address: &str,
+) -> Result<(), String> {
+    let sent = async {
+        conn.write_all(frames).await?;
+        conn.flush().await
+    };
+    match tokio::time::timeout(Duration::from_secs(10), sent).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("send to {address}: {e}")),
+        Err(_) => Err(format!("send to {address}: timed out")),
+    }
+}
+
+/// The HTTP client of a webhook: ten-second timeout, the CA file's roots when given.
+pub(crate) fn webhook_client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(ca) = ca_file {
+        let mut certs = Vec::new();
+        for c in crate::tls::read_certs(ca)? {
+            certs.push(reqwest::Certificate::from_der(c.as_ref()).map_err(|e| e.to_string())?);
+        }
+        b = b.tls_certs_only(certs);
+    }
+    b.build().map_err(|e| e.to_string())
 }
 
 /// A failed delivery: whether retrying the same entry can help.
@@ -107,7 +165,8 @@ fn render(r: &AuditRecord, format: SinkFormat, log_name: &str) -> String {
     }
 }
 
-fn hostname() -> String {
+/// This machine's name, for syslog HOSTNAME and lease owners.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "-".into())
@@ -127,7 +186,11 @@ impl Output {
                     .clone()
                     .ok_or("syslog sink without an address")?;
                 let tls = if cfg.tls {
-                    Some(syslog_tls(cfg, &address)?)
+                    Some(syslog_tls(
+                        cfg.ca_file.as_deref(),
+                        cfg.server_name.as_deref(),
+                        &address,
+                    )?)
                 } else {
                     None
                 };
@@ -148,20 +211,7 @@ impl Output {
                         .unwrap_or_default(),
                 )
                 .map_err(|e| e.to_string())?,
-                client: {
-                    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
-                    if let Some(ca) = &cfg.ca_file {
-                        let mut certs = Vec::new();
-                        for c in crate::tls::read_certs(ca)? {
-                            certs.push(
-                                reqwest::Certificate::from_der(c.as_ref())
-                                    .map_err(|e| e.to_string())?,
-                            );
-                        }
-                        b = b.tls_certs_only(certs);
-                    }
-                    b.build().map_err(|e| e.to_string())?
-                },
+                client: webhook_client(cfg.ca_file.as_deref())?,
             },
         })
     }
@@ -225,26 +275,7 @@ impl Output {
                 conn,
             } => {
                 if conn.is_none() {
-                    let c = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        tokio::net::TcpStream::connect(address.as_str()),
-                    )
-                    .await
-                    .map_err(|_| whole(format!("connect {address}: timed out")))?
-                    .map_err(|e| whole(format!("connect {address}: {e}")))?;
-                    let stream: Box<dyn Stream> = match tls {
-                        Some((connector, name)) => Box::new(
-                            tokio::time::timeout(
-                                Duration::from_secs(10),
-                                connector.connect(name.clone(), c),
-                            )
-                            .await
-                            .map_err(|_| whole(format!("TLS to {address}: timed out")))?
-                            .map_err(|e| whole(format!("TLS to {address}: {e}")))?,
-                        ),
-                        None => Box::new(c),
-                    };
-                    *conn = Some(stream);
+                    *conn = Some(connect_syslog(address, tls.as_ref()).await.map_err(whole)?);
                 }
                 let Some(c) = conn.as_mut() else {
                     return Err(whole("not connected".into()));
@@ -258,21 +289,11 @@ impl Output {
                         &render(r, format, log_name),
                     ));
                 }
-                let sent = async {
-                    c.write_all(&frames).await?;
-                    c.flush().await
-                };
-                match tokio::time::timeout(Duration::from_secs(10), sent).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => {
-                        *conn = None;
-                        Err(whole(format!("send to {address}: {e}")))
-                    }
-                    Err(_) => {
-                        *conn = None;
-                        Err(whole(format!("send to {address}: timed out")))
-                    }
+                let sent = send_frames(c, &frames, address).await;
+                if sent.is_err() {
+                    *conn = None;
                 }
+                sent.map_err(whole)
             }
             Output::Webhook { url, key, client } => {
                 let mut upto = None;
