@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::passkeys::router())
         .merge(routes::apikeys::router())
         .merge(routes::admin::router())
+        .merge(routes::alerts::router())
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())
         .fallback(gateway::handle)

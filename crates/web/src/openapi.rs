@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, apikeys, auth, gdpr, meta, mfa, passkeys};
+use crate::routes::{admin, alerts, apikeys, auth, gdpr, meta, mfa, passkeys};
 
 struct BearerScheme;
 
@@ -236,6 +236,7 @@ impl Modify for Links {
         apikeys::create_service_account,
         admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions, admin::reset_user_mfa,
         admin::audit, admin::audit_verify, admin::audit_proof, admin::audit_consistency,
+        alerts::list, alerts::resolve,
         meta::jwks, meta::security_txt, meta::healthz, meta::readyz, meta::checkpoint, meta::verifier_key, meta::seal_status, meta::unseal,
         gdpr::export, gdpr::erase, gdpr::admin_erase, gdpr::key_status, gdpr::rotate,
     ),
@@ -245,7 +246,7 @@ impl Modify for Links {
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,
         dto::ConsistencyProofBody, dto::ApiKeyBody, dto::ApiKeyList, dto::ServiceAccountBody, dto::VerifierKeyBody,
         dto::SealStatusBody, dto::UnsealRequest, dto::ExportBody, dto::ExportMfa, dto::EraseRequest,
-        dto::KeyStatusBody, dto::KekVersionBody)),
+        dto::KeyStatusBody, dto::KekVersionBody, alerts::AlertBody, alerts::AlertDeliveryBody, alerts::AlertList)),
     modifiers(&BearerScheme, &CommonErrors, &Links),
     tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]

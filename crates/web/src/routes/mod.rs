@@ -1,6 +1,7 @@
 //! Route handlers, one file per API area.
 
 pub mod admin;
+pub mod alerts;
 pub mod apikeys;
 pub mod auth;
 pub mod gdpr;
