@@ -23,6 +23,7 @@ macro_rules! on_both {
 }
 
 mod admin;
+mod alerts;
 mod apikeys;
 mod audit;
 mod auth;

@@ -12,10 +12,17 @@
       FAIL_FIRST valid requests (to exercise retries), 401 to unverifiable ones, and writes
       each accepted body as one line.
 
-The listening port is written to PORTFILE once the socket is bound.
+  receivers.py smtp PORTFILE OUTFILE
+      SMTP (the `aiosmtpd` server); writes each received mail as one JSON line
+      {"mail_from", "rcpt_tos", "data"}.
+
+The listening port is written to PORTFILE once the socket is bound. RECEIVER_PORT in the
+environment binds that port instead of a free one (a receiver that comes up late).
 """
 
 import http.server
+import json
+import os
 import socketserver
 import ssl
 import sys
@@ -99,12 +106,45 @@ def serve_webhook(portfile, outfile, secret, fail_first, cert=None, key=None):
             self.send_response(204)
             self.end_headers()
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = int(os.environ.get("RECEIVER_PORT", "0"))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     if cert:
         srv.socket = tls_context(cert, key).wrap_socket(srv.socket, server_side=True)
     with open(portfile, "w") as f:
         f.write(str(srv.server_address[1]))
     srv.serve_forever()
+
+
+def serve_smtp(portfile, outfile):
+    import asyncio
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    out = open(outfile, "a", encoding="utf-8")
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            out.write(json.dumps({
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": envelope.rcpt_tos,
+                "data": envelope.content.decode("utf-8", "replace"),
+            }) + "\n")
+            out.flush()
+            return "250 Message accepted for delivery"
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    with open(portfile, "w") as f:
+        f.write(str(port))
+    try:
+        asyncio.run(asyncio.Event().wait())
+    finally:
+        ctl.stop()
 
 
 def serve_plain(portfile, outfile):
@@ -130,6 +170,8 @@ def serve_plain(portfile, outfile):
 if __name__ == "__main__":
     if sys.argv[1] == "plain":
         serve_plain(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "smtp":
+        serve_smtp(sys.argv[2], sys.argv[3])
     elif sys.argv[1].startswith("syslog"):
         serve_syslog(*sys.argv[2:4], *sys.argv[4:6])
     else:
