@@ -82,6 +82,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "passkey_envelope",
         sql: include_str!("../migrations/sqlite/0013_passkey_envelope.sql"),
     },
+    Migration {
+        version: 14,
+        name: "detection",
+        sql: include_str!("../migrations/sqlite/0014_detection.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -149,6 +154,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 13,
         name: "passkey_envelope",
         sql: include_str!("../migrations/postgres/0013_passkey_envelope.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "detection",
+        sql: include_str!("../migrations/postgres/0014_detection.sql"),
     },
 ];
 
