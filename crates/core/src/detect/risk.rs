@@ -123,10 +123,10 @@ pub struct Weights {
 impl Default for Weights {
     fn default() -> Self {
         Self {
-            impossible_travel: 60,
+            impossible_travel: 50,
             new_device: 15,
-            new_country: 25,
-            new_asn: 10,
+            new_country: 20,
+            new_asn: 5,
             new_ip: 5,
             unusual_hour: 20,
             failure: 5,
@@ -532,7 +532,13 @@ mod tests {
                 "impossible_travel"
             ]
         );
-        assert_eq!(a.score, 100);
+        // From a new device: refused outright; from a known one, a second factor.
+        assert_eq!(a.score, 95);
+        let known = LoginSignals {
+            known_device: true,
+            ..s.clone()
+        };
+        assert_eq!(assess_login(&known, &Weights::default()).score, 80);
         // The same trip over two days is travel, not impossible.
         let s2 = LoginSignals {
             now: 2 * 86_400,

@@ -307,6 +307,7 @@ impl Services {
             }
             tx.append_audit(&ev).await?;
             tx.commit().await?;
+            self.recount_attack_level();
             return Err(Error::InvalidCredentials);
         };
 

@@ -233,6 +233,13 @@ impl Services {
         Ok(level)
     }
 
+    /// Forgets the counted attack level, so the next sign-in recounts (after a failure).
+    pub(crate) fn recount_attack_level(&self) {
+        if let Ok(mut a) = self.detection.attack.lock() {
+            a.0 = None;
+        }
+    }
+
     /// A proof-of-work challenge at suspicion `level`.
     pub(crate) fn challenge_at(&self, level: u32) -> Challenge {
         let cfg = &self.detection.cfg;
