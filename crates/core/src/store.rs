@@ -400,13 +400,14 @@ pub trait Tx: Send {
     async fn lift_ban(&mut self, id: &str, by: &str, now: UnixTime) -> StoreResult<bool>;
     /// Records a sign-in attempt.
     async fn insert_login_event(&mut self, event: &LoginEvent) -> StoreResult<()>;
-    /// Records that the user completed a sign-in from `device` at `now`.
+    /// Records that the user completed a sign-in from `device` at `now`; true when the
+    /// device was new to the user.
     async fn remember_device(
         &mut self,
         user_id: &str,
         device: &str,
         now: UnixTime,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// Sets (or replaces) the user's risk flag.
     async fn set_risk_flag(
         &mut self,

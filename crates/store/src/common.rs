@@ -1995,10 +1995,10 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
-            async fn remember_device(&mut self, user_id: &str, device: &str, now: UnixTime) -> StoreResult<()> {
-                sqlx::query(
+            async fn remember_device(&mut self, user_id: &str, device: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query(
                     "INSERT INTO known_devices (user_id, device, first_seen, last_seen) VALUES ($1, $2, $3, $3)
-                     ON CONFLICT (user_id, device) DO UPDATE SET last_seen = excluded.last_seen",
+                     ON CONFLICT (user_id, device) DO NOTHING",
                 )
                 .bind(user_id)
                 .bind(device)
@@ -2006,7 +2006,17 @@ macro_rules! sql_backend {
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
-                Ok(())
+                if r.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                sqlx::query("UPDATE known_devices SET last_seen = $3 WHERE user_id = $1 AND device = $2")
+                    .bind(user_id)
+                    .bind(device)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(false)
             }
 
             async fn set_risk_flag(&mut self, user_id: &str, flag: &str, source: &str, now: UnixTime) -> StoreResult<()> {

@@ -1110,6 +1110,8 @@ pub struct ExportBody {
     pub api_keys: Vec<ApiKeyBody>,
     /// Second factors (no secrets).
     pub mfa: ExportMfa,
+    /// Sign-in history (kept 90 days), newest first.
+    pub sign_ins: Vec<ActivityEntry>,
     /// Audit events whose actor or target is the account.
     pub audit_events: Vec<AuditEventBody>,
     /// True when `audit_events` was cut at 10,000 entries.

@@ -268,6 +268,7 @@ impl Services {
         let now = self.now();
 
         let Some(user) = user.filter(|_| ok) else {
+            let spray = self.spray_verdict(ctx).await?;
             let mut tx = self.store.begin().await?;
             // Password failures make the account's unknown devices solve a proof-of-work;
             // only the source is blocked.
@@ -298,7 +299,9 @@ impl Services {
                 &self.locate(ctx.ip),
             )
             .await?;
-            self.check_spray(tx.as_mut(), ctx).await?;
+            if let Some(spray) = &spray {
+                self.block_spray(tx.as_mut(), ctx, spray).await?;
+            }
             let mut ev = NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
                 .client(ctx)
                 .details(json!({"reason": "invalid_credentials", "account_failures": failures}));
@@ -391,7 +394,7 @@ impl Services {
             return Ok(LoginOutcome::MfaRequired { mfa_token, methods });
         }
         tx.clear_throttle(&keys.account).await?;
-        let device_cookie = self.remember_device(tx.as_mut(), ctx, &user.id).await?;
+        let (device_cookie, _) = self.remember_device(tx.as_mut(), ctx, &user.id).await?;
         let (session, refresh) = self
             .start_session(tx.as_mut(), ctx, &user, vec!["pwd".to_owned()])
             .await?;

@@ -84,6 +84,15 @@ pub(crate) struct Gate {
     pub(crate) password_failures: i64,
 }
 
+/// A password spray found: the throttle key to block, until when, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct Spray {
+    key: String,
+    source: String,
+    accounts: u64,
+    until: i64,
+}
+
 /// Why an address is refused before anything else is looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocked {
@@ -511,24 +520,24 @@ impl Services {
     }
 
     /// After a complete sign-in: remembers the device (the cookie's, or a new one) and the
-    /// header fingerprint for the user, clears a pending risk flag, and returns the device
-    /// cookie value to set.
+    /// header fingerprint for the user; returns the device cookie value to set, and whether
+    /// the device was new to the account.
     pub(crate) async fn remember_device(
         &self,
         tx: &mut dyn Tx,
         ctx: &RequestContext,
         user_id: &str,
-    ) -> Result<String> {
+    ) -> Result<(String, bool)> {
         let now = self.now();
         let id = ctx
             .device
             .clone()
             .unwrap_or_else(|| device::new_device_id(self.rng.as_ref()));
-        tx.remember_device(user_id, &id, now).await?;
+        let new = tx.remember_device(user_id, &id, now).await?;
         if let Some(fp) = &ctx.fingerprint {
             tx.remember_device(user_id, fp, now).await?;
         }
-        Ok(device::cookie_value(&self.detection.device_key, &id))
+        Ok((device::cookie_value(&self.detection.device_key, &id), new))
     }
 
     /// Clears the user's pending risk flag after a sign-in with a second factor.
@@ -562,14 +571,8 @@ impl Services {
     ) -> Result<String> {
         let geo = self.locate(ctx.ip);
         let account_key = self.throttle_keys(&user.email, None).account;
-        let known = match &ctx.device {
-            Some(d) => !self
-                .store
-                .known_devices(&user.id, std::slice::from_ref(d))
-                .await?
-                .is_empty(),
-            None => false,
-        };
+        self.clear_flag_after_factor(tx, ctx, &user.id).await?;
+        let (cookie, new_device) = self.remember_device(tx, ctx, &user.id).await?;
         self.insert_login_event(
             tx,
             ctx,
@@ -577,38 +580,38 @@ impl Services {
             &account_key,
             "success",
             &Assessment::default(),
-            !known,
+            new_device,
             &geo,
         )
         .await?;
-        self.clear_flag_after_factor(tx, ctx, &user.id).await?;
-        self.remember_device(tx, ctx, &user.id).await
+        Ok(cookie)
     }
 
-    /// A password spray from the client's address (many accounts failing from it, or from
-    /// its /24): blocks the address (or the /24) and records why. In `tx`, after the failure
-    /// was recorded.
-    pub(crate) async fn check_spray(&self, tx: &mut dyn Tx, ctx: &RequestContext) -> Result<()> {
+    /// Whether this failed attempt completes a password spray from the client's address
+    /// (many accounts failing from it, or from its /24): what to block, for how long. Reads
+    /// only, before the failure's transaction opens (a transaction waiting on the pool for
+    /// a second connection could starve it).
+    pub(crate) async fn spray_verdict(&self, ctx: &RequestContext) -> Result<Option<Spray>> {
         let Some(ip) = ctx.ip else {
-            return Ok(());
+            return Ok(None);
         };
         let cfg = &self.detection.cfg;
         let now = self.now();
         let since = now - i64::try_from(cfg.spray_window_seconds).unwrap_or(600);
         let ip_s = ip.to_string();
-        // This attempt's own event is in `tx`, not yet visible to the read pool: count it.
+        // This attempt's own failure is not written yet: count it.
         let from_ip = self.store.failed_accounts_from(&ip_s, false, since).await? + 1;
         let net = net_of(ip);
         let from_net = match &net {
             Some(n) => self.store.failed_accounts_from(n, true, since).await? + 1,
             None => 0,
         };
-        let (key, scope, accounts) = if from_ip >= cfg.spray_accounts {
+        let (key, source, accounts) = if from_ip >= cfg.spray_accounts {
             (crate::throttle::ip_key(ip), ip_s, from_ip)
         } else if let Some(n) = net.filter(|_| from_net >= cfg.spray_accounts.saturating_mul(3)) {
             (format!("net:{n}"), n, from_net)
         } else {
-            return Ok(());
+            return Ok(None);
         };
         let until = now + i64::try_from(cfg.spray_block_seconds).unwrap_or(900);
         let states = self
@@ -616,20 +619,36 @@ impl Services {
             .throttle_states(std::slice::from_ref(&key))
             .await?;
         if states.first().is_some_and(|s| s.blocked_until >= until - 5) {
-            return Ok(());
+            return Ok(None);
         }
-        tx.bump_throttle(&key, now, crate::throttle::CLIENT_IP.window)
+        Ok(Some(Spray {
+            key,
+            source,
+            accounts,
+            until,
+        }))
+    }
+
+    /// Blocks a spraying source and records why, in the failure's transaction.
+    pub(crate) async fn block_spray(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &RequestContext,
+        spray: &Spray,
+    ) -> Result<()> {
+        let now = self.now();
+        tx.bump_throttle(&spray.key, now, crate::throttle::CLIENT_IP.window)
             .await?;
-        tx.set_throttle_block(&key, until).await?;
+        tx.set_throttle_block(&spray.key, spray.until).await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "risk.spray_detected", Outcome::Success)
                 .actor("system")
                 .client(ctx)
                 .details(json!({
-                    "source": scope,
-                    "accounts": accounts,
-                    "window_seconds": cfg.spray_window_seconds,
-                    "blocked_until": until,
+                    "source": spray.source,
+                    "accounts": spray.accounts,
+                    "window_seconds": self.detection.cfg.spray_window_seconds,
+                    "blocked_until": spray.until,
                     "reasons": ["password_spray"],
                 })),
         )

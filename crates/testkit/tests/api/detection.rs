@@ -45,7 +45,7 @@ fn mmdb(dir: &std::path::Path) -> (PathBuf, PathBuf) {
 }
 
 /// Solves a challenge with the `altcha` reference implementation.
-fn solve(challenge: &Value) -> String {
+pub(crate) fn solve(challenge: &Value) -> String {
     use std::io::Write;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/altcha_solve.py");
     let mut child = std::process::Command::new("python3")
