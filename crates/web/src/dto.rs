@@ -27,6 +27,11 @@ pub struct RegisterRequest {
     /// Optional display name, at most 100 characters.
     #[schema(max_length = 400)]
     pub display_name: Option<String>,
+    /// A solved ALTCHA proof-of-work, when the service is under attack (after a
+    /// `challenge_required` answer or from `GET /api/v1/auth/challenge`).
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    pub altcha: Option<String>,
 }
 
 impl Validate for RegisterRequest {
@@ -36,6 +41,14 @@ impl Validate for RegisterRequest {
         max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
         if let Some(d) = &self.display_name {
             max_len(&mut e, "display_name", d, 400);
+        }
+        if let Some(a) = &self.altcha {
+            max_len(
+                &mut e,
+                "altcha",
+                a,
+                portcullis_core::detect::altcha::MAX_PAYLOAD_LEN,
+            );
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
     }

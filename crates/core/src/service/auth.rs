@@ -96,10 +96,12 @@ impl Services {
         email: &str,
         password: &str,
         display_name: Option<&str>,
+        altcha: Option<&str>,
     ) -> Result<User> {
         if !self.settings.self_registration {
             return Err(Error::Forbidden("registration is closed".into()));
         }
+        self.registration_gate(ctx, altcha).await?;
         self.create_user(ctx, email, password, display_name, Role::User, None)
             .await
     }

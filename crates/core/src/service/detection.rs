@@ -391,6 +391,39 @@ impl Services {
         })
     }
 
+    /// While the service is under attack, registrations solve a proof-of-work too (bulk
+    /// account creation is the other half of credential abuse).
+    pub(crate) async fn registration_gate(
+        &self,
+        ctx: &RequestContext,
+        altcha_payload: Option<&str>,
+    ) -> Result<()> {
+        let level = self.attack_level().await?;
+        if level == 0 || self.pow_solved(altcha_payload, level).await? {
+            return Ok(());
+        }
+        let mut a = Assessment::default();
+        a.add(Reason::AttackInProgress, 5u32.saturating_mul(level));
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(
+            &NewAuditEvent::new(self.now(), "risk.assessed", Outcome::Failure)
+                .client(ctx)
+                .details(json!({
+                    "score": a.score,
+                    "reasons": a.reason_names(),
+                    "signals": a.signals_json(),
+                    "decision": Decision::Challenge.as_str(),
+                    "stage": "register",
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Err(Error::ChallengeRequired {
+            challenge: Box::new(self.challenge_at(level)),
+            why: "the service is under attack: solve the proof-of-work and register again",
+        })
+    }
+
     /// Scores a sign-in whose password was right, from everything known about the user.
     pub(crate) async fn assess_sign_in(
         &self,

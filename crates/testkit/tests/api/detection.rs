@@ -130,6 +130,7 @@ async fn credential_stuffing_is_stopped_and_owners_still_sign_in(b: Backend) {
         trust_loopback(c);
         c.detection.attack_failures = 40;
         c.detection.pow_difficulty = 2000;
+        c.auth.self_registration = true;
     })
     .await;
     let n = 200;
@@ -268,6 +269,22 @@ async fn credential_stuffing_is_stopped_and_owners_still_sign_in(b: Backend) {
     ))
     .await;
     assert_eq!(s, 200);
+
+    // Under attack, registrations solve a proof-of-work too.
+    let reg = |altcha: Option<String>| {
+        let mut body = json!({"email": "new@example.com", "password": STRONG});
+        if let Some(a) = altcha {
+            body["altcha"] = a.into();
+        }
+        client().post(srv.url("/api/v1/auth/register")).json(&body)
+    };
+    let (s, body, _) = send(reg(None)).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("challenge_required"))
+    );
+    let (s, body, _) = send(reg(Some(solve(&body["challenge"])))).await;
+    assert_eq!(s, 201, "{body}");
 
     let assessed = events(&srv, "risk.assessed").await;
     assert!(

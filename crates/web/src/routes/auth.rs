@@ -43,6 +43,7 @@ fn envelope(user: &portcullis_core::model::User) -> UserEnvelope {
     responses(
         (status = 201, description = "Created", body = UserEnvelope),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Under attack: solve the proof-of-work in `challenge` first (`challenge_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Registration is closed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Weak password", body = Problem, content_type = "application/problem+json"),
@@ -59,6 +60,7 @@ pub async fn register(
             &body.email,
             &body.password,
             body.display_name.as_deref(),
+            body.altcha.as_deref(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(envelope(&user))))
