@@ -61,6 +61,17 @@ pub enum Error {
     /// The client IP is outside this endpoint's allowlist.
     #[error("client IP not allowed")]
     IpNotAllowed,
+    /// The sign-in looks risky: solve this proof-of-work and try again.
+    #[error("proof-of-work required")]
+    ChallengeRequired {
+        /// The challenge to solve.
+        challenge: Box<crate::detect::altcha::Challenge>,
+        /// What to tell the client.
+        why: &'static str,
+    },
+    /// The risk is too high for any factor the user has.
+    #[error("sign-in refused: risk too high")]
+    RiskDenied,
     /// The account is locked.
     #[error("account locked")]
     AccountLocked,

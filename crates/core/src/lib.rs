@@ -9,6 +9,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod detect;
 pub mod email;
 pub mod error;
 pub mod health;

@@ -408,3 +408,59 @@ impl fmt::Debug for ApiKeyRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// A client IP or range refused everywhere for a while (by an administrator or a playbook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// Id.
+    pub id: String,
+    /// The network banned (a single address is a /32 or /128).
+    pub cidr: ipnet::IpNet,
+    /// Why.
+    pub reason: String,
+    /// Who: `admin:<user id>` or `rule:<alert rule>`.
+    pub source: String,
+    /// When it was made.
+    pub created_at: UnixTime,
+    /// When it ends by itself.
+    pub expires_at: UnixTime,
+    /// When an administrator lifted it early.
+    pub lifted_at: Option<UnixTime>,
+}
+
+impl Ban {
+    /// In force at `now`.
+    pub fn active(&self, now: UnixTime) -> bool {
+        self.lifted_at.is_none() && self.expires_at > now
+    }
+}
+
+/// One sign-in attempt that reached a decision, as kept for the risk engine and shown to
+/// the user in their activity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoginEvent {
+    /// Id.
+    pub id: String,
+    /// The account, when the email named one.
+    pub user_id: Option<String>,
+    /// Keyed hash of the email (the throttle's account key).
+    pub account_key: String,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Its /24 (IPv4) or /64 (IPv6).
+    pub net: Option<String>,
+    /// When.
+    pub time: UnixTime,
+    /// `success`, `mfa_required`, `failure`, `challenged` or `denied`.
+    pub outcome: String,
+    /// The device (cookie id) or its fingerprint (`fp:...`), if any.
+    pub device: Option<String>,
+    /// The device was new to the account.
+    pub new_device: bool,
+    /// Where the address is.
+    pub geo: crate::detect::geo::GeoInfo,
+    /// Risk score.
+    pub risk: u32,
+    /// Risk reasons.
+    pub reasons: Vec<String>,
+}

@@ -9,8 +9,9 @@ use crate::audit::{AuditRecord, NewAuditEvent};
 use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::model::{
-    ApiKeyRecord, CheckpointRecord, MfaChallenge, MfaState, PasskeyRecord, PasswordHash,
-    RefreshToken, Session, SigningKeyRecord, SinkState, ThrottleState, User, WebauthnCeremony,
+    ApiKeyRecord, Ban, CheckpointRecord, LoginEvent, MfaChallenge, MfaState, PasskeyRecord,
+    PasswordHash, RefreshToken, Session, SigningKeyRecord, SinkState, ThrottleState, User,
+    WebauthnCeremony,
 };
 
 /// Key-encryption keys and data keys, for `keys status` and the rotation progress.
@@ -198,6 +199,33 @@ pub trait Store: Send + Sync + 'static {
     async fn encrypt_legacy_users(&self, batch: u32) -> StoreResult<u64>;
     /// A value kept about the master key (`shamir`: the split record, JSON).
     async fn key_meta(&self, name: &str) -> StoreResult<Option<String>>;
+    /// Bans in force at `now`.
+    async fn active_bans(&self, now: UnixTime) -> StoreResult<Vec<Ban>>;
+    /// Bans ordered by id (newest last), after the cursor; lifted and expired ones too when
+    /// `all`.
+    async fn list_bans(
+        &self,
+        all: bool,
+        now: UnixTime,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Ban>>;
+    /// The user's sign-in attempts, newest first; only successful ones when `successes`.
+    async fn login_events_of(
+        &self,
+        user_id: &str,
+        successes: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginEvent>>;
+    /// Failed sign-ins since `since`, service-wide.
+    async fn login_failures_since(&self, since: UnixTime) -> StoreResult<u64>;
+    /// Distinct accounts with failed sign-ins since `since` from address `ip` (or, with
+    /// `net`, from its /24 or /64).
+    async fn failed_accounts_from(&self, ip: &str, net: bool, since: UnixTime) -> StoreResult<u64>;
+    /// Which of `devices` (ids or fingerprints) the user has completed a sign-in from.
+    async fn known_devices(&self, user_id: &str, devices: &[String]) -> StoreResult<Vec<String>>;
+    /// The pending risk flag of a user (`mfa`), if any.
+    async fn risk_flag(&self, user_id: &str) -> StoreResult<Option<String>>;
     /// Deletes sessions (and their refresh tokens) that ended before `before`, and throttle
     /// entries that no longer block or count. Returns the number of sessions removed.
     async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;
@@ -411,6 +439,30 @@ pub trait Tx: Send {
     ) -> StoreResult<bool>;
     /// Makes a key stop at `expires_at` at the latest (the end of a rotation overlap).
     async fn limit_api_key(&mut self, id: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// Stores a ban.
+    async fn insert_ban(&mut self, ban: &Ban) -> StoreResult<()>;
+    /// Lifts a ban in force; false when there is none with that id in force.
+    async fn lift_ban(&mut self, id: &str, by: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Records a sign-in attempt.
+    async fn insert_login_event(&mut self, event: &LoginEvent) -> StoreResult<()>;
+    /// Records that the user completed a sign-in from `device` at `now`; true when the
+    /// device was new to the user.
+    async fn remember_device(
+        &mut self,
+        user_id: &str,
+        device: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Sets (or replaces) the user's risk flag.
+    async fn set_risk_flag(
+        &mut self,
+        user_id: &str,
+        flag: &str,
+        source: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Clears the user's risk flag; false when there was none.
+    async fn clear_risk_flag(&mut self, user_id: &str) -> StoreResult<bool>;
     /// Maps a SPIFFE ID to a service account; `Conflict("spiffe_id")` when mapped already.
     async fn insert_service_identity(
         &mut self,

@@ -248,9 +248,14 @@ impl App {
         keyring
             .load(store.as_ref(), clock.now(), rng.as_ref())
             .await?;
-        let services = Arc::new(Services::new(
-            store, clock, rng, hasher, policy, settings, keyring,
-        ));
+        let geo = crate::detection::locator(&config.detection).map_err(std::io::Error::other)?;
+        let deny = crate::detection::load_deny_lists(&config.detection.deny_lists)
+            .map_err(std::io::Error::other)?;
+        let services = Arc::new(
+            Services::new(store, clock, rng, hasher, policy, settings, keyring)
+                .with_detection(config.detection.clone(), geo),
+        );
+        services.set_deny_list(deny);
         if let Some(why) = services.passkeys_unavailable() {
             tracing::warn!("{why}");
         }
@@ -436,6 +441,7 @@ impl App {
         let svc = self.services.clone();
         let stop_sinks = stop.clone();
         let stop_health = stop.clone();
+        let stop_deny = stop.clone();
         let mut stop_feed = stop;
         let feed = tokio::spawn(async move {
             loop {
@@ -497,7 +503,16 @@ impl App {
         let mut finishing = sinks;
         finishing.push(usage);
         finishing.extend(alerts);
-        (vec![sync, tlog, feed, health, sequencer], finishing)
+        let mut tasks = vec![sync, tlog, feed, health, sequencer];
+        if !self.config.detection.deny_lists.is_empty() {
+            tasks.push(tokio::spawn(crate::detection::watch_deny_lists(
+                self.services.clone(),
+                self.config.detection.deny_lists.clone(),
+                Duration::from_secs(self.config.detection.deny_list_reload_seconds),
+                stop_deny,
+            )));
+        }
+        (tasks, finishing)
     }
 
     /// Serves on `listener` until `stop` turns true, then drains in-flight requests for at

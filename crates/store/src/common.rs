@@ -20,7 +20,7 @@ macro_rules! sql_backend {
         use portcullis_core::clock::UnixTime;
         use portcullis_core::email::Email;
         use portcullis_core::model::{
-            ApiKeyRecord, CheckpointRecord, MfaChallenge, SigningMode, SinkState, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
+            ApiKeyRecord, Ban, CheckpointRecord, LoginEvent, MfaChallenge, SigningMode, SinkState, MfaState, PasskeyRecord, PasswordHash, RefreshToken, Role, Session,
             SigningKeyRecord, ThrottleState, User, WebauthnCeremony,
         };
         use portcullis_core::store::{RevocationFeed, Store, StoreError, StoreResult, Tx};
@@ -260,6 +260,51 @@ macro_rules! sql_backend {
                 sealed_private_key: r.try_get("sealed_private_key").map_err(map_err)?,
                 created_at: r.try_get("created_at").map_err(map_err)?,
                 activates_at: r.try_get("activates_at").map_err(map_err)?,
+            })
+        }
+
+        const BAN_COLS: &str = "id, cidr, reason, source, created_at, expires_at, lifted_at";
+
+        fn ban_from_row(r: &DbRow) -> StoreResult<Ban> {
+            let cidr: String = r.try_get("cidr").map_err(map_err)?;
+            Ok(Ban {
+                id: r.try_get("id").map_err(map_err)?,
+                cidr: cidr.parse().map_err(|_| corrupt("ban network does not parse"))?,
+                reason: r.try_get("reason").map_err(map_err)?,
+                source: r.try_get("source").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+                expires_at: r.try_get("expires_at").map_err(map_err)?,
+                lifted_at: r.try_get("lifted_at").map_err(map_err)?,
+            })
+        }
+
+        const LOGIN_EVENT_COLS: &str = "id, user_id, account_key, ip, net, time, outcome, device, new_device,
+            country, city, latitude, longitude, asn, risk, reasons";
+
+        fn login_event_from_row(r: &DbRow) -> StoreResult<LoginEvent> {
+            let reasons: String = r.try_get("reasons").map_err(map_err)?;
+            let new_device: i64 = r.try_get("new_device").map_err(map_err)?;
+            let asn: Option<i64> = r.try_get("asn").map_err(map_err)?;
+            let risk: i64 = r.try_get("risk").map_err(map_err)?;
+            Ok(LoginEvent {
+                id: r.try_get("id").map_err(map_err)?,
+                user_id: r.try_get("user_id").map_err(map_err)?,
+                account_key: r.try_get("account_key").map_err(map_err)?,
+                ip: r.try_get("ip").map_err(map_err)?,
+                net: r.try_get("net").map_err(map_err)?,
+                time: r.try_get("time").map_err(map_err)?,
+                outcome: r.try_get("outcome").map_err(map_err)?,
+                device: r.try_get("device").map_err(map_err)?,
+                new_device: new_device != 0,
+                geo: portcullis_core::detect::geo::GeoInfo {
+                    country: r.try_get("country").map_err(map_err)?,
+                    city: r.try_get("city").map_err(map_err)?,
+                    latitude: r.try_get("latitude").map_err(map_err)?,
+                    longitude: r.try_get("longitude").map_err(map_err)?,
+                    asn: asn.and_then(|a| u32::try_from(a).ok()),
+                },
+                risk: u32::try_from(risk).unwrap_or(0),
+                reasons: serde_json::from_str(&reasons).map_err(|_| corrupt("login event reasons"))?,
             })
         }
 
@@ -1035,6 +1080,88 @@ macro_rules! sql_backend {
                 row.map(|r| r.try_get("value").map_err(map_err)).transpose()
             }
 
+            async fn active_bans(&self, now: UnixTime) -> StoreResult<Vec<Ban>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {BAN_COLS} FROM bans WHERE lifted_at IS NULL AND expires_at > $1 ORDER BY id"
+                ));
+                let rows = sqlx::query(sql).bind(now).fetch_all(self.read_pool()).await.map_err(map_err)?;
+                rows.iter().map(ban_from_row).collect()
+            }
+
+            async fn list_bans(&self, all: bool, now: UnixTime, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<Ban>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {BAN_COLS} FROM bans WHERE id > $1 AND ($2 OR (lifted_at IS NULL AND expires_at > $3))
+                     ORDER BY id LIMIT $4"
+                ));
+                let rows = sqlx::query(sql)
+                    .bind(after_id.unwrap_or(""))
+                    .bind(all)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(ban_from_row).collect()
+            }
+
+            async fn login_events_of(&self, user_id: &str, successes: bool, limit: u32) -> StoreResult<Vec<LoginEvent>> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {LOGIN_EVENT_COLS} FROM login_events WHERE user_id = $1 AND (NOT $2 OR outcome = 'success')
+                     ORDER BY time DESC, id DESC LIMIT $3"
+                ));
+                let rows = sqlx::query(sql)
+                    .bind(user_id)
+                    .bind(successes)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(login_event_from_row).collect()
+            }
+
+            async fn login_failures_since(&self, since: UnixTime) -> StoreResult<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_events WHERE time >= $1 AND outcome = 'failure'")
+                    .bind(since)
+                    .fetch_one(self.read_pool())
+                    .await
+                    .map_err(map_err)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn failed_accounts_from(&self, ip: &str, net: bool, since: UnixTime) -> StoreResult<u64> {
+                let sql = if net {
+                    "SELECT COUNT(DISTINCT account_key) FROM login_events WHERE net = $1 AND time >= $2 AND outcome = 'failure'"
+                } else {
+                    "SELECT COUNT(DISTINCT account_key) FROM login_events WHERE ip = $1 AND time >= $2 AND outcome = 'failure'"
+                };
+                let n: i64 = sqlx::query_scalar(sql).bind(ip).bind(since).fetch_one(self.read_pool()).await.map_err(map_err)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            async fn known_devices(&self, user_id: &str, devices: &[String]) -> StoreResult<Vec<String>> {
+                let mut out = Vec::new();
+                for d in devices {
+                    let hit = sqlx::query("SELECT 1 AS one FROM known_devices WHERE user_id = $1 AND device = $2")
+                        .bind(user_id)
+                        .bind(d)
+                        .fetch_optional(self.read_pool())
+                        .await
+                        .map_err(map_err)?;
+                    if hit.is_some() {
+                        out.push(d.clone());
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn risk_flag(&self, user_id: &str) -> StoreResult<Option<String>> {
+                sqlx::query_scalar("SELECT flag FROM risk_flags WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(map_err)
+            }
+
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {
                 let mut tx = self.begin_tx().await.map_err(map_err)?;
                 sqlx::query(
@@ -1057,6 +1184,16 @@ macro_rules! sql_backend {
                     .map_err(map_err)?;
                 sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
                     .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM login_events WHERE time < $1")
+                    .bind(now - portcullis_core::detect::risk::LOGIN_HISTORY_RETENTION)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM bans WHERE expires_at < $1 OR lifted_at < $1")
+                    .bind(now - portcullis_core::detect::risk::LOGIN_HISTORY_RETENTION)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -1972,6 +2109,109 @@ macro_rules! sql_backend {
                 Ok(())
             }
 
+            async fn insert_ban(&mut self, b: &Ban) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO bans (id, cidr, reason, source, created_at, expires_at, lifted_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&b.id)
+                .bind(b.cidr.to_string())
+                .bind(&b.reason)
+                .bind(&b.source)
+                .bind(b.created_at)
+                .bind(b.expires_at)
+                .bind(b.lifted_at)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn lift_ban(&mut self, id: &str, by: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE bans SET lifted_at = $1, lifted_by = $2 WHERE id = $3 AND lifted_at IS NULL AND expires_at > $1")
+                    .bind(now)
+                    .bind(by)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_login_event(&mut self, e: &LoginEvent) -> StoreResult<()> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO login_events ({LOGIN_EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                ));
+                sqlx::query(sql)
+                    .bind(&e.id)
+                    .bind(&e.user_id)
+                    .bind(&e.account_key)
+                    .bind(&e.ip)
+                    .bind(&e.net)
+                    .bind(e.time)
+                    .bind(&e.outcome)
+                    .bind(&e.device)
+                    .bind(i64::from(e.new_device))
+                    .bind(&e.geo.country)
+                    .bind(&e.geo.city)
+                    .bind(e.geo.latitude)
+                    .bind(e.geo.longitude)
+                    .bind(e.geo.asn.map(i64::from))
+                    .bind(i64::from(e.risk))
+                    .bind(serde_json::to_string(&e.reasons).unwrap_or_else(|_| "[]".into()))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn remember_device(&mut self, user_id: &str, device: &str, now: UnixTime) -> StoreResult<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO known_devices (user_id, device, first_seen, last_seen) VALUES ($1, $2, $3, $3)
+                     ON CONFLICT (user_id, device) DO NOTHING",
+                )
+                .bind(user_id)
+                .bind(device)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                if r.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                sqlx::query("UPDATE known_devices SET last_seen = $3 WHERE user_id = $1 AND device = $2")
+                    .bind(user_id)
+                    .bind(device)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(false)
+            }
+
+            async fn set_risk_flag(&mut self, user_id: &str, flag: &str, source: &str, now: UnixTime) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO risk_flags (user_id, flag, source, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id) DO UPDATE SET flag = excluded.flag, source = excluded.source, created_at = excluded.created_at",
+                )
+                .bind(user_id)
+                .bind(flag)
+                .bind(source)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn clear_risk_flag(&mut self, user_id: &str) -> StoreResult<bool> {
+                let r = sqlx::query("DELETE FROM risk_flags WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(r.rows_affected() > 0)
+            }
+
             async fn insert_service_identity(&mut self, spiffe_id: &str, user_id: &str, scopes: &[String], now: UnixTime) -> StoreResult<()> {
                 sqlx::query("INSERT INTO service_identities (spiffe_id, user_id, scopes, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(spiffe_id)
@@ -1995,6 +2235,9 @@ macro_rules! sql_backend {
                     "DELETE FROM webauthn_ceremonies WHERE user_id = $1",
                     "DELETE FROM service_identities WHERE user_id = $1",
                     "UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id = $1",
+                    "DELETE FROM login_events WHERE user_id = $1",
+                    "DELETE FROM known_devices WHERE user_id = $1",
+                    "DELETE FROM risk_flags WHERE user_id = $1",
                 ] {
                     sqlx::query(sql).bind(user_id).execute(&mut *self.tx).await.map_err(map_err)?;
                 }

@@ -83,6 +83,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0013_passkey_envelope.sql"),
     },
     Migration {
+        version: 14,
+        name: "detection",
+        sql: include_str!("../migrations/sqlite/0014_detection.sql"),
+    },
+    Migration {
         version: 15,
         name: "alerts",
         sql: include_str!("../migrations/sqlite/0015_alerts.sql"),
@@ -154,6 +159,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 13,
         name: "passkey_envelope",
         sql: include_str!("../migrations/postgres/0013_passkey_envelope.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "detection",
+        sql: include_str!("../migrations/postgres/0014_detection.sql"),
     },
     Migration {
         version: 15,

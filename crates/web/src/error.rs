@@ -24,6 +24,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<FieldErrorSchema>)]
     pub errors: Vec<FieldError>,
+    /// `challenge_required`: the ALTCHA proof-of-work to solve before signing in again
+    /// (send the solution as `altcha`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::dto::AltchaChallenge>)]
+    pub challenge: Option<portcullis_core::detect::altcha::Challenge>,
 }
 
 /// One invalid field.
@@ -45,6 +50,7 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
     www_authenticate: Option<String>,
+    challenge: Option<portcullis_core::detect::altcha::Challenge>,
 }
 
 impl ApiError {
@@ -61,6 +67,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             www_authenticate,
+            challenge: None,
         }
     }
 
@@ -155,6 +162,18 @@ impl From<Error> for ApiError {
                 "ip_not_allowed",
                 "Your IP address may not use this endpoint.",
             ),
+            Error::ChallengeRequired { challenge, why } => {
+                let mut e = Self::new(StatusCode::UNAUTHORIZED, "challenge_required", why);
+                e.challenge = Some(*challenge);
+                e.www_authenticate = Some(r#"Bearer realm="portcullis""#.to_owned());
+                e
+            }
+            Error::RiskDenied => Self::new(
+                StatusCode::FORBIDDEN,
+                "risk_denied",
+                "This sign-in was refused: its risk is too high for the factors this account has. \
+                 Sign in from a device you used before, or ask an administrator.",
+            ),
             Error::AccountLocked => Self::new(
                 StatusCode::LOCKED,
                 "account_locked",
@@ -224,6 +243,7 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
+            challenge: self.challenge,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (self.status, json).into_response();

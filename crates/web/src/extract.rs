@@ -179,7 +179,33 @@ pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
                 .take(MAX_USER_AGENT)
                 .collect()
         });
-    RequestContext { ip, user_agent }
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let device = cookie(&parts.headers, portcullis_core::detect::device::COOKIE)
+        .and_then(|v| state.svc.device_from_cookie(v));
+    let fingerprint = state.svc.fingerprint(&[
+        header("user-agent"),
+        header("accept-language"),
+        header("sec-ch-ua-platform"),
+        header("sec-ch-ua-mobile"),
+    ]);
+    RequestContext {
+        ip,
+        user_agent,
+        device,
+        fingerprint,
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
 }
 
 impl FromRequestParts<AppState> for Ctx {

@@ -641,6 +641,18 @@ async fn authorize(
     if ip_in(&cfg.denied_ips, ip) || (!cfg.allowed_ips.is_empty() && !ip_in(&cfg.allowed_ips, ip)) {
         return Err(ApiError::from(Error::IpNotAllowed).into_response());
     }
+    if let Some(country) =
+        state
+            .svc
+            .country_refused(ip, &cfg.allowed_countries, &cfg.denied_countries)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            format!("Requests from this location ({country}) may not use this route."),
+        )
+        .into_response());
+    }
     if !route.methods.is_empty() && !route.methods.contains(&req.method) {
         return Err(problem(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -814,6 +826,17 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         Err(res) => return res,
     };
     let cfg = &route.cfg;
+    if let Some(p) = &principal {
+        // Each principal's rate against its own baseline: an anomaly is recorded (and can
+        // fire an alert rule), not refused here.
+        let key = p
+            .api_key
+            .as_ref()
+            .map_or(p.user_id.as_str(), |k| k.id.as_str());
+        if let Err(e) = state.svc.observe_rate(key, &cfg.name, &ctx).await {
+            return ApiError::from(e).into_response();
+        }
+    }
     if let Some(policy) = &route.policy {
         let verdict = policy.decide(&crate::policy::Facts {
             principal: principal.as_ref(),

@@ -226,3 +226,47 @@ impl hyper::body::Body for IdleTimeoutBody {
         self.inner.size_hint()
     }
 }
+
+/// Refuses requests from banned or deny-listed addresses (403 `ip_not_allowed`) before any
+/// other work. Sign-in answers them itself (`risk_denied`, with a `risk.assessed` record);
+/// health checks always answer; administrators calling from `admin.allowed_ips` can always
+/// reach the admin API, so that a ban can be lifted. When the bans cannot be read, nothing
+/// is let through.
+pub async fn refuse_blocked(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/api/v1/auth/login") {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let Some(ip) = peer.and_then(|p| {
+        crate::client_ip::client_ip(
+            p,
+            req.headers(),
+            &state.web.trusted_proxies,
+            state.web.forwarded_header,
+        )
+    }) else {
+        return next.run(req).await;
+    };
+    if path.starts_with("/api/v1/admin/")
+        && state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip))
+    {
+        return next.run(req).await;
+    }
+    match state.svc.ip_blocked(ip).await {
+        Ok(None) => next.run(req).await,
+        Ok(Some(why)) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            match why {
+                portcullis_core::service::Blocked::Banned => "Your address is banned for now.",
+                portcullis_core::service::Blocked::DenyList => "Your address is on a deny list.",
+            },
+        )
+        .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

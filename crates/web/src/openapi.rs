@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, alerts, apikeys, auth, gdpr, meta, mfa, passkeys};
+use crate::routes::{admin, alerts, apikeys, auth, detection, gdpr, meta, mfa, passkeys};
 
 struct BearerScheme;
 
@@ -239,6 +239,7 @@ impl Modify for Links {
         alerts::list, alerts::resolve,
         meta::jwks, meta::security_txt, meta::healthz, meta::readyz, meta::checkpoint, meta::verifier_key, meta::seal_status, meta::unseal,
         gdpr::export, gdpr::erase, gdpr::admin_erase, gdpr::key_status, gdpr::rotate,
+        detection::challenge, detection::activity, detection::list_bans, detection::create_ban, detection::lift_ban,
     ),
     components(schemas(Problem, FieldErrorSchema, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
         dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
@@ -246,7 +247,9 @@ impl Modify for Links {
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,
         dto::ConsistencyProofBody, dto::ApiKeyBody, dto::ApiKeyList, dto::ServiceAccountBody, dto::VerifierKeyBody,
         dto::SealStatusBody, dto::UnsealRequest, dto::ExportBody, dto::ExportMfa, dto::EraseRequest,
-        dto::KeyStatusBody, dto::KekVersionBody, alerts::AlertBody, alerts::AlertDeliveryBody, alerts::AlertList)),
+        dto::KeyStatusBody, dto::KekVersionBody, dto::AltchaChallenge, dto::ActivityList, dto::ActivityEntry,
+        dto::RiskBody, dto::BanBody, dto::BanList, dto::BanRequest, alerts::AlertBody, alerts::AlertDeliveryBody,
+        alerts::AlertList)),
     modifiers(&BearerScheme, &CommonErrors, &Links),
     tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]

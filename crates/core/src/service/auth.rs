@@ -56,6 +56,8 @@ pub struct TokenResponse {
     pub refresh_token: SecretString,
     /// The session.
     pub session_id: String,
+    /// The signed device cookie to set, after a sign-in.
+    pub device_cookie: Option<String>,
 }
 
 const MAX_DISPLAY_NAME: usize = 100;
@@ -94,10 +96,12 @@ impl Services {
         email: &str,
         password: &str,
         display_name: Option<&str>,
+        altcha: Option<&str>,
     ) -> Result<User> {
         if !self.settings.self_registration {
             return Err(Error::Forbidden("registration is closed".into()));
         }
+        self.registration_gate(ctx, altcha).await?;
         self.create_user(ctx, email, password, display_name, Role::User, None)
             .await
     }
@@ -210,17 +214,55 @@ impl Services {
     }
 
     /// Password login. Unknown email and wrong password are answered alike and take alike.
+    ///
+    /// In order: the source's throttles (the address and its /24: attackers are slowed,
+    /// not their victims); the proof-of-work gate (devices unknown to the account, while the
+    /// service is under attack or the account has recent failures); the password; then the
+    /// risk score of the sign-in, which may ask for a second factor or refuse it. A victim is
+    /// never locked out by someone who only knows their email: from a device they signed in
+    /// from before they pass the gate, and from a new one a proof-of-work lets them in.
     pub async fn login(
         &self,
         ctx: &RequestContext,
         email: &str,
         password: &str,
+        altcha: Option<&str>,
     ) -> Result<LoginOutcome> {
         let email = Self::parse_email(email)?;
         let keys = self.throttle_keys(&email, ctx.ip);
-        self.check_throttle(&keys).await?;
+        let password_key = format!("pw:{}", keys.account);
+        let net_key = ctx
+            .ip
+            .and_then(super::detection::net_of)
+            .map(|n| format!("net:{n}"));
+        let source_keys: Vec<String> = keys.ip.iter().chain(net_key.iter()).cloned().collect();
+        self.check_throttle_keys(&source_keys).await?;
 
         let user = self.store.user_by_email(&email).await?;
+        if let Some(ip) = ctx.ip
+            && let Some(blocked) = self.ip_blocked(ip).await?
+        {
+            let mut a = crate::detect::risk::Assessment::default();
+            a.add(crate::detect::risk::Reason::DenyList, 100);
+            let mut tx = self.store.begin().await?;
+            self.record_assessment(
+                tx.as_mut(),
+                ctx,
+                user.as_ref().map(|u| u.id.as_str()),
+                &keys.account,
+                &a,
+                crate::detect::risk::Decision::Deny,
+                blocked.as_str(),
+                false,
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::RiskDenied);
+        }
+        let gate = self
+            .login_gate(ctx, user.as_ref(), &password_key, &keys.account, altcha)
+            .await?;
+
         let password = normalize(password);
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let known_id = user.as_ref().map(|u| u.id.clone());
@@ -228,8 +270,40 @@ impl Services {
         let now = self.now();
 
         let Some(user) = user.filter(|_| ok) else {
+            let spray = self.spray_verdict(ctx).await?;
             let mut tx = self.store.begin().await?;
-            let failures = self.record_failure(tx.as_mut(), &keys).await?;
+            // Password failures make the account's unknown devices solve a proof-of-work;
+            // only the source is blocked.
+            let failures = tx
+                .bump_throttle(&password_key, now, throttle::ACCOUNT.window)
+                .await?
+                .failures;
+            if let Some(ip_key) = &keys.ip {
+                self.bump_throttle(tx.as_mut(), ip_key, &throttle::CLIENT_IP)
+                    .await?;
+            }
+            if let Some(net_key) = &net_key {
+                let net_policy = throttle::Backoff {
+                    free_failures: self.detection_config().net_free_failures,
+                    ..throttle::CLIENT_IP
+                };
+                self.bump_throttle(tx.as_mut(), net_key, &net_policy)
+                    .await?;
+            }
+            self.insert_login_event(
+                tx.as_mut(),
+                ctx,
+                known_id.as_deref(),
+                &keys.account,
+                "failure",
+                &crate::detect::risk::Assessment::default(),
+                false,
+                &self.locate(ctx.ip),
+            )
+            .await?;
+            if let Some(spray) = &spray {
+                self.block_spray(tx.as_mut(), ctx, spray).await?;
+            }
             let mut ev = NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
                 .client(ctx)
                 .details(json!({"reason": "invalid_credentials", "account_failures": failures}));
@@ -238,9 +312,11 @@ impl Services {
             }
             tx.append_audit(&ev).await?;
             tx.commit().await?;
+            self.recount_attack_level();
             return Err(Error::InvalidCredentials);
         };
 
+        let (assessment, decision) = self.assess_sign_in(ctx, &user, &gate).await?;
         let rehash = match &stored {
             Some(h) if self.hasher.needs_rehash(h) => {
                 Some(self.hasher.hash(password, self.rng.as_ref()).await?)
@@ -267,6 +343,40 @@ impl Services {
             tx.commit().await?;
             return Err(Error::AccountLocked);
         }
+        let new_device = !gate.known_device;
+        // Users with a second factor always prove it; the decision only says whether the
+        // score would have asked for it anyway.
+        let decision = match decision {
+            crate::detect::risk::Decision::Allow if user.mfa_enabled => {
+                crate::detect::risk::Decision::StepUp
+            }
+            d => d,
+        };
+        self.record_assessment(
+            tx.as_mut(),
+            ctx,
+            Some(&user.id),
+            &keys.account,
+            &assessment,
+            decision,
+            "login",
+            new_device,
+        )
+        .await?;
+        match decision {
+            crate::detect::risk::Decision::Deny => {
+                tx.commit().await?;
+                return Err(Error::RiskDenied);
+            }
+            crate::detect::risk::Decision::Challenge => {
+                tx.commit().await?;
+                return Err(Error::ChallengeRequired {
+                    challenge: Box::new(self.challenge_at(1)),
+                    why: "this sign-in looks unusual: solve the proof-of-work and sign in again",
+                });
+            }
+            _ => {}
+        }
         if let Some(h) = &rehash {
             tx.set_password_hash(&user.id, h, now).await?;
         }
@@ -279,13 +389,14 @@ impl Services {
                     .actor(user.id.clone())
                     .target(user.id.clone())
                     .client(ctx)
-                    .details(json!({"methods": methods})),
+                    .details(json!({"methods": methods, "risk": assessment.score})),
             )
             .await?;
             tx.commit().await?;
             return Ok(LoginOutcome::MfaRequired { mfa_token, methods });
         }
         tx.clear_throttle(&keys.account).await?;
+        let (device_cookie, _) = self.remember_device(tx.as_mut(), ctx, &user.id).await?;
         let (session, refresh) = self
             .start_session(tx.as_mut(), ctx, &user, vec!["pwd".to_owned()])
             .await?;
@@ -297,13 +408,14 @@ impl Services {
                 .actor(user.id.clone())
                 .target(session.id.clone())
                 .client(ctx)
-                .details(json!({"amr": session.amr, "rehashed": rehash.is_some()})),
+                .details(json!({"amr": session.amr, "rehashed": rehash.is_some(), "risk": assessment.score, "new_device": new_device})),
         )
         .await?;
         tx.commit().await?;
         self.note_revoked(&evicted, now);
-        self.token_response(&user, &session, refresh)
-            .map(LoginOutcome::Tokens)
+        let mut t = self.token_response(&user, &session, refresh)?;
+        t.device_cookie = Some(device_cookie);
+        Ok(LoginOutcome::Tokens(t))
     }
 
     /// Starts a session and its refresh-token family, inside `tx`.
@@ -421,6 +533,7 @@ impl Services {
             expires_in: self.settings.access_ttl,
             refresh_token: refresh,
             session_id: session.id.clone(),
+            device_cookie: None,
         })
     }
 

@@ -12,7 +12,7 @@ use super::{Principal, RequestContext, Services};
 use crate::audit::{AuditRecord, NewAuditEvent, Outcome};
 use crate::error::{Error, Result};
 use crate::id::is_valid_id;
-use crate::model::{ApiKeyRecord, PasskeyRecord, Session, User};
+use crate::model::{ApiKeyRecord, LoginEvent, PasskeyRecord, Session, User};
 use crate::password::normalize;
 
 /// Most audit events an export carries (the newest are the ones cut).
@@ -29,6 +29,8 @@ pub struct Export {
     pub api_keys: Vec<ApiKeyRecord>,
     /// Passkeys (metadata).
     pub passkeys: Vec<PasskeyRecord>,
+    /// Sign-in history kept by the risk engine (90 days), newest first.
+    pub sign_ins: Vec<LoginEvent>,
     /// Audit events whose actor or target is the user.
     pub audit_events: Vec<AuditRecord>,
     /// True when the audit events were cut at [`EXPORT_AUDIT_LIMIT`].
@@ -42,6 +44,10 @@ impl Services {
         let sessions = self.list_sessions(p).await?;
         let api_keys = self.list_api_keys(p).await?;
         let passkeys = self.list_passkeys(p).await?;
+        let sign_ins = self
+            .store
+            .login_events_of(&p.user_id, false, 10_000)
+            .await?;
         let mut tx = self.store.begin().await?;
         tx.append_audit(
             &NewAuditEvent::new(self.now(), "gdpr.exported", Outcome::Success)
@@ -62,6 +68,7 @@ impl Services {
             sessions,
             api_keys,
             passkeys,
+            sign_ins,
             audit_events,
             audit_truncated,
         })

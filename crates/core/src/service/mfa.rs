@@ -484,9 +484,12 @@ impl Services {
                         .details(json!({"amr": session.amr})),
                 )
                 .await?;
+                let device_cookie = self.complete_sign_in(tx.as_mut(), ctx, &user).await?;
                 tx.commit().await?;
                 self.note_revoked(&evicted, now);
-                self.token_response(&user, &session, refresh)
+                let mut t = self.token_response(&user, &session, refresh)?;
+                t.device_cookie = Some(device_cookie);
+                Ok(t)
             }
         }
     }

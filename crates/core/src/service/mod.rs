@@ -4,6 +4,8 @@ mod admin;
 mod alerts;
 mod apikeys;
 mod auth;
+mod bans;
+mod detection;
 mod gdpr;
 mod keys;
 mod mfa;
@@ -21,6 +23,8 @@ pub use apikeys::{
     MAX_SCOPES, SignedRequest, valid_spiffe_id,
 };
 pub use auth::{Principal, TokenResponse};
+pub use bans::{BanPage, MAX_BAN_SECONDS};
+pub use detection::{Blocked, Detection};
 pub use gdpr::{EXPORT_AUDIT_LIMIT, Export};
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
@@ -47,6 +51,10 @@ pub struct RequestContext {
     pub ip: Option<IpAddr>,
     /// User-Agent, truncated.
     pub user_agent: Option<String>,
+    /// The device id of a valid device cookie.
+    pub device: Option<String>,
+    /// The keyed fingerprint of stable request headers.
+    pub fingerprint: Option<String>,
 }
 
 /// Settings the use cases need, taken from the configuration.
@@ -112,6 +120,8 @@ pub struct Services {
     pub(crate) throttle_pepper: zeroize::Zeroizing<[u8; 32]>,
     pub(crate) verified_tokens:
         std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, TokenWindow)>>,
+    /// The risk engine.
+    pub(crate) detection: Detection,
 }
 
 /// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
@@ -160,6 +170,7 @@ impl Services {
     ) -> Self {
         let settings_issuer = settings.issuer.clone();
         let throttle_pepper = keyring.derive("portcullis:throttle:v1");
+        let detection = Detection::new(&keyring, crate::config::DetectionConfig::default());
         Self {
             throttle_pepper,
             store,
@@ -176,6 +187,7 @@ impl Services {
             api_key_seen: std::sync::Mutex::default(),
             signature_failures: std::sync::Mutex::default(),
             verified_tokens: std::sync::Mutex::default(),
+            detection,
         }
     }
 

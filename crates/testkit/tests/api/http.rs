@@ -249,7 +249,8 @@ async fn headers_and_documents(b: Backend) {
                         "from",
                         "to",
                         "id",
-                        "seq"
+                        "seq",
+                        "all"
                     ]
                     .contains(&name),
                     "{name}"

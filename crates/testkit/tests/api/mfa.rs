@@ -300,7 +300,10 @@ async fn mfa_token_dies(b: Backend) {
     )
     .await;
     assert!(s == 401 || s == 429, "{s}");
-    // Wrong codes count toward the login throttle: five were free, the sixth blocks.
+    // Wrong codes count toward the account's second-factor throttle: five were free, the
+    // sixth blocks, and even the right code waits (guessing TOTP codes across many logins
+    // does not work). Wrong passwords do not count here: someone who only knows the email
+    // cannot block the owner's second factor.
     let token = mfa_login(&srv, "wes@example.com").await;
     let (s, _) = post(
         &srv,
@@ -310,11 +313,12 @@ async fn mfa_token_dies(b: Backend) {
     )
     .await;
     assert_eq!(s, 401);
+    let token = mfa_login(&srv, "wes@example.com").await;
     let (s, body) = post(
         &srv,
-        "/api/v1/auth/login",
+        "/api/v1/auth/mfa/verify",
         None,
-        json!({"email": "wes@example.com", "password": STRONG}),
+        json!({"mfa_token": token, "code": pyotp(&secret, srv.clock.now() + 30)}),
     )
     .await;
     assert_eq!((s, body["code"].as_str()), (429, Some("too_many_attempts")));

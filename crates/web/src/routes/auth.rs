@@ -12,7 +12,8 @@ use crate::dto::{
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{AnyAuth, ApiJson, Auth, Ctx, Enrolling};
-use portcullis_core::service::LoginOutcome;
+use axum::http::{HeaderMap, HeaderValue, header};
+use portcullis_core::service::{LoginOutcome, TokenResponse};
 use secrecy::ExposeSecret;
 
 pub fn router() -> Router<AppState> {
@@ -42,6 +43,7 @@ fn envelope(user: &portcullis_core::model::User) -> UserEnvelope {
     responses(
         (status = 201, description = "Created", body = UserEnvelope),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Under attack: solve the proof-of-work in `challenge` first (`challenge_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Registration is closed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Weak password", body = Problem, content_type = "application/problem+json"),
@@ -58,6 +60,7 @@ pub async fn register(
             &body.email,
             &body.password,
             body.display_name.as_deref(),
+            body.altcha.as_deref(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(envelope(&user))))
@@ -68,7 +71,8 @@ pub async fn register(
     responses(
         (status = 200, description = "Signed in, or `mfa_required` with an `mfa_token`", body = LoginBody),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (`invalid_credentials`), or a proof-of-work to solve first (`challenge_required`, with `challenge`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Risk too high for the factors the account has (`risk_denied`)", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "Account locked", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -76,19 +80,46 @@ pub async fn login(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> ApiResult<Json<LoginBody>> {
-    Ok(Json(
-        match s.svc.login(&ctx, &body.email, &body.password).await? {
-            LoginOutcome::Tokens(t) => LoginBody::Tokens(t.into()),
-            LoginOutcome::MfaRequired { mfa_token, methods } => {
-                LoginBody::MfaRequired(MfaRequiredBody {
-                    status: "mfa_required",
-                    mfa_token: mfa_token.expose_secret().to_owned(),
-                    methods,
-                })
-            }
-        },
-    ))
+) -> ApiResult<(HeaderMap, Json<LoginBody>)> {
+    match s
+        .svc
+        .login(&ctx, &body.email, &body.password, body.altcha.as_deref())
+        .await?
+    {
+        LoginOutcome::Tokens(t) => {
+            let (h, Json(t)) = signed_in(&s, t);
+            Ok((h, Json(LoginBody::Tokens(t))))
+        }
+        LoginOutcome::MfaRequired { mfa_token, methods } => Ok((
+            HeaderMap::new(),
+            Json(LoginBody::MfaRequired(MfaRequiredBody {
+                status: "mfa_required",
+                mfa_token: mfa_token.expose_secret().to_owned(),
+                methods,
+            })),
+        )),
+    }
+}
+
+/// The token body of a completed sign-in, with the signed device cookie that lets this
+/// device past the proof-of-work gate next time (HttpOnly, scoped to the auth endpoints).
+pub(crate) fn signed_in(s: &AppState, t: TokenResponse) -> (HeaderMap, Json<TokenBody>) {
+    let mut h = HeaderMap::new();
+    if let Some(v) = &t.device_cookie {
+        let secure = if s.web.public_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!(
+            "{}={v}; Path=/api/v1/auth; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}",
+            portcullis_core::detect::device::COOKIE
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.insert(header::SET_COOKIE, v);
+        }
+    }
+    (h, Json(t.into()))
 }
 
 /// Exchange a refresh token for a new access and refresh token.

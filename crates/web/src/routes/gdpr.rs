@@ -100,6 +100,11 @@ pub async fn export(
             enabled: e.user.mfa_enabled,
             passkeys: e.passkeys.iter().map(PasskeyBody::from).collect(),
         },
+        sign_ins: e
+            .sign_ins
+            .iter()
+            .map(crate::dto::ActivityEntry::from)
+            .collect(),
         audit_events: e.audit_events.iter().map(AuditEventBody::from).collect(),
         audit_truncated: e.audit_truncated,
     };

@@ -87,18 +87,14 @@ pub async fn verify(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<MfaVerifyRequest>,
-) -> ApiResult<Json<TokenBody>> {
+) -> ApiResult<(axum::http::HeaderMap, Json<TokenBody>)> {
     let factor = match (&body.code, &body.recovery_code) {
         (Some(c), _) => Factor::Totp(c),
         (None, Some(r)) => Factor::RecoveryCode(r),
         (None, None) => return Err(ApiError::invalid_request("send `code` or `recovery_code`")),
     };
-    Ok(Json(
-        s.svc
-            .mfa_verify(&ctx, &body.mfa_token, factor)
-            .await?
-            .into(),
-    ))
+    let t = s.svc.mfa_verify(&ctx, &body.mfa_token, factor).await?;
+    Ok(super::auth::signed_in(&s, t))
 }
 
 /// Replace the recovery codes; the old ones stop working. Needs a recent second factor.

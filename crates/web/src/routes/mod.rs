@@ -4,6 +4,7 @@ pub mod admin;
 pub mod alerts;
 pub mod apikeys;
 pub mod auth;
+pub mod detection;
 pub mod gdpr;
 pub mod meta;
 pub mod mfa;

@@ -113,13 +113,12 @@ pub async fn login_finish(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<PasskeyLoginFinishRequest>,
-) -> ApiResult<Json<TokenBody>> {
-    Ok(Json(
-        s.svc
-            .passkey_login_finish(&ctx, &body.ceremony_id, &body.credential)
-            .await?
-            .into(),
-    ))
+) -> ApiResult<(axum::http::HeaderMap, Json<TokenBody>)> {
+    let t = s
+        .svc
+        .passkey_login_finish(&ctx, &body.ceremony_id, &body.credential)
+        .await?;
+    Ok(super::auth::signed_in(&s, t))
 }
 
 /// Start a passkey step-up; finish it at `POST /api/v1/auth/step-up` with `ceremony_id` and
