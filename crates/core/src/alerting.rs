@@ -700,6 +700,8 @@ pub struct AlertRecord {
     pub details: String,
     /// When an administrator resolved it.
     pub resolved_at: Option<UnixTime>,
+    /// Sequence number of the audit entry that raised it.
+    pub event_seq: i64,
 }
 
 /// Where one alert stands with one sink.

@@ -246,6 +246,7 @@ async fn fire(
         })
         .to_string(),
         resolved_at: None,
+        event_seq: r.seq,
     };
     svc.raise_alert(&alert).await?;
     tracing::warn!(alert = %id, rule = %rule.name, severity = %alert.severity, "alert raised");
@@ -827,6 +828,7 @@ dry_run = false                           # record what would be done, do nothin
             actions: "[]".into(),
             details: "{}".into(),
             resolved_at: None,
+            event_seq: 1,
         };
         assert!(!subject_of(&a).contains('\n'));
         assert_eq!(severity_of("critical"), 2);

@@ -317,7 +317,7 @@ macro_rules! sql_backend {
             })
         }
 
-        const ALERT_COLS: &str = "id, rule, severity, group_key, first_at, last_at, count, status, dry_run, actions, details, resolved_at";
+        const ALERT_COLS: &str = "id, rule, severity, group_key, first_at, last_at, count, status, dry_run, actions, details, resolved_at, event_seq";
 
         fn alert_from_row(r: &DbRow) -> StoreResult<AlertRecord> {
             Ok(AlertRecord {
@@ -333,6 +333,7 @@ macro_rules! sql_backend {
                 actions: r.try_get("actions").map_err(map_err)?,
                 details: r.try_get("details").map_err(map_err)?,
                 resolved_at: r.try_get("resolved_at").map_err(map_err)?,
+                event_seq: r.try_get("event_seq").map_err(map_err)?,
             })
         }
 
@@ -1299,11 +1300,13 @@ macro_rules! sql_backend {
             }
 
             async fn pending_alert_deliveries(&self, sink: &str, limit: u32) -> StoreResult<Vec<AlertDelivery>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE sink = $1 AND status = 'pending'
-                     ORDER BY created_at, alert_id LIMIT $2"
-                ));
-                let rows = sqlx::query(sql)
+                // In the order the alerts were raised (ids are time-ordered only to the second).
+                let rows = sqlx::query(
+                    "SELECT d.alert_id, d.sink, d.status, d.attempts, d.last_error, d.created_at, d.delivered_at
+                     FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+                     WHERE d.sink = $1 AND d.status = 'pending'
+                     ORDER BY a.event_seq, a.id LIMIT $2",
+                )
                     .bind(sink)
                     .bind(i64::from(limit))
                     .fetch_all(self.read_pool())
@@ -2371,8 +2374,8 @@ macro_rules! sql_backend {
 
             async fn insert_alert(&mut self, a: &AlertRecord) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO alerts (id, rule, severity, group_key, first_at, last_at, count, status, dry_run, actions, details, resolved_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    "INSERT INTO alerts (id, rule, severity, group_key, first_at, last_at, count, status, dry_run, actions, details, resolved_at, event_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&a.id)
                 .bind(&a.rule)
@@ -2386,6 +2389,7 @@ macro_rules! sql_backend {
                 .bind(&a.actions)
                 .bind(&a.details)
                 .bind(a.resolved_at)
+                .bind(a.event_seq)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;

@@ -12,7 +12,9 @@ CREATE TABLE alerts (
     dry_run     BOOLEAN NOT NULL,
     actions     TEXT NOT NULL,
     details     TEXT NOT NULL,
-    resolved_at BIGINT
+    resolved_at BIGINT,
+    -- The audit entry that raised it: deliveries go out in this order.
+    event_seq   BIGINT NOT NULL
 );
 CREATE INDEX alerts_open ON alerts (rule, group_key, status, last_at);
 

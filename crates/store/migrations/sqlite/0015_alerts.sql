@@ -12,7 +12,9 @@ CREATE TABLE alerts (
     dry_run     INTEGER NOT NULL,
     actions     TEXT NOT NULL,
     details     TEXT NOT NULL,
-    resolved_at INTEGER
+    resolved_at INTEGER,
+    -- The audit entry that raised it: deliveries go out in this order.
+    event_seq   INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX alerts_open ON alerts (rule, group_key, status, last_at);
 
