@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{RequestContext, Services};
 use crate::audit::{NewAuditEvent, Outcome};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// On whose behalf an automated response runs.
 #[derive(Debug, Clone, Copy)]
@@ -204,7 +204,7 @@ impl Services {
     /// Bans a client IP (its single-address network) for `ttl_seconds`.
     ///
     /// The ban itself is made and audited (`admin.ban.created`, source `rule:<name>`) by
-    /// `Services::ban_ip` in its own transaction; `response.ip_banned` follows it, naming
+    /// [`Services::ban_ip`] in its own transaction; `response.ip_banned` follows it, naming
     /// the ban, so the alert and the ban can be joined in the log.
     pub async fn respond_ban_ip(
         &self,
@@ -237,7 +237,7 @@ impl Services {
     }
 
     /// Requires a second factor at the account's next sign-in (audited by
-    /// `Services::require_mfa_next_login` itself; `response.mfa_required` follows).
+    /// [`Services::require_mfa_next_login`] itself; `response.mfa_required` follows).
     pub async fn respond_require_mfa(
         &self,
         user_id: &str,
@@ -268,17 +268,11 @@ impl Services {
         reason: &str,
         source: &str,
     ) -> Result<String> {
-        let _ = (net, ttl_seconds, reason, source);
-        Err(Error::Unavailable(
-            "IP bans are not available in this build".into(),
-        ))
+        Ok(self.ban_ip(net, ttl_seconds, reason, source).await?.id)
     }
 
     /// The one call into the MFA requirement of `service/bans.rs`.
     async fn mfa_for_rule(&self, user_id: &str, source: &str) -> Result<()> {
-        let _ = (user_id, source);
-        Err(Error::Unavailable(
-            "requiring MFA at next sign-in is not available in this build".into(),
-        ))
+        self.require_mfa_next_login(user_id, source).await
     }
 }

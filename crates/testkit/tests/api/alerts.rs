@@ -22,6 +22,7 @@ on_both!(
     lock_account_playbook_takes_effect,
     dry_run_changes_nothing,
     token_reuse_raises_the_builtin_alert,
+    ban_ip_playbook_bans_until_the_ban_expires,
 );
 
 const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -320,7 +321,11 @@ async fn sink_rate_limit_retry_and_give_up(b: Backend) {
 async fn lock_account_playbook_takes_effect(b: Backend) {
     let srv = TestServer::start_with(b, |c| {
         let mut r = failed_logins("guess", "target", 2);
-        r.playbook = vec![PlaybookAction::LockAccount, PlaybookAction::RevokeSessions];
+        r.playbook = vec![
+            PlaybookAction::LockAccount,
+            PlaybookAction::RevokeSessions,
+            PlaybookAction::RequireMfa,
+        ];
         c.alerts.rules = vec![r];
     })
     .await;
@@ -340,11 +345,13 @@ async fn lock_account_playbook_takes_effect(b: Backend) {
     fail_login(&srv, "vic@example.com").await;
     fail_login(&srv, "vic@example.com").await;
     let alerts = wait_alerts(&srv, &admin, |a| {
-        a.len() == 1 && a[0]["actions"].as_array().is_some_and(|x| x.len() == 2)
+        a.len() == 1 && a[0]["actions"].as_array().is_some_and(|x| x.len() == 3)
     })
     .await;
     let a = &alerts[0];
     assert_eq!(a["group"], uid.as_str());
+    assert_eq!(a["actions"][2]["action"], "require_mfa");
+    assert_eq!(a["actions"][2]["result"], "done", "{}", a["actions"][2]);
     assert_eq!(a["actions"][0]["action"], "lock_account");
     assert_eq!(a["actions"][0]["result"], "done");
     assert_eq!(a["actions"][0]["subject"], uid.as_str());
@@ -378,6 +385,16 @@ async fn lock_account_playbook_takes_effect(b: Backend) {
     assert_eq!(locked.target.as_deref(), Some(uid.as_str()));
     assert!(events.iter().any(|e| e.action == "auth.session.revoked"
         && e.actor.as_deref() == Some("rule:guess")));
+    // The MFA requirement is recorded by its own service, then as a response.
+    assert!(events.iter().any(|e| e.action == "risk.flag.set"
+        && e.target.as_deref() == Some(uid.as_str())
+        && e.details.contains("rule:guess")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "response.mfa_required"
+                && e.target.as_deref() == Some(uid.as_str()))
+    );
     srv.stop().await;
 }
 
@@ -453,5 +470,71 @@ async fn token_reuse_raises_the_builtin_alert(b: Backend) {
         alerts[0]["details"]["event"]["action"],
         "auth.token.reuse_detected"
     );
+    srv.stop().await;
+}
+
+async fn ban_ip_playbook_bans_until_the_ban_expires(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        let mut r = failed_logins("stuffing", "ip", 2);
+        r.playbook = vec![PlaybookAction::BanIp];
+        r.ban_seconds = 600;
+        c.alerts.rules = vec![r];
+    })
+    .await;
+    let admin = admin_token(&srv).await;
+    srv.user("ada@example.com", STRONG, Role::User).await;
+    let at = access(&srv.login("ada@example.com", STRONG).await);
+    let me = || async { send(client().get(srv.url("/api/v1/auth/me")).bearer_auth(&at)).await };
+    assert_eq!(me().await.0, 200);
+    fail_login(&srv, "nobody1@example.com").await;
+    fail_login(&srv, "nobody2@example.com").await;
+    let alerts = wait_alerts(&srv, &admin, |a| {
+        a.len() == 1 && a[0]["actions"].as_array().is_some_and(|x| x.len() == 1)
+    })
+    .await;
+    let act = &alerts[0]["actions"][0];
+    assert_eq!(act["action"], "ban_ip", "{act}");
+    assert_eq!(act["result"], "done", "{act}");
+    assert_eq!(act["subject"], "127.0.0.1");
+    let ban_id = act["detail"]["ban_id"].as_str().unwrap().to_owned();
+    // The address is refused everywhere but the admin API of the allowed IPs.
+    let (s, body, _) = me().await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("ip_not_allowed")));
+    let (s, body, _) = send(
+        client()
+            .get(srv.url("/api/v1/admin/bans"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["bans"][0]["id"], ban_id.as_str());
+    assert_eq!(body["bans"][0]["cidr"], "127.0.0.1/32");
+    assert_eq!(body["bans"][0]["source"], "rule:stuffing");
+    let events = srv.services.audit_page(0, 1000).await.unwrap();
+    let banned = events
+        .iter()
+        .find(|e| e.action == "response.ip_banned")
+        .expect("response.ip_banned audited");
+    let d: Value = serde_json::from_str(&banned.details).unwrap();
+    assert_eq!(d["ban_id"], ban_id.as_str());
+    assert_eq!(d["alert_id"], alerts[0]["id"]);
+    assert!(
+        events.iter().any(
+            |e| e.action == "admin.ban.created" && e.target.as_deref() == Some(ban_id.as_str())
+        )
+    );
+    // Past its end (by the service clock) the ban no longer applies.
+    srv.clock.advance(601);
+    let started = Instant::now();
+    loop {
+        if me().await.0 == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the ban did not expire"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     srv.stop().await;
 }
