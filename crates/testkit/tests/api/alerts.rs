@@ -154,7 +154,8 @@ async fn alerts_reach_webhook_and_email_once(b: Backend) {
     let dir = db.dir.clone();
     let hook = receiver(&dir, "hook", &["webhook", SECRET, "0"], None);
     let smtp = receiver(&dir, "smtp", &["smtp"], None);
-    let (hook_port, smtp_port) = (hook.port, smtp.port);
+    let syslog = receiver(&dir, "syslog", &["syslog"], None);
+    let (hook_port, smtp_port, syslog_port) = (hook.port, smtp.port, syslog.port);
     let srv = TestServer::start_on(db, portcullis_testkit::FakeClock::new(), move |c| {
         c.alerts.sinks = vec![
             webhook("ops-hook", hook_port),
@@ -163,6 +164,10 @@ async fn alerts_reach_webhook_and_email_once(b: Backend) {
                 from: Some("portcullis@example.com".into()),
                 to: vec!["oncall@example.com".into()],
                 ..AlertSinkConfig::new(AlertSinkKind::Email, "oncall")
+            },
+            AlertSinkConfig {
+                address: Some(format!("127.0.0.1:{syslog_port}")),
+                ..AlertSinkConfig::new(AlertSinkKind::Syslog, "collector")
             },
         ];
         let mut r = failed_logins("credential-stuffing", "ip", 3);
@@ -180,6 +185,7 @@ async fn alerts_reach_webhook_and_email_once(b: Backend) {
             && a[0]["count"] == 5
             && delivery(&a[0], "ops-hook")["status"] == "delivered"
             && delivery(&a[0], "oncall")["status"] == "delivered"
+            && delivery(&a[0], "collector")["status"] == "delivered"
     })
     .await;
     let a = &alerts[0];
@@ -209,6 +215,17 @@ async fn alerts_reach_webhook_and_email_once(b: Backend) {
         "{data}"
     );
     assert!(data.contains(a["id"].as_str().unwrap()), "{data}");
+    // RFC 5424: facility authpriv (10), severity error (3) for a high alert, MSGID alert.
+    let frames = lines(&syslog.out);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert!(frames[0].starts_with("<83>1 "), "{}", frames[0]);
+    let sd = format!(
+        " alert [portcullis@32473 alert_id=\"{}\" rule=\"credential-stuffing\" severity=\"high\"] ",
+        a["id"].as_str().unwrap()
+    );
+    assert!(frames[0].contains(&sd), "{}", frames[0]);
+    let msg: Value = serde_json::from_str(frames[0].split_once("] ").unwrap().1).unwrap();
+    assert_eq!(msg["id"], a["id"]);
     // The alert is in the audit log, and an administrator resolves it.
     let events = srv.services.audit_page(0, 1000).await.unwrap();
     assert!(
