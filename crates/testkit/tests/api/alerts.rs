@@ -23,6 +23,7 @@ on_both!(
     dry_run_changes_nothing,
     token_reuse_raises_the_builtin_alert,
     ban_ip_playbook_bans_until_the_ban_expires,
+    windows_and_cursor_survive_a_restart,
 );
 
 const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -553,5 +554,51 @@ async fn ban_ip_playbook_bans_until_the_ban_expires(b: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    srv.stop().await;
+}
+
+fn stuffing_rule(c: &mut portcullis_core::config::Config) {
+    c.alerts.rules = vec![failed_logins("stuffing", "ip", 3)];
+}
+
+/// Waits until the engine's cursor reached the head of the audit log.
+async fn engine_caught_up(srv: &TestServer) {
+    let started = Instant::now();
+    loop {
+        let (head, _) = srv.services.store().audit_head().await.unwrap();
+        let states = srv.services.store().sink_states().await.unwrap();
+        if states
+            .iter()
+            .any(|s| s.name == "alerts-engine" && s.last_seq >= head)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the engine did not catch up: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn windows_and_cursor_survive_a_restart(b: Backend) {
+    let db = portcullis_testkit::TestDb::new(b).await;
+    let clock = portcullis_testkit::FakeClock::new();
+    let srv = TestServer::start_on(db.clone(), clock.clone(), stuffing_rule).await;
+    let admin = admin_token(&srv).await;
+    fail_login(&srv, "nobody1@example.com").await;
+    fail_login(&srv, "nobody2@example.com").await;
+    engine_caught_up(&srv).await;
+    assert!(list(&srv, &admin).await.is_empty());
+    srv.stop().await;
+    // Another process on the same database: the two failures before the restart still
+    // count in the window, and nothing already evaluated is evaluated again.
+    let srv = TestServer::start_on(db.clone(), clock.clone(), stuffing_rule).await;
+    let admin = access(&srv.login("root@example.com", STRONG).await);
+    fail_login(&srv, "nobody3@example.com").await;
+    let alerts = wait_alerts(&srv, &admin, |a| a.len() == 1).await;
+    assert_eq!(alerts[0]["count"], 3);
+    engine_caught_up(&srv).await;
+    assert_eq!(list(&srv, &admin).await.len(), 1);
     srv.stop().await;
 }
