@@ -93,7 +93,7 @@ fn pow() {
 fn deny_list() {
     let mut text = String::new();
     for i in 0..100_000u32 {
-        let ip = std::net::Ipv4Addr::from(0x0b00_0000 + i * 256);
+        let ip = std::net::Ipv4Addr::from(0x0b00_0000 + i * 512);
         text.push_str(&format!("{ip}/24\n"));
     }
     let t = Instant::now();

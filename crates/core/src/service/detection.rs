@@ -159,6 +159,15 @@ impl Services {
         device::fingerprint(&self.detection.device_key, headers)
     }
 
+    /// The header fingerprint at this address (`fpip:`, keyed): a client that keeps no
+    /// cookie is still recognised where it signed in before.
+    fn place_key(&self, ctx: &RequestContext) -> Option<String> {
+        let (fp, ip) = (ctx.fingerprint.as_deref()?, ctx.ip?);
+        let ip = ip.to_string();
+        let tag = self.fingerprint(&[Some("fpip"), Some(fp), Some(&ip)])?;
+        Some(format!("fpip:{}", tag.trim_start_matches("fp:")))
+    }
+
     /// Whether `ip` is refused outright: banned, or on a deny list. Bans made on other
     /// nodes are seen within two seconds; when they cannot be re-read for longer than
     /// thirty, nothing is let through.
@@ -324,17 +333,21 @@ impl Services {
             ..Gate::default()
         };
         if let Some(u) = user {
+            let place = self.place_key(ctx);
             let candidates: Vec<String> = ctx
                 .device
                 .iter()
                 .chain(ctx.fingerprint.iter())
+                .chain(place.iter())
                 .cloned()
                 .collect();
             if !candidates.is_empty() {
                 let known = self.store.known_devices(&u.id, &candidates).await?;
-                gate.known_device = ctx.device.as_ref().is_some_and(|d| known.contains(d));
-                gate.known_fingerprint =
-                    ctx.fingerprint.as_ref().is_some_and(|f| known.contains(f));
+                let has = |k: &Option<String>| k.as_ref().is_some_and(|k| known.contains(k));
+                // The signed cookie, or the same browser (header fingerprint) at an address
+                // the account signed in from: an attacker knows neither.
+                gate.known_device = has(&ctx.device) || has(&place);
+                gate.known_fingerprint = has(&ctx.fingerprint);
             }
         }
         let now = self.now();
@@ -369,6 +382,16 @@ impl Services {
             a.add(Reason::FailureVelocity, 10u32.saturating_mul(account_level));
         }
         let mut tx = self.store.begin().await?;
+        // An unsolved challenge counts against its source like a wrong password: challenges
+        // cost the server no hashing, but a flood of them must not cost it unbounded writes.
+        if let Some(ip) = ctx.ip {
+            self.bump_throttle(
+                tx.as_mut(),
+                &crate::throttle::ip_key(ip),
+                &crate::throttle::CLIENT_IP,
+            )
+            .await?;
+        }
         self.record_assessment(
             tx.as_mut(),
             ctx,
@@ -567,8 +590,8 @@ impl Services {
             .clone()
             .unwrap_or_else(|| device::new_device_id(self.rng.as_ref()));
         let new = tx.remember_device(user_id, &id, now).await?;
-        if let Some(fp) = &ctx.fingerprint {
-            tx.remember_device(user_id, fp, now).await?;
+        for k in ctx.fingerprint.iter().chain(self.place_key(ctx).iter()) {
+            tx.remember_device(user_id, k, now).await?;
         }
         Ok((device::cookie_value(&self.detection.device_key, &id), new))
     }

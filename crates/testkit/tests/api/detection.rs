@@ -138,9 +138,10 @@ async fn credential_stuffing_is_stopped_and_owners_still_sign_in(b: Backend) {
         srv.user(&format!("u{i}@example.com"), STRONG, Role::User)
             .await;
     }
-    // Five owners sign in from their own devices first.
+    // Ten owners sign in from their own devices first; five keep the device cookie (a
+    // browser), five do not (an API client: the same client from the same address).
     let mut cookies = Vec::new();
-    for i in 0..5 {
+    for i in 0..10 {
         let (s, body, h) = send(login(
             &srv,
             &format!("u{i}@example.com"),
@@ -197,12 +198,26 @@ async fn credential_stuffing_is_stopped_and_owners_still_sign_in(b: Backend) {
             &format!("u{i}@example.com"),
             STRONG,
             &format!("192.0.2.{}", 10 + i),
-            Some(c),
+            (i < 5).then_some(c.as_str()),
             None,
         ))
         .await;
         assert_eq!(s, 200, "owner {i}: {body}");
     }
+    // The same client at another address is not a known device.
+    let (s, body, _) = send(login(
+        &srv,
+        "u6@example.com",
+        STRONG,
+        "192.0.2.99",
+        None,
+        None,
+    ))
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("challenge_required"))
+    );
     // An owner on a new device solves the challenge (with the reference ALTCHA client)
     // and is in; the same solution does not work twice.
     let (s, body, _) = send(login(
@@ -269,6 +284,18 @@ async fn credential_stuffing_is_stopped_and_owners_still_sign_in(b: Backend) {
     ))
     .await;
     assert_eq!(s, 200);
+
+    // Unsolved challenges count against their source: a flood of them is blocked.
+    let mut blocked_after = None;
+    for i in 0..60 {
+        let (s, _, _) = send(login(&srv, "u9@example.com", "x", "10.9.9.9", None, None)).await;
+        if s == 429 {
+            blocked_after = Some(i);
+            break;
+        }
+        assert_eq!(s, 401);
+    }
+    assert_eq!(blocked_after, Some(51), "50 free, then exponential backoff");
 
     // Under attack, registrations solve a proof-of-work too.
     let reg = |altcha: Option<String>| {
