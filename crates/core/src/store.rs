@@ -495,6 +495,9 @@ pub trait Tx: Send {
     async fn insert_alert(&mut self, alert: &AlertRecord) -> StoreResult<()>;
     /// Resolves an open alert; false when there is no such open alert.
     async fn resolve_alert(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// GDPR erasure: alerts grouped by `subject` or whose details name it lose their group
+    /// and details (the triggering event, with its address); returns how many.
+    async fn redact_alerts_subject(&mut self, subject: &str) -> StoreResult<u64>;
     /// Queues an audit event inside this transaction: it commits or rolls back with the
     /// change it records, and the sequencer ([`Store::sequence_audit`]) chains it.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()>;

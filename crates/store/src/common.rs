@@ -2406,6 +2406,18 @@ macro_rules! sql_backend {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn redact_alerts_subject(&mut self, subject: &str) -> StoreResult<u64> {
+                let r = sqlx::query(
+                    "UPDATE alerts SET group_key = '', details = '{\"redacted\":true}', actions = '[]'
+                     WHERE group_key = $1 OR details LIKE '%' || $1 || '%'",
+                )
+                .bind(subject)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+                Ok(r.rows_affected())
+            }
+
             async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
                 let p = audit_chain::PendingAudit::from(event);
                 sqlx::query(

@@ -147,6 +147,7 @@ impl Services {
             return Err(Error::NotFound);
         }
         let redacted = tx.redact_audit_subject(user_id, now).await?;
+        let alerts_redacted = tx.redact_alerts_subject(user_id).await?;
         // The erasure event itself names only ids: the actor keeps its address when it is
         // an administrator acting on someone else.
         let mut event = NewAuditEvent::new(now, "gdpr.erased", Outcome::Success)
@@ -155,6 +156,7 @@ impl Services {
             .details(json!({
                 "sessions_revoked": revoked.len(),
                 "audit_entries_redacted": redacted,
+                "alerts_redacted": alerts_redacted,
             }));
         if actor != user_id {
             event = event.client(ctx);

@@ -413,6 +413,19 @@ async fn lock_account_playbook_takes_effect(b: Backend) {
             .any(|e| e.action == "response.mfa_required"
                 && e.target.as_deref() == Some(uid.as_str()))
     );
+    // Erasure of the account also erases what its alerts say about it.
+    let (s, body, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/admin/users/{uid}?erase=true")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(s, 204, "{body}");
+    let alerts = list(&srv, &admin).await;
+    assert_eq!(alerts[0]["group"], Value::Null);
+    assert_eq!(alerts[0]["details"], json!({"redacted": true}));
+    assert_eq!(alerts[0]["actions"], json!([]));
+    assert!(!alerts[0].to_string().contains(&uid));
     srv.stop().await;
 }
 
