@@ -80,7 +80,12 @@ fn login(
     let mut rb = client()
         .post(srv.url("/api/v1/auth/login"))
         .header("x-forwarded-for", ip.to_owned())
-        .header("user-agent", format!("test-agent {email}"))
+        // One browser build for every client here: the address tells them apart (and no
+        // email may end up in a stored user agent).
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) portcullis-test/1",
+        )
         .json(&body);
     if let Some(c) = cookie {
         rb = rb.header("cookie", format!("pcl_device={c}"));
