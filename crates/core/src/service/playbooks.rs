@@ -98,40 +98,7 @@ impl Services {
         user_id: &str,
         src: &ResponseSource<'_>,
     ) -> Result<ResponseResult> {
-        if self.store.user_by_id(user_id).await?.is_none() {
-            return Ok(ResponseResult::Skipped("no such account"));
-        }
-        if src.dry_run {
-            return self
-                .record_dry_run("response.account_locked", src, user_id, json!({}))
-                .await;
-        }
-        let now = self.now();
-        let mut tx = self.store.begin().await?;
-        if tx.lock_user(user_id).await?.is_none() || !tx.set_locked(user_id, true, now).await? {
-            return Ok(ResponseResult::Skipped("no such account"));
-        }
-        let revoked = self
-            .revoke_all_sessions(
-                tx.as_mut(),
-                &RequestContext::default(),
-                &src.actor(),
-                user_id,
-                None,
-                "account_locked",
-            )
-            .await?;
-        let extra = json!({"sessions_revoked": revoked.len()});
-        tx.append_audit(&self.response_event(
-            "response.account_locked",
-            src,
-            user_id,
-            extra.clone(),
-        ))
-        .await?;
-        tx.commit().await?;
-        self.note_revoked(&revoked, now);
-        Ok(ResponseResult::Done(extra))
+        self.respond_on_account(user_id, src, true).await
     }
 
     /// Revokes every session of an account.
@@ -140,17 +107,32 @@ impl Services {
         user_id: &str,
         src: &ResponseSource<'_>,
     ) -> Result<ResponseResult> {
+        self.respond_on_account(user_id, src, false).await
+    }
+
+    /// Revokes every session of an account, locking it first when `lock`.
+    async fn respond_on_account(
+        &self,
+        user_id: &str,
+        src: &ResponseSource<'_>,
+        lock: bool,
+    ) -> Result<ResponseResult> {
+        let (action, reason) = if lock {
+            ("response.account_locked", "account_locked")
+        } else {
+            ("response.sessions_revoked", "automated_response")
+        };
         if self.store.user_by_id(user_id).await?.is_none() {
             return Ok(ResponseResult::Skipped("no such account"));
         }
         if src.dry_run {
-            return self
-                .record_dry_run("response.sessions_revoked", src, user_id, json!({}))
-                .await;
+            return self.record_dry_run(action, src, user_id, json!({})).await;
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if tx.lock_user(user_id).await?.is_none() {
+        if tx.lock_user(user_id).await?.is_none()
+            || (lock && !tx.set_locked(user_id, true, now).await?)
+        {
             return Ok(ResponseResult::Skipped("no such account"));
         }
         let revoked = self
@@ -160,17 +142,12 @@ impl Services {
                 &src.actor(),
                 user_id,
                 None,
-                "automated_response",
+                reason,
             )
             .await?;
         let extra = json!({"sessions_revoked": revoked.len()});
-        tx.append_audit(&self.response_event(
-            "response.sessions_revoked",
-            src,
-            user_id,
-            extra.clone(),
-        ))
-        .await?;
+        tx.append_audit(&self.response_event(action, src, user_id, extra.clone()))
+            .await?;
         tx.commit().await?;
         self.note_revoked(&revoked, now);
         Ok(ResponseResult::Done(extra))
