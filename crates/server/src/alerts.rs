@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::sinks::{Stream, TlsTarget, connect_syslog, hostname, send_frames, syslog_tls};
+use crate::sinks::{SyslogTarget, hostname};
 
 /// The cursor row of the evaluator.
 const ENGINE: &str = "alerts-engine";
@@ -363,13 +363,7 @@ enum Output {
         key: zeroize::Zeroizing<Vec<u8>>,
         client: reqwest::Client,
     },
-    Syslog {
-        address: String,
-        app_name: String,
-        hostname: String,
-        tls: Option<TlsTarget>,
-        conn: Option<Box<dyn Stream>>,
-    },
+    Syslog(SyslogTarget),
     Email {
         transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
         from: lettre::message::Mailbox,
@@ -391,28 +385,13 @@ impl Output {
                 .map_err(|e| e.to_string())?,
                 client: crate::sinks::webhook_client(cfg.ca_file.as_deref())?,
             },
-            AlertSinkKind::Syslog => {
-                let address = cfg
-                    .address
-                    .clone()
-                    .ok_or("syslog sink without an address")?;
-                let tls = if cfg.tls() {
-                    Some(syslog_tls(
-                        cfg.ca_file.as_deref(),
-                        cfg.server_name.as_deref(),
-                        &address,
-                    )?)
-                } else {
-                    None
-                };
-                Output::Syslog {
-                    address,
-                    app_name: cfg.app_name.clone(),
-                    hostname: hostname(),
-                    tls,
-                    conn: None,
-                }
-            }
+            AlertSinkKind::Syslog => Output::Syslog(SyslogTarget::new(
+                cfg.address.as_deref(),
+                cfg.tls(),
+                cfg.ca_file.as_deref(),
+                cfg.server_name.as_deref(),
+                &cfg.app_name,
+            )?),
             AlertSinkKind::Email => {
                 let url = cfg.smtp_url.as_ref().ok_or("email sink without smtp_url")?;
                 // The URL may carry a password: never echo it in the error.
@@ -472,25 +451,13 @@ impl Output {
                     Err(format!("{url} answered {}", res.status()))
                 }
             }
-            Output::Syslog {
-                address,
-                app_name,
-                hostname,
-                tls,
-                conn,
-            } => {
-                if conn.is_none() {
-                    *conn = Some(connect_syslog(address, tls.as_ref()).await?);
-                }
-                let Some(c) = conn.as_mut() else {
-                    return Err("not connected".into());
-                };
+            Output::Syslog(target) => {
                 let severity = severity_of(&alert.severity);
                 let frame = siem::syslog_message(
                     FACILITY_AUTHPRIV * 8 + severity,
                     now,
-                    hostname,
-                    app_name,
+                    &target.hostname,
+                    &target.app_name,
                     "alert",
                     &[
                         ("alert_id", &alert.id),
@@ -499,11 +466,7 @@ impl Output {
                     ],
                     &data.to_string(),
                 );
-                let sent = send_frames(c, &frame, address).await;
-                if sent.is_err() {
-                    *conn = None;
-                }
-                sent
+                target.send(&frame).await
             }
             Output::Email {
                 transport,

@@ -34,13 +34,7 @@ enum Output {
         fsync: FsyncPolicy,
         file: Option<tokio::fs::File>,
     },
-    Syslog {
-        address: String,
-        app_name: String,
-        hostname: String,
-        tls: Option<TlsTarget>,
-        conn: Option<Box<dyn Stream>>,
-    },
+    Syslog(SyslogTarget),
     Webhook {
         url: String,
         key: zeroize::Zeroizing<Vec<u8>>,
@@ -136,6 +130,59 @@ pub(crate) async fn send_frames(
     }
 }
 
+/// A syslog collector (RFC 5425 TLS or plain TCP) and the connection kept open to it, for
+/// audit sinks and alert sinks alike.
+pub(crate) struct SyslogTarget {
+    address: String,
+    /// APP-NAME of the messages.
+    pub(crate) app_name: String,
+    /// HOSTNAME of the messages.
+    pub(crate) hostname: String,
+    tls: Option<TlsTarget>,
+    conn: Option<Box<dyn Stream>>,
+}
+
+impl SyslogTarget {
+    /// The collector at `address`; TLS with the CA file and server name when `tls`.
+    pub(crate) fn new(
+        address: Option<&str>,
+        tls: bool,
+        ca_file: Option<&std::path::Path>,
+        server_name: Option<&str>,
+        app_name: &str,
+    ) -> Result<Self, String> {
+        let address = address.ok_or("syslog sink without an address")?.to_owned();
+        let tls = if tls {
+            Some(syslog_tls(ca_file, server_name, &address)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            address,
+            app_name: app_name.to_owned(),
+            hostname: hostname(),
+            tls,
+            conn: None,
+        })
+    }
+
+    /// Sends `frames`, connecting first when there is no connection; a failed send drops
+    /// the connection, so the next attempt reconnects.
+    pub(crate) async fn send(&mut self, frames: &[u8]) -> Result<(), String> {
+        if self.conn.is_none() {
+            self.conn = Some(connect_syslog(&self.address, self.tls.as_ref()).await?);
+        }
+        let Some(c) = self.conn.as_mut() else {
+            return Err("not connected".into());
+        };
+        let sent = send_frames(c, frames, &self.address).await;
+        if sent.is_err() {
+            self.conn = None;
+        }
+        sent
+    }
+}
+
 /// The HTTP client of a webhook: ten-second timeout, the CA file's roots when given.
 pub(crate) fn webhook_client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
@@ -180,28 +227,13 @@ impl Output {
                 fsync: cfg.fsync,
                 file: None,
             },
-            SinkKind::Syslog => {
-                let address = cfg
-                    .address
-                    .clone()
-                    .ok_or("syslog sink without an address")?;
-                let tls = if cfg.tls {
-                    Some(syslog_tls(
-                        cfg.ca_file.as_deref(),
-                        cfg.server_name.as_deref(),
-                        &address,
-                    )?)
-                } else {
-                    None
-                };
-                Output::Syslog {
-                    address,
-                    app_name: cfg.app_name.clone(),
-                    hostname: hostname(),
-                    tls,
-                    conn: None,
-                }
-            }
+            SinkKind::Syslog => Output::Syslog(SyslogTarget::new(
+                cfg.address.as_deref(),
+                cfg.tls,
+                cfg.ca_file.as_deref(),
+                cfg.server_name.as_deref(),
+                &cfg.app_name,
+            )?),
             SinkKind::Webhook => Output::Webhook {
                 url: cfg.url.clone().ok_or("webhook sink without a url")?,
                 key: siem::webhook_key(
@@ -267,33 +299,17 @@ impl Output {
                     whole(format!("write {}: {e}", path.display()))
                 })
             }
-            Output::Syslog {
-                address,
-                app_name,
-                hostname,
-                tls,
-                conn,
-            } => {
-                if conn.is_none() {
-                    *conn = Some(connect_syslog(address, tls.as_ref()).await.map_err(whole)?);
-                }
-                let Some(c) = conn.as_mut() else {
-                    return Err(whole("not connected".into()));
-                };
+            Output::Syslog(target) => {
                 let mut frames = Vec::new();
                 for r in batch {
                     frames.extend(siem::syslog_frame(
                         r,
-                        hostname,
-                        app_name,
+                        &target.hostname,
+                        &target.app_name,
                         &render(r, format, log_name),
                     ));
                 }
-                let sent = send_frames(c, &frames, address).await;
-                if sent.is_err() {
-                    *conn = None;
-                }
-                sent.map_err(whole)
+                target.send(&frames).await.map_err(whole)
             }
             Output::Webhook { url, key, client } => {
                 let mut upto = None;
