@@ -663,6 +663,10 @@ pub async fn stop_on_signal(stop: watch::Sender<bool>) {
     let _ = stop.send(true);
 }
 
+/// Most header lines in one request head: far more than any client sends, so that the
+/// byte limit (`server.max_header_bytes`) is the limit clients meet.
+const MAX_HEADERS: usize = 1_000;
+
 /// How connections are held to account.
 #[derive(Debug, Clone, Copy)]
 struct ConnLimits {
@@ -762,10 +766,15 @@ async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     }
                 }
             };
+            let tls = matches!(io, Either::Right(_));
             let svc =
                 router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
+                    if tls {
+                        req.extensions_mut()
+                            .insert(portcullis_web::edge::TlsConnection);
+                    }
                     if let Some(id) = &identity {
                         req.extensions_mut().insert(id.clone());
                     }
@@ -774,7 +783,11 @@ async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .max_buf_size(limits.max_header_bytes.max(8192))
+                // The documented limit is enforced exactly by the edge guard (431); hyper's
+                // buffer is only a backstop a little above it, and the header count is no
+                // tighter limit of its own.
+                .max_buf_size(limits.max_header_bytes.saturating_add(16_384))
+                .max_headers(MAX_HEADERS)
                 .serve_connection(
                     TokioIo::new(io),
                     hyper_util::service::TowerToHyperService::new(svc),

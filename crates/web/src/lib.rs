@@ -4,10 +4,12 @@
 
 pub mod client_ip;
 mod dto;
+pub mod edge;
 pub mod error;
 mod extract;
 pub mod gateway;
 mod middleware;
+pub mod normalize;
 mod openapi;
 pub mod policy;
 pub mod redis;
@@ -48,6 +50,8 @@ pub struct WebSettings {
     pub request_timeout: Duration,
     /// Longest pause in a request body.
     pub body_timeout: Duration,
+    /// Largest request head (request line and headers), bytes.
+    pub max_header_bytes: usize,
     /// security.txt `Contact:` lines.
     pub security_contacts: Vec<String>,
     /// security.txt expiry, days ahead.
@@ -73,6 +77,7 @@ impl WebSettings {
             max_body_bytes: c.server.max_body_bytes,
             request_timeout: Duration::from_secs(c.server.request_timeout_seconds),
             body_timeout: Duration::from_secs(c.server.body_timeout_seconds),
+            max_header_bytes: c.server.max_header_bytes,
             security_contacts: c.security_txt.contact.clone(),
             security_expires_days: c.security_txt.expires_days,
             security_policy: c.security_txt.policy.clone(),
@@ -112,8 +117,16 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application: the edge guard (framing, the one normalised path) in front
+/// of the router, so that routing itself sees the normalised path.
 pub fn router(state: AppState) -> Router {
+    let inner = routes(state.clone());
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn_with_state(state, edge::guard))
+}
+
+fn routes(state: AppState) -> Router {
     let max_body = state.web.max_body_bytes;
     Router::new()
         .merge(routes::auth::router())

@@ -14,28 +14,17 @@ use crate::error::ApiError;
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    (!s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
-    .then(|| s.to_owned())
-}
-
-fn new_request_id() -> String {
+/// A fresh request id: 128 random bits, hex.
+pub(crate) fn new_request_id() -> String {
     let b: [u8; 16] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Gives every request an id (the client's, when well-formed), puts it in every log line of
-/// the request and on the response, and logs one access line.
+/// Gives every request an id of Portcullis's own (a client-sent `X-Request-Id` is replaced:
+/// the id names this hop's record of the request, and the upstream gets the same one), puts
+/// it in every log line of the request and on the response, and logs one access line.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(acceptable_request_id)
-        .unwrap_or_else(new_request_id);
+    let id = new_request_id();
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID, v);
     }
@@ -147,8 +136,9 @@ pub async fn body_timeout(State(state): State<AppState>, req: Request, next: Nex
         .await
 }
 
-/// A request body that fails when no frame arrives for `timeout`.
-struct IdleTimeoutBody {
+/// A body that fails when no frame arrives for `timeout`: request bodies from clients, and
+/// response bodies from upstreams.
+pub(crate) struct IdleTimeoutBody {
     inner: axum::body::Body,
     timeout: std::time::Duration,
     /// Armed while waiting for the next frame; made the first time a wait happens.
@@ -157,7 +147,7 @@ struct IdleTimeoutBody {
 }
 
 impl IdleTimeoutBody {
-    fn new(inner: axum::body::Body, timeout: std::time::Duration) -> Self {
+    pub(crate) fn new(inner: axum::body::Body, timeout: std::time::Duration) -> Self {
         Self {
             inner,
             timeout,
@@ -169,15 +159,11 @@ impl IdleTimeoutBody {
 
 /// The error a stalled body ends with.
 #[derive(Debug)]
-struct BodyStalled(std::time::Duration);
+pub(crate) struct BodyStalled(std::time::Duration);
 
 impl std::fmt::Display for BodyStalled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the client sent nothing of the request body for {} s",
-            self.0.as_secs()
-        )
+        write!(f, "nothing of the body arrived for {} s", self.0.as_secs())
     }
 }
 

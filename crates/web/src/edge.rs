@@ -1,0 +1,180 @@
+//! The first thing every request meets, before routing: HTTP framing that a proxy must not
+//! guess at is refused, and the path is normalised once (see [`crate::normalize`]), so that
+//! the API's router, the gateway's route match and every policy see the same path, and the
+//! upstream is sent exactly that path.
+//!
+//! Refused here:
+//! - HTTP/1.1 without exactly one `Host` (RFC 9112 section 3.2): 400;
+//! - a `Transfer-Encoding` other than exactly `chunked` (RFC 9112 section 6.1: a coding
+//!   Portcullis would not apply is not silently dropped): 501; with `Content-Length` too
+//!   (the request-smuggling shape): 400;
+//! - a request head over `server.max_header_bytes`, counted as it came on the wire: 431;
+//! - a path that cannot be normalised safely: 400.
+
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::{StatusCode, Uri, Version};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::normalize::{DecodedPath, normalize_cow};
+
+/// A problem answered before the request reached any handler: with the security headers
+/// and a request id, and the connection closed when its framing is in doubt.
+fn refuse(status: StatusCode, code: &'static str, detail: String, close: bool) -> Response {
+    let mut res = ApiError::new(status, code, detail).into_response();
+    crate::middleware::apply_security_headers(&mut res, true, false);
+    if let Ok(v) = HeaderValue::from_str(&crate::middleware::new_request_id()) {
+        res.headers_mut().insert(crate::middleware::REQUEST_ID, v);
+    }
+    if close {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// The size of the request head as sent: request line, each header line, the blank line.
+fn head_bytes(req: &Request) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    req.headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum::<usize>()
+        + line
+        + 2
+}
+
+/// Checks framing, normalises the path, then passes the request on.
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let h = req.headers();
+    if matches!(req.version(), Version::HTTP_11 | Version::HTTP_10) {
+        let hosts = h.get_all(header::HOST).iter().count();
+        if hosts > 1 || (hosts == 0 && req.version() == Version::HTTP_11) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "An HTTP/1.1 request carries exactly one Host header.".into(),
+                true,
+            );
+        }
+    }
+    if h.contains_key(header::TRANSFER_ENCODING) {
+        let mut codings = h
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .map(|c| c.trim_ascii())
+            .filter(|c| !c.is_empty());
+        let only_chunked = codings
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+            && codings.next().is_none();
+        if !only_chunked {
+            return refuse(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented",
+                "Only Transfer-Encoding: chunked is supported.".into(),
+                true,
+            );
+        }
+        if h.contains_key(header::CONTENT_LENGTH) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Transfer-Encoding and Content-Length together are ambiguous.".into(),
+                true,
+            );
+        }
+    }
+    let max = state.web.max_header_bytes;
+    if head_bytes(&req) > max {
+        return refuse(
+            StatusCode::from_u16(431).unwrap_or(StatusCode::BAD_REQUEST),
+            "request_header_fields_too_large",
+            format!("The request line and headers are over {max} bytes."),
+            true,
+        );
+    }
+    let rewritten = match normalize_cow(req.uri().path()) {
+        Ok((_, None)) => None,
+        Ok((path, Some(decoded))) => Some((path.into_owned(), decoded)),
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("Bad request path: {e}."),
+                false,
+            );
+        }
+    };
+    if let Some((path, decoded)) = rewritten {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = match pq.parse() {
+            Ok(pq) => Some(pq),
+            Err(_) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Bad request path.".into(),
+                    false,
+                );
+            }
+        };
+        match Uri::from_parts(parts) {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(_) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Bad request path.".into(),
+                    false,
+                );
+            }
+        }
+        req.extensions_mut().insert(DecodedPath(decoded));
+    }
+    next.run(req).await
+}
+
+/// Marks a request that arrived over TLS (the server inserts it per connection).
+#[derive(Debug, Clone, Copy)]
+pub struct TlsConnection;
+
+/// The decoded form of the request's (normalised) path.
+pub fn decoded_path(parts: &axum::http::request::Parts) -> &str {
+    parts
+        .extensions
+        .get::<DecodedPath>()
+        .map_or(parts.uri.path(), |d| d.0.as_str())
+}
+
+/// Headers a client may not send through the gateway: forwarding information only
+/// Portcullis writes, URL and method overrides some frameworks believe, and Portcullis's
+/// own (`x-portcullis-*` is removed by prefix).
+pub const SPOOFABLE: [HeaderName; 17] = [
+    HeaderName::from_static("forwarded"),
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("fastly-client-ip"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-original-host"),
+    HeaderName::from_static("x-host"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("x-original-method"),
+];
