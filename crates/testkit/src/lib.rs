@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod nginx;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -90,7 +90,7 @@ pub fn client_ip(
 }
 
 /// IPv4-mapped IPv6 addresses are IPv4 addresses.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

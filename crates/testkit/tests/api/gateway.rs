@@ -297,7 +297,7 @@ async fn gateway_routes(b: Backend) {
     let issuer = srv.config.server.public_url.clone();
     let claims = tokio::task::spawn_blocking({
         let (jwks, token, issuer) = (jwks.clone(), token.clone(), issuer.clone());
-        move || pyjwt(&jwks, &token, "portcullis-route:pay", &issuer)
+        move || pyjwt(&jwks, &token, "pay", &issuer)
     })
     .await
     .unwrap();
@@ -326,7 +326,7 @@ async fn gateway_routes(b: Backend) {
             .as_str()
             .unwrap()
             .to_owned();
-        move || pyjwt(&jwks, &t, "portcullis-route:pay", &issuer)
+        move || pyjwt(&jwks, &t, "pay", &issuer)
     })
     .await
     .unwrap();

@@ -34,6 +34,7 @@ mod connections;
 mod detection;
 mod gateway;
 mod gdpr;
+mod hardening;
 mod http;
 mod keys;
 mod mfa;

@@ -13,8 +13,23 @@ pub(super) struct Breaker {
 }
 
 impl Route {
-    /// The next upstream whose breaker lets a request through, if any.
-    pub(super) fn pick(&self, skip: Option<usize>) -> Option<usize> {
+    /// The next upstream whose breaker lets a request through, if any, as an [`Attempt`]
+    /// that keeps the books however the request ends.
+    pub(super) fn pick(&self, skip: Option<usize>) -> Option<Attempt<'_>> {
+        let (idx, probe) = self.choose(skip)?;
+        if let Some(c) = self.in_flight_per.get(idx) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(Attempt {
+            route: self,
+            idx,
+            probe,
+            settled: false,
+        })
+    }
+
+    /// The upstream to try, and whether the request is its breaker's half-open probe.
+    fn choose(&self, skip: Option<usize>) -> Option<(usize, bool)> {
         let n = self.upstreams.len();
         let mut breakers = self
             .breakers
@@ -47,10 +62,10 @@ impl Route {
             }
             let b = breakers.get_mut(i)?;
             match b.open_until {
-                None => return Some(i),
+                None => return Some((i, false)),
                 Some(until) if until <= now && !b.probing => {
                     b.probing = true; // half-open: one probe
-                    return Some(i);
+                    return Some((i, true));
                 }
                 Some(_) => {}
             }
@@ -58,7 +73,19 @@ impl Route {
         None
     }
 
-    pub(super) fn record(&self, i: usize, ok: bool) {
+    /// A probe that ended with no verdict on the upstream (the client went away, the
+    /// request's deadline passed, the client's own body failed): the next request may probe.
+    fn release_probe(&self, i: usize) {
+        let mut breakers = self
+            .breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(b) = breakers.get_mut(i) {
+            b.probing = false;
+        }
+    }
+
+    fn record(&self, i: usize, ok: bool) {
         let mut breakers = self
             .breakers
             .lock()
@@ -91,6 +118,56 @@ impl Route {
             b.open_until =
                 Some(Instant::now() + Duration::from_secs(self.cfg.breaker_cooldown_seconds));
             tracing::warn!(route = %self.cfg.name, upstream = i, "circuit breaker open");
+        }
+    }
+}
+
+/// How one attempt at an upstream ended, for its breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The upstream answered (not with a gateway error).
+    Ok,
+    /// An upstream fault: no connection, no answer in time, or 502-504. Only these count:
+    /// a client cannot open the breaker with its own bad requests or bodies. (A 500 is the
+    /// application's answer to one request, which anyone could provoke, so it is not one.)
+    Fault,
+    /// Nothing learnt about the upstream: the client's body failed or was too large.
+    Neutral,
+}
+
+/// One request in flight to one upstream: the upstream's in-flight count (for
+/// least-requests) and its breaker's half-open probe are given back when it is dropped,
+/// also when the request future is cancelled (a deadline, a client going away) before it
+/// is settled.
+#[derive(Debug)]
+pub(super) struct Attempt<'a> {
+    route: &'a Route,
+    /// The upstream.
+    pub(super) idx: usize,
+    probe: bool,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// Records the outcome with the breaker.
+    pub(super) fn settle(mut self, outcome: Outcome) {
+        self.settled = true;
+        match outcome {
+            Outcome::Ok => self.route.record(self.idx, true),
+            Outcome::Fault => self.route.record(self.idx, false),
+            Outcome::Neutral if self.probe => self.route.release_probe(self.idx),
+            Outcome::Neutral => {}
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.route.in_flight_per.get(self.idx) {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+        if !self.settled && self.probe {
+            self.route.release_probe(self.idx);
         }
     }
 }

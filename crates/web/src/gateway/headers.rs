@@ -38,3 +38,95 @@ pub(super) fn rate_limit_headers(h: &mut HeaderMap, policies: &[String], limits:
         }
     }
 }
+
+/// Makes the headers the upstream receives (the contract's "Protocols, forwarding and
+/// access logs"): hop-by-hop headers go (also those `Connection` names, which can never
+/// remove what Portcullis sets, since that is set afterwards), and so does every
+/// forwarding, override or identity header the client sent; then Portcullis writes its own:
+/// `X-Forwarded-For` (a trusted proxy's chain, then the immediate peer, as nginx's
+/// `$proxy_add_x_forwarded_for`; from anyone else the peer alone), `X-Forwarded-Proto`,
+/// `X-Forwarded-Host`, `X-Request-Id` (the gateway's own) and the identity.
+pub(super) fn forward_headers(
+    parts: &mut axum::http::request::Parts,
+    state: &AppState,
+    forward_authorization: bool,
+    upgrade: Option<&HeaderValue>,
+    identity: Option<HeaderValue>,
+) {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| crate::client_ip::canonical(ci.0.ip()));
+    let trusted = peer.is_some_and(|p| state.web.trusted_proxies.iter().any(|n| n.contains(&p)));
+    let h = &mut parts.headers;
+    let chain: Vec<String> = if trusted {
+        h.get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let https = parts
+        .extensions
+        .get::<crate::edge::TlsConnection>()
+        .is_some()
+        || (trusted
+            && h.get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
+    let host = h.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let request_id = h.get(crate::middleware::REQUEST_ID).cloned();
+    strip_hop_by_hop(h);
+    let spoofable: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| {
+            let k = k.as_str();
+            k.starts_with("x-portcullis-") || k.starts_with("x-forwarded-")
+        })
+        .cloned()
+        .collect();
+    for k in spoofable.iter().chain(crate::edge::SPOOFABLE.iter()) {
+        h.remove(k);
+    }
+    if !forward_authorization {
+        h.remove(header::AUTHORIZATION);
+        h.remove("x-api-key");
+    }
+    h.remove(header::HOST);
+    if let Some(proto) = upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, proto.clone());
+    }
+    if let Some(peer) = peer {
+        let mut xff = chain.join(", ");
+        if !xff.is_empty() {
+            xff.push_str(", ");
+        }
+        xff.push_str(&peer.to_string());
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            h.insert("x-forwarded-for", v);
+        }
+    }
+    h.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if https { "https" } else { "http" }),
+    );
+    if let Some(host) = host {
+        h.insert("x-forwarded-host", host);
+    }
+    if let Some(id) = request_id {
+        h.insert(crate::middleware::REQUEST_ID, id);
+    }
+    if let Some(id) = identity {
+        h.insert(IDENTITY_HEADER, id);
+    }
+}

@@ -52,7 +52,7 @@ pub(super) fn mint_identity(
     };
     let claims = json!({
         "iss": issuer,
-        "aud": format!("portcullis-route:{}", route.cfg.name),
+        "aud": route.cfg.name,
         "sub": p.user_id,
         "iat": now,
         "exp": now + IDENTITY_TTL,

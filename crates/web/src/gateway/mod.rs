@@ -28,6 +28,7 @@ use crate::extract::request_context;
 use crate::signatures::KeyPrincipal;
 
 mod authorize;
+mod body;
 mod breaker;
 mod headers;
 mod identity;
@@ -35,8 +36,9 @@ mod limiter;
 mod quota;
 
 use authorize::authorize;
-use breaker::Breaker;
-use headers::{rate_limit_headers, strip_hop_by_hop};
+use body::ClientFault;
+use breaker::{Breaker, Outcome};
+use headers::{forward_headers, rate_limit_headers, strip_hop_by_hop};
 use identity::identity_token;
 use limiter::Gcra;
 use quota::{QuotaError, UsageCell};
@@ -53,7 +55,7 @@ pub struct Route {
     upstreams: Vec<Uri>,
     methods: Vec<Method>,
     next: AtomicUsize,
-    limiter: Mutex<HashMap<String, f64>>,
+    limiter: Mutex<limiter::LocalLimiter>,
     breakers: Mutex<Vec<Breaker>>,
     /// Per upstream, when `max_concurrent` is set: the requests it may have in flight.
     in_flight: Vec<Arc<tokio::sync::Semaphore>>,
@@ -121,7 +123,7 @@ impl Gateway {
                 upstreams,
                 methods,
                 next: AtomicUsize::new(0),
-                limiter: Mutex::new(HashMap::new()),
+                limiter: Mutex::new(limiter::LocalLimiter::default()),
                 breakers: Mutex::new(vec![Breaker::default(); n]),
                 in_flight: r
                     .max_concurrent
@@ -261,6 +263,8 @@ impl Gateway {
             }
             _ => h,
         });
+        // `example.com.` is `example.com`: a trailing dot must not skip a host's routes.
+        let host = host.map(|h| h.strip_suffix('.').unwrap_or(h));
         self.routes.iter().find(|r| {
             if let Some(want) = &r.cfg.host
                 && !host.is_some_and(|h| h.eq_ignore_ascii_case(want))
@@ -330,7 +334,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             principal: principal.as_ref(),
             method: parts.method.as_str(),
             route: (&cfg.name, &cfg.prefix),
-            path: parts.uri.path(),
+            path: crate::edge::decoded_path(&parts),
             ip: ctx.ip,
             now: state.svc.now(),
         });
@@ -392,7 +396,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             ) => {
                 format!("k:{}", g.id)
             }
-            _ => format!("ip:{}", ctx.ip.map(|i| i.to_string()).unwrap_or_default()),
+            _ => limiter::ip_key(ctx.ip),
         };
         policies.push(format!(
             "\"{}\";q={};w={}",
@@ -453,6 +457,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     }
     // Held until the upstream has answered: the upstream's share of `max_concurrent`.
     let mut _permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut identity: Option<HeaderValue> = None;
     let limit = cfg
         .max_body_bytes
         .unwrap_or(state.gateway.default_body_limit);
@@ -469,13 +474,14 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             format!("The body is over {limit} bytes."),
         );
     }
-    let Some(mut idx) = route.pick(None) else {
+    let Some(mut attempt) = route.pick(None) else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "upstream_unavailable",
             "The upstream service is unavailable (circuit open); retry shortly.",
         );
     };
+    // The path was normalised at the edge: this is the path every policy judged.
     let path = parts.uri.path();
     let path = if cfg.strip_prefix {
         let rest = path
@@ -489,64 +495,36 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
     };
-    // Headers: nothing hop-by-hop, nothing that could pose as the identity, no credentials
-    // unless the route says so.
-    let h = &mut parts.headers;
-    strip_hop_by_hop(h);
-    if let Some((proto, _)) = &upgrade {
-        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        h.insert(header::UPGRADE, proto.clone());
-    }
-    let spoofable: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| k.as_str().starts_with("x-portcullis-"))
-        .cloned()
-        .collect();
-    for k in spoofable {
-        h.remove(k);
-    }
-    if !cfg.forward_authorization {
-        h.remove(header::AUTHORIZATION);
-        h.remove("x-api-key");
-    }
-    h.remove(header::HOST);
-    if let Some(ip) = ctx.ip {
-        let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prev) if !state.web.trusted_proxies.is_empty() => format!("{prev}, {ip}"),
-            _ => ip.to_string(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
-            h.insert("x-forwarded-for", v);
-        }
-    }
-    let proto = if state.web.hsts { "https" } else { "http" };
-    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Some(p) = &principal {
         match identity_token(&state, route, p) {
-            Ok(t) => {
-                if let Ok(v) = HeaderValue::from_str(&t) {
-                    h.insert(IDENTITY_HEADER, v);
+            Ok(t) => match HeaderValue::from_str(&t) {
+                Ok(v) => identity = Some(v),
+                Err(_) => {
+                    return ApiError::from(Error::Internal("identity token".into()))
+                        .into_response();
                 }
-            }
+            },
             Err(e) => return ApiError::from(e).into_response(),
         }
     }
+    forward_headers(
+        &mut parts,
+        &state,
+        cfg.forward_authorization,
+        upgrade.as_ref().map(|(proto, _)| proto),
+        identity,
+    );
+    let (body, body_state) = body::Watched::wrap(body, limit);
     // A request without a body to an idempotent method can be sent again elsewhere when no
     // connection could be made (nothing reached the upstream).
     let replayable = matches!(
         parts.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE
-    ) && !parts.headers.contains_key(header::TRANSFER_ENCODING)
-        && parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .is_none_or(|v| v.as_bytes() == b"0");
-    let mut body = Some(Body::new(http_body_util::Limited::new(
-        body,
-        usize::try_from(limit).unwrap_or(usize::MAX),
-    )));
-    let mut attempt = 0;
+    ) && body_state.finished();
+    let mut body = Some(body);
+    let mut tries = 0;
     let res = loop {
+        let idx = attempt.idx;
         let Some(upstream) = route.upstreams.get(idx) else {
             return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -585,10 +563,6 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         let mut p = parts.clone();
         p.uri = uri;
         let b = body.take().unwrap_or_else(Body::empty);
-        let counter = route.in_flight_per.get(idx);
-        if let Some(c) = counter {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
         let sent = tokio::time::timeout(
             Duration::from_secs(cfg.timeout_seconds),
             state
@@ -596,22 +570,27 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 .send(route, axum::http::Request::from_parts(p, b)),
         )
         .await;
-        if let Some(c) = counter {
-            c.fetch_sub(1, Ordering::Relaxed);
+        // The client's own body failing is the client's error, whatever the upstream did.
+        if let Some(fault) = body_state.fault()
+            && !matches!(sent, Ok(Ok(_)))
+        {
+            attempt.settle(Outcome::Neutral);
+            let (status, code, detail) = fault.answer(limit);
+            return problem(status, code, detail);
         }
         match sent {
             Ok(Ok(res)) => {
                 let bad = matches!(res.status().as_u16(), 502..=504);
-                route.record(idx, !bad);
+                attempt.settle(if bad { Outcome::Fault } else { Outcome::Ok });
                 break res;
             }
             Ok(Err(e)) => {
-                route.record(idx, false);
                 tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
-                if e.is_connect() && replayable && attempt < cfg.retries {
-                    attempt += 1;
+                attempt.settle(Outcome::Fault);
+                if e.is_connect() && replayable && tries < cfg.retries {
+                    tries += 1;
                     if let Some(next) = route.pick(Some(idx)) {
-                        idx = next;
+                        attempt = next;
                         continue;
                     }
                 }
@@ -621,20 +600,34 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                     "The upstream service is unavailable.",
                 );
             }
+            Err(_) if !body_state.finished() => {
+                // Still waiting for the client's body: not the upstream's delay.
+                attempt.settle(Outcome::Neutral);
+                let (status, code, detail) = ClientFault::Stalled.answer(limit);
+                return problem(status, code, detail);
+            }
             Err(_) => {
-                route.record(idx, false);
+                attempt.settle(Outcome::Fault);
                 return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_unavailable",
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
                     "The upstream service did not answer in time.",
                 );
             }
         }
     };
     let mut res = res;
-    if res.status() == StatusCode::SWITCHING_PROTOCOLS
-        && let Some((proto, client_side)) = upgrade
-    {
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some((proto, client_side)) = upgrade else {
+            // A switch nobody asked for: the upstream connection is unusable now (it is
+            // dropped, not pooled) and the client gets an answer, not a dead connection.
+            tracing::warn!(route = %cfg.name, "upstream switched protocols unasked");
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                "The upstream switched protocols on a request that did not ask to.",
+            );
+        };
         let upstream_side = hyper::upgrade::on(&mut res);
         let route_name = cfg.name.clone();
         tokio::spawn(async move {
@@ -687,6 +680,11 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         bytes_out = length(&rparts.headers),
         upstream_ms = started.elapsed().as_secs_f64() * 1000.0,
         "gateway request"
+    );
+    // An upstream that stops sending mid-body is cut off like a stalled client.
+    let rbody = crate::middleware::IdleTimeoutBody::new(
+        Body::new(rbody),
+        Duration::from_secs(cfg.timeout_seconds),
     );
     Response::from_parts(rparts, Body::new(rbody))
 }
