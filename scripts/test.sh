@@ -54,6 +54,11 @@ if ! command -v softhsm2-util >/dev/null 2>&1; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq softhsm2 >/dev/null
 fi
+if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+  log "installing nginx-light (a real upstream that normalises paths, for the gateway tests)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nginx-light >/dev/null
+fi
 if ! command -v oathtool >/dev/null 2>&1; then
   log "installing oathtool (independent TOTP client)"
   as_root apt-get update -qq

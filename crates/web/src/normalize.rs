@@ -77,6 +77,26 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// A character that may stand unescaped in a path segment (RFC 3986 `pchar`, less `%`).
+fn is_pchar(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'!' | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+        )
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -104,18 +124,19 @@ fn is_plain(path: &str) -> bool {
     let mut prev = 0u8;
     for (i, &c) in b.iter().enumerate() {
         match c {
-            b'%' | b'\\' | b';' => return false,
-            0..=0x1f | 0x7f..=0xff => return false,
             b'/' if prev == b'/' => return false,
             b'.' if prev == b'/' => {
                 // `/.` starts a segment with a dot: "." and ".." need the slow path.
                 let rest = b.get(i + 1..).unwrap_or_default();
                 let seg_end = rest.iter().position(|&x| x == b'/').unwrap_or(rest.len());
                 let seg = rest.get(..seg_end).unwrap_or_default();
-                if seg.iter().all(|&x| x == b'.' || x == b' ') {
+                if seg.iter().all(|&x| x == b'.') {
                     return false;
                 }
             }
+            b'%' | b';' => return false,
+            b'/' | b'.' => {}
+            c if !is_pchar(c) => return false,
             _ => {}
         }
         prev = c;
@@ -153,11 +174,10 @@ fn decode_segment(raw: &str, wire: &mut String, decoded: &mut Vec<u8>) -> Result
             match c {
                 b'\\' => return Err(PathError::Backslash),
                 0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
-                // Raw non-ASCII (valid UTF-8, since `raw` is a str): sent escaped.
-                0x80..=0xff => {
-                    push_escaped(wire, c);
-                }
-                _ => wire.push(char::from(c)),
+                c if is_pchar(c) => wire.push(char::from(c)),
+                // Raw non-ASCII (valid UTF-8, since `raw` is a str) and other characters a
+                // path may not carry raw (space, `"`, `<`, `{`, ...): sent escaped.
+                c => push_escaped(wire, c),
             }
             c
         };
@@ -317,6 +337,7 @@ mod tests {
         assert_eq!(got.path, "/a%3Fb/%C3%A9/~A");
         assert_eq!(got.decoded, "/a?b/é/~A");
         assert_eq!(n("/é").unwrap(), "/%C3%A9");
+        assert_eq!(n("/a b/{c}").unwrap(), "/a%20b/%7Bc%7D");
         assert_eq!(n("/a;v=1/b").unwrap(), "/a;v=1/b");
         assert_eq!(n("/a/.b/..c").unwrap(), "/a/.b/..c");
         assert_eq!(
