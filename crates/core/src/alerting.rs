@@ -579,11 +579,30 @@ pub struct Evaluator {
     windows: HashMap<(usize, String), VecDeque<UnixTime>>,
     /// Events seen since the last sweep of expired groups.
     since_sweep: u32,
+    /// When the map, full, was last swept: at most once a second of event time.
+    last_full_sweep: UnixTime,
 }
 
-/// Groups held at most (all rules); past it new groups are not counted until a sweep frees
-/// room, so an attacker cycling through addresses cannot exhaust memory.
+/// Groups held at most (all rules), so that an attacker cycling through addresses cannot
+/// exhaust memory. Past it (after a sweep, at most once a second), new groups of a rule are
+/// counted together in [`OVERFLOW_GROUP`]: a flood of new groups still raises its alert,
+/// it cannot blind the rule.
 pub const MAX_GROUPS: usize = 100_000;
+
+/// The group that new groups share while the evaluator is full.
+pub const OVERFLOW_GROUP: &str = "(overflow)";
+
+/// The group an event's value is counted in: an IPv6 address by its /64 (a site rotating
+/// through its own addresses is one source, as for the sign-in throttle), anything else as is.
+fn group_key(value: String) -> String {
+    match value.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => value,
+    }
+}
 
 impl Evaluator {
     /// An evaluator of `rules` with empty windows.
@@ -592,6 +611,7 @@ impl Evaluator {
             rules,
             windows: HashMap::new(),
             since_sweep: 0,
+            last_full_sweep: UnixTime::MIN,
         }
     }
 
@@ -609,7 +629,11 @@ impl Evaluator {
     /// returns the rules that are at or over their threshold for its group.
     pub fn observe(&mut self, event: &Value, time: UnixTime) -> Vec<Firing> {
         self.since_sweep = self.since_sweep.saturating_add(1);
-        if self.since_sweep >= 10_000 || self.windows.len() >= MAX_GROUPS {
+        let full = self.windows.len() >= MAX_GROUPS;
+        if self.since_sweep >= 10_000 || (full && time > self.last_full_sweep) {
+            if full {
+                self.last_full_sweep = time;
+            }
             self.sweep(time);
         }
         let mut fired = Vec::new();
@@ -621,9 +645,9 @@ impl Evaluator {
                 continue;
             };
             let window = i64::try_from(rule.window_seconds).unwrap_or(i64::MAX);
-            let key = (i, group);
+            let mut key = (i, group_key(group));
             if !self.windows.contains_key(&key) && self.windows.len() >= MAX_GROUPS {
-                continue;
+                key = (i, OVERFLOW_GROUP.to_owned());
             }
             let times = self.windows.entry(key.clone()).or_default();
             times.push_back(time);
@@ -823,6 +847,52 @@ mod tests {
         assert!(ev.observe(&b, 1063).is_empty());
         ev.sweep(2000);
         assert_eq!(ev.groups(), 0);
+    }
+
+    #[test]
+    fn a_full_evaluator_counts_new_groups_together_and_keys_ipv6_by_64() {
+        let mut r = AlertRuleConfig::new("r", "auth.login.failed");
+        r.group_by = Some("ip".into());
+        r.threshold = 3;
+        r.window_seconds = 60;
+        let mut ev = Evaluator::new(vec![r]);
+        // Three addresses of one /64 are one source.
+        for (i, ip) in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"]
+            .iter()
+            .enumerate()
+        {
+            let f = ev.observe(&event("auth.login.failed", ip, "x"), 10 + i as i64);
+            if i == 2 {
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0].group, "2001:db8:1:2::/64");
+            }
+        }
+        // Fill the map with live groups.
+        for i in 0..MAX_GROUPS {
+            ev.observe(
+                &event(
+                    "auth.login.failed",
+                    &format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+                    "x",
+                ),
+                20,
+            );
+        }
+        assert!((MAX_GROUPS..=MAX_GROUPS + 1).contains(&ev.groups()));
+        // New sources flooding in are still counted (together) and still fire.
+        let mut fired = Vec::new();
+        for i in 0..3 {
+            fired = ev.observe(
+                &event("auth.login.failed", &format!("192.0.2.{i}"), "x"),
+                21,
+            );
+        }
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].group, OVERFLOW_GROUP);
+        assert!(ev.groups() <= MAX_GROUPS + 1);
+        // Once the windows pass, one sweep (at most once a second) frees the map.
+        ev.observe(&event("auth.login.failed", "198.51.100.1", "x"), 200);
+        assert!(ev.groups() < 10, "{}", ev.groups());
     }
 
     #[test]
