@@ -27,7 +27,11 @@ fn bench(name: &str, path: &str, n: u32) {
 fn main() {
     let n = 2_000_000;
     bench("normal (plain)", "/api/v1/orders/12345/items", n);
-    bench("normal, long", "/mandates/2026/12/01/customers/abcdef0123456789/invoices/99/lines", n);
+    bench(
+        "normal, long",
+        "/mandates/2026/12/01/customers/abcdef0123456789/invoices/99/lines",
+        n,
+    );
     bench("dot-segments", "/public/./a/../orders//12345/items", n);
     bench("escapes", "/orders/%31%32%33/%7euser/caf%C3%A9", n);
 }

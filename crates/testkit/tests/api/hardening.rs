@@ -533,3 +533,32 @@ async fn http_framing_is_strict() {
     );
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_are_rate_limited_by_their_64() {
+    use portcullis_core::config::{RateLimitBy, RateLimitConfig};
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.routes = vec![RouteConfig {
+            rate_limit: Some(RateLimitConfig {
+                requests: 1,
+                window_seconds: 60,
+                by: RateLimitBy::Ip,
+            }),
+            ..route("rl", "/rl", nginx.url(""))
+        }];
+    })
+    .await;
+    let from = |ip: &str| format!("X-Forwarded-For: {ip}\r\n");
+    let (s, _, _) = raw_get(&srv, "/rl/x", &from("2001:db8:aa:1::1")).await;
+    assert_eq!(s, 200);
+    // Another address of the same /64 is the same client.
+    let (s, head, _) = raw_get(&srv, "/rl/x", &from("2001:db8:aa:1:ffff::2")).await;
+    assert_eq!(s, 429, "{head}");
+    assert!(head.contains("retry-after:"), "{head}");
+    // Another /64 is not.
+    let (s, _, _) = raw_get(&srv, "/rl/x", &from("2001:db8:aa:2::1")).await;
+    assert_eq!(s, 200);
+    srv.stop().await;
+}
