@@ -13,7 +13,7 @@ use portcullis_core::service::RequestContext;
 use toml::{Table, Value};
 use zeroize::Zeroizing;
 
-use crate::app::{App, stop_on_signal};
+use crate::app::{App, Create, stop_on_signal};
 use crate::config::{self, set_path};
 
 /// Portcullis: auth server, identity-aware gateway and security operations in one binary.
@@ -224,6 +224,20 @@ fn generated_password(rng: &dyn Rng) -> String {
     out
 }
 
+/// Whether the command opens the database (and says which one it uses).
+fn uses_data(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Unseal { .. }
+            | Command::Audit {
+                command: AuditCommand::Verify {
+                    export: Some(_),
+                    ..
+                }
+            }
+    )
+}
+
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let cfg =
@@ -239,6 +253,18 @@ pub async fn run(cli: Cli) -> ExitCode {
         cfg.log.level = "warn".into();
     }
     crate::logging::init(&cfg.log);
+    if uses_data(&cli.command) {
+        if matches!(cli.command, Command::Serve { .. }) {
+            tracing::info!(
+                database = %crate::datadir::database(&cfg),
+                master_key = %crate::datadir::master_key(&cfg),
+                "{}",
+                crate::datadir::describe(&cfg)
+            );
+        } else {
+            eprintln!("portcullis: {}", crate::datadir::describe(&cfg));
+        }
+    }
     match execute(cli.command, cfg).await {
         Ok(code) => code,
         Err(e) => {
@@ -377,7 +403,7 @@ async fn execute(
         Command::Audit {
             command: AuditCommand::Verify { .. },
         } => {
-            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             app.services.tlog_catch_up().await?;
             let started = std::time::Instant::now();
             let r = app.services.verify_audit().await?;
@@ -401,7 +427,7 @@ async fn execute(
         Command::Audit {
             command: AuditCommand::Export { output },
         } => {
-            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             let mut out: Box<dyn std::io::Write> = match &output {
                 Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
@@ -439,7 +465,7 @@ async fn execute(
         Command::Audit {
             command: AuditCommand::Checkpoint,
         } => {
-            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             app.services.tlog_tick().await?;
             let cp = app.services.latest_checkpoint().await?;
             println!("verifier key: {}", cp.verifier_key);
@@ -539,7 +565,7 @@ async fn execute(
         Command::Keys {
             command: KeysCommand::Status,
         } => {
-            let store = crate::app::open_store(&cfg).await?;
+            let store = crate::app::open_store_as(&cfg, Create::Never).await?;
             let split = crate::masterkey::split_record(store.as_ref()).await?;
             let signing = store.signing_keys().await?;
             let keks = store.kek_status().await?;

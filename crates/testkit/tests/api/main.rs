@@ -31,6 +31,7 @@ mod cli;
 mod clock;
 mod cluster;
 mod connections;
+mod datadir;
 mod detection;
 mod gateway;
 mod gdpr;
