@@ -28,6 +28,7 @@ mod apikeys;
 mod audit;
 mod auth;
 mod cli;
+mod cli_ca;
 mod clock;
 mod cluster;
 mod connections;
