@@ -16,6 +16,16 @@ use crate::config::{ConfigError, SyslogTransport};
 
 /// Name of the built-in rule that raises an alert on refresh-token reuse.
 pub const TOKEN_REUSE_RULE: &str = "token-reuse";
+/// Names of every built-in rule (see [`AlertRuleConfig::builtin`]).
+pub const BUILTIN_RULES: [&str; 7] = [
+    TOKEN_REUSE_RULE,
+    "password-spray",
+    "credential-stuffing",
+    "attack-level",
+    "impossible-travel",
+    "admin-ip-refused",
+    "audit-verify-failed",
+];
 
 /// `[alerts]`
 #[derive(Debug, Clone, Deserialize)]
@@ -23,8 +33,10 @@ pub const TOKEN_REUSE_RULE: &str = "token-reuse";
 pub struct AlertsConfig {
     /// Evaluate rules at all (default true).
     pub enabled: bool,
-    /// Add the built-in `token-reuse` rule (refresh-token reuse raises a high alert) unless a
-    /// rule of that name is configured (which replaces it; `enabled = false` turns it off).
+    /// Add the built-in rules ([`BUILTIN_RULES`]: token reuse, password spray, credential
+    /// stuffing, attack level, impossible travel, admin API from a refused address, audit
+    /// verification failure); a configured rule of the same name replaces one
+    /// (`enabled = false` turns it off).
     pub builtin_rules: bool,
     /// `[[alerts.sinks]]`: where alerts are sent.
     pub sinks: Vec<AlertSinkConfig>,
@@ -328,6 +340,51 @@ impl AlertRuleConfig {
         }
     }
 
+    /// The built-in rule named `name`, if there is one. Each matches an event that a
+    /// detector already wrote, so one event is one alert (repeats within the dedup window
+    /// count on the open alert).
+    pub fn builtin(name: &str) -> Option<Self> {
+        let on = |action: &str, group: Option<&str>, severity: Severity| Self {
+            group_by: group.map(str::to_owned),
+            severity,
+            ..Self::new(name, action)
+        };
+        let mut r = match name {
+            TOKEN_REUSE_RULE => Self::token_reuse(),
+            // One address failing for many accounts (detection.spray_accounts distinct).
+            "password-spray" => on("risk.spray_detected", Some("ip"), Severity::High),
+            // Sign-ins challenged because failures across the service crossed
+            // detection.attack_failures: stuffing from many addresses.
+            "credential-stuffing" => on("risk.assessed", None, Severity::High),
+            // The service-wide attack level went up (one alert per level).
+            "attack-level" => on(
+                "risk.attack_level_raised",
+                Some("details.level"),
+                Severity::High,
+            ),
+            // A correct password refused for travel faster than an airliner.
+            "impossible-travel" => on("risk.assessed", Some("target"), Severity::High),
+            // Someone signed in called the admin API from outside admin.allowed_ips.
+            "admin-ip-refused" => on("access.denied", Some("ip"), Severity::High),
+            // `audit verify` (CLI or API) found the log altered.
+            "audit-verify-failed" => on("audit.verification_failed", None, Severity::Critical),
+            _ => return None,
+        };
+        let mut when = |k: &str, v: &str| {
+            r.where_.insert(k.to_owned(), Value::String(v.to_owned()));
+        };
+        match name {
+            "credential-stuffing" => when("details.reasons", "attack_in_progress"),
+            "impossible-travel" => {
+                when("details.decision", "deny");
+                when("details.reasons", "impossible_travel");
+            }
+            "admin-ip-refused" => when("details.reason", "ip_not_allowed"),
+            _ => {}
+        }
+        Some(r)
+    }
+
     /// Whether the event's action is the rule's (exactly, or under a `prefix.*`).
     fn action_matches(&self, action: &str) -> bool {
         match self.action.strip_suffix(".*") {
@@ -417,8 +474,13 @@ impl AlertsConfig {
     /// built-in ones that no configured rule replaces.
     pub fn effective_rules(&self) -> Vec<AlertRuleConfig> {
         let mut rules: Vec<AlertRuleConfig> = Vec::new();
-        if self.builtin_rules && !self.rules.iter().any(|r| r.name == TOKEN_REUSE_RULE) {
-            rules.push(AlertRuleConfig::token_reuse());
+        if self.builtin_rules {
+            rules.extend(
+                BUILTIN_RULES
+                    .iter()
+                    .filter(|name| !self.rules.iter().any(|r| r.name == **name))
+                    .filter_map(|name| AlertRuleConfig::builtin(name)),
+            );
         }
         rules.extend(self.rules.iter().filter(|r| r.enabled).cloned());
         rules
@@ -497,6 +559,10 @@ impl AlertsConfig {
                     key("name"),
                     "unique, 1 to 64 letters, digits, `-` or `_`",
                 ));
+            }
+            // A disabled rule needs only its name (that is how a built-in one is turned off).
+            if !r.enabled {
+                continue;
             }
             let prefix = r.action.strip_suffix(".*").unwrap_or(&r.action);
             let action_ok = !prefix.is_empty()
@@ -756,6 +822,54 @@ mod tests {
     }
 
     #[test]
+    fn builtin_rules_match_what_the_detectors_write() {
+        for name in BUILTIN_RULES {
+            let r = AlertRuleConfig::builtin(name).unwrap();
+            assert_eq!(r.name, name);
+            assert!(r.enabled && r.threshold == 1);
+        }
+        assert!(AlertRuleConfig::builtin("nope").is_none());
+        let travel = AlertRuleConfig::builtin("impossible-travel").unwrap();
+        let assessed = |decision: &str, reasons: Value| {
+            json!({"action": "risk.assessed", "outcome": "failure", "target": "u1",
+                   "details": {"decision": decision, "reasons": reasons}})
+        };
+        assert!(travel.matches(&assessed("deny", json!(["impossible_travel", "new_ip"]))));
+        assert!(!travel.matches(&assessed("step_up", json!(["impossible_travel"]))));
+        assert!(!travel.matches(&assessed("deny", json!(["deny_list"]))));
+        let stuffing = AlertRuleConfig::builtin("credential-stuffing").unwrap();
+        assert!(stuffing.matches(&assessed("challenge", json!(["attack_in_progress"]))));
+        // Disabled by name alone; replaced by a rule of the same name.
+        let off = AlertRuleConfig {
+            enabled: false,
+            ..AlertRuleConfig::new("password-spray", "")
+        };
+        let mine = AlertRuleConfig {
+            severity: Severity::Low,
+            ..AlertRuleConfig::new("admin-ip-refused", "access.denied")
+        };
+        let cfg = AlertsConfig {
+            rules: vec![off, mine],
+            ..AlertsConfig::default()
+        };
+        assert_eq!(cfg.validate(), Ok(()));
+        let rules = cfg.effective_rules();
+        assert_eq!(rules.len(), BUILTIN_RULES.len() - 1);
+        assert!(!rules.iter().any(|r| r.name == "password-spray"));
+        let admin: Vec<_> = rules
+            .iter()
+            .filter(|r| r.name == "admin-ip-refused")
+            .collect();
+        assert_eq!(admin.len(), 1);
+        assert_eq!(admin[0].severity, Severity::Low);
+        let none = AlertsConfig {
+            builtin_rules: false,
+            ..AlertsConfig::default()
+        };
+        assert!(none.effective_rules().is_empty());
+    }
+
+    #[test]
     fn action_outcome_and_where_match() {
         let mut r = AlertRuleConfig::new("r", "auth.login.failed");
         r.outcome = Some("failure".into());
@@ -850,7 +964,12 @@ mod tests {
         let mut own = AlertRuleConfig::token_reuse();
         own.enabled = false;
         c.rules.push(own);
-        assert!(c.effective_rules().is_empty());
+        assert!(
+            !c.effective_rules()
+                .iter()
+                .any(|r| r.name == TOKEN_REUSE_RULE)
+        );
+        assert_eq!(c.effective_rules().len(), BUILTIN_RULES.len() - 1);
         c.rules.clear();
         c.builtin_rules = false;
         assert!(c.effective_rules().is_empty());

@@ -24,6 +24,7 @@ macro_rules! on_both {
 
 mod admin;
 mod alerts;
+mod alerts_builtin;
 mod apikeys;
 mod audit;
 mod auth;
