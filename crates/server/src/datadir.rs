@@ -85,8 +85,9 @@ pub fn describe(config: &Config) -> String {
 /// master key file must exist already; the error names the path looked at. Nothing is
 /// created.
 pub fn require_existing(config: &Config, with_key: bool) -> Result<(), String> {
-    let hint = "this command only reads and creates nothing: run it in the directory the data \
-                directory is relative to, or give --config (database.url, keys.master_key_file)";
+    let hint = "this command only reads and creates nothing: run it from the directory the \
+                relative paths start from, or pass --config with database.url and \
+                keys.master_key_file";
     if let Some(p) = sqlite_path(config.database.url.expose_secret())
         && !p.is_file()
     {
