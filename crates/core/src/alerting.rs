@@ -14,8 +14,8 @@ use serde_json::Value;
 use crate::clock::UnixTime;
 use crate::config::{ConfigError, SyslogTransport};
 
-/// Name of the built-in rule that raises an alert on refresh-token reuse.
-pub const TOKEN_REUSE_RULE: &str = "token-reuse";
+mod builtin;
+pub use builtin::{BUILTIN_RULES, TOKEN_REUSE_RULE};
 
 /// `[alerts]`
 #[derive(Debug, Clone, Deserialize)]
@@ -23,8 +23,10 @@ pub const TOKEN_REUSE_RULE: &str = "token-reuse";
 pub struct AlertsConfig {
     /// Evaluate rules at all (default true).
     pub enabled: bool,
-    /// Add the built-in `token-reuse` rule (refresh-token reuse raises a high alert) unless a
-    /// rule of that name is configured (which replaces it; `enabled = false` turns it off).
+    /// Add the built-in rules ([`BUILTIN_RULES`]: token reuse, password spray, credential
+    /// stuffing, attack level, impossible travel, admin API from a refused address, audit
+    /// verification failure); a configured rule of the same name replaces one
+    /// (`enabled = false` turns it off).
     pub builtin_rules: bool,
     /// `[[alerts.sinks]]`: where alerts are sent.
     pub sinks: Vec<AlertSinkConfig>,
@@ -318,16 +320,6 @@ impl AlertRuleConfig {
         }
     }
 
-    /// The built-in rule: every refresh-token reuse raises a high alert (the contract says
-    /// reuse "raises an alert"), one per session within five minutes.
-    pub fn token_reuse() -> Self {
-        Self {
-            group_by: Some("target".into()),
-            severity: Severity::High,
-            ..Self::new(TOKEN_REUSE_RULE, "auth.token.reuse_detected")
-        }
-    }
-
     /// Whether the event's action is the rule's (exactly, or under a `prefix.*`).
     fn action_matches(&self, action: &str) -> bool {
         match self.action.strip_suffix(".*") {
@@ -417,8 +409,13 @@ impl AlertsConfig {
     /// built-in ones that no configured rule replaces.
     pub fn effective_rules(&self) -> Vec<AlertRuleConfig> {
         let mut rules: Vec<AlertRuleConfig> = Vec::new();
-        if self.builtin_rules && !self.rules.iter().any(|r| r.name == TOKEN_REUSE_RULE) {
-            rules.push(AlertRuleConfig::token_reuse());
+        if self.builtin_rules {
+            rules.extend(
+                BUILTIN_RULES
+                    .iter()
+                    .filter(|name| !self.rules.iter().any(|r| r.name == **name))
+                    .filter_map(|name| AlertRuleConfig::builtin(name)),
+            );
         }
         rules.extend(self.rules.iter().filter(|r| r.enabled).cloned());
         rules
@@ -497,6 +494,10 @@ impl AlertsConfig {
                     key("name"),
                     "unique, 1 to 64 letters, digits, `-` or `_`",
                 ));
+            }
+            // A disabled rule needs only its name (that is how a built-in one is turned off).
+            if !r.enabled {
+                continue;
             }
             let prefix = r.action.strip_suffix(".*").unwrap_or(&r.action);
             let action_ok = !prefix.is_empty()
@@ -920,7 +921,12 @@ mod tests {
         let mut own = AlertRuleConfig::token_reuse();
         own.enabled = false;
         c.rules.push(own);
-        assert!(c.effective_rules().is_empty());
+        assert!(
+            !c.effective_rules()
+                .iter()
+                .any(|r| r.name == TOKEN_REUSE_RULE)
+        );
+        assert_eq!(c.effective_rules().len(), BUILTIN_RULES.len() - 1);
         c.rules.clear();
         c.builtin_rules = false;
         assert!(c.effective_rules().is_empty());

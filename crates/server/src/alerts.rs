@@ -679,6 +679,7 @@ async fn run_sink(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use portcullis_core::alerting::BUILTIN_RULES;
 
     fn record(actor: Option<&str>, target: Option<&str>) -> AuditRecord {
         AuditRecord {
@@ -761,8 +762,18 @@ dry_run = false                           # record what would be done, do nothin
         assert_eq!(rule.threshold, 20);
         assert_eq!(rule.playbook, [PlaybookAction::BanIp]);
         assert_eq!(rule.dedup_seconds, 300);
-        // The built-in reuse rule is there too.
-        assert_eq!(c.alerts.effective_rules().len(), 2);
+        // The built-in rules are there too; the configured credential-stuffing replaces its
+        // built-in namesake.
+        let rules = c.alerts.effective_rules();
+        assert_eq!(rules.len(), BUILTIN_RULES.len());
+        assert_eq!(
+            rules
+                .iter()
+                .filter(|r| r.name == "credential-stuffing")
+                .map(|r| r.threshold)
+                .collect::<Vec<_>>(),
+            [20]
+        );
         let bad = real.replace("threshold = 20", "threshold = 0");
         let mut c: portcullis_core::config::Config = toml::from_str(&bad).unwrap();
         c.normalize();

@@ -45,6 +45,27 @@ pub enum StartError {
 pub async fn open_store(
     config: &Config,
 ) -> Result<Arc<dyn portcullis_core::store::Store>, StartError> {
+    open_store_as(config, Create::IfNew).await
+}
+
+/// Whether opening may create a database and a master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// A missing SQLite file and (on an empty database) a missing master key are made.
+    IfNew,
+    /// Nothing is created: a missing database or key file is an error naming its path.
+    Never,
+}
+
+/// Opens the configured database, migrated; with [`Create::Never`] a SQLite file that does
+/// not exist is refused before anything is created.
+pub async fn open_store_as(
+    config: &Config,
+    create: Create,
+) -> Result<Arc<dyn portcullis_core::store::Store>, StartError> {
+    if create == Create::Never {
+        crate::datadir::require_existing(config, false).map_err(std::io::Error::other)?;
+    }
     let url = config.database.url.expose_secret().to_owned();
     ensure_sqlite_dir(&url)?;
     let store = portcullis_store::connect(&url, config.database.max_connections).await?;
@@ -95,17 +116,10 @@ pub struct App {
 
 /// Creates the directory of a SQLite database file (mode 0700) when missing.
 fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(path) = crate::datadir::sqlite_path(url) else {
         return Ok(());
     };
-    let path = rest.split('?').next().unwrap_or("");
-    if path.is_empty() || path.starts_with(":memory:") {
-        return Ok(());
-    }
-    if let Some(dir) = Path::new(path)
+    if let Some(dir) = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
@@ -119,16 +133,13 @@ fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
 /// The SQLite file holds password hashes: readable by the owner only, wherever it lives.
 fn restrict_sqlite_files(url: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(path) = crate::datadir::sqlite_path(url) else {
         return Ok(());
     };
-    let path = rest.split('?').next().unwrap_or("");
+    let path = path.display().to_string();
     for suffix in ["", "-wal", "-shm"] {
         let p = format!("{path}{suffix}");
-        if !path.is_empty() && Path::new(&p).exists() {
+        if Path::new(&p).exists() {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
         }
     }
@@ -143,7 +154,18 @@ impl App {
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
     ) -> Result<Self, StartError> {
-        match Self::prepare(config, clock, rng).await? {
+        Self::build_as(config, clock, rng, Create::IfNew).await
+    }
+
+    /// [`App::build`] for commands that only read: with [`Create::Never`] the database and
+    /// the master key must exist, nothing is created.
+    pub async fn build_as(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        create: Create,
+    ) -> Result<Self, StartError> {
+        match Self::prepare_as(config, clock, rng, create).await? {
             Prepared::Ready(app) => Ok(*app),
             Prepared::Sealed(..) => Err(crate::masterkey::MasterKeyError::Config(format!(
                 "the master key is split into Shamir shares: give this command the shares in {} (one per line), or run `portcullis serve` and unseal it",
@@ -160,8 +182,21 @@ impl App {
         clock: Arc<dyn Clock>,
         rng: Arc<dyn Rng>,
     ) -> Result<Prepared, StartError> {
-        let store = open_store(&config).await?;
-        match crate::masterkey::resolve(&config, store.as_ref(), rng.as_ref()).await? {
+        Self::prepare_as(config, clock, rng, Create::IfNew).await
+    }
+
+    /// [`App::prepare`], creating only what `create` allows.
+    pub async fn prepare_as(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        create: Create,
+    ) -> Result<Prepared, StartError> {
+        if create == Create::Never {
+            crate::datadir::require_existing(&config, true).map_err(std::io::Error::other)?;
+        }
+        let store = open_store_as(&config, create).await?;
+        match crate::masterkey::resolve(&config, store.as_ref(), rng.as_ref(), create).await? {
             crate::masterkey::Master::Ready(master) => Ok(Prepared::Ready(Box::new(
                 Self::build_with(config, clock, rng, store, master).await?,
             ))),

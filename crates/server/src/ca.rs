@@ -50,15 +50,29 @@ fn time_of(unix: i64) -> Result<time::OffsetDateTime, BoxError> {
     Ok(time::OffsetDateTime::from_unix_timestamp(unix)?)
 }
 
+/// Writes a private key readable by the owner only; a file that existed with a wider mode
+/// is narrowed before the key is written into it.
 fn write_private(path: &Path, data: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     f.write_all(data.as_bytes())
+}
+
+/// Who a certificate is for: its subject alternative names.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    /// URI SAN (a SPIFFE ID).
+    pub spiffe_id: Option<&'a str>,
+    /// DNS SANs.
+    pub dns: &'a [String],
+    /// IP address SANs.
+    pub ip: &'a [std::net::IpAddr],
 }
 
 /// Creates the CA (once) and writes its certificate to `out`.
@@ -103,14 +117,14 @@ pub async fn init(svc: &Services, trust_domain: &str, out: &Path) -> Result<Stri
 /// as a client and a server certificate; writes the chain and the key (0600).
 pub async fn issue(
     svc: &Services,
-    spiffe_id: Option<&str>,
-    dns: &[String],
+    names: &Names<'_>,
     ttl: i64,
     cert_out: &Path,
     key_out: &Path,
 ) -> Result<String, BoxError> {
-    if spiffe_id.is_none() && dns.is_empty() {
-        return Err("give --spiffe-id, --dns, or both".into());
+    let Names { spiffe_id, dns, ip } = *names;
+    if spiffe_id.is_none() && dns.is_empty() && ip.is_empty() {
+        return Err("give --spiffe-id, --dns or --ip (any of them, repeated)".into());
     }
     if let Some(id) = spiffe_id
         && !valid_spiffe_id(id)
@@ -132,11 +146,16 @@ pub async fn issue(
     if let Some(id) = spiffe_id {
         params.subject_alt_names.push(SanType::URI(id.try_into()?));
     }
+    params
+        .subject_alt_names
+        .extend(ip.iter().map(|a| SanType::IpAddress(*a)));
+    let first_ip = ip.first().map(ToString::to_string);
     let mut dn = DistinguishedName::new();
     dn.push(
         DnType::CommonName,
         spiffe_id
             .or(dns.first().map(String::as_str))
+            .or(first_ip.as_deref())
             .unwrap_or("service"),
     );
     params.distinguished_name = dn;
@@ -155,7 +174,7 @@ pub async fn issue(
     tx.append_audit(
         &NewAuditEvent::new(now, "ca.certificate.issued", Outcome::Success)
             .actor("cli")
-            .details(json!({"spiffe_id": spiffe_id, "dns": dns, "not_after": now + ttl})),
+            .details(json!({"spiffe_id": spiffe_id, "dns": dns, "ip": ip, "not_after": now + ttl})),
     )
     .await?;
     tx.commit().await?;

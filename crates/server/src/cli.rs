@@ -13,7 +13,7 @@ use portcullis_core::service::RequestContext;
 use toml::{Table, Value};
 use zeroize::Zeroizing;
 
-use crate::app::{App, stop_on_signal};
+use crate::app::{App, Create, stop_on_signal};
 use crate::config::{self, set_path};
 
 /// Portcullis: auth server, identity-aware gateway and security operations in one binary.
@@ -108,10 +108,13 @@ pub enum AuditCommand {
         /// A file written by `portcullis audit export`.
         #[arg(long, value_name = "FILE", requires_all = ["public_key", "checkpoint"])]
         export: Option<PathBuf>,
-        /// The log's verifier key (`name+keyid+base64`), or a file holding it.
+        /// The log's verifier key (`name+keyid+base64`), or a file holding it (without
+        /// --export: default the key of the log in the database).
         #[arg(long, value_name = "KEY")]
         public_key: Option<String>,
-        /// A file holding a signed checkpoint (from `GET /api/v1/audit/checkpoint`).
+        /// A file holding a signed checkpoint, as `portcullis audit checkpoint` prints it or
+        /// `GET /api/v1/audit/checkpoint` returns it. Without --export it is checked against
+        /// the log in the database (the log still holds what the checkpoint signed).
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
     },
@@ -144,23 +147,37 @@ pub enum CaCommand {
         #[arg(long, default_value = "portcullis.internal")]
         trust_domain: String,
     },
+    /// Write the internal CA's certificate (PEM), e.g. for `server.tls.client_ca` and clients.
+    Cert {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Issue a short-lived certificate (client and server use) signed by the internal CA.
     Issue {
         /// URI SAN, e.g. spiffe://example.org/billing.
         #[arg(long)]
         spiffe_id: Option<String>,
         /// DNS SANs (repeat for several).
-        #[arg(long = "dns")]
+        #[arg(long = "dns", value_name = "NAME")]
         dns: Vec<String>,
-        /// Lifetime: 90m, 24h, 7d... (at most 365d).
+        /// IP address SANs (repeat for several).
+        #[arg(long = "ip", value_name = "IP")]
+        ip: Vec<std::net::IpAddr>,
+        /// Lifetime in seconds, or 90m, 24h, 7d... (1 minute to 365 days).
         #[arg(long, default_value = "24h")]
         ttl: String,
-        /// Where to write the certificate chain (PEM).
-        #[arg(long)]
-        cert_out: PathBuf,
-        /// Where to write the private key (PEM, mode 0600).
-        #[arg(long)]
-        key_out: PathBuf,
+        /// Write PREFIX.crt (the certificate chain, PEM) and PREFIX.key (the private key,
+        /// PEM, mode 0600).
+        #[arg(long, value_name = "PREFIX", conflicts_with_all = ["cert_out", "key_out"],
+              required_unless_present_all = ["cert_out", "key_out"])]
+        out: Option<PathBuf>,
+        /// Where to write the certificate chain (PEM), instead of --out.
+        #[arg(long, requires = "key_out")]
+        cert_out: Option<PathBuf>,
+        /// Where to write the private key (PEM, mode 0600), instead of --out.
+        #[arg(long, requires = "cert_out")]
+        key_out: Option<PathBuf>,
     },
 }
 
@@ -224,6 +241,20 @@ fn generated_password(rng: &dyn Rng) -> String {
     out
 }
 
+/// Whether the command opens the database (and says which one it uses).
+fn uses_data(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Unseal { .. }
+            | Command::Audit {
+                command: AuditCommand::Verify {
+                    export: Some(_),
+                    ..
+                }
+            }
+    )
+}
+
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let cfg =
@@ -239,6 +270,18 @@ pub async fn run(cli: Cli) -> ExitCode {
         cfg.log.level = "warn".into();
     }
     crate::logging::init(&cfg.log);
+    if uses_data(&cli.command) {
+        if matches!(cli.command, Command::Serve { .. }) {
+            tracing::info!(
+                database = %crate::datadir::database(&cfg),
+                master_key = %crate::datadir::master_key(&cfg),
+                "{}",
+                crate::datadir::describe(&cfg)
+            );
+        } else {
+            eprintln!("portcullis: {}", crate::datadir::describe(&cfg));
+        }
+    }
     match execute(cli.command, cfg).await {
         Ok(code) => code,
         Err(e) => {
@@ -357,7 +400,9 @@ async fn execute(
                 Ok(k) => k.trim().to_owned(),
                 Err(_) => key,
             };
-            let note = std::fs::read_to_string(checkpoint.unwrap_or_default())?;
+            let (_, note) = portcullis_core::service::parse_checkpoint_file(
+                &std::fs::read_to_string(checkpoint.unwrap_or_default())?,
+            );
             let file = std::io::BufReader::new(std::fs::File::open(&export)?);
             let started = std::time::Instant::now();
             match portcullis_core::service::verify_export(file.lines(), &key, &note) {
@@ -375,9 +420,26 @@ async fn execute(
             }
         }
         Command::Audit {
-            command: AuditCommand::Verify { .. },
+            command:
+                AuditCommand::Verify {
+                    checkpoint,
+                    public_key,
+                    ..
+                },
         } => {
-            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            // Read the checkpoint before opening anything: a wrong path fails early.
+            let note = match &checkpoint {
+                Some(p) => Some(portcullis_core::service::parse_checkpoint_file(
+                    &std::fs::read_to_string(p)
+                        .map_err(|e| format!("checkpoint {}: {e}", p.display()))?,
+                )),
+                None => None,
+            };
+            let key = public_key.map(|k| match std::fs::read_to_string(&k) {
+                Ok(text) => text.trim().to_owned(),
+                Err(_) => k,
+            });
+            let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             app.services.tlog_catch_up().await?;
             let started = std::time::Instant::now();
             let r = app.services.verify_audit().await?;
@@ -387,7 +449,21 @@ async fn execute(
                     "audit log intact: {} entries, head {}, tree of {} leaves with root {}, {} signed checkpoints verified ({rate:.0} entries/s)",
                     r.entries, r.head, r.tree_size, r.root, r.checkpoints_verified
                 );
-                Ok(ExitCode::SUCCESS)
+                let Some((_, note)) = note else {
+                    return Ok(ExitCode::SUCCESS);
+                };
+                match app.services.check_checkpoint(&note, key.as_deref()).await? {
+                    Ok(size) => {
+                        println!(
+                            "the checkpoint of {size} entries is signed by the log's key and the log still holds what it signed"
+                        );
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(why) => {
+                        println!("the checkpoint does NOT verify against this log: {why}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
             } else {
                 println!(
                     "audit log BROKEN at seq {}: {} ({} entries verified before it)",
@@ -401,7 +477,7 @@ async fn execute(
         Command::Audit {
             command: AuditCommand::Export { output },
         } => {
-            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             let mut out: Box<dyn std::io::Write> = match &output {
                 Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
@@ -439,7 +515,7 @@ async fn execute(
         Command::Audit {
             command: AuditCommand::Checkpoint,
         } => {
-            let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
+            let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             app.services.tlog_tick().await?;
             let cp = app.services.latest_checkpoint().await?;
             println!("verifier key: {}", cp.verifier_key);
@@ -458,21 +534,51 @@ async fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Ca {
+            command: CaCommand::Cert { out },
+        } => {
+            let store = crate::app::open_store_as(&cfg, Create::Never).await?;
+            let (pem, _) = store
+                .internal_ca()
+                .await?
+                .ok_or("no internal CA yet: run `portcullis ca init` first")?;
+            std::fs::write(&out, pem)?;
+            println!("wrote the internal CA certificate to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ca {
             command:
                 CaCommand::Issue {
                     spiffe_id,
                     dns,
+                    ip,
                     ttl,
+                    out,
                     cert_out,
                     key_out,
                 },
         } => {
             let ttl = crate::ca::parse_ttl(&ttl)?;
+            let with = |ext: &str| {
+                out.as_ref().map(|p| {
+                    let mut s = p.clone().into_os_string();
+                    s.push(ext);
+                    PathBuf::from(s)
+                })
+            };
+            let (Some(cert_out), Some(key_out)) = (
+                cert_out.or_else(|| with(".crt")),
+                key_out.or_else(|| with(".key")),
+            ) else {
+                return Err("give --out PREFIX (or --cert-out and --key-out)".into());
+            };
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
             crate::ca::issue(
                 &app.services,
-                spiffe_id.as_deref(),
-                &dns,
+                &crate::ca::Names {
+                    spiffe_id: spiffe_id.as_deref(),
+                    dns: &dns,
+                    ip: &ip,
+                },
                 ttl,
                 &cert_out,
                 &key_out,
@@ -539,7 +645,7 @@ async fn execute(
         Command::Keys {
             command: KeysCommand::Status,
         } => {
-            let store = crate::app::open_store(&cfg).await?;
+            let store = crate::app::open_store_as(&cfg, Create::Never).await?;
             let split = crate::masterkey::split_record(store.as_ref()).await?;
             let signing = store.signing_keys().await?;
             let keks = store.kek_status().await?;

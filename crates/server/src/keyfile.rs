@@ -42,30 +42,49 @@ pub enum KeyFileError {
 
 /// Loads the key, creating the file (and its directory, mode 0700) when missing.
 pub fn load_or_create(path: &Path, rng: &dyn Rng) -> Result<SecretKey, KeyFileError> {
+    if path.exists() {
+        load(path)
+    } else {
+        create(path, rng)
+    }
+}
+
+/// Makes a new key in a new file (mode 0600; its directory 0700 when made); never
+/// overwrites one.
+pub fn create(path: &Path, rng: &dyn Rng) -> Result<SecretKey, KeyFileError> {
     let shown = path.display().to_string();
     let io = |source| KeyFileError::Io {
         path: shown.clone(),
         source,
     };
-    if !path.exists() {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        }
-        let key = SecretKey::generate(rng);
-        let encoded = Zeroizing::new(STANDARD.encode(key.expose()));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        f.write_all(encoded.as_bytes()).map_err(io)?;
-        f.write_all(b"\n").map_err(io)?;
-        f.sync_all().map_err(io)?;
-        tracing::info!(path = %shown, "created a new master key file");
-        return Ok(key);
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
+    let key = SecretKey::generate(rng);
+    let encoded = Zeroizing::new(STANDARD.encode(key.expose()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(encoded.as_bytes()).map_err(io)?;
+    f.write_all(b"\n").map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(key)
+}
+
+/// Loads the key from an existing file; refused when group or others can read it.
+pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
+    let shown = path.display().to_string();
+    let io = |source| KeyFileError::Io {
+        path: shown.clone(),
+        source,
+    };
     let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(KeyFileError::Permissions {

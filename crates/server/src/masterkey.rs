@@ -10,6 +10,7 @@ use portcullis_core::rand::Rng;
 use portcullis_core::store::Store;
 use zeroize::Zeroizing;
 
+use crate::app::Create;
 use crate::keyfile;
 
 /// Environment variable with shares (one per line) for CLI commands on a Shamir key.
@@ -41,19 +42,23 @@ pub enum MasterKeyError {
 
 /// Resolves the configured source. With `source = "shamir"`, shares in
 /// [`SHARES_ENV`] unseal at once (for CLI commands); otherwise the result is `Sealed`.
+/// With [`Create::Never`] no master key is made, and none is ever made for a database that
+/// already holds data sealed under one.
 pub async fn resolve(
     config: &Config,
     store: &dyn Store,
     rng: &dyn Rng,
+    create: Create,
 ) -> Result<Master, MasterKeyError> {
     let keys = &config.keys;
     match keys.source {
-        KeySource::File => Ok(Master::Ready(keyfile::load_or_create(
-            &keys.master_key_file,
-            rng,
-        )?)),
+        KeySource::File => from_file(config, store, rng, create)
+            .await
+            .map(Master::Ready),
         KeySource::Env => from_env(&keys.master_key_env).map(Master::Ready),
-        KeySource::Pkcs11 => from_token(config, store, rng).await.map(Master::Ready),
+        KeySource::Pkcs11 => from_token(config, store, rng, create)
+            .await
+            .map(Master::Ready),
         KeySource::Shamir => {
             let record = split_record(store).await?.ok_or_else(|| {
                 MasterKeyError::Config(
@@ -79,6 +84,48 @@ pub async fn resolve(
     }
 }
 
+/// Whether the database holds anything sealed under a master key (signing keys, KEKs, the
+/// internal CA, a PKCS#11 or Shamir key record): a new key could open none of it.
+pub async fn holds_sealed_data(store: &dyn Store) -> Result<bool, MasterKeyError> {
+    Ok(!store.signing_keys().await?.is_empty()
+        || store.kek_status().await?.current > 0
+        || store.internal_ca().await?.is_some()
+        || store.key_meta(PKCS11_META).await?.is_some()
+        || store.key_meta(SHAMIR_META).await?.is_some())
+}
+
+/// The master key file: loaded when it exists; made on the first start of an empty
+/// database (and said where, to be backed up); refused otherwise, naming the file expected.
+async fn from_file(
+    config: &Config,
+    store: &dyn Store,
+    rng: &dyn Rng,
+    create: Create,
+) -> Result<SecretKey, MasterKeyError> {
+    let path = &config.keys.master_key_file;
+    if path.exists() {
+        return Ok(keyfile::load(path)?);
+    }
+    let expected = crate::datadir::key_file(config);
+    if create == Create::Never {
+        return Err(MasterKeyError::Config(format!(
+            "no master key file at {expected}; this command creates none"
+        )));
+    }
+    if holds_sealed_data(store).await? {
+        return Err(MasterKeyError::Config(format!(
+            "the master key file {expected} is missing, but the {} holds data sealed under a master key: restore that file from your backup (or point keys.master_key_file at it); a new key would open nothing, so none is made",
+            crate::datadir::database(config)
+        )));
+    }
+    let key = keyfile::create(path, rng)?;
+    tracing::warn!(
+        path = %expected,
+        "created a new master key at {expected}: back it up now, with the database; without it nothing sealed in the database can be read"
+    );
+    Ok(key)
+}
+
 /// The `key_meta` entry that holds the master key as the PKCS#11 token encrypted it.
 pub const PKCS11_META: &str = "pkcs11";
 
@@ -88,6 +135,7 @@ async fn from_token(
     config: &Config,
     store: &dyn Store,
     rng: &dyn Rng,
+    create: Create,
 ) -> Result<SecretKey, MasterKeyError> {
     if let Some(json) = store.key_meta(PKCS11_META).await? {
         let stored: crate::pkcs11::WrappedMaster = serde_json::from_str(&json).map_err(|e| {
@@ -97,7 +145,12 @@ async fn from_token(
         })?;
         return crate::pkcs11::unwrap(&config.keys, &stored).map_err(MasterKeyError::Config);
     }
-    if !store.signing_keys().await?.is_empty() {
+    if create == Create::Never {
+        return Err(MasterKeyError::Config(
+            "no PKCS#11 master key is recorded in this database; this command creates none".into(),
+        ));
+    }
+    if holds_sealed_data(store).await? {
         return Err(MasterKeyError::Config(
             "keys.source = \"pkcs11\" on a database whose secrets are sealed under another master key; PKCS#11 must be chosen before the first start".into(),
         ));

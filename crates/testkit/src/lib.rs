@@ -390,6 +390,10 @@ pub fn claims(jwt: &str) -> Value {
 
 /// The `portcullis` binary built alongside the tests (`cargo build --bin portcullis`).
 pub fn binary() -> PathBuf {
+    // A binary named explicitly wins (a copy, when several worktrees share a target dir).
+    if let Some(p) = std::env::var_os("PORTCULLIS_TEST_BINARY") {
+        return PathBuf::from(p);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));

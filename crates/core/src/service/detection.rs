@@ -245,8 +245,31 @@ impl Services {
         let since = self.now() - i64::try_from(cfg.attack_window_seconds).unwrap_or(300);
         let failures = self.store.login_failures_since(since).await?;
         let level = risk::attack_level(failures, cfg.attack_failures);
-        if let Ok(mut a) = self.detection.attack.lock() {
-            *a = (Some(Instant::now()), level);
+        // Swapped under the lock: of concurrent recounts, one sees the rise.
+        let before = match self.detection.attack.lock() {
+            Ok(mut a) => std::mem::replace(&mut *a, (Some(Instant::now()), level)).1,
+            Err(_) => level,
+        };
+        if level > before {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &NewAuditEvent::new(self.now(), "risk.attack_level_raised", Outcome::Success)
+                    .actor("system")
+                    .details(json!({
+                        "from": before,
+                        "level": level,
+                        "failures": failures,
+                        "threshold": cfg.attack_failures,
+                        "window_seconds": cfg.attack_window_seconds,
+                    })),
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::warn!(
+                level,
+                failures,
+                "attack level raised: sign-ins now solve a proof-of-work"
+            );
         }
         Ok(level)
     }

@@ -5,6 +5,7 @@ mod alerts;
 mod apikeys;
 mod auth;
 mod bans;
+mod checkpoint_file;
 mod detection;
 mod gdpr;
 mod keys;
@@ -24,6 +25,7 @@ pub use apikeys::{
 };
 pub use auth::{Principal, TokenResponse};
 pub use bans::{BanPage, MAX_BAN_SECONDS};
+pub use checkpoint_file::parse_checkpoint_file;
 pub use detection::{Blocked, Detection};
 pub use gdpr::{EXPORT_AUDIT_LIMIT, Export};
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};

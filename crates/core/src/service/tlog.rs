@@ -392,8 +392,32 @@ impl Services {
 
     /// Verifies everything in one pass: the hash chain and its recorded head, every stored
     /// tree node against the tree the entries imply, and every stored checkpoint's signature
-    /// and root.
+    /// and root. A failure is itself audited (`audit.verification_failed`, which the
+    /// built-in `audit-verify-failed` alert rule watches).
     pub async fn verify_audit(&self) -> Result<AuditVerifyReport> {
+        let report = self.verify_audit_once().await?;
+        if !report.ok {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &crate::audit::NewAuditEvent::new(
+                    self.now(),
+                    "audit.verification_failed",
+                    crate::audit::Outcome::Failure,
+                )
+                .actor("system")
+                .details(serde_json::json!({
+                    "first_bad_seq": report.first_bad_seq,
+                    "reason": report.reason,
+                    "entries_verified": report.entries,
+                })),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    async fn verify_audit_once(&self) -> Result<AuditVerifyReport> {
         let verifier = NoteVerifier::parse(&self.checkpoint_verifier_key())
             .map_err(|e| Error::Internal(e.to_string()))?;
         let origin = self.settings.audit.origin.clone();

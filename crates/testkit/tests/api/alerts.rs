@@ -26,12 +26,12 @@ on_both!(
     windows_and_cursor_survive_a_restart,
 );
 
-const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+pub(crate) const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-struct Receiver {
-    child: Child,
-    port: u16,
-    out: PathBuf,
+pub(crate) struct Receiver {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) out: PathBuf,
 }
 
 impl Drop for Receiver {
@@ -42,7 +42,7 @@ impl Drop for Receiver {
 }
 
 /// Starts `receivers.py kind ...` (on `port` when given) and waits for its port.
-fn receiver(dir: &Path, name: &str, args: &[&str], port: Option<u16>) -> Receiver {
+pub(crate) fn receiver(dir: &Path, name: &str, args: &[&str], port: Option<u16>) -> Receiver {
     let portfile = dir.join(format!("{name}.port"));
     let out = dir.join(format!("{name}.out"));
     let _ = std::fs::remove_file(&portfile);
@@ -73,7 +73,7 @@ fn receiver(dir: &Path, name: &str, args: &[&str], port: Option<u16>) -> Receive
     Receiver { child, port, out }
 }
 
-fn lines(out: &Path) -> Vec<String> {
+pub(crate) fn lines(out: &Path) -> Vec<String> {
     std::fs::read_to_string(out)
         .unwrap_or_default()
         .lines()
@@ -81,7 +81,7 @@ fn lines(out: &Path) -> Vec<String> {
         .collect()
 }
 
-fn webhook(name: &str, port: u16) -> AlertSinkConfig {
+pub(crate) fn webhook(name: &str, port: u16) -> AlertSinkConfig {
     AlertSinkConfig {
         url: Some(format!("http://127.0.0.1:{port}/alerts")),
         secret: Some(SecretString::from(SECRET)),
@@ -111,12 +111,12 @@ async fn fail_login(srv: &TestServer, email: &str) {
     assert_eq!(s, 401, "a wrong password is refused");
 }
 
-async fn admin_token(srv: &TestServer) -> String {
+pub(crate) async fn admin_token(srv: &TestServer) -> String {
     srv.user("root@example.com", STRONG, Role::Admin).await;
     access(&srv.login("root@example.com", STRONG).await)
 }
 
-async fn list(srv: &TestServer, admin: &str) -> Vec<Value> {
+pub(crate) async fn list(srv: &TestServer, admin: &str) -> Vec<Value> {
     let (s, body, _) = send(
         client()
             .get(srv.url("/api/v1/admin/alerts?limit=100"))
@@ -128,7 +128,11 @@ async fn list(srv: &TestServer, admin: &str) -> Vec<Value> {
 }
 
 /// Polls the alert list until `done` holds (at most 20 s).
-async fn wait_alerts(srv: &TestServer, admin: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn wait_alerts(
+    srv: &TestServer,
+    admin: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let started = Instant::now();
     loop {
         let alerts = list(srv, admin).await;
@@ -575,7 +579,7 @@ fn stuffing_rule(c: &mut portcullis_core::config::Config) {
 }
 
 /// Waits until the engine's cursor reached the head of the audit log.
-async fn engine_caught_up(srv: &TestServer) {
+pub(crate) async fn engine_caught_up(srv: &TestServer) {
     let started = Instant::now();
     loop {
         let (head, _) = srv.services.store().audit_head().await.unwrap();

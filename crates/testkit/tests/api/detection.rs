@@ -22,13 +22,13 @@ on_both!(
     rate_anomalies_are_flagged
 );
 
-fn trust_loopback(c: &mut Config) {
+pub(crate) fn trust_loopback(c: &mut Config) {
     c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
 }
 
 /// Writes the test GeoIP databases (Paris and Lyon in 192.0.2.0/24 and 203.0.113.0/24,
 /// Sydney in 198.51.100.0/24) into `dir`; (city, asn).
-fn mmdb(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+pub(crate) fn mmdb(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     let city = dir.join("city.mmdb");
     let asn = dir.join("asn.mmdb");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/make_mmdb.py");
@@ -65,7 +65,7 @@ pub(crate) fn solve(challenge: &Value) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn login(
+pub(crate) fn login(
     srv: &TestServer,
     email: &str,
     password: &str,
@@ -94,7 +94,7 @@ fn login(
 }
 
 /// The device cookie a sign-in set.
-fn device_cookie(h: &reqwest::header::HeaderMap) -> String {
+pub(crate) fn device_cookie(h: &reqwest::header::HeaderMap) -> String {
     let v = h["set-cookie"].to_str().unwrap();
     assert!(
         v.contains("HttpOnly") && v.contains("Path=/api/v1/auth"),
@@ -776,7 +776,7 @@ async fn rate_anomalies_are_flagged(b: Backend) {
     srv.stop().await;
 }
 
-fn tempdir() -> PathBuf {
+pub(crate) fn tempdir() -> PathBuf {
     let b: [u8; 8] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
     let d = std::env::temp_dir().join(format!(
         "portcullis-detect-{}",

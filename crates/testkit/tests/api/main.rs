@@ -24,13 +24,16 @@ macro_rules! on_both {
 
 mod admin;
 mod alerts;
+mod alerts_builtin;
 mod apikeys;
 mod audit;
 mod auth;
 mod cli;
+mod cli_ca;
 mod clock;
 mod cluster;
 mod connections;
+mod datadir;
 mod detection;
 mod gateway;
 mod gdpr;
