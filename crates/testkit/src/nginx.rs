@@ -74,7 +74,7 @@ http {{
         );
         let conf_path = dir.join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(binary())
+        let mut child = Command::new(binary())
             .arg("-p")
             .arg(&dir)
             .arg("-c")
@@ -93,6 +93,8 @@ http {{
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
         panic!("nginx did not start on {addr}: {log}");
     }

@@ -431,7 +431,7 @@ async fn cancelled_requests_give_back_the_probe_and_their_count() {
     for _ in 0..10 {
         let (s, _, body) = raw_request(
             &addr(&srv),
-            format!("GET /lr/who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            b"GET /lr/who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         )
         .await;
         assert_eq!(s, 200);
