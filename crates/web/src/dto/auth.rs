@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::MAX_PASSWORD_BYTES;
+use super::MAX_PASSWORD_CHARS;
 use crate::extract::{Validate, max_len};
 
 /// `POST /auth/register`
@@ -22,7 +22,7 @@ pub struct RegisterRequest {
     #[schema(max_length = 4096)]
     pub password: String,
     /// Optional display name, at most 100 characters.
-    #[schema(max_length = 400)]
+    #[schema(max_length = 100)]
     pub display_name: Option<String>,
     /// A solved ALTCHA proof-of-work, when the service is under attack (after a
     /// `challenge_required` answer or from `GET /api/v1/auth/challenge`).
@@ -35,7 +35,7 @@ impl Validate for RegisterRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
         max_len(&mut e, "email", &self.email, 1024);
-        max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        max_len(&mut e, "password", &self.password, MAX_PASSWORD_CHARS);
         if let Some(d) = &self.display_name {
             max_len(&mut e, "display_name", d, 400);
         }
@@ -72,7 +72,7 @@ impl Validate for LoginRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
         max_len(&mut e, "email", &self.email, 1024);
-        max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        max_len(&mut e, "password", &self.password, MAX_PASSWORD_CHARS);
         if let Some(a) = &self.altcha {
             max_len(
                 &mut e,
@@ -121,13 +121,13 @@ impl Validate for PasswordChangeRequest {
             &mut e,
             "current_password",
             &self.current_password,
-            MAX_PASSWORD_BYTES,
+            MAX_PASSWORD_CHARS,
         );
         max_len(
             &mut e,
             "new_password",
             &self.new_password,
-            MAX_PASSWORD_BYTES,
+            MAX_PASSWORD_CHARS,
         );
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
@@ -263,4 +263,22 @@ pub struct MfaRequiredBody {
     pub mfa_token: String,
     /// Factors the user can answer with.
     pub methods: Vec<&'static str>,
+}
+
+/// Email addresses: `format: email` and the SMTP path limit, as `Email::parse` refuses the
+/// rest; a display name of at most 100 characters, none of them control characters.
+pub(super) fn refinements() -> serde_json::Value {
+    use serde_json::json;
+    let email = json!({
+        "format": "email",
+        "minLength": 3,
+        "maxLength": portcullis_core::email::MAX_EMAIL_LEN,
+    });
+    json!({
+        "RegisterRequest": {"properties": {
+            "email": email,
+            "display_name": {"maxLength": 100, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"},
+        }},
+        "LoginRequest": {"properties": {"email": email}},
+    })
 }

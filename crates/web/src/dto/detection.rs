@@ -134,6 +134,7 @@ pub struct BanRequest {
     #[schema(max_length = 64)]
     pub cidr: String,
     /// How long, seconds (at most a year).
+    #[serde(deserialize_with = "super::wire::whole_i64")]
     #[schema(minimum = 1, maximum = 31536000)]
     pub duration_seconds: i64,
     /// Why (shown in the list and the audit log).
@@ -151,4 +152,31 @@ impl Validate for BanRequest {
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
+}
+
+/// A ban's network: an IPv4 or IPv6 address, or one with a prefix length, as the handler
+/// parses it; a reason without control characters.
+pub(super) fn refinements() -> serde_json::Value {
+    const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+    const H: &str = "[0-9a-fA-F]{1,4}";
+    let v4 = format!("{OCTET}(?:\\.{OCTET}){{3}}");
+    let v6 = [
+        format!("(?:{H}:){{7}}{H}"),
+        format!("(?:{H}:){{1,7}}:"),
+        format!("(?:{H}:){{1,6}}:{H}"),
+        format!("(?:{H}:){{1,5}}(?::{H}){{1,2}}"),
+        format!("(?:{H}:){{1,4}}(?::{H}){{1,3}}"),
+        format!("(?:{H}:){{1,3}}(?::{H}){{1,4}}"),
+        format!("(?:{H}:){{1,2}}(?::{H}){{1,5}}"),
+        format!("{H}:(?::{H}){{1,6}}"),
+        format!(":(?:(?::{H}){{1,7}}|:)"),
+    ]
+    .join("|");
+    let cidr = format!(
+        "^(?:{v4}(?:/(?:3[0-2]|[12]?[0-9]))?|(?:{v6})(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$"
+    );
+    serde_json::json!({"BanRequest": {"properties": {
+        "cidr": {"pattern": cidr},
+        "reason": {"pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"},
+    }}})
 }

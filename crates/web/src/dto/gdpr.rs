@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ActivityEntry, ApiKeyBody, AuditEventBody, MAX_PASSWORD_BYTES, PasskeyBody, SessionBody,
+    ActivityEntry, ApiKeyBody, AuditEventBody, MAX_PASSWORD_CHARS, PasskeyBody, SessionBody,
     UserBody,
 };
 use crate::extract::{Validate, max_len};
@@ -60,7 +60,7 @@ pub struct EraseRequest {
 impl Validate for EraseRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
-        max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        max_len(&mut e, "password", &self.password, MAX_PASSWORD_CHARS);
         max_len(&mut e, "code", self.code.as_deref().unwrap_or(""), 16);
         max_len(
             &mut e,

@@ -6,6 +6,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::wire::{LABEL_PATTERN, SCOPE_PATTERN, opt_whole_i64, opt_whole_u32};
 use crate::extract::{Validate, max_len};
 
 /// `POST /auth/api-keys`
@@ -19,6 +20,7 @@ pub struct ApiKeyCreateRequest {
     #[schema(min_items = 1, max_items = 32)]
     pub scopes: Vec<String>,
     /// Expiry, 1 to 3650 days; none by default.
+    #[serde(default, deserialize_with = "opt_whole_u32")]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
     /// `hmac-sha256` or `ed25519`: every request with the key must then be signed (RFC 9421).
@@ -50,6 +52,7 @@ impl Validate for ApiKeyCreateRequest {
                 "at most 1024 bytes",
             ));
         }
+        jwk_members(&mut e, self.public_key_jwk.as_ref());
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
 }
@@ -72,6 +75,7 @@ impl ApiKeyCreateRequest {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRotateRequest {
     /// How long the old key keeps working, 0 (default) to 2592000 seconds.
+    #[serde(default, deserialize_with = "opt_whole_i64")]
     #[schema(minimum = 0, maximum = 2592000)]
     pub overlap_seconds: Option<i64>,
 }
@@ -170,6 +174,7 @@ pub struct ServiceAccountRequest {
     /// Label of the key (default "default").
     pub key_name: Option<String>,
     /// Key expiry in days, 1 to 3650.
+    #[serde(default, deserialize_with = "opt_whole_u32")]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
     /// `hmac-sha256` or `ed25519`.
@@ -187,6 +192,10 @@ impl Validate for ServiceAccountRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
         max_len(&mut e, "name", &self.name, 400);
+        jwk_members(&mut e, self.public_key_jwk.as_ref());
+        if self.name.chars().any(char::is_control) {
+            e.push(FieldError::new("name", "invalid", "no control characters"));
+        }
         max_len(
             &mut e,
             "key_name",
@@ -219,3 +228,84 @@ pub struct ServiceAccountBody {
     /// The SPIFFE ID that authenticates it over mTLS, if any.
     pub spiffe_id: Option<String>,
 }
+
+/// Refuses JWK members an Ed25519 public key does not carry (RFC 8037, RFC 7517 §4): only
+/// `kty`, `crv`, `x` and optionally `kid` (at most 64 characters), `alg` (`EdDSA` or
+/// `Ed25519`) and `use` (`sig`). The private `d` above all is refused.
+fn jwk_members(e: &mut Vec<FieldError>, jwk: Option<&serde_json::Value>) {
+    let Some(serde_json::Value::Object(m)) = jwk else {
+        return;
+    };
+    let bad = m.iter().any(|(k, v)| match k.as_str() {
+        "kty" | "crv" | "x" => false,
+        "kid" => v.as_str().is_none_or(|s| s.chars().count() > 64),
+        "alg" => !matches!(v.as_str(), Some("EdDSA" | "Ed25519")),
+        "use" => v.as_str() != Some("sig"),
+        _ => true,
+    });
+    if bad {
+        e.push(FieldError::new(
+            "public_key_jwk",
+            "invalid",
+            "an Ed25519 public JWK: kty, crv, x and optionally kid, alg, use",
+        ));
+    }
+}
+
+/// Labels, scopes, the signing modes, the Ed25519 JWK (required with `ed25519`, refused
+/// otherwise) and SPIFFE IDs, as `check_spec` and `valid_spiffe_id` refuse the rest. Whether
+/// the JWK's `x` is a point on the curve no schema can say.
+pub(super) fn refinements() -> serde_json::Value {
+    use serde_json::json;
+    let jwk = json!({
+        "type": "object",
+        "required": ["kty", "crv", "x"],
+        "properties": {
+            "kty": {"enum": ["OKP"]},
+            "crv": {"enum": ["Ed25519"]},
+            "x": {"type": "string", "pattern": "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"},
+            "kid": {"type": "string", "maxLength": 64},
+            "alg": {"enum": ["EdDSA", "Ed25519"]},
+            "use": {"enum": ["sig"]},
+        },
+        "additionalProperties": false,
+    });
+    let key = |name_pattern: &str| {
+        json!({
+            "properties": {
+                "name": {"pattern": name_pattern},
+                "scopes": {"items": {"type": "string", "pattern": SCOPE_PATTERN}},
+                "signing": {"enum": ["none", "hmac-sha256", "ed25519", null]},
+                "public_key_jwk": {"oneOf": [{"type": "null"}, jwk]},
+            },
+            "oneOf": [
+                {
+                    "required": ["signing", "public_key_jwk"],
+                    "properties": {"signing": {"enum": ["ed25519"]}, "public_key_jwk": {"type": "object"}},
+                },
+                {
+                    "properties": {"signing": {"enum": ["none", "hmac-sha256", null]}, "public_key_jwk": {"type": "null"}},
+                },
+            ],
+        })
+    };
+    let mut service = key("^[^\\x00-\\x1f\\x7f-\\x9f]*[A-Za-z0-9][^\\x00-\\x1f\\x7f-\\x9f]*$");
+    if let Some(p) = service
+        .get_mut("properties")
+        .and_then(|p| p.as_object_mut())
+    {
+        p.insert(
+            "key_name".into(),
+            json!({"minLength": 1, "maxLength": 100, "pattern": LABEL_PATTERN}),
+        );
+        p.insert("spiffe_id".into(), json!({"pattern": SPIFFE_ID_PATTERN}));
+    }
+    json!({
+        "ApiKeyCreateRequest": key(LABEL_PATTERN),
+        "ServiceAccountRequest": service,
+    })
+}
+
+/// `spiffe://<lower-case trust domain>/<path>`: segments of letters, digits and `. _ -`,
+/// never `.` or `..`.
+const SPIFFE_ID_PATTERN: &str = "^spiffe://[a-z0-9._-]+(?:/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.\\.[A-Za-z0-9._-]+))+$";

@@ -4,7 +4,8 @@ use portcullis_core::FieldError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{MAX_CEREMONY_ID, MAX_PASSWORD_BYTES, credential_is_object};
+use super::webauthn::check_authentication;
+use super::{MAX_CEREMONY_ID, MAX_PASSWORD_CHARS};
 use crate::extract::{Validate, max_len};
 
 fn exactly_one(e: &mut Vec<FieldError>, a: &Option<String>, b: &Option<String>) {
@@ -98,7 +99,7 @@ pub struct MfaDisableRequest {
 impl Validate for MfaDisableRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
-        max_len(&mut e, "password", &self.password, MAX_PASSWORD_BYTES);
+        max_len(&mut e, "password", &self.password, MAX_PASSWORD_CHARS);
         max_len(&mut e, "code", &self.code, 16);
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
@@ -121,7 +122,7 @@ pub struct StepUpRequest {
     #[schema(max_length = 64)]
     pub ceremony_id: Option<String>,
     /// A passkey step-up: `AuthenticationResponseJSON`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<super::webauthn::AuthenticationResponseJson>)]
     pub credential: Option<serde_json::Value>,
 }
 
@@ -139,7 +140,7 @@ impl Validate for StepUpRequest {
             &mut e,
             "password",
             self.password.as_deref().unwrap_or(""),
-            MAX_PASSWORD_BYTES,
+            MAX_PASSWORD_CHARS,
         );
         max_len(
             &mut e,
@@ -155,7 +156,7 @@ impl Validate for StepUpRequest {
             ));
         }
         if let Some(c) = &self.credential {
-            credential_is_object(&mut e, c);
+            check_authentication(&mut e, c);
         }
         let given = [
             &self.code,
@@ -192,4 +193,38 @@ pub struct StepUpBody {
     pub session_id: String,
     /// RFC 3339 time of this step-up.
     pub auth_time: String,
+}
+
+/// `code` xor `recovery_code` (null counts as absent), and the four ways to step up.
+pub(super) fn refinements() -> serde_json::Value {
+    use serde_json::json;
+    let only = |given: &[&str], all: &[&str]| {
+        let mut properties = serde_json::Map::new();
+        for f in all {
+            let schema = if given.contains(f) {
+                json!({"type": if *f == "credential" { "object" } else { "string" }})
+            } else {
+                json!({"type": "null"})
+            };
+            properties.insert((*f).to_owned(), schema);
+        }
+        json!({"required": given, "properties": properties})
+    };
+    let verify = ["code", "recovery_code"];
+    let step_up = [
+        "code",
+        "recovery_code",
+        "password",
+        "ceremony_id",
+        "credential",
+    ];
+    json!({
+        "MfaVerifyRequest": {"oneOf": [only(&["code"], &verify), only(&["recovery_code"], &verify)]},
+        "StepUpRequest": {"oneOf": [
+            only(&["code"], &step_up),
+            only(&["recovery_code"], &step_up),
+            only(&["password"], &step_up),
+            only(&["ceremony_id", "credential"], &step_up),
+        ]},
+    })
 }

@@ -5,20 +5,11 @@ use portcullis_core::clock::rfc3339;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::webauthn::{check_authentication, check_registration};
 use crate::extract::{Validate, max_len};
 
 /// Longest `ceremony_id` accepted.
 pub(super) const MAX_CEREMONY_ID: usize = 64;
-
-pub(super) fn credential_is_object(e: &mut Vec<FieldError>, credential: &serde_json::Value) {
-    if !credential.is_object() {
-        e.push(FieldError::new(
-            "credential",
-            "invalid",
-            "a WebAuthn response object (RegistrationResponseJSON / AuthenticationResponseJSON)",
-        ));
-    }
-}
 
 /// A started WebAuthn ceremony: pass `publicKey` to `navigator.credentials.create()` or
 /// `.get()` (after decoding its base64url fields), then send the result with `ceremony_id`.
@@ -43,7 +34,7 @@ pub struct PasskeyRegisterFinishRequest {
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// `RegistrationResponseJSON` from `navigator.credentials.create()`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::webauthn::RegistrationResponseJson)]
     pub credential: serde_json::Value,
 }
 
@@ -52,7 +43,7 @@ impl Validate for PasskeyRegisterFinishRequest {
         let mut e = Vec::new();
         max_len(&mut e, "ceremony_id", &self.ceremony_id, MAX_CEREMONY_ID);
         max_len(&mut e, "name", &self.name, 256);
-        credential_is_object(&mut e, &self.credential);
+        check_registration(&mut e, &self.credential);
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
 }
@@ -88,7 +79,7 @@ pub struct PasskeyLoginFinishRequest {
     #[schema(max_length = 64)]
     pub ceremony_id: String,
     /// `AuthenticationResponseJSON` from `navigator.credentials.get()`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::webauthn::AuthenticationResponseJson)]
     pub credential: serde_json::Value,
 }
 
@@ -96,7 +87,7 @@ impl Validate for PasskeyLoginFinishRequest {
     fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut e = Vec::new();
         max_len(&mut e, "ceremony_id", &self.ceremony_id, MAX_CEREMONY_ID);
-        credential_is_object(&mut e, &self.credential);
+        check_authentication(&mut e, &self.credential);
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
 }
