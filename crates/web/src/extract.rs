@@ -26,13 +26,15 @@ pub trait Validate {
     fn validate(&self) -> Result<(), Vec<FieldError>>;
 }
 
-/// Checks one string's length in bytes.
+/// Checks one string's length in characters (Unicode code points), as JSON Schema's
+/// `maxLength` counts them, so that the document's limits are the server's.
 pub fn max_len(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
-    if value.len() > max {
+    // More bytes than `4 * max` are more than `max` characters without counting them.
+    if value.len() > max.saturating_mul(4) || value.chars().count() > max {
         errors.push(FieldError::new(
             field,
             "too_long",
-            format!("at most {max} bytes"),
+            format!("at most {max} characters"),
         ));
     }
 }
@@ -89,45 +91,72 @@ where
                     ApiError::invalid_request("The request body could not be read.")
                 }
             })?;
-        if !is_json(ct.as_deref()) {
-            return Err(ApiError::invalid_json(
-                "The request body must be JSON, sent as Content-Type: application/json.",
-            ));
-        }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value: T = match serde_path_to_error::deserialize(&mut de) {
-            Ok(v) => v,
-            Err(e) => {
-                let inner = e.inner();
-                if inner.is_syntax() || inner.is_eof() {
-                    return Err(ApiError::invalid_json(format!(
-                        "The body is not valid JSON: {inner}"
-                    )));
-                }
-                let path = e.path().to_string();
-                let message = inner.to_string();
-                let field = if path == "." {
-                    message.split('`').nth(1).unwrap_or("").to_owned()
-                } else {
-                    path
-                };
-                let code = classify(&message);
-                return Err(
-                    ApiError::invalid_request("The body does not match the schema.")
-                        .with_errors(vec![FieldError::new(&field, code, message)]),
-                );
-            }
-        };
-        if de.end().is_err() {
-            return Err(ApiError::invalid_json(
-                "Trailing characters after the JSON value.",
-            ));
-        }
-        value.validate().map_err(|errors| {
-            ApiError::invalid_request("A field is out of bounds.").with_errors(errors)
-        })?;
-        Ok(ApiJson(value))
+        decode_json(ct.as_deref(), &bytes).map(ApiJson)
     }
+}
+
+/// Decodes a JSON request body as [`ApiJson`] does: `application/json`, a JSON object (never
+/// an array, string, number or null: serde would fill a struct from an array by position),
+/// exactly the schema, and within the field limits.
+// The problem every extractor and handler answers with; boxing it here alone gains nothing.
+#[allow(clippy::result_large_err)]
+pub fn decode_json<T>(content_type: Option<&str>, bytes: &[u8]) -> Result<T, ApiError>
+where
+    T: DeserializeOwned + Validate,
+{
+    if !is_json(content_type) {
+        return Err(ApiError::invalid_json(
+            "The request body must be JSON, sent as Content-Type: application/json.",
+        ));
+    }
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        // Say `invalid_json` for what is not JSON at all, `invalid_request` for JSON
+        // that is not an object.
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => {
+                    ApiError::invalid_request("The body must be a JSON object.").with_errors(vec![
+                        FieldError::new("", "invalid_type", "the body must be a JSON object"),
+                    ])
+                }
+                Err(e) => ApiError::invalid_json(format!("The body is not valid JSON: {e}")),
+            },
+        );
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => v,
+        Err(e) => {
+            let inner = e.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::invalid_json(format!(
+                    "The body is not valid JSON: {inner}"
+                )));
+            }
+            let path = e.path().to_string();
+            let message = inner.to_string();
+            let field = if path == "." {
+                message.split('`').nth(1).unwrap_or("").to_owned()
+            } else {
+                path
+            };
+            let code = classify(&message);
+            return Err(
+                ApiError::invalid_request("The body does not match the schema.")
+                    .with_errors(vec![FieldError::new(&field, code, message)]),
+            );
+        }
+    };
+    if de.end().is_err() {
+        return Err(ApiError::invalid_json(
+            "Trailing characters after the JSON value.",
+        ));
+    }
+    value.validate().map_err(|errors| {
+        ApiError::invalid_request("A field is out of bounds.").with_errors(errors)
+    })?;
+    Ok(value)
 }
 
 /// Query parameters with problem-shaped errors.

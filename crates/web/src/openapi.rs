@@ -249,19 +249,76 @@ impl Modify for Links {
         dto::SealStatusBody, dto::UnsealRequest, dto::ExportBody, dto::ExportMfa, dto::EraseRequest,
         dto::KeyStatusBody, dto::KekVersionBody, dto::AltchaChallenge, dto::ActivityList, dto::ActivityEntry,
         dto::RiskBody, dto::BanBody, dto::BanList, dto::BanRequest, alerts::AlertBody, alerts::AlertDeliveryBody,
-        alerts::AlertList)),
+        alerts::AlertList, dto::webauthn::RegistrationResponseJson, dto::webauthn::AuthenticationResponseJson)),
     modifiers(&BearerScheme, &CommonErrors, &Links),
     tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;
 
+/// Merges `patch` into `target`: objects member by member, anything else replaced.
+fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// Says in the document what the server enforces beyond the derived schemas: the
+/// [`dto::refinements`] of the bodies, cursors that are ids this API issued, and the
+/// `erase=true` an erasure must carry.
+fn refine(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    if let Some(schemas) = doc.pointer_mut("/components/schemas") {
+        merge(schemas, dto::refinements());
+    }
+    // A rotation without a body takes the defaults.
+    if let Some(body) =
+        doc.pointer_mut("/paths/~1api~1v1~1auth~1api-keys~1{id}~1rotate/post/requestBody")
+    {
+        merge(body, json!({"required": false}));
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) else {
+                continue;
+            };
+            for p in params {
+                match p.get("name").and_then(|n| n.as_str()) {
+                    Some("cursor") => {
+                        merge(p, json!({"schema": {"pattern": dto::wire::CURSOR_PATTERN}}))
+                    }
+                    Some("erase") if method == "delete" && path == "/api/v1/admin/users/{id}" => {
+                        merge(
+                            p,
+                            json!({"required": true, "schema": {"type": "boolean", "enum": [true]}}),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The document as a JSON value.
+pub fn openapi_value() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    refine(&mut doc);
+    doc
+}
+
 /// The document as JSON, built once.
 pub fn openapi_json() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .unwrap_or_else(|_| "{}".to_owned())
-    })
-    .clone()
+    DOC.get_or_init(|| openapi_value().to_string()).clone()
 }

@@ -42,6 +42,7 @@ mod http;
 mod keys;
 mod mfa;
 mod passkeys;
+mod schema;
 mod sessions;
 mod sinks;
 mod tlog;

@@ -11,8 +11,8 @@ use crate::dto::{
     ApiKeyBody, ApiKeyCreateRequest, ApiKeyList, ApiKeyRotateRequest, CursorQuery,
     ServiceAccountBody, ServiceAccountRequest,
 };
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Admin, ApiJson, ApiQuery, Auth, Ctx, Validate};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Admin, ApiJson, ApiQuery, Auth, Ctx, decode_json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -76,15 +76,18 @@ pub async fn rotate(
     Ctx(ctx): Ctx,
     Auth(p): Auth,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ApiKeyBody>)> {
+    // No body means the defaults; a body is held to the same rules as every other one.
     let req: ApiKeyRotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ApiKeyRotateRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(e.to_string()))?
+        let ct = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        decode_json(ct, &body)?
     };
-    req.validate()
-        .map_err(|e| ApiError::invalid_request("invalid body").with_errors(e))?;
     let issued = s
         .svc
         .rotate_api_key(&p, &ctx, &id, req.overlap_seconds)
@@ -158,6 +161,7 @@ pub async fn admin_revoke(
         (status = 201, description = "Created; the key is shown only here", body = ServiceAccountBody),
         (status = 400, description = "Bad body", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A service account of that name, or with that SPIFFE ID, exists", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_service_account(
     State(s): State<AppState>,
