@@ -22,6 +22,7 @@ macro_rules! on_both {
     )* };
 }
 
+mod accounts;
 mod admin;
 mod alerts;
 mod apikeys;
