@@ -32,6 +32,7 @@ mod cli;
 mod clock;
 mod cluster;
 mod connections;
+mod crypto;
 mod detection;
 mod gateway;
 mod gdpr;
