@@ -355,7 +355,10 @@ mod tests {
         ] {
             let c = ocsf_class(action);
             assert_eq!((c.class_uid, c.activity_id), (3002, id), "{action}");
-            assert!(AUTHENTICATION.contains(&(c.activity_id, c.activity_name)), "{action}");
+            assert!(
+                AUTHENTICATION.contains(&(c.activity_id, c.activity_name)),
+                "{action}"
+            );
         }
         let r = ocsf(&record("auth.token.refreshed", "success"), "log", "0.1.0");
         assert_eq!(r["type_uid"], 300205);
@@ -370,7 +373,10 @@ mod tests {
         ] {
             let c = ocsf_class(action);
             assert_eq!((c.class_uid, c.activity_id), (3001, id), "{action}");
-            assert!(ACCOUNT_CHANGE.contains(&(c.activity_id, c.activity_name)), "{action}");
+            assert!(
+                ACCOUNT_CHANGE.contains(&(c.activity_id, c.activity_name)),
+                "{action}"
+            );
         }
     }
 
