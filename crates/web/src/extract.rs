@@ -52,6 +52,22 @@ fn is_json(content_type: Option<&str>) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
+/// Whether a JSON text is an object. Every request body of the API is one; serde's derived
+/// structs also take a JSON array (fields by position), so `["a@example.com", "pw"]` was a
+/// login. Checked before deserialising, by every place that reads a JSON body.
+pub(crate) fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first == Some(&b'{') {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_request(
+            "The request body must be a JSON object.",
+        ))
+    }
+}
+
 fn classify(message: &str) -> &'static str {
     if message.starts_with("unknown field") {
         "unknown_field"
@@ -94,6 +110,13 @@ where
                 "The request body must be JSON, sent as Content-Type: application/json.",
             ));
         }
+        // Not JSON at all says so (400 `invalid_json`) before anything about its shape.
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            return Err(ApiError::invalid_json(format!(
+                "The body is not valid JSON: {e}"
+            )));
+        }
+        require_object(&bytes)?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value: T = match serde_path_to_error::deserialize(&mut de) {
             Ok(v) => v,

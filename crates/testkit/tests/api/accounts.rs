@@ -2,12 +2,13 @@
 //! JSON bodies must be objects, credentials are unambiguous, and the public proof-of-work
 //! challenge is as hard as sign-in demands.
 
-use portcullis_testkit::{Backend, STRONG, STRONG2, TestServer, client};
+use portcullis_core::model::Role;
+use portcullis_testkit::{Backend, STRONG, STRONG2, TestServer, access, client};
 use serde_json::json;
 
 use crate::send;
 
-on_both!(one_mailbox_one_account);
+on_both!(one_mailbox_one_account, json_bodies_must_be_objects);
 
 async fn one_mailbox_one_account(b: Backend) {
     let srv = TestServer::start_with(b, |c| c.auth.self_registration = true).await;
@@ -56,5 +57,74 @@ async fn one_mailbox_one_account(b: Backend) {
             "{refused:?}: {body}"
         );
     }
+    srv.stop().await;
+}
+
+/// A JSON array (or any non-object) is no body of this API: serde's derived structs took
+/// `["email", "password"]` as a login. Every endpoint that reads JSON shares the check.
+async fn json_bodies_must_be_objects(b: Backend) {
+    let srv = TestServer::start_with(b, |c| c.auth.self_registration = true).await;
+    srv.user("arr@example.com", STRONG, Role::User).await;
+    let tokens = srv.login("arr@example.com", STRONG).await;
+    let at = access(&tokens);
+    let raw = |path: &str, body: &str| {
+        client()
+            .post(srv.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+    };
+    let array_login = format!("[\"arr@example.com\", \"{STRONG}\"]");
+    let (s, body, _) = send(raw("/api/v1/auth/login", &array_login)).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    for (path, bad) in [
+        ("/api/v1/auth/login", " \n[\"arr@example.com\"]".to_owned()),
+        ("/api/v1/auth/login", "\"arr@example.com\"".to_owned()),
+        ("/api/v1/auth/login", "null".to_owned()),
+        ("/api/v1/auth/login", "42".to_owned()),
+        (
+            "/api/v1/auth/register",
+            format!("[\"new@example.com\", \"{STRONG}\"]"),
+        ),
+        (
+            "/api/v1/auth/refresh",
+            format!("[{}]", tokens["refresh_token"]),
+        ),
+    ] {
+        let (s, body, _) = send(raw(path, &bad)).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{path} {bad}: {body}"
+        );
+    }
+    // The same for authenticated endpoints and the ones that read their body by hand.
+    for (path, bad) in [
+        ("/api/v1/auth/api-keys", "[\"k\", [\"a\"]]"),
+        ("/api/v1/auth/api-keys/nope/rotate", "[60]"),
+    ] {
+        let (s, body, _) = send(raw(path, bad).bearer_auth(&at)).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{path}: {body}"
+        );
+    }
+    // Not JSON at all is still `invalid_json`; an object still works.
+    let (s, body, _) = send(raw("/api/v1/auth/login", "[nope")).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{body}"
+    );
+    let (s, _, _) = send(raw(
+        "/api/v1/auth/login",
+        &format!("{{\"email\": \"arr@example.com\", \"password\": \"{STRONG}\"}}"),
+    ))
+    .await;
+    assert_eq!(s, 200);
     srv.stop().await;
 }
