@@ -2,13 +2,18 @@
 //! JSON bodies must be objects, credentials are unambiguous, and the public proof-of-work
 //! challenge is as hard as sign-in demands.
 
+use portcullis_core::config::RouteConfig;
 use portcullis_core::model::Role;
 use portcullis_testkit::{Backend, STRONG, STRONG2, TestServer, access, client};
 use serde_json::json;
 
 use crate::send;
 
-on_both!(one_mailbox_one_account, json_bodies_must_be_objects);
+on_both!(
+    one_mailbox_one_account,
+    json_bodies_must_be_objects,
+    one_credential_at_a_time
+);
 
 async fn one_mailbox_one_account(b: Backend) {
     let srv = TestServer::start_with(b, |c| c.auth.self_registration = true).await;
@@ -126,5 +131,73 @@ async fn json_bodies_must_be_objects(b: Backend) {
     ))
     .await;
     assert_eq!(s, 200);
+    srv.stop().await;
+}
+
+/// A bearer token and an X-API-Key together are ambiguous: 400, in the API and in the
+/// gateway, instead of one of them silently winning.
+async fn one_credential_at_a_time(b: Backend) {
+    let up = crate::gateway::start_upstream().await;
+    let srv = TestServer::start_with(b, move |c| {
+        c.routes = vec![RouteConfig {
+            name: "svc".into(),
+            prefix: "/svc".into(),
+            upstreams: vec![format!("http://{up}")],
+            ..RouteConfig::default()
+        }];
+    })
+    .await;
+    srv.user("two@example.com", STRONG, Role::User).await;
+    let at = access(&srv.login("two@example.com", STRONG).await);
+    let (s, k) = crate::call(
+        &srv,
+        reqwest::Method::POST,
+        "/api/v1/auth/api-keys",
+        Some(&at),
+        Some(json!({"name": "k", "scopes": ["x"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_owned();
+    for path in ["/api/v1/auth/me", "/svc/x"] {
+        // Each alone works.
+        let (s, body, _) = send(client().get(srv.url(path)).bearer_auth(&at)).await;
+        assert_eq!(s, 200, "{path} bearer: {body}");
+        let (s, body, _) = send(client().get(srv.url(path)).header("x-api-key", &key)).await;
+        assert_eq!(s, 200, "{path} key: {body}");
+        // Together, in either combination of who is valid, they are refused.
+        for (bearer, api_key) in [
+            (at.as_str(), key.as_str()),
+            (key.as_str(), key.as_str()),
+            ("not-a-token", key.as_str()),
+            (at.as_str(), "pcl_invalid"),
+        ] {
+            let (s, body, _) = send(
+                client()
+                    .get(srv.url(path))
+                    .bearer_auth(bearer)
+                    .header("x-api-key", api_key),
+            )
+            .await;
+            assert_eq!(
+                (s, body["code"].as_str()),
+                (400, Some("invalid_request")),
+                "{path}: {body}"
+            );
+        }
+        // The same header twice is ambiguous too.
+        let (s, body, _) = send(
+            client()
+                .get(srv.url(path))
+                .header("x-api-key", &key)
+                .header("x-api-key", "pcl_other"),
+        )
+        .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{path}: {body}"
+        );
+    }
     srv.stop().await;
 }
