@@ -11,6 +11,7 @@ mod keys;
 mod mfa;
 mod passkeys;
 mod playbooks;
+mod registration;
 mod tlog;
 
 use std::net::IpAddr;

@@ -12,7 +12,9 @@ use crate::send;
 on_both!(
     one_mailbox_one_account,
     json_bodies_must_be_objects,
-    one_credential_at_a_time
+    one_credential_at_a_time,
+    registrations_are_counted_per_source,
+    public_challenge_is_as_hard_as_sign_in
 );
 
 async fn one_mailbox_one_account(b: Backend) {
@@ -199,5 +201,137 @@ async fn one_credential_at_a_time(b: Backend) {
             "{path}: {body}"
         );
     }
+    srv.stop().await;
+}
+
+/// Self-registration is counted per source like failed sign-ins: three an hour are free,
+/// the next is challenged (ALTCHA), a source that keeps going gets 429; another address is
+/// not affected.
+async fn registrations_are_counted_per_source(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        c.auth.self_registration = true;
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.detection.pow_difficulty = 1000;
+    })
+    .await;
+    let reg = |email: &str, ip: &str, altcha: Option<&str>| {
+        let mut body = json!({"email": email, "password": STRONG});
+        if let Some(a) = altcha {
+            body["altcha"] = json!(a);
+        }
+        client()
+            .post(srv.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", ip.to_owned())
+            .json(&body)
+    };
+    let bot = "198.51.100.7";
+    for i in 0..3 {
+        let (s, body, _) = send(reg(&format!("bot{i}@example.com"), bot, None)).await;
+        assert_eq!(s, 201, "registration {i}: {body}");
+    }
+    let (s, challenged, _) = send(reg("bot3@example.com", bot, None)).await;
+    assert_eq!(
+        (s, challenged["code"].as_str()),
+        (401, Some("challenge_required")),
+        "{challenged}"
+    );
+    // Another address is fine.
+    let (s, body, _) = send(reg("human@example.com", "198.51.100.8", None)).await;
+    assert_eq!(s, 201, "{body}");
+    // The public challenge for this address is as hard as the gate, and solving it lets the
+    // registration through.
+    let (s, ahead, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/challenge"))
+            .header("x-forwarded-for", bot),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(ahead["maxnumber"], challenged["challenge"]["maxnumber"]);
+    let payload = crate::detection::solve(&ahead);
+    let (s, body, _) = send(reg("bot3@example.com", bot, Some(&payload))).await;
+    assert_eq!(s, 201, "{body}");
+    // A source that keeps going is refused outright, without more work for the server.
+    let mut codes = Vec::new();
+    for i in 0..20 {
+        let (s, body, _) = send(reg(&format!("more{i}@example.com"), bot, None)).await;
+        codes.push((s, body["code"].as_str().unwrap_or("").to_owned()));
+        if s == 429 {
+            break;
+        }
+    }
+    let last = codes.last().unwrap().clone();
+    assert_eq!(last, (429, "too_many_attempts".to_owned()), "{codes:?}");
+    assert!(
+        codes[..codes.len() - 1]
+            .iter()
+            .all(|(s, c)| *s == 401 && c == "challenge_required"),
+        "{codes:?}"
+    );
+    let (s, body, _) = send(reg("human2@example.com", "198.51.100.8", None)).await;
+    assert_eq!(s, 201, "{body}");
+    srv.stop().await;
+}
+
+/// `GET /auth/challenge` hands out the difficulty sign-in demands (one level function):
+/// after wrong passwords on an account, its sign-in asks for a harder proof-of-work than the
+/// service-wide level, and the challenge fetched for that email must be as hard.
+async fn public_challenge_is_as_hard_as_sign_in(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.detection.pow_difficulty = 1000;
+    })
+    .await;
+    srv.user("erin@example.com", STRONG, Role::User).await;
+    let login = |ip: &str, pw: &str, altcha: Option<&str>| {
+        let mut body = json!({"email": "erin@example.com", "password": pw});
+        if let Some(a) = altcha {
+            body["altcha"] = json!(a);
+        }
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", ip.to_owned())
+            .json(&body)
+    };
+    for i in 0..6 {
+        let (s, _, _) = send(login(
+            &format!("198.51.100.{i}"),
+            "wrong password 123",
+            None,
+        ))
+        .await;
+        assert_eq!(s, 401);
+    }
+    let (s, demanded, _) = send(login("203.0.113.5", STRONG, None)).await;
+    assert_eq!(
+        (s, demanded["code"].as_str()),
+        (401, Some("challenge_required")),
+        "{demanded}"
+    );
+    for spelling in ["erin@example.com", "ERIN@Example.com"] {
+        let (s, ahead, _) = send(
+            client()
+                .get(srv.url(&format!(
+                    "/api/v1/auth/challenge?email={}",
+                    spelling.replace('@', "%40")
+                )))
+                .header("x-forwarded-for", "203.0.113.5"),
+        )
+        .await;
+        assert_eq!(s, 200, "{ahead}");
+        assert_eq!(
+            ahead["maxnumber"], demanded["challenge"]["maxnumber"],
+            "{spelling}"
+        );
+    }
+    let (_, ahead, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/challenge?email=erin%40example.com"))
+            .header("x-forwarded-for", "203.0.113.5"),
+    )
+    .await;
+    let payload = crate::detection::solve(&ahead);
+    let (s, body, _) = send(login("203.0.113.5", STRONG, Some(&payload))).await;
+    assert_eq!(s, 200, "a challenge fetched ahead is accepted: {body}");
     srv.stop().await;
 }
