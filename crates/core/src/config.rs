@@ -738,7 +738,9 @@ pub struct AuditConfig {
     /// A directory to write each new checkpoint to (`checkpoint` and `checkpoint.<size>`),
     /// for a witness or a backup job to pick up.
     pub witness_dir: Option<PathBuf>,
-    /// URLs each new checkpoint is POSTed to (`text/plain`, the signed note), for witnesses.
+    /// Witnesses' C2SP tlog-witness `add-checkpoint` URLs: each new checkpoint is offered
+    /// with a consistency proof from the size the witness last accepted (409 answers are
+    /// retried from the size the witness names).
     pub witness_urls: Vec<String>,
     /// `[[audit.sinks]]`: where the events are delivered (SIEM export).
     pub sinks: Vec<SinkConfig>,

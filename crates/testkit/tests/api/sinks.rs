@@ -108,42 +108,118 @@ async fn webhook_messages_carry_their_own_time(b: Backend) {
     server.abort();
 }
 
+/// Issue 16 item 6: checkpoints reach witnesses by the C2SP tlog-witness protocol. The
+/// witness (tests/py/witness.py, written from the spec) checks the log's signature and the
+/// consistency proof from the size it knows; a restarted server, which does not know what
+/// the witness has, gets 409 with the witness's size and retries from there.
 async fn witnesses_get_checkpoints(b: Backend) {
     let db = portcullis_testkit::TestDb::new(b).await;
     let dir = db.dir.clone();
-    let witness = receiver(&dir, &["plain"]);
-    let wdir = dir.join("witness");
-    std::fs::create_dir_all(&wdir).unwrap();
-    let url = format!("http://127.0.0.1:{}/checkpoints", witness.port);
-    let w2 = wdir.clone();
-    let srv = TestServer::start_on(db, portcullis_testkit::FakeClock::new(), move |c| {
-        c.audit.witness_urls = vec![url];
-        c.audit.witness_dir = Some(w2);
-    })
-    .await;
-    srv.user("w@example.com", STRONG, Role::User).await;
+    let (portfile, out, vkey) = (
+        dir.join("witness.port"),
+        dir.join("witness.out"),
+        dir.join("witness.vkey"),
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/witness.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .arg(&portfile)
+        .arg(&out)
+        .arg(&vkey)
+        .spawn()
+        .unwrap();
     let started = Instant::now();
-    loop {
-        let posted = std::fs::read_to_string(&witness.out).unwrap_or_default();
-        let written = std::fs::read_to_string(wdir.join("checkpoint")).unwrap_or_default();
-        if !posted.is_empty() && !written.is_empty() {
-            assert!(
-                written.starts_with("localhost:8080/portcullis/audit\n"),
-                "{written}"
-            );
-            assert!(
-                posted.starts_with("localhost:8080/portcullis/audit\\n"),
-                "{posted}"
-            );
-            assert!(written.contains("\u{2014} localhost:8080/portcullis/audit "));
-            break;
+    let port: u16 = loop {
+        if let Ok(p) = std::fs::read_to_string(&portfile)
+            && let Ok(p) = p.trim().parse()
+        {
+            break p;
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "no checkpoint reached the witnesses"
+            "witness did not start"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let witness = Receiver {
+        child,
+        port,
+        out: out.clone(),
+    };
+    let wdir = dir.join("witness");
+    std::fs::create_dir_all(&wdir).unwrap();
+    let url = format!("http://127.0.0.1:{}/add-checkpoint", witness.port);
+    let tweak = |c: &mut Config| {
+        c.audit.witness_urls = vec![url.clone()];
+        c.audit.witness_dir = Some(wdir.clone());
+        c.audit.checkpoint_every_entries = 1;
+    };
+    let answers = || -> Vec<Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let wait_for = |what: &str, ok: &dyn Fn(&[Value]) -> bool| {
+        let started = Instant::now();
+        loop {
+            let a = answers();
+            if ok(&a) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "{what}: {a:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let clock = portcullis_testkit::FakeClock::new();
+    let srv = TestServer::start_on(db.clone(), clock.clone(), tweak).await;
+    std::fs::write(&vkey, srv.services.checkpoint_verifier_key()).unwrap();
+    srv.user("w@example.com", STRONG, Role::User).await;
+    wait_for("a first checkpoint cosigned", &|a| {
+        a.iter().any(|x| x["status"] == 200)
+    });
+    // The tree grows: the next push proves consistency with what the witness holds.
+    for i in 0..3 {
+        srv.user(&format!("w{i}@example.com"), STRONG, Role::User)
+            .await;
     }
+    wait_for("a consistency proof accepted", &|a| {
+        a.iter().any(|x| {
+            x["status"] == 200 && x["old"].as_u64() > Some(0) && x["proof_len"].as_u64() > Some(0)
+        })
+    });
+    let written = std::fs::read_to_string(wdir.join("checkpoint")).unwrap_or_default();
+    assert!(
+        written.starts_with("localhost:8080/portcullis/audit\n"),
+        "{written}"
+    );
+    srv.stop().await;
+
+    // A new process does not know the witness's size: 409 (text/x.tlog.size), then a retry
+    // from the size the witness named, which it accepts.
+    let before = answers().len();
+    let srv = TestServer::start_on(db, clock, tweak).await;
+    for i in 3..5 {
+        srv.user(&format!("w{i}@example.com"), STRONG, Role::User)
+            .await;
+    }
+    wait_for("409 then an accepted retry", &|a| {
+        let new = &a[before.min(a.len())..];
+        let conflict = new.iter().position(|x| x["status"] == 409 && x["old"] == 0);
+        conflict.is_some_and(|c| {
+            new[c + 1..]
+                .iter()
+                .any(|x| x["status"] == 200 && x["old"].as_u64() > Some(0))
+        })
+    });
+    assert!(
+        answers()
+            .iter()
+            .all(|x| x["status"] == 200 || x["status"] == 409 || x["status"] == 503),
+        "the witness refused a proof or a signature: {:?}",
+        answers()
+    );
     srv.stop().await;
 }
 
