@@ -55,16 +55,16 @@ fn is_json(content_type: Option<&str>) -> bool {
 /// Whether a JSON text is an object. Every request body of the API is one; serde's derived
 /// structs also take a JSON array (fields by position), so `["a@example.com", "pw"]` was a
 /// login. Checked before deserialising, by every place that reads a JSON body.
-pub(crate) fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+pub(crate) fn require_object(bytes: &[u8]) -> Result<(), Box<ApiError>> {
     let first = bytes
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     if first == Some(&b'{') {
         Ok(())
     } else {
-        Err(ApiError::invalid_request(
+        Err(Box::new(ApiError::invalid_request(
             "The request body must be a JSON object.",
-        ))
+        )))
     }
 }
 
@@ -116,7 +116,7 @@ where
                 "The body is not valid JSON: {e}"
             )));
         }
-        require_object(&bytes)?;
+        require_object(&bytes).map_err(|e| *e)?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value: T = match serde_path_to_error::deserialize(&mut de) {
             Ok(v) => v,

@@ -35,13 +35,13 @@ pub struct KeyPrincipal(pub Principal);
 /// Credentials must be unambiguous: a bearer token together with `X-API-Key`, or either
 /// header twice, is refused (400 `invalid_request`) rather than one of them silently chosen,
 /// for the API and the gateway alike (both pass through here).
-pub fn api_key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn api_key_of(headers: &HeaderMap) -> Result<Option<String>, Box<ApiError>> {
     let keys = headers.get_all("x-api-key").iter().count();
     let auths = headers.get_all(header::AUTHORIZATION).iter().count();
     if keys > 1 || auths > 1 {
-        return Err(ApiError::invalid_request(
+        return Err(Box::new(ApiError::invalid_request(
             "Send one credential: the Authorization or X-API-Key header appears more than once.",
-        ));
+        )));
     }
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -51,9 +51,9 @@ pub fn api_key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .map(|(_, token)| token.trim());
     if let Some(v) = headers.get("x-api-key") {
         if bearer.is_some() {
-            return Err(ApiError::invalid_request(
+            return Err(Box::new(ApiError::invalid_request(
                 "Send one credential: a bearer token or X-API-Key, not both.",
-            ));
+            )));
         }
         return Ok(Some(v.to_str().unwrap_or("").trim().to_owned()));
     }

@@ -81,7 +81,7 @@ pub async fn rotate(
     let req: ApiKeyRotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ApiKeyRotateRequest::default()
     } else {
-        crate::extract::require_object(&body)?;
+        crate::extract::require_object(&body).map_err(|e| *e)?;
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(e.to_string()))?
     };
     req.validate()
