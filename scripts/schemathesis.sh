@@ -46,6 +46,11 @@ self_registration = true
 [auth.password]
 argon2_memory_kib = 256
 argon2_iterations = 1
+[detection]
+# schemathesis registers many accounts from one address; the per-address limit is tested
+# elsewhere (accounts::registrations_are_counted_per_source).
+registrations_free = 1000000
+registrations_max = 1000001
 CFG
 ADMIN_PW='schemathesis admin passphrase 42'
 USER_PW='schemathesis user passphrase 43'

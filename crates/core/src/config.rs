@@ -112,6 +112,12 @@ pub struct DetectionConfig {
     /// Failed sign-ins allowed from one /24 (IPv4) before it is slowed down like a single
     /// address (IPv6 addresses are already counted per /64).
     pub net_free_failures: i64,
+    /// Self-registrations one address (IPv6: /64) may make in an hour without a
+    /// proof-of-work; each further one solves one, harder every five.
+    pub registrations_free: i64,
+    /// Registrations (and unsolved registration challenges) in an hour after which the
+    /// address is refused (429) for the rest of the hour.
+    pub registrations_max: i64,
     /// Distinct accounts failing from one address within `spray_window_seconds` that make a
     /// password spray: the address is blocked for `spray_block_seconds`.
     pub spray_accounts: u64,
@@ -141,6 +147,8 @@ impl Default for DetectionConfig {
             attack_failures: 100,
             attack_window_seconds: 300,
             net_free_failures: 200,
+            registrations_free: crate::throttle::REGISTRATIONS.free,
+            registrations_max: crate::throttle::REGISTRATIONS.max,
             spray_accounts: 10,
             spray_window_seconds: 600,
             spray_block_seconds: 900,
@@ -205,6 +213,12 @@ impl DetectionConfig {
         }
         if self.net_free_failures < 1 {
             return Err(bad("detection.net_free_failures", "must be at least 1"));
+        }
+        if self.registrations_free < 0 || self.registrations_max <= self.registrations_free {
+            return Err(bad(
+                "detection.registrations_max",
+                "must be above detection.registrations_free (at least 0)",
+            ));
         }
         if !(self.rate_anomaly_factor.is_finite() && self.rate_anomaly_factor >= 2.0) {
             return Err(bad(
@@ -724,7 +738,9 @@ pub struct AuditConfig {
     /// A directory to write each new checkpoint to (`checkpoint` and `checkpoint.<size>`),
     /// for a witness or a backup job to pick up.
     pub witness_dir: Option<PathBuf>,
-    /// URLs each new checkpoint is POSTed to (`text/plain`, the signed note), for witnesses.
+    /// Witnesses' C2SP tlog-witness `add-checkpoint` URLs: each new checkpoint is offered
+    /// with a consistency proof from the size the witness last accepted (409 answers are
+    /// retried from the size the witness names).
     pub witness_urls: Vec<String>,
     /// `[[audit.sinks]]`: where the events are delivered (SIEM export).
     pub sinks: Vec<SinkConfig>,

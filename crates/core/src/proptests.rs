@@ -102,6 +102,66 @@ proptest! {
     }
 }
 
+/// Fullwidth forms of ASCII letters and digits: NFKC folds them back.
+fn fullwidth(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Issue 16 item 5: every spelling of one mailbox (case, width, U-label or A-label,
+    /// surrounding space) canonicalises to one address, and the canonical form is a fixpoint.
+    #[test]
+    fn equivalent_email_spellings_are_one_address(
+        local in "[a-z0-9][a-z0-9._+-]{0,15}",
+        labels in prop::collection::vec("[a-zäöüéñ]{1,10}", 1..3),
+        tld in "[a-z]{2,6}",
+        variant in 0u8..5,
+    ) {
+        let domain = format!("{}.{tld}", labels.join("."));
+        let base = Email::parse(&format!("{local}@{domain}"));
+        prop_assume!(base.is_ok());
+        let base = base.map(|e| e.as_str().to_owned()).unwrap_or_default();
+        let a_label = idna::domain_to_ascii(&domain).unwrap_or_default();
+        let spelling = match variant {
+            0 => format!("{local}@{a_label}"),
+            1 => format!("{}@{}", local.to_uppercase(), domain.to_uppercase()),
+            2 => format!("{}@{}", fullwidth(&local), fullwidth(&domain)),
+            3 => format!("  {local}@{}\t", a_label.to_uppercase()),
+            _ => format!("{local}@{domain}"),
+        };
+        let other = Email::parse(&spelling).map(|e| e.as_str().to_owned());
+        prop_assert_eq!(other.as_deref(), Ok(base.as_str()), "{}", spelling);
+        let again = Email::parse(&base).map(|e| e.as_str().to_owned());
+        prop_assert_eq!(again.as_deref(), Ok(base.as_str()));
+        // The canonical domain is ASCII: one string per mailbox's domain.
+        prop_assert!(base.rsplit_once('@').is_some_and(|(_, d)| d.is_ascii()));
+    }
+
+    /// Invisible characters anywhere make the address refused, never a second account.
+    #[test]
+    fn emails_with_invisible_characters_are_refused(
+        local in "[a-z]{1,10}",
+        pos in 0usize..11,
+        invisible in prop::sample::select(vec!['\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{202E}', '\u{2066}', '\u{2060}', '\u{FEFF}', '\u{00AD}']),
+    ) {
+        let mut l: Vec<char> = local.chars().collect();
+        let at = pos.min(l.len());
+        l.insert(at, invisible);
+        let raw = format!("{}@example.com", l.into_iter().collect::<String>());
+        prop_assert!(Email::parse(&raw).is_err(), "{:?}", raw);
+    }
+}
+
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),

@@ -59,7 +59,8 @@ pub fn ocsf_class(action: &str) -> OcsfClass {
         "auth.logout" | "auth.session.revoked" => a(AUTH, 2, "Logoff"),
         "auth.step_up.succeeded" | "auth.step_up.failed" => a(AUTH, 99, "Other"),
         s if s.starts_with("auth.login.") || s == "auth.mfa.verified" => a(AUTH, 1, "Logon"),
-        s if s.starts_with("auth.token.") => a(AUTH, 4, "Service Ticket Renew"),
+        // A refresh renews the session's ticket (OCSF 1.1+: 4 is Service Ticket Request).
+        s if s.starts_with("auth.token.") => a(AUTH, 5, "Service Ticket Renew"),
         "auth.mfa.failed" | "auth.mfa.replay_rejected" => a(AUTH, 1, "Logon"),
         "auth.user.registered" | "admin.user.created" => a(ACCT, 1, "Create"),
         s if s.starts_with("auth.password.") => a(ACCT, 3, "Password Change"),
@@ -312,6 +313,71 @@ mod tests {
         assert_eq!(ocsf_class("auth.user.registered").activity_id, 1);
         assert_eq!(ocsf_class("access.denied").class_uid, 6003);
         assert_eq!(ocsf_class("keys.signing.rotated").activity_id, 3);
+    }
+
+    /// Issue 16 item 6: the numbers of OCSF 1.1+ (Authentication 3002: 1 Logon, 2 Logoff,
+    /// 3 Authentication Ticket, 4 Service Ticket Request, 5 Service Ticket Renew, 6 Preauth,
+    /// 99 Other; Account Change 3001: 1 Create, 3 Password Change, 9 Lock, 10 MFA Factor
+    /// Enable, 11 MFA Factor Disable, 12 Unlock, 99 Other), id and name agreeing.
+    #[test]
+    fn activity_ids_follow_the_ocsf_schema() {
+        const AUTHENTICATION: &[(u32, &str)] = &[
+            (1, "Logon"),
+            (2, "Logoff"),
+            (3, "Authentication Ticket"),
+            (4, "Service Ticket Request"),
+            (5, "Service Ticket Renew"),
+            (6, "Preauth"),
+            (99, "Other"),
+        ];
+        const ACCOUNT_CHANGE: &[(u32, &str)] = &[
+            (1, "Create"),
+            (2, "Enable"),
+            (3, "Password Change"),
+            (4, "Password Reset"),
+            (5, "Disable"),
+            (6, "Delete"),
+            (7, "Attach Policy"),
+            (8, "Detach Policy"),
+            (9, "Lock"),
+            (10, "MFA Factor Enable"),
+            (11, "MFA Factor Disable"),
+            (12, "Unlock"),
+            (99, "Other"),
+        ];
+        for (action, id) in [
+            ("auth.token.refreshed", 5),
+            ("auth.token.reuse_detected", 5),
+            ("auth.login.succeeded", 1),
+            ("auth.logout", 2),
+            ("auth.session.revoked", 2),
+            ("auth.step_up.succeeded", 99),
+        ] {
+            let c = ocsf_class(action);
+            assert_eq!((c.class_uid, c.activity_id), (3002, id), "{action}");
+            assert!(
+                AUTHENTICATION.contains(&(c.activity_id, c.activity_name)),
+                "{action}"
+            );
+        }
+        let r = ocsf(&record("auth.token.refreshed", "success"), "log", "0.1.0");
+        assert_eq!(r["type_uid"], 300205);
+        assert_eq!(r["activity_name"], "Service Ticket Renew");
+        for (action, id) in [
+            ("auth.user.registered", 1),
+            ("auth.password.changed", 3),
+            ("admin.user.locked", 9),
+            ("auth.mfa.enabled", 10),
+            ("auth.mfa.disabled", 11),
+            ("admin.user.unlocked", 12),
+        ] {
+            let c = ocsf_class(action);
+            assert_eq!((c.class_uid, c.activity_id), (3001, id), "{action}");
+            assert!(
+                ACCOUNT_CHANGE.contains(&(c.activity_id, c.activity_name)),
+                "{action}"
+            );
+        }
     }
 
     #[test]

@@ -35,6 +35,56 @@ pub const CLIENT_IP: Backoff = Backoff {
     window: 3600,
 };
 
+/// Self-registrations counted per source (client IP, IPv6 /64), like failed sign-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationLimit {
+    /// Registrations a source may make in the window without a proof-of-work.
+    pub free: i64,
+    /// Attempts after which the source is refused (429) until the window forgets it.
+    pub max: i64,
+    /// Seconds a registration is remembered.
+    pub window: i64,
+}
+
+/// Three registrations an hour from one source are free; then each solves a proof-of-work,
+/// one level (four times) harder every five more; the twentieth attempt blocks the source
+/// for the rest of the hour. Sixty accounts from one address in seconds are no longer free.
+pub const REGISTRATIONS: RegistrationLimit = RegistrationLimit {
+    free: 3,
+    max: 20,
+    window: 3600,
+};
+
+impl RegistrationLimit {
+    /// The proof-of-work level after `count` attempts from one source in the window.
+    pub fn level(&self, count: i64) -> u32 {
+        if count < self.free {
+            0
+        } else {
+            u32::try_from(1 + (count - self.free) / 5)
+                .unwrap_or(4)
+                .min(4)
+        }
+    }
+}
+
+/// The throttle key counting a source's registrations.
+pub fn registration_key(ip: IpAddr) -> String {
+    format!("reg:{}", ip_key(ip))
+}
+
+/// The proof-of-work level that `failures` recent wrong passwords on an account ask of a
+/// device the account does not know: none up to the free failures, then one level per ten.
+pub fn account_pow_level(failures: i64) -> u32 {
+    if failures >= ACCOUNT.free_failures {
+        u32::try_from(1 + (failures - ACCOUNT.free_failures) / 10)
+            .unwrap_or(4)
+            .min(4)
+    } else {
+        0
+    }
+}
+
 /// The keys one attempt is counted under: its account and, when known, its client IP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleKeys {
@@ -167,6 +217,21 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, "ip:2001:db8:1:2::/64");
         assert_eq!(ip_key(IpAddr::from([192, 0, 2, 1])), "ip:192.0.2.1");
+    }
+
+    #[test]
+    fn registrations_get_harder_per_source() {
+        let levels: Vec<u32> = (0..24).map(|c| REGISTRATIONS.level(c)).collect();
+        assert_eq!(&levels[..4], &[0, 0, 0, 1]);
+        assert_eq!(levels[8], 2);
+        assert_eq!(levels[23], 4);
+        assert_eq!(
+            registration_key(IpAddr::from([192, 0, 2, 1])),
+            "reg:ip:192.0.2.1"
+        );
+        assert_eq!(account_pow_level(4), 0);
+        assert_eq!(account_pow_level(5), 1);
+        assert_eq!(account_pow_level(25), 3);
     }
 
     #[test]

@@ -403,11 +403,7 @@ impl App {
         // The transparency log: extend the Merkle tree over newly sequenced entries and sign
         // a checkpoint when one is due.
         let svc = self.services.clone();
-        let witnesses = self.config.audit.witness_urls.clone();
-        let witness_client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .ok();
+        let mut witnesses = crate::witness::Witnesses::new(self.config.audit.witness_urls.clone());
         let mut stop_tlog = stop.clone();
         let tlog = tokio::spawn(async move {
             let mut interval = tokio::time::interval(TLOG_INTERVAL);
@@ -420,25 +416,7 @@ impl App {
                 match svc.tlog_tick().await {
                     Ok(Some(cp)) => {
                         tracing::debug!(tree_size = cp.tree_size, "signed an audit checkpoint");
-                        if let Some(client) = &witness_client {
-                            for url in &witnesses {
-                                let sent = client
-                                    .post(url.as_str())
-                                    .header("content-type", "text/plain; charset=utf-8")
-                                    .body(cp.note.clone())
-                                    .send()
-                                    .await;
-                                match sent {
-                                    Ok(r) if r.status().is_success() => {}
-                                    Ok(r) => {
-                                        tracing::warn!(url = %url, status = %r.status(), "witness refused the checkpoint")
-                                    }
-                                    Err(e) => {
-                                        tracing::warn!(url = %url, error = %e, "could not send the checkpoint to a witness")
-                                    }
-                                }
-                            }
-                        }
+                        witnesses.push(&svc, &cp).await;
                     }
                     Ok(None) => {}
                     Err(e) => {

@@ -17,3 +17,4 @@ pub mod masterkey;
 pub mod pkcs11;
 pub mod sinks;
 pub mod tls;
+pub mod witness;

@@ -248,13 +248,15 @@ impl Output {
         })
     }
 
-    /// Delivers `batch` in order; on failure says how far it got.
+    /// Delivers `batch` in order; on failure says how far it got. `now` is read for every
+    /// webhook message, as it is signed and sent: one timestamp for a whole batch grows
+    /// stale while the batch goes out, and receivers refuse stale timestamps as replays.
     async fn deliver(
         &mut self,
         batch: &[AuditRecord],
         format: SinkFormat,
         log_name: &str,
-        now: i64,
+        now: impl Fn() -> i64,
     ) -> Result<(), Failed> {
         let whole = |reason: String| Failed {
             reason,
@@ -316,6 +318,7 @@ impl Output {
                 for r in batch {
                     let body = render(r, format, log_name);
                     let id = format!("evt_{}_{}", r.seq, r.hash.get(..16).unwrap_or_default());
+                    let now = now();
                     let sig = siem::webhook_signature(key, &id, now, &body);
                     let sent = client
                         .post(url.as_str())
@@ -445,7 +448,10 @@ async fn run(
             }
             continue;
         };
-        match out.deliver(&batch, cfg.format, &log_name, svc.now()).await {
+        match out
+            .deliver(&batch, cfg.format, &log_name, || svc.now())
+            .await
+        {
             Ok(()) => {
                 attempt = 0;
                 let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);

@@ -54,6 +54,28 @@ fn is_json(content_type: Option<&str>) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
+/// Whether a JSON text is an object. Every request body of the API is one; serde's derived
+/// structs also take a JSON array (fields by position), so `["a@example.com", "pw"]` was a
+/// login. Checked before deserialising, by every place that reads a JSON body.
+pub(crate) fn require_object(bytes: &[u8]) -> Result<(), Box<ApiError>> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_none_or(|b| *b == b'{') {
+        return Ok(());
+    }
+    // Say `invalid_json` for what is not JSON at all, `invalid_request` for JSON that is
+    // not an object.
+    Err(Box::new(
+        match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => {
+                ApiError::invalid_request("The body must be a JSON object.").with_errors(vec![
+                    FieldError::new("", "invalid_type", "the body must be a JSON object"),
+                ])
+            }
+            Err(e) => ApiError::invalid_json(format!("The body is not valid JSON: {e}")),
+        },
+    ))
+}
+
 fn classify(message: &str) -> &'static str {
     if message.starts_with("unknown field") {
         "unknown_field"
@@ -109,21 +131,7 @@ where
             "The request body must be JSON, sent as Content-Type: application/json.",
         ));
     }
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{') {
-        // Say `invalid_json` for what is not JSON at all, `invalid_request` for JSON
-        // that is not an object.
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => {
-                    ApiError::invalid_request("The body must be a JSON object.").with_errors(vec![
-                        FieldError::new("", "invalid_type", "the body must be a JSON object"),
-                    ])
-                }
-                Err(e) => ApiError::invalid_json(format!("The body is not valid JSON: {e}")),
-            },
-        );
-    }
+    require_object(bytes).map_err(|e| *e)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = match serde_path_to_error::deserialize(&mut de) {
         Ok(v) => v,

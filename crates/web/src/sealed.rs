@@ -136,6 +136,7 @@ async fn unseal(
     struct Body {
         share: String,
     }
+    crate::extract::require_object(&body).map_err(|e| *e)?;
     let parsed: Body = serde_json::from_slice(&body).map_err(|e| {
         ApiError::invalid_json(format!(
             "The body must be JSON {{\"share\": \"pcs1-...\"}}: {e}"

@@ -32,14 +32,34 @@ pub struct PeerIdentity {
 pub struct KeyPrincipal(pub Principal);
 
 /// The API key a request carries, if any (`X-API-Key`, or a bearer token that looks like one).
-pub fn api_key_of(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get("x-api-key") {
-        return Some(v.to_str().unwrap_or("").trim().to_owned());
+/// Credentials must be unambiguous: a bearer token together with `X-API-Key`, or either
+/// header twice, is refused (400 `invalid_request`) rather than one of them silently chosen,
+/// for the API and the gateway alike (both pass through here).
+pub fn api_key_of(headers: &HeaderMap) -> Result<Option<String>, Box<ApiError>> {
+    let keys = headers.get_all("x-api-key").iter().count();
+    let auths = headers.get_all(header::AUTHORIZATION).iter().count();
+    if keys > 1 || auths > 1 {
+        return Err(Box::new(ApiError::invalid_request(
+            "Send one credential: the Authorization or X-API-Key header appears more than once.",
+        )));
     }
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = auth.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && token.starts_with("pcl_")).then(|| token.to_owned())
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if let Some(v) = headers.get("x-api-key") {
+        if bearer.is_some() {
+            return Err(Box::new(ApiError::invalid_request(
+                "Send one credential: a bearer token or X-API-Key, not both.",
+            )));
+        }
+        return Ok(Some(v.to_str().unwrap_or("").trim().to_owned()));
+    }
+    Ok(bearer
+        .filter(|token| token.starts_with("pcl_"))
+        .map(str::to_owned))
 }
 
 fn scheme_of(public_url: &str) -> &'static str {
@@ -52,7 +72,11 @@ fn scheme_of(public_url: &str) -> &'static str {
 
 /// The middleware.
 pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(raw) = api_key_of(req.headers()) else {
+    let raw = match api_key_of(req.headers()) {
+        Ok(raw) => raw,
+        Err(e) => return e.into_response(),
+    };
+    let Some(raw) = raw else {
         // A verified client certificate mapped to a service account (mTLS) authenticates,
         // unless the request carries a user's bearer token.
         if let Some(id) = req.extensions().get::<PeerIdentity>().cloned()

@@ -232,16 +232,20 @@ pub fn sign_hmac_sha256(key: &[u8], base: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// Checks an `ed25519` signature.
+/// Checks an `ed25519` signature, strictly only: a weak (small-order) public key or a
+/// small-order `R` fails, and there is no fallback to the lenient check (with the identity
+/// as the key, `R = [s]B` "verifies" under it for every message).
 pub fn verify_ed25519(public_key: &[u8; 32], base: &str, signature: &[u8]) -> bool {
-    use ed25519_dalek::Verifier;
     let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(public_key) else {
         return false;
     };
+    if key.is_weak() {
+        return false;
+    }
     let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
         return false;
     };
-    key.verify_strict(base.as_bytes(), &sig).is_ok() || key.verify(base.as_bytes(), &sig).is_ok()
+    key.verify_strict(base.as_bytes(), &sig).is_ok()
 }
 
 /// Checks `Content-Digest` (RFC 9530) against `body`: every `sha-256` / `sha-512` member
@@ -288,6 +292,40 @@ pub fn content_digest(body: &[u8]) -> String {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// The identity point as an Ed25519 public key: 0x01 then 31 zero bytes.
+    const IDENTITY_KEY: [u8; 32] = {
+        let mut k = [0u8; 32];
+        k[0] = 1;
+        k
+    };
+
+    /// Issue 16 item 6: with the identity as the key, `R = [s]B` (here `s = 1`, `R = B`)
+    /// passes the lenient (cofactorless, weak-key-accepting) check for any message; the
+    /// strict check, the only one, refuses it.
+    #[test]
+    fn small_order_keys_never_verify() {
+        let mut forged = [0x66u8; 64];
+        forged[0] = 0x58; // the compressed base point B
+        forged[32..].fill(0);
+        forged[32] = 1; // s = 1
+        for base in ["", "\"@method\": GET", "anything at all"] {
+            assert!(!verify_ed25519(&IDENTITY_KEY, base, &forged), "{base}");
+        }
+        // An order-2 point, (0, -1).
+        let mut order2 = [0xffu8; 32];
+        order2[0] = 0xec;
+        order2[31] = 0x7f;
+        assert!(!verify_ed25519(&order2, "x", &forged));
+        // A sound key still verifies its own signatures.
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let sig = ed25519_dalek::Signer::sign(&sk, b"base");
+        assert!(verify_ed25519(
+            sk.verifying_key().as_bytes(),
+            "base",
+            &sig.to_bytes()
+        ));
+    }
 
     /// The request of RFC 9421 appendix B.2.
     fn rfc_request() -> RequestParts {

@@ -34,6 +34,8 @@ pub enum Reason {
     MfaRequired,
     /// The service as a whole is under a login attack.
     AttackInProgress,
+    /// Many registrations from this source recently.
+    RegistrationVelocity,
 }
 
 impl Reason {
@@ -51,6 +53,7 @@ impl Reason {
             Reason::DenyList => "deny_list",
             Reason::MfaRequired => "mfa_required",
             Reason::AttackInProgress => "attack_in_progress",
+            Reason::RegistrationVelocity => "registration_velocity",
         }
     }
 }

@@ -143,7 +143,16 @@ fn ed25519_from_jwk(jwk: &Value) -> Result<[u8; 32]> {
         .ok()
         .and_then(|v| v.try_into().ok())
         .ok_or_else(bad)?;
-    ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| bad())?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| bad())?;
+    // A small-order key (the identity among them) has no secret behind it: signatures
+    // "verify" under it without one.
+    if key.is_weak() {
+        return Err(invalid(
+            "public_key_jwk",
+            "weak_key",
+            "the Ed25519 public key is of small order (weak); use a key generated from a secret",
+        ));
+    }
     Ok(raw)
 }
 

@@ -162,6 +162,10 @@ impl Services {
                 .details(json!({"role": role.as_str()})),
         )
         .await?;
+        if actor.is_none() {
+            // A self-registration counts against its source (no source: the CLI).
+            self.bump_registrations(tx.as_mut(), ctx).await?;
+        }
         tx.commit().await?;
         Ok(user)
     }

@@ -84,6 +84,28 @@ pub(crate) struct Gate {
     pub(crate) password_failures: i64,
 }
 
+/// The proof-of-work levels a request faces (see [`Services::pow_level`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PowLevel {
+    /// The service-wide attack level.
+    pub(crate) attack: u32,
+    /// From recent wrong passwords on the account.
+    pub(crate) account: u32,
+    /// Those wrong passwords, in the window.
+    pub(crate) password_failures: i64,
+    /// From the source's recent registrations.
+    pub(crate) source: u32,
+    /// Those registration attempts, in the window.
+    pub(crate) registrations: i64,
+}
+
+impl PowLevel {
+    /// The level to solve: the highest of them.
+    pub(crate) fn level(&self) -> u32 {
+        self.attack.max(self.account).max(self.source)
+    }
+}
+
 /// A password spray found: the throttle key to block, until when, and why.
 #[derive(Debug, Clone)]
 pub(crate) struct Spray {
@@ -293,16 +315,66 @@ impl Services {
         )
     }
 
-    /// A challenge for a client that wants to solve one before signing in (the ALTCHA
-    /// widget's challenge URL), as hard as the current attack level asks.
-    pub async fn public_challenge(&self) -> Result<Challenge> {
-        let level = self.attack_level().await?;
-        Ok(self.challenge_at(level))
+    /// The proof-of-work level a request must solve right now, from the one function that
+    /// sign-in, registration and `GET /auth/challenge` share: the service-wide attack level,
+    /// raised by recent wrong passwords on the account (`password_key`, sign-in) and by the
+    /// source's recent registrations (`registrations`). A challenge fetched ahead is as hard
+    /// as the gate it is for.
+    pub(crate) async fn pow_level(
+        &self,
+        ctx: &RequestContext,
+        password_key: Option<&str>,
+        registrations: bool,
+    ) -> Result<PowLevel> {
+        let now = self.now();
+        let mut keys: Vec<String> = password_key.iter().map(|k| (*k).to_owned()).collect();
+        let reg_key = ctx
+            .ip
+            .filter(|_| registrations)
+            .map(crate::throttle::registration_key);
+        keys.extend(reg_key.iter().cloned());
+        let states = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.store.throttle_states(&keys).await?
+        };
+        let count = |key: Option<&str>, window: i64| {
+            states
+                .iter()
+                .find(|s| Some(s.key.as_str()) == key)
+                .filter(|s| now - s.last_failure_at < window)
+                .map_or(0, |s| s.failures)
+        };
+        let password_failures = count(password_key, crate::throttle::ACCOUNT.window);
+        let limit = self.registration_limit();
+        let registrations = count(reg_key.as_deref(), limit.window);
+        Ok(PowLevel {
+            attack: self.attack_level().await?,
+            account: crate::throttle::account_pow_level(password_failures),
+            password_failures,
+            source: limit.level(registrations),
+            registrations,
+        })
+    }
+
+    /// A challenge for a client that wants to solve one before signing in or registering
+    /// (the ALTCHA widget's challenge URL): as hard as the hardest gate it may be for, the
+    /// sign-in of `email` when given (its recent failures), or a registration from here.
+    pub async fn public_challenge(
+        &self,
+        ctx: &RequestContext,
+        email: Option<&str>,
+    ) -> Result<Challenge> {
+        let password_key = email
+            .and_then(|e| crate::email::Email::parse(e).ok())
+            .map(|e| format!("pw:{}", self.throttle_keys(&e, ctx.ip).account));
+        let p = self.pow_level(ctx, password_key.as_deref(), true).await?;
+        Ok(self.challenge_at(p.level()))
     }
 
     /// Whether `payload` solves one of our challenges of at least suspicion `level`, for the
     /// first time.
-    async fn pow_solved(&self, payload: Option<&str>, level: u32) -> Result<bool> {
+    pub(crate) async fn pow_solved(&self, payload: Option<&str>, level: u32) -> Result<bool> {
         let Some(payload) = payload else {
             return Ok(false);
         };
@@ -351,8 +423,9 @@ impl Services {
         account_key: &str,
         altcha_payload: Option<&str>,
     ) -> Result<Gate> {
+        let pow = self.pow_level(ctx, Some(password_key), false).await?;
         let mut gate = Gate {
-            attack_level: self.attack_level().await?,
+            attack_level: pow.attack,
             ..Gate::default()
         };
         if let Some(u) = user {
@@ -373,23 +446,9 @@ impl Services {
                 gate.known_fingerprint = has(&ctx.fingerprint);
             }
         }
-        let now = self.now();
-        gate.password_failures = self
-            .store
-            .throttle_states(&[password_key.to_owned()])
-            .await?
-            .first()
-            .filter(|s| now - s.last_failure_at < crate::throttle::ACCOUNT.window)
-            .map_or(0, |s| s.failures);
-        let free = crate::throttle::ACCOUNT.free_failures;
-        let account_level = if gate.password_failures >= free {
-            u32::try_from(1 + (gate.password_failures - free) / 10)
-                .unwrap_or(4)
-                .min(4)
-        } else {
-            0
-        };
-        let level = gate.attack_level.max(account_level);
+        gate.password_failures = pow.password_failures;
+        let account_level = pow.account;
+        let level = pow.level();
         gate.pow_solved = self.pow_solved(altcha_payload, level).await?;
         if gate.known_device || level == 0 || gate.pow_solved {
             return Ok(gate);
@@ -434,39 +493,6 @@ impl Services {
             } else {
                 "unusual sign-in activity: solve the proof-of-work and sign in again"
             },
-        })
-    }
-
-    /// While the service is under attack, registrations solve a proof-of-work too (bulk
-    /// account creation is the other half of credential abuse).
-    pub(crate) async fn registration_gate(
-        &self,
-        ctx: &RequestContext,
-        altcha_payload: Option<&str>,
-    ) -> Result<()> {
-        let level = self.attack_level().await?;
-        if level == 0 || self.pow_solved(altcha_payload, level).await? {
-            return Ok(());
-        }
-        let mut a = Assessment::default();
-        a.add(Reason::AttackInProgress, 5u32.saturating_mul(level));
-        let mut tx = self.store.begin().await?;
-        tx.append_audit(
-            &NewAuditEvent::new(self.now(), "risk.assessed", Outcome::Failure)
-                .client(ctx)
-                .details(json!({
-                    "score": a.score,
-                    "reasons": a.reason_names(),
-                    "signals": a.signals_json(),
-                    "decision": Decision::Challenge.as_str(),
-                    "stage": "register",
-                })),
-        )
-        .await?;
-        tx.commit().await?;
-        Err(Error::ChallengeRequired {
-            challenge: Box::new(self.challenge_at(level)),
-            why: "the service is under attack: solve the proof-of-work and register again",
         })
     }
 

@@ -12,6 +12,7 @@ mod keys;
 mod mfa;
 mod passkeys;
 mod playbooks;
+mod registration;
 mod tlog;
 
 use std::net::IpAddr;

@@ -241,6 +241,39 @@ impl Services {
         Ok(Some(record))
     }
 
+    /// The body of a C2SP tlog-witness `add-checkpoint` request for `cp`, to a witness that
+    /// knows tree size `old`: `old <size>`, the consistency proof from `old` to `cp`'s size
+    /// (one base64 hash a line; none from 0 or from the same size), a blank line, then the
+    /// signed checkpoint.
+    pub async fn witness_add_checkpoint_body(
+        &self,
+        old: u64,
+        cp: &CheckpointRecord,
+    ) -> Result<String> {
+        use base64::Engine;
+        let new = cp.tree_size;
+        if old > new {
+            return Err(Error::InvalidRequest(
+                format!("the witness knows size {old}, beyond this checkpoint's {new}"),
+                vec![],
+            ));
+        }
+        let proof = if old == 0 || old == new {
+            Vec::new()
+        } else {
+            self.with_nodes(|src| tlog::consistency_proof(src, old, new))
+                .await?
+        };
+        let mut body = format!("old {old}\n");
+        for h in &proof {
+            body.push_str(&base64::engine::general_purpose::STANDARD.encode(h));
+            body.push('\n');
+        }
+        body.push('\n');
+        body.push_str(&cp.note);
+        Ok(body)
+    }
+
     /// The latest signed checkpoint (made now if there is none yet).
     pub async fn latest_checkpoint(&self) -> Result<LatestCheckpoint> {
         let record = match self.store.latest_checkpoint().await? {

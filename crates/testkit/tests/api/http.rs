@@ -251,7 +251,8 @@ async fn headers_and_documents(b: Backend) {
                         "to",
                         "id",
                         "seq",
-                        "all"
+                        "all",
+                        "email"
                     ]
                     .contains(&name),
                     "{name}"

@@ -314,6 +314,9 @@ async fn envelope_encryption_and_kek_rotation(b: Backend) {
     let srv = TestServer::start_with(b, |c| {
         c.auth.self_registration = true;
         c.keys.rewrap_batch = 0;
+        // The traffic below registers from one address (loopback) freely.
+        c.detection.registrations_free = 1000;
+        c.detection.registrations_max = 1001;
     })
     .await;
     let svc = srv.services.clone();

@@ -22,6 +22,7 @@ macro_rules! on_both {
     )* };
 }
 
+mod accounts;
 mod admin;
 mod alerts;
 mod alerts_builtin;
@@ -33,6 +34,7 @@ mod cli_ca;
 mod clock;
 mod cluster;
 mod connections;
+mod crypto;
 mod datadir;
 mod detection;
 mod gateway;

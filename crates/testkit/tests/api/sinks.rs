@@ -15,45 +15,211 @@ use serde_json::Value;
 
 on_both!(
     sinks_deliver_everything_once_in_order,
+    webhook_messages_carry_their_own_time,
     witnesses_get_checkpoints
 );
 
+/// Issue 16 item 6: every webhook message is stamped (and signed) when it is sent. The
+/// receiver, like a Standard Webhooks verifier, refuses a timestamp more than five minutes
+/// from its clock; each delivery takes "200 s" (the receiver advances the shared fake clock),
+/// so one timestamp for a whole batch is stale by the third message.
+async fn webhook_messages_carry_their_own_time(b: Backend) {
+    use std::sync::{Arc, Mutex};
+    type Seen = Arc<Mutex<Vec<(i64, i64, bool)>>>;
+    let db = portcullis_testkit::TestDb::new(b).await;
+    let clock = portcullis_testkit::FakeClock::new();
+    // Events first, with no sink, so the sink's first batch holds many of them.
+    let srv = TestServer::start_on(db.clone(), clock.clone(), |_| {}).await;
+    for i in 0..6 {
+        srv.user(&format!("t{i}@example.com"), STRONG, Role::User)
+            .await;
+    }
+    srv.stop().await;
+
+    let seen: Seen = Arc::default();
+    let key = portcullis_core::siem::webhook_key(SECRET).unwrap();
+    let (c2, s2) = (clock.clone(), seen.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (clock, seen, key) = (c2.clone(), s2.clone(), key.clone());
+            async move {
+                use portcullis_core::clock::Clock;
+                let h = |n: &str| headers[n].to_str().unwrap().to_owned();
+                let ts: i64 = h("webhook-timestamp").parse().unwrap();
+                let signed =
+                    portcullis_core::siem::webhook_signature(&key, &h("webhook-id"), ts, &body)
+                        == h("webhook-signature");
+                let fresh = (clock.now() - ts).abs() <= 300;
+                let v: Value = serde_json::from_str(&body).unwrap();
+                let seq = v["unmapped"]["portcullis"]["seq"].as_i64().unwrap();
+                seen.lock().unwrap().push((seq, ts, signed));
+                clock.advance(200);
+                if fresh && signed {
+                    axum::http::StatusCode::NO_CONTENT
+                } else {
+                    axum::http::StatusCode::BAD_REQUEST
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let srv = TestServer::start_on(db, clock.clone(), move |c| {
+        c.audit.sinks = vec![SinkConfig {
+            name: "hook".into(),
+            kind: SinkKind::Webhook,
+            url: Some(format!("http://127.0.0.1:{port}/hook")),
+            secret: Some(SecretString::from(SECRET)),
+            retry_base_ms: 1,
+            max_attempts: 1,
+            ..SinkConfig::default()
+        }];
+    })
+    .await;
+    let (head, _) = srv.services.store().audit_head().await.unwrap();
+    assert!(head >= 6);
+    let started = Instant::now();
+    while seen.lock().unwrap().len() < head as usize {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    let seqs: Vec<i64> = seen.iter().map(|s| s.0).collect();
+    // Delivered in order, each once and accepted (nothing dead-lettered, nothing retried).
+    assert_eq!(
+        seqs[..head as usize],
+        (1..=head).collect::<Vec<_>>()[..],
+        "{seen:?}"
+    );
+    for w in seen.windows(2) {
+        assert!(
+            w[1].1 >= w[0].1 + 200,
+            "each message has its own time: {seen:?}"
+        );
+    }
+    assert!(seen.iter().all(|s| s.2), "{seen:?}");
+    srv.stop().await;
+    server.abort();
+}
+
+/// Issue 16 item 6: checkpoints reach witnesses by the C2SP tlog-witness protocol. The
+/// witness (tests/py/witness.py, written from the spec) checks the log's signature and the
+/// consistency proof from the size it knows; a restarted server, which does not know what
+/// the witness has, gets 409 with the witness's size and retries from there.
 async fn witnesses_get_checkpoints(b: Backend) {
     let db = portcullis_testkit::TestDb::new(b).await;
     let dir = db.dir.clone();
-    let witness = receiver(&dir, &["plain"]);
-    let wdir = dir.join("witness");
-    std::fs::create_dir_all(&wdir).unwrap();
-    let url = format!("http://127.0.0.1:{}/checkpoints", witness.port);
-    let w2 = wdir.clone();
-    let srv = TestServer::start_on(db, portcullis_testkit::FakeClock::new(), move |c| {
-        c.audit.witness_urls = vec![url];
-        c.audit.witness_dir = Some(w2);
-    })
-    .await;
-    srv.user("w@example.com", STRONG, Role::User).await;
+    let (portfile, out, vkey) = (
+        dir.join("witness.port"),
+        dir.join("witness.out"),
+        dir.join("witness.vkey"),
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/witness.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .arg(&portfile)
+        .arg(&out)
+        .arg(&vkey)
+        .spawn()
+        .unwrap();
     let started = Instant::now();
-    loop {
-        let posted = std::fs::read_to_string(&witness.out).unwrap_or_default();
-        let written = std::fs::read_to_string(wdir.join("checkpoint")).unwrap_or_default();
-        if !posted.is_empty() && !written.is_empty() {
-            assert!(
-                written.starts_with("localhost:8080/portcullis/audit\n"),
-                "{written}"
-            );
-            assert!(
-                posted.starts_with("localhost:8080/portcullis/audit\\n"),
-                "{posted}"
-            );
-            assert!(written.contains("\u{2014} localhost:8080/portcullis/audit "));
-            break;
+    let port: u16 = loop {
+        if let Ok(p) = std::fs::read_to_string(&portfile)
+            && let Ok(p) = p.trim().parse()
+        {
+            break p;
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "no checkpoint reached the witnesses"
+            "witness did not start"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let witness = Receiver {
+        child,
+        port,
+        out: out.clone(),
+    };
+    let wdir = dir.join("witness");
+    std::fs::create_dir_all(&wdir).unwrap();
+    let url = format!("http://127.0.0.1:{}/add-checkpoint", witness.port);
+    let tweak = |c: &mut Config| {
+        c.audit.witness_urls = vec![url.clone()];
+        c.audit.witness_dir = Some(wdir.clone());
+        c.audit.checkpoint_every_entries = 1;
+    };
+    let answers = || -> Vec<Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let wait_for = |what: &str, ok: &dyn Fn(&[Value]) -> bool| {
+        let started = Instant::now();
+        loop {
+            let a = answers();
+            if ok(&a) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "{what}: {a:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let clock = portcullis_testkit::FakeClock::new();
+    let srv = TestServer::start_on(db.clone(), clock.clone(), tweak).await;
+    std::fs::write(&vkey, srv.services.checkpoint_verifier_key()).unwrap();
+    srv.user("w@example.com", STRONG, Role::User).await;
+    wait_for("a first checkpoint cosigned", &|a| {
+        a.iter().any(|x| x["status"] == 200)
+    });
+    // The tree grows: the next push proves consistency with what the witness holds.
+    for i in 0..3 {
+        srv.user(&format!("w{i}@example.com"), STRONG, Role::User)
+            .await;
     }
+    wait_for("a consistency proof accepted", &|a| {
+        a.iter().any(|x| {
+            x["status"] == 200 && x["old"].as_u64() > Some(0) && x["proof_len"].as_u64() > Some(0)
+        })
+    });
+    let written = std::fs::read_to_string(wdir.join("checkpoint")).unwrap_or_default();
+    assert!(
+        written.starts_with("localhost:8080/portcullis/audit\n"),
+        "{written}"
+    );
+    srv.stop().await;
+
+    // A new process does not know the witness's size: 409 (text/x.tlog.size), then a retry
+    // from the size the witness named, which it accepts.
+    let before = answers().len();
+    let srv = TestServer::start_on(db, clock, tweak).await;
+    for i in 3..5 {
+        srv.user(&format!("w{i}@example.com"), STRONG, Role::User)
+            .await;
+    }
+    wait_for("409 then an accepted retry", &|a| {
+        let new = &a[before.min(a.len())..];
+        let conflict = new.iter().position(|x| x["status"] == 409 && x["old"] == 0);
+        conflict.is_some_and(|c| {
+            new[c + 1..]
+                .iter()
+                .any(|x| x["status"] == 200 && x["old"].as_u64() > Some(0))
+        })
+    });
+    assert!(
+        answers()
+            .iter()
+            .all(|x| x["status"] == 200 || x["status"] == 409 || x["status"] == 503),
+        "the witness refused a proof or a signature: {:?}",
+        answers()
+    );
     srv.stop().await;
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::dto::{ActivityEntry, ActivityList, AltchaChallenge, BanBody, BanList, BanRequest};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Admin, ApiJson, ApiQuery, Auth, Validate, max_len};
+use crate::extract::{Admin, ApiJson, ApiQuery, Auth, Ctx, Validate, max_len};
 use portcullis_core::FieldError;
 
 pub fn router() -> Router<AppState> {
@@ -32,15 +32,48 @@ fn to_body(c: portcullis_core::detect::altcha::Challenge) -> AltchaChallenge {
     }
 }
 
+/// `?email=` of the challenge endpoint.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeQuery {
+    /// The email about to sign in: the challenge is then as hard as that sign-in demands
+    /// (recent wrong passwords on it raise the level).
+    pub email: Option<String>,
+}
+
+impl Validate for ChallengeQuery {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if let Some(e) = &self.email {
+            max_len(&mut errors, "email", e, 254);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 /// A proof-of-work challenge (the ALTCHA widget's `challengeurl`). Solving one ahead lets a
-/// sign-in that would be challenged go through at once; it works once, until it expires,
-/// and only when at least as hard as the current attack level asks.
+/// sign-in or registration that would be challenged go through at once; it works once,
+/// until it expires. Its difficulty comes from the same function as the gates': the attack
+/// level, this address's recent registrations and, with `email`, that account's failures.
 #[utoipa::path(get, path = "/api/v1/auth/challenge", tag = "auth",
+    params(ChallengeQuery),
     responses(
         (status = 200, description = "An ALTCHA v1 challenge", body = AltchaChallenge),
+        (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn challenge(State(s): State<AppState>) -> ApiResult<Json<AltchaChallenge>> {
-    Ok(Json(to_body(s.svc.public_challenge().await?)))
+pub async fn challenge(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiQuery(q): ApiQuery<ChallengeQuery>,
+) -> ApiResult<Json<AltchaChallenge>> {
+    Ok(Json(to_body(
+        s.svc.public_challenge(&ctx, q.email.as_deref()).await?,
+    )))
 }
 
 /// `?limit=`
