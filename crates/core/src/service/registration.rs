@@ -93,10 +93,10 @@ impl Services {
             return Ok(());
         };
         let now = self.now();
-        let st = tx.bump_throttle(&k, now, REGISTRATIONS.window).await?;
-        if st.failures >= REGISTRATIONS.max {
-            tx.set_throttle_block(&k, now + REGISTRATIONS.window)
-                .await?;
+        let limit = self.registration_limit();
+        let st = tx.bump_throttle(&k, now, limit.window).await?;
+        if st.failures >= limit.max {
+            tx.set_throttle_block(&k, now + limit.window).await?;
         }
         Ok(())
     }

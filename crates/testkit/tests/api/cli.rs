@@ -52,7 +52,7 @@ pub(crate) fn spawn_with(mut cmd: Command) -> (std::process::Child, String) {
 async fn sigkill_during_writes_loses_nothing(b: Backend) {
     let db = TestDb::new(b).await;
     let cfg = db.write_config(&format!(
-        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n[auth]\nself_registration = true\n",
+        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n[auth]\nself_registration = true\n[detection]\nregistrations_free = 1000000\nregistrations_max = 1000001\n",
         db.config_toml()
     ));
     let (mut child, addr) = spawn_server(&cfg);
