@@ -1,0 +1,451 @@
+//! The typed configuration. Loading and layering (file, environment, flags) happen in the
+//! server crate; this module defines the keys, their defaults and their validation.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::model::Role;
+
+mod audit;
+mod auth;
+mod detection;
+mod keys;
+mod routes;
+mod server;
+
+pub use audit::*;
+pub use auth::*;
+pub use detection::*;
+pub use keys::*;
+pub use routes::*;
+pub use server::*;
+
+/// A configuration value that is wrong, with the dotted key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration `{key}`: {message}")]
+pub struct ConfigError {
+    /// Dotted key, e.g. `auth.password.min_length`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Everything Portcullis can be told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[keys]`
+    pub keys: KeysConfig,
+    /// `[auth]`
+    pub auth: AuthConfig,
+    /// `[admin]`
+    pub admin: AdminConfig,
+    /// `[security_txt]`
+    pub security_txt: SecurityTxtConfig,
+    /// `[audit]`
+    pub audit: AuditConfig,
+    /// `[[routes]]`: the gateway in front of the team's own API.
+    pub routes: Vec<RouteConfig>,
+    /// `[cluster]`: what several nodes share besides the database.
+    pub cluster: ClusterConfig,
+    /// `[log]`
+    pub log: LogConfig,
+    /// `[detection]`: risk scoring, proof-of-work, GeoIP, deny lists.
+    pub detection: DetectionConfig,
+    /// `[alerts]`: rules over the audit log, alert sinks and automated responses.
+    pub alerts: crate::alerting::AlertsConfig,
+}
+
+impl Config {
+    /// Fills in what the file may leave out: a sink without a name is named after its kind
+    /// and position, and `transport = "tls"` is `tls = true`.
+    pub fn normalize(&mut self) {
+        for (i, sink) in self.audit.sinks.iter_mut().enumerate() {
+            if sink.name.is_empty() {
+                let kind = match sink.kind {
+                    SinkKind::File => "file",
+                    SinkKind::Syslog => "syslog",
+                    SinkKind::Webhook => "webhook",
+                };
+                sink.name = format!("{kind}-{i}");
+            }
+            if let Some(t) = sink.transport {
+                sink.tls = t == SyslogTransport::Tls;
+            }
+        }
+        self.alerts.normalize();
+    }
+
+    /// Checks values that the types alone do not; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.server.public_url;
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() < 10
+            || url.ends_with('/')
+        {
+            return Err(bad(
+                "server.public_url",
+                "must be an absolute http(s) URL without a trailing slash",
+            ));
+        }
+        if self.server.max_body_bytes < 1024 || self.server.max_body_bytes > 64 * 1024 * 1024 {
+            return Err(bad(
+                "server.max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        if self.server.header_timeout_seconds == 0 || self.server.body_timeout_seconds == 0 {
+            return Err(bad(
+                "server.header_timeout_seconds",
+                "header_timeout_seconds and body_timeout_seconds must be at least 1",
+            ));
+        }
+        if !(8192..=1_048_576).contains(&self.server.max_header_bytes) {
+            return Err(bad(
+                "server.max_header_bytes",
+                "must be between 8192 and 1048576",
+            ));
+        }
+        if self.server.request_timeout_seconds == 0 {
+            return Err(bad("server.request_timeout_seconds", "must be at least 1"));
+        }
+        let db = self.database.url.expose_secret();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(bad("database.max_connections", "must be at least 1"));
+        }
+        let a = &self.auth;
+        if !(60..=86_400).contains(&a.access_token_ttl_seconds) {
+            return Err(bad(
+                "auth.access_token_ttl_seconds",
+                "must be between 60 and 86400",
+            ));
+        }
+        if a.refresh_token_ttl_seconds < a.access_token_ttl_seconds
+            || a.refresh_token_ttl_seconds > 31_536_000
+        {
+            return Err(bad(
+                "auth.refresh_token_ttl_seconds",
+                "must be at least the access-token TTL and at most one year",
+            ));
+        }
+        if a.max_sessions_per_user == 0 {
+            return Err(bad("auth.max_sessions_per_user", "must be at least 1"));
+        }
+        if a.signature_window_seconds == 0 || a.signature_window_seconds > 3600 {
+            return Err(bad(
+                "auth.signature_window_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if a.step_up_max_age_seconds == 0 {
+            return Err(bad("auth.step_up_max_age_seconds", "must be at least 1"));
+        }
+        let p = &a.password;
+        if p.min_length < 8 {
+            return Err(bad(
+                "auth.password.min_length",
+                "must be at least 8 (NIST SP 800-63B)",
+            ));
+        }
+        if p.max_length < 64 || p.max_length < p.min_length || p.max_length > 1024 {
+            return Err(bad(
+                "auth.password.max_length",
+                "must be between 64 and 1024 and not below min_length",
+            ));
+        }
+        if p.min_strength > 4 {
+            return Err(bad(
+                "auth.password.min_strength",
+                "must be a zxcvbn score from 0 to 4",
+            ));
+        }
+        if p.argon2_parallelism == 0 || p.argon2_parallelism > 16 {
+            return Err(bad(
+                "auth.password.argon2_parallelism",
+                "must be between 1 and 16",
+            ));
+        }
+        if p.argon2_memory_kib < 8 * p.argon2_parallelism || p.argon2_memory_kib > 4 * 1024 * 1024 {
+            return Err(bad(
+                "auth.password.argon2_memory_kib",
+                "must be between 8 x parallelism and 4194304",
+            ));
+        }
+        if p.argon2_iterations == 0 || p.argon2_iterations > 100 {
+            return Err(bad(
+                "auth.password.argon2_iterations",
+                "must be between 1 and 100",
+            ));
+        }
+        if self.security_txt.contact.is_empty() {
+            return Err(bad("security_txt.contact", "needs at least one URI"));
+        }
+        if let Some(c) = self.security_txt.contact.iter().find(|c| {
+            !(c.starts_with("mailto:") || c.starts_with("https://") || c.starts_with("tel:"))
+        }) {
+            return Err(bad(
+                "security_txt.contact",
+                format!("`{c}` is not a mailto:, https:// or tel: URI"),
+            ));
+        }
+        if !(1..=364).contains(&self.security_txt.expires_days) {
+            return Err(bad(
+                "security_txt.expires_days",
+                "must be between 1 and 364 (RFC 9116: less than a year ahead)",
+            ));
+        }
+        if self.audit.checkpoint_every_entries == 0 {
+            return Err(bad("audit.checkpoint_every_entries", "must be at least 1"));
+        }
+        if self.audit.checkpoint_every_seconds == 0 {
+            return Err(bad("audit.checkpoint_every_seconds", "must be at least 1"));
+        }
+        for (i, u) in self.audit.witness_urls.iter().enumerate() {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(bad(
+                    &format!("audit.witness_urls[{i}]"),
+                    "must be an https:// URL",
+                ));
+            }
+        }
+        if let Some(url) = &self.cluster.redis_url
+            && !url.expose_secret().starts_with("redis://")
+        {
+            return Err(bad(
+                "cluster.redis_url",
+                "must be redis://[[user]:password@]host:port[/db]",
+            ));
+        }
+        self.detection.validate()?;
+        let mut route_names = std::collections::HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = |k: &str| format!("routes[{i}].{k}");
+            let valid_name = !r.name.is_empty()
+                && r.name.len() <= 64
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name || !route_names.insert(r.name.as_str()) {
+                return Err(bad(
+                    &key("name"),
+                    "unique, 1 to 64 letters, digits, `-` or `_`",
+                ));
+            }
+            let reserved = ["/api/v1", "/.well-known", "/healthz", "/readyz", "/metrics"];
+            if !r.prefix.starts_with('/')
+                || r.prefix.contains("..")
+                || reserved
+                    .iter()
+                    .any(|p| r.prefix == *p || r.prefix.starts_with(&format!("{p}/")))
+            {
+                return Err(bad(
+                    &key("prefix"),
+                    "a path starting with `/`, outside /api/v1, /.well-known, /healthz, /readyz and /metrics",
+                ));
+            }
+            if let Some(c) = r
+                .allowed_countries
+                .iter()
+                .chain(&r.denied_countries)
+                .find(|c| !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase())))
+            {
+                return Err(bad(
+                    &key("allowed_countries"),
+                    format!("`{c}` is not an ISO 3166-1 alpha-2 code in capitals (e.g. `FR`)"),
+                ));
+            }
+            if (!r.allowed_countries.is_empty() || !r.denied_countries.is_empty())
+                && self.detection.geoip_city_db.is_none()
+            {
+                return Err(bad(
+                    &key("allowed_countries"),
+                    "country rules need `detection.geoip_city_db`",
+                ));
+            }
+            if r.upstreams.is_empty()
+                || r.upstreams.iter().any(|u| {
+                    !(u.starts_with("http://") || u.starts_with("https://"))
+                        || u.parse::<std::net::SocketAddr>().is_ok()
+                })
+            {
+                return Err(bad(
+                    &key("upstreams"),
+                    "one or more http://host:port or https://host:port URLs",
+                ));
+            }
+            if r.upstream_client_cert_file.is_some() != r.upstream_client_key_file.is_some() {
+                return Err(bad(
+                    &key("upstream_client_cert"),
+                    "upstream_client_cert and upstream_client_key go together",
+                ));
+            }
+            if r.methods
+                .iter()
+                .any(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Err(bad(
+                    &key("methods"),
+                    "upper-case HTTP methods, e.g. [\"GET\", \"POST\"]",
+                ));
+            }
+            if r.timeout_seconds == 0 || r.timeout_seconds > 3600 {
+                return Err(bad(&key("timeout_seconds"), "1 to 3600"));
+            }
+            if r.rate_limit
+                .is_some_and(|l| l.requests == 0 || l.window_seconds == 0)
+            {
+                return Err(bad(
+                    &key("rate_limit"),
+                    "requests and window_seconds must be at least 1",
+                ));
+            }
+            if r.quota.is_some_and(|q| {
+                q.daily == Some(0)
+                    || q.monthly == Some(0)
+                    || (q.daily.is_none() && q.monthly.is_none())
+            }) {
+                return Err(bad(&key("quota"), "daily and/or monthly, each at least 1"));
+            }
+            if r.breaker_error_rate
+                .is_some_and(|e| !(e > 0.0 && e <= 1.0) || r.breaker_window < 2)
+            {
+                return Err(bad(
+                    &key("breaker_error_rate"),
+                    "between 0 (exclusive) and 1, with breaker_window at least 2",
+                ));
+            }
+            if r.max_concurrent == Some(0) || r.breaker_failures == 0 || r.retries > 5 {
+                return Err(bad(
+                    &key("max_concurrent"),
+                    "max_concurrent and breaker_failures at least 1, retries at most 5",
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, sink) in self.audit.sinks.iter().enumerate() {
+            let key = |k: &str| format!("audit.sinks[{i}].{k}");
+            let valid_name = !sink.name.is_empty()
+                && sink.name.len() <= 64
+                && sink
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                return Err(bad(&key("name"), "1 to 64 letters, digits, `-` or `_`"));
+            }
+            if !names.insert(sink.name.as_str()) {
+                return Err(bad(&key("name"), "must be unique"));
+            }
+            if sink.max_attempts == 0 {
+                return Err(bad(&key("max_attempts"), "must be at least 1"));
+            }
+            match sink.kind {
+                SinkKind::File if sink.path.is_none() => {
+                    return Err(bad(&key("path"), "a file sink needs a path"));
+                }
+                SinkKind::Syslog
+                    if sink
+                        .address
+                        .as_deref()
+                        .is_none_or(|a| a.rsplit_once(':').is_none()) =>
+                {
+                    return Err(bad(&key("address"), "a syslog sink needs host:port"));
+                }
+                SinkKind::Webhook => {
+                    if !sink
+                        .url
+                        .as_deref()
+                        .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://"))
+                    {
+                        return Err(bad(&key("url"), "a webhook sink needs an https:// URL"));
+                    }
+                    let ok = sink
+                        .secret
+                        .as_ref()
+                        .is_some_and(|s| crate::siem::webhook_key(s.expose_secret()).is_ok());
+                    if !ok {
+                        return Err(bad(
+                            &key("secret"),
+                            "a webhook sink needs a secret: `whsec_` and base64 of 24 to 64 random bytes",
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(o) = &self.audit.checkpoint_origin
+            && (o.is_empty()
+                || o.chars()
+                    .any(|c| c.is_whitespace() || c == '+' || c.is_control()))
+        {
+            return Err(bad(
+                "audit.checkpoint_origin",
+                "must be non-empty, without spaces, `+` or control characters",
+            ));
+        }
+        self.alerts.validate()?;
+        Ok(())
+    }
+
+    /// Whether responses should carry HSTS.
+    pub fn is_https(&self) -> bool {
+        self.server.public_url.starts_with("https://") || self.server.tls.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = Config::default();
+        c.auth.password.min_length = 4;
+        assert_eq!(
+            c.validate().map_err(|e| e.key),
+            Err("auth.password.min_length".to_owned())
+        );
+        let mut c = Config::default();
+        c.security_txt.expires_days = 400;
+        assert_eq!(
+            c.validate().map_err(|e| e.key),
+            Err("security_txt.expires_days".to_owned())
+        );
+    }
+
+    #[test]
+    fn debug_hides_database_password() {
+        let mut c = Config::default();
+        c.database.url = SecretString::from("postgres://u:hunter2@db/portcullis");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
