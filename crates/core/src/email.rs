@@ -75,6 +75,27 @@ impl Email {
         Ok(Self(s))
     }
 
+    /// An address as it was stored, trusted as it is: rows written before a rule changed
+    /// (the A-label domain, invisible characters) still load, so one old row can never
+    /// break a listing or a sign-in of anyone else.
+    pub fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
+    /// How this address was spelt by the rules before domains were stored as A-labels
+    /// (NFKC and lower case only: `user@exämple.com`), when that differs: accounts made
+    /// then are still found under it, and no new account can take the same mailbox.
+    pub fn legacy_spelling(&self) -> Option<String> {
+        let (local, domain) = self.0.rsplit_once('@')?;
+        if !domain.split('.').any(|label| label.starts_with("xn--")) {
+            return None;
+        }
+        let (unicode, result) = idna::domain_to_unicode(domain);
+        result.ok()?;
+        let legacy = format!("{local}@{unicode}");
+        (legacy != self.0).then_some(legacy)
+    }
+
     /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -204,6 +225,18 @@ mod tests {
     }
 
     /// Issue 16 item 5: one mailbox, one account.
+    #[test]
+    fn the_spelling_older_versions_stored_is_known() {
+        let e = Email::parse("User@Exämple.com").unwrap();
+        assert_eq!(e.legacy_spelling().as_deref(), Some("user@exämple.com"));
+        let e = Email::parse("user@xn--exmple-cua.com").unwrap();
+        assert_eq!(e.legacy_spelling().as_deref(), Some("user@exämple.com"));
+        assert_eq!(
+            Email::parse("user@example.com").unwrap().legacy_spelling(),
+            None
+        );
+    }
+
     #[test]
     fn one_mailbox_has_one_spelling() {
         let canon = |s: &str| Email::parse(s).map(|e| e.as_str().to_owned());

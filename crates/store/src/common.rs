@@ -136,7 +136,7 @@ macro_rules! sql_backend {
             let role: String = r.try_get("role").map_err(map_err)?;
             Ok(User {
                 id,
-                email: Email::parse(&email).map_err(|_| corrupt("stored email does not parse"))?,
+                email: Email::from_stored(email),
                 display_name,
                 role: role.parse::<Role>().map_err(|_| corrupt("stored role unknown"))?,
                 password_hash: r.try_get::<Option<String>, _>("password_hash").map_err(map_err)?.map(PasswordHash),

@@ -140,6 +140,12 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
+        // One mailbox, one account, also against accounts stored under an older spelling.
+        if self.user_by_email(&user.email).await?.is_some() {
+            return Err(Error::Conflict(
+                "an account with this email already exists".into(),
+            ));
+        }
         let mut tx = self.store.begin().await?;
         tx.insert_user(&user)
             .await
@@ -242,7 +248,7 @@ impl Services {
         let source_keys: Vec<String> = keys.ip.iter().chain(net_key.iter()).cloned().collect();
         self.check_throttle_keys(&source_keys).await?;
 
-        let user = self.store.user_by_email(&email).await?;
+        let user = self.user_by_email(&email).await?;
         if let Some(ip) = ctx.ip
             && let Some(blocked) = self.ip_blocked(ip).await?
         {
@@ -875,5 +881,19 @@ impl Services {
         tx.commit().await?;
         self.note_revoked(&ids, now);
         Ok(())
+    }
+}
+
+impl Services {
+    /// The account of `email`: under its canonical spelling, else under the spelling older
+    /// versions stored (a Unicode domain instead of its A-label).
+    pub(crate) async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        if let Some(u) = self.store.user_by_email(email).await? {
+            return Ok(Some(u));
+        }
+        match email.legacy_spelling() {
+            Some(old) => Ok(self.store.user_by_email(&Email::from_stored(old)).await?),
+            None => Ok(None),
+        }
     }
 }

@@ -14,8 +14,69 @@ on_both!(
     json_bodies_must_be_objects,
     one_credential_at_a_time,
     registrations_are_counted_per_source,
-    public_challenge_is_as_hard_as_sign_in
+    public_challenge_is_as_hard_as_sign_in,
+    accounts_stored_under_the_old_spelling_are_found
 );
+
+/// An account stored by an older version, under its Unicode domain (before A-labels), still
+/// signs in under every spelling, and nobody can register its mailbox again.
+async fn accounts_stored_under_the_old_spelling_are_found(b: Backend) {
+    use portcullis_core::crypto::passwords::{Argon2Params, PasswordHasher};
+    use portcullis_core::email::Email;
+    use portcullis_core::model::User;
+    let srv = TestServer::start_with(b, |c| c.auth.self_registration = true).await;
+    let rng = portcullis_core::rand::OsRng;
+    let params = Argon2Params {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let hasher = PasswordHasher::new(params, 1, 4, &rng).unwrap();
+    let hash = hasher
+        .hash(secrecy::SecretString::from(STRONG.to_owned()), &rng)
+        .await
+        .unwrap();
+    let now = portcullis_core::clock::Clock::now(srv.clock.as_ref());
+    let user = User {
+        id: "0190a0a0-0000-7000-8000-000000000001".into(),
+        email: Email::from_stored("old@exämple.com".into()),
+        display_name: None,
+        role: Role::User,
+        password_hash: Some(hash),
+        mfa_enabled: false,
+        locked: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = srv.services.store().begin().await.unwrap();
+    tx.insert_user(&user).await.unwrap();
+    tx.commit().await.unwrap();
+    for spelling in [
+        "old@exämple.com",
+        "OLD@EXÄMPLE.COM",
+        "old@xn--exmple-cua.com",
+    ] {
+        let (s, body, _) = send(
+            client()
+                .post(srv.url("/api/v1/auth/login"))
+                .json(&json!({"email": spelling, "password": STRONG})),
+        )
+        .await;
+        assert_eq!(s, 200, "{spelling}: {body}");
+    }
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/register"))
+            .json(&json!({"email": "old@xn--exmple-cua.com", "password": STRONG2})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    srv.stop().await;
+}
 
 async fn one_mailbox_one_account(b: Backend) {
     let srv = TestServer::start_with(b, |c| c.auth.self_registration = true).await;
