@@ -197,9 +197,16 @@ impl App {
         }
         let store = open_store_as(&config, create).await?;
         match crate::masterkey::resolve(&config, store.as_ref(), rng.as_ref(), create).await? {
-            crate::masterkey::Master::Ready(master) => Ok(Prepared::Ready(Box::new(
-                Self::build_with(config, clock, rng, store, master).await?,
-            ))),
+            crate::masterkey::Master::Ready(master) => {
+                crate::masterkey::verify_key_check(&config, store.as_ref(), &master).await?;
+                let check = (create != Create::Never).then(|| master.clone());
+                let app = Self::build_with(config, clock, rng, store.clone(), master).await?;
+                // The key opened what the database holds: remember which key that was.
+                if let Some(key) = check {
+                    crate::masterkey::record_key_check(store.as_ref(), &key).await?;
+                }
+                Ok(Prepared::Ready(Box::new(app)))
+            }
             crate::masterkey::Master::Sealed(record) => {
                 Ok(Prepared::Sealed(Box::new(config), record, store))
             }

@@ -40,6 +40,67 @@ pub enum MasterKeyError {
     Store(#[from] portcullis_core::store::StoreError),
 }
 
+/// The `key_meta` entry holding the master key's check value (an HMAC of a fixed text under
+/// the key, as HSMs' key check values): a wrong key is named as such at start, instead of
+/// failing later on the first sealed value it cannot open.
+pub const KEY_CHECK_META: &str = "master_key_check";
+const KEY_CHECK_TEXT: &str = "portcullis master key check v1";
+
+/// Where the configured master key comes from, for messages.
+fn source_of(config: &Config) -> String {
+    match config.keys.source {
+        KeySource::File => format!("the master key file {}", crate::datadir::key_file(config)),
+        KeySource::Env => format!("the environment variable {}", config.keys.master_key_env),
+        KeySource::Pkcs11 => "the PKCS#11 token".to_owned(),
+        KeySource::Shamir => "the Shamir shares".to_owned(),
+    }
+}
+
+/// Refuses a master key whose check value differs from the one the database recorded.
+pub async fn verify_key_check(
+    config: &Config,
+    store: &dyn Store,
+    key: &SecretKey,
+) -> Result<(), MasterKeyError> {
+    let Some(stored) = store.key_meta(KEY_CHECK_META).await? else {
+        return Ok(());
+    };
+    let stored: String = serde_json::from_str(&stored).unwrap_or_default();
+    let ok = hex::decode(stored.as_bytes()).is_ok_and(|mac| {
+        portcullis_core::crypto::httpsig::verify_hmac_sha256(key.expose(), KEY_CHECK_TEXT, &mac)
+    });
+    if ok {
+        return Ok(());
+    }
+    Err(MasterKeyError::Config(format!(
+        "{} is not the master key of the {}: the database was sealed under another key. Restore the key that belongs to this database from your backup (see the README, \"Where the data is; backup and restore\"); nothing was changed",
+        source_of(config),
+        crate::datadir::database(config)
+    )))
+}
+
+/// Records the check value of a master key that has just opened the database, when none is
+/// recorded yet (a new database, or one from before check values).
+pub async fn record_key_check(store: &dyn Store, key: &SecretKey) -> Result<(), MasterKeyError> {
+    if store.key_meta(KEY_CHECK_META).await?.is_some() {
+        return Ok(());
+    }
+    let mac = hex::encode(portcullis_core::crypto::httpsig::sign_hmac_sha256(
+        key.expose(),
+        KEY_CHECK_TEXT,
+    ));
+    let json = serde_json::to_string(&mac).map_err(|e| MasterKeyError::Config(e.to_string()))?;
+    let now = portcullis_core::clock::Clock::now(&portcullis_core::clock::SystemClock);
+    let mut tx = store.begin().await?;
+    match tx.insert_key_meta(KEY_CHECK_META, &json, now).await {
+        // Another node recorded it first: the same value.
+        Err(portcullis_core::store::StoreError::Conflict(_)) => return Ok(()),
+        r => r?,
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Resolves the configured source. With `source = "shamir"`, shares in
 /// [`SHARES_ENV`] unseal at once (for CLI commands); otherwise the result is `Sealed`.
 /// With [`Create::Never`] no master key is made, and none is ever made for a database that

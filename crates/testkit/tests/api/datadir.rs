@@ -145,6 +145,40 @@ async fn serve_refuses_a_new_key_for_a_sealed_database(b: Backend) {
         "{err}"
     );
     assert!(!key.exists(), "serve left a new, wrong master key behind");
+    // Another valid key in its place is named as the wrong key, by serve and by readers.
+    {
+        use base64::Engine;
+        use std::os::unix::fs::PermissionsExt;
+        let other: [u8; 32] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
+        std::fs::write(
+            &key,
+            base64::engine::general_purpose::STANDARD.encode(other),
+        )
+        .unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    for args in [&["audit", "verify"][..], &["serve"]] {
+        let args: Vec<String> = args
+            .iter()
+            .copied()
+            .chain(["--config", &cfg])
+            .map(str::to_owned)
+            .collect();
+        let (code, _, err) = tokio::task::spawn_blocking({
+            let dir = dir.clone();
+            move || run_in(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap();
+        assert_ne!(code, 0, "started with the wrong key: {err}");
+        assert!(
+            err.contains(&format!(
+                "the master key file {} is not the master key of",
+                key.display()
+            )),
+            "{err}"
+        );
+    }
     // With the key back, it starts as before.
     std::fs::rename(dir.join("master.key.moved"), &key).unwrap();
     let (code, out, err) = run_in(&dir, &["audit", "verify", "--config", &cfg]);
