@@ -47,6 +47,10 @@ print(" ".join(re.findall(r'id = "(RUSTSEC-\d{4}-\d{4})"', text)))
 PY
 )
 
+# cargo deny reads the metadata of every platform's dependencies (wasm, android, ...), which
+# a build on this machine never downloads: fetch them all (from crates.io, as locked) first.
+log "fetching every platform's dependencies for cargo deny (cargo fetch --locked)"
+cargo fetch --locked --quiet
 log "cargo deny (licences, bans, duplicates, sources, advisories)"
 cargo deny --offline check
 log "cargo audit"
