@@ -57,7 +57,7 @@ pub async fn list_users(
 
 /// Lock a user: no sign-in, every session revoked.
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/lock", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
+    params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Locked"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
@@ -75,7 +75,7 @@ pub async fn lock_user(
 /// Reset a user's second factors (lost authenticator): TOTP, passkeys and recovery codes are
 /// removed and every session revoked; the user signs in with the password and enrols again.
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
+    params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Second factors removed, sessions revoked"),
         (status = 401, description = "Step-up required", body = Problem, content_type = "application/problem+json"),
@@ -93,7 +93,7 @@ pub async fn reset_user_mfa(
 
 /// Unlock a user.
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/unlock", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
+    params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Unlocked"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
@@ -110,7 +110,7 @@ pub async fn unlock_user(
 
 /// Remote logout: revoke every session of a user.
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
+    params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),

@@ -143,7 +143,7 @@ pub async fn list(
 /// Resolve an open alert: the next firing of its rule for the same group raises a new alert
 /// (sent, playbook run) instead of counting on this one.
 #[utoipa::path(post, path = "/api/v1/admin/alerts/{id}/resolve", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Alert id")),
+    params(("id" = String, Path, description = "Alert id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Resolved"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),

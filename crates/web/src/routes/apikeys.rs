@@ -63,7 +63,7 @@ pub async fn list(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<Ap
 
 /// Issue a successor; the old key keeps working for `overlap_seconds` (default 0), then stops.
 #[utoipa::path(post, path = "/api/v1/auth/api-keys/{id}/rotate", tag = "api-keys", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Key id")),
+    params(("id" = String, Path, description = "Key id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     request_body(content = ApiKeyRotateRequest, description = "Optional"),
     responses(
         (status = 201, description = "The new key; `key` is shown only here", body = ApiKeyBody),
@@ -97,7 +97,7 @@ pub async fn rotate(
 
 /// Revoke one of the caller's keys: it stops working at once, on every node.
 #[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "api-keys", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Key id")),
+    params(("id" = String, Path, description = "Key id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such key of the caller", body = Problem, content_type = "application/problem+json"),
@@ -139,7 +139,7 @@ pub async fn admin_list(
 
 /// Revoke any key.
 #[utoipa::path(delete, path = "/api/v1/admin/api-keys/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Key id")),
+    params(("id" = String, Path, description = "Key id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),

@@ -220,7 +220,7 @@ pub async fn revoke_other_sessions(
 
 /// Revoke one of the caller's sessions.
 #[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = String, Path, description = "Session id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),

@@ -223,7 +223,7 @@ pub async fn create_ban(
 
 /// Lift a ban before it expires.
 #[utoipa::path(delete, path = "/api/v1/admin/bans/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Ban id")),
+    params(("id" = String, Path, description = "Ban id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Lifted"),
         (status = 401, description = "Not authenticated, or step-up required", body = Problem, content_type = "application/problem+json"),

@@ -150,7 +150,7 @@ pub async fn erase(
 /// Erase a user (GDPR art. 17), as an administrator: `?erase=true` is required, since
 /// erasure cannot be undone.
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id"), EraseQuery),
+    params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$"), EraseQuery),
     responses(
         (status = 204, description = "Erased"),
         (status = 400, description = "erase=true missing", body = Problem, content_type = "application/problem+json"),

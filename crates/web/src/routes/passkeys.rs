@@ -154,7 +154,7 @@ pub async fn list(
 
 /// Remove one of the caller's passkeys (needs a recent factor).
 #[utoipa::path(delete, path = "/api/v1/auth/webauthn/credentials/{id}", tag = "passkeys", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Passkey id")),
+    params(("id" = String, Path, description = "Passkey id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "Not authenticated, or step-up required", body = Problem, content_type = "application/problem+json"),
