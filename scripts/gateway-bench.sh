@@ -4,15 +4,20 @@
 # each loaded with wrk with the same settings. Prints requests/s, p50 and p99 for direct,
 # nginx and Portcullis, the Portcullis/nginx ratio, and (at 4 connections) the p99 that
 # Portcullis adds over nginx.
-# Usage: scripts/gateway-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light and wrk)
+# Usage: [PORTCULLIS_BIN=FILE] scripts/gateway-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light and wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 CONNS=${2:-32}
 command -v nginx >/dev/null || { echo "install nginx-light (apt-get install nginx-light)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --bin portcullis >&2
-BIN=target/release/portcullis
+# PORTCULLIS_BIN: a binary to measure instead (e.g. an older build, for before/after).
+if [ -n "${PORTCULLIS_BIN:-}" ]; then
+  BIN=$PORTCULLIS_BIN
+else
+  cargo build --release --bin portcullis >&2
+  BIN=target/release/portcullis
+fi
 WORK=$(mktemp -d /tmp/portcullis-gw-bench.XXXXXX)
 PIDS=()
 cleanup() {
