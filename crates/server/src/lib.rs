@@ -9,6 +9,7 @@ pub mod app;
 pub mod ca;
 pub mod cli;
 pub mod config;
+mod connections;
 pub mod datadir;
 pub mod detection;
 pub mod keyfile;

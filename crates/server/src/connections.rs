@@ -1,0 +1,172 @@
+//! The HTTP/1.1 connection loop: TLS handshakes, header and idle timeouts, the header
+//! limits, upgrades, certificate reload on SIGHUP, and draining on stop.
+
+use std::time::Duration;
+
+use axum::Router;
+use portcullis_core::config::Config;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+/// Most header lines in one request head: far more than any client sends, so that the
+/// byte limit (`server.max_header_bytes`) is the limit clients meet.
+const MAX_HEADERS: usize = 1_000;
+
+/// How connections are held to account.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnLimits {
+    /// How long in-flight requests may finish after stop.
+    pub(crate) grace: Duration,
+    /// Time to receive a request's headers, counted from when the connection is ready for
+    /// one: it also closes idle keep-alive connections and slow-header (slowloris) clients.
+    header_timeout: Duration,
+    /// Largest request head (request line and headers); beyond it 431.
+    max_header_bytes: usize,
+}
+
+impl ConnLimits {
+    pub(crate) fn of(config: &Config) -> Self {
+        let server = &config.server;
+        Self {
+            grace: Duration::from_secs(server.shutdown_grace_seconds),
+            header_timeout: Duration::from_secs(server.header_timeout_seconds),
+            max_header_bytes: server.max_header_bytes,
+        }
+    }
+}
+
+/// Serves HTTP/1.1, over TLS when `tls` is set: one task per connection (TLS handshake
+/// within 10 s), header and idle timeouts, protocol upgrades (WebSocket) for the gateway,
+/// the certificate reloaded on SIGHUP, connections drained for at most `grace` on stop.
+pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
+    listener: L,
+    router: Router,
+    tls: Option<crate::tls::Tls>,
+    mut stop: watch::Receiver<bool>,
+    limits: ConnLimits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tokio_util::either::Either;
+    use tower::ServiceExt;
+
+    let reloader = tls.as_ref().map(|tls| {
+        let resolver = tls.resolver.clone();
+        let mut stop_hup = stop.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {}
+                    _ = async { let _ = stop_hup.wait_for(|s| *s).await; } => return,
+                }
+                match resolver.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS certificate reload failed; keeping the current one")
+                    }
+                }
+            }
+        })
+    });
+    // Every connection task holds a sender; when all are gone, every connection is closed.
+    let (open_tx, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.borrow().accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        let router = router.clone();
+        let open = open_tx.clone();
+        let mut stop_conn = stop.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            let (io, identity) = match acceptor {
+                None => (Either::Left(tcp), None),
+                Some(acceptor) => {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(s)) => {
+                            let identity =
+                                crate::tls::peer_identity(s.get_ref().1.peer_certificates());
+                            (Either::Right(s), identity)
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
+            let tls = matches!(io, Either::Right(_));
+            let svc =
+                router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    if tls {
+                        req.extensions_mut()
+                            .insert(portcullis_web::edge::TlsConnection);
+                    }
+                    if let Some(id) = &identity {
+                        req.extensions_mut().insert(id.clone());
+                    }
+                    req
+                });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                // The documented limit is enforced exactly by the edge guard (431); hyper's
+                // buffer is only a backstop a little above it, and the header count is no
+                // tighter limit of its own.
+                .max_buf_size(limits.max_header_bytes.saturating_add(16_384))
+                .max_headers(MAX_HEADERS)
+                .serve_connection(
+                    TokioIo::new(io),
+                    hyper_util::service::TowerToHyperService::new(svc),
+                )
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = async { let _ = stop_conn.wait_for(|s| *s).await; } => None,
+            };
+            let ended = match ended {
+                Some(r) => r,
+                None => {
+                    // Finish the request in flight, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    // An owned listener closes here, so new connections are refused while the others
+    // drain; a borrowed one (the sealed phase) stays open for the unsealed server.
+    drop(listener);
+    drop(open_tx);
+    if let Some(r) = reloader {
+        r.abort();
+    }
+    if tokio::time::timeout(limits.grace, all_closed.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; dropping remaining connections");
+    }
+    Ok(())
+}
