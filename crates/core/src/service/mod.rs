@@ -13,6 +13,7 @@ mod mfa;
 mod passkeys;
 mod playbooks;
 mod registration;
+mod request_signatures;
 mod tlog;
 
 use std::net::IpAddr;
@@ -22,7 +23,7 @@ pub use admin::{AuditVerifyReport, UserPage};
 pub use alerts::AlertPage;
 pub use apikeys::{
     ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS,
-    MAX_SCOPES, SignedRequest, valid_spiffe_id,
+    MAX_SCOPES, valid_spiffe_id,
 };
 pub use auth::{Principal, TokenResponse};
 pub use bans::{BanPage, MAX_BAN_SECONDS};
@@ -35,6 +36,7 @@ pub use mfa::{
 };
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};
+pub use request_signatures::SignedRequest;
 pub use tlog::{
     AuditMetrics, ConsistencyProof, ExportedEntry, InclusionProof, LatestCheckpoint, verify_export,
 };
