@@ -5,6 +5,7 @@
 //! Nothing here speaks HTTP or SQL; time and randomness always come in as parameters.
 
 pub mod alerting;
+pub mod approvals;
 pub mod audit;
 pub mod clock;
 pub mod config;

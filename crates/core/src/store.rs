@@ -79,7 +79,7 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
     /// The user's sessions that are neither revoked nor expired, oldest first.
     async fn active_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Session>>;
-    /// Ids and times of sessions revoked at or after `since`.
+    /// Ids and times of sessions (and elevations) revoked at or after `since`.
     async fn revoked_sessions_since(&self, since: UnixTime)
     -> StoreResult<Vec<(String, UnixTime)>>;
     /// All access-token signing keys.
@@ -276,6 +276,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Alerts `sink` delivered at or after `since` (its rate limit).
     async fn alerts_delivered_since(&self, sink: &str, since: UnixTime) -> StoreResult<u64>;
+    /// Elevation requests, held operations and the break-glass credential.
+    fn approvals(&self) -> &dyn crate::approvals::ApprovalReads;
 }
 
 /// A push channel of revoked session ids.
@@ -501,6 +503,8 @@ pub trait Tx: Send {
     /// Queues an audit event inside this transaction: it commits or rolls back with the
     /// change it records, and the sequencer ([`Store::sequence_audit`]) chains it.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Elevation requests, held operations and the break-glass credential.
+    fn approvals(&mut self) -> &mut dyn crate::approvals::ApprovalWrites;
     /// Commits.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

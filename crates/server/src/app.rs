@@ -296,7 +296,8 @@ impl App {
             .map_err(std::io::Error::other)?;
         let services = Arc::new(
             Services::new(store, clock, rng, hasher, policy, settings, keyring)
-                .with_detection(config.detection.clone(), geo),
+                .with_detection(config.detection.clone(), geo)
+                .with_approvals(config.elevation.clone(), config.approvals.clone()),
         );
         services.set_deny_list(deny);
         if let Some(why) = services.passkeys_unavailable() {
@@ -398,6 +399,20 @@ impl App {
                 }
                 if ticks.is_multiple_of(REWRAP_TICKS) {
                     rotation_tick(&svc, rotate_every_days, rewrap_batch).await;
+                }
+                // Elevations and held operations that time has ended get their audit event
+                // (tokens stop carrying them at their end whether or not this has run).
+                if ticks.is_multiple_of(REWRAP_TICKS) {
+                    match svc.sweep_approvals().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(
+                            requests = n,
+                            "recorded expired elevations and approvals"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not sweep elevations and approvals")
+                        }
+                    }
                 }
                 if ticks.is_multiple_of(PURGE_TICKS) {
                     match svc.purge_expired().await {

@@ -67,6 +67,24 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Just-in-time elevation requests and grants.
+    Elevations {
+        /// Action.
+        #[command(subcommand)]
+        command: crate::cli_approvals::RequestsCommand,
+    },
+    /// Held four-eyes operations.
+    Approvals {
+        /// Action.
+        #[command(subcommand)]
+        command: crate::cli_approvals::RequestsCommand,
+    },
+    /// The emergency administrator's split credential.
+    BreakGlass {
+        /// Action.
+        #[command(subcommand)]
+        command: crate::cli_approvals::BreakGlassCommand,
+    },
     /// Give a sealed server one Shamir share of the master key (read from stdin).
     Unseal {
         /// The server's base URL, e.g. https://auth.example.com.
@@ -661,6 +679,27 @@ async fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Unseal { url, ca } => unseal(&url, ca.as_deref()).await,
+        Command::Elevations { command } => {
+            crate::cli_approvals::requests(
+                portcullis_core::approvals::RequestKind::Elevation,
+                command,
+                cfg,
+                rng,
+            )
+            .await
+        }
+        Command::Approvals { command } => {
+            crate::cli_approvals::requests(
+                portcullis_core::approvals::RequestKind::Operation,
+                command,
+                cfg,
+                rng,
+            )
+            .await
+        }
+        Command::BreakGlass { command } => {
+            crate::cli_approvals::break_glass(command, cfg, rng).await
+        }
         Command::Keys {
             command: KeysCommand::RotateSigning,
         } => {

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod app;
 pub mod ca;
 pub mod cli;
+mod cli_approvals;
 pub mod config;
 mod connections;
 pub mod datadir;

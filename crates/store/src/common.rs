@@ -418,7 +418,14 @@ macro_rules! sql_backend {
             }
 
             async fn revoked_sessions_since(&self, since: UnixTime) -> StoreResult<Vec<(String, UnixTime)>> {
-                let rows = sqlx::query("SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1")
+                // Revoked elevations travel with revoked sessions: both are ids whose tokens
+                // lose what they carried.
+                let rows = sqlx::query(
+                    "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1
+                     UNION ALL
+                     SELECT id, ended_at AS revoked_at FROM approval_requests
+                     WHERE kind = 'elevation' AND status = 'revoked' AND ended_at >= $1",
+                )
                     .bind(since)
                     .fetch_all(self.read_pool())
                     .await
@@ -1352,6 +1359,10 @@ macro_rules! sql_backend {
                 .await
                 .map_err(map_err)?;
                 Ok(u64::try_from(n).unwrap_or(0))
+            }
+
+            fn approvals(&self) -> &dyn portcullis_core::approvals::ApprovalReads {
+                self
             }
         }
 
@@ -2436,6 +2447,10 @@ macro_rules! sql_backend {
                 .await
                 .map_err(map_err)?;
                 Ok(())
+            }
+
+            fn approvals(&mut self) -> &mut dyn portcullis_core::approvals::ApprovalWrites {
+                self
             }
 
             async fn commit(self: Box<Self>) -> StoreResult<()> {

@@ -92,6 +92,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "alerts",
         sql: include_str!("../migrations/sqlite/0015_alerts.sql"),
     },
+    Migration {
+        version: 16,
+        name: "approvals",
+        sql: include_str!("../migrations/sqlite/0016_approvals.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -169,6 +174,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 15,
         name: "alerts",
         sql: include_str!("../migrations/postgres/0015_alerts.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "approvals",
+        sql: include_str!("../migrations/postgres/0016_approvals.sql"),
     },
 ];
 

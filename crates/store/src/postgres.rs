@@ -8,6 +8,7 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
 crate::common::sql_backend!(Postgres, PgStore, PgTx, "postgres");
+crate::approvals::approval_backend!(sqlx::Postgres, PgStore, PgTx);
 
 crate::migrate::migration_runner!(Postgres, crate::migrate::POSTGRES);
 

@@ -345,30 +345,8 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ctx = request_context(parts, state);
+        let ctx = admin_context(parts, state).await?;
         let resource = parts.uri.path().to_owned();
-        let allowed = ctx
-            .ip
-            .is_some_and(|ip| state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip)));
-        if !allowed {
-            // Audit refusals of known principals; anonymous probes only reach the log file, so
-            // outsiders cannot grow the append-only audit log at will.
-            let who = bearer(parts)
-                .ok()
-                .and_then(|t| state.svc.authenticate(t).ok());
-            match who {
-                Some(p) => {
-                    state
-                        .svc
-                        .audit_access_denied(Some(&p.user_id), &ctx, &resource, "ip_not_allowed")
-                        .await?
-                }
-                None => {
-                    tracing::info!(ip = ?ctx.ip, resource = %resource, "anonymous admin request from a disallowed IP")
-                }
-            }
-            return Err(Error::IpNotAllowed.into());
-        }
         if let Some(KeyPrincipal(p)) = parts.extensions.get::<KeyPrincipal>() {
             // An administrator's API key: its scopes bound it (read for GET, write otherwise).
             let scope = if parts.method == axum::http::Method::GET
@@ -394,12 +372,40 @@ impl FromRequestParts<AppState> for Admin {
         }
         let token = bearer(parts)?;
         let p = state.svc.authenticate(token)?;
-        if p.role != Role::Admin {
+        // An elevation to the admin role makes `role` admin; one to an admin scope opens
+        // what that scope covers (read for GET, everything for `admin:write`).
+        let scope = if parts.method == axum::http::Method::GET
+            || parts.method == axum::http::Method::HEAD
+        {
+            "admin:read"
+        } else {
+            "admin:write"
+        };
+        // An admin scope lent by an elevation needs the second factor an administrator would.
+        let scoped = p.role != Role::Admin && p.elevated_scope(scope);
+        if scoped
+            && state.web.mfa_required_for_roles.contains(&Role::Admin)
+            && !p.has_second_factor()
+        {
+            state
+                .svc
+                .audit_access_denied(Some(&p.user_id), &ctx, &resource, "second_factor_required")
+                .await?;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "Administrators must sign in with a second factor.",
+            ));
+        }
+        if p.role != Role::Admin && !scoped {
             state
                 .svc
                 .audit_access_denied(Some(&p.user_id), &ctx, &resource, "role")
                 .await?;
-            return Err(Error::Forbidden("This endpoint requires the admin role.".into()).into());
+            return Err(Error::Forbidden(
+                "This endpoint requires the admin role (or an elevation to an admin scope).".into(),
+            )
+            .into());
         }
         if lacks_required_factor(state, &p) {
             state
@@ -413,5 +419,79 @@ impl FromRequestParts<AppState> for Admin {
             ));
         }
         Ok(Admin(p, ctx))
+    }
+}
+
+/// The request context of an admin endpoint, once the client IP is inside
+/// `admin.allowed_ips`; 403 `ip_not_allowed` otherwise (audited for known principals).
+async fn admin_context(parts: &Parts, state: &AppState) -> Result<RequestContext, ApiError> {
+    let ctx = request_context(parts, state);
+    let allowed = ctx
+        .ip
+        .is_some_and(|ip| state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip)));
+    if allowed {
+        return Ok(ctx);
+    }
+    let resource = parts.uri.path();
+    // Audit refusals of known principals; anonymous probes only reach the log file, so
+    // outsiders cannot grow the append-only audit log at will.
+    let who = bearer(parts)
+        .ok()
+        .and_then(|t| state.svc.authenticate(t).ok());
+    match who {
+        Some(p) => {
+            state
+                .svc
+                .audit_access_denied(Some(&p.user_id), &ctx, resource, "ip_not_allowed")
+                .await?
+        }
+        None => {
+            tracing::info!(ip = ?ctx.ip, resource = %resource, "anonymous admin request from a disallowed IP")
+        }
+    }
+    Err(Error::IpNotAllowed.into())
+}
+
+/// Someone deciding on an elevation request: a signed-in person (no API key) calling from
+/// `admin.allowed_ips`. Whether they may approve this request is the service's to say
+/// (the target's approvers), not their role's.
+pub struct Approver(pub Principal, pub RequestContext);
+
+impl FromRequestParts<AppState> for Approver {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ctx = admin_context(parts, state).await?;
+        let Auth(p) = Auth::from_request_parts(parts, state).await?;
+        Ok(Approver(p, ctx))
+    }
+}
+
+/// Who lists elevation requests: an administrator (every request: `true`), or an approver
+/// of some target (what they may decide: `false`), from `admin.allowed_ips`.
+pub struct ElevationViewer(pub Principal, pub bool);
+
+impl FromRequestParts<AppState> for ElevationViewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        admin_context(parts, state).await?;
+        let admin_like = parts.extensions.get::<KeyPrincipal>().is_some()
+            || bearer(parts)
+                .ok()
+                .and_then(|t| state.svc.authenticate(t).ok())
+                .is_some_and(|p| p.role == Role::Admin || p.elevated_scope("admin:read"));
+        if admin_like {
+            let Admin(p, _) = Admin::from_request_parts(parts, state).await?;
+            return Ok(ElevationViewer(p, true));
+        }
+        let Auth(p) = Auth::from_request_parts(parts, state).await?;
+        Ok(ElevationViewer(p, false))
     }
 }

@@ -138,6 +138,7 @@ fn routes(state: AppState) -> Router {
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())
         .merge(routes::detection::router())
+        .merge(routes::approvals::router())
         .fallback(gateway::handle)
         .method_not_allowed_fallback(routes::meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -7,7 +7,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, alerts, apikeys, auth, detection, gdpr, meta, mfa, passkeys};
+use crate::routes::{
+    admin, alerts, apikeys, approvals, auth, detection, gdpr, meta, mfa, passkeys,
+};
 
 struct BearerScheme;
 
@@ -240,8 +242,14 @@ impl Modify for Links {
         meta::jwks, meta::security_txt, meta::healthz, meta::readyz, meta::checkpoint, meta::verifier_key, meta::seal_status, meta::unseal,
         gdpr::export, gdpr::erase, gdpr::admin_erase, gdpr::key_status, gdpr::rotate,
         detection::challenge, detection::activity, detection::list_bans, detection::create_ban, detection::lift_ban,
+        approvals::request_elevation, approvals::my_elevations, approvals::list_elevations,
+        approvals::approve_elevation, approvals::deny_elevation, approvals::revoke_elevation,
+        approvals::list_approvals, approvals::approve_held, approvals::deny_held,
+        approvals::break_glass, approvals::create_user,
     ),
-    components(schemas(Problem, FieldErrorSchema, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
+    components(schemas(Problem, FieldErrorSchema, dto::ElevationRequest, dto::ElevationBody, dto::ElevationList,
+        dto::DecisionRequest, dto::VoteBody, dto::HeldBody, dto::ApprovalBody, dto::ApprovalList, dto::BreakGlassRequest,
+        dto::CreateUserRequest, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
         dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
         dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody,
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,
@@ -251,7 +259,7 @@ impl Modify for Links {
         dto::RiskBody, dto::BanBody, dto::BanList, dto::BanRequest, alerts::AlertBody, alerts::AlertDeliveryBody,
         alerts::AlertList, dto::webauthn::RegistrationResponseJson, dto::webauthn::AuthenticationResponseJson)),
     modifiers(&BearerScheme, &CommonErrors, &Links),
-    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "meta", description = "Discovery and health")),
+    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "elevation", description = "Just-in-time elevation and four-eyes approvals"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;
 

@@ -24,6 +24,8 @@ namespace Portcullis {
     mfa: Bool,
     session_age: Long,
     amr: Set<String>,
+    elevated: Bool,
+    elevation_id: String,
   };
   action "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
     appliesTo { principal: [Principal], resource: [Route], context: RequestContext };
@@ -150,12 +152,16 @@ impl RoutePolicy {
                     "user",
                     p.user_id.clone(),
                     p.role.as_str(),
-                    Vec::new(),
+                    p.elevation
+                        .as_ref()
+                        .map(|e| e.scopes.clone())
+                        .unwrap_or_default(),
                     (f.now - p.auth_time).max(0),
                 ),
             },
         };
         let amr: Vec<String> = f.principal.map(|p| p.amr.clone()).unwrap_or_default();
+        let elevation = f.principal.and_then(|p| p.elevation.as_ref());
         let mfa = kind == "mtls"
             || kind == "api_key"
             || f.principal.is_some_and(Principal::has_second_factor);
@@ -186,6 +192,8 @@ impl RoutePolicy {
             "mfa": mfa,
             "session_age": session_age,
             "amr": amr,
+            "elevated": elevation.is_some(),
+            "elevation_id": elevation.map_or("", |e| e.id.as_str()),
         });
         let Ok(context) = Context::from_json_value(context, Some((&self.schema, &action))) else {
             return deny("context");

@@ -8,7 +8,7 @@ use super::{AlertRuleConfig, Severity};
 /// Name of the built-in rule that raises an alert on refresh-token reuse.
 pub const TOKEN_REUSE_RULE: &str = "token-reuse";
 /// Names of every built-in rule (see [`AlertRuleConfig::builtin`]).
-pub const BUILTIN_RULES: [&str; 7] = [
+pub const BUILTIN_RULES: [&str; 13] = [
     TOKEN_REUSE_RULE,
     "password-spray",
     "credential-stuffing",
@@ -16,6 +16,12 @@ pub const BUILTIN_RULES: [&str; 7] = [
     "impossible-travel",
     "admin-ip-refused",
     "audit-verify-failed",
+    "elevation-requested",
+    "elevation-granted",
+    "elevation-refused",
+    "approval-requested",
+    "approval-executed",
+    "break-glass",
 ];
 
 impl AlertRuleConfig {
@@ -57,6 +63,16 @@ impl AlertRuleConfig {
             "admin-ip-refused" => on("access.denied", Some("ip"), Severity::High),
             // `audit verify` (CLI or API) found the log altered.
             "audit-verify-failed" => on("audit.verification_failed", None, Severity::Critical),
+            // Just-in-time elevation: every request, every grant, and every refused
+            // decision (self-approval, a second vote, a non-approver) is worth a look.
+            "elevation-requested" => on("elevation.requested", Some("target"), Severity::Medium),
+            "elevation-granted" => on("elevation.granted", Some("target"), Severity::High),
+            "elevation-refused" => on("elevation.decision_refused", Some("actor"), Severity::High),
+            // Four-eyes operations: held, and run.
+            "approval-requested" => on("approval.requested", Some("target"), Severity::High),
+            "approval-executed" => on("approval.executed", Some("target"), Severity::High),
+            // The emergency administrator signed in.
+            "break-glass" => on("auth.break_glass.used", None, Severity::Critical),
             _ => return None,
         };
         let mut when = |k: &str, v: &str| {

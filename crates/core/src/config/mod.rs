@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::model::Role;
 
+mod approvals;
 mod audit;
 mod auth;
 mod detection;
@@ -17,6 +18,7 @@ mod keys;
 mod routes;
 mod server;
 
+pub use approvals::*;
 pub use audit::*;
 pub use auth::*;
 pub use detection::*;
@@ -69,6 +71,10 @@ pub struct Config {
     pub detection: DetectionConfig,
     /// `[alerts]`: rules over the audit log, alert sinks and automated responses.
     pub alerts: crate::alerting::AlertsConfig,
+    /// `[elevation]`: just-in-time elevation requests and their approvers.
+    pub elevation: ElevationConfig,
+    /// `[approvals]`: dangerous operations held for other administrators' approval.
+    pub approvals: ApprovalsConfig,
 }
 
 impl Config {
@@ -408,6 +414,7 @@ impl Config {
             ));
         }
         self.alerts.validate()?;
+        validate_approvals(&self.elevation, &self.approvals)?;
         Ok(())
     }
 

@@ -34,6 +34,25 @@ pub struct Claims {
     pub amr: Vec<String>,
     /// When the user last authenticated with a factor.
     pub auth_time: i64,
+    /// A just-in-time elevation of the session in force at issue. `role` stays the user's
+    /// own role, so a verifier that knows nothing of elevations grants nothing extra.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elevation: Option<ElevationClaim>,
+}
+
+/// The `elevation` claim: what an approved elevation grants, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElevationClaim {
+    /// The elevation request's id (`elevation_id`).
+    pub id: String,
+    /// The role granted, if a role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The scopes granted, if scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Its end (Unix seconds); the token may outlive it, the elevation does not.
+    pub exp: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -179,6 +198,7 @@ mod tests {
             role: "user".into(),
             amr: vec!["pwd".into()],
             auth_time: 1000,
+            elevation: None,
         }
     }
 

@@ -164,7 +164,7 @@ impl Services {
         admin: &Principal,
         ctx: &RequestContext,
         user_id: &str,
-    ) -> Result<()> {
+    ) -> Result<super::Held<()>> {
         if !is_valid_id(user_id) {
             return Err(Error::NotFound);
         }
@@ -175,6 +175,38 @@ impl Services {
             ));
         }
         self.require_recent_auth(admin).await?;
+        if let Some(k) = self.approvals_required("admin.user.reset_admin_mfa") {
+            let target = self
+                .store
+                .user_by_id(user_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            if target.role == crate::model::Role::Admin {
+                return self
+                    .hold(
+                        admin,
+                        ctx,
+                        "admin.user.reset_admin_mfa",
+                        k,
+                        json!({"user_id": user_id}),
+                        None,
+                    )
+                    .await
+                    .map(|r| super::Held::Pending(Box::new(r)));
+            }
+        }
+        self.reset_mfa(&admin.user_id, ctx, user_id)
+            .await
+            .map(super::Held::Ran)
+    }
+
+    /// Removes every second factor of `user_id` and revokes its sessions, as `actor`.
+    pub(crate) async fn reset_mfa(
+        &self,
+        actor: &str,
+        ctx: &RequestContext,
+        user_id: &str,
+    ) -> Result<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         if tx.lock_user(user_id).await?.is_none() {
@@ -185,11 +217,11 @@ impl Services {
         let passkeys = tx.delete_passkeys(user_id).await?;
         tx.sync_mfa_enabled(user_id, now).await?;
         let revoked = self
-            .revoke_all_sessions(tx.as_mut(), ctx, &admin.user_id, user_id, None, "mfa_reset")
+            .revoke_all_sessions(tx.as_mut(), ctx, actor, user_id, None, "mfa_reset")
             .await?;
         tx.append_audit(
             &NewAuditEvent::new(now, "admin.user.mfa_reset", Outcome::Success)
-                .actor(admin.user_id.clone())
+                .actor(actor.to_owned())
                 .target(user_id.to_owned())
                 .client(ctx)
                 .details(json!({"totp_removed": had_totp, "passkeys_removed": passkeys, "sessions_revoked": revoked.len()})),
@@ -248,9 +280,20 @@ impl Services {
     }
 
     /// [`Services::rotate_kek`] for an administrator (with a recent step-up).
-    pub async fn admin_rotate_kek(&self, admin: &Principal) -> Result<u32> {
+    /// Held for approval when `keys.rotate` is configured.
+    pub async fn admin_rotate_kek(
+        &self,
+        admin: &Principal,
+        ctx: &RequestContext,
+    ) -> Result<super::Held<u32>> {
         self.require_recent_auth(admin).await?;
-        self.rotate_kek(&admin.user_id).await
+        if let Some(k) = self.approvals_required("keys.rotate") {
+            return self
+                .hold(admin, ctx, "keys.rotate", k, json!({}), None)
+                .await
+                .map(|r| super::Held::Pending(Box::new(r)));
+        }
+        self.rotate_kek(&admin.user_id).await.map(super::Held::Ran)
     }
 
     /// Where key-encryption keys and data keys stand.

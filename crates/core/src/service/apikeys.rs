@@ -634,6 +634,7 @@ impl Services {
                     scopes: key.scopes.clone(),
                     signing: key.signing,
                 }),
+                elevation: None,
             },
             key,
         ))
@@ -765,6 +766,7 @@ impl Services {
                     scopes,
                     signing: SigningMode::None,
                 }),
+                elevation: None,
             }));
         }
         Ok(None)

@@ -31,12 +31,36 @@ pub struct Principal {
     pub auth_time: i64,
     /// Set when the request authenticated with an API key (then there is no session).
     pub api_key: Option<super::ApiKeyGrant>,
+    /// The just-in-time elevation in force (its role is already `role`).
+    pub elevation: Option<ElevationGrant>,
+}
+
+/// An approved elevation carried by a session's access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElevationGrant {
+    /// The elevation request's id.
+    pub id: String,
+    /// The role granted, if a role.
+    pub role: Option<Role>,
+    /// The scopes granted, if scopes.
+    pub scopes: Vec<String>,
+    /// When it ends.
+    pub until: i64,
 }
 
 /// RFC 8176 methods that count as a second factor.
 pub const SECOND_FACTORS: [&str; 5] = ["otp", "hwk", "swk", "mfa", "sms"];
 
 impl Principal {
+    /// Whether an elevation in force grants `scope` (`admin:write` implies `admin:read`).
+    pub fn elevated_scope(&self, scope: &str) -> bool {
+        self.elevation.as_ref().is_some_and(|e| {
+            e.scopes
+                .iter()
+                .any(|s| s == scope || (scope == "admin:read" && s == "admin:write"))
+        })
+    }
+
     /// Whether the session proved a second factor (per its `amr`).
     pub fn has_second_factor(&self) -> bool {
         self.amr
@@ -63,7 +87,7 @@ pub struct TokenResponse {
 const MAX_DISPLAY_NAME: usize = 100;
 
 impl Services {
-    fn parse_email(raw: &str) -> Result<Email> {
+    pub(crate) fn parse_email(raw: &str) -> Result<Email> {
         Email::parse(raw).map_err(|m| {
             Error::InvalidRequest(
                 "invalid email".into(),
@@ -72,7 +96,7 @@ impl Services {
         })
     }
 
-    fn check_display_name(name: Option<&str>) -> Result<Option<String>> {
+    pub(crate) fn check_display_name(name: Option<&str>) -> Result<Option<String>> {
         match name.map(str::trim) {
             None | Some("") => Ok(None),
             Some(n) if n.chars().count() > MAX_DISPLAY_NAME || n.chars().any(char::is_control) => {
@@ -140,6 +164,82 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
+        self.insert_new_user(ctx, user, actor).await
+    }
+
+    /// An administrator creates an account with a password (`POST /admin/users`). Creating
+    /// an administrator is held for approval when `admin.user.create_admin` is configured:
+    /// the password is hashed now and only its hash, sealed, waits with the request.
+    pub async fn admin_create_user(
+        &self,
+        admin: &Principal,
+        ctx: &RequestContext,
+        email: &str,
+        password: &str,
+        display_name: Option<&str>,
+        role: Role,
+    ) -> Result<super::Held<User>> {
+        self.require_recent_auth(admin).await?;
+        let k = match role {
+            Role::Admin => self.approvals_required("admin.user.create_admin"),
+            _ => None,
+        };
+        let Some(k) = k else {
+            return self
+                .create_user(
+                    ctx,
+                    email,
+                    password,
+                    display_name,
+                    role,
+                    Some(&admin.user_id),
+                )
+                .await
+                .map(super::Held::Ran);
+        };
+        let parsed = Self::parse_email(email)?;
+        let display_name = Self::check_display_name(display_name)?;
+        let password = normalize(password);
+        let mut context = vec![parsed.local_part(), parsed.as_str()];
+        if let Some(n) = display_name.as_deref() {
+            context.push(n);
+        }
+        self.policy
+            .check("password", &password, &context)
+            .map_err(Error::WeakPassword)?;
+        if self.user_by_email(&parsed).await?.is_some() {
+            return Err(Error::Conflict(
+                "an account with this email already exists".into(),
+            ));
+        }
+        let hash = self.hasher.hash(password, self.rng.as_ref()).await?;
+        let params = json!({
+            "email": parsed.as_str(),
+            "display_name": display_name,
+            "role": role.as_str(),
+        });
+        self.hold(
+            admin,
+            ctx,
+            "admin.user.create_admin",
+            k,
+            params,
+            Some(hash.0.as_bytes()),
+        )
+        .await
+        .map(|r| super::Held::Pending(Box::new(r)))
+    }
+
+    /// Stores a new user with its audit event (`admin.user.created` when `actor` is an
+    /// administrator, else `auth.user.registered`).
+    pub(crate) async fn insert_new_user(
+        &self,
+        ctx: &RequestContext,
+        user: User,
+        actor: Option<&str>,
+    ) -> Result<User> {
+        let now = self.now();
+        let role = user.role;
         // One mailbox, one account, also against accounts stored under an older spelling.
         if self.user_by_email(&user.email).await?.is_some() {
             return Err(Error::Conflict(
@@ -423,7 +523,7 @@ impl Services {
         .await?;
         tx.commit().await?;
         self.note_revoked(&evicted, now);
-        let mut t = self.token_response(&user, &session, refresh)?;
+        let mut t = self.token_response(&user, &session, refresh, None)?;
         t.device_cookie = Some(device_cookie);
         Ok(LoginOutcome::Tokens(t))
     }
@@ -515,7 +615,12 @@ impl Services {
 
     /// Signs an access token for `user` in `session`, carrying the session's `amr` and
     /// `auth_time`.
-    pub(crate) fn mint_access_token(&self, user: &User, session: &Session) -> Result<SecretString> {
+    pub(crate) fn mint_access_token(
+        &self,
+        user: &User,
+        session: &Session,
+        elevation: Option<&crate::approvals::ApprovalRequest>,
+    ) -> Result<SecretString> {
         let now = self.now();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
@@ -528,6 +633,7 @@ impl Services {
             role: user.role.as_str().to_owned(),
             amr: session.amr.clone(),
             auth_time: session.auth_time,
+            elevation: elevation.and_then(super::elevation::claim_of),
         };
         Ok(SecretString::from(self.keyring.sign(&claims, now)?))
     }
@@ -537,9 +643,10 @@ impl Services {
         user: &User,
         session: &Session,
         refresh: SecretString,
+        elevation: Option<&crate::approvals::ApprovalRequest>,
     ) -> Result<TokenResponse> {
         Ok(TokenResponse {
-            access_token: self.mint_access_token(user, session)?,
+            access_token: self.mint_access_token(user, session, elevation)?,
             expires_in: self.settings.access_ttl,
             refresh_token: refresh,
             session_id: session.id.clone(),
@@ -616,7 +723,12 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
-        self.token_response(&user, &session, refresh)
+        let elevation = self
+            .store
+            .approvals()
+            .active_elevation(&session.id, now)
+            .await?;
+        self.token_response(&user, &session, refresh, elevation.as_ref())
     }
 
     /// Authenticates an access token: signature, issuer, audience, expiry, revocation. No
@@ -642,7 +754,7 @@ impl Services {
             if self.revocations.is_revoked(&p.session_id) {
                 return Err(Error::InvalidToken("session revoked"));
             }
-            return Ok(p);
+            return Ok(self.apply_elevation(p, now));
         }
         let claims = self
             .keyring
@@ -663,6 +775,21 @@ impl Services {
             .role
             .parse()
             .map_err(|_| Error::InvalidToken("unknown role"))?;
+        let elevation = match claims.elevation {
+            None => None,
+            Some(e) => Some(ElevationGrant {
+                role: e
+                    .role
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|_| Error::InvalidToken("unknown role"))?,
+                id: e.id,
+                scopes: e.scopes,
+                until: e.exp,
+            }),
+        };
+        // Cached as issued (the user's own role); the elevation is applied on every use.
         let p = Principal {
             user_id: claims.sub,
             session_id: claims.sid,
@@ -670,6 +797,7 @@ impl Services {
             amr: claims.amr,
             auth_time: claims.auth_time,
             api_key: None,
+            elevation,
         };
         if let Ok(mut m) = self.verified_tokens.lock() {
             if m.len() >= 100_000 {
@@ -680,7 +808,22 @@ impl Services {
             }
             m.insert(digest, (p.clone(), window));
         }
-        Ok(p)
+        Ok(self.apply_elevation(p, now))
+    }
+
+    /// The principal as it stands at `now`: an elevation in force lends its role; one that
+    /// ended or was revoked (on any node) is dropped, and the token keeps only its own role.
+    fn apply_elevation(&self, mut p: Principal, now: i64) -> Principal {
+        match &p.elevation {
+            Some(e) if e.until > now && !self.revocations.is_revoked(&e.id) => {
+                if let Some(r) = e.role {
+                    p.role = r;
+                }
+            }
+            Some(_) => p.elevation = None,
+            None => {}
+        }
+        p
     }
 
     /// The caller's user record.

@@ -113,7 +113,7 @@ impl Services {
         admin: &Principal,
         ctx: &RequestContext,
         user_id: &str,
-    ) -> Result<()> {
+    ) -> Result<super::Held<()>> {
         if !is_valid_id(user_id) {
             return Err(Error::NotFound);
         }
@@ -123,13 +123,36 @@ impl Services {
             ));
         }
         self.require_recent_auth(admin).await?;
-        self.erase(&admin.user_id, user_id, ctx).await
+        if let Some(k) = self.approvals_required("admin.user.erase") {
+            if self.store.user_by_id(user_id).await?.is_none() {
+                return Err(Error::NotFound);
+            }
+            return self
+                .hold(
+                    admin,
+                    ctx,
+                    "admin.user.erase",
+                    k,
+                    json!({"user_id": user_id}),
+                    None,
+                )
+                .await
+                .map(|r| super::Held::Pending(Box::new(r)));
+        }
+        self.erase(&admin.user_id, user_id, ctx)
+            .await
+            .map(super::Held::Ran)
     }
 
     /// Revokes everything, replaces the personal data with a pseudonym, redacts the
     /// personal fields of the audit events about the user, and records `gdpr.erased`, in
     /// one transaction.
-    async fn erase(&self, actor: &str, user_id: &str, ctx: &RequestContext) -> Result<()> {
+    pub(crate) async fn erase(
+        &self,
+        actor: &str,
+        user_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<()> {
         let now = self.now();
         // Events queued so far get their place first, so the redaction reaches them.
         self.store.audit_head().await?;

@@ -487,7 +487,7 @@ impl Services {
                 let device_cookie = self.complete_sign_in(tx.as_mut(), ctx, &user).await?;
                 tx.commit().await?;
                 self.note_revoked(&evicted, now);
-                let mut t = self.token_response(&user, &session, refresh)?;
+                let mut t = self.token_response(&user, &session, refresh, None)?;
                 t.device_cookie = Some(device_cookie);
                 Ok(t)
             }
@@ -586,8 +586,14 @@ impl Services {
             auth_time: now,
             ..session
         };
+        // A step-up keeps the session's elevation (the fresh token replaces the old one).
+        let elevation = self
+            .store
+            .approvals()
+            .active_elevation(&session.id, now)
+            .await?;
         Ok(StepUp {
-            access_token: self.mint_access_token(&user, &session)?,
+            access_token: self.mint_access_token(&user, &session, elevation.as_ref())?,
             expires_in: self.settings.access_ttl,
             session_id: session.id,
             auth_time: now,

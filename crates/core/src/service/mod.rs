@@ -5,9 +5,12 @@ mod alerts;
 mod apikeys;
 mod auth;
 mod bans;
+mod break_glass;
 mod checkpoint_file;
 mod detection;
+mod elevation;
 mod gdpr;
+mod held;
 mod keys;
 mod mfa;
 mod passkeys;
@@ -25,11 +28,14 @@ pub use apikeys::{
     ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS,
     MAX_SCOPES, valid_spiffe_id,
 };
-pub use auth::{Principal, TokenResponse};
+pub use auth::{ElevationGrant, Principal, TokenResponse};
 pub use bans::{BanPage, MAX_BAN_SECONDS};
+pub use break_glass::{BREAK_GLASS_AMR, BreakGlassIssued};
 pub use checkpoint_file::parse_checkpoint_file;
 pub use detection::{Blocked, Detection};
+pub use elevation::{ApprovalSettings, ElevationAsk, MAX_LISTED};
 pub use gdpr::{EXPORT_AUDIT_LIMIT, Export};
+pub use held::Held;
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
@@ -127,6 +133,8 @@ pub struct Services {
         std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, TokenWindow)>>,
     /// The risk engine.
     pub(crate) detection: Detection,
+    /// `[elevation]` and `[approvals]`.
+    pub(crate) approvals: ApprovalSettings,
 }
 
 /// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
@@ -193,6 +201,7 @@ impl Services {
             signature_failures: std::sync::Mutex::default(),
             verified_tokens: std::sync::Mutex::default(),
             detection,
+            approvals: ApprovalSettings::default(),
         }
     }
 

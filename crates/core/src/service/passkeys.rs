@@ -550,7 +550,7 @@ impl Services {
         let device_cookie = self.complete_sign_in(tx.as_mut(), ctx, &user).await?;
         tx.commit().await?;
         self.note_revoked(&evicted, now);
-        let mut t = self.token_response(&user, &session, refresh)?;
+        let mut t = self.token_response(&user, &session, refresh, None)?;
         t.device_cookie = Some(device_cookie);
         Ok(t)
     }

@@ -252,7 +252,8 @@ async fn headers_and_documents(b: Backend) {
                         "id",
                         "seq",
                         "all",
-                        "email"
+                        "email",
+                        "status"
                     ]
                     .contains(&name),
                     "{name}"

@@ -37,6 +37,7 @@ mod connections;
 mod crypto;
 mod datadir;
 mod detection;
+mod elevation;
 mod gateway;
 mod gdpr;
 mod hardening;

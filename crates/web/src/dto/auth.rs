@@ -280,5 +280,17 @@ pub(super) fn refinements() -> serde_json::Value {
             "display_name": {"maxLength": 100, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"},
         }},
         "LoginRequest": {"properties": {"email": email}},
+        "CreateUserRequest": {"properties": {
+            "email": email,
+            "display_name": {"maxLength": 100, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"},
+            "role": {"enum": ["user", "admin", null]},
+        }},
+        "ElevationRequest": {"properties": {
+            "role": {"enum": ["user", "admin", null]},
+            "reason": {"pattern": "^[^\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]*$"},
+        }},
+        "DecisionRequest": {"properties": {
+            "reason": {"pattern": "^[^\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]*$"},
+        }},
     })
 }

@@ -2,6 +2,7 @@
 //! part of the API.
 
 mod admin;
+mod approvals;
 mod audit;
 mod auth;
 mod detection;
@@ -14,6 +15,7 @@ pub mod webauthn;
 pub mod wire;
 
 pub use admin::*;
+pub use approvals::*;
 pub use audit::*;
 pub use auth::*;
 pub use detection::*;

@@ -10,13 +10,14 @@ pub(super) fn identity_token(
     let now = state.svc.now();
     // The same identity is reused for half its lifetime: signing is the expensive part.
     let cache_key = format!(
-        "{}|{}|{}|{:?}|{}|{:?}",
+        "{}|{}|{}|{:?}|{}|{:?}|{:?}",
         p.user_id,
         p.session_id,
         p.role.as_str(),
         p.api_key.as_ref().map(|g| (&g.id, &g.scopes)),
         p.auth_time,
-        p.amr
+        p.amr,
+        p.elevation.as_ref().map(|e| &e.id),
     );
     if let Some((t, at)) = route
         .identities
@@ -48,14 +49,26 @@ pub(super) fn mint_identity(
     let (kind, key_id, scopes) = match &p.api_key {
         Some(g) if g.id.starts_with("mtls:") => ("mtls", Some(g.id.clone()), g.scopes.clone()),
         Some(g) => ("api_key", Some(g.id.clone()), g.scopes.clone()),
-        None => ("user", None, Vec::new()),
+        None => (
+            "user",
+            None,
+            p.elevation
+                .as_ref()
+                .map(|e| e.scopes.clone())
+                .unwrap_or_default(),
+        ),
+    };
+    // An elevated identity never outlives its elevation.
+    let exp = match &p.elevation {
+        Some(e) => (now + IDENTITY_TTL).min(e.until),
+        None => now + IDENTITY_TTL,
     };
     let claims = json!({
         "iss": issuer,
         "aud": route.cfg.name,
         "sub": p.user_id,
         "iat": now,
-        "exp": now + IDENTITY_TTL,
+        "exp": exp,
         "jti": hex::encode(jti),
         "role": p.role.as_str(),
         "auth": kind,
@@ -64,6 +77,8 @@ pub(super) fn mint_identity(
         "sid": (!p.session_id.is_empty()).then_some(&p.session_id),
         "amr": p.amr,
         "auth_time": p.auth_time,
+        "elevated": p.elevation.is_some(),
+        "elevation_id": p.elevation.as_ref().map(|e| &e.id),
     });
     state
         .svc

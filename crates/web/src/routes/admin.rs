@@ -15,7 +15,10 @@ use crate::extract::{Admin, ApiQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/admin/users", get(list_users))
+        .route(
+            "/api/v1/admin/users",
+            get(list_users).post(super::approvals::create_user),
+        )
         .route("/api/v1/admin/users/{id}/lock", post(lock_user))
         .route("/api/v1/admin/users/{id}/unlock", post(unlock_user))
         .route(
@@ -78,6 +81,7 @@ pub async fn lock_user(
     params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Second factors removed, sessions revoked"),
+        (status = 202, description = "An administrator's: held for other administrators' approval", body = crate::dto::HeldBody),
         (status = 401, description = "Step-up required", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed (or your own account)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
@@ -86,9 +90,12 @@ pub async fn reset_user_mfa(
     State(s): State<AppState>,
     Admin(p, ctx): Admin,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
-    s.svc.admin_reset_mfa(&p, &ctx, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    Ok(match s.svc.admin_reset_mfa(&p, &ctx, &id).await? {
+        portcullis_core::service::Held::Ran(()) => StatusCode::NO_CONTENT.into_response(),
+        portcullis_core::service::Held::Pending(r) => super::approvals::held_response(&r),
+    })
 }
 
 /// Unlock a user.

@@ -60,16 +60,16 @@ pub async fn key_status(
 /// Start a KEK rotation (step-up required): a new KEK is added at once and every node
 /// re-wraps data keys under it in the background; follow `progress` at `GET /admin/keys`.
 #[utoipa::path(post, path = "/api/v1/admin/keys/rotate", operation_id = "rotate_kek", tag = "admin", security(("bearer" = [])),
-    responses((status = 202, description = "Rotation started", body = KeyStatusBody)))]
-pub async fn rotate(
-    State(s): State<AppState>,
-    Admin(p, _): Admin,
-) -> ApiResult<(StatusCode, Json<KeyStatusBody>)> {
-    s.svc.admin_rotate_kek(&p).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(status_body(s.svc.kek_status().await?)),
-    ))
+    responses((status = 202, description = "Rotation started (a `KeyStatusBody`), or held for other administrators' approval when `keys.rotate` is configured (a `HeldBody`)", body = KeyStatusBody)))]
+pub async fn rotate(State(s): State<AppState>, Admin(p, ctx): Admin) -> ApiResult<Response> {
+    Ok(match s.svc.admin_rotate_kek(&p, &ctx).await? {
+        portcullis_core::service::Held::Ran(_) => (
+            StatusCode::ACCEPTED,
+            Json(status_body(s.svc.kek_status().await?)),
+        )
+            .into_response(),
+        portcullis_core::service::Held::Pending(r) => super::approvals::held_response(&r),
+    })
 }
 
 /// Everything held about the caller, as one JSON document (GDPR art. 15 and 20): profile,
@@ -153,6 +153,7 @@ pub async fn erase(
     params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$"), EraseQuery),
     responses(
         (status = 204, description = "Erased"),
+        (status = 202, description = "Held for other administrators' approval (`admin.user.erase`)", body = crate::dto::HeldBody),
         (status = 400, description = "erase=true missing", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -161,7 +162,7 @@ pub async fn admin_erase(
     Admin(p, ctx): Admin,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<EraseQuery>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     if q.erase != Some(true) {
         return Err(crate::error::ApiError::invalid_request(
             "Deleting a user erases their personal data and cannot be undone: send ?erase=true.",
@@ -172,6 +173,8 @@ pub async fn admin_erase(
             "must be true",
         )]));
     }
-    s.svc.admin_erase_user(&p, &ctx, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(match s.svc.admin_erase_user(&p, &ctx, &id).await? {
+        portcullis_core::service::Held::Ran(()) => StatusCode::NO_CONTENT.into_response(),
+        portcullis_core::service::Held::Pending(r) => super::approvals::held_response(&r),
+    })
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod apikeys;
+pub mod approvals;
 pub mod auth;
 pub mod detection;
 pub mod gdpr;

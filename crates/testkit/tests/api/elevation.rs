@@ -1,0 +1,961 @@
+//! Just-in-time elevation, held four-eyes operations and break-glass, over HTTP against
+//! SQLite and PostgreSQL with the fake clock; two nodes on one PostgreSQL database for the
+//! races and the cross-node revocation.
+
+use std::time::{Duration, Instant};
+
+use portcullis_core::config::{Config, ElevationTarget};
+use portcullis_core::model::Role;
+use portcullis_testkit::{
+    Backend, FakeClock, STRONG, TestDb, TestServer, access, claims, client, refresh,
+};
+use serde_json::{Value, json};
+
+use crate::send;
+
+on_both!(
+    elevation_is_granted_by_k_distinct_approvers_and_expires,
+    denied_and_revoked_elevations_end,
+    scope_elevations_open_only_their_scope,
+    held_erasure_runs_once_when_approved,
+    held_rotation_and_admin_creation_run_with_their_parameters,
+    held_operation_never_runs_after_it_expires,
+    break_glass_is_recorded_first_and_works_once,
+    listed_approvers_see_and_decide_only_their_targets,
+    the_gateway_and_cedar_see_the_elevation,
+);
+
+fn jit(c: &mut Config, required: u32) {
+    c.elevation.targets = vec![ElevationTarget {
+        role: Some(Role::Admin),
+        approvers_role: Some(Role::Admin),
+        required,
+        max_duration_seconds: 3600,
+        ..ElevationTarget::default()
+    }];
+}
+
+async fn post(srv: &TestServer, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let (s, b, _) = send(client().post(srv.url(path)).bearer_auth(token).json(&body)).await;
+    (s, b)
+}
+
+async fn get(srv: &TestServer, path: &str, token: &str) -> (u16, Value) {
+    let (s, b, _) = send(client().get(srv.url(path)).bearer_auth(token)).await;
+    (s, b)
+}
+
+async fn ask_admin(srv: &TestServer, token: &str, seconds: i64) -> Value {
+    let (s, b) = post(
+        srv,
+        "/api/v1/auth/elevations",
+        token,
+        json!({"role": "admin", "duration_seconds": seconds, "reason": "incident 42: rotate the payments key"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    b
+}
+
+async fn refreshed(srv: &TestServer, tokens: &Value) -> Value {
+    let (s, b, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/refresh"))
+            .json(&json!({"refresh_token": refresh(tokens)})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
+async fn actions(srv: &TestServer) -> Vec<String> {
+    srv.services
+        .audit_page(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+fn count(actions: &[String], action: &str) -> usize {
+    actions.iter().filter(|a| *a == action).count()
+}
+
+async fn elevation_is_granted_by_k_distinct_approvers_and_expires(b: Backend) {
+    let srv = TestServer::start_with(b, |c| jit(c, 2)).await;
+    srv.user("dev@example.com", STRONG, Role::User).await;
+    srv.user("other@example.com", STRONG, Role::User).await;
+    for a in ["a1", "a2", "a3"] {
+        srv.user(&format!("{a}@example.com"), STRONG, Role::Admin)
+            .await;
+    }
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let other = access(&srv.login("other@example.com", STRONG).await);
+    let a1 = access(&srv.login("a1@example.com", STRONG).await);
+    let a2 = access(&srv.login("a2@example.com", STRONG).await);
+    let a3 = access(&srv.login("a3@example.com", STRONG).await);
+
+    let req = ask_admin(&srv, &access(&dev), 600).await;
+    assert_eq!(
+        (req["status"].as_str(), req["required"].as_u64()),
+        (Some("pending"), Some(2))
+    );
+    let id = req["id"].as_str().unwrap().to_owned();
+    let approve = format!("/api/v1/admin/elevations/{id}/approve");
+    // A second request on the same session while one is pending is refused.
+    let (s, _) = post(
+        &srv,
+        "/api/v1/auth/elevations",
+        &access(&dev),
+        json!({"role": "admin", "duration_seconds": 600, "reason": "again"}),
+    )
+    .await;
+    assert_eq!(s, 409);
+    // Too long for the target.
+    let dev2 = srv.login("dev@example.com", STRONG).await;
+    let (s, body) = post(
+        &srv,
+        "/api/v1/auth/elevations",
+        &access(&dev2),
+        json!({"role": "admin", "duration_seconds": 7200, "reason": "long"}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (s, body) = get(&srv, "/api/v1/admin/users", &access(&dev)).await;
+    assert_eq!(s, 403, "{body}");
+
+    // The requester never counts; nor does someone who is not an approver.
+    let (s, body) = post(&srv, &approve, &access(&dev), json!({})).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (s, _) = post(&srv, &approve, &other, json!({})).await;
+    assert_eq!(s, 403);
+    let (s, body) = post(&srv, &approve, &a1, json!({"reason": "ok"})).await;
+    assert_eq!(
+        (s, body["status"].as_str(), body["approvals"].as_u64()),
+        (200, Some("pending"), Some(1)),
+        "{body}"
+    );
+    // Nor does anyone approving twice.
+    let (s, body) = post(&srv, &approve, &a1, json!({})).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    // No body at all is a decision without a reason.
+    let (s, body, _) = send(client().post(srv.url(&approve)).bearer_auth(&a2)).await;
+    assert_eq!(
+        (s, body["status"].as_str(), body["approvals"].as_u64()),
+        (200, Some("active"), Some(2)),
+        "{body}"
+    );
+    let (s, _) = post(&srv, &approve, &a3, json!({})).await;
+    assert_eq!(s, 409, "a granted request takes no more votes");
+
+    // The old token does not carry it; the session's next token does, until its end.
+    assert_eq!(get(&srv, "/api/v1/admin/users", &access(&dev)).await.0, 403);
+    let elevated = refreshed(&srv, &dev).await;
+    let c = claims(&access(&elevated));
+    assert_eq!(c["role"], "user", "the token's own role stays the user's");
+    assert_eq!(c["elevation"]["id"], id.as_str());
+    assert_eq!(c["elevation"]["role"], "admin");
+    assert_eq!(
+        get(&srv, "/api/v1/admin/users", &access(&elevated)).await.0,
+        200
+    );
+    // Another session of the same user is not elevated.
+    let other_session = refreshed(&srv, &dev2).await;
+    assert!(claims(&access(&other_session))["elevation"].is_null());
+    assert_eq!(
+        get(&srv, "/api/v1/admin/users", &access(&other_session))
+            .await
+            .0,
+        403
+    );
+    let (_, mine) = get(&srv, "/api/v1/auth/elevations", &access(&elevated)).await;
+    assert_eq!(mine["elevations"][0]["status"], "active");
+    let (_, listed) = get(&srv, "/api/v1/admin/elevations", &a1).await;
+    assert_eq!(listed["elevations"][0]["id"], id.as_str());
+    assert_eq!(
+        listed["elevations"][0]["votes"].as_array().unwrap().len(),
+        2
+    );
+
+    // It ends on time, whatever the token's own lifetime.
+    srv.clock.advance(601);
+    let (s, _) = get(&srv, "/api/v1/admin/users", &access(&elevated)).await;
+    assert_eq!(s, 403, "an expired elevation grants nothing");
+    assert_eq!(
+        get(&srv, "/api/v1/auth/me", &access(&elevated)).await.0,
+        200
+    );
+    let (_, mine) = get(&srv, "/api/v1/auth/elevations", &access(&elevated)).await;
+    assert_eq!(mine["elevations"][0]["status"], "expired");
+    let after = refreshed(&srv, &elevated).await;
+    assert!(claims(&access(&after))["elevation"].is_null());
+    assert_eq!(srv.services.sweep_approvals().await.unwrap(), 1);
+    let a = actions(&srv).await;
+    for (action, n) in [
+        ("elevation.requested", 1),
+        ("elevation.approved", 2),
+        ("elevation.granted", 1),
+        ("elevation.expired", 1),
+    ] {
+        assert_eq!(count(&a, action), n, "{action} in {a:?}");
+    }
+    assert!(count(&a, "elevation.decision_refused") >= 3, "{a:?}");
+    srv.stop().await;
+}
+
+async fn denied_and_revoked_elevations_end(b: Backend) {
+    let srv = TestServer::start_with(b, |c| jit(c, 1)).await;
+    srv.user("dev@example.com", STRONG, Role::User).await;
+    srv.user("a1@example.com", STRONG, Role::Admin).await;
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let a1 = access(&srv.login("a1@example.com", STRONG).await);
+    let id = ask_admin(&srv, &access(&dev), 600).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, body) = post(
+        &srv,
+        &format!("/api/v1/admin/elevations/{id}/deny"),
+        &a1,
+        json!({"reason": "not during the freeze"}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("denied")),
+        "{body}"
+    );
+    let (s, _) = post(
+        &srv,
+        &format!("/api/v1/admin/elevations/{id}/approve"),
+        &a1,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert!(claims(&access(&refreshed(&srv, &dev).await))["elevation"].is_null());
+
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let id = ask_admin(&srv, &access(&dev), 600).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, body) = post(
+        &srv,
+        &format!("/api/v1/admin/elevations/{id}/approve"),
+        &a1,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("active")),
+        "{body}"
+    );
+    let elevated = refreshed(&srv, &dev).await;
+    assert_eq!(
+        get(&srv, "/api/v1/admin/users", &access(&elevated)).await.0,
+        200
+    );
+    let (s, body) = post(
+        &srv,
+        &format!("/api/v1/admin/elevations/{id}/revoke"),
+        &a1,
+        json!({"reason": "done"}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("revoked")),
+        "{body}"
+    );
+    assert_eq!(
+        get(&srv, "/api/v1/admin/users", &access(&elevated)).await.0,
+        403,
+        "revocation takes effect at once"
+    );
+    assert_eq!(
+        get(&srv, "/api/v1/auth/me", &access(&elevated)).await.0,
+        200,
+        "the session itself stays"
+    );
+    assert!(claims(&access(&refreshed(&srv, &elevated).await))["elevation"].is_null());
+    let (s, _) = post(
+        &srv,
+        &format!("/api/v1/admin/elevations/{id}/revoke"),
+        &a1,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 409);
+    let (s, _) = post(&srv, "/api/v1/admin/elevations/nope/revoke", &a1, json!({})).await;
+    assert_eq!(s, 404);
+    // API keys cannot be elevated, and no target grants the service role.
+    let (s, _) = post(
+        &srv,
+        "/api/v1/auth/elevations",
+        &access(&elevated),
+        json!({"role": "service", "duration_seconds": 600, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, body) = post(
+        &srv,
+        "/api/v1/auth/elevations",
+        &access(&elevated),
+        json!({"role": "admin", "scopes": ["admin:read"], "duration_seconds": 600, "reason": "x"}),
+    )
+    .await;
+    assert_eq!((s, body["code"].as_str()), (400, Some("invalid_request")));
+    let a = actions(&srv).await;
+    assert_eq!(count(&a, "elevation.denied"), 1);
+    assert_eq!(count(&a, "elevation.revoked"), 1);
+    srv.stop().await;
+}
+
+async fn scope_elevations_open_only_their_scope(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        c.elevation.targets = vec![ElevationTarget {
+            scopes: vec!["admin:read".into()],
+            approvers_role: Some(Role::Admin),
+            required: 1,
+            ..ElevationTarget::default()
+        }];
+    })
+    .await;
+    let victim = srv.user("dev@example.com", STRONG, Role::User).await;
+    srv.user("a1@example.com", STRONG, Role::Admin).await;
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let a1 = access(&srv.login("a1@example.com", STRONG).await);
+    let (s, _) = post(
+        &srv,
+        "/api/v1/auth/elevations",
+        &access(&dev),
+        json!({"role": "admin", "duration_seconds": 600, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(s, 403, "no target grants the role");
+    let (s, r) = post(
+        &srv,
+        "/api/v1/auth/elevations",
+        &access(&dev),
+        json!({"scopes": ["admin:read"], "duration_seconds": 600, "reason": "audit review"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, _) = post(
+        &srv,
+        &format!(
+            "/api/v1/admin/elevations/{}/approve",
+            r["id"].as_str().unwrap()
+        ),
+        &a1,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let t = access(&refreshed(&srv, &dev).await);
+    assert_eq!(claims(&t)["elevation"]["scopes"], json!(["admin:read"]));
+    assert_eq!(get(&srv, "/api/v1/admin/audit/verify", &t).await.0, 200);
+    let (s, _) = post(
+        &srv,
+        &format!("/api/v1/admin/users/{victim}/lock"),
+        &t,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 403, "admin:read does not write");
+    srv.stop().await;
+}
+
+async fn listed_approvers_see_and_decide_only_their_targets(b: Backend) {
+    // Users first (their ids go into the configuration), then the server that names them.
+    let db = TestDb::new(b).await;
+    let clock = FakeClock::new();
+    let setup = TestServer::start_on(db.clone(), clock.clone(), |_| {}).await;
+    let lead1 = setup.user("lead1@example.com", STRONG, Role::User).await;
+    let lead2 = setup.user("lead2@example.com", STRONG, Role::User).await;
+    setup.user("dev@example.com", STRONG, Role::User).await;
+    setup.user("root@example.com", STRONG, Role::Admin).await;
+    setup.stop().await;
+    let srv = TestServer::start_on(db, clock, move |c| {
+        c.elevation.targets = vec![
+            ElevationTarget {
+                scopes: vec!["payments:refund".into()],
+                approvers: vec![lead1.clone(), lead2.clone()],
+                required: 2,
+                ..ElevationTarget::default()
+            },
+            ElevationTarget {
+                role: Some(Role::Admin),
+                approvers_role: Some(Role::Admin),
+                required: 1,
+                ..ElevationTarget::default()
+            },
+        ];
+    })
+    .await;
+    let l1 = access(&srv.login("lead1@example.com", STRONG).await);
+    let l2 = access(&srv.login("lead2@example.com", STRONG).await);
+    let root = access(&srv.login("root@example.com", STRONG).await);
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let dev_b = srv.login("dev@example.com", STRONG).await;
+    let (s, refund) = post(&srv, "/api/v1/auth/elevations", &access(&dev), json!({"scopes": ["payments:refund"], "duration_seconds": 300, "reason": "refund ticket 7"})).await;
+    assert_eq!(s, 201, "{refund}");
+    let admin_req = ask_admin(&srv, &access(&dev_b), 300).await;
+    let (s, seen) = get(&srv, "/api/v1/admin/elevations", &l1).await;
+    assert_eq!(s, 200, "{seen}");
+    let ids: Vec<&str> = seen["elevations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![refund["id"].as_str().unwrap()],
+        "only what lead1 approves"
+    );
+    let (_, all) = get(&srv, "/api/v1/admin/elevations", &root).await;
+    assert_eq!(all["elevations"].as_array().unwrap().len(), 2);
+    let (s, _) = get(&srv, "/api/v1/admin/elevations", &access(&dev)).await;
+    assert_eq!(s, 403, "approves nothing");
+    let (s, _) = post(
+        &srv,
+        &format!(
+            "/api/v1/admin/elevations/{}/approve",
+            admin_req["id"].as_str().unwrap()
+        ),
+        &l1,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 403, "not an approver of the admin target");
+    let path = format!(
+        "/api/v1/admin/elevations/{}/approve",
+        refund["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        post(&srv, &path, &l1, json!({})).await.1["status"],
+        "pending"
+    );
+    assert_eq!(
+        post(&srv, &path, &l2, json!({})).await.1["status"],
+        "active"
+    );
+    let t = access(&refreshed(&srv, &dev).await);
+    assert_eq!(
+        claims(&t)["elevation"]["scopes"],
+        json!(["payments:refund"])
+    );
+    srv.stop().await;
+}
+
+async fn the_gateway_and_cedar_see_the_elevation(b: Backend) {
+    let up = crate::gateway::start_upstream().await;
+    let srv = TestServer::start_with(b, move |c| {
+        jit(c, 1);
+        c.routes = vec![portcullis_core::config::RouteConfig {
+            name: "ops".into(),
+            prefix: "/ops".into(),
+            upstreams: vec![format!("http://{up}")],
+            roles: vec![Role::Admin],
+            policy: Some(
+                "@id(\"elevated-only\")\npermit(principal, action, resource) when { context.elevated && context.elevation_id != \"\" };".into(),
+            ),
+            ..portcullis_core::config::RouteConfig::default()
+        }];
+    })
+    .await;
+    srv.user("dev@example.com", STRONG, Role::User).await;
+    srv.user("root@example.com", STRONG, Role::Admin).await;
+    let root = access(&srv.login("root@example.com", STRONG).await);
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let route = |t: String| {
+        let srv = &srv;
+        async move { send(client().get(srv.url("/ops/run")).bearer_auth(t)).await }
+    };
+    assert_eq!(route(access(&dev)).await.0, 403, "the route's role");
+    assert_eq!(
+        route(root.clone()).await.0,
+        403,
+        "the policy wants an elevation"
+    );
+    let id = ask_admin(&srv, &access(&dev), 300).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &srv,
+        &format!("/api/v1/admin/elevations/{id}/approve"),
+        &root,
+        json!({}),
+    )
+    .await;
+    let t = access(&refreshed(&srv, &dev).await);
+    let (s, body, _) = route(t.clone()).await;
+    assert_eq!(s, 200, "{body}");
+    let identity = claims(body["headers"]["x-portcullis-identity"].as_str().unwrap());
+    assert_eq!(
+        (identity["role"].as_str(), identity["elevated"].as_bool()),
+        (Some("admin"), Some(true))
+    );
+    assert_eq!(identity["elevation_id"], id.as_str());
+    assert!(identity["exp"].as_i64().unwrap() <= srv.services.now() + 300);
+    srv.clock.advance(301);
+    assert_eq!(route(t).await.0, 403, "over when it ends");
+    srv.stop().await;
+}
+
+fn held(c: &mut Config, op: &str, k: u32) {
+    c.approvals.required.insert(op.to_owned(), k);
+}
+
+async fn admins(srv: &TestServer, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let email = format!("admin{i}@example.com");
+        srv.user(&email, STRONG, Role::Admin).await;
+        out.push(access(&srv.login(&email, STRONG).await));
+    }
+    out
+}
+
+async fn held_erasure_runs_once_when_approved(b: Backend) {
+    let srv = TestServer::start_with(b, |c| held(c, "admin.user.erase", 2)).await;
+    let victim = srv.user("victim@example.com", STRONG, Role::User).await;
+    let a = admins(&srv, 4).await;
+    let (s, body, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/admin/users/{victim}?erase=true")))
+            .bearer_auth(&a[0]),
+    )
+    .await;
+    assert_eq!(
+        (s, body["status"].as_str(), body["required"].as_u64()),
+        (202, Some("pending"), Some(2)),
+        "{body}"
+    );
+    let id = body["approval_id"].as_str().unwrap().to_owned();
+    srv.login("victim@example.com", STRONG).await;
+    let (_, list) = get(&srv, "/api/v1/admin/approvals", &a[1]).await;
+    assert_eq!(list["approvals"][0]["params"]["user_id"], victim.as_str());
+    let approve = format!("/api/v1/admin/approvals/{id}/approve");
+    let (s, _) = post(&srv, &approve, &a[0], json!({})).await;
+    assert_eq!(s, 403, "the requester does not approve");
+    let (s, body) = post(&srv, &approve, &a[1], json!({})).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("pending")),
+        "{body}"
+    );
+    let (s, _) = post(&srv, &approve, &a[1], json!({})).await;
+    assert_eq!(s, 409, "once per approver");
+    srv.login("victim@example.com", STRONG).await;
+    let (s, body) = post(&srv, &approve, &a[2], json!({})).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("executed")),
+        "{body}"
+    );
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&json!({"email": "victim@example.com", "password": STRONG})),
+    )
+    .await;
+    assert_eq!(s, 401, "erased");
+    let (s, _) = post(&srv, &approve, &a[3], json!({})).await;
+    assert_eq!(s, 409, "it ran; it does not run again");
+    let acts = actions(&srv).await;
+    assert_eq!(count(&acts, "gdpr.erased"), 1);
+    assert_eq!(count(&acts, "approval.executed"), 1);
+    let (_, list) = get(&srv, "/api/v1/admin/approvals?status=executed", &a[1]).await;
+    assert_eq!(list["approvals"][0]["id"], id.as_str());
+    let (s, _) = get(&srv, "/api/v1/admin/approvals?status=bogus", &a[1]).await;
+    assert_eq!(s, 400);
+    srv.stop().await;
+}
+
+async fn held_rotation_and_admin_creation_run_with_their_parameters(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        held(c, "keys.rotate", 1);
+        held(c, "admin.user.create_admin", 1);
+        held(c, "admin.user.reset_admin_mfa", 1);
+    })
+    .await;
+    let a = admins(&srv, 2).await;
+    let before = srv.services.kek_status().await.unwrap().current;
+    let (s, body) = post(&srv, "/api/v1/admin/keys/rotate", &a[0], json!({})).await;
+    assert_eq!(
+        (s, body["operation"].as_str()),
+        (202, Some("keys.rotate")),
+        "{body}"
+    );
+    assert_eq!(srv.services.kek_status().await.unwrap().current, before);
+    let (s, body) = post(
+        &srv,
+        &format!(
+            "/api/v1/admin/approvals/{}/approve",
+            body["approval_id"].as_str().unwrap()
+        ),
+        &a[1],
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("executed")),
+        "{body}"
+    );
+    assert_eq!(srv.services.kek_status().await.unwrap().current, before + 1);
+    assert_eq!(
+        body["result"]["kek_version"].as_u64(),
+        Some(u64::from(before + 1))
+    );
+
+    // A plain user is created at once; an administrator waits, with only a sealed hash
+    // of the password kept.
+    let (s, body) = post(
+        &srv,
+        "/api/v1/admin/users",
+        &a[0],
+        json!({"email": "plain@example.com", "password": STRONG}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["user"]["role"].as_str()),
+        (201, Some("user")),
+        "{body}"
+    );
+    let plain = body["user"]["id"].as_str().unwrap().to_owned();
+    let (s, body) = post(
+        &srv,
+        "/api/v1/admin/users",
+        &a[0],
+        json!({"email": "boss@example.com", "password": "weak"}),
+    )
+    .await;
+    assert_eq!(s, 422, "{body}");
+    let (s, body) = post(&srv, "/api/v1/admin/users", &a[0], json!({"email": "boss@example.com", "password": STRONG, "role": "admin", "display_name": "Boss"})).await;
+    assert_eq!(s, 202, "{body}");
+    let id = body["approval_id"].as_str().unwrap().to_owned();
+    let dump = srv.db.dump();
+    assert!(!dump.contains(STRONG), "the password is never stored");
+    let (s, _, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&json!({"email": "boss@example.com", "password": STRONG})),
+    )
+    .await;
+    assert_eq!(s, 401, "not created before approval");
+    let (s, body) = post(
+        &srv,
+        &format!("/api/v1/admin/approvals/{id}/approve"),
+        &a[1],
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("executed")),
+        "{body}"
+    );
+    let boss = srv.login("boss@example.com", STRONG).await;
+    assert_eq!(claims(&access(&boss))["role"], "admin");
+
+    // Resetting an administrator's second factors is held; a user's is not.
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/admin/users/{plain}/mfa")))
+            .bearer_auth(&a[0]),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let boss_id = claims(&access(&boss))["sub"].as_str().unwrap().to_owned();
+    let (s, body, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/admin/users/{boss_id}/mfa")))
+            .bearer_auth(&a[0]),
+    )
+    .await;
+    assert_eq!(
+        (s, body["operation"].as_str()),
+        (202, Some("admin.user.reset_admin_mfa")),
+        "{body}"
+    );
+    let (s, body) = post(
+        &srv,
+        &format!(
+            "/api/v1/admin/approvals/{}/deny",
+            body["approval_id"].as_str().unwrap()
+        ),
+        &a[1],
+        json!({"reason": "no"}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (200, Some("denied")),
+        "{body}"
+    );
+    assert_eq!(
+        get(&srv, "/api/v1/auth/me", &access(&boss)).await.0,
+        200,
+        "denied: the sessions stay"
+    );
+    srv.stop().await;
+}
+
+async fn held_operation_never_runs_after_it_expires(b: Backend) {
+    let srv = TestServer::start_with(b, |c| {
+        held(c, "admin.user.erase", 1);
+        c.approvals.timeout_seconds = 60;
+    })
+    .await;
+    let victim = srv.user("victim@example.com", STRONG, Role::User).await;
+    let a = admins(&srv, 2).await;
+    let (s, body, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/admin/users/{victim}?erase=true")))
+            .bearer_auth(&a[0]),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let id = body["approval_id"].as_str().unwrap().to_owned();
+    srv.clock.advance(61);
+    let a1 = access(&srv.login("admin1@example.com", STRONG).await);
+    let (s, body) = post(
+        &srv,
+        &format!("/api/v1/admin/approvals/{id}/approve"),
+        &a1,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    srv.login("victim@example.com", STRONG).await;
+    assert_eq!(srv.services.sweep_approvals().await.unwrap(), 1);
+    let acts = actions(&srv).await;
+    assert_eq!(count(&acts, "approval.expired"), 1);
+    assert_eq!(count(&acts, "gdpr.erased"), 0);
+    let (_, list) = get(&srv, "/api/v1/admin/approvals?status=expired", &a1).await;
+    assert_eq!(list["approvals"][0]["id"], id.as_str());
+    srv.stop().await;
+}
+
+async fn break_glass_is_recorded_first_and_works_once(b: Backend) {
+    let srv =
+        TestServer::start_with(b, |c| c.auth.mfa_required_for_roles = vec![Role::Admin]).await;
+    let issued = srv
+        .services
+        .create_break_glass("glass@example.com", 3, 2)
+        .await
+        .unwrap();
+    let shares: Vec<String> = issued
+        .shares
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    let bg = |body: Value| {
+        let srv = &srv;
+        async move {
+            send(
+                client()
+                    .post(srv.url("/api/v1/auth/break-glass"))
+                    .json(&body),
+            )
+            .await
+        }
+    };
+    let (s, body, _) = bg(json!({"shares": [shares[0]]})).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("invalid_credentials")),
+        "{body}"
+    );
+    let (s, _, _) = bg(json!({"shares": ["not a share", shares[1]]})).await;
+    assert_eq!(s, 401);
+    let (s, body, _) = bg(json!({"shares": [shares[0], shares[2]]})).await;
+    assert_eq!(s, 200, "{body}");
+    let t = access(&body);
+    assert_eq!(claims(&t)["amr"], json!(["mca", "mfa"]));
+    assert_eq!(
+        get(&srv, "/api/v1/admin/users", &t).await.0,
+        200,
+        "an administrator with a second factor"
+    );
+    let (s, _, _) = bg(json!({"shares": [shares[0], shares[2]]})).await;
+    assert_eq!(s, 401, "the glass breaks once");
+    let events = srv.services.audit_page(0, 10_000).await.unwrap();
+    let used = events
+        .iter()
+        .position(|e| e.action == "auth.break_glass.used")
+        .unwrap();
+    let login = events
+        .iter()
+        .rposition(|e| e.action == "auth.login.succeeded")
+        .unwrap();
+    assert!(used < login, "the use is in the log before the session");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == "auth.break_glass.failed")
+            .count(),
+        3
+    );
+    let alerts =
+        crate::alerts::wait_alerts(&srv, &t, |a| a.iter().any(|x| x["rule"] == "break-glass"))
+            .await;
+    let alert = alerts.iter().find(|x| x["rule"] == "break-glass").unwrap();
+    assert_eq!(alert["severity"], "critical");
+    // A new split replaces the old one.
+    let again = srv
+        .services
+        .create_break_glass("glass@example.com", 2, 2)
+        .await
+        .unwrap();
+    assert_eq!(again.user.id, issued.user.id);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threshold_zero_is_refused_at_start() {
+    let mut c = Config::default();
+    jit(&mut c, 0);
+    let e = c.validate().unwrap_err();
+    assert_eq!(e.key, "elevation.targets[0].required");
+    let mut c = Config::default();
+    held(&mut c, "admin.user.erase", 0);
+    assert_eq!(
+        c.validate().unwrap_err().key,
+        "approvals.required.admin.user.erase"
+    );
+    // And the binary refuses to start on such a file, naming the key.
+    let db = TestDb::new(Backend::Sqlite).await;
+    let cfg = db.write_config(&format!(
+        "{}\n[[elevation.targets]]\nrole = \"admin\"\napprovers_role = \"admin\"\nrequired = 0\n",
+        db.config_toml()
+    ));
+    let out = std::process::Command::new(portcullis_testkit::binary())
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("elevation.targets[0].required"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_approvals_on_two_nodes_count_once_each() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let clock = FakeClock::new();
+    let tweak = |c: &mut Config| held(c, "admin.user.erase", 2);
+    let a = TestServer::start_on(db.clone(), clock.clone(), tweak).await;
+    let b = TestServer::start_on(db.clone(), clock.clone(), tweak).await;
+    let victim = a.user("victim@example.com", STRONG, Role::User).await;
+    let admins = admins(&a, 3).await;
+    let (s, body, _) = send(
+        client()
+            .delete(a.url(&format!("/api/v1/admin/users/{victim}?erase=true")))
+            .bearer_auth(&admins[0]),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let path = format!(
+        "/api/v1/admin/approvals/{}/approve",
+        body["approval_id"].as_str().unwrap()
+    );
+    // Each of two administrators approves on both nodes at once.
+    let (r1, r2, r3, r4) = tokio::join!(
+        post(&a, &path, &admins[1], json!({})),
+        post(&b, &path, &admins[1], json!({})),
+        post(&a, &path, &admins[2], json!({})),
+        post(&b, &path, &admins[2], json!({})),
+    );
+    let statuses = [r1.0, r2.0, r3.0, r4.0];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        2,
+        "{statuses:?}"
+    );
+    let acts = actions(&a).await;
+    assert_eq!(count(&acts, "approval.approved"), 2);
+    assert_eq!(count(&acts, "gdpr.erased"), 1, "ran exactly once");
+    let (_, list) = get(&b, "/api/v1/admin/approvals?status=executed", &admins[1]).await;
+    assert_eq!(list["approvals"][0]["approvals"].as_u64(), Some(2));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_grant_leaves_the_other_nodes_tokens_within_a_second() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let clock = FakeClock::new();
+    let a = TestServer::start_on(db.clone(), clock.clone(), |c| jit(c, 1)).await;
+    let b = TestServer::start_on(db.clone(), clock.clone(), |c| jit(c, 1)).await;
+    a.user("dev@example.com", STRONG, Role::User).await;
+    a.user("a1@example.com", STRONG, Role::Admin).await;
+    let a1 = access(&a.login("a1@example.com", STRONG).await);
+    for round in 0..2 {
+        let dev = a.login("dev@example.com", STRONG).await;
+        let id = ask_admin(&a, &access(&dev), 600).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Approved on node B, used on node B, revoked on node A.
+        let (s, _) = post(
+            &b,
+            &format!("/api/v1/admin/elevations/{id}/approve"),
+            &a1,
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let t = access(&refreshed(&b, &dev).await);
+        assert_eq!(get(&b, "/api/v1/admin/users", &t).await.0, 200);
+        let (s, _) = post(
+            &a,
+            &format!("/api/v1/admin/elevations/{id}/revoke"),
+            &a1,
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let start = Instant::now();
+        // The one wait the tests allow: cross-node propagation, bounded at one second.
+        while get(&b, "/api/v1/admin/users", &t).await.0 != 403 {
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "node B still honours a revoked elevation after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eprintln!(
+            "round {round}: elevation revocation visible on node B after {:?}",
+            start.elapsed()
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}
