@@ -34,25 +34,20 @@ pub struct Claims {
     pub amr: Vec<String>,
     /// When the user last authenticated with a factor.
     pub auth_time: i64,
-    /// A just-in-time elevation of the session in force at issue. `role` stays the user's
-    /// own role, so a verifier that knows nothing of elevations grants nothing extra.
+    /// Set (with `elevation_id` and `base_role`) while a just-in-time elevation of the
+    /// session is in force: `role` and `scope` are then what the elevation grants, and
+    /// `exp` is never past the elevation's end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub elevated: bool,
+    /// The elevation request's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub elevation: Option<ElevationClaim>,
-}
-
-/// The `elevation` claim: what an approved elevation grants, and until when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ElevationClaim {
-    /// The elevation request's id (`elevation_id`).
-    pub id: String,
-    /// The role granted, if a role.
+    pub elevation_id: Option<String>,
+    /// The user's own role, under an elevation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    /// The scopes granted, if scopes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scopes: Vec<String>,
-    /// Its end (Unix seconds); the token may outlive it, the elevation does not.
-    pub exp: i64,
+    pub base_role: Option<String>,
+    /// Scopes an elevation grants, space-separated (RFC 9068 `scope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -198,7 +193,10 @@ mod tests {
             role: "user".into(),
             amr: vec!["pwd".into()],
             auth_time: 1000,
-            elevation: None,
+            elevated: false,
+            elevation_id: None,
+            base_role: None,
+            scope: None,
         }
     }
 

@@ -622,18 +622,34 @@ impl Services {
         elevation: Option<&crate::approvals::ApprovalRequest>,
     ) -> Result<SecretString> {
         let now = self.now();
+        let grant = elevation.and_then(super::elevation::grant_of);
+        let exp = match &grant {
+            Some(g) => (now + self.settings.access_ttl).min(g.until),
+            None => now + self.settings.access_ttl,
+        };
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             sub: user.id.clone(),
             aud: self.settings.issuer.clone(),
-            exp: now + self.settings.access_ttl,
+            exp,
             iat: now,
             jti: new_id(now, self.rng.as_ref()),
             sid: session.id.clone(),
-            role: user.role.as_str().to_owned(),
+            role: grant
+                .as_ref()
+                .and_then(|g| g.role)
+                .unwrap_or(user.role)
+                .as_str()
+                .to_owned(),
             amr: session.amr.clone(),
             auth_time: session.auth_time,
-            elevation: elevation.and_then(super::elevation::claim_of),
+            elevated: grant.is_some(),
+            elevation_id: grant.as_ref().map(|g| g.id.clone()),
+            base_role: grant.as_ref().map(|_| user.role.as_str().to_owned()),
+            scope: grant
+                .as_ref()
+                .filter(|g| !g.scopes.is_empty())
+                .map(|g| g.scopes.join(" ")),
         };
         Ok(SecretString::from(self.keyring.sign(&claims, now)?))
     }
@@ -645,9 +661,14 @@ impl Services {
         refresh: SecretString,
         elevation: Option<&crate::approvals::ApprovalRequest>,
     ) -> Result<TokenResponse> {
+        let expires_in = elevation
+            .and_then(super::elevation::grant_of)
+            .map_or(self.settings.access_ttl, |g| {
+                (g.until - self.now()).clamp(0, self.settings.access_ttl)
+            });
         Ok(TokenResponse {
             access_token: self.mint_access_token(user, session, elevation)?,
-            expires_in: self.settings.access_ttl,
+            expires_in,
             refresh_token: refresh,
             session_id: session.id.clone(),
             device_cookie: None,
@@ -775,19 +796,35 @@ impl Services {
             .role
             .parse()
             .map_err(|_| Error::InvalidToken("unknown role"))?;
-        let elevation = match claims.elevation {
-            None => None,
-            Some(e) => Some(ElevationGrant {
-                role: e
-                    .role
+        // Under an elevation `role` is the elevated one; the principal is cached with the
+        // user's own role and the elevation applied (or dropped) on every use.
+        let (role, elevation) = match (claims.elevated, claims.elevation_id) {
+            (true, Some(id)) => {
+                let base: Role = claims
+                    .base_role
                     .as_deref()
-                    .map(str::parse)
-                    .transpose()
-                    .map_err(|_| Error::InvalidToken("unknown role"))?,
-                id: e.id,
-                scopes: e.scopes,
-                until: e.exp,
-            }),
+                    .ok_or(Error::InvalidToken("elevated token without base_role"))?
+                    .parse()
+                    .map_err(|_| Error::InvalidToken("unknown role"))?;
+                let grant = ElevationGrant {
+                    id,
+                    role: (role != base).then_some(role),
+                    scopes: claims
+                        .scope
+                        .as_deref()
+                        .map(|s| {
+                            s.split(' ')
+                                .filter(|x| !x.is_empty())
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    until: claims.exp,
+                };
+                (base, Some(grant))
+            }
+            (false, None) => (role, None),
+            _ => return Err(Error::InvalidToken("inconsistent elevation claims")),
         };
         // Cached as issued (the user's own role); the elevation is applied on every use.
         let p = Principal {

@@ -8,7 +8,6 @@ use super::{Principal, RequestContext, Services};
 use crate::approvals::{ApprovalRequest, RequestKind, Transition, Vote, status};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::config::{ApprovalsConfig, ElevationConfig, ElevationTarget};
-use crate::crypto::jwt::ElevationClaim;
 use crate::error::{Error, FieldError, Result};
 use crate::id::{is_valid_id, new_id};
 use crate::model::Role;
@@ -59,16 +58,16 @@ pub(crate) fn scopes_of(r: &ApprovalRequest) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The `elevation` claim of a grant in force.
-pub(crate) fn claim_of(r: &ApprovalRequest) -> Option<ElevationClaim> {
+/// What a grant in force lends a token.
+pub(crate) fn grant_of(r: &ApprovalRequest) -> Option<super::ElevationGrant> {
     if r.kind != RequestKind::Elevation || r.status != status::ACTIVE {
         return None;
     }
-    Some(ElevationClaim {
+    Some(super::ElevationGrant {
         id: r.id.clone(),
-        role: role_of(r).map(|x| x.as_str().to_owned()),
+        role: role_of(r),
         scopes: scopes_of(r),
-        exp: r.ends_at?,
+        until: r.ends_at?,
     })
 }
 
