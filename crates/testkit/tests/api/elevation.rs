@@ -979,3 +979,90 @@ async fn revoked_grant_leaves_the_other_nodes_tokens_within_a_second() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_line_breaks_glass_lists_and_decides() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let cfg = db.write_config(&format!(
+        "{}\n[[elevation.targets]]\nrole = \"admin\"\napprovers_role = \"admin\"\nrequired = 1\n",
+        db.config_toml()
+    ));
+    let cli = |args: &[&str], token: Option<&str>| {
+        let mut cmd = std::process::Command::new(portcullis_testkit::binary());
+        cmd.arg("--config").arg(&cfg).args(args);
+        if let Some(t) = token {
+            cmd.env("PORTCULLIS_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = cli(
+        &["break-glass", "create", "--shares", "3", "--threshold", "2"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shares: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(shares.len(), 3);
+    let out = cli(
+        &["break-glass", "create", "--shares", "3", "--threshold", "1"],
+        None,
+    );
+    assert!(!out.status.success(), "a threshold of 1 is no split");
+
+    let srv = TestServer::start_on(db.clone(), FakeClock::new(), |c| jit(c, 1)).await;
+    let (s, glass, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/break-glass"))
+            .json(&json!({"shares": [shares[2], shares[1]]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{glass}");
+    let admin = access(&glass);
+    srv.user("dev@example.com", STRONG, Role::User).await;
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let id = ask_admin(&srv, &access(&dev), 300).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = cli(&["elevations", "list"], None);
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.contains(&id) && listed.contains("\"pending\""),
+        "{listed}"
+    );
+    let url = srv.base.clone();
+    let out = cli(
+        &["elevations", "approve", &id, "--url", &url],
+        Some(&access(&dev)),
+    );
+    assert!(!out.status.success(), "the requester cannot approve");
+    let out = cli(
+        &[
+            "elevations",
+            "approve",
+            &id,
+            "--url",
+            &url,
+            "--reason",
+            "on call",
+        ],
+        Some(&admin),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decided: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decided["status"], "active");
+    let out = cli(&["elevations", "list", "--status", "active"], None);
+    assert!(String::from_utf8(out.stdout).unwrap().contains(&id));
+    srv.stop().await;
+}
