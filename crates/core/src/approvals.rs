@@ -122,6 +122,35 @@ impl ApprovalRequest {
         }
     }
 
+    /// The role an elevation asks for.
+    pub fn role(&self) -> Option<crate::model::Role> {
+        self.params
+            .get("role")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// The scopes an elevation asks for.
+    pub fn scopes(&self) -> Vec<String> {
+        self.params
+            .get("scopes")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The seconds an elevation asks for.
+    pub fn duration_seconds(&self) -> i64 {
+        self.params
+            .get("duration_seconds")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0)
+    }
+
     /// Distinct approvals so far.
     pub fn approvals(&self) -> u32 {
         u32::try_from(self.votes.iter().filter(|v| v.approve).count()).unwrap_or(u32::MAX)

@@ -381,22 +381,7 @@ impl FromRequestParts<AppState> for Admin {
         } else {
             "admin:write"
         };
-        // An admin scope lent by an elevation needs the second factor an administrator would.
         let scoped = p.role != Role::Admin && p.elevated_scope(scope);
-        if scoped
-            && state.web.mfa_required_for_roles.contains(&Role::Admin)
-            && !p.has_second_factor()
-        {
-            state
-                .svc
-                .audit_access_denied(Some(&p.user_id), &ctx, &resource, "second_factor_required")
-                .await?;
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "mfa_enrollment_required",
-                "Administrators must sign in with a second factor.",
-            ));
-        }
         if p.role != Role::Admin && !scoped {
             state
                 .svc
@@ -407,7 +392,11 @@ impl FromRequestParts<AppState> for Admin {
             )
             .into());
         }
-        if lacks_required_factor(state, &p) {
+        // An admin scope lent by an elevation needs the second factor an administrator would.
+        let lacks_admin_factor = scoped
+            && state.web.mfa_required_for_roles.contains(&Role::Admin)
+            && !p.has_second_factor();
+        if lacks_required_factor(state, &p) || lacks_admin_factor {
             state
                 .svc
                 .audit_access_denied(Some(&p.user_id), &ctx, &resource, "second_factor_required")

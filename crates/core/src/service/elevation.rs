@@ -37,27 +37,6 @@ pub struct ApprovalSettings {
     pub approvals: ApprovalsConfig,
 }
 
-/// The role an elevation request asks for, from its parameters.
-pub(crate) fn role_of(r: &ApprovalRequest) -> Option<Role> {
-    r.params
-        .get("role")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-}
-
-/// The scopes an elevation request asks for, from its parameters.
-pub(crate) fn scopes_of(r: &ApprovalRequest) -> Vec<String> {
-    r.params
-        .get("scopes")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// What a grant in force lends a token.
 pub(crate) fn grant_of(r: &ApprovalRequest) -> Option<super::ElevationGrant> {
     if r.kind != RequestKind::Elevation || r.status != status::ACTIVE {
@@ -65,8 +44,8 @@ pub(crate) fn grant_of(r: &ApprovalRequest) -> Option<super::ElevationGrant> {
     }
     Some(super::ElevationGrant {
         id: r.id.clone(),
-        role: role_of(r),
-        scopes: scopes_of(r),
+        role: r.role(),
+        scopes: r.scopes(),
         until: r.ends_at?,
     })
 }
@@ -200,7 +179,7 @@ impl Services {
                 .client(ctx)
                 .details(json!({
                     "role": ask.role.map(|r| r.as_str()),
-                    "scopes": scopes_of(&record),
+                    "scopes": record.scopes(),
                     "duration_seconds": ask.duration_seconds,
                     "required": target.required,
                     "reason": record.reason,
@@ -280,8 +259,7 @@ impl Services {
         Ok(rows
             .into_iter()
             .filter(|r| {
-                r.requester != p.user_id
-                    && targets.iter().any(|t| t.grants(role_of(r), &scopes_of(r)))
+                r.requester != p.user_id && targets.iter().any(|t| t.grants(r.role(), &r.scopes()))
             })
             .collect())
     }
@@ -306,6 +284,51 @@ impl Services {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Locks request `id`, which must be pending, and records `approver`'s vote in the
+    /// transaction returned (to be committed with what the vote changes). A second vote by
+    /// the same approver, on any node, is refused (and audited as `refused_action`).
+    pub(crate) async fn cast_vote(
+        &self,
+        approver: &Principal,
+        ctx: &RequestContext,
+        id: &str,
+        approve: bool,
+        reason: Option<String>,
+        refused_action: &str,
+    ) -> Result<(Box<dyn crate::store::Tx>, ApprovalRequest)> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let r = tx
+            .approvals()
+            .lock_approval_request(id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let state = r.status_at(now).to_owned();
+        if state != status::PENDING {
+            return Err(Error::Conflict(format!(
+                "This is {state}; only a pending request can be decided."
+            )));
+        }
+        let vote = Vote {
+            approver: approver.user_id.clone(),
+            approve,
+            reason,
+            at: now,
+        };
+        if let Err(e) = tx.approvals().insert_vote(id, &vote).await {
+            drop(tx);
+            if matches!(e, crate::store::StoreError::Conflict(_)) {
+                self.audit_refused_decision(approver, ctx, id, refused_action, "already_decided")
+                    .await?;
+                return Err(Error::Conflict(
+                    "You have already decided on this request.".into(),
+                ));
+            }
+            return Err(e.into());
+        }
+        Ok((tx, r))
     }
 
     /// The checks every approver passes: a signed-in person (no API key) with a recent
@@ -368,7 +391,7 @@ impl Services {
             .check_approver(approver, ctx, &current, "elevation.decision_refused")
             .await?;
         let target = self
-            .elevation_target(role_of(&current), &scopes_of(&current))
+            .elevation_target(current.role(), &current.scopes())
             .cloned()
             .ok_or_else(|| {
                 Error::Conflict("No [[elevation.targets]] entry grants this any more.".into())
@@ -387,49 +410,20 @@ impl Services {
             ));
         }
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let r = tx
-            .approvals()
-            .lock_approval_request(id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let state = r.status_at(now).to_owned();
-        if state != status::PENDING {
-            return Err(Error::Conflict(format!(
-                "The request is {state}; only a pending request can be decided."
-            )));
-        }
-        let vote = Vote {
-            approver: approver.user_id.clone(),
-            approve,
-            reason: reason.clone(),
-            at: now,
-        };
-        if let Err(e) = tx.approvals().insert_vote(id, &vote).await {
-            drop(tx);
-            if matches!(e, crate::store::StoreError::Conflict(_)) {
-                self.audit_refused_decision(
-                    approver,
-                    ctx,
-                    id,
-                    "elevation.decision_refused",
-                    "already_decided",
-                )
-                .await?;
-                return Err(Error::Conflict(
-                    "You have already decided on this request.".into(),
-                ));
-            }
-            return Err(e.into());
-        }
+        let (mut tx, r) = self
+            .cast_vote(
+                approver,
+                ctx,
+                id,
+                approve,
+                reason.clone(),
+                "elevation.decision_refused",
+            )
+            .await?;
         let approvals = r.approvals() + u32::from(approve);
         // The threshold is the higher of the one asked under and the one configured now.
         let required = r.required.max(target.required);
-        let duration = r
-            .params
-            .get("duration_seconds")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0);
+        let duration = r.duration_seconds();
         let event = |action: &str| {
             NewAuditEvent::new(now, action, Outcome::Success)
                 .actor(approver.user_id.clone())
@@ -477,8 +471,8 @@ impl Services {
                         .details(json!({
                             "user_id": r.requester,
                             "session_id": r.session_id,
-                            "role": role_of(&r).map(|x| x.as_str()),
-                            "scopes": scopes_of(&r),
+                            "role": r.role().map(|x| x.as_str()),
+                            "scopes": r.scopes(),
                             "ends_at": now + duration,
                             "approvers": r.votes.iter().filter(|v| v.approve).map(|v| v.approver.clone())
                                 .chain(std::iter::once(approver.user_id.clone())).collect::<Vec<_>>(),

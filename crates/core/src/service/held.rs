@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Principal, RequestContext, Services};
-use crate::approvals::{ApprovalRequest, RequestKind, Transition, Vote, status};
+use crate::approvals::{ApprovalRequest, RequestKind, Transition, status};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{Error, Result};
 use crate::id::{is_valid_id, new_id};
@@ -115,41 +115,16 @@ impl Services {
             ));
         }
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let r = tx
-            .approvals()
-            .lock_approval_request(id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let state = r.status_at(now).to_owned();
-        if state != status::PENDING {
-            return Err(Error::Conflict(format!(
-                "The operation is {state}; only a pending one can be decided."
-            )));
-        }
-        let vote = Vote {
-            approver: approver.user_id.clone(),
-            approve,
-            reason: reason.clone(),
-            at: now,
-        };
-        if let Err(e) = tx.approvals().insert_vote(id, &vote).await {
-            drop(tx);
-            if matches!(e, crate::store::StoreError::Conflict(_)) {
-                self.audit_refused_decision(
-                    approver,
-                    ctx,
-                    id,
-                    "approval.decision_refused",
-                    "already_decided",
-                )
-                .await?;
-                return Err(Error::Conflict(
-                    "You have already decided on this operation.".into(),
-                ));
-            }
-            return Err(e.into());
-        }
+        let (mut tx, r) = self
+            .cast_vote(
+                approver,
+                ctx,
+                id,
+                approve,
+                reason.clone(),
+                "approval.decision_refused",
+            )
+            .await?;
         let approvals = r.approvals() + u32::from(approve);
         let required = r
             .required

@@ -398,6 +398,48 @@ async fn scope_elevations_open_only_their_scope(b: Backend) {
     .await;
     assert_eq!(s, 403, "admin:read does not write");
     srv.stop().await;
+
+    // Where administrators must use a second factor, so must an admin scope's holder.
+    let srv = TestServer::start_with(b, |c| {
+        c.auth.mfa_required_for_roles = vec![Role::Admin];
+        c.elevation.targets = vec![ElevationTarget {
+            scopes: vec!["admin:read".into()],
+            approvers_role: Some(Role::User),
+            required: 1,
+            ..ElevationTarget::default()
+        }];
+    })
+    .await;
+    srv.user("dev@example.com", STRONG, Role::User).await;
+    srv.user("peer@example.com", STRONG, Role::User).await;
+    let dev = srv.login("dev@example.com", STRONG).await;
+    let peer = access(&srv.login("peer@example.com", STRONG).await);
+    let (_, r) = post(
+        &srv,
+        "/api/v1/auth/elevations",
+        &access(&dev),
+        json!({"scopes": ["admin:read"], "duration_seconds": 600, "reason": "audit review"}),
+    )
+    .await;
+    let (s, _) = post(
+        &srv,
+        &format!(
+            "/api/v1/admin/elevations/{}/approve",
+            r["id"].as_str().unwrap()
+        ),
+        &peer,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let t = access(&refreshed(&srv, &dev).await);
+    let (s, body) = get(&srv, "/api/v1/admin/audit/verify", &t).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("mfa_enrollment_required")),
+        "{body}"
+    );
+    srv.stop().await;
 }
 
 async fn listed_approvers_see_and_decide_only_their_targets(b: Backend) {

@@ -168,26 +168,9 @@ impl ElevationBody {
             status: r.status_at(now).to_owned(),
             user_id: r.requester.clone(),
             session_id: r.session_id.clone(),
-            role: r
-                .params
-                .get("role")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
-            scopes: r
-                .params
-                .get("scopes")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            duration_seconds: r
-                .params
-                .get("duration_seconds")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0),
+            role: r.role().map(|x| x.as_str().to_owned()),
+            scopes: r.scopes(),
+            duration_seconds: r.duration_seconds(),
             reason: r.reason.clone(),
             approvals: r.approvals(),
             required: r.required,
