@@ -319,9 +319,15 @@ impl App {
         }
         if let Some(url) = &config.cluster.redis_url {
             use secrecy::ExposeSecret;
+            let ca = match &config.cluster.redis_ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    std::io::Error::other(format!("cluster.redis_ca_file {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
             gateway = gateway
-                .with_redis(url.expose_secret())
-                .map_err(std::io::Error::other)?;
+                .with_redis(url.expose_secret(), ca)
+                .map_err(|e| std::io::Error::other(format!("cluster.redis_url: {e}")))?;
         }
         let gateway = Arc::new(gateway);
         let mut web = WebSettings::from_config(&config);

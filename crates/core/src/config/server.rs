@@ -6,9 +6,13 @@ use super::*;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
-    /// `redis://[:password@]host:port[/db]`: gateway rate limits held across nodes. Without
-    /// it (or while it is unreachable) each node limits on its own.
+    /// `redis[s]://[[user]:password@]host[:port][/db]` (`rediss`: TLS): gateway rate limits
+    /// held across nodes. Without it (or while it is unreachable) each node limits on its
+    /// own.
     pub redis_url: Option<SecretString>,
+    /// With `rediss://`: the CA (PEM) that signed the Redis server's certificate, trusted
+    /// instead of the system's roots (a private CA, e.g. `portcullis ca cert`).
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 /// `[server]`

@@ -820,6 +820,134 @@ async fn limits_shared_through_redis(b: Backend) {
     bnode.stop().await;
 }
 
+/// `rediss://`: Redis behind TLS with a certificate from Portcullis's own CA, trusted through
+/// `cluster.redis_ca_file`; a node that does not trust the CA never talks to it in clear
+/// and limits on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_shared_through_redis_over_tls() {
+    use portcullis_core::config::{RateLimitBy, RateLimitConfig};
+    let db = portcullis_testkit::TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile_dir();
+    let cfg = db.write_config(&db.config_toml());
+    let ca = dir.join("ca.pem");
+    let cert = dir.join("redis");
+    for args in [
+        vec!["ca", "init", "--out", ca.to_str().unwrap()],
+        vec![
+            "ca",
+            "issue",
+            "--ip",
+            "127.0.0.1",
+            "--ttl",
+            "1h",
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+    ] {
+        let out = std::process::Command::new(portcullis_testkit::binary())
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+        .arg("--tls-cert-file")
+        .arg(dir.join("redis.crt"))
+        .arg("--tls-key-file")
+        .arg(dir.join("redis.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(&ca)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let up = start_upstream().await;
+    let tweak = |trust: bool| {
+        let ca = ca.clone();
+        move |c: &mut Config| {
+            c.cluster.redis_url = Some(format!("rediss://127.0.0.1:{port}/0").into());
+            c.cluster.redis_ca_file = trust.then_some(ca);
+            c.routes = vec![RouteConfig {
+                rate_limit: Some(RateLimitConfig {
+                    requests: 3,
+                    window_seconds: 60,
+                    by: RateLimitBy::Ip,
+                }),
+                ..open_route("tls", up)
+            }];
+        }
+    };
+    let clock = portcullis_testkit::FakeClock::new();
+    let a = TestServer::start_on(db.clone(), clock.clone(), tweak(true)).await;
+    let b = TestServer::start_on(db.clone(), clock.clone(), tweak(true)).await;
+    let code = |srv: &TestServer| {
+        let url = srv.url("/tls/x");
+        async move { client().get(url).send().await.unwrap().status().as_u16() }
+    };
+    let mut codes = Vec::new();
+    for srv in [&a, &b, &a, &b] {
+        codes.push(code(srv).await);
+    }
+    assert_eq!(codes, [200, 200, 200, 429], "shared over TLS");
+    let untrusting = TestServer::start_on(db.clone(), clock, tweak(false)).await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(code(&untrusting).await);
+    }
+    assert_eq!(
+        codes,
+        [200, 200, 200, 429],
+        "a node that cannot verify Redis limits alone"
+    );
+    let _ = redis.kill();
+    let _ = redis.wait();
+    a.stop().await;
+    b.stop().await;
+    untrusting.stop().await;
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "portcullis-redis-tls-{}-{}",
+        std::process::id(),
+        portcullis_core::rand::bytes::<4>(&portcullis_core::rand::OsRng)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 on_both!(quotas_per_api_key);
 
 /// Daily and monthly quotas per API key: shared by the nodes through the database, reset

@@ -220,8 +220,10 @@ impl Gateway {
     }
 
     /// Holds rate limits in Redis (`cluster.redis_url`), shared by every node.
-    pub fn with_redis(mut self, url: &str) -> Result<Self, String> {
-        self.redis = Some(Arc::new(crate::redis::Redis::new(url)?));
+    /// `ca`: the PEM CA a `rediss://` server's certificate must chain to (default: the
+    /// system's roots).
+    pub fn with_redis(mut self, url: &str, ca: Option<Vec<u8>>) -> Result<Self, String> {
+        self.redis = Some(Arc::new(crate::redis::Redis::new(url, ca)?));
         Ok(self)
     }
 
