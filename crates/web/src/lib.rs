@@ -2,6 +2,7 @@
 //! establish who is calling, the single mapping from domain errors to RFC 9457 problems, and
 //! the headers every response carries.
 
+pub mod access_log;
 pub mod client_ip;
 mod dto;
 pub mod edge;
@@ -62,6 +63,10 @@ pub struct WebSettings {
     pub security_languages: Option<String>,
     /// Shares needed to unseal, when the master key is split (for the seal status).
     pub shamir_threshold: Option<u8>,
+    /// `log.access`: one access line per request, off the request path.
+    pub access_log: bool,
+    /// `log.access_sample`: the share of successful requests logged.
+    pub access_sample: f64,
 }
 
 impl WebSettings {
@@ -83,6 +88,8 @@ impl WebSettings {
             security_policy: c.security_txt.policy.clone(),
             security_languages: c.security_txt.preferred_languages.clone(),
             shamir_threshold: None,
+            access_log: c.log.access,
+            access_sample: c.log.access_sample,
         }
     }
 }
@@ -100,12 +107,20 @@ pub struct AppStateInner {
     pub web: Arc<WebSettings>,
     /// The gateway's routes and upstream client.
     pub gateway: Arc<gateway::Gateway>,
+    /// The access log's queue to its writer thread.
+    pub access: access_log::AccessLog,
 }
 
 impl AppState {
     /// The state of one server.
     pub fn new(svc: Arc<Services>, web: Arc<WebSettings>, gateway: Arc<gateway::Gateway>) -> Self {
-        Self(Arc::new(AppStateInner { svc, web, gateway }))
+        let access = access_log::AccessLog::start(web.access_log, web.access_sample);
+        Self(Arc::new(AppStateInner {
+            svc,
+            web,
+            gateway,
+            access,
+        }))
     }
 }
 
@@ -165,6 +180,9 @@ fn routes(state: AppState) -> Router {
             state.clone(),
             middleware::body_timeout,
         ))
-        .layer(axum::middleware::from_fn(middleware::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_id,
+        ))
         .with_state(state)
 }

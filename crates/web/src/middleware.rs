@@ -23,25 +23,33 @@ pub(crate) fn new_request_id() -> String {
 /// Gives every request an id of Portcullis's own (a client-sent `X-Request-Id` is replaced:
 /// the id names this hop's record of the request, and the upstream gets the same one), puts
 /// it in every log line of the request and on the response, and logs one access line.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = new_request_id();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(REQUEST_ID, v);
+    let header = HeaderValue::from_str(&id).ok();
+    if let Some(v) = &header {
+        req.headers_mut().insert(REQUEST_ID, v.clone());
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let start = Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = next.run(req).instrument(span).await;
     let status = res.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(
+    // The access line goes to its own writer thread; this request does not wait for it.
+    if state.access.wants(status) {
+        let at_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        state.access.log(crate::access_log::AccessLine {
+            at_us,
+            request_id: id,
+            method,
+            path,
             status,
-            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-            "request completed"
-        );
-    });
-    if let Ok(v) = HeaderValue::from_str(&id) {
+            latency_us: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        });
+    }
+    if let Some(v) = header {
         res.headers_mut().insert(REQUEST_ID, v);
     }
     res

@@ -169,6 +169,13 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter, e.g. `info,portcullis=debug`.
     pub level: String,
+    /// One access line per request, written by its own thread off the request path (a
+    /// bounded queue: when the writer falls behind, lines are dropped and counted, never
+    /// waited for).
+    pub access: bool,
+    /// Share (0 to 1) of successful requests (status below 400) that get an access line;
+    /// errors always do.
+    pub access_sample: f64,
 }
 
 impl Default for LogConfig {
@@ -176,6 +183,8 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Json,
             level: "info".into(),
+            access: true,
+            access_sample: 1.0,
         }
     }
 }

@@ -239,11 +239,12 @@ impl Config {
             }
         }
         if let Some(url) = &self.cluster.redis_url
-            && !url.expose_secret().starts_with("redis://")
+            && !(url.expose_secret().starts_with("redis://")
+                || url.expose_secret().starts_with("rediss://"))
         {
             return Err(bad(
                 "cluster.redis_url",
-                "must be redis://[[user]:password@]host:port[/db]",
+                "must be redis[s]://[[user]:password@]host[:port][/db] (rediss: TLS)",
             ));
         }
         self.detection.validate()?;
@@ -415,6 +416,9 @@ impl Config {
         }
         self.alerts.validate()?;
         validate_approvals(&self.elevation, &self.approvals)?;
+        if !(0.0..=1.0).contains(&self.log.access_sample) {
+            return Err(bad("log.access_sample", "must be between 0 and 1"));
+        }
         Ok(())
     }
 

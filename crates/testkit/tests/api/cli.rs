@@ -45,6 +45,101 @@ pub(crate) fn spawn_with(mut cmd: Command) -> (std::process::Child, String) {
     (child, addr)
 }
 
+/// Starts `portcullis serve` with `cfg`, keeping every line it writes on stderr.
+fn spawn_logged(
+    cfg: &std::path::Path,
+) -> (
+    std::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let mut child = Command::new(binary())
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = lines.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["fields"]["message"] == "portcullis listening" {
+                let _ = tx.send(
+                    v["fields"]["listen"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            keep.lock().unwrap().push(line);
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    (child, addr, lines)
+}
+
+/// Access lines: one JSON line per request by default, written off the request path;
+/// `log.access_sample` keeps that share of successes and every error; `log.access = false`
+/// writes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_lines_are_sampled_and_can_be_turned_off() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    for (extra, successes, errors) in [
+        ("", 20, 4),
+        ("[log]\naccess_sample = 0.25\n", 5, 4),
+        ("[log]\naccess = false\n", 0, 0),
+    ] {
+        let cfg = db.write_config(&format!(
+            "{}\n[server]\nlisten = \"127.0.0.1:0\"\n{extra}",
+            db.config_toml()
+        ));
+        let (mut child, addr, lines) = spawn_logged(&cfg);
+        for _ in 0..20 {
+            let (s, _, _) = crate::send(client().get(format!("http://{addr}/healthz"))).await;
+            assert_eq!(s, 200);
+        }
+        for _ in 0..4 {
+            let (s, _, _) =
+                crate::send(client().get(format!("http://{addr}/api/v1/auth/me"))).await;
+            assert_eq!(s, 401);
+        }
+        let count = |status: u64| {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| {
+                    v["fields"]["message"] == "request completed"
+                        && v["fields"]["status"] == status
+                        && v["span"]["request_id"]
+                            .as_str()
+                            .is_some_and(|r| r.len() == 32)
+                })
+                .count()
+        };
+        if successes == 0 {
+            // Nothing must come, however long one waits: give the writer its chance first.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let start = Instant::now();
+        while (count(200), count(401)) != (successes, errors) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{extra:?}: {} and {} access lines",
+                count(200),
+                count(401)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// SIGKILL in the middle of a burst of writes (registrations: a user row and its audit
 /// event in one transaction, the event queued for the sequencer): after a restart the log
 /// verifies, and every user that exists has exactly one registration event; nothing

@@ -1,0 +1,245 @@
+//! The access log, off the request path: a request hands its line to a bounded queue and
+//! goes on; one thread formats and writes the lines in batches. When the writer falls
+//! behind (a slow terminal or pipe), lines are dropped and counted, and the count is
+//! written once the writer catches up: a request never waits for its log line.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+
+/// Lines queued at most.
+const QUEUE: usize = 8192;
+
+/// One request, as its access line tells it.
+#[derive(Debug)]
+pub struct AccessLine {
+    /// Unix time, microseconds.
+    pub at_us: i64,
+    /// The request id.
+    pub request_id: String,
+    /// Method.
+    pub method: axum::http::Method,
+    /// The (normalised) path.
+    pub path: String,
+    /// Response status.
+    pub status: u16,
+    /// Time to the response head, microseconds.
+    pub latency_us: u64,
+}
+
+/// The queue to the writer thread, with its sampling and counters.
+#[derive(Debug)]
+pub struct AccessLog {
+    tx: Option<SyncSender<AccessLine>>,
+    /// Successful requests are logged when this counter, scaled by the sample, steps.
+    sample: f64,
+    seen: AtomicU64,
+    dropped: std::sync::Arc<AtomicU64>,
+}
+
+impl AccessLog {
+    /// Starts the writer (to stderr) when `enabled`.
+    pub fn start(enabled: bool, sample: f64) -> Self {
+        Self::start_to(enabled, sample, std::io::stderr)
+    }
+
+    /// [`AccessLog::start`] with another destination (tests).
+    pub fn start_to<W: Write + 'static>(
+        enabled: bool,
+        sample: f64,
+        out: impl Fn() -> W + Send + 'static,
+    ) -> Self {
+        let dropped = std::sync::Arc::new(AtomicU64::new(0));
+        let tx = enabled
+            .then(|| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+                let d = dropped.clone();
+                std::thread::Builder::new()
+                    .name("access-log".into())
+                    .spawn(move || write_loop(&rx, &d, out))
+                    .ok()
+                    .map(|_| tx)
+            })
+            .flatten();
+        Self {
+            tx,
+            sample: sample.clamp(0.0, 1.0),
+            seen: AtomicU64::new(0),
+            dropped,
+        }
+    }
+
+    /// Whether a line for a request with `status` is wanted: every error, and the sampled
+    /// share of the rest (exactly: every `1/sample`th, not at random).
+    pub fn wants(&self, status: u16) -> bool {
+        if self.tx.is_none() {
+            return false;
+        }
+        if status >= 400 || self.sample >= 1.0 {
+            return true;
+        }
+        let n = self.seen.fetch_add(1, Ordering::Relaxed);
+        // n-th success is logged when floor((n + 1) * s) > floor(n * s).
+        #[allow(clippy::cast_precision_loss)]
+        let (a, b) = (n as f64 * self.sample, (n + 1) as f64 * self.sample);
+        b.floor() > a.floor()
+    }
+
+    /// Queues `line`; drops (and counts) it when the queue is full.
+    pub fn log(&self, line: AccessLine) {
+        if let Some(tx) = &self.tx {
+            match tx.try_send(line) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Lines dropped so far because the writer was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn write_loop<W: Write>(rx: &Receiver<AccessLine>, dropped: &AtomicU64, out: impl Fn() -> W) {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut reported = 0u64;
+    while let Ok(first) = rx.recv() {
+        format_line(&mut buf, &first);
+        // Everything already queued goes out in the same write.
+        while buf.len() < 60 * 1024 {
+            match rx.try_recv() {
+                Ok(l) => format_line(&mut buf, &l),
+                Err(_) => break,
+            }
+        }
+        let lost = dropped.load(Ordering::Relaxed);
+        if lost > reported {
+            let _ = writeln!(
+                buf,
+                r#"{{"level":"WARN","fields":{{"message":"access log behind: lines dropped","dropped_total":{lost}}},"target":"portcullis_web::access_log"}}"#
+            );
+            reported = lost;
+        }
+        let mut w = out();
+        let _ = w.write_all(&buf);
+        let _ = w.flush();
+        buf.clear();
+    }
+}
+
+/// One JSON line, shaped as the rest of the log (`fields`, `span`), so one parser reads
+/// both.
+fn format_line(buf: &mut Vec<u8>, l: &AccessLine) {
+    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(l.at_us) * 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let path = serde_json::Value::from(l.path.as_str());
+    #[allow(clippy::cast_precision_loss)]
+    let latency_ms = l.latency_us as f64 / 1000.0;
+    let _ = writeln!(
+        buf,
+        r#"{{"timestamp":"{ts}","level":"INFO","fields":{{"message":"request completed","status":{},"latency_ms":{latency_ms}}},"target":"portcullis_web::access_log","span":{{"request_id":"{}","method":"{}","path":{path},"name":"request"}}}}"#,
+        l.status,
+        l.request_id,
+        l.method.as_str(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(status: u16, path: &str) -> AccessLine {
+        AccessLine {
+            at_us: 1_700_000_000_123_456,
+            request_id: "ab".into(),
+            method: axum::http::Method::GET,
+            path: path.into(),
+            status,
+            latency_us: 1500,
+        }
+    }
+
+    #[test]
+    fn sampling_is_exact_and_errors_always_count() {
+        let log = AccessLog::start_to(true, 0.25, Sink::default);
+        let kept = (0..1000).filter(|_| log.wants(200)).count();
+        assert_eq!(kept, 250);
+        assert!((0..10).all(|_| log.wants(500)));
+        let none = AccessLog::start_to(true, 0.0, Sink::default);
+        assert!(!(0..100).any(|_| none.wants(204)) && none.wants(404));
+        let off = AccessLog::start_to(false, 1.0, Sink::default);
+        assert!(!off.wants(500));
+    }
+
+    #[test]
+    fn lines_are_json_and_escaped() {
+        let sink = Sink::default();
+        let s2 = sink.clone();
+        let log = AccessLog::start_to(true, 1.0, move || s2.clone());
+        log.log(line(200, "/a\"b\\c\n"));
+        log.log(line(503, "/x"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+            if text.lines().count() == 2 {
+                let v: Vec<serde_json::Value> = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                assert_eq!(v[0]["span"]["path"], "/a\"b\\c\n");
+                assert_eq!(v[0]["fields"]["message"], "request completed");
+                assert_eq!(v[1]["fields"]["status"], 503);
+                assert_eq!(v[0]["fields"]["latency_ms"], 1.5);
+                assert!(
+                    v[0]["timestamp"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("2023-11-14T22:13:20.123456")
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_stuck_writer_drops_lines_instead_of_blocking() {
+        // A destination that never returns: the queue fills and further lines are counted.
+        let (_hold, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let log = AccessLog::start_to(true, 1.0, move || {
+            let _ = gate.lock().unwrap().recv();
+            Sink::default()
+        });
+        let start = std::time::Instant::now();
+        for _ in 0..(QUEUE + 500) {
+            log.log(line(200, "/"));
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // The writer holds at most one batch (about 60 KiB) beyond the full queue.
+        assert!(log.dropped() >= 200, "{}", log.dropped());
+    }
+}
