@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-UP=$(free_port); NG=$(free_port); PC=$(free_port)
+UP=$(free_port); NG=$(free_port); NGL=$(free_port); PC=$(free_port); PCL=$(free_port)
 
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
@@ -40,6 +40,11 @@ http {
   server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
   server {
     listen 127.0.0.1:$NG;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+  server {
+    listen 127.0.0.1:$NGL;
+    access_log $WORK/nginx-access.log;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
@@ -55,6 +60,7 @@ url = "sqlite://$WORK/p.db"
 master_key_file = "$WORK/p.key"
 [log]
 level = "warn"
+access = false
 [[routes]]
 name = "bench"
 prefix = "/bench"
@@ -68,27 +74,51 @@ echo "$PW" | "$BIN" users create --email bench@example.com --password-stdin --co
 # the upstream, a second worker thread only adds scheduling delays (p99 ~4 ms instead of
 # ~0.15 ms at 4 connections). PORTCULLIS_BENCH_WORKERS overrides it.
 TOKIO_WORKER_THREADS=${PORTCULLIS_BENCH_WORKERS:-1} "$BIN" serve --config "$WORK/portcullis.toml" 2>"$WORK/p.log" &
-PIDS+=($!)
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PC/readyz" >/dev/null && break; sleep 0.1; done
+PIDS+=($!); PC_PID=$!
+# The same server with one access line per request (written to a file, as nginx's).
+sed -e "s/127.0.0.1:$PC/127.0.0.1:$PCL/" -e 's/^access = false/access = true/' "$WORK/portcullis.toml" >"$WORK/portcullis-logged.toml"
+TOKIO_WORKER_THREADS=${PORTCULLIS_BENCH_WORKERS:-1} "$BIN" serve --config "$WORK/portcullis-logged.toml" 2>"$WORK/p-access.log" &
+PIDS+=($!); PCL_PID=$!
+for port in $PC $PCL; do
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+done
+NG_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -n 1)
 TOKEN=$(curl -s "http://127.0.0.1:$PC/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"email\":\"bench@example.com\",\"password\":\"$PW\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 # The access token lives 15 minutes: long enough for the run.
 
+# utime + stime of a process, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
 run() {
   local name=$1; shift
+  local pid=${CPU_PID:-}
   # A warm-up pass first: on this VM the first seconds of load after idling run slower.
   wrk -t1 -c"$CONNS" -d3s "$@" >/dev/null
-  wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@" \
-    | awk -v n="$name" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {printf "%-11s rps=%s p50=%s p99=%s\n", n, rps, p50, p99}'
+  local before=0 after=0
+  [ -n "$pid" ] && before=$(ticks "$pid")
+  wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@" >"$WORK/wrk.out"
+  [ -n "$pid" ] && after=$(ticks "$pid")
+  awk -v n="$name" -v t=$((after - before)) -v hz="$HZ" '
+    /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} / requests in / {reqs=$1}
+    END {cpu = (reqs > 0 && t > 0) ? sprintf(" cpu/req=%.1fus", t / hz / reqs * 1e6) : "";
+         printf "%-22s rps=%s p50=%s p99=%s%s\n", n, rps, p50, p99, cpu}' "$WORK/wrk.out"
 }
 run direct "http://127.0.0.1:$UP/x" | tee "$WORK/direct"
-run nginx "http://127.0.0.1:$NG/x" | tee "$WORK/nginx"
-run portcullis -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PC/bench/x" | tee "$WORK/portcullis"
-python3 - "$WORK/nginx" "$WORK/portcullis" <<'PY'
+CPU_PID=$NG_WORKER run nginx "http://127.0.0.1:$NG/x" | tee "$WORK/nginx"
+CPU_PID=$PC_PID run portcullis -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PC/bench/x" | tee "$WORK/portcullis"
+CPU_PID=$NG_WORKER run nginx+access-log "http://127.0.0.1:$NGL/x" | tee "$WORK/nginx-logged"
+CPU_PID=$PCL_PID run portcullis+access-log -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PCL/bench/x" | tee "$WORK/portcullis-logged"
+python3 - "$WORK" <<'PY'
 import re, sys
-rps = lambda f: float(re.search(r"rps=([0-9.]+)", open(f).read()).group(1))
-n, p = rps(sys.argv[1]), rps(sys.argv[2])
-print(f"portcullis/nginx throughput ratio: {p / n:.2f}")
+w = sys.argv[1]
+def get(f, key):
+    m = re.search(key + r"=([0-9.]+)", open(f"{w}/{f}").read())
+    return float(m.group(1)) if m else float("nan")
+for label, n, p in [("access logs off", "nginx", "portcullis"), ("access logs on", "nginx-logged", "portcullis-logged")]:
+    print(f"{label}: portcullis/nginx throughput {get(p, 'rps') / get(n, 'rps'):.2f}, "
+          f"CPU per request {get(p, 'cpu/req'):.1f} us vs {get(n, 'cpu/req'):.1f} us ({get(p, 'cpu/req') / get(n, 'cpu/req'):.2f}x)")
 PY
 
 # Moderate load (4 connections): the latency Portcullis adds to a proxied request.
