@@ -259,6 +259,49 @@ macro_rules! approval_backend {
                     Ok(moved)
                 }
 
+                async fn redact_approval_subject(&mut self, subject: &str) -> StoreResult<u64> {
+                    // The id inside a JSON text, quoted: a bound LIKE pattern, escaped.
+                    let needle = format!(
+                        "%\"{}\"%",
+                        subject.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                    );
+                    let rows = sqlx::query(
+                        "SELECT id, requester, params FROM approval_requests
+                         WHERE requester = $1 OR result LIKE $2 ESCAPE '\\' OR params LIKE $2 ESCAPE '\\'",
+                    )
+                    .bind(subject)
+                    .bind(&needle)
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                    let mut n = 0;
+                    for r in &rows {
+                        let id: String = r.try_get("id").map_err(map_err)?;
+                        let requester: String = r.try_get("requester").map_err(map_err)?;
+                        let params: String = r.try_get("params").map_err(map_err)?;
+                        let mut params = json_of(&params, "request parameters")?;
+                        if let Some(obj) = params.as_object_mut() {
+                            for field in ["email", "display_name"] {
+                                if obj.contains_key(field) {
+                                    obj.insert(field.into(), serde_json::Value::String("[erased]".into()));
+                                }
+                            }
+                        }
+                        let reason = if requester == subject { "[erased]" } else { "" };
+                        sqlx::query(
+                            "UPDATE approval_requests SET params = $1, reason = CASE WHEN $2 = '' THEN reason ELSE $2 END WHERE id = $3",
+                        )
+                        .bind(params.to_string())
+                        .bind(reason)
+                        .bind(&id)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                        n += 1;
+                    }
+                    Ok(n)
+                }
+
                 async fn replace_break_glass(&mut self, b: &BreakGlassRecord) -> StoreResult<()> {
                     sqlx::query("UPDATE break_glass SET used_at = $1 WHERE used_at IS NULL")
                         .bind(b.created_at)

@@ -171,6 +171,7 @@ impl Services {
         }
         let redacted = tx.redact_audit_subject(user_id, now).await?;
         let alerts_redacted = tx.redact_alerts_subject(user_id).await?;
+        let approvals_redacted = tx.approvals().redact_approval_subject(user_id).await?;
         // The erasure event itself names only ids: the actor keeps its address when it is
         // an administrator acting on someone else.
         let mut event = NewAuditEvent::new(now, "gdpr.erased", Outcome::Success)
@@ -180,6 +181,7 @@ impl Services {
                 "sessions_revoked": revoked.len(),
                 "audit_entries_redacted": redacted,
                 "alerts_redacted": alerts_redacted,
+                "approvals_redacted": approvals_redacted,
             }));
         if actor != user_id {
             event = event.client(ctx);

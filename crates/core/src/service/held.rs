@@ -20,6 +20,18 @@ pub enum Held<T> {
     Pending(Box<ApprovalRequest>),
 }
 
+/// The parameters as the audit log keeps them: ids and roles, not a new account's email or
+/// name (the log is append-only; the request row can be erased, see
+/// `redact_approval_subject`).
+fn audited(params: &Value) -> Value {
+    let mut p = params.clone();
+    if let Some(obj) = p.as_object_mut() {
+        obj.remove("email");
+        obj.remove("display_name");
+    }
+    p
+}
+
 fn sealed_aad(id: &str) -> Vec<u8> {
     format!("portcullis:held-operation:{id}").into_bytes()
 }
@@ -70,7 +82,7 @@ impl Services {
                 .actor(admin.user_id.clone())
                 .target(record.id.clone())
                 .client(ctx)
-                .details(json!({"operation": operation, "params": record.params, "required": k})),
+                .details(json!({"operation": operation, "params": audited(&record.params), "required": k})),
         )
         .await?;
         tx.commit().await?;
@@ -200,7 +212,7 @@ impl Services {
                     .actor(r.requester.clone())
                     .target(id.to_owned())
                     .client(ctx)
-                    .details(json!({"operation": r.operation, "params": r.params, "approvers": approvers, "result": result})),
+                    .details(json!({"operation": r.operation, "params": audited(&r.params), "approvers": approvers, "result": result})),
             )
             .await?;
             tx.commit().await?;

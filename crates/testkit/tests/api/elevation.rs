@@ -738,6 +738,14 @@ async fn held_rotation_and_admin_creation_run_with_their_parameters(b: Backend) 
     );
     let boss = srv.login("boss@example.com", STRONG).await;
     assert_eq!(claims(&access(&boss))["role"], "admin");
+    let events = srv.services.audit_page(0, 10_000).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.action.starts_with("approval."))
+            .all(|e| !e.details.contains("boss@example.com")),
+        "the append-only log keeps no new account's email"
+    );
 
     // Resetting an administrator's second factors is held; a user's is not.
     let (s, _, _) = send(
@@ -779,6 +787,24 @@ async fn held_rotation_and_admin_creation_run_with_their_parameters(b: Backend) 
         200,
         "denied: the sessions stay"
     );
+
+    // Erasing the account created by a held operation erases the email its request held.
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/admin/users/{boss_id}?erase=true")))
+            .bearer_auth(&a[0]),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (_, all) = get(&srv, "/api/v1/admin/approvals?status=all", &a[1]).await;
+    let created = all["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operation"] == "admin.user.create_admin")
+        .unwrap();
+    assert_eq!(created["params"]["email"], "[erased]", "{created}");
+    assert!(!srv.db.dump().contains("boss@example.com"));
     srv.stop().await;
 }
 
