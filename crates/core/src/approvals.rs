@@ -230,7 +230,7 @@ pub trait ApprovalWrites: Send {
     ) -> StoreResult<bool>;
     /// GDPR erasure: requests made by `subject` lose their reason, and requests whose
     /// parameters or result name `subject` (an account created by a held operation) lose
-    /// the email they carried; returns how many.
+    /// their sealed arguments (the email they carried); returns how many.
     async fn redact_approval_subject(&mut self, subject: &str) -> StoreResult<u64>;
     /// Stores a new break-glass credential; every older one stops working.
     async fn replace_break_glass(&mut self, r: &BreakGlassRecord) -> StoreResult<()>;

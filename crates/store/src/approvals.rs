@@ -289,7 +289,8 @@ macro_rules! approval_backend {
                         }
                         let reason = if requester == subject { "[erased]" } else { "" };
                         sqlx::query(
-                            "UPDATE approval_requests SET params = $1, reason = CASE WHEN $2 = '' THEN reason ELSE $2 END WHERE id = $3",
+                            "UPDATE approval_requests SET params = $1, sealed = NULL,
+                                reason = CASE WHEN $2 = '' THEN reason ELSE $2 END WHERE id = $3",
                         )
                         .bind(params.to_string())
                         .bind(reason)

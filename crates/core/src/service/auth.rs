@@ -213,18 +213,22 @@ impl Services {
             ));
         }
         let hash = self.hasher.hash(password, self.rng.as_ref()).await?;
-        let params = json!({
+        // Personal data is never stored in the clear: the email and name wait sealed with
+        // the password hash; approvers see them through the API (see `held_params`).
+        let secret = json!({
             "email": parsed.as_str(),
             "display_name": display_name,
-            "role": role.as_str(),
-        });
+            "password_hash": hash.0,
+        })
+        .to_string();
+        let secret = zeroize::Zeroizing::new(secret);
         self.hold(
             admin,
             ctx,
             "admin.user.create_admin",
             k,
-            params,
-            Some(hash.0.as_bytes()),
+            json!({"role": role.as_str()}),
+            Some(secret.as_bytes()),
         )
         .await
         .map(|r| super::Held::Pending(Box::new(r)))

@@ -224,6 +224,33 @@ impl Services {
             .ok_or(Error::NotFound)
     }
 
+    /// The sealed arguments of a held request (JSON), opened.
+    fn held_secret(&self, r: &ApprovalRequest) -> Result<Value> {
+        let sealed = r.sealed.as_deref().ok_or_else(|| {
+            Error::Internal("the held request has no sealed arguments (erased?)".into())
+        })?;
+        let opened = self.keyring.open(&sealed_aad(&r.id), sealed)?;
+        serde_json::from_slice(&opened)
+            .map_err(|_| Error::Internal("sealed arguments are not JSON".into()))
+    }
+
+    /// The parameters of a held request as approvers see them: the stored ones, and the
+    /// new account's email and name from the sealed part (never the password hash).
+    pub fn held_params(&self, r: &ApprovalRequest) -> Value {
+        let mut p = r.params.clone();
+        if r.sealed.is_some()
+            && let Ok(secret) = self.held_secret(r)
+            && let Some(obj) = p.as_object_mut()
+        {
+            for k in ["email", "display_name"] {
+                if let Some(v) = secret.get(k) {
+                    obj.insert(k.to_owned(), v.clone());
+                }
+            }
+        }
+        p
+    }
+
     /// Runs an approved operation with its stored parameters, as its requester.
     async fn run_held(&self, r: &ApprovalRequest, ctx: &RequestContext) -> Result<Value> {
         let user_id = || {
@@ -249,25 +276,17 @@ impl Services {
                 Ok(json!({"kek_version": v}))
             }
             "admin.user.create_admin" => {
-                let sealed = r
-                    .sealed
-                    .as_deref()
+                let secret = self.held_secret(r)?;
+                let field = |k: &str| secret.get(k).and_then(Value::as_str).map(str::to_owned);
+                let hash = field("password_hash")
                     .ok_or_else(|| Error::Internal("held user without a password".into()))?;
-                let hash = self.keyring.open(&sealed_aad(&r.id), sealed)?;
-                let hash = String::from_utf8(hash.to_vec())
-                    .map_err(|_| Error::Internal("sealed password hash is not text".into()))?;
-                let email = r.params.get("email").and_then(Value::as_str).unwrap_or("");
-                let email = crate::email::Email::parse(email)
+                let email = crate::email::Email::parse(&field("email").unwrap_or_default())
                     .map_err(|m| Error::Internal(format!("held email: {m}")))?;
                 let now = self.now();
                 let user = User {
                     id: new_id(now, self.rng.as_ref()),
                     email,
-                    display_name: r
-                        .params
-                        .get("display_name")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    display_name: field("display_name"),
                     role: Role::Admin,
                     password_hash: Some(PasswordHash(hash)),
                     mfa_enabled: false,

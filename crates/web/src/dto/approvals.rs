@@ -282,13 +282,14 @@ pub struct ApprovalBody {
 }
 
 impl ApprovalBody {
-    /// The body of `r` as it stands at `now`.
-    pub fn new(r: &ApprovalRequest, now: i64) -> Self {
+    /// The body of `r` as it stands at `now`, showing `params` (with its sealed arguments
+    /// opened: [`portcullis_core::service::Services::held_params`]).
+    pub fn new(r: &ApprovalRequest, params: serde_json::Value, now: i64) -> Self {
         Self {
             id: r.id.clone(),
             status: r.status_at(now).to_owned(),
             operation: r.operation.clone(),
-            params: r.params.clone(),
+            params,
             requested_by: r.requester.clone(),
             approvals: r.approvals(),
             required: r.required,

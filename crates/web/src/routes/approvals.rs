@@ -239,7 +239,10 @@ pub async fn list_approvals(
         .list_requests(RequestKind::Operation, q.status.as_deref())
         .await?;
     Ok(Json(ApprovalList {
-        approvals: rows.iter().map(|r| ApprovalBody::new(r, now)).collect(),
+        approvals: rows
+            .iter()
+            .map(|r| ApprovalBody::new(r, s.svc.held_params(r), now))
+            .collect(),
     }))
 }
 
@@ -254,7 +257,11 @@ async fn decide_held(
     let Admin(p, ctx) = admin;
     let d = decision(&headers, &body)?;
     let r = s.svc.decide_held(&p, &ctx, &id, approve, d.reason).await?;
-    Ok(Json(ApprovalBody::new(&r, s.svc.now())))
+    Ok(Json(ApprovalBody::new(
+        &r,
+        s.svc.held_params(&r),
+        s.svc.now(),
+    )))
 }
 
 /// Approve a held operation (another administrator, by their own role, with a recent
