@@ -18,6 +18,7 @@ mod playbooks;
 mod registration;
 mod request_signatures;
 mod tlog;
+mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -27,6 +27,7 @@ mod admin;
 mod alerts;
 mod alerts_builtin;
 mod apikeys;
+mod approvals;
 mod audit;
 mod auth;
 mod cli;
