@@ -331,16 +331,28 @@ impl Services {
         Ok((tx, r))
     }
 
-    /// The checks every approver passes: a signed-in person (no API key) with a recent
-    /// second factor, who is not the requester. Returns the approver's own role (from the
-    /// database: an elevated role never approves).
+    /// Loads request `id` of `kind` and makes the checks every approver passes: a
+    /// signed-in person (no API key) with a recent second factor, who is not the requester.
+    /// Returns the request and the approver's own role (from the database: an elevated role
+    /// never approves).
     pub(crate) async fn check_approver(
         &self,
         approver: &Principal,
         ctx: &RequestContext,
-        request: &ApprovalRequest,
+        id: &str,
+        kind: RequestKind,
         refused_action: &str,
-    ) -> Result<Role> {
+    ) -> Result<(ApprovalRequest, Role)> {
+        if !is_valid_id(id) {
+            return Err(Error::NotFound);
+        }
+        let request = self
+            .store
+            .approvals()
+            .approval_request(id)
+            .await?
+            .filter(|r| r.kind == kind)
+            .ok_or(Error::NotFound)?;
         if approver.api_key.is_some() {
             return Err(Error::Forbidden(
                 "Approvals are given by a signed-in person, not an API key.".into(),
@@ -364,7 +376,7 @@ impl Services {
         if user.locked {
             return Err(Error::AccountLocked);
         }
-        Ok(user.role)
+        Ok((request, user.role))
     }
 
     /// An approver's decision on an elevation request; the `k`th distinct approval grants
@@ -377,18 +389,14 @@ impl Services {
         approve: bool,
         reason: Option<String>,
     ) -> Result<ApprovalRequest> {
-        if !is_valid_id(id) {
-            return Err(Error::NotFound);
-        }
-        let current = self
-            .store
-            .approvals()
-            .approval_request(id)
-            .await?
-            .filter(|r| r.kind == RequestKind::Elevation)
-            .ok_or(Error::NotFound)?;
-        let own_role = self
-            .check_approver(approver, ctx, &current, "elevation.decision_refused")
+        let (current, own_role) = self
+            .check_approver(
+                approver,
+                ctx,
+                id,
+                RequestKind::Elevation,
+                "elevation.decision_refused",
+            )
             .await?;
         let target = self
             .elevation_target(current.role(), &current.scopes())

@@ -8,7 +8,7 @@ use super::{Principal, RequestContext, Services};
 use crate::approvals::{ApprovalRequest, RequestKind, Transition, status};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{Error, Result};
-use crate::id::{is_valid_id, new_id};
+use crate::id::new_id;
 use crate::model::{PasswordHash, Role, User};
 
 /// The outcome of an operation that may be held.
@@ -100,18 +100,14 @@ impl Services {
         approve: bool,
         reason: Option<String>,
     ) -> Result<ApprovalRequest> {
-        if !is_valid_id(id) {
-            return Err(Error::NotFound);
-        }
-        let current = self
-            .store
-            .approvals()
-            .approval_request(id)
-            .await?
-            .filter(|r| r.kind == RequestKind::Operation)
-            .ok_or(Error::NotFound)?;
-        let own_role = self
-            .check_approver(approver, ctx, &current, "approval.decision_refused")
+        let (_, own_role) = self
+            .check_approver(
+                approver,
+                ctx,
+                id,
+                RequestKind::Operation,
+                "approval.decision_refused",
+            )
             .await?;
         if own_role != Role::Admin {
             self.audit_refused_decision(
