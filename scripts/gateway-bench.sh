@@ -3,7 +3,8 @@
 # proxy_pass to it, and Portcullis with JWT authentication and a rate limit on the route,
 # each loaded with wrk with the same settings. Prints requests/s, p50 and p99 for direct,
 # nginx and Portcullis, the Portcullis/nginx ratio, and (at 4 connections) the p99 that
-# Portcullis adds over nginx.
+# Portcullis adds over nginx; then HTTP/2 (h2load, h2c) through both, and the resident memory
+# of each idle and holding 5,000 idle keep-alive connections.
 # Usage: [PORTCULLIS_BIN=FILE] scripts/gateway-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light and wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ SECS=${1:-10}
 CONNS=${2:-32}
 command -v nginx >/dev/null || { echo "install nginx-light (apt-get install nginx-light)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
+command -v h2load >/dev/null || { echo "install h2load (apt-get install nghttp2-client)" >&2; exit 1; }
+# 5,000 idle connections need that many descriptors in every process here.
+ulimit -n 65536
 # PORTCULLIS_BIN: a binary to measure instead (e.g. an older build, for before/after).
 if [ -n "${PORTCULLIS_BIN:-}" ]; then
   BIN=$PORTCULLIS_BIN
@@ -27,19 +31,24 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-UP=$(free_port); NG=$(free_port); NGL=$(free_port); PC=$(free_port); PCL=$(free_port)
+UP=$(free_port); NG=$(free_port); NGL=$(free_port); NG2=$(free_port); PC=$(free_port); PCL=$(free_port)
 
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; }
 http {
   access_log off;
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
   server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
   server {
     listen 127.0.0.1:$NG;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+  server {
+    listen 127.0.0.1:$NG2 http2;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
   server {
@@ -54,6 +63,7 @@ nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log"
 cat > "$WORK/portcullis.toml" <<TOML
 [server]
 listen = "127.0.0.1:$PC"
+header_timeout_seconds = 120
 [database]
 url = "sqlite://$WORK/p.db"
 [keys]
@@ -121,6 +131,14 @@ for label, n, p in [("access logs off", "nginx", "portcullis"), ("access logs on
           f"CPU per request {get(p, 'cpu/req'):.1f} us vs {get(n, 'cpu/req'):.1f} us ({get(p, 'cpu/req') / get(n, 'cpu/req'):.2f}x)")
 PY
 
+python3 - "$WORK/nginx" "$WORK/portcullis" <<'PY'
+import re, sys
+def p99(f):
+    v = re.search(r"p99=([0-9.]+)(us|ms|s)", open(f).read())
+    return float(v.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[v.group(2)]
+print(f"p99 added by portcullis at the full load: {p99(sys.argv[2]) - p99(sys.argv[1]):.2f} ms")
+PY
+
 # Moderate load (4 connections): the latency Portcullis adds to a proxied request.
 CONNS=4
 run nginx@4 "http://127.0.0.1:$NG/x" | tee "$WORK/nginx4"
@@ -133,3 +151,48 @@ def p99(f):
 n, p = p99(sys.argv[1]), p99(sys.argv[2])
 print(f"p99 added by portcullis at 4 connections: {p - n:.2f} ms")
 PY
+
+# HTTP/2 with prior knowledge (h2c): 4 connections, 10 streams each, through nginx's own h2
+# proxy and through Portcullis, CPU per request from /proc as above.
+h2run() {
+  local name=$1 pid=$2; shift 2
+  h2load -n 5000 -c 4 -m 10 "$@" >/dev/null 2>&1 || true
+  local before after
+  before=$(ticks "$pid")
+  h2load -n 40000 -c 4 -m 10 "$@" >"$WORK/h2.out" 2>&1 || true
+  after=$(ticks "$pid")
+  awk -v n="$name" -v t=$((after - before)) -v hz="$HZ" '
+    /^finished in/ {rps=$4} /^requests:/ {ok=$8; failed=$10}
+    END {printf "%-22s rps=%s succeeded=%s failed=%s cpu/req=%.1fus\n", n, rps, ok, failed, t / hz / 40000 * 1e6}' "$WORK/h2.out"
+}
+h2run h2-nginx "$NG_WORKER" "http://127.0.0.1:$NG2/x" | tee "$WORK/h2-nginx"
+h2run h2-portcullis "$PC_PID" -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$PC/bench/x" | tee "$WORK/h2-portcullis"
+
+# Memory: resident set idle, then holding 5,000 idle keep-alive connections (each has sent
+# one request), with /healthz still answered meanwhile.
+rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+echo "idle RSS: portcullis $(rss "$PC_PID") MiB, nginx worker $(rss "$NG_WORKER") MiB"
+hold() {
+  python3 - "$1" "$2" <<'PY' &
+import socket, sys, time
+port, path = int(sys.argv[1]), sys.argv[2]
+conns = []
+for _ in range(5000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    conns.append(s)
+for s in conns:
+    s.recv(4096)
+open("/dev/stdout", "w").write("held\n")
+time.sleep(30)
+PY
+  HOLD_PID=$!
+}
+for target in "portcullis $PC $PC_PID /healthz" "nginx $NG $NG_WORKER /x"; do
+  set -- $target
+  hold "$2" "$4" >"$WORK/held" 
+  for _ in $(seq 1 300); do grep -q held "$WORK/held" 2>/dev/null && break; sleep 0.1; done
+  health=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$2$4" || true)
+  echo "5,000 idle connections: $1 RSS $(rss "$3") MiB, a new request answered $health"
+  kill "$HOLD_PID" 2>/dev/null || true; wait "$HOLD_PID" 2>/dev/null || true
+done

@@ -111,8 +111,34 @@ pub struct App {
     pub services: Arc<Services>,
     /// The HTTP application.
     pub router: Router,
-    /// The gateway (its health checks run in the background).
-    pub gateway: Arc<portcullis_web::gateway::Gateway>,
+    /// The gateway in force (its health checks run in the background; SIGHUP swaps it).
+    pub gateway: portcullis_web::gateway::LiveGateway,
+    /// What `/metrics` counts (a reloaded gateway counts on in the same series).
+    pub metrics: Arc<portcullis_web::metrics::Metrics>,
+    /// Where the configuration comes from, to reload the routes on SIGHUP (`serve` sets it).
+    pub reload: Option<crate::reload::ConfigSource>,
+}
+
+/// Compiles the routes of `config` into a gateway: upstreams, Cedar policies and the TLS
+/// client of each `https://` route. Everything a route needs is checked here, so that a
+/// configuration that builds also serves (`portcullis routes check` runs this).
+pub fn build_gateway(
+    config: &Config,
+    metrics: &portcullis_web::metrics::Metrics,
+) -> Result<portcullis_web::gateway::Gateway, String> {
+    let mut gateway = portcullis_web::gateway::Gateway::new(
+        &config.routes,
+        config.server.max_body_bytes,
+        metrics,
+    )?;
+    for route in &config.routes {
+        if let Some(tls) = crate::tls::upstream_client_config(route)
+            .map_err(|e| format!("routes `{}`: {e}", route.name))?
+        {
+            gateway = gateway.with_upstream_tls(&route.name, tls);
+        }
+    }
+    Ok(gateway)
 }
 
 /// Creates the directory of a SQLite database file (mode 0700) when missing.
@@ -307,16 +333,8 @@ impl App {
             .sync_revocations(services.now() - access_ttl - 120)
             .await?;
 
-        let mut gateway =
-            portcullis_web::gateway::Gateway::new(&config.routes, config.server.max_body_bytes)
-                .map_err(std::io::Error::other)?;
-        for route in &config.routes {
-            if let Some(tls) = crate::tls::upstream_client_config(route)
-                .map_err(|e| std::io::Error::other(format!("routes `{}`: {e}", route.name)))?
-            {
-                gateway = gateway.with_upstream_tls(&route.name, tls);
-            }
-        }
+        let metrics = Arc::new(portcullis_web::metrics::Metrics::new());
+        let mut gateway = build_gateway(&config, &metrics).map_err(std::io::Error::other)?;
         if let Some(url) = &config.cluster.redis_url {
             use secrecy::ExposeSecret;
             let ca = match &config.cluster.redis_ca_file {
@@ -329,20 +347,27 @@ impl App {
                 .with_redis(url.expose_secret(), ca)
                 .map_err(|e| std::io::Error::other(format!("cluster.redis_url: {e}")))?;
         }
-        let gateway = Arc::new(gateway);
+        let gateway = gateway.live();
         let mut web = WebSettings::from_config(&config);
         if config.keys.source == portcullis_core::config::KeySource::Shamir {
             web.shamir_threshold = crate::masterkey::split_record(services.store().as_ref())
                 .await?
                 .map(|r| r.threshold);
         }
-        let state = AppState::new(services.clone(), Arc::new(web), gateway.clone());
+        let state = AppState::new(
+            services.clone(),
+            Arc::new(web),
+            gateway.clone(),
+            metrics.clone(),
+        );
         let router = portcullis_web::router(state);
         Ok(Self {
             config,
             services,
             router,
             gateway,
+            metrics,
+            reload: None,
         })
     }
 
@@ -484,6 +509,7 @@ impl App {
         let stop_sinks = stop.clone();
         let stop_health = stop.clone();
         let stop_deny = stop.clone();
+        let stop_reload = stop.clone();
         let mut stop_feed = stop;
         let feed = tokio::spawn(async move {
             loop {
@@ -511,7 +537,10 @@ impl App {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
-        let health = tokio::spawn(self.gateway.clone().health_checks(stop_health.clone()));
+        let health = tokio::spawn(portcullis_web::gateway::health_checks(
+            self.gateway.clone(),
+            stop_health.clone(),
+        ));
         // Gateway quota counts go to the store about once a second, and once more on stop.
         let gateway = self.gateway.clone();
         let svc = self.services.clone();
@@ -524,7 +553,10 @@ impl App {
                     _ = interval.tick() => false,
                     _ = stop_usage.changed() => true,
                 };
-                gateway.flush_usage(svc.store().as_ref(), svc.now()).await;
+                gateway
+                    .load_full()
+                    .flush_usage(svc.store().as_ref(), svc.now())
+                    .await;
                 if stopping {
                     break;
                 }
@@ -546,6 +578,15 @@ impl App {
         finishing.push(usage);
         finishing.extend(alerts);
         let mut tasks = vec![sync, tlog, feed, health, sequencer];
+        if let Some(source) = self.reload.clone() {
+            tasks.push(tokio::spawn(crate::reload::on_hangup(
+                source,
+                self.gateway.clone(),
+                self.metrics.clone(),
+                self.services.clone(),
+                stop_reload,
+            )));
+        }
         if !self.config.detection.deny_lists.is_empty() {
             tasks.push(tokio::spawn(crate::detection::watch_deny_lists(
                 self.services.clone(),
@@ -639,7 +680,7 @@ async fn rotation_tick(svc: &Services, rotate_every_days: u32, rewrap_batch: u32
 fn tls_of(config: &Config) -> std::io::Result<Option<crate::tls::Tls>> {
     match &config.server.tls {
         None => Ok(None),
-        Some(tls_cfg) => crate::tls::setup(tls_cfg)
+        Some(tls_cfg) => crate::tls::setup(tls_cfg, config.server.http2)
             .map(Some)
             .map_err(|e| std::io::Error::other(format!("[server.tls]: {e}"))),
     }

@@ -43,6 +43,12 @@ pub enum Command {
         #[arg(long)]
         public_url: Option<String>,
     },
+    /// The gateway's routes.
+    Routes {
+        /// Action.
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
     /// Manage users.
     Users {
         /// Action.
@@ -94,6 +100,15 @@ pub enum Command {
         #[arg(long)]
         ca: Option<PathBuf>,
     },
+}
+
+/// `routes ...`
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Load and compile the configuration's routes (upstreams, Cedar policies, TLS) as a
+    /// SIGHUP reload would, without serving: exit 0 and a line per route when they would
+    /// be taken, else 1 and why. Run it before sending SIGHUP.
+    Check,
 }
 
 /// `users ...`
@@ -264,6 +279,7 @@ fn uses_data(command: &Command) -> bool {
     !matches!(
         command,
         Command::Unseal { .. }
+            | Command::Routes { .. }
             | Command::Audit {
                 command: AuditCommand::Verify {
                     export: Some(_),
@@ -275,8 +291,19 @@ fn uses_data(command: &Command) -> bool {
 
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    let cfg =
-        flags(&cli.command).and_then(|f| config::load(cli.config.as_deref(), std::env::vars(), f));
+    let flags = flags(&cli.command);
+    // SIGHUP reads the configuration again the same way: file, environment, flags.
+    let source: crate::reload::ConfigSource = {
+        let (file, flags) = (
+            cli.config.clone(),
+            flags.as_ref().ok().cloned().unwrap_or_default(),
+        );
+        Arc::new(move || {
+            config::load(file.as_deref(), std::env::vars(), flags.clone())
+                .map_err(|e| e.to_string())
+        })
+    };
+    let cfg = flags.and_then(|f| config::load(cli.config.as_deref(), std::env::vars(), f));
     let mut cfg = match cfg {
         Ok(c) => c,
         Err(e) => {
@@ -300,7 +327,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             eprintln!("portcullis: {}", crate::datadir::describe(&cfg));
         }
     }
-    match execute(cli.command, cfg).await {
+    match execute(cli.command, cfg, source).await {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %e, "fatal");
@@ -313,6 +340,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn execute(
     command: Command,
     cfg: portcullis_core::config::Config,
+    source: crate::reload::ConfigSource,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let rng: Arc<dyn Rng> = Arc::new(OsRng);
     match command {
@@ -320,7 +348,7 @@ async fn execute(
             let listen = cfg.server.listen;
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(stop_on_signal(tx));
-            let (app, listener) = match App::prepare(cfg, Arc::new(SystemClock), rng.clone())
+            let (mut app, listener) = match App::prepare(cfg, Arc::new(SystemClock), rng.clone())
                 .await?
             {
                 crate::app::Prepared::Ready(app) => {
@@ -339,7 +367,7 @@ async fn execute(
                     };
                     let app = App::build_with(*cfg, Arc::new(SystemClock), rng, store, key).await?;
                     app.services
-                        .audit_key_event(
+                        .audit_system_event(
                             "system",
                             "keys.unsealed",
                             serde_json::json!({"threshold": threshold, "share_ips": by.ips}),
@@ -348,6 +376,7 @@ async fn execute(
                     (app, listener)
                 }
             };
+            app.reload = Some(source);
             tracing::info!(listen = %listener.local_addr()?, backend = app.services.store().backend(), "portcullis listening");
             app.serve(listener, rx).await?;
             tracing::info!("stopped");
@@ -679,6 +708,21 @@ async fn execute(
             Ok(ExitCode::SUCCESS)
         }
         Command::Unseal { url, ca } => unseal(&url, ca.as_deref()).await,
+        Command::Routes {
+            command: RoutesCommand::Check,
+        } => match crate::reload::check(&cfg) {
+            Ok(lines) => {
+                println!("configuration OK: {} routes", lines.len());
+                for line in lines {
+                    println!("  {line}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("portcullis: routes: {e}");
+                Ok(ExitCode::from(1))
+            }
+        },
         Command::Elevations { command } => {
             crate::cli_approvals::requests(
                 portcullis_core::approvals::RequestKind::Elevation,

@@ -1,11 +1,12 @@
-//! The HTTP/1.1 connection loop: TLS handshakes, header and idle timeouts, the header
-//! limits, upgrades, certificate reload on SIGHUP, and draining on stop.
+//! The connection loop: TLS handshakes, HTTP/1.1 or HTTP/2 (h2 by ALPN, h2c by prior
+//! knowledge), header and idle timeouts, the header limits, upgrades, certificate reload on
+//! SIGHUP, and draining on stop.
 
 use std::time::Duration;
 
 use axum::Router;
 use portcullis_core::config::Config;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 /// Most header lines in one request head: far more than any client sends, so that the
 /// byte limit (`server.max_header_bytes`) is the limit clients meet.
@@ -21,6 +22,8 @@ pub(crate) struct ConnLimits {
     header_timeout: Duration,
     /// Largest request head (request line and headers); beyond it 431.
     max_header_bytes: usize,
+    /// Whether HTTP/2 is served (`server.http2`).
+    http2: bool,
 }
 
 impl ConnLimits {
@@ -30,11 +33,63 @@ impl ConnLimits {
             grace: Duration::from_secs(server.shutdown_grace_seconds),
             header_timeout: Duration::from_secs(server.header_timeout_seconds),
             max_header_bytes: server.max_header_bytes,
+            http2: server.http2,
         }
     }
 }
 
-/// Serves HTTP/1.1, over TLS when `tls` is set: one task per connection (TLS handshake
+/// Most concurrent streams a client may open on one HTTP/2 connection.
+const MAX_H2_STREAMS: u32 = 256;
+
+/// The HTTP/2 client preface (RFC 9113 section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a plain connection opens with the HTTP/2 preface (h2c with prior knowledge),
+/// read without consuming it: the first byte of an HTTP/1.1 request line already tells.
+/// `None`: the client sent nothing (or only part of the preface) within `wait`.
+async fn opens_with_h2_preface(tcp: &TcpStream, wait: Duration) -> Option<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    tokio::time::timeout(wait, async {
+        loop {
+            let n = tcp.peek(&mut buf).await.ok()?;
+            let got = buf.get(..n)?;
+            if n == 0 || !H2_PREFACE.starts_with(got) {
+                return Some(false);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(true);
+            }
+            // Part of the preface so far: wait for the rest to arrive.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Runs one connection until it ends; on stop, lets the request in flight finish first.
+macro_rules! drive {
+    ($conn:expr, $stop:expr, $peer:expr) => {{
+        let mut conn = std::pin::pin!($conn);
+        let ended = tokio::select! {
+            r = conn.as_mut() => Some(r),
+            _ = async { let _ = $stop.wait_for(|s| *s).await; } => None,
+        };
+        let ended = match ended {
+            Some(r) => r,
+            None => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(peer = %$peer, error = %e, "connection ended with an error");
+        }
+    }};
+}
+
+/// Serves HTTP/1.1 and HTTP/2, over TLS when `tls` is set: one task per connection (TLS handshake
 /// within 10 s), header and idle timeouts, protocol upgrades (WebSocket) for the gateway,
 /// the certificate reloaded on SIGHUP, connections drained for at most `grace` on stop.
 pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
@@ -44,7 +99,7 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
     mut stop: watch::Receiver<bool>,
     limits: ConnLimits,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tokio_util::either::Either;
     use tower::ServiceExt;
 
@@ -92,8 +147,16 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
         let mut stop_conn = stop.clone();
         tokio::spawn(async move {
             let _open = open;
+            let mut h2c = false;
             let (io, identity) = match acceptor {
-                None => (Either::Left(tcp), None),
+                None if !limits.http2 => (Either::Left(tcp), None),
+                None => match opens_with_h2_preface(&tcp, limits.header_timeout).await {
+                    Some(h2) => {
+                        h2c = h2;
+                        (Either::Left(tcp), None)
+                    }
+                    None => return,
+                },
                 Some(acceptor) => {
                     match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
                     {
@@ -111,6 +174,12 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                 }
             };
             let tls = matches!(io, Either::Right(_));
+            let h2 = match &io {
+                Either::Left(_) => h2c,
+                Either::Right(s) => {
+                    limits.http2 && s.get_ref().1.alpn_protocol() == Some(&b"h2"[..])
+                }
+            };
             let svc =
                 router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut()
@@ -124,34 +193,37 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     }
                     req
                 });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                // The documented limit is enforced exactly by the edge guard (431); hyper's
-                // buffer is only a backstop a little above it, and the header count is no
-                // tighter limit of its own.
-                .max_buf_size(limits.max_header_bytes.saturating_add(16_384))
-                .max_headers(MAX_HEADERS)
-                .serve_connection(
-                    TokioIo::new(io),
-                    hyper_util::service::TowerToHyperService::new(svc),
-                )
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            let ended = tokio::select! {
-                r = conn.as_mut() => Some(r),
-                _ = async { let _ = stop_conn.wait_for(|s| *s).await; } => None,
-            };
-            let ended = match ended {
-                Some(r) => r,
-                None => {
-                    // Finish the request in flight, then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            let svc = hyper_util::service::TowerToHyperService::new(svc);
+            if h2 {
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder
+                    .timer(TokioTimer::new())
+                    // As for HTTP/1.1: the edge guard answers 431 at the documented limit.
+                    .max_header_list_size(
+                        u32::try_from(limits.max_header_bytes.saturating_add(16_384))
+                            .unwrap_or(u32::MAX),
+                    )
+                    .max_concurrent_streams(MAX_H2_STREAMS)
+                    // A peer that stops answering pings is gone: its streams are closed.
+                    .keep_alive_interval(Some(Duration::from_secs(30)))
+                    .keep_alive_timeout(Duration::from_secs(20));
+                drive!(
+                    builder.serve_connection(TokioIo::new(io), svc),
+                    stop_conn,
+                    peer
+                );
+            } else {
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    // The documented limit is enforced exactly by the edge guard (431); hyper's
+                    // buffer is only a backstop a little above it, and the header count is no
+                    // tighter limit of its own.
+                    .max_buf_size(limits.max_header_bytes.saturating_add(16_384))
+                    .max_headers(MAX_HEADERS)
+                    .serve_connection(TokioIo::new(io), svc)
+                    .with_upgrades();
+                drive!(conn, stop_conn, peer);
             }
         });
     }

@@ -17,6 +17,7 @@ pub mod keyfile;
 pub mod logging;
 pub mod masterkey;
 pub mod pkcs11;
+pub mod reload;
 pub mod sinks;
 pub mod tls;
 pub mod witness;

@@ -114,8 +114,8 @@ pub struct Tls {
     pub resolver: Arc<CertResolver>,
 }
 
-/// Builds the rustls configuration.
-pub fn setup(cfg: &TlsConfig) -> Result<Tls, String> {
+/// Builds the rustls configuration; with `http2`, h2 is offered by ALPN before http/1.1.
+pub fn setup(cfg: &TlsConfig, http2: bool) -> Result<Tls, String> {
     let provider = Arc::new(provider());
     let resolver = Arc::new(CertResolver::new(cfg, provider.clone())?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -146,7 +146,11 @@ pub fn setup(cfg: &TlsConfig) -> Result<Tls, String> {
     // The server's preference (the provider's order: AEADs with forward secrecy, strongest
     // first) decides, not a client that lists a weaker suite first.
     config.ignore_client_order = true;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(Tls {
         acceptor: TlsAcceptor::from(Arc::new(config)),
         resolver,

@@ -31,13 +31,33 @@ fn binary() -> PathBuf {
 
 /// Every request header the tests look at, as nginx received it, in a JSON object; `uri`
 /// is nginx's normalised path and `request_uri` the request line's target as sent.
-const ECHO: &str = r#"'{"served":"$served","uri":"$uri","request_uri":"$request_uri","method":"$request_method","host":"$http_host","x_forwarded_for":"$http_x_forwarded_for","x_forwarded_host":"$http_x_forwarded_host","x_forwarded_proto":"$http_x_forwarded_proto","x_forwarded_port":"$http_x_forwarded_port","x_forwarded_server":"$http_x_forwarded_server","x_request_id":"$http_x_request_id","forwarded":"$http_forwarded","x_real_ip":"$http_x_real_ip","x_client_ip":"$http_x_client_ip","true_client_ip":"$http_true_client_ip","x_original_url":"$http_x_original_url","x_rewrite_url":"$http_x_rewrite_url","x_http_method_override":"$http_x_http_method_override","x_method_override":"$http_x_method_override","x_portcullis_identity":"$http_x_portcullis_identity","x_portcullis_user":"$http_x_portcullis_user","authorization":"$http_authorization"}'"#;
+const ECHO: &str = r#"'{"served":"$served","uri":"$uri","request_uri":"$request_uri","method":"$request_method","host":"$http_host","x_forwarded_for":"$http_x_forwarded_for","x_forwarded_host":"$http_x_forwarded_host","x_forwarded_proto":"$http_x_forwarded_proto","x_forwarded_port":"$http_x_forwarded_port","x_forwarded_server":"$http_x_forwarded_server","x_request_id":"$http_x_request_id","forwarded":"$http_forwarded","x_real_ip":"$http_x_real_ip","x_client_ip":"$http_x_client_ip","true_client_ip":"$http_true_client_ip","x_original_url":"$http_x_original_url","x_rewrite_url":"$http_x_rewrite_url","x_http_method_override":"$http_x_http_method_override","x_method_override":"$http_x_method_override","x_portcullis_identity":"$http_x_portcullis_identity","x_portcullis_user":"$http_x_portcullis_user","authorization":"$http_authorization","protocol":"$server_protocol","te":"$http_te","content_type":"$content_type"}'"#;
 
 impl Nginx {
     /// Starts nginx answering every request with [`ECHO`] from memory; `served` names the
     /// location: `adminonly` under `/adminonly/`, `public` under `/public/`, `secret` under
     /// `/cedar/secret`, else `other`.
     pub async fn start() -> Self {
+        Self::start_listening("").await
+    }
+
+    /// The same, speaking HTTP/2 with prior knowledge only (h2c): `listen ... http2`.
+    pub async fn start_h2c() -> Self {
+        Self::start_listening(" http2").await
+    }
+
+    /// The same over TLS with `cert` and `key` (PEM), offering h2 and http/1.1 by ALPN.
+    pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        Self::start_listening(&format!(
+            " ssl http2;\n    ssl_certificate {};\n    ssl_certificate_key {}",
+            cert.display(),
+            key.display()
+        ))
+        .await
+    }
+
+    /// Starts nginx with `listen` (the rest of the listen directive and any TLS lines).
+    async fn start_listening(listen: &str) -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
@@ -62,7 +82,7 @@ http {{
   scgi_temp_path {d}/tmp/scgi;
   default_type application/json;
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port}{listen};
     set $served other;
     location /adminonly/ {{ set $served adminonly; return 200 {ECHO}; }}
     location /public/ {{ set $served public; return 200 {ECHO}; }}

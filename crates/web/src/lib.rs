@@ -9,6 +9,8 @@ pub mod edge;
 pub mod error;
 mod extract;
 pub mod gateway;
+pub mod grpc;
+pub mod metrics;
 mod middleware;
 pub mod normalize;
 mod openapi;
@@ -105,21 +107,29 @@ pub struct AppStateInner {
     pub svc: Arc<Services>,
     /// Web settings.
     pub web: Arc<WebSettings>,
-    /// The gateway's routes and upstream client.
-    pub gateway: Arc<gateway::Gateway>,
+    /// The gateway in force (routes and upstream clients), swapped whole on reload.
+    pub gateway: gateway::LiveGateway,
     /// The access log's queue to its writer thread.
     pub access: access_log::AccessLog,
+    /// What `/metrics` counts.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     /// The state of one server.
-    pub fn new(svc: Arc<Services>, web: Arc<WebSettings>, gateway: Arc<gateway::Gateway>) -> Self {
+    pub fn new(
+        svc: Arc<Services>,
+        web: Arc<WebSettings>,
+        gateway: gateway::LiveGateway,
+        metrics: Arc<metrics::Metrics>,
+    ) -> Self {
         let access = access_log::AccessLog::start(web.access_log, web.access_sample);
         Self(Arc::new(AppStateInner {
             svc,
             web,
             gateway,
             access,
+            metrics,
         }))
     }
 }
@@ -139,6 +149,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::from_fn_with_state(state, edge::guard))
+        .layer(axum::middleware::from_fn(grpc::refusals))
 }
 
 fn routes(state: AppState) -> Router {

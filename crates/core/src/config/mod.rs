@@ -295,13 +295,15 @@ impl Config {
             }
             if r.upstreams.is_empty()
                 || r.upstreams.iter().any(|u| {
-                    !(u.starts_with("http://") || u.starts_with("https://"))
+                    !(u.starts_with("http://")
+                        || u.starts_with("https://")
+                        || u.starts_with("h2c://"))
                         || u.parse::<std::net::SocketAddr>().is_ok()
                 })
             {
                 return Err(bad(
                     &key("upstreams"),
-                    "one or more http://host:port or https://host:port URLs",
+                    "one or more http://host:port (HTTP/1.1), h2c://host:port (HTTP/2 without TLS) or https://host:port URLs",
                 ));
             }
             if r.upstream_client_cert_file.is_some() != r.upstream_client_key_file.is_some() {

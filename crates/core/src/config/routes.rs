@@ -30,7 +30,8 @@ pub struct RouteConfig {
     pub prefix: String,
     /// Only requests for this host (the `Host` header, without port; case-insensitive).
     pub host: Option<String>,
-    /// `http://host:port[/base]` upstreams, used round-robin.
+    /// `http://host:port[/base]` (HTTP/1.1), `h2c://` (HTTP/2 prior knowledge) or
+    /// `https://` (TLS; h2 by ALPN, else HTTP/1.1) upstreams, used round-robin.
     pub upstreams: Vec<String>,
     /// `none`, `user`, `api_key`, `mtls` or `any` (default).
     pub auth: RouteAuth,

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub body_timeout_seconds: u64,
     /// Largest request head (request line and headers), bytes; beyond it 431.
     pub max_header_bytes: usize,
+    /// HTTP/2 from clients: h2 by ALPN on the TLS listener, h2c (prior knowledge) on the
+    /// plain one. Off: HTTP/1.1 only.
+    pub http2: bool,
     /// `[server.tls]`: serve HTTPS directly.
     pub tls: Option<TlsConfig>,
 }
@@ -92,6 +95,7 @@ impl Default for ServerConfig {
             header_timeout_seconds: 15,
             body_timeout_seconds: 30,
             max_header_bytes: 65_536,
+            http2: true,
         }
     }
 }

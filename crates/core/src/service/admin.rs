@@ -324,9 +324,10 @@ impl Services {
         Ok(n)
     }
 
-    /// Records a key-management event that changes nothing in the database itself (the
-    /// master key unsealed from shares): `action` with `details`, by `actor`.
-    pub async fn audit_key_event(
+    /// Records an event that changes nothing in the database itself (the master key
+    /// unsealed from shares, the gateway's routes reloaded): `action` with `details`, by
+    /// `actor`.
+    pub async fn audit_system_event(
         &self,
         actor: &str,
         action: &str,

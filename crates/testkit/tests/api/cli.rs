@@ -46,7 +46,7 @@ pub(crate) fn spawn_with(mut cmd: Command) -> (std::process::Child, String) {
 }
 
 /// Starts `portcullis serve` with `cfg`, keeping every line it writes on stderr.
-fn spawn_logged(
+pub(crate) fn spawn_logged(
     cfg: &std::path::Path,
 ) -> (
     std::process::Child,

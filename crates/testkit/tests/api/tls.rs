@@ -548,3 +548,62 @@ async fn mtls_to_upstreams() {
     );
     srv.stop().await;
 }
+
+/// HTTP/2 over TLS: curl negotiates h2 by ALPN (and HTTP/1.1 when it offers only that),
+/// and an `https://` upstream (nginx `ssl http2`) is reached over h2 by ALPN, except on a
+/// WebSocket route, which needs HTTP/1.1 for its upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_over_tls() {
+    use crate::protocols::curl;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let pki = pki(&db);
+    let nginx =
+        portcullis_testkit::nginx::Nginx::start_tls(&pki.server_cert, &pki.server_key).await;
+    let up = format!("https://localhost:{}", nginx.addr.port());
+    let tls = TlsConfig {
+        cert_file: pki.server_cert.clone(),
+        key_file: pki.server_key.clone(),
+        client_ca_file: None,
+        client_auth: ClientAuth::Optional,
+    };
+    let ca = pki.ca.clone();
+    let srv = TestServer::start_on(db.clone(), portcullis_testkit::FakeClock::new(), move |c| {
+        c.server.tls = Some(tls);
+        c.server.public_url = "https://localhost".into();
+        let route = |name: &str, websocket: bool| portcullis_core::config::RouteConfig {
+            name: name.into(),
+            prefix: format!("/{name}"),
+            upstreams: vec![up.clone()],
+            auth: portcullis_core::config::RouteAuth::None,
+            upstream_ca_file: Some(ca.clone()),
+            websocket,
+            ..Default::default()
+        };
+        c.routes = vec![route("h2", false), route("ws", true)];
+    })
+    .await;
+    let port = port_of(&srv);
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let ca = pki.ca.to_str().unwrap();
+    let url = |p: &str| format!("https://localhost:{port}{p}");
+    let base = ["--resolve", &resolve, "--cacert", ca];
+    let with = |extra: &'static str| {
+        let mut v = base.to_vec();
+        v.push(extra);
+        v
+    };
+    let (version, status, _) = curl(&with("--http2"), &url("/healthz"));
+    assert_eq!((version.trim(), status), ("HTTP/2 200", 200));
+    let (version, status, _) = curl(&with("--http1.1"), &url("/healthz"));
+    assert_eq!((version.trim(), status), ("HTTP/1.1 200 OK", 200));
+    let (version, status, body) = curl(&with("--http2"), &url("/h2/x"));
+    assert_eq!((version.trim(), status), ("HTTP/2 200", 200), "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["protocol"], "HTTP/2.0", "{echo}");
+    assert_eq!(echo["x_forwarded_proto"], "https", "{echo}");
+    let (_, status, body) = curl(&with("--http2"), &url("/ws/x"));
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["protocol"], "HTTP/1.1", "{echo}");
+    srv.stop().await;
+}

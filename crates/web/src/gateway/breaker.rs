@@ -12,6 +12,17 @@ pub(super) struct Breaker {
     recent: std::collections::VecDeque<bool>,
 }
 
+impl Breaker {
+    /// 0 closed, 1 half-open (a probe may go or is out), 2 open.
+    pub(super) fn state(&self, now: Instant) -> u8 {
+        match self.open_until {
+            None => 0,
+            Some(until) if self.probing || until <= now => 1,
+            Some(_) => 2,
+        }
+    }
+}
+
 impl Route {
     /// The next upstream whose breaker lets a request through, if any, as an [`Attempt`]
     /// that keeps the books however the request ends.

@@ -85,7 +85,22 @@ pub(super) fn forward_headers(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     let request_id = h.get(crate::middleware::REQUEST_ID).cloned();
+    // `TE: trailers` is the one hop-by-hop header passed on: it says the client takes
+    // trailers, which the gateway streams through, and gRPC servers require it.
+    let trailers = h
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     strip_hop_by_hop(h);
+    if trailers {
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     let spoofable: Vec<HeaderName> = h
         .keys()
         .filter(|k| {

@@ -48,11 +48,76 @@ pub const IDENTITY_HEADER: &str = "x-portcullis-identity";
 /// Lifetime of a forwarded identity token.
 const IDENTITY_TTL: i64 = 60;
 
+/// Marks a response that came from an upstream (not one the gateway made itself): such a
+/// response is passed on as it is, also to gRPC clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;
+
+/// What `/metrics` shows of one upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamState {
+    /// The route's name.
+    pub route: String,
+    /// The upstream's URL.
+    pub upstream: String,
+    /// Whether its last health check passed (true without health checks).
+    pub healthy: bool,
+    /// Its circuit breaker: 0 closed, 1 half-open, 2 open.
+    pub breaker: u8,
+    /// Requests in flight to it.
+    pub in_flight: usize,
+}
+
+/// One upstream of a route.
+#[derive(Debug)]
+struct Upstream {
+    /// `http://` or `https://` with the base path (an `h2c://` upstream is `http://` here).
+    uri: Uri,
+    /// HTTP/2 with prior knowledge, without TLS (`h2c://`).
+    h2c: bool,
+}
+
+impl Upstream {
+    fn parse(text: &str) -> Result<Self, String> {
+        let (text, h2c) = match text.strip_prefix("h2c://") {
+            Some(rest) => (format!("http://{rest}"), true),
+            None => (text.to_owned(), false),
+        };
+        let uri = text
+            .trim_end_matches('/')
+            .parse::<Uri>()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { uri, h2c })
+    }
+
+    /// The version a request to this upstream is sent as (the client's own version is the
+    /// client's business: an HTTP/2 client can reach an HTTP/1.1 upstream and back).
+    fn version(&self) -> axum::http::Version {
+        if self.h2c {
+            axum::http::Version::HTTP_2
+        } else {
+            axum::http::Version::HTTP_11
+        }
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.h2c {
+            let rest = self.uri.to_string();
+            let rest = rest.strip_prefix("http://").unwrap_or(&rest);
+            write!(f, "h2c://{rest}")
+        } else {
+            write!(f, "{}", self.uri)
+        }
+    }
+}
+
 /// One route, ready to serve.
 #[derive(Debug)]
 pub struct Route {
     cfg: RouteConfig,
-    upstreams: Vec<Uri>,
+    upstreams: Vec<Upstream>,
     methods: Vec<Method>,
     next: AtomicUsize,
     limiter: Mutex<limiter::LocalLimiter>,
@@ -69,12 +134,17 @@ pub struct Route {
     tls_client: Option<Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>>,
     /// Quota usage per `(API key id, period)`.
     usage: Mutex<HashMap<(String, String), UsageCell>>,
+    /// Its request counters and latency histogram.
+    metrics: crate::metrics::RouteMetrics,
 }
 
 /// All routes and the upstream HTTP client.
 pub struct Gateway {
     routes: Vec<Route>,
     client: Client<HttpConnector, Body>,
+    /// For `h2c://` upstreams: HTTP/2 with prior knowledge, streams multiplexed on pooled
+    /// connections.
+    h2c_client: Client<HttpConnector, Body>,
     default_body_limit: u64,
     redis: Option<Arc<crate::redis::Redis>>,
 }
@@ -97,15 +167,19 @@ fn ip_in(nets: &[IpNet], ip: Option<std::net::IpAddr>) -> bool {
 
 impl Gateway {
     /// Builds the routes; the longest prefix wins.
-    pub fn new(routes: &[RouteConfig], default_body_limit: usize) -> Result<Self, String> {
+    /// `metrics`: where the routes count their requests (the same series across reloads).
+    pub fn new(
+        routes: &[RouteConfig],
+        default_body_limit: usize,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Self, String> {
         let mut out = Vec::new();
         for r in routes {
             let upstreams = r
                 .upstreams
                 .iter()
                 .map(|u| {
-                    u.trim_end_matches('/')
-                        .parse::<Uri>()
+                    Upstream::parse(u)
                         .map_err(|e| format!("routes `{}`: upstream `{u}`: {e}", r.name))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -161,6 +235,7 @@ impl Gateway {
                 identities: Mutex::new(HashMap::new()),
                 in_flight_per: (0..n).map(|_| AtomicUsize::new(0)).collect(),
                 usage: Mutex::new(HashMap::new()),
+                metrics: metrics.route(&r.name),
                 tls_client: None,
                 healthy: (0..n)
                     .map(|_| std::sync::atomic::AtomicBool::new(true))
@@ -174,30 +249,41 @@ impl Gateway {
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector.clone());
+        let h2c_client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .http2_keep_alive_interval(Duration::from_secs(30))
             .build(connector);
         Ok(Self {
             routes: out,
             client,
+            h2c_client,
             default_body_limit: u64::try_from(default_body_limit).unwrap_or(u64::MAX),
             redis: None,
         })
     }
 
     /// Talks TLS to the upstreams of route `name` with `config` (its roots, and its client
-    /// certificate when the upstream asks for mTLS).
+    /// certificate when the upstream asks for mTLS). h2 is offered by ALPN, http/1.1 as the
+    /// fallback; a WebSocket route speaks HTTP/1.1 only, since its upgrade needs it.
     pub fn with_upstream_tls(mut self, name: &str, mut config: rustls::ClientConfig) -> Self {
-        // ALPN is the connector's to set (http/1.1, from enable_http1).
+        // ALPN is the connector's to set.
         config.alpn_protocols.clear();
         for r in self.routes.iter_mut().filter(|r| r.cfg.name == name) {
             let mut http = HttpConnector::new();
             http.set_connect_timeout(Some(Duration::from_secs(5)));
             http.set_nodelay(true);
             http.enforce_http(false);
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
+            let builder = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(config.clone())
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
+                .https_or_http();
+            let https = if r.cfg.websocket {
+                builder.enable_http1().wrap_connector(http)
+            } else {
+                builder.enable_all_versions().wrap_connector(http)
+            };
             r.tls_client = Some(
                 Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(Duration::from_secs(60))
@@ -207,13 +293,16 @@ impl Gateway {
         self
     }
 
-    /// Sends a request to one of `route`'s upstreams.
+    /// Sends a request to `upstream`, one of `route`'s.
     fn send(
         &self,
         route: &Route,
-        req: axum::http::Request<Body>,
+        upstream: &Upstream,
+        mut req: axum::http::Request<Body>,
     ) -> hyper_util::client::legacy::ResponseFuture {
+        *req.version_mut() = upstream.version();
         match &route.tls_client {
+            _ if upstream.h2c => self.h2c_client.request(req),
             Some(c) => c.request(req),
             None => self.client.request(req),
         }
@@ -289,10 +378,27 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().host());
-    let Some(route) = state.gateway.route_for(host, req.uri().path()) else {
+    // The gateway in force when the request arrived serves it to the end, across a reload.
+    let gateway = state.gateway.load_full();
+    let Some(route) = gateway.route_for(host, req.uri().path()) else {
         return crate::routes::meta::not_found().await.into_response();
     };
     let started = Instant::now();
+    let res = proxy(&state, &gateway, route, req, started).await;
+    route
+        .metrics
+        .answered(res.status().as_u16(), started.elapsed().as_secs_f64());
+    res
+}
+
+/// Runs `route`'s phases on one request and proxies it.
+async fn proxy(
+    state: &AppState,
+    gateway: &Gateway,
+    route: &Route,
+    req: Request,
+    started: Instant,
+) -> Response {
     let (mut parts, body) = req.into_parts();
     // A protocol upgrade (WebSocket) the route passes through: keep the client's side of it.
     let upgrade = if route.cfg.websocket
@@ -314,8 +420,8 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     } else {
         None
     };
-    let ctx = request_context(&parts, &state);
-    let principal = match authorize(&state, route, &parts, ctx.ip).await {
+    let ctx = request_context(&parts, state);
+    let principal = match authorize(state, route, &parts, ctx.ip).await {
         Ok(p) => p,
         Err(res) => return res,
     };
@@ -404,8 +510,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             "\"{}\";q={};w={}",
             cfg.name, rl.requests, rl.window_seconds
         ));
-        match state
-            .gateway
+        match gateway
             .limit(route, &who, rl.requests, rl.window_seconds)
             .await
         {
@@ -413,6 +518,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 limits.push(format!("\"{}\";r={remaining};t={reset}", cfg.name));
             }
             Gcra::Deny { retry_after } => {
+                route.metrics.rate_limited.inc();
                 limits.push(format!("\"{}\";r=0;t={retry_after}", cfg.name));
                 let mut res = ApiError::from(Error::RateLimited { retry_after }).into_response();
                 rate_limit_headers(res.headers_mut(), &policies, &limits);
@@ -424,11 +530,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         cfg.quota,
         principal.as_ref().and_then(|p| p.api_key.as_ref()),
     ) {
-        match state
-            .gateway
-            .charge_quota(&state, route, &grant.id, q)
-            .await
-        {
+        match gateway.charge_quota(state, route, &grant.id, q).await {
             Ok(states) => {
                 for st in states {
                     policies.push(format!(
@@ -442,6 +544,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 }
             }
             Err(QuotaError::Exhausted(st)) => {
+                route.metrics.quota_exhausted.inc();
                 policies.push(format!(
                     "\"{}-{}\";q={};w={}",
                     cfg.name, st.name, st.limit, st.window
@@ -460,9 +563,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     // Held until the upstream has answered: the upstream's share of `max_concurrent`.
     let mut _permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
     let mut identity: Option<HeaderValue> = None;
-    let limit = cfg
-        .max_body_bytes
-        .unwrap_or(state.gateway.default_body_limit);
+    let limit = cfg.max_body_bytes.unwrap_or(gateway.default_body_limit);
     if parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -498,7 +599,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         None => path.to_owned(),
     };
     if let Some(p) = &principal {
-        match identity_token(&state, route, p) {
+        match identity_token(state, route, p) {
             Ok(t) => match HeaderValue::from_str(&t) {
                 Ok(v) => identity = Some(v),
                 Err(_) => {
@@ -511,7 +612,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     }
     forward_headers(
         &mut parts,
-        &state,
+        state,
         cfg.forward_authorization,
         upgrade.as_ref().map(|(proto, _)| proto),
         identity,
@@ -534,10 +635,10 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 "No upstream.",
             );
         };
-        let base = upstream.path().trim_end_matches('/');
+        let base = upstream.uri.path().trim_end_matches('/');
         let uri = match Uri::builder()
-            .scheme(upstream.scheme_str().unwrap_or("http"))
-            .authority(upstream.authority().map_or("", |a| a.as_str()))
+            .scheme(upstream.uri.scheme_str().unwrap_or("http"))
+            .authority(upstream.uri.authority().map_or("", |a| a.as_str()))
             .path_and_query(format!("{base}{path_query}"))
             .build()
         {
@@ -554,6 +655,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
             match sem.clone().try_acquire_owned() {
                 Ok(permit) => _permit = Some(permit),
                 Err(_) => {
+                    route.metrics.concurrency.inc();
                     return problem(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "upstream_unavailable",
@@ -567,9 +669,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         let b = body.take().unwrap_or_else(Body::empty);
         let sent = tokio::time::timeout(
             Duration::from_secs(cfg.timeout_seconds),
-            state
-                .gateway
-                .send(route, axum::http::Request::from_parts(p, b)),
+            gateway.send(route, upstream, axum::http::Request::from_parts(p, b)),
         )
         .await;
         // The client's own body failing is the client's error, whatever the upstream did.
@@ -655,6 +755,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
         return Response::from_parts(rparts, Body::empty());
     }
     let (mut rparts, rbody) = res.into_parts();
+    rparts.extensions.insert(Proxied);
     strip_hop_by_hop(&mut rparts.headers);
     rate_limit_headers(&mut rparts.headers, &policies, &limits);
     if let Some(at) = cfg.deprecated_at
@@ -691,58 +792,129 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
     Response::from_parts(rparts, Body::new(rbody))
 }
 
-/// Shared handle for the state.
-pub type SharedGateway = Arc<Gateway>;
+/// The gateway in force: swapped whole when the routes are reloaded, while each request
+/// keeps the one it started with.
+pub type LiveGateway = Arc<arc_swap::ArcSwap<Gateway>>;
+
+/// Runs the active health checks of every route of the gateway in force that has a
+/// `health_check_path`, until `stop` turns true.
+pub async fn health_checks(live: LiveGateway, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+        }
+        ticks += 1;
+        live.load_full().check_health(ticks).await;
+    }
+}
 
 impl Gateway {
-    /// Runs the active health checks of every route that has a `health_check_path`, until
-    /// `stop` turns true.
-    pub async fn health_checks(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        if !self
-            .routes
-            .iter()
-            .any(|r| r.cfg.health_check_path.is_some())
-        {
-            return;
-        }
-        let mut ticks: u64 = 0;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+    /// Wraps this gateway for serving.
+    pub fn live(self) -> LiveGateway {
+        Arc::new(arc_swap::ArcSwap::from_pointee(self))
+    }
+
+    /// The state of every upstream of every route, for `/metrics`.
+    pub fn upstream_states(&self) -> Vec<UpstreamState> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for route in &self.routes {
+            let breakers = route
+                .breakers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            for (i, up) in route.upstreams.iter().enumerate() {
+                out.push(UpstreamState {
+                    route: route.cfg.name.clone(),
+                    upstream: up.to_string(),
+                    healthy: route
+                        .healthy
+                        .get(i)
+                        .is_some_and(|h| h.load(Ordering::Relaxed)),
+                    breaker: breakers.get(i).map_or(0, |b| b.state(now)),
+                    in_flight: route
+                        .in_flight_per
+                        .get(i)
+                        .map_or(0, |c| c.load(Ordering::Relaxed)),
+                });
             }
-            ticks += 1;
-            for route in &self.routes {
-                let Some(path) = &route.cfg.health_check_path else {
+        }
+        out
+    }
+
+    /// The names of the routes, in matching order.
+    pub fn route_names(&self) -> Vec<String> {
+        self.routes.iter().map(|r| r.cfg.name.clone()).collect()
+    }
+
+    /// Takes over the running state of `old`, the gateway this one replaces: the rate-limit
+    /// cells and the quota counts not yet stored of each route that keeps its name, the
+    /// breakers and health of a route whose upstreams are unchanged, and the Redis
+    /// connection. What a request still in flight on `old` counts afterwards is flushed by
+    /// [`Gateway::flush_usage`] on `old`.
+    pub fn adopt(&mut self, old: &Gateway) {
+        fn take<T: Default>(m: &Mutex<T>) -> T {
+            std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        }
+        fn put<T>(m: &Mutex<T>, v: T) {
+            *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = v;
+        }
+        self.redis = old.redis.clone();
+        for route in &mut self.routes {
+            let Some(before) = old.routes.iter().find(|r| r.cfg.name == route.cfg.name) else {
+                continue;
+            };
+            put(&route.limiter, take(&before.limiter));
+            put(&route.usage, take(&before.usage));
+            if before.cfg.upstreams == route.cfg.upstreams {
+                let breakers = before
+                    .breakers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                put(&route.breakers, breakers);
+                for (new, was) in route.healthy.iter().zip(&before.healthy) {
+                    new.store(was.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// One round of active health checks: the routes due at tick `ticks` (seconds).
+    async fn check_health(&self, ticks: u64) {
+        for route in &self.routes {
+            let Some(path) = &route.cfg.health_check_path else {
+                continue;
+            };
+            if !ticks.is_multiple_of(route.cfg.health_check_interval_seconds.max(1)) {
+                continue;
+            }
+            for (i, up) in route.upstreams.iter().enumerate() {
+                let uri = format!(
+                    "{}://{}{}{}",
+                    up.uri.scheme_str().unwrap_or("http"),
+                    up.uri.authority().map_or("", |a| a.as_str()),
+                    up.uri.path().trim_end_matches('/'),
+                    path
+                );
+                let Ok(uri) = uri.parse::<Uri>() else {
                     continue;
                 };
-                if !ticks.is_multiple_of(route.cfg.health_check_interval_seconds.max(1)) {
-                    continue;
-                }
-                for (i, up) in route.upstreams.iter().enumerate() {
-                    let uri = format!(
-                        "{}://{}{}{}",
-                        up.scheme_str().unwrap_or("http"),
-                        up.authority().map_or("", |a| a.as_str()),
-                        up.path().trim_end_matches('/'),
-                        path
-                    );
-                    let Ok(uri) = uri.parse::<Uri>() else {
-                        continue;
-                    };
-                    let req = axum::http::Request::get(uri).body(Body::empty());
-                    let ok = match req {
-                        Ok(req) => matches!(
-                            tokio::time::timeout(Duration::from_secs(2), self.send(route, req)).await,
-                            Ok(Ok(res)) if res.status().is_success()
-                        ),
-                        Err(_) => false,
-                    };
-                    if let Some(h) = route.healthy.get(i) {
-                        let was = h.swap(ok, Ordering::Relaxed);
-                        if was != ok {
-                            tracing::warn!(route = %route.cfg.name, upstream = %up, healthy = ok, "upstream health changed");
-                        }
+                let req = axum::http::Request::get(uri).body(Body::empty());
+                let ok = match req {
+                    Ok(req) => matches!(
+                        tokio::time::timeout(Duration::from_secs(2), self.send(route, up, req)).await,
+                        Ok(Ok(res)) if res.status().is_success()
+                    ),
+                    Err(_) => false,
+                };
+                if let Some(h) = route.healthy.get(i) {
+                    let was = h.swap(ok, Ordering::Relaxed);
+                    if was != ok {
+                        tracing::warn!(route = %route.cfg.name, upstream = %up, healthy = ok, "upstream health changed");
                     }
                 }
             }

@@ -82,11 +82,19 @@ pub async fn login(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<(HeaderMap, Json<LoginBody>)> {
-    match s
+    let outcome = s
         .svc
         .login(&ctx, &body.email, &body.password, body.altcha.as_deref())
-        .await?
-    {
+        .await;
+    s.metrics.signin(
+        "password",
+        match &outcome {
+            Ok(LoginOutcome::Tokens(_)) => "success",
+            Ok(LoginOutcome::MfaRequired { .. }) => "second_factor",
+            Err(_) => "failure",
+        },
+    );
+    match outcome? {
         LoginOutcome::Tokens(t) => {
             let (h, Json(t)) = signed_in(&s, t);
             Ok((h, Json(LoginBody::Tokens(t))))
@@ -135,7 +143,9 @@ pub async fn refresh(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenBody>> {
-    Ok(Json(s.svc.refresh(&ctx, &body.refresh_token).await?.into()))
+    let tokens = s.svc.refresh(&ctx, &body.refresh_token).await;
+    s.metrics.refresh(tokens.is_ok());
+    Ok(Json(tokens?.into()))
 }
 
 /// Sign out: revoke the current session.

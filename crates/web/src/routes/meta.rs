@@ -199,12 +199,6 @@ pub async fn verifier_key(State(s): State<AppState>) -> Json<crate::dto::Verifie
     })
 }
 
-fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Prometheus metrics (text exposition format), for scrapers on `admin.allowed_ips` only.
 pub async fn metrics(
     State(s): State<AppState>,
@@ -217,81 +211,141 @@ pub async fn metrics(
         return Err(Error::IpNotAllowed.into());
     }
     let m = s.svc.audit_metrics().await?;
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, rows: Vec<(String, i64)>| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, v) in rows {
-            out.push_str(&format!("{name}{labels} {v}\n"));
-        }
-    };
-    let one = |v: i64| vec![(String::new(), v)];
-    let size = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    gauge(
-        "portcullis_ready",
-        "1 when the database answers and the revocation view is current.",
-        "gauge",
-        one(i64::from(s.svc.health.ready())),
-    );
-    gauge(
-        "portcullis_audit_entries",
-        "Audit entries sequenced.",
-        "gauge",
-        one(m.entries),
-    );
-    gauge(
-        "portcullis_audit_tree_size",
-        "Leaves in the audit Merkle tree.",
-        "gauge",
-        one(size(m.tree_size)),
-    );
-    gauge(
-        "portcullis_audit_checkpoint_tree_size",
-        "Entries covered by the latest signed checkpoint.",
-        "gauge",
-        one(size(m.checkpoint_size)),
-    );
-    let per = |f: &dyn Fn(&portcullis_core::model::SinkState) -> i64| {
-        m.sinks
-            .iter()
-            .map(|x| (format!("{{sink=\"{}\"}}", escape_label(&x.name)), f(x)))
-            .collect::<Vec<_>>()
-    };
-    gauge(
-        "portcullis_audit_sink_last_seq",
-        "Last audit entry delivered to the sink.",
-        "gauge",
-        per(&|x| x.last_seq),
-    );
-    gauge(
-        "portcullis_audit_sink_lag",
-        "Audit entries not yet delivered to the sink.",
-        "gauge",
-        per(&|x| m.entries - x.last_seq),
-    );
-    gauge(
-        "portcullis_audit_sink_delivered_total",
-        "Audit entries delivered to the sink.",
-        "counter",
-        per(&|x| x.delivered),
-    );
-    gauge(
-        "portcullis_audit_sink_failures_total",
-        "Failed delivery attempts of the sink.",
-        "counter",
-        per(&|x| x.failures),
-    );
-    gauge(
-        "portcullis_audit_sink_dead_letters_total",
-        "Audit entries the sink gave up on (audit_sink_dead_letters).",
-        "counter",
-        per(&|x| x.dead_letters),
-    );
+    let text = scrape(&s, &m).map_err(|_| Error::Internal("metrics encoding".into()))?;
     Ok((
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        out,
+        text,
     )
         .into_response())
+}
+
+/// The OpenMetrics text of one scrape: what is read now (readiness, the audit log and its
+/// sinks, every upstream's health, breaker and load), then what was counted all along.
+fn scrape(
+    s: &AppState,
+    m: &portcullis_core::service::AuditMetrics,
+) -> Result<String, std::fmt::Error> {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+    type Labels = crate::metrics::Labels;
+
+    let mut now = Registry::default();
+    let one = |v: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(v);
+        g
+    };
+    let size = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    now.register(
+        "portcullis_ready",
+        "1 when the database answers and the revocation view is current.",
+        one(i64::from(s.svc.health.ready())),
+    );
+    now.register(
+        "portcullis_audit_entries",
+        "Audit entries sequenced.",
+        one(m.entries),
+    );
+    now.register(
+        "portcullis_audit_tree_size",
+        "Leaves in the audit Merkle tree.",
+        one(size(m.tree_size)),
+    );
+    now.register(
+        "portcullis_audit_checkpoint_tree_size",
+        "Entries covered by the latest signed checkpoint.",
+        one(size(m.checkpoint_size)),
+    );
+    let gauges = |now: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, i64)>| {
+        let f = Family::<Labels, Gauge>::default();
+        for (labels, v) in rows {
+            f.get_or_create(&labels).set(v);
+        }
+        now.register(name, help, f);
+    };
+    // Totals kept in the database: a fresh counter per scrape, set to the stored total.
+    let totals = |now: &mut Registry, name: &str, help: &str, rows: Vec<(Labels, i64)>| {
+        let f = Family::<Labels, Counter>::default();
+        for (labels, v) in rows {
+            f.get_or_create(&labels)
+                .inc_by(u64::try_from(v).unwrap_or(0));
+        }
+        now.register(name, help, f);
+    };
+    let per = |f: &dyn Fn(&portcullis_core::model::SinkState) -> i64| {
+        m.sinks
+            .iter()
+            .map(|x| (vec![("sink", x.name.clone())], f(x)))
+            .collect::<Vec<_>>()
+    };
+    gauges(
+        &mut now,
+        "portcullis_audit_sink_last_seq",
+        "Last audit entry delivered to the sink.",
+        per(&|x| x.last_seq),
+    );
+    gauges(
+        &mut now,
+        "portcullis_audit_sink_lag",
+        "Audit entries not yet delivered to the sink.",
+        per(&|x| m.entries - x.last_seq),
+    );
+    totals(
+        &mut now,
+        "portcullis_audit_sink_delivered",
+        "Audit entries delivered to the sink.",
+        per(&|x| x.delivered),
+    );
+    totals(
+        &mut now,
+        "portcullis_audit_sink_failures",
+        "Failed delivery attempts of the sink.",
+        per(&|x| x.failures),
+    );
+    totals(
+        &mut now,
+        "portcullis_audit_sink_dead_letters",
+        "Audit entries the sink gave up on (audit_sink_dead_letters).",
+        per(&|x| x.dead_letters),
+    );
+    let upstreams = s.gateway.load().upstream_states();
+    let per_upstream = |f: &dyn Fn(&crate::gateway::UpstreamState) -> i64| {
+        upstreams
+            .iter()
+            .map(|u| {
+                (
+                    vec![("route", u.route.clone()), ("upstream", u.upstream.clone())],
+                    f(u),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    gauges(
+        &mut now,
+        "portcullis_gateway_upstream_healthy",
+        "1 when the upstream passed its last health check (or has none).",
+        per_upstream(&|u| i64::from(u.healthy)),
+    );
+    gauges(
+        &mut now,
+        "portcullis_gateway_breaker_state",
+        "The upstream's circuit breaker: 0 closed, 1 half-open, 2 open.",
+        per_upstream(&|u| i64::from(u.breaker)),
+    );
+    gauges(
+        &mut now,
+        "portcullis_gateway_upstream_in_flight",
+        "Requests in flight to the upstream.",
+        per_upstream(&|u| i64::try_from(u.in_flight).unwrap_or(i64::MAX)),
+    );
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode_registry(&mut out, &now)?;
+    prometheus_client::encoding::text::encode_registry(&mut out, s.metrics.registry())?;
+    prometheus_client::encoding::text::encode_eof(&mut out)?;
+    Ok(out)
 }

@@ -93,8 +93,9 @@ pub async fn verify(
         (None, Some(r)) => Factor::RecoveryCode(r),
         (None, None) => return Err(ApiError::invalid_request("send `code` or `recovery_code`")),
     };
-    let t = s.svc.mfa_verify(&ctx, &body.mfa_token, factor).await?;
-    Ok(super::auth::signed_in(&s, t))
+    let t = s.svc.mfa_verify(&ctx, &body.mfa_token, factor).await;
+    s.metrics.second_factor(t.is_ok());
+    Ok(super::auth::signed_in(&s, t?))
 }
 
 /// Replace the recovery codes; the old ones stop working. Needs a recent second factor.

@@ -117,8 +117,10 @@ pub async fn login_finish(
     let t = s
         .svc
         .passkey_login_finish(&ctx, &body.ceremony_id, &body.credential)
-        .await?;
-    Ok(super::auth::signed_in(&s, t))
+        .await;
+    s.metrics
+        .signin("passkey", if t.is_ok() { "success" } else { "failure" });
+    Ok(super::auth::signed_in(&s, t?))
 }
 
 /// Start a passkey step-up; finish it at `POST /api/v1/auth/step-up` with `ceremony_id` and

@@ -1,0 +1,308 @@
+//! HTTP/2 through the gateway (the contract's "Protocols, forwarding and access logs"):
+//! curl as an h2c client, nginx as an HTTP/1.1 and an h2c upstream, and a real gRPC
+//! service and client (`grpcio`) for unary and server-streaming calls, trailers and the
+//! gateway's own refusals in gRPC form. TLS h2 by ALPN is in `tls.rs`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use portcullis_core::config::{RateLimitBy, RateLimitConfig, RouteAuth, RouteConfig};
+use portcullis_core::model::Role;
+use portcullis_testkit::nginx::Nginx;
+use portcullis_testkit::{Backend, STRONG, TestServer, access, client};
+use serde_json::Value;
+
+/// curl with its own HTTP/2 stack (nghttp2): (HTTP version line, status, body).
+pub(crate) fn curl(args: &[&str], url: &str) -> (String, u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-D", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (rest, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+    let version = head.lines().next().unwrap_or("").to_owned();
+    (version, code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn public(name: &str, upstream: String) -> RouteConfig {
+    RouteConfig {
+        name: name.into(),
+        prefix: format!("/{name}"),
+        upstreams: vec![upstream],
+        auth: RouteAuth::None,
+        retries: 0,
+        ..RouteConfig::default()
+    }
+}
+
+/// An h2c client (prior knowledge) reaches the API and an HTTP/1.1 upstream; HTTP/1.1
+/// clients are served on the same port; with `server.http2 = false` h2c is not spoken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_clients() {
+    let nginx = Nginx::start().await;
+    let up = nginx.url("");
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![public("up", up)];
+    })
+    .await;
+    let (version, status, body) = curl(&["--http2-prior-knowledge"], &srv.url("/up/x?a=1"));
+    assert_eq!((version.trim(), status), ("HTTP/2 200", 200), "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["protocol"], "HTTP/1.1", "{echo}");
+    assert_eq!(echo["request_uri"], "/up/x?a=1", "{echo}");
+    assert_eq!(echo["x_forwarded_proto"], "http", "{echo}");
+    let host = srv.base.trim_start_matches("http://");
+    assert_eq!(echo["x_forwarded_host"], host, "{echo}");
+    assert_eq!(echo["x_forwarded_for"], "127.0.0.1", "{echo}");
+    let (version, status, _) = curl(&["--http2-prior-knowledge"], &srv.url("/healthz"));
+    assert_eq!((version.trim(), status), ("HTTP/2 200", 200));
+    // A path the edge normalises is normalised for HTTP/2 as well.
+    let (_, status, body) = curl(
+        &["--http2-prior-knowledge", "--path-as-is"],
+        &srv.url("/up/a/../b/%2e%2e/c"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["request_uri"], "/up/c", "{echo}");
+    // The 404 of a path no route takes comes back as a problem over HTTP/2 too.
+    let (_, status, body) = curl(&["--http2-prior-knowledge"], &srv.url("/nowhere"));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("not_found"), "{body}");
+    let (version, status, _) = curl(&["--http1.1"], &srv.url("/up/x"));
+    assert_eq!((version.trim(), status), ("HTTP/1.1 200 OK", 200));
+    srv.stop().await;
+
+    let srv = TestServer::start_with(Backend::Sqlite, |c| c.server.http2 = false).await;
+    let (_, status, _) = curl(&["--http2-prior-knowledge"], &srv.url("/healthz"));
+    assert_ne!(status, 200, "h2c is refused with server.http2 = false");
+    let (_, status, _) = curl(&["--http1.1"], &srv.url("/healthz"));
+    assert_eq!(status, 200);
+    srv.stop().await;
+}
+
+/// An `h2c://` upstream (nginx `listen ... http2`) receives HTTP/2 from HTTP/1.1 and
+/// HTTP/2 clients alike, with the same forwarding headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_upstreams() {
+    let nginx = Nginx::start_h2c().await;
+    let up = format!("h2c://{}", nginx.addr);
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![public("up", up)];
+    })
+    .await;
+    for args in [&["--http1.1"][..], &["--http2-prior-knowledge"][..]] {
+        let (_, status, body) = curl(args, &srv.url("/up/y?b=2"));
+        assert_eq!(status, 200, "{args:?}: {body}");
+        let echo: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(echo["protocol"], "HTTP/2.0", "{echo}");
+        assert_eq!(echo["request_uri"], "/up/y?b=2", "{echo}");
+        assert_eq!(echo["x_forwarded_for"], "127.0.0.1", "{echo}");
+        assert!(!echo["x_request_id"].as_str().unwrap().is_empty(), "{echo}");
+    }
+    // A body goes up over HTTP/2 as well.
+    let r = client()
+        .post(srv.url("/up/post"))
+        .body(vec![b'x'; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    srv.stop().await;
+}
+
+/// A gRPC peer started for one test: the standard health service on h2c.
+struct GrpcPeer {
+    port: u16,
+    child: Child,
+}
+
+impl GrpcPeer {
+    fn start() -> Self {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/grpc_peer.py");
+        let portfile = std::env::temp_dir().join(format!(
+            "grpc-peer-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("serve")
+            .arg(&portfile)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        for _ in 0..200 {
+            if let Ok(p) = std::fs::read_to_string(&portfile) {
+                let _ = std::fs::remove_file(&portfile);
+                return Self {
+                    port: p.trim().parse().unwrap(),
+                    child,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("grpc_peer.py did not start (pip install grpcio grpcio-health-checking)");
+    }
+}
+
+impl Drop for GrpcPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// One unary Check and one streaming Watch through `target` with `grpcio`'s client.
+fn grpc_call(target: &str, metadata: &[String]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/grpc_peer.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg("call")
+        .arg(target)
+        .arg("svc")
+        .args(metadata)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "grpc_peer.py call: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// gRPC unary and server-streaming calls pass through with their trailers; the gateway's
+/// refusals reach the gRPC client as UNAUTHENTICATED, PERMISSION_DENIED and
+/// RESOURCE_EXHAUSTED, and a route whose upstream is down as UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_through_the_gateway() {
+    let peer = GrpcPeer::start();
+    let up = format!("h2c://127.0.0.1:{}", peer.port);
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![
+            RouteConfig {
+                name: "health".into(),
+                prefix: "/grpc.health.v1.Health".into(),
+                upstreams: vec![up],
+                auth: RouteAuth::User,
+                roles: vec![Role::Admin],
+                rate_limit: Some(RateLimitConfig {
+                    requests: 4,
+                    window_seconds: 3600,
+                    by: RateLimitBy::Principal,
+                }),
+                retries: 0,
+                ..RouteConfig::default()
+            },
+            RouteConfig {
+                name: "down".into(),
+                host: Some("down.test".into()),
+                prefix: "/".into(),
+                upstreams: vec![format!("h2c://{dead}")],
+                auth: RouteAuth::None,
+                retries: 0,
+                ..RouteConfig::default()
+            },
+        ];
+    })
+    .await;
+    let target = srv.base.trim_start_matches("http://").to_owned();
+    srv.user("grpc-admin@example.com", STRONG, Role::Admin)
+        .await;
+    srv.user("grpc-user@example.com", STRONG, Role::User).await;
+    let admin = access(&srv.login("grpc-admin@example.com", STRONG).await);
+    let user = access(&srv.login("grpc-user@example.com", STRONG).await);
+    let bearer = |t: &str| format!("authorization=Bearer {t}");
+    let t = target.clone();
+    let anonymous = tokio::task::spawn_blocking(move || grpc_call(&t, &[]))
+        .await
+        .unwrap();
+    assert_eq!(anonymous["check"]["code"], "UNAUTHENTICATED", "{anonymous}");
+    assert!(
+        !anonymous["check"]["details"].as_str().unwrap().is_empty(),
+        "{anonymous}"
+    );
+    assert_eq!(anonymous["watch"]["code"], "UNAUTHENTICATED", "{anonymous}");
+    let (t, m) = (target.clone(), vec![bearer(&user)]);
+    let denied = tokio::task::spawn_blocking(move || grpc_call(&t, &m))
+        .await
+        .unwrap();
+    assert_eq!(denied["check"]["code"], "PERMISSION_DENIED", "{denied}");
+    assert_eq!(denied["watch"]["code"], "PERMISSION_DENIED", "{denied}");
+    // Two calls of two requests each fit in the limit of four.
+    for _ in 0..2 {
+        let (t, m) = (target.clone(), vec![bearer(&admin)]);
+        let ok = tokio::task::spawn_blocking(move || grpc_call(&t, &m))
+            .await
+            .unwrap();
+        assert_eq!(ok["check"]["code"], "OK", "{ok}");
+        let status = ok["check"]["status"].as_str().unwrap();
+        assert!(["SERVING", "NOT_SERVING"].contains(&status), "{ok}");
+        assert_eq!(ok["watch"]["code"], "OK", "{ok}");
+        assert_eq!(
+            ok["watch"]["statuses"].as_array().unwrap().len(),
+            3,
+            "three streamed messages: {ok}"
+        );
+    }
+    let (t, m) = (target.clone(), vec![bearer(&admin)]);
+    let limited = tokio::task::spawn_blocking(move || grpc_call(&t, &m))
+        .await
+        .unwrap();
+    assert_eq!(limited["check"]["code"], "RESOURCE_EXHAUSTED", "{limited}");
+    // curl sees the same refusal: HTTP 200 and a trailers-only gRPC status.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2-prior-knowledge",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+        ])
+        .args(["-H", "content-type: application/grpc", "-X", "POST"])
+        .arg(srv.url("/grpc.health.v1.Health/Check"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(head.starts_with("http/2 200"), "{head}");
+    assert!(head.contains("grpc-status: 16"), "{head}");
+    assert!(head.contains("content-type: application/grpc"), "{head}");
+    // A route whose upstream is down: UNAVAILABLE.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2-prior-knowledge",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+        ])
+        .args(["-H", "content-type: application/grpc", "-X", "POST"])
+        .args(["-H", "host: down.test"])
+        .arg(srv.url("/grpc.health.v1.Health/Check"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(head.contains("grpc-status: 14"), "{head}");
+    drop(peer);
+    srv.stop().await;
+}

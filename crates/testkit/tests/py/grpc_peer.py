@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""A real gRPC peer (the `grpcio` and `grpcio-health-checking` packages) for the gateway tests.
+
+  grpc_peer.py serve PORTFILE
+      The standard gRPC health service (grpc.health.v1.Health) on a free loopback port,
+      plain HTTP/2 (h2c). Service "svc" is SERVING; a Watch on it streams SERVING, then
+      NOT_SERVING and SERVING again (a server-streaming call of three messages). The port is
+      written to PORTFILE once bound; runs until killed.
+
+  grpc_peer.py call TARGET SERVICE [KEY=VALUE ...]
+      One unary Check and one server-streaming Watch (three messages) of SERVICE through
+      TARGET (host:port, h2c), the KEY=VALUE pairs sent as metadata. Prints one JSON object:
+      {"check": {"code", "details", "status"}, "watch": {"code", "details", "statuses"},
+       "trailing": {...}} with the gRPC status code names.
+"""
+
+import json
+import sys
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+
+def serve(portfile):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    servicer = health.HealthServicer(experimental_non_blocking=True)
+    servicer.set("svc", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+
+    # Each Watch sees SERVING first; flipping the status twice gives every watcher three
+    # messages in a row.
+    def flip():
+        while True:
+            time.sleep(0.3)
+            servicer.set("svc", health_pb2.HealthCheckResponse.NOT_SERVING)
+            time.sleep(0.05)
+            servicer.set("svc", health_pb2.HealthCheckResponse.SERVING)
+
+    threading.Thread(target=flip, daemon=True).start()
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(port))
+    import os
+
+    os.rename(portfile + ".tmp", portfile)
+    server.wait_for_termination()
+
+
+def status_name(code):
+    return code.name if code is not None else None
+
+
+def call(target, service, pairs):
+    metadata = [tuple(p.split("=", 1)) for p in pairs]
+    out = {}
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            res, c = stub.Check.with_call(
+                health_pb2.HealthCheckRequest(service=service), metadata=metadata, timeout=10
+            )
+            out["check"] = {
+                "code": "OK",
+                "status": health_pb2.HealthCheckResponse.ServingStatus.Name(res.status),
+                "trailing": {k: v for k, v in (c.trailing_metadata() or [])},
+            }
+        except grpc.RpcError as e:
+            out["check"] = {"code": status_name(e.code()), "details": e.details()}
+        statuses = []
+        try:
+            stream = stub.Watch(
+                health_pb2.HealthCheckRequest(service=service), metadata=metadata, timeout=10
+            )
+            for msg in stream:
+                statuses.append(health_pb2.HealthCheckResponse.ServingStatus.Name(msg.status))
+                if len(statuses) == 3:
+                    stream.cancel()
+                    break
+            out["watch"] = {"code": "OK", "statuses": statuses}
+        except grpc.RpcError as e:
+            if len(statuses) == 3 and e.code() == grpc.StatusCode.CANCELLED:
+                out["watch"] = {"code": "OK", "statuses": statuses}
+            else:
+                out["watch"] = {
+                    "code": status_name(e.code()),
+                    "details": e.details(),
+                    "statuses": statuses,
+                }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    else:
+        call(sys.argv[2], sys.argv[3], sys.argv[4:])

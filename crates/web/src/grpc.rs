@@ -1,0 +1,182 @@
+//! gRPC clients get the gateway's own refusals in gRPC form (the contract's "Protocols,
+//! forwarding and access logs"): HTTP 200, `content-type: application/grpc`, and a
+//! trailers-only `grpc-status` with the problem's `detail` as `grpc-message`. What an
+//! upstream answered passes through untouched, trailers included.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::gateway::Proxied;
+
+/// Largest problem body read to find its `detail`.
+const PROBLEM_LIMIT: usize = 64 * 1024;
+
+/// Whether a request is a gRPC call (`application/grpc`, `application/grpc+proto`, ...).
+pub fn is_grpc(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.len() >= 16
+            && v.get(..16)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc"))
+            && v.get(16).is_none_or(|&b| matches!(b, b'+' | b';' | b'-'))
+    })
+}
+
+/// The gRPC status code for an HTTP status the gateway answered with.
+pub fn status_code(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        400 | 411 | 413 | 414 | 415 | 422 | 431 => 3, // INVALID_ARGUMENT
+        401 => 16,                                    // UNAUTHENTICATED
+        403 => 7,                                     // PERMISSION_DENIED
+        404 | 405 | 501 => 12,                        // UNIMPLEMENTED
+        408 | 504 => 4,                               // DEADLINE_EXCEEDED
+        409 => 10,                                    // ABORTED
+        412 => 9,                                     // FAILED_PRECONDITION
+        429 => 8,                                     // RESOURCE_EXHAUSTED
+        502 | 503 => 14,                              // UNAVAILABLE
+        500 => 13,                                    // INTERNAL
+        _ => 2,                                       // UNKNOWN
+    }
+}
+
+/// `grpc-message` encoding (gRPC over HTTP/2): percent-encodes everything outside
+/// printable ASCII, and `%` itself.
+pub fn encode_message(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Middleware: a gRPC request that Portcullis itself refused is answered in gRPC form.
+pub async fn refusals(req: Request, next: Next) -> Response {
+    let grpc = is_grpc(req.headers());
+    let res = next.run(req).await;
+    if !grpc || res.status().is_success() || res.extensions().get::<Proxied>().is_some() {
+        return res;
+    }
+    into_grpc(res).await
+}
+
+/// Rewrites a refusal (an RFC 9457 problem) as a trailers-only gRPC response.
+async fn into_grpc(res: Response) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let code = status_code(parts.status);
+    let detail = axum::body::to_bytes(body, PROBLEM_LIMIT)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.get("detail")
+                .or_else(|| v.get("title"))
+                .and_then(|d| d.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or("refused")
+                .to_owned()
+        });
+    parts.status = StatusCode::OK;
+    let h = &mut parts.headers;
+    h.remove(header::CONTENT_LENGTH);
+    h.remove(header::CONNECTION);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    h.insert("grpc-status", HeaderValue::from(u16::from(code)));
+    if let Ok(v) = HeaderValue::from_str(&encode_message(&detail)) {
+        h.insert("grpc-message", v);
+    }
+    Response::from_parts(parts, Body::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_content_types() {
+        let mut h = HeaderMap::new();
+        for (v, want) in [
+            ("application/grpc", true),
+            ("application/grpc+proto", true),
+            ("application/GRPC+json", true),
+            ("application/grpc-web", true),
+            ("application/grpc; charset=utf-8", true),
+            ("application/grpcx", false),
+            ("application/json", false),
+            ("application/grp", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            assert_eq!(is_grpc(&h), want, "{v}");
+        }
+        assert!(!is_grpc(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn statuses_map_as_the_contract_says() {
+        for (http, grpc) in [
+            (401, 16),
+            (403, 7),
+            (429, 8),
+            (503, 14),
+            (400, 3),
+            (413, 3),
+            (504, 4),
+            (404, 12),
+            (500, 13),
+            (418, 2),
+        ] {
+            let status = StatusCode::from_u16(http).unwrap_or(StatusCode::OK);
+            assert_eq!(status_code(status), grpc, "{http}");
+        }
+    }
+
+    #[test]
+    fn messages_are_percent_encoded() {
+        assert_eq!(encode_message("plain text"), "plain text");
+        assert_eq!(encode_message("100% sure"), "100%25 sure");
+        assert_eq!(encode_message("line\nbreak"), "line%0Abreak");
+        assert_eq!(encode_message("caf\u{e9}"), "caf%C3%A9");
+    }
+
+    #[tokio::test]
+    async fn a_problem_becomes_trailers_only() {
+        let problem = crate::error::ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Slow down: 100% used.",
+        );
+        let res = into_grpc(axum::response::IntoResponse::into_response(problem)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers();
+        assert_eq!(
+            h.get("grpc-status").map(HeaderValue::as_bytes),
+            Some(&b"8"[..])
+        );
+        assert_eq!(
+            h.get("grpc-message").map(HeaderValue::as_bytes),
+            Some(&b"Slow down: 100%25 used."[..])
+        );
+        assert_eq!(
+            h.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
+            Some(&b"application/grpc"[..])
+        );
+        let body = axum::body::to_bytes(res.into_body(), 1024)
+            .await
+            .unwrap_or_default();
+        assert!(body.is_empty());
+    }
+}
