@@ -2,6 +2,8 @@
 //! knowledge), header and idle timeouts, the header limits, upgrades, certificate reload on
 //! SIGHUP, and draining on stop.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -68,13 +70,82 @@ async fn opens_with_h2_preface(tcp: &TcpStream, wait: Duration) -> Option<bool> 
     .flatten()
 }
 
-/// Runs one connection until it ends; on stop, lets the request in flight finish first.
+/// Streams in progress on one HTTP/2 connection, to close it when it has been idle.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Streams whose handler or response body is still running.
+    active: AtomicUsize,
+    /// Streams started so far.
+    started: AtomicU64,
+}
+
+/// Counts one stream as active until dropped (with its response body, or with its handler
+/// when the client resets the stream first).
+struct Active(Arc<Activity>);
+
+impl Active {
+    fn new(a: &Arc<Activity>) -> Self {
+        a.started.fetch_add(1, Ordering::Relaxed);
+        a.active.fetch_add(1, Ordering::Relaxed);
+        Self(a.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its stream counted as active until it is done.
+struct Tracked {
+    inner: axum::body::Body,
+    _active: Active,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Resolves once `activity` shows no stream running and none started for a whole `idle`
+/// period (so between one and two periods after the last stream ended).
+async fn idle_for(activity: &Activity, idle: Duration) {
+    let mut last = activity.started.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(idle).await;
+        let started = activity.started.load(Ordering::Relaxed);
+        if started == last && activity.active.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        last = started;
+    }
+}
+
+/// Runs one connection until it ends; on stop (or when `$idle` resolves), lets the
+/// requests in flight finish first.
 macro_rules! drive {
-    ($conn:expr, $stop:expr, $peer:expr) => {{
+    ($conn:expr, $stop:expr, $peer:expr, $idle:expr) => {{
         let mut conn = std::pin::pin!($conn);
         let ended = tokio::select! {
             r = conn.as_mut() => Some(r),
             _ = async { let _ = $stop.wait_for(|s| *s).await; } => None,
+            _ = $idle => None,
         };
         let ended = match ended {
             Some(r) => r,
@@ -193,8 +264,24 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     }
                     req
                 });
-            let svc = hyper_util::service::TowerToHyperService::new(svc);
             if h2 {
+                // h2 has no header timeout to close an idle connection: count its streams
+                // and close it (GOAWAY) when none ran for a header timeout.
+                let activity = Arc::new(Activity::default());
+                let counting = activity.clone();
+                let svc = svc.map_future(move |fut| {
+                    let active = Active::new(&counting);
+                    async move {
+                        let res = fut.await?;
+                        Ok::<_, std::convert::Infallible>(res.map(|inner| {
+                            axum::body::Body::new(Tracked {
+                                inner,
+                                _active: active,
+                            })
+                        }))
+                    }
+                });
+                let svc = hyper_util::service::TowerToHyperService::new(svc);
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
                     .timer(TokioTimer::new())
@@ -210,9 +297,11 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                 drive!(
                     builder.serve_connection(TokioIo::new(io), svc),
                     stop_conn,
-                    peer
+                    peer,
+                    idle_for(&activity, limits.header_timeout)
                 );
             } else {
+                let svc = hyper_util::service::TowerToHyperService::new(svc);
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(limits.header_timeout)
@@ -223,7 +312,7 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     .max_headers(MAX_HEADERS)
                     .serve_connection(TokioIo::new(io), svc)
                     .with_upgrades();
-                drive!(conn, stop_conn, peer);
+                drive!(conn, stop_conn, peer, std::future::pending::<()>());
             }
         });
     }

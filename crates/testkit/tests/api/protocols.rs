@@ -306,3 +306,57 @@ async fn grpc_through_the_gateway() {
     drop(peer);
     srv.stop().await;
 }
+
+/// An idle HTTP/2 connection is closed (GOAWAY, then EOF) once no stream ran for a header
+/// timeout, as an idle HTTP/1.1 keep-alive connection is; one whose preface never comes in
+/// full is dropped after the header timeout too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_h2_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv =
+        TestServer::start_with(Backend::Sqlite, |c| c.server.header_timeout_seconds = 1).await;
+    let addr = srv.base.trim_start_matches("http://").to_owned();
+    for opening in [
+        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"[..],
+        &b"PRI * HTTP/2.0\r\n"[..],
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(opening).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut seen = Vec::new();
+        let mut goaway = false;
+        let closed = tokio::time::timeout(Duration::from_secs(8), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+                // Whole frames: a GOAWAY (type 7) is noted, a PING (type 6) answered, as
+                // any client does (the server's graceful close waits for that answer).
+                while seen.len() >= 9 {
+                    let len = usize::from(seen[0]) << 16
+                        | usize::from(seen[1]) << 8
+                        | usize::from(seen[2]);
+                    if seen.len() < 9 + len {
+                        break;
+                    }
+                    let frame: Vec<u8> = seen.drain(..9 + len).collect();
+                    goaway |= frame[3] == 7;
+                    if frame[3] == 6 && frame[4] & 1 == 0 {
+                        let mut ack = frame.clone();
+                        ack[4] = 1;
+                        let _ = s.write_all(&ack).await;
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "still open after 8 s: {seen:?}");
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        if opening.len() > 24 {
+            assert!(goaway, "a GOAWAY came before the close");
+        }
+    }
+    srv.stop().await;
+}
