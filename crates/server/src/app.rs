@@ -115,6 +115,8 @@ pub struct App {
     pub gateway: portcullis_web::gateway::LiveGateway,
     /// What `/metrics` counts (a reloaded gateway counts on in the same series).
     pub metrics: Arc<portcullis_web::metrics::Metrics>,
+    /// The access log, written out when serving stops.
+    pub access: Arc<portcullis_web::access_log::AccessLog>,
     /// Where the configuration comes from, to reload the routes on SIGHUP (`serve` sets it).
     pub reload: Option<crate::reload::ConfigSource>,
 }
@@ -360,6 +362,7 @@ impl App {
             gateway.clone(),
             metrics.clone(),
         );
+        let access = state.access.clone();
         let router = portcullis_web::router(state);
         Ok(Self {
             config,
@@ -367,6 +370,7 @@ impl App {
             router,
             gateway,
             metrics,
+            access,
             reload: None,
         })
     }
@@ -612,6 +616,8 @@ impl App {
             Ok(tls) => serve_connections(listener, self.router.clone(), tls, stop, limits).await,
             Err(e) => Err(e),
         };
+        // Every request has ended (or the grace period has): its access line goes out now.
+        self.access.finish();
         for t in tasks {
             t.abort();
         }

@@ -38,6 +38,9 @@ pub struct AccessLog {
     sample: f64,
     seen: AtomicU64,
     dropped: std::sync::Arc<AtomicU64>,
+    /// Set by [`AccessLog::finish`]; the writer answers on `done` once the queue is empty.
+    closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
 }
 
 impl AccessLog {
@@ -53,13 +56,20 @@ impl AccessLog {
         out: impl Fn() -> W + Send + 'static,
     ) -> Self {
         let dropped = std::sync::Arc::new(AtomicU64::new(0));
+        let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         let tx = enabled
             .then(|| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-                let d = dropped.clone();
+                let (d, c, f) = (dropped.clone(), closing.clone(), done.clone());
                 std::thread::Builder::new()
                     .name("access-log".into())
-                    .spawn(move || write_loop(&rx, &d, out))
+                    .spawn(move || {
+                        write_loop(&rx, &d, &c, out);
+                        let (m, cv) = &*f;
+                        *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+                        cv.notify_all();
+                    })
                     .ok()
                     .map(|_| tx)
             })
@@ -69,7 +79,21 @@ impl AccessLog {
             sample: sample.clamp(0.0, 1.0),
             seen: AtomicU64::new(0),
             dropped,
+            closing,
+            done,
         }
+    }
+
+    /// Writes out what is queued and stops the writer (at shutdown, after the last
+    /// request): waits at most a second. Lines logged afterwards are dropped.
+    pub fn finish(&self) {
+        if self.tx.is_none() {
+            return;
+        }
+        self.closing.store(true, Ordering::Release);
+        let (m, cv) = &*self.done;
+        let guard = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = cv.wait_timeout_while(guard, std::time::Duration::from_secs(1), |done| !*done);
     }
 
     /// Whether a line for a request with `status` is wanted: every error, and the sampled
@@ -106,7 +130,12 @@ impl AccessLog {
     }
 }
 
-fn write_loop<W: Write>(rx: &Receiver<AccessLine>, dropped: &AtomicU64, out: impl Fn() -> W) {
+fn write_loop<W: Write>(
+    rx: &Receiver<AccessLine>,
+    dropped: &AtomicU64,
+    closing: &std::sync::atomic::AtomicBool,
+    out: impl Fn() -> W,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut reported = 0u64;
     loop {
@@ -128,6 +157,9 @@ fn write_loop<W: Write>(rx: &Receiver<AccessLine>, dropped: &AtomicU64, out: imp
             }
         }
         if buf.is_empty() {
+            if closing.load(Ordering::Acquire) {
+                return;
+            }
             std::thread::sleep(PAUSE);
             continue;
         }
@@ -246,6 +278,21 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "{text}");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn finish_writes_out_what_is_queued() {
+        let sink = Sink::default();
+        let s2 = sink.clone();
+        let log = AccessLog::start_to(true, 1.0, move || s2.clone());
+        for i in 0..500 {
+            log.log(line(200, &format!("/{i}")));
+        }
+        // No waiting for the writer's pause: finish returns once every line is out.
+        log.finish();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 500);
+        AccessLog::start_to(false, 1.0, Sink::default).finish();
     }
 
     #[test]

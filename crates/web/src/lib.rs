@@ -110,7 +110,7 @@ pub struct AppStateInner {
     /// The gateway in force (routes and upstream clients), swapped whole on reload.
     pub gateway: gateway::LiveGateway,
     /// The access log's queue to its writer thread.
-    pub access: access_log::AccessLog,
+    pub access: Arc<access_log::AccessLog>,
     /// What `/metrics` counts.
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -123,7 +123,10 @@ impl AppState {
         gateway: gateway::LiveGateway,
         metrics: Arc<metrics::Metrics>,
     ) -> Self {
-        let access = access_log::AccessLog::start(web.access_log, web.access_sample);
+        let access = Arc::new(access_log::AccessLog::start(
+            web.access_log,
+            web.access_sample,
+        ));
         Self(Arc::new(AppStateInner {
             svc,
             web,
