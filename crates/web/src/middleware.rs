@@ -16,8 +16,30 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A fresh request id: 128 random bits, hex.
 pub(crate) fn new_request_id() -> String {
-    let b: [u8; 16] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    /// Random bytes drawn from the OS 4 KiB at a time, per thread: one `getrandom` call for
+    /// 256 request ids instead of one each.
+    struct Pool {
+        bytes: [u8; 4096],
+        used: usize,
+    }
+    thread_local! {
+        static POOL: std::cell::RefCell<Pool> =
+            const { std::cell::RefCell::new(Pool { bytes: [0; 4096], used: 4096 }) };
+    }
+    let mut id = [0u8; 16];
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.used + id.len() > pool.bytes.len() {
+            portcullis_core::rand::Rng::fill(&portcullis_core::rand::OsRng, &mut pool.bytes);
+            pool.used = 0;
+        }
+        let at = pool.used;
+        if let Some(chunk) = pool.bytes.get(at..at + id.len()) {
+            id.copy_from_slice(chunk);
+        }
+        pool.used += id.len();
+    });
+    hex::encode(id)
 }
 
 /// Gives every request an id of Portcullis's own (a client-sent `X-Request-Id` is replaced:
@@ -63,42 +85,45 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     res
 }
 
+/// The security headers every response carries, parsed once.
+static SECURITY_HEADERS: std::sync::LazyLock<Vec<(HeaderName, HeaderValue)>> =
+    std::sync::LazyLock::new(|| {
+        [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            (
+                "permissions-policy",
+                "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()",
+            ),
+            ("cross-origin-opener-policy", "same-origin"),
+            ("cross-origin-resource-policy", "same-origin"),
+            ("x-download-options", "noopen"),
+            ("x-dns-prefetch-control", "off"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+        .collect()
+    });
+
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains; preload");
+const CSP: HeaderValue = HeaderValue::from_static(
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+);
+
 /// Sets the security headers on one response (`api`: never cached; `hsts` over https).
 pub(crate) fn apply_security_headers(res: &mut Response, api: bool, hsts: bool) {
     let h = res.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
-        h.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    };
     if hsts {
-        set(
-            h,
-            "strict-transport-security",
-            "max-age=63072000; includeSubDomains; preload",
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
-    set(h, "x-content-type-options", "nosniff");
-    set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
+    for (k, v) in SECURITY_HEADERS.iter() {
+        h.insert(k.clone(), v.clone());
+    }
     // Proxied responses keep a policy their upstream set (it knows its content).
     if api || !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        set(
-            h,
-            "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        );
+        h.insert(header::CONTENT_SECURITY_POLICY, CSP);
     }
-    set(
-        h,
-        "permissions-policy",
-        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()",
-    );
-    set(h, "cross-origin-opener-policy", "same-origin");
-    set(h, "cross-origin-resource-policy", "same-origin");
-    set(h, "x-download-options", "noopen");
-    set(h, "x-dns-prefetch-control", "off");
     if api {
         // Tokens and personal data: never in a cache.
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -262,5 +287,19 @@ pub async fn refuse_blocked(State(state): State<AppState>, req: Request, next: N
         )
         .into_response(),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_random_hex_across_pool_refills() {
+        let ids: Vec<String> = (0..1000).map(|_| super::new_request_id()).collect();
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
     }
 }

@@ -15,16 +15,21 @@ pub(super) const HOP_BY_HOP: [&str; 8] = [
 ];
 
 pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let listed: Vec<String> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    for name in HOP_BY_HOP.iter().copied().map(str::to_owned).chain(listed) {
-        h.remove(name.as_str());
+    // Names listed in `Connection` (rare) first; the fixed set needs no allocation.
+    if h.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| HeaderName::from_bytes(s.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            h.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        h.remove(name);
     }
 }
 

@@ -2,40 +2,74 @@
 
 use super::*;
 
+/// The identity header for `p` on `route`: a token minted for exactly the same facts is
+/// reused for half its lifetime (signing is the expensive part). The cache is keyed by a
+/// keyed hash of those facts and a hit is compared field by field, so a lookup allocates
+/// nothing and a hash collision can never hand one principal another's identity.
 pub(super) fn identity_token(
     state: &AppState,
     route: &Route,
     p: &Principal,
-) -> Result<String, Error> {
+) -> Result<HeaderValue, Error> {
+    use std::hash::{BuildHasher, Hash, Hasher};
     let now = state.svc.now();
-    // The same identity is reused for half its lifetime: signing is the expensive part.
-    let cache_key = format!(
-        "{}|{}|{}|{:?}|{}|{:?}|{:?}",
-        p.user_id,
-        p.session_id,
-        p.role.as_str(),
-        p.api_key.as_ref().map(|g| (&g.id, &g.scopes)),
-        p.auth_time,
-        p.amr,
-        p.elevation.as_ref().map(|e| &e.id),
-    );
-    if let Some((t, at)) = route
-        .identities
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&cache_key).cloned())
-        && now - at < IDENTITY_TTL / 2
-    {
-        return Ok(t);
+    let mut h = route.identity_hasher.build_hasher();
+    p.user_id.hash(&mut h);
+    p.session_id.hash(&mut h);
+    p.role.as_str().hash(&mut h);
+    p.amr.hash(&mut h);
+    p.auth_time.hash(&mut h);
+    p.api_key.as_ref().map(|g| (&g.id, &g.scopes)).hash(&mut h);
+    p.elevation
+        .as_ref()
+        .map(|e| (&e.id, &e.scopes, e.until))
+        .hash(&mut h);
+    let key = h.finish();
+    if let Some(v) = route.identities.lock().ok().and_then(|m| {
+        m.get(&key)
+            .filter(|c| now - c.minted < IDENTITY_TTL / 2 && same_facts(&c.principal, p))
+            .map(|c| c.header.clone())
+    }) {
+        return Ok(v);
     }
     let token = mint_identity(state, route, p, now)?;
+    let header =
+        HeaderValue::from_str(&token).map_err(|_| Error::Internal("identity token".into()))?;
     if let Ok(mut m) = route.identities.lock() {
         if m.len() >= 10_000 {
             m.clear();
         }
-        m.insert(cache_key, (token.clone(), now));
+        m.insert(
+            key,
+            CachedIdentity {
+                principal: p.clone(),
+                header: header.clone(),
+                minted: now,
+            },
+        );
     }
-    Ok(token)
+    Ok(header)
+}
+
+/// A minted identity token, kept for reuse.
+#[derive(Debug)]
+pub(super) struct CachedIdentity {
+    principal: Principal,
+    header: HeaderValue,
+    minted: i64,
+}
+
+/// Whether two principals carry the same facts into an identity token.
+fn same_facts(a: &Principal, b: &Principal) -> bool {
+    a.user_id == b.user_id
+        && a.session_id == b.session_id
+        && a.role == b.role
+        && a.amr == b.amr
+        && a.auth_time == b.auth_time
+        && a.api_key.as_ref().map(|g| (&g.id, &g.scopes))
+            == b.api_key.as_ref().map(|g| (&g.id, &g.scopes))
+        && a.elevation.as_ref().map(|e| (&e.id, &e.scopes, e.until))
+            == b.elevation.as_ref().map(|e| (&e.id, &e.scopes, e.until))
 }
 
 pub(super) fn mint_identity(

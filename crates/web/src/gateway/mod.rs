@@ -126,7 +126,9 @@ pub struct Route {
     in_flight: Vec<Arc<tokio::sync::Semaphore>>,
     policy: Option<crate::policy::RoutePolicy>,
     denials_audited: Mutex<HashMap<String, Instant>>,
-    identities: Mutex<HashMap<String, (String, i64)>>,
+    /// Identity tokens minted lately, by a keyed hash of what they say.
+    identities: Mutex<HashMap<u64, identity::CachedIdentity>>,
+    identity_hasher: std::collections::hash_map::RandomState,
     in_flight_per: Vec<AtomicUsize>,
     healthy: Vec<std::sync::atomic::AtomicBool>,
     /// The client for `https://` upstreams (server verified against the route's CA or the
@@ -233,6 +235,7 @@ impl Gateway {
                 },
                 denials_audited: Mutex::new(HashMap::new()),
                 identities: Mutex::new(HashMap::new()),
+                identity_hasher: std::collections::hash_map::RandomState::new(),
                 in_flight_per: (0..n).map(|_| AtomicUsize::new(0)).collect(),
                 usage: Mutex::new(HashMap::new()),
                 metrics: metrics.route(&r.name),
@@ -600,13 +603,7 @@ async fn proxy(
     };
     if let Some(p) = &principal {
         match identity_token(state, route, p) {
-            Ok(t) => match HeaderValue::from_str(&t) {
-                Ok(v) => identity = Some(v),
-                Err(_) => {
-                    return ApiError::from(Error::Internal("identity token".into()))
-                        .into_response();
-                }
-            },
+            Ok(v) => identity = Some(v),
             Err(e) => return ApiError::from(e).into_response(),
         }
     }
