@@ -14,7 +14,8 @@ command -v nginx >/dev/null || { echo "install nginx-light (apt-get install ngin
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)" >&2; exit 1; }
 command -v h2load >/dev/null || { echo "install h2load (apt-get install nghttp2-client)" >&2; exit 1; }
 # 5,000 idle connections need that many descriptors in every process here.
-ulimit -n 65536
+NOFILE=$(ulimit -Hn); [ "$NOFILE" = unlimited ] && NOFILE=65536
+ulimit -n "$NOFILE"
 # PORTCULLIS_BIN: a binary to measure instead (e.g. an older build, for before/after).
 if [ -n "${PORTCULLIS_BIN:-}" ]; then
   BIN=$PORTCULLIS_BIN
@@ -37,7 +38,7 @@ cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log;
-worker_rlimit_nofile 65536;
+worker_rlimit_nofile $NOFILE;
 events { worker_connections 16384; }
 http {
   access_log off;

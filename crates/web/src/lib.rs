@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod client_ip;
+mod dispatch;
 mod dto;
 pub mod edge;
 pub mod error;
@@ -146,11 +147,15 @@ impl std::ops::Deref for AppState {
 }
 
 /// The whole HTTP application: the edge guard (framing, the one normalised path) in front
-/// of the router, so that routing itself sees the normalised path.
+/// of the dispatch, so that routing itself sees the normalised path; then Portcullis's own
+/// endpoints go to the API router, everything else to the gateway's pipeline.
 pub fn router(state: AppState) -> Router {
-    let inner = routes(state.clone());
+    let api = routes(state.clone());
     Router::new()
-        .fallback_service(inner)
+        .fallback_service(dispatch::Dispatch {
+            api,
+            state: state.clone(),
+        })
         .layer(axum::middleware::from_fn_with_state(state, edge::guard))
         .layer(axum::middleware::from_fn(grpc::refusals))
 }
@@ -168,7 +173,7 @@ fn routes(state: AppState) -> Router {
         .merge(routes::gdpr::router())
         .merge(routes::detection::router())
         .merge(routes::approvals::router())
-        .fallback(gateway::handle)
+        .fallback(routes::meta::not_found)
         .method_not_allowed_fallback(routes::meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

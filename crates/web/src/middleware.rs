@@ -45,7 +45,16 @@ pub(crate) fn new_request_id() -> String {
 /// Gives every request an id of Portcullis's own (a client-sent `X-Request-Id` is replaced:
 /// the id names this hop's record of the request, and the upstream gets the same one), puts
 /// it in every log line of the request and on the response, and logs one access line.
-pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_id(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    logged(&state, req, |req| next.run(req)).await
+}
+
+/// [`request_id`] around `inner`.
+pub(crate) async fn logged<F, Fut>(state: &AppState, mut req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let id = new_request_id();
     let header = HeaderValue::from_str(&id).ok();
     if let Some(v) = &header {
@@ -55,7 +64,7 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let start = Instant::now();
-    let mut res = next.run(req).instrument(span).await;
+    let mut res = inner(req).instrument(span).await;
     let status = res.status().as_u16();
     // The access line goes to its own writer thread; this request does not wait for it.
     if state.access.wants(status) {
@@ -133,7 +142,15 @@ pub(crate) fn apply_security_headers(res: &mut Response, api: bool, hsts: bool) 
 
 /// Aborts a request that runs past the deadline; its transaction, if any, rolls back.
 pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.web.request_timeout, next.run(req)).await {
+    within_deadline(&state, next.run(req)).await
+}
+
+/// `fut`, or a 503 once `server.request_timeout_seconds` have passed.
+pub(crate) async fn within_deadline(
+    state: &AppState,
+    fut: impl std::future::Future<Output = Response>,
+) -> Response {
+    match tokio::time::timeout(state.web.request_timeout, fut).await {
         Ok(res) => res,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -164,9 +181,13 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::r
 /// `server.body_timeout_seconds` ends the body with an error, so a slow upload does not
 /// hold a connection, a handler or an upstream request open.
 pub async fn body_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    next.run(paced(&state, req)).await
+}
+
+/// The request with its body cut off after a pause of `server.body_timeout_seconds`.
+pub(crate) fn paced(state: &AppState, req: Request) -> Request {
     let timeout = state.web.body_timeout;
-    next.run(req.map(|b| axum::body::Body::new(IdleTimeoutBody::new(b, timeout))))
-        .await
+    req.map(|b| axum::body::Body::new(IdleTimeoutBody::new(b, timeout)))
 }
 
 /// A body that fails when no frame arrives for `timeout`: request bodies from clients, and
@@ -252,41 +273,61 @@ impl hyper::body::Body for IdleTimeoutBody {
 /// reach the admin API, so that a ban can be lifted. When the bans cannot be read, nothing
 /// is let through.
 pub async fn refuse_blocked(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let refused = match address_to_check(&state, &req) {
+        Some(ip) => blocked(&state, ip).await,
+        None => None,
+    };
+    match refused {
+        Some(res) => res,
+        None => next.run(req).await,
+    }
+}
+
+/// The client address whose bans and deny lists decide the request, if they do (not for
+/// health checks, sign-in, or the admin API from `admin.allowed_ips`).
+pub(crate) fn address_to_check(state: &AppState, req: &Request) -> Option<std::net::IpAddr> {
     let path = req.uri().path();
     if matches!(path, "/healthz" | "/readyz" | "/api/v1/auth/login") {
-        return next.run(req).await;
+        return None;
     }
     let peer = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|ci| ci.0.ip());
-    let Some(ip) = peer.and_then(|p| {
+    let ip = peer.and_then(|p| {
         crate::client_ip::client_ip(
             p,
             req.headers(),
             &state.web.trusted_proxies,
             state.web.forwarded_header,
         )
-    }) else {
-        return next.run(req).await;
-    };
+    })?;
     if path.starts_with("/api/v1/admin/")
         && state.web.admin_allowed_ips.iter().any(|n| n.contains(&ip))
     {
-        return next.run(req).await;
+        return None;
     }
+    Some(ip)
+}
+
+/// The refusal of a request from `ip` when it is banned or deny-listed.
+pub(crate) async fn blocked(state: &AppState, ip: std::net::IpAddr) -> Option<Response> {
     match state.svc.ip_blocked(ip).await {
-        Ok(None) => next.run(req).await,
-        Ok(Some(why)) => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ip_not_allowed",
-            match why {
-                portcullis_core::service::Blocked::Banned => "Your address is banned for now.",
-                portcullis_core::service::Blocked::DenyList => "Your address is on a deny list.",
-            },
-        )
-        .into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+        Ok(None) => None,
+        Ok(Some(why)) => Some(
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                match why {
+                    portcullis_core::service::Blocked::Banned => "Your address is banned for now.",
+                    portcullis_core::service::Blocked::DenyList => {
+                        "Your address is on a deny list."
+                    }
+                },
+            )
+            .into_response(),
+        ),
+        Err(e) => Some(ApiError::from(e).into_response()),
     }
 }
 

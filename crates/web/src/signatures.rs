@@ -72,9 +72,19 @@ fn scheme_of(public_url: &str) -> &'static str {
 
 /// The middleware.
 pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match key_principal(&state, req).await {
+        Ok(req) => next.run(req).await,
+        Err(res) => res,
+    }
+}
+
+/// Authenticates the request's API key (verifying its RFC 9421 signature when the key
+/// signs) or its client certificate, and attaches the [`KeyPrincipal`]; a request with
+/// neither passes unchanged. `Err`: the refusal to answer with.
+pub(crate) async fn key_principal(state: &AppState, req: Request) -> Result<Request, Response> {
     let raw = match api_key_of(req.headers()) {
         Ok(raw) => raw,
-        Err(e) => return e.into_response(),
+        Err(e) => return Err(e.into_response()),
     };
     let Some(raw) = raw else {
         // A verified client certificate mapped to a service account (mTLS) authenticates,
@@ -83,23 +93,23 @@ pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -
             && !req.headers().contains_key(header::AUTHORIZATION)
         {
             let (mut parts, body) = req.into_parts();
-            let ctx = request_context(&parts, &state);
+            let ctx = request_context(&parts, state);
             match state.svc.authenticate_peer(&id.spiffe_ids, &ctx).await {
                 Ok(Some(p)) => {
                     parts.extensions.insert(KeyPrincipal(p));
                 }
                 Ok(None) => {}
-                Err(e) => return ApiError::from(e).into_response(),
+                Err(e) => return Err(ApiError::from(e).into_response()),
             }
-            return next.run(Request::from_parts(parts, body)).await;
+            return Ok(Request::from_parts(parts, body));
         }
-        return next.run(req).await;
+        return Ok(req);
     };
     let (mut parts, body) = req.into_parts();
-    let ctx = request_context(&parts, &state);
+    let ctx = request_context(&parts, state);
     let (principal, key) = match state.svc.authenticate_api_key(&raw, &ctx).await {
         Ok(v) => v,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return Err(ApiError::from(e).into_response()),
     };
     let body = if key.signing == SigningMode::None {
         body
@@ -107,12 +117,12 @@ pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -
         let bytes = match to_bytes(body, state.web.max_body_bytes).await {
             Ok(b) => b,
             Err(_) => {
-                return ApiError::new(
+                return Err(ApiError::new(
                     axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                     "payload_too_large",
                     format!("The body is over {} bytes.", state.web.max_body_bytes),
                 )
-                .into_response();
+                .into_response());
             }
         };
         let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -144,12 +154,12 @@ pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -
             .verify_request_signature(&key, &ctx, &signed)
             .await
         {
-            return ApiError::from(e).into_response();
+            return Err(ApiError::from(e).into_response());
         }
         Body::from(bytes)
     };
     parts.extensions.insert(KeyPrincipal(principal));
-    next.run(Request::from_parts(parts, body)).await
+    Ok(Request::from_parts(parts, body))
 }
 
 /// A request authenticated by an API key where only a user session will do.

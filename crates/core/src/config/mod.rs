@@ -26,6 +26,19 @@ pub use keys::*;
 pub use routes::*;
 pub use server::*;
 
+/// The paths of Portcullis's own endpoints: no route may take them, and a request for one
+/// is served by the API (a 404 there), never proxied.
+pub const RESERVED_PREFIXES: [&str; 5] =
+    ["/api/v1", "/.well-known", "/healthz", "/readyz", "/metrics"];
+
+/// Whether `path` is one of [`RESERVED_PREFIXES`] or under one.
+pub fn is_reserved_path(path: &str) -> bool {
+    RESERVED_PREFIXES.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 /// A configuration value that is wrong, with the dotted key that holds it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration `{key}`: {message}")]
@@ -262,12 +275,7 @@ impl Config {
                     "unique, 1 to 64 letters, digits, `-` or `_`",
                 ));
             }
-            let reserved = ["/api/v1", "/.well-known", "/healthz", "/readyz", "/metrics"];
-            if !r.prefix.starts_with('/')
-                || r.prefix.contains("..")
-                || reserved
-                    .iter()
-                    .any(|p| r.prefix == *p || r.prefix.starts_with(&format!("{p}/")))
+            if !r.prefix.starts_with('/') || r.prefix.contains("..") || is_reserved_path(&r.prefix)
             {
                 return Err(bad(
                     &key("prefix"),
