@@ -360,3 +360,42 @@ async fn idle_h2_connections_are_closed() {
     }
     srv.stop().await;
 }
+
+/// Portcullis's own paths are served by the API even under a catch-all route: an unknown
+/// one is the API's 404, never proxied; every other path reaches the route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_paths_are_never_proxied() {
+    let nginx = Nginx::start().await;
+    let up = nginx.url("");
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![RouteConfig {
+            name: "all".into(),
+            prefix: "/".into(),
+            upstreams: vec![up],
+            auth: RouteAuth::None,
+            ..RouteConfig::default()
+        }];
+    })
+    .await;
+    for path in [
+        "/api/v1/no-such-endpoint",
+        "/healthz/x",
+        "/.well-known/nothing",
+        "/x/../api/v1/nope",
+    ] {
+        let (_, status, body) = curl(&["--path-as-is"], &srv.url(path));
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(
+            body.contains("not_found") && !body.contains("served"),
+            "{path}: {body}"
+        );
+    }
+    for path in ["/api/v2/x", "/apix", "/health"] {
+        let (_, status, body) = curl(&[], &srv.url(path));
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains("\"served\":\"other\""), "{path}: {body}");
+    }
+    let (_, status, _) = curl(&[], &srv.url("/healthz"));
+    assert_eq!(status, 200);
+    srv.stop().await;
+}
