@@ -50,7 +50,7 @@ http {
   }
   server {
     listen 127.0.0.1:$NG2 http2;
-    http2_max_requests 100000000;
+    keepalive_requests 100000000;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
   server {

@@ -185,6 +185,28 @@ fn grpc_call(target: &str, metadata: &[String]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The response head of an empty gRPC Check sent with curl over h2c (to `host`).
+fn grpc_head(srv: &TestServer, host: Option<&str>) -> String {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--http2-prior-knowledge",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+    ])
+    .args(["-H", "content-type: application/grpc", "-X", "POST"]);
+    if let Some(h) = host {
+        cmd.args(["-H", &format!("host: {h}")]);
+    }
+    let out = cmd
+        .arg(srv.url("/grpc.health.v1.Health/Check"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+}
+
 /// gRPC unary and server-streaming calls pass through with their trailers; the gateway's
 /// refusals reach the gRPC client as UNAUTHENTICATED, PERMISSION_DENIED and
 /// RESOURCE_EXHAUSTED, and a route whose upstream is down as UNAVAILABLE.
@@ -269,39 +291,12 @@ async fn grpc_through_the_gateway() {
         .unwrap();
     assert_eq!(limited["check"]["code"], "RESOURCE_EXHAUSTED", "{limited}");
     // curl sees the same refusal: HTTP 200 and a trailers-only gRPC status.
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--http2-prior-knowledge",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-        ])
-        .args(["-H", "content-type: application/grpc", "-X", "POST"])
-        .arg(srv.url("/grpc.health.v1.Health/Check"))
-        .output()
-        .unwrap();
-    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let head = grpc_head(&srv, None);
     assert!(head.starts_with("http/2 200"), "{head}");
     assert!(head.contains("grpc-status: 16"), "{head}");
     assert!(head.contains("content-type: application/grpc"), "{head}");
     // A route whose upstream is down: UNAVAILABLE.
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--http2-prior-knowledge",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-        ])
-        .args(["-H", "content-type: application/grpc", "-X", "POST"])
-        .args(["-H", "host: down.test"])
-        .arg(srv.url("/grpc.health.v1.Health/Check"))
-        .output()
-        .unwrap();
-    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let head = grpc_head(&srv, Some("down.test"));
     assert!(head.contains("grpc-status: 14"), "{head}");
     drop(peer);
     srv.stop().await;
