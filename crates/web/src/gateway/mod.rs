@@ -33,7 +33,9 @@ mod breaker;
 mod headers;
 mod identity;
 mod limiter;
+mod live;
 mod quota;
+mod upstream;
 
 use authorize::authorize;
 use body::ClientFault;
@@ -41,7 +43,10 @@ use breaker::{Breaker, Outcome};
 use headers::{forward_headers, rate_limit_headers, strip_hop_by_hop};
 use identity::identity_token;
 use limiter::Gcra;
+pub use live::{LiveGateway, health_checks};
 use quota::{QuotaError, UsageCell};
+use upstream::Upstream;
+pub use upstream::UpstreamState;
 
 /// The header carrying the forwarded identity.
 pub const IDENTITY_HEADER: &str = "x-portcullis-identity";
@@ -52,66 +57,6 @@ const IDENTITY_TTL: i64 = 60;
 /// response is passed on as it is, also to gRPC clients.
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;
-
-/// What `/metrics` shows of one upstream.
-#[derive(Debug, Clone)]
-pub struct UpstreamState {
-    /// The route's name.
-    pub route: String,
-    /// The upstream's URL.
-    pub upstream: String,
-    /// Whether its last health check passed (true without health checks).
-    pub healthy: bool,
-    /// Its circuit breaker: 0 closed, 1 half-open, 2 open.
-    pub breaker: u8,
-    /// Requests in flight to it.
-    pub in_flight: usize,
-}
-
-/// One upstream of a route.
-#[derive(Debug)]
-struct Upstream {
-    /// `http://` or `https://` with the base path (an `h2c://` upstream is `http://` here).
-    uri: Uri,
-    /// HTTP/2 with prior knowledge, without TLS (`h2c://`).
-    h2c: bool,
-}
-
-impl Upstream {
-    fn parse(text: &str) -> Result<Self, String> {
-        let (text, h2c) = match text.strip_prefix("h2c://") {
-            Some(rest) => (format!("http://{rest}"), true),
-            None => (text.to_owned(), false),
-        };
-        let uri = text
-            .trim_end_matches('/')
-            .parse::<Uri>()
-            .map_err(|e| e.to_string())?;
-        Ok(Self { uri, h2c })
-    }
-
-    /// The version a request to this upstream is sent as (the client's own version is the
-    /// client's business: an HTTP/2 client can reach an HTTP/1.1 upstream and back).
-    fn version(&self) -> axum::http::Version {
-        if self.h2c {
-            axum::http::Version::HTTP_2
-        } else {
-            axum::http::Version::HTTP_11
-        }
-    }
-}
-
-impl std::fmt::Display for Upstream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.h2c {
-            let rest = self.uri.to_string();
-            let rest = rest.strip_prefix("http://").unwrap_or(&rest);
-            write!(f, "h2c://{rest}")
-        } else {
-            write!(f, "{}", self.uri)
-        }
-    }
-}
 
 /// One route, ready to serve.
 #[derive(Debug)]
@@ -787,134 +732,4 @@ async fn proxy(
         Duration::from_secs(cfg.timeout_seconds),
     );
     Response::from_parts(rparts, Body::new(rbody))
-}
-
-/// The gateway in force: swapped whole when the routes are reloaded, while each request
-/// keeps the one it started with.
-pub type LiveGateway = Arc<arc_swap::ArcSwap<Gateway>>;
-
-/// Runs the active health checks of every route of the gateway in force that has a
-/// `health_check_path`, until `stop` turns true.
-pub async fn health_checks(live: LiveGateway, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut ticks: u64 = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
-        }
-        ticks += 1;
-        live.load_full().check_health(ticks).await;
-    }
-}
-
-impl Gateway {
-    /// Wraps this gateway for serving.
-    pub fn live(self) -> LiveGateway {
-        Arc::new(arc_swap::ArcSwap::from_pointee(self))
-    }
-
-    /// The state of every upstream of every route, for `/metrics`.
-    pub fn upstream_states(&self) -> Vec<UpstreamState> {
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for route in &self.routes {
-            let breakers = route
-                .breakers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            for (i, up) in route.upstreams.iter().enumerate() {
-                out.push(UpstreamState {
-                    route: route.cfg.name.clone(),
-                    upstream: up.to_string(),
-                    healthy: route
-                        .healthy
-                        .get(i)
-                        .is_some_and(|h| h.load(Ordering::Relaxed)),
-                    breaker: breakers.get(i).map_or(0, |b| b.state(now)),
-                    in_flight: route
-                        .in_flight_per
-                        .get(i)
-                        .map_or(0, |c| c.load(Ordering::Relaxed)),
-                });
-            }
-        }
-        out
-    }
-
-    /// The names of the routes, in matching order.
-    pub fn route_names(&self) -> Vec<String> {
-        self.routes.iter().map(|r| r.cfg.name.clone()).collect()
-    }
-
-    /// Takes over the running state of `old`, the gateway this one replaces: the rate-limit
-    /// cells and the quota counts not yet stored of each route that keeps its name, the
-    /// breakers and health of a route whose upstreams are unchanged, and the Redis
-    /// connection. What a request still in flight on `old` counts afterwards is flushed by
-    /// [`Gateway::flush_usage`] on `old`.
-    pub fn adopt(&mut self, old: &Gateway) {
-        fn take<T: Default>(m: &Mutex<T>) -> T {
-            std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-        }
-        fn put<T>(m: &Mutex<T>, v: T) {
-            *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = v;
-        }
-        self.redis = old.redis.clone();
-        for route in &mut self.routes {
-            let Some(before) = old.routes.iter().find(|r| r.cfg.name == route.cfg.name) else {
-                continue;
-            };
-            put(&route.limiter, take(&before.limiter));
-            put(&route.usage, take(&before.usage));
-            if before.cfg.upstreams == route.cfg.upstreams {
-                let breakers = before
-                    .breakers
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                put(&route.breakers, breakers);
-                for (new, was) in route.healthy.iter().zip(&before.healthy) {
-                    new.store(was.load(Ordering::Relaxed), Ordering::Relaxed);
-                }
-            }
-        }
-    }
-
-    /// One round of active health checks: the routes due at tick `ticks` (seconds).
-    async fn check_health(&self, ticks: u64) {
-        for route in &self.routes {
-            let Some(path) = &route.cfg.health_check_path else {
-                continue;
-            };
-            if !ticks.is_multiple_of(route.cfg.health_check_interval_seconds.max(1)) {
-                continue;
-            }
-            for (i, up) in route.upstreams.iter().enumerate() {
-                let uri = format!(
-                    "{}://{}{}{}",
-                    up.uri.scheme_str().unwrap_or("http"),
-                    up.uri.authority().map_or("", |a| a.as_str()),
-                    up.uri.path().trim_end_matches('/'),
-                    path
-                );
-                let Ok(uri) = uri.parse::<Uri>() else {
-                    continue;
-                };
-                let req = axum::http::Request::get(uri).body(Body::empty());
-                let ok = match req {
-                    Ok(req) => matches!(
-                        tokio::time::timeout(Duration::from_secs(2), self.send(route, up, req)).await,
-                        Ok(Ok(res)) if res.status().is_success()
-                    ),
-                    Err(_) => false,
-                };
-                if let Some(h) = route.healthy.get(i) {
-                    let was = h.swap(ok, Ordering::Relaxed);
-                    if was != ok {
-                        tracing::warn!(route = %route.cfg.name, upstream = %up, healthy = ok, "upstream health changed");
-                    }
-                }
-            }
-        }
-    }
 }
