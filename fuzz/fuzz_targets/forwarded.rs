@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::config::ForwardedHeader;
-use portcullis_web::client_ip::{client_ip, parse_node};
+use portcullis_http::client_ip::{client_ip, parse_node};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

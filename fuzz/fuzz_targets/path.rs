@@ -4,7 +4,7 @@
 //! the normal form.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis_web::normalize::normalize;
+use portcullis_http::normalize::normalize;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

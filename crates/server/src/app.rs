@@ -11,7 +11,9 @@ use portcullis_core::crypto::passwords::{Argon2Params, PasswordHasher};
 use portcullis_core::password::PasswordPolicy;
 use portcullis_core::rand::Rng;
 use portcullis_core::service::{AuditSettings, AuthSettings, Keyring, Services};
-use portcullis_web::{AppState, WebSettings};
+use portcullis_gateway::GatewayState;
+use portcullis_http::{Edge, WebSettings};
+use portcullis_web::AppState;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -112,11 +114,11 @@ pub struct App {
     /// The HTTP application.
     pub router: Router,
     /// The gateway in force (its health checks run in the background; SIGHUP swaps it).
-    pub gateway: portcullis_web::gateway::LiveGateway,
+    pub gateway: portcullis_gateway::LiveGateway,
     /// What `/metrics` counts (a reloaded gateway counts on in the same series).
-    pub metrics: Arc<portcullis_web::metrics::Metrics>,
+    pub metrics: Arc<portcullis_http::metrics::Metrics>,
     /// The access log, written out when serving stops.
-    pub access: Arc<portcullis_web::access_log::AccessLog>,
+    pub access: Arc<portcullis_http::access_log::AccessLog>,
     /// Where the configuration comes from, to reload the routes on SIGHUP (`serve` sets it).
     pub reload: Option<crate::reload::ConfigSource>,
 }
@@ -126,13 +128,10 @@ pub struct App {
 /// configuration that builds also serves (`portcullis routes check` runs this).
 pub fn build_gateway(
     config: &Config,
-    metrics: &portcullis_web::metrics::Metrics,
-) -> Result<portcullis_web::gateway::Gateway, String> {
-    let mut gateway = portcullis_web::gateway::Gateway::new(
-        &config.routes,
-        config.server.max_body_bytes,
-        metrics,
-    )?;
+    metrics: &portcullis_http::metrics::Metrics,
+) -> Result<portcullis_gateway::Gateway, String> {
+    let mut gateway =
+        portcullis_gateway::Gateway::new(&config.routes, config.server.max_body_bytes, metrics)?;
     for route in &config.routes {
         if let Some(tls) = crate::tls::upstream_client_config(route)
             .map_err(|e| format!("routes `{}`: {e}", route.name))?
@@ -335,7 +334,7 @@ impl App {
             .sync_revocations(services.now() - access_ttl - 120)
             .await?;
 
-        let metrics = Arc::new(portcullis_web::metrics::Metrics::new());
+        let metrics = Arc::new(portcullis_http::metrics::Metrics::new());
         let mut gateway = build_gateway(&config, &metrics).map_err(std::io::Error::other)?;
         if let Some(url) = &config.cluster.redis_url {
             use secrecy::ExposeSecret;
@@ -356,14 +355,15 @@ impl App {
                 .await?
                 .map(|r| r.threshold);
         }
-        let state = AppState::new(
-            services.clone(),
-            Arc::new(web),
-            gateway.clone(),
-            metrics.clone(),
-        );
-        let access = state.access.clone();
-        let router = portcullis_web::router(state);
+        let edge = Edge::new(services.clone(), Arc::new(web), metrics.clone());
+        let access = edge.access.clone();
+        let shown = gateway.clone();
+        let api = portcullis_web::api(AppState::new(
+            edge.clone(),
+            Arc::new(move || shown.load().upstream_states()),
+        ));
+        let router =
+            crate::dispatch::router(edge.clone(), api, GatewayState::new(edge, gateway.clone()));
         Ok(Self {
             config,
             services,
@@ -541,7 +541,7 @@ impl App {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
-        let health = tokio::spawn(portcullis_web::gateway::health_checks(
+        let health = tokio::spawn(portcullis_gateway::health_checks(
             self.gateway.clone(),
             stop_health.clone(),
         ));

@@ -257,7 +257,7 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                         .insert(axum::extract::ConnectInfo(peer));
                     if tls {
                         req.extensions_mut()
-                            .insert(portcullis_web::edge::TlsConnection);
+                            .insert(portcullis_http::edge::TlsConnection);
                     }
                     if let Some(id) = &identity {
                         req.extensions_mut().insert(id.clone());

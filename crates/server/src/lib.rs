@@ -14,6 +14,7 @@ pub mod config;
 mod connections;
 pub mod datadir;
 pub mod detection;
+mod dispatch;
 pub mod keyfile;
 pub mod logging;
 pub mod masterkey;

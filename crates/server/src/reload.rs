@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use portcullis_core::config::Config;
 use portcullis_core::service::Services;
-use portcullis_web::gateway::LiveGateway;
-use portcullis_web::metrics::Metrics;
+use portcullis_gateway::LiveGateway;
+use portcullis_http::metrics::Metrics;
 use tokio::sync::watch;
 
 /// Reads the configuration again, as it was read at start.

@@ -157,7 +157,7 @@ pub fn setup(cfg: &TlsConfig, http2: bool) -> Result<Tls, String> {
     })
 }
 
-pub use portcullis_web::signatures::PeerIdentity;
+pub use portcullis_http::signatures::PeerIdentity;
 
 /// Reads the identity of the leaf certificate a client presented (rustls verified it).
 pub fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Option<PeerIdentity> {

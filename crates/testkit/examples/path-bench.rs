@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use portcullis_web::normalize::normalize_cow;
+use portcullis_http::normalize::normalize_cow;
 
 fn bench(name: &str, path: &str, n: u32) {
     let t = Instant::now();

@@ -1,10 +1,8 @@
 //! Extractors: strict JSON bodies, the request context, and the authenticated principal.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use portcullis_core::model::Role;
@@ -13,12 +11,9 @@ use portcullis_core::{Error, FieldError};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
-use crate::client_ip::client_ip;
 use crate::error::ApiError;
 use crate::signatures::{KeyPrincipal, session_required};
-
-/// Longest User-Agent kept.
-const MAX_USER_AGENT: usize = 256;
+pub use portcullis_http::context::{bearer, lacks_required_factor, request_context};
 
 /// Bodies that have limits beyond their types (string lengths).
 pub trait Validate {
@@ -192,59 +187,6 @@ impl<T: DeserializeOwned + Validate + Send> FromRequestParts<AppState> for ApiQu
 /// The request's network context (client IP per the trusted-proxy rule, User-Agent).
 pub struct Ctx(pub RequestContext);
 
-/// Computes the request context from the parts.
-pub fn request_context(parts: &Parts, state: &AppState) -> RequestContext {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip());
-    let ip = peer.and_then(|p| {
-        client_ip(
-            p,
-            &parts.headers,
-            &state.web.trusted_proxies,
-            state.web.forwarded_header,
-        )
-    });
-    let user_agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| {
-            s.chars()
-                .filter(|c| !c.is_control())
-                .take(MAX_USER_AGENT)
-                .collect()
-        });
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let device = cookie(&parts.headers, portcullis_core::detect::device::COOKIE)
-        .and_then(|v| state.svc.device_from_cookie(v));
-    let fingerprint = state.svc.fingerprint(&[
-        header("user-agent"),
-        header("accept-language"),
-        header("sec-ch-ua-platform"),
-        header("sec-ch-ua-mobile"),
-    ]);
-    RequestContext {
-        ip,
-        user_agent,
-        device,
-        fingerprint,
-    }
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
-}
-
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
@@ -252,27 +194,8 @@ impl FromRequestParts<AppState> for Ctx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Ctx(request_context(parts, state)))
+        Ok(Ctx(request_context(parts, state.edge())))
     }
-}
-
-/// The bearer token of the request.
-pub(crate) fn bearer(parts: &Parts) -> Result<&str, Error> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or(Error::Unauthenticated)?;
-    let value = value.to_str().map_err(|_| Error::MalformedCredentials)?;
-    let (scheme, token) = value.split_once(' ').ok_or(Error::MalformedCredentials)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(Error::MalformedCredentials);
-    }
-    Ok(token.trim())
-}
-
-/// Whether the principal's role demands a second factor that its token lacks.
-pub(crate) fn lacks_required_factor(state: &AppState, p: &Principal) -> bool {
-    state.web.mfa_required_for_roles.contains(&p.role) && !p.has_second_factor()
 }
 
 /// An authenticated user. Users whose role requires a second factor and whose token has none

@@ -136,7 +136,7 @@ pub async fn openapi() -> Response {
 
 /// 404 for unknown routes.
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such endpoint.")
+    ApiError::not_found()
 }
 
 /// 405 for known routes with another method.
@@ -313,8 +313,8 @@ fn scrape(
         "Audit entries the sink gave up on (audit_sink_dead_letters).",
         per(&|x| x.dead_letters),
     );
-    let upstreams = s.gateway.load().upstream_states();
-    let per_upstream = |f: &dyn Fn(&crate::gateway::UpstreamState) -> i64| {
+    let upstreams = (s.0.upstreams)();
+    let per_upstream = |f: &dyn Fn(&crate::metrics::UpstreamState) -> i64| {
         upstreams
             .iter()
             .map(|u| {

@@ -2,21 +2,6 @@
 
 use super::*;
 
-/// What `/metrics` shows of one upstream.
-#[derive(Debug, Clone)]
-pub struct UpstreamState {
-    /// The route's name.
-    pub route: String,
-    /// The upstream's URL.
-    pub upstream: String,
-    /// Whether its last health check passed (true without health checks).
-    pub healthy: bool,
-    /// Its circuit breaker: 0 closed, 1 half-open, 2 open.
-    pub breaker: u8,
-    /// Requests in flight to it.
-    pub in_flight: usize,
-}
-
 /// One upstream of a route.
 #[derive(Debug)]
 pub(super) struct Upstream {

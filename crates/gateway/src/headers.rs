@@ -53,7 +53,7 @@ pub(super) fn rate_limit_headers(h: &mut HeaderMap, policies: &[String], limits:
 /// `X-Forwarded-Host`, `X-Request-Id` (the gateway's own) and the identity.
 pub(super) fn forward_headers(
     parts: &mut axum::http::request::Parts,
-    state: &AppState,
+    state: &GatewayState,
     forward_authorization: bool,
     upgrade: Option<&HeaderValue>,
     identity: Option<HeaderValue>,
@@ -61,7 +61,7 @@ pub(super) fn forward_headers(
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|ci| crate::client_ip::canonical(ci.0.ip()));
+        .map(|ci| portcullis_http::client_ip::canonical(ci.0.ip()));
     let trusted = peer.is_some_and(|p| state.web.trusted_proxies.iter().any(|n| n.contains(&p)));
     let h = &mut parts.headers;
     let chain: Vec<String> = if trusted {
@@ -78,7 +78,7 @@ pub(super) fn forward_headers(
     };
     let https = parts
         .extensions
-        .get::<crate::edge::TlsConnection>()
+        .get::<portcullis_http::edge::TlsConnection>()
         .is_some()
         || (trusted
             && h.get("x-forwarded-proto")
@@ -89,7 +89,7 @@ pub(super) fn forward_headers(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let request_id = h.get(crate::middleware::REQUEST_ID).cloned();
+    let request_id = h.get(portcullis_http::middleware::REQUEST_ID).cloned();
     // `TE: trailers` is the one hop-by-hop header passed on: it says the client takes
     // trailers, which the gateway streams through, and gRPC servers require it.
     let trailers = h
@@ -114,7 +114,10 @@ pub(super) fn forward_headers(
         })
         .cloned()
         .collect();
-    for k in spoofable.iter().chain(crate::edge::SPOOFABLE.iter()) {
+    for k in spoofable
+        .iter()
+        .chain(portcullis_http::edge::SPOOFABLE.iter())
+    {
         h.remove(k);
     }
     if !forward_authorization {
@@ -144,7 +147,7 @@ pub(super) fn forward_headers(
         h.insert("x-forwarded-host", host);
     }
     if let Some(id) = request_id {
-        h.insert(crate::middleware::REQUEST_ID, id);
+        h.insert(portcullis_http::middleware::REQUEST_ID, id);
     }
     if let Some(id) = identity {
         h.insert(IDENTITY_HEADER, id);

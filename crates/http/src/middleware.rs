@@ -8,14 +8,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::AppState;
+use crate::Edge;
 use crate::error::ApiError;
 
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A fresh request id: 128 random bits, hex.
-pub(crate) fn new_request_id() -> String {
+pub fn new_request_id() -> String {
     /// Random bytes drawn from the OS 4 KiB at a time, per thread: one `getrandom` call for
     /// 256 request ids instead of one each.
     struct Pool {
@@ -45,12 +45,12 @@ pub(crate) fn new_request_id() -> String {
 /// Gives every request an id of Portcullis's own (a client-sent `X-Request-Id` is replaced:
 /// the id names this hop's record of the request, and the upstream gets the same one), puts
 /// it in every log line of the request and on the response, and logs one access line.
-pub async fn request_id(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn request_id(State(state): State<Edge>, req: Request, next: Next) -> Response {
     logged(&state, req, |req| next.run(req)).await
 }
 
 /// [`request_id`] around `inner`.
-pub(crate) async fn logged<F, Fut>(state: &AppState, mut req: Request, inner: F) -> Response
+pub async fn logged<F, Fut>(state: &Edge, mut req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -87,7 +87,7 @@ where
 }
 
 /// The security headers of the contract, on every response.
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn security_headers(State(state): State<Edge>, req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
     apply_security_headers(&mut res, api, state.web.hsts);
@@ -121,7 +121,7 @@ const CSP: HeaderValue = HeaderValue::from_static(
 );
 
 /// Sets the security headers on one response (`api`: never cached; `hsts` over https).
-pub(crate) fn apply_security_headers(res: &mut Response, api: bool, hsts: bool) {
+pub fn apply_security_headers(res: &mut Response, api: bool, hsts: bool) {
     let h = res.headers_mut();
     if hsts {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
@@ -141,13 +141,13 @@ pub(crate) fn apply_security_headers(res: &mut Response, api: bool, hsts: bool) 
 }
 
 /// Aborts a request that runs past the deadline; its transaction, if any, rolls back.
-pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn timeout(State(state): State<Edge>, req: Request, next: Next) -> Response {
     within_deadline(&state, next.run(req)).await
 }
 
 /// `fut`, or a 503 once `server.request_timeout_seconds` have passed.
-pub(crate) async fn within_deadline(
-    state: &AppState,
+pub async fn within_deadline(
+    state: &Edge,
     fut: impl std::future::Future<Output = Response>,
 ) -> Response {
     match tokio::time::timeout(state.web.request_timeout, fut).await {
@@ -180,19 +180,19 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::r
 /// Cuts off a client that stops sending its request body: each pause longer than
 /// `server.body_timeout_seconds` ends the body with an error, so a slow upload does not
 /// hold a connection, a handler or an upstream request open.
-pub async fn body_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn body_timeout(State(state): State<Edge>, req: Request, next: Next) -> Response {
     next.run(paced(&state, req)).await
 }
 
 /// The request with its body cut off after a pause of `server.body_timeout_seconds`.
-pub(crate) fn paced(state: &AppState, req: Request) -> Request {
+pub fn paced(state: &Edge, req: Request) -> Request {
     let timeout = state.web.body_timeout;
     req.map(|b| axum::body::Body::new(IdleTimeoutBody::new(b, timeout)))
 }
 
 /// A body that fails when no frame arrives for `timeout`: request bodies from clients, and
 /// response bodies from upstreams.
-pub(crate) struct IdleTimeoutBody {
+pub struct IdleTimeoutBody {
     inner: axum::body::Body,
     timeout: std::time::Duration,
     /// Armed while waiting for the next frame; made the first time a wait happens.
@@ -201,7 +201,7 @@ pub(crate) struct IdleTimeoutBody {
 }
 
 impl IdleTimeoutBody {
-    pub(crate) fn new(inner: axum::body::Body, timeout: std::time::Duration) -> Self {
+    pub fn new(inner: axum::body::Body, timeout: std::time::Duration) -> Self {
         Self {
             inner,
             timeout,
@@ -213,7 +213,7 @@ impl IdleTimeoutBody {
 
 /// The error a stalled body ends with.
 #[derive(Debug)]
-pub(crate) struct BodyStalled(std::time::Duration);
+pub struct BodyStalled(std::time::Duration);
 
 impl std::fmt::Display for BodyStalled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -272,7 +272,7 @@ impl hyper::body::Body for IdleTimeoutBody {
 /// health checks always answer; administrators calling from `admin.allowed_ips` can always
 /// reach the admin API, so that a ban can be lifted. When the bans cannot be read, nothing
 /// is let through.
-pub async fn refuse_blocked(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn refuse_blocked(State(state): State<Edge>, req: Request, next: Next) -> Response {
     let refused = match address_to_check(&state, &req) {
         Some(ip) => blocked(&state, ip).await,
         None => None,
@@ -285,7 +285,7 @@ pub async fn refuse_blocked(State(state): State<AppState>, req: Request, next: N
 
 /// The client address whose bans and deny lists decide the request, if they do (not for
 /// health checks, sign-in, or the admin API from `admin.allowed_ips`).
-pub(crate) fn address_to_check(state: &AppState, req: &Request) -> Option<std::net::IpAddr> {
+pub fn address_to_check(state: &Edge, req: &Request) -> Option<std::net::IpAddr> {
     let path = req.uri().path();
     if matches!(path, "/healthz" | "/readyz" | "/api/v1/auth/login") {
         return None;
@@ -311,7 +311,7 @@ pub(crate) fn address_to_check(state: &AppState, req: &Request) -> Option<std::n
 }
 
 /// The refusal of a request from `ip` when it is banned or deny-listed.
-pub(crate) async fn blocked(state: &AppState, ip: std::net::IpAddr) -> Option<Response> {
+pub async fn blocked(state: &Edge, ip: std::net::IpAddr) -> Option<Response> {
     match state.svc.ip_blocked(ip).await {
         Ok(None) => None,
         Ok(Some(why)) => Some(

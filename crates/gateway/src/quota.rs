@@ -73,7 +73,7 @@ impl Gateway {
     /// node sees a key in a period, and added back by [`Gateway::flush_usage`].
     pub(super) async fn charge_quota(
         &self,
-        state: &AppState,
+        state: &GatewayState,
         route: &Route,
         key_id: &str,
         q: portcullis_core::config::QuotaConfig,

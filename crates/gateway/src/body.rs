@@ -111,7 +111,7 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> ClientFault {
         if err.is::<http_body_util::LengthLimitError>() {
             return ClientFault::TooLarge;
         }
-        if err.is::<crate::middleware::BodyStalled>() {
+        if err.is::<portcullis_http::middleware::BodyStalled>() {
             return ClientFault::Stalled;
         }
         cur = err.source();

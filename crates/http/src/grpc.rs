@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::gateway::Proxied;
+/// Marks a response that came from an upstream (not one the gateway made itself): such a
+/// response is passed on as it is, also to gRPC clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;
 
 /// Largest problem body read to find its `detail`.
 const PROBLEM_LIMIT: usize = 64 * 1024;

@@ -7,7 +7,7 @@ use super::*;
 /// keyed hash of those facts and a hit is compared field by field, so a lookup allocates
 /// nothing and a hash collision can never hand one principal another's identity.
 pub(super) fn identity_token(
-    state: &AppState,
+    state: &GatewayState,
     route: &Route,
     p: &Principal,
 ) -> Result<HeaderValue, Error> {
@@ -73,7 +73,7 @@ fn same_facts(a: &Principal, b: &Principal) -> bool {
 }
 
 pub(super) fn mint_identity(
-    state: &AppState,
+    state: &GatewayState,
     route: &Route,
     p: &Principal,
     now: i64,

@@ -22,10 +22,10 @@ use portcullis_core::model::SigningMode;
 use portcullis_core::service::Principal;
 use serde_json::json;
 
-use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::request_context;
-use crate::signatures::KeyPrincipal;
+use portcullis_http::Edge;
+use portcullis_http::context::request_context;
+use portcullis_http::error::ApiError;
+use portcullis_http::signatures::KeyPrincipal;
 
 mod authorize;
 mod body;
@@ -34,7 +34,10 @@ mod headers;
 mod identity;
 mod limiter;
 mod live;
+mod pipeline;
+pub mod policy;
 mod quota;
+pub mod redis;
 mod upstream;
 
 use authorize::authorize;
@@ -44,19 +47,48 @@ use headers::{forward_headers, rate_limit_headers, strip_hop_by_hop};
 use identity::identity_token;
 use limiter::Gcra;
 pub use live::{LiveGateway, health_checks};
+pub use pipeline::serve;
+pub use portcullis_http::metrics::UpstreamState;
 use quota::{QuotaError, UsageCell};
 use upstream::Upstream;
-pub use upstream::UpstreamState;
+
+/// What the gateway's requests share: the [`Edge`] (services, settings, access log,
+/// metrics) it has in common with the API, and the gateway in force. One pointer, cloned
+/// per request.
+#[derive(Clone)]
+pub struct GatewayState(Arc<GatewayInner>);
+
+struct GatewayInner {
+    edge: Edge,
+    gateway: LiveGateway,
+}
+
+impl GatewayState {
+    /// The gateway side of one server.
+    pub fn new(edge: Edge, gateway: LiveGateway) -> Self {
+        Self(Arc::new(GatewayInner { edge, gateway }))
+    }
+
+    /// The gateway in force.
+    pub fn live(&self) -> &LiveGateway {
+        &self.0.gateway
+    }
+}
+
+impl std::ops::Deref for GatewayState {
+    type Target = Edge;
+
+    fn deref(&self) -> &Edge {
+        &self.0.edge
+    }
+}
 
 /// The header carrying the forwarded identity.
 pub const IDENTITY_HEADER: &str = "x-portcullis-identity";
 /// Lifetime of a forwarded identity token.
 const IDENTITY_TTL: i64 = 60;
 
-/// Marks a response that came from an upstream (not one the gateway made itself): such a
-/// response is passed on as it is, also to gRPC clients.
-#[derive(Debug, Clone, Copy)]
-pub struct Proxied;
+pub use portcullis_http::grpc::Proxied;
 
 /// One route, ready to serve.
 #[derive(Debug)]
@@ -82,7 +114,7 @@ pub struct Route {
     /// Quota usage per `(API key id, period)`.
     usage: Mutex<HashMap<(String, String), UsageCell>>,
     /// Its request counters and latency histogram.
-    metrics: crate::metrics::RouteMetrics,
+    metrics: portcullis_http::metrics::RouteMetrics,
 }
 
 /// All routes and the upstream HTTP client.
@@ -118,7 +150,7 @@ impl Gateway {
     pub fn new(
         routes: &[RouteConfig],
         default_body_limit: usize,
-        metrics: &crate::metrics::Metrics,
+        metrics: &portcullis_http::metrics::Metrics,
     ) -> Result<Self, String> {
         let mut out = Vec::new();
         for r in routes {
@@ -320,16 +352,16 @@ impl Gateway {
 }
 
 /// The fallback handler: the gateway, or 404.
-pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
+pub async fn handle(State(state): State<GatewayState>, req: Request) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().host());
     // The gateway in force when the request arrived serves it to the end, across a reload.
-    let gateway = state.gateway.load_full();
+    let gateway = state.live().load_full();
     let Some(route) = gateway.route_for(host, req.uri().path()) else {
-        return crate::routes::meta::not_found().await.into_response();
+        return ApiError::not_found().into_response();
     };
     let started = Instant::now();
     let res = proxy(&state, &gateway, route, req, started).await;
@@ -341,7 +373,7 @@ pub async fn handle(State(state): State<AppState>, req: Request) -> Response {
 
 /// Runs `route`'s phases on one request and proxies it.
 async fn proxy(
-    state: &AppState,
+    state: &GatewayState,
     gateway: &Gateway,
     route: &Route,
     req: Request,
@@ -390,7 +422,7 @@ async fn proxy(
             principal: principal.as_ref(),
             method: parts.method.as_str(),
             route: (&cfg.name, &cfg.prefix),
-            path: crate::edge::decoded_path(&parts),
+            path: portcullis_http::edge::decoded_path(&parts),
             ip: ctx.ip,
             now: state.svc.now(),
         });
@@ -727,7 +759,7 @@ async fn proxy(
         "gateway request"
     );
     // An upstream that stops sending mid-body is cut off like a stalled client.
-    let rbody = crate::middleware::IdleTimeoutBody::new(
+    let rbody = portcullis_http::middleware::IdleTimeoutBody::new(
         Body::new(rbody),
         Duration::from_secs(cfg.timeout_seconds),
     );

@@ -17,7 +17,7 @@ use axum::http::{StatusCode, Uri, Version};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
+use crate::Edge;
 use crate::error::ApiError;
 use crate::normalize::{DecodedPath, normalize_cow};
 
@@ -49,7 +49,7 @@ fn head_bytes(req: &Request) -> usize {
 }
 
 /// Checks framing, normalises the path, then passes the request on.
-pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<Edge>, mut req: Request, next: Next) -> Response {
     let h = req.headers();
     if matches!(req.version(), Version::HTTP_11 | Version::HTTP_10) {
         let hosts = h.get_all(header::HOST).iter().count();

@@ -14,9 +14,9 @@ use portcullis_core::crypto::httpsig::RequestParts;
 use portcullis_core::model::SigningMode;
 use portcullis_core::service::{Principal, SignedRequest};
 
-use crate::AppState;
+use crate::Edge;
+use crate::context::request_context;
 use crate::error::ApiError;
-use crate::extract::request_context;
 
 /// The identity in a client certificate that the TLS layer verified (mTLS).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ fn scheme_of(public_url: &str) -> &'static str {
 }
 
 /// The middleware.
-pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn api_keys(State(state): State<Edge>, req: Request, next: Next) -> Response {
     match key_principal(&state, req).await {
         Ok(req) => next.run(req).await,
         Err(res) => res,
@@ -81,7 +81,7 @@ pub async fn api_keys(State(state): State<AppState>, req: Request, next: Next) -
 /// Authenticates the request's API key (verifying its RFC 9421 signature when the key
 /// signs) or its client certificate, and attaches the [`KeyPrincipal`]; a request with
 /// neither passes unchanged. `Err`: the refusal to answer with.
-pub(crate) async fn key_principal(state: &AppState, req: Request) -> Result<Request, Response> {
+pub async fn key_principal(state: &Edge, req: Request) -> Result<Request, Response> {
     let raw = match api_key_of(req.headers()) {
         Ok(raw) => raw,
         Err(e) => return Err(e.into_response()),

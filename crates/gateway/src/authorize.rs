@@ -4,7 +4,7 @@ use super::*;
 
 /// Checks who may use `route`; returns the principal to forward (none for `auth = none`).
 pub(super) async fn authorize(
-    state: &AppState,
+    state: &GatewayState,
     route: &Route,
     req: &axum::http::request::Parts,
     ip: Option<std::net::IpAddr>,
@@ -38,7 +38,7 @@ pub(super) async fn authorize(
     }
     let p = match req.extensions.get::<KeyPrincipal>() {
         Some(k) => k.0.clone(),
-        None => crate::extract::bearer(req)
+        None => portcullis_http::context::bearer(req)
             .and_then(|token| state.svc.authenticate(token))
             .map_err(|e| ApiError::from(e).into_response())?,
     };
@@ -61,7 +61,7 @@ pub(super) async fn authorize(
         )))
         .into_response());
     }
-    if p.api_key.is_none() && crate::extract::lacks_required_factor(state, &p) {
+    if p.api_key.is_none() && portcullis_http::context::lacks_required_factor(state, &p) {
         return Err(ApiError::from(Error::MfaEnrollmentRequired).into_response());
     }
     if !cfg.roles.is_empty() && !cfg.roles.contains(&p.role) {
