@@ -13,7 +13,7 @@ use hyper::body::Frame;
 
 /// Why the client's body failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ClientFault {
+pub(crate) enum ClientFault {
     /// Over the route's body limit: 413.
     TooLarge,
     /// A pause longer than `server.body_timeout_seconds`: 408.
@@ -24,7 +24,7 @@ pub(super) enum ClientFault {
 
 impl ClientFault {
     /// The answer to the client, as (status, code, detail).
-    pub(super) fn answer(self, limit: u64) -> (StatusCode, &'static str, String) {
+    pub(crate) fn answer(self, limit: u64) -> (StatusCode, &'static str, String) {
         match self {
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -47,13 +47,13 @@ impl ClientFault {
 
 /// What the watcher saw: 0 nothing yet, 1 the body ended cleanly, 2+ a [`ClientFault`].
 #[derive(Debug, Clone, Default)]
-pub(super) struct BodyState(Arc<AtomicU8>);
+pub(crate) struct BodyState(Arc<AtomicU8>);
 
 const DONE: u8 = 1;
 
 impl BodyState {
     /// The fault, if the body failed.
-    pub(super) fn fault(&self) -> Option<ClientFault> {
+    pub(crate) fn fault(&self) -> Option<ClientFault> {
         match self.0.load(Ordering::Acquire) {
             2 => Some(ClientFault::TooLarge),
             3 => Some(ClientFault::Stalled),
@@ -63,7 +63,7 @@ impl BodyState {
     }
 
     /// Whether the whole body was read.
-    pub(super) fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.0.load(Ordering::Acquire) == DONE
     }
 
@@ -81,14 +81,14 @@ impl BodyState {
 }
 
 /// The client's body, limited to `limit` bytes, with its end recorded in a [`BodyState`].
-pub(super) struct Watched {
+pub(crate) struct Watched {
     inner: http_body_util::Limited<Body>,
     state: BodyState,
 }
 
 impl Watched {
     /// Watches `body`, cut at `limit` bytes.
-    pub(super) fn wrap(body: Body, limit: u64) -> (Body, BodyState) {
+    pub(crate) fn wrap(body: Body, limit: u64) -> (Body, BodyState) {
         let state = BodyState::default();
         let inner =
             http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));

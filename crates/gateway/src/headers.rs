@@ -1,9 +1,12 @@
-//! Header hygiene: hop-by-hop headers and the IETF RateLimit headers.
+//! Header hygiene: hop-by-hop headers, what the upstream is told about the client, and the
+//! IETF RateLimit headers.
 
-use super::*;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+
+use crate::GatewayState;
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
-pub(super) const HOP_BY_HOP: [&str; 8] = [
+pub(crate) const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -14,7 +17,7 @@ pub(super) const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
     // Names listed in `Connection` (rare) first; the fixed set needs no allocation.
     if h.contains_key(header::CONNECTION) {
         let listed: Vec<HeaderName> = h
@@ -33,13 +36,36 @@ pub(super) fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
-/// Sets `RateLimit-Policy` and `RateLimit` (IETF httpapi-ratelimit-headers) from their items.
-pub(super) fn rate_limit_headers(h: &mut HeaderMap, policies: &[String], limits: &[String]) {
-    for (name, items) in [("ratelimit-policy", policies), ("ratelimit", limits)] {
-        if !items.is_empty()
-            && let Ok(v) = HeaderValue::from_str(&items.join(", "))
-        {
-            h.insert(name, v);
+/// The items of `RateLimit-Policy` and `RateLimit` (IETF httpapi-ratelimit-headers) of
+/// every limit and quota that applied to a request.
+#[derive(Debug, Default)]
+pub(crate) struct RateHeaders {
+    policies: Vec<String>,
+    limits: Vec<String>,
+}
+
+impl RateHeaders {
+    /// A policy: `q` requests per `w` seconds.
+    pub(crate) fn policy(&mut self, name: &str, q: u64, w: u64) {
+        self.policies.push(format!("\"{name}\";q={q};w={w}"));
+    }
+
+    /// Where it stands: `r` left, reset in `t` seconds.
+    pub(crate) fn limit(&mut self, name: &str, r: u64, t: u64) {
+        self.limits.push(format!("\"{name}\";r={r};t={t}"));
+    }
+
+    /// Sets both headers (when anything applied).
+    pub(crate) fn write(&self, h: &mut HeaderMap) {
+        for (name, items) in [
+            ("ratelimit-policy", &self.policies),
+            ("ratelimit", &self.limits),
+        ] {
+            if !items.is_empty()
+                && let Ok(v) = HeaderValue::from_str(&items.join(", "))
+            {
+                h.insert(name, v);
+            }
         }
     }
 }
@@ -51,7 +77,7 @@ pub(super) fn rate_limit_headers(h: &mut HeaderMap, policies: &[String], limits:
 /// `X-Forwarded-For` (a trusted proxy's chain, then the immediate peer, as nginx's
 /// `$proxy_add_x_forwarded_for`; from anyone else the peer alone), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host`, `X-Request-Id` (the gateway's own) and the identity.
-pub(super) fn forward_headers(
+pub(crate) fn forward_headers(
     parts: &mut axum::http::request::Parts,
     state: &GatewayState,
     forward_authorization: bool,
@@ -150,6 +176,49 @@ pub(super) fn forward_headers(
         h.insert(portcullis_http::middleware::REQUEST_ID, id);
     }
     if let Some(id) = identity {
-        h.insert(IDENTITY_HEADER, id);
+        h.insert(crate::IDENTITY_HEADER, id);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("x-secret, keep-alive"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get("x-secret").is_none() && h.get(header::TE).is_none());
+        assert!(h.get(header::CONNECTION).is_none());
+        assert_eq!(h.get("x-kept").unwrap(), "1");
+    }
+
+    #[test]
+    fn rate_headers_list_every_item() {
+        let mut r = RateHeaders::default();
+        let mut h = HeaderMap::new();
+        r.write(&mut h);
+        assert!(h.is_empty());
+        r.policy("api", 10, 60);
+        r.limit("api", 9, 6);
+        r.policy("api-daily", 1000, 86400);
+        r.limit("api-daily", 999, 3600);
+        r.write(&mut h);
+        assert_eq!(
+            h.get("ratelimit-policy").unwrap(),
+            "\"api\";q=10;w=60, \"api-daily\";q=1000;w=86400"
+        );
+        assert_eq!(
+            h.get("ratelimit").unwrap(),
+            "\"api\";r=9;t=6, \"api-daily\";r=999;t=3600"
+        );
     }
 }

@@ -1,19 +1,56 @@
-//! The identity forwarded to the upstream: a short-lived EdDSA JWT.
+//! The identity forwarded to the upstream: a short-lived EdDSA JWT whose `aud` is the
+//! route. Tokens are minted per distinct set of facts and reused for half their lifetime;
+//! the cache of every route is this module's state.
 
-use super::*;
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::sync::Mutex;
+
+use axum::http::HeaderValue;
+use portcullis_core::Error;
+use portcullis_core::service::Principal;
+use serde_json::json;
+
+use crate::GatewayState;
+use crate::route::Route;
+
+/// Lifetime of a forwarded identity token.
+const IDENTITY_TTL: i64 = 60;
+/// Most tokens cached per route before the cache starts again.
+const MAX_CACHED: usize = 10_000;
+
+/// The identity tokens minted lately, per route, by a keyed hash of what they say.
+pub(crate) struct Identities {
+    caches: Vec<Mutex<HashMap<u64, CachedIdentity>>>,
+    hasher: RandomState,
+}
+
+impl Identities {
+    pub(crate) fn new(routes: usize) -> Self {
+        Self {
+            caches: (0..routes).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
 
 /// The identity header for `p` on `route`: a token minted for exactly the same facts is
 /// reused for half its lifetime (signing is the expensive part). The cache is keyed by a
 /// keyed hash of those facts and a hit is compared field by field, so a lookup allocates
 /// nothing and a hash collision can never hand one principal another's identity.
-pub(super) fn identity_token(
+pub(crate) fn identity_token(
     state: &GatewayState,
+    ids: &Identities,
     route: &Route,
     p: &Principal,
 ) -> Result<HeaderValue, Error> {
     use std::hash::{BuildHasher, Hash, Hasher};
     let now = state.svc.now();
-    let mut h = route.identity_hasher.build_hasher();
+    let cache = ids
+        .caches
+        .get(route.index)
+        .ok_or_else(|| Error::Internal("identity cache".into()))?;
+    let mut h = ids.hasher.build_hasher();
     p.user_id.hash(&mut h);
     p.session_id.hash(&mut h);
     p.role.as_str().hash(&mut h);
@@ -25,7 +62,7 @@ pub(super) fn identity_token(
         .map(|e| (&e.id, &e.scopes, e.until))
         .hash(&mut h);
     let key = h.finish();
-    if let Some(v) = route.identities.lock().ok().and_then(|m| {
+    if let Some(v) = cache.lock().ok().and_then(|m| {
         m.get(&key)
             .filter(|c| now - c.minted < IDENTITY_TTL / 2 && same_facts(&c.principal, p))
             .map(|c| c.header.clone())
@@ -35,8 +72,8 @@ pub(super) fn identity_token(
     let token = mint_identity(state, route, p, now)?;
     let header =
         HeaderValue::from_str(&token).map_err(|_| Error::Internal("identity token".into()))?;
-    if let Ok(mut m) = route.identities.lock() {
-        if m.len() >= 10_000 {
+    if let Ok(mut m) = cache.lock() {
+        if m.len() >= MAX_CACHED {
             m.clear();
         }
         m.insert(
@@ -53,7 +90,7 @@ pub(super) fn identity_token(
 
 /// A minted identity token, kept for reuse.
 #[derive(Debug)]
-pub(super) struct CachedIdentity {
+struct CachedIdentity {
     principal: Principal,
     header: HeaderValue,
     minted: i64,
@@ -72,7 +109,7 @@ fn same_facts(a: &Principal, b: &Principal) -> bool {
             == b.elevation.as_ref().map(|e| (&e.id, &e.scopes, e.until))
 }
 
-pub(super) fn mint_identity(
+fn mint_identity(
     state: &GatewayState,
     route: &Route,
     p: &Principal,

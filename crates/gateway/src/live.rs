@@ -1,7 +1,11 @@
-//! The gateway in force and what outlives a reload: the swap, the state a new gateway
-//! takes over, health checks and the upstream states for `/metrics`.
+//! The gateway in force and what outlives a reload: the swap, the phase state a new
+//! gateway takes over, the health-check loop and the upstream states for `/metrics`.
 
-use super::*;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Gateway;
+use portcullis_http::metrics::UpstreamState;
 
 /// The gateway in force: swapped whole when the routes are reloaded, while each request
 /// keeps the one it started with.
@@ -17,7 +21,7 @@ pub async fn health_checks(live: LiveGateway, mut stop: tokio::sync::watch::Rece
             _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
         }
         ticks += 1;
-        live.load_full().check_health(ticks).await;
+        crate::upstream::check_health(&live.load_full(), ticks).await;
     }
 }
 
@@ -29,31 +33,7 @@ impl Gateway {
 
     /// The state of every upstream of every route, for `/metrics`.
     pub fn upstream_states(&self) -> Vec<UpstreamState> {
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for route in &self.routes {
-            let breakers = route
-                .breakers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            for (i, up) in route.upstreams.iter().enumerate() {
-                out.push(UpstreamState {
-                    route: route.cfg.name.clone(),
-                    upstream: up.to_string(),
-                    healthy: route
-                        .healthy
-                        .get(i)
-                        .is_some_and(|h| h.load(Ordering::Relaxed)),
-                    breaker: breakers.get(i).map_or(0, |b| b.state(now)),
-                    in_flight: route
-                        .in_flight_per
-                        .get(i)
-                        .map_or(0, |c| c.load(Ordering::Relaxed)),
-                });
-            }
-        }
-        out
+        self.upstreams.states(&self.routes)
     }
 
     /// The names of the routes, in matching order.
@@ -67,68 +47,42 @@ impl Gateway {
     /// connection. What a request still in flight on `old` counts afterwards is flushed by
     /// [`Gateway::flush_usage`] on `old`.
     pub fn adopt(&mut self, old: &Gateway) {
-        fn take<T: Default>(m: &Mutex<T>) -> T {
-            std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-        }
-        fn put<T>(m: &Mutex<T>, v: T) {
-            *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = v;
-        }
-        self.redis = old.redis.clone();
-        for route in &mut self.routes {
-            let Some(before) = old.routes.iter().find(|r| r.cfg.name == route.cfg.name) else {
-                continue;
-            };
-            put(&route.limiter, take(&before.limiter));
-            put(&route.usage, take(&before.usage));
-            if before.cfg.upstreams == route.cfg.upstreams {
-                let breakers = before
-                    .breakers
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                put(&route.breakers, breakers);
-                for (new, was) in route.healthy.iter().zip(&before.healthy) {
-                    new.store(was.load(Ordering::Relaxed), Ordering::Relaxed);
-                }
-            }
-        }
+        self.limits.adopt(&self.routes, &old.limits, &old.routes);
+        self.quota.adopt(&self.routes, &old.quota, &old.routes);
+        self.upstreams
+            .adopt(&self.routes, &old.upstreams, &old.routes);
     }
+}
 
-    /// One round of active health checks: the routes due at tick `ticks` (seconds).
-    async fn check_health(&self, ticks: u64) {
-        for route in &self.routes {
-            let Some(path) = &route.cfg.health_check_path else {
-                continue;
-            };
-            if !ticks.is_multiple_of(route.cfg.health_check_interval_seconds.max(1)) {
-                continue;
-            }
-            for (i, up) in route.upstreams.iter().enumerate() {
-                let uri = format!(
-                    "{}://{}{}{}",
-                    up.uri.scheme_str().unwrap_or("http"),
-                    up.uri.authority().map_or("", |a| a.as_str()),
-                    up.uri.path().trim_end_matches('/'),
-                    path
-                );
-                let Ok(uri) = uri.parse::<Uri>() else {
-                    continue;
-                };
-                let req = axum::http::Request::get(uri).body(Body::empty());
-                let ok = match req {
-                    Ok(req) => matches!(
-                        tokio::time::timeout(Duration::from_secs(2), self.send(route, up, req)).await,
-                        Ok(Ok(res)) if res.status().is_success()
-                    ),
-                    Err(_) => false,
-                };
-                if let Some(h) = route.healthy.get(i) {
-                    let was = h.swap(ok, Ordering::Relaxed);
-                    if was != ok {
-                        tracing::warn!(route = %route.cfg.name, upstream = %up, healthy = ok, "upstream health changed");
-                    }
-                }
-            }
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use crate::route::tests::{config, gateway};
+    use crate::upstream::Outcome;
+
+    #[test]
+    fn a_reload_keeps_breakers_of_unchanged_routes_only() {
+        let old = gateway(&[
+            config("same", "prefix = \"/a\"\nbreaker_failures = 1"),
+            config("moved", "prefix = \"/b\"\nbreaker_failures = 1"),
+        ]);
+        for r in &old.routes {
+            old.upstreams.pick(r, None).unwrap().settle(Outcome::Fault);
+            old.upstreams.set_health(r, 0, false);
         }
+        let mut new = gateway(&[
+            config("same", "prefix = \"/a\"\nbreaker_failures = 1"),
+            config(
+                "moved",
+                "prefix = \"/b\"\nupstreams = [\"http://127.0.0.1:10\"]\nbreaker_failures = 1",
+            ),
+            config("added", "prefix = \"/c\""),
+        ]);
+        new.adopt(&old);
+        let states = new.upstream_states();
+        let of = |n: &str| states.iter().find(|s| s.route == n).unwrap();
+        assert_eq!((of("same").breaker, of("same").healthy), (2, false));
+        assert_eq!((of("moved").breaker, of("moved").healthy), (0, true));
+        assert_eq!((of("added").breaker, of("added").healthy), (0, true));
     }
 }

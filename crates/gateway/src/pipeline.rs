@@ -1,18 +1,28 @@
-//! A request for a route, from the edge guard to the response: the same steps the API's
-//! middleware runs (request id and access line, body pacing, panic and deadline guards,
+//! A request for a route, from the edge guard to the response. First the steps the API's
+//! middleware runs too (request id and access line, body pacing, panic and deadline guards,
 //! bans and deny lists, API-key and certificate authentication, security headers), as plain
-//! calls in one future, then the route's own phases ([`crate::handle`]).
+//! calls in one future; then the route's phases in order (see the crate's documentation).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::service::Principal;
+use portcullis_http::context::request_context;
+use portcullis_http::error::ApiError;
 use portcullis_http::middleware;
 
-use crate::GatewayState;
+use crate::headers::RateHeaders;
+use crate::inspect::{Refusal, Seen};
+use crate::route::Route;
+use crate::{Gateway, GatewayState, authenticate, authorize, body, early, forward, respond};
 
 /// A request for a route (or for nothing: a 404), in the order the API's layers run.
 pub async fn serve(state: GatewayState, req: Request) -> Response {
@@ -22,13 +32,12 @@ pub async fn serve(state: GatewayState, req: Request) -> Response {
         let api = req.uri().path().starts_with("/api/");
         let run = async move {
             let mut res = middleware::within_deadline(st, async move {
-                if let Some(ip) = middleware::address_to_check(st, &req)
-                    && let Some(refused) = middleware::blocked(st, ip).await
-                {
+                let ip = early::address(st, &req);
+                if let Some(refused) = early::banned(st, ip).await {
                     return refused;
                 }
                 match portcullis_http::signatures::key_principal(st, req).await {
-                    Ok(req) => crate::handle(State(st.clone()), req).await,
+                    Ok(req) => route_request(st, req).await,
                     Err(refused) => refused,
                 }
             })
@@ -41,6 +50,113 @@ pub async fn serve(state: GatewayState, req: Request) -> Response {
             .unwrap_or_else(middleware::panic_response)
     })
     .await
+}
+
+/// Matches the route, runs its phases, logs.
+async fn route_request(state: &GatewayState, req: Request) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host());
+    // The gateway in force when the request arrived serves it to the end, across a reload.
+    let gateway = state.live().load_full();
+    let Some(route) = crate::route::find(&gateway.routes, host, req.uri().path()) else {
+        return ApiError::not_found().into_response();
+    };
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let bytes_in = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (res, principal) = phases(state, &gateway, route, parts, body).await;
+    crate::log::log(route, principal.as_ref(), bytes_in, &res, started);
+    res
+}
+
+/// Phases 2 to 10 on one request; the principal (once known) for the log.
+async fn phases(
+    state: &GatewayState,
+    gateway: &Gateway,
+    route: &Route,
+    mut parts: Parts,
+    body: Body,
+) -> (Response, Option<Principal>) {
+    // A protocol upgrade (WebSocket) the route passes through: keep the client's side of it.
+    let upgrade = respond::client_upgrade(route, &mut parts);
+    let ctx = request_context(&parts, state);
+    if let Err(res) = early::route_rules(state, route, &parts, ctx.ip) {
+        return (res, None);
+    }
+    let principal = match authenticate::authenticate(state, route, &parts).await {
+        Ok(p) => p,
+        Err(res) => return (res, None),
+    };
+    macro_rules! go {
+        ($phase:expr) => {
+            match $phase {
+                Ok(v) => v,
+                Err(res) => return (res, principal),
+            }
+        };
+    }
+    let who = principal.as_ref();
+    go!(authorize::authorize(state, &gateway.denials, route, &parts, who, &ctx).await);
+    // IETF RateLimit-Policy / RateLimit items of every limit and quota that applied.
+    let mut rate = RateHeaders::default();
+    go!(gateway.limits.check(route, who, ctx.ip, &mut rate).await);
+    go!(gateway.quota.check(state, route, who, &mut rate).await);
+    let limit = route
+        .cfg
+        .max_body_bytes
+        .unwrap_or(gateway.default_body_limit);
+    go!(forward::announced_too_large(&parts, limit));
+    let (body, body_state) = body::Watched::wrap(body, limit);
+    // Known before anything reads it: whether the request has no body (and so can be sent
+    // again when no upstream could be reached).
+    let empty = body_state.finished();
+    let seen = Seen {
+        route,
+        parts: &parts,
+        principal: who,
+    };
+    let body = match gateway.inspectors.request(&seen, body).await {
+        Ok(body) => body,
+        Err(Refusal::Inspector(res)) => return (res, principal),
+        Err(Refusal::Body(e)) => {
+            let (status, code, detail) = body_state
+                .fault()
+                .unwrap_or(body::ClientFault::Malformed)
+                .answer(limit);
+            tracing::debug!(route = %route.cfg.name, error = %e, "request body failed under inspection");
+            return (
+                ApiError::new(status, code, detail).into_response(),
+                principal,
+            );
+        }
+    };
+    let identity = match who {
+        Some(p) => Some(go!(crate::identity::identity_token(
+            state,
+            &gateway.identities,
+            route,
+            p
+        )
+        .map_err(|e| ApiError::from(e).into_response()))),
+        None => None,
+    };
+    forward::prepare(
+        state,
+        route,
+        &mut parts,
+        upgrade.as_ref().map(|(proto, _)| proto),
+        identity,
+    );
+    let res = go!(forward::call(gateway, route, &parts, body, &body_state, empty, limit).await);
+    let res = respond::respond(gateway, route, res, upgrade, &rate).await;
+    (res, principal)
 }
 
 /// A future whose panic becomes an `Err` (the panic response), as the API's catch-panic

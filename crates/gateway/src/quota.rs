@@ -1,29 +1,109 @@
-//! API-key quotas per day and month, counted per node and flushed to the store.
+//! Phase 6, quota: an API key's requests per day and month on a route (`quota`), counted
+//! per node and flushed to the store, where every node adds its counts. The phase owns the
+//! usage cells of every route. A spent quota answers 429 until its period ends.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::response::{IntoResponse, Response};
+use portcullis_core::Error;
+use portcullis_core::service::Principal;
+use portcullis_http::error::ApiError;
+
+use crate::GatewayState;
+use crate::headers::RateHeaders;
+use crate::route::Route;
+
+/// Usage per `(API key id, period)`, per route.
+type Usage = Mutex<HashMap<(String, String), UsageCell>>;
+
+/// The quota usage every route has counted on this node.
+pub(crate) struct Quotas(Vec<Usage>);
+
+impl Quotas {
+    pub(crate) fn new(routes: usize) -> Self {
+        Self((0..routes).map(|_| Mutex::default()).collect())
+    }
+
+    /// Takes over the counts not yet stored of the routes that keep their name.
+    pub(crate) fn adopt(&mut self, routes: &[Route], old: &Quotas, old_routes: &[Route]) {
+        for route in routes {
+            let Some(before) = old_routes.iter().find(|r| r.cfg.name == route.cfg.name) else {
+                continue;
+            };
+            if let (Some(new), Some(was)) = (self.0.get(route.index), old.0.get(before.index)) {
+                let cells = std::mem::take(
+                    &mut *was
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                *new.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = cells;
+            }
+        }
+    }
+
+    /// The route's quota for an API key's request: charged, with what is left noted in
+    /// `headers`, or refused with 429. Users' own tokens have no quota.
+    pub(crate) async fn check(
+        &self,
+        state: &GatewayState,
+        route: &Route,
+        principal: Option<&Principal>,
+        headers: &mut RateHeaders,
+    ) -> Result<(), Response> {
+        let (Some(q), Some(grant)) = (route.cfg.quota, principal.and_then(|p| p.api_key.as_ref()))
+        else {
+            return Ok(());
+        };
+        let name = |st: &QuotaState| format!("{}-{}", route.cfg.name, st.name);
+        match self.charge(state, route, &grant.id, q).await {
+            Ok(states) => {
+                for st in states {
+                    headers.policy(&name(&st), st.limit, st.window);
+                    headers.limit(&name(&st), st.remaining, st.reset);
+                }
+                Ok(())
+            }
+            Err(QuotaError::Exhausted(st)) => {
+                route.metrics.quota_exhausted.inc();
+                headers.policy(&name(&st), st.limit, st.window);
+                headers.limit(&name(&st), 0, st.reset);
+                let mut res = ApiError::from(Error::RateLimited {
+                    retry_after: st.reset,
+                })
+                .into_response();
+                headers.write(res.headers_mut());
+                Err(res)
+            }
+            Err(QuotaError::Store(e)) => Err(ApiError::from(e).into_response()),
+        }
+    }
+}
 
 /// Where one quota of a request stands.
 #[derive(Debug, Clone)]
-pub(super) struct QuotaState {
+pub(crate) struct QuotaState {
     /// `daily` or `monthly`.
-    pub(super) name: &'static str,
-    pub(super) limit: u64,
-    pub(super) remaining: u64,
+    pub(crate) name: &'static str,
+    pub(crate) limit: u64,
+    pub(crate) remaining: u64,
     /// Seconds until the period ends.
-    pub(super) reset: u64,
+    pub(crate) reset: u64,
     /// Length of the period, seconds.
-    pub(super) window: u64,
+    pub(crate) window: u64,
 }
 
 /// Why a quota refused.
-pub(super) enum QuotaError {
+pub(crate) enum QuotaError {
     Exhausted(QuotaState),
     Store(Error),
 }
 
 /// The current UTC day and month as stored period names, with the seconds left in each and
 /// their lengths.
-pub(super) fn quota_periods(now: i64) -> Option<[(&'static str, String, u64, u64); 2]> {
+pub(crate) fn quota_periods(now: i64) -> Option<[(&'static str, String, u64, u64); 2]> {
     let t = time::OffsetDateTime::from_unix_timestamp(now).ok()?;
     let day = format!(
         "d:{:04}-{:02}-{:02}",
@@ -57,21 +137,34 @@ pub(super) fn quota_periods(now: i64) -> Option<[(&'static str, String, u64, u64
 /// What one node counted of one API key's quota period: the total stored when it last
 /// looked (`refreshed`), and what it admitted since (not yet added to the store).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct UsageCell {
-    pub(super) base: u64,
-    pub(super) local: u64,
-    pub(super) refreshed: Instant,
+pub(crate) struct UsageCell {
+    pub(crate) base: u64,
+    pub(crate) local: u64,
+    pub(crate) refreshed: Instant,
 }
 
 /// How stale a node's view of the stored quota usage may get: the flush refreshes busy
 /// keys this often, and a key idle longer is read again before its next request.
-pub(super) const USAGE_FRESHNESS: Duration = Duration::from_secs(1);
+pub(crate) const USAGE_FRESHNESS: Duration = Duration::from_secs(1);
 
-impl Gateway {
+impl Quotas {
+    /// The usage cells of `route`.
+    fn usage(
+        &self,
+        route: &Route,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), UsageCell>> {
+        static NONE: std::sync::LazyLock<Usage> = std::sync::LazyLock::new(Mutex::default);
+        self.0
+            .get(route.index)
+            .unwrap_or(&NONE)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Counts a request against the quotas of `key_id` on `route`: every configured period
     /// must have room, then each is charged. Usage is read from the store the first time a
-    /// node sees a key in a period, and added back by [`Gateway::flush_usage`].
-    pub(super) async fn charge_quota(
+    /// node sees a key in a period, and added back by [`Quotas::flush`].
+    async fn charge(
         &self,
         state: &GatewayState,
         route: &Route,
@@ -92,10 +185,8 @@ impl Gateway {
             .collect();
         for (_, period, ..) in &wanted {
             let cell_key = (key_id.to_owned(), period.clone());
-            let fresh = route
-                .usage
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            let fresh = self
+                .usage(route)
                 .get(&cell_key)
                 .is_some_and(|c| c.local > 0 || c.refreshed.elapsed() < USAGE_FRESHNESS);
             if !fresh {
@@ -105,10 +196,7 @@ impl Gateway {
                     .api_key_usage(key_id, &route.cfg.name, period)
                     .await
                     .map_err(|e| QuotaError::Store(e.into()))?;
-                let mut usage = route
-                    .usage
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut usage = self.usage(route);
                 let cell = usage.entry(cell_key).or_insert(UsageCell {
                     base: stored,
                     local: 0,
@@ -121,10 +209,7 @@ impl Gateway {
                 }
             }
         }
-        let mut usage = route
-            .usage
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut usage = self.usage(route);
         let mut states = Vec::with_capacity(wanted.len());
         for (name, period, limit, left, window) in &wanted {
             let used = usage
@@ -157,16 +242,18 @@ impl Gateway {
 
     /// Adds what this node counted to the stored quota usage and learns the totals (what
     /// the other nodes counted too); forgets periods that are over.
-    pub async fn flush_usage(&self, store: &dyn portcullis_core::store::Store, now: i64) {
+    pub(crate) async fn flush(
+        &self,
+        routes: &[Route],
+        store: &dyn portcullis_core::store::Store,
+        now: i64,
+    ) {
         let current: Vec<String> = quota_periods(now)
             .map(|p| p.into_iter().map(|(_, period, ..)| period).collect())
             .unwrap_or_default();
-        for route in &self.routes {
+        for route in routes {
             let pending: Vec<((String, String), u64)> = {
-                let mut usage = route
-                    .usage
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut usage = self.usage(route);
                 usage.retain(|(_, period), c| c.local > 0 || current.contains(period));
                 usage
                     .iter()
@@ -183,10 +270,7 @@ impl Gateway {
                 .collect();
             match store.add_api_key_usage(&rows).await {
                 Ok(totals) => {
-                    let mut usage = route
-                        .usage
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut usage = self.usage(route);
                     for ((k, n), total) in pending.into_iter().zip(totals) {
                         if let Some(c) = usage.get_mut(&k) {
                             c.local = c.local.saturating_sub(n);
@@ -200,5 +284,26 @@ impl Gateway {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_the_utc_day_and_month() {
+        // 2026-12-31T23:00:00Z
+        let [day, month] = quota_periods(1_798_758_000).unwrap();
+        assert_eq!(day.0, "daily");
+        assert_eq!(day.1, "d:2026-12-31");
+        assert_eq!((day.2, day.3), (3600, 86_400));
+        assert_eq!(month.1, "m:2026-12");
+        assert_eq!((month.2, month.3), (3600, 31 * 86_400));
+        // 2028-02-10T00:00:00Z, a leap February.
+        let [_, feb] = quota_periods(1_833_753_600).unwrap();
+        assert_eq!(feb.1, "m:2028-02");
+        assert_eq!(feb.3, 29 * 86_400);
     }
 }

@@ -1,0 +1,102 @@
+//! Phase 3, authenticate: who is calling. An API key or client certificate was already
+//! turned into a principal at the edge (its signature checked over the body); otherwise the
+//! bearer token. A public route (`auth = "none"`) neither needs nor checks credentials and
+//! forwards no identity.
+
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::Error;
+use portcullis_core::config::RouteAuth;
+use portcullis_core::service::Principal;
+use portcullis_http::error::ApiError;
+use portcullis_http::signatures::KeyPrincipal;
+
+use crate::GatewayState;
+use crate::route::Route;
+
+/// The principal of the request, checked against the kind of credential the route takes
+/// and the second factor its role requires; `None` on a public route.
+pub(crate) async fn authenticate(
+    state: &GatewayState,
+    route: &Route,
+    parts: &Parts,
+) -> Result<Option<Principal>, Response> {
+    let cfg = &route.cfg;
+    if cfg.auth == RouteAuth::None {
+        return Ok(None);
+    }
+    let p = match parts.extensions.get::<KeyPrincipal>() {
+        Some(k) => k.0.clone(),
+        None => portcullis_http::context::bearer(parts)
+            .and_then(|token| state.svc.authenticate(token))
+            .map_err(|e| ApiError::from(e).into_response())?,
+    };
+    if !kind_allowed(cfg.auth, &p) {
+        return Err(ApiError::from(Error::Forbidden(format!(
+            "This route needs {}.",
+            match cfg.auth {
+                RouteAuth::User => "a signed-in user",
+                RouteAuth::ApiKey => "an API key",
+                RouteAuth::Mtls => "a client certificate",
+                _ => "credentials",
+            }
+        )))
+        .into_response());
+    }
+    if p.api_key.is_none() && portcullis_http::context::lacks_required_factor(state, &p) {
+        return Err(ApiError::from(Error::MfaEnrollmentRequired).into_response());
+    }
+    Ok(Some(p))
+}
+
+/// Whether the route's `auth` takes this kind of principal.
+fn kind_allowed(auth: RouteAuth, p: &Principal) -> bool {
+    match (&p.api_key, auth) {
+        (_, RouteAuth::Any) => true,
+        (None, RouteAuth::User) => true,
+        (Some(g), RouteAuth::Mtls) => g.id.starts_with("mtls:"),
+        (Some(g), RouteAuth::ApiKey) => !g.id.starts_with("mtls:"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use portcullis_core::model::{Role, SigningMode};
+    use portcullis_core::service::ApiKeyGrant;
+
+    fn principal(key: Option<&str>) -> Principal {
+        Principal {
+            user_id: "u".into(),
+            session_id: String::new(),
+            role: Role::User,
+            amr: vec!["pwd".into()],
+            auth_time: 0,
+            api_key: key.map(|id| ApiKeyGrant {
+                id: id.into(),
+                scopes: vec![],
+                signing: SigningMode::None,
+            }),
+            elevation: None,
+        }
+    }
+
+    #[test]
+    fn each_route_auth_takes_its_kind_of_principal() {
+        let user = principal(None);
+        let key = principal(Some("k1"));
+        let cert = principal(Some("mtls:spiffe://x"));
+        for (auth, user_ok, key_ok, cert_ok) in [
+            (RouteAuth::Any, true, true, true),
+            (RouteAuth::User, true, false, false),
+            (RouteAuth::ApiKey, false, true, false),
+            (RouteAuth::Mtls, false, false, true),
+        ] {
+            assert_eq!(kind_allowed(auth, &user), user_ok, "{auth:?} user");
+            assert_eq!(kind_allowed(auth, &key), key_ok, "{auth:?} key");
+            assert_eq!(kind_allowed(auth, &cert), cert_ok, "{auth:?} cert");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Phase 2, early filter: what refuses a request before anyone is authenticated. Bans and
+//! deny lists (for every request outside the API, before a signed body is even read), then
+//! the route's own rules: denied and allowed addresses, countries, methods.
+
+use std::net::IpAddr;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use portcullis_core::Error;
+use portcullis_http::error::ApiError;
+
+use crate::GatewayState;
+use crate::route::Route;
+
+/// The client address whose bans decide the request (see
+/// `portcullis_http::middleware::address_to_check`).
+pub(crate) fn address(state: &GatewayState, req: &Request) -> Option<IpAddr> {
+    portcullis_http::middleware::address_to_check(state, req)
+}
+
+/// The refusal of a request from a banned or deny-listed address (or, when the bans cannot
+/// be read, of every request: fail closed).
+pub(crate) async fn banned(state: &GatewayState, ip: Option<IpAddr>) -> Option<Response> {
+    portcullis_http::middleware::blocked(state, ip?).await
+}
+
+/// The route's address, country and method rules.
+pub(crate) fn route_rules(
+    state: &GatewayState,
+    route: &Route,
+    parts: &Parts,
+    ip: Option<IpAddr>,
+) -> Result<(), Response> {
+    addresses(route, ip)?;
+    let cfg = &route.cfg;
+    if let Some(country) =
+        state
+            .svc
+            .country_refused(ip, &cfg.allowed_countries, &cfg.denied_countries)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            format!("Requests from this location ({country}) may not use this route."),
+        )
+        .into_response());
+    }
+    method(route, parts)
+}
+
+fn ip_in(nets: &[IpNet], ip: Option<IpAddr>) -> bool {
+    ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+}
+
+/// `denied_ips` refuse; a non-empty `allowed_ips` admits only its own (and never an unknown
+/// client address).
+fn addresses(route: &Route, ip: Option<IpAddr>) -> Result<(), Response> {
+    let cfg = &route.cfg;
+    if ip_in(&cfg.denied_ips, ip) || (!cfg.allowed_ips.is_empty() && !ip_in(&cfg.allowed_ips, ip)) {
+        return Err(ApiError::from(Error::IpNotAllowed).into_response());
+    }
+    Ok(())
+}
+
+/// A route with `methods` takes only those.
+fn method(route: &Route, parts: &Parts) -> Result<(), Response> {
+    if !route.methods.is_empty() && !route.methods.contains(&parts.method) {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("This route accepts {}.", route.cfg.methods.join(", ")),
+        )
+        .into_response());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::route::tests::{config, gateway};
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn denied_before_allowed_and_unknown_clients_are_not_allowed() {
+        let g = gateway(&[config(
+            "r",
+            "prefix = \"/r\"\nallowed_ips = [\"10.0.0.0/8\"]\ndenied_ips = [\"10.9.0.0/16\"]",
+        )]);
+        let r = &g.routes[0];
+        assert!(addresses(r, ip("10.1.2.3")).is_ok());
+        assert_eq!(
+            addresses(r, ip("10.9.1.1")).unwrap_err().status(),
+            StatusCode::FORBIDDEN
+        );
+        assert!(addresses(r, ip("192.0.2.1")).is_err());
+        assert!(addresses(r, None).is_err());
+        let open = gateway(&[config("o", "prefix = \"/o\"")]);
+        assert!(addresses(&open.routes[0], None).is_ok());
+    }
+
+    #[test]
+    fn methods_are_enforced_when_listed() {
+        let g = gateway(&[config("r", "prefix = \"/r\"\nmethods = [\"GET\"]")]);
+        let parts = |m: &str| {
+            axum::http::Request::builder()
+                .method(m)
+                .uri("/r")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        assert!(method(&g.routes[0], &parts("GET")).is_ok());
+        assert_eq!(
+            method(&g.routes[0], &parts("DELETE")).unwrap_err().status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! Phase 9, forward: the upstream request (the normalised path, without the prefix when
+//! `strip_prefix`; the header hygiene of [`crate::headers`]; the identity token) and the
+//! call, with the route's timeout, retries of what never reached an upstream, breaker
+//! bookkeeping and `max_concurrent` permits. The phase owns the upstream HTTP clients: one
+//! HTTP/1.1 pool, one HTTP/2 prior-knowledge pool, and a TLS client per `https://` route.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use portcullis_http::error::ApiError;
+
+use crate::body::{BodyState, ClientFault};
+use crate::route::Route;
+use crate::upstream::{Outcome, Upstream};
+use crate::{Gateway, GatewayState};
+
+/// How long an idle pooled upstream connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+/// How long connecting to an upstream may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+type TlsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// The upstream HTTP clients.
+pub(crate) struct Clients {
+    http1: Client<HttpConnector, Body>,
+    /// For `h2c://` upstreams: HTTP/2 with prior knowledge, streams multiplexed on pooled
+    /// connections.
+    h2c: Client<HttpConnector, Body>,
+    /// Per route: the client for its `https://` upstreams (server verified against the
+    /// route's CA or the system's roots, with its client certificate for mTLS).
+    tls: Vec<Option<TlsClient>>,
+}
+
+fn connector() -> HttpConnector {
+    let mut c = HttpConnector::new();
+    c.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    c.set_nodelay(true);
+    c
+}
+
+impl Clients {
+    pub(crate) fn new(routes: usize) -> Self {
+        Self {
+            http1: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .build(connector()),
+            h2c: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .http2_only(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .build(connector()),
+            tls: (0..routes).map(|_| None).collect(),
+        }
+    }
+
+    /// Talks TLS to `route`'s upstreams with `config`: h2 offered by ALPN, http/1.1 as the
+    /// fallback; a WebSocket route speaks HTTP/1.1 only, since its upgrade needs it.
+    pub(crate) fn use_tls(&mut self, route: &Route, mut config: rustls::ClientConfig) {
+        // ALPN is the connector's to set.
+        config.alpn_protocols.clear();
+        let mut http = connector();
+        http.enforce_http(false);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http();
+        let https = if route.cfg.websocket {
+            builder.enable_http1().wrap_connector(http)
+        } else {
+            builder.enable_all_versions().wrap_connector(http)
+        };
+        if let Some(slot) = self.tls.get_mut(route.index) {
+            *slot = Some(
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE)
+                    .build(https),
+            );
+        }
+    }
+
+    /// Sends a request to `upstream`, one of `route`'s.
+    pub(crate) fn send(
+        &self,
+        route: &Route,
+        upstream: &Upstream,
+        mut req: axum::http::Request<Body>,
+    ) -> hyper_util::client::legacy::ResponseFuture {
+        *req.version_mut() = upstream.version();
+        match self.tls.get(route.index) {
+            _ if upstream.h2c => self.h2c.request(req),
+            Some(Some(c)) => c.request(req),
+            _ => self.http1.request(req),
+        }
+    }
+}
+
+fn problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Response {
+    ApiError::new(status, code, detail).into_response()
+}
+
+/// The path and query the upstream is sent: the normalised path (what every policy judged),
+/// without the route's prefix when `strip_prefix`.
+pub(crate) fn upstream_path(route: &Route, parts: &Parts) -> String {
+    let cfg = &route.cfg;
+    let path = parts.uri.path();
+    let path = if cfg.strip_prefix {
+        let rest = path
+            .strip_prefix(cfg.prefix.trim_end_matches('/'))
+            .unwrap_or(path);
+        if rest.is_empty() { "/" } else { rest }
+    } else {
+        path
+    };
+    match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    }
+}
+
+/// The request's head rewritten for the upstream: header hygiene, the upgrade it carries
+/// on, the identity.
+pub(crate) fn prepare(
+    state: &GatewayState,
+    route: &Route,
+    parts: &mut Parts,
+    upgrade: Option<&HeaderValue>,
+    identity: Option<HeaderValue>,
+) {
+    crate::headers::forward_headers(
+        parts,
+        state,
+        route.cfg.forward_authorization,
+        upgrade,
+        identity,
+    );
+}
+
+/// Calls the route's upstreams until one answers: a request that never reached an upstream
+/// (no connection) is tried on the next one, `retries` times, when it is idempotent and has
+/// no body. Refusals are the gateway's own problems.
+pub(crate) async fn call(
+    gateway: &Gateway,
+    route: &Route,
+    parts: &Parts,
+    body: Body,
+    body_state: &BodyState,
+    empty: bool,
+    limit: u64,
+) -> Result<axum::http::Response<hyper::body::Incoming>, Response> {
+    let cfg = &route.cfg;
+    let path_query = upstream_path(route, parts);
+    let Some(mut attempt) = gateway.upstreams.pick(route, None) else {
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_unavailable",
+            "The upstream service is unavailable (circuit open); retry shortly.",
+        ));
+    };
+    // A request without a body to an idempotent method can be sent again elsewhere when no
+    // connection could be made (nothing reached the upstream).
+    let replayable = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE
+    ) && empty;
+    let mut body = Some(body);
+    let mut tries = 0;
+    loop {
+        let idx = attempt.idx;
+        let Some(upstream) = route.upstreams.get(idx) else {
+            return Err(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_unavailable",
+                "No upstream.",
+            ));
+        };
+        let base = upstream.uri.path().trim_end_matches('/');
+        let uri = Uri::builder()
+            .scheme(upstream.uri.scheme_str().unwrap_or("http"))
+            .authority(upstream.uri.authority().map_or("", |a| a.as_str()))
+            .path_and_query(format!("{base}{path_query}"))
+            .build()
+            .map_err(|e| {
+                problem(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("bad path: {e}"),
+                )
+            })?;
+        // Held until the upstream has answered: the upstream's share of `max_concurrent`.
+        let _permit = match attempt.permit() {
+            Ok(p) => p,
+            Err(()) => {
+                route.metrics.concurrency.inc();
+                return Err(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unavailable",
+                    "Too many requests in flight to this upstream; retry shortly.",
+                ));
+            }
+        };
+        let mut p = parts.clone();
+        p.uri = uri;
+        let b = body.take().unwrap_or_else(Body::empty);
+        let sent = tokio::time::timeout(
+            crate::upstream_timeout(route),
+            gateway
+                .forward
+                .send(route, upstream, axum::http::Request::from_parts(p, b)),
+        )
+        .await;
+        // The client's own body failing is the client's error, whatever the upstream did.
+        if let Some(fault) = body_state.fault()
+            && !matches!(sent, Ok(Ok(_)))
+        {
+            attempt.settle(Outcome::Neutral);
+            let (status, code, detail) = fault.answer(limit);
+            return Err(problem(status, code, detail));
+        }
+        match sent {
+            Ok(Ok(res)) => {
+                let bad = matches!(res.status().as_u16(), 502..=504);
+                attempt.settle(if bad { Outcome::Fault } else { Outcome::Ok });
+                return Ok(res);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
+                attempt.settle(Outcome::Fault);
+                if e.is_connect() && replayable && tries < cfg.retries {
+                    tries += 1;
+                    if let Some(next) = gateway.upstreams.pick(route, Some(idx)) {
+                        attempt = next;
+                        continue;
+                    }
+                }
+                return Err(problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unavailable",
+                    "The upstream service is unavailable.",
+                ));
+            }
+            Err(_) if !body_state.finished() => {
+                // Still waiting for the client's body: not the upstream's delay.
+                attempt.settle(Outcome::Neutral);
+                let (status, code, detail) = ClientFault::Stalled.answer(limit);
+                return Err(problem(status, code, detail));
+            }
+            Err(_) => {
+                attempt.settle(Outcome::Fault);
+                return Err(problem(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "The upstream service did not answer in time.",
+                ));
+            }
+        }
+    }
+}
+
+/// Refuses a body announced over the limit before anything is sent.
+pub(crate) fn announced_too_large(parts: &Parts, limit: u64) -> Result<(), Response> {
+    if parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit)
+    {
+        return Err(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The body is over {limit} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::route::tests::{config, gateway};
+
+    fn parts(uri: &str) -> Parts {
+        axum::http::Request::builder()
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn the_prefix_is_stripped_on_segment_boundaries_and_the_query_kept() {
+        let g = gateway(&[
+            config("s", "prefix = \"/pay/\"\nstrip_prefix = true"),
+            config("k", "prefix = \"/keep\""),
+        ]);
+        let by = |n: &str| g.routes.iter().find(|r| r.name() == n).unwrap();
+        assert_eq!(upstream_path(by("s"), &parts("/pay/x?a=1")), "/x?a=1");
+        assert_eq!(upstream_path(by("s"), &parts("/pay")), "/");
+        assert_eq!(upstream_path(by("k"), &parts("/keep/y")), "/keep/y");
+    }
+
+    #[test]
+    fn an_announced_body_over_the_limit_is_refused() {
+        let mut p = parts("/x");
+        assert!(announced_too_large(&p, 10).is_ok());
+        p.headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
+        assert_eq!(
+            announced_too_large(&p, 10).unwrap_err().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+}
