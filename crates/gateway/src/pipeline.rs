@@ -71,8 +71,15 @@ async fn route_request(state: &GatewayState, req: Request) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let (res, principal) = phases(state, &gateway, route, parts, body).await;
+    let (mut res, principal) = phases(state, &gateway, route, parts, body).await;
     crate::log::log(route, principal.as_ref(), bytes_in, &res, started);
+    if state.access.enabled() {
+        res.extensions_mut()
+            .insert(portcullis_http::access_log::Attribution {
+                route: route.label.clone(),
+                principal: principal.map(|p| p.user_id),
+            });
+    }
     res
 }
 

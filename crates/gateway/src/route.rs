@@ -18,6 +18,8 @@ pub struct Route {
     pub(crate) policy: Option<crate::policy::RoutePolicy>,
     /// Its request counters and latency histogram.
     pub(crate) metrics: portcullis_http::metrics::RouteMetrics,
+    /// Its name, shared by every access line it serves.
+    pub(crate) label: std::sync::Arc<str>,
 }
 
 impl Route {
@@ -41,6 +43,7 @@ impl Route {
             methods: crate::methods(r)?,
             policy: policy_of(r)?,
             metrics: metrics.route(&r.name),
+            label: r.name.as_str().into(),
         })
     }
 

@@ -28,6 +28,18 @@ pub struct AccessLine {
     pub status: u16,
     /// Time to the response head, microseconds.
     pub latency_us: u64,
+    /// The gateway route and principal, for a request the gateway served.
+    pub by: Option<Attribution>,
+}
+
+/// Which gateway route served a request, and for whom: the gateway puts it on its
+/// responses, the access line reads it from there.
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    /// The route's name.
+    pub route: std::sync::Arc<str>,
+    /// The authenticated principal's user id (the service account's, for an API key).
+    pub principal: Option<String>,
 }
 
 /// The queue to the writer thread, with its sampling and counters.
@@ -97,6 +109,11 @@ impl AccessLog {
     }
 
     /// Whether a line for a request with `status` is wanted: every error, and the sampled
+    /// Whether access lines are written at all.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// share of the rest (exactly: every `1/sample`th, not at random).
     pub fn wants(&self, status: u16) -> bool {
         if self.tx.is_none() {
@@ -198,9 +215,22 @@ fn format_line(buf: &mut Vec<u8>, l: &AccessLine) {
     let path = serde_json::Value::from(l.path.as_str());
     #[allow(clippy::cast_precision_loss)]
     let latency_ms = l.latency_us as f64 / 1000.0;
+    let by = match &l.by {
+        None => String::new(),
+        Some(a) => {
+            let mut by = format!(r#","route":{}"#, serde_json::Value::from(&*a.route));
+            if let Some(p) = &a.principal {
+                by.push_str(&format!(
+                    r#","principal":{}"#,
+                    serde_json::Value::from(p.as_str())
+                ));
+            }
+            by
+        }
+    };
     let _ = writeln!(
         buf,
-        r#"{{"timestamp":"{ts}","level":"INFO","fields":{{"message":"request completed","status":{},"latency_ms":{latency_ms}}},"target":"portcullis_web::access_log","span":{{"request_id":"{}","method":"{}","path":{path},"name":"request"}}}}"#,
+        r#"{{"timestamp":"{ts}","level":"INFO","fields":{{"message":"request completed","status":{},"latency_ms":{latency_ms}{by}}},"target":"portcullis_web::access_log","span":{{"request_id":"{}","method":"{}","path":{path},"name":"request"}}}}"#,
         l.status,
         l.request_id,
         l.method.as_str(),
@@ -233,6 +263,7 @@ mod tests {
             path: path.into(),
             status,
             latency_us: 1500,
+            by: None,
         }
     }
 
@@ -254,7 +285,12 @@ mod tests {
         let s2 = sink.clone();
         let log = AccessLog::start_to(true, 1.0, move || s2.clone());
         log.log(line(200, "/a\"b\\c\n"));
-        log.log(line(503, "/x"));
+        let mut by = line(503, "/x");
+        by.by = Some(Attribution {
+            route: "pay\"ments".into(),
+            principal: Some("u-1".into()),
+        });
+        log.log(by);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
@@ -266,6 +302,9 @@ mod tests {
                 assert_eq!(v[0]["span"]["path"], "/a\"b\\c\n");
                 assert_eq!(v[0]["fields"]["message"], "request completed");
                 assert_eq!(v[1]["fields"]["status"], 503);
+                assert_eq!(v[1]["fields"]["route"], "pay\"ments");
+                assert_eq!(v[1]["fields"]["principal"], "u-1");
+                assert!(v[0]["fields"].get("route").is_none());
                 assert_eq!(v[0]["fields"]["latency_ms"], 1.5);
                 assert!(
                     v[0]["timestamp"]

@@ -78,6 +78,9 @@ where
             path,
             status,
             latency_us: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            by: res
+                .extensions_mut()
+                .remove::<crate::access_log::Attribution>(),
         });
     }
     if let Some(v) = header {
