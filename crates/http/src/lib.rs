@@ -8,6 +8,7 @@
 pub mod access_log;
 pub mod client_ip;
 pub mod context;
+pub mod cors;
 pub mod edge;
 pub mod error;
 pub mod grpc;
@@ -57,6 +58,8 @@ pub struct WebSettings {
     pub security_languages: Option<String>,
     /// Shares needed to unseal, when the master key is split (for the seal status).
     pub shamir_threshold: Option<u8>,
+    /// `server.cors_origins`, as browsers send them.
+    pub cors_origins: Vec<String>,
     /// `log.access`: one access line per request, off the request path.
     pub access_log: bool,
     /// `log.access_sample`: the share of successful requests logged.
@@ -82,6 +85,12 @@ impl WebSettings {
             security_policy: c.security_txt.policy.clone(),
             security_languages: c.security_txt.preferred_languages.clone(),
             shamir_threshold: None,
+            cors_origins: c
+                .server
+                .cors_origins
+                .iter()
+                .filter_map(|o| portcullis_core::config::cors_origin(o).ok())
+                .collect(),
             access_log: c.log.access,
             access_sample: c.log.access_sample,
         }

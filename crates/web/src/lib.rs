@@ -91,6 +91,10 @@ pub fn api(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
+            portcullis_http::cors::cors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
             middleware::security_headers,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -122,6 +122,9 @@ impl Config {
                 "must be an absolute http(s) URL without a trailing slash",
             ));
         }
+        for origin in &self.server.cors_origins {
+            server::cors_origin(origin).map_err(|why| bad("server.cors_origins", why))?;
+        }
         if self.server.max_body_bytes < 1024 || self.server.max_body_bytes > 64 * 1024 * 1024 {
             return Err(bad(
                 "server.max_body_bytes",
@@ -445,6 +448,32 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(Config::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        for (text, origin) in [
+            ("https://App.Example", "https://app.example"),
+            ("https://app.example/", "https://app.example"),
+            ("https://app.example:443", "https://app.example"),
+            ("http://localhost:5173", "http://localhost:5173"),
+        ] {
+            assert_eq!(server::cors_origin(text).as_deref(), Ok(origin), "{text}");
+        }
+        for bad in [
+            "*",
+            "null",
+            "app.example",
+            "https://app.example/path",
+            "https://u:p@app.example",
+            "https://app.example?x=1",
+            "ftp://app.example",
+        ] {
+            assert!(server::cors_origin(bad).is_err(), "{bad}");
+        }
+        let mut c = Config::default();
+        c.server.cors_origins = vec!["*".into()];
+        assert_eq!(c.validate().unwrap_err().key, "server.cors_origins");
     }
 
     #[test]

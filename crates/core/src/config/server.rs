@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// HTTP/2 from clients: h2 by ALPN on the TLS listener, h2c (prior knowledge) on the
     /// plain one. Off: HTTP/1.1 only.
     pub http2: bool,
+    /// Origins (`https://app.example`) whose browser pages may call `/api/v1`: CORS. Empty
+    /// (the default): none. Exact origins only; `*` is refused.
+    pub cors_origins: Vec<String>,
     /// `[server.tls]`: serve HTTPS directly.
     pub tls: Option<TlsConfig>,
 }
@@ -96,6 +99,7 @@ impl Default for ServerConfig {
             body_timeout_seconds: 30,
             max_header_bytes: 65_536,
             http2: true,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -129,4 +133,26 @@ impl Default for DatabaseConfig {
             max_connections: 16,
         }
     }
+}
+
+/// The origin `text` names, in the form browsers send it (`scheme://host[:port]`, lower
+/// case, default port left out), or why it is not one.
+pub fn cors_origin(text: &str) -> Result<String, String> {
+    if text.trim() == "*" {
+        return Err("`*` is not accepted: list each origin".into());
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}`: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "`{text}` is not an origin: scheme://host[:port], without a path"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
 }

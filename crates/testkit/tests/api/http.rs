@@ -279,3 +279,105 @@ async fn headers_and_documents(b: Backend) {
     assert_eq!((s, body["status"].as_str()), (200, Some("ok")));
     srv.stop().await;
 }
+
+/// `server.cors_origins`: an allowed origin's preflight and calls carry CORS headers (also
+/// on errors, so a page can read the problem), another origin's preflight is refused and
+/// its calls carry none, gateway routes and health checks are untouched, no credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_for_allowed_origins_only() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.server.cors_origins = vec!["https://App.example/".into()];
+    })
+    .await;
+    let app = "https://app.example";
+    let preflight = |origin: &str| {
+        client()
+            .request(reqwest::Method::OPTIONS, srv.url("/api/v1/auth/login"))
+            .header("origin", origin.to_owned())
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+    };
+    let ok = preflight(app).await.unwrap();
+    assert_eq!(ok.status(), 204);
+    let h = ok.headers();
+    assert_eq!(h["access-control-allow-origin"], app);
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let allowed = h["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+    assert!(h.get("access-control-allow-credentials").is_none());
+    assert!(h["vary"].to_str().unwrap().contains("origin"));
+    assert!(h.contains_key("x-request-id"));
+
+    let evil = preflight("https://evil.example").await.unwrap();
+    assert_eq!(evil.status(), 403);
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    let body: serde_json::Value = evil.json().await.unwrap();
+    assert_eq!(body["code"], "origin_not_allowed");
+    // A prefix or suffix of the allowed origin is another origin.
+    for near in [
+        "https://app.example.evil.example",
+        "http://app.example",
+        "https://app.example:8443",
+    ] {
+        assert_eq!(preflight(near).await.unwrap().status(), 403, "{near}");
+    }
+
+    // A real call, failing: the page may read the problem and the request id.
+    let res = client()
+        .post(srv.url("/api/v1/auth/login"))
+        .header("origin", app)
+        .json(
+            &serde_json::json!({"email": "nobody@example.com", "password": "wrong password here"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["access-control-allow-origin"], app);
+    assert!(
+        res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-request-id")
+    );
+    let other = client()
+        .get(srv.url("/api/v1/auth/me"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    assert!(other.headers()["vary"].to_str().unwrap().contains("origin"));
+    // Outside /api/v1: nothing.
+    let health = client()
+        .get(srv.url("/healthz"))
+        .header("origin", app)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        health
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    srv.stop().await;
+}
+
+#[test]
+fn cors_wildcards_are_refused_at_start() {
+    let mut c = portcullis_core::config::Config::default();
+    c.server.cors_origins = vec!["*".into()];
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key, "server.cors_origins");
+    assert!(err.message.contains("each origin"), "{}", err.message);
+}
