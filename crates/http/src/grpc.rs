@@ -109,6 +109,36 @@ async fn into_grpc(res: Response) -> Response {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any text becomes a valid header value that decodes back to the same bytes, and
+        /// any content type is judged without a panic.
+        #[test]
+        fn messages_round_trip(text in "\\PC*", raw in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let encoded = encode_message(&text);
+            proptest::prop_assert!(HeaderValue::from_str(&encoded).is_ok());
+            let mut decoded = Vec::new();
+            let bytes = encoded.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                let b = bytes.get(i).copied().unwrap_or_default();
+                if b == b'%' {
+                    let hex = std::str::from_utf8(bytes.get(i + 1..i + 3).unwrap_or_default()).unwrap_or("");
+                    decoded.push(u8::from_str_radix(hex, 16).unwrap_or_default());
+                    i += 3;
+                } else {
+                    decoded.push(b);
+                    i += 1;
+                }
+            }
+            proptest::prop_assert_eq!(decoded, text.as_bytes());
+            if let Ok(v) = HeaderValue::from_bytes(&raw) {
+                let mut h = HeaderMap::new();
+                h.insert(header::CONTENT_TYPE, v);
+                let _ = is_grpc(&h);
+            }
+        }
+    }
+
     #[test]
     fn grpc_content_types() {
         let mut h = HeaderMap::new();

@@ -140,6 +140,40 @@ async fn access_lines_are_sampled_and_can_be_turned_off() {
     }
 }
 
+/// A request the gateway served names its route in the access line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_lines_name_the_gateway_route() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let up = crate::gateway::start_upstream().await;
+    let cfg = db.write_config(&format!(
+        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n[[routes]]\nname = \"echo\"\nprefix = \"/echo\"\nauth = \"none\"\nupstreams = [\"http://{up}\"]\n",
+        db.config_toml()
+    ));
+    let (mut child, addr, lines) = spawn_logged(&cfg);
+    let (s, _, _) = crate::send(client().get(format!("http://{addr}/echo/x"))).await;
+    assert_eq!(s, 200);
+    let start = Instant::now();
+    loop {
+        let found = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| {
+                v["fields"]["message"] == "request completed" && v["span"]["path"] == "/echo/x"
+            });
+        if let Some(v) = found {
+            assert_eq!(v["fields"]["route"], "echo");
+            assert!(v["fields"].get("principal").is_none());
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no access line");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// SIGKILL in the middle of a burst of writes (registrations: a user row and its audit
 /// event in one transaction, the event queued for the sequencer): after a restart the log
 /// verifies, and every user that exists has exactly one registration event; nothing
