@@ -68,6 +68,45 @@ async fn h2c_clients() {
     assert_eq!(status, 200, "{body}");
     let echo: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echo["request_uri"], "/up/c", "{echo}");
+    // Over HTTP/2 as over HTTP/1.1: an encoded slash is refused, and what a client says
+    // about forwarding, identity or its request id never reaches the upstream.
+    let (_, status, body) = curl(
+        &["--http2-prior-knowledge", "--path-as-is"],
+        &srv.url("/up/public/..%2fadmin"),
+    );
+    assert_eq!(status, 400, "{body}");
+    let forged = [
+        "X-Forwarded-For: 10.9.9.9",
+        "X-Real-IP: 10.9.9.9",
+        "Forwarded: for=10.9.9.9",
+        "X-Forwarded-Proto: https",
+        "X-Portcullis-Identity: forged",
+        "X-Portcullis-User: admin",
+        "X-Request-Id: forged-id",
+        "X-Original-URL: /admin",
+        "X-HTTP-Method-Override: DELETE",
+    ];
+    let mut args = vec!["--http2-prior-knowledge"];
+    for h in &forged {
+        args.extend(["-H", h]);
+    }
+    let (_, status, body) = curl(&args, &srv.url("/up/x"));
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["x_forwarded_for"], "127.0.0.1", "{echo}");
+    assert_eq!(echo["x_forwarded_proto"], "http", "{echo}");
+    for field in [
+        "x_real_ip",
+        "forwarded",
+        "x_portcullis_identity",
+        "x_portcullis_user",
+        "x_original_url",
+        "x_http_method_override",
+    ] {
+        assert_eq!(echo[field], "", "{field}: {echo}");
+    }
+    let id = echo["x_request_id"].as_str().unwrap();
+    assert!(id.len() == 32 && id != "forged-id", "{echo}");
     // The 404 of a path no route takes comes back as a problem over HTTP/2 too.
     let (_, status, body) = curl(&["--http2-prior-knowledge"], &srv.url("/nowhere"));
     assert_eq!(status, 404, "{body}");
