@@ -5,7 +5,8 @@
 # nginx and Portcullis, the Portcullis/nginx ratio, and (at 4 connections) the p99 that
 # Portcullis adds over nginx; then HTTP/2 (h2load, h2c) through both, and the resident memory
 # of each idle and holding 5,000 idle keep-alive connections.
-# Usage: [PORTCULLIS_BIN=FILE] scripts/gateway-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light and wrk)
+# Usage: [PORTCULLIS_BIN=FILE] [PORTCULLIS_BENCH_PERF=1] scripts/gateway-bench.sh [SECONDS] [CONNECTIONS]
+# (needs nginx-light, wrk and h2load; perf for PORTCULLIS_BENCH_PERF)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -140,6 +141,19 @@ def p99(f):
     return float(v.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[v.group(2)]
 print(f"p99 added by portcullis at the full load: {p99(sys.argv[2]) - p99(sys.argv[1]):.2f} ms")
 PY
+
+# PORTCULLIS_BENCH_PERF=1: where Portcullis's CPU goes under the same load (perf, by shared
+# object and by symbol), to read before and after a change.
+if [ "${PORTCULLIS_BENCH_PERF:-}" = 1 ] && command -v perf >/dev/null; then
+  perf record -q -F 1999 -g -p "$PC_PID" -o "$WORK/perf.data" -- sleep "$SECS" 2>/dev/null &
+  PERF_PID=$!
+  wrk -t1 -c"$CONNS" -d"${SECS}s" -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PC/bench/x" >/dev/null
+  wait "$PERF_PID" || true
+  echo "--- perf: portcullis CPU by object"
+  perf report -i "$WORK/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9]' | head -8
+  echo "--- perf: top symbols"
+  perf report -i "$WORK/perf.data" --stdio --no-children --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -25
+fi
 
 # Moderate load (4 connections): the latency Portcullis adds to a proxied request.
 CONNS=4
