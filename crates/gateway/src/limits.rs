@@ -44,22 +44,7 @@ impl Limits {
     /// Takes over the Redis connection and the cells of the routes that keep their name.
     pub(crate) fn adopt(&mut self, routes: &[Route], old: &Limits, old_routes: &[Route]) {
         self.redis = old.redis.clone();
-        for route in routes {
-            let Some(before) = old_routes.iter().find(|r| r.cfg.name == route.cfg.name) else {
-                continue;
-            };
-            if let (Some(new), Some(was)) =
-                (self.cells.get(route.index), old.cells.get(before.index))
-            {
-                let cells = std::mem::take(
-                    &mut *was
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner),
-                );
-                *new.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = cells;
-            }
-        }
+        crate::route::carry_over(routes, &self.cells, old_routes, &old.cells);
     }
 
     /// The route's rate limit for this request: refused with 429 and `Retry-After`, or let
@@ -263,6 +248,31 @@ mod tests {
                 .check(r, None, b, &mut RateHeaders::default())
                 .await
                 .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_the_cells_of_routes_that_keep_their_name() {
+        use crate::route::tests::{config, gateway};
+        let limited =
+            "prefix = \"/r\"\nrate_limit = { requests = 1, window_seconds = 60, by = \"ip\" }";
+        let old = gateway(&[config("r", limited), config("gone", "prefix = \"/g\"")]);
+        let a = Some("192.0.2.1".parse().unwrap());
+        let r = old.routes.iter().find(|r| r.name() == "r").unwrap();
+        assert!(
+            old.limits
+                .check(r, None, a, &mut RateHeaders::default())
+                .await
+                .is_ok()
+        );
+        let mut new = gateway(&[config("new", "prefix = \"/n\""), config("r", limited)]);
+        new.adopt(&old);
+        let r = new.routes.iter().find(|r| r.name() == "r").unwrap();
+        assert!(
+            new.limits
+                .check(r, None, a, &mut RateHeaders::default())
+                .await
+                .is_err()
         );
     }
 

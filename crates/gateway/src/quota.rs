@@ -28,20 +28,7 @@ impl Quotas {
 
     /// Takes over the counts not yet stored of the routes that keep their name.
     pub(crate) fn adopt(&mut self, routes: &[Route], old: &Quotas, old_routes: &[Route]) {
-        for route in routes {
-            let Some(before) = old_routes.iter().find(|r| r.cfg.name == route.cfg.name) else {
-                continue;
-            };
-            if let (Some(new), Some(was)) = (self.0.get(route.index), old.0.get(before.index)) {
-                let cells = std::mem::take(
-                    &mut *was
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner),
-                );
-                *new.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = cells;
-            }
-        }
+        crate::route::carry_over(routes, &self.0, old_routes, &old.0);
     }
 
     /// The route's quota for an API key's request: charged, with what is left noted in

@@ -74,6 +74,29 @@ fn policy_of(r: &RouteConfig) -> Result<Option<crate::policy::RoutePolicy>, Stri
     crate::policy::compile(&r.name, &text).map(Some)
 }
 
+/// Moves each route's phase state `T` from the gateway being replaced to its successor, for
+/// the routes that keep their name (`old[i]` belongs to `old_routes`' route at index `i`).
+pub(crate) fn carry_over<T: Default>(
+    routes: &[Route],
+    new: &[std::sync::Mutex<T>],
+    old_routes: &[Route],
+    old: &[std::sync::Mutex<T>],
+) {
+    let lock = |m: &std::sync::Mutex<T>| {
+        // A poisoned cell is still the right cell: take it as it is.
+        std::mem::take(&mut *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    };
+    for route in routes {
+        let Some(before) = old_routes.iter().find(|r| r.cfg.name == route.cfg.name) else {
+            continue;
+        };
+        if let (Some(n), Some(o)) = (new.get(route.index), old.get(before.index)) {
+            let taken = lock(o);
+            *n.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = taken;
+        }
+    }
+}
+
 /// The first of `routes` (in matching order) for `host` and the normalised `path`.
 pub(crate) fn find<'r>(routes: &'r [Route], host: Option<&str>, path: &str) -> Option<&'r Route> {
     // The request's host without its port (`[v6]:port` keeps its brackets).
