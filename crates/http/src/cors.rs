@@ -1,7 +1,8 @@
 //! CORS for Portcullis's own API (`/api/v1`): browser pages from `server.cors_origins` may
 //! call it. Origins match exactly, never by pattern; credentials mode is not offered (the
 //! API authenticates by header, and its one cookie never crosses sites). Preflights from an
-//! allowed origin are answered 204; from any other, 403 `origin_not_allowed`. Gateway
+//! allowed origin are answered 204; from any other (and when none is configured), 403
+//! `origin_not_allowed`. Gateway
 //! routes are the upstream's business and get no CORS from here.
 
 use axum::extract::{Request, State};
@@ -33,7 +34,7 @@ fn covered(path: &str) -> bool {
 /// The CORS layer of the API router.
 pub async fn cors(State(state): State<Edge>, req: Request, next: Next) -> Response {
     let origins = &state.web.cors_origins;
-    if origins.is_empty() || !covered(req.uri().path()) {
+    if !covered(req.uri().path()) {
         return next.run(req).await;
     }
     let origin = req.headers().get(header::ORIGIN).cloned();
@@ -47,7 +48,11 @@ pub async fn cors(State(state): State<Edge>, req: Request, next: Next) -> Respon
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
+        // Answered also when no origin is configured: a clear refusal, not a 405.
         return preflight(allowed);
+    }
+    if origins.is_empty() {
+        return next.run(req).await;
     }
     let mut res = next.run(req).await;
     let h = res.headers_mut();

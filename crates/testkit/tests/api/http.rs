@@ -373,6 +373,36 @@ async fn cors_for_allowed_origins_only() {
     srv.stop().await;
 }
 
+/// Without `server.cors_origins` a preflight is refused plainly, and answers carry no CORS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_off_by_default() {
+    let srv = TestServer::start(Backend::Sqlite).await;
+    let res = client()
+        .request(reqwest::Method::OPTIONS, srv.url("/api/v1/auth/login"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "origin_not_allowed");
+    let res = client()
+        .get(srv.url("/api/v1/auth/me"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        res.headers()
+            .get("vary")
+            .is_none_or(|v| !v.to_str().unwrap().contains("origin"))
+    );
+    srv.stop().await;
+}
+
 #[test]
 fn cors_wildcards_are_refused_at_start() {
     let mut c = portcullis_core::config::Config::default();
