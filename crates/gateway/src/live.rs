@@ -61,6 +61,28 @@ mod tests {
     use crate::upstream::Outcome;
 
     #[test]
+    fn max_concurrent_is_shared_with_the_gateway_a_reload_replaces() {
+        let old = gateway(&[config("r", "prefix = \"/r\"\nmax_concurrent = 1")]);
+        let held = old.upstreams.pick(&old.routes[0], None).unwrap();
+        let permit = held.permit().unwrap();
+        let mut new = gateway(&[config("r", "prefix = \"/r\"\nmax_concurrent = 1")]);
+        new.adopt(&old);
+        let attempt = new.upstreams.pick(&new.routes[0], None).unwrap();
+        assert!(
+            attempt.permit().is_err(),
+            "the old gateway's request still counts"
+        );
+        drop(permit);
+        assert!(attempt.permit().unwrap().is_some());
+        // A changed limit starts afresh.
+        let mut wider = gateway(&[config("r", "prefix = \"/r\"\nmax_concurrent = 2")]);
+        wider.adopt(&new);
+        let a = wider.upstreams.pick(&wider.routes[0], None).unwrap();
+        let _one = a.permit().unwrap();
+        assert!(a.permit().unwrap().is_some());
+    }
+
+    #[test]
     fn a_reload_keeps_breakers_of_unchanged_routes_only() {
         let old = gateway(&[
             config("same", "prefix = \"/a\"\nbreaker_failures = 1"),

@@ -162,7 +162,8 @@ impl Balancer {
         out
     }
 
-    /// Takes over the breakers and health of each route that keeps its name and upstreams.
+    /// Takes over the breakers, health and `max_concurrent` permits of each route that keeps
+    /// its name and upstreams.
     pub(crate) fn adopt(&mut self, routes: &[Route], old: &Balancer, old_routes: &[Route]) {
         for route in routes {
             let Some(before) = old_routes
@@ -171,9 +172,15 @@ impl Balancer {
             else {
                 continue;
             };
-            let (Some(new), Some(was)) = (self.0.get(route.index), old.0.get(before.index)) else {
+            let (Some(new), Some(was)) = (self.0.get_mut(route.index), old.0.get(before.index))
+            else {
                 continue;
             };
+            // The same `max_concurrent` counts requests on both gateways while the old one
+            // drains: the permits are shared, not started afresh.
+            if before.cfg.max_concurrent == route.cfg.max_concurrent {
+                new.permits = was.permits.clone();
+            }
             let breakers = was
                 .breakers
                 .lock()
