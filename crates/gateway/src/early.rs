@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 
-use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -14,12 +13,6 @@ use portcullis_http::error::ApiError;
 
 use crate::GatewayState;
 use crate::route::Route;
-
-/// The client address whose bans decide the request (see
-/// `portcullis_http::middleware::address_to_check`).
-pub(crate) fn address(state: &GatewayState, req: &Request) -> Option<IpAddr> {
-    portcullis_http::middleware::address_to_check(state, req)
-}
 
 /// The refusal of a request from a banned or deny-listed address (or, when the bans cannot
 /// be read, of every request: fail closed).

@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_http::error::ApiError;
 
+use crate::Gateway;
 use crate::body::{BodyState, ClientFault};
 use crate::route::Route;
 use crate::upstream::{Outcome, Upstream};
-use crate::{Gateway, GatewayState};
 
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);
@@ -122,24 +122,6 @@ pub(crate) fn upstream_path(route: &Route, parts: &Parts) -> String {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
     }
-}
-
-/// The request's head rewritten for the upstream: header hygiene, the upgrade it carries
-/// on, the identity.
-pub(crate) fn prepare(
-    state: &GatewayState,
-    route: &Route,
-    parts: &mut Parts,
-    upgrade: Option<&HeaderValue>,
-    identity: Option<HeaderValue>,
-) {
-    crate::headers::forward_headers(
-        parts,
-        state,
-        route.cfg.forward_authorization,
-        upgrade,
-        identity,
-    );
 }
 
 /// Calls the route's upstreams until one answers: a request that never reached an upstream
@@ -312,8 +294,10 @@ mod tests {
     fn an_announced_body_over_the_limit_is_refused() {
         let mut p = parts("/x");
         assert!(announced_too_large(&p, 10).is_ok());
-        p.headers
-            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("11"));
+        p.headers.insert(
+            header::CONTENT_LENGTH,
+            axum::http::HeaderValue::from_static("11"),
+        );
         assert_eq!(
             announced_too_large(&p, 10).unwrap_err().status(),
             StatusCode::PAYLOAD_TOO_LARGE

@@ -32,7 +32,7 @@ pub async fn serve(state: GatewayState, req: Request) -> Response {
         let api = req.uri().path().starts_with("/api/");
         let run = async move {
             let mut res = middleware::within_deadline(st, async move {
-                let ip = early::address(st, &req);
+                let ip = middleware::address_to_check(st, &req);
                 if let Some(refused) = early::banned(st, ip).await {
                     return refused;
                 }
@@ -154,10 +154,10 @@ async fn phases(
         .map_err(|e| ApiError::from(e).into_response()))),
         None => None,
     };
-    forward::prepare(
-        state,
-        route,
+    crate::headers::forward_headers(
         &mut parts,
+        state,
+        route.cfg.forward_authorization,
         upgrade.as_ref().map(|(proto, _)| proto),
         identity,
     );

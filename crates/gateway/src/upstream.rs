@@ -73,6 +73,15 @@ pub(crate) struct Pool {
     permits: Vec<Arc<tokio::sync::Semaphore>>,
 }
 
+impl Pool {
+    /// The breakers (a poisoned lock still holds the right breakers: taken as they are).
+    fn breakers(&self) -> std::sync::MutexGuard<'_, Vec<Breaker>> {
+        self.breakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The upstream state of every route.
 #[derive(Debug)]
 pub(crate) struct Balancer(Vec<Pool>);
@@ -138,11 +147,7 @@ impl Balancer {
             let Some(pool) = self.pool(route) else {
                 continue;
             };
-            let breakers = pool
-                .breakers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
+            let breakers = pool.breakers().clone();
             for (i, up) in route.upstreams.iter().enumerate() {
                 out.push(portcullis_http::metrics::UpstreamState {
                     route: route.cfg.name.clone(),
@@ -181,14 +186,8 @@ impl Balancer {
             if before.cfg.max_concurrent == route.cfg.max_concurrent {
                 new.permits = was.permits.clone();
             }
-            let breakers = was
-                .breakers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            *new.breakers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = breakers;
+            let breakers = was.breakers().clone();
+            *new.breakers() = breakers;
             for (n, w) in new.healthy.iter().zip(&was.healthy) {
                 n.store(w.load(Ordering::Relaxed), Ordering::Relaxed);
             }
@@ -209,10 +208,7 @@ impl Balancer {
 /// The upstream to try, and whether the request is its breaker's half-open probe.
 fn choose(route: &Route, pool: &Pool, skip: Option<usize>) -> Option<(usize, bool)> {
     let n = route.upstreams.len();
-    let mut breakers = pool
-        .breakers
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut breakers = pool.breakers();
     let now = Instant::now();
     // Candidates in the order the balancing mode prefers; unhealthy upstreams are skipped
     // unless every upstream failed its health check.
@@ -285,11 +281,7 @@ impl Attempt<'_> {
     /// Records the outcome with the breaker.
     pub(crate) fn settle(mut self, outcome: Outcome) {
         self.settled = true;
-        let mut breakers = self
-            .pool
-            .breakers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut breakers = self.pool.breakers();
         let Some(b) = breakers.get_mut(self.idx) else {
             return;
         };
@@ -311,11 +303,7 @@ impl Drop for Attempt<'_> {
             c.fetch_sub(1, Ordering::Relaxed);
         }
         if !self.settled && self.probe {
-            let mut breakers = self
-                .pool
-                .breakers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut breakers = self.pool.breakers();
             if let Some(b) = breakers.get_mut(self.idx) {
                 b.release_probe();
             }
@@ -432,20 +420,15 @@ mod tests {
         // Least requests: the other upstream while `a` is out.
         let b = g.upstreams.pick(r, None).unwrap();
         assert_ne!(a.idx, b.idx);
-        let busy: usize = g
-            .upstreams
-            .states(&g.routes)
-            .iter()
-            .map(|s| s.in_flight)
-            .sum();
-        assert_eq!(busy, 2);
+        let busy = || -> usize {
+            g.upstreams
+                .states(&g.routes)
+                .iter()
+                .map(|s| s.in_flight)
+                .sum()
+        };
+        assert_eq!(busy(), 2);
         drop((a, b));
-        let busy: usize = g
-            .upstreams
-            .states(&g.routes)
-            .iter()
-            .map(|s| s.in_flight)
-            .sum();
-        assert_eq!(busy, 0);
+        assert_eq!(busy(), 0);
     }
 }
