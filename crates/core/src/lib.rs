@@ -16,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod id;
 pub mod model;
+pub mod oauth;
 pub mod password;
 pub mod rand;
 pub mod revocation;
