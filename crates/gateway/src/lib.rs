@@ -163,6 +163,14 @@ impl Gateway {
         self
     }
 
+    /// Connects to Redis (when limits are shared) before the first request needs it; see
+    /// [`redis::Redis::warm`]. Errors are logged there and the node limits on its own.
+    pub async fn warm_redis(&self) {
+        if let Some(redis) = self.limits.redis() {
+            let _ = redis.warm().await;
+        }
+    }
+
     /// Whether rate limits are shared right now: Redis is configured and answering.
     pub fn limits_shared(&self) -> Option<bool> {
         self.limits.shared()

@@ -36,6 +36,11 @@ impl Limits {
         self.redis = Some(redis);
     }
 
+    /// Redis, when limits are shared.
+    pub(crate) fn redis(&self) -> Option<&Redis> {
+        self.redis.as_deref()
+    }
+
     /// Whether limits are shared right now: Redis is configured and answering.
     pub(crate) fn shared(&self) -> Option<bool> {
         self.redis.as_ref().map(|r| r.is_up())

@@ -17,6 +17,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 const OP_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a failure, Redis is not tried again for this long.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// How long a node waits at start for its first connection (TLS handshake included) and
+/// the script load, so the first requests do not pay for them inside [`OP_TIMEOUT`].
+const WARM_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// GCRA: KEYS[1] the key; ARGV[1] the emission interval and ARGV[2] the window, in
 /// microseconds. Returns {1, tat - now} when allowed, {0, microseconds to wait} when not.
@@ -144,6 +147,28 @@ impl Redis {
             })
             .await
             .cloned()
+    }
+
+    /// Connects and loads the GCRA script before the first request needs them, waiting at
+    /// most [`WARM_TIMEOUT`]. A connection made inside a request's 250 ms budget can miss it
+    /// on a loaded machine (a TLS handshake, then `NOSCRIPT` and the script sent whole), and
+    /// the node would then limit alone for a second. A Redis that cannot be reached is only
+    /// logged here: the node starts and limits on its own until Redis answers.
+    pub async fn warm(&self) -> Result<(), String> {
+        let result = tokio::time::timeout(WARM_TIMEOUT, async {
+            let mut conn = self.connection().await.map_err(|e| e.to_string())?;
+            self.script
+                .load_async(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|_| Err("no answer in time".into()));
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "Redis unreachable at start; each node enforces rate limits on its own until it answers");
+        }
+        result
     }
 
     /// One GCRA step for `key` in Redis; `None` when Redis could not answer in time (the

@@ -347,6 +347,7 @@ impl App {
             gateway = gateway
                 .with_redis(url.expose_secret(), ca)
                 .map_err(|e| std::io::Error::other(format!("cluster.redis_url: {e}")))?;
+            gateway.warm_redis().await;
         }
         let gateway = gateway.live();
         let mut web = WebSettings::from_config(&config);
