@@ -278,6 +278,8 @@ pub trait Store: Send + Sync + 'static {
     async fn alerts_delivered_since(&self, sink: &str, since: UnixTime) -> StoreResult<u64>;
     /// Elevation requests, held operations and the break-glass credential.
     fn approvals(&self) -> &dyn crate::approvals::ApprovalReads;
+    /// Reads of OAuth clients.
+    fn clients(&self) -> &dyn crate::oauth::clients::ClientReads;
 }
 
 /// A push channel of revoked session ids.
@@ -505,6 +507,8 @@ pub trait Tx: Send {
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()>;
     /// Elevation requests, held operations and the break-glass credential.
     fn approvals(&mut self) -> &mut dyn crate::approvals::ApprovalWrites;
+    /// Changes to OAuth clients.
+    fn clients(&mut self) -> &mut dyn crate::oauth::clients::ClientWrites;
     /// Commits.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -55,6 +55,12 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// OAuth 2.0 / OpenID Connect clients.
+    Clients {
+        /// Action.
+        #[command(subcommand)]
+        command: crate::cli_clients::ClientsCommand,
+    },
     /// Inspect the audit log.
     Audit {
         /// Action.
@@ -744,6 +750,7 @@ async fn execute(
         Command::BreakGlass { command } => {
             crate::cli_approvals::break_glass(command, cfg, rng).await
         }
+        Command::Clients { command } => crate::cli_clients::run(command, cfg, rng).await,
         Command::Keys {
             command: KeysCommand::RotateSigning,
         } => {

@@ -9,6 +9,7 @@ pub mod app;
 pub mod ca;
 pub mod cli;
 mod cli_approvals;
+mod cli_clients;
 mod cli_shamir;
 pub mod config;
 mod connections;

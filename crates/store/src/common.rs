@@ -1364,6 +1364,10 @@ macro_rules! sql_backend {
             fn approvals(&self) -> &dyn portcullis_core::approvals::ApprovalReads {
                 self
             }
+
+            fn clients(&self) -> &dyn portcullis_core::oauth::clients::ClientReads {
+                self
+            }
         }
 
         /// A write transaction of this backend.
@@ -2450,6 +2454,10 @@ macro_rules! sql_backend {
             }
 
             fn approvals(&mut self) -> &mut dyn portcullis_core::approvals::ApprovalWrites {
+                self
+            }
+
+            fn clients(&mut self) -> &mut dyn portcullis_core::oauth::clients::ClientWrites {
                 self
             }
 

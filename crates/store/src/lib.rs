@@ -5,6 +5,7 @@
 //! sqlx errors stop here.
 
 mod approvals;
+mod clients;
 mod common;
 mod migrate;
 mod postgres;

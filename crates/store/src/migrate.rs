@@ -97,6 +97,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "approvals",
         sql: include_str!("../migrations/sqlite/0016_approvals.sql"),
     },
+    Migration {
+        version: 17,
+        name: "oauth_clients",
+        sql: include_str!("../migrations/sqlite/0017_oauth_clients.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -179,6 +184,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 16,
         name: "approvals",
         sql: include_str!("../migrations/postgres/0016_approvals.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "oauth_clients",
+        sql: include_str!("../migrations/postgres/0017_oauth_clients.sql"),
     },
 ];
 

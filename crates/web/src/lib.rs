@@ -69,6 +69,7 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::passkeys::router())
         .merge(routes::apikeys::router())
         .merge(routes::admin::router())
+        .merge(routes::clients::router())
         .merge(routes::alerts::router())
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())
@@ -109,4 +110,10 @@ pub fn api(state: AppState) -> Router {
             middleware::request_id,
         ))
         .with_state(state)
+}
+
+/// A registered client as `POST /api/v1/admin/clients` answers it, secret included (for
+/// `portcullis clients create`, which prints the same JSON).
+pub fn registered_client_json(r: portcullis_core::service::RegisteredClient) -> serde_json::Value {
+    serde_json::to_value(dto::ClientBody::from(r)).unwrap_or_default()
 }

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
-    admin, alerts, apikeys, approvals, auth, detection, gdpr, meta, mfa, passkeys,
+    admin, alerts, apikeys, approvals, auth, clients, detection, gdpr, meta, mfa, passkeys,
 };
 
 struct BearerScheme;
@@ -239,6 +239,7 @@ impl Modify for Links {
         admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions, admin::reset_user_mfa,
         admin::audit, admin::audit_verify, admin::audit_proof, admin::audit_consistency,
         alerts::list, alerts::resolve,
+        clients::create, clients::list, clients::read, clients::update, clients::remove,
         meta::jwks, meta::security_txt, meta::healthz, meta::readyz, meta::checkpoint, meta::verifier_key, meta::seal_status, meta::unseal,
         gdpr::export, gdpr::erase, gdpr::admin_erase, gdpr::key_status, gdpr::rotate,
         detection::challenge, detection::activity, detection::list_bans, detection::create_ban, detection::lift_ban,
@@ -249,7 +250,7 @@ impl Modify for Links {
     ),
     components(schemas(Problem, FieldErrorSchema, dto::ElevationRequest, dto::ElevationBody, dto::ElevationList,
         dto::DecisionRequest, dto::VoteBody, dto::HeldBody, dto::ApprovalBody, dto::ApprovalList, dto::BreakGlassRequest,
-        dto::CreateUserRequest, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
+        dto::CreateUserRequest, dto::ClientCreateRequest, dto::ClientUpdateRequest, dto::ClientBody, dto::ClientList, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
         dto::SessionList, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
         dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody,
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,
@@ -259,7 +260,7 @@ impl Modify for Links {
         dto::RiskBody, dto::BanBody, dto::BanList, dto::BanRequest, alerts::AlertBody, alerts::AlertDeliveryBody,
         alerts::AlertList, dto::webauthn::RegistrationResponseJson, dto::webauthn::AuthenticationResponseJson)),
     modifiers(&BearerScheme, &CommonErrors, &Links),
-    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "elevation", description = "Just-in-time elevation and four-eyes approvals"), (name = "meta", description = "Discovery and health")),
+    tags((name = "auth", description = "Sign-in, tokens, sessions"), (name = "mfa", description = "Second factors and step-up"), (name = "api-keys", description = "API keys for services, with optional RFC 9421 request signing"), (name = "passkeys", description = "WebAuthn passkeys: registration, passwordless and second-factor login, step-up"), (name = "admin", description = "Administration"), (name = "elevation", description = "Just-in-time elevation and four-eyes approvals"), (name = "oauth", description = "OAuth 2.0 / OpenID Connect clients"), (name = "meta", description = "Discovery and health")),
 )]
 struct ApiDoc;
 

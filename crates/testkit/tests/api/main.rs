@@ -32,6 +32,7 @@ mod audit;
 mod auth;
 mod cli;
 mod cli_ca;
+mod clients;
 mod clock;
 mod cluster;
 mod connections;

@@ -5,6 +5,7 @@ mod admin;
 mod approvals;
 mod audit;
 mod auth;
+mod clients;
 mod detection;
 mod gdpr;
 mod keys;
@@ -18,6 +19,7 @@ pub use admin::*;
 pub use approvals::*;
 pub use audit::*;
 pub use auth::*;
+pub use clients::*;
 pub use detection::*;
 pub use gdpr::*;
 pub use keys::*;
@@ -47,6 +49,7 @@ pub fn refinements() -> serde_json::Value {
     let mut all = serde_json::Map::new();
     for part in [
         auth::refinements(),
+        clients::refinements(),
         detection::refinements(),
         keys::refinements(),
         mfa::refinements(),

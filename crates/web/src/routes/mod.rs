@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod apikeys;
 pub mod approvals;
 pub mod auth;
+pub mod clients;
 pub mod detection;
 pub mod gdpr;
 pub mod meta;

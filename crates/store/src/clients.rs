@@ -1,0 +1,154 @@
+//! SQL of OAuth clients, stamped out per backend by [`client_backend!`] (the same way
+//! [`crate::approvals`] does its tables).
+
+/// Implements `ClientReads` for `$Store` and `ClientWrites` for `$Tx`. Expects, in the
+/// invoking module, what `sql_backend!` expects (`read_pool()`, the `tx` field).
+macro_rules! client_backend {
+    ($Db:ty, $Store:ident, $Tx:ident) => {
+        mod client_sql {
+            use async_trait::async_trait;
+            use portcullis_core::oauth::clients::{
+                AuthMethod, ClientReads, ClientWrites, OAuthClient,
+            };
+            use portcullis_core::store::{StoreError, StoreResult};
+            use sqlx::Row;
+
+            use super::{$Store, $Tx};
+            use crate::map_err;
+
+            type DbRow = <$Db as sqlx::Database>::Row;
+
+            const COLS: &str = "id, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method,
+                scopes, backchannel_logout_uri, require_pkce, require_par, require_dpop, jwks, secret_hash,
+                created_by, created_at, updated_at";
+
+            fn corrupt(what: &str) -> StoreError {
+                StoreError::Corrupt(what.to_owned())
+            }
+
+            fn list(r: &DbRow, col: &str) -> StoreResult<Vec<String>> {
+                let text: String = r.try_get(col).map_err(map_err)?;
+                serde_json::from_str(&text).map_err(|_| corrupt(col))
+            }
+
+            fn to_json(items: &[String]) -> String {
+                serde_json::Value::from(items.to_vec()).to_string()
+            }
+
+            fn client_from_row(r: &DbRow) -> StoreResult<OAuthClient> {
+                let method: String = r.try_get("auth_method").map_err(map_err)?;
+                let jwks: Option<String> = r.try_get("jwks").map_err(map_err)?;
+                Ok(OAuthClient {
+                    id: r.try_get("id").map_err(map_err)?,
+                    name: r.try_get("name").map_err(map_err)?,
+                    redirect_uris: list(r, "redirect_uris")?,
+                    post_logout_redirect_uris: list(r, "post_logout_redirect_uris")?,
+                    grant_types: list(r, "grant_types")?,
+                    auth_method: AuthMethod::parse(&method)
+                        .ok_or_else(|| corrupt("client auth method"))?,
+                    scopes: list(r, "scopes")?,
+                    backchannel_logout_uri: r.try_get("backchannel_logout_uri").map_err(map_err)?,
+                    require_pkce: r.try_get("require_pkce").map_err(map_err)?,
+                    require_par: r.try_get("require_par").map_err(map_err)?,
+                    require_dpop: r.try_get("require_dpop").map_err(map_err)?,
+                    jwks: jwks
+                        .as_deref()
+                        .map(|t| serde_json::from_str(t).map_err(|_| corrupt("client jwks")))
+                        .transpose()?,
+                    secret_hash: r.try_get("secret_hash").map_err(map_err)?,
+                    created_by: r.try_get("created_by").map_err(map_err)?,
+                    created_at: r.try_get("created_at").map_err(map_err)?,
+                    updated_at: r.try_get("updated_at").map_err(map_err)?,
+                })
+            }
+
+            #[async_trait]
+            impl ClientReads for $Store {
+                async fn oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClient>> {
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM oauth_clients WHERE id = $1"));
+                    let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                    row.as_ref().map(client_from_row).transpose()
+                }
+
+                async fn list_oauth_clients(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<OAuthClient>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {COLS} FROM oauth_clients WHERE id > $1 ORDER BY id LIMIT $2"
+                    ));
+                    let rows = sqlx::query(sql)
+                        .bind(after_id.unwrap_or(""))
+                        .bind(i64::from(limit))
+                        .fetch_all(self.read_pool())
+                        .await
+                        .map_err(map_err)?;
+                    rows.iter().map(client_from_row).collect()
+                }
+            }
+
+            #[async_trait]
+            impl ClientWrites for $Tx {
+                async fn insert_oauth_client(&mut self, c: &OAuthClient) -> StoreResult<()> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO oauth_clients ({COLS})
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                    ));
+                    sqlx::query(sql)
+                        .bind(&c.id)
+                        .bind(&c.name)
+                        .bind(to_json(&c.redirect_uris))
+                        .bind(to_json(&c.post_logout_redirect_uris))
+                        .bind(to_json(&c.grant_types))
+                        .bind(c.auth_method.as_str())
+                        .bind(to_json(&c.scopes))
+                        .bind(c.backchannel_logout_uri.as_deref())
+                        .bind(c.require_pkce)
+                        .bind(c.require_par)
+                        .bind(c.require_dpop)
+                        .bind(c.jwks.as_ref().map(|j| j.to_string()))
+                        .bind(c.secret_hash.as_deref())
+                        .bind(&c.created_by)
+                        .bind(c.created_at)
+                        .bind(c.updated_at)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn update_oauth_client(&mut self, c: &OAuthClient) -> StoreResult<bool> {
+                    let r = sqlx::query(
+                        "UPDATE oauth_clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
+                         grant_types = $5, scopes = $6, backchannel_logout_uri = $7, require_pkce = $8,
+                         require_par = $9, require_dpop = $10, jwks = $11, updated_at = $12 WHERE id = $1",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.name)
+                    .bind(to_json(&c.redirect_uris))
+                    .bind(to_json(&c.post_logout_redirect_uris))
+                    .bind(to_json(&c.grant_types))
+                    .bind(to_json(&c.scopes))
+                    .bind(c.backchannel_logout_uri.as_deref())
+                    .bind(c.require_pkce)
+                    .bind(c.require_par)
+                    .bind(c.require_dpop)
+                    .bind(c.jwks.as_ref().map(|j| j.to_string()))
+                    .bind(c.updated_at)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn delete_oauth_client(&mut self, id: &str) -> StoreResult<bool> {
+                    let r = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use client_backend;
