@@ -1,5 +1,5 @@
-//! CORS for Portcullis's own API (`/api/v1`): browser pages from `server.cors_origins` may
-//! call it. Origins match exactly, never by pattern; credentials mode is not offered (the
+//! CORS for Portcullis's own API (`/api/v1`) and the OAuth token endpoint: browser pages
+//! from `server.cors_origins` may call them. Origins match exactly, never by pattern; credentials mode is not offered (the
 //! API authenticates by header, and its one cookie never crosses sites). Preflights from an
 //! allowed origin are answered 204; from any other (and when none is configured), 403
 //! `origin_not_allowed`. Gateway
@@ -28,7 +28,9 @@ const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
 
 /// Whether CORS applies to `path` at all.
 fn covered(path: &str) -> bool {
-    path.starts_with("/api/v1/")
+    // The token endpoint too, for browser apps (public clients); never the authorization
+    // endpoint, which is navigated to, not fetched.
+    path.starts_with("/api/v1/") || path == "/oauth2/token"
 }
 
 /// The CORS layer of the API router.

@@ -70,6 +70,7 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::apikeys::router())
         .merge(routes::admin::router())
         .merge(routes::clients::router())
+        .merge(routes::oauth::router())
         .merge(routes::alerts::router())
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())

@@ -28,8 +28,14 @@ pub use server::*;
 
 /// The paths of Portcullis's own endpoints: no route may take them, and a request for one
 /// is served by the API (a 404 there), never proxied.
-pub const RESERVED_PREFIXES: [&str; 5] =
-    ["/api/v1", "/.well-known", "/healthz", "/readyz", "/metrics"];
+pub const RESERVED_PREFIXES: [&str; 6] = [
+    "/api/v1",
+    "/.well-known",
+    "/oauth2",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
 
 /// Whether `path` is one of [`RESERVED_PREFIXES`] or under one.
 pub fn is_reserved_path(path: &str) -> bool {
@@ -282,7 +288,7 @@ impl Config {
             {
                 return Err(bad(
                     &key("prefix"),
-                    "a path starting with `/`, outside /api/v1, /.well-known, /healthz, /readyz and /metrics",
+                    "a path starting with `/`, outside /api/v1, /.well-known, /oauth2, /healthz, /readyz and /metrics",
                 ));
             }
             if let Some(c) = r

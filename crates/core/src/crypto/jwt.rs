@@ -103,6 +103,26 @@ pub fn verify(
     token: &str,
     lookup: impl Fn(&str) -> Option<VerifyingKey>,
 ) -> Result<Claims, JwtError> {
+    let (_, payload) = verify_payload(token, lookup)?;
+    serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)
+}
+
+/// Like [`verify`], for any claims: the header's `typ` (if any) and the claims as a JSON
+/// object. Expiry, issuer, audience and type are the caller's to check.
+pub fn verify_json(
+    token: &str,
+    lookup: impl Fn(&str) -> Option<VerifyingKey>,
+) -> Result<(Option<String>, serde_json::Map<String, serde_json::Value>), JwtError> {
+    let (typ, payload) = verify_payload(token, lookup)?;
+    let claims = serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;
+    Ok((typ, claims))
+}
+
+/// The signature check both share: the header's `typ` and the payload's bytes.
+fn verify_payload(
+    token: &str,
+    lookup: impl Fn(&str) -> Option<VerifyingKey>,
+) -> Result<(Option<String>, Vec<u8>), JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Malformed);
     }
@@ -135,11 +155,8 @@ pub fn verify(
     let signing_input = token.get(..signing_input_len).ok_or(JwtError::Malformed)?;
     key.verify_strict(signing_input.as_bytes(), &sig)
         .map_err(|_| JwtError::Signature)?;
-    URL_SAFE_NO_PAD
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(JwtError::Malformed)
+    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| JwtError::Malformed)?;
+    Ok((header.typ, payload))
 }
 
 /// The JWK (RFC 8037 OKP) of a public key.

@@ -3,5 +3,6 @@
 //! The endpoints of the OIDC issue build on these, and on the client registry ([`clients`]).
 
 pub mod clients;
+pub mod error;
 pub mod pkce;
 pub mod redirect;

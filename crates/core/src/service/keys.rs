@@ -247,6 +247,21 @@ impl Keyring {
         })
     }
 
+    /// Verifies any token's signature with a key published at `now`: its header `typ` and
+    /// its claims.
+    pub fn verify_json(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<(Option<String>, serde_json::Map<String, serde_json::Value>), jwt::JwtError> {
+        let keys = self.keys.read().map_err(|_| jwt::JwtError::UnknownKey)?;
+        jwt::verify_json(token, |kid| {
+            keys.iter()
+                .find(|k| k.kid == kid && self.published(k, now))
+                .map(|k| k.verifying)
+        })
+    }
+
     /// The JWKS document.
     pub fn jwks(&self, now: UnixTime) -> serde_json::Value {
         let keys = self.keys.read().map(|keys| {

@@ -14,6 +14,7 @@ mod gdpr;
 mod held;
 mod keys;
 mod mfa;
+mod oauth;
 mod passkeys;
 mod playbooks;
 mod registration;
@@ -43,6 +44,7 @@ pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
+pub use oauth::{ClientAuth, INTROSPECTION_PATH, IssuedToken, TOKEN_PATH, TokenRequest};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};
 pub use request_signatures::SignedRequest;

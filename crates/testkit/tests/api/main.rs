@@ -47,6 +47,7 @@ mod http;
 mod keys;
 mod metrics;
 mod mfa;
+mod oauth;
 mod passkeys;
 mod protocols;
 mod reload;

@@ -10,4 +10,5 @@ pub mod detection;
 pub mod gdpr;
 pub mod meta;
 pub mod mfa;
+pub mod oauth;
 pub mod passkeys;

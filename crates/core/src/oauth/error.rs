@@ -1,0 +1,96 @@
+//! The error answers of the OAuth 2.0 endpoints: RFC 6749 §5.2 (token), RFC 7662 and
+//! RFC 7009 use the same `{"error", "error_description"}` object, which every OAuth client
+//! library parses. (Portcullis's own API answers RFC 9457 problems; these endpoints speak the
+//! protocol's own format, since that is what their clients read.)
+
+use crate::error::Error;
+
+/// An OAuth error code with its description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    /// The registered code (`invalid_request`, `invalid_client`, ...).
+    pub code: &'static str,
+    /// What a developer needs to know, never a secret or an internal detail.
+    pub description: String,
+}
+
+impl OAuthError {
+    fn new(code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// Malformed: a missing, repeated or invalid parameter.
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new("invalid_request", d)
+    }
+
+    /// Client authentication failed (unknown client, wrong secret, wrong method).
+    pub fn invalid_client(d: impl Into<String>) -> Self {
+        Self::new("invalid_client", d)
+    }
+
+    /// The client is not registered for this grant.
+    pub fn unauthorized_client(d: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", d)
+    }
+
+    /// A grant this server does not offer.
+    pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_grant_type", d)
+    }
+
+    /// A scope beyond what the client is registered for.
+    pub fn invalid_scope(d: impl Into<String>) -> Self {
+        Self::new("invalid_scope", d)
+    }
+
+    /// A resource indicator that is not an absolute URI (RFC 8707).
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new("invalid_target", d)
+    }
+
+    /// The database or key store is down: nothing is issued (fail closed).
+    pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
+        Self::new("temporarily_unavailable", d)
+    }
+
+    /// Too many failed attempts from this client address.
+    pub fn slow_down(d: impl Into<String>) -> Self {
+        Self::new("slow_down", d)
+    }
+
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> u16 {
+        match self.code {
+            "invalid_client" => 401,
+            "temporarily_unavailable" => 503,
+            "slow_down" => 429,
+            _ => 400,
+        }
+    }
+}
+
+impl From<Error> for OAuthError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Unavailable(_) => Self::temporarily_unavailable(
+                "the authorization server cannot reach its storage; try again",
+            ),
+            Error::InvalidRequest(m, _) => Self::invalid_request(m),
+            Error::TooManyAttempts { .. } | Error::RateLimited { .. } => {
+                Self::slow_down("too many attempts; wait before trying again")
+            }
+            _ => Self::new("server_error", "the request could not be completed"),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::from(e).into()
+    }
+}

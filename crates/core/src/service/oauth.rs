@@ -1,0 +1,467 @@
+//! The OAuth 2.0 authorization server's token side: client authentication, the
+//! client-credentials grant (RFC 6749 §4.4) issuing RFC 9068 JWT access tokens, token
+//! introspection (RFC 7662) and the RFC 8414 metadata document.
+//!
+//! A client-credentials token names the client (`sub` = `client_id`) and has no session,
+//! role or authentication time: the user-token verifier ([`Services::authenticate`]) refuses
+//! it, so it can never be mistaken for a person's token.
+
+use serde_json::{Map, Value, json};
+
+use super::{RequestContext, Services};
+use crate::audit::{NewAuditEvent, Outcome};
+use crate::id::is_valid_id;
+use crate::oauth::clients::{AuthMethod, GRANT_CLIENT_CREDENTIALS, OAuthClient};
+use crate::oauth::error::OAuthError;
+use crate::rand::bytes;
+use crate::throttle;
+
+/// Scopes that speak of a person; a client acting for itself gets none of them.
+const USER_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+/// Resource indicators one token request may carry.
+const MAX_RESOURCES: usize = 10;
+
+/// Where the token endpoints live, under the issuer.
+pub const TOKEN_PATH: &str = "/oauth2/token";
+/// RFC 7662.
+pub const INTROSPECTION_PATH: &str = "/oauth2/introspect";
+
+/// How a client presented itself at an endpoint.
+#[derive(Debug, Default)]
+pub struct ClientAuth {
+    /// From HTTP Basic (`client_secret_basic`): id and secret, form-decoded.
+    pub basic: Option<(String, String)>,
+    /// `client_id` in the body.
+    pub client_id: Option<String>,
+    /// `client_secret` in the body (`client_secret_post`).
+    pub client_secret: Option<String>,
+}
+
+/// A token request (RFC 6749 §4.4.2), parameters as sent.
+#[derive(Debug, Default)]
+pub struct TokenRequest {
+    /// `grant_type`.
+    pub grant_type: String,
+    /// `scope`, space-separated.
+    pub scope: Option<String>,
+    /// RFC 8707 `resource`, each an absolute URI.
+    pub resources: Vec<String>,
+}
+
+/// An issued access token (RFC 6749 §5.1).
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The JWT.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+}
+
+fn grants_scope(client: &OAuthClient, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(client
+            .scopes
+            .iter()
+            .filter(|s| !USER_SCOPES.contains(&s.as_str()))
+            .cloned()
+            .collect());
+    };
+    let mut granted: Vec<String> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !crate::oauth::clients::is_scope_token(s) {
+            return Err(OAuthError::invalid_scope("scope names are printable ASCII"));
+        }
+        if USER_SCOPES.contains(&s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "`{s}` is about a person; the client_credentials grant acts for the client itself"
+            )));
+        }
+        if !client.scopes.iter().any(|c| c == s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "the client is not registered for `{s}`"
+            )));
+        }
+        if !granted.iter().any(|g| g == s) {
+            granted.push(s.to_owned());
+        }
+    }
+    Ok(granted)
+}
+
+/// RFC 8707 §2: an absolute URI without a fragment.
+fn check_resources(resources: &[String]) -> Result<(), OAuthError> {
+    if resources.len() > MAX_RESOURCES {
+        return Err(OAuthError::invalid_target(format!(
+            "at most {MAX_RESOURCES} resource indicators"
+        )));
+    }
+    for r in resources {
+        let ok = r.len() <= 2000 && !r.contains('#') && url::Url::parse(r).is_ok();
+        if !ok {
+            return Err(OAuthError::invalid_target(
+                "a resource is an absolute URI without a fragment",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Services {
+    /// The RFC 8414 authorization server metadata: only what is served today.
+    pub fn authorization_server_metadata(&self) -> Value {
+        let issuer = self.settings.issuer.trim_end_matches('/');
+        json!({
+            "issuer": self.settings.issuer,
+            "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "grant_types_supported": [GRANT_CLIENT_CREDENTIALS],
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": format!("{issuer}{INTROSPECTION_PATH}"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "access_token_signing_alg_values_supported": ["EdDSA"],
+        })
+    }
+
+    /// Authenticates the calling client by the method it registered; every failure is
+    /// `invalid_client`, counted against the client address and audited. An unknown client
+    /// costs the same HMAC as a known one.
+    pub async fn authenticate_client(
+        &self,
+        ctx: &RequestContext,
+        auth: &ClientAuth,
+    ) -> Result<OAuthClient, OAuthError> {
+        let throttle_key = ctx.ip.map(|ip| format!("oauth-{}", throttle::ip_key(ip)));
+        if let Some(k) = &throttle_key {
+            self.check_throttle_keys(std::slice::from_ref(k)).await?;
+        }
+        let (id, secret, method) = match (&auth.basic, &auth.client_id, &auth.client_secret) {
+            (Some(_), _, Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "one client authentication method per request (RFC 6749 §2.3)",
+                ));
+            }
+            (Some((id, secret)), body_id, None) => {
+                if body_id.as_ref().is_some_and(|b| b != id) {
+                    return Err(OAuthError::invalid_request(
+                        "client_id in the body differs from the authenticated client",
+                    ));
+                }
+                (
+                    id.as_str(),
+                    Some(secret.as_str()),
+                    AuthMethod::ClientSecretBasic,
+                )
+            }
+            (None, Some(id), Some(secret)) => (
+                id.as_str(),
+                Some(secret.as_str()),
+                AuthMethod::ClientSecretPost,
+            ),
+            (None, Some(id), None) => (id.as_str(), None, AuthMethod::None),
+            (None, None, _) => {
+                return Err(OAuthError::invalid_client(
+                    "client authentication is required",
+                ));
+            }
+        };
+        let client = if is_valid_id(id) {
+            self.store.clients().oauth_client(id).await?
+        } else {
+            None
+        };
+        let why = match (&client, secret) {
+            (None, Some(s)) => {
+                // The same work as a wrong secret: nothing tells a registered id apart.
+                let _ = crate::crypto::apikey::hash(b"portcullis:unknown-client", s);
+                Some("unknown client or wrong secret")
+            }
+            (None, None) => Some("unknown client"),
+            (Some(c), _) if c.auth_method != method => Some(match c.auth_method {
+                AuthMethod::PrivateKeyJwt | AuthMethod::TlsClientAuth => {
+                    "the client's registered authentication method is not accepted yet"
+                }
+                _ => "the client authenticates with another method",
+            }),
+            (Some(c), Some(s)) if !self.client_secret_matches(c, s) => {
+                Some("unknown client or wrong secret")
+            }
+            _ => None,
+        };
+        let Some(why) = why else {
+            return client.ok_or_else(|| OAuthError::invalid_client("unknown client"));
+        };
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if let Some(k) = &throttle_key {
+            self.bump_throttle(tx.as_mut(), k, &throttle::CLIENT_IP)
+                .await?;
+        }
+        tx.append_audit(
+            &NewAuditEvent::new(now, "oauth.client_auth_failed", Outcome::Failure)
+                .target(
+                    client
+                        .as_ref()
+                        .map_or_else(|| "unknown".to_owned(), |c| c.id.clone()),
+                )
+                .client(ctx)
+                .details(json!({"method": method.as_str(), "reason": why})),
+        )
+        .await?;
+        tx.commit().await?;
+        Err(OAuthError::invalid_client(why))
+    }
+
+    /// The token endpoint: authenticates the client, then runs the grant.
+    pub async fn token(
+        &self,
+        ctx: &RequestContext,
+        auth: &ClientAuth,
+        req: &TokenRequest,
+    ) -> Result<IssuedToken, OAuthError> {
+        if req.grant_type.is_empty() {
+            return Err(OAuthError::invalid_request("grant_type is required"));
+        }
+        let client = self.authenticate_client(ctx, auth).await?;
+        match req.grant_type.as_str() {
+            GRANT_CLIENT_CREDENTIALS => {}
+            "authorization_code" | "refresh_token" | crate::oauth::clients::GRANT_DEVICE_CODE => {
+                return Err(OAuthError::unsupported_grant_type(format!(
+                    "{} is not offered yet by this server",
+                    req.grant_type
+                )));
+            }
+            other => {
+                return Err(OAuthError::unsupported_grant_type(format!(
+                    "`{}` is not a grant this server offers (no implicit or password grant)",
+                    other.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+        if !client
+            .grant_types
+            .iter()
+            .any(|g| g == GRANT_CLIENT_CREDENTIALS)
+        {
+            return Err(OAuthError::unauthorized_client(
+                "the client is not registered for the client_credentials grant",
+            ));
+        }
+        let scopes = grants_scope(&client, req.scope.as_deref())?;
+        check_resources(&req.resources)?;
+        self.issue_client_token(ctx, &client, &scopes, &req.resources)
+            .await
+    }
+
+    async fn issue_client_token(
+        &self,
+        ctx: &RequestContext,
+        client: &OAuthClient,
+        scopes: &[String],
+        resources: &[String],
+    ) -> Result<IssuedToken, OAuthError> {
+        let now = self.now();
+        let ttl = self.settings.access_ttl;
+        let jti = hex::encode(bytes::<16>(self.rng.as_ref()));
+        let aud = match resources {
+            [] => Value::from(client.id.clone()),
+            [one] => Value::from(one.clone()),
+            many => Value::from(many.to_vec()),
+        };
+        let scope = scopes.join(" ");
+        let mut claims = Map::new();
+        claims.insert("iss".into(), self.settings.issuer.clone().into());
+        claims.insert("sub".into(), client.id.clone().into());
+        claims.insert("aud".into(), aud.clone());
+        claims.insert("client_id".into(), client.id.clone().into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + ttl).into());
+        claims.insert("jti".into(), jti.clone().into());
+        if !scope.is_empty() {
+            claims.insert("scope".into(), scope.clone().into());
+        }
+        let access_token = self
+            .keyring
+            .sign_value(&Value::Object(claims), "at+jwt", now)?;
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "oauth.token_issued", Outcome::Success)
+                .actor(client.id.clone())
+                .target(client.id.clone())
+                .client(ctx)
+                .details(json!({
+                    "grant_type": GRANT_CLIENT_CREDENTIALS, "scope": scope, "aud": aud,
+                    "jti": jti, "expires_at": now + ttl,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: ttl,
+            scope,
+        })
+    }
+
+    /// RFC 7662 introspection for an authenticated client: the claims of an active token
+    /// this server issued (a client's, or a person's whose session still stands), else
+    /// `{"active": false}` and nothing more.
+    pub async fn introspect(
+        &self,
+        ctx: &RequestContext,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<Value, OAuthError> {
+        let caller = self.authenticate_client(ctx, auth).await?;
+        if caller.auth_method == AuthMethod::None {
+            return Err(OAuthError::invalid_client(
+                "a public client cannot introspect tokens",
+            ));
+        }
+        if !self.health.ready() {
+            return Err(OAuthError::temporarily_unavailable(
+                "database unreachable; failing closed",
+            ));
+        }
+        let inactive = json!({"active": false});
+        let now = self.now();
+        let Ok((typ, claims)) = self.keyring.verify_json(token, now) else {
+            return Ok(inactive);
+        };
+        let num = |k: &str| claims.get(k).and_then(Value::as_i64);
+        let (Some(exp), Some(iat)) = (num("exp"), num("iat")) else {
+            return Ok(inactive);
+        };
+        let issued_here = claims.get("iss").and_then(Value::as_str) == Some(&self.settings.issuer);
+        if typ.as_deref() != Some("at+jwt") || !issued_here || exp <= now || iat > now + 60 {
+            return Ok(inactive);
+        }
+        let mut out = Map::new();
+        out.insert("active".into(), true.into());
+        out.insert("token_type".into(), "Bearer".into());
+        for k in [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "jti",
+            "scope",
+            "client_id",
+        ] {
+            if let Some(v) = claims.get(k) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(sid) = claims.get("sid").and_then(Value::as_str) {
+            // A person's token: active while its session stands.
+            if self.revocations.is_revoked(sid) {
+                return Ok(inactive);
+            }
+            let Ok(session) = self.store.session(sid).await else {
+                return Err(OAuthError::temporarily_unavailable(
+                    "database unreachable; failing closed",
+                ));
+            };
+            if session.is_none_or(|s| s.revoked_at.is_some() || s.expires_at <= now) {
+                return Ok(inactive);
+            }
+            for k in ["role", "auth_time", "amr"] {
+                if let Some(v) = claims.get(k) {
+                    out.insert(k.into(), v.clone());
+                }
+            }
+        } else {
+            // A client's token: active while the client is registered.
+            let id = claims
+                .get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !is_valid_id(id) || self.store.clients().oauth_client(id).await?.is_none() {
+                return Ok(inactive);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(scopes: &[&str]) -> OAuthClient {
+        OAuthClient {
+            id: "c".into(),
+            name: "n".into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GRANT_CLIENT_CREDENTIALS.into()],
+            auth_method: AuthMethod::ClientSecretBasic,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            backchannel_logout_uri: None,
+            require_pkce: true,
+            require_par: false,
+            require_dpop: false,
+            jwks: None,
+            secret_hash: None,
+            created_by: "cli".into(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn scopes_are_the_registered_ones_never_a_persons() {
+        let c = client(&["openid", "orders:read", "orders:write"]);
+        assert_eq!(
+            grants_scope(&c, None).unwrap(),
+            ["orders:read", "orders:write"]
+        );
+        assert_eq!(
+            grants_scope(&c, Some("orders:read  orders:read")).unwrap(),
+            ["orders:read"]
+        );
+        assert!(grants_scope(&c, Some("")).unwrap().is_empty());
+        for bad in ["openid", "admin", "orders:read offline_access", "a\"b"] {
+            assert_eq!(
+                grants_scope(&c, Some(bad)).unwrap_err().code,
+                "invalid_scope",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn resources_are_absolute_uris() {
+        assert!(check_resources(&["https://api.example/orders".into()]).is_ok());
+        assert!(check_resources(&[]).is_ok());
+        assert!(check_resources(&["urn:example:orders".into()]).is_ok());
+        for bad in ["/orders", "https://api.example/#x", "not a uri", ""] {
+            assert_eq!(
+                check_resources(&[bad.into()]).unwrap_err().code,
+                "invalid_target",
+                "{bad}"
+            );
+        }
+        let many: Vec<String> = (0..11).map(|i| format!("https://a.example/{i}")).collect();
+        assert!(check_resources(&many).is_err());
+    }
+
+    #[test]
+    fn errors_have_their_status() {
+        assert_eq!(OAuthError::invalid_client("x").status(), 401);
+        assert_eq!(OAuthError::invalid_scope("x").status(), 400);
+        assert_eq!(OAuthError::temporarily_unavailable("x").status(), 503);
+        let e: OAuthError = crate::error::Error::Unavailable("db".into()).into();
+        assert_eq!(e.code, "temporarily_unavailable");
+    }
+}

@@ -1,0 +1,38 @@
+// An OpenID-certified client library (openid-client, on oauth4webapi) against Portcullis:
+// RFC 8414 discovery, the client-credentials grant with client_secret_basic and
+// client_secret_post, a resource indicator, introspection, and the refusal of a wrong secret.
+// Prints one JSON object.
+//
+// usage: node oauth_client.mjs ISSUER BASIC_ID BASIC_SECRET POST_ID POST_SECRET RESOURCE
+import * as client from 'openid-client';
+
+const [issuer, basicId, basicSecret, postId, postSecret, resource] = process.argv.slice(2);
+const options = { execute: [client.allowInsecureRequests], algorithm: 'oauth2' };
+const out = {};
+
+const basic = await client.discovery(
+  new URL(issuer), basicId, undefined, client.ClientSecretBasic(basicSecret), options);
+out.metadata = basic.serverMetadata();
+const tokens = await client.clientCredentialsGrant(basic, { scope: 'orders:read', resource });
+out.basic = { token_type: tokens.token_type, expires_in: tokens.expires_in, scope: tokens.scope };
+out.introspection = { ...(await client.tokenIntrospection(basic, tokens.access_token)) };
+out.garbage = { ...(await client.tokenIntrospection(basic, 'not-a-token')) };
+
+const post = await client.discovery(
+  new URL(issuer), postId, undefined, client.ClientSecretPost(postSecret), options);
+const posted = await client.clientCredentialsGrant(post);
+out.post = { token_type: posted.token_type, scope: posted.scope ?? null };
+
+const wrong = await client.discovery(
+  new URL(issuer), basicId, undefined, client.ClientSecretBasic(basicSecret + 'x'), options);
+try {
+  await client.clientCredentialsGrant(wrong);
+  out.wrong = 'accepted';
+} catch (e) {
+  // A 401 with a WWW-Authenticate challenge is raised as such; its body still carries the
+  // RFC 6749 error.
+  let error = e.error;
+  if (!error && e.response) error = (await e.response.json().catch(() => ({}))).error;
+  out.wrong = { error: error ?? String(e), code: e.code ?? null, status: e.status ?? null };
+}
+console.log(JSON.stringify(out));

@@ -1,0 +1,274 @@
+//! The OAuth 2.0 protocol endpoints: RFC 8414 metadata, the token endpoint (RFC 6749 §3.2)
+//! and introspection (RFC 7662). They take `application/x-www-form-urlencoded` bodies and
+//! answer the protocol's own JSON errors (`{"error", "error_description"}`), which is what
+//! OAuth client libraries read; `Cache-Control: no-store` on everything that carries a token.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use portcullis_core::oauth::error::OAuthError;
+use portcullis_core::service::{ClientAuth, INTROSPECTION_PATH, TOKEN_PATH, TokenRequest};
+use serde_json::json;
+
+use crate::AppState;
+use crate::extract::Ctx;
+
+/// Parameters one request may carry.
+const MAX_PARAMS: usize = 32;
+/// Longest parameter value (a JWT fits; nothing legitimate is longer).
+const MAX_VALUE: usize = 8192;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route(TOKEN_PATH, post(token))
+        .route(INTROSPECTION_PATH, post(introspect))
+}
+
+/// RFC 8414 metadata.
+async fn metadata(State(s): State<AppState>) -> Response {
+    let mut res = axum::Json(s.svc.authorization_server_metadata()).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}
+
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// An RFC 6749 §5.2 error answer.
+fn error(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut res = (
+        status,
+        axum::Json(json!({"error": e.code, "error_description": e.description})),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"portcullis\""),
+        );
+    }
+    no_store(res)
+}
+
+/// The form parameters: each at most once (RFC 6749 §3.2), except the `repeatable` ones.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(headers: &HeaderMap, body: &[u8], repeatable: &[&str]) -> Result<Self, OAuthError> {
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !form {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(body) {
+            if params.len() >= MAX_PARAMS || v.len() > MAX_VALUE || k.len() > 64 {
+                return Err(OAuthError::invalid_request(
+                    "too many or too long parameters",
+                ));
+            }
+            if v.is_empty() {
+                // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+                continue;
+            }
+            if !repeatable.contains(&k.as_ref()) && params.iter().any(|(n, _)| *n == k) {
+                return Err(OAuthError::invalid_request(format!(
+                    "`{}` is repeated",
+                    k.chars().take(64).collect::<String>()
+                )));
+            }
+            params.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Self(params))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// How the client presents itself: HTTP Basic (id and secret form-encoded, RFC 6749
+    /// §2.3.1) and/or `client_id` / `client_secret` in the body.
+    fn client_auth(&self, headers: &HeaderMap) -> Result<ClientAuth, OAuthError> {
+        let mut auth = ClientAuth {
+            basic: None,
+            client_id: self.get("client_id").map(str::to_owned),
+            client_secret: self.get("client_secret").map(str::to_owned),
+        };
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Ok(auth);
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| OAuthError::invalid_client("malformed Authorization header"))?;
+        let Some((scheme, creds)) = value.split_once(' ') else {
+            return Err(OAuthError::invalid_client("malformed Authorization header"));
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(OAuthError::invalid_client(
+                "clients authenticate with HTTP Basic or in the body",
+            ));
+        }
+        let decoded = STANDARD
+            .decode(creds.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+        let unform = |s: &str| -> String {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        auth.basic = Some((unform(id), unform(secret)));
+        Ok(auth)
+    }
+}
+
+/// `POST /oauth2/token`
+async fn token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let form = Form::parse(&headers, &body, &["resource"])?;
+        let auth = form.client_auth(&headers)?;
+        let req = TokenRequest {
+            grant_type: form.get("grant_type").unwrap_or("").to_owned(),
+            scope: form.get("scope").map(str::to_owned),
+            resources: form.all("resource"),
+        };
+        s.svc.token(&ctx, &auth, &req).await
+    }
+    .await;
+    match result {
+        Ok(t) => {
+            let mut body = json!({
+                "access_token": t.access_token,
+                "token_type": "Bearer",
+                "expires_in": t.expires_in,
+            });
+            if let (false, Some(obj)) = (t.scope.is_empty(), body.as_object_mut()) {
+                obj.insert("scope".into(), t.scope.into());
+            }
+            no_store(axum::Json(body).into_response())
+        }
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /oauth2/introspect`
+async fn introspect(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let form = Form::parse(&headers, &body, &[])?;
+        let auth = form.client_auth(&headers)?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        s.svc.introspect(&ctx, &auth, token).await
+    }
+    .await;
+    match result {
+        Ok(v) => no_store(axum::Json(v).into_response()),
+        Err(e) => error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(body: &str) -> Result<Form, OAuthError> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"),
+        );
+        Form::parse(&h, body.as_bytes(), &["resource"])
+    }
+
+    #[test]
+    fn parameters_once_each_but_resources() {
+        let f = form("grant_type=client_credentials&resource=a%3Ab&resource=c&scope=").unwrap();
+        assert_eq!(f.get("grant_type"), Some("client_credentials"));
+        assert_eq!(f.all("resource"), ["a:b", "c"]);
+        assert_eq!(f.get("scope"), None, "empty means omitted");
+        assert_eq!(
+            form("scope=a&scope=b").err().map(|e| e.code),
+            Some("invalid_request")
+        );
+        assert!(
+            Form::parse(&HeaderMap::new(), b"a=b", &[]).is_err(),
+            "not a form"
+        );
+        let long = format!("token={}", "a".repeat(MAX_VALUE + 1));
+        assert!(form(&long).is_err());
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let f = form("grant_type=client_credentials").unwrap();
+        let mut h = HeaderMap::new();
+        // RFC 6749 §2.3.1: "a b" and "p:%" form-encoded, then base64.
+        let creds = STANDARD.encode("a+b:p%3A%25");
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {creds}")).unwrap(),
+        );
+        let auth = f.client_auth(&h).unwrap();
+        assert_eq!(auth.basic, Some(("a b".into(), "p:%".into())));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert_eq!(
+            f.client_auth(&h).err().map(|e| e.code),
+            Some("invalid_client")
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!"));
+        assert_eq!(
+            f.client_auth(&h).err().map(|e| e.code),
+            Some("invalid_client")
+        );
+    }
+}
