@@ -250,7 +250,7 @@ fn check_uris(name: &str, uris: &[String], errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Checks a JWK Set of public keys: `{"keys": [...]}` with 1 to 10 RSA, EC or OKP keys,
+/// Checks a JWK Set of public keys: `{"keys": [...]}` with 1 to 10 EC P-256 or Ed25519 keys,
 /// none carrying private members, `kid`s distinct when present.
 pub fn check_jwks(jwks: &Value) -> Result<(), String> {
     if jwks.to_string().len() > MAX_JWKS_BYTES {
@@ -268,17 +268,15 @@ pub fn check_jwks(jwks: &Value) -> Result<(), String> {
             return Err("every key is a JSON object".into());
         };
         let kty = obj.get("kty").and_then(Value::as_str).unwrap_or("");
-        let complete = match kty {
-            "RSA" => ["n", "e"]
+        let crv = obj.get("crv").and_then(Value::as_str).unwrap_or("");
+        let complete = match (kty, crv) {
+            ("EC", "P-256") => ["x", "y"]
                 .iter()
                 .all(|m| obj.get(*m).is_some_and(Value::is_string)),
-            "EC" => ["crv", "x", "y"]
-                .iter()
-                .all(|m| obj.get(*m).is_some_and(Value::is_string)),
-            "OKP" => ["crv", "x"]
-                .iter()
-                .all(|m| obj.get(*m).is_some_and(Value::is_string)),
-            _ => return Err("keys are RSA, EC or OKP (kty)".into()),
+            ("OKP", "Ed25519") => obj.get("x").is_some_and(Value::is_string),
+            _ => {
+                return Err("keys are EC P-256 (ES256) or OKP Ed25519 (EdDSA), the algorithms client assertions are verified with".into());
+            }
         };
         if !complete {
             return Err(format!("a {kty} key lacks a public member"));
@@ -621,7 +619,9 @@ mod tests {
             json!({"keys": []}),
             json!([ec]),
             json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
-            json!({"keys": [{"kty": "RSA", "e": "AQAB"}]}),
+            json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}),
+            json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "AQAB"}]}),
+            json!({"keys": [{"kty": "EC", "crv": "P-384", "x": "AQAB", "y": "AQAB"}]}),
             json!({"keys": [ec, ec]}),
         ] {
             s.jwks = Some(bad.clone());

@@ -2,6 +2,7 @@
 //! S256 only) and redirect URIs (exact match; RFC 8252's loopback port rule for native apps).
 //! The endpoints of the OIDC issue build on these, and on the client registry ([`clients`]).
 
+pub mod assertion;
 pub mod clients;
 pub mod error;
 pub mod pkce;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use super::{RequestContext, Services};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::id::is_valid_id;
+use crate::oauth::assertion;
 use crate::oauth::clients::{AuthMethod, GRANT_CLIENT_CREDENTIALS, OAuthClient};
 use crate::oauth::error::OAuthError;
 use crate::rand::bytes;
@@ -28,6 +29,13 @@ const USER_SCOPES: [&str; 6] = [
 /// Resource indicators one token request may carry.
 const MAX_RESOURCES: usize = 10;
 
+/// How confidential clients may authenticate at the token and introspection endpoints.
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
 /// Where the token endpoints live, under the issuer.
 pub const TOKEN_PATH: &str = "/oauth2/token";
 /// RFC 7662.
@@ -42,6 +50,10 @@ pub struct ClientAuth {
     pub client_id: Option<String>,
     /// `client_secret` in the body (`client_secret_post`).
     pub client_secret: Option<String>,
+    /// `client_assertion` (`private_key_jwt`).
+    pub assertion: Option<String>,
+    /// `client_assertion_type`.
+    pub assertion_type: Option<String>,
 }
 
 /// A token request (RFC 6749 §4.4.2), parameters as sent.
@@ -115,6 +127,78 @@ fn check_resources(resources: &[String]) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// What a client presented to prove who it is.
+enum Presented<'a> {
+    /// A client secret (Basic or body).
+    Secret(&'a str),
+    /// A signed JWT (`private_key_jwt`).
+    Assertion(&'a str),
+    /// Only its id (a public client).
+    Nothing,
+}
+
+/// The client id a request names, what it presents, and the method that is: exactly one
+/// method per request (RFC 6749 §2.3), and a `client_id` in the body must agree.
+fn presented(auth: &ClientAuth) -> Result<(String, Presented<'_>, AuthMethod), OAuthError> {
+    let methods = usize::from(auth.basic.is_some())
+        + usize::from(auth.client_secret.is_some())
+        + usize::from(auth.assertion.is_some());
+    if methods > 1 {
+        return Err(OAuthError::invalid_request(
+            "one client authentication method per request (RFC 6749 §2.3)",
+        ));
+    }
+    if auth.assertion.is_some() != auth.assertion_type.is_some() {
+        return Err(OAuthError::invalid_request(
+            "client_assertion and client_assertion_type come together",
+        ));
+    }
+    let agrees = |id: &str| {
+        if auth.client_id.as_deref().is_some_and(|b| b != id) {
+            Err(OAuthError::invalid_request(
+                "client_id in the body differs from the authenticated client",
+            ))
+        } else {
+            Ok(id.to_owned())
+        }
+    };
+    if let Some((id, secret)) = &auth.basic {
+        return Ok((
+            agrees(id)?,
+            Presented::Secret(secret),
+            AuthMethod::ClientSecretBasic,
+        ));
+    }
+    if let Some(a) = &auth.assertion {
+        if auth.assertion_type.as_deref() != Some(assertion::JWT_BEARER) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {}",
+                assertion::JWT_BEARER
+            )));
+        }
+        let claimed = assertion::claimed_client(a)
+            .ok_or_else(|| OAuthError::invalid_client("the assertion names no client (sub)"))?;
+        return Ok((
+            agrees(&claimed)?,
+            Presented::Assertion(a),
+            AuthMethod::PrivateKeyJwt,
+        ));
+    }
+    let Some(id) = &auth.client_id else {
+        return Err(OAuthError::invalid_client(
+            "client authentication is required",
+        ));
+    };
+    Ok(match &auth.client_secret {
+        Some(s) => (
+            id.clone(),
+            Presented::Secret(s),
+            AuthMethod::ClientSecretPost,
+        ),
+        None => (id.clone(), Presented::Nothing, AuthMethod::None),
+    })
+}
+
 impl Services {
     /// The RFC 8414 authorization server metadata: only what is served today.
     pub fn authorization_server_metadata(&self) -> Value {
@@ -125,9 +209,11 @@ impl Services {
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "grant_types_supported": [GRANT_CLIENT_CREDENTIALS],
             "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "introspection_endpoint": format!("{issuer}{INTROSPECTION_PATH}"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "access_token_signing_alg_values_supported": ["EdDSA"],
         })
     }
@@ -144,63 +230,46 @@ impl Services {
         if let Some(k) = &throttle_key {
             self.check_throttle_keys(std::slice::from_ref(k)).await?;
         }
-        let (id, secret, method) = match (&auth.basic, &auth.client_id, &auth.client_secret) {
-            (Some(_), _, Some(_)) => {
-                return Err(OAuthError::invalid_request(
-                    "one client authentication method per request (RFC 6749 §2.3)",
-                ));
-            }
-            (Some((id, secret)), body_id, None) => {
-                if body_id.as_ref().is_some_and(|b| b != id) {
-                    return Err(OAuthError::invalid_request(
-                        "client_id in the body differs from the authenticated client",
-                    ));
-                }
-                (
-                    id.as_str(),
-                    Some(secret.as_str()),
-                    AuthMethod::ClientSecretBasic,
-                )
-            }
-            (None, Some(id), Some(secret)) => (
-                id.as_str(),
-                Some(secret.as_str()),
-                AuthMethod::ClientSecretPost,
-            ),
-            (None, Some(id), None) => (id.as_str(), None, AuthMethod::None),
-            (None, None, _) => {
-                return Err(OAuthError::invalid_client(
-                    "client authentication is required",
-                ));
-            }
-        };
-        let client = if is_valid_id(id) {
-            self.store.clients().oauth_client(id).await?
+        let (id, presented, method) = presented(auth)?;
+        let client = if is_valid_id(&id) {
+            self.store.clients().oauth_client(&id).await?
         } else {
             None
         };
-        let why = match (&client, secret) {
-            (None, Some(s)) => {
+        let now = self.now();
+        let why = match (&client, &presented) {
+            (None, Presented::Secret(s)) => {
                 // The same work as a wrong secret: nothing tells a registered id apart.
                 let _ = crate::crypto::apikey::hash(b"portcullis:unknown-client", s);
                 Some("unknown client or wrong secret")
             }
-            (None, None) => Some("unknown client"),
+            (None, _) => Some("unknown client"),
             (Some(c), _) if c.auth_method != method => Some(match c.auth_method {
-                AuthMethod::PrivateKeyJwt | AuthMethod::TlsClientAuth => {
+                AuthMethod::TlsClientAuth => {
                     "the client's registered authentication method is not accepted yet"
                 }
                 _ => "the client authenticates with another method",
             }),
-            (Some(c), Some(s)) if !self.client_secret_matches(c, s) => {
+            (Some(c), Presented::Secret(s)) if !self.client_secret_matches(c, s) => {
                 Some("unknown client or wrong secret")
+            }
+            (Some(c), Presented::Assertion(a)) => {
+                let jwks = c.jwks.clone().unwrap_or(Value::Null);
+                match assertion::verify(a, &c.id, &jwks, &self.settings.issuer, now) {
+                    Err(why) => Some(why),
+                    // One use: the jti is kept (on every node) until the assertion expires.
+                    Ok(v) => (!self
+                        .store
+                        .use_nonce(&format!("client-assertion:{}", c.id), &v.jti, v.exp, now)
+                        .await?)
+                        .then_some("the assertion was used before"),
+                }
             }
             _ => None,
         };
         let Some(why) = why else {
             return client.ok_or_else(|| OAuthError::invalid_client("unknown client"));
         };
-        let now = self.now();
         let mut tx = self.store.begin().await?;
         if let Some(k) = &throttle_key {
             self.bump_throttle(tx.as_mut(), k, &throttle::CLIENT_IP)

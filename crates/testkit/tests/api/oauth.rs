@@ -15,7 +15,8 @@ use crate::send;
 
 on_both!(
     client_credentials_and_introspection,
-    token_requests_break_no_rule
+    token_requests_break_no_rule,
+    private_key_jwt_assertions_work_once
 );
 
 /// A server whose issuer is its own address, as a deployment's `public_url` would be.
@@ -61,6 +62,54 @@ async fn register(
             .map(|s| s.expose_secret().to_owned())
             .unwrap_or_default(),
     )
+}
+
+/// A P-256 key pair as JWKs (private, public), with `kid`.
+fn ec_key(kid: &str) -> (Value, Value) {
+    let key = p256::ecdsa::SigningKey::from_slice(&portcullis_core::rand::bytes::<32>(
+        &portcullis_core::rand::OsRng,
+    ))
+    .unwrap();
+    let point = key.verifying_key().to_sec1_point(false);
+    let b = point.as_bytes();
+    let public = json!({"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(&b[1..33]), "y": URL_SAFE_NO_PAD.encode(&b[33..65])});
+    let mut private = public.clone();
+    private["d"] = URL_SAFE_NO_PAD.encode(key.to_bytes()).into();
+    (private, public)
+}
+
+/// An Ed25519 key pair as JWKs (private, public), with `kid`.
+fn ed_key(kid: &str) -> (Value, Value) {
+    let key = ed25519_dalek::SigningKey::from_bytes(&portcullis_core::rand::bytes::<32>(
+        &portcullis_core::rand::OsRng,
+    ));
+    let public = json!({"kty": "OKP", "crv": "Ed25519", "kid": kid,
+        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes())});
+    let mut private = public.clone();
+    private["d"] = URL_SAFE_NO_PAD.encode(key.to_bytes()).into();
+    (private, public)
+}
+
+/// Registers a `private_key_jwt` client with these public keys; its id.
+async fn register_keyed(srv: &TestServer, public: &Value, scopes: &[&str]) -> String {
+    srv.services
+        .register_oauth_client(
+            "cli",
+            &RequestContext::default(),
+            &ClientSpec {
+                name: "keyed client".into(),
+                grant_types: vec!["client_credentials".into()],
+                token_endpoint_auth_method: "private_key_jwt".into(),
+                scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+                jwks: Some(json!({"keys": [public]})),
+                ..ClientSpec::default()
+            },
+        )
+        .await
+        .unwrap()
+        .client
+        .id
 }
 
 /// HTTP Basic credentials, when a request carries them.
@@ -541,8 +590,20 @@ async fn certified_and_independent_clients() {
         &["reports"],
     )
     .await;
+    let (ec_private, ec_public) = ec_key("node");
+    let kid = register_keyed(&srv, &ec_public, &["metrics:read"]).await;
     let resource = "https://api.example/orders";
-    let args = [issuer.as_str(), &id, &secret, &pid, &psecret, resource];
+    let ec_private = ec_private.to_string();
+    let args = [
+        issuer.as_str(),
+        &id,
+        &secret,
+        &pid,
+        &psecret,
+        resource,
+        &kid,
+        &ec_private,
+    ];
     let js = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
     assert!(
         std::path::Path::new(js)
@@ -563,11 +624,12 @@ async fn certified_and_independent_clients() {
     assert_eq!(out["introspection"]["aud"], resource);
     assert_eq!(out["garbage"]["active"], false);
     assert_eq!(out["post"]["scope"], "reports");
+    assert_eq!(out["pkjwt"]["scope"], "metrics:read", "{out}");
     assert_eq!(out["wrong"]["error"], "invalid_client", "{out}");
     assert_eq!(out["wrong"]["status"], 401);
 
     let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/oauth_client.py");
-    let out = run_peer("python3", py, &args).await;
+    let out = run_peer("python3", py, &args[..6]).await;
     assert_eq!(out["basic"]["scope"], "orders:read", "{out}");
     assert_eq!(out["post"]["scope"], "reports");
     assert_eq!(out["introspection"]["active"], true);
@@ -575,5 +637,128 @@ async fn certified_and_independent_clients() {
     assert_eq!(out["claims"]["client_id"], id.as_str());
     assert_eq!(out["claims"]["aud"], resource);
     assert_eq!(out["wrong"], "invalid_client");
+    srv.stop().await;
+}
+
+/// `private_key_jwt`: assertions signed by PyJWT (EdDSA and ES256) authenticate the client
+/// once each; a replay, an assertion for another audience, one signed with a key the client
+/// did not register, and a secret for a keyed client are `invalid_client`.
+async fn private_key_jwt_assertions_work_once(b: Backend) {
+    let srv = server(b).await;
+    let issuer = srv.config.server.public_url.clone();
+    let (ed_private, ed_public) = ed_key("ed-1");
+    let (ec_private, ec_public) = ec_key("ec-1");
+    let ed_id = register_keyed(&srv, &ed_public, &["jobs"]).await;
+    let ec_id = register_keyed(&srv, &ec_public, &["jobs"]).await;
+    let py = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/client_assertion.py");
+    let sign = |jwk: &Value, alg: &str, id: &str, aud: &str| {
+        let out = std::process::Command::new("python3")
+            .args([py, &jwk.to_string(), alg, id, aud])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let with = |assertion: &str| {
+        vec![
+            ("grant_type".to_owned(), "client_credentials".to_owned()),
+            (
+                "client_assertion_type".to_owned(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion".to_owned(), assertion.to_owned()),
+        ]
+    };
+    let post = |params: Vec<(String, String)>| {
+        let srv = &srv;
+        async move {
+            let p: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            form(srv, "/oauth2/token", None, &p).await
+        }
+    };
+    for (private, alg, id) in [
+        (&ed_private, "EdDSA", &ed_id),
+        (&ec_private, "ES256", &ec_id),
+    ] {
+        let assertion = sign(private, alg, id, &issuer);
+        let (s, tok, _) = post(with(&assertion)).await;
+        assert_eq!(
+            (s, tok["scope"].as_str()),
+            (200, Some("jobs")),
+            "{alg}: {tok}"
+        );
+        let (s, body, _) = post(with(&assertion)).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{alg} replay"
+        );
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("used before")
+        );
+    }
+    let refused = [
+        // Another audience: the token endpoint URL is not the issuer identifier.
+        sign(
+            &ed_private,
+            "EdDSA",
+            &ed_id,
+            &format!("{issuer}/oauth2/token"),
+        ),
+        // Signed with the other client's key.
+        sign(&ec_private, "ES256", &ed_id, &issuer),
+        // A key nobody registered.
+        sign(&ed_key("ed-1").0, "EdDSA", &ed_id, &issuer),
+    ];
+    for assertion in refused {
+        let (s, body, _) = post(with(&assertion)).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{body}"
+        );
+    }
+    // The wrong assertion type, an assertion with a secret, a secret for a keyed client.
+    let assertion = sign(&ed_private, "EdDSA", &ed_id, &issuer);
+    let mut wrong_type = with(&assertion);
+    wrong_type[1].1 = "urn:ietf:params:oauth:client-assertion-type:saml2-bearer".into();
+    let (s, body, _) = post(wrong_type).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_request")));
+    let mut both = with(&assertion);
+    both.push(("client_secret".into(), "x".into()));
+    let (s, body, _) = post(both).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_request")));
+    let mut other_id = with(&assertion);
+    other_id.push(("client_id".into(), ec_id.clone()));
+    let (s, body, _) = post(other_id).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_request")));
+    let (s, body, _) = form(
+        &srv,
+        "/oauth2/token",
+        Some((&ed_id, "a-secret")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")));
+    // The unused, valid assertion still works after all that.
+    let (s, _, _) = post(with(&assertion)).await;
+    assert_eq!(s, 200);
+    let meta = send(client().get(srv.url("/.well-known/oauth-authorization-server")))
+        .await
+        .1;
+    assert_eq!(
+        meta["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["EdDSA", "ES256"])
+    );
     srv.stop().await;
 }

@@ -4,9 +4,11 @@
 // Prints one JSON object.
 //
 // usage: node oauth_client.mjs ISSUER BASIC_ID BASIC_SECRET POST_ID POST_SECRET RESOURCE
+//        PKJWT_ID PKJWT_PRIVATE_JWK
 import * as client from 'openid-client';
 
-const [issuer, basicId, basicSecret, postId, postSecret, resource] = process.argv.slice(2);
+const [issuer, basicId, basicSecret, postId, postSecret, resource, pkjwtId, pkjwtJwk] =
+  process.argv.slice(2);
 const options = { execute: [client.allowInsecureRequests], algorithm: 'oauth2' };
 const out = {};
 
@@ -22,6 +24,15 @@ const post = await client.discovery(
   new URL(issuer), postId, undefined, client.ClientSecretPost(postSecret), options);
 const posted = await client.clientCredentialsGrant(post);
 out.post = { token_type: posted.token_type, scope: posted.scope ?? null };
+
+// private_key_jwt: an ES256 assertion signed with the client's registered key.
+const jwk = JSON.parse(pkjwtJwk);
+const key = await crypto.subtle.importKey(
+  'jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+const pkjwt = await client.discovery(
+  new URL(issuer), pkjwtId, undefined, client.PrivateKeyJwt({ key, kid: jwk.kid }), options);
+const signed = await client.clientCredentialsGrant(pkjwt);
+out.pkjwt = { token_type: signed.token_type, scope: signed.scope ?? null };
 
 const wrong = await client.discovery(
   new URL(issuer), basicId, undefined, client.ClientSecretBasic(basicSecret + 'x'), options);

@@ -126,6 +126,8 @@ impl Form {
             basic: None,
             client_id: self.get("client_id").map(str::to_owned),
             client_secret: self.get("client_secret").map(str::to_owned),
+            assertion: self.get("client_assertion").map(str::to_owned),
+            assertion_type: self.get("client_assertion_type").map(str::to_owned),
         };
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
