@@ -48,7 +48,9 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
-fn verify_with(jwk: &Value, alg: &str, signing_input: &[u8], sig: &[u8]) -> bool {
+/// Whether `sig` over `signing_input` verifies with the public `jwk` under `alg` (EdDSA with
+/// an Ed25519 key, ES256 with a P-256 key; a key's own `alg`, when it names one, must agree).
+pub(crate) fn verify_with(jwk: &Value, alg: &str, signing_input: &[u8], sig: &[u8]) -> bool {
     let member = |m: &str| {
         jwk.get(m)
             .and_then(Value::as_str)

@@ -53,6 +53,11 @@ impl OAuthError {
         Self::new("invalid_target", d)
     }
 
+    /// A DPoP proof that is missing where required, malformed, or replayed (RFC 9449).
+    pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
+        Self::new("invalid_dpop_proof", d)
+    }
+
     /// The database or key store is down: nothing is issued (fail closed).
     pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
         Self::new("temporarily_unavailable", d)

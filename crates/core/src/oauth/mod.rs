@@ -4,6 +4,7 @@
 
 pub mod assertion;
 pub mod clients;
+pub mod dpop;
 pub mod error;
 pub mod pkce;
 pub mod redirect;

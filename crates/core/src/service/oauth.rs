@@ -11,9 +11,9 @@ use serde_json::{Map, Value, json};
 use super::{RequestContext, Services};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::id::is_valid_id;
-use crate::oauth::assertion;
 use crate::oauth::clients::{AuthMethod, GRANT_CLIENT_CREDENTIALS, OAuthClient};
 use crate::oauth::error::OAuthError;
+use crate::oauth::{assertion, dpop};
 use crate::rand::bytes;
 use crate::throttle;
 
@@ -65,6 +65,8 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// RFC 8707 `resource`, each an absolute URI.
     pub resources: Vec<String>,
+    /// The `DPoP` header's proof (RFC 9449), when one was sent.
+    pub dpop: Option<String>,
 }
 
 /// An issued access token (RFC 6749 §5.1).
@@ -76,6 +78,8 @@ pub struct IssuedToken {
     pub expires_in: i64,
     /// The scopes granted, space-separated.
     pub scope: String,
+    /// `Bearer`, or `DPoP` for a token bound to the proof's key.
+    pub token_type: &'static str,
 }
 
 fn grants_scope(client: &OAuthClient, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
@@ -215,6 +219,7 @@ impl Services {
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "access_token_signing_alg_values_supported": ["EdDSA"],
+            "dpop_signing_alg_values_supported": assertion::ALGORITHMS,
         })
     }
 
@@ -327,8 +332,46 @@ impl Services {
         }
         let scopes = grants_scope(&client, req.scope.as_deref())?;
         check_resources(&req.resources)?;
-        self.issue_client_token(ctx, &client, &scopes, &req.resources)
+        let jkt = self.dpop_binding(&client, req.dpop.as_deref()).await?;
+        self.issue_client_token(ctx, &client, &scopes, &req.resources, jkt)
             .await
+    }
+
+    /// The key thumbprint a token is bound to: from a valid, fresh, unused DPoP proof for
+    /// this token endpoint; none without a proof, unless the client requires DPoP.
+    async fn dpop_binding(
+        &self,
+        client: &OAuthClient,
+        proof: Option<&str>,
+    ) -> Result<Option<String>, OAuthError> {
+        let Some(proof) = proof else {
+            return if client.require_dpop {
+                Err(OAuthError::invalid_dpop_proof(
+                    "this client's tokens are bound by DPoP: send a DPoP proof (RFC 9449)",
+                ))
+            } else {
+                Ok(None)
+            };
+        };
+        let now = self.now();
+        let uri = format!("{}{TOKEN_PATH}", self.settings.issuer.trim_end_matches('/'));
+        let checked =
+            dpop::verify(proof, "POST", &uri, now).map_err(OAuthError::invalid_dpop_proof)?;
+        let fresh = self
+            .store
+            .use_nonce(
+                &format!("dpop:{}", checked.jkt),
+                &checked.jti,
+                checked.keep_until,
+                now,
+            )
+            .await?;
+        if !fresh {
+            return Err(OAuthError::invalid_dpop_proof(
+                "the DPoP proof was used before",
+            ));
+        }
+        Ok(Some(checked.jkt))
     }
 
     async fn issue_client_token(
@@ -337,6 +380,7 @@ impl Services {
         client: &OAuthClient,
         scopes: &[String],
         resources: &[String],
+        jkt: Option<String>,
     ) -> Result<IssuedToken, OAuthError> {
         let now = self.now();
         let ttl = self.settings.access_ttl;
@@ -358,6 +402,9 @@ impl Services {
         if !scope.is_empty() {
             claims.insert("scope".into(), scope.clone().into());
         }
+        if let Some(jkt) = &jkt {
+            claims.insert("cnf".into(), json!({"jkt": jkt}));
+        }
         let access_token = self
             .keyring
             .sign_value(&Value::Object(claims), "at+jwt", now)?;
@@ -369,7 +416,7 @@ impl Services {
                 .client(ctx)
                 .details(json!({
                     "grant_type": GRANT_CLIENT_CREDENTIALS, "scope": scope, "aud": aud,
-                    "jti": jti, "expires_at": now + ttl,
+                    "jti": jti, "expires_at": now + ttl, "dpop_jkt": jkt,
                 })),
         )
         .await?;
@@ -378,6 +425,7 @@ impl Services {
             access_token,
             expires_in: ttl,
             scope,
+            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
         })
     }
 
@@ -416,7 +464,11 @@ impl Services {
         }
         let mut out = Map::new();
         out.insert("active".into(), true.into());
-        out.insert("token_type".into(), "Bearer".into());
+        let bound = claims.get("cnf").is_some();
+        out.insert(
+            "token_type".into(),
+            if bound { "DPoP" } else { "Bearer" }.into(),
+        );
         for k in [
             "iss",
             "sub",
@@ -426,6 +478,7 @@ impl Services {
             "jti",
             "scope",
             "client_id",
+            "cnf",
         ] {
             if let Some(v) = claims.get(k) {
                 out.insert(k.into(), v.clone());

@@ -16,7 +16,8 @@ use crate::send;
 on_both!(
     client_credentials_and_introspection,
     token_requests_break_no_rule,
-    private_key_jwt_assertions_work_once
+    private_key_jwt_assertions_work_once,
+    dpop_binds_tokens_to_the_clients_key
 );
 
 /// A server whose issuer is its own address, as a deployment's `public_url` would be.
@@ -625,6 +626,17 @@ async fn certified_and_independent_clients() {
     assert_eq!(out["garbage"]["active"], false);
     assert_eq!(out["post"]["scope"], "reports");
     assert_eq!(out["pkjwt"]["scope"], "metrics:read", "{out}");
+    assert!(
+        out["dpop"]["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop")),
+        "{out}"
+    );
+    assert_eq!(out["dpop"]["introspection"]["token_type"], "DPoP");
+    assert_eq!(
+        out["dpop"]["introspection"]["cnf"]["jkt"], out["dpop"]["thumbprint"],
+        "bound to the client's key: {out}"
+    );
     assert_eq!(out["wrong"]["error"], "invalid_client", "{out}");
     assert_eq!(out["wrong"]["status"], 401);
 
@@ -760,5 +772,128 @@ async fn private_key_jwt_assertions_work_once(b: Backend) {
         meta["token_endpoint_auth_signing_alg_values_supported"],
         json!(["EdDSA", "ES256"])
     );
+    srv.stop().await;
+}
+
+/// A DPoP proof (RFC 9449) signed with the client's own P-256 key.
+fn dpop_proof(key: &p256::ecdsa::SigningKey, htm: &str, htu: &str, jti: &str, iat: i64) -> String {
+    use p256::ecdsa::signature::Signer;
+    let point = key.verifying_key().to_sec1_point(false);
+    let b = point.as_bytes();
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&b[1..33]), "y": URL_SAFE_NO_PAD.encode(&b[33..65])}});
+    let claims = json!({"htm": htm, "htu": htu, "iat": iat, "jti": jti});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let sig: p256::ecdsa::Signature = key.sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+}
+
+/// DPoP: a token asked for with a proof is bound to the proof's key (`cnf.jkt`, type
+/// `DPoP`); a proof works once, for this endpoint and method only; a client that requires
+/// DPoP gets nothing without one.
+async fn dpop_binds_tokens_to_the_clients_key(b: Backend) {
+    let srv = server(b).await;
+    let issuer = srv.config.server.public_url.clone();
+    let token_url = format!("{issuer}/oauth2/token");
+    let (id, secret) = register(&srv, "client_secret_basic", &["client_credentials"], &["a"]).await;
+    let key = p256::ecdsa::SigningKey::from_slice(&portcullis_core::rand::bytes::<32>(
+        &portcullis_core::rand::OsRng,
+    ))
+    .unwrap();
+    let now = srv.services.now();
+    let request = |proof: Option<String>| {
+        let (srv, id, secret) = (&srv, id.clone(), secret.clone());
+        async move {
+            let mut rb = client()
+                .post(srv.url("/oauth2/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .basic_auth(&id, Some(&secret))
+                .body("grant_type=client_credentials");
+            if let Some(p) = proof {
+                rb = rb.header("dpop", p);
+            }
+            send(rb).await
+        }
+    };
+    let proof = dpop_proof(&key, "POST", &token_url, "p-1", now);
+    let (s, tok, _) = request(Some(proof.clone())).await;
+    assert_eq!(
+        (s, tok["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{tok}"
+    );
+    let claims = jwt_part(tok["access_token"].as_str().unwrap(), 1);
+    let point = key.verifying_key().to_sec1_point(false);
+    let jwk = json!({"kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&point.as_bytes()[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point.as_bytes()[33..65])});
+    assert_eq!(
+        claims["cnf"]["jkt"].as_str(),
+        portcullis_core::oauth::dpop::thumbprint(&jwk).as_deref()
+    );
+    let (_, intro, _) = form(
+        &srv,
+        "/oauth2/introspect",
+        Some((&id, &secret)),
+        &[("token", tok["access_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(intro["token_type"], "DPoP");
+    assert_eq!(intro["cnf"], claims["cnf"]);
+    let refused = [
+        proof,
+        dpop_proof(&key, "GET", &token_url, "p-2", now),
+        dpop_proof(
+            &key,
+            "POST",
+            &format!("{issuer}/oauth2/introspect"),
+            "p-3",
+            now,
+        ),
+        dpop_proof(&key, "POST", &token_url, "p-4", now - 3600),
+        "not-a-proof".to_owned(),
+    ];
+    for p in refused {
+        let (s, body, _) = request(Some(p)).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_dpop_proof")),
+            "{body}"
+        );
+    }
+    // Without a proof: a Bearer token, unless the client requires DPoP.
+    let (s, tok, _) = request(None).await;
+    assert_eq!((s, tok["token_type"].as_str()), (200, Some("Bearer")));
+    let (s, _) = crate::call(
+        &srv,
+        reqwest::Method::GET,
+        "/.well-known/oauth-authorization-server",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    srv.user("root@example.com", STRONG, Role::Admin).await;
+    let admin = access(&srv.login("root@example.com", STRONG).await);
+    let (s, _) = crate::call(
+        &srv,
+        reqwest::Method::PATCH,
+        &format!("/api/v1/admin/clients/{id}"),
+        Some(&admin),
+        Some(json!({"require_dpop": true})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, body, _) = request(None).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+    let (s, _, _) = request(Some(dpop_proof(&key, "POST", &token_url, "p-5", now))).await;
+    assert_eq!(s, 200);
     srv.stop().await;
 }

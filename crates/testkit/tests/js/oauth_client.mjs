@@ -7,6 +7,14 @@
 //        PKJWT_ID PKJWT_PRIVATE_JWK
 import * as client from 'openid-client';
 
+// RFC 7638, computed here rather than trusted from either side.
+async function thumbprint(publicKey) {
+  const { crv, kty, x, y } = await crypto.subtle.exportKey('jwk', publicKey);
+  const digest = await crypto.subtle.digest(
+    'SHA-256', new TextEncoder().encode(JSON.stringify({ crv, kty, x, y })));
+  return Buffer.from(digest).toString('base64url');
+}
+
 const [issuer, basicId, basicSecret, postId, postSecret, resource, pkjwtId, pkjwtJwk] =
   process.argv.slice(2);
 const options = { execute: [client.allowInsecureRequests], algorithm: 'oauth2' };
@@ -19,6 +27,16 @@ const tokens = await client.clientCredentialsGrant(basic, { scope: 'orders:read'
 out.basic = { token_type: tokens.token_type, expires_in: tokens.expires_in, scope: tokens.scope };
 out.introspection = { ...(await client.tokenIntrospection(basic, tokens.access_token)) };
 out.garbage = { ...(await client.tokenIntrospection(basic, 'not-a-token')) };
+
+// DPoP (RFC 9449): the token is bound to a key pair only this client holds.
+const dpopKeys = await client.randomDPoPKeyPair('ES256');
+const bound = await client.clientCredentialsGrant(
+  basic, { scope: 'orders:read' }, { DPoP: client.getDPoPHandle(basic, dpopKeys) });
+out.dpop = {
+  token_type: bound.token_type,
+  introspection: { ...(await client.tokenIntrospection(basic, bound.access_token)) },
+  thumbprint: await thumbprint(dpopKeys.publicKey),
+};
 
 const post = await client.discovery(
   new URL(issuer), postId, undefined, client.ClientSecretPost(postSecret), options);

@@ -173,10 +173,25 @@ async fn token(
     let result = async {
         let form = Form::parse(&headers, &body, &["resource"])?;
         let auth = form.client_auth(&headers)?;
+        let mut proofs = headers.get_all("dpop").iter();
+        let dpop = match (proofs.next(), proofs.next()) {
+            (None, _) => None,
+            (Some(v), None) => Some(
+                v.to_str()
+                    .map_err(|_| OAuthError::invalid_dpop_proof("the DPoP header is not text"))?
+                    .to_owned(),
+            ),
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "one DPoP header per request",
+                ));
+            }
+        };
         let req = TokenRequest {
             grant_type: form.get("grant_type").unwrap_or("").to_owned(),
             scope: form.get("scope").map(str::to_owned),
             resources: form.all("resource"),
+            dpop,
         };
         s.svc.token(&ctx, &auth, &req).await
     }
@@ -185,7 +200,7 @@ async fn token(
         Ok(t) => {
             let mut body = json!({
                 "access_token": t.access_token,
-                "token_type": "Bearer",
+                "token_type": t.token_type,
                 "expires_in": t.expires_in,
             });
             if let (false, Some(obj)) = (t.scope.is_empty(), body.as_object_mut()) {
