@@ -1,8 +1,8 @@
-//! CORS for Portcullis's own API (`/api/v1`) and the OAuth token endpoint: browser pages
-//! from `server.cors_origins` may call them. Origins match exactly, never by pattern; credentials mode is not offered (the
-//! API authenticates by header, and its one cookie never crosses sites). Preflights from an
-//! allowed origin are answered 204; from any other (and when none is configured), 403
-//! `origin_not_allowed`. Gateway
+//! CORS for Portcullis's own API (`/api/v1`) and the OAuth token and revocation endpoints:
+//! browser pages from `server.cors_origins` may call them. Origins match exactly, never by
+//! pattern; credentials mode is not offered (the API authenticates by header, and its one
+//! cookie never crosses sites). Preflights from an allowed origin are answered 204; from any
+//! other (and when none is configured), 403 `origin_not_allowed`. Gateway
 //! routes are the upstream's business and get no CORS from here.
 
 use axum::extract::{Request, State};
@@ -30,7 +30,7 @@ const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
 fn covered(path: &str) -> bool {
     // The token endpoint too, for browser apps (public clients); never the authorization
     // endpoint, which is navigated to, not fetched.
-    path.starts_with("/api/v1/") || path == "/oauth2/token"
+    path.starts_with("/api/v1/") || path == "/oauth2/token" || path == "/oauth2/revoke"
 }
 
 /// The CORS layer of the API router.

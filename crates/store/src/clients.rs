@@ -10,6 +10,7 @@ macro_rules! client_backend {
             use portcullis_core::oauth::clients::{
                 AuthMethod, ClientReads, ClientWrites, OAuthClient,
             };
+            use portcullis_core::clock::UnixTime;
             use portcullis_core::store::{StoreError, StoreResult};
             use sqlx::Row;
 
@@ -82,6 +83,15 @@ macro_rules! client_backend {
                         .map_err(map_err)?;
                     rows.iter().map(client_from_row).collect()
                 }
+
+                async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+                    let row = sqlx::query("SELECT 1 AS one FROM revoked_access_tokens WHERE jti = $1")
+                        .bind(jti)
+                        .fetch_optional(self.read_pool())
+                        .await
+                        .map_err(map_err)?;
+                    Ok(row.is_some())
+                }
             }
 
             #[async_trait]
@@ -132,6 +142,21 @@ macro_rules! client_backend {
                     .bind(c.require_dpop)
                     .bind(c.jwks.as_ref().map(|j| j.to_string()))
                     .bind(c.updated_at)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn revoke_access_token(&mut self, jti: &str, client_id: &str, expires_at: UnixTime, now: UnixTime) -> StoreResult<bool> {
+                    let r = sqlx::query(
+                        "INSERT INTO revoked_access_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (jti) DO NOTHING",
+                    )
+                    .bind(jti)
+                    .bind(client_id)
+                    .bind(expires_at)
+                    .bind(now)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(map_err)?;

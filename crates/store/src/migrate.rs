@@ -102,6 +102,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "oauth_clients",
         sql: include_str!("../migrations/sqlite/0017_oauth_clients.sql"),
     },
+    Migration {
+        version: 18,
+        name: "revoked_access_tokens",
+        sql: include_str!("../migrations/sqlite/0018_revoked_access_tokens.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -189,6 +194,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 17,
         name: "oauth_clients",
         sql: include_str!("../migrations/postgres/0017_oauth_clients.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "revoked_access_tokens",
+        sql: include_str!("../migrations/postgres/0018_revoked_access_tokens.sql"),
     },
 ];
 

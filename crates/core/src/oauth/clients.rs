@@ -501,6 +501,8 @@ pub trait ClientReads: Send + Sync {
         after_id: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<OAuthClient>>;
+    /// Whether the access token `jti` was revoked (RFC 7009).
+    async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
 /// Changes to clients, inside a transaction (with their audit event).
@@ -513,6 +515,15 @@ pub trait ClientWrites: Send {
     async fn update_oauth_client(&mut self, c: &OAuthClient) -> StoreResult<bool>;
     /// Deletes a client; false when there was none.
     async fn delete_oauth_client(&mut self, id: &str) -> StoreResult<bool>;
+    /// Records the access token `jti` of `client_id` as revoked until it expires; false when
+    /// it already was.
+    async fn revoke_access_token(
+        &mut self,
+        jti: &str,
+        client_id: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
 }
 
 #[cfg(test)]

@@ -44,7 +44,9 @@ pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
-pub use oauth::{ClientAuth, INTROSPECTION_PATH, IssuedToken, TOKEN_PATH, TokenRequest};
+pub use oauth::{
+    ClientAuth, INTROSPECTION_PATH, IssuedToken, REVOCATION_PATH, TOKEN_PATH, TokenRequest,
+};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};
 pub use request_signatures::SignedRequest;

@@ -1,6 +1,6 @@
 //! The OAuth 2.0 authorization server's token side: client authentication, the
 //! client-credentials grant (RFC 6749 §4.4) issuing RFC 9068 JWT access tokens, token
-//! introspection (RFC 7662) and the RFC 8414 metadata document.
+//! introspection (RFC 7662), revocation (RFC 7009) and the RFC 8414 metadata document.
 //!
 //! A client-credentials token names the client (`sub` = `client_id`) and has no session,
 //! role or authentication time: the user-token verifier ([`Services::authenticate`]) refuses
@@ -40,6 +40,8 @@ const AUTH_METHODS: [&str; 3] = [
 pub const TOKEN_PATH: &str = "/oauth2/token";
 /// RFC 7662.
 pub const INTROSPECTION_PATH: &str = "/oauth2/introspect";
+/// RFC 7009.
+pub const REVOCATION_PATH: &str = "/oauth2/revoke";
 
 /// How a client presented itself at an endpoint.
 #[derive(Debug, Default)]
@@ -218,6 +220,9 @@ impl Services {
             "introspection_endpoint": format!("{issuer}{INTROSPECTION_PATH}"),
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
+            "revocation_endpoint": format!("{issuer}{REVOCATION_PATH}"),
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "access_token_signing_alg_values_supported": ["EdDSA"],
             "dpop_signing_alg_values_supported": assertion::ALGORITHMS,
         })
@@ -429,6 +434,50 @@ impl Services {
         })
     }
 
+    /// RFC 7009 revocation: an access token this server issued to the calling client stops
+    /// being active at once (introspection says so on every node). A token that is not
+    /// valid (or already expired) is answered as revoked, since there is nothing left to
+    /// do; a valid token issued to someone else is refused.
+    pub async fn revoke(
+        &self,
+        ctx: &RequestContext,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<(), OAuthError> {
+        let caller = self.authenticate_client(ctx, auth).await?;
+        let now = self.now();
+        let Ok((_, claims)) = self.keyring.verify_json(token, now) else {
+            return Ok(());
+        };
+        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        if claims.get("iss").and_then(Value::as_str) != Some(&self.settings.issuer) || exp <= now {
+            return Ok(());
+        }
+        if claims.get("client_id").and_then(Value::as_str) != Some(caller.id.as_str()) {
+            return Err(OAuthError::unauthorized_client(
+                "the token was not issued to this client",
+            ));
+        }
+        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
+        let mut tx = self.store.begin().await?;
+        if tx
+            .clients()
+            .revoke_access_token(jti, &caller.id, exp, now)
+            .await?
+        {
+            tx.append_audit(
+                &NewAuditEvent::new(now, "oauth.token_revoked", Outcome::Success)
+                    .actor(caller.id.clone())
+                    .target(caller.id.clone())
+                    .client(ctx)
+                    .details(json!({"jti": jti, "expires_at": exp})),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// RFC 7662 introspection for an authenticated client: the claims of an active token
     /// this server issued (a client's, or a person's whose session still stands), else
     /// `{"active": false}` and nothing more.
@@ -503,12 +552,16 @@ impl Services {
                 }
             }
         } else {
-            // A client's token: active while the client is registered.
+            // A client's token: active while the client is registered and has not revoked it.
             let id = claims
                 .get("client_id")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if !is_valid_id(id) || self.store.clients().oauth_client(id).await?.is_none() {
+            let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
+            if !is_valid_id(id)
+                || self.store.clients().oauth_client(id).await?.is_none()
+                || self.store.clients().access_token_revoked(jti).await?
+            {
                 return Ok(inactive);
             }
         }

@@ -17,7 +17,8 @@ on_both!(
     client_credentials_and_introspection,
     token_requests_break_no_rule,
     private_key_jwt_assertions_work_once,
-    dpop_binds_tokens_to_the_clients_key
+    dpop_binds_tokens_to_the_clients_key,
+    revocation_ends_a_token_everywhere
 );
 
 /// A server whose issuer is its own address, as a deployment's `public_url` would be.
@@ -624,6 +625,10 @@ async fn certified_and_independent_clients() {
     assert_eq!(out["introspection"]["active"], true);
     assert_eq!(out["introspection"]["aud"], resource);
     assert_eq!(out["garbage"]["active"], false);
+    assert_eq!(
+        out["revoked"]["active"], false,
+        "revoked through RFC 7009: {out}"
+    );
     assert_eq!(out["post"]["scope"], "reports");
     assert_eq!(out["pkjwt"]["scope"], "metrics:read", "{out}");
     assert!(
@@ -895,5 +900,122 @@ async fn dpop_binds_tokens_to_the_clients_key(b: Backend) {
     );
     let (s, _, _) = request(Some(dpop_proof(&key, "POST", &token_url, "p-5", now))).await;
     assert_eq!(s, 200);
+    srv.stop().await;
+}
+
+/// RFC 7009: a client revokes its own token (introspection says inactive on every node,
+/// audited once), gets 200 for garbage and expired tokens, and is refused another client's.
+async fn revocation_ends_a_token_everywhere(b: Backend) {
+    let srv = server(b).await;
+    let (id, secret) = register(&srv, "client_secret_basic", &["client_credentials"], &["a"]).await;
+    let (other, other_secret) =
+        register(&srv, "client_secret_post", &["client_credentials"], &["a"]).await;
+    let token = |id: String, secret: String| {
+        let srv = &srv;
+        async move {
+            let (s, tok, _) = form(
+                srv,
+                "/oauth2/token",
+                Some((&id, &secret)),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+            assert_eq!(s, 200, "{tok}");
+            tok["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let at = token(id.clone(), secret.clone()).await;
+    let keep = token(id.clone(), secret.clone()).await;
+    let active = |t: String| {
+        let (srv, id, secret) = (&srv, id.clone(), secret.clone());
+        async move {
+            form(
+                srv,
+                "/oauth2/introspect",
+                Some((&id, &secret)),
+                &[("token", &t)],
+            )
+            .await
+            .1["active"]
+                == true
+        }
+    };
+    assert!(active(at.clone()).await);
+    // Another client may not revoke it (and must authenticate to try).
+    let (s, body, _) = form(
+        &srv,
+        "/oauth2/revoke",
+        None,
+        &[
+            ("token", &at),
+            ("client_id", &other),
+            ("client_secret", &other_secret),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    let (s, _, _) = form(&srv, "/oauth2/revoke", None, &[("token", &at)]).await;
+    assert_eq!(s, 401);
+    assert!(active(at.clone()).await);
+    // Its own client may, twice (the second is a no-op), and only that token ends.
+    for _ in 0..2 {
+        let (s, body, h) = form(
+            &srv,
+            "/oauth2/revoke",
+            Some((&id, &secret)),
+            &[("token", &at)],
+        )
+        .await;
+        assert_eq!((s, &body), (200, &Value::Null));
+        assert_eq!(h["cache-control"], "no-store");
+    }
+    assert!(!active(at.clone()).await);
+    assert!(active(keep.clone()).await);
+    // A second node sees it too (PostgreSQL: another server on the same database).
+    if b == Backend::Postgres {
+        let node = TestServer::start_on(srv.db.clone(), srv.clock.clone(), |c| {
+            c.server.public_url = srv.config.server.public_url.clone();
+        })
+        .await;
+        let (_, intro, _) = form(
+            &node,
+            "/oauth2/introspect",
+            Some((&id, &secret)),
+            &[("token", &at)],
+        )
+        .await;
+        assert_eq!(intro, json!({"active": false}));
+        node.stop().await;
+    }
+    for junk in ["garbage", "a.b.c"] {
+        let (s, _, _) = form(
+            &srv,
+            "/oauth2/revoke",
+            Some((&id, &secret)),
+            &[("token", junk)],
+        )
+        .await;
+        assert_eq!(s, 200, "{junk}");
+    }
+    let (s, body, _) = form(&srv, "/oauth2/revoke", Some((&id, &secret)), &[]).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_request")));
+    let events = srv.services.audit_page(0, 10_000).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action == "oauth.token_revoked")
+            .count(),
+        1
+    );
+    let meta = send(client().get(srv.url("/.well-known/oauth-authorization-server")))
+        .await
+        .1;
+    assert_eq!(
+        meta["revocation_endpoint"],
+        format!("{}/oauth2/revoke", srv.config.server.public_url)
+    );
     srv.stop().await;
 }

@@ -27,6 +27,8 @@ const tokens = await client.clientCredentialsGrant(basic, { scope: 'orders:read'
 out.basic = { token_type: tokens.token_type, expires_in: tokens.expires_in, scope: tokens.scope };
 out.introspection = { ...(await client.tokenIntrospection(basic, tokens.access_token)) };
 out.garbage = { ...(await client.tokenIntrospection(basic, 'not-a-token')) };
+await client.tokenRevocation(basic, tokens.access_token);
+out.revoked = { ...(await client.tokenIntrospection(basic, tokens.access_token)) };
 
 // DPoP (RFC 9449): the token is bound to a key pair only this client holds.
 const dpopKeys = await client.randomDPoPKeyPair('ES256');

@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use portcullis_core::oauth::error::OAuthError;
-use portcullis_core::service::{ClientAuth, INTROSPECTION_PATH, TOKEN_PATH, TokenRequest};
+use portcullis_core::service::{
+    ClientAuth, INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH, TokenRequest,
+};
 use serde_json::json;
 
 use crate::AppState;
@@ -28,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route(TOKEN_PATH, post(token))
         .route(INTROSPECTION_PATH, post(introspect))
+        .route(REVOCATION_PATH, post(revoke))
 }
 
 /// RFC 8414 metadata.
@@ -230,6 +233,28 @@ async fn introspect(
     .await;
     match result {
         Ok(v) => no_store(axum::Json(v).into_response()),
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /oauth2/revoke`: 200 with an empty body, also for a token that is not valid.
+async fn revoke(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let form = Form::parse(&headers, &body, &[])?;
+        let auth = form.client_auth(&headers)?;
+        let token = form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        s.svc.revoke(&ctx, &auth, token).await
+    }
+    .await;
+    match result {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => error(&e),
     }
 }
