@@ -215,6 +215,16 @@ async fn token(
     }
 }
 
+/// What introspection and revocation both take: the caller's credentials and `token`.
+fn token_form(headers: &HeaderMap, body: &[u8]) -> Result<(ClientAuth, String), OAuthError> {
+    let form = Form::parse(headers, body, &[])?;
+    let auth = form.client_auth(headers)?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok((auth, token.to_owned()))
+}
+
 /// `POST /oauth2/introspect`
 async fn introspect(
     State(s): State<AppState>,
@@ -222,15 +232,10 @@ async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = async {
-        let form = Form::parse(&headers, &body, &[])?;
-        let auth = form.client_auth(&headers)?;
-        let token = form
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        s.svc.introspect(&ctx, &auth, token).await
-    }
-    .await;
+    let result = match token_form(&headers, &body) {
+        Ok((auth, token)) => s.svc.introspect(&ctx, &auth, &token).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(v) => no_store(axum::Json(v).into_response()),
         Err(e) => error(&e),
@@ -244,15 +249,10 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = async {
-        let form = Form::parse(&headers, &body, &[])?;
-        let auth = form.client_auth(&headers)?;
-        let token = form
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        s.svc.revoke(&ctx, &auth, token).await
-    }
-    .await;
+    let result = match token_form(&headers, &body) {
+        Ok((auth, token)) => s.svc.revoke(&ctx, &auth, &token).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => error(&e),
