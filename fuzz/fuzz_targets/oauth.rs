@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(assertion::verify(text, "c1", &jwks, "https://auth.example", now).is_err());
     let _ = assertion::claimed_client(text);
     // A proof carries its own key, so a well-formed one can verify; it must bind this request.
-    if let Ok(p) = dpop::verify(text, "POST", "https://auth.example/oauth2/token", now) {
+    if let Ok(p) = dpop::verify(text, "POST", "https://auth.example/oauth2/token", now, None) {
         assert!(!p.jti.is_empty() && !p.jkt.is_empty());
     }
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {

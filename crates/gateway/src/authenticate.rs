@@ -1,7 +1,8 @@
 //! Phase 3, authenticate: who is calling. An API key or client certificate was already
 //! turned into a principal at the edge (its signature checked over the body); otherwise the
-//! bearer token. A public route (`auth = "none"`) neither needs nor checks credentials and
-//! forwards no identity.
+//! bearer token: a person's, or, on a route with `auth = "any"`, an OAuth client's
+//! (client credentials, its audience this route, DPoP-bound ones with their proof). A public
+//! route (`auth = "none"`) neither needs nor checks credentials and forwards no identity.
 
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,9 @@ pub(crate) async fn authenticate(
     }
     let p = match parts.extensions.get::<KeyPrincipal>() {
         Some(k) => k.0.clone(),
+        None if cfg.auth == RouteAuth::Any => client_or_person(state, route, parts)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?,
         None => portcullis_http::context::bearer(parts)
             .and_then(|token| state.svc.authenticate(token))
             .map_err(|e| ApiError::from(e).into_response())?,
@@ -49,13 +53,65 @@ pub(crate) async fn authenticate(
     Ok(Some(p))
 }
 
-/// Whether the route's `auth` takes this kind of principal.
+/// On a route that takes any credential: a person's bearer token, or an OAuth client's
+/// (`Bearer`, or `DPoP` with its proof) whose audience is this route's public URL.
+async fn client_or_person(
+    state: &GatewayState,
+    route: &Route,
+    parts: &Parts,
+) -> Result<Principal, Error> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or(Error::Unauthenticated)?
+        .to_str()
+        .map_err(|_| Error::MalformedCredentials)?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .map(|(s, t)| (s, t.trim()))
+        .ok_or(Error::MalformedCredentials)?;
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if token.is_empty() || !(dpop || scheme.eq_ignore_ascii_case("bearer")) {
+        return Err(Error::MalformedCredentials);
+    }
+    if !portcullis_core::service::is_client_token(token) {
+        if dpop {
+            return Err(Error::InvalidToken("the token is not DPoP-bound"));
+        }
+        return state.svc.authenticate(token);
+    }
+    let issuer = state.svc.issuer().trim_end_matches('/');
+    let resource = format!("{issuer}{}", route.cfg.prefix);
+    let uri = format!("{issuer}{}", parts.uri.path());
+    let proof = if dpop {
+        let mut proofs = parts.headers.get_all("dpop").iter();
+        let (Some(p), None) = (proofs.next(), proofs.next()) else {
+            return Err(Error::InvalidToken("one DPoP proof is needed"));
+        };
+        Some(p.to_str().map_err(|_| Error::MalformedCredentials)?)
+    } else {
+        None
+    };
+    let request = proof.map(|proof| portcullis_core::service::DpopRequest {
+        proof,
+        method: parts.method.as_str(),
+        uri: &uri,
+    });
+    state
+        .svc
+        .authenticate_client_token(token, &resource, request)
+        .await
+}
+
+/// Whether the route's `auth` takes this kind of principal. OAuth client tokens are taken
+/// only by routes with `auth = "any"`, never where an API key or a certificate is asked for.
 fn kind_allowed(auth: RouteAuth, p: &Principal) -> bool {
+    let client = portcullis_core::service::CLIENT_GRANT_PREFIX;
     match (&p.api_key, auth) {
         (_, RouteAuth::Any) => true,
         (None, RouteAuth::User) => true,
         (Some(g), RouteAuth::Mtls) => g.id.starts_with("mtls:"),
-        (Some(g), RouteAuth::ApiKey) => !g.id.starts_with("mtls:"),
+        (Some(g), RouteAuth::ApiKey) => !g.id.starts_with("mtls:") && !g.id.starts_with(client),
         _ => false,
     }
 }

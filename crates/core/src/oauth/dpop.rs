@@ -55,8 +55,16 @@ fn target(uri: &str) -> Option<String> {
     Some(u.to_string())
 }
 
-/// Checks the proof in a `DPoP` header for a request `method` to `uri` at `now`.
-pub fn verify(proof: &str, method: &str, uri: &str, now: UnixTime) -> Result<Proof, &'static str> {
+/// Checks the proof in a `DPoP` header for a request `method` to `uri` at `now`. At a
+/// resource, `access_token` is the token presented with it: the proof's `ath` must be its
+/// SHA-256 (RFC 9449 §4.3, §7), so a proof cannot travel with another token.
+pub fn verify(
+    proof: &str,
+    method: &str,
+    uri: &str,
+    now: UnixTime,
+    access_token: Option<&str>,
+) -> Result<Proof, &'static str> {
     if proof.len() > MAX_LEN {
         return Err("the DPoP proof is too long");
     }
@@ -118,6 +126,12 @@ pub fn verify(proof: &str, method: &str, uri: &str, now: UnixTime) -> Result<Pro
     let jti = text("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or("the DPoP proof has no jti")?;
+    if let Some(token) = access_token {
+        let ath = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes()));
+        if text("ath") != Some(ath.as_str()) {
+            return Err("the DPoP proof's ath is not this access token's hash");
+        }
+    }
     Ok(Proof {
         jkt,
         jti: jti.to_owned(),
@@ -166,12 +180,12 @@ mod tests {
         let jwk = json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(&b[1..33]), "y": URL_SAFE_NO_PAD.encode(&b[33..65])});
         let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
         let claims = json!({"htm": "POST", "htu": URI, "iat": now, "jti": "p1"});
-        let ok = verify(&proof(&header, &claims, &key), "POST", URI, now).unwrap();
+        let ok = verify(&proof(&header, &claims, &key), "POST", URI, now, None).unwrap();
         assert_eq!(ok.jkt, thumbprint(&jwk).unwrap());
         assert_eq!(ok.jti, "p1");
         // The query and fragment of either side do not count; case and default port neither.
         let loose = json!({"htm": "POST", "htu": "HTTPS://Auth.Example:443/oauth2/token?x=1", "iat": now, "jti": "p2"});
-        assert!(verify(&proof(&header, &loose, &key), "POST", URI, now).is_ok());
+        assert!(verify(&proof(&header, &loose, &key), "POST", URI, now, None).is_ok());
         let with = |k: &str, v: Value| {
             let mut c = claims.clone();
             c[k] = v;
@@ -207,7 +221,22 @@ mod tests {
             String::new(),
         ];
         for c in cases {
-            assert!(verify(&c, "POST", URI, now).is_err(), "{c}");
+            assert!(verify(&c, "POST", URI, now, None).is_err(), "{c}");
         }
+        // At a resource: ath binds the proof to the token it comes with.
+        let ath = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(b"tok"));
+        let with_ath = proof(&header, &with("ath", json!(ath)), &key);
+        assert!(verify(&with_ath, "POST", URI, now, Some("tok")).is_ok());
+        assert!(verify(&with_ath, "POST", URI, now, Some("other")).is_err());
+        assert!(
+            verify(
+                &proof(&header, &claims, &key),
+                "POST",
+                URI,
+                now,
+                Some("tok")
+            )
+            .is_err()
+        );
     }
 }

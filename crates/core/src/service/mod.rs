@@ -15,6 +15,7 @@ mod held;
 mod keys;
 mod mfa;
 mod oauth;
+mod oauth_resource;
 mod passkeys;
 mod playbooks;
 mod registration;
@@ -47,6 +48,7 @@ pub use mfa::{
 pub use oauth::{
     ClientAuth, INTROSPECTION_PATH, IssuedToken, REVOCATION_PATH, TOKEN_PATH, TokenRequest,
 };
+pub use oauth_resource::{CLIENT_GRANT_PREFIX, DpopRequest, is_client_token};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};
 pub use request_signatures::SignedRequest;

@@ -361,7 +361,7 @@ impl Services {
         let now = self.now();
         let uri = format!("{}{TOKEN_PATH}", self.settings.issuer.trim_end_matches('/'));
         let checked =
-            dpop::verify(proof, "POST", &uri, now).map_err(OAuthError::invalid_dpop_proof)?;
+            dpop::verify(proof, "POST", &uri, now, None).map_err(OAuthError::invalid_dpop_proof)?;
         let fresh = self
             .store
             .use_nonce(

@@ -18,7 +18,8 @@ on_both!(
     token_requests_break_no_rule,
     private_key_jwt_assertions_work_once,
     dpop_binds_tokens_to_the_clients_key,
-    revocation_ends_a_token_everywhere
+    revocation_ends_a_token_everywhere,
+    gateway_routes_take_client_tokens_for_them
 );
 
 /// A server whose issuer is its own address, as a deployment's `public_url` would be.
@@ -782,12 +783,30 @@ async fn private_key_jwt_assertions_work_once(b: Backend) {
 
 /// A DPoP proof (RFC 9449) signed with the client's own P-256 key.
 fn dpop_proof(key: &p256::ecdsa::SigningKey, htm: &str, htu: &str, jti: &str, iat: i64) -> String {
+    dpop_proof_for(key, htm, htu, jti, iat, None)
+}
+
+/// A DPoP proof, with `ath` for `token` when presented at a resource.
+fn dpop_proof_for(
+    key: &p256::ecdsa::SigningKey,
+    htm: &str,
+    htu: &str,
+    jti: &str,
+    iat: i64,
+    token: Option<&str>,
+) -> String {
     use p256::ecdsa::signature::Signer;
     let point = key.verifying_key().to_sec1_point(false);
     let b = point.as_bytes();
     let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256",
         "x": URL_SAFE_NO_PAD.encode(&b[1..33]), "y": URL_SAFE_NO_PAD.encode(&b[33..65])}});
-    let claims = json!({"htm": htm, "htu": htu, "iat": iat, "jti": jti});
+    let mut claims = json!({"htm": htm, "htu": htu, "iat": iat, "jti": jti});
+    if let Some(t) = token {
+        use sha2::Digest;
+        claims["ath"] = URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(t.as_bytes()))
+            .into();
+    }
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -1017,5 +1036,187 @@ async fn revocation_ends_a_token_everywhere(b: Backend) {
         meta["revocation_endpoint"],
         format!("{}/oauth2/revoke", srv.config.server.public_url)
     );
+    srv.stop().await;
+}
+
+/// A gateway route with `auth = "any"` takes a client's token minted for it (`resource` = the
+/// route's public URL): with its scopes checked, refused when minted for something else, once
+/// revoked or its client deleted; a DPoP-bound one only with a fresh proof for this request
+/// and this token. Routes asking for a person or an API key never take one.
+async fn gateway_routes_take_client_tokens_for_them(b: Backend) {
+    use portcullis_core::config::{RouteAuth, RouteConfig};
+    let up = crate::gateway::start_upstream().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let issuer = format!("http://127.0.0.1:{port}");
+    let route = |name: &str, auth: RouteAuth, scopes: &[&str]| RouteConfig {
+        auth,
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        ..crate::gateway::open_route(name, up)
+    };
+    let srv = TestServer::start_with(b, |c| {
+        c.server.listen = ([127, 0, 0, 1], port).into();
+        c.server.public_url = issuer.clone();
+        c.routes = vec![
+            route("svc", RouteAuth::Any, &["svc:read"]),
+            route("other", RouteAuth::Any, &[]),
+            route("people", RouteAuth::User, &[]),
+            route("keys", RouteAuth::ApiKey, &[]),
+        ];
+    })
+    .await;
+    let (id, secret) = register(
+        &srv,
+        "client_secret_basic",
+        &["client_credentials"],
+        &["svc:read", "svc:write"],
+    )
+    .await;
+    let grant = |params: Vec<(&'static str, String)>, proof: Option<String>| {
+        let (srv, id, secret) = (&srv, id.clone(), secret.clone());
+        async move {
+            let mut body = String::from("grant_type=client_credentials");
+            for (k, v) in &params {
+                body.push_str(&format!("&{k}={}", encode(v)));
+            }
+            let mut rb = client()
+                .post(srv.url("/oauth2/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .basic_auth(&id, Some(&secret))
+                .body(body);
+            if let Some(p) = proof {
+                rb = rb.header("dpop", p);
+            }
+            let (s, tok, _) = send(rb).await;
+            assert_eq!(s, 200, "{tok}");
+            tok["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let call = |path: &str, scheme: &str, token: &str, proof: Option<String>| {
+        let mut rb = client()
+            .get(srv.url(path))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            rb = rb.header("dpop", p);
+        }
+        async move { send(rb).await }
+    };
+    let svc = format!("{issuer}/svc");
+    let token = grant(vec![("resource", svc.clone())], None).await;
+    let (s, echoed, _) = call("/svc/x", "Bearer", &token, None).await;
+    assert_eq!(s, 200, "{echoed}");
+    let identity = echoed["headers"]["x-portcullis-identity"].as_str().unwrap();
+    assert_eq!(
+        jwt_part(identity, 1)["sub"],
+        id.as_str(),
+        "the client is the principal"
+    );
+    // Minted for another route, or for nothing in particular: not taken.
+    let (s, _, _) = call("/other/x", "Bearer", &token, None).await;
+    assert_eq!(s, 401);
+    let unnamed = grant(vec![], None).await;
+    let (s, _, _) = call("/svc/x", "Bearer", &unnamed, None).await;
+    assert_eq!(s, 401);
+    // Route scopes: a token without svc:read is refused.
+    let narrow = grant(
+        vec![("resource", svc.clone()), ("scope", "svc:write".into())],
+        None,
+    )
+    .await;
+    let (s, _, _) = call("/svc/x", "Bearer", &narrow, None).await;
+    assert_eq!(s, 403);
+    // Routes for people or API keys never take a client's token.
+    for (path, resource) in [("/people/x", "people"), ("/keys/x", "keys")] {
+        let t = grant(vec![("resource", format!("{issuer}/{resource}"))], None).await;
+        let (s, _, _) = call(path, "Bearer", &t, None).await;
+        assert!(s == 401 || s == 403, "{path}: {s}");
+    }
+    // A person's token still works on the `any` route; a person's with DPoP does not.
+    srv.user("quin@example.com", STRONG, Role::User).await;
+    let person = access(&srv.login("quin@example.com", STRONG).await);
+    let (s, _, _) = call("/other/x", "Bearer", &person, None).await;
+    assert_eq!(s, 200);
+    let (s, _, _) = call("/other/x", "DPoP", &person, None).await;
+    assert_eq!(s, 401);
+
+    // DPoP-bound: only with the DPoP scheme and a proof of the same key, for this request
+    // (method, URL, token), once.
+    let key = p256::ecdsa::SigningKey::from_slice(&portcullis_core::rand::bytes::<32>(
+        &portcullis_core::rand::OsRng,
+    ))
+    .unwrap();
+    let now = srv.services.now();
+    let bound = grant(
+        vec![("resource", svc.clone())],
+        Some(dpop_proof(
+            &key,
+            "POST",
+            &format!("{issuer}/oauth2/token"),
+            "t-1",
+            now,
+        )),
+    )
+    .await;
+    let url = format!("{issuer}/svc/x");
+    let proof = dpop_proof_for(&key, "GET", &url, "r-1", now, Some(&bound));
+    let (s, _, _) = call("/svc/x", "Bearer", &bound, None).await;
+    assert_eq!(s, 401, "a bound token as a bearer token");
+    let (s, body, _) = call("/svc/x", "DPoP", &bound, Some(proof.clone())).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _, _) = call("/svc/x", "DPoP", &bound, Some(proof)).await;
+    assert_eq!(s, 401, "a proof works once");
+    let other_key = p256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap();
+    for (i, p) in [
+        dpop_proof_for(&key, "POST", &url, "r-2", now, Some(&bound)),
+        dpop_proof_for(
+            &key,
+            "GET",
+            &format!("{issuer}/svc/y"),
+            "r-3",
+            now,
+            Some(&bound),
+        ),
+        dpop_proof_for(&key, "GET", &url, "r-4", now, None),
+        dpop_proof_for(&key, "GET", &url, "r-5", now, Some(&token)),
+        dpop_proof_for(&other_key, "GET", &url, "r-6", now, Some(&bound)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, _, _) = call("/svc/x", "DPoP", &bound, Some(p)).await;
+        assert_eq!(s, 401, "proof {i}");
+    }
+    let (s, _, _) = call(
+        "/svc/x",
+        "DPoP",
+        &token,
+        Some(dpop_proof_for(&key, "GET", &url, "r-7", now, Some(&token))),
+    )
+    .await;
+    assert_eq!(s, 401, "an unbound token with the DPoP scheme");
+
+    // Revoked, or its client deleted: refused at once.
+    let (s, _, _) = form(
+        &srv,
+        "/oauth2/revoke",
+        Some((&id, &secret)),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _, _) = call("/svc/x", "Bearer", &token, None).await;
+    assert_eq!(s, 401);
+    let fresh = grant(vec![("resource", svc.clone())], None).await;
+    let (s, _, _) = call("/svc/x", "Bearer", &fresh, None).await;
+    assert_eq!(s, 200);
+    {
+        let mut tx = srv.services.store().begin().await.unwrap();
+        assert!(tx.clients().delete_oauth_client(&id).await.unwrap());
+        tx.commit().await.unwrap();
+    }
+    let (s, _, _) = call("/svc/x", "Bearer", &fresh, None).await;
+    assert_eq!(s, 401);
     srv.stop().await;
 }
