@@ -30,6 +30,8 @@ pub struct Proof {
     pub jti: String,
     /// Until when the `jti` must be remembered.
     pub keep_until: UnixTime,
+    /// The server nonce the proof carries (`nonce`), if any.
+    pub nonce: Option<String>,
 }
 
 /// The RFC 7638 thumbprint of an EC P-256 or Ed25519 public JWK: SHA-256 over the required
@@ -136,6 +138,7 @@ pub fn verify(
         jkt,
         jti: jti.to_owned(),
         keep_until: iat + MAX_AGE + SKEW,
+        nonce: text("nonce").map(str::to_owned),
     })
 }
 

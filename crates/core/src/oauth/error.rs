@@ -58,6 +58,12 @@ impl OAuthError {
         Self::new("invalid_dpop_proof", d)
     }
 
+    /// The proof lacks a current server nonce: retry with the `DPoP-Nonce` of the answer
+    /// (RFC 9449 §8).
+    pub fn use_dpop_nonce(d: impl Into<String>) -> Self {
+        Self::new("use_dpop_nonce", d)
+    }
+
     /// The database or key store is down: nothing is issued (fail closed).
     pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
         Self::new("temporarily_unavailable", d)

@@ -15,6 +15,7 @@ mod held;
 mod keys;
 mod mfa;
 mod oauth;
+mod oauth_dpop;
 mod oauth_resource;
 mod passkeys;
 mod playbooks;

@@ -11,9 +11,9 @@ use serde_json::{Map, Value, json};
 use super::{RequestContext, Services};
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::id::is_valid_id;
+use crate::oauth::assertion;
 use crate::oauth::clients::{AuthMethod, GRANT_CLIENT_CREDENTIALS, OAuthClient};
 use crate::oauth::error::OAuthError;
-use crate::oauth::{assertion, dpop};
 use crate::rand::bytes;
 use crate::throttle;
 
@@ -340,43 +340,6 @@ impl Services {
         let jkt = self.dpop_binding(&client, req.dpop.as_deref()).await?;
         self.issue_client_token(ctx, &client, &scopes, &req.resources, jkt)
             .await
-    }
-
-    /// The key thumbprint a token is bound to: from a valid, fresh, unused DPoP proof for
-    /// this token endpoint; none without a proof, unless the client requires DPoP.
-    async fn dpop_binding(
-        &self,
-        client: &OAuthClient,
-        proof: Option<&str>,
-    ) -> Result<Option<String>, OAuthError> {
-        let Some(proof) = proof else {
-            return if client.require_dpop {
-                Err(OAuthError::invalid_dpop_proof(
-                    "this client's tokens are bound by DPoP: send a DPoP proof (RFC 9449)",
-                ))
-            } else {
-                Ok(None)
-            };
-        };
-        let now = self.now();
-        let uri = format!("{}{TOKEN_PATH}", self.settings.issuer.trim_end_matches('/'));
-        let checked =
-            dpop::verify(proof, "POST", &uri, now, None).map_err(OAuthError::invalid_dpop_proof)?;
-        let fresh = self
-            .store
-            .use_nonce(
-                &format!("dpop:{}", checked.jkt),
-                &checked.jti,
-                checked.keep_until,
-                now,
-            )
-            .await?;
-        if !fresh {
-            return Err(OAuthError::invalid_dpop_proof(
-                "the DPoP proof was used before",
-            ));
-        }
-        Ok(Some(checked.jkt))
     }
 
     async fn issue_client_token(

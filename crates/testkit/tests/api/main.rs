@@ -48,6 +48,7 @@ mod keys;
 mod metrics;
 mod mfa;
 mod oauth;
+mod oauth_keys;
 mod passkeys;
 mod protocols;
 mod reload;

@@ -199,7 +199,7 @@ async fn token(
         s.svc.token(&ctx, &auth, &req).await
     }
     .await;
-    match result {
+    let mut res = match result {
         Ok(t) => {
             let mut body = json!({
                 "access_token": t.access_token,
@@ -212,7 +212,13 @@ async fn token(
             no_store(axum::Json(body).into_response())
         }
         Err(e) => error(&e),
+    };
+    // The nonce the next DPoP proof must carry (RFC 9449 §8): on every token answer, so a
+    // client has it before its first proof is refused for lacking one.
+    if let Ok(v) = HeaderValue::from_str(&s.svc.dpop_nonce(s.svc.now())) {
+        res.headers_mut().insert("dpop-nonce", v);
     }
+    res
 }
 
 /// What introspection and revocation both take: the caller's credentials and `token`.
