@@ -9,6 +9,8 @@ mod clients;
 mod common;
 mod migrate;
 mod postgres;
+mod rows;
+mod sealing;
 mod sqlite;
 
 use std::sync::Arc;
