@@ -8,7 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{ApiKeyGrant, Principal, Services};
 use crate::error::{Error, Result};
@@ -62,6 +62,39 @@ impl Services {
         &self.settings.issuer
     }
 
+    /// The claims of an access token this server signed (`typ` at+jwt, its `iss`) that is
+    /// current at `now`: not expired, not issued in the future. What introspection,
+    /// revocation and resources all check first.
+    pub(crate) fn current_access_token(
+        &self,
+        token: &str,
+        now: crate::clock::UnixTime,
+    ) -> Option<Map<String, Value>> {
+        let (typ, claims) = self.keyring.verify_json(token, now).ok()?;
+        let int = |k: &str| claims.get(k).and_then(Value::as_i64);
+        let (exp, iat) = (int("exp")?, int("iat")?);
+        let ours = typ.as_deref() == Some("at+jwt")
+            && claims.get("iss").and_then(Value::as_str) == Some(self.settings.issuer.as_str());
+        (ours && exp > now && iat <= now + 60).then_some(claims)
+    }
+
+    /// Whether a client's token still stands: its client is registered and its `jti` was
+    /// not revoked.
+    pub(crate) async fn client_token_stands(
+        &self,
+        claims: &Map<String, Value>,
+    ) -> crate::store::StoreResult<bool> {
+        let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("");
+        let id = text("client_id");
+        Ok(is_valid_id(id)
+            && self.store.clients().oauth_client(id).await?.is_some()
+            && !self
+                .store
+                .clients()
+                .access_token_revoked(text("jti"))
+                .await?)
+    }
+
     /// Authenticates a client-credentials token presented at `resource` (the route's
     /// public URL), with the DPoP proof when the request used the `DPoP` scheme.
     pub async fn authenticate_client_token(
@@ -76,22 +109,13 @@ impl Services {
             ));
         }
         let now = self.now();
-        let (typ, claims) = self
-            .keyring
-            .verify_json(token, now)
-            .map_err(|_| Error::InvalidToken("bad signature or unknown key"))?;
-        let int = |k: &str| claims.get(k).and_then(Value::as_i64);
-        let (Some(exp), Some(iat)) = (int("exp"), int("iat")) else {
-            return Err(Error::InvalidToken("malformed claims"));
-        };
-        if typ.as_deref() != Some("at+jwt")
-            || claims.get("iss").and_then(Value::as_str) != Some(self.settings.issuer.as_str())
-            || claims.get("sid").is_some()
-        {
-            return Err(Error::InvalidToken("not a client token of this issuer"));
-        }
-        if exp <= now || iat > now + 60 {
-            return Err(Error::InvalidToken("expired"));
+        let claims = self
+            .current_access_token(token, now)
+            .ok_or(Error::InvalidToken(
+                "not a current access token of this issuer",
+            ))?;
+        if claims.get("sid").is_some() {
+            return Err(Error::InvalidToken("not a client token"));
         }
         if !names(claims.get("aud"), resource) {
             return Err(Error::InvalidToken(
@@ -135,17 +159,10 @@ impl Services {
                 return Err(Error::InvalidToken("the token is not DPoP-bound"));
             }
         }
-        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
-        if self
-            .store
-            .clients()
-            .oauth_client(client_id)
-            .await?
-            .is_none()
-            || self.store.clients().access_token_revoked(jti).await?
-        {
+        if !self.client_token_stands(&claims).await? {
             return Err(Error::InvalidToken("revoked"));
         }
+        let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
         let scopes = claims
             .get("scope")
             .and_then(Value::as_str)
