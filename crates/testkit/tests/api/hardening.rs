@@ -19,7 +19,7 @@ fn addr(srv: &TestServer) -> String {
 }
 
 /// `GET path` with the given extra header lines; (status, head, body as JSON or Null).
-async fn raw_get(srv: &TestServer, path: &str, extra: &str) -> (u16, String, Value) {
+pub(crate) async fn raw_get(srv: &TestServer, path: &str, extra: &str) -> (u16, String, Value) {
     let a = addr(srv);
     let (s, head, body) = raw_request(
         &a,
@@ -29,7 +29,7 @@ async fn raw_get(srv: &TestServer, path: &str, extra: &str) -> (u16, String, Val
     (s, head, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
-fn route(name: &str, prefix: &str, upstream: String) -> RouteConfig {
+pub(crate) fn route(name: &str, prefix: &str, upstream: String) -> RouteConfig {
     RouteConfig {
         name: name.into(),
         prefix: prefix.into(),

@@ -529,8 +529,17 @@ async fn token_requests_break_no_rule(b: Backend) {
 
     // Failed client authentication is throttled per address.
     let mut last = 0;
-    for _ in 0..60 {
-        let (s, _, _) = form(&srv, "/oauth2/token", Some((&id, "guess")), &[cc]).await;
+    for i in 0..60 {
+        // A forged X-Forwarded-For (from an untrusted peer) does not spread the guesses.
+        let (s, _, _) = send(
+            client()
+                .post(srv.url("/oauth2/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-forwarded-for", format!("10.9.{}.{}", i / 250, i % 250))
+                .basic_auth(&id, Some("guess"))
+                .body("grant_type=client_credentials"),
+        )
+        .await;
         last = s;
         if s == 429 {
             break;
