@@ -30,7 +30,10 @@ const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
 fn covered(path: &str) -> bool {
     // The token endpoint too, for browser apps (public clients); never the authorization
     // endpoint, which is navigated to, not fetched.
-    path.starts_with("/api/v1/") || path == "/oauth2/token" || path == "/oauth2/revoke"
+    path.starts_with("/api/v1/")
+        || path == "/oauth2/token"
+        || path == "/oauth2/revoke"
+        || path == "/oauth2/userinfo"
 }
 
 /// The CORS layer of the API router.

@@ -10,6 +10,7 @@ macro_rules! client_backend {
             use portcullis_core::oauth::clients::{
                 AuthMethod, ClientReads, ClientWrites, OAuthClient,
             };
+            use portcullis_core::oauth::grants::{GrantRecord, Kind};
             use portcullis_core::clock::UnixTime;
             use portcullis_core::store::{StoreError, StoreResult};
             use sqlx::Row;
@@ -63,6 +64,35 @@ macro_rules! client_backend {
                 })
             }
 
+            const GRANT_COLS: &str = "kind, id, client_id, user_id, parent, body, created_at, expires_at, used_at";
+
+            fn kind_of(s: &str) -> StoreResult<Kind> {
+                Ok(match s {
+                    "request" => Kind::Request,
+                    "par" => Kind::Par,
+                    "code" => Kind::Code,
+                    "consent" => Kind::Consent,
+                    "grant" => Kind::Grant,
+                    _ => return Err(corrupt("grant record kind")),
+                })
+            }
+
+            fn grant_from_row(r: &DbRow) -> StoreResult<GrantRecord> {
+                let kind: String = r.try_get("kind").map_err(map_err)?;
+                let body: String = r.try_get("body").map_err(map_err)?;
+                Ok(GrantRecord {
+                    kind: kind_of(&kind)?,
+                    id: r.try_get("id").map_err(map_err)?,
+                    client_id: r.try_get("client_id").map_err(map_err)?,
+                    user_id: r.try_get("user_id").map_err(map_err)?,
+                    parent: r.try_get("parent").map_err(map_err)?,
+                    body: serde_json::from_str(&body).map_err(|_| corrupt("grant record body"))?,
+                    created_at: r.try_get("created_at").map_err(map_err)?,
+                    expires_at: r.try_get("expires_at").map_err(map_err)?,
+                    used_at: r.try_get("used_at").map_err(map_err)?,
+                })
+            }
+
             #[async_trait]
             impl ClientReads for $Store {
                 async fn oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClient>> {
@@ -91,6 +121,20 @@ macro_rules! client_backend {
                         .await
                         .map_err(map_err)?;
                     Ok(row.is_some())
+                }
+
+                async fn grant_record(&self, kind: Kind, id: &str) -> StoreResult<Option<GrantRecord>> {
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT {GRANT_COLS} FROM oauth_grants WHERE kind = $1 AND id = $2"));
+                    let row = sqlx::query(sql).bind(kind.as_str()).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
+                    row.as_ref().map(grant_from_row).transpose()
+                }
+
+                async fn grant_records_of_user(&self, kind: Kind, user_id: &str) -> StoreResult<Vec<GrantRecord>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {GRANT_COLS} FROM oauth_grants WHERE user_id = $1 AND kind = $2 ORDER BY created_at DESC, id LIMIT 500"
+                    ));
+                    let rows = sqlx::query(sql).bind(user_id).bind(kind.as_str()).fetch_all(self.read_pool()).await.map_err(map_err)?;
+                    rows.iter().map(grant_from_row).collect()
                 }
             }
 
@@ -161,6 +205,88 @@ macro_rules! client_backend {
                     .await
                     .map_err(map_err)?;
                     Ok(r.rows_affected() == 1)
+                }
+
+                async fn put_grant_record(&mut self, r: &GrantRecord) -> StoreResult<()> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO oauth_grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         ON CONFLICT (kind, id) DO UPDATE SET client_id = $3, user_id = $4, parent = $5, body = $6,
+                         created_at = $7, expires_at = $8, used_at = $9"
+                    ));
+                    sqlx::query(sql)
+                        .bind(r.kind.as_str())
+                        .bind(&r.id)
+                        .bind(&r.client_id)
+                        .bind(r.user_id.as_deref())
+                        .bind(r.parent.as_deref())
+                        .bind(r.body.to_string())
+                        .bind(r.created_at)
+                        .bind(r.expires_at)
+                        .bind(r.used_at)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn grant_record(&mut self, kind: Kind, id: &str) -> StoreResult<Option<GrantRecord>> {
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT {GRANT_COLS} FROM oauth_grants WHERE kind = $1 AND id = $2"));
+                    let row = sqlx::query(sql).bind(kind.as_str()).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+                    row.as_ref().map(grant_from_row).transpose()
+                }
+
+                async fn use_grant_record(&mut self, kind: Kind, id: &str, now: UnixTime) -> StoreResult<bool> {
+                    let r = sqlx::query("UPDATE oauth_grants SET used_at = $3 WHERE kind = $1 AND id = $2 AND used_at IS NULL")
+                        .bind(kind.as_str())
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn set_grant_body(&mut self, kind: Kind, id: &str, body: &serde_json::Value) -> StoreResult<()> {
+                    sqlx::query("UPDATE oauth_grants SET body = $3 WHERE kind = $1 AND id = $2")
+                        .bind(kind.as_str())
+                        .bind(id)
+                        .bind(body.to_string())
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn delete_grant_record(&mut self, kind: Kind, id: &str) -> StoreResult<bool> {
+                    let r = sqlx::query("DELETE FROM oauth_grants WHERE kind = $1 AND id = $2")
+                        .bind(kind.as_str())
+                        .bind(id)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn grants_of(&mut self, user_id: &str, client_id: Option<&str>) -> StoreResult<Vec<GrantRecord>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {GRANT_COLS} FROM oauth_grants WHERE user_id = $1 AND kind = 'grant'
+                         AND ($2 = '' OR client_id = $2) ORDER BY created_at, id"
+                    ));
+                    let rows = sqlx::query(sql)
+                        .bind(user_id)
+                        .bind(client_id.unwrap_or(""))
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    rows.iter().map(grant_from_row).collect()
+                }
+
+                async fn grants_from(&mut self, parent: &str) -> StoreResult<Vec<GrantRecord>> {
+                    let sql = sqlx::AssertSqlSafe(format!(
+                        "SELECT {GRANT_COLS} FROM oauth_grants WHERE parent = $1 AND kind = 'grant' ORDER BY created_at, id"
+                    ));
+                    let rows = sqlx::query(sql).bind(parent).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+                    rows.iter().map(grant_from_row).collect()
                 }
 
                 async fn delete_oauth_client(&mut self, id: &str) -> StoreResult<bool> {

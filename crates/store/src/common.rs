@@ -881,6 +881,11 @@ macro_rules! sql_backend {
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
+                sqlx::query("DELETE FROM oauth_grants WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
                     .bind(now)
                     .execute(&mut *tx)

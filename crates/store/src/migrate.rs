@@ -107,6 +107,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "revoked_access_tokens",
         sql: include_str!("../migrations/sqlite/0018_revoked_access_tokens.sql"),
     },
+    Migration {
+        version: 19,
+        name: "oauth_grants",
+        sql: include_str!("../migrations/sqlite/0019_oauth_grants.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -199,6 +204,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 18,
         name: "revoked_access_tokens",
         sql: include_str!("../migrations/postgres/0018_revoked_access_tokens.sql"),
+    },
+    Migration {
+        version: 19,
+        name: "oauth_grants",
+        sql: include_str!("../migrations/postgres/0019_oauth_grants.sql"),
     },
 ];
 

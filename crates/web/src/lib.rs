@@ -6,6 +6,7 @@ mod dto;
 pub mod error;
 mod extract;
 mod openapi;
+mod pages;
 mod routes;
 pub mod sealed;
 
@@ -71,6 +72,7 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::admin::router())
         .merge(routes::clients::router())
         .merge(routes::oauth::router())
+        .merge(routes::oauth_pages::router())
         .merge(routes::alerts::router())
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::grants::{GrantRecord, Kind};
 use crate::clock::UnixTime;
 use crate::error::FieldError;
 use crate::store::StoreResult;
@@ -503,6 +504,14 @@ pub trait ClientReads: Send + Sync {
     ) -> StoreResult<Vec<OAuthClient>>;
     /// Whether the access token `jti` was revoked (RFC 7009).
     async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// A protocol record by kind and id, used or not, expired or not.
+    async fn grant_record(&self, kind: Kind, id: &str) -> StoreResult<Option<GrantRecord>>;
+    /// The records of `kind` of a person, newest first, at most 500.
+    async fn grant_records_of_user(
+        &self,
+        kind: Kind,
+        user_id: &str,
+    ) -> StoreResult<Vec<GrantRecord>>;
 }
 
 /// Changes to clients, inside a transaction (with their audit event).
@@ -524,6 +533,25 @@ pub trait ClientWrites: Send {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<bool>;
+    /// Stores a protocol record, replacing one of the same kind and id.
+    async fn put_grant_record(&mut self, r: &GrantRecord) -> StoreResult<()>;
+    /// A protocol record, read in this transaction.
+    async fn grant_record(&mut self, kind: Kind, id: &str) -> StoreResult<Option<GrantRecord>>;
+    /// Marks a record used at `now`; false when it was used already (or is not there).
+    async fn use_grant_record(&mut self, kind: Kind, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Replaces a record's body.
+    async fn set_grant_body(&mut self, kind: Kind, id: &str, body: &Value) -> StoreResult<()>;
+    /// Deletes a record; false when there was none.
+    async fn delete_grant_record(&mut self, kind: Kind, id: &str) -> StoreResult<bool>;
+    /// The grants (their session ids) of a person with a client, or of every client when
+    /// `client_id` is none.
+    async fn grants_of(
+        &mut self,
+        user_id: &str,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<GrantRecord>>;
+    /// The grants that came from the browser session `parent`.
+    async fn grants_from(&mut self, parent: &str) -> StoreResult<Vec<GrantRecord>>;
 }
 
 #[cfg(test)]

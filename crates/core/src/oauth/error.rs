@@ -23,6 +23,11 @@ impl OAuthError {
         }
     }
 
+    /// Any registered code (OpenID Connect's and the extensions' own).
+    pub fn new_pub(code: &'static str, description: impl Into<String>) -> Self {
+        Self::new(code, description)
+    }
+
     /// Malformed: a missing, repeated or invalid parameter.
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new("invalid_request", d)
@@ -74,10 +79,56 @@ impl OAuthError {
         Self::new("slow_down", d)
     }
 
+    /// The code, verifier, refresh token or device code is not (or no longer) good.
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new("invalid_grant", d)
+    }
+
+    /// Only `response_type=code` is offered.
+    pub fn unsupported_response_type(d: impl Into<String>) -> Self {
+        Self::new("unsupported_response_type", d)
+    }
+
+    /// The person (or the server on their behalf) refused.
+    pub fn access_denied(d: impl Into<String>) -> Self {
+        Self::new("access_denied", d)
+    }
+
+    /// `prompt=none`, and the person must sign in (OpenID Connect Core §3.1.2.6).
+    pub fn login_required(d: impl Into<String>) -> Self {
+        Self::new("login_required", d)
+    }
+
+    /// `prompt=none`, and the person must consent.
+    pub fn consent_required(d: impl Into<String>) -> Self {
+        Self::new("consent_required", d)
+    }
+
+    /// `prompt=none`, and the person must do something else (a second factor).
+    pub fn interaction_required(d: impl Into<String>) -> Self {
+        Self::new("interaction_required", d)
+    }
+
+    /// A PAR `request_uri` that is unknown, expired, used or another client's (RFC 9126).
+    pub fn invalid_request_uri(d: impl Into<String>) -> Self {
+        Self::new("invalid_request_uri", d)
+    }
+
+    /// A bearer token that is not good at a resource (RFC 6750 §3.1): userinfo.
+    pub fn invalid_token(d: impl Into<String>) -> Self {
+        Self::new("invalid_token", d)
+    }
+
+    /// The token lacks a scope the resource needs (RFC 6750 §3.1).
+    pub fn insufficient_scope(d: impl Into<String>) -> Self {
+        Self::new("insufficient_scope", d)
+    }
+
     /// The HTTP status the error is answered with.
     pub fn status(&self) -> u16 {
         match self.code {
-            "invalid_client" => 401,
+            "invalid_client" | "invalid_token" => 401,
+            "insufficient_scope" => 403,
             "temporarily_unavailable" => 503,
             "slow_down" => 429,
             _ => 400,

@@ -3,8 +3,10 @@
 //! The endpoints of the OIDC issue build on these, and on the client registry ([`clients`]).
 
 pub mod assertion;
+pub mod authorize;
 pub mod clients;
 pub mod dpop;
 pub mod error;
+pub mod grants;
 pub mod pkce;
 pub mod redirect;

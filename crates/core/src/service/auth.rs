@@ -409,11 +409,25 @@ impl Services {
         Ok((session, refresh))
     }
 
-    async fn issue_refresh(&self, tx: &mut dyn Tx, session_id: &str) -> Result<SecretString> {
+    pub(crate) async fn issue_refresh(
+        &self,
+        tx: &mut dyn Tx,
+        session_id: &str,
+    ) -> Result<SecretString> {
+        Ok(self.issue_refresh_id(tx, session_id).await?.0)
+    }
+
+    /// [`Self::issue_refresh`], with the new token's id.
+    pub(crate) async fn issue_refresh_id(
+        &self,
+        tx: &mut dyn Tx,
+        session_id: &str,
+    ) -> Result<(SecretString, String)> {
         let now = self.now();
         let token = new_refresh_token(self.rng.as_ref());
+        let id = new_id(now, self.rng.as_ref());
         tx.insert_refresh_token(&RefreshToken {
-            id: new_id(now, self.rng.as_ref()),
+            id: id.clone(),
             session_id: session_id.to_owned(),
             token_hash: sha256_hex(token.expose_secret().as_bytes()),
             created_at: now,
@@ -421,7 +435,7 @@ impl Services {
             rotated_at: None,
         })
         .await?;
-        Ok(token)
+        Ok((token, id))
     }
 
     /// Revokes the user's oldest sessions beyond the cap, never `new_session`; returns their

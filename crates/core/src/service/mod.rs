@@ -15,7 +15,10 @@ mod held;
 mod keys;
 mod mfa;
 mod oauth;
+mod oauth_authorize;
+mod oauth_code;
 mod oauth_dpop;
+mod oauth_grants;
 mod oauth_resource;
 mod passkeys;
 mod playbooks;
@@ -47,8 +50,12 @@ pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
 pub use oauth::{
-    ClientAuth, INTROSPECTION_PATH, IssuedToken, REVOCATION_PATH, TOKEN_PATH, TokenRequest,
+    ClientAuth, INTROSPECTION_PATH, IssuedToken, LOGOUT_PATH, REVOCATION_PATH, TOKEN_PATH,
+    TokenRequest,
 };
+pub use oauth_authorize::{AUTHORIZE_PATH, AuthzStep, PAR_PATH, PendingAuthz, error_redirect};
+pub use oauth_code::{REFRESH_GRACE, USERINFO_PATH};
+pub use oauth_grants::ConnectedApp;
 pub use oauth_resource::{CLIENT_GRANT_PREFIX, DpopRequest, is_client_token};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};

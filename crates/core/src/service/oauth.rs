@@ -42,6 +42,8 @@ pub const TOKEN_PATH: &str = "/oauth2/token";
 pub const INTROSPECTION_PATH: &str = "/oauth2/introspect";
 /// RFC 7009.
 pub const REVOCATION_PATH: &str = "/oauth2/revoke";
+/// OpenID Connect RP-Initiated Logout.
+pub const LOGOUT_PATH: &str = "/oauth2/logout";
 
 /// How a client presented itself at an endpoint.
 #[derive(Debug, Default)]
@@ -69,6 +71,14 @@ pub struct TokenRequest {
     pub resources: Vec<String>,
     /// The `DPoP` header's proof (RFC 9449), when one was sent.
     pub dpop: Option<String>,
+    /// `code` (authorization_code).
+    pub code: Option<String>,
+    /// `redirect_uri` (authorization_code).
+    pub redirect_uri: Option<String>,
+    /// `code_verifier` (PKCE).
+    pub code_verifier: Option<String>,
+    /// `refresh_token` (refresh_token).
+    pub refresh_token: Option<String>,
 }
 
 /// An issued access token (RFC 6749 §5.1).
@@ -82,6 +92,10 @@ pub struct IssuedToken {
     pub scope: String,
     /// `Bearer`, or `DPoP` for a token bound to the proof's key.
     pub token_type: &'static str,
+    /// A refresh token (grants that act for a person).
+    pub refresh_token: Option<String>,
+    /// An OpenID Connect ID token (the `openid` scope).
+    pub id_token: Option<String>,
 }
 
 fn grants_scope(client: &OAuthClient, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
@@ -206,22 +220,43 @@ fn presented(auth: &ClientAuth) -> Result<(String, Presented<'_>, AuthMethod), O
 }
 
 impl Services {
-    /// The RFC 8414 authorization server metadata: only what is served today.
+    /// The RFC 8414 authorization server metadata, which is also the OpenID Connect
+    /// Discovery document: only what is served.
     pub fn authorization_server_metadata(&self) -> Value {
         let issuer = self.settings.issuer.trim_end_matches('/');
+        let mut methods = AUTH_METHODS.to_vec();
+        methods.push("none");
         json!({
             "issuer": self.settings.issuer,
+            "authorization_endpoint": format!("{issuer}{}", super::oauth_authorize::AUTHORIZE_PATH),
+            "pushed_authorization_request_endpoint": format!("{issuer}{}", super::oauth_authorize::PAR_PATH),
+            "require_pushed_authorization_requests": false,
             "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+            "userinfo_endpoint": format!("{issuer}{}", super::oauth_code::USERINFO_PATH),
+            "end_session_endpoint": format!("{issuer}{}", LOGOUT_PATH),
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-            "grant_types_supported": [GRANT_CLIENT_CREDENTIALS],
-            "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "grant_types_supported": ["authorization_code", "refresh_token", GRANT_CLIENT_CREDENTIALS],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["EdDSA"],
+            "userinfo_signing_alg_values_supported": [],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "email", "email_verified", "name", "preferred_username"],
+            "acr_values_supported": [crate::oauth::authorize::ACR_1FA, crate::oauth::authorize::ACR_2FA],
+            "prompt_values_supported": crate::oauth::authorize::PROMPTS,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "token_endpoint_auth_methods_supported": methods.clone(),
             "token_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "introspection_endpoint": format!("{issuer}{INTROSPECTION_PATH}"),
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "introspection_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "revocation_endpoint": format!("{issuer}{REVOCATION_PATH}"),
-            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": methods,
             "revocation_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "access_token_signing_alg_values_supported": ["EdDSA"],
             "dpop_signing_alg_values_supported": assertion::ALGORITHMS,
@@ -313,7 +348,9 @@ impl Services {
         let client = self.authenticate_client(ctx, auth).await?;
         match req.grant_type.as_str() {
             GRANT_CLIENT_CREDENTIALS => {}
-            "authorization_code" | "refresh_token" | crate::oauth::clients::GRANT_DEVICE_CODE => {
+            "authorization_code" => return self.exchange_code(ctx, &client, req).await,
+            "refresh_token" => return self.refresh_grant(ctx, &client, req).await,
+            crate::oauth::clients::GRANT_DEVICE_CODE => {
                 return Err(OAuthError::unsupported_grant_type(format!(
                     "{} is not offered yet by this server",
                     req.grant_type
@@ -394,6 +431,8 @@ impl Services {
             expires_in: ttl,
             scope,
             token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
+            refresh_token: None,
+            id_token: None,
         })
     }
 
@@ -409,6 +448,9 @@ impl Services {
     ) -> Result<(), OAuthError> {
         let caller = self.authenticate_client(ctx, auth).await?;
         let now = self.now();
+        if crate::crypto::tokens::is_refresh_token_shape(token) {
+            return self.revoke_refresh(ctx, &caller, token).await;
+        }
         let Some(claims) = self.current_access_token(token, now) else {
             return Ok(());
         };
@@ -486,8 +528,11 @@ impl Services {
             }
         }
         if let Some(sid) = claims.get("sid").and_then(Value::as_str) {
-            // A person's token: active while its session stands.
-            if self.revocations.is_revoked(sid) {
+            // A person's token: active while its session stands and it was not revoked.
+            let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
+            if self.revocations.is_revoked(sid)
+                || self.store.clients().access_token_revoked(jti).await?
+            {
                 return Ok(inactive);
             }
             let Ok(session) = self.store.session(sid).await else {
@@ -498,7 +543,7 @@ impl Services {
             if session.is_none_or(|s| s.revoked_at.is_some() || s.expires_at <= now) {
                 return Ok(inactive);
             }
-            for k in ["role", "auth_time", "amr"] {
+            for k in ["role", "auth_time", "amr", "acr"] {
                 if let Some(v) = claims.get(k) {
                     out.insert(k.into(), v.clone());
                 }

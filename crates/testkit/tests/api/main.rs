@@ -49,6 +49,7 @@ mod metrics;
 mod mfa;
 mod oauth;
 mod oauth_keys;
+mod oidc;
 mod passkeys;
 mod protocols;
 mod reload;

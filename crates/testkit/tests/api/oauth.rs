@@ -182,7 +182,10 @@ async fn client_credentials_and_introspection(b: Backend) {
     assert_eq!(meta_status, 200);
     assert_eq!(meta["issuer"], issuer.as_str());
     assert_eq!(meta["token_endpoint"], format!("{issuer}/oauth2/token"));
-    assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
     assert_eq!(meta["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     assert!(
         headers["cache-control"]
@@ -432,7 +435,7 @@ async fn token_requests_break_no_rule(b: Backend) {
             basic,
             vec![("grant_type", "authorization_code"), ("code", "x")],
             400,
-            "unsupported_grant_type",
+            "unauthorized_client",
         ),
         (basic, vec![cc, ("scope", "openid")], 400, "invalid_scope"),
         (basic, vec![cc, ("scope", "a b")], 400, "invalid_scope"),

@@ -361,3 +361,34 @@ pub fn refinements() -> serde_json::Value {
         "ClientUpdateRequest": fields(false),
     })
 }
+
+/// An application the caller consented to (`GET /api/v1/auth/connected-apps`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectedAppBody {
+    /// The client.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// The scopes consented to.
+    pub scopes: Vec<String>,
+    /// When consent was last given (RFC 3339).
+    pub granted_at: String,
+}
+
+/// `GET /api/v1/auth/connected-apps`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectedAppList {
+    /// Newest consent first.
+    pub connected_apps: Vec<ConnectedAppBody>,
+}
+
+impl From<portcullis_core::service::ConnectedApp> for ConnectedAppBody {
+    fn from(a: portcullis_core::service::ConnectedApp) -> Self {
+        Self {
+            client_id: a.client_id,
+            name: a.name,
+            scopes: a.scopes,
+            granted_at: rfc3339(a.granted_at),
+        }
+    }
+}

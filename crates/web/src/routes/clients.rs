@@ -3,13 +3,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 
 use crate::AppState;
-use crate::dto::{ClientBody, ClientCreateRequest, ClientList, ClientUpdateRequest, CursorQuery};
+use crate::dto::{
+    ClientBody, ClientCreateRequest, ClientList, ClientUpdateRequest, ConnectedAppList, CursorQuery,
+};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Admin, ApiJson, ApiQuery};
+use crate::extract::{Admin, ApiJson, ApiQuery, Auth, Ctx};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -18,6 +20,46 @@ pub fn router() -> Router<AppState> {
             "/api/v1/admin/clients/{id}",
             get(read).patch(update).delete(remove),
         )
+        .route("/api/v1/auth/connected-apps", get(connected_apps))
+        .route(
+            "/api/v1/auth/connected-apps/{client_id}",
+            delete(disconnect),
+        )
+}
+
+/// The applications the caller allowed to act for them (consents given on the hosted
+/// consent page).
+#[utoipa::path(get, path = "/api/v1/auth/connected-apps", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Connected applications", body = ConnectedAppList),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn connected_apps(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> ApiResult<Json<ConnectedAppList>> {
+    let apps = s.svc.connected_apps(&p).await?;
+    Ok(Json(ConnectedAppList {
+        connected_apps: apps.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Withdraw consent from an application: its refresh tokens and access tokens stop at once.
+#[utoipa::path(delete, path = "/api/v1/auth/connected-apps/{client_id}", tag = "auth", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "Client id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
+    responses(
+        (status = 204, description = "Disconnected"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The caller has no consent or grant for this client", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn disconnect(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Auth(p): Auth,
+    Path(client_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.svc.revoke_connected_app(&p, &ctx, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Register a client. The secret of a `client_secret_basic` or `client_secret_post` client

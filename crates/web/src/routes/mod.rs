@@ -11,4 +11,5 @@ pub mod gdpr;
 pub mod meta;
 pub mod mfa;
 pub mod oauth;
+pub mod oauth_pages;
 pub mod passkeys;

@@ -28,6 +28,7 @@ const MAX_VALUE: usize = 8192;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
         .route(TOKEN_PATH, post(token))
         .route(INTROSPECTION_PATH, post(introspect))
         .route(REVOCATION_PATH, post(revoke))
@@ -43,7 +44,7 @@ async fn metadata(State(s): State<AppState>) -> Response {
     res
 }
 
-fn no_store(mut res: Response) -> Response {
+pub(super) fn no_store(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -51,7 +52,7 @@ fn no_store(mut res: Response) -> Response {
 }
 
 /// An RFC 6749 §5.2 error answer.
-fn error(e: &OAuthError) -> Response {
+pub(super) fn error(e: &OAuthError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut res = (
         status,
@@ -68,10 +69,14 @@ fn error(e: &OAuthError) -> Response {
 }
 
 /// The form parameters: each at most once (RFC 6749 §3.2), except the `repeatable` ones.
-struct Form(Vec<(String, String)>);
+pub(super) struct Form(pub(super) Vec<(String, String)>);
 
 impl Form {
-    fn parse(headers: &HeaderMap, body: &[u8], repeatable: &[&str]) -> Result<Self, OAuthError> {
+    pub(super) fn parse(
+        headers: &HeaderMap,
+        body: &[u8],
+        repeatable: &[&str],
+    ) -> Result<Self, OAuthError> {
         let form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -124,7 +129,7 @@ impl Form {
 
     /// How the client presents itself: HTTP Basic (id and secret form-encoded, RFC 6749
     /// §2.3.1) and/or `client_id` / `client_secret` in the body.
-    fn client_auth(&self, headers: &HeaderMap) -> Result<ClientAuth, OAuthError> {
+    pub(super) fn client_auth(&self, headers: &HeaderMap) -> Result<ClientAuth, OAuthError> {
         let mut auth = ClientAuth {
             basic: None,
             client_id: self.get("client_id").map(str::to_owned),
@@ -195,6 +200,10 @@ async fn token(
             scope: form.get("scope").map(str::to_owned),
             resources: form.all("resource"),
             dpop,
+            code: form.get("code").map(str::to_owned),
+            redirect_uri: form.get("redirect_uri").map(str::to_owned),
+            code_verifier: form.get("code_verifier").map(str::to_owned),
+            refresh_token: form.get("refresh_token").map(str::to_owned),
         };
         s.svc.token(&ctx, &auth, &req).await
     }
@@ -206,8 +215,16 @@ async fn token(
                 "token_type": t.token_type,
                 "expires_in": t.expires_in,
             });
-            if let (false, Some(obj)) = (t.scope.is_empty(), body.as_object_mut()) {
-                obj.insert("scope".into(), t.scope.into());
+            if let Some(obj) = body.as_object_mut() {
+                if !t.scope.is_empty() {
+                    obj.insert("scope".into(), t.scope.into());
+                }
+                if let Some(r) = t.refresh_token {
+                    obj.insert("refresh_token".into(), r.into());
+                }
+                if let Some(i) = t.id_token {
+                    obj.insert("id_token".into(), i.into());
+                }
             }
             no_store(axum::Json(body).into_response())
         }

@@ -1,0 +1,65 @@
+//! The authorization server's protocol state between requests: authorization requests in
+//! progress, pushed requests (RFC 9126), codes, consents and the grants a code exchange
+//! issued. One record type for all of them ([`GrantRecord`]), told apart by [`Kind`]; the
+//! body is the record's JSON and never holds a secret (codes and request URIs are stored
+//! by their SHA-256).
+
+use serde_json::Value;
+
+use crate::clock::UnixTime;
+
+/// What a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An authorization request a person is working through (sign-in, consent).
+    Request,
+    /// A pushed authorization request.
+    Par,
+    /// An authorization code.
+    Code,
+    /// A person's consent to a client's scopes.
+    Consent,
+    /// The refresh-token family a code exchange started (id = its session).
+    Grant,
+}
+
+impl Kind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Par => "par",
+            Self::Code => "code",
+            Self::Consent => "consent",
+            Self::Grant => "grant",
+        }
+    }
+}
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRecord {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its id (a hash, a handle, or `user:client` for consents).
+    pub id: String,
+    /// The client it belongs to.
+    pub client_id: String,
+    /// The person, once known.
+    pub user_id: Option<String>,
+    /// The browser session it came from (codes and grants).
+    pub parent: Option<String>,
+    /// The record's JSON.
+    pub body: Value,
+    /// When it was made.
+    pub created_at: UnixTime,
+    /// When it stops counting.
+    pub expires_at: UnixTime,
+    /// When it was used (codes, requests), if it was.
+    pub used_at: Option<UnixTime>,
+}
+
+/// The consent record id of `user_id` for `client_id`.
+pub fn consent_id(user_id: &str, client_id: &str) -> String {
+    format!("{user_id}:{client_id}")
+}
