@@ -45,9 +45,14 @@ if ! python3 -c 'import jwt, cryptography, pyotp, standardwebhooks, http_message
     'mmdb-writer>=0.2.7' 'netaddr>=1.3' 'aiosmtpd>=1.4' 'grpcio>=1.60' 'grpcio-health-checking>=1.60' \
     'authlib>=1.3'
 fi
-if ! [ -d crates/testkit/tests/js/node_modules/openid-client ]; then
-  log "installing npm openid-client (an OpenID-certified client library)"
+if ! [ -d crates/testkit/tests/js/node_modules/openid-client ] || ! [ -d crates/testkit/tests/js/node_modules/playwright-core ]; then
+  log "installing npm openid-client (an OpenID-certified client library) and playwright-core"
   (cd crates/testkit/tests/js && npm install --no-audit --no-fund --silent)
+fi
+if ! [ -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium (the hosted pages are tested in a real browser)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 fi
 if ! command -v redis-server >/dev/null 2>&1; then
   log "installing redis-server (cluster-wide gateway rate limits)"

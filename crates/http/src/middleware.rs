@@ -130,6 +130,10 @@ pub fn apply_security_headers(res: &mut Response, api: bool, hsts: bool) {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     for (k, v) in SECURITY_HEADERS.iter() {
+        // A page that needs its own Origin on form posts keeps its referrer policy.
+        if *k == header::REFERRER_POLICY && !api && h.contains_key(k) {
+            continue;
+        }
         h.insert(k.clone(), v.clone());
     }
     // Proxied responses keep a policy their upstream set (it knows its content).

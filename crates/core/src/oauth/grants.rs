@@ -63,3 +63,15 @@ pub struct GrantRecord {
 pub fn consent_id(user_id: &str, client_id: &str) -> String {
     format!("{user_id}:{client_id}")
 }
+
+impl GrantRecord {
+    /// A field of the body (null when absent).
+    pub fn field(&self, k: &str) -> Value {
+        self.body.get(k).cloned().unwrap_or(Value::Null)
+    }
+
+    /// The `scopes` list of a consent.
+    pub fn scopes(&self) -> Vec<String> {
+        serde_json::from_value(self.field("scopes")).unwrap_or_default()
+    }
+}

@@ -171,18 +171,32 @@ impl Services {
         ctx: &RequestContext,
         auth: &ClientAuth,
         params: &Params,
+        dpop: Option<&str>,
     ) -> Result<(String, i64), OAuthError> {
         let client = self.authenticate_client(ctx, auth).await?;
+        // RFC 9449 §10.1: a proof at PAR binds the code to its key, as dpop_jkt would.
+        let proved = match dpop {
+            Some(p) => Some(self.dpop_proof_at(p, PAR_PATH).await?),
+            None => None,
+        };
         if params.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request(
                 "a pushed request cannot carry request_uri",
             ));
         }
         let uri = redirect_uri_of(params, &client)?;
-        let req =
+        let mut req =
             check(params, &client, uri, &self.settings.issuer, true).map_err(|e| match e {
                 AuthzError::Page(e) | AuthzError::Redirect { error: e, .. } => e,
             })?;
+        if let Some(jkt) = proved {
+            if req.dpop_jkt.as_deref().is_some_and(|j| j != jkt) {
+                return Err(OAuthError::invalid_dpop_proof(
+                    "dpop_jkt is not the key of the DPoP proof",
+                ));
+            }
+            req.dpop_jkt = Some(jkt);
+        }
         let now = self.now();
         let handle = URL_SAFE_NO_PAD.encode(bytes::<32>(self.rng.as_ref()));
         let request_uri = format!("{REQUEST_URI_PREFIX}{handle}");
@@ -413,8 +427,7 @@ impl Services {
             .map_err(|e| AuthzError::Page(e.into()))?
             .filter(|c| c.expires_at > now)
             .is_some_and(|c| {
-                let given: Vec<String> =
-                    serde_json::from_value(c.body["scopes"].clone()).unwrap_or_default();
+                let given: Vec<String> = c.scopes();
                 req.scopes.iter().all(|s| given.contains(s))
             });
         if !consented || req.prompts("consent") {
@@ -515,7 +528,7 @@ impl Services {
                 .await
                 .map_err(page)?
                 .filter(|c| c.expires_at > now)
-                .and_then(|c| serde_json::from_value(c.body["scopes"].clone()).ok())
+                .map(|c| c.scopes())
                 .unwrap_or_default();
             for s in &req.scopes {
                 if !scopes.contains(s) {

@@ -157,8 +157,8 @@ impl Services {
                 "the sign-in behind the code has ended",
             ));
         };
-        let amr: Vec<String> = serde_json::from_value(rec.body["amr"].clone()).unwrap_or_default();
-        let auth_time = rec.body["auth_time"].as_i64().unwrap_or(now);
+        let amr: Vec<String> = serde_json::from_value(rec.field("amr")).unwrap_or_default();
+        let auth_time = rec.field("auth_time").as_i64().unwrap_or(now);
         let session = Session {
             id: new_id(now, self.rng.as_ref()),
             user_id: user.id.clone(),

@@ -62,8 +62,18 @@ impl Services {
                 Ok(None)
             };
         };
+        self.dpop_proof_at(proof, TOKEN_PATH).await.map(Some)
+    }
+
+    /// The key thumbprint of a valid, fresh, unused DPoP proof for a POST to `path` (an
+    /// endpoint of this server), carrying a current server nonce.
+    pub(crate) async fn dpop_proof_at(
+        &self,
+        proof: &str,
+        path: &str,
+    ) -> Result<String, OAuthError> {
         let now = self.now();
-        let uri = format!("{}{TOKEN_PATH}", self.settings.issuer.trim_end_matches('/'));
+        let uri = format!("{}{path}", self.settings.issuer.trim_end_matches('/'));
         let checked =
             dpop::verify(proof, "POST", &uri, now, None).map_err(OAuthError::invalid_dpop_proof)?;
         if !checked
@@ -89,6 +99,6 @@ impl Services {
                 "the DPoP proof was used before",
             ));
         }
-        Ok(Some(checked.jkt))
+        Ok(checked.jkt)
     }
 }

@@ -111,7 +111,7 @@ impl Services {
             out.push(ConnectedApp {
                 client_id: client.id,
                 name: client.name,
-                scopes: serde_json::from_value(c.body["scopes"].clone()).unwrap_or_default(),
+                scopes: c.scopes(),
                 granted_at: c.created_at,
             });
         }

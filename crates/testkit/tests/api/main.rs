@@ -50,6 +50,7 @@ mod mfa;
 mod oauth;
 mod oauth_keys;
 mod oidc;
+mod oidc_peers;
 mod passkeys;
 mod protocols;
 mod reload;

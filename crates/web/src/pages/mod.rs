@@ -154,7 +154,7 @@ impl Page {
         let html = format!(
             r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{title} · Portcullis</title>
+<meta name="referrer" content="same-origin"><title>{title} · Portcullis</title>
 <link rel="stylesheet" href="{ASSETS}/portcullis.css" integrity="{css}">{script}</head>
 <body><main><p class="brand">Portcullis</p><h1>{title}</h1>
 {body}</main></body></html>"#,
@@ -183,6 +183,11 @@ impl Page {
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        // Forms post with their Origin (checked), and nothing leaks to other sites.
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
         for c in self.cookies {
             if let Ok(v) = HeaderValue::from_str(&c) {
                 h.append(header::SET_COOKIE, v);

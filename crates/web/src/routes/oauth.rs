@@ -181,20 +181,7 @@ async fn token(
     let result = async {
         let form = Form::parse(&headers, &body, &["resource"])?;
         let auth = form.client_auth(&headers)?;
-        let mut proofs = headers.get_all("dpop").iter();
-        let dpop = match (proofs.next(), proofs.next()) {
-            (None, _) => None,
-            (Some(v), None) => Some(
-                v.to_str()
-                    .map_err(|_| OAuthError::invalid_dpop_proof("the DPoP header is not text"))?
-                    .to_owned(),
-            ),
-            (Some(_), Some(_)) => {
-                return Err(OAuthError::invalid_dpop_proof(
-                    "one DPoP header per request",
-                ));
-            }
-        };
+        let dpop = dpop_header(&headers)?;
         let req = TokenRequest {
             grant_type: form.get("grant_type").unwrap_or("").to_owned(),
             scope: form.get("scope").map(str::to_owned),
@@ -236,6 +223,22 @@ async fn token(
         res.headers_mut().insert("dpop-nonce", v);
     }
     res
+}
+
+/// The one `DPoP` header of a request, if any.
+pub(super) fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let mut proofs = headers.get_all("dpop").iter();
+    match (proofs.next(), proofs.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => Ok(Some(
+            v.to_str()
+                .map_err(|_| OAuthError::invalid_dpop_proof("the DPoP header is not text"))?
+                .to_owned(),
+        )),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_dpop_proof(
+            "one DPoP header per request",
+        )),
+    }
 }
 
 /// What introspection and revocation both take: the caller's credentials and `token`.

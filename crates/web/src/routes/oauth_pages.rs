@@ -212,12 +212,13 @@ async fn par(
     let result = async {
         let form = super::oauth::Form::parse(&headers, &body, &["resource"])?;
         let auth = form.client_auth(&headers)?;
+        let dpop = super::oauth::dpop_header(&headers)?;
         s.svc
-            .push_authorization_request(&ctx, &auth, &Params(form.0))
+            .push_authorization_request(&ctx, &auth, &Params(form.0), dpop.as_deref())
             .await
     }
     .await;
-    match result {
+    let mut res = match result {
         Ok((uri, ttl)) => super::oauth::no_store(
             (
                 StatusCode::CREATED,
@@ -226,7 +227,11 @@ async fn par(
                 .into_response(),
         ),
         Err(e) => super::oauth::error(&e),
+    };
+    if let Ok(v) = HeaderValue::from_str(&s.svc.dpop_nonce(s.svc.now())) {
+        res.headers_mut().insert("dpop-nonce", v);
     }
+    res
 }
 
 #[derive(serde::Deserialize)]
