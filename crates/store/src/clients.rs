@@ -73,6 +73,8 @@ macro_rules! client_backend {
                     "code" => Kind::Code,
                     "consent" => Kind::Consent,
                     "grant" => Kind::Grant,
+                    "device" => Kind::Device,
+                    "user_code" => Kind::UserCode,
                     _ => return Err(corrupt("grant record kind")),
                 })
             }

@@ -52,6 +52,9 @@ pub struct AuthzRequest {
     pub login_hint: Option<String>,
     /// Whether it came through PAR.
     pub pushed: bool,
+    /// The device authorization (RFC 8628) this sign-in approves, instead of a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl AuthzRequest {
@@ -361,6 +364,7 @@ pub fn check(
         dpop_jkt,
         login_hint,
         pushed,
+        device: None,
     })
 }
 

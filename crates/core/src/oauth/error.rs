@@ -13,6 +13,8 @@ pub struct OAuthError {
     pub code: &'static str,
     /// What a developer needs to know, never a secret or an internal detail.
     pub description: String,
+    /// The HTTP status, when not the code's usual one.
+    status_override: Option<u16>,
 }
 
 impl OAuthError {
@@ -20,6 +22,7 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            status_override: None,
         }
     }
 
@@ -124,8 +127,19 @@ impl OAuthError {
         Self::new("insufficient_scope", d)
     }
 
+    /// RFC 8628 §3.5: a device polling too fast (400, unlike the throttle's 429).
+    pub fn slow_down_poll(d: impl Into<String>) -> Self {
+        Self {
+            status_override: Some(400),
+            ..Self::new("slow_down", d)
+        }
+    }
+
     /// The HTTP status the error is answered with.
     pub fn status(&self) -> u16 {
+        if let Some(s) = self.status_override {
+            return s;
+        }
         match self.code {
             "invalid_client" | "invalid_token" => 401,
             "insufficient_scope" => 403,

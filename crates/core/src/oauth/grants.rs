@@ -21,6 +21,10 @@ pub enum Kind {
     Consent,
     /// The refresh-token family a code exchange started (id = its session).
     Grant,
+    /// A device authorization (RFC 8628), id = SHA-256 of its device code.
+    Device,
+    /// A device authorization's user code, id = SHA-256 of the code.
+    UserCode,
 }
 
 impl Kind {
@@ -32,6 +36,8 @@ impl Kind {
             Self::Code => "code",
             Self::Consent => "consent",
             Self::Grant => "grant",
+            Self::Device => "device",
+            Self::UserCode => "user_code",
         }
     }
 }

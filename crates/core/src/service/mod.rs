@@ -17,6 +17,7 @@ mod mfa;
 mod oauth;
 mod oauth_authorize;
 mod oauth_code;
+mod oauth_device;
 mod oauth_dpop;
 mod oauth_grants;
 mod oauth_resource;
@@ -55,6 +56,9 @@ pub use oauth::{
 };
 pub use oauth_authorize::{AUTHORIZE_PATH, AuthzStep, PAR_PATH, PendingAuthz, error_redirect};
 pub use oauth_code::{REFRESH_GRACE, USERINFO_PATH};
+pub use oauth_device::{
+    DEVICE_AUTHORIZATION_PATH, DEVICE_PAGE_PATH, DeviceAsk, DeviceStart, normalize_user_code,
+};
 pub use oauth_grants::ConnectedApp;
 pub use oauth_resource::{CLIENT_GRANT_PREFIX, DpopRequest, is_client_token};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};

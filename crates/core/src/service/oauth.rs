@@ -79,6 +79,8 @@ pub struct TokenRequest {
     pub code_verifier: Option<String>,
     /// `refresh_token` (refresh_token).
     pub refresh_token: Option<String>,
+    /// `device_code` (RFC 8628).
+    pub device_code: Option<String>,
 }
 
 /// An issued access token (RFC 6749 §5.1).
@@ -235,7 +237,8 @@ impl Services {
             "userinfo_endpoint": format!("{issuer}{}", super::oauth_code::USERINFO_PATH),
             "end_session_endpoint": format!("{issuer}{}", LOGOUT_PATH),
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-            "grant_types_supported": ["authorization_code", "refresh_token", GRANT_CLIENT_CREDENTIALS],
+            "grant_types_supported": ["authorization_code", "refresh_token", GRANT_CLIENT_CREDENTIALS, crate::oauth::clients::GRANT_DEVICE_CODE],
+            "device_authorization_endpoint": format!("{issuer}{}", super::oauth_device::DEVICE_AUTHORIZATION_PATH),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "code_challenge_methods_supported": ["S256"],
@@ -351,10 +354,7 @@ impl Services {
             "authorization_code" => return self.exchange_code(ctx, &client, req).await,
             "refresh_token" => return self.refresh_grant(ctx, &client, req).await,
             crate::oauth::clients::GRANT_DEVICE_CODE => {
-                return Err(OAuthError::unsupported_grant_type(format!(
-                    "{} is not offered yet by this server",
-                    req.grant_type
-                )));
+                return self.device_grant(ctx, &client, req).await;
             }
             other => {
                 return Err(OAuthError::unsupported_grant_type(format!(

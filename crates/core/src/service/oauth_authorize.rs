@@ -58,6 +58,11 @@ pub enum AuthzStep {
         /// The stored request.
         handle: String,
     },
+    /// Approve the device authorization of request `handle` (RFC 8628).
+    Device {
+        /// The stored request.
+        handle: String,
+    },
 }
 
 /// A stored request with its client, for the pages.
@@ -386,6 +391,15 @@ impl Services {
             handle: handle.to_owned(),
             second_factor: req.wants_second_factor(),
         };
+        if req.device.is_some() {
+            // The device page is the consent; nothing goes back to a redirect URI.
+            return Ok(match session {
+                None => sign_in,
+                Some(_) => AuthzStep::Device {
+                    handle: handle.to_owned(),
+                },
+            });
+        }
         let Some((session, user)) = session else {
             return if none {
                 back(OAuthError::login_required("the person is not signed in"))

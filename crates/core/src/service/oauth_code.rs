@@ -37,16 +37,16 @@ pub const USERINFO_PATH: &str = "/oauth2/userinfo";
 
 /// What a grant carries from the code to every token of its family.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-struct GrantBody {
-    scopes: Vec<String>,
-    resources: Vec<String>,
-    dpop_jkt: Option<String>,
-    amr: Vec<String>,
-    auth_time: i64,
-    nonce: Option<String>,
+pub(crate) struct GrantBody {
+    pub(crate) scopes: Vec<String>,
+    pub(crate) resources: Vec<String>,
+    pub(crate) dpop_jkt: Option<String>,
+    pub(crate) amr: Vec<String>,
+    pub(crate) auth_time: i64,
+    pub(crate) nonce: Option<String>,
     /// The last rotation: (the refresh token rotated, the one issued for it), by id.
     #[serde(default)]
-    rotation: Option<(String, String)>,
+    pub(crate) rotation: Option<(String, String)>,
 }
 
 impl Services {
@@ -159,9 +159,55 @@ impl Services {
         };
         let amr: Vec<String> = serde_json::from_value(rec.field("amr")).unwrap_or_default();
         let auth_time = rec.field("auth_time").as_i64().unwrap_or(now);
+        let grant = GrantBody {
+            scopes: authz.scopes.clone(),
+            resources,
+            dpop_jkt: jkt,
+            amr,
+            auth_time,
+            nonce: authz.nonce.clone(),
+            rotation: None,
+        };
+        let (issued, session_id) = self
+            .open_grant(
+                tx.as_mut(),
+                ctx,
+                client,
+                &user.id,
+                &parent,
+                grant,
+                GRANT_CODE,
+            )
+            .await?;
+        let mut code_body = rec.body.clone();
+        if let Some(o) = code_body.as_object_mut() {
+            o.insert("session_id".into(), session_id.into());
+        }
+        tx.clients()
+            .set_grant_body(Kind::Code, &id, &code_body)
+            .await?;
+        tx.commit().await?;
+        Ok(issued)
+    }
+
+    /// Starts a grant of `client` for `user_id` (a session of its own, child of the browser
+    /// sign-in `parent`), inside `tx`: its refresh token when the client refreshes, its
+    /// access token and ID token, and the audit event. Returns them with the session id.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn open_grant(
+        &self,
+        tx: &mut dyn crate::store::Tx,
+        ctx: &RequestContext,
+        client: &OAuthClient,
+        user_id: &str,
+        parent: &str,
+        grant: GrantBody,
+        grant_type: &str,
+    ) -> Result<(IssuedToken, String), OAuthError> {
+        let now = self.now();
         let session = Session {
             id: new_id(now, self.rng.as_ref()),
-            user_id: user.id.clone(),
+            user_id: user_id.to_owned(),
             created_at: now,
             last_seen_at: now,
             expires_at: now + self.settings.refresh_ttl,
@@ -169,74 +215,58 @@ impl Services {
             revoked_reason: None,
             ip: ctx.ip.map(|ip| ip.to_string()),
             user_agent: ctx.user_agent.clone(),
-            amr: amr.clone(),
-            auth_time,
+            amr: grant.amr.clone(),
+            auth_time: grant.auth_time,
         };
         tx.insert_session(&session).await?;
         let refresh = if client.grant_types.iter().any(|g| g == GRANT_REFRESH) {
-            Some(self.issue_refresh_id(tx.as_mut(), &session.id).await?.0)
+            Some(self.issue_refresh_id(tx, &session.id).await?.0)
         } else {
             None
-        };
-        let grant = GrantBody {
-            scopes: authz.scopes.clone(),
-            resources,
-            dpop_jkt: jkt.clone(),
-            amr,
-            auth_time,
-            nonce: authz.nonce.clone(),
-            rotation: None,
         };
         tx.clients()
             .put_grant_record(&GrantRecord {
                 kind: Kind::Grant,
                 id: session.id.clone(),
                 client_id: client.id.clone(),
-                user_id: Some(user.id.clone()),
-                parent: Some(parent.clone()),
+                user_id: Some(user_id.to_owned()),
+                parent: Some(parent.to_owned()),
                 body: serde_json::to_value(&grant).unwrap_or_default(),
                 created_at: now,
                 expires_at: now + self.settings.refresh_ttl,
                 used_at: None,
             })
             .await?;
-        let mut code_body = rec.body.clone();
-        if let Some(o) = code_body.as_object_mut() {
-            o.insert("session_id".into(), session.id.clone().into());
-        }
-        tx.clients()
-            .set_grant_body(Kind::Code, &id, &code_body)
-            .await?;
         let (access_token, jti) =
-            self.person_access_token(client, &user.id, &session.id, &grant, now)?;
+            self.person_access_token(client, user_id, &session.id, &grant, now)?;
         tx.append_audit(
             &NewAuditEvent::new(now, "oauth.token_issued", Outcome::Success)
-                .actor(user.id.clone())
+                .actor(user_id.to_owned())
                 .target(session.id.clone())
                 .client(ctx)
                 .details(json!({
-                    "grant_type": GRANT_CODE, "client_id": client.id, "scope": grant.scopes.join(" "),
-                    "jti": jti, "refresh": refresh.is_some(), "dpop_jkt": jkt, "parent_session": parent,
+                    "grant_type": grant_type, "client_id": client.id, "scope": grant.scopes.join(" "),
+                    "jti": jti, "refresh": refresh.is_some(), "dpop_jkt": grant.dpop_jkt, "parent_session": parent,
                 })),
         )
         .await?;
-        tx.commit().await?;
-        let id_token = self.id_token(
-            client,
-            &user.id,
-            &parent,
-            &grant,
-            grant.nonce.as_deref(),
-            now,
-        )?;
-        Ok(IssuedToken {
-            access_token,
-            expires_in: self.settings.access_ttl,
-            scope: grant.scopes.join(" "),
-            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
-            refresh_token: refresh.map(|r| r.expose_secret().to_owned()),
-            id_token,
-        })
+        let id_token =
+            self.id_token(client, user_id, parent, &grant, grant.nonce.as_deref(), now)?;
+        Ok((
+            IssuedToken {
+                access_token,
+                expires_in: self.settings.access_ttl,
+                scope: grant.scopes.join(" "),
+                token_type: if grant.dpop_jkt.is_some() {
+                    "DPoP"
+                } else {
+                    "Bearer"
+                },
+                refresh_token: refresh.map(|r| r.expose_secret().to_owned()),
+                id_token,
+            },
+            session.id,
+        ))
     }
 
     /// The refresh-token grant for an authenticated `client`.

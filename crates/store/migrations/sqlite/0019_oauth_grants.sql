@@ -4,7 +4,9 @@
 --   code     an authorization code, id = SHA-256 of the code, used once;
 --   consent  a person's consent to a client's scopes, id = user id and client id;
 --   grant    what a code exchange issued: id = the session of its refresh-token family,
---            parent = the browser sign-in session it came from.
+--            parent = the browser sign-in session it came from;
+--   device   a device authorization (RFC 8628), id = SHA-256 of the device code;
+--   user_code  its user code, id = SHA-256 of the code, pointing at the device record.
 -- body is the record's JSON (validated parameters, scopes, bindings); never a secret.
 CREATE TABLE oauth_grants (
     kind        TEXT NOT NULL,

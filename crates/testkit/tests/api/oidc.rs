@@ -23,7 +23,8 @@ on_both!(
     second_factor_and_step_up,
     the_rfc_9700_checklist,
     refresh_rotation_with_grace,
-    pushed_requests_and_logout
+    pushed_requests_and_logout,
+    device_flow
 );
 
 pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/cb";
@@ -994,4 +995,184 @@ async fn pushed_requests_and_logout(be: Backend) {
         query(a.location.as_deref().unwrap())["error"],
         "login_required"
     );
+}
+
+/// Polls the token endpoint for a device code as a public client.
+async fn poll(srv: &TestServer, client_id: &str, device_code: &str) -> (u16, Value) {
+    let (s, v, _) = form(
+        srv,
+        "/oauth2/token",
+        None,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id),
+            ("device_code", device_code),
+        ],
+    )
+    .await;
+    (s, v)
+}
+
+async fn device_flow(be: Backend) {
+    let srv = server(be).await;
+    srv.user("gus@example.com", STRONG, Role::User).await;
+    let (id, _) = register_app(&srv, "none", |c| {
+        c.redirect_uris = vec![];
+        c.post_logout_redirect_uris = None;
+        c.grant_types = vec![
+            "urn:ietf:params:oauth:grant-type:device_code".into(),
+            "refresh_token".into(),
+        ];
+    })
+    .await;
+    let start = |scope: &'static str| {
+        let id = id.clone();
+        let srv = &srv;
+        async move {
+            let (s, d, _) = form(
+                srv,
+                "/oauth2/device_authorization",
+                None,
+                &[("client_id", &id), ("scope", scope)],
+            )
+            .await;
+            assert_eq!(s, 200, "{d}");
+            d
+        }
+    };
+    let d = start("openid email").await;
+    let user_code = d["user_code"].as_str().unwrap().to_owned();
+    assert_eq!(user_code.len(), 9);
+    assert_eq!(
+        d["verification_uri"],
+        format!("{}/oauth2/device", srv.config.server.public_url)
+    );
+    assert_eq!(d["interval"], 5);
+    let device_code = d["device_code"].as_str().unwrap().to_owned();
+    let (s, e) = poll(&srv, &id, &device_code).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    let (s, e) = poll(&srv, &id, &device_code).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("slow_down")),
+        "polled at once"
+    );
+    // Scopes the client does not have are refused at the start.
+    let (s, e, _) = form(
+        &srv,
+        "/oauth2/device_authorization",
+        None,
+        &[("client_id", &id), ("scope", "admin")],
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_scope")));
+
+    let mut b = Browser::new(&srv);
+    let page = b
+        .get(&format!("/oauth2/device?user_code={user_code}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!("value=\"{user_code}\"")));
+    let wrong = b
+        .post(
+            "/oauth2/device",
+            &[
+                ("csrf", &hidden(&page.body, "csrf")),
+                ("user_code", "BBBB-BBBB"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    // Typed as people type it: lower case, no dash.
+    let typed = user_code.replace('-', "").to_lowercase();
+    let go = b
+        .post(
+            "/oauth2/device",
+            &[("csrf", &hidden(&page.body, "csrf")), ("user_code", &typed)],
+        )
+        .await;
+    let signed = sign_in(&mut b, &go, "gus@example.com", STRONG).await;
+    let to = signed.location.clone().unwrap();
+    assert!(to.starts_with("/oauth2/device/confirm?req="), "{to}");
+    let confirm = b.get(&to).await;
+    assert!(
+        confirm.body.contains("Orders &lt;App&gt;"),
+        "{}",
+        confirm.body
+    );
+    let done = b
+        .post(
+            "/oauth2/device/confirm",
+            &[
+                ("req", &hidden(&confirm.body, "req")),
+                ("csrf", &hidden(&confirm.body, "csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200);
+    assert!(done.body.contains("Device connected"));
+    srv.clock.advance(11);
+    let (s, t) = poll(&srv, &id, &device_code).await;
+    assert_eq!(s, 200, "{t}");
+    assert!(t["refresh_token"].is_string());
+    let idt = jwt_part(t["id_token"].as_str().unwrap(), 1);
+    assert_eq!(idt["amr"], json!(["pwd"]));
+    let (s, e) = poll(&srv, &id, &device_code).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "used once"
+    );
+    // The code cannot be approved twice.
+    let again = b
+        .post(
+            "/oauth2/device",
+            &[
+                ("csrf", &hidden(&page.body, "csrf")),
+                ("user_code", &user_code),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+
+    // Denied: the device hears access_denied.
+    let d = start("openid").await;
+    let go = b
+        .post(
+            "/oauth2/device",
+            &[
+                ("csrf", &hidden(&page.body, "csrf")),
+                ("user_code", d["user_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    let to = go.location.clone().unwrap();
+    assert!(
+        to.starts_with("/oauth2/device/confirm"),
+        "signed in already: {to}"
+    );
+    let confirm = b.get(&to).await;
+    b.post(
+        "/oauth2/device/confirm",
+        &[
+            ("req", &hidden(&confirm.body, "req")),
+            ("csrf", &hidden(&confirm.body, "csrf")),
+            ("decision", "deny"),
+        ],
+    )
+    .await;
+    let (s, e) = poll(&srv, &id, d["device_code"].as_str().unwrap()).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("access_denied")));
+
+    // Expired.
+    let d = start("openid").await;
+    srv.clock.advance(601);
+    let (s, e) = poll(&srv, &id, d["device_code"].as_str().unwrap()).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("expired_token")));
+    let audit = srv.db.dump();
+    assert!(audit.contains("oauth.device.approved") && audit.contains("oauth.device.denied"));
 }

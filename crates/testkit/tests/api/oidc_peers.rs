@@ -66,6 +66,25 @@ async fn openid_client_in_chromium(b: Backend) {
     })
     .await;
 
+    let (device, _) = register_app(&srv, "none", |c| {
+        c.redirect_uris = vec![];
+        c.post_logout_redirect_uris = None;
+        c.grant_types = vec![
+            "urn:ietf:params:oauth:grant-type:device_code".into(),
+            "refresh_token".into(),
+        ];
+    })
+    .await;
+    // The device polls on real time: the server's clock moves with it from here.
+    let ticking = {
+        let clock = srv.clock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                clock.advance(1);
+            }
+        })
+    };
     let out = run_peer(
         "node",
         &js("oidc_browser.mjs"),
@@ -79,9 +98,11 @@ async fn openid_client_in_chromium(b: Backend) {
             &now.to_string(),
             "pk@example.com",
             &pk_token,
+            &device,
         ],
     )
     .await;
+    ticking.abort();
     eprintln!("peer: {out}");
     assert_eq!(
         out["discovery"]["authorization_endpoint"],
@@ -133,6 +154,9 @@ async fn openid_client_in_chromium(b: Backend) {
         "{}",
         out["flow3"]
     );
+    assert_eq!(out["flow5"]["token_type"], "bearer", "{}", out["flow5"]);
+    assert_eq!(out["flow5"]["amr"], json!(["pwd"]));
+    assert_eq!(out["flow5"]["has_refresh"], true);
     eprintln!(
         "benchmark: a full hosted sign-in (PAR, password, consent, code exchange with DPoP) took {} ms in Chromium",
         out["hosted_signin_ms"]

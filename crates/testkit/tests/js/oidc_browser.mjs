@@ -4,17 +4,18 @@
 //      refresh with rotation, revocation;
 //   2. password + TOTP (codes from oathtool);
 //   3. a passkey registered and used in Chromium's virtual authenticator (CDP WebAuthn);
-//   4. RP-initiated logout.
+//   4. RP-initiated logout;
+//   5. the device authorization grant, the code entered in the browser.
 // Prints one JSON object.
 //
 // usage: node oidc_browser.mjs ISSUER CLIENT_ID PASSWORD PW_EMAIL TOTP_EMAIL TOTP_SECRET
-//        TOTP_AT PASSKEY_EMAIL PASSKEY_API_TOKEN
+//        TOTP_AT PASSKEY_EMAIL PASSKEY_API_TOKEN DEVICE_CLIENT_ID
 import { execFileSync } from 'node:child_process';
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
-const [issuer, clientId, password, pwEmail, totpEmail, totpSecret, totpAt, pkEmail, pkToken] =
-  process.argv.slice(2);
+const [issuer, clientId, password, pwEmail, totpEmail, totpSecret, totpAt, pkEmail, pkToken,
+  deviceClientId] = process.argv.slice(2);
 const REDIRECT = 'http://127.0.0.1:9/cb';
 const BYE = 'http://127.0.0.1:9/bye';
 const out = { console_errors: [] };
@@ -199,6 +200,28 @@ async function allow(page) {
   await allow(page);
   const tokens = await exchange(page, req, undefined);
   out.flow3 = { amr: tokens.claims().amr, acr: tokens.claims().acr, email: pkEmail };
+  await context.close();
+}
+
+// 5. The device grant: the device polls while the person enters its code in the browser.
+{
+  const device = await client.discovery(
+    new URL(issuer), deviceClientId, { id_token_signed_response_alg: 'EdDSA' }, client.None(),
+    { execute: [client.allowInsecureRequests] });
+  const started = await client.initiateDeviceAuthorization(device, { scope: 'openid email' });
+  const polling = client.pollDeviceAuthorizationGrant(device, started);
+  const context = await browser.newContext();
+  const page = await newPage(context);
+  await page.goto(started.verification_uri_complete);
+  await page.click('form[action="/oauth2/device"] button[type=submit]');
+  await reach(page, (u) => u.pathname === '/oauth2/signin', 'the sign-in page');
+  await signInWithPassword(page, pwEmail);
+  await reach(page, (u) => u.pathname === '/oauth2/device/confirm', 'the device confirmation');
+  await page.click('button[value=allow]');
+  await page.waitForSelector('text=Device connected');
+  const tokens = await polling;
+  out.flow5 = { user_code: started.user_code, token_type: tokens.token_type,
+    amr: tokens.claims().amr, has_refresh: typeof tokens.refresh_token === 'string' };
   await context.close();
 }
 

@@ -21,10 +21,7 @@ pub fn router() -> Router<AppState> {
             get(read).patch(update).delete(remove),
         )
         .route("/api/v1/auth/connected-apps", get(connected_apps))
-        .route(
-            "/api/v1/auth/connected-apps/{client_id}",
-            delete(disconnect),
-        )
+        .route("/api/v1/auth/connected-apps/{id}", delete(disconnect))
 }
 
 /// The applications the caller allowed to act for them (consents given on the hosted
@@ -45,8 +42,8 @@ pub async fn connected_apps(
 }
 
 /// Withdraw consent from an application: its refresh tokens and access tokens stop at once.
-#[utoipa::path(delete, path = "/api/v1/auth/connected-apps/{client_id}", tag = "auth", security(("bearer" = [])),
-    params(("client_id" = String, Path, description = "Client id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
+#[utoipa::path(delete, path = "/api/v1/auth/connected-apps/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The client id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
     responses(
         (status = 204, description = "Disconnected"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),

@@ -11,5 +11,6 @@ pub mod gdpr;
 pub mod meta;
 pub mod mfa;
 pub mod oauth;
+pub mod oauth_device;
 pub mod oauth_pages;
 pub mod passkeys;

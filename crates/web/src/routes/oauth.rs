@@ -112,7 +112,7 @@ impl Form {
         Ok(Self(params))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -191,6 +191,7 @@ async fn token(
             redirect_uri: form.get("redirect_uri").map(str::to_owned),
             code_verifier: form.get("code_verifier").map(str::to_owned),
             refresh_token: form.get("refresh_token").map(str::to_owned),
+            device_code: form.get("device_code").map(str::to_owned),
         };
         s.svc.token(&ctx, &auth, &req).await
     }

@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::extract::Ctx;
 use crate::pages::{self, Page, esc, see_other};
 
-const SIGNIN_PATH: &str = "/oauth2/signin";
+pub(super) const SIGNIN_PATH: &str = "/oauth2/signin";
 const CONSENT_PATH: &str = "/oauth2/consent";
 
 pub fn router() -> Router<AppState> {
@@ -55,12 +55,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The cookies of the hosted pages, `__Host-` prefixed over https.
-struct Cookies {
+pub(super) struct Cookies {
     secure: bool,
 }
 
 impl Cookies {
-    fn of(s: &AppState) -> Self {
+    pub(super) fn of(s: &AppState) -> Self {
         Self {
             secure: s.web.public_url.starts_with("https://"),
         }
@@ -74,7 +74,13 @@ impl Cookies {
         }
     }
 
-    fn set(&self, base: &str, value: &str, same_site: &str, max_age: Option<i64>) -> String {
+    pub(super) fn set(
+        &self,
+        base: &str,
+        value: &str,
+        same_site: &str,
+        max_age: Option<i64>,
+    ) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
         let age = max_age
             .map(|a| format!("; Max-Age={a}"))
@@ -90,12 +96,12 @@ impl Cookies {
     }
 }
 
-const SESSION: &str = "pcl_session";
+pub(super) const SESSION: &str = "pcl_session";
 const CSRF: &str = "pcl_csrf";
 const MFA: &str = "pcl_mfa";
 
 /// The page's CSRF token, and the cookie to set when the browser has no binding yet.
-fn csrf(s: &AppState, h: &HeaderMap) -> (String, Option<String>) {
+pub(super) fn csrf(s: &AppState, h: &HeaderMap) -> (String, Option<String>) {
     let c = Cookies::of(s);
     match c.get(h, CSRF).filter(|b| b.len() >= 16) {
         Some(b) => (s.svc.csrf_token(b), None),
@@ -107,7 +113,7 @@ fn csrf(s: &AppState, h: &HeaderMap) -> (String, Option<String>) {
 }
 
 /// Whether a form post is this browser's own, from this origin.
-fn form_ok(s: &AppState, h: &HeaderMap, token: Option<&str>) -> bool {
+pub(super) fn form_ok(s: &AppState, h: &HeaderMap, token: Option<&str>) -> bool {
     let origin_ok = match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
         Some(o) => {
@@ -117,11 +123,11 @@ fn form_ok(s: &AppState, h: &HeaderMap, token: Option<&str>) -> bool {
     origin_ok && s.svc.csrf_ok(Cookies::of(s).get(h, CSRF), token)
 }
 
-async fn browser(s: &AppState, h: &HeaderMap) -> Result<Option<(Session, User)>, Error> {
+pub(super) async fn browser(s: &AppState, h: &HeaderMap) -> Result<Option<(Session, User)>, Error> {
     s.svc.browser_session(Cookies::of(s).get(h, SESSION)).await
 }
 
-fn error_page(s: &AppState, status: StatusCode, e: &OAuthError) -> Response {
+pub(super) fn error_page(s: &AppState, status: StatusCode, e: &OAuthError) -> Response {
     Page::new("This sign-in cannot continue", s.svc.random_token())
         .status(status)
         .html(&format!(
@@ -132,7 +138,7 @@ fn error_page(s: &AppState, status: StatusCode, e: &OAuthError) -> Response {
         .render()
 }
 
-fn unavailable(s: &AppState) -> Response {
+pub(super) fn unavailable(s: &AppState) -> Response {
     error_page(
         s,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -142,7 +148,11 @@ fn unavailable(s: &AppState) -> Response {
     )
 }
 
-fn step(s: &AppState, r: Result<AuthzStep, AuthzError>, cookies: Vec<String>) -> Response {
+pub(super) fn step(
+    s: &AppState,
+    r: Result<AuthzStep, AuthzError>,
+    cookies: Vec<String>,
+) -> Response {
     match r {
         Ok(AuthzStep::Redirect(to)) => see_other(&to, cookies),
         Ok(AuthzStep::SignIn { handle, .. }) => {
@@ -151,6 +161,10 @@ fn step(s: &AppState, r: Result<AuthzStep, AuthzError>, cookies: Vec<String>) ->
         Ok(AuthzStep::Consent { handle }) => {
             see_other(&format!("{CONSENT_PATH}?req={handle}"), cookies)
         }
+        Ok(AuthzStep::Device { handle }) => see_other(
+            &format!("{}?req={handle}", super::oauth_device::CONFIRM_PATH),
+            cookies,
+        ),
         Err(AuthzError::Redirect {
             redirect_uri,
             state,
@@ -239,7 +253,10 @@ struct ReqQuery {
     req: Option<String>,
 }
 
-async fn pending(s: &AppState, handle: Option<&str>) -> Result<(String, PendingAuthz), Response> {
+pub(super) async fn pending(
+    s: &AppState,
+    handle: Option<&str>,
+) -> Result<(String, PendingAuthz), Response> {
     let gone = || {
         error_page(
             s,
@@ -462,7 +479,7 @@ async fn signed_in(s: &AppState, ctx: &RequestContext, handle: &str, t: TokenRes
     step(s, r, cookies)
 }
 
-fn form_params(body: &[u8]) -> Params {
+pub(super) fn form_params(body: &[u8]) -> Params {
     Params::parse(body).unwrap_or_default()
 }
 
@@ -672,7 +689,7 @@ async fn passkey_submit(
 }
 
 /// What each scope lets an application do, for the consent page.
-fn describe(scope: &str) -> String {
+pub(super) fn describe(scope: &str) -> String {
     match scope {
         "openid" => "Confirm who you are".into(),
         "profile" => "See your name".into(),
