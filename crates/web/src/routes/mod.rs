@@ -12,5 +12,6 @@ pub mod meta;
 pub mod mfa;
 pub mod oauth;
 pub mod oauth_device;
+pub mod oauth_logout;
 pub mod oauth_pages;
 pub mod passkeys;

@@ -13,7 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use portcullis_core::oauth::error::OAuthError;
 use portcullis_core::service::{
-    ClientAuth, INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH, TokenRequest,
+    ClientAuth, DpopRequest, INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH, TokenRequest,
+    USERINFO_PATH,
 };
 use serde_json::json;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route(TOKEN_PATH, post(token))
         .route(INTROSPECTION_PATH, post(introspect))
         .route(REVOCATION_PATH, post(revoke))
+        .route(USERINFO_PATH, get(userinfo).post(userinfo))
 }
 
 /// RFC 8414 metadata.
@@ -283,6 +285,72 @@ async fn revoke(
     match result {
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => error(&e),
+    }
+}
+
+/// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3), Bearer or DPoP.
+async fn userinfo(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let challenge = |scheme: &str, e: &OAuthError| {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        let mut res = (
+            status,
+            axum::Json(json!({"error": e.code, "error_description": e.description})),
+        )
+            .into_response();
+        let v = format!(
+            "{scheme} error=\"{}\", error_description=\"{}\"",
+            e.code,
+            e.description.replace('"', "'")
+        );
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        super::oauth::no_store(res)
+    };
+    let mut auth = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (auth.next().and_then(|v| v.to_str().ok()), auth.next()) else {
+        return challenge(
+            "Bearer",
+            &OAuthError::invalid_token("an access token is required"),
+        );
+    };
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return challenge(
+            "Bearer",
+            &OAuthError::invalid_token("malformed Authorization header"),
+        );
+    };
+    let dpop_scheme = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop_scheme && !scheme.eq_ignore_ascii_case("bearer") {
+        return challenge(
+            "Bearer",
+            &OAuthError::invalid_token("use the Bearer or DPoP scheme"),
+        );
+    }
+    let target = format!("{}{}", s.svc.issuer().trim_end_matches('/'), uri.path());
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let dpop = match (dpop_scheme, proof) {
+        (true, Some(p)) => Some(DpopRequest {
+            proof: p,
+            method: method.as_str(),
+            uri: &target,
+        }),
+        (true, None) => {
+            return challenge(
+                "DPoP",
+                &OAuthError::invalid_dpop_proof("the DPoP scheme needs a DPoP proof"),
+            );
+        }
+        (false, _) => None,
+    };
+    match s.svc.userinfo(token.trim(), dpop).await {
+        Ok(v) => super::oauth::no_store(axum::Json(v).into_response()),
+        Err(e) => challenge(if dpop_scheme { "DPoP" } else { "Bearer" }, &e),
     }
 }
 
