@@ -327,6 +327,7 @@ impl App {
                 .with_approvals(config.elevation.clone(), config.approvals.clone()),
         );
         services.set_deny_list(deny);
+        crate::backchannel::Notifier::install(&services);
         if let Some(why) = services.passkeys_unavailable() {
             tracing::warn!("{why}");
         }

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod app;
+mod backchannel;
 pub mod ca;
 pub mod cli;
 mod cli_approvals;

@@ -156,6 +156,16 @@ pub struct Services {
     pub(crate) detection: Detection,
     /// `[elevation]` and `[approvals]`.
     pub(crate) approvals: ApprovalSettings,
+    /// Delivers OpenID Connect back-channel logout tokens (set by the server).
+    pub(crate) logout_notifier: std::sync::OnceLock<Arc<dyn LogoutNotifier>>,
+}
+
+/// Delivers a back-channel logout token (OpenID Connect Back-Channel Logout 1.0) to a
+/// client's `backchannel_logout_uri`, off the request path; the result comes back through
+/// [`Services::record_backchannel_logout`].
+pub trait LogoutNotifier: Send + Sync {
+    /// Sends `logout_token` to `uri` for `client_id`.
+    fn notify(&self, client_id: String, uri: String, logout_token: String);
 }
 
 /// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
@@ -223,6 +233,7 @@ impl Services {
             verified_tokens: std::sync::Mutex::default(),
             detection,
             approvals: ApprovalSettings::default(),
+            logout_notifier: std::sync::OnceLock::new(),
         }
     }
 

@@ -236,6 +236,8 @@ impl Services {
             "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
             "userinfo_endpoint": format!("{issuer}{}", super::oauth_code::USERINFO_PATH),
             "end_session_endpoint": format!("{issuer}{}", LOGOUT_PATH),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "grant_types_supported": ["authorization_code", "refresh_token", GRANT_CLIENT_CREDENTIALS, crate::oauth::clients::GRANT_DEVICE_CODE],
             "device_authorization_endpoint": format!("{issuer}{}", super::oauth_device::DEVICE_AUTHORIZATION_PATH),

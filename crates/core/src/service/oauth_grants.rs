@@ -171,7 +171,8 @@ impl Services {
         let mut revoked = self
             .end_grant(tx.as_mut(), ctx, user_id, sid, "logout")
             .await?;
-        for g in tx.clients().grants_from(sid).await? {
+        let grants = tx.clients().grants_from(sid).await?;
+        for g in &grants {
             revoked.extend(
                 self.end_grant(tx.as_mut(), ctx, user_id, &g.id, "logout")
                     .await?,
@@ -179,7 +180,73 @@ impl Services {
         }
         tx.commit().await?;
         self.note_revoked(&revoked, now);
+        let mut told: Vec<&str> = Vec::new();
+        for g in &grants {
+            if !told.contains(&g.client_id.as_str()) {
+                told.push(&g.client_id);
+                self.backchannel_logout(&g.client_id, user_id, sid).await;
+            }
+        }
         Ok(revoked)
+    }
+
+    /// Tells a client with a `backchannel_logout_uri` that the sign-in `sid` of `user_id`
+    /// ended: a signed logout token (`typ` logout+jwt), delivered off the request path.
+    async fn backchannel_logout(&self, client_id: &str, user_id: &str, sid: &str) {
+        let Some(notifier) = self.logout_notifier.get() else {
+            return;
+        };
+        let Ok(Some(client)) = self.store.clients().oauth_client(client_id).await else {
+            return;
+        };
+        let Some(uri) = client.backchannel_logout_uri.clone() else {
+            return;
+        };
+        let now = self.now();
+        let claims = json!({
+            "iss": self.settings.issuer,
+            "aud": client.id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": hex::encode(crate::rand::bytes::<16>(self.rng.as_ref())),
+            "sub": user_id,
+            "sid": sid,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        });
+        match self.keyring.sign_value(&claims, "logout+jwt", now) {
+            Ok(token) => notifier.notify(client.id, uri, token),
+            Err(e) => tracing::warn!(client_id = %client.id, "cannot sign a logout token: {e}"),
+        }
+    }
+
+    /// Installs what delivers back-channel logout tokens (once, at start).
+    pub fn set_logout_notifier(&self, n: std::sync::Arc<dyn super::LogoutNotifier>) {
+        let _ = self.logout_notifier.set(n);
+    }
+
+    /// Audits the delivery of a back-channel logout token.
+    pub async fn record_backchannel_logout(&self, client_id: &str, delivered: bool, detail: &str) {
+        let now = self.now();
+        let (action, outcome) = if delivered {
+            ("oauth.backchannel_logout.delivered", Outcome::Success)
+        } else {
+            ("oauth.backchannel_logout.failed", Outcome::Failure)
+        };
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &NewAuditEvent::new(now, action, outcome)
+                    .actor("system")
+                    .target(client_id.to_owned())
+                    .details(json!({"result": detail})),
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(client_id, "cannot audit a back-channel logout: {e}");
+        }
     }
 
     /// The client an ID token hint was issued to, when this server signed it (expired

@@ -861,11 +861,34 @@ async fn refresh_rotation_with_grace(be: Backend) {
     assert_eq!(s, 400);
 }
 
+/// A client's back-channel logout endpoint on loopback: its URL and the bodies it gets.
+async fn logout_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let app = axum::Router::new().route(
+        "/bcl",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bcl", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
 async fn pushed_requests_and_logout(be: Backend) {
     let srv = server(be).await;
     srv.user("fay@example.com", STRONG, Role::User).await;
-    let (id, secret) =
-        register_app(&srv, "client_secret_basic", |s| s.require_par = Some(true)).await;
+    let (bcl, mut logouts) = logout_receiver().await;
+    let (id, secret) = register_app(&srv, "client_secret_basic", |s| {
+        s.require_par = Some(true);
+        s.backchannel_logout_uri = Some(bcl.clone());
+    })
+    .await;
     let mut b = Browser::new(&srv);
     // require_par: a front-channel request is refused back to the client.
     let a = b.get(&authorize_url(&id, "")).await;
@@ -967,6 +990,27 @@ async fn pushed_requests_and_logout(be: Backend) {
         Some("https://app.example/bye?state=bye-1")
     );
     assert!(!b.has_session(), "the cookie is cleared");
+    // Back-channel logout: the client hears of it with a signed logout token.
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), logouts.recv())
+        .await
+        .expect("a logout token within 10 s")
+        .unwrap();
+    let token = body.strip_prefix("logout_token=").unwrap();
+    assert_eq!(jwt_part(token, 0)["typ"], "logout+jwt");
+    let lt = jwt_part(token, 1);
+    let idc = jwt_part(&id_token, 1);
+    assert_eq!(lt["aud"], id.as_str());
+    assert_eq!(lt["sid"], idc["sid"]);
+    assert_eq!(lt["sub"], idc["sub"]);
+    assert!(lt["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(lt.get("nonce").is_none());
+    for _ in 0..50 {
+        if srv.db.dump().contains("oauth.backchannel_logout.delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(srv.db.dump().contains("oauth.backchannel_logout.delivered"));
     let (s, _, _) = send(client().get(srv.url("/oauth2/userinfo")).bearer_auth(&at)).await;
     assert_eq!(s, 401, "the grants of the sign-in ended with it");
     // Signed out: the next request needs a sign-in again.
