@@ -1,10 +1,12 @@
 //! What OAuth clients send: client assertions (private_key_jwt), DPoP proofs, JWKs,
 //! registrations and redirect URIs. Never a panic; nothing the fuzzer makes authenticates
 //! (it cannot sign with the registered key), and a URI that matches a registered one is
-//! that URI, or a loopback one differing only in its port.
+//! that URI, or a loopback one differing only in its port. Authorization requests: whatever
+//! the parameters, an answer only ever goes to a registered redirect URI, and a request
+//! that passes has an S256 challenge and only registered scopes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis_core::oauth::{assertion, clients, dpop, redirect};
+use portcullis_core::oauth::{assertion, authorize, clients, dpop, redirect};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -51,7 +53,50 @@ fuzz_target!(|data: &[u8]| {
         assert!(text == registered || text.starts_with("http://127.0.0.1"));
     }
     let _ = redirect::validate(text);
+    authorization_request(data);
+    if let Some(code) = portcullis_core::service::normalize_user_code(text) {
+        assert_eq!(code.len(), 8);
+    }
 });
+
+fn authorization_request(data: &[u8]) {
+    let Ok(params) = authorize::Params::parse(data) else {
+        return;
+    };
+    let client = clients::OAuthClient {
+        id: "c1".into(),
+        name: "app".into(),
+        redirect_uris: vec!["http://127.0.0.1:8000/cb".into(), "https://app.example/cb?t=1".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![clients::GRANT_CODE.into()],
+        auth_method: clients::AuthMethod::None,
+        scopes: vec!["openid".into(), "email".into()],
+        backchannel_logout_uri: None,
+        require_pkce: true,
+        require_par: false,
+        require_dpop: false,
+        jwks: None,
+        secret_hash: None,
+        created_by: "fuzz".into(),
+        created_at: 0,
+        updated_at: 0,
+    };
+    let Ok((uri, sent)) = authorize::redirect_uri_of(&params, &client) else {
+        return;
+    };
+    assert!(redirect::matches(client.redirect_uris.iter().map(String::as_str), &uri));
+    match authorize::check(&params, &client, (uri.clone(), sent), "https://auth.example", false) {
+        Ok(req) => {
+            assert_eq!(req.redirect_uri, uri);
+            assert_eq!(req.code_challenge.len(), 43);
+            assert!(req.scopes.iter().all(|s| client.scopes.contains(s)));
+            let to = authorize::redirect_to(&req.redirect_uri, &[("code", "x"), ("state", req.state.as_deref().unwrap_or(""))]);
+            assert!(to.starts_with(&uri));
+        }
+        Err(authorize::AuthzError::Redirect { redirect_uri, .. }) => assert_eq!(redirect_uri, uri),
+        Err(authorize::AuthzError::Page(_)) => {}
+    }
+}
 
 fn base64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -1,7 +1,8 @@
 //! Phase 3, authenticate: who is calling. An API key or client certificate was already
 //! turned into a principal at the edge (its signature checked over the body); otherwise the
-//! bearer token: a person's, or, on a route with `auth = "any"`, an OAuth client's
-//! (client credentials, its audience this route, DPoP-bound ones with their proof). A public
+//! bearer token: a person's; a person's issued to an OAuth client for this route (on
+//! `auth = "user"` and `"any"`: its audience this route, DPoP-bound ones with their proof);
+//! or, on a route with `auth = "any"`, an OAuth client's own (client credentials). A public
 //! route (`auth = "none"`) neither needs nor checks credentials and forwards no identity.
 
 use axum::http::request::Parts;
@@ -28,9 +29,11 @@ pub(crate) async fn authenticate(
     }
     let p = match parts.extensions.get::<KeyPrincipal>() {
         Some(k) => k.0.clone(),
-        None if cfg.auth == RouteAuth::Any => client_or_person(state, route, parts)
-            .await
-            .map_err(|e| ApiError::from(e).into_response())?,
+        None if matches!(cfg.auth, RouteAuth::Any | RouteAuth::User) => {
+            client_or_person(state, route, parts)
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?
+        }
         None => portcullis_http::context::bearer(parts)
             .and_then(|token| state.svc.authenticate(token))
             .map_err(|e| ApiError::from(e).into_response())?,
@@ -74,7 +77,7 @@ async fn client_or_person(
     if token.is_empty() || !(dpop || scheme.eq_ignore_ascii_case("bearer")) {
         return Err(Error::MalformedCredentials);
     }
-    if !portcullis_core::service::is_client_token(token) {
+    if !portcullis_core::service::is_app_token(token) {
         if dpop {
             return Err(Error::InvalidToken("the token is not DPoP-bound"));
         }
@@ -110,6 +113,8 @@ fn kind_allowed(auth: RouteAuth, p: &Principal) -> bool {
     match (&p.api_key, auth) {
         (_, RouteAuth::Any) => true,
         (None, RouteAuth::User) => true,
+        // A person signed in through an OAuth client (a session), never a client alone.
+        (Some(g), RouteAuth::User) => g.id.starts_with(client) && !p.session_id.is_empty(),
         (Some(g), RouteAuth::Mtls) => g.id.starts_with("mtls:"),
         (Some(g), RouteAuth::ApiKey) => !g.id.starts_with("mtls:") && !g.id.starts_with(client),
         _ => false,

@@ -60,7 +60,7 @@ pub use oauth_device::{
     DEVICE_AUTHORIZATION_PATH, DEVICE_PAGE_PATH, DeviceAsk, DeviceStart, normalize_user_code,
 };
 pub use oauth_grants::ConnectedApp;
-pub use oauth_resource::{CLIENT_GRANT_PREFIX, DpopRequest, is_client_token};
+pub use oauth_resource::{CLIENT_GRANT_PREFIX, DpopRequest, is_app_token, is_client_token};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};
 pub use request_signatures::SignedRequest;

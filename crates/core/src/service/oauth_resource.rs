@@ -1,4 +1,6 @@
-//! Client-credentials tokens at a resource (the gateway's routes): the token is checked as
+//! OAuth tokens at a resource (the gateway's routes): a client's own (client credentials)
+//! or a person's through a client (the code, refresh and device grants).
+//! Client-credentials tokens at a resource: the token is checked as
 //! introspection would (signature, issuer, expiry, the client still registered, not
 //! revoked), its audience must name the route, and a DPoP-bound token needs a proof of the
 //! key it is bound to, for this request and this token, used once.
@@ -28,6 +30,20 @@ pub struct DpopRequest<'a> {
     pub method: &'a str,
     /// The request's URI as the client addressed it (public URL and path).
     pub uri: &'a str,
+}
+
+/// Whether `token` looks like a token this server issued to an OAuth client (a
+/// `client_id` claim: the client's own, or a person's through the client), read without
+/// verifying anything: it only chooses which verifier runs.
+pub fn is_app_token(token: &str) -> bool {
+    let Some(payload) = token.split('.').nth(1) else {
+        return false;
+    };
+    URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|c| c.get("client_id").is_some())
 }
 
 /// Whether `token` looks like a client-credentials token (a `client_id` claim and no
@@ -114,9 +130,6 @@ impl Services {
             .ok_or(Error::InvalidToken(
                 "not a current access token of this issuer",
             ))?;
-        if claims.get("sid").is_some() {
-            return Err(Error::InvalidToken("not a client token"));
-        }
         if !names(claims.get("aud"), resource) {
             return Err(Error::InvalidToken(
                 "the token's audience is not this resource",
@@ -159,7 +172,16 @@ impl Services {
                 return Err(Error::InvalidToken("the token is not DPoP-bound"));
             }
         }
-        if !self.client_token_stands(&claims).await? {
+        let person = claims.get("sid").and_then(Value::as_str);
+        let stands = match person {
+            // A person's token through the client: while its grant's session stands (on
+            // every node), the client is registered, and the token was not revoked.
+            Some(sid) => {
+                !self.revocations.is_revoked(sid) && self.client_token_stands(&claims).await?
+            }
+            None => self.client_token_stands(&claims).await?,
+        };
+        if !stands {
             return Err(Error::InvalidToken("revoked"));
         }
         let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
@@ -173,17 +195,38 @@ impl Services {
                     .collect()
             })
             .unwrap_or_default();
+        let grant = ApiKeyGrant {
+            id: format!("{CLIENT_GRANT_PREFIX}{client_id}"),
+            scopes,
+            signing: SigningMode::None,
+        };
+        if let (Some(sid), Some(sub)) = (person, claims.get("sub").and_then(Value::as_str)) {
+            // The person as the application acts for them: their id and factors, the
+            // scopes they consented to, and no Portcullis role beyond `user`.
+            let amr = claims
+                .get("amr")
+                .and_then(|a| serde_json::from_value(a.clone()).ok())
+                .unwrap_or_default();
+            return Ok(Principal {
+                user_id: sub.to_owned(),
+                session_id: sid.to_owned(),
+                role: Role::User,
+                amr,
+                auth_time: claims
+                    .get("auth_time")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(iat),
+                api_key: Some(grant),
+                elevation: None,
+            });
+        }
         Ok(Principal {
             user_id: client_id.to_owned(),
             session_id: String::new(),
             role: Role::Service,
             amr: Vec::new(),
             auth_time: iat,
-            api_key: Some(ApiKeyGrant {
-                id: format!("{CLIENT_GRANT_PREFIX}{client_id}"),
-                scopes,
-                signing: SigningMode::None,
-            }),
+            api_key: Some(grant),
             elevation: None,
         })
     }

@@ -24,7 +24,8 @@ on_both!(
     the_rfc_9700_checklist,
     refresh_rotation_with_grace,
     pushed_requests_and_logout,
-    device_flow
+    device_flow,
+    gateway_takes_tokens_people_gave_apps
 );
 
 pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/cb";
@@ -1219,4 +1220,99 @@ async fn device_flow(be: Backend) {
     assert_eq!((s, e["error"].as_str()), (400, Some("expired_token")));
     let audit = srv.db.dump();
     assert!(audit.contains("oauth.device.approved") && audit.contains("oauth.device.denied"));
+}
+
+async fn gateway_takes_tokens_people_gave_apps(be: Backend) {
+    use portcullis_core::config::{RouteAuth, RouteConfig};
+    let up = crate::gateway::start_upstream().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let issuer = format!("http://127.0.0.1:{port}");
+    let route = |name: &str, auth: RouteAuth, scopes: &[&str]| RouteConfig {
+        auth,
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        ..crate::gateway::open_route(name, up)
+    };
+    let srv = TestServer::start_with(be, |c| {
+        c.server.listen = ([127, 0, 0, 1], port).into();
+        c.server.public_url = issuer.clone();
+        c.routes = vec![
+            route("orders", RouteAuth::User, &["orders:read"]),
+            route("people", RouteAuth::User, &[]),
+            route("keys", RouteAuth::ApiKey, &[]),
+        ];
+    })
+    .await;
+    let user = srv.user("hal@example.com", STRONG, Role::User).await;
+    let (id, _) = register_app(&srv, "none", |_| {}).await;
+    let mut b = Browser::new(&srv);
+    let mut token_for = async |resource: &str, scope: &str| {
+        let url = authorize_url(&id, &format!("&resource={}", encode(resource))).replace(
+            "scope=openid%20email%20profile",
+            &format!("scope={}", encode(scope)),
+        );
+        let a = b.get(&url).await;
+        let a = if a
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/oauth2/signin"))
+        {
+            sign_in(&mut b, &a, "hal@example.com", STRONG).await
+        } else {
+            a
+        };
+        let a = if a
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/oauth2/consent"))
+        {
+            consent(&mut b, &a, true).await
+        } else {
+            a
+        };
+        let (s, t) = exchange(&srv, &id, &code_of(&srv, &a)).await;
+        assert_eq!(s, 200, "{t}");
+        t["access_token"].as_str().unwrap().to_owned()
+    };
+    let orders = token_for(&format!("{issuer}/orders"), "openid orders:read").await;
+    let people = token_for(&format!("{issuer}/people"), "openid").await;
+    let get = |path: &str, token: &str| {
+        let rb = client().get(srv.url(path)).bearer_auth(token);
+        async move { send(rb).await }
+    };
+    let (s, echoed, _) = get("/orders/x", &orders).await;
+    assert_eq!(s, 200, "{echoed}");
+    let identity = echoed["headers"]["x-portcullis-identity"].as_str().unwrap();
+    assert_eq!(
+        jwt_part(identity, 1)["sub"],
+        user.as_str(),
+        "the person is the principal"
+    );
+    let (s, _, _) = get("/people/x", &people).await;
+    assert_eq!(s, 200);
+    // Minted for another route: refused; the route's scope is the consented one.
+    let (s, _, _) = get("/orders/x", &people).await;
+    assert_eq!(s, 401);
+    let (s, _, _) = get("/people/x", &orders).await;
+    assert_eq!(s, 401);
+    let narrow = token_for(&format!("{issuer}/orders"), "openid").await;
+    let (s, _, _) = get("/orders/x", &narrow).await;
+    assert_eq!(s, 403, "without orders:read");
+    // Never where an API key is asked for.
+    let keys = token_for(&format!("{issuer}/keys"), "openid").await;
+    let (s, _, _) = get("/keys/x", &keys).await;
+    assert!(s == 401 || s == 403, "{s}");
+    // Withdrawn consent: the token stops at the gateway at once.
+    let api = access(&srv.login("hal@example.com", STRONG).await);
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/auth/connected-apps/{id}")))
+            .bearer_auth(&api),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _, _) = get("/orders/x", &orders).await;
+    assert_eq!(s, 401);
 }
