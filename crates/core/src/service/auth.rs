@@ -555,6 +555,17 @@ impl Services {
         let Some(rt) = tx.refresh_token_by_hash(&hash).await? else {
             return Err(Error::InvalidToken("unknown refresh token"));
         };
+        // An application's refresh token (an OAuth grant) is good only at /oauth2/token, for
+        // that client: here it would buy a token for Portcullis's own API with the person's
+        // role.
+        if tx
+            .clients()
+            .grant_record(crate::oauth::grants::Kind::Grant, &rt.session_id)
+            .await?
+            .is_some()
+        {
+            return Err(Error::InvalidToken("unknown refresh token"));
+        }
         let session = tx
             .session(&rt.session_id)
             .await?

@@ -287,15 +287,28 @@ impl Services {
         };
         let now = self.now();
         let handle = URL_SAFE_NO_PAD.encode(bytes::<32>(self.rng.as_ref()));
+        let pending = PendingAuthz {
+            request: req,
+            client,
+            created_at: now,
+        };
+        // Decided at once (a code, or an error for the client): nothing to keep.
+        let step = self
+            .next_step(ctx, &handle, &pending, session.as_ref(), false, false)
+            .await?;
+        if matches!(step, AuthzStep::Redirect(_)) {
+            return Ok(step);
+        }
+        // A page comes next: the request is kept for it under the handle.
         let mut tx = self.store.begin().await.map_err(|e| page(e.into()))?;
         tx.clients()
             .put_grant_record(&GrantRecord {
                 kind: Kind::Request,
                 id: sha256_hex(handle.as_bytes()),
-                client_id: client.id.clone(),
+                client_id: pending.client.id.clone(),
                 user_id: None,
                 parent: None,
-                body: serde_json::to_value(&req).unwrap_or_default(),
+                body: serde_json::to_value(&pending.request).unwrap_or_default(),
                 created_at: now,
                 expires_at: now + REQUEST_TTL,
                 used_at: None,
@@ -303,13 +316,7 @@ impl Services {
             .await
             .map_err(|e| page(e.into()))?;
         tx.commit().await.map_err(|e| page(e.into()))?;
-        let pending = PendingAuthz {
-            request: req,
-            client,
-            created_at: now,
-        };
-        self.next_step(ctx, &handle, &pending, session.as_ref(), false)
-            .await
+        Ok(step)
     }
 
     /// The pushed request `uri` names, once: it must be the calling client's and current.
@@ -364,7 +371,7 @@ impl Services {
             .ok_or_else(|| AuthzError::Page(OAuthError::invalid_request(
                 "this sign-in took too long or was finished already; go back to the application and start again",
             )))?;
-        self.next_step(ctx, handle, &pending, session.as_ref(), true)
+        self.next_step(ctx, handle, &pending, session.as_ref(), true, true)
             .await
     }
 
@@ -375,6 +382,7 @@ impl Services {
         p: &PendingAuthz,
         session: Option<&(Session, User)>,
         fresh: bool,
+        stored: bool,
     ) -> Result<AuthzStep, AuthzError> {
         let req = &p.request;
         let issuer = &self.settings.issuer;
@@ -453,7 +461,8 @@ impl Services {
                 })
             };
         }
-        self.issue_code(ctx, handle, p, session, user, false).await
+        self.issue_code(ctx, stored.then_some(handle), p, session, user, false)
+            .await
     }
 
     /// The person's answer on the consent page.
@@ -505,15 +514,16 @@ impl Services {
                 &self.settings.issuer,
             )));
         }
-        self.issue_code(ctx, handle, &p, &session, &user, true)
+        self.issue_code(ctx, Some(handle), &p, &session, &user, true)
             .await
     }
 
-    /// Issues the code of request `handle` (used once), recording consent when `consent`.
+    /// Issues the code of request `handle` (used once, when it was kept), recording consent
+    /// when `consent`.
     async fn issue_code(
         &self,
         ctx: &RequestContext,
-        handle: &str,
+        handle: Option<&str>,
         p: &PendingAuthz,
         session: &Session,
         user: &User,
@@ -524,12 +534,16 @@ impl Services {
         let now = self.now();
         let code = URL_SAFE_NO_PAD.encode(bytes::<32>(self.rng.as_ref()));
         let mut tx = self.store.begin().await.map_err(page)?;
-        if !tx
-            .clients()
-            .use_grant_record(Kind::Request, &sha256_hex(handle.as_bytes()), now)
-            .await
-            .map_err(page)?
-        {
+        // A kept request is answered once; one decided at once was never kept.
+        let first = match handle {
+            Some(h) => tx
+                .clients()
+                .use_grant_record(Kind::Request, &sha256_hex(h.as_bytes()), now)
+                .await
+                .map_err(page)?,
+            None => true,
+        };
+        if !first {
             return Err(AuthzError::Page(OAuthError::invalid_request(
                 "this sign-in was finished already; go back to the application and start again",
             )));

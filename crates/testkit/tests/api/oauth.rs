@@ -184,7 +184,12 @@ async fn client_credentials_and_introspection(b: Backend) {
     assert_eq!(meta["token_endpoint"], format!("{issuer}/oauth2/token"));
     assert_eq!(
         meta["grant_types_supported"],
-        json!(["authorization_code", "refresh_token", "client_credentials"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(meta["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
     assert!(

@@ -771,6 +771,15 @@ async fn refresh_rotation_with_grace(be: Backend) {
         }
     };
     let r0 = t["refresh_token"].as_str().unwrap().to_owned();
+    // An application's refresh token buys nothing at Portcullis's own API.
+    let (s, e) = crate::post(
+        &srv,
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": r0}),
+    )
+    .await;
+    assert_eq!(s, 401, "{e}");
     let (s, t1) = refresh(r0.clone()).await;
     assert_eq!(s, 200, "{t1}");
     let r1 = t1["refresh_token"].as_str().unwrap().to_owned();
