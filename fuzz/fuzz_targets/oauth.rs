@@ -76,6 +76,7 @@ fn authorization_request(data: &[u8]) {
         require_par: false,
         require_dpop: false,
         jwks: None,
+        tls_client_auth_san_uri: None,
         secret_hash: None,
         created_by: "fuzz".into(),
         created_at: 0,

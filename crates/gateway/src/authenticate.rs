@@ -100,9 +100,13 @@ async fn client_or_person(
         method: parts.method.as_str(),
         uri: &uri,
     });
+    let peer = parts
+        .extensions
+        .get::<portcullis_http::signatures::PeerIdentity>()
+        .map(|p| p.x5t_s256.as_str());
     state
         .svc
-        .authenticate_client_token(token, &resource, request)
+        .authenticate_client_token(token, &resource, request, peer)
         .await
 }
 

@@ -25,6 +25,8 @@ pub struct PeerIdentity {
     pub spiffe_ids: Vec<String>,
     /// The subject's common name.
     pub common_name: Option<String>,
+    /// The base64url SHA-256 of the leaf certificate's DER (RFC 8705 §3.1 `x5t#S256`).
+    pub x5t_s256: String,
 }
 
 /// The principal an API key established for this request.

@@ -49,6 +49,12 @@ pub enum ClientsCommand {
         /// A file with the client's public JWK Set (private_key_jwt).
         #[arg(long)]
         jwks_file: Option<std::path::PathBuf>,
+        /// The URI SAN (SPIFFE ID) of the client's certificate (tls_client_auth).
+        #[arg(long)]
+        tls_san_uri: Option<String>,
+        /// Where the client hears of sign-outs (OpenID Connect back-channel logout).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
     },
 }
 
@@ -69,6 +75,8 @@ pub async fn run(
         require_par,
         require_dpop,
         jwks_file,
+        tls_san_uri,
+        backchannel_logout_uri,
     } = command;
     let jwks = match jwks_file {
         Some(path) => {
@@ -96,11 +104,12 @@ pub async fn run(
         },
         scopes: (!scopes.is_empty()).then_some(scopes),
         post_logout_redirect_uris: Some(post_logout_redirect_uris),
-        backchannel_logout_uri: None,
+        backchannel_logout_uri,
         require_pkce: None,
         require_par: Some(require_par),
         require_dpop: Some(require_dpop),
         jwks,
+        tls_client_auth_san_uri: tls_san_uri,
     };
     let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
     match app

@@ -185,9 +185,14 @@ pub fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Option<PeerIdentit
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_owned);
+    use base64::Engine;
+    use sha2::Digest;
+    let x5t_s256 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(leaf.as_ref()));
     Some(PeerIdentity {
         spiffe_ids,
         common_name,
+        x5t_s256,
     })
 }
 

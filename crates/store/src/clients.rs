@@ -22,7 +22,7 @@ macro_rules! client_backend {
 
             const COLS: &str = "id, name, redirect_uris, post_logout_redirect_uris, grant_types, auth_method,
                 scopes, backchannel_logout_uri, require_pkce, require_par, require_dpop, jwks, secret_hash,
-                created_by, created_at, updated_at";
+                created_by, created_at, updated_at, tls_client_auth_san_uri";
 
             fn corrupt(what: &str) -> StoreError {
                 StoreError::Corrupt(what.to_owned())
@@ -58,6 +58,7 @@ macro_rules! client_backend {
                         .map(|t| serde_json::from_str(t).map_err(|_| corrupt("client jwks")))
                         .transpose()?,
                     secret_hash: r.try_get("secret_hash").map_err(map_err)?,
+                    tls_client_auth_san_uri: r.try_get("tls_client_auth_san_uri").map_err(map_err)?,
                     created_by: r.try_get("created_by").map_err(map_err)?,
                     created_at: r.try_get("created_at").map_err(map_err)?,
                     updated_at: r.try_get("updated_at").map_err(map_err)?,
@@ -145,7 +146,7 @@ macro_rules! client_backend {
                 async fn insert_oauth_client(&mut self, c: &OAuthClient) -> StoreResult<()> {
                     let sql = sqlx::AssertSqlSafe(format!(
                         "INSERT INTO oauth_clients ({COLS})
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
                     ));
                     sqlx::query(sql)
                         .bind(&c.id)
@@ -164,6 +165,7 @@ macro_rules! client_backend {
                         .bind(&c.created_by)
                         .bind(c.created_at)
                         .bind(c.updated_at)
+                        .bind(c.tls_client_auth_san_uri.as_deref())
                         .execute(&mut *self.tx)
                         .await
                         .map_err(map_err)?;
@@ -174,7 +176,8 @@ macro_rules! client_backend {
                     let r = sqlx::query(
                         "UPDATE oauth_clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
                          grant_types = $5, scopes = $6, backchannel_logout_uri = $7, require_pkce = $8,
-                         require_par = $9, require_dpop = $10, jwks = $11, updated_at = $12 WHERE id = $1",
+                         require_par = $9, require_dpop = $10, jwks = $11, updated_at = $12,
+                         tls_client_auth_san_uri = $13 WHERE id = $1",
                     )
                     .bind(&c.id)
                     .bind(&c.name)
@@ -188,6 +191,7 @@ macro_rules! client_backend {
                     .bind(c.require_dpop)
                     .bind(c.jwks.as_ref().map(|j| j.to_string()))
                     .bind(c.updated_at)
+                    .bind(c.tls_client_auth_san_uri.as_deref())
                     .execute(&mut *self.tx)
                     .await
                     .map_err(map_err)?;

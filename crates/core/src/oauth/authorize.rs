@@ -402,6 +402,7 @@ mod tests {
             require_par: false,
             require_dpop: false,
             jwks: None,
+            tls_client_auth_san_uri: None,
             secret_hash: None,
             created_by: "t".into(),
             created_at: 0,

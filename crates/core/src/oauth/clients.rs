@@ -117,6 +117,9 @@ pub struct OAuthClient {
     pub require_dpop: bool,
     /// The client's public keys, for `private_key_jwt`.
     pub jwks: Option<Value>,
+    /// The URI SAN (a SPIFFE ID) its certificate must carry, for `tls_client_auth`
+    /// (RFC 8705 §2.1.2).
+    pub tls_client_auth_san_uri: Option<String>,
     /// HMAC-SHA-256 (hex) of the secret, for the `client_secret_*` methods.
     pub secret_hash: Option<String>,
     /// Who registered it (a user id, or `cli`).
@@ -152,6 +155,8 @@ pub struct ClientSpec {
     pub require_dpop: Option<bool>,
     /// Public keys for `private_key_jwt`.
     pub jwks: Option<Value>,
+    /// The certificate's URI SAN for `tls_client_auth`.
+    pub tls_client_auth_san_uri: Option<String>,
 }
 
 /// A change to a client; `None` keeps what is stored. `backchannel_logout_uri` and `jwks`
@@ -181,6 +186,8 @@ pub struct ClientPatch {
     pub require_dpop: Option<bool>,
     /// Public keys.
     pub jwks: Option<Option<Value>>,
+    /// The certificate's URI SAN.
+    pub tls_client_auth_san_uri: Option<String>,
 }
 
 /// The registration's fields, checked together (a create, or a stored client with a patch
@@ -207,6 +214,8 @@ pub struct CheckedClient {
     pub require_dpop: bool,
     /// Public keys.
     pub jwks: Option<Value>,
+    /// The certificate's URI SAN (`tls_client_auth`).
+    pub tls_client_auth_san_uri: Option<String>,
 }
 
 fn field(name: &str, code: &str, message: impl Into<String>) -> FieldError {
@@ -424,6 +433,33 @@ pub fn check(spec: &ClientSpec) -> Result<CheckedClient, Vec<FieldError>> {
         )),
         _ => {}
     }
+    match (&spec.tls_client_auth_san_uri, auth_method) {
+        (Some(u), Some(AuthMethod::TlsClientAuth)) => {
+            let ok = u.len() <= 2000
+                && u.starts_with("spiffe://")
+                && !u.contains('#')
+                && u.bytes().all(|b| b.is_ascii_graphic())
+                && url::Url::parse(u).is_ok();
+            if !ok {
+                errors.push(field(
+                    "tls_client_auth_san_uri",
+                    "invalid",
+                    "a SPIFFE ID (spiffe://trust-domain/path) from the internal CA's certificates",
+                ));
+            }
+        }
+        (None, Some(AuthMethod::TlsClientAuth)) => errors.push(field(
+            "tls_client_auth_san_uri",
+            "required",
+            "tls_client_auth needs the URI SAN (SPIFFE ID) of the client's certificate",
+        )),
+        (Some(_), Some(_)) => errors.push(field(
+            "tls_client_auth_san_uri",
+            "invalid",
+            "a certificate's SAN is registered for tls_client_auth only",
+        )),
+        _ => {}
+    }
     match auth_method {
         Some(auth_method) if errors.is_empty() => Ok(CheckedClient {
             name,
@@ -436,6 +472,7 @@ pub fn check(spec: &ClientSpec) -> Result<CheckedClient, Vec<FieldError>> {
             require_par: spec.require_par.unwrap_or(false),
             require_dpop: spec.require_dpop.unwrap_or(false),
             jwks: spec.jwks.clone(),
+            tls_client_auth_san_uri: spec.tls_client_auth_san_uri.clone(),
         }),
         _ => Err(errors),
     }
@@ -487,6 +524,10 @@ pub fn check_patch(
         require_par: Some(patch.require_par.unwrap_or(stored.require_par)),
         require_dpop: Some(patch.require_dpop.unwrap_or(stored.require_dpop)),
         jwks: patch.jwks.clone().unwrap_or_else(|| stored.jwks.clone()),
+        tls_client_auth_san_uri: patch
+            .tls_client_auth_san_uri
+            .clone()
+            .or_else(|| stored.tls_client_auth_san_uri.clone()),
     };
     check(&spec)
 }
@@ -704,6 +745,7 @@ mod tests {
             require_par: false,
             require_dpop: false,
             jwks: None,
+            tls_client_auth_san_uri: None,
             secret_hash: Some("h".into()),
             created_by: "u".into(),
             created_at: 1,

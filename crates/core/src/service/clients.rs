@@ -135,6 +135,7 @@ impl Services {
             require_par: c.require_par,
             require_dpop: c.require_dpop,
             jwks: c.jwks,
+            tls_client_auth_san_uri: c.tls_client_auth_san_uri,
             secret_hash,
             created_by,
             created_at: now,

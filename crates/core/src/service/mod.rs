@@ -51,8 +51,8 @@ pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
 };
 pub use oauth::{
-    ClientAuth, INTROSPECTION_PATH, IssuedToken, LOGOUT_PATH, REVOCATION_PATH, TOKEN_PATH,
-    TokenRequest,
+    ClientAuth, INTROSPECTION_PATH, IssuedToken, LOGOUT_PATH, PeerCert, REVOCATION_PATH,
+    TOKEN_PATH, TokenRequest,
 };
 pub use oauth_authorize::{AUTHORIZE_PATH, AuthzStep, PAR_PATH, PendingAuthz, error_redirect};
 pub use oauth_code::{REFRESH_GRACE, USERINFO_PATH};

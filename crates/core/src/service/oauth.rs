@@ -30,11 +30,21 @@ const USER_SCOPES: [&str; 6] = [
 const MAX_RESOURCES: usize = 10;
 
 /// How confidential clients may authenticate at the token and introspection endpoints.
-const AUTH_METHODS: [&str; 3] = [
+const AUTH_METHODS: [&str; 4] = [
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+    "tls_client_auth",
 ];
+
+/// A client certificate the TLS layer verified against the internal CA (mTLS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerCert {
+    /// Its URI SANs.
+    pub san_uris: Vec<String>,
+    /// RFC 8705 §3.1: the base64url SHA-256 of its DER.
+    pub x5t_s256: String,
+}
 
 /// Where the token endpoints live, under the issuer.
 pub const TOKEN_PATH: &str = "/oauth2/token";
@@ -58,6 +68,8 @@ pub struct ClientAuth {
     pub assertion: Option<String>,
     /// `client_assertion_type`.
     pub assertion_type: Option<String>,
+    /// The certificate the client presented on this connection, if any.
+    pub peer: Option<PeerCert>,
 }
 
 /// A token request (RFC 6749 §4.4.2), parameters as sent.
@@ -81,6 +93,8 @@ pub struct TokenRequest {
     pub refresh_token: Option<String>,
     /// `device_code` (RFC 8628).
     pub device_code: Option<String>,
+    /// The thumbprint of the client certificate on this connection (RFC 8705).
+    pub peer_x5t: Option<String>,
 }
 
 /// An issued access token (RFC 6749 §5.1).
@@ -131,6 +145,26 @@ fn grants_scope(client: &OAuthClient, requested: Option<&str>) -> Result<Vec<Str
     Ok(granted)
 }
 
+/// The `cnf` claim (RFC 7800) of a token bound to a DPoP key (RFC 9449) and/or a client
+/// certificate (RFC 8705).
+pub(crate) fn confirmation(jkt: Option<&str>, x5t: Option<&str>) -> Option<Value> {
+    let mut cnf = Map::new();
+    if let Some(j) = jkt {
+        cnf.insert("jkt".into(), j.into());
+    }
+    if let Some(x) = x5t {
+        cnf.insert("x5t#S256".into(), x.into());
+    }
+    (!cnf.is_empty()).then_some(Value::Object(cnf))
+}
+
+/// The certificate a `tls_client_auth` client's tokens are bound to (RFC 8705 §3).
+pub(crate) fn cert_binding(client: &OAuthClient, req: &TokenRequest) -> Option<String> {
+    (client.auth_method == AuthMethod::TlsClientAuth)
+        .then(|| req.peer_x5t.clone())
+        .flatten()
+}
+
 /// RFC 8707 §2: an absolute URI without a fragment.
 fn check_resources(resources: &[String]) -> Result<(), OAuthError> {
     if resources.len() > MAX_RESOURCES {
@@ -157,6 +191,8 @@ enum Presented<'a> {
     Assertion(&'a str),
     /// Only its id (a public client).
     Nothing,
+    /// Only its id, and the certificate on the connection (`tls_client_auth`).
+    Certificate,
 }
 
 /// The client id a request names, what it presents, and the method that is: exactly one
@@ -264,6 +300,7 @@ impl Services {
             "revocation_endpoint_auth_methods_supported": methods,
             "revocation_endpoint_auth_signing_alg_values_supported": assertion::ALGORITHMS,
             "access_token_signing_alg_values_supported": ["EdDSA"],
+            "tls_client_certificate_bound_access_tokens": true,
             "dpop_signing_alg_values_supported": assertion::ALGORITHMS,
         })
     }
@@ -287,6 +324,13 @@ impl Services {
             None
         };
         let now = self.now();
+        // A client registered for tls_client_auth names itself and shows its certificate.
+        let (method, presented) = match (&client, presented) {
+            (Some(c), Presented::Nothing) if c.auth_method == AuthMethod::TlsClientAuth => {
+                (AuthMethod::TlsClientAuth, Presented::Certificate)
+            }
+            (_, p) => (method, p),
+        };
         let why = match (&client, &presented) {
             (None, Presented::Secret(s)) => {
                 // The same work as a wrong secret: nothing tells a registered id apart.
@@ -294,12 +338,19 @@ impl Services {
                 Some("unknown client or wrong secret")
             }
             (None, _) => Some("unknown client"),
-            (Some(c), _) if c.auth_method != method => Some(match c.auth_method {
-                AuthMethod::TlsClientAuth => {
-                    "the client's registered authentication method is not accepted yet"
-                }
-                _ => "the client authenticates with another method",
-            }),
+            (Some(c), _) if c.auth_method != method => {
+                Some("the client authenticates with another method")
+            }
+            (Some(c), Presented::Certificate) => {
+                let san = c.tls_client_auth_san_uri.as_deref().unwrap_or("");
+                let shown = auth
+                    .peer
+                    .as_ref()
+                    .is_some_and(|p| p.san_uris.iter().any(|u| u == san));
+                (!shown).then_some(
+                    "no client certificate with the registered URI SAN on this connection",
+                )
+            }
             (Some(c), Presented::Secret(s)) if !self.client_secret_matches(c, s) => {
                 Some("unknown client or wrong secret")
             }
@@ -377,7 +428,8 @@ impl Services {
         let scopes = grants_scope(&client, req.scope.as_deref())?;
         check_resources(&req.resources)?;
         let jkt = self.dpop_binding(&client, req.dpop.as_deref()).await?;
-        self.issue_client_token(ctx, &client, &scopes, &req.resources, jkt)
+        let x5t = cert_binding(&client, req);
+        self.issue_client_token(ctx, &client, &scopes, &req.resources, jkt, x5t)
             .await
     }
 
@@ -388,6 +440,7 @@ impl Services {
         scopes: &[String],
         resources: &[String],
         jkt: Option<String>,
+        x5t: Option<String>,
     ) -> Result<IssuedToken, OAuthError> {
         let now = self.now();
         let ttl = self.settings.access_ttl;
@@ -409,8 +462,8 @@ impl Services {
         if !scope.is_empty() {
             claims.insert("scope".into(), scope.clone().into());
         }
-        if let Some(jkt) = &jkt {
-            claims.insert("cnf".into(), json!({"jkt": jkt}));
+        if let Some(cnf) = confirmation(jkt.as_deref(), x5t.as_deref()) {
+            claims.insert("cnf".into(), cnf);
         }
         let access_token = self
             .keyring
@@ -576,6 +629,7 @@ mod tests {
             require_par: false,
             require_dpop: false,
             jwks: None,
+            tls_client_auth_san_uri: None,
             secret_hash: None,
             created_by: "cli".into(),
             created_at: 0,

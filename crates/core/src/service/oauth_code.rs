@@ -47,6 +47,29 @@ pub(crate) struct GrantBody {
     /// The last rotation: (the refresh token rotated, the one issued for it), by id.
     #[serde(default)]
     pub(crate) rotation: Option<(String, String)>,
+    /// The client certificate the access tokens are bound to (RFC 8705), for the
+    /// `tls_client_auth` clients.
+    #[serde(default)]
+    pub(crate) x5t: Option<String>,
+}
+
+/// RFC 8705 §3: a token bound to a client certificate is good only over a connection
+/// that presented that certificate.
+pub(crate) fn check_cert_binding(
+    claims: &Map<String, Value>,
+    peer_x5t: Option<&str>,
+) -> Result<(), &'static str> {
+    let bound = claims
+        .get("cnf")
+        .and_then(|c| c.get("x5t#S256"))
+        .and_then(Value::as_str);
+    match bound {
+        None => Ok(()),
+        Some(b) if peer_x5t == Some(b) => Ok(()),
+        Some(_) => {
+            Err("the token is bound to a client certificate this connection did not present")
+        }
+    }
 }
 
 impl Services {
@@ -167,6 +190,7 @@ impl Services {
             auth_time,
             nonce: authz.nonce.clone(),
             rotation: None,
+            x5t: super::oauth::cert_binding(client, req),
         };
         let (issued, session_id) = self
             .open_grant(
@@ -374,6 +398,11 @@ impl Services {
         // RFC 6749 §6: the new access token may have a narrower scope, never a wider one;
         // the grant keeps its own.
         let mut issued = grant.clone();
+        // A certificate-bound grant's new tokens follow the certificate the client
+        // authenticated with now (certificates are renewed).
+        if grant.x5t.is_some() {
+            issued.x5t = super::oauth::cert_binding(client, req);
+        }
         if let Some(asked) = &req.scope {
             let asked: Vec<String> = asked
                 .split(' ')
@@ -453,8 +482,10 @@ impl Services {
         if !grant.scopes.is_empty() {
             c.insert("scope".into(), grant.scopes.join(" ").into());
         }
-        if let Some(jkt) = &grant.dpop_jkt {
-            c.insert("cnf".into(), json!({"jkt": jkt}));
+        if let Some(cnf) =
+            super::oauth::confirmation(grant.dpop_jkt.as_deref(), grant.x5t.as_deref())
+        {
+            c.insert("cnf".into(), cnf);
         }
         let token = self.keyring.sign_value(&Value::Object(c), "at+jwt", now)?;
         Ok((token, jti))
@@ -500,6 +531,7 @@ impl Services {
         &self,
         token: &str,
         dpop: Option<super::DpopRequest<'_>>,
+        peer_x5t: Option<&str>,
     ) -> Result<Value, OAuthError> {
         if !self.health.ready() {
             return Err(OAuthError::temporarily_unavailable(
@@ -514,6 +546,7 @@ impl Services {
             return Err(bad());
         };
         self.check_binding(&claims, token, dpop, now).await?;
+        check_cert_binding(&claims, peer_x5t).map_err(OAuthError::invalid_token)?;
         if self.revocations.is_revoked(sid)
             || self
                 .store

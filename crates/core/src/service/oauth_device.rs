@@ -425,6 +425,7 @@ impl Services {
             auth_time: dev.field("auth_time").as_i64().unwrap_or(now),
             nonce: None,
             rotation: None,
+            x5t: super::oauth::cert_binding(client, req),
         };
         let (issued, _) = self
             .open_grant(

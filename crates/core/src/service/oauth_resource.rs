@@ -118,6 +118,7 @@ impl Services {
         token: &str,
         resource: &str,
         dpop: Option<DpopRequest<'_>>,
+        peer_x5t: Option<&str>,
     ) -> Result<Principal> {
         if !self.health.ready() {
             return Err(Error::Unavailable(
@@ -172,6 +173,7 @@ impl Services {
                 return Err(Error::InvalidToken("the token is not DPoP-bound"));
             }
         }
+        super::oauth_code::check_cert_binding(&claims, peer_x5t).map_err(Error::InvalidToken)?;
         let person = claims.get("sid").and_then(Value::as_str);
         let stands = match person {
             // A person's token through the client: while its grant's session stands (on

@@ -23,3 +23,7 @@ CREATE TABLE oauth_grants (
 CREATE INDEX oauth_grants_user ON oauth_grants (user_id, kind);
 CREATE INDEX oauth_grants_parent ON oauth_grants (parent);
 CREATE INDEX oauth_grants_expiry ON oauth_grants (expires_at);
+
+-- tls_client_auth (RFC 8705 §2.1.2): the URI SAN (a SPIFFE ID) the client's certificate,
+-- issued by the internal CA, must carry.
+ALTER TABLE oauth_clients ADD COLUMN tls_client_auth_san_uri TEXT;

@@ -10,7 +10,7 @@ use portcullis_core::model::Role;
 use portcullis_testkit::{Backend, STRONG, TestDb, TestServer, binary};
 use serde_json::Value;
 
-on_both!(https_and_mtls);
+on_both!(https_and_mtls, certificate_bound_oauth_tokens);
 
 fn cli(db: &TestDb, args: &[&str]) {
     let cfg = db.write_config(&db.config_toml());
@@ -606,4 +606,118 @@ async fn http2_over_tls() {
     let echo: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echo["protocol"], "HTTP/1.1", "{echo}");
     srv.stop().await;
+}
+
+/// The base64url SHA-256 of a PEM certificate's DER (RFC 8705 `x5t#S256`).
+fn x5t(pem: &Path) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let text = std::fs::read_to_string(pem).unwrap();
+    let b64: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
+}
+
+/// tls_client_auth (RFC 8705 §2.1): the client is its certificate from the internal CA,
+/// and its tokens are bound to it (`cnf.x5t#S256`): the gateway takes them only over a
+/// connection that presents that certificate.
+async fn certificate_bound_oauth_tokens(b: Backend) {
+    use portcullis_core::config::RouteAuth;
+    let db = TestDb::new(b).await;
+    let pki = pki(&db);
+    let up = crate::gateway::start_upstream().await;
+    let tls = TlsConfig {
+        cert_file: pki.server_cert.clone(),
+        key_file: pki.server_key.clone(),
+        client_ca_file: Some(pki.ca.clone()),
+        client_auth: ClientAuth::Optional,
+    };
+    let srv = TestServer::start_on(db.clone(), portcullis_testkit::FakeClock::new(), move |c| {
+        c.server.tls = Some(tls);
+        c.server.public_url = "https://localhost".into();
+        c.routes = vec![portcullis_core::config::RouteConfig {
+            auth: RouteAuth::Any,
+            ..crate::gateway::open_route("svc", up)
+        }];
+    })
+    .await;
+    let spec = |san: Option<&str>| portcullis_core::oauth::clients::ClientSpec {
+        name: "billing".into(),
+        grant_types: vec!["client_credentials".into()],
+        token_endpoint_auth_method: "tls_client_auth".into(),
+        scopes: Some(vec!["svc:read".into()]),
+        tls_client_auth_san_uri: san.map(str::to_owned),
+        ..Default::default()
+    };
+    let ctx = portcullis_core::service::RequestContext::default();
+    // The SAN is required, and a SPIFFE ID.
+    for bad in [None, Some("https://billing.example")] {
+        assert!(
+            srv.services
+                .register_oauth_client("cli", &ctx, &spec(bad))
+                .await
+                .is_err(),
+            "{bad:?}"
+        );
+    }
+    let id = srv
+        .services
+        .register_oauth_client("cli", &ctx, &spec(Some("spiffe://portcullis.test/billing")))
+        .await
+        .unwrap()
+        .client
+        .id;
+    let other = srv
+        .services
+        .register_oauth_client("cli", &ctx, &spec(Some("spiffe://portcullis.test/other")))
+        .await
+        .unwrap()
+        .client
+        .id;
+    let grant = |client: &str, cert: bool| {
+        let body = format!(
+            "grant_type=client_credentials&client_id={client}&resource=https%3A%2F%2Flocalhost%2Fsvc"
+        );
+        curl(&srv, &pki, "/oauth2/token", cert, &["-d", &body])
+    };
+    // Without the certificate, or with one that is not the client's: invalid_client.
+    let (_, status, body, _) = grant(&id, false);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("invalid_client"));
+    let (_, status, _, _) = grant(&other, true);
+    assert_eq!(status, 401);
+    let (_, status, body, _) = grant(&id, true);
+    assert_eq!(status, 200, "{body}");
+    let tok: Value = serde_json::from_str(&body).unwrap();
+    let at = tok["access_token"].as_str().unwrap();
+    let claims = portcullis_testkit::claims(at);
+    assert_eq!(claims["cnf"]["x5t#S256"], x5t(&pki.client_cert), "{claims}");
+
+    // The gateway takes it over a connection with the certificate, not without.
+    let auth = format!("authorization: Bearer {at}");
+    let (_, status, body, _) = curl(&srv, &pki, "/svc/x", true, &["-H", &auth]);
+    assert_eq!(status, 200, "{body}");
+    let (_, status, _, _) = curl(&srv, &pki, "/svc/x", false, &["-H", &auth]);
+    assert_eq!(
+        status, 401,
+        "a stolen certificate-bound token is worthless alone"
+    );
+    // Discovery says so.
+    let (_, _, meta, _) = curl(&srv, &pki, "/.well-known/openid-configuration", false, &[]);
+    let meta: Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
+    assert!(
+        meta["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "tls_client_auth")
+    );
 }

@@ -47,6 +47,10 @@ pub struct ClientCreateRequest {
     /// The client's public JWK Set, for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// For `tls_client_auth` (RFC 8705 §2.1.2): the URI SAN (a SPIFFE ID) the client's
+    /// certificate from the internal CA must carry.
+    #[schema(max_length = 2000)]
+    pub tls_client_auth_san_uri: Option<String>,
 }
 
 /// Lengths and counts, before the registration rules (which name the field they refuse).
@@ -135,6 +139,7 @@ impl ClientCreateRequest {
             require_par: self.require_par,
             require_dpop: self.require_dpop,
             jwks: self.jwks.clone(),
+            tls_client_auth_san_uri: self.tls_client_auth_san_uri.clone(),
         }
     }
 }
@@ -180,6 +185,9 @@ pub struct ClientUpdateRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Option<serde_json::Value>>,
+    /// The certificate's URI SAN (`tls_client_auth`).
+    #[schema(max_length = 2000)]
+    pub tls_client_auth_san_uri: Option<String>,
 }
 
 impl Validate for ClientUpdateRequest {
@@ -231,6 +239,7 @@ impl ClientUpdateRequest {
             require_par: self.require_par,
             require_dpop: self.require_dpop,
             jwks: self.jwks.clone(),
+            tls_client_auth_san_uri: self.tls_client_auth_san_uri.clone(),
         }
     }
 }
@@ -274,6 +283,8 @@ pub struct ClientBody {
     /// Public JWK Set.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// The certificate's URI SAN (`tls_client_auth`).
+    pub tls_client_auth_san_uri: Option<String>,
     /// Who registered it (a user id, or `cli`).
     pub created_by: String,
     /// RFC 3339.
@@ -305,6 +316,7 @@ impl From<&OAuthClient> for ClientBody {
             require_par: c.require_par,
             require_dpop: c.require_dpop,
             jwks: c.jwks.clone(),
+            tls_client_auth_san_uri: c.tls_client_auth_san_uri.clone(),
             created_by: c.created_by.clone(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),

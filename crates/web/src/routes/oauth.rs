@@ -13,8 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use portcullis_core::oauth::error::OAuthError;
 use portcullis_core::service::{
-    ClientAuth, DpopRequest, INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH, TokenRequest,
-    USERINFO_PATH,
+    ClientAuth, DpopRequest, INTROSPECTION_PATH, PeerCert, REVOCATION_PATH, TOKEN_PATH,
+    TokenRequest, USERINFO_PATH,
 };
 use serde_json::json;
 
@@ -131,13 +131,18 @@ impl Form {
 
     /// How the client presents itself: HTTP Basic (id and secret form-encoded, RFC 6749
     /// §2.3.1) and/or `client_id` / `client_secret` in the body.
-    pub(super) fn client_auth(&self, headers: &HeaderMap) -> Result<ClientAuth, OAuthError> {
+    pub(super) fn client_auth(
+        &self,
+        headers: &HeaderMap,
+        peer: Peer,
+    ) -> Result<ClientAuth, OAuthError> {
         let mut auth = ClientAuth {
             basic: None,
             client_id: self.get("client_id").map(str::to_owned),
             client_secret: self.get("client_secret").map(str::to_owned),
             assertion: self.get("client_assertion").map(str::to_owned),
             assertion_type: self.get("client_assertion_type").map(str::to_owned),
+            peer: peer.0,
         };
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let (Some(value), None) = (values.next(), values.next()) else {
@@ -173,16 +178,46 @@ impl Form {
     }
 }
 
+/// The client certificate the TLS layer verified on this connection (mTLS), if any.
+pub(super) struct Peer(pub(super) Option<PeerCert>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<portcullis_http::signatures::PeerIdentity>()
+                .map(|p| PeerCert {
+                    san_uris: p.spiffe_ids.clone(),
+                    x5t_s256: p.x5t_s256.clone(),
+                }),
+        ))
+    }
+}
+
+impl Peer {
+    fn x5t(&self) -> Option<String> {
+        self.0.as_ref().map(|p| p.x5t_s256.clone())
+    }
+}
+
 /// `POST /oauth2/token`
 async fn token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let result = async {
         let form = Form::parse(&headers, &body, &["resource"])?;
-        let auth = form.client_auth(&headers)?;
+        let peer_x5t = peer.x5t();
+        let auth = form.client_auth(&headers, peer)?;
         let dpop = dpop_header(&headers)?;
         let req = TokenRequest {
             grant_type: form.get("grant_type").unwrap_or("").to_owned(),
@@ -194,6 +229,7 @@ async fn token(
             code_verifier: form.get("code_verifier").map(str::to_owned),
             refresh_token: form.get("refresh_token").map(str::to_owned),
             device_code: form.get("device_code").map(str::to_owned),
+            peer_x5t,
         };
         s.svc.token(&ctx, &auth, &req).await
     }
@@ -245,9 +281,13 @@ pub(super) fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthEr
 }
 
 /// What introspection and revocation both take: the caller's credentials and `token`.
-fn token_form(headers: &HeaderMap, body: &[u8]) -> Result<(ClientAuth, String), OAuthError> {
+fn token_form(
+    headers: &HeaderMap,
+    body: &[u8],
+    peer: Peer,
+) -> Result<(ClientAuth, String), OAuthError> {
     let form = Form::parse(headers, body, &[])?;
-    let auth = form.client_auth(headers)?;
+    let auth = form.client_auth(headers, peer)?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -258,10 +298,11 @@ fn token_form(headers: &HeaderMap, body: &[u8]) -> Result<(ClientAuth, String), 
 async fn introspect(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = match token_form(&headers, &body) {
+    let result = match token_form(&headers, &body, peer) {
         Ok((auth, token)) => s.svc.introspect(&ctx, &auth, &token).await,
         Err(e) => Err(e),
     };
@@ -275,10 +316,11 @@ async fn introspect(
 async fn revoke(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = match token_form(&headers, &body) {
+    let result = match token_form(&headers, &body, peer) {
         Ok((auth, token)) => s.svc.revoke(&ctx, &auth, &token).await,
         Err(e) => Err(e),
     };
@@ -291,6 +333,7 @@ async fn revoke(
 /// `GET|POST /oauth2/userinfo` (OpenID Connect Core §5.3), Bearer or DPoP.
 async fn userinfo(
     State(s): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     method: axum::http::Method,
     uri: axum::http::Uri,
@@ -348,7 +391,11 @@ async fn userinfo(
         }
         (false, _) => None,
     };
-    match s.svc.userinfo(token.trim(), dpop).await {
+    match s
+        .svc
+        .userinfo(token.trim(), dpop, peer.x5t().as_deref())
+        .await
+    {
         Ok(v) => super::oauth::no_store(axum::Json(v).into_response()),
         Err(e) => challenge(if dpop_scheme { "DPoP" } else { "Bearer" }, &e),
     }
@@ -395,16 +442,16 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_str(&format!("Basic {creds}")).unwrap(),
         );
-        let auth = f.client_auth(&h).unwrap();
+        let auth = f.client_auth(&h, Peer(None)).unwrap();
         assert_eq!(auth.basic, Some(("a b".into(), "p:%".into())));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert_eq!(
-            f.client_auth(&h).err().map(|e| e.code),
+            f.client_auth(&h, Peer(None)).err().map(|e| e.code),
             Some("invalid_client")
         );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!"));
         assert_eq!(
-            f.client_auth(&h).err().map(|e| e.code),
+            f.client_auth(&h, Peer(None)).err().map(|e| e.code),
             Some("invalid_client")
         );
     }

@@ -34,12 +34,13 @@ pub fn router() -> Router<AppState> {
 async fn device_authorization(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    peer: super::oauth::Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let result = async {
         let form = super::oauth::Form::parse(&headers, &body, &[])?;
-        let auth = form.client_auth(&headers)?;
+        let auth = form.client_auth(&headers, peer)?;
         s.svc
             .device_authorization(&ctx, &auth, form.get("scope"))
             .await

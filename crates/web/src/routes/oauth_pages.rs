@@ -218,12 +218,13 @@ async fn authorize_post(
 async fn par(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    peer: super::oauth::Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let result = async {
         let form = super::oauth::Form::parse(&headers, &body, &["resource"])?;
-        let auth = form.client_auth(&headers)?;
+        let auth = form.client_auth(&headers, peer)?;
         let dpop = super::oauth::dpop_header(&headers)?;
         s.svc
             .push_authorization_request(&ctx, &auth, &Params(form.0), dpop.as_deref())
