@@ -328,6 +328,17 @@ impl App {
         );
         services.set_deny_list(deny);
         crate::backchannel::Notifier::install(&services);
+        if let Some(var) = &config.oauth.registration_token_env {
+            // Fail closed: a configured but missing or short token does not start the server.
+            let token = std::env::var(var).unwrap_or_default();
+            if token.len() < 32 {
+                return Err(std::io::Error::other(format!(
+                    "oauth.registration_token_env: the environment variable {var} must hold the initial access token (at least 32 characters)"
+                ))
+                .into());
+            }
+            services.set_registration_token(&token);
+        }
         if let Some(why) = services.passkeys_unavailable() {
             tracing::warn!("{why}");
         }

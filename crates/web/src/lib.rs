@@ -75,6 +75,7 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::oauth_pages::router())
         .merge(routes::oauth_device::router())
         .merge(routes::oauth_logout::router())
+        .merge(routes::oauth_register::router())
         .merge(routes::alerts::router())
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())

@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod detection;
 mod keys;
+mod oauth;
 mod routes;
 mod server;
 
@@ -23,6 +24,7 @@ pub use audit::*;
 pub use auth::*;
 pub use detection::*;
 pub use keys::*;
+pub use oauth::*;
 pub use routes::*;
 pub use server::*;
 
@@ -94,6 +96,8 @@ pub struct Config {
     pub elevation: ElevationConfig,
     /// `[approvals]`: dangerous operations held for other administrators' approval.
     pub approvals: ApprovalsConfig,
+    /// `[oauth]`: the OpenID provider's switches (dynamic client registration).
+    pub oauth: OAuthConfig,
 }
 
 impl Config {

@@ -20,6 +20,7 @@ mod oauth_code;
 mod oauth_device;
 mod oauth_dpop;
 mod oauth_grants;
+mod oauth_register;
 mod oauth_resource;
 mod passkeys;
 mod playbooks;
@@ -60,6 +61,7 @@ pub use oauth_device::{
     DEVICE_AUTHORIZATION_PATH, DEVICE_PAGE_PATH, DeviceAsk, DeviceStart, normalize_user_code,
 };
 pub use oauth_grants::ConnectedApp;
+pub use oauth_register::{REGISTRATION_PATH, registration_response};
 pub use oauth_resource::{CLIENT_GRANT_PREFIX, DpopRequest, is_app_token, is_client_token};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};
@@ -158,6 +160,8 @@ pub struct Services {
     pub(crate) approvals: ApprovalSettings,
     /// Delivers OpenID Connect back-channel logout tokens (set by the server).
     pub(crate) logout_notifier: std::sync::OnceLock<Arc<dyn LogoutNotifier>>,
+    /// SHA-256 of the initial access token of dynamic client registration, when it is on.
+    pub(crate) registration_token: std::sync::OnceLock<[u8; 32]>,
 }
 
 /// Delivers a back-channel logout token (OpenID Connect Back-Channel Logout 1.0) to a
@@ -234,6 +238,7 @@ impl Services {
             detection,
             approvals: ApprovalSettings::default(),
             logout_notifier: std::sync::OnceLock::new(),
+            registration_token: std::sync::OnceLock::new(),
         }
     }
 

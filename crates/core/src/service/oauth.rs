@@ -264,7 +264,7 @@ impl Services {
         let issuer = self.settings.issuer.trim_end_matches('/');
         let mut methods = AUTH_METHODS.to_vec();
         methods.push("none");
-        json!({
+        let mut doc = json!({
             "issuer": self.settings.issuer,
             "authorization_endpoint": format!("{issuer}{}", super::oauth_authorize::AUTHORIZE_PATH),
             "pushed_authorization_request_endpoint": format!("{issuer}{}", super::oauth_authorize::PAR_PATH),
@@ -302,7 +302,16 @@ impl Services {
             "access_token_signing_alg_values_supported": ["EdDSA"],
             "tls_client_certificate_bound_access_tokens": true,
             "dpop_signing_alg_values_supported": assertion::ALGORITHMS,
-        })
+        });
+        if self.registration_open()
+            && let Some(o) = doc.as_object_mut()
+        {
+            o.insert(
+                "registration_endpoint".into(),
+                format!("{issuer}{}", super::oauth_register::REGISTRATION_PATH).into(),
+            );
+        }
+        doc
     }
 
     /// Authenticates the calling client by the method it registered; every failure is

@@ -25,7 +25,8 @@ on_both!(
     refresh_rotation_with_grace,
     pushed_requests_and_logout,
     device_flow,
-    gateway_takes_tokens_people_gave_apps
+    gateway_takes_tokens_people_gave_apps,
+    dynamic_registration
 );
 
 pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/cb";
@@ -1324,4 +1325,114 @@ async fn gateway_takes_tokens_people_gave_apps(be: Backend) {
     assert_eq!(s, 204);
     let (s, _, _) = get("/orders/x", &orders).await;
     assert_eq!(s, 401);
+}
+
+async fn dynamic_registration(be: Backend) {
+    let srv = server(be).await;
+    let register = |token: Option<&'static str>, body: Value| {
+        let mut rb = client()
+            .post(srv.url("/oauth2/register"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        async move { send(rb).await }
+    };
+    let app = json!({
+        "client_name": "CLI tool", "redirect_uris": ["http://127.0.0.1/cb"],
+        "token_endpoint_auth_method": "client_secret_basic", "scope": "openid email",
+        "grant_types": ["authorization_code", "refresh_token"], "software_id": "ignored"
+    });
+    // Off by default: not there, and not in discovery.
+    let (s, _, _) = register(None, app.clone()).await;
+    assert_eq!(s, 404);
+    let (_, d, _) = send(client().get(srv.url("/.well-known/openid-configuration"))).await;
+    assert!(d.get("registration_endpoint").is_none());
+
+    const TOKEN: &str = "initial-access-token-0123456789abcdef";
+    srv.services.set_registration_token(TOKEN);
+    let (_, d, _) = send(client().get(srv.url("/.well-known/openid-configuration"))).await;
+    assert_eq!(
+        d["registration_endpoint"],
+        format!("{}/oauth2/register", srv.config.server.public_url)
+    );
+    for token in [None, Some("wrong-token-wrong-token-wrong-token")] {
+        let (s, e, h) = register(token, app.clone()).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (401, Some("invalid_token")),
+            "{token:?}"
+        );
+        assert!(
+            h["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+    }
+    let (s, c, h) = register(Some(TOKEN), app.clone()).await;
+    assert_eq!(s, 201, "{c}");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(c["client_name"], "CLI tool");
+    assert_eq!(c["scope"], "openid email");
+    assert_eq!(c["response_types"], json!(["code"]));
+    assert_eq!(c["client_secret_expires_at"], 0);
+    let (id, secret) = (
+        c["client_id"].as_str().unwrap().to_owned(),
+        c["client_secret"].as_str().unwrap().to_owned(),
+    );
+    // The client works: its secret authenticates at the token endpoint.
+    let (s, e, _) = form(
+        &srv,
+        "/oauth2/token",
+        Some((&id, &secret)),
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")));
+    // The registration rules hold: RFC 7591's error codes.
+    let (s, e, _) = register(
+        Some(TOKEN),
+        json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_redirect_uri")),
+        "{e}"
+    );
+    for bad in [
+        json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
+        json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+        json!({"redirect_uris": ["https://a.example/cb"], "jwks_uri": "https://a.example/j"}),
+        json!("not an object"),
+    ] {
+        let (s, e, _) = register(Some(TOKEN), bad.clone()).await;
+        assert_eq!(
+            (s, e["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{bad}"
+        );
+    }
+    assert!(srv.db.dump().contains("oauth.registration_refused"));
+
+    // Configured but without its token in the environment: the server does not start.
+    let cfg = srv.db.write_config(&format!(
+        "{}[oauth]\nregistration_token_env = \"PCL_TEST_UNSET_REGISTRATION_TOKEN\"\n",
+        srv.db.config_toml()
+    ));
+    let out = std::process::Command::new(portcullis_testkit::binary())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .env_remove("PCL_TEST_UNSET_REGISTRATION_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("oauth.registration_token_env"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -14,4 +14,5 @@ pub mod oauth;
 pub mod oauth_device;
 pub mod oauth_logout;
 pub mod oauth_pages;
+pub mod oauth_register;
 pub mod passkeys;
