@@ -23,6 +23,8 @@ async fn localhost_server(b: Backend) -> TestServer {
     TestServer::start_with(b, |c| {
         c.server.listen = ([127, 0, 0, 1], port).into();
         c.server.public_url = format!("http://localhost:{port}");
+        // A quick proof-of-work: the page's script solves it in the browser.
+        c.detection.pow_difficulty = 5000;
     })
     .await
 }
@@ -61,6 +63,18 @@ async fn openid_client_in_chromium(b: Backend) {
     .await;
     assert_eq!(s, 200, "{body}");
     let pk_token = access(&srv.login("pk@example.com", STRONG).await);
+    // Wrong passwords on one account: an unknown browser must solve a proof-of-work.
+    srv.user("pow@example.com", STRONG, Role::User).await;
+    for _ in 0..6 {
+        let (s, _) = post(
+            &srv,
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "pow@example.com", "password": "not the password at all"}),
+        )
+        .await;
+        assert_eq!(s, 401);
+    }
     let (id, _) = register_app(&srv, "none", |c| {
         c.post_logout_redirect_uris = Some(vec!["http://127.0.0.1:9/bye".into()]);
     })
@@ -99,6 +113,7 @@ async fn openid_client_in_chromium(b: Backend) {
             "pk@example.com",
             &pk_token,
             &device,
+            "pow@example.com",
         ],
     )
     .await;
@@ -157,6 +172,8 @@ async fn openid_client_in_chromium(b: Backend) {
     assert_eq!(out["flow5"]["token_type"], "bearer", "{}", out["flow5"]);
     assert_eq!(out["flow5"]["amr"], json!(["pwd"]));
     assert_eq!(out["flow5"]["has_refresh"], true);
+    assert_eq!(out["flow6"]["challenged"], true, "{}", out["flow6"]);
+    assert_eq!(out["flow6"]["amr"], json!(["pwd"]));
     eprintln!(
         "benchmark: a full hosted sign-in (PAR, password, consent, code exchange with DPoP) took {} ms in Chromium",
         out["hosted_signin_ms"]

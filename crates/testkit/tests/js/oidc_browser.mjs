@@ -5,17 +5,18 @@
 //   2. password + TOTP (codes from oathtool);
 //   3. a passkey registered and used in Chromium's virtual authenticator (CDP WebAuthn);
 //   4. RP-initiated logout;
-//   5. the device authorization grant, the code entered in the browser.
+//   5. the device authorization grant, the code entered in the browser;
+//   6. the proof-of-work the risk engine asks of an unknown browser, solved by the page.
 // Prints one JSON object.
 //
 // usage: node oidc_browser.mjs ISSUER CLIENT_ID PASSWORD PW_EMAIL TOTP_EMAIL TOTP_SECRET
-//        TOTP_AT PASSKEY_EMAIL PASSKEY_API_TOKEN DEVICE_CLIENT_ID
+//        TOTP_AT PASSKEY_EMAIL PASSKEY_API_TOKEN DEVICE_CLIENT_ID POW_EMAIL
 import { execFileSync } from 'node:child_process';
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
 const [issuer, clientId, password, pwEmail, totpEmail, totpSecret, totpAt, pkEmail, pkToken,
-  deviceClientId] = process.argv.slice(2);
+  deviceClientId, powEmail] = process.argv.slice(2);
 const REDIRECT = 'http://127.0.0.1:9/cb';
 const BYE = 'http://127.0.0.1:9/bye';
 const out = { console_errors: [] };
@@ -222,6 +223,25 @@ async function allow(page) {
   const tokens = await polling;
   out.flow5 = { user_code: started.user_code, token_type: tokens.token_type,
     amr: tokens.claims().amr, has_refresh: typeof tokens.refresh_token === 'string' };
+  await context.close();
+}
+
+// 6. An account with recent wrong passwords: an unknown browser solves a proof-of-work first.
+{
+  const context = await browser.newContext();
+  const page = await newPage(context);
+  const req = await authorizeUrl(undefined);
+  await page.goto(req.url.href);
+  await signInWithPassword(page, powEmail);
+  await page.waitForSelector('input[data-pow]', { state: 'attached' });
+  const started = performance.now();
+  await page.waitForSelector('text=Check complete', { timeout: 120000 });
+  const solvedMs = Math.round(performance.now() - started);
+  await page.fill('#password', password);
+  await page.click('form[action="/oauth2/signin"] button[type=submit]');
+  await allow(page);
+  const tokens = await exchange(page, req, undefined);
+  out.flow6 = { challenged: true, solved_ms: solvedMs, amr: tokens.claims().amr };
   await context.close();
 }
 

@@ -515,7 +515,8 @@ async fn signin_submit(
                 email: Some(email),
                 pow: serde_json::to_string(&challenge).ok(),
             };
-            signin_form(&s, &headers, &handle, &p, v, StatusCode::UNAUTHORIZED)
+            // A step of the sign-in, not a failure: the page solves it and asks again.
+            signin_form(&s, &headers, &handle, &p, v, StatusCode::OK)
         }
         Err(e) => {
             let (status, msg) = sign_in_error(&e);
