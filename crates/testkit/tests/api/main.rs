@@ -50,6 +50,8 @@ mod mfa;
 mod oauth;
 mod oauth_keys;
 mod oidc;
+mod oidc_edges;
+mod oidc_grants;
 mod oidc_peers;
 mod passkeys;
 mod protocols;
