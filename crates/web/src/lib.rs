@@ -73,6 +73,7 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::clients::router())
         .merge(routes::oauth::router())
         .merge(routes::oauth_pages::router())
+        .merge(routes::oauth_account::router())
         .merge(routes::oauth_device::router())
         .merge(routes::oauth_logout::router())
         .merge(routes::oauth_register::router())

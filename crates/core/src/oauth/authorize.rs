@@ -55,6 +55,10 @@ pub struct AuthzRequest {
     /// The device authorization (RFC 8628) this sign-in approves, instead of a code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// A page of Portcullis's own the sign-in returns to (the account page), instead of a
+    /// client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
 }
 
 impl AuthzRequest {
@@ -365,6 +369,7 @@ pub fn check(
         login_hint,
         pushed,
         device: None,
+        return_to: None,
     })
 }
 

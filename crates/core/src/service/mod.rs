@@ -55,7 +55,9 @@ pub use oauth::{
     ClientAuth, INTROSPECTION_PATH, IssuedToken, LOGOUT_PATH, PeerCert, REVOCATION_PATH,
     TOKEN_PATH, TokenRequest,
 };
-pub use oauth_authorize::{AUTHORIZE_PATH, AuthzStep, PAR_PATH, PendingAuthz, error_redirect};
+pub use oauth_authorize::{
+    ACCOUNT_PATH, AUTHORIZE_PATH, AuthzStep, PAR_PATH, PendingAuthz, error_redirect,
+};
 pub use oauth_code::{REFRESH_GRACE, USERINFO_PATH};
 pub use oauth_device::{
     DEVICE_AUTHORIZATION_PATH, DEVICE_PAGE_PATH, DeviceAsk, DeviceStart, normalize_user_code,

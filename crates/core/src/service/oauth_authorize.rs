@@ -76,6 +76,32 @@ pub struct PendingAuthz {
     pub created_at: i64,
 }
 
+/// Where people see and withdraw their consents.
+pub const ACCOUNT_PATH: &str = "/oauth2/account";
+
+/// The stand-in client of a sign-in for Portcullis's own pages.
+fn account_client() -> OAuthClient {
+    OAuthClient {
+        id: String::new(),
+        name: "your Portcullis account".into(),
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        grant_types: Vec::new(),
+        auth_method: crate::oauth::clients::AuthMethod::None,
+        scopes: Vec::new(),
+        backchannel_logout_uri: None,
+        require_pkce: true,
+        require_par: false,
+        require_dpop: false,
+        jwks: None,
+        tls_client_auth_san_uri: None,
+        secret_hash: None,
+        created_by: "portcullis".into(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
 /// The `acr` of a session's methods.
 pub(crate) fn acr_of(amr: &[String]) -> &'static str {
     if amr
@@ -223,6 +249,46 @@ impl Services {
         Ok((request_uri, PAR_TTL))
     }
 
+    /// Starts a sign-in that returns to the account page; its handle.
+    pub async fn account_request(&self) -> crate::error::Result<String> {
+        let now = self.now();
+        let handle = URL_SAFE_NO_PAD.encode(bytes::<32>(self.rng.as_ref()));
+        let req = AuthzRequest {
+            client_id: String::new(),
+            redirect_uri: String::new(),
+            redirect_uri_sent: false,
+            scopes: Vec::new(),
+            state: None,
+            nonce: None,
+            code_challenge: String::new(),
+            prompt: Vec::new(),
+            max_age: None,
+            acr_values: Vec::new(),
+            resources: Vec::new(),
+            dpop_jkt: None,
+            login_hint: None,
+            pushed: false,
+            device: None,
+            return_to: Some(ACCOUNT_PATH.to_owned()),
+        };
+        let mut tx = self.store.begin().await?;
+        tx.clients()
+            .put_grant_record(&GrantRecord {
+                kind: Kind::Request,
+                id: sha256_hex(handle.as_bytes()),
+                client_id: String::new(),
+                user_id: None,
+                parent: None,
+                body: serde_json::to_value(&req).unwrap_or_default(),
+                created_at: now,
+                expires_at: now + REQUEST_TTL,
+                used_at: None,
+            })
+            .await?;
+        tx.commit().await?;
+        Ok(handle)
+    }
+
     /// The stored request behind a handle, while it is good.
     pub async fn pending_authorization(
         &self,
@@ -246,8 +312,11 @@ impl Services {
         let Ok(request) = serde_json::from_value::<AuthzRequest>(rec.body) else {
             return Ok(None);
         };
-        let Some(client) = self.store.clients().oauth_client(&rec.client_id).await? else {
-            return Ok(None);
+        let client = match self.store.clients().oauth_client(&rec.client_id).await? {
+            Some(c) => c,
+            // A sign-in for Portcullis's own pages has no client.
+            None if request.return_to.is_some() => account_client(),
+            None => return Ok(None),
         };
         Ok(Some(PendingAuthz {
             request,
@@ -399,6 +468,12 @@ impl Services {
             handle: handle.to_owned(),
             second_factor: req.wants_second_factor(),
         };
+        if let Some(to) = &req.return_to {
+            return Ok(match session {
+                None => sign_in,
+                Some(_) => AuthzStep::Redirect(to.clone()),
+            });
+        }
         if req.device.is_some() {
             // The device page is the consent; nothing goes back to a redirect URI.
             return Ok(match session {

@@ -247,6 +247,7 @@ impl Services {
             login_hint: None,
             pushed: false,
             device: Some(device_id.to_owned()),
+            return_to: None,
         };
         let mut tx = self.store.begin().await?;
         tx.clients()

@@ -97,11 +97,16 @@ impl Services {
 
     /// The applications the caller consented to.
     pub async fn connected_apps(&self, p: &Principal) -> Result<Vec<ConnectedApp>> {
+        self.connected_apps_of(&p.user_id).await
+    }
+
+    /// The applications `user_id` consented to.
+    pub async fn connected_apps_of(&self, user_id: &str) -> Result<Vec<ConnectedApp>> {
         let now = self.now();
         let consents = self
             .store
             .clients()
-            .grant_records_of_user(Kind::Consent, &p.user_id)
+            .grant_records_of_user(Kind::Consent, user_id)
             .await?;
         let mut out = Vec::new();
         for c in consents.into_iter().filter(|c| c.expires_at > now) {
@@ -125,6 +130,17 @@ impl Services {
         ctx: &RequestContext,
         client_id: &str,
     ) -> Result<()> {
+        self.revoke_connected_app_of(&p.user_id, ctx, client_id)
+            .await
+    }
+
+    /// Withdraws `user_id`'s consent to `client_id` and ends every grant it has.
+    pub async fn revoke_connected_app_of(
+        &self,
+        user_id: &str,
+        ctx: &RequestContext,
+        client_id: &str,
+    ) -> Result<()> {
         if !is_valid_id(client_id) {
             return Err(Error::NotFound);
         }
@@ -132,22 +148,24 @@ impl Services {
         let mut tx = self.store.begin().await?;
         let had = tx
             .clients()
-            .delete_grant_record(Kind::Consent, &consent_id(&p.user_id, client_id))
+            .delete_grant_record(Kind::Consent, &consent_id(user_id, client_id))
             .await?;
-        let grants = tx.clients().grants_of(&p.user_id, Some(client_id)).await?;
+        let grants = tx.clients().grants_of(user_id, Some(client_id)).await?;
         if !had && grants.is_empty() {
             return Err(Error::NotFound);
         }
         let mut revoked = Vec::new();
         for g in &grants {
             revoked.extend(
-                self.end_grant(tx.as_mut(), ctx, &p.user_id, &g.id, "consent_withdrawn")
+                self.end_grant(tx.as_mut(), ctx, user_id, &g.id, "consent_withdrawn")
                     .await?,
             );
+            // The grant is over: nothing of it remains to list or withdraw again.
+            tx.clients().delete_grant_record(Kind::Grant, &g.id).await?;
         }
         tx.append_audit(
             &NewAuditEvent::new(now, "oauth.consent.revoked", Outcome::Success)
-                .actor(p.user_id.clone())
+                .actor(user_id.to_owned())
                 .target(client_id.to_owned())
                 .client(ctx)
                 .details(json!({"grants_revoked": revoked.len()})),

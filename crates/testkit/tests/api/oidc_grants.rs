@@ -9,12 +9,16 @@ use serde_json::json;
 
 use crate::oauth::{encode, form, jwt_part, server};
 use crate::oidc::{
-    Browser, REDIRECT, VERIFIER, authorize_url, code_of, consent, hidden, query, register_app,
-    sign_in,
+    Browser, REDIRECT, VERIFIER, authorize_url, code_of, consent, exchange, hidden, query,
+    register_app, sign_in,
 };
 use crate::send;
 
-on_both!(refresh_rotation_with_grace, pushed_requests_and_logout);
+on_both!(
+    refresh_rotation_with_grace,
+    pushed_requests_and_logout,
+    the_account_page_disconnects_apps
+);
 
 async fn refresh_rotation_with_grace(be: Backend) {
     let srv = server(be).await;
@@ -337,4 +341,58 @@ async fn pushed_requests_and_logout(be: Backend) {
         query(a.location.as_deref().unwrap())["error"],
         "login_required"
     );
+}
+
+/// The hosted account page: signed in (through the hosted sign-in, which returns there), a
+/// person sees the applications they allowed and disconnects one; its tokens stop at once.
+async fn the_account_page_disconnects_apps(be: Backend) {
+    let srv = server(be).await;
+    srv.user("ida@example.com", STRONG, Role::User).await;
+    let (id, _) = register_app(&srv, "none", |_| {}).await;
+    let mut app_browser = Browser::new(&srv);
+    let a = app_browser.get(&authorize_url(&id, "")).await;
+    let signed = sign_in(&mut app_browser, &a, "ida@example.com", STRONG).await;
+    let code = code_of(&srv, &consent(&mut app_browser, &signed, true).await);
+    let (s, t) = exchange(&srv, &id, &code).await;
+    assert_eq!(s, 200, "{t}");
+    let at = t["access_token"].as_str().unwrap().to_owned();
+
+    let mut b = Browser::new(&srv);
+    let first = b.get("/oauth2/account").await;
+    assert_eq!(first.status, 303);
+    let back = sign_in(&mut b, &first, "ida@example.com", STRONG).await;
+    assert_eq!(
+        back.location.as_deref(),
+        Some("/oauth2/account"),
+        "{}",
+        back.body
+    );
+    let page = b.get("/oauth2/account").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Orders &lt;App&gt;"), "{}", page.body);
+    assert!(page.body.contains("See your email address"));
+    let forged = b
+        .post("/oauth2/account", &[("csrf", "forged"), ("client_id", &id)])
+        .await;
+    assert!(forged.body.contains("The form expired"));
+    let (s, _, _) = send(client().get(srv.url("/oauth2/userinfo")).bearer_auth(&at)).await;
+    assert_eq!(s, 200, "a forged form changed nothing");
+    let done = b
+        .post(
+            "/oauth2/account",
+            &[("csrf", &hidden(&page.body, "csrf")), ("client_id", &id)],
+        )
+        .await;
+    assert_eq!(done.status, 200);
+    assert!(done.body.contains("Disconnected"));
+    assert!(done.body.contains("No application can act for you"));
+    let (s, _, _) = send(client().get(srv.url("/oauth2/userinfo")).bearer_auth(&at)).await;
+    assert_eq!(s, 401, "the app's token stopped with the consent");
+    let again = b
+        .post(
+            "/oauth2/account",
+            &[("csrf", &hidden(&page.body, "csrf")), ("client_id", &id)],
+        )
+        .await;
+    assert_eq!(again.status, 404);
 }

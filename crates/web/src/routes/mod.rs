@@ -11,6 +11,7 @@ pub mod gdpr;
 pub mod meta;
 pub mod mfa;
 pub mod oauth;
+pub mod oauth_account;
 pub mod oauth_device;
 pub mod oauth_logout;
 pub mod oauth_pages;
