@@ -637,6 +637,16 @@ async fn client_tokens_survive_path_and_header_tricks() {
     let auth = format!("Authorization: Bearer {token}\r\n");
     let (s, _, b) = crate::hardening::raw_get(&srv, "/public/x", &auth).await;
     assert_eq!((s, b["served"].as_str()), (200, Some("public")), "{b}");
+    path_and_header_tricks_fail(&srv, &auth, &id).await;
+    srv.stop().await;
+}
+
+/// With `auth` (an `Authorization` line for the `public` route), paths that try to reach the
+/// `adminonly` route or Portcullis's own endpoints through `public`'s prefix are refused, and
+/// forged identity and forwarding headers are replaced before nginx sees them: the identity's
+/// subject is `sub`.
+pub(crate) async fn path_and_header_tricks_fail(srv: &TestServer, auth: &str, sub: &str) {
+    let auth = auth.to_owned();
     for path in [
         "/public/../adminonly/x",
         "/public/%2e%2e/adminonly/x",
@@ -648,7 +658,7 @@ async fn client_tokens_survive_path_and_header_tricks() {
         "/./adminonly/x",
         "/public/./../adminonly/x",
     ] {
-        let (s, _, b) = crate::hardening::raw_get(&srv, path, &auth).await;
+        let (s, _, b) = crate::hardening::raw_get(srv, path, &auth).await;
         assert_ne!(b["served"].as_str(), Some("adminonly"), "{path}: {b}");
         assert!(matches!(s, 400 | 401 | 404), "{path}: {s} {b}");
     }
@@ -657,7 +667,7 @@ async fn client_tokens_survive_path_and_header_tricks() {
         "/public/../oauth2/token",
         "/public/%2e%2e/oauth2/introspect",
     ] {
-        let (s, _, b) = crate::hardening::raw_get(&srv, path, &auth).await;
+        let (s, _, b) = crate::hardening::raw_get(srv, path, &auth).await;
         assert_eq!(s, 405, "{path}: {b}");
         assert!(b.get("served").is_none(), "{path} reached nginx: {b}");
     }
@@ -666,11 +676,10 @@ async fn client_tokens_survive_path_and_header_tricks() {
     let forged = format!(
         "{auth}X-Portcullis-Identity: forged\r\nX-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n"
     );
-    let (s, _, b) = crate::hardening::raw_get(&srv, "/public/x", &forged).await;
+    let (s, _, b) = crate::hardening::raw_get(srv, "/public/x", &forged).await;
     assert_eq!(s, 200, "{b}");
     let identity = b["x_portcullis_identity"].as_str().unwrap();
-    assert_eq!(jwt_part(identity, 1)["sub"], id.as_str());
+    assert_eq!(jwt_part(identity, 1)["sub"], sub);
     assert_eq!(b["x_forwarded_for"], "127.0.0.1");
     assert_eq!(b["x_real_ip"], "");
-    srv.stop().await;
 }

@@ -19,6 +19,56 @@ on_both!(
     malformed_input_never_breaks_an_endpoint
 );
 
+/// A person's token issued to an application, through the gateway to nginx: path tricks do
+/// not reach another route, forged identity and forwarding headers are replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_tokens_survive_path_and_header_tricks() {
+    use portcullis_core::config::{RouteAuth, RouteConfig};
+    use portcullis_testkit::nginx::Nginx;
+    let nginx = Nginx::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let issuer = format!("http://127.0.0.1:{port}");
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.server.listen = ([127, 0, 0, 1], port).into();
+        c.server.public_url = issuer.clone();
+        c.routes = ["public", "adminonly"]
+            .into_iter()
+            .map(|name| RouteConfig {
+                auth: RouteAuth::User,
+                ..crate::hardening::route(name, &format!("/{name}"), nginx.url(""))
+            })
+            .collect();
+    })
+    .await;
+    let user = srv.user("jo@example.com", STRONG, Role::User).await;
+    let (id, _) = register_app(&srv, "none", |_| {}).await;
+    let mut b = Browser::new(&srv);
+    let url = authorize_url(
+        &id,
+        &format!("&resource={}", encode(&format!("{issuer}/public"))),
+    );
+    let a = b.get(&url).await;
+    let signed = sign_in(&mut b, &a, "jo@example.com", STRONG).await;
+    let code = code_of(&srv, &consent(&mut b, &signed, true).await);
+    let (s, t) = exchange(&srv, &id, &code).await;
+    assert_eq!(s, 200, "{t}");
+    let auth = format!(
+        "Authorization: Bearer {}\r\n",
+        t["access_token"].as_str().unwrap()
+    );
+    let (s, _, body) = crate::hardening::raw_get(&srv, "/public/x", &auth).await;
+    assert_eq!(
+        (s, body["served"].as_str()),
+        (200, Some("public")),
+        "{body}"
+    );
+    crate::oauth_keys::path_and_header_tricks_fail(&srv, &auth, &user).await;
+    srv.stop().await;
+}
+
 /// Polls the token endpoint for a device code as a public client.
 async fn poll(srv: &TestServer, client_id: &str, device_code: &str) -> (u16, Value) {
     let (s, v, _) = form(
