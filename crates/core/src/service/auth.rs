@@ -572,32 +572,8 @@ impl Services {
             .ok_or(Error::InvalidToken("unknown session"))?;
         let won = rt.rotated_at.is_none() && tx.mark_rotated(&rt.id, now).await?;
         if !won {
-            let revoked = tx
-                .revoke_session(&session.id, "refresh_token_reuse", now)
+            self.revoke_reused_family(tx, ctx, &session, &rt.id, None)
                 .await?;
-            tx.append_audit(
-                &NewAuditEvent::new(now, "auth.token.reuse_detected", Outcome::Failure)
-                    .actor(session.user_id.clone())
-                    .target(session.id.clone())
-                    .client(ctx)
-                    .details(json!({"token_id": rt.id, "session_revoked": revoked})),
-            )
-            .await?;
-            if revoked {
-                tx.append_audit(
-                    &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
-                        .actor("system")
-                        .target(session.id.clone())
-                        .client(ctx)
-                        .details(
-                            json!({"reason": "refresh_token_reuse", "user_id": session.user_id}),
-                        ),
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            self.note_revoked(std::slice::from_ref(&session.id), now);
-            tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
             return Err(Error::TokenReused);
         }
         if !session.is_active(now) || rt.expires_at <= now {
@@ -629,6 +605,49 @@ impl Services {
             .active_elevation(&session.id, now)
             .await?;
         self.token_response(&user, &session, refresh, elevation.as_ref())
+    }
+
+    /// A rotated refresh token came back (RFC 9700 §4.14.2): its family's session is
+    /// revoked, on every node, with the audit events, and `tx` committed. `client_id` names
+    /// the OAuth client whose grant it was.
+    pub(crate) async fn revoke_reused_family(
+        &self,
+        mut tx: Box<dyn Tx>,
+        ctx: &RequestContext,
+        session: &Session,
+        token_id: &str,
+        client_id: Option<&str>,
+    ) -> Result<()> {
+        let now = self.now();
+        let revoked = tx
+            .revoke_session(&session.id, "refresh_token_reuse", now)
+            .await?;
+        let mut details = json!({"token_id": token_id, "session_revoked": revoked});
+        if let (Some(c), Some(o)) = (client_id, details.as_object_mut()) {
+            o.insert("client_id".into(), c.into());
+        }
+        tx.append_audit(
+            &NewAuditEvent::new(now, "auth.token.reuse_detected", Outcome::Failure)
+                .actor(session.user_id.clone())
+                .target(session.id.clone())
+                .client(ctx)
+                .details(details),
+        )
+        .await?;
+        if revoked {
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
+                    .actor("system")
+                    .target(session.id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": "refresh_token_reuse", "user_id": session.user_id})),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.note_revoked(std::slice::from_ref(&session.id), now);
+        tracing::warn!(session_id = %session.id, user_id = %session.user_id, client_id = client_id.unwrap_or(""), "refresh token reuse detected; session revoked");
+        Ok(())
     }
 
     /// Authenticates an access token: signature, issuer, audience, expiry, revocation. No

@@ -359,32 +359,8 @@ impl Services {
             _ => false,
         };
         if !won {
-            let revoked = tx
-                .revoke_session(&session.id, "refresh_token_reuse", now)
+            self.revoke_reused_family(tx, ctx, &session, &rt.id, Some(&client.id))
                 .await?;
-            tx.append_audit(
-                &NewAuditEvent::new(now, "auth.token.reuse_detected", Outcome::Failure)
-                    .actor(session.user_id.clone())
-                    .target(session.id.clone())
-                    .client(ctx)
-                    .details(json!({"token_id": rt.id, "session_revoked": revoked, "client_id": client.id})),
-            )
-            .await?;
-            if revoked {
-                tx.append_audit(
-                    &NewAuditEvent::new(now, "auth.session.revoked", Outcome::Success)
-                        .actor("system")
-                        .target(session.id.clone())
-                        .client(ctx)
-                        .details(
-                            json!({"reason": "refresh_token_reuse", "user_id": session.user_id}),
-                        ),
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            self.note_revoked(std::slice::from_ref(&session.id), now);
-            tracing::warn!(session_id = %session.id, client_id = %client.id, "OAuth refresh token reuse detected; grant revoked");
             return Err(OAuthError::invalid_grant(
                 "the refresh token was used before; the grant is revoked",
             ));

@@ -3,7 +3,7 @@
 //! for what, and approves or denies; the device polls the token endpoint meanwhile.
 //!
 //! User codes are 8 letters from RFC 8628 §6.1's 20-consonant alphabet (about 34 bits),
-//! shown as `XXXX-XXXX`; entering codes is throttled per address like sign-in, so guessing
+//! shown in two groups of four (`BCDF-GHJK`); entering codes is throttled per address like sign-in, so guessing
 //! one of the few live codes is hopeless. Polling faster than the interval answers
 //! `slow_down` and lengthens it by 5 seconds (§3.5).
 
@@ -40,7 +40,7 @@ const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 pub struct DeviceStart {
     /// For the device's polling.
     pub device_code: String,
-    /// For the person, `XXXX-XXXX`.
+    /// For the person, two groups of four letters (`BCDF-GHJK`).
     pub user_code: String,
     /// Where to enter it.
     pub verification_uri: String,
@@ -72,6 +72,12 @@ pub fn normalize_user_code(raw: &str) -> Option<String> {
         .map(|c| c.to_ascii_uppercase())
         .collect();
     (code.len() == 8 && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
+}
+
+/// A normalised user code as people read it: `BCDFGHJK` as `BCDF-GHJK`.
+fn grouped(code: &str) -> String {
+    let (a, b) = code.split_at_checked(4).unwrap_or((code, ""));
+    format!("{a}-{b}")
 }
 
 fn user_code_id(code: &str) -> String {
@@ -146,7 +152,7 @@ impl Services {
             })
             .await?;
         tx.commit().await?;
-        let shown = format!("{}-{}", &code[..4], &code[4..]);
+        let shown = grouped(&code);
         let page = format!(
             "{}{DEVICE_PAGE_PATH}",
             self.settings.issuer.trim_end_matches('/')
@@ -217,7 +223,7 @@ impl Services {
             DeviceAsk {
                 client,
                 scopes: dev.scopes(),
-                user_code: format!("{}-{}", &code[..4], &code[4..]),
+                user_code: grouped(code),
             },
         )))
     }

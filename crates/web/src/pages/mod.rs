@@ -140,6 +140,12 @@ impl Page {
         self
     }
 
+    /// Sets these cookies (none, for `None`).
+    pub fn cookies(mut self, c: impl IntoIterator<Item = String>) -> Self {
+        self.cookies.extend(c);
+        self
+    }
+
     /// The response.
     pub fn render(self) -> Response {
         let css = &*CSS;

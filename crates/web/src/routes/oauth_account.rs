@@ -13,7 +13,9 @@ use portcullis_core::Error;
 use portcullis_core::clock::rfc3339;
 use portcullis_core::service::{ACCOUNT_PATH, LOGOUT_PATH};
 
-use super::oauth_pages::{SIGNIN_PATH, browser, csrf, describe, form_ok, form_params, unavailable};
+use super::oauth_pages::{
+    SIGNIN_PATH, browser, csrf, form_ok, form_params, scope_items, unavailable,
+};
 use crate::AppState;
 use crate::extract::Ctx;
 use crate::pages::{Page, esc, see_other};
@@ -55,10 +57,7 @@ async fn render(s: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Resp
         html.push_str("<p class=\"muted\">No application can act for you.</p>");
     }
     for a in &apps {
-        let mut scopes = String::new();
-        for sc in &a.scopes {
-            scopes.push_str(&format!("<li>{}</li>", describe(sc)));
-        }
+        let scopes = scope_items(&a.scopes);
         html.push_str(&format!(
             r#"<section aria-label="{name}"><h2>{name}</h2><p class="muted">Allowed {when}</p><ul class="scopes">{scopes}</ul>
 <form method="post" action="{ACCOUNT_PATH}"><input type="hidden" name="csrf" value="{token}"><input type="hidden" name="client_id" value="{id}">
@@ -73,9 +72,7 @@ async fn render(s: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Resp
         "<p class=\"or\"><a href=\"{LOGOUT_PATH}\">Sign out</a></p>"
     ));
     let mut page = Page::new("Connected apps", s.svc.random_token()).html(&html);
-    if let Some(c) = set {
-        page = page.cookie(c);
-    }
+    page = page.cookies(set);
     page.render()
 }
 

@@ -14,7 +14,7 @@ use portcullis_core::service::{DEVICE_AUTHORIZATION_PATH, DEVICE_PAGE_PATH};
 use serde_json::json;
 
 use super::oauth_pages::{
-    SIGNIN_PATH, browser, csrf, describe, error_page, form_ok, form_params, pending, unavailable,
+    SIGNIN_PATH, browser, csrf, error_page, form_ok, form_params, pending, scope_items, unavailable,
 };
 use crate::AppState;
 use crate::extract::Ctx;
@@ -91,9 +91,7 @@ fn entry_form(
     let mut page = Page::new("Connect a device", s.svc.random_token())
         .status(status)
         .html(&html);
-    if let Some(c) = set {
-        page = page.cookie(c);
-    }
+    page = page.cookies(set);
     page.render()
 }
 
@@ -190,13 +188,7 @@ async fn confirm_page(
         Err(_) => return unavailable(&s),
     };
     let (token, set) = csrf(&s, &headers);
-    let mut items = String::new();
-    for sc in &p.request.scopes {
-        items.push_str(&format!("<li>{}</li>", describe(sc)));
-    }
-    if items.is_empty() {
-        items.push_str("<li>Know that you signed in</li>");
-    }
+    let items = scope_items(&p.request.scopes);
     let html = format!(
         r#"<p>A device is asking to connect as <strong>{client}</strong>. It will be able to:</p><ul class="scopes">{items}</ul>
 <p class="muted">Signed in as {email}. Only continue if you started this on your own device.</p>
@@ -209,9 +201,7 @@ async fn confirm_page(
         token = esc(&token),
     );
     let mut page = Page::new("Connect this device?", s.svc.random_token()).html(&html);
-    if let Some(c) = set {
-        page = page.cookie(c);
-    }
+    page = page.cookies(set);
     page.render()
 }
 

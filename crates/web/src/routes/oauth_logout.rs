@@ -107,9 +107,7 @@ async fn logout_page(
     if let Some(r) = &t.redirect {
         page = page.form_target(r);
     }
-    if let Some(c) = set {
-        page = page.cookie(c);
-    }
+    page = page.cookies(set);
     let _ = t.state;
     page.render()
 }

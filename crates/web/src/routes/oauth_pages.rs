@@ -331,9 +331,7 @@ fn signin_form(
         .with_script()
         .form_target(&p.request.redirect_uri)
         .html(&html);
-    if let Some(c) = set {
-        page = page.cookie(c);
-    }
+    page = page.cookies(set);
     page.render()
 }
 
@@ -689,7 +687,7 @@ async fn passkey_submit(
 }
 
 /// What each scope lets an application do, for the consent page.
-pub(super) fn describe(scope: &str) -> String {
+fn describe(scope: &str) -> String {
     match scope {
         "openid" => "Confirm who you are".into(),
         "profile" => "See your name".into(),
@@ -697,6 +695,17 @@ pub(super) fn describe(scope: &str) -> String {
         "offline_access" => "Stay connected when you are not using it".into(),
         other => format!("Use <code>{}</code>", esc(other)),
     }
+}
+
+/// The list items of what `scopes` allow, for the consent, device and account pages.
+pub(super) fn scope_items(scopes: &[String]) -> String {
+    if scopes.is_empty() {
+        return "<li>Know that you signed in</li>".to_owned();
+    }
+    scopes
+        .iter()
+        .map(|sc| format!("<li>{}</li>", describe(sc)))
+        .collect()
 }
 
 /// `GET /oauth2/consent?req=`
@@ -715,13 +724,7 @@ async fn consent_page(
         Err(_) => return unavailable(&s),
     };
     let (token, set) = csrf(&s, &headers);
-    let mut items = String::new();
-    for sc in &p.request.scopes {
-        items.push_str(&format!("<li>{}</li>", describe(sc)));
-    }
-    if items.is_empty() {
-        items.push_str("<li>Know that you signed in</li>");
-    }
+    let items = scope_items(&p.request.scopes);
     let html = format!(
         r#"<p><strong>{client}</strong> wants to:</p><ul class="scopes">{items}</ul>
 <p class="muted">Signed in as {email}. You can withdraw this later from your connected apps.</p>
@@ -736,9 +739,7 @@ async fn consent_page(
     let mut page = Page::new("Allow access?", s.svc.random_token())
         .form_target(&p.request.redirect_uri)
         .html(&html);
-    if let Some(c) = set {
-        page = page.cookie(c);
-    }
+    page = page.cookies(set);
     page.render()
 }
 
