@@ -27,6 +27,7 @@ mod playbooks;
 mod registration;
 mod request_signatures;
 mod tlog;
+mod tokens;
 mod users;
 
 use std::net::IpAddr;
