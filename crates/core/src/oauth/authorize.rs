@@ -101,17 +101,29 @@ pub struct Params(pub Vec<(String, String)>);
 impl Params {
     /// Parses a query string or form body; empty values count as absent.
     pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
+        Self::parse_limited(raw, &["resource"], 40, 4096)
+    }
+
+    /// Parses a form: at most `max_params` parameters of at most `max_value` bytes, each
+    /// once (RFC 6749 §3.1) but the `repeatable` ones; empty values count as absent.
+    pub fn parse_limited(
+        raw: &[u8],
+        repeatable: &[&str],
+        max_params: usize,
+        max_value: usize,
+    ) -> Result<Self, OAuthError> {
         let mut out: Vec<(String, String)> = Vec::new();
         for (k, v) in url::form_urlencoded::parse(raw) {
-            if out.len() >= 40 || v.len() > 4096 || k.len() > 64 {
+            if out.len() >= max_params || v.len() > max_value || k.len() > 64 {
                 return Err(OAuthError::invalid_request(
                     "too many or too long parameters",
                 ));
             }
             if v.is_empty() {
+                // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
                 continue;
             }
-            if k != "resource" && out.iter().any(|(n, _)| *n == k) {
+            if !repeatable.contains(&k.as_ref()) && out.iter().any(|(n, _)| *n == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "`{}` is repeated",
                     k.chars().take(64).collect::<String>()

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use portcullis_core::oauth::authorize::Params;
 use portcullis_core::oauth::error::OAuthError;
 use portcullis_core::service::{
     ClientAuth, DpopRequest, INTROSPECTION_PATH, PeerCert, REVOCATION_PATH, TOKEN_PATH,
@@ -71,7 +72,7 @@ pub(super) fn error(e: &OAuthError) -> Response {
 }
 
 /// The form parameters: each at most once (RFC 6749 §3.2), except the `repeatable` ones.
-pub(super) struct Form(pub(super) Vec<(String, String)>);
+pub(super) struct Form(pub(super) Params);
 
 impl Form {
     pub(super) fn parse(
@@ -92,41 +93,15 @@ impl Form {
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let mut params: Vec<(String, String)> = Vec::new();
-        for (k, v) in url::form_urlencoded::parse(body) {
-            if params.len() >= MAX_PARAMS || v.len() > MAX_VALUE || k.len() > 64 {
-                return Err(OAuthError::invalid_request(
-                    "too many or too long parameters",
-                ));
-            }
-            if v.is_empty() {
-                // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
-                continue;
-            }
-            if !repeatable.contains(&k.as_ref()) && params.iter().any(|(n, _)| *n == k) {
-                return Err(OAuthError::invalid_request(format!(
-                    "`{}` is repeated",
-                    k.chars().take(64).collect::<String>()
-                )));
-            }
-            params.push((k.into_owned(), v.into_owned()));
-        }
-        Ok(Self(params))
+        Params::parse_limited(body, repeatable, MAX_PARAMS, MAX_VALUE).map(Self)
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.get(name)
     }
 
     fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
+        self.0.all(name)
     }
 
     /// How the client presents itself: HTTP Basic (id and secret form-encoded, RFC 6749

@@ -227,7 +227,7 @@ async fn par(
         let auth = form.client_auth(&headers, peer)?;
         let dpop = super::oauth::dpop_header(&headers)?;
         s.svc
-            .push_authorization_request(&ctx, &auth, &Params(form.0), dpop.as_deref())
+            .push_authorization_request(&ctx, &auth, &form.0, dpop.as_deref())
             .await
     }
     .await;
