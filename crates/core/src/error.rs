@@ -40,6 +40,10 @@ pub enum Error {
     /// An expired, revoked, badly signed or unknown token.
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
+    /// A DPoP proof (RFC 9449) that is missing where a bound token needs one, malformed,
+    /// stale, replayed, or by another key than the token's.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
     /// A refresh token that was already rotated came back.
     #[error("refresh token reused; the session has been revoked")]
     TokenReused,

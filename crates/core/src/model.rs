@@ -109,6 +109,10 @@ pub struct Session {
     pub amr: Vec<String>,
     /// When the user last proved a factor (for step-up).
     pub auth_time: UnixTime,
+    /// The JWK thumbprint (RFC 7638) of the key the session's tokens are bound to by DPoP
+    /// (RFC 9449): every access token carries it as `cnf.jkt`, and refreshing needs a proof
+    /// by that key. `None`: bearer tokens.
+    pub dpop_jkt: Option<String>,
 }
 
 impl Session {

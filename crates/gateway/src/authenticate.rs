@@ -56,50 +56,34 @@ pub(crate) async fn authenticate(
     Ok(Some(p))
 }
 
-/// On a route that takes any credential: a person's bearer token, or an OAuth client's
-/// (`Bearer`, or `DPoP` with its proof) whose audience is this route's public URL.
+/// On a route that takes a person or any credential: a person's session token (`Bearer`, or
+/// `DPoP` with its proof when it is bound), or an OAuth client's token (the client's own, or
+/// a person's through it; `Bearer`, or `DPoP` with its proof) whose audience is this route's
+/// public URL. A proof names the URI as the client addressed it: the public URL and the path.
 async fn client_or_person(
     state: &GatewayState,
     route: &Route,
     parts: &Parts,
 ) -> Result<Principal, Error> {
-    let value = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or(Error::Unauthenticated)?
-        .to_str()
-        .map_err(|_| Error::MalformedCredentials)?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .map(|(s, t)| (s, t.trim()))
-        .ok_or(Error::MalformedCredentials)?;
-    let dpop = scheme.eq_ignore_ascii_case("dpop");
-    if token.is_empty() || !(dpop || scheme.eq_ignore_ascii_case("bearer")) {
-        return Err(Error::MalformedCredentials);
-    }
-    if !portcullis_core::service::is_app_token(token) {
-        if dpop {
-            return Err(Error::InvalidToken("the token is not DPoP-bound"));
-        }
-        return state.svc.authenticate(token);
-    }
-    let issuer = state.svc.issuer().trim_end_matches('/');
-    let resource = format!("{issuer}{}", route.cfg.prefix);
-    let uri = format!("{issuer}{}", parts.uri.path());
-    let proof = if dpop {
-        let mut proofs = parts.headers.get_all("dpop").iter();
-        let (Some(p), None) = (proofs.next(), proofs.next()) else {
-            return Err(Error::InvalidToken("one DPoP proof is needed"));
-        };
-        Some(p.to_str().map_err(|_| Error::MalformedCredentials)?)
-    } else {
-        None
+    use portcullis_http::context::Credentials;
+    let (token, proof) = match portcullis_http::context::credentials(parts)? {
+        Credentials::Bearer(token) => (token, None),
+        Credentials::Dpop { token, proof } => (token, Some(proof)),
     };
+    let issuer = state.svc.issuer().trim_end_matches('/');
+    let uri = format!("{issuer}{}", parts.uri.path());
     let request = proof.map(|proof| portcullis_core::service::DpopRequest {
         proof,
         method: parts.method.as_str(),
         uri: &uri,
     });
+    if !portcullis_core::service::is_app_token(token) {
+        return match request {
+            Some(request) => state.svc.authenticate_dpop(token, request).await,
+            None => state.svc.authenticate(token),
+        };
+    }
+    let resource = format!("{issuer}{}", route.cfg.prefix);
     let peer = parts
         .extensions
         .get::<portcullis_http::signatures::PeerIdentity>()

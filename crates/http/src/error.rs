@@ -119,6 +119,18 @@ impl From<Error> for ApiError {
                 format!("The token is not valid: {why}."),
             )
             .bearer_error("invalid_token", why),
+            Error::InvalidDpopProof(why) => {
+                let mut e = Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_dpop_proof",
+                    format!("The DPoP proof is not valid: {why}."),
+                );
+                e.www_authenticate = Some(format!(
+                    r#"DPoP error="invalid_dpop_proof", error_description="{why}", algs="{}""#,
+                    portcullis_core::oauth::assertion::ALGORITHMS.join(" ")
+                ));
+                e
+            }
             Error::TokenReused => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "token_reused",

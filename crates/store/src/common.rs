@@ -1170,8 +1170,8 @@ macro_rules! sql_backend {
 
             async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, ip, user_agent, amr, auth_time)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, ip, user_agent, amr, auth_time, dpop_jkt)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&s.id)
                 .bind(&s.user_id)
@@ -1184,6 +1184,7 @@ macro_rules! sql_backend {
                 .bind(&s.user_agent)
                 .bind(amr_json(&s.amr))
                 .bind(s.auth_time)
+                .bind(&s.dpop_jkt)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;

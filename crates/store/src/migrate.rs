@@ -112,6 +112,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "oauth_grants",
         sql: include_str!("../migrations/sqlite/0019_oauth_grants.sql"),
     },
+    Migration {
+        version: 20,
+        name: "session_dpop",
+        sql: include_str!("../migrations/sqlite/0020_session_dpop.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -209,6 +214,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 19,
         name: "oauth_grants",
         sql: include_str!("../migrations/postgres/0019_oauth_grants.sql"),
+    },
+    Migration {
+        version: 20,
+        name: "session_dpop",
+        sql: include_str!("../migrations/postgres/0020_session_dpop.sql"),
     },
 ];
 

@@ -106,7 +106,7 @@ macro_rules! row_codecs {
         }
 
         const SESSION_COLS: &str =
-            "id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, ip, user_agent, amr, auth_time";
+            "id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, ip, user_agent, amr, auth_time, dpop_jkt";
 
         fn session_from_row(r: &DbRow) -> StoreResult<Session> {
             let amr: String = r.try_get("amr").map_err(map_err)?;
@@ -122,6 +122,7 @@ macro_rules! row_codecs {
                 user_agent: r.try_get("user_agent").map_err(map_err)?,
                 amr: serde_json::from_str(&amr).map_err(|_| corrupt("stored amr is not a JSON array"))?,
                 auth_time: r.try_get("auth_time").map_err(map_err)?,
+                dpop_jkt: r.try_get("dpop_jkt").map_err(map_err)?,
             })
         }
 

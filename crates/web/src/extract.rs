@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::signatures::{KeyPrincipal, session_required};
-pub use portcullis_http::context::{bearer, lacks_required_factor, request_context};
+pub use portcullis_http::context::{lacks_required_factor, request_context};
 
 /// Bodies that have limits beyond their types (string lengths).
 pub trait Validate {
@@ -198,6 +198,48 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
+/// The person of this request's session access token (Bearer, or DPoP with its proof),
+/// checked once per request: a DPoP proof is good once, and several extractors ask.
+async fn signed_in(parts: &mut Parts, state: &AppState) -> Result<Principal, Error> {
+    #[derive(Clone)]
+    struct Checked(Principal);
+    if let Some(Checked(p)) = parts.extensions.get::<Checked>() {
+        return Ok(p.clone());
+    }
+    let p = portcullis_http::context::session_principal(parts, state.edge()).await?;
+    parts.extensions.insert(Checked(p.clone()));
+    Ok(p)
+}
+
+/// The request's context on an endpoint that starts or refreshes a session, with the key of
+/// its DPoP proof (RFC 9449) when it sent one: the session's tokens are then bound to that
+/// key, and refreshing them needs a proof by it.
+pub struct SignInCtx(pub RequestContext);
+
+impl FromRequestParts<AppState> for SignInCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut ctx = request_context(parts, state.edge());
+        let mut proofs = parts.headers.get_all("dpop").iter();
+        match (proofs.next(), proofs.next()) {
+            (None, _) => {}
+            (Some(proof), None) => {
+                let proof = proof
+                    .to_str()
+                    .map_err(|_| Error::InvalidDpopProof("the DPoP header is not ASCII text"))?;
+                let key = state.svc.dpop_sign_in_key(proof, parts.uri.path()).await?;
+                ctx.dpop_jkt = Some(key);
+            }
+            _ => return Err(Error::InvalidDpopProof("send exactly one DPoP proof").into()),
+        }
+        Ok(SignInCtx(ctx))
+    }
+}
+
 /// An authenticated user. Users whose role requires a second factor and whose token has none
 /// get 403 `mfa_enrollment_required` everywhere but enrolment ([`Enrolling`]).
 pub struct Auth(pub Principal);
@@ -212,8 +254,7 @@ impl FromRequestParts<AppState> for Auth {
         if parts.extensions.get::<KeyPrincipal>().is_some() {
             return Err(session_required());
         }
-        let token = bearer(parts)?;
-        let p = state.svc.authenticate(token)?;
+        let p = signed_in(parts, state).await?;
         if lacks_required_factor(state, &p) {
             return Err(Error::MfaEnrollmentRequired.into());
         }
@@ -253,8 +294,7 @@ impl FromRequestParts<AppState> for Enrolling {
         if parts.extensions.get::<KeyPrincipal>().is_some() {
             return Err(session_required());
         }
-        let token = bearer(parts)?;
-        Ok(Enrolling(state.svc.authenticate(token)?))
+        Ok(Enrolling(signed_in(parts, state).await?))
     }
 }
 
@@ -293,8 +333,7 @@ impl FromRequestParts<AppState> for Admin {
             }
             return Ok(Admin(p.clone(), ctx));
         }
-        let token = bearer(parts)?;
-        let p = state.svc.authenticate(token)?;
+        let p = signed_in(parts, state).await?;
         // An elevation to the admin role makes `role` admin; one to an admin scope opens
         // what that scope covers (read for GET, everything for `admin:write`).
         let scope = if parts.method == axum::http::Method::GET
@@ -336,7 +375,7 @@ impl FromRequestParts<AppState> for Admin {
 
 /// The request context of an admin endpoint, once the client IP is inside
 /// `admin.allowed_ips`; 403 `ip_not_allowed` otherwise (audited for known principals).
-async fn admin_context(parts: &Parts, state: &AppState) -> Result<RequestContext, ApiError> {
+async fn admin_context(parts: &mut Parts, state: &AppState) -> Result<RequestContext, ApiError> {
     let ctx = request_context(parts, state);
     let allowed = ctx
         .ip
@@ -344,17 +383,15 @@ async fn admin_context(parts: &Parts, state: &AppState) -> Result<RequestContext
     if allowed {
         return Ok(ctx);
     }
-    let resource = parts.uri.path();
+    let resource = parts.uri.path().to_owned();
     // Audit refusals of known principals; anonymous probes only reach the log file, so
     // outsiders cannot grow the append-only audit log at will.
-    let who = bearer(parts)
-        .ok()
-        .and_then(|t| state.svc.authenticate(t).ok());
+    let who = signed_in(parts, state).await.ok();
     match who {
         Some(p) => {
             state
                 .svc
-                .audit_access_denied(Some(&p.user_id), &ctx, resource, "ip_not_allowed")
+                .audit_access_denied(Some(&p.user_id), &ctx, &resource, "ip_not_allowed")
                 .await?
         }
         None => {
@@ -395,10 +432,9 @@ impl FromRequestParts<AppState> for ElevationViewer {
     ) -> Result<Self, Self::Rejection> {
         admin_context(parts, state).await?;
         let admin_like = parts.extensions.get::<KeyPrincipal>().is_some()
-            || bearer(parts)
-                .ok()
-                .and_then(|t| state.svc.authenticate(t).ok())
-                .is_some_and(|p| p.role == Role::Admin || p.elevated_scope("admin:read"));
+            || signed_in(parts, state)
+                .await
+                .is_ok_and(|p| p.role == Role::Admin || p.elevated_scope("admin:read"));
         if admin_like {
             let Admin(p, _) = Admin::from_request_parts(parts, state).await?;
             return Ok(ElevationViewer(p, true));

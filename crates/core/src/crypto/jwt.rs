@@ -48,6 +48,16 @@ pub struct Claims {
     /// Scopes an elevation grants, space-separated (RFC 9068 `scope`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Confirmation (RFC 7800): the key a DPoP-bound token is bound to (RFC 9449 `jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim: the JWK SHA-256 thumbprint (RFC 7638) of its DPoP key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The thumbprint, base64url.
+    pub jkt: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -214,6 +224,7 @@ mod tests {
             elevation_id: None,
             base_role: None,
             scope: None,
+            cnf: None,
         }
     }
 

@@ -157,6 +157,7 @@ impl From<Error> for OAuthError {
                 "the authorization server cannot reach its storage; try again",
             ),
             Error::InvalidRequest(m, _) => Self::invalid_request(m),
+            Error::InvalidDpopProof(m) => Self::invalid_dpop_proof(m),
             Error::TooManyAttempts { .. } | Error::RateLimited { .. } => {
                 Self::slow_down("too many attempts; wait before trying again")
             }

@@ -81,6 +81,8 @@ pub struct TokenResponse {
     pub session_id: String,
     /// The signed device cookie to set, after a sign-in.
     pub device_cookie: Option<String>,
+    /// Whether the tokens are bound to a DPoP key (`token_type` DPoP, RFC 9449 §5).
+    pub dpop_bound: bool,
 }
 
 const MAX_DISPLAY_NAME: usize = 100;
@@ -402,6 +404,7 @@ impl Services {
             user_agent: ctx.user_agent.clone(),
             amr,
             auth_time: now,
+            dpop_jkt: ctx.dpop_jkt.clone(),
         };
         tx.insert_session(&session).await?;
         let refresh = self.issue_refresh(tx, &session.id).await?;

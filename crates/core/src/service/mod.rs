@@ -92,6 +92,10 @@ pub struct RequestContext {
     pub device: Option<String>,
     /// The keyed fingerprint of stable request headers.
     pub fingerprint: Option<String>,
+    /// The JWK thumbprint of the key of a valid DPoP proof (RFC 9449) sent to an endpoint
+    /// that issues tokens: a session started by this request binds its tokens to that key,
+    /// and a refresh needs it to be the session's.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Settings the use cases need, taken from the configuration.
@@ -150,13 +154,14 @@ pub struct Services {
     pub(crate) api_key_seen: apikeys::SeenKeys,
     /// When a signature failure of each key was last audited, and how many since.
     pub(crate) signature_failures: std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>,
-    /// Access tokens whose signature verified: SHA-256 of the token to its principal and
-    /// its validity (iat, exp). The time window, revocation and readiness are still checked
-    /// on every use, so a clock that steps back makes a cached token as invalid as a new one.
     /// Keys the account part of login-throttle keys (derived from the master key).
     pub(crate) throttle_pepper: zeroize::Zeroizing<[u8; 32]>,
+    /// Access tokens whose signature verified: SHA-256 of the token to its principal, its
+    /// validity (iat, exp) and its DPoP key. The time window, revocation and readiness are
+    /// still checked on every use, so a clock that steps back makes a cached token as
+    /// invalid as a new one.
     pub(crate) verified_tokens:
-        std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, TokenWindow)>>,
+        std::sync::Mutex<std::collections::HashMap<[u8; 32], VerifiedToken>>,
     /// The risk engine.
     pub(crate) detection: Detection,
     /// `[elevation]` and `[approvals]`.
@@ -176,6 +181,10 @@ pub trait LogoutNotifier: Send + Sync {
 }
 
 /// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
+/// A verified access token's principal (as issued), its validity window and the DPoP key
+/// it is bound to: what [`Services::authenticate`] keeps so the signature is checked once.
+pub(crate) type VerifiedToken = (Principal, TokenWindow, Option<String>);
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TokenWindow {
     pub(crate) iat: i64,

@@ -241,6 +241,7 @@ impl Services {
             user_agent: ctx.user_agent.clone(),
             amr: grant.amr.clone(),
             auth_time: grant.auth_time,
+            dpop_jkt: grant.dpop_jkt.clone(),
         };
         tx.insert_session(&session).await?;
         let refresh = if client.grant_types.iter().any(|g| g == GRANT_REFRESH) {

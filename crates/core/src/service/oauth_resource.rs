@@ -111,6 +111,56 @@ impl Services {
                 .await?)
     }
 
+    /// Checks the DPoP proof sent with `token` (bound to `jkt`): for this request, for this
+    /// token (`ath`), by that key, and never seen before on any node (the replay cache
+    /// lives in the store).
+    pub(crate) async fn check_dpop_proof(
+        &self,
+        token: &str,
+        jkt: &str,
+        req: DpopRequest<'_>,
+    ) -> Result<()> {
+        let now = self.now();
+        let proof = dpop::verify(req.proof, req.method, req.uri, now, Some(token))
+            .map_err(Error::InvalidDpopProof)?;
+        if !crate::crypto::tokens::ct_eq(proof.jkt.as_bytes(), jkt.as_bytes()) {
+            return Err(Error::InvalidDpopProof(
+                "the DPoP proof's key is not the one the token is bound to",
+            ));
+        }
+        if !self
+            .store
+            .use_nonce(&format!("dpop:{jkt}"), &proof.jti, proof.keep_until, now)
+            .await?
+        {
+            return Err(Error::InvalidDpopProof("the DPoP proof was used before"));
+        }
+        Ok(())
+    }
+
+    /// The key of a DPoP proof sent to an endpoint that starts or refreshes a session
+    /// (a POST to `path`): valid, recent and never seen before. The session's tokens are
+    /// then bound to it.
+    pub async fn dpop_sign_in_key(&self, proof: &str, path: &str) -> Result<String> {
+        let now = self.now();
+        let uri = format!("{}{path}", self.settings.issuer.trim_end_matches('/'));
+        let checked =
+            dpop::verify(proof, "POST", &uri, now, None).map_err(Error::InvalidDpopProof)?;
+        if !self
+            .store
+            .use_nonce(
+                &format!("dpop:{}", checked.jkt),
+                &checked.jti,
+                checked.keep_until,
+                now,
+            )
+            .await?
+        {
+            return Err(Error::InvalidDpopProof("the DPoP proof was used before"));
+        }
+        Ok(checked.jkt)
+    }
+
     /// Authenticates a client-credentials token presented at `resource` (the route's
     /// public URL), with the DPoP proof when the request used the `DPoP` scheme.
     pub async fn authenticate_client_token(
@@ -147,26 +197,10 @@ impl Services {
             .and_then(Value::as_str);
         match (bound, dpop) {
             (None, None) => {}
-            (Some(jkt), Some(req)) => {
-                let proof = dpop::verify(req.proof, req.method, req.uri, now, Some(token))
-                    .map_err(|_| Error::InvalidToken("invalid DPoP proof"))?;
-                if proof.jkt != jkt {
-                    return Err(Error::InvalidToken(
-                        "the DPoP proof's key is not the token's",
-                    ));
-                }
-                let key = format!("dpop:{jkt}");
-                if !self
-                    .store
-                    .use_nonce(&key, &proof.jti, proof.keep_until, now)
-                    .await?
-                {
-                    return Err(Error::InvalidToken("DPoP proof replayed"));
-                }
-            }
+            (Some(jkt), Some(req)) => self.check_dpop_proof(token, jkt, req).await?,
             (Some(_), None) => {
-                return Err(Error::InvalidToken(
-                    "a DPoP-bound token needs the DPoP scheme and a proof",
+                return Err(Error::InvalidDpopProof(
+                    "this token is DPoP-bound: send it with the DPoP scheme and a proof (RFC 9449)",
                 ));
             }
             (None, Some(_)) => {

@@ -82,6 +82,10 @@ impl Services {
                 .as_ref()
                 .filter(|g| !g.scopes.is_empty())
                 .map(|g| g.scopes.join(" ")),
+            cnf: session
+                .dpop_jkt
+                .as_ref()
+                .map(|jkt| crate::crypto::jwt::Confirmation { jkt: jkt.clone() }),
         };
         Ok(SecretString::from(self.keyring.sign(&claims, now)?))
     }
@@ -104,6 +108,7 @@ impl Services {
             refresh_token: refresh,
             session_id: session.id.clone(),
             device_cookie: None,
+            dpop_bound: session.dpop_jkt.is_some(),
         })
     }
 
@@ -134,6 +139,21 @@ impl Services {
             .session(&rt.session_id)
             .await?
             .ok_or(Error::InvalidToken("unknown session"))?;
+        // A bound session's refresh token is worth nothing without the key: refused before
+        // it is used, so a thief without the key can neither refresh nor, by replaying a
+        // rotated token, revoke the owner's session.
+        if let Err(why) = dpop_matches(session.dpop_jkt.as_deref(), ctx.dpop_jkt.as_deref()) {
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.token.dpop_refused", Outcome::Failure)
+                    .actor(session.user_id.clone())
+                    .target(session.id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": why})),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidDpopProof(why));
+        }
         let won = rt.rotated_at.is_none() && tx.mark_rotated(&rt.id, now).await?;
         if !won {
             self.revoke_reused_family(tx, ctx, &session, &rt.id, None)
@@ -214,9 +234,37 @@ impl Services {
         Ok(())
     }
 
-    /// Authenticates an access token: signature, issuer, audience, expiry, revocation. No
-    /// database round trip; refuses everything while the revocation view is not current.
+    /// Authenticates an access token sent with the Bearer scheme: signature, issuer,
+    /// audience, expiry, revocation. No database round trip; refuses everything while the
+    /// revocation view is not current. A DPoP-bound token is refused: it needs its proof
+    /// ([`Self::authenticate_dpop`]).
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
+        match self.verify_access_token(token)? {
+            (p, None) => Ok(p),
+            (_, Some(_)) => Err(Error::InvalidDpopProof(
+                "this token is DPoP-bound: send it with the DPoP scheme and a proof (RFC 9449)",
+            )),
+        }
+    }
+
+    /// Authenticates an access token sent with the DPoP scheme (RFC 9449 §7): everything
+    /// [`Self::authenticate`] checks, and a proof for this request and this token (`ath`)
+    /// by the key the token is bound to, used once on any node.
+    pub async fn authenticate_dpop(
+        &self,
+        token: &str,
+        request: super::DpopRequest<'_>,
+    ) -> Result<Principal> {
+        let (p, jkt) = self.verify_access_token(token)?;
+        let jkt = jkt.ok_or(Error::InvalidToken(
+            "the token is not DPoP-bound: send it with the Bearer scheme",
+        ))?;
+        self.check_dpop_proof(token, &jkt, request).await?;
+        Ok(p)
+    }
+
+    /// The principal of a current access token, and the DPoP key it is bound to.
+    fn verify_access_token(&self, token: &str) -> Result<(Principal, Option<String>)> {
         if !self.health.ready() {
             return Err(Error::Unavailable(
                 "database unreachable; failing closed".into(),
@@ -232,12 +280,12 @@ impl Services {
             .lock()
             .ok()
             .and_then(|m| m.get(&digest).cloned());
-        if let Some((p, window)) = cached {
+        if let Some((p, window, jkt)) = cached {
             window.check(now)?;
             if self.revocations.is_revoked(&p.session_id) {
                 return Err(Error::InvalidToken("session revoked"));
             }
-            return Ok(self.apply_elevation(p, now));
+            return Ok((self.apply_elevation(p, now), jkt));
         }
         let claims = self
             .keyring
@@ -288,6 +336,7 @@ impl Services {
             (false, None) => (role, None),
             _ => return Err(Error::InvalidToken("inconsistent elevation claims")),
         };
+        let jkt = claims.cnf.map(|c| c.jkt);
         // Cached as issued (the user's own role); the elevation is applied on every use.
         let p = Principal {
             user_id: claims.sub,
@@ -300,14 +349,14 @@ impl Services {
         };
         if let Ok(mut m) = self.verified_tokens.lock() {
             if m.len() >= 100_000 {
-                m.retain(|_, (_, w)| w.exp > now);
+                m.retain(|_, (_, w, _)| w.exp > now);
                 if m.len() >= 100_000 {
                     m.clear();
                 }
             }
-            m.insert(digest, (p.clone(), window));
+            m.insert(digest, (p.clone(), window, jkt.clone()));
         }
-        Ok(self.apply_elevation(p, now))
+        Ok((self.apply_elevation(p, now), jkt))
     }
 
     /// The principal as it stands at `now`: an elevation in force lends its role; one that
@@ -323,5 +372,28 @@ impl Services {
             None => {}
         }
         p
+    }
+}
+
+/// Whether a refresh's DPoP proof fits its session: a bound session needs a proof by its
+/// key; an unbound one takes none (its tokens stay bearer tokens).
+fn dpop_matches(
+    session: Option<&str>,
+    proof: Option<&str>,
+) -> std::result::Result<(), &'static str> {
+    match (session, proof) {
+        (None, None) => Ok(()),
+        (Some(bound), Some(key))
+            if crate::crypto::tokens::ct_eq(bound.as_bytes(), key.as_bytes()) =>
+        {
+            Ok(())
+        }
+        (Some(_), Some(_)) => Err("the DPoP proof's key is not the one this session is bound to"),
+        (Some(_), None) => {
+            Err("this session's tokens are DPoP-bound: refresh with a DPoP proof by its key")
+        }
+        (None, Some(_)) => Err(
+            "this session is not DPoP-bound: refresh without a DPoP proof, or sign in again with one",
+        ),
     }
 }

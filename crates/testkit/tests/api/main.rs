@@ -39,6 +39,7 @@ mod connections;
 mod crypto;
 mod datadir;
 mod detection;
+mod dpop_sessions;
 mod elevation;
 mod gateway;
 mod gdpr;

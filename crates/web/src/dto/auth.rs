@@ -184,7 +184,8 @@ pub struct TokenBody {
     pub status: &'static str,
     /// EdDSA-signed JWT.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`; `DPoP` when the sign-in sent a DPoP proof and the tokens are bound to its
+    /// key (RFC 9449 §5).
     pub token_type: &'static str,
     /// Access-token lifetime, seconds.
     pub expires_in: i64,
@@ -199,7 +200,7 @@ impl From<TokenResponse> for TokenBody {
         Self {
             status: "ok",
             access_token: t.access_token.expose_secret().to_owned(),
-            token_type: "Bearer",
+            token_type: if t.dpop_bound { "DPoP" } else { "Bearer" },
             expires_in: t.expires_in,
             refresh_token: t.refresh_token.expose_secret().to_owned(),
             session_id: t.session_id,

@@ -319,7 +319,7 @@ pub async fn deny_held(
     ))]
 pub async fn break_glass(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    crate::extract::SignInCtx(ctx): crate::extract::SignInCtx,
     ApiJson(body): ApiJson<BreakGlassRequest>,
 ) -> ApiResult<Json<TokenBody>> {
     Ok(Json(

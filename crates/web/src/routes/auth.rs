@@ -11,7 +11,7 @@ use crate::dto::{
     RegisterRequest, SessionBody, SessionList, TokenBody, UserBody, UserEnvelope,
 };
 use crate::error::{ApiResult, Problem};
-use crate::extract::{AnyAuth, ApiJson, Auth, Ctx, Enrolling};
+use crate::extract::{AnyAuth, ApiJson, Auth, Ctx, Enrolling, SignInCtx};
 use axum::http::{HeaderMap, HeaderValue, header};
 use portcullis_core::service::{LoginOutcome, TokenResponse};
 use secrecy::ExposeSecret;
@@ -79,7 +79,7 @@ pub async fn register(
     ))]
 pub async fn login(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    SignInCtx(ctx): SignInCtx,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<(HeaderMap, Json<LoginBody>)> {
     let outcome = s
@@ -140,7 +140,7 @@ pub(crate) fn signed_in(s: &AppState, t: TokenResponse) -> (HeaderMap, Json<Toke
     ))]
 pub async fn refresh(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    SignInCtx(ctx): SignInCtx,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenBody>> {
     let tokens = s.svc.refresh(&ctx, &body.refresh_token).await;

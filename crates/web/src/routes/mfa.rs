@@ -85,7 +85,7 @@ pub async fn confirm(
     ))]
 pub async fn verify(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    crate::extract::SignInCtx(ctx): crate::extract::SignInCtx,
     ApiJson(body): ApiJson<MfaVerifyRequest>,
 ) -> ApiResult<(axum::http::HeaderMap, Json<TokenBody>)> {
     let factor = match (&body.code, &body.recovery_code) {

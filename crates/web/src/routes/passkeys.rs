@@ -111,7 +111,7 @@ pub async fn login_start(
     ))]
 pub async fn login_finish(
     State(s): State<AppState>,
-    Ctx(ctx): Ctx,
+    crate::extract::SignInCtx(ctx): crate::extract::SignInCtx,
     ApiJson(body): ApiJson<PasskeyLoginFinishRequest>,
 ) -> ApiResult<(axum::http::HeaderMap, Json<TokenBody>)> {
     let t = s
