@@ -77,4 +77,18 @@ impl LogoutNotifier for Notifier {
             }
         });
     }
+
+    fn sessions_ended(&self, sids: Vec<String>) {
+        let services = self.services.clone();
+        tokio::spawn(async move {
+            if let Some(svc) = services.upgrade()
+                && let Err(e) = svc.end_grants_from(&sids).await
+            {
+                tracing::warn!(
+                    "the grants of {} ended sessions were not all ended: {e}",
+                    sids.len()
+                );
+            }
+        });
+    }
 }

@@ -452,6 +452,9 @@ impl Services {
         for id in ids {
             self.revocations.insert(id, now);
         }
+        if let (false, Some(n)) = (ids.is_empty(), self.logout_notifier.get()) {
+            n.sessions_ended(ids.to_vec());
+        }
     }
 
     /// The caller's user record.

@@ -178,13 +178,19 @@ pub struct Services {
 pub trait LogoutNotifier: Send + Sync {
     /// Sends `logout_token` to `uri` for `client_id`.
     fn notify(&self, client_id: String, uri: String, logout_token: String);
+
+    /// Sessions `sids` were just revoked (by any path: a sign-out, a revocation by the person
+    /// or an administrator, a lock, a password change, refresh-token reuse): ends the grants
+    /// that came from them and tells their clients, off the request path, through
+    /// [`Services::end_grants_from`].
+    fn sessions_ended(&self, sids: Vec<String>);
 }
 
-/// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
 /// A verified access token's principal (as issued), its validity window and the DPoP key
 /// it is bound to: what [`Services::authenticate`] keeps so the signature is checked once.
 pub(crate) type VerifiedToken = (Principal, TokenWindow, Option<String>);
 
+/// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TokenWindow {
     pub(crate) iat: i64,

@@ -197,15 +197,50 @@ impl Services {
             );
         }
         tx.commit().await?;
+        // The clients hear of it from end_grants_from, as for every other way a session ends.
         self.note_revoked(&revoked, now);
-        let mut told: Vec<&str> = Vec::new();
-        for g in &grants {
-            if !told.contains(&g.client_id.as_str()) {
-                told.push(&g.client_id);
-                self.backchannel_logout(&g.client_id, user_id, sid).await;
+        Ok(revoked)
+    }
+
+    /// Sessions `sids` were revoked: the grants that came from each (the applications the
+    /// person signed in to from that browser session) end too, each audited, and every
+    /// client of them with a `backchannel_logout_uri` is told once per session. A grant
+    /// session among `sids` has no grants of its own, and one whose grants had already
+    /// ended (in the same revocation, as when an account is locked) still has its clients
+    /// told.
+    pub async fn end_grants_from(&self, sids: &[String]) -> Result<()> {
+        let ctx = RequestContext::default();
+        for sid in sids {
+            let now = self.now();
+            let mut tx = self.store.begin().await?;
+            let grants = tx.clients().grants_from(sid).await?;
+            if grants.is_empty() {
+                continue;
+            }
+            let mut ended = Vec::new();
+            for g in &grants {
+                ended.extend(
+                    self.end_grant(tx.as_mut(), &ctx, "system", &g.id, "sign_in_ended")
+                        .await?,
+                );
+            }
+            tx.commit().await?;
+            // Directly: these are grant sessions, with nothing further to end.
+            for id in &ended {
+                self.revocations.insert(id, now);
+            }
+            let mut told: Vec<&str> = Vec::new();
+            for g in &grants {
+                let Some(user_id) = g.user_id.as_deref() else {
+                    continue;
+                };
+                if !told.contains(&g.client_id.as_str()) {
+                    told.push(&g.client_id);
+                    self.backchannel_logout(&g.client_id, user_id, sid).await;
+                }
             }
         }
-        Ok(revoked)
+        Ok(())
     }
 
     /// Tells a client with a `backchannel_logout_uri` that the sign-in `sid` of `user_id`

@@ -4,8 +4,8 @@
 
 use portcullis_core::model::Role;
 use portcullis_core::oauth::pkce::Challenge;
-use portcullis_testkit::{Backend, STRONG, client};
-use serde_json::json;
+use portcullis_testkit::{Backend, STRONG, TestServer, client};
+use serde_json::{Value, json};
 
 use crate::oauth::{encode, form, jwt_part, server};
 use crate::oidc::{
@@ -17,7 +17,8 @@ use crate::send;
 on_both!(
     refresh_rotation_with_grace,
     pushed_requests_and_logout,
-    the_account_page_disconnects_apps
+    the_account_page_disconnects_apps,
+    every_way_a_sign_in_ends_tells_the_client
 );
 
 async fn refresh_rotation_with_grace(be: Backend) {
@@ -395,4 +396,109 @@ async fn the_account_page_disconnects_apps(be: Backend) {
         )
         .await;
     assert_eq!(again.status, 404);
+}
+
+/// A sign-in through the hosted pages and the app's code exchange: the app's access token
+/// and the sign-in's `sid`.
+async fn app_grant(srv: &TestServer, client_id: &str, email: &str) -> (String, String) {
+    let mut b = Browser::new(srv);
+    let a = b.get(&authorize_url(client_id, "")).await;
+    let signed = sign_in(&mut b, &a, email, STRONG).await;
+    // Consent is asked the first time only.
+    let asked = signed
+        .location
+        .as_deref()
+        .is_some_and(|l| l.starts_with("/oauth2/consent"));
+    let back = if asked {
+        consent(&mut b, &signed, true).await
+    } else {
+        signed
+    };
+    let code = code_of(srv, &back);
+    let (s, t) = exchange(srv, client_id, &code).await;
+    assert_eq!(s, 200, "{t}");
+    let sid = jwt_part(t["id_token"].as_str().unwrap(), 1)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (t["access_token"].as_str().unwrap().to_owned(), sid)
+}
+
+/// The claims of the next logout token the client's endpoint receives.
+async fn next_logout(logouts: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Value {
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), logouts.recv())
+        .await
+        .expect("a logout token within 10 s")
+        .unwrap();
+    jwt_part(body.strip_prefix("logout_token=").unwrap(), 1)
+}
+
+async fn userinfo(srv: &TestServer, at: &str) -> u16 {
+    send(client().get(srv.url("/oauth2/userinfo")).bearer_auth(at))
+        .await
+        .0
+}
+
+/// A sign-in can end without the application asking (RP-initiated logout is above): the
+/// person revokes the browser session from the API, or an administrator locks the account.
+/// Either way the grants that came from it end and the client hears of it by back-channel
+/// logout, for that sign-in's `sid`.
+async fn every_way_a_sign_in_ends_tells_the_client(be: Backend) {
+    let srv = server(be).await;
+    let user_id = srv.user("gus@example.com", STRONG, Role::User).await;
+    srv.user("root@example.com", STRONG, Role::Admin).await;
+    let (bcl, mut logouts) = logout_receiver().await;
+    let (id, _) = register_app(&srv, "none", |s| {
+        s.backchannel_logout_uri = Some(bcl.clone());
+    })
+    .await;
+
+    // The person revokes the browser session from the API.
+    let (at, sid) = app_grant(&srv, &id, "gus@example.com").await;
+    assert_eq!(userinfo(&srv, &at).await, 200);
+    let mine = portcullis_testkit::access(&srv.login("gus@example.com", STRONG).await);
+    let (s, _, _) = send(
+        client()
+            .delete(srv.url(&format!("/api/v1/auth/sessions/{sid}")))
+            .bearer_auth(&mine),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let lt = next_logout(&mut logouts).await;
+    assert_eq!(
+        (lt["sid"].as_str(), lt["aud"].as_str()),
+        (Some(sid.as_str()), Some(id.as_str()))
+    );
+    assert_eq!(lt["sub"], user_id.as_str());
+    assert_eq!(
+        userinfo(&srv, &at).await,
+        401,
+        "the app's grant ended with the sign-in"
+    );
+
+    // An administrator locks the account: every sign-in ends, and the client is told.
+    let (at, sid) = app_grant(&srv, &id, "gus@example.com").await;
+    let admin = portcullis_testkit::access(&srv.login("root@example.com", STRONG).await);
+    let (s, _, _) = send(
+        client()
+            .post(srv.url(&format!("/api/v1/admin/users/{user_id}/lock")))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let lt = next_logout(&mut logouts).await;
+    assert_eq!(lt["sid"].as_str(), Some(sid.as_str()));
+    assert_eq!(userinfo(&srv, &at).await, 401);
+    let events = srv.services.audit_page(0, 1000).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "auth.session.revoked" && e.details.contains("sign_in_ended"))
+    );
+    // Nothing more: one notice per sign-in, none for the API sessions.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), logouts.recv())
+            .await
+            .is_err()
+    );
 }
