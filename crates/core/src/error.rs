@@ -40,6 +40,12 @@ pub enum Error {
     /// An expired, revoked, badly signed or unknown token.
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
+    /// An administrator asked the user to change the password first.
+    #[error("password change required")]
+    PasswordChangeRequired,
+    /// The password was right, but the account's address was never proved.
+    #[error("email address not verified")]
+    EmailNotVerified,
     /// A DPoP proof (RFC 9449) that is missing where a bound token needs one, malformed,
     /// stale, replayed, or by another key than the token's.
     #[error("invalid DPoP proof: {0}")]

@@ -4,6 +4,7 @@
 //! ([`store::Store`], [`clock::Clock`], [`rand::Rng`]) that the outer crates implement.
 //! Nothing here speaks HTTP or SQL; time and randomness always come in as parameters.
 
+pub mod accounts;
 pub mod alerting;
 pub mod approvals;
 pub mod audit;

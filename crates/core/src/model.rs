@@ -78,6 +78,12 @@ pub struct User {
     pub mfa_enabled: bool,
     /// Locked by an admin or automated response: no login, no refresh.
     pub locked: bool,
+    /// The address was proved: a code sent to it came back, or a password was reset
+    /// through it.
+    pub email_verified: bool,
+    /// Set by an administrator: the user's tokens open nothing but changing the password
+    /// until it is changed.
+    pub must_change_password: bool,
     /// Creation time.
     pub created_at: UnixTime,
     /// Last change.

@@ -509,6 +509,8 @@ pub trait Tx: Send {
     fn approvals(&mut self) -> &mut dyn crate::approvals::ApprovalWrites;
     /// Changes to OAuth clients.
     fn clients(&mut self) -> &mut dyn crate::oauth::clients::ClientWrites;
+    /// Account recovery and administration (codes by mail, role, profile).
+    fn accounts(&mut self) -> &mut dyn crate::accounts::AccountWrites;
     /// Commits.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

@@ -50,6 +50,9 @@ pub(crate) async fn authenticate(
         )))
         .into_response());
     }
+    if p.password_change {
+        return Err(ApiError::from(Error::PasswordChangeRequired).into_response());
+    }
     if p.api_key.is_none() && portcullis_http::context::lacks_required_factor(state, &p) {
         return Err(ApiError::from(Error::MfaEnrollmentRequired).into_response());
     }
@@ -129,6 +132,7 @@ mod tests {
                 signing: SigningMode::None,
             }),
             elevation: None,
+            password_change: false,
         }
     }
 

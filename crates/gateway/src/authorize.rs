@@ -166,6 +166,7 @@ mod tests {
                 signing,
             }),
             elevation: None,
+            password_change: false,
         }
     }
 

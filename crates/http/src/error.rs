@@ -119,6 +119,18 @@ impl From<Error> for ApiError {
                 format!("The token is not valid: {why}."),
             )
             .bearer_error("invalid_token", why),
+            Error::PasswordChangeRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "An administrator asked you to change your password: POST /api/v1/auth/password, \
+                 then refresh your tokens.",
+            ),
+            Error::EmailNotVerified => Self::new(
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "Confirm your email address first: open the link in the mail we sent (a new one \
+                 was sent if the last had expired).",
+            ),
             Error::InvalidDpopProof(why) => {
                 let mut e = Self::new(
                     StatusCode::UNAUTHORIZED,

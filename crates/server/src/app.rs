@@ -280,6 +280,7 @@ impl App {
             self_registration: config.auth.self_registration,
             step_up_max_age: i64::try_from(config.auth.step_up_max_age_seconds).unwrap_or(600),
             signature_window: i64::try_from(config.auth.signature_window_seconds).unwrap_or(300),
+            verify_on_register: config.email.verify_on_register,
             audit: AuditSettings {
                 origin: config.audit.origin(&config.server.public_url),
                 checkpoint_every_entries: config.audit.checkpoint_every_entries,
@@ -328,6 +329,8 @@ impl App {
         );
         services.set_deny_list(deny);
         crate::backchannel::Notifier::install(&services);
+        crate::mail::SmtpMailer::install(&config.email, &services)
+            .map_err(std::io::Error::other)?;
         if let Some(var) = &config.oauth.registration_token_env {
             // Fail closed: a configured but missing or short token does not start the server.
             let token = std::env::var(var).unwrap_or_default();

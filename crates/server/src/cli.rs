@@ -135,6 +135,9 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    #[command(flatten)]
+    /// list, set-role, reset-password, delete.
+    More(crate::cli_users::MoreUsers),
 }
 
 /// `audit ...`
@@ -751,6 +754,9 @@ async fn execute(
             crate::cli_approvals::break_glass(command, cfg, rng).await
         }
         Command::Clients { command } => crate::cli_clients::run(command, cfg, rng).await,
+        Command::Users {
+            command: UsersCommand::More(command),
+        } => crate::cli_users::run(command, cfg, rng, generated_password).await,
         Command::Keys {
             command: KeysCommand::RotateSigning,
         } => {

@@ -1112,8 +1112,8 @@ macro_rules! sql_backend {
                 // The old plaintext column keeps the id: unique, not null, and says nothing.
                 sqlx::query(
                     "INSERT INTO users (id, email, display_name, email_enc, display_name_enc, email_bidx, role, password_hash,
-                                        mfa_enabled, locked, created_at, updated_at)
-                     VALUES ($1, $1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                        mfa_enabled, locked, created_at, updated_at, email_verified, must_change_password)
+                     VALUES ($1, $1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&u.id)
                 .bind(email_enc)
@@ -1125,6 +1125,8 @@ macro_rules! sql_backend {
                 .bind(u.locked)
                 .bind(u.created_at)
                 .bind(u.updated_at)
+                .bind(u.email_verified)
+                .bind(u.must_change_password)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(|e| match map_err(e) {
@@ -2052,6 +2054,10 @@ macro_rules! sql_backend {
             }
 
             fn clients(&mut self) -> &mut dyn portcullis_core::oauth::clients::ClientWrites {
+                self
+            }
+
+            fn accounts(&mut self) -> &mut dyn portcullis_core::accounts::AccountWrites {
                 self
             }
 

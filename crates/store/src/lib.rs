@@ -4,6 +4,7 @@
 //! how a write transaction begins, how the audit head is locked, how revocations are pushed.
 //! sqlx errors stop here.
 
+mod accounts;
 mod approvals;
 mod clients;
 mod common;

@@ -117,6 +117,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "session_dpop",
         sql: include_str!("../migrations/sqlite/0020_session_dpop.sql"),
     },
+    Migration {
+        version: 21,
+        name: "account_email",
+        sql: include_str!("../migrations/sqlite/0021_account_email.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -219,6 +224,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 20,
         name: "session_dpop",
         sql: include_str!("../migrations/postgres/0020_session_dpop.sql"),
+    },
+    Migration {
+        version: 21,
+        name: "account_email",
+        sql: include_str!("../migrations/postgres/0021_account_email.sql"),
     },
 ];
 

@@ -10,6 +10,7 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 crate::common::sql_backend!(Postgres, PgStore, PgTx, "postgres");
 crate::approvals::approval_backend!(sqlx::Postgres, PgStore, PgTx);
 crate::clients::client_backend!(sqlx::Postgres, PgStore, PgTx);
+crate::accounts::account_backend!(sqlx::Postgres, PgTx);
 
 crate::migrate::migration_runner!(Postgres, crate::migrate::POSTGRES);
 

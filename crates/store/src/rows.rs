@@ -12,7 +12,7 @@ macro_rules! row_codecs {
         /// The user columns, with the subject's wrapped DEK and the sealed KEK that wraps it
         /// (scalar subqueries, so `FOR UPDATE` locks only the user row).
         const USER_COLS: &str = "id, email, display_name, email_enc, display_name_enc, role, password_hash, mfa_enabled,
-            locked, created_at, updated_at,
+            locked, created_at, updated_at, email_verified, must_change_password,
             (SELECT kek_version FROM deks WHERE deks.subject = users.id) AS dek_kek,
             (SELECT wrapped FROM deks WHERE deks.subject = users.id) AS dek_wrapped,
             (SELECT sealed FROM keks WHERE keks.version = (SELECT kek_version FROM deks WHERE deks.subject = users.id)) AS kek_sealed";
@@ -102,6 +102,8 @@ macro_rules! row_codecs {
                 locked: r.try_get("locked").map_err(map_err)?,
                 created_at: r.try_get("created_at").map_err(map_err)?,
                 updated_at: r.try_get("updated_at").map_err(map_err)?,
+                email_verified: r.try_get("email_verified").map_err(map_err)?,
+                must_change_password: r.try_get("must_change_password").map_err(map_err)?,
             })
         }
 

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 crate::common::sql_backend!(Sqlite, SqliteStore, SqliteTx, "sqlite");
 crate::approvals::approval_backend!(sqlx::Sqlite, SqliteStore, SqliteTx);
 crate::clients::client_backend!(sqlx::Sqlite, SqliteStore, SqliteTx);
+crate::accounts::account_backend!(sqlx::Sqlite, SqliteTx);
 
 crate::migrate::migration_runner!(Sqlite, crate::migrate::SQLITE);
 

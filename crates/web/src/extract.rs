@@ -255,6 +255,9 @@ impl FromRequestParts<AppState> for Auth {
             return Err(session_required());
         }
         let p = signed_in(parts, state).await?;
+        if p.password_change {
+            return Err(Error::PasswordChangeRequired.into());
+        }
         if lacks_required_factor(state, &p) {
             return Err(Error::MfaEnrollmentRequired.into());
         }
@@ -280,8 +283,9 @@ impl FromRequestParts<AppState> for AnyAuth {
     }
 }
 
-/// An authenticated user on the endpoints that stay open before enrolment (MFA setup and
-/// confirmation, logout).
+/// An authenticated user on the endpoints that stay open before enrolment and before a
+/// password change an administrator asked for (MFA setup and confirmation, changing the
+/// password, logout).
 pub struct Enrolling(pub Principal);
 
 impl FromRequestParts<AppState> for Enrolling {
@@ -334,6 +338,9 @@ impl FromRequestParts<AppState> for Admin {
             return Ok(Admin(p.clone(), ctx));
         }
         let p = signed_in(parts, state).await?;
+        if p.password_change {
+            return Err(Error::PasswordChangeRequired.into());
+        }
         // An elevation to the admin role makes `role` admin; one to an admin scope opens
         // what that scope covers (read for GET, everything for `admin:write`).
         let scope = if parts.method == axum::http::Method::GET

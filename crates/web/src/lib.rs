@@ -77,11 +77,13 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::oauth_device::router())
         .merge(routes::oauth_logout::router())
         .merge(routes::oauth_register::router())
+        .merge(routes::oauth_recovery::router())
         .merge(routes::alerts::router())
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())
         .merge(routes::detection::router())
         .merge(routes::approvals::router())
+        .merge(routes::recovery::router())
         .fallback(routes::meta::not_found)
         .method_not_allowed_fallback(routes::meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -9,6 +9,7 @@ use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
     admin, alerts, apikeys, approvals, auth, clients, detection, gdpr, meta, mfa, passkeys,
+    recovery,
 };
 
 struct BearerScheme;
@@ -248,10 +249,11 @@ impl Modify for Links {
         approvals::approve_elevation, approvals::deny_elevation, approvals::revoke_elevation,
         approvals::list_approvals, approvals::approve_held, approvals::deny_held,
         approvals::break_glass, approvals::create_user,
+        recovery::forgot, recovery::reset, recovery::verify_email, recovery::admin_password_reset, recovery::update_user,
     ),
     components(schemas(Problem, FieldErrorSchema, dto::ElevationRequest, dto::ElevationBody, dto::ElevationList,
         dto::DecisionRequest, dto::VoteBody, dto::HeldBody, dto::ApprovalBody, dto::ApprovalList, dto::BreakGlassRequest,
-        dto::CreateUserRequest, dto::ClientCreateRequest, dto::ClientUpdateRequest, dto::ClientBody, dto::ClientList, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
+        dto::CreateUserRequest, dto::ForgotPasswordRequest, dto::ResetPasswordRequest, dto::VerifyEmailRequest, dto::UserPatchRequest, dto::ClientCreateRequest, dto::ClientUpdateRequest, dto::ClientBody, dto::ClientList, dto::UserBody, dto::UserEnvelope, dto::TokenBody, dto::SessionBody,
         dto::SessionList, dto::ConnectedAppList, dto::ConnectedAppBody, dto::UserList, dto::AuditEventBody, dto::AuditPage, dto::AuditVerifyBody, dto::HealthBody,
         dto::LoginBody, dto::MfaRequiredBody, dto::MfaSetupBody, dto::RecoveryCodesBody, dto::StepUpBody,
         dto::CeremonyBody, dto::PasskeyBody, dto::PasskeyList, dto::CheckpointBody, dto::InclusionProofBody,

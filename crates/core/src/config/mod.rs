@@ -14,6 +14,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod detection;
+mod email;
 mod keys;
 mod oauth;
 mod routes;
@@ -23,6 +24,7 @@ pub use approvals::*;
 pub use audit::*;
 pub use auth::*;
 pub use detection::*;
+pub use email::*;
 pub use keys::*;
 pub use oauth::*;
 pub use routes::*;
@@ -98,6 +100,8 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// `[oauth]`: the OpenID provider's switches (dynamic client registration).
     pub oauth: OAuthConfig,
+    /// `[email]`: mail to people (resets, invitations, verification, notifications).
+    pub email: EmailConfig,
 }
 
 impl Config {
@@ -122,6 +126,18 @@ impl Config {
 
     /// Checks values that the types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.email.enabled() && !self.email.from.contains('@') {
+            return Err(bad(
+                "email.from",
+                "the sender's address is required with email.smtp_url, e.g. \"Portcullis <no-reply@example.com>\"",
+            ));
+        }
+        if self.email.verify_on_register && !self.email.enabled() {
+            return Err(bad(
+                "email.verify_on_register",
+                "verification codes are sent by mail: set email.smtp_url",
+            ));
+        }
         let url = &self.server.public_url;
         if !(url.starts_with("http://") || url.starts_with("https://"))
             || url.len() < 10

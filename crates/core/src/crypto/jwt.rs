@@ -48,6 +48,10 @@ pub struct Claims {
     /// Scopes an elevation grants, space-separated (RFC 9068 `scope`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Set while an administrator requires the user to change the password: the token
+    /// opens nothing but that.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pwd_change: bool,
     /// Confirmation (RFC 7800): the key a DPoP-bound token is bound to (RFC 9449 `jkt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
@@ -224,6 +228,7 @@ mod tests {
             elevation_id: None,
             base_role: None,
             scope: None,
+            pwd_change: false,
             cnf: None,
         }
     }

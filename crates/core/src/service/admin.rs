@@ -229,6 +229,11 @@ impl Services {
         .await?;
         tx.commit().await?;
         self.note_revoked(&revoked, now);
+        self.notify_user(
+            user_id,
+            super::Notice::SecondFactorRemoved("every second factor, by an administrator"),
+        )
+        .await;
         Ok(())
     }
 
@@ -397,11 +402,16 @@ impl Services {
     }
 
     /// Housekeeping: forgets sessions that ended more than a day ago (their tokens are long
-    /// expired) and stale throttle entries.
+    /// expired), stale throttle entries, and reset and invitation codes a day after they
+    /// expired.
     pub async fn purge_expired(&self) -> Result<u64> {
         let now = self.now();
         let keep = self.settings.access_ttl.max(86_400);
-        Ok(self.store.purge_expired(now - keep, now).await?)
+        let mut n = self.store.purge_expired(now - keep, now).await?;
+        let mut tx = self.store.begin().await?;
+        n += tx.accounts().purge_email_codes(now - 86_400).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Rotates the access-token signing key.

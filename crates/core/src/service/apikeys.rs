@@ -352,6 +352,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
+        self.notify(&owner, &super::Notice::ApiKeyCreated(spec.name.clone()));
         Ok(issued)
     }
 
@@ -546,6 +547,8 @@ impl Services {
             password_hash: None,
             mfa_enabled: false,
             locked: false,
+            email_verified: false,
+            must_change_password: false,
             created_at: now,
             updated_at: now,
         };
@@ -635,6 +638,7 @@ impl Services {
                     signing: key.signing,
                 }),
                 elevation: None,
+                password_change: false,
             },
             key,
         ))
@@ -767,6 +771,7 @@ impl Services {
                     signing: SigningMode::None,
                 }),
                 elevation: None,
+                password_change: false,
             }));
         }
         Ok(None)

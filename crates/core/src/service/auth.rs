@@ -32,6 +32,9 @@ pub struct Principal {
     pub api_key: Option<super::ApiKeyGrant>,
     /// The just-in-time elevation in force (its role is already `role`).
     pub elevation: Option<ElevationGrant>,
+    /// An administrator asked this user to change the password: the token opens nothing
+    /// but that (and reading the account, signing out).
+    pub password_change: bool,
 }
 
 /// An approved elevation carried by a session's access token.
@@ -127,8 +130,42 @@ impl Services {
             return Err(Error::Forbidden("registration is closed".into()));
         }
         self.registration_gate(ctx, altcha).await?;
-        self.create_user(ctx, email, password, display_name, Role::User, None)
-            .await
+        let created = self
+            .create_user(ctx, email, password, display_name, Role::User, None)
+            .await;
+        if !self.settings.verify_on_register {
+            return created;
+        }
+        match created {
+            Ok(user) => {
+                self.send_verification(ctx, &user).await?;
+                Ok(user)
+            }
+            // With verification by mail, the answer never says that an address has an
+            // account: the same 201 with an account that does not exist, and its owner is
+            // told by mail.
+            Err(Error::Conflict(_)) => {
+                let parsed = Self::parse_email(email)?;
+                if let Some(owner) = self.user_by_email(&parsed).await? {
+                    self.notify(&owner, &super::Notice::RegistrationAttempt);
+                }
+                let now = self.now();
+                Ok(User {
+                    id: new_id(now, self.rng.as_ref()),
+                    email: parsed,
+                    display_name: Self::check_display_name(display_name)?,
+                    role: Role::User,
+                    password_hash: None,
+                    mfa_enabled: false,
+                    locked: false,
+                    email_verified: false,
+                    must_change_password: false,
+                    created_at: now,
+                    updated_at: now,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Refuses the attempt when any of `keys` is blocked.
@@ -281,6 +318,21 @@ impl Services {
             return Err(Error::InvalidCredentials);
         };
 
+        // The password was right; an address never proved (`verify_on_register`) is the
+        // only thing between it and a session.
+        if self.unverified(ctx, &user).await? {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.login.failed", Outcome::Failure)
+                    .actor(user.id.clone())
+                    .target(user.id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": "email_not_verified"})),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::EmailNotVerified);
+        }
         let (assessment, decision) = self.assess_sign_in(ctx, &user, &gate).await?;
         let rehash = match &stored {
             Some(h) if self.hasher.needs_rehash(h) => {
@@ -378,6 +430,15 @@ impl Services {
         .await?;
         tx.commit().await?;
         self.note_revoked(&evicted, now);
+        if new_device {
+            self.notify(
+                &user,
+                &super::Notice::NewDevice {
+                    ip: ctx.ip.map(|ip| ip.to_string()),
+                    user_agent: ctx.user_agent.clone(),
+                },
+            );
+        }
         let mut t = self.token_response(&user, &session, refresh, None)?;
         t.device_cookie = Some(device_cookie);
         Ok(LoginOutcome::Tokens(t))
@@ -634,6 +695,9 @@ impl Services {
         let mut tx = self.store.begin().await?;
         tx.lock_user(&user.id).await?;
         tx.set_password_hash(&user.id, &hash, now).await?;
+        tx.accounts()
+            .set_must_change_password(&user.id, false, now)
+            .await?;
         let ids = self
             .revoke_all_sessions(
                 tx.as_mut(),
@@ -654,6 +718,7 @@ impl Services {
         .await?;
         tx.commit().await?;
         self.note_revoked(&ids, now);
+        self.notify(&user, &super::Notice::PasswordChanged);
         Ok(())
     }
 }

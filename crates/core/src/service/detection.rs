@@ -678,6 +678,15 @@ impl Services {
         let account_key = self.throttle_keys(&user.email, None).account;
         self.clear_flag_after_factor(tx, ctx, &user.id).await?;
         let (cookie, new_device) = self.remember_device(tx, ctx, &user.id).await?;
+        if new_device {
+            self.notify(
+                user,
+                &super::Notice::NewDevice {
+                    ip: ctx.ip.map(|ip| ip.to_string()),
+                    user_agent: ctx.user_agent.clone(),
+                },
+            );
+        }
         self.insert_login_event(
             tx,
             ctx,

@@ -654,6 +654,10 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        self.notify(
+            &user,
+            &super::Notice::SecondFactorRemoved("an authenticator app"),
+        );
         Ok(())
     }
 }

@@ -24,10 +24,12 @@ mod oauth_register;
 mod oauth_resource;
 mod passkeys;
 mod playbooks;
+mod recovery;
 mod registration;
 mod request_signatures;
 mod tlog;
 mod tokens;
+mod user_admin;
 mod users;
 
 use std::net::IpAddr;
@@ -68,10 +70,12 @@ pub use oauth_register::{REGISTRATION_PATH, registration_response};
 pub use oauth_resource::{CLIENT_GRANT_PREFIX, DpopRequest, is_app_token, is_client_token};
 pub use passkeys::{CEREMONY_TTL, CeremonyStart, MAX_PASSKEYS, PasskeyRegistered, relying_party};
 pub use playbooks::{ResponseResult, ResponseSource};
+pub use recovery::Notice;
 pub use request_signatures::SignedRequest;
 pub use tlog::{
     AuditMetrics, ConsistencyProof, ExportedEntry, InclusionProof, LatestCheckpoint, verify_export,
 };
+pub use user_admin::UserPatch;
 
 use crate::clock::Clock;
 use crate::crypto::passwords::PasswordHasher;
@@ -116,6 +120,8 @@ pub struct AuthSettings {
     /// The audit transparency log.
     pub audit: AuditSettings,
     /// Accepted age of HTTP message signatures (and nonce memory), seconds.
+    /// Whether a new account must prove its address (a code by mail) before signing in.
+    pub verify_on_register: bool,
     pub signature_window: i64,
 }
 
@@ -168,6 +174,8 @@ pub struct Services {
     pub(crate) approvals: ApprovalSettings,
     /// Delivers OpenID Connect back-channel logout tokens (set by the server).
     pub(crate) logout_notifier: std::sync::OnceLock<Arc<dyn LogoutNotifier>>,
+    /// What sends mail, when `[email]` is configured.
+    pub(crate) mailer: std::sync::OnceLock<Arc<dyn Mailer>>,
     /// SHA-256 of the initial access token of dynamic client registration, when it is on.
     pub(crate) registration_token: std::sync::OnceLock<[u8; 32]>,
 }
@@ -189,6 +197,26 @@ pub trait LogoutNotifier: Send + Sync {
 /// A verified access token's principal (as issued), its validity window and the DPoP key
 /// it is bound to: what [`Services::authenticate`] keeps so the signature is checked once.
 pub(crate) type VerifiedToken = (Principal, TokenWindow, Option<String>);
+
+/// One mail to a person, in plain text.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    /// The recipient's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The body (plain text; codes and links inside, never a password).
+    pub text: String,
+    /// What it is, for the delivery's audit event (`password_reset`, `notice.new_device`...).
+    pub kind: &'static str,
+}
+
+/// Sends mail to people (`[email]`), off the request path; the result comes back through
+/// [`Services::record_mail_delivery`].
+pub trait Mailer: Send + Sync {
+    /// Queues `mail`.
+    fn send(&self, mail: Mail);
+}
 
 /// When an access token is valid: issued at `iat`, expires at `exp` (Unix seconds).
 #[derive(Debug, Clone, Copy)]
@@ -256,6 +284,7 @@ impl Services {
             detection,
             approvals: ApprovalSettings::default(),
             logout_notifier: std::sync::OnceLock::new(),
+            mailer: std::sync::OnceLock::new(),
             registration_token: std::sync::OnceLock::new(),
         }
     }

@@ -254,6 +254,7 @@ impl Services {
                     .unwrap_or(iat),
                 api_key: Some(grant),
                 elevation: None,
+                password_change: false,
             });
         }
         Ok(Principal {
@@ -264,6 +265,7 @@ impl Services {
             auth_time: iat,
             api_key: Some(grant),
             elevation: None,
+            password_change: false,
         })
     }
 }

@@ -639,6 +639,8 @@ impl Services {
             .await?;
         }
         tx.commit().await?;
+        self.notify_user(&p.user_id, super::Notice::SecondFactorRemoved("a passkey"))
+            .await;
         Ok(())
     }
 

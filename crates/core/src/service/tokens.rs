@@ -82,6 +82,7 @@ impl Services {
                 .as_ref()
                 .filter(|g| !g.scopes.is_empty())
                 .map(|g| g.scopes.join(" ")),
+            pwd_change: user.must_change_password,
             cnf: session
                 .dpop_jkt
                 .as_ref()
@@ -346,6 +347,7 @@ impl Services {
             auth_time: claims.auth_time,
             api_key: None,
             elevation,
+            password_change: claims.pwd_change,
         };
         if let Ok(mut m) = self.verified_tokens.lock() {
             if m.len() >= 100_000 {

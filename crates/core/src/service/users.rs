@@ -42,6 +42,8 @@ impl Services {
             password_hash: Some(hash),
             mfa_enabled: false,
             locked: false,
+            email_verified: false,
+            must_change_password: false,
             created_at: now,
             updated_at: now,
         };

@@ -45,6 +45,8 @@ async fn accounts_stored_under_the_old_spelling_are_found(b: Backend) {
         password_hash: Some(hash),
         mfa_enabled: false,
         locked: false,
+        email_verified: false,
+        must_change_password: false,
         created_at: now,
         updated_at: now,
     };

@@ -379,6 +379,112 @@ async fn cli_users_audit_keys(b: Backend) {
                 .any(|l| l.starts_with("password: ") && l.len() > 30),
             "{out}"
         );
+        // list, set-role, reset-password, delete.
+        let (code, out, err) = run(&["users", "list", "--config", &cfg], None, &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("root@example.com\tadmin") && out.contains("gen@example.com\tuser"),
+            "{out}"
+        );
+        let (code, out, _) = run(
+            &["users", "list", "--query", "GEN@", "--config", &cfg],
+            None,
+            &[],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        let (code, out, err) = run(
+            &[
+                "users",
+                "set-role",
+                "--email",
+                "gen@example.com",
+                "--role",
+                "admin",
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("gen@example.com is now admin"), "{out}");
+        let (code, out, err) = run(
+            &[
+                "users",
+                "reset-password",
+                "--email",
+                "gen@example.com",
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("must be changed at the next sign-in"), "{out}");
+        assert!(out.lines().any(|l| l.starts_with("password: ")), "{out}");
+        let (code, _, err) = run(
+            &[
+                "users",
+                "reset-password",
+                "--email",
+                "gen@example.com",
+                "--mail",
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_ne!(code, 0, "no [email]: refused");
+        assert!(err.contains("[email]"), "{err}");
+        let (code, _, err) = run(
+            &[
+                "users",
+                "delete",
+                "--email",
+                "gen@example.com",
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(code, 2, "erasure needs --yes: {err}");
+        let (code, out, err) = run(
+            &[
+                "users",
+                "delete",
+                "--email",
+                "gen@example.com",
+                "--yes",
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("erased gen@example.com"), "{out}");
+        let (_, out, _) = run(&["users", "list", "--config", &cfg], None, &[]);
+        assert!(!out.contains("gen@example.com"), "{out}");
+        let (code, _, err) = run(
+            &[
+                "users",
+                "set-role",
+                "--email",
+                "nobody@example.com",
+                "--role",
+                "admin",
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_ne!(code, 0);
+        assert!(err.contains("no account has the address"), "{err}");
         let (code, out, _) = run(&["audit", "verify", "--config", &cfg], None, &[]);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("intact"), "{out}");

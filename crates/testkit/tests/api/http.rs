@@ -253,7 +253,8 @@ async fn headers_and_documents(b: Backend) {
                         "seq",
                         "all",
                         "email",
-                        "status"
+                        "status",
+                        "q"
                     ]
                     .contains(&name),
                     "{name}"

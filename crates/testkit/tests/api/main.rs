@@ -56,6 +56,7 @@ mod oidc_grants;
 mod oidc_peers;
 mod passkeys;
 mod protocols;
+mod recovery;
 mod reload;
 mod schema;
 mod sessions;

@@ -146,7 +146,7 @@ impl ClientCreateRequest {
 
 /// A member that may be sent as `null` to clear it: absent is `None`, `null` is
 /// `Some(None)`.
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

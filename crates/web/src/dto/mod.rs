@@ -12,6 +12,7 @@ mod keys;
 mod meta;
 mod mfa;
 mod passkeys;
+mod recovery;
 pub mod webauthn;
 pub mod wire;
 
@@ -26,6 +27,7 @@ pub use keys::*;
 pub use meta::*;
 pub use mfa::*;
 pub use passkeys::*;
+pub use recovery::*;
 
 use portcullis_core::FieldError;
 

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use crate::AppState;
 use crate::dto::{
     AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, ConsistencyProofBody, ConsistencyQuery,
-    CursorQuery, InclusionProofBody, ProofQuery, UserBody, UserList,
+    InclusionProofBody, ProofQuery, UserBody, UserList, UserListQuery,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Admin, ApiQuery};
@@ -32,8 +32,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/audit/consistency", get(audit_consistency))
 }
 
-/// List users, paginated by cursor.
-#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(CursorQuery),
+/// List users, paginated by cursor; or, with `q`, the accounts whose email or display name
+/// contains it.
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(UserListQuery),
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad query", body = Problem, content_type = "application/problem+json"),
@@ -43,8 +44,15 @@ pub fn router() -> Router<AppState> {
 pub async fn list_users(
     State(s): State<AppState>,
     Admin(_, _): Admin,
-    ApiQuery(q): ApiQuery<CursorQuery>,
+    ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> ApiResult<Json<UserList>> {
+    if let Some(needle) = q.q.as_deref() {
+        let users = s.svc.search_users(needle, q.limit.unwrap_or(50)).await?;
+        return Ok(Json(UserList {
+            users: users.iter().map(UserBody::from).collect(),
+            next_cursor: None,
+        }));
+    }
     let page = s
         .svc
         .list_users(

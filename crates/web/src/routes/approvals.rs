@@ -361,15 +361,12 @@ pub async fn create_user(
         },
     };
     let Some(password) = body.password else {
-        return Err(Error::InvalidRequest(
-            "password required".into(),
-            vec![FieldError::new(
-                "password",
-                "required",
-                "invitations by mail need the [email] settings, which this server does not have; give a password",
-            )],
-        )
-        .into());
+        // No password: an invitation by mail, whose code sets the first one.
+        let u = s
+            .svc
+            .admin_invite_user(&p, &ctx, &body.email, body.display_name.as_deref(), role)
+            .await?;
+        return Ok((StatusCode::CREATED, Json(super::auth::envelope(&u))).into_response());
     };
     match s
         .svc

@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/sessions/{id}", delete(revoke_session))
 }
 
-fn envelope(user: &portcullis_core::model::User) -> UserEnvelope {
+pub(crate) fn envelope(user: &portcullis_core::model::User) -> UserEnvelope {
     UserEnvelope {
         user: UserBody::from(user),
         flat: UserBody::from(user),
@@ -185,7 +185,7 @@ pub async fn me(State(s): State<AppState>, AnyAuth(p): AnyAuth) -> ApiResult<Jso
 pub async fn change_password(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    Auth(p): Auth,
+    Enrolling(p): Enrolling,
     ApiJson(body): ApiJson<PasswordChangeRequest>,
 ) -> ApiResult<StatusCode> {
     s.svc

@@ -19,7 +19,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/me/export", get(export))
         .route("/api/v1/auth/me/erase", post(erase))
-        .route("/api/v1/admin/users/{id}", delete(admin_erase))
+        .route(
+            "/api/v1/admin/users/{id}",
+            delete(admin_erase).patch(super::recovery::update_user),
+        )
         .route("/api/v1/admin/keys", get(key_status))
         .route("/api/v1/admin/keys/rotate", post(rotate))
 }

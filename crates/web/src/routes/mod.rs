@@ -15,5 +15,7 @@ pub mod oauth_account;
 pub mod oauth_device;
 pub mod oauth_logout;
 pub mod oauth_pages;
+pub mod oauth_recovery;
 pub mod oauth_register;
 pub mod passkeys;
+pub mod recovery;

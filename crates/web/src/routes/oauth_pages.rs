@@ -325,6 +325,12 @@ fn signin_form(
         token = esc(&token),
         email = esc(email),
     ));
+    if s.svc.mail_enabled() {
+        html.push_str(&format!(
+            "<p class=\"or\"><a href=\"{}\">Forgot your password?</a></p>",
+            super::oauth_recovery::FORGOT_PATH
+        ));
+    }
     html.push_str(&passkey_form(handle, &token, false));
     let mut page = Page::new("Sign in", s.svc.random_token())
         .status(status)

@@ -63,7 +63,16 @@ async function passkey(button) {
   }
 }
 
+// A mailed code arrives in the link's fragment (#code=...): into the form, out of the URL.
+function codeFromFragment() {
+  const m = location.hash.match(/code=([A-Za-z0-9_-]{1,64})/);
+  const el = document.querySelector("input[name=code]");
+  if (m && el) el.value = m[1];
+  if (location.hash) history.replaceState(null, "", location.pathname);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  codeFromFragment();
   for (const f of document.querySelectorAll("form[data-has-pow]")) solvePow(f);
   const pk = document.getElementById("passkey-button");
   if (pk) {
