@@ -17,6 +17,8 @@ pub enum CodePurpose {
     Invite,
     /// Proof of the address given at registration.
     Verify,
+    /// Proof of a new address the user asked to change to.
+    Change,
 }
 
 impl CodePurpose {
@@ -26,6 +28,7 @@ impl CodePurpose {
             Self::Reset => "reset",
             Self::Invite => "invite",
             Self::Verify => "verify",
+            Self::Change => "change",
         }
     }
 
@@ -35,6 +38,7 @@ impl CodePurpose {
             "reset" => Self::Reset,
             "invite" => Self::Invite,
             "verify" => Self::Verify,
+            "change" => Self::Change,
             _ => return None,
         })
     }
@@ -44,7 +48,7 @@ impl CodePurpose {
         match self {
             Self::Reset => 15 * 60,
             Self::Invite => 7 * 24 * 3600,
-            Self::Verify => 24 * 3600,
+            Self::Verify | Self::Change => 24 * 3600,
         }
     }
 }
@@ -64,6 +68,9 @@ pub struct EmailCode {
     pub expires_at: UnixTime,
     /// When it was used (once).
     pub used_at: Option<UnixTime>,
+    /// For a change of address: the new address, sealed under the master key (AAD: the
+    /// code's hash).
+    pub new_email: Option<Vec<u8>>,
 }
 
 /// Changes to accounts, inside a transaction (with their audit event).

@@ -21,8 +21,8 @@ macro_rules! account_backend {
             impl AccountWrites for $Tx {
                 async fn insert_email_code(&mut self, c: &EmailCode) -> StoreResult<()> {
                     sqlx::query(
-                        "INSERT INTO email_codes (code_hash, user_id, purpose, created_at, expires_at, used_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO email_codes (code_hash, user_id, purpose, created_at, expires_at, used_at, new_email)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(&c.code_hash)
                     .bind(&c.user_id)
@@ -30,6 +30,7 @@ macro_rules! account_backend {
                     .bind(c.created_at)
                     .bind(c.expires_at)
                     .bind(c.used_at)
+                    .bind(&c.new_email)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(map_err)?;
@@ -55,7 +56,7 @@ macro_rules! account_backend {
                         return Ok(None);
                     }
                     let row = sqlx::query(
-                        "SELECT code_hash, user_id, purpose, created_at, expires_at, used_at FROM email_codes WHERE code_hash = $1",
+                        "SELECT code_hash, user_id, purpose, created_at, expires_at, used_at, new_email FROM email_codes WHERE code_hash = $1",
                     )
                     .bind(code_hash)
                     .fetch_one(&mut *self.tx)
@@ -76,6 +77,7 @@ macro_rules! account_backend {
                         created_at: row.try_get("created_at").map_err(map_err)?,
                         expires_at: row.try_get("expires_at").map_err(map_err)?,
                         used_at: row.try_get("used_at").map_err(map_err)?,
+                        new_email: row.try_get("new_email").map_err(map_err)?,
                     }))
                 }
 

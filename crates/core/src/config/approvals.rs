@@ -7,7 +7,7 @@ use super::*;
 
 /// Operations `[approvals] required` may hold for other administrators' approval, with
 /// the endpoint each one guards.
-pub const HELD_OPERATIONS: [(&str, &str); 4] = [
+pub const HELD_OPERATIONS: [(&str, &str); 5] = [
     (
         "admin.user.erase",
         "DELETE /api/v1/admin/users/{id}?erase=true",
@@ -15,6 +15,10 @@ pub const HELD_OPERATIONS: [(&str, &str); 4] = [
     (
         "admin.user.create_admin",
         "POST /api/v1/admin/users with role admin",
+    ),
+    (
+        "admin.user.promote_admin",
+        "PATCH /api/v1/admin/users/{id} with role admin",
     ),
     (
         "admin.user.reset_admin_mfa",

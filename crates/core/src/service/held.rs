@@ -267,6 +267,15 @@ impl Services {
                 self.reset_mfa(&r.requester, ctx, &uid).await?;
                 Ok(json!({"user_id": uid, "mfa_reset": true}))
             }
+            "admin.user.promote_admin" => {
+                let uid = user_id()?;
+                let patch = super::UserPatch {
+                    role: Some(Role::Admin),
+                    ..super::UserPatch::default()
+                };
+                self.update_user_as(&r.requester, ctx, &uid, patch).await?;
+                Ok(json!({"user_id": uid, "role": "admin"}))
+            }
             "keys.rotate" => {
                 let v = self.rotate_kek(&r.requester).await?;
                 Ok(json!({"kek_version": v}))

@@ -200,16 +200,36 @@ impl Services {
         user_id: &str,
         purpose: CodePurpose,
     ) -> Result<SecretString> {
+        self.issue_code_for(tx, user_id, purpose, None).await
+    }
+
+    /// [`Self::issue_mail_code`], with the new address of a change (sealed).
+    async fn issue_code_for(
+        &self,
+        tx: &mut dyn Tx,
+        user_id: &str,
+        purpose: CodePurpose,
+        new_email: Option<&Email>,
+    ) -> Result<SecretString> {
         let now = self.now();
         let code = new_code(self.rng.as_ref());
+        let code_hash = sha256_hex(code.expose_secret().as_bytes());
+        let new_email = new_email.map(|e| {
+            self.keyring.seal(
+                code_hash.as_bytes(),
+                e.as_str().as_bytes(),
+                self.rng.as_ref(),
+            )
+        });
         tx.accounts()
             .insert_email_code(&EmailCode {
-                code_hash: sha256_hex(code.expose_secret().as_bytes()),
+                code_hash,
                 user_id: user_id.to_owned(),
                 purpose,
                 created_at: now,
                 expires_at: now + purpose.lifetime(),
                 used_at: None,
+                new_email,
             })
             .await?;
         Ok(code)
@@ -226,6 +246,10 @@ impl Services {
     }
 
     fn mail_code(&self, user: &User, purpose: CodePurpose, code: &SecretString) {
+        self.mail_code_to(&user.email, purpose, code);
+    }
+
+    fn mail_code_to(&self, to: &Email, purpose: CodePurpose, code: &SecretString) {
         let minutes = purpose.lifetime() / 60;
         let (kind, subject, page, what) = match purpose {
             CodePurpose::Reset => (
@@ -246,6 +270,12 @@ impl Services {
                 "email/verify",
                 "Confirm that this address is yours to finish creating your account.",
             ),
+            CodePurpose::Change => (
+                "email_change",
+                "Confirm your new email address",
+                "email/verify",
+                "Confirm that this address is yours: the mail of your account will come here.",
+            ),
         };
         let text = format!(
             "{what}\n\nOpen this link (it works once, for {}):\n{}\n\nor enter this code on the page:\n{}\n\n\
@@ -258,7 +288,7 @@ impl Services {
             self.code_link(page, code),
             code.expose_secret(),
         );
-        self.mail(&user.email, kind, subject.into(), text);
+        self.mail(to, kind, subject.into(), text);
     }
 
     fn forgot_keys(&self, email: &Email, ctx: &RequestContext) -> Vec<String> {
@@ -550,7 +580,11 @@ impl Services {
         let mut tx = self.store.begin().await?;
         let used = if is_code_shape(code) {
             tx.accounts()
-                .use_email_code(&sha256_hex(code.as_bytes()), &[CodePurpose::Verify], now)
+                .use_email_code(
+                    &sha256_hex(code.as_bytes()),
+                    &[CodePurpose::Verify, CodePurpose::Change],
+                    now,
+                )
                 .await?
         } else {
             None
@@ -563,6 +597,9 @@ impl Services {
             tx.commit().await?;
             return Err(Error::InvalidToken("unknown, used or expired code"));
         };
+        if used.purpose == CodePurpose::Change {
+            return self.apply_email_change(tx, ctx, &used).await;
+        }
         tx.accounts()
             .set_email_verified(&used.user_id, true, now)
             .await?;
@@ -574,6 +611,121 @@ impl Services {
         )
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// `POST /auth/email`: asks to change the account's address. The password is asked
+    /// again; a code goes to the new address, and the change happens when it comes back
+    /// ([`Self::verify_email`]), the old address told then. An address that already has an
+    /// account gets nothing, and the answer is the same.
+    pub async fn request_email_change(
+        &self,
+        p: &Principal,
+        ctx: &RequestContext,
+        new_email: &str,
+        password: &str,
+    ) -> Result<()> {
+        self.require_mail()?;
+        let user = self.me(p).await?;
+        let keys = self.throttle_keys(&user.email, ctx.ip);
+        self.check_throttle(&keys).await?;
+        let new_email = Self::parse_email(new_email)?;
+        if new_email.as_str() == user.email.as_str() {
+            return Err(Error::InvalidRequest(
+                "this is the account's address already".into(),
+                vec![crate::error::FieldError::new(
+                    "new_email",
+                    "unchanged",
+                    "the same as the current address",
+                )],
+            ));
+        }
+        let ok = self
+            .hasher
+            .verify(normalize(password), user.password_hash.clone())
+            .await?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if !ok {
+            let failures = self.record_failure(tx.as_mut(), &keys).await?;
+            tx.append_audit(
+                &NewAuditEvent::new(now, "auth.email.change_failed", Outcome::Failure)
+                    .actor(user.id.clone())
+                    .target(user.id.clone())
+                    .client(ctx)
+                    .details(json!({"reason": "invalid_password", "account_failures": failures})),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::InvalidCredentials);
+        }
+        let taken = self.user_by_email(&new_email).await?.is_some();
+        let code = if taken {
+            None
+        } else {
+            Some(
+                self.issue_code_for(tx.as_mut(), &user.id, CodePurpose::Change, Some(&new_email))
+                    .await?,
+            )
+        };
+        tx.append_audit(
+            &NewAuditEvent::new(now, "auth.email.change_requested", Outcome::Success)
+                .actor(user.id.clone())
+                .target(user.id.clone())
+                .client(ctx)
+                .details(json!({"sent": !taken})),
+        )
+        .await?;
+        tx.commit().await?;
+        if let Some(code) = code {
+            self.mail_code_to(&new_email, CodePurpose::Change, &code);
+        }
+        Ok(())
+    }
+
+    /// A change-of-address code came back: the new address replaces the old (proved by
+    /// the code), and the old address is told.
+    async fn apply_email_change(
+        &self,
+        mut tx: Box<dyn Tx>,
+        ctx: &RequestContext,
+        used: &EmailCode,
+    ) -> Result<()> {
+        let now = self.now();
+        let sealed = used
+            .new_email
+            .as_deref()
+            .ok_or(Error::Internal("a change code without its address".into()))?;
+        let plain = self.keyring.open(used.code_hash.as_bytes(), sealed)?;
+        let new_email = Self::parse_email(
+            std::str::from_utf8(&plain)
+                .map_err(|_| Error::Internal("a sealed address is not text".into()))?,
+        )?;
+        let user = tx
+            .lock_user(&used.user_id)
+            .await?
+            .ok_or(Error::InvalidToken("unknown, used or expired code"))?;
+        tx.accounts()
+            .set_profile(&user.id, &new_email, user.display_name.as_deref(), now)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::Conflict(_) => {
+                    Error::Conflict("an account with this email already exists".into())
+                }
+                other => other,
+            })?;
+        tx.accounts()
+            .set_email_verified(&user.id, true, now)
+            .await?;
+        tx.append_audit(
+            &NewAuditEvent::new(now, "auth.email.changed", Outcome::Success)
+                .actor(user.id.clone())
+                .target(user.id.clone())
+                .client(ctx),
+        )
+        .await?;
+        tx.commit().await?;
+        self.notify(&user, &Notice::EmailChanged(new_email.as_str().to_owned()));
         Ok(())
     }
 }

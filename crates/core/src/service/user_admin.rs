@@ -36,7 +36,7 @@ impl Services {
         ctx: &RequestContext,
         user_id: &str,
         patch: UserPatch,
-    ) -> Result<User> {
+    ) -> Result<super::Held<User>> {
         if !is_valid_id(user_id) {
             return Err(Error::NotFound);
         }
@@ -58,8 +58,47 @@ impl Services {
             }
         }
         self.require_recent_auth(admin).await?;
+        // Making someone an administrator is as dangerous as creating one: held for other
+        // administrators' approval when `admin.user.promote_admin` is configured.
+        if patch.role == Some(Role::Admin)
+            && let Some(k) = self.approvals_required("admin.user.promote_admin")
+        {
+            let target = self
+                .store
+                .user_by_id(user_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            if target.role != Role::Admin {
+                if patch.display_name.is_some()
+                    || patch.email.is_some()
+                    || patch.must_change_password.is_some()
+                {
+                    return Err(Error::InvalidRequest(
+                        "a promotion to admin is held for approval: send the role on its own"
+                            .into(),
+                        vec![FieldError::new(
+                            "role",
+                            "held",
+                            "send it without other changes",
+                        )],
+                    ));
+                }
+                return self
+                    .hold(
+                        admin,
+                        ctx,
+                        "admin.user.promote_admin",
+                        k,
+                        json!({"user_id": user_id, "role": "admin"}),
+                        None,
+                    )
+                    .await
+                    .map(|r| super::Held::Pending(Box::new(r)));
+            }
+        }
         self.update_user_as(&admin.user_id, ctx, user_id, patch)
             .await
+            .map(super::Held::Ran)
     }
 
     /// [`Self::admin_update_user`] after its checks, by `actor` (an administrator's id, or

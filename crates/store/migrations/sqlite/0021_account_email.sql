@@ -1,14 +1,16 @@
 -- Account recovery and administration: whether the address was proved (a code by mail, or a
 -- password reset through it), whether the next use must change the password, and the
--- single-use codes sent by mail (stored as SHA-256 of the code, never the code).
+-- single-use codes sent by mail (stored as SHA-256 of the code, never the code; a change of
+-- address keeps the new address sealed until it is confirmed).
 ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE email_codes (
     code_hash   TEXT PRIMARY KEY,
     user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    purpose     TEXT NOT NULL CHECK (purpose IN ('reset', 'invite', 'verify')),
+    purpose     TEXT NOT NULL CHECK (purpose IN ('reset', 'invite', 'verify', 'change')),
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
+    new_email   BLOB,
     used_at     INTEGER
 ) STRICT;
 CREATE INDEX email_codes_user ON email_codes (user_id, purpose);

@@ -14,6 +14,7 @@ on_both!(
     held_rotation_and_admin_creation_run_with_their_parameters,
     held_operation_never_runs_after_it_expires,
     break_glass_is_recorded_first_and_works_once,
+    held_promotion_to_admin,
 );
 
 pub(crate) fn held(c: &mut Config, op: &str, k: u32) {
@@ -419,4 +420,73 @@ async fn concurrent_approvals_on_two_nodes_count_once_each() {
     assert_eq!(list["approvals"][0]["approvals"].as_u64(), Some(2));
     a.stop().await;
     b.stop().await;
+}
+
+/// With `admin.user.promote_admin` held, `PATCH /admin/users/{id}` with role admin waits for
+/// another administrator; a demotion and other changes run at once.
+async fn held_promotion_to_admin(b: Backend) {
+    let srv = TestServer::start_with(b, |c| held(c, "admin.user.promote_admin", 1)).await;
+    let a = admins(&srv, 2).await;
+    let pat = srv.user("pat@example.com", STRONG, Role::User).await;
+    let patch = |body: Value, who: usize| {
+        let (srv, t) = (&srv, a[who].clone());
+        let path = format!("/api/v1/admin/users/{pat}");
+        async move {
+            let (s, v, _) = send(client().patch(srv.url(&path)).bearer_auth(&t).json(&body)).await;
+            (s, v)
+        }
+    };
+    let (s, body) = patch(json!({"role": "admin", "display_name": "Pat"}), 0).await;
+    assert_eq!(
+        (s, body["errors"][0]["code"].as_str()),
+        (400, Some("held")),
+        "{body}"
+    );
+    let (s, body) = patch(json!({"role": "admin"}), 0).await;
+    assert_eq!(
+        (s, body["operation"].as_str()),
+        (202, Some("admin.user.promote_admin")),
+        "{body}"
+    );
+    let (s, me) = get(
+        &srv,
+        "/api/v1/auth/me",
+        &access(&srv.login("pat@example.com", STRONG).await),
+    )
+    .await;
+    assert_eq!(
+        (s, me["user"]["role"].as_str()),
+        (200, Some("user")),
+        "not yet"
+    );
+    let (s, done) = post(
+        &srv,
+        &format!(
+            "/api/v1/admin/approvals/{}/approve",
+            body["approval_id"].as_str().unwrap()
+        ),
+        &a[1],
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, done["status"].as_str()),
+        (200, Some("executed")),
+        "{done}"
+    );
+    let (_, me) = get(
+        &srv,
+        "/api/v1/auth/me",
+        &access(&srv.login("pat@example.com", STRONG).await),
+    )
+    .await;
+    assert_eq!(me["user"]["role"], "admin");
+    // Back to user: not held.
+    let (s, body) = patch(json!({"role": "user"}), 0).await;
+    assert_eq!(
+        (s, body["user"]["role"].as_str()),
+        (200, Some("user")),
+        "{body}"
+    );
+    srv.stop().await;
 }

@@ -17,7 +17,13 @@ on_both!(
     a_forgotten_password_is_reset_by_mail,
     registration_needs_a_verified_address,
     administrators_manage_accounts,
+    pages_in_a_browser_and_a_change_of_address,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgot_password_takes_as_long_for_unknown_addresses() {
+    forgot_timing(Backend::Sqlite).await;
+}
 
 const NEW_PASSWORD: &str = "a different passphrase, just as long 7";
 
@@ -545,5 +551,155 @@ async fn administrators_manage_accounts(b: Backend) {
     ] {
         assert!(events.iter().any(|e| e.action == action), "{action}");
     }
+    srv.stop().await;
+}
+
+/// The mail's link in `body` that opens `page`.
+fn link_in(body: &str, page: &str) -> String {
+    body.lines()
+        .find(|l| l.contains(page) && l.contains("#code="))
+        .unwrap_or_else(|| panic!("no {page} link: {body}"))
+        .trim()
+        .to_owned()
+}
+
+async fn browser(args: &[&str]) -> Value {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is needed (apt-get install chromium; scripts/test.sh installs it)"
+    );
+    let script = format!(
+        "{}/tests/js/recovery_browser.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    crate::oauth::run_peer("node", &script, args).await
+}
+
+/// The hosted pages in Chromium (the forgotten-password form, the reset link with its code
+/// in the fragment, the confirmation of an address), and a change of address through the
+/// API: the password again, a code to the new address, the old one told.
+async fn pages_in_a_browser_and_a_change_of_address(b: Backend) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://localhost:{port}");
+    let public = base.clone();
+    let (srv, smtp) = with_mail(b, move |c| {
+        c.server.listen = ([127, 0, 0, 1], port).into();
+        c.server.public_url = public;
+    })
+    .await;
+    srv.user("uma@example.com", STRONG, Role::User).await;
+    srv.user("vic@example.com", STRONG, Role::User).await;
+
+    let out = browser(&["forgot", &base, "uma@example.com"]).await;
+    assert_eq!(out["heading"], "Check your mail", "{out}");
+    let body = mail_to(&smtp, "uma@example.com", "Reset your password").await;
+    let link = link_in(&body, "/oauth2/password/reset");
+    assert!(
+        link.starts_with(&format!("{base}/oauth2/password/reset#code=pcm_")),
+        "{link}"
+    );
+    let out = browser(&["reset", &link, NEW_PASSWORD]).await;
+    assert_eq!(out["heading"], "Your password is set", "{out}");
+    assert_eq!(out["code_in_form"].as_str(), Some(code_in(&body).as_str()));
+    assert!(
+        !out["url_after_load"].as_str().unwrap().contains('#'),
+        "{out}"
+    );
+    assert_eq!(out["console_errors"], json!([]), "CSP or SRI errors: {out}");
+    let (s, t) = login(&srv, "uma@example.com", NEW_PASSWORD).await;
+    assert_eq!(s, 200, "{t}");
+    let at = access(&t);
+
+    // A change of address: the password again; an address with an account gets nothing.
+    let change = |new: &'static str, pw: &'static str| {
+        let (srv, at) = (&srv, at.clone());
+        async move {
+            post(
+                srv,
+                "/api/v1/auth/email",
+                Some(&at),
+                json!({"new_email": new, "password": pw}),
+            )
+            .await
+        }
+    };
+    let (s, body) = change("uma.new@example.com", STRONG).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("invalid_credentials")),
+        "{body}"
+    );
+    let (s, _) = change("vic@example.com", NEW_PASSWORD).await;
+    assert_eq!(s, 202);
+    let (s, _) = change("uma.new@example.com", NEW_PASSWORD).await;
+    assert_eq!(s, 202);
+    let body = mail_to(
+        &smtp,
+        "uma.new@example.com",
+        "Confirm your new email address",
+    )
+    .await;
+    let out = browser(&["verify", &link_in(&body, "/oauth2/email/verify")]).await;
+    assert_eq!(out["heading"], "Address confirmed", "{out}");
+    mail_to(
+        &smtp,
+        "uma@example.com",
+        "email address of your account was changed",
+    )
+    .await;
+    assert_eq!(
+        count(&smtp, "vic@example.com", ""),
+        0,
+        "the taken address got nothing"
+    );
+    assert_eq!(
+        login(&srv, "uma.new@example.com", NEW_PASSWORD).await.0,
+        200
+    );
+    assert_eq!(login(&srv, "uma@example.com", NEW_PASSWORD).await.0, 401);
+    srv.stop().await;
+}
+
+/// The forgotten-password answer leaves before the address is looked up: known and unknown
+/// addresses take alike (medians of interleaved requests, within a wide band: this machine
+/// is shared and noisy; a lookup-and-mail path would show as a constant offset).
+async fn forgot_timing(b: Backend) {
+    let (srv, _smtp) = with_mail(b, |_| {}).await;
+    // Each address asked once: the per-address throttle stays out of the way.
+    for i in 0..24 {
+        srv.user(&format!("tess{i}@example.com"), STRONG, Role::User)
+            .await;
+    }
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..24 {
+        for (email, into) in [
+            (format!("tess{i}@example.com"), &mut known),
+            (format!("nobody{i}@example.com"), &mut unknown),
+        ] {
+            let t = Instant::now();
+            let (s, body) = post(
+                &srv,
+                "/api/v1/auth/password/forgot",
+                None,
+                json!({"email": email}),
+            )
+            .await;
+            into.push(t.elapsed().as_secs_f64());
+            assert_eq!(s, 202, "{body}");
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    assert!(
+        k / u < 3.0 && u / k < 3.0,
+        "known {k:.4}s vs unknown {u:.4}s"
+    );
     srv.stop().await;
 }

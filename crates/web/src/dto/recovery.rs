@@ -69,6 +69,32 @@ impl Validate for VerifyEmailRequest {
     }
 }
 
+/// `POST /auth/email`: change the account's address (confirmed by a code sent to it).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChangeRequest {
+    /// The new address.
+    #[schema(max_length = 254)]
+    pub new_email: String,
+    /// The current password, asked again.
+    #[schema(max_length = 4096)]
+    pub password: String,
+}
+
+impl Validate for EmailChangeRequest {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        max_len(&mut e, "new_email", &self.new_email, 254);
+        max_len(
+            &mut e,
+            "password",
+            &self.password,
+            super::MAX_PASSWORD_CHARS,
+        );
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
 /// `PATCH /admin/users/{id}`: what is given changes, the rest stays.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -11,16 +11,18 @@ use portcullis_core::{Error, FieldError};
 
 use crate::AppState;
 use crate::dto::{
-    ForgotPasswordRequest, ResetPasswordRequest, UserEnvelope, UserPatchRequest, VerifyEmailRequest,
+    EmailChangeRequest, ForgotPasswordRequest, ResetPasswordRequest, UserEnvelope,
+    UserPatchRequest, VerifyEmailRequest,
 };
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Admin, ApiJson, Ctx};
+use crate::extract::{Admin, ApiJson, Auth, Ctx};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/password/forgot", post(forgot))
         .route("/api/v1/auth/password/reset", post(reset))
         .route("/api/v1/auth/email/verify", post(verify_email))
+        .route("/api/v1/auth/email", post(change_email))
         .route(
             "/api/v1/admin/users/{id}/password-reset",
             post(admin_password_reset),
@@ -91,6 +93,30 @@ pub async fn verify_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Changes the account's address: the password again, then a code mailed to the new
+/// address; the change happens when the code comes back at `POST /auth/email/verify`, and
+/// the old address is told. The answer is the same 202 whether or not the new address
+/// already has an account (which then gets nothing).
+#[utoipa::path(post, path = "/api/v1/auth/email", tag = "auth", security(("bearer" = [])), request_body = EmailChangeRequest,
+    responses(
+        (status = 202, description = "A confirmation code is mailed to the new address"),
+        (status = 400, description = "Invalid body, or the same address", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong password", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "This server sends no mail", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_email(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Auth(p): Auth,
+    ApiJson(body): ApiJson<EmailChangeRequest>,
+) -> ApiResult<StatusCode> {
+    s.svc
+        .request_email_change(&p, &ctx, &body.new_email, &body.password)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// Mails the user a password reset code (an invitation again, for an account that never
 /// had a password).
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/password-reset", tag = "admin", security(("bearer" = [])),
@@ -118,6 +144,7 @@ pub async fn admin_password_reset(
     request_body = UserPatchRequest,
     responses(
         (status = 200, description = "The user as changed", body = UserEnvelope),
+        (status = 202, description = "A promotion to admin, held for other administrators' approval", body = crate::dto::HeldBody),
         (status = 400, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Step-up required", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed (your own role, a service account)", body = Problem, content_type = "application/problem+json"),
@@ -129,7 +156,8 @@ pub async fn update_user(
     Admin(p, ctx): Admin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UserPatchRequest>,
-) -> ApiResult<Json<UserEnvelope>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let role = match body.role.as_deref() {
         None => None,
         Some(r) => match r.parse::<Role>() {
@@ -149,6 +177,10 @@ pub async fn update_user(
         email: body.email,
         must_change_password: body.must_change_password,
     };
-    let user = s.svc.admin_update_user(&p, &ctx, &id, patch).await?;
-    Ok(Json(super::auth::envelope(&user)))
+    Ok(match s.svc.admin_update_user(&p, &ctx, &id, patch).await? {
+        portcullis_core::service::Held::Ran(user) => {
+            Json(super::auth::envelope(&user)).into_response()
+        }
+        portcullis_core::service::Held::Pending(r) => super::approvals::held_response(&r),
+    })
 }
