@@ -45,8 +45,9 @@ if ! python3 -c 'import jwt, cryptography, pyotp, standardwebhooks, http_message
     'mmdb-writer>=0.2.7' 'netaddr>=1.3' 'aiosmtpd>=1.4' 'grpcio>=1.60' 'grpcio-health-checking>=1.60' \
     'authlib>=1.3'
 fi
-if ! [ -d crates/testkit/tests/js/node_modules/openid-client ] || ! [ -d crates/testkit/tests/js/node_modules/playwright-core ]; then
-  log "installing npm openid-client (an OpenID-certified client library) and playwright-core"
+if ! [ -d crates/testkit/tests/js/node_modules/openid-client ] || ! [ -d crates/testkit/tests/js/node_modules/playwright-core ] \
+  || ! [ -d crates/testkit/tests/js/node_modules/oidc-provider ]; then
+  log "installing npm openid-client and oidc-provider (OpenID-certified client and provider) and playwright-core"
   (cd crates/testkit/tests/js && npm install --no-audit --no-fund --silent)
 fi
 if ! [ -x /usr/bin/chromium ]; then

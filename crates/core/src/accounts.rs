@@ -118,6 +118,39 @@ pub trait AccountWrites: Send {
     /// usable at `now`. Verification codes are kept after they expire: an account that was
     /// sent one and never proved its address stays unverified.
     async fn verify_codes(&mut self, user_id: &str, now: UnixTime) -> StoreResult<(u64, u64)>;
+    /// Links an upstream identity; `Conflict` when that provider's subject is linked already.
+    async fn insert_identity(&mut self, identity: &LinkedIdentity) -> StoreResult<()>;
+    /// The local account a provider's subject is linked to.
+    async fn identity_by_subject(
+        &mut self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<LinkedIdentity>>;
+    /// The identities linked to a user.
+    async fn identities_of(&mut self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>>;
+    /// Unlinks one of the user's identities; false when it is not theirs.
+    async fn delete_identity(&mut self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Unlinks every identity of the user (erasure); how many.
+    async fn delete_identities_of(&mut self, user_id: &str) -> StoreResult<u64>;
+    /// Records a sign-in through the identity.
+    async fn touch_identity(&mut self, id: &str, now: UnixTime) -> StoreResult<()>;
     /// Forgets reset and invitation codes that expired before `before`; how many.
     async fn purge_email_codes(&mut self, before: UnixTime) -> StoreResult<u64>;
+}
+
+/// An upstream provider's account linked to a local one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentity {
+    /// Opaque id.
+    pub id: String,
+    /// The local account.
+    pub user_id: String,
+    /// The `[[identity_providers]]` id.
+    pub provider: String,
+    /// The provider's `sub` for the person.
+    pub subject: String,
+    /// When it was linked.
+    pub created_at: UnixTime,
+    /// When it was last used to sign in.
+    pub last_used_at: Option<UnixTime>,
 }

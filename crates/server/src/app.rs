@@ -331,6 +331,8 @@ impl App {
         crate::backchannel::Notifier::install(&services);
         crate::mail::SmtpMailer::install(&config.email, &services)
             .map_err(std::io::Error::other)?;
+        crate::upstream::Upstream::install(&config.identity_providers, &services)
+            .map_err(std::io::Error::other)?;
         if let Some(var) = &config.oauth.registration_token_env {
             // Fail closed: a configured but missing or short token does not start the server.
             let token = std::env::var(var).unwrap_or_default();

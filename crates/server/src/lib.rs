@@ -26,4 +26,5 @@ pub mod pkcs11;
 pub mod reload;
 pub mod sinks;
 pub mod tls;
+mod upstream;
 pub mod witness;

@@ -7,7 +7,7 @@ macro_rules! account_backend {
     ($Db:ty, $Tx:ident) => {
         mod account_sql {
             use async_trait::async_trait;
-            use portcullis_core::accounts::{AccountWrites, CodePurpose, EmailCode};
+            use portcullis_core::accounts::{AccountWrites, CodePurpose, EmailCode, LinkedIdentity};
             use portcullis_core::clock::UnixTime;
             use portcullis_core::email::Email;
             use portcullis_core::model::Role;
@@ -16,6 +16,17 @@ macro_rules! account_backend {
 
             use super::$Tx;
             use crate::map_err;
+
+            fn identity_from_row(r: &<$Db as sqlx::Database>::Row) -> StoreResult<LinkedIdentity> {
+                Ok(LinkedIdentity {
+                    id: r.try_get("id").map_err(map_err)?,
+                    user_id: r.try_get("user_id").map_err(map_err)?,
+                    provider: r.try_get("provider").map_err(map_err)?,
+                    subject: r.try_get("subject").map_err(map_err)?,
+                    created_at: r.try_get("created_at").map_err(map_err)?,
+                    last_used_at: r.try_get("last_used_at").map_err(map_err)?,
+                })
+            }
 
             #[async_trait]
             impl AccountWrites for $Tx {
@@ -187,6 +198,84 @@ macro_rules! account_backend {
                     let total: i64 = row.try_get("total").map_err(map_err)?;
                     let live: i64 = row.try_get("live").map_err(map_err)?;
                     Ok((u64::try_from(total).unwrap_or(0), u64::try_from(live).unwrap_or(0)))
+                }
+
+                async fn insert_identity(&mut self, i: &LinkedIdentity) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO user_identities (id, user_id, provider, subject, created_at, last_used_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&i.id)
+                    .bind(&i.user_id)
+                    .bind(&i.provider)
+                    .bind(&i.subject)
+                    .bind(i.created_at)
+                    .bind(i.last_used_at)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict("identity"),
+                        other => other,
+                    })?;
+                    Ok(())
+                }
+
+                async fn identity_by_subject(
+                    &mut self,
+                    provider: &str,
+                    subject: &str,
+                ) -> StoreResult<Option<LinkedIdentity>> {
+                    let row = sqlx::query(
+                        "SELECT id, user_id, provider, subject, created_at, last_used_at FROM user_identities
+                         WHERE provider = $1 AND subject = $2",
+                    )
+                    .bind(provider)
+                    .bind(subject)
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                    row.as_ref().map(identity_from_row).transpose()
+                }
+
+                async fn identities_of(&mut self, user_id: &str) -> StoreResult<Vec<LinkedIdentity>> {
+                    let rows = sqlx::query(
+                        "SELECT id, user_id, provider, subject, created_at, last_used_at FROM user_identities
+                         WHERE user_id = $1 ORDER BY created_at, id",
+                    )
+                    .bind(user_id)
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter().map(identity_from_row).collect()
+                }
+
+                async fn delete_identity(&mut self, user_id: &str, id: &str) -> StoreResult<bool> {
+                    let r = sqlx::query("DELETE FROM user_identities WHERE id = $1 AND user_id = $2")
+                        .bind(id)
+                        .bind(user_id)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn delete_identities_of(&mut self, user_id: &str) -> StoreResult<u64> {
+                    let r = sqlx::query("DELETE FROM user_identities WHERE user_id = $1")
+                        .bind(user_id)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected())
+                }
+
+                async fn touch_identity(&mut self, id: &str, now: UnixTime) -> StoreResult<()> {
+                    sqlx::query("UPDATE user_identities SET last_used_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
                 }
 
                 async fn purge_email_codes(&mut self, before: UnixTime) -> StoreResult<u64> {

@@ -76,6 +76,8 @@ macro_rules! client_backend {
                     "grant" => Kind::Grant,
                     "device" => Kind::Device,
                     "user_code" => Kind::UserCode,
+                    "upstream" => Kind::Upstream,
+                    "link" => Kind::Link,
                     _ => return Err(corrupt("grant record kind")),
                 })
             }

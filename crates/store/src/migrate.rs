@@ -122,6 +122,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "account_email",
         sql: include_str!("../migrations/sqlite/0021_account_email.sql"),
     },
+    Migration {
+        version: 22,
+        name: "user_identities",
+        sql: include_str!("../migrations/sqlite/0022_user_identities.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -229,6 +234,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 21,
         name: "account_email",
         sql: include_str!("../migrations/postgres/0021_account_email.sql"),
+    },
+    Migration {
+        version: 22,
+        name: "user_identities",
+        sql: include_str!("../migrations/postgres/0022_user_identities.sql"),
     },
 ];
 

@@ -78,6 +78,7 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::oauth_logout::router())
         .merge(routes::oauth_register::router())
         .merge(routes::oauth_recovery::router())
+        .merge(routes::oauth_upstream::router())
         .merge(routes::alerts::router())
         .merge(routes::meta::router())
         .merge(routes::gdpr::router())

@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod detection;
 mod email;
+mod federation;
 mod keys;
 mod oauth;
 mod routes;
@@ -25,6 +26,7 @@ pub use audit::*;
 pub use auth::*;
 pub use detection::*;
 pub use email::*;
+pub use federation::*;
 pub use keys::*;
 pub use oauth::*;
 pub use routes::*;
@@ -102,6 +104,8 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// `[email]`: mail to people (resets, invitations, verification, notifications).
     pub email: EmailConfig,
+    /// `[[identity_providers]]`: upstream OpenID providers people may sign in with.
+    pub identity_providers: Vec<IdentityProviderConfig>,
 }
 
 impl Config {
@@ -131,6 +135,15 @@ impl Config {
                 "email.from",
                 "the sender's address is required with email.smtp_url, e.g. \"Portcullis <no-reply@example.com>\"",
             ));
+        }
+        for (i, p) in self.identity_providers.iter().enumerate() {
+            p.validate(i)?;
+            if self.identity_providers.iter().take(i).any(|q| q.id == p.id) {
+                return Err(bad(
+                    &format!("identity_providers[{i}].id"),
+                    format!("`{}` is used twice", p.id),
+                ));
+            }
         }
         if self.email.verify_on_register && !self.email.enabled() {
             return Err(bad(
@@ -470,6 +483,68 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_providers_and_email_are_checked() {
+        let provider = |issuer: &str| -> IdentityProviderConfig {
+            serde_json::from_value(serde_json::json!({
+                "id": "corp", "issuer": issuer, "client_id": "c"
+            }))
+            .unwrap()
+        };
+        for ok in [
+            "https://idp.example",
+            "http://127.0.0.1:9000",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            let c = Config {
+                identity_providers: vec![provider(ok)],
+                ..Config::default()
+            };
+            assert_eq!(c.validate(), Ok(()), "{ok}");
+        }
+        for bad_issuer in [
+            "http://idp.example",
+            "ftp://idp.example",
+            "idp.example",
+            "http://10.0.0.1",
+        ] {
+            let c = Config {
+                identity_providers: vec![provider(bad_issuer)],
+                ..Config::default()
+            };
+            assert_eq!(
+                c.validate().unwrap_err().key,
+                "identity_providers[0].issuer",
+                "{bad_issuer}"
+            );
+        }
+        let mut c = Config {
+            identity_providers: vec![provider("https://a.example"), provider("https://b.example")],
+            ..Config::default()
+        };
+        assert_eq!(c.validate().unwrap_err().key, "identity_providers[1].id");
+        let mut p = provider("https://a.example");
+        p.id = "Corp SSO".into();
+        c.identity_providers = vec![p];
+        assert_eq!(c.validate().unwrap_err().key, "identity_providers[0].id");
+        let mut p = provider("https://a.example");
+        p.role_claim = "groups".into();
+        p.role_map.insert("admins".into(), "root".into());
+        c.identity_providers = vec![p];
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "identity_providers[0].role_map"
+        );
+        let mut c = Config::default();
+        c.email.verify_on_register = true;
+        assert_eq!(c.validate().unwrap_err().key, "email.verify_on_register");
+        c.email.smtp_url = Some(SecretString::from("smtp://127.0.0.1:25"));
+        assert_eq!(c.validate().unwrap_err().key, "email.from");
+        c.email.from = "Portcullis <no-reply@example.com>".into();
+        assert_eq!(c.validate(), Ok(()));
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -25,6 +25,12 @@ pub enum Kind {
     Device,
     /// A device authorization's user code, id = SHA-256 of the code.
     UserCode,
+    /// A sign-in through an upstream provider in progress, id = SHA-256 of its `state`
+    /// (client id: the provider's id).
+    Upstream,
+    /// A first upstream sign-in waiting for the person to prove the local account it
+    /// would join, id = SHA-256 of the page's token.
+    Link,
 }
 
 impl Kind {
@@ -38,6 +44,8 @@ impl Kind {
             Self::Grant => "grant",
             Self::Device => "device",
             Self::UserCode => "user_code",
+            Self::Upstream => "upstream",
+            Self::Link => "link",
         }
     }
 }

@@ -169,6 +169,7 @@ impl Services {
         if !tx.erase_user(user_id, &pseudonym, now).await? {
             return Err(Error::NotFound);
         }
+        tx.accounts().delete_identities_of(user_id).await?;
         let redacted = tx.redact_audit_subject(user_id, now).await?;
         let alerts_redacted = tx.redact_alerts_subject(user_id).await?;
         let approvals_redacted = tx.approvals().redact_approval_subject(user_id).await?;

@@ -324,7 +324,7 @@ impl Services {
     /// Checks a second factor of `user_id` inside `tx`; on success it is spent (TOTP step
     /// recorded, recovery code marked used, passkey counter moved on). `binding` is what a
     /// passkey ceremony must be bound to (the session, or the `mfa_token` hash).
-    async fn check_factor(
+    pub(crate) async fn check_factor(
         &self,
         tx: &mut dyn Tx,
         user_id: &str,

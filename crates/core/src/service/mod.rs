@@ -10,6 +10,7 @@ mod checkpoint_file;
 mod clients;
 mod detection;
 mod elevation;
+mod federation;
 mod gdpr;
 mod held;
 mod keys;
@@ -48,6 +49,7 @@ pub use checkpoint_file::parse_checkpoint_file;
 pub use clients::{ClientPage, RegisteredClient};
 pub use detection::{Blocked, Detection};
 pub use elevation::{ApprovalSettings, ElevationAsk, MAX_LISTED};
+pub use federation::{Federated, IdentityView, UpstreamClient, UpstreamIdentity, UpstreamStart};
 pub use gdpr::{EXPORT_AUDIT_LIMIT, Export};
 pub use held::Held;
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
@@ -176,6 +178,11 @@ pub struct Services {
     pub(crate) logout_notifier: std::sync::OnceLock<Arc<dyn LogoutNotifier>>,
     /// What sends mail, when `[email]` is configured.
     pub(crate) mailer: std::sync::OnceLock<Arc<dyn Mailer>>,
+    /// The upstream OpenID providers and their protocol client.
+    pub(crate) upstream: std::sync::OnceLock<(
+        Arc<dyn federation::UpstreamClient>,
+        Vec<crate::config::IdentityProviderConfig>,
+    )>,
     /// SHA-256 of the initial access token of dynamic client registration, when it is on.
     pub(crate) registration_token: std::sync::OnceLock<[u8; 32]>,
 }
@@ -285,6 +292,7 @@ impl Services {
             approvals: ApprovalSettings::default(),
             logout_notifier: std::sync::OnceLock::new(),
             mailer: std::sync::OnceLock::new(),
+            upstream: std::sync::OnceLock::new(),
             registration_token: std::sync::OnceLock::new(),
         }
     }

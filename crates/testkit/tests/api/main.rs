@@ -41,6 +41,7 @@ mod datadir;
 mod detection;
 mod dpop_sessions;
 mod elevation;
+mod federation;
 mod gateway;
 mod gdpr;
 mod hardening;

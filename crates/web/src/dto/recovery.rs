@@ -1,7 +1,7 @@
 //! Bodies of account recovery by mail and of administrators' account changes.
 
 use portcullis_core::FieldError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::{Validate, max_len};
@@ -158,4 +158,39 @@ impl Validate for UserListQuery {
         super::in_range(&mut e, "limit", self.limit.map(u64::from), 1, 500);
         if e.is_empty() { Ok(()) } else { Err(e) }
     }
+}
+
+/// A linked upstream identity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityBody {
+    /// Its id (for `DELETE`).
+    pub id: String,
+    /// The `[[identity_providers]]` id.
+    pub provider: String,
+    /// The provider's label.
+    pub provider_name: String,
+    /// When it was linked (RFC 3339).
+    pub created_at: String,
+    /// When it last signed in (RFC 3339).
+    pub last_used_at: Option<String>,
+}
+
+impl From<portcullis_core::service::IdentityView> for IdentityBody {
+    fn from(i: portcullis_core::service::IdentityView) -> Self {
+        use portcullis_core::clock::rfc3339;
+        Self {
+            id: i.id,
+            provider: i.provider,
+            provider_name: i.provider_name,
+            created_at: rfc3339(i.created_at),
+            last_used_at: i.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// `GET /auth/identities`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityList {
+    /// The caller's linked identities.
+    pub identities: Vec<IdentityBody>,
 }

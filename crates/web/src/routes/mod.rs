@@ -17,5 +17,6 @@ pub mod oauth_logout;
 pub mod oauth_pages;
 pub mod oauth_recovery;
 pub mod oauth_register;
+pub mod oauth_upstream;
 pub mod passkeys;
 pub mod recovery;

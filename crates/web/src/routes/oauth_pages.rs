@@ -94,6 +94,11 @@ impl Cookies {
     }
 }
 
+/// The value of this server's cookie `base` (under its `__Host-` name over https).
+pub(super) fn cookie_of(s: &AppState, h: &HeaderMap, base: &str) -> Option<String> {
+    Cookies::of(s).get(h, base).map(str::to_owned)
+}
+
 pub(super) const SESSION: &str = "pcl_session";
 const CSRF: &str = "pcl_csrf";
 const MFA: &str = "pcl_mfa";
@@ -332,11 +337,16 @@ fn signin_form(
         ));
     }
     html.push_str(&passkey_form(handle, &token, false));
+    html.push_str(&super::oauth_upstream::buttons(s, handle, &token));
     let mut page = Page::new("Sign in", s.svc.random_token())
         .status(status)
         .with_script()
         .form_target(&p.request.redirect_uri)
         .html(&html);
+    // The provider buttons' forms end at the provider (a redirect the CSP must allow).
+    for provider in s.svc.identity_providers() {
+        page = page.form_target(&provider.issuer);
+    }
     page = page.cookies(set);
     page.render()
 }
@@ -460,7 +470,12 @@ fn sign_in_error(e: &Error) -> (StatusCode, String) {
 }
 
 /// After a factor was proved: the browser's session cookie, then on with the request.
-async fn signed_in(s: &AppState, ctx: &RequestContext, handle: &str, t: TokenResponse) -> Response {
+pub(super) async fn signed_in(
+    s: &AppState,
+    ctx: &RequestContext,
+    handle: &str,
+    t: TokenResponse,
+) -> Response {
     let c = Cookies::of(s);
     let value = s.svc.browser_cookie(&t.session_id);
     let mut cookies = vec![

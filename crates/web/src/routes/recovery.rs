@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use portcullis_core::model::Role;
 use portcullis_core::service::UserPatch;
@@ -11,8 +11,8 @@ use portcullis_core::{Error, FieldError};
 
 use crate::AppState;
 use crate::dto::{
-    EmailChangeRequest, ForgotPasswordRequest, ResetPasswordRequest, UserEnvelope,
-    UserPatchRequest, VerifyEmailRequest,
+    EmailChangeRequest, ForgotPasswordRequest, IdentityBody, IdentityList, ResetPasswordRequest,
+    UserEnvelope, UserPatchRequest, VerifyEmailRequest,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Admin, ApiJson, Auth, Ctx};
@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/password/reset", post(reset))
         .route("/api/v1/auth/email/verify", post(verify_email))
         .route("/api/v1/auth/email", post(change_email))
+        .route("/api/v1/auth/identities", get(identities))
+        .route("/api/v1/auth/identities/{id}", delete(unlink))
         .route(
             "/api/v1/admin/users/{id}/password-reset",
             post(admin_password_reset),
@@ -115,6 +117,35 @@ pub async fn change_email(
         .request_email_change(&p, &ctx, &body.new_email, &body.password)
         .await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// The caller's identities at upstream OpenID providers.
+#[utoipa::path(get, path = "/api/v1/auth/identities", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Linked identities", body = IdentityList)))]
+pub async fn identities(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<IdentityList>> {
+    let list = s.svc.identities(&p).await?;
+    Ok(Json(IdentityList {
+        identities: list.into_iter().map(IdentityBody::from).collect(),
+    }))
+}
+
+/// Unlinks one of the caller's upstream identities (refused when it is the account's only
+/// way to sign in).
+#[utoipa::path(delete, path = "/api/v1/auth/identities/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Identity id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
+    responses(
+        (status = 204, description = "Unlinked"),
+        (status = 404, description = "Not one of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account's only way to sign in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unlink(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.svc.unlink_identity(&p, &ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Mails the user a password reset code (an invitation again, for an account that never
