@@ -84,6 +84,13 @@ pub trait UpstreamClient: Send + Sync {
 
 /// Where an upstream sign-in ended.
 pub enum Federated {
+    /// A signed-in person linked a provider's account to theirs (from the account page).
+    Linked {
+        /// Whose account: the browser must still be signed in as them.
+        user_id: String,
+        /// The provider's label.
+        provider: String,
+    },
     /// Signed in: the session's tokens, and the authorization request to go back to.
     SignedIn(TokenResponse, Option<String>),
     /// An account has this address: the person proves it before the identity joins it.
@@ -181,6 +188,25 @@ impl Services {
     /// Starts a sign-in at `provider` for the authorization request `handle`: the URL to
     /// send the browser to, and a value for a cookie that binds the answer to this browser.
     pub async fn upstream_begin(&self, provider: &str, handle: &str) -> Result<(String, String)> {
+        self.upstream_start(provider, Some(handle), None).await
+    }
+
+    /// Starts linking a provider's account to `user_id`'s (signed in at the account page):
+    /// the same round trip, ending in a link rather than a sign-in.
+    pub async fn upstream_begin_link(
+        &self,
+        provider: &str,
+        user_id: &str,
+    ) -> Result<(String, String)> {
+        self.upstream_start(provider, None, Some(user_id)).await
+    }
+
+    async fn upstream_start(
+        &self,
+        provider: &str,
+        handle: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<(String, String)> {
         let (client, p) = self.provider(provider)?;
         let started = client
             .start(p, &self.upstream_redirect_uri(provider))
@@ -207,8 +233,8 @@ impl Services {
                 kind: Kind::Upstream,
                 id,
                 client_id: p.id.clone(),
-                user_id: None,
-                parent: Some(handle.to_owned()),
+                user_id: user_id.map(str::to_owned),
+                parent: handle.map(str::to_owned),
                 body: json!({"sealed": URL_SAFE_NO_PAD.encode(sealed)}),
                 created_at: now,
                 expires_at: now + PENDING_SECONDS,
@@ -288,7 +314,52 @@ impl Services {
                 tracing::warn!(provider, "upstream sign-in refused: {e}");
                 refused("The provider's answer could not be verified. Start again.")
             })?;
+        if let Some(user_id) = rec.user_id.as_deref() {
+            return self.link_signed_in(ctx, p, &person, user_id).await;
+        }
         self.federate(ctx, p, &person, handle).await
+    }
+
+    /// The account page's "link": the provider's person joins the signed-in account
+    /// (its address need not match: the person proved both), unless the provider's account
+    /// is linked to another one, or its address is outside `allowed_domains`.
+    async fn link_signed_in(
+        &self,
+        ctx: &RequestContext,
+        p: &IdentityProviderConfig,
+        person: &UpstreamIdentity,
+        user_id: &str,
+    ) -> Result<Federated> {
+        if !domain_allowed(p, person.email.as_deref()) {
+            return Err(refused(&format!(
+                "Accounts of {} may be used here only with an address in {}.",
+                p.label(),
+                p.allowed_domains.join(", ")
+            )));
+        }
+        let mut tx = self.store.begin().await?;
+        let linked = tx
+            .accounts()
+            .identity_by_subject(&p.id, &person.subject)
+            .await?;
+        drop(tx);
+        match linked {
+            Some(l) if l.user_id == user_id => {}
+            Some(_) => {
+                return Err(refused(&format!(
+                    "This {} account is linked to another account here.",
+                    p.label()
+                )));
+            }
+            None => {
+                self.link_identity(ctx, p, user_id, &person.subject, false)
+                    .await?;
+            }
+        }
+        Ok(Federated::Linked {
+            user_id: user_id.to_owned(),
+            provider: p.label().to_owned(),
+        })
     }
 
     /// Decides which account `person` is, per the module's rules.
@@ -380,7 +451,7 @@ impl Services {
             })
             .await?;
             return Err(refused(
-                "An account already uses this address. Sign in with its password, and link this provider from the account.",
+                "An account already uses this address. Sign in with its password; then you can link this provider on your account page.",
             ));
         }
         if !p.jit {
@@ -656,8 +727,13 @@ impl Services {
 
     /// The caller's linked identities.
     pub async fn identities(&self, p: &Principal) -> Result<Vec<IdentityView>> {
+        self.identities_of(&p.user_id).await
+    }
+
+    /// The identities linked to `user_id`.
+    pub async fn identities_of(&self, user_id: &str) -> Result<Vec<IdentityView>> {
         let mut tx = self.store.begin().await?;
-        let list = tx.accounts().identities_of(&p.user_id).await?;
+        let list = tx.accounts().identities_of(user_id).await?;
         drop(tx);
         Ok(list
             .into_iter()
@@ -683,10 +759,24 @@ impl Services {
         ctx: &RequestContext,
         id: &str,
     ) -> Result<()> {
+        self.unlink_identity_of(&p.user_id, ctx, id).await
+    }
+
+    /// [`Self::unlink_identity`] for the user `user_id` (the account page's browser).
+    pub async fn unlink_identity_of(
+        &self,
+        user_id: &str,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<()> {
         if !is_valid_id(id) {
             return Err(Error::NotFound);
         }
-        let user = self.me(p).await?;
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(Error::NotFound)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let passkeys = tx.passkeys(&user.id).await?.len();

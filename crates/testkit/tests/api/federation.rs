@@ -244,6 +244,53 @@ async fn people_sign_in_through_an_upstream_provider(b: Backend) {
     )
     .await;
     assert_eq!(s, 204);
+    let (_, ids, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/identities"))
+            .bearer_auth(&gina),
+    )
+    .await;
+    assert_eq!(ids["identities"], json!([]), "unlinked");
+    // Linked again from the account page, signed in with the password: no address match
+    // needed (both proved), but the provider's account must not belong to another one.
+    let out = crate::oauth::run_peer(
+        "node",
+        &js("upstream_browser.mjs"),
+        &[
+            &start,
+            "link:Corp SSO",
+            "gina@corp.example",
+            "gina@corp.example",
+            STRONG,
+        ],
+    )
+    .await;
+    let text = out["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("Linked: you can sign in with Corp SSO"),
+        "{out}"
+    );
+    assert!(text.contains("Unlink Corp SSO"), "{out}");
+    srv.user("hank@corp.example", STRONG, Role::User).await;
+    let out = crate::oauth::run_peer(
+        "node",
+        &js("upstream_browser.mjs"),
+        &[
+            &start,
+            "link:Corp SSO",
+            "alice@corp.example",
+            "hank@corp.example",
+            STRONG,
+        ],
+    )
+    .await;
+    assert!(
+        out["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("linked to another account here"),
+        "{out}"
+    );
     let events = srv.services.audit_page(0, 1000).await.unwrap();
     for action in [
         "auth.identity.linked",

@@ -4,6 +4,8 @@
 // person to prove an existing account (linking), the password (and code) given.
 //
 // usage: node upstream_browser.mjs START_URL BUTTON_LABEL LOGIN [PASSWORD [CODE]]
+//        node upstream_browser.mjs START_URL link:LABEL LOGIN LOCAL_EMAIL LOCAL_PASSWORD
+//          (signs in locally, then links the provider on the account page)
 // Prints {"url", "heading", "text", "console_errors"} of the page it ended on.
 import { chromium } from 'playwright-core';
 
@@ -26,9 +28,30 @@ try {
     }
   });
   await page.goto(start);
-  await page.click(`button:has-text("Sign in with ${label}")`);
+  if (label.startsWith('link:')) {
+    // Signed in locally first (email and password), then "Link ..." on the account page.
+    await page.fill('input[name=email]', password);
+    await page.fill('input[name=password]', code);
+    await Promise.all([page.waitForLoadState('load'), page.click('form[action="/oauth2/signin"] button[type=submit]')]);
+    const link = `button:text-is("Link ${label.slice(5)}")`;
+    try {
+      await page.waitForSelector(link, { timeout: 15000 });
+    } catch (e) {
+      const text = await page.textContent('body').catch(() => '');
+      throw new Error(`waiting for ${link}: at ${page.url()}: ${text}`);
+    }
+    out.account_before = await page.textContent('main');
+    await page.click(link);
+  } else {
+    await page.click(`button:has-text("Sign in with ${label}")`);
+  }
   // The provider: its sign-in, then its consent (once per client and person).
-  await page.waitForSelector('input[name=login]', { timeout: 15000 });
+  try {
+    await page.waitForSelector('input[name=login]', { timeout: 15000 });
+  } catch (e) {
+    const text = await page.textContent('body').catch(() => '');
+    throw new Error(`waiting for the provider's sign-in: at ${page.url()}: ${text}`);
+  }
   await page.fill('input[name=login]', login);
   await page.fill('input[name=password]', 'any password');
   await page.click('button[type=submit]');
@@ -41,7 +64,7 @@ try {
   }
   await page.waitForURL((u) => u.origin === startOrigin, { timeout: 15000 });
   await page.waitForLoadState('load');
-  if (password && await page.$('form[action="/oauth2/upstream/link"]')) {
+  if (password && !label.startsWith('link:') && await page.$('form[action="/oauth2/upstream/link"]')) {
     out.link_heading = await page.textContent('h1');
     out.link_text = await page.textContent('main');
     await page.fill('input[name=password]', password);

@@ -139,7 +139,7 @@ impl Validate for UserPatchRequest {
 #[serde(deny_unknown_fields)]
 pub struct UserListQuery {
     /// Search: accounts whose email or display name contains this (case-insensitive).
-    /// With `q`, `cursor` is not used.
+    /// With `q`, `cursor` is not used; an empty `q` is the plain listing.
     #[param(max_length = 320)]
     pub q: Option<String>,
     /// The `next_cursor` of the previous page.

@@ -46,7 +46,8 @@ pub async fn list_users(
     Admin(_, _): Admin,
     ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> ApiResult<Json<UserList>> {
-    if let Some(needle) = q.q.as_deref() {
+    // An empty `q` is no search: the plain listing.
+    if let Some(needle) = q.q.as_deref().filter(|n| !n.trim().is_empty()) {
         let users = s.svc.search_users(needle, q.limit.unwrap_or(50)).await?;
         return Ok(Json(UserList {
             users: users.iter().map(UserBody::from).collect(),

@@ -32,7 +32,7 @@ async fn sign_in_first(s: &AppState) -> Response {
     }
 }
 
-async fn render(s: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Response {
+pub(super) async fn render(s: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Response {
     let (_, user) = match browser(s, headers).await {
         Ok(Some(b)) => b,
         Ok(None) => return sign_in_first(s).await,
@@ -68,10 +68,44 @@ async fn render(s: &AppState, headers: &HeaderMap, notice: Option<&str>) -> Resp
             token = esc(&token),
         ));
     }
+    let providers = s.svc.identity_providers();
+    if !providers.is_empty() {
+        let linked = match s.svc.identities_of(&user.id).await {
+            Ok(l) => l,
+            Err(_) => return unavailable(s),
+        };
+        html.push_str("<section aria-label=\"Sign-in providers\"><h2>Sign-in providers</h2>");
+        for i in &linked {
+            html.push_str(&format!(
+                r#"<form method="post" action="{ACCOUNT_PATH}"><input type="hidden" name="csrf" value="{token}"><input type="hidden" name="unlink" value="{id}">
+<p>{name} <span class="muted">linked</span></p><button type="submit" class="secondary">Unlink {name}</button></form>"#,
+                token = esc(&token),
+                id = esc(&i.id),
+                name = esc(&i.provider_name),
+            ));
+        }
+        for p in providers
+            .iter()
+            .filter(|p| !linked.iter().any(|i| i.provider == p.id))
+        {
+            html.push_str(&format!(
+                r#"<form method="post" action="/oauth2/upstream/{id}/start"><input type="hidden" name="csrf" value="{token}"><input type="hidden" name="link" value="1">
+<button type="submit" class="secondary">Link {name}</button></form>"#,
+                token = esc(&token),
+                id = esc(&p.id),
+                name = esc(p.label()),
+            ));
+        }
+        html.push_str("</section>");
+    }
     html.push_str(&format!(
         "<p class=\"or\"><a href=\"{LOGOUT_PATH}\">Sign out</a></p>"
     ));
     let mut page = Page::new("Connected apps", s.svc.random_token()).html(&html);
+    // The "Link" buttons' forms end at the provider (a redirect the CSP must allow).
+    for p in s.svc.identity_providers() {
+        page = page.form_target(&p.issuer);
+    }
     page = page.cookies(set);
     page.render()
 }
@@ -97,6 +131,22 @@ async fn disconnect(
         Ok(None) => return sign_in_first(&s).await,
         Err(_) => return unavailable(&s),
     };
+    if let Some(id) = f.get("unlink") {
+        return match s.svc.unlink_identity_of(&user.id, &ctx, id).await {
+            Ok(()) => render(&s, &headers, Some("Unlinked.")).await,
+            Err(Error::Conflict(m)) => {
+                let mut r = render(&s, &headers, Some(&m)).await;
+                *r.status_mut() = StatusCode::CONFLICT;
+                r
+            }
+            Err(Error::NotFound) => {
+                let mut r = render(&s, &headers, Some("That was not linked.")).await;
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                r
+            }
+            Err(_) => unavailable(&s),
+        };
+    }
     let client_id = f.get("client_id").unwrap_or("");
     match s
         .svc

@@ -83,10 +83,6 @@ async fn start(
     body: Bytes,
 ) -> Response {
     let f = form_params(&body);
-    let (handle, _) = match pending(&s, f.get("req")).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     if !form_ok(&s, &headers, f.get("csrf")) {
         return refusal(
             &s,
@@ -94,7 +90,27 @@ async fn start(
             "The form expired; sign in again.",
         );
     }
-    match s.svc.upstream_begin(&id, &handle).await {
+    let begun = if f.get("link") == Some("1") {
+        // From the account page: link to the browser's signed-in account.
+        match super::oauth_pages::browser(&s, &headers).await {
+            Ok(Some((_, user))) => s.svc.upstream_begin_link(&id, &user.id).await,
+            Ok(None) => {
+                return refusal(
+                    &s,
+                    StatusCode::FORBIDDEN,
+                    "Sign in first, then link from your account page.",
+                );
+            }
+            Err(_) => return unavailable(&s),
+        }
+    } else {
+        let (handle, _) = match pending(&s, f.get("req")).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        s.svc.upstream_begin(&id, &handle).await
+    };
+    match begun {
         // SameSite=Lax: the provider's answer is a top-level navigation from its site.
         Ok((url, binding)) => see_other(
             &url,
@@ -151,6 +167,25 @@ async fn callback(
             r
         }
         Ok(Federated::SignedIn(_, None)) => unavailable(&s),
+        Ok(Federated::Linked { user_id, provider }) => {
+            // The browser that asked is still signed in as the account it links to.
+            match super::oauth_pages::browser(&s, &headers).await {
+                Ok(Some((_, user))) if user.id == user_id => {
+                    let notice = format!("Linked: you can sign in with {provider} from now on.");
+                    let mut r = super::oauth_account::render(&s, &headers, Some(&notice)).await;
+                    if let Ok(v) = axum::http::HeaderValue::from_str(&clear) {
+                        r.headers_mut().append(axum::http::header::SET_COOKIE, v);
+                    }
+                    r
+                }
+                Ok(_) => refusal(
+                    &s,
+                    StatusCode::FORBIDDEN,
+                    "Sign in again to link an account.",
+                ),
+                Err(_) => unavailable(&s),
+            }
+        }
         Ok(Federated::NeedsProof {
             token,
             email,
