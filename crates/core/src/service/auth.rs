@@ -431,13 +431,7 @@ impl Services {
         tx.commit().await?;
         self.note_revoked(&evicted, now);
         if new_device {
-            self.notify(
-                &user,
-                &super::Notice::NewDevice {
-                    ip: ctx.ip.map(|ip| ip.to_string()),
-                    user_agent: ctx.user_agent.clone(),
-                },
-            );
+            self.notify_new_device(&user, ctx);
         }
         let mut t = self.token_response(&user, &session, refresh, None)?;
         t.device_cookie = Some(device_cookie);
@@ -676,13 +670,12 @@ impl Services {
             return Err(Error::InvalidCredentials);
         }
         let new = normalize(new);
-        let mut context = vec![user.email.local_part(), user.email.as_str()];
-        if let Some(n) = user.display_name.as_deref() {
-            context.push(n);
-        }
-        self.policy
-            .check("new_password", &new, &context)
-            .map_err(Error::WeakPassword)?;
+        self.check_new_password(
+            "new_password",
+            &new,
+            &user.email,
+            user.display_name.as_deref(),
+        )?;
         if new.expose_secret() == current.expose_secret() {
             return Err(Error::WeakPassword(vec![FieldError::new(
                 "new_password",

@@ -679,13 +679,7 @@ impl Services {
         self.clear_flag_after_factor(tx, ctx, &user.id).await?;
         let (cookie, new_device) = self.remember_device(tx, ctx, &user.id).await?;
         if new_device {
-            self.notify(
-                user,
-                &super::Notice::NewDevice {
-                    ip: ctx.ip.map(|ip| ip.to_string()),
-                    user_agent: ctx.user_agent.clone(),
-                },
-            );
+            self.notify_new_device(user, ctx);
         }
         self.insert_login_event(
             tx,

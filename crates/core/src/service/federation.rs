@@ -607,13 +607,7 @@ impl Services {
         tx.commit().await?;
         self.note_revoked(&evicted, now);
         if new_device {
-            self.notify(
-                &user,
-                &super::Notice::NewDevice {
-                    ip: ctx.ip.map(|ip| ip.to_string()),
-                    user_agent: ctx.user_agent.clone(),
-                },
-            );
+            self.notify_new_device(&user, ctx);
         }
         let mut t = self.token_response(&user, &session, refresh, None)?;
         t.device_cookie = Some(device_cookie);

@@ -159,6 +159,17 @@ impl Services {
         self.mail(&user.email, notice.kind(), subject, text);
     }
 
+    /// Mails `user` that their account was signed in to from a device it had not seen.
+    pub(crate) fn notify_new_device(&self, user: &User, ctx: &RequestContext) {
+        self.notify(
+            user,
+            &Notice::NewDevice {
+                ip: ctx.ip.map(|ip| ip.to_string()),
+                user_agent: ctx.user_agent.clone(),
+            },
+        );
+    }
+
     /// Mails the notice to the user `user_id` (looked up), for callers that hold only the id.
     pub(crate) async fn notify_user(&self, user_id: &str, notice: Notice) {
         if !self.mail_enabled() {
@@ -476,14 +487,13 @@ impl Services {
         if user.locked {
             return Err(Error::AccountLocked);
         }
-        let mut context = vec![user.email.local_part(), user.email.as_str()];
-        if let Some(n) = user.display_name.as_deref() {
-            context.push(n);
-        }
         // A weak password leaves the code unused (the transaction is dropped).
-        self.policy
-            .check("new_password", &new, &context)
-            .map_err(Error::WeakPassword)?;
+        self.check_new_password(
+            "new_password",
+            &new,
+            &user.email,
+            user.display_name.as_deref(),
+        )?;
         tx.set_password_hash(&user.id, &hash, now).await?;
         tx.accounts()
             .set_must_change_password(&user.id, false, now)

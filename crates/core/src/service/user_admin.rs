@@ -269,13 +269,12 @@ impl Services {
             .filter(|u| u.role != Role::Service)
             .ok_or(Error::NotFound)?;
         let password = crate::password::normalize(password);
-        let mut context = vec![user.email.local_part(), user.email.as_str()];
-        if let Some(n) = user.display_name.as_deref() {
-            context.push(n);
-        }
-        self.policy
-            .check("password", &password, &context)
-            .map_err(Error::WeakPassword)?;
+        self.check_new_password(
+            "password",
+            &password,
+            &user.email,
+            user.display_name.as_deref(),
+        )?;
         let hash = self.hasher.hash(password, self.rng.as_ref()).await?;
         let now = self.now();
         let mut tx = self.store.begin().await?;

@@ -11,6 +11,24 @@ use crate::model::{Role, User};
 use crate::password::normalize;
 
 impl Services {
+    /// Checks a new password against the policy, with the account's own words (its address,
+    /// the address's local part, its display name) as what it must not be built from.
+    pub(crate) fn check_new_password(
+        &self,
+        field: &str,
+        password: &secrecy::SecretString,
+        email: &crate::email::Email,
+        display_name: Option<&str>,
+    ) -> Result<()> {
+        let mut context = vec![email.local_part(), email.as_str()];
+        if let Some(n) = display_name {
+            context.push(n);
+        }
+        self.policy
+            .check(field, password, &context)
+            .map_err(Error::WeakPassword)
+    }
+
     /// Creates a user with a password (registration, the CLI). `actor` is who did it, if not
     /// the user themselves.
     pub async fn create_user(
@@ -25,13 +43,7 @@ impl Services {
         let email = Self::parse_email(email)?;
         let display_name = Self::check_display_name(display_name)?;
         let password = normalize(password);
-        let mut context = vec![email.local_part(), email.as_str()];
-        if let Some(n) = display_name.as_deref() {
-            context.push(n);
-        }
-        self.policy
-            .check("password", &password, &context)
-            .map_err(Error::WeakPassword)?;
+        self.check_new_password("password", &password, &email, display_name.as_deref())?;
         let hash = self.hasher.hash(password, self.rng.as_ref()).await?;
         let now = self.now();
         let user = User {
@@ -83,13 +95,7 @@ impl Services {
         let parsed = Self::parse_email(email)?;
         let display_name = Self::check_display_name(display_name)?;
         let password = normalize(password);
-        let mut context = vec![parsed.local_part(), parsed.as_str()];
-        if let Some(n) = display_name.as_deref() {
-            context.push(n);
-        }
-        self.policy
-            .check("password", &password, &context)
-            .map_err(Error::WeakPassword)?;
+        self.check_new_password("password", &password, &parsed, display_name.as_deref())?;
         if self.user_by_email(&parsed).await?.is_some() {
             return Err(Error::Conflict(
                 "an account with this email already exists".into(),
