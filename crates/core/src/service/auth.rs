@@ -146,10 +146,20 @@ impl Services {
             // told by mail.
             Err(Error::Conflict(_)) => {
                 let parsed = Self::parse_email(email)?;
+                let now = self.now();
                 if let Some(owner) = self.user_by_email(&parsed).await? {
+                    // Recorded (a write, as creating the account is): someone tried the
+                    // address of an existing account.
+                    let mut tx = self.store.begin().await?;
+                    tx.append_audit(
+                        &NewAuditEvent::new(now, "auth.register.existing_email", Outcome::Failure)
+                            .target(owner.id.clone())
+                            .client(ctx),
+                    )
+                    .await?;
+                    tx.commit().await?;
                     self.notify(&owner, &super::Notice::RegistrationAttempt);
                 }
-                let now = self.now();
                 Ok(User {
                     id: new_id(now, self.rng.as_ref()),
                     email: parsed,

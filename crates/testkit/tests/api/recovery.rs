@@ -25,6 +25,49 @@ async fn forgot_password_takes_as_long_for_unknown_addresses() {
     forgot_timing(Backend::Sqlite).await;
 }
 
+/// With verification by mail, registering a taken address answers like a new one, in
+/// about the same time (medians of interleaved requests, within a wide band).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_takes_as_long_for_taken_addresses() {
+    let (srv, _smtp) = with_mail(Backend::Sqlite, |c| {
+        c.email.verify_on_register = true;
+        c.auth.self_registration = true;
+        c.detection.registrations_free = 1_000;
+        c.detection.registrations_max = 1_001;
+    })
+    .await;
+    for i in 0..16 {
+        srv.user(&format!("taken{i}@example.com"), STRONG, Role::User)
+            .await;
+    }
+    let (mut taken, mut new) = (Vec::new(), Vec::new());
+    for i in 0..16 {
+        for (email, into) in [
+            (format!("taken{i}@example.com"), &mut taken),
+            (format!("fresh{i}@example.com"), &mut new),
+        ] {
+            let t = Instant::now();
+            let (s, body) = post(
+                &srv,
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": STRONG}),
+            )
+            .await;
+            into.push(t.elapsed().as_secs_f64());
+            assert_eq!(s, 201, "{body}");
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (k, u) = (median(&mut taken), median(&mut new));
+    eprintln!("registration medians: taken {k:.4}s, new {u:.4}s");
+    assert!(k / u < 3.0 && u / k < 3.0, "taken {k:.4}s vs new {u:.4}s");
+    srv.stop().await;
+}
+
 const NEW_PASSWORD: &str = "a different passphrase, just as long 7";
 
 /// A server whose `[email]` is an aiosmtpd on loopback, with `tweak` applied.
