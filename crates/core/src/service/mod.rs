@@ -13,6 +13,7 @@ mod elevation;
 mod federation;
 mod gdpr;
 mod held;
+mod identities;
 mod keys;
 mod mfa;
 mod oauth;
@@ -49,9 +50,10 @@ pub use checkpoint_file::parse_checkpoint_file;
 pub use clients::{ClientPage, RegisteredClient};
 pub use detection::{Blocked, Detection};
 pub use elevation::{ApprovalSettings, ElevationAsk, MAX_LISTED};
-pub use federation::{Federated, IdentityView, UpstreamClient, UpstreamIdentity, UpstreamStart};
+pub use federation::{Federated, UpstreamClient, UpstreamIdentity, UpstreamStart};
 pub use gdpr::{EXPORT_AUDIT_LIMIT, Export};
 pub use held::Held;
+pub use identities::IdentityView;
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
