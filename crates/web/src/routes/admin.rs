@@ -46,6 +46,13 @@ pub async fn list_users(
     Admin(_, _): Admin,
     ApiQuery(q): ApiQuery<UserListQuery>,
 ) -> ApiResult<Json<UserList>> {
+    // The cursor is checked whether or not a search ignores it.
+    if q.cursor
+        .as_deref()
+        .is_some_and(|c| !c.is_empty() && !portcullis_core::id::is_valid_id(c))
+    {
+        return Err(portcullis_core::Error::InvalidRequest("invalid cursor".into(), vec![]).into());
+    }
     // An empty `q` is no search: the plain listing.
     if let Some(needle) = q.q.as_deref().filter(|n| !n.trim().is_empty()) {
         let users = s.svc.search_users(needle, q.limit.unwrap_or(50)).await?;
