@@ -95,7 +95,12 @@ if [ $# -eq 0 ]; then
   log "scanning the test databases for emails, names and passwords"
   bash scripts/scan-test-data.sh "$MARKER"
 fi
+# What the tests left behind (a few MiB of SQLite per test, several GiB a run) and the
+# cluster go now, before the fuzz build needs the disk; a failed run keeps them to inspect.
+find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'portcullis-test-*' -newer "$MARKER" -exec rm -rf {} + 2>/dev/null || true
 rm -f "$MARKER"
+cleanup
+trap - EXIT
 
 # --- Schema fuzzing: schemathesis against the running server (the full test command only) --
 if [ $# -eq 0 ]; then
