@@ -38,12 +38,12 @@ as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start \
 export PORTCULLIS_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 
 # --- Independent clients --------------------------------------------------------------------
-if ! python3 -c 'import jwt, cryptography, pyotp, standardwebhooks, http_message_signatures, requests, altcha, mmdb_writer, netaddr, aiosmtpd, grpc, grpc_health.v1, authlib' >/dev/null 2>&1; then
+if ! python3 -c 'import yaml, jwt, cryptography, pyotp, standardwebhooks, http_message_signatures, requests, altcha, mmdb_writer, netaddr, aiosmtpd, grpc, grpc_health.v1, authlib' >/dev/null 2>&1; then
   log "installing PyJWT, pyotp, standardwebhooks, http-message-signatures, altcha, mmdb-writer, aiosmtpd, grpcio, Authlib (independent clients)"
   python3 -m pip install --quiet --disable-pip-version-check 'pyjwt[crypto]>=2.8' 'pyotp>=2.9' \
     'standardwebhooks>=1.0' 'http-message-signatures>=0.5' 'requests>=2.31' 'altcha>=2.3,<3' \
     'mmdb-writer>=0.2.7' 'netaddr>=1.3' 'aiosmtpd>=1.4' 'grpcio>=1.60' 'grpcio-health-checking>=1.60' \
-    'authlib>=1.3'
+    'authlib>=1.3' 'pyyaml>=6'
 fi
 if ! [ -d crates/testkit/tests/js/node_modules/openid-client ] || ! [ -d crates/testkit/tests/js/node_modules/playwright-core ] \
   || ! [ -d crates/testkit/tests/js/node_modules/oidc-provider ]; then

@@ -1,0 +1,458 @@
+//! The decodings attacks hide behind, undone before any rule looks: URL encoding (repeated,
+//! so double encoding does not pass, and IIS's `%uXXXX`), HTML entities, JavaScript and C
+//! escapes (`\uXXXX`, `\xHH`, octal), NUL bytes, and Unicode compatibility forms (NFKC:
+//! fullwidth `＜script＞` is `<script>`). Then the folds rules match on: lower case with
+//! whitespace runs made one space, SQL comments removed, and the shell's view of a command
+//! line (`c\a"t /et'c'/pa''sswd` is `cat /etc/passwd`).
+//!
+//! Every function is total: any bytes in, a string out, no panics, bounded work (each pass
+//! is linear and the number of passes is fixed).
+
+use std::borrow::Cow;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// URL decoding passes at most (`%252527` is three encodings of `'`).
+const URL_PASSES: usize = 3;
+
+/// Decodes `%XX` (and `%uXXXX`); `plus` turns `+` into a space (form encoding). Invalid
+/// escapes stay as they are.
+pub fn url_decode(s: &str, plus: bool) -> Cow<'_, str> {
+    if !(s.contains('%') || plus && s.contains('+')) {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            if let Some(v) = hex2(b.get(i + 1..i + 3)) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+            if matches!(b.get(i + 1), Some(b'u' | b'U'))
+                && let Some(cp) = hex_n(b.get(i + 2..i + 6))
+            {
+                push_char(&mut out, cp);
+                i += 6;
+                continue;
+            }
+        }
+        out.push(if plus && c == b'+' { b' ' } else { c });
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The value of two hex digits.
+fn hex2(d: Option<&[u8]>) -> Option<u8> {
+    let d = d?;
+    let hi = (*d.first()? as char).to_digit(16)?;
+    let lo = (*d.get(1)? as char).to_digit(16)?;
+    u8::try_from(hi * 16 + lo).ok()
+}
+
+/// The value of up to eight hex digits (all of `d` must be hex).
+fn hex_n(d: Option<&[u8]>) -> Option<u32> {
+    let d = d?;
+    let mut v: u32 = 0;
+    for &c in d {
+        v = v.checked_mul(16)?.checked_add((c as char).to_digit(16)?)?;
+    }
+    Some(v)
+}
+
+/// Appends the UTF-8 of `cp` (a replacement character when it is not one).
+fn push_char(out: &mut Vec<u8>, cp: u32) {
+    let ch = char::from_u32(cp).unwrap_or('\u{fffd}');
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+}
+
+/// Named entities attacks use; numeric ones (`&#60;`, `&#x3c;`, with or without `;`) are
+/// all decoded.
+const ENTITIES: &[(&str, char)] = &[
+    ("lt", '<'),
+    ("gt", '>'),
+    ("amp", '&'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("nbsp", ' '),
+    ("colon", ':'),
+    ("sol", '/'),
+    ("bsol", '\\'),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("lsqb", '['),
+    ("rsqb", ']'),
+    ("lcub", '{'),
+    ("rcub", '}'),
+    ("semi", ';'),
+    ("comma", ','),
+    ("period", '.'),
+    ("equals", '='),
+    ("excl", '!'),
+    ("num", '#'),
+    ("percnt", '%'),
+    ("tab", '\t'),
+    ("newline", '\n'),
+    ("grave", '`'),
+    ("plus", '+'),
+    ("ast", '*'),
+    ("vert", '|'),
+    ("dollar", '$'),
+];
+
+/// Decodes HTML character references.
+pub fn html_entities(s: &str) -> Cow<'_, str> {
+    if !s.contains('&') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(rest.get(..pos).unwrap_or_default());
+        let after = rest.get(pos + 1..).unwrap_or_default();
+        match entity(after) {
+            Some((ch, used)) => {
+                out.push(ch);
+                rest = after.get(used..).unwrap_or_default();
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The character an entity body (after `&`) stands for and how many bytes it used.
+fn entity(after: &str) -> Option<(char, usize)> {
+    let b = after.as_bytes();
+    if b.first() == Some(&b'#') {
+        let (hex, start) = match b.get(1) {
+            Some(b'x' | b'X') => (true, 2),
+            _ => (false, 1),
+        };
+        let digits = b
+            .get(start..)?
+            .iter()
+            .take(8)
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        let text = after.get(start..start + digits)?;
+        let cp = u32::from_str_radix(text, if hex { 16 } else { 10 }).ok()?;
+        let mut used = start + digits;
+        if b.get(used) == Some(&b';') {
+            used += 1;
+        }
+        return Some((char::from_u32(cp).unwrap_or('\u{fffd}'), used));
+    }
+    let name_len = b
+        .iter()
+        .take(10)
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    let name = after.get(..name_len)?;
+    let (_, ch) = ENTITIES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    let mut used = name_len;
+    if b.get(used) == Some(&b';') {
+        used += 1;
+    }
+    Some((*ch, used))
+}
+
+/// Decodes JavaScript and C escapes: `\uXXXX`, `\u{X..}`, `\xHH`, and octal `\NNN`.
+/// Other escapes lose their backslash only when the escaped character is a quote.
+pub fn js_escapes(s: &str) -> Cow<'_, str> {
+    if !s.contains('\\') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'\\' {
+            match b.get(i + 1) {
+                Some(b'u') if b.get(i + 2) == Some(&b'{') => {
+                    let end = b
+                        .get(i + 3..)
+                        .and_then(|r| r.iter().take(7).position(|&x| x == b'}'));
+                    if let Some(n) = end
+                        && let Some(cp) = hex_n(b.get(i + 3..i + 3 + n))
+                        && n > 0
+                    {
+                        push_char(&mut out, cp);
+                        i += 4 + n;
+                        continue;
+                    }
+                }
+                Some(b'u') => {
+                    if let Some(cp) = hex_n(b.get(i + 2..i + 6)) {
+                        push_char(&mut out, cp);
+                        i += 6;
+                        continue;
+                    }
+                }
+                Some(b'x') => {
+                    if let Some(v) = hex2(b.get(i + 2..i + 4)) {
+                        push_char(&mut out, u32::from(v));
+                        i += 4;
+                        continue;
+                    }
+                }
+                Some(d @ b'0'..=b'7') => {
+                    let n = b.get(i + 1..).map_or(0, |r| {
+                        r.iter()
+                            .take(3)
+                            .take_while(|c| (b'0'..=b'7').contains(c))
+                            .count()
+                    });
+                    if let Some(digits) = s.get(i + 1..i + 1 + n)
+                        && let Ok(v) = u32::from_str_radix(digits, 8)
+                        && (n > 1 || *d != b'0')
+                    {
+                        push_char(&mut out, v);
+                        i += 1 + n;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Everything undone: URL decoding until nothing changes (at most [`URL_PASSES`] times),
+/// HTML entities, JavaScript escapes, NUL bytes removed, and NFKC.
+pub fn full(s: &str) -> String {
+    let mut cur: String = s.to_owned();
+    for _ in 0..URL_PASSES {
+        match url_decode(&cur, false) {
+            Cow::Borrowed(_) => break,
+            Cow::Owned(next) => {
+                if next == cur {
+                    break;
+                }
+                cur = next;
+            }
+        }
+    }
+    let cur = html_entities(&cur).into_owned();
+    let cur = js_escapes(&cur).into_owned();
+    // Entities may have hidden percent escapes (`&#37;3c`): one more URL pass.
+    let cur = url_decode(&cur, false).into_owned();
+    let cur: String = cur.chars().filter(|&c| c != '\0').collect();
+    if cur.is_ascii() {
+        cur
+    } else {
+        cur.nfkc().collect()
+    }
+}
+
+/// Lower case, whitespace runs (including vertical tabs and form feeds) as one space.
+pub fn lower_compact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() || c == '\u{b}' || c == '\u{c}' {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+        } else {
+            space = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// SQL's view: comments (`/* */`, `/*! */` bodies kept, `-- ` and `#` to the end of the
+/// line) become a space, so `UN/**/ION SEL/**/ECT` reads `un ion sel ect`... and, because
+/// attackers split keywords with empty comments, `/**/` between word characters is
+/// removed outright. Input is already lower-case.
+pub fn sql_fold(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let rest = s.get(i..).unwrap_or_default();
+        if rest.starts_with("/*!") {
+            // MySQL executable comment: its body is SQL.
+            let skip = 3 + rest
+                .get(3..)
+                .map_or(0, |r| r.bytes().take_while(u8::is_ascii_digit).count());
+            i += skip;
+            continue;
+        }
+        if rest.starts_with("/*") {
+            let end = rest
+                .get(2..)
+                .and_then(|r| r.find("*/"))
+                .map_or(rest.len(), |p| p + 4);
+            let prev_word = out.chars().last().is_some_and(|c| c.is_alphanumeric());
+            let next_word = rest
+                .get(end..)
+                .and_then(|r| r.chars().next())
+                .is_some_and(|c| c.is_alphanumeric());
+            if !(prev_word && next_word && end == 4) {
+                out.push(' ');
+            }
+            i += end;
+            continue;
+        }
+        if rest.starts_with("*/") {
+            out.push(' ');
+            i += 2;
+            continue;
+        }
+        let Some(c) = rest.chars().next() else { break };
+        out.push(c);
+        i += c.len_utf8();
+    }
+    lower_compact(&out)
+}
+
+/// The shell's view of a command line (CRS's `t:cmdLine`): backslashes, quotes and carets
+/// removed, `,` as a space, whitespace runs as one space, no space before `/` or `(`, lower
+/// case. Unlike CRS's `t:cmdLine`, `;` stays: rules look for it as a command separator. `$IFS`, `${IFS}` and `$@` (empty words to the shell) are removed too.
+pub fn cmd_line(s: &str) -> String {
+    let s = s
+        .replace("${ifs}", " ")
+        .replace("${IFS}", " ")
+        .replace("$IFS", " ")
+        .replace("$ifs", " ")
+        .replace("$@", "");
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '"' | '\'' | '^' => {}
+            ',' => push_space(&mut out),
+            c if c.is_whitespace() => push_space(&mut out),
+            '/' | '(' => {
+                if out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push(c);
+            }
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+fn push_space(out: &mut String) {
+    if !out.ends_with(' ') {
+        out.push(' ');
+    }
+}
+
+/// Path separators as `/`, runs of `/` as one, `./` removed: the form file rules match.
+pub fn path_fold(s: &str) -> String {
+    let s = s.replace('\\', "/");
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+    }
+    out.replace("/./", "/").to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_decoding_is_repeated_and_knows_iis_unicode() {
+        assert_eq!(full("%253Cscript%253E"), "<script>");
+        assert_eq!(full("%u003cscript%u003e"), "<script>");
+        assert_eq!(url_decode("a+b%2", true), "a b%2");
+        assert_eq!(url_decode("%zz%4", false), "%zz%4");
+    }
+
+    #[test]
+    fn entities_escapes_nuls_and_fullwidth_forms_are_undone() {
+        assert_eq!(
+            full("&lt;img src=x onerror&#61;alert(1)&gt;"),
+            "<img src=x onerror=alert(1)>"
+        );
+        assert_eq!(full("&#x3C;svg&#62"), "<svg>");
+        assert_eq!(full("\\u003cscript\\x3e"), "<script>");
+        assert_eq!(full("\\u{3c}b"), "<b");
+        assert_eq!(full("\\74b"), "<b");
+        assert_eq!(full("se\0lect"), "select");
+        assert_eq!(full("＜ｓｃｒｉｐｔ＞"), "<script>");
+        assert_eq!(full("&#37;3cb"), "<b");
+    }
+
+    #[test]
+    fn sql_comments_fold() {
+        assert_eq!(sql_fold("un/**/ion sel/**/ect"), "union select");
+        assert_eq!(sql_fold("1/*!50000union*/select"), "1union select");
+        assert_eq!(sql_fold("a /* x */ b"), "a b");
+        assert_eq!(sql_fold("/* open"), " ");
+    }
+
+    #[test]
+    fn command_lines_fold_as_the_shell_reads_them() {
+        assert_eq!(cmd_line("c\\a\"t /et'c'/pa''sswd"), "cat/etc/passwd");
+        assert_eq!(cmd_line("cat${IFS}/etc/passwd"), "cat/etc/passwd");
+        assert_eq!(cmd_line("w^h^o^a^m^i"), "whoami");
+        assert_eq!(cmd_line("ls;id"), "ls;id");
+        assert_eq!(cmd_line("a,b"), "a b");
+    }
+
+    #[test]
+    fn paths_fold() {
+        assert_eq!(
+            path_fold("..\\..\\WINDOWS//win.ini"),
+            "../../windows/win.ini"
+        );
+        assert_eq!(path_fold("/a/./b"), "/a/b");
+    }
+
+    #[test]
+    fn nothing_panics_on_truncated_escapes() {
+        for s in [
+            "%",
+            "%u",
+            "%u12",
+            "&",
+            "&#",
+            "&#x",
+            "\\",
+            "\\u",
+            "\\u{",
+            "\\u{110000}",
+            "\\x",
+            "\\0",
+            "/*",
+            "*/",
+            "/*!",
+        ] {
+            let _ = full(s);
+            let _ = sql_fold(s);
+            let _ = cmd_line(s);
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! Request inspection (a web application firewall) for Portcullis's gateway and API.
+//!
+//! A request is taken apart into the places input arrives ([`request`]), each value is
+//! decoded the ways attacks hide ([`decode`]), and the built-in rules ([`rules`]) look at
+//! the places and forms they name: libinjection's fingerprints for SQL injection and XSS,
+//! and expressions for path traversal, command and code injection, template injection, XXE,
+//! CRLF, NoSQL and LDAP injection, scanners and protocol anomalies. Matches add up as OWASP
+//! CRS's anomaly scoring does: a rule counts when its paranoia level is at most `paranoia`,
+//! rules up to `detection_paranoia` are reported without counting, and the request is to
+//! be blocked when the count reaches `inbound_threshold`.
+//!
+//! The engine is pure: no I/O, no clock, no allocation beyond the request's own values. The
+//! gateway and the API decide what to do with a [`Report`] (mode, audit, the answer).
+
+pub mod decode;
+pub mod multipart;
+pub mod request;
+pub mod rules;
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+pub use request::{Input, Kind, Target};
+pub use rules::{Rule, Severity};
+
+/// Scoring settings (`[waf]`, per route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Rules at or below this level count toward the score.
+    pub paranoia: u8,
+    /// Rules above `paranoia` and at or below this are reported only.
+    pub detection_paranoia: u8,
+    /// The score that blocks.
+    pub inbound_threshold: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            paranoia: 1,
+            detection_paranoia: 1,
+            inbound_threshold: 5,
+        }
+    }
+}
+
+/// A rule switched off, everywhere or for one place or route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclusion {
+    /// A rule id, or a prefix ending in `*` (`"942*"`).
+    pub rule: String,
+    /// Only at this place: `ARGS:q`, `ARGS` (every argument), `REQUEST_HEADERS:User-Agent`.
+    pub target: Option<String>,
+    /// Only on this route.
+    pub route: Option<String>,
+}
+
+impl Exclusion {
+    fn covers_rule(&self, id: u32) -> bool {
+        let id = id.to_string();
+        match self.rule.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => self.rule == id,
+        }
+    }
+
+    fn covers_place(&self, location: &str) -> bool {
+        let Some(t) = &self.target else { return true };
+        if t.eq_ignore_ascii_case(location) {
+            return true;
+        }
+        // `ARGS` covers `ARGS:x`; `ARGS:json.a` covers `ARGS:json.a.b` and `[0]` below it.
+        location.len() > t.len()
+            && location
+                .get(..t.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(t))
+            && matches!(location.as_bytes().get(t.len()), Some(b':' | b'.' | b'['))
+    }
+
+    fn covers_route(&self, route: Option<&str>) -> bool {
+        match (&self.route, route) {
+            (None, _) => true,
+            (Some(r), Some(route)) => r == route,
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// One rule that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule.
+    pub rule: u32,
+    /// Its attack class.
+    pub category: &'static str,
+    /// Its paranoia level.
+    pub paranoia: u8,
+    /// Its severity.
+    pub severity: Severity,
+    /// What it means.
+    pub msg: &'static str,
+    /// Where it matched (the first few places); never the value.
+    pub locations: Vec<String>,
+    /// Whether it counted toward the score (its level is at most `paranoia`).
+    pub counted: bool,
+}
+
+/// What inspection found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The rules that matched.
+    pub findings: Vec<Finding>,
+    /// The anomaly score of the counted findings.
+    pub score: u32,
+    /// Whether the score reached the threshold.
+    pub exceeded: bool,
+}
+
+/// Places reported per finding at most.
+const LOCATIONS_PER_FINDING: usize = 5;
+
+/// A compiled rule.
+#[derive(Debug)]
+struct Compiled {
+    rule: Rule,
+    rx: Option<Regex>,
+}
+
+/// The inspection engine: the built-in rules, compiled once.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Vec<Compiled>,
+}
+
+/// The decoded forms of one value, computed when a rule first asks.
+struct Forms<'a> {
+    raw: &'a str,
+    cache: HashMap<rules::Form, String>,
+}
+
+impl<'a> Forms<'a> {
+    fn new(raw: &'a str) -> Self {
+        Self {
+            raw,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, form: rules::Form) -> &str {
+        use rules::Form;
+        if form == Form::Raw {
+            return self.raw;
+        }
+        if !self.cache.contains_key(&form) {
+            let v = match form {
+                Form::Raw => self.raw.to_owned(),
+                Form::Decoded => decode::full(self.raw),
+                Form::Lower => decode::lower_compact(self.get(Form::Decoded)),
+                Form::Sql => decode::sql_fold(self.get(Form::Lower)),
+                Form::Cmd => decode::cmd_line(self.get(Form::Decoded)),
+                Form::Path => decode::path_fold(self.get(Form::Decoded)),
+                Form::Compact => self.get(Form::Lower).replace(' ', ""),
+            };
+            self.cache.insert(form, v);
+        }
+        self.cache.get(&form).map_or("", String::as_str)
+    }
+}
+
+impl Engine {
+    /// Compiles the built-in rules.
+    pub fn new() -> Result<Self, String> {
+        let mut compiled = Vec::with_capacity(rules::RULES.len());
+        for rule in rules::RULES {
+            let rx = match rule.test {
+                rules::Test::Rx(p) => Some(
+                    regex::RegexBuilder::new(p)
+                        .size_limit(1 << 24)
+                        .build()
+                        .map_err(|e| format!("rule {}: {e}", rule.id))?,
+                ),
+                _ => None,
+            };
+            compiled.push(Compiled { rule: *rule, rx });
+        }
+        Ok(Self { rules: compiled })
+    }
+
+    /// The rules, for listing.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().map(|c| &c.rule)
+    }
+
+    /// Inspects a request on `route` (a route id, or `None` for Portcullis's own API).
+    pub fn inspect(
+        &self,
+        input: &Input<'_>,
+        settings: &Settings,
+        exclusions: &[Exclusion],
+        route: Option<&str>,
+    ) -> Report {
+        let taken = request::take_apart(input);
+        let exclusions: Vec<&Exclusion> = exclusions
+            .iter()
+            .filter(|e| e.covers_route(route))
+            .collect();
+        let level = settings
+            .paranoia
+            .max(settings.detection_paranoia)
+            .clamp(1, 4);
+        let mut report = Report::default();
+        let mut found: HashMap<u32, usize> = HashMap::new();
+        let mut add = |rule: &Rule, location: &str, report: &mut Report| {
+            if exclusions
+                .iter()
+                .any(|e| e.covers_rule(rule.id) && e.covers_place(location))
+            {
+                return;
+            }
+            match found.get(&rule.id) {
+                Some(&i) => {
+                    if let Some(f) = report.findings.get_mut(i)
+                        && f.locations.len() < LOCATIONS_PER_FINDING
+                        && !f.locations.iter().any(|l| l == location)
+                    {
+                        f.locations.push(location.to_owned());
+                    }
+                }
+                None => {
+                    found.insert(rule.id, report.findings.len());
+                    report.findings.push(Finding {
+                        rule: rule.id,
+                        category: rule.category,
+                        paranoia: rule.paranoia,
+                        severity: rule.severity,
+                        msg: rule.msg,
+                        locations: vec![location.to_owned()],
+                        counted: rule.paranoia <= settings.paranoia,
+                    });
+                }
+            }
+        };
+        for target in &taken.targets {
+            let mut forms = Forms::new(&target.value);
+            for c in &self.rules {
+                let rule = &c.rule;
+                if rule.paranoia > level || rule.kinds & (target.kind as u16) == 0 {
+                    continue;
+                }
+                if matches(c, &mut forms) {
+                    add(rule, &target.location, &mut report);
+                }
+            }
+        }
+        if taken.overflow {
+            add(&OVERFLOW, "REQUEST", &mut report);
+        }
+        if taken.malformed_body {
+            add(&MALFORMED, "REQUEST_BODY", &mut report);
+        }
+        report.score = report
+            .findings
+            .iter()
+            .filter(|f| f.counted)
+            .map(|f| f.severity.score())
+            .sum();
+        report.exceeded = report.score >= settings.inbound_threshold;
+        report
+    }
+}
+
+/// More places than are inspected: blocked, so nothing hides past the limit.
+const OVERFLOW: Rule = Rule {
+    id: 920390,
+    category: "protocol",
+    paranoia: 1,
+    severity: Severity::Critical,
+    kinds: 0,
+    form: rules::Form::Raw,
+    test: rules::Test::SpecialChars(0),
+    msg: "Request exceeds the inspection limits (arguments or nesting)",
+};
+
+/// A body that does not parse as its content type says.
+const MALFORMED: Rule = Rule {
+    id: 920130,
+    category: "protocol",
+    paranoia: 1,
+    severity: Severity::Critical,
+    kinds: 0,
+    form: rules::Form::Raw,
+    test: rules::Test::SpecialChars(0),
+    msg: "Request body does not parse as its content type",
+};
+
+fn matches(c: &Compiled, forms: &mut Forms<'_>) -> bool {
+    let v = forms.get(c.rule.form);
+    if v.is_empty() {
+        return false;
+    }
+    match c.rule.test {
+        rules::Test::Rx(_) => c.rx.as_ref().is_some_and(|rx| rx.is_match(v)),
+        rules::Test::Sqli => libinjectionrs::detect_sqli(v.as_bytes()).is_injection(),
+        rules::Test::Xss => libinjectionrs::detect_xss(v.as_bytes()).is_injection(),
+        rules::Test::SpecialChars(n) => {
+            v.chars()
+                .filter(|ch| rules::SQL_SPECIALS.contains(ch))
+                .count()
+                >= n
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        match Engine::new() {
+            Ok(e) => e,
+            Err(e) => unreachable_rule(&e),
+        }
+    }
+
+    #[allow(clippy::panic)]
+    fn unreachable_rule(e: &str) -> Engine {
+        panic!("a built-in rule does not compile: {e}")
+    }
+
+    fn get(uri: &str) -> Report {
+        engine().inspect(
+            &Input {
+                method: "GET",
+                uri,
+                headers: &[("User-Agent", b"Mozilla/5.0")],
+                body: None,
+                secret_fields: &[],
+            },
+            &Settings::default(),
+            &[],
+            None,
+        )
+    }
+
+    #[test]
+    fn every_rule_compiles_and_ids_are_unique() {
+        let e = engine();
+        let mut ids: Vec<u32> = e.rules().map(|r| r.id).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        assert!(e.rules().all(|r| (1..=4).contains(&r.paranoia)));
+    }
+
+    #[test]
+    fn classic_attacks_are_blocked_at_paranoia_one() {
+        for uri in [
+            "/search?q=1%27%20OR%20%271%27=%271",
+            "/search?q=1+union+select+password+from+users",
+            "/p?x=%3Cscript%3Ealert(1)%3C/script%3E",
+            "/p?x=%253Csvg%2520onload%253Dalert(1)%253E",
+            "/file?name=../../../../etc/passwd",
+            "/file?name=..%252f..%252fetc%252fpasswd",
+            "/run?host=127.0.0.1;cat%20/etc/passwd",
+            "/t?name={{7*7}}",
+            "/l?x=${jndi:ldap://evil/a}",
+            "/n?user[$ne]=1",
+            "/q?q=1;%20DROP%20TABLE%20users",
+        ] {
+            let r = get(uri);
+            assert!(r.exceeded, "{uri}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_values_pass() {
+        for uri in [
+            "/search?q=O%27Brien",
+            "/search?q=select+the+best+option+from+the+list",
+            "/search?q=union+station",
+            "/a?email=jane%40example.com&next=%2Fhome",
+            "/a?t=eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.abc-def_ghi",
+            "/a?q=%E6%9D%B1%E4%BA%AC",
+            "/a?sort=id&order=desc",
+        ] {
+            let r = get(uri);
+            assert!(!r.exceeded, "{uri}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn exclusions_by_rule_place_and_route() {
+        let e = engine();
+        let input = Input {
+            method: "GET",
+            uri: "/s?q=1%27%20OR%20%271%27=%271",
+            headers: &[],
+            body: None,
+            secret_fields: &[],
+        };
+        let s = Settings::default();
+        let all = e.inspect(&input, &s, &[], Some("search"));
+        assert!(all.exceeded);
+        let ex = Exclusion {
+            rule: "942*".into(),
+            target: Some("ARGS:q".into()),
+            route: Some("search".into()),
+        };
+        let excluded = e.inspect(&input, &s, std::slice::from_ref(&ex), Some("search"));
+        assert!(
+            excluded.findings.iter().all(|f| f.category != "sqli"),
+            "{excluded:?}"
+        );
+        let other_route = e.inspect(&input, &s, std::slice::from_ref(&ex), Some("other"));
+        assert!(other_route.exceeded);
+    }
+
+    #[test]
+    fn rules_above_paranoia_report_without_counting() {
+        let e = engine();
+        let input = Input {
+            method: "GET",
+            uri: "/s?q=a%27b%22c",
+            headers: &[],
+            body: None,
+            secret_fields: &[],
+        };
+        let s = Settings {
+            paranoia: 1,
+            detection_paranoia: 4,
+            inbound_threshold: 5,
+        };
+        let r = e.inspect(&input, &s, &[], None);
+        assert!(
+            r.findings.iter().any(|f| f.rule == 942432 && !f.counted),
+            "{r:?}"
+        );
+        assert!(
+            r.findings
+                .iter()
+                .filter(|f| !f.counted)
+                .all(|f| f.paranoia > 1)
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! `multipart/form-data` (RFC 7578) taken apart for inspection: each part's field name,
+//! file name and body. Only what inspection needs; the upstream gets the bytes unchanged.
+//! Total on any input: a body that is not what its content type says is `None`.
+
+/// One part.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Part {
+    /// `name` of its `Content-Disposition`.
+    pub name: Option<String>,
+    /// `filename` (or `filename*`) of its `Content-Disposition`.
+    pub filename: Option<String>,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// Parts read at most (more is malformed as far as inspection goes).
+const MAX_PARTS: usize = 1024;
+
+/// The boundary parameter of a (lower-cased) multipart content type.
+pub fn boundary(content_type: &str) -> Option<String> {
+    content_type
+        .split(';')
+        .skip(1)
+        .find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            (k.trim() == "boundary").then(|| v.trim().trim_matches('"').to_owned())
+        })
+        .filter(|b| !b.is_empty() && b.len() <= 200)
+}
+
+/// The parts of `body`, or `None` when it is not multipart with this boundary.
+pub fn parse(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
+    let delim = format!("--{boundary}");
+    let delim = delim.as_bytes();
+    // The content type was lower-cased; boundaries compare without case here, which only
+    // makes inspection see more.
+    let lower = body.to_ascii_lowercase();
+    let mut at = find(&lower, delim, 0)?;
+    let mut parts = Vec::new();
+    loop {
+        let after = at + delim.len();
+        if lower.get(after..after + 2) == Some(b"--") {
+            return Some(parts);
+        }
+        let head_start = skip_line_end(&lower, after)?;
+        let next = find(&lower, delim, head_start)?;
+        let part = body.get(head_start..next)?;
+        let part = part
+            .strip_suffix(b"\r\n")
+            .or_else(|| part.strip_suffix(b"\n"))
+            .unwrap_or(part);
+        parts.push(one(part)?);
+        if parts.len() > MAX_PARTS {
+            return None;
+        }
+        at = next;
+    }
+}
+
+/// After the boundary: optional whitespace, then a line end.
+fn skip_line_end(b: &[u8], mut i: usize) -> Option<usize> {
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    match (b.get(i), b.get(i + 1)) {
+        (Some(b'\r'), Some(b'\n')) => Some(i + 2),
+        (Some(b'\n'), _) => Some(i + 1),
+        _ => None,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// One part: headers, a blank line, the body.
+fn one(part: &[u8]) -> Option<Part> {
+    let (head, body) = match find(part, b"\r\n\r\n", 0) {
+        Some(p) => (part.get(..p)?, part.get(p + 4..)?),
+        None => {
+            let p = find(part, b"\n\n", 0)?;
+            (part.get(..p)?, part.get(p + 2..)?)
+        }
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut out = Part {
+        body: body.to_vec(),
+        ..Part::default()
+    };
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("content-disposition") {
+            continue;
+        }
+        for param in value.split(';').skip(1) {
+            let Some((k, v)) = param.trim().split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches('"').to_owned();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "name" => out.name = Some(v),
+                "filename" | "filename*" => out.filename = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_and_files_are_read() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.php\"\r\nContent-Type: text/plain\r\n\r\n<?php\r\n--XyZ--\r\n";
+        let b = boundary("multipart/form-data; boundary=xyz").unwrap_or_default();
+        let parts = parse(body, &b).unwrap_or_default();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts.first().and_then(|p| p.name.as_deref()), Some("a"));
+        assert_eq!(
+            parts.first().map(|p| p.body.as_slice()),
+            Some(b"hello".as_slice())
+        );
+        assert_eq!(
+            parts.get(1).and_then(|p| p.filename.as_deref()),
+            Some("x.php")
+        );
+    }
+
+    #[test]
+    fn broken_bodies_are_none_and_never_panic() {
+        assert!(parse(b"no boundary here", "b").is_none());
+        assert!(parse(b"--b\r\nno blank line", "b").is_none());
+        for n in 0..40 {
+            let body = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--b--";
+            let _ = parse(body.get(..n).unwrap_or_default(), "b");
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! Where input arrives: a request taken apart into the places rules look at, named as
+//! ModSecurity names them (`ARGS:q`, `REQUEST_HEADERS:User-Agent`, ...), which is also how
+//! exclusions name them. Query and form arguments, JSON keys and values at any depth,
+//! multipart field names, values and file names, cookies, the path, and the headers.
+//!
+//! Work is bounded: at most [`MAX_TARGETS`] places and JSON nested [`MAX_DEPTH`] deep; a
+//! request beyond either is reported as [`Taken::overflow`] (and blocked by rule 920390),
+//! never inspected in part as if that were all of it.
+
+use crate::decode;
+use crate::multipart;
+
+/// Places inspected at most.
+pub const MAX_TARGETS: usize = 2048;
+/// JSON nesting inspected at most.
+pub const MAX_DEPTH: usize = 64;
+
+/// What kind of place a value came from; rules say which kinds they look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Kind {
+    /// An argument's value (query, form, JSON, multipart field).
+    Args = 1,
+    /// An argument's name (JSON keys included).
+    ArgNames = 1 << 1,
+    /// The decoded path.
+    Path = 1 << 2,
+    /// The request target as it arrived (path and query, still encoded).
+    RawUri = 1 << 3,
+    /// `User-Agent` and `Referer`, where attacks in headers are usually looked for.
+    UaReferer = 1 << 4,
+    /// Any other header's value (the `Authorization` and `Cookie` headers excepted).
+    Headers = 1 << 5,
+    /// A header's name.
+    HeaderNames = 1 << 6,
+    /// A cookie's value.
+    Cookies = 1 << 7,
+    /// A cookie's name.
+    CookieNames = 1 << 8,
+    /// An uploaded file's name.
+    FileNames = 1 << 9,
+    /// A body no parser took apart (XML, text), as a whole.
+    Body = 1 << 10,
+    /// The method.
+    Method = 1 << 11,
+}
+
+/// A set of [`Kind`]s.
+pub type Kinds = u16;
+
+/// Every kind that carries what the client chose as data.
+pub const DATA: Kinds = Kind::Args as u16
+    | Kind::ArgNames as u16
+    | Kind::Cookies as u16
+    | Kind::CookieNames as u16
+    | Kind::UaReferer as u16
+    | Kind::FileNames as u16;
+
+/// One place and what was in it (already URL-decoded where its syntax encodes).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name, as exclusions and findings name it: `ARGS:q`, `REQUEST_HEADERS:User-Agent`.
+    pub location: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// A request as it arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The request target: path and query as sent, still percent-encoded.
+    pub uri: &'a str,
+    /// The headers, names in any case.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// The body (or its first bytes), if one is inspected.
+    pub body: Option<&'a [u8]>,
+    /// Argument names whose values are secrets (passwords): never inspected as text.
+    pub secret_fields: &'a [&'a str],
+}
+
+/// A request taken apart.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// The places, in order.
+    pub targets: Vec<Target>,
+    /// The request had more places or deeper JSON than is inspected.
+    pub overflow: bool,
+    /// The body claimed a syntax it did not have (JSON that does not parse, multipart
+    /// without its boundary).
+    pub malformed_body: bool,
+}
+
+impl Taken {
+    fn push(&mut self, kind: Kind, location: String, value: String) {
+        if self.targets.len() >= MAX_TARGETS {
+            self.overflow = true;
+            return;
+        }
+        self.targets.push(Target {
+            kind,
+            location,
+            value,
+        });
+    }
+}
+
+/// Headers never inspected as text: credentials, and the cookie header (its cookies are).
+fn skipped_header(name: &str) -> bool {
+    [
+        "authorization",
+        "cookie",
+        "dpop",
+        "signature",
+        "signature-input",
+        "proxy-authorization",
+    ]
+    .iter()
+    .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Takes `input` apart.
+pub fn take_apart(input: &Input<'_>) -> Taken {
+    let mut t = Taken::default();
+    t.push(
+        Kind::Method,
+        "REQUEST_METHOD".into(),
+        input.method.to_owned(),
+    );
+    t.push(Kind::RawUri, "REQUEST_URI_RAW".into(), input.uri.to_owned());
+    let (path, query) = input.uri.split_once('?').unwrap_or((input.uri, ""));
+    t.push(
+        Kind::Path,
+        "REQUEST_FILENAME".into(),
+        decode::url_decode(path, false).into_owned(),
+    );
+    form(&mut t, query, input.secret_fields);
+    let mut content_type = "";
+    for (name, raw) in input.headers {
+        let value = String::from_utf8_lossy(raw);
+        t.push(
+            Kind::HeaderNames,
+            "REQUEST_HEADERS_NAMES".into(),
+            (*name).to_owned(),
+        );
+        if name.eq_ignore_ascii_case("cookie") {
+            cookies(&mut t, &value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-type") {
+            content_type = std::str::from_utf8(raw).unwrap_or("");
+        }
+        if skipped_header(name) {
+            continue;
+        }
+        let kind =
+            if name.eq_ignore_ascii_case("user-agent") || name.eq_ignore_ascii_case("referer") {
+                Kind::UaReferer
+            } else {
+                Kind::Headers
+            };
+        t.push(kind, format!("REQUEST_HEADERS:{name}"), value.into_owned());
+    }
+    if let Some(body) = input.body.filter(|b| !b.is_empty()) {
+        self::body(&mut t, content_type, body, input.secret_fields);
+    }
+    t
+}
+
+/// Whether `name` is a secret field (compared without case, and by the last segment of a
+/// JSON path).
+fn is_secret(name: &str, secret_fields: &[&str]) -> bool {
+    let last = name
+        .rsplit(['.', '['])
+        .next()
+        .unwrap_or(name)
+        .trim_end_matches(']');
+    secret_fields.iter().any(|f| f.eq_ignore_ascii_case(last))
+}
+
+/// `a=1&b=2` (query or form), `+` as a space.
+fn form(t: &mut Taken, s: &str, secret_fields: &[&str]) {
+    for pair in s.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode::url_decode(name, true).into_owned();
+        let value = decode::url_decode(value, true).into_owned();
+        t.push(Kind::ArgNames, format!("ARGS_NAMES:{name}"), name.clone());
+        if !is_secret(&name, secret_fields) {
+            t.push(Kind::Args, format!("ARGS:{name}"), value);
+        }
+    }
+}
+
+/// `a=1; b=2`.
+fn cookies(t: &mut Taken, header: &str) {
+    for c in header.split(';') {
+        let c = c.trim();
+        if c.is_empty() {
+            continue;
+        }
+        let (name, value) = c.split_once('=').unwrap_or((c, ""));
+        t.push(
+            Kind::CookieNames,
+            format!("REQUEST_COOKIES_NAMES:{name}"),
+            name.to_owned(),
+        );
+        t.push(
+            Kind::Cookies,
+            format!("REQUEST_COOKIES:{name}"),
+            decode::url_decode(value, false).into_owned(),
+        );
+    }
+}
+
+fn body(t: &mut Taken, content_type: &str, body: &[u8], secret_fields: &[&str]) {
+    let ct = content_type.to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    let text = String::from_utf8_lossy(body);
+    if mime == "application/x-www-form-urlencoded"
+        || (mime.is_empty() && !text.trim_start().starts_with(['{', '[', '<']))
+    {
+        form(t, &text, secret_fields);
+    } else if mime == "application/json"
+        || mime.ends_with("+json")
+        || (mime.is_empty() && text.trim_start().starts_with(['{', '[']))
+    {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v) => json(t, "json", &v, 0, secret_fields),
+            Err(_) => {
+                t.malformed_body = !mime.is_empty();
+                t.push(Kind::Body, "REQUEST_BODY".into(), text.into_owned());
+            }
+        }
+    } else if mime == "multipart/form-data" {
+        match multipart::boundary(&ct).and_then(|b| multipart::parse(body, &b)) {
+            Some(parts) => {
+                for p in parts {
+                    let name = p.name.unwrap_or_default();
+                    t.push(Kind::ArgNames, format!("ARGS_NAMES:{name}"), name.clone());
+                    if let Some(f) = p.filename {
+                        t.push(Kind::FileNames, format!("FILES:{name}"), f);
+                    } else if !is_secret(&name, secret_fields) {
+                        t.push(
+                            Kind::Args,
+                            format!("ARGS:{name}"),
+                            String::from_utf8_lossy(&p.body).into_owned(),
+                        );
+                    }
+                }
+            }
+            None => {
+                t.malformed_body = true;
+                t.push(Kind::Body, "REQUEST_BODY".into(), text.into_owned());
+            }
+        }
+    } else if mime.contains("xml") || (mime.is_empty() && text.trim_start().starts_with('<')) {
+        // The document as a whole (XXE lives in its prolog), then each text node and
+        // attribute value as an argument, entities undone as the parser would.
+        t.push(Kind::Body, "REQUEST_BODY".into(), text.to_string());
+        for v in xml_values(&text) {
+            t.push(
+                Kind::Args,
+                "XML:/*".into(),
+                decode::html_entities(v).into_owned(),
+            );
+        }
+    } else {
+        t.push(Kind::Body, "REQUEST_BODY".into(), text.into_owned());
+    }
+}
+
+/// The text nodes and attribute values of an XML document, leniently (a broken document
+/// still yields what can be read).
+fn xml_values(doc: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while let Some(lt) = rest.find('<') {
+        let text = rest.get(..lt).unwrap_or_default();
+        if !text.trim().is_empty() {
+            out.push(text);
+        }
+        let Some(tag_len) = rest.get(lt..).and_then(|r| r.find('>')) else {
+            break;
+        };
+        let tag = rest.get(lt + 1..lt + tag_len).unwrap_or_default();
+        let mut attrs = tag;
+        while let Some(q) = attrs.find(['"', '\'']) {
+            let quote = attrs.get(q..=q).unwrap_or("\"");
+            let after = attrs.get(q + 1..).unwrap_or_default();
+            let Some(end) = after.find(quote) else { break };
+            out.push(after.get(..end).unwrap_or_default());
+            attrs = after.get(end + 1..).unwrap_or_default();
+        }
+        rest = rest.get(lt + tag_len + 1..).unwrap_or_default();
+    }
+    if !rest.trim().is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+/// JSON keys (as argument names) and scalar values (as arguments), named by their path.
+fn json(t: &mut Taken, path: &str, v: &serde_json::Value, depth: usize, secret_fields: &[&str]) {
+    if depth > MAX_DEPTH {
+        t.overflow = true;
+        return;
+    }
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let p = format!("{path}.{k}");
+                t.push(Kind::ArgNames, format!("ARGS_NAMES:{p}"), k.clone());
+                if is_secret(k, secret_fields) {
+                    continue;
+                }
+                json(t, &p, v, depth + 1, secret_fields);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                json(t, &format!("{path}[{i}]"), v, depth + 1, secret_fields);
+            }
+        }
+        serde_json::Value::String(s) => t.push(Kind::Args, format!("ARGS:{path}"), s.clone()),
+        serde_json::Value::Number(n) => t.push(Kind::Args, format!("ARGS:{path}"), n.to_string()),
+        serde_json::Value::Bool(_) | serde_json::Value::Null => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(t: &Taken) -> Vec<String> {
+        t.targets
+            .iter()
+            .map(|x| format!("{}={}", x.location, x.value))
+            .collect()
+    }
+
+    #[test]
+    fn query_form_cookies_and_headers_are_named() {
+        let headers: &[(&str, &[u8])] = &[
+            ("User-Agent", b"curl"),
+            ("Cookie", b"sid=a%20b; theme=dark"),
+            ("Authorization", b"Bearer x"),
+            ("Content-Type", b"application/x-www-form-urlencoded"),
+        ];
+        let t = take_apart(&Input {
+            method: "POST",
+            uri: "/a%2fb?q=x+y&flag",
+            headers,
+            body: Some(b"name=O%27Brien&password=secret"),
+            secret_fields: &["password"],
+        });
+        let n = names(&t);
+        for want in [
+            "REQUEST_FILENAME=/a/b",
+            "ARGS:q=x y",
+            "ARGS:flag=",
+            "REQUEST_HEADERS:User-Agent=curl",
+            "REQUEST_COOKIES:sid=a b",
+            "ARGS:name=O'Brien",
+            "ARGS_NAMES:password=password",
+        ] {
+            assert!(n.contains(&want.to_owned()), "{want} in {n:?}");
+        }
+        assert!(
+            !n.iter()
+                .any(|x| x.contains("secret") || x.contains("Bearer"))
+        );
+    }
+
+    #[test]
+    fn json_is_walked_to_any_depth_and_secret_fields_are_skipped() {
+        let headers: &[(&str, &[u8])] = &[("content-type", b"application/json")];
+        let t = take_apart(&Input {
+            method: "POST",
+            uri: "/",
+            headers,
+            body: Some(br#"{"a":{"b":["x",{"$ne":1}]},"new_password":"hunter2"}"#),
+            secret_fields: &["new_password"],
+        });
+        let n = names(&t);
+        assert!(n.contains(&"ARGS:json.a.b[0]=x".to_owned()), "{n:?}");
+        assert!(
+            n.contains(&"ARGS_NAMES:json.a.b[1].$ne=$ne".to_owned()),
+            "{n:?}"
+        );
+        assert!(!n.iter().any(|x| x.contains("hunter2")));
+    }
+
+    #[test]
+    fn deep_json_overflows_instead_of_being_skipped() {
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let headers: &[(&str, &[u8])] = &[("content-type", b"application/json")];
+        let t = take_apart(&Input {
+            method: "POST",
+            uri: "/",
+            headers,
+            body: Some(deep.as_bytes()),
+            secret_fields: &[],
+        });
+        assert!(t.overflow);
+    }
+
+    #[test]
+    fn too_many_arguments_overflow() {
+        let q = format!("/?{}", "a=1&".repeat(MAX_TARGETS + 10));
+        let t = take_apart(&Input {
+            method: "GET",
+            uri: &q,
+            headers: &[],
+            body: None,
+            secret_fields: &[],
+        });
+        assert!(t.overflow);
+        assert!(t.targets.len() <= MAX_TARGETS);
+    }
+}
