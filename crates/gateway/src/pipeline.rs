@@ -18,6 +18,7 @@ use portcullis_core::service::Principal;
 use portcullis_http::context::request_context;
 use portcullis_http::error::ApiError;
 use portcullis_http::middleware;
+use portcullis_http::waf::Refused;
 
 use crate::headers::RateHeaders;
 use crate::inspect::{Refusal, Seen};
@@ -124,6 +125,16 @@ async fn phases(
     // Known before anything reads it: whether the request has no body (and so can be sent
     // again when no upstream could be reached).
     let empty = body_state.finished();
+    let waf = state.waf.effective(route.cfg.waf.as_ref());
+    let body = match state
+        .waf
+        .inspect(state, &ctx, &waf, Some(&route.cfg.name), &parts, body)
+        .await
+    {
+        Ok(body) => body,
+        Err(Refused::Blocked(res)) => return (res, principal),
+        Err(Refused::Body(e)) => return (body_failed(&body_state, limit, route, &e), principal),
+    };
     let seen = Seen {
         route,
         parts: &parts,
@@ -132,17 +143,7 @@ async fn phases(
     let body = match gateway.inspectors.request(&seen, body).await {
         Ok(body) => body,
         Err(Refusal::Inspector(res)) => return (res, principal),
-        Err(Refusal::Body(e)) => {
-            let (status, code, detail) = body_state
-                .fault()
-                .unwrap_or(body::ClientFault::Malformed)
-                .answer(limit);
-            tracing::debug!(route = %route.cfg.name, error = %e, "request body failed under inspection");
-            return (
-                ApiError::new(status, code, detail).into_response(),
-                principal,
-            );
-        }
+        Err(Refusal::Body(e)) => return (body_failed(&body_state, limit, route, &e), principal),
     };
     let identity = match who {
         Some(p) => Some(go!(crate::identity::identity_token(
@@ -164,6 +165,22 @@ async fn phases(
     let res = go!(forward::call(gateway, route, &parts, body, &body_state, empty, limit).await);
     let res = respond::respond(gateway, route, res, upgrade, &rate).await;
     (res, principal)
+}
+
+/// The answer to a body that failed while it was read for inspection (the body watcher
+/// knows why: too large, too slow, broken).
+fn body_failed(
+    body_state: &body::BodyState,
+    limit: u64,
+    route: &Route,
+    e: &axum::Error,
+) -> Response {
+    let (status, code, detail) = body_state
+        .fault()
+        .unwrap_or(body::ClientFault::Malformed)
+        .answer(limit);
+    tracing::debug!(route = %route.cfg.name, error = %e, "request body failed under inspection");
+    ApiError::new(status, code, detail).into_response()
 }
 
 /// A future whose panic becomes an `Err` (the panic response), as the API's catch-panic

@@ -27,6 +27,9 @@ pub struct Problem {
     /// (send the solution as `altcha`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenge: Option<portcullis_core::detect::altcha::Challenge>,
+    /// `request_blocked`, `response_blocked`: the id of the incident in the audit log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
 }
 
 /// An error on its way to becoming a response.
@@ -40,6 +43,7 @@ pub struct ApiError {
     retry_after: Option<u64>,
     www_authenticate: Option<String>,
     challenge: Option<portcullis_core::detect::altcha::Challenge>,
+    incident_id: Option<String>,
 }
 
 impl ApiError {
@@ -57,7 +61,14 @@ impl ApiError {
             retry_after: None,
             www_authenticate,
             challenge: None,
+            incident_id: None,
         }
+    }
+
+    /// Names the incident (a blocked request or response) the audit log recorded.
+    pub fn with_incident(mut self, id: String) -> Self {
+        self.incident_id = Some(id);
+        self
     }
 
     /// Adds field errors.
@@ -262,6 +273,7 @@ impl IntoResponse for ApiError {
             code: self.code.to_owned(),
             errors: self.errors,
             challenge: self.challenge,
+            incident_id: self.incident_id,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (self.status, json).into_response();

@@ -6,6 +6,7 @@
 //! certificate principals both accept.
 
 pub mod access_log;
+pub mod body;
 pub mod client_ip;
 pub mod context;
 pub mod cors;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod normalize;
 pub mod signatures;
+pub mod waf;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,11 +114,18 @@ pub struct EdgeInner {
     pub access: Arc<access_log::AccessLog>,
     /// What `/metrics` counts.
     pub metrics: Arc<metrics::Metrics>,
+    /// Request inspection (`[waf]`).
+    pub waf: Arc<waf::Waf>,
 }
 
 impl Edge {
     /// The shared state of one server; starts the access log's writer.
-    pub fn new(svc: Arc<Services>, web: Arc<WebSettings>, metrics: Arc<metrics::Metrics>) -> Self {
+    pub fn new(
+        svc: Arc<Services>,
+        web: Arc<WebSettings>,
+        metrics: Arc<metrics::Metrics>,
+        waf: Arc<waf::Waf>,
+    ) -> Self {
         let access = Arc::new(access_log::AccessLog::start(
             web.access_log,
             web.access_sample,
@@ -126,6 +135,7 @@ impl Edge {
             web,
             access,
             metrics,
+            waf,
         }))
     }
 }

@@ -373,7 +373,14 @@ impl App {
                 .await?
                 .map(|r| r.threshold);
         }
-        let edge = Edge::new(services.clone(), Arc::new(web), metrics.clone());
+        let waf = portcullis_http::waf::Waf::new(&config.waf)
+            .map_err(|e| std::io::Error::other(format!("waf: {e}")))?;
+        let edge = Edge::new(
+            services.clone(),
+            Arc::new(web),
+            metrics.clone(),
+            Arc::new(waf),
+        );
         let access = edge.access.clone();
         let shown = gateway.clone();
         let api = portcullis_web::api(AppState::new(

@@ -93,6 +93,10 @@ pub fn api(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
+            portcullis_http::waf::inspect_api,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
             middleware::refuse_blocked,
         ))
         .layer(DefaultBodyLimit::max(max_body))

@@ -20,6 +20,7 @@ mod keys;
 mod oauth;
 mod routes;
 mod server;
+mod waf;
 
 pub use approvals::*;
 pub use audit::*;
@@ -31,6 +32,7 @@ pub use keys::*;
 pub use oauth::*;
 pub use routes::*;
 pub use server::*;
+pub use waf::*;
 
 /// The paths of Portcullis's own endpoints: no route may take them, and a request for one
 /// is served by the API (a 404 there), never proxied.
@@ -106,6 +108,8 @@ pub struct Config {
     pub email: EmailConfig,
     /// `[[identity_providers]]`: upstream OpenID providers people may sign in with.
     pub identity_providers: Vec<IdentityProviderConfig>,
+    /// `[waf]`: request inspection on the gateway's routes and Portcullis's own API.
+    pub waf: WafConfig,
 }
 
 impl Config {
@@ -130,6 +134,7 @@ impl Config {
 
     /// Checks values that the types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.waf.validate(&self.routes)?;
         if self.email.enabled() && !self.email.from.contains('@') {
             return Err(bad(
                 "email.from",

@@ -109,6 +109,8 @@ pub struct RouteConfig {
     /// Its private key (PEM). Also `upstream_client_key`.
     #[serde(alias = "upstream_client_key")]
     pub upstream_client_key_file: Option<PathBuf>,
+    /// `{mode, paranoia, ...}`: this route's request inspection, over `[waf]`.
+    pub waf: Option<RouteWafConfig>,
 }
 
 /// How a route spreads requests over its upstreams.
@@ -199,6 +201,7 @@ impl Default for RouteConfig {
             upstream_ca_file: None,
             upstream_client_cert_file: None,
             upstream_client_key_file: None,
+            waf: None,
         }
     }
 }

@@ -349,6 +349,28 @@ impl Services {
         Ok(())
     }
 
+    /// Records what request inspection saw (`waf.request_blocked`, `waf.request_flagged`,
+    /// `dlp.match`): `details` name rules and places, never the values.
+    pub async fn audit_request_event(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let outcome = if action.ends_with("_blocked") {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        let ev = NewAuditEvent::new(self.now(), action, outcome)
+            .client(ctx)
+            .details(details);
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(&ev).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records a refused access (wrong role, IP outside the allowlist).
     pub async fn audit_access_denied(
         &self,

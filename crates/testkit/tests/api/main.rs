@@ -65,6 +65,7 @@ mod sinks;
 mod tlog;
 mod tls;
 mod tokens;
+mod waf;
 
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;

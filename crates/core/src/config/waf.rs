@@ -1,0 +1,196 @@
+//! `[waf]` (request inspection) and the per-route `waf = { ... }` overrides.
+
+use super::*;
+
+/// What inspection does with what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WafMode {
+    /// Nothing is inspected.
+    Off,
+    /// Requests that would be blocked are let through, logged and audited
+    /// (`waf.request_flagged`). The default: visibility without breaking anything.
+    #[default]
+    Detect,
+    /// Requests whose score reaches the threshold are refused (403 `request_blocked`).
+    Block,
+}
+
+/// What happens to a body larger than `body_limit_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WafOversize {
+    /// Refused with 413 (in `block` mode; flagged in `detect` mode).
+    #[default]
+    Reject,
+    /// Its first `body_limit_bytes` are inspected, the rest is passed on unread.
+    Partial,
+    /// The body is not inspected (the head still is).
+    Skip,
+}
+
+/// One `[[waf.exclusions]]`: a rule switched off, everywhere or for one place or route.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafExclusion {
+    /// A rule id, or a prefix ending in `*`.
+    pub rule: String,
+    /// Only at this place (`ARGS:q`, `ARGS`, `REQUEST_HEADERS:User-Agent`).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Only on this route (its id).
+    #[serde(default)]
+    pub route: Option<String>,
+}
+
+/// `[waf]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WafConfig {
+    /// `off`, `detect` or `block`.
+    pub mode: WafMode,
+    /// 1..4: rules up to this level count toward the score.
+    pub paranoia: u8,
+    /// `paranoia`..4: rules above `paranoia` up to this level are logged only.
+    pub detection_paranoia: u8,
+    /// The anomaly score that blocks (critical 5, error 4, warning 3, notice 2).
+    pub inbound_threshold: u32,
+    /// Request body bytes inspected.
+    pub body_limit_bytes: usize,
+    /// `reject`, `partial` or `skip`.
+    pub oversize: WafOversize,
+    /// An OWASP CRS directory (its `rules/*.conf`), loaded beside the built-in rules.
+    pub crs_dir: Option<PathBuf>,
+    /// clamd to scan uploaded files with (`127.0.0.1:3310` or `unix:/path`).
+    pub clamd_address: Option<String>,
+    /// Rules switched off.
+    pub exclusions: Vec<WafExclusion>,
+}
+
+impl Default for WafConfig {
+    fn default() -> Self {
+        Self {
+            mode: WafMode::Detect,
+            paranoia: 1,
+            detection_paranoia: 1,
+            inbound_threshold: 5,
+            body_limit_bytes: 128 * 1024,
+            oversize: WafOversize::Reject,
+            crs_dir: None,
+            clamd_address: None,
+            exclusions: Vec::new(),
+        }
+    }
+}
+
+/// A route's `waf = { mode, paranoia, ... }`: what it sets replaces `[waf]`'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteWafConfig {
+    /// The route's mode.
+    pub mode: Option<WafMode>,
+    /// The route's paranoia level.
+    pub paranoia: Option<u8>,
+    /// The route's detection paranoia level.
+    pub detection_paranoia: Option<u8>,
+    /// The route's threshold.
+    pub inbound_threshold: Option<u32>,
+    /// The route's body limit.
+    pub body_limit_bytes: Option<usize>,
+    /// The route's oversize handling.
+    pub oversize: Option<WafOversize>,
+}
+
+/// The settings in force on one route (or on Portcullis's own API, with no override).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WafEffective {
+    /// Mode.
+    pub mode: WafMode,
+    /// Paranoia level.
+    pub paranoia: u8,
+    /// Detection paranoia level (at least `paranoia`).
+    pub detection_paranoia: u8,
+    /// Threshold.
+    pub inbound_threshold: u32,
+    /// Body limit.
+    pub body_limit_bytes: usize,
+    /// Oversize handling.
+    pub oversize: WafOversize,
+}
+
+impl WafConfig {
+    /// The settings with a route's overrides applied.
+    pub fn effective(&self, route: Option<&RouteWafConfig>) -> WafEffective {
+        let o = route.cloned().unwrap_or_default();
+        let paranoia = o.paranoia.unwrap_or(self.paranoia);
+        WafEffective {
+            mode: o.mode.unwrap_or(self.mode),
+            paranoia,
+            detection_paranoia: o
+                .detection_paranoia
+                .unwrap_or(self.detection_paranoia)
+                .max(paranoia),
+            inbound_threshold: o.inbound_threshold.unwrap_or(self.inbound_threshold),
+            body_limit_bytes: o.body_limit_bytes.unwrap_or(self.body_limit_bytes),
+            oversize: o.oversize.unwrap_or(self.oversize),
+        }
+    }
+
+    /// Checks levels, thresholds and exclusions; `routes` are the route ids exclusions may
+    /// name.
+    pub fn validate(&self, routes: &[RouteConfig]) -> Result<(), ConfigError> {
+        let level = |key: &str, v: u8| {
+            if (1..=4).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(key, format!("must be 1 to 4, not {v}")))
+            }
+        };
+        level("waf.paranoia", self.paranoia)?;
+        level("waf.detection_paranoia", self.detection_paranoia)?;
+        if self.detection_paranoia < self.paranoia {
+            return Err(bad(
+                "waf.detection_paranoia",
+                "must be at least waf.paranoia",
+            ));
+        }
+        if self.inbound_threshold == 0 {
+            return Err(bad("waf.inbound_threshold", "must be at least 1"));
+        }
+        if self.body_limit_bytes == 0 || self.body_limit_bytes > 64 << 20 {
+            return Err(bad(
+                "waf.body_limit_bytes",
+                "must be between 1 byte and 64 MiB",
+            ));
+        }
+        for (i, e) in self.exclusions.iter().enumerate() {
+            let digits = e.rule.strip_suffix('*').unwrap_or(&e.rule);
+            if digits.is_empty() && !e.rule.ends_with('*')
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(bad(
+                    &format!("waf.exclusions[{i}].rule"),
+                    format!("{:?} is not a rule id or a prefix ending in *", e.rule),
+                ));
+            }
+            if let Some(r) = &e.route
+                && !routes.iter().any(|x| &x.name == r)
+            {
+                return Err(bad(
+                    &format!("waf.exclusions[{i}].route"),
+                    format!("no route has the id {r:?}"),
+                ));
+            }
+        }
+        for r in routes {
+            let Some(w) = &r.waf else { continue };
+            if let Some(p) = w.paranoia {
+                level(&format!("routes[{}].waf.paranoia", r.name), p)?;
+            }
+            if let Some(p) = w.detection_paranoia {
+                level(&format!("routes[{}].waf.detection_paranoia", r.name), p)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,338 @@
+//! Request inspection where requests arrive: the gateway's routes and Portcullis's own API
+//! share this. It reads the body up to the limit, asks the engine (`portcullis-waf`),
+//! decides by the mode in force (the route's over `[waf]`), answers a block with 403
+//! `request_blocked` and an incident id, and audits `waf.request_blocked` or
+//! `waf.request_flagged` with the matched rules and where they matched, never the values.
+//!
+//! Audit rows are bounded per client address (a flood of attacks must not become a flood of
+//! writes): past [`AUDITS_PER_MINUTE`] a minute, blocks are still answered and logged, and
+//! the next audited event says how many were not audited.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::config::{RouteWafConfig, WafConfig, WafEffective, WafMode, WafOversize};
+use portcullis_core::service::RequestContext;
+use portcullis_waf::{Engine, Exclusion, Input, Report, Settings};
+use serde_json::json;
+
+use crate::Edge;
+use crate::error::ApiError;
+
+/// Audited inspection events per client address and minute, at most.
+pub const AUDITS_PER_MINUTE: u32 = 20;
+
+/// Body fields never inspected as text (secrets, which are also never logged).
+pub const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "new_password",
+    "current_password",
+    "old_password",
+    "client_secret",
+    "secret",
+    "refresh_token",
+    "code_verifier",
+    "client_assertion",
+    "recovery_code",
+    "otp",
+    "totp",
+    "token",
+    "share",
+    "private_key",
+];
+
+/// The engine with `[waf]`.
+pub struct Waf {
+    engine: Engine,
+    cfg: WafConfig,
+    exclusions: Vec<Exclusion>,
+    throttle: Mutex<Throttle>,
+}
+
+impl std::fmt::Debug for Waf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waf")
+            .field("mode", &self.cfg.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request goes no further.
+#[derive(Debug)]
+pub enum Refused {
+    /// Inspection refused it: the answer to send.
+    Blocked(Response),
+    /// Its body failed while it was read (the caller knows why: too large, too slow).
+    Body(axum::Error),
+}
+
+/// Audits per client in the current minute.
+#[derive(Default)]
+struct Throttle {
+    minute: i64,
+    counts: HashMap<IpAddr, (u32, u32)>,
+}
+
+impl Throttle {
+    /// Whether this client's event is audited now, and how many before it were not.
+    fn admit(&mut self, ip: IpAddr, now: i64) -> Option<u32> {
+        let minute = now.div_euclid(60);
+        if minute != self.minute {
+            // A new minute: every client may be audited again; what was not audited is
+            // still owed to the next event.
+            self.minute = minute;
+            self.counts.retain(|_, (audited, dropped)| {
+                *audited = 0;
+                *dropped > 0
+            });
+        }
+        if self.counts.len() > 100_000 {
+            self.counts.clear();
+        }
+        let (audited, dropped) = self.counts.entry(ip).or_default();
+        if *audited < AUDITS_PER_MINUTE {
+            *audited += 1;
+            Some(std::mem::take(dropped))
+        } else {
+            *dropped += 1;
+            None
+        }
+    }
+}
+
+impl Waf {
+    /// Compiles the engine for `[waf]`.
+    pub fn new(cfg: &WafConfig) -> Result<Self, String> {
+        Ok(Self {
+            engine: Engine::new()?,
+            cfg: cfg.clone(),
+            exclusions: cfg
+                .exclusions
+                .iter()
+                .map(|e| Exclusion {
+                    rule: e.rule.clone(),
+                    target: e.target.clone(),
+                    route: e.route.clone(),
+                })
+                .collect(),
+            throttle: Mutex::new(Throttle::default()),
+        })
+    }
+
+    /// The settings on a route (`None`: Portcullis's own API).
+    pub fn effective(&self, route: Option<&RouteWafConfig>) -> WafEffective {
+        self.cfg.effective(route)
+    }
+
+    /// Inspects a request. `route` names the route (for exclusions and the audit); `body`
+    /// is consumed and handed back whole (read up to the limit) when the request may go on.
+    pub async fn inspect(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        eff: &WafEffective,
+        route: Option<&str>,
+        parts: &Parts,
+        body: Body,
+    ) -> Result<Body, Refused> {
+        if eff.mode == WafMode::Off {
+            return Ok(body);
+        }
+        let announced = parts
+            .headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let has_body = announced.is_some_and(|n| n > 0)
+            || parts
+                .headers
+                .contains_key(axum::http::header::TRANSFER_ENCODING);
+        let (head, complete, rest) = if has_body && eff.oversize != WafOversize::Skip {
+            crate::body::read_up_to(body, eff.body_limit_bytes)
+                .await
+                .map_err(Refused::Body)?
+        } else {
+            (axum::body::Bytes::new(), true, Some(body))
+        };
+        let oversize = !complete && eff.oversize == WafOversize::Reject;
+        let headers: Vec<(&str, &[u8])> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        let uri = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path(), |pq| pq.as_str());
+        let report = self.engine.inspect(
+            &Input {
+                method: parts.method.as_str(),
+                uri,
+                headers: &headers,
+                body: (!head.is_empty()).then_some(head.as_ref()),
+                secret_fields: SECRET_FIELDS,
+            },
+            &Settings {
+                paranoia: eff.paranoia,
+                detection_paranoia: eff.detection_paranoia,
+                inbound_threshold: eff.inbound_threshold,
+            },
+            &self.exclusions,
+            route,
+        );
+        let body = crate::body::rejoin(head, rest);
+        if !report.exceeded && !oversize {
+            if !report.findings.is_empty() {
+                tracing::debug!(route = route.unwrap_or("api"), rules = ?rule_ids(&report), score = report.score, "request inspection: below the threshold");
+            }
+            return Ok(body);
+        }
+        let incident = incident_id();
+        let block = eff.mode == WafMode::Block;
+        let action = if block {
+            "waf.request_blocked"
+        } else {
+            "waf.request_flagged"
+        };
+        tracing::warn!(
+            incident = %incident,
+            route = route.unwrap_or("api"),
+            ip = ?ctx.ip,
+            rules = ?rule_ids(&report),
+            score = report.score,
+            oversize,
+            action,
+            "request inspection"
+        );
+        let now = edge.svc.now();
+        let admitted = self
+            .throttle
+            .lock()
+            .map(|mut t| t.admit(ctx.ip.unwrap_or(IpAddr::from([0u8; 4])), now))
+            .unwrap_or(Some(0));
+        if let Some(not_audited) = admitted {
+            let details = json!({
+                "incident_id": incident,
+                "route": route,
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "mode": if block { "block" } else { "detect" },
+                "score": report.score,
+                "threshold": eff.inbound_threshold,
+                "oversize": oversize,
+                "rules": report.findings.iter().map(|f| json!({
+                    "id": f.rule,
+                    "category": f.category,
+                    "paranoia": f.paranoia,
+                    "counted": f.counted,
+                    "locations": f.locations,
+                })).collect::<Vec<_>>(),
+                "earlier_not_audited": not_audited,
+            });
+            if let Err(e) = edge.svc.audit_request_event(ctx, action, details).await {
+                tracing::error!(error = %e, "the inspection event could not be audited");
+                if block {
+                    return Err(Refused::Blocked(ApiError::from(e).into_response()));
+                }
+            }
+        }
+        if !block {
+            return Ok(body);
+        }
+        let res = if oversize {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "The request body is larger than the {} bytes that are inspected.",
+                    eff.body_limit_bytes
+                ),
+            )
+            .with_incident(incident)
+            .into_response()
+        } else {
+            blocked(incident)
+        };
+        Err(Refused::Blocked(res))
+    }
+}
+
+/// 403 `request_blocked` with the incident id.
+pub fn blocked(incident: String) -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "request_blocked",
+        "The request was blocked by request inspection. Quote the incident id if you believe this is a mistake.",
+    )
+    .with_incident(incident)
+    .into_response()
+}
+
+fn rule_ids(r: &Report) -> Vec<u32> {
+    r.findings.iter().map(|f| f.rule).collect()
+}
+
+/// A random incident id (`inc_` and 16 hex digits).
+fn incident_id() -> String {
+    let b: [u8; 8] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
+    format!("inc_{}", hex::encode(b))
+}
+
+/// The API's layer: Portcullis's own endpoints inspected by `[waf]` (no route override).
+pub async fn inspect_api(
+    axum::extract::State(edge): axum::extract::State<Edge>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let eff = edge.waf.effective(None);
+    if eff.mode == WafMode::Off {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let ctx = crate::context::request_context(&parts, &edge);
+    match edge
+        .waf
+        .inspect(&edge, &ctx, &eff, None, &parts, body)
+        .await
+    {
+        Ok(body) => {
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
+        }
+        Err(Refused::Blocked(res)) => res,
+        Err(Refused::Body(e)) => {
+            tracing::debug!(error = %e, "request body failed under inspection");
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The request body could not be read.",
+            )
+            .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audits_are_bounded_per_client_and_minute() {
+        let mut t = Throttle::default();
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        for _ in 0..AUDITS_PER_MINUTE {
+            assert_eq!(t.admit(a, 60), Some(0));
+        }
+        assert_eq!(t.admit(a, 61), None);
+        assert_eq!(t.admit(a, 62), None);
+        assert_eq!(t.admit(b, 62), Some(0));
+        assert_eq!(t.admit(a, 120), Some(2));
+        assert_eq!(t.admit(a, 121), Some(0));
+    }
+}

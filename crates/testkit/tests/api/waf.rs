@@ -1,0 +1,277 @@
+//! Request inspection on the gateway's routes (nginx as the upstream) and on Portcullis's
+//! own API: modes, per-route overrides, exclusions, the body limit, and what the audit log
+//! keeps (rules and places, never the values).
+
+use portcullis_core::config::{RouteConfig, RouteWafConfig, WafExclusion, WafMode, WafOversize};
+use portcullis_testkit::nginx::Nginx;
+use portcullis_testkit::{Backend, TestServer, client};
+use serde_json::{Value, json};
+
+use crate::hardening::route;
+use crate::send;
+
+on_both!(attacks_on_a_route_are_blocked_and_audited_without_their_values);
+
+/// The inspection events of the audit log, oldest first.
+async fn waf_events(srv: &TestServer) -> Vec<(String, Value)> {
+    srv.services
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("waf."))
+        .map(|e| (e.action, serde_json::from_str(&e.details).unwrap()))
+        .collect()
+}
+
+async fn attacks_on_a_route_are_blocked_and_audited_without_their_values(b: Backend) {
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(b, |c| {
+        c.waf.mode = WafMode::Block;
+        c.routes = vec![route("public", "/public", nginx.url(""))];
+    })
+    .await;
+    // Ordinary requests reach the upstream.
+    for q in [
+        "q=O%27Brien",
+        "q=select+the+best+option+from+the+list",
+        "sort=id&order=desc",
+    ] {
+        let (s, body, _) = send(client().get(srv.url(&format!("/public/search?{q}")))).await;
+        assert_eq!(
+            (s, body["served"].as_str()),
+            (200, Some("public")),
+            "{q}: {body}"
+        );
+    }
+    // Attacks, however encoded, do not.
+    let attacks = [
+        "/public/search?q=1%27%20OR%20%271%27%3D%271",
+        "/public/search?q=%253Cscript%253Ealert(1)%253C%252Fscript%253E",
+        "/public/file?name=..%2F..%2F..%2Fetc%2Fpasswd",
+        "/public/run?host=127.0.0.1%3Bcat%20%2Fetc%2Fshadow",
+        "/public/t?name=%7B%7B7*7%7D%7D",
+    ];
+    let mut incidents = Vec::new();
+    for a in attacks {
+        let (s, body, headers) = send(client().get(srv.url(a))).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (403, Some("request_blocked")),
+            "{a}: {body}"
+        );
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json")
+        );
+        let id = body["incident_id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("inc_"), "{body}");
+        incidents.push(id);
+    }
+    // A JSON body and a multipart file name are inspected as well.
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/public/items"))
+            .json(&json!({"filter": {"name": {"$where": "sleep(5000)"}}, "note": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    let multipart = "--b0undary\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nholiday\r\n\
+        --b0undary\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"shell.php\"\r\n\
+        Content-Type: image/gif\r\n\r\nGIF89a\r\n--b0undary--\r\n";
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/public/upload"))
+            .header("content-type", "multipart/form-data; boundary=b0undary")
+            .body(multipart),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    // Each block is in the audit log with its incident id, rules and places; the values
+    // the attacker sent are not.
+    let events = waf_events(&srv).await;
+    for id in &incidents {
+        let (action, d) = events
+            .iter()
+            .find(|(_, d)| d["incident_id"].as_str() == Some(id))
+            .unwrap_or_else(|| panic!("incident {id} is not in the audit log: {events:?}"));
+        assert_eq!(action, "waf.request_blocked");
+        assert_eq!(d["route"], "public");
+        assert!(d["score"].as_u64().unwrap() >= 5, "{d}");
+        let rules = d["rules"].as_array().unwrap();
+        assert!(!rules.is_empty());
+        assert!(
+            rules
+                .iter()
+                .all(|r| r["id"].is_u64() && r["locations"].is_array()),
+            "{d}"
+        );
+    }
+    let all = serde_json::to_string(&events).unwrap();
+    for value in [
+        "etc/passwd",
+        "etc/shadow",
+        "alert(1)",
+        "OR '1'='1",
+        "7*7",
+        "sleep(5000)",
+    ] {
+        assert!(
+            !all.contains(value),
+            "the audit log holds the attack's value {value:?}: {all}"
+        );
+    }
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_mode_route_overrides_and_exclusions() {
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Off;
+        c.waf.exclusions = vec![WafExclusion {
+            rule: "942*".into(),
+            target: Some("ARGS:q".into()),
+            route: Some("search".into()),
+        }];
+        c.routes = vec![
+            // Off by [waf]: nothing is inspected.
+            route("plain", "/plain", nginx.url("")),
+            RouteConfig {
+                waf: Some(RouteWafConfig {
+                    mode: Some(WafMode::Detect),
+                    ..RouteWafConfig::default()
+                }),
+                ..route("watched", "/watched", nginx.url(""))
+            },
+            RouteConfig {
+                waf: Some(RouteWafConfig {
+                    mode: Some(WafMode::Block),
+                    ..RouteWafConfig::default()
+                }),
+                ..route("search", "/search", nginx.url(""))
+            },
+        ];
+    })
+    .await;
+    let sqli = "q=1%27%20OR%20%271%27%3D%271";
+    let (s, _, _) = send(client().get(srv.url(&format!("/plain/x?{sqli}")))).await;
+    assert_eq!(s, 200);
+    assert!(waf_events(&srv).await.is_empty());
+    // Detect mode lets it through and audits what it would have blocked.
+    let (s, body, _) = send(client().get(srv.url(&format!("/watched/x?{sqli}")))).await;
+    assert_eq!((s, body["served"].as_str()), (200, Some("other")), "{body}");
+    let events = waf_events(&srv).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "waf.request_flagged");
+    assert_eq!(events[0].1["route"], "watched");
+    assert_eq!(events[0].1["mode"], "detect");
+    // The exclusion switches SQL injection rules off for `q` on `search` only: another
+    // argument, or another attack class in `q`, is still blocked.
+    let (s, _, _) = send(client().get(srv.url(&format!("/search/x?{sqli}")))).await;
+    assert_eq!(s, 200);
+    let (s, body, _) =
+        send(client().get(srv.url("/search/x?other=1%27%20OR%20%271%27%3D%271"))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    let (s, _, _) =
+        send(client().get(srv.url("/search/x?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"))).await;
+    assert_eq!(s, 403);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_limit_rejects_or_inspects_part() {
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Block;
+        c.waf.body_limit_bytes = 1024;
+        c.routes = vec![
+            route("strict", "/strict", nginx.url("")),
+            RouteConfig {
+                waf: Some(RouteWafConfig {
+                    oversize: Some(WafOversize::Partial),
+                    ..RouteWafConfig::default()
+                }),
+                ..route("lenient", "/lenient", nginx.url(""))
+            },
+        ];
+    })
+    .await;
+    let big = format!("note={}", "a".repeat(4000));
+    let post = |path: &str, body: String| {
+        client()
+            .post(srv.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let (s, body, _) = send(post("/strict/x", big.clone())).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{body}"
+    );
+    assert!(body["incident_id"].is_string());
+    // Partial: the first KiB is inspected and the whole body reaches the upstream.
+    let (s, body, _) = send(post("/lenient/x", big)).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _, _) = send(post(
+        "/lenient/x",
+        format!("q=1'+OR+'1'='1&note={}", "a".repeat(4000)),
+    ))
+    .await;
+    assert_eq!(s, 403);
+    // Small bodies are inspected whole and forwarded intact.
+    let (s, _, _) = send(post("/strict/x", "q=1'+OR+'1'='1".into())).await;
+    assert_eq!(s, 403);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portcullis_own_api_is_inspected_but_not_its_secret_fields() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Block;
+    })
+    .await;
+    // An injection in the email is refused before the sign-in runs.
+    let (s, body, _) = send(client().post(srv.url("/api/v1/auth/login")).json(&json!({
+        "email": "admin@example.com' OR '1'='1' --",
+        "password": "whatever it is 12",
+    })))
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    // A password that looks like an attack is a password: not inspected, not logged.
+    let (s, body, _) = send(client().post(srv.url("/api/v1/auth/login")).json(&json!({
+        "email": "nobody@example.com",
+        "password": "' OR '1'='1' -- <script>",
+    })))
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (401, Some("invalid_credentials")),
+        "{body}"
+    );
+    let events = serde_json::to_string(&waf_events(&srv).await).unwrap();
+    assert!(
+        !events.contains("<script>") && !events.contains("'1'='1"),
+        "{events}"
+    );
+    srv.stop().await;
+}
