@@ -342,7 +342,7 @@ pub const RULES: &[Rule] = &[
         A | N | C | UA,
         Cmd,
         Rx(
-            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/\S|\s*[<>|&;`]\s*\S|\s+\$)",
+            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|&;`]\s*\S|\s+\$)",
         ),
         "Unix or Windows command injection",
     ),
@@ -353,10 +353,20 @@ pub const RULES: &[Rule] = &[
         Critical,
         A | N | C | UA,
         Decoded,
-        Rx(
-            r"(?i)\$\(\s*[a-z]+[^)]*\)|`\s*(?:cat|ls|id|whoami|uname|wget|curl|nc|bash|sh|sleep|ping|echo|python|perl|php)\b[^`]*`",
-        ),
+        Rx(r"(?i)\$\(\s*[a-z]+[^)]*\)"),
         "Unix shell expression",
+    ),
+    r(
+        932131,
+        "rce",
+        2,
+        Critical,
+        A | N | C | UA,
+        Decoded,
+        Rx(
+            r"(?i)(?:^|[^`])`\s*(?:cat|ls|id|whoami|uname|wget|curl|nc|bash|sh|sleep|ping|echo|python|perl|php)\b[^`]*`(?:[^`]|$)",
+        ),
+        "Unix command substitution (backticks)",
     ),
     r(
         932160,
