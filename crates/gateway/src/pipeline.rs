@@ -155,6 +155,8 @@ async fn phases(
         .map_err(|e| ApiError::from(e).into_response()))),
         None => None,
     };
+    let dlp = state.dlp.mode(route.cfg.dlp.as_ref());
+    portcullis_http::dlp::prepare_request(dlp, &mut parts.headers);
     crate::headers::forward_headers(
         &mut parts,
         state,
@@ -164,6 +166,10 @@ async fn phases(
     );
     let res = go!(forward::call(gateway, route, &parts, body, &body_state, empty, limit).await);
     let res = respond::respond(gateway, route, res, upgrade, &rate).await;
+    let res = state
+        .dlp
+        .filter(state, &ctx, &route.cfg.name, route.cfg.dlp.as_ref(), res)
+        .await;
     (res, principal)
 }
 

@@ -10,6 +10,7 @@ pub mod body;
 pub mod client_ip;
 pub mod context;
 pub mod cors;
+pub mod dlp;
 pub mod edge;
 pub mod error;
 pub mod grpc;
@@ -116,6 +117,8 @@ pub struct EdgeInner {
     pub metrics: Arc<metrics::Metrics>,
     /// Request inspection (`[waf]`).
     pub waf: Arc<waf::Waf>,
+    /// Data loss prevention on the gateway's responses (`[dlp]`).
+    pub dlp: Arc<dlp::DlpRuntime>,
 }
 
 impl Edge {
@@ -125,6 +128,7 @@ impl Edge {
         web: Arc<WebSettings>,
         metrics: Arc<metrics::Metrics>,
         waf: Arc<waf::Waf>,
+        dlp: Arc<dlp::DlpRuntime>,
     ) -> Self {
         let access = Arc::new(access_log::AccessLog::start(
             web.access_log,
@@ -136,6 +140,7 @@ impl Edge {
             access,
             metrics,
             waf,
+            dlp,
         }))
     }
 }

@@ -73,14 +73,14 @@ pub enum Refused {
 
 /// Audits per client in the current minute.
 #[derive(Default)]
-struct Throttle {
+pub(crate) struct Throttle {
     minute: i64,
     counts: HashMap<IpAddr, (u32, u32)>,
 }
 
 impl Throttle {
     /// Whether this client's event is audited now, and how many before it were not.
-    fn admit(&mut self, ip: IpAddr, now: i64) -> Option<u32> {
+    pub(crate) fn admit(&mut self, ip: IpAddr, now: i64) -> Option<u32> {
         let minute = now.div_euclid(60);
         if minute != self.minute {
             // A new minute: every client may be audited again; what was not audited is
@@ -278,7 +278,7 @@ fn rule_ids(r: &Report) -> Vec<u32> {
 }
 
 /// A random incident id (`inc_` and 16 hex digits).
-fn incident_id() -> String {
+pub(crate) fn incident_id() -> String {
     let b: [u8; 8] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
     format!("inc_{}", hex::encode(b))
 }

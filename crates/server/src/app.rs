@@ -380,6 +380,10 @@ impl App {
             Arc::new(web),
             metrics.clone(),
             Arc::new(waf),
+            Arc::new(
+                portcullis_http::dlp::DlpRuntime::new(&config.dlp)
+                    .map_err(std::io::Error::other)?,
+            ),
         );
         let access = edge.access.clone();
         let shown = gateway.clone();

@@ -13,6 +13,7 @@
 //! gateway and the API decide what to do with a [`Report`] (mode, audit, the answer).
 
 pub mod decode;
+pub mod dlp;
 pub mod multipart;
 pub mod request;
 pub mod rules;

@@ -110,6 +110,8 @@ pub struct Config {
     pub identity_providers: Vec<IdentityProviderConfig>,
     /// `[waf]`: request inspection on the gateway's routes and Portcullis's own API.
     pub waf: WafConfig,
+    /// `[dlp]`: secrets and personal data in the gateway's responses.
+    pub dlp: DlpConfig,
 }
 
 impl Config {
@@ -135,6 +137,7 @@ impl Config {
     /// Checks values that the types alone do not; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.waf.validate(&self.routes)?;
+        self.dlp.validate()?;
         if self.email.enabled() && !self.email.from.contains('@') {
             return Err(bad(
                 "email.from",

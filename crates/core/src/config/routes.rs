@@ -111,6 +111,8 @@ pub struct RouteConfig {
     pub upstream_client_key_file: Option<PathBuf>,
     /// `{mode, paranoia, ...}`: this route's request inspection, over `[waf]`.
     pub waf: Option<RouteWafConfig>,
+    /// `{mode, allow}`: this route's data loss prevention, over `[dlp]`.
+    pub dlp: Option<RouteDlpConfig>,
 }
 
 /// How a route spreads requests over its upstreams.
@@ -202,6 +204,7 @@ impl Default for RouteConfig {
             upstream_client_cert_file: None,
             upstream_client_key_file: None,
             waf: None,
+            dlp: None,
         }
     }
 }

@@ -194,3 +194,69 @@ impl WafConfig {
         Ok(())
     }
 }
+
+/// What data loss prevention does with a secret in a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DlpMode {
+    /// Responses are not inspected.
+    #[default]
+    Off,
+    /// Matches are audited (`dlp.match`); the response is unchanged.
+    Detect,
+    /// Matches are masked in the response, and audited.
+    Mask,
+    /// A response with a match is replaced by 502 `response_blocked`.
+    Block,
+}
+
+/// `[dlp]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DlpConfig {
+    /// `off`, `detect`, `mask` or `block`.
+    pub mode: DlpMode,
+    /// Built-in detectors in force (empty: all of them).
+    pub detectors: Vec<String>,
+    /// Extra secret rules in gitleaks' TOML format.
+    pub rules_file: Option<PathBuf>,
+    /// Response bytes inspected.
+    pub body_limit_bytes: usize,
+    /// A Portcullis API key seen in a response is revoked at once.
+    pub revoke_leaked_api_keys: bool,
+}
+
+impl Default for DlpConfig {
+    fn default() -> Self {
+        Self {
+            mode: DlpMode::Off,
+            detectors: Vec::new(),
+            rules_file: None,
+            body_limit_bytes: 512 * 1024,
+            revoke_leaked_api_keys: true,
+        }
+    }
+}
+
+/// A route's `dlp = { mode, allow }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteDlpConfig {
+    /// The route's mode, over `[dlp]`'s.
+    pub mode: Option<DlpMode>,
+    /// Detectors not applied on this route (e.g. `["email"]`).
+    pub allow: Vec<String>,
+}
+
+impl DlpConfig {
+    /// Checks the body limit.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.body_limit_bytes == 0 || self.body_limit_bytes > 64 << 20 {
+            return Err(bad(
+                "dlp.body_limit_bytes",
+                "must be between 1 byte and 64 MiB",
+            ));
+        }
+        Ok(())
+    }
+}

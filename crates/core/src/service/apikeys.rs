@@ -157,7 +157,7 @@ fn ed25519_from_jwk(jwk: &Value) -> Result<[u8; 32]> {
 }
 
 impl Services {
-    fn api_key_server_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
+    pub(crate) fn api_key_server_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
         self.keyring.derive("portcullis:api-key-hash:v1")
     }
 

@@ -9,6 +9,7 @@ mod break_glass;
 mod checkpoint_file;
 mod clients;
 mod detection;
+mod dlp;
 mod elevation;
 mod federation;
 mod gdpr;

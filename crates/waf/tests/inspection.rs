@@ -292,3 +292,39 @@ fn benign_requests_pass_at_paranoia_one() {
         blocked.len()
     );
 }
+
+/// gitleaks' rule set (`../shared/dlp/gitleaks.toml`) loads as DLP rules, and finds the
+/// kinds of secrets it is written for.
+#[test]
+fn gitleaks_rules_load_and_find_secrets() {
+    let path = shared().join("dlp/gitleaks.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "gitleaks' rules are missing: {} ({e}); see ../shared/dlp/SNAPSHOT.md",
+            path.display()
+        )
+    });
+    let mut dlp = portcullis_waf::dlp::Dlp::default();
+    let (loaded, skipped) = dlp.load_gitleaks(&text).unwrap();
+    println!(
+        "gitleaks rules: {loaded} loaded, {} not runnable here: {skipped:?}",
+        skipped.len()
+    );
+    assert!(loaded >= 200, "only {loaded} gitleaks rules loaded");
+    let samples = [
+        ("github", format!("GITHUB_TOKEN=ghp_{}", "Zx9Kq2Lm4Np6Rs8Tv0Wy1Ab3Cd5Ef7Gh9Jk2M")),
+        ("slack", "xoxb-2210535565-2289123467123-Zx9Kq2Lm4Np6Rs8Tv0Wy1Ab3".to_owned()),
+        ("stripe", format!("key: sk_live_{}", "Zx9Kq2Lm4Np6Rs8Tv0Wy1Ab3Cd")),
+        ("private key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----".to_owned()),
+    ];
+    for (what, text) in samples {
+        let hits = dlp.scan(&text, &[]);
+        let masked = portcullis_waf::dlp::mask(&text, &hits);
+        assert!(
+            !hits.is_empty()
+                && !masked.contains("Zx9Kq2Lm4Np6")
+                && !masked.contains("MIIEvQIBADAN"),
+            "the {what} secret was not found in {text:?}: {hits:?}"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Data loss prevention on the gateway's responses (`[dlp]`, per route `dlp = {mode,
+//! allow}`): the first `body_limit_bytes` of each textual response are scanned; matches
+//! are audited as `dlp.match` (detector, place and a keyed fingerprint, never the value),
+//! masked (`mask`) or the response replaced by 502 `response_blocked` (`block`). A live
+//! Portcullis API key in a response is revoked at once (`revoke_leaked_api_keys`).
+//!
+//! Upstreams are asked for uncompressed answers while DLP is on (the gateway drops
+//! `Accept-Encoding`); a compressed answer anyway cannot be read, and is blocked in `block`
+//! mode, passed with a warning otherwise.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::config::{DlpConfig, DlpMode, RouteDlpConfig};
+use portcullis_core::service::RequestContext;
+use portcullis_waf::dlp::{Dlp, mask};
+use serde_json::json;
+
+use crate::Edge;
+use crate::error::ApiError;
+use crate::waf::{Throttle, incident_id};
+
+/// The detectors with `[dlp]`.
+pub struct DlpRuntime {
+    dlp: Dlp,
+    cfg: DlpConfig,
+    throttle: Mutex<Throttle>,
+}
+
+impl std::fmt::Debug for DlpRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DlpRuntime")
+            .field("mode", &self.cfg.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a response of this content type is text DLP reads.
+fn textual(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return true };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.starts_with("text/")
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+        || matches!(
+            mime.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+                | "application/x-ndjson"
+                | "application/graphql-response+json"
+                | ""
+        )
+}
+
+impl DlpRuntime {
+    /// The built-in detectors named by `[dlp]`, and the gitleaks rules of `rules_file`.
+    pub fn new(cfg: &DlpConfig) -> Result<Self, String> {
+        let mut dlp = Dlp::builtin(&cfg.detectors).map_err(|e| format!("dlp.detectors: {e}"))?;
+        dlp.set_validator("portcullis_api_key", |s| {
+            portcullis_core::crypto::apikey::parse(s).is_some()
+        });
+        if let Some(path) = &cfg.rules_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("dlp.rules_file {}: {e}", path.display()))?;
+            let (loaded, skipped) = dlp
+                .load_gitleaks(&text)
+                .map_err(|e| format!("dlp.rules_file {}: {e}", path.display()))?;
+            tracing::info!(loaded, skipped = ?skipped, "gitleaks rules loaded for DLP");
+        }
+        Ok(Self {
+            dlp,
+            cfg: cfg.clone(),
+            throttle: Mutex::new(Throttle::default()),
+        })
+    }
+
+    /// The mode on a route.
+    pub fn mode(&self, route: Option<&RouteDlpConfig>) -> DlpMode {
+        route.and_then(|r| r.mode).unwrap_or(self.cfg.mode)
+    }
+
+    /// A response on its way to the client, inspected.
+    pub async fn filter(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        route_cfg: Option<&RouteDlpConfig>,
+        res: Response,
+    ) -> Response {
+        let mode = self.mode(route_cfg);
+        if mode == DlpMode::Off || res.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return res;
+        }
+        let (mut parts, body) = res.into_parts();
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if !textual(content_type) {
+            return Response::from_parts(parts, body);
+        }
+        if parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            tracing::warn!(
+                route,
+                "a compressed response cannot be inspected for data loss"
+            );
+            if mode == DlpMode::Block {
+                return blocked(
+                    incident_id(),
+                    "The upstream's answer was compressed and could not be inspected.",
+                );
+            }
+            return Response::from_parts(parts, body);
+        }
+        let (head, _complete, rest) =
+            match crate::body::read_up_to(body, self.cfg.body_limit_bytes).await {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(route, error = %e, "upstream body failed under DLP inspection");
+                    return ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "bad_gateway",
+                        "The upstream's answer broke off.",
+                    )
+                    .into_response();
+                }
+            };
+        let (text, exact) = match std::str::from_utf8(&head) {
+            Ok(t) => (std::borrow::Cow::Borrowed(t), true),
+            Err(_) => (String::from_utf8_lossy(&head), false),
+        };
+        let allow = route_cfg.map(|r| r.allow.as_slice()).unwrap_or_default();
+        let hits = self.dlp.scan(&text, allow);
+        if hits.is_empty() {
+            return Response::from_parts(parts, crate::body::rejoin(head, rest));
+        }
+        let incident = incident_id();
+        // Leaked API keys are revoked whatever the mode and however many audits were kept.
+        let mut revoked = Vec::new();
+        if self.cfg.revoke_leaked_api_keys {
+            for h in hits.iter().filter(|h| h.detector == "portcullis_api_key") {
+                let raw = text.get(h.start..h.end).unwrap_or_default();
+                match edge
+                    .svc
+                    .revoke_leaked_api_key(raw, ctx, Some(route), &incident)
+                    .await
+                {
+                    Ok(Some(id)) => revoked.push(id),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "a leaked API key could not be revoked"),
+                }
+            }
+        }
+        let mut by_detector: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for h in &hits {
+            let value = text.get(h.start..h.end).unwrap_or_default();
+            by_detector
+                .entry(h.detector.as_str())
+                .or_default()
+                .push(edge.svc.dlp_fingerprint(value));
+        }
+        let mode_name = match mode {
+            DlpMode::Detect => "detect",
+            DlpMode::Mask => "mask",
+            DlpMode::Block | DlpMode::Off => "block",
+        };
+        tracing::warn!(
+            incident = %incident,
+            route,
+            detectors = ?by_detector.keys().collect::<Vec<_>>(),
+            mode = mode_name,
+            "data loss prevention matched a response"
+        );
+        let ip = ctx.ip.unwrap_or(std::net::IpAddr::from([0u8; 4]));
+        let admitted = self
+            .throttle
+            .lock()
+            .map(|mut t| t.admit(ip, edge.svc.now()))
+            .unwrap_or(Some(0));
+        if let Some(not_audited) = admitted {
+            let details = json!({
+                "incident_id": incident,
+                "route": route,
+                "mode": mode_name,
+                "location": "response_body",
+                "status": parts.status.as_u16(),
+                "matches": by_detector.iter().map(|(d, fps)| json!({
+                    "detector": d,
+                    "count": fps.len(),
+                    "fingerprints": fps.iter().take(10).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "api_keys_revoked": revoked,
+                "earlier_not_audited": not_audited,
+            });
+            if let Err(e) = edge
+                .svc
+                .audit_request_event(ctx, "dlp.match", details)
+                .await
+            {
+                tracing::error!(error = %e, "the DLP match could not be audited");
+                if mode == DlpMode::Block {
+                    return ApiError::from(e).into_response();
+                }
+            }
+        }
+        match mode {
+            DlpMode::Block | DlpMode::Off => blocked(
+                incident,
+                "The upstream's answer held data that must not leave.",
+            ),
+            DlpMode::Mask if exact => {
+                let masked = mask(&text, &hits);
+                parts.headers.remove(header::CONTENT_LENGTH);
+                Response::from_parts(
+                    parts,
+                    crate::body::rejoin(axum::body::Bytes::from(masked), rest),
+                )
+            }
+            // Not UTF-8: it cannot be rewritten safely, so it does not leave.
+            DlpMode::Mask => blocked(
+                incident,
+                "The upstream's answer held data that must not leave.",
+            ),
+            DlpMode::Detect => Response::from_parts(parts, crate::body::rejoin(head, rest)),
+        }
+    }
+}
+
+/// 502 `response_blocked` with the incident id.
+fn blocked(incident: String, detail: &str) -> Response {
+    ApiError::new(StatusCode::BAD_GATEWAY, "response_blocked", detail)
+        .with_incident(incident)
+        .into_response()
+}
+
+/// The gateway drops `Accept-Encoding` toward upstreams on routes DLP reads, so their
+/// answers come uncompressed.
+pub fn prepare_request(mode: DlpMode, headers: &mut axum::http::HeaderMap) {
+    if mode != DlpMode::Off {
+        headers.remove(header::ACCEPT_ENCODING);
+    }
+}

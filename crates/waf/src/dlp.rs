@@ -1,0 +1,498 @@
+//! Data loss prevention: finding what must not leave in a response (card numbers, IBANs, US
+//! social security numbers, private keys, JWTs, Portcullis API keys, cloud and SaaS tokens,
+//! email addresses) and masking it. Checksums cut false positives where the format has one
+//! (Luhn for cards, ISO 7064 mod 97 for IBANs, the SSA's rules for SSNs, the key's own
+//! checksum for Portcullis keys); extra rules load from gitleaks' TOML format (`keywords`
+//! as a prefilter, `secretGroup`, `entropy`, allowlist `regexes` and `stopwords`).
+
+use regex::Regex;
+
+/// A check a candidate must pass besides its pattern.
+pub type Validator = fn(&str) -> bool;
+
+/// One detector.
+pub struct Detector {
+    /// Its name (`card`, `iban`, or a gitleaks rule id).
+    pub id: String,
+    rx: Regex,
+    keywords: Vec<String>,
+    group: usize,
+    entropy: Option<f64>,
+    validate: Option<Validator>,
+    allow: Vec<Regex>,
+    stopwords: Vec<String>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A match: which detector, and the byte range of the secret in the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// The detector.
+    pub detector: String,
+    /// Start of the secret.
+    pub start: usize,
+    /// End of the secret.
+    pub end: usize,
+}
+
+/// The detectors in force.
+#[derive(Debug, Default)]
+pub struct Dlp {
+    detectors: Vec<Detector>,
+}
+
+/// The built-in detectors: name, pattern, capture group of the secret, validator.
+const BUILTIN: &[(&str, &str, usize, Option<Validator>)] = &[
+    ("card", r"\b(?:\d[ -]?){12,18}\d\b", 0, Some(luhn_card)),
+    (
+        "iban",
+        r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
+        0,
+        Some(iban),
+    ),
+    ("us_ssn", r"\b\d{3}-\d{2}-\d{4}\b", 0, Some(us_ssn)),
+    (
+        "private_key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{16,}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+        0,
+        None,
+    ),
+    (
+        "jwt",
+        r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}",
+        0,
+        None,
+    ),
+    ("portcullis_api_key", r"\bpcl_[A-Za-z0-9]{16,80}\b", 0, None),
+    (
+        "aws_access_key",
+        r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
+        0,
+        None,
+    ),
+    (
+        "github_token",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b",
+        0,
+        None,
+    ),
+    (
+        "slack_token",
+        r"\bxox[abposr]-[A-Za-z0-9-]{10,250}",
+        0,
+        None,
+    ),
+    (
+        "stripe_key",
+        r"\b(?:sk|rk)_live_[A-Za-z0-9]{20,247}\b",
+        0,
+        None,
+    ),
+    ("google_api_key", r"\bAIza[0-9A-Za-z_-]{35}\b", 0, None),
+    (
+        "email",
+        r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b",
+        0,
+        None,
+    ),
+];
+
+/// The names of the built-in detectors.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTIN.iter().map(|(n, ..)| *n)
+}
+
+impl Dlp {
+    /// The built-in detectors named in `only` (empty: all of them).
+    pub fn builtin(only: &[String]) -> Result<Self, String> {
+        if let Some(unknown) = only
+            .iter()
+            .find(|n| !builtin_names().any(|b| b == n.as_str()))
+        {
+            return Err(format!(
+                "unknown detector {unknown:?}; the built-in ones are {}",
+                builtin_names().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let mut detectors = Vec::new();
+        for (name, pattern, group, validate) in BUILTIN {
+            if !only.is_empty() && !only.iter().any(|n| n == name) {
+                continue;
+            }
+            detectors.push(Detector {
+                id: (*name).to_owned(),
+                rx: Regex::new(pattern).map_err(|e| format!("detector {name}: {e}"))?,
+                keywords: Vec::new(),
+                group: *group,
+                entropy: None,
+                validate: *validate,
+                allow: Vec::new(),
+                stopwords: Vec::new(),
+            });
+        }
+        Ok(Self { detectors })
+    }
+
+    /// Sets the extra check of a detector (the API key checksum lives outside this crate).
+    pub fn set_validator(&mut self, id: &str, v: Validator) {
+        for d in &mut self.detectors {
+            if d.id == id {
+                d.validate = Some(v);
+            }
+        }
+    }
+
+    /// The detectors' names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.detectors.iter().map(|d| d.id.as_str())
+    }
+
+    /// Adds the rules of a gitleaks TOML file; returns how many were loaded and the ids of
+    /// those whose pattern this regex engine cannot run (they are left out, not guessed).
+    pub fn load_gitleaks(&mut self, toml_text: &str) -> Result<(usize, Vec<String>), String> {
+        let doc: toml::Table = toml_text
+            .parse()
+            .map_err(|e| format!("gitleaks rules: {e}"))?;
+        let rules = doc
+            .get("rules")
+            .and_then(toml::Value::as_array)
+            .ok_or("gitleaks rules: no [[rules]]")?;
+        let mut loaded = 0;
+        let mut skipped = Vec::new();
+        for r in rules {
+            let Some(id) = r.get("id").and_then(toml::Value::as_str) else {
+                continue;
+            };
+            let Some(pattern) = r.get("regex").and_then(toml::Value::as_str) else {
+                // Path-only rules (file names) do not apply to response bodies.
+                continue;
+            };
+            let rx = match regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 24)
+                .build()
+            {
+                Ok(rx) => rx,
+                Err(_) => {
+                    skipped.push(id.to_owned());
+                    continue;
+                }
+            };
+            let strings = |v: Option<&toml::Value>| -> Vec<String> {
+                v.and_then(toml::Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let mut allow = Vec::new();
+            let mut stopwords = Vec::new();
+            let lists = r
+                .get("allowlists")
+                .and_then(toml::Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(r.get("allowlist").cloned());
+            for list in lists {
+                // Only allowlists about the secret itself (not commits or paths).
+                let target = list
+                    .get("regexTarget")
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or("secret");
+                if target == "secret" {
+                    for p in strings(list.get("regexes")) {
+                        if let Ok(rx) = Regex::new(&p) {
+                            allow.push(rx);
+                        }
+                    }
+                }
+                stopwords.extend(
+                    strings(list.get("stopwords"))
+                        .into_iter()
+                        .map(|s| s.to_lowercase()),
+                );
+            }
+            self.detectors.push(Detector {
+                id: id.to_owned(),
+                rx,
+                keywords: strings(r.get("keywords"))
+                    .into_iter()
+                    .map(|k| k.to_lowercase())
+                    .collect(),
+                group: r
+                    .get("secretGroup")
+                    .and_then(toml::Value::as_integer)
+                    .and_then(|g| usize::try_from(g).ok())
+                    .unwrap_or(0),
+                entropy: r.get("entropy").and_then(toml::Value::as_float),
+                validate: None,
+                allow,
+                stopwords,
+            });
+            loaded += 1;
+        }
+        Ok((loaded, skipped))
+    }
+
+    /// The secrets in `text`, leaving out the detectors in `allow`; overlapping hits keep
+    /// the first found.
+    pub fn scan(&self, text: &str, allow: &[String]) -> Vec<Hit> {
+        let lower = if self.detectors.iter().any(|d| !d.keywords.is_empty()) {
+            text.to_lowercase()
+        } else {
+            String::new()
+        };
+        let mut hits: Vec<Hit> = Vec::new();
+        for d in &self.detectors {
+            if allow.iter().any(|a| a == &d.id) {
+                continue;
+            }
+            if !d.keywords.is_empty() && !d.keywords.iter().any(|k| lower.contains(k.as_str())) {
+                continue;
+            }
+            for caps in d.rx.captures_iter(text) {
+                let m = caps
+                    .get(d.group)
+                    .or_else(|| if d.group == 0 { None } else { caps.get(1) })
+                    .or_else(|| caps.get(0));
+                let Some(m) = m else { continue };
+                let secret = m.as_str();
+                if d.validate.is_some_and(|v| !v(secret))
+                    || d.entropy.is_some_and(|e| shannon(secret) < e)
+                    || d.allow.iter().any(|a| a.is_match(secret))
+                    || d.stopwords
+                        .iter()
+                        .any(|w| secret.to_lowercase().contains(w.as_str()))
+                {
+                    continue;
+                }
+                if hits.iter().any(|h| h.start < m.end() && m.start() < h.end) {
+                    continue;
+                }
+                hits.push(Hit {
+                    detector: d.id.clone(),
+                    start: m.start(),
+                    end: m.end(),
+                });
+            }
+        }
+        hits.sort_by_key(|h| h.start);
+        hits
+    }
+}
+
+/// `text` with each hit masked: a card keeps its last four digits, anything else becomes
+/// `[REDACTED:<detector>]`.
+pub fn mask(text: &str, hits: &[Hit]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for h in hits {
+        if h.start < at {
+            continue;
+        }
+        out.push_str(text.get(at..h.start).unwrap_or_default());
+        let secret = text.get(h.start..h.end).unwrap_or_default();
+        if h.detector == "card" {
+            let digits: Vec<char> = secret.chars().filter(char::is_ascii_digit).collect();
+            let keep = digits.len().saturating_sub(4);
+            out.extend(std::iter::repeat_n('*', keep));
+            out.extend(digits.get(keep..).unwrap_or_default());
+        } else {
+            out.push_str(&format!("[REDACTED:{}]", h.detector));
+        }
+        at = h.end;
+    }
+    out.push_str(text.get(at..).unwrap_or_default());
+    out
+}
+
+/// Shannon entropy of `s` in bits per character.
+fn shannon(s: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut n = 0usize;
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        n += 1;
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f64;
+    counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// A payment card number: 13 to 19 digits, an issuer's first digit, and the Luhn check.
+fn luhn_card(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || !matches!(digits.first(), Some(2..=6)) {
+        return false;
+    }
+    // Not a run of one digit (0000 0000 0000 0000 passes Luhn).
+    if digits.iter().all(|d| Some(d) == digits.first()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// An IBAN: ISO 7064 mod 97 of the rearranged number is 1.
+fn iban(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let v = match c.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        if v >= 10 {
+            rem = (rem * 100 + v) % 97;
+        } else {
+            rem = (rem * 10 + v) % 97;
+        }
+    }
+    rem == 1
+}
+
+/// A US SSN as issued: no area 000, 666 or 900-999, no group 00, no serial 0000.
+fn us_ssn(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let (Some(a), Some(g), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let (Ok(a), Ok(g), Ok(n)) = (a.parse::<u32>(), g.parse::<u32>(), n.parse::<u32>()) else {
+        return false;
+    };
+    a != 0 && a != 666 && a < 900 && g != 0 && n != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dlp() -> Dlp {
+        Dlp::builtin(&[]).unwrap_or_default()
+    }
+
+    fn found(text: &str) -> Vec<String> {
+        dlp()
+            .scan(text, &[])
+            .into_iter()
+            .map(|h| h.detector)
+            .collect()
+    }
+
+    #[test]
+    fn checksums_separate_secrets_from_look_alikes() {
+        assert_eq!(found("card 4111 1111 1111 1111 on file"), ["card"]);
+        assert_eq!(found("order 4111 1111 1111 1112"), Vec::<String>::new());
+        assert_eq!(found("id 0000000000000000"), Vec::<String>::new());
+        assert_eq!(found("IBAN GB82 WEST 1234 5698 7654 32"), ["iban"]);
+        assert_eq!(
+            found("IBAN GB82 WEST 1234 5698 7654 33"),
+            Vec::<String>::new()
+        );
+        assert_eq!(found("ssn 123-45-6789"), ["us_ssn"]);
+        assert_eq!(
+            found("ssn 666-45-6789 or 123-00-6789"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn tokens_and_keys_are_found() {
+        assert_eq!(found("AKIAIOSFODNN7EXAMPLE"), ["aws_access_key"]);
+        assert_eq!(
+            found(&format!("token ghp_{}", "a1B2".repeat(9))),
+            ["github_token"]
+        );
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1234567890abcdef\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(found(pem), ["private_key"]);
+        assert_eq!(found("mail jane@example.com now"), ["email"]);
+    }
+
+    #[test]
+    fn masking_keeps_the_last_four_digits_of_a_card() {
+        let d = dlp();
+        let text = "{\"card\":\"4111-1111-1111-1111\",\"mail\":\"jane@example.com\"}";
+        let hits = d.scan(text, &["email".to_owned()]);
+        assert_eq!(
+            mask(text, &hits),
+            "{\"card\":\"************1111\",\"mail\":\"jane@example.com\"}"
+        );
+        let hits = d.scan(text, &[]);
+        assert_eq!(
+            mask(text, &hits),
+            "{\"card\":\"************1111\",\"mail\":\"[REDACTED:email]\"}"
+        );
+    }
+
+    #[test]
+    fn unknown_detectors_are_refused() {
+        assert!(Dlp::builtin(&["cards".to_owned()]).is_err());
+        assert_eq!(
+            Dlp::builtin(&["iban".to_owned()])
+                .map(|d| d.names().count())
+                .ok(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn gitleaks_rules_load_with_keywords_groups_and_entropy() {
+        let mut d = Dlp::default();
+        let toml = r#"
+[[rules]]
+id = "demo-token"
+regex = '''(?i)demo[_-]?token\s*[:=]\s*['"]?([a-z0-9]{24})'''
+secretGroup = 1
+entropy = 3.0
+keywords = ["demo"]
+[[rules]]
+id = "bad"
+regex = '''(?<=x)y'''
+"#;
+        let (loaded, skipped) = d.load_gitleaks(toml).unwrap_or_default();
+        assert_eq!((loaded, skipped), (1, vec!["bad".to_owned()]));
+        let text = "DEMO_TOKEN = 'a8f3k2l9x7c4v1b6n5m0q2w8'";
+        let hits = d.scan(text, &[]);
+        assert_eq!(hits.len(), 1);
+        let secret = hits.first().and_then(|h| text.get(h.start..h.end));
+        assert_eq!(secret, Some("a8f3k2l9x7c4v1b6n5m0q2w8"));
+        // Low entropy: not a secret.
+        assert!(
+            d.scan("demo_token = 'aaaaaaaaaaaaaaaaaaaaaaaa'", &[])
+                .is_empty()
+        );
+    }
+}
