@@ -106,6 +106,9 @@ pub enum Error {
     /// A uniqueness conflict (e.g. email already registered).
     #[error("{0}")]
     Conflict(String),
+    /// The address is at a disposable (throwaway) mail provider, which registration refuses.
+    #[error("email addresses at disposable mail providers are not accepted")]
+    EmailNotAllowed,
     /// The named resource does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,

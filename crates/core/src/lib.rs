@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod detect;
+pub mod disposable;
 pub mod email;
 pub mod error;
 pub mod health;

@@ -233,6 +233,11 @@ impl From<Error> for ApiError {
                 Self::invalid_request(detail).with_errors(errors)
             }
             Error::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            Error::EmailNotAllowed => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "email_not_allowed",
+                "Addresses at disposable (throwaway) mail providers are not accepted; use a lasting address.",
+            ),
             Error::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "No such resource."),
             Error::Unavailable(why) => {
                 tracing::warn!(reason = %why, "dependency unavailable; failing closed");

@@ -278,6 +278,8 @@ impl App {
             refresh_ttl: i64::try_from(config.auth.refresh_token_ttl_seconds).unwrap_or(604_800),
             max_sessions: usize::try_from(config.auth.max_sessions_per_user).unwrap_or(10),
             self_registration: config.auth.self_registration,
+            block_disposable_emails: config.auth.disposable_emails
+                == portcullis_core::config::DisposableEmails::Block,
             step_up_max_age: i64::try_from(config.auth.step_up_max_age_seconds).unwrap_or(600),
             signature_window: i64::try_from(config.auth.signature_window_seconds).unwrap_or(300),
             verify_on_register: config.email.verify_on_register,

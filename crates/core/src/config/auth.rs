@@ -23,6 +23,20 @@ pub struct AuthConfig {
     pub signature_window_seconds: u64,
     /// `[auth.password]`
     pub password: PasswordConfig,
+    /// `allow` or `block` (the default): registration with an address at a disposable
+    /// (throwaway) mail provider.
+    pub disposable_emails: DisposableEmails,
+}
+
+/// What registration does with an address at a disposable mail provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisposableEmails {
+    /// Accepted like any other.
+    Allow,
+    /// Refused with 422 `email_not_allowed`.
+    #[default]
+    Block,
 }
 
 impl Default for AuthConfig {
@@ -36,6 +50,7 @@ impl Default for AuthConfig {
             step_up_max_age_seconds: 600,
             signature_window_seconds: 300,
             password: PasswordConfig::default(),
+            disposable_emails: DisposableEmails::Block,
         }
     }
 }

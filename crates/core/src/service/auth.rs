@@ -130,6 +130,24 @@ impl Services {
             return Err(Error::Forbidden("registration is closed".into()));
         }
         self.registration_gate(ctx, altcha).await?;
+        if self.settings.block_disposable_emails
+            && let Ok(parsed) = Self::parse_email(email)
+            && let Some(domain) = crate::disposable::disposable_domain(parsed.as_str())
+        {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(
+                &NewAuditEvent::new(
+                    self.now(),
+                    "auth.register.email_not_allowed",
+                    Outcome::Failure,
+                )
+                .client(ctx)
+                .details(serde_json::json!({"domain": domain, "reason": "disposable"})),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(Error::EmailNotAllowed);
+        }
         let created = self
             .create_user(ctx, email, password, display_name, Role::User, None)
             .await;

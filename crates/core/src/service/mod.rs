@@ -120,6 +120,8 @@ pub struct AuthSettings {
     pub max_sessions: usize,
     /// Open registration.
     pub self_registration: bool,
+    /// Registration refuses addresses at disposable mail providers.
+    pub block_disposable_emails: bool,
     /// Sensitive actions need a factor at most this many seconds old.
     pub step_up_max_age: i64,
     /// The audit transparency log.

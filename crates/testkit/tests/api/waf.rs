@@ -428,3 +428,47 @@ async fn a_leaked_api_key_is_revoked_at_once() {
     assert!(!all.contains(&key), "the audit log holds the key: {all}");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_refuses_disposable_addresses_unless_allowed() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.auth.self_registration = true;
+    })
+    .await;
+    let register = |email: &str| {
+        client()
+            .post(srv.url("/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": portcullis_testkit::STRONG}))
+    };
+    for email in ["throwaway@mailinator.com", "x@inbox.Mailinator.com"] {
+        let (s, body, _) = send(register(email)).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (422, Some("email_not_allowed")),
+            "{email}: {body}"
+        );
+    }
+    let (s, body, _) = send(register("lasting@example.com")).await;
+    assert_eq!(s, 201, "{body}");
+    let refused = srv
+        .services
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "auth.register.email_not_allowed")
+        .count();
+    assert_eq!(refused, 2);
+    srv.stop().await;
+    let open = TestServer::start_with(Backend::Sqlite, |c| {
+        c.auth.self_registration = true;
+        c.auth.disposable_emails = portcullis_core::config::DisposableEmails::Allow;
+    })
+    .await;
+    let (s, body, _) = send(client().post(open.url("/api/v1/auth/register")).json(
+        &json!({"email": "throwaway@mailinator.com", "password": portcullis_testkit::STRONG}),
+    ))
+    .await;
+    assert_eq!(s, 201, "{body}");
+    open.stop().await;
+}

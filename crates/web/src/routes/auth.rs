@@ -46,7 +46,7 @@ pub(crate) fn envelope(user: &portcullis_core::model::User) -> UserEnvelope {
         (status = 401, description = "Under attack, or many registrations from this address: solve the proof-of-work in `challenge` first (`challenge_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Registration is closed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Weak password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Weak password, or an address at a disposable mail provider (`email_not_allowed`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many registrations from this address (`too_many_attempts`, `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
