@@ -70,6 +70,11 @@ if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nginx-light >/dev/null
 fi
+if ! [ -x /usr/sbin/clamd ] && ! command -v clamd >/dev/null 2>&1; then
+  log "installing clamav-daemon (clamd scans uploaded files; the tests give it their own EICAR signature)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq clamav-daemon >/dev/null
+fi
 if ! command -v oathtool >/dev/null 2>&1; then
   log "installing oathtool (independent TOTP client)"
   as_root apt-get update -qq

@@ -7,6 +7,7 @@
 
 pub mod access_log;
 pub mod body;
+pub mod clamd;
 pub mod client_ip;
 pub mod context;
 pub mod cors;

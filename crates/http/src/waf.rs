@@ -108,6 +108,12 @@ impl Throttle {
 impl Waf {
     /// Compiles the engine for `[waf]`.
     pub fn new(cfg: &WafConfig) -> Result<Self, String> {
+        if let Some(dir) = &cfg.crs_dir {
+            tracing::warn!(
+                crs_dir = %dir.display(),
+                "waf.crs_dir is set, but loading OWASP CRS rule files is not implemented yet: only the built-in rules run"
+            );
+        }
         Ok(Self {
             engine: Engine::new()?,
             cfg: cfg.clone(),
@@ -185,6 +191,13 @@ impl Waf {
             &self.exclusions,
             route,
         );
+        let mut report = report;
+        if let Some(addr) = &self.cfg.clamd_address
+            && complete
+            && !head.is_empty()
+        {
+            scan_uploads(addr, parts, &head, eff.inbound_threshold, &mut report).await;
+        }
         let body = crate::body::rejoin(head, rest);
         if !report.exceeded && !oversize {
             if !report.findings.is_empty() {
@@ -259,6 +272,58 @@ impl Waf {
             blocked(incident)
         };
         Err(Refused::Blocked(res))
+    }
+}
+
+/// Each file of a multipart body, scanned by clamd: a signature is finding 922500 (critical),
+/// no clear answer is finding 922510 (critical: an upload that could not be scanned does not
+/// pass a blocking WAF).
+async fn scan_uploads(addr: &str, parts: &Parts, body: &[u8], threshold: u32, report: &mut Report) {
+    let ct = parts
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !ct.starts_with("multipart/form-data") {
+        return;
+    }
+    let Some(files) = portcullis_waf::multipart::boundary(&ct)
+        .and_then(|b| portcullis_waf::multipart::parse(body, &b))
+    else {
+        return;
+    };
+    for f in files.iter().filter(|p| p.filename.is_some()) {
+        let place = format!("FILES:{}", f.name.as_deref().unwrap_or(""));
+        let (rule, msg, place) =
+            match crate::clamd::scan(addr, &f.body, std::time::Duration::from_secs(10)).await {
+                crate::clamd::Verdict::Clean => continue,
+                crate::clamd::Verdict::Found(sig) => (
+                    922500,
+                    "Malware in an uploaded file (clamd)",
+                    format!("{place} ({sig})"),
+                ),
+                crate::clamd::Verdict::Unavailable(why) => {
+                    tracing::error!(error = %why, "an uploaded file could not be scanned");
+                    (
+                        922510,
+                        "An uploaded file could not be scanned (clamd unavailable)",
+                        place,
+                    )
+                }
+            };
+        report.add_external(
+            portcullis_waf::Finding {
+                rule,
+                category: "malware",
+                paranoia: 1,
+                severity: portcullis_waf::Severity::Critical,
+                msg,
+                locations: vec![place],
+                counted: true,
+            },
+            threshold,
+        );
     }
 }
 

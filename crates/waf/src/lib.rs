@@ -118,6 +118,18 @@ pub struct Report {
     pub exceeded: bool,
 }
 
+impl Report {
+    /// Adds a finding made outside the engine (an uploaded file's scan), counted at once,
+    /// and decides again against `threshold`.
+    pub fn add_external(&mut self, finding: Finding, threshold: u32) {
+        if finding.counted {
+            self.score += finding.severity.score();
+        }
+        self.findings.push(finding);
+        self.exceeded = self.score >= threshold;
+    }
+}
+
 /// Places reported per finding at most.
 const LOCATIONS_PER_FINDING: usize = 5;
 

@@ -472,3 +472,113 @@ async fn registration_refuses_disposable_addresses_unless_allowed() {
     assert_eq!(s, 201, "{body}");
     open.stop().await;
 }
+
+/// A clamd on loopback whose only signature is the EICAR test string (no official
+/// signatures can be downloaded here): `(address, process, scratch directory)`.
+async fn start_clamd() -> (String, std::process::Child, std::path::PathBuf) {
+    const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+    let bin = ["/usr/sbin/clamd", "/usr/bin/clamd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("clamd is installed (apt-get install clamav-daemon; ./scripts/test.sh does)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("portcullis-clamd-{port}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    let hex: String = EICAR.bytes().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(
+        dir.join("db/eicar.ndb"),
+        format!("Portcullis-Test.EICAR:0:*:{hex}\n"),
+    )
+    .unwrap();
+    let conf = dir.join("clamd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "DatabaseDirectory {d}/db\nTCPSocket {port}\nTCPAddr 127.0.0.1\nForeground yes\n\
+             LogFile {d}/clamd.log\nPidFile {d}/clamd.pid\nStreamMaxLength 10M\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("clamd starts");
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            return (addr, child, dir);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.join("clamd.log")).unwrap_or_default();
+    panic!("clamd did not start on {addr}: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_files_are_scanned_by_clamd() {
+    const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+    let (addr, mut clamd, dir) = start_clamd().await;
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Block;
+        c.waf.clamd_address = Some(addr.clone());
+        c.routes = vec![route("files", "/files", nginx.url(""))];
+    })
+    .await;
+    let upload = |content: &str| {
+        let body = format!(
+            "--b0undary\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nholiday\r\n\
+             --b0undary\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"notes.txt\"\r\n\
+             Content-Type: text/plain\r\n\r\n{content}\r\n--b0undary--\r\n"
+        );
+        client()
+            .post(srv.url("/files/upload"))
+            .header("content-type", "multipart/form-data; boundary=b0undary")
+            .body(body)
+    };
+    let (s, body, _) = send(upload("a plain text file")).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body, _) = send(upload(EICAR)).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    let events = waf_events(&srv).await;
+    let d = &events.last().unwrap().1;
+    assert_eq!(d["rules"][0]["id"], 922500, "{d}");
+    assert_eq!(d["rules"][0]["category"], "malware");
+    assert!(
+        d["rules"][0]["locations"][0]
+            .as_str()
+            .unwrap()
+            .contains("Portcullis-Test.EICAR"),
+        "{d}"
+    );
+    // clamd gone: an upload that cannot be scanned does not pass.
+    clamd.kill().unwrap();
+    clamd.wait().unwrap();
+    let (s, body, _) = send(upload("a plain text file")).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    let events = waf_events(&srv).await;
+    assert_eq!(events.last().unwrap().1["rules"][0]["id"], 922510);
+    // Requests without files do not need clamd.
+    let (s, _, _) = send(client().get(srv.url("/files/list?q=holiday"))).await;
+    assert_eq!(s, 200);
+    srv.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
