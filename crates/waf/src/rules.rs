@@ -432,7 +432,7 @@ pub const RULES: &[Rule] = &[
         Critical,
         A | N | C | B | F,
         Raw,
-        Rx(r"(?i)<\?(?:php\b|=|\s)|\[\?php"),
+        Rx(r"(?i)<\?(?:php\b|=|\s|$)|\[\??\\?/?php\]|\{/?php\}"),
         "PHP open tag",
     ),
     r(
@@ -455,7 +455,7 @@ pub const RULES: &[Rule] = &[
         A | N | C,
         Lower,
         Rx(
-            r"\b(?:allow_url_(?:fopen|include)|auto_(?:prepend|append)_file|disable_functions|open_basedir|safe_mode|register_globals|display_errors|file_uploads|suhosin\.\w+)\s*=",
+            r"\b(?:allow_url_(?:fopen|include)|auto_(?:prepend|append)_file|disable_functions|open_basedir|safe_mode|register_globals|display_errors|file_uploads|suhosin\.\w+|sendmail_(?:path|from)|mail\.(?:add_x_header|force_extra_parameters|log)|smtp|smtp_port|session\.(?:save_path|save_handler|use_\w+|serialize_handler|upload_progress\.\w+)|upload_tmp_dir|include_path|zend_extension|extension_dir|short_open_tag|expose_php|magic_quotes_\w+|error_log|log_errors|html_errors|xmlrpc_errors|assert\.\w+|opcache\.\w+|phar\.readonly|cgi\.\w+|doc_root|user_dir|enable_dl)\s*=",
         ),
         "PHP configuration directive",
     ),
@@ -494,6 +494,52 @@ pub const RULES: &[Rule] = &[
             r"\b(?:assert|assert_options|base64_decode|call_user_func(?:_array)?|create_function|escapeshellarg|escapeshellcmd|eval|exec|file_get_contents|file_put_contents|fsockopen|pfsockopen|gzinflate|gzuncompress|gzdecode|include(?:_once)?|require(?:_once)?|ini_set|ini_get_all|passthru|pcntl_exec|phpinfo|popen|preg_replace|proc_open|readfile|shell_exec|show_source|highlight_file|str_rot13|system|unserialize|parse_str|putenv|move_uploaded_file|curl_exec|get_defined_vars|posix_\w+|symlink|fopen|fwrite|fputs|array_map|register_shutdown_function|ob_start|getenv|php_uname|phpversion|chr|ord)(?:/\*.*?\*/|[\x22'])*\(",
         ),
         "PHP function call",
+    ),
+    r(
+        933152,
+        "php",
+        1,
+        Critical,
+        A | N | C | P,
+        Lower,
+        Rx(
+            r"(?:assert_options|base64_decode|call_user_func(?:_array)?|create_function|escapeshell(?:arg|cmd)|file_(?:get|put)_contents|fsockopen|gzinflate|gzuncompress|gzdecode|passthru|pcntl_exec|phpinfo|proc_open|shell_exec|show_source|highlight_file|str_rot13|move_uploaded_file|get_defined_vars|register_shutdown_function|php_uname|proc_nice|proc_terminate|posix_(?:kill|setuid|getpwuid)|gethostbyname|sodium_crypto_\w+|stream_socket_client|stream_get_contents|curl_exec|mb_ereg_replace)\s*(?:\(|=|\[|$)",
+        ),
+        "PHP high-risk function",
+    ),
+    r(
+        933153,
+        "php",
+        2,
+        Critical,
+        A | N | C | P,
+        Lower,
+        Rx(
+            r"\b(?:array_\w+|sodium_\w+|date_\w+|str_\w+|mb_\w+|preg_\w+|ctype_\w+|json_\w+|openssl_\w+|curl_\w+|mysqli?_\w+|pg_\w+|posix_\w+|gethostby\w+|ftp_\w+|socket_\w+|stream_\w+|ob_\w+|ini_\w+|func_\w+|get\w+|set\w+|is_\w+|file\w*|f(?:open|read|write|puts|gets|close|lock|passthru|scanf|seek|stat|tell|truncate))\s*\(",
+        ),
+        "PHP function call by name",
+    ),
+    r(
+        933210,
+        "php",
+        1,
+        Critical,
+        A | N | C,
+        Sql,
+        Rx(
+            r"\)\s*(?:\[\s*\d+\s*\]|\{\s*\d+\s*\})?\s*\(\s*['\x22]?[a-z_][\w./-]*['\x22]?\s*\)\s*;|\(\s*\[?\s*['\x22]?[a-z_]+['\x22]?(?:\s*\.\s*['\x22][a-z_]+['\x22])+\s*\]?\s*\)\s*\(",
+        ),
+        "PHP variable function call (obfuscated)",
+    ),
+    r(
+        933220,
+        "php",
+        1,
+        Critical,
+        F | H,
+        Path,
+        Rx(r"(?:^|/|:)sess_[a-z0-9,-]{20,}"),
+        "PHP session file upload",
     ),
     r(
         933151,
@@ -548,7 +594,7 @@ pub const RULES: &[Rule] = &[
         A | N | C | B,
         Lower,
         Rx(
-            r"require\s*\(\s*['\x22`](?:child_process|fs|net|os|vm|process|http)['\x22`]|\bchild_process\b|process\s*\.\s*(?:mainmodule|binding|env|exit|kill|dlopen)\b|\bexecsync\b|\bspawnsync\b|\bglobal\s*\.\s*process\b|\bconstructor\s*\.\s*constructor\b|_\$\$nd_func\$\$_|\bfunction\s*\(\s*\)\s*\{.*?\}\s*\(\s*\)",
+            r"require\s*\(\s*['\x22`](?:child_process|fs|net|os|vm|process|http)['\x22`]|\bchild_process\b|process\s*\.\s*(?:mainmodule|binding|env|exit|kill|dlopen)\b|\bexecsync\b|\bspawnsync\b|\bglobal\s*\.\s*process\b|\bconstructor\s*\.\s*constructor\b|_\$\$nd_func\$\$_|\bfunction\s*\(\s*\)\s*\{.*?\}\s*\(\s*\)|process\s*\[\s*['\x22]?mainmodule|\bmodule\s*\.\s*exports\s*=|\brequire\s*\.\s*main\b|\._load\s*\(|\beval\s*\(\s*string\s*\.\s*fromcharcode|\bnew\s+function\s*\(",
         ),
         "Node.js code injection",
     ),
@@ -560,7 +606,7 @@ pub const RULES: &[Rule] = &[
         A | N | C,
         Lower,
         Rx(
-            r"169\.254\.169\.254|\[?fd00:ec2::254|metadata\.google\.internal|100\.100\.100\.200|metadata\.azure\.com|\b(?:gopher|dict|tftp|ldap|netdoc|jar|sftp)://|^file://",
+            r"169\.254\.169\.254|192\.0\.0\.192|\[?::ffff:a9fe:a9fe\]?|\[?fd00:ec2::254|metadata\.google\.internal|100\.100\.100\.200|metadata\.azure\.com|\b(?:gopher|dict|tftp|ldap|netdoc|jar|sftp)://|^file://",
         ),
         "Server-side request forgery (cloud metadata or scheme)",
     ),
@@ -572,7 +618,7 @@ pub const RULES: &[Rule] = &[
         A | N | C,
         Lower,
         Rx(
-            r"^(?:https?|ftp)://(?:localhost|127\.|0\.0\.0\.0|0x7f|2130706433|017700000001|\[(?:0*:)*:?0*1?\]|\[::ffff:|10\.\d|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.)",
+            r"^[a-z][a-z0-9+.-]{1,20}:(?://)?(?:[^/?#\s]*@)?(?:\[[0-9a-f:.]*\]|\d{5,}(?:[/:?#]|$)|0x[0-9a-f]+|0[0-7]{3,}|(?:\d{1,3}\.){1,3}\d{1,3}|localhost)|@\s*(?:\d{1,3}\.){3}\d{1,3}",
         ),
         "Server-side request forgery (internal address)",
     ),
@@ -593,7 +639,9 @@ pub const RULES: &[Rule] = &[
         Critical,
         A | N | C,
         Lower,
-        Rx(r"@\{\[.*\]\}|\bperl\s+-e\b|\buse\s+(?:socket|io::socket)\b"),
+        Rx(
+            r"@\{\[|\bperl\s+-e\b|\buse\s+(?:socket|io::socket)\b|\bqx\s*[\{(/|]|\bopen\s*\(\s*\w+\s*,\s*['\x22]\s*\|",
+        ),
         "Perl code injection",
     ),
     r(
@@ -615,8 +663,22 @@ pub const RULES: &[Rule] = &[
         Critical,
         A | N | C,
         Lower,
-        Rx(r"while\s*\(\s*(?:true|1|!0)\s*\)|for\s*\(\s*;\s*;\s*\)"),
+        Rx(
+            r"while\s*\(\s*(?:!+\s*(?:``|\x22\x22|''|false|0|\[\s*\]|\{\s*\}|null|undefined|nan)|true|1|\+\s*\d+|!0|!!\s*\S{1,10})\s*\)|for\s*\(\s*;\s*;\s*\)",
+        ),
         "JavaScript denial of service loop",
+    ),
+    r(
+        934210,
+        "orm",
+        2,
+        Critical,
+        N,
+        Lower,
+        Rx(
+            r"\w__(?:gte|lte|gt|lt|in|exact|iexact|contains|icontains|startswith|istartswith|endswith|iendswith|regex|iregex|isnull|range|year|month|day|date|search)$|\w+__\w+__\w+",
+        ),
+        "ORM lookup injection (Django-style field lookups)",
     ),
     r(
         934170,
@@ -625,7 +687,7 @@ pub const RULES: &[Rule] = &[
         Critical,
         A | N | C,
         Lower,
-        Rx(r"^data:[\w/.+-]*;base64,"),
+        Rx(r"^data:[\w/.+-]*[;,]"),
         "Data URI",
     ),
     r(
