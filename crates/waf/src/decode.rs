@@ -271,6 +271,20 @@ pub fn full(s: &str) -> String {
 pub fn lower_compact(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
+    if s.is_ascii() {
+        for &b in s.as_bytes() {
+            if b.is_ascii_whitespace() || b == 0x0b {
+                if !space {
+                    out.push(' ');
+                }
+                space = true;
+            } else {
+                space = false;
+                out.push(char::from(b.to_ascii_lowercase()));
+            }
+        }
+        return out;
+    }
     for c in s.chars() {
         if c.is_whitespace() || c == '\u{b}' || c == '\u{c}' {
             if !space {
@@ -335,12 +349,16 @@ pub fn sql_fold(s: &str) -> String {
 /// removed, `,` as a space, whitespace runs as one space, no space before `/` or `(`, lower
 /// case. Unlike CRS's `t:cmdLine`, `;` stays: rules look for it as a command separator. `$IFS`, `${IFS}` and `$@` (empty words to the shell) are removed too.
 pub fn cmd_line(s: &str) -> String {
-    let s = s
-        .replace("${ifs}", " ")
-        .replace("${IFS}", " ")
-        .replace("$IFS", " ")
-        .replace("$ifs", " ")
-        .replace("$@", "");
+    let s: std::borrow::Cow<'_, str> = if s.contains('$') {
+        s.replace("${ifs}", " ")
+            .replace("${IFS}", " ")
+            .replace("$IFS", " ")
+            .replace("$ifs", " ")
+            .replace("$@", "")
+            .into()
+    } else {
+        s.into()
+    };
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -18,8 +18,6 @@ pub mod multipart;
 pub mod request;
 pub mod rules;
 
-use std::collections::HashMap;
-
 use regex::Regex;
 
 pub use request::{Input, Kind, Target};
@@ -144,19 +142,26 @@ struct Compiled {
 #[derive(Debug)]
 pub struct Engine {
     rules: Vec<Compiled>,
+    /// The expression rules of each form as one set, matched in one pass over a value:
+    /// the form, the set, the rule index of each pattern, and the kinds any of them read.
+    sets: Vec<(rules::Form, regex::RegexSet, Vec<usize>, request::Kinds)>,
+    /// The rules that are not expressions (libinjection, character counts).
+    others: Vec<usize>,
+    /// The kinds any rule reads (places of other kinds are not taken apart at all).
+    kinds: request::Kinds,
 }
 
 /// The decoded forms of one value, computed when a rule first asks.
 struct Forms<'a> {
     raw: &'a str,
-    cache: HashMap<rules::Form, String>,
+    cache: [Option<String>; 7],
 }
 
 impl<'a> Forms<'a> {
     fn new(raw: &'a str) -> Self {
         Self {
             raw,
-            cache: HashMap::new(),
+            cache: Default::default(),
         }
     }
 
@@ -165,7 +170,8 @@ impl<'a> Forms<'a> {
         if form == Form::Raw {
             return self.raw;
         }
-        if !self.cache.contains_key(&form) {
+        let slot = form as usize;
+        if self.cache.get(slot).is_some_and(Option::is_none) {
             let v = match form {
                 Form::Raw => self.raw.to_owned(),
                 Form::Decoded => decode::full(self.raw),
@@ -175,9 +181,14 @@ impl<'a> Forms<'a> {
                 Form::Path => decode::path_fold(self.get(Form::Decoded)),
                 Form::Compact => self.get(Form::Lower).replace(' ', ""),
             };
-            self.cache.insert(form, v);
+            if let Some(c) = self.cache.get_mut(slot) {
+                *c = Some(v);
+            }
         }
-        self.cache.get(&form).map_or("", String::as_str)
+        self.cache
+            .get(slot)
+            .and_then(Option::as_deref)
+            .unwrap_or_default()
     }
 }
 
@@ -197,7 +208,52 @@ impl Engine {
             };
             compiled.push(Compiled { rule: *rule, rx });
         }
-        Ok(Self { rules: compiled })
+        let mut sets = Vec::new();
+        let mut others = Vec::new();
+        let forms = [
+            rules::Form::Raw,
+            rules::Form::Decoded,
+            rules::Form::Lower,
+            rules::Form::Sql,
+            rules::Form::Cmd,
+            rules::Form::Path,
+            rules::Form::Compact,
+        ];
+        for form in forms {
+            let mut patterns = Vec::new();
+            let mut index = Vec::new();
+            let mut kinds = 0;
+            for (i, c) in compiled.iter().enumerate() {
+                if let rules::Test::Rx(p) = c.rule.test
+                    && c.rule.form == form
+                {
+                    patterns.push(p);
+                    index.push(i);
+                    kinds |= c.rule.kinds;
+                }
+            }
+            if patterns.is_empty() {
+                continue;
+            }
+            let set = regex::RegexSetBuilder::new(&patterns)
+                .size_limit(1 << 27)
+                .dfa_size_limit(1 << 24)
+                .build()
+                .map_err(|e| format!("the rules of form {form:?}: {e}"))?;
+            sets.push((form, set, index, kinds));
+        }
+        for (i, c) in compiled.iter().enumerate() {
+            if !matches!(c.rule.test, rules::Test::Rx(_)) {
+                others.push(i);
+            }
+        }
+        let kinds = compiled.iter().fold(0, |k, c| k | c.rule.kinds);
+        Ok(Self {
+            rules: compiled,
+            sets,
+            others,
+            kinds,
+        })
     }
 
     /// The rules, for listing.
@@ -223,7 +279,8 @@ impl Engine {
             .max(settings.detection_paranoia)
             .clamp(1, 4);
         let mut report = Report::default();
-        let mut found: HashMap<u32, usize> = HashMap::new();
+        // Rule id -> index of its finding (few per request: a list beats a hash map).
+        let mut found: Vec<(u32, usize)> = Vec::new();
         let mut add = |rule: &Rule, location: &str, report: &mut Report| {
             if exclusions
                 .iter()
@@ -231,8 +288,8 @@ impl Engine {
             {
                 return;
             }
-            match found.get(&rule.id) {
-                Some(&i) => {
+            match found.iter().find(|(id, _)| *id == rule.id).map(|&(_, i)| i) {
+                Some(i) => {
                     if let Some(f) = report.findings.get_mut(i)
                         && f.locations.len() < LOCATIONS_PER_FINDING
                         && !f.locations.iter().any(|l| l == location)
@@ -241,7 +298,7 @@ impl Engine {
                     }
                 }
                 None => {
-                    found.insert(rule.id, report.findings.len());
+                    found.push((rule.id, report.findings.len()));
                     report.findings.push(Finding {
                         rule: rule.id,
                         category: rule.category,
@@ -254,15 +311,33 @@ impl Engine {
                 }
             }
         };
+        let applies =
+            |c: &Compiled, kind: u16| c.rule.paranoia <= level && c.rule.kinds & kind != 0;
         for target in &taken.targets {
+            let kind = target.kind as u16;
+            if kind & self.kinds == 0 || target.value.is_empty() {
+                continue;
+            }
             let mut forms = Forms::new(&target.value);
-            for c in &self.rules {
-                let rule = &c.rule;
-                if rule.paranoia > level || rule.kinds & (target.kind as u16) == 0 {
+            for c in self.others.iter().filter_map(|&i| self.rules.get(i)) {
+                if applies(c, kind) && matches(c, &mut forms) {
+                    add(&c.rule, &target.location, &mut report);
+                }
+            }
+            for (form, set, index, kinds) in &self.sets {
+                if kinds & kind == 0 {
                     continue;
                 }
-                if matches(c, &mut forms) {
-                    add(rule, &target.location, &mut report);
+                let v = forms.get(*form);
+                if v.is_empty() {
+                    continue;
+                }
+                for m in set.matches(v).iter() {
+                    if let Some(c) = index.get(m).and_then(|&i| self.rules.get(i))
+                        && applies(c, kind)
+                    {
+                        add(&c.rule, &target.location, &mut report);
+                    }
                 }
             }
         }
@@ -314,8 +389,21 @@ fn matches(c: &Compiled, forms: &mut Forms<'_>) -> bool {
     }
     match c.rule.test {
         rules::Test::Rx(_) => c.rx.as_ref().is_some_and(|rx| rx.is_match(v)),
-        rules::Test::Sqli => libinjectionrs::detect_sqli(v.as_bytes()).is_injection(),
-        rules::Test::Xss => libinjectionrs::detect_xss(v.as_bytes()).is_injection(),
+        // libinjection needs more than one token for SQL, and markup, a quote, an
+        // assignment or a scheme for XSS: a single word or number is neither.
+        rules::Test::Sqli => {
+            v.bytes()
+                .any(|b| !b.is_ascii_alphanumeric() && b != b'_' && b != b'.')
+                && libinjectionrs::detect_sqli(v.as_bytes()).is_injection()
+        }
+        rules::Test::Xss => {
+            v.bytes().any(|b| {
+                matches!(
+                    b,
+                    b'<' | b'>' | b'"' | b'\'' | b'=' | b'`' | b':' | b'(' | b'&' | b'+'
+                )
+            }) && libinjectionrs::detect_xss(v.as_bytes()).is_injection()
+        }
         rules::Test::SpecialChars(n) => {
             v.chars()
                 .filter(|ch| rules::SQL_SPECIALS.contains(ch))

@@ -34,6 +34,7 @@ impl Severity {
 
 /// The form of a value a rule matches (see [`crate::decode`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Form {
     /// As it arrived (after its own syntax's URL decoding).
     Raw,
