@@ -42,10 +42,14 @@ pub struct Attribution {
     pub principal: Option<String>,
 }
 
+/// Rewrites a logged path so that what must not be stored is not (DLP masking).
+pub type Masker = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// The queue to the writer thread, with its sampling and counters.
-#[derive(Debug)]
 pub struct AccessLog {
     tx: Option<SyncSender<AccessLine>>,
+    /// Set once at start when DLP is on: the writer masks each path with it.
+    mask: std::sync::Arc<std::sync::OnceLock<Masker>>,
     /// Successful requests are logged when this counter, scaled by the sample, steps.
     sample: f64,
     seen: AtomicU64,
@@ -53,6 +57,16 @@ pub struct AccessLog {
     /// Set by [`AccessLog::finish`]; the writer answers on `done` once the queue is empty.
     closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     done: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("enabled", &self.tx.is_some())
+            .field("sample", &self.sample)
+            .field("masked", &self.mask.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AccessLog {
@@ -70,6 +84,8 @@ impl AccessLog {
         let dropped = std::sync::Arc::new(AtomicU64::new(0));
         let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let done = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let mask: std::sync::Arc<std::sync::OnceLock<Masker>> = std::sync::Arc::default();
+        let writer_mask = mask.clone();
         let tx = enabled
             .then(|| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
@@ -77,7 +93,7 @@ impl AccessLog {
                 std::thread::Builder::new()
                     .name("access-log".into())
                     .spawn(move || {
-                        write_loop(&rx, &d, &c, out);
+                        write_loop(&rx, &d, &c, &writer_mask, out);
                         let (m, cv) = &*f;
                         *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
                         cv.notify_all();
@@ -88,12 +104,18 @@ impl AccessLog {
             .flatten();
         Self {
             tx,
+            mask,
             sample: sample.clamp(0.0, 1.0),
             seen: AtomicU64::new(0),
             dropped,
             closing,
             done,
         }
+    }
+
+    /// Masks every logged path with `m` from now on (set once; DLP sets it at start).
+    pub fn set_mask(&self, m: Masker) {
+        let _ = self.mask.set(m);
     }
 
     /// Writes out what is queued and stops the writer (at shutdown, after the last
@@ -151,6 +173,7 @@ fn write_loop<W: Write>(
     rx: &Receiver<AccessLine>,
     dropped: &AtomicU64,
     closing: &std::sync::atomic::AtomicBool,
+    mask: &std::sync::OnceLock<Masker>,
     out: impl Fn() -> W,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -161,7 +184,8 @@ fn write_loop<W: Write>(
         loop {
             match rx.try_recv() {
                 Ok(l) => {
-                    format_line(&mut buf, &l);
+                    let masked = mask.get().and_then(|m| m(&l.path));
+                    format_line(&mut buf, &l, masked.as_deref());
                     if buf.len() >= 60 * 1024 {
                         break;
                     }
@@ -204,7 +228,7 @@ fn flush<W: Write>(buf: &[u8], out: &impl Fn() -> W) {
 
 /// One JSON line, shaped as the rest of the log (`fields`, `span`), so one parser reads
 /// both.
-fn format_line(buf: &mut Vec<u8>, l: &AccessLine) {
+fn format_line(buf: &mut Vec<u8>, l: &AccessLine, masked_path: Option<&str>) {
     let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(l.at_us) * 1000)
         .ok()
         .and_then(|t| {
@@ -212,7 +236,7 @@ fn format_line(buf: &mut Vec<u8>, l: &AccessLine) {
                 .ok()
         })
         .unwrap_or_default();
-    let path = serde_json::Value::from(l.path.as_str());
+    let path = serde_json::Value::from(masked_path.unwrap_or(l.path.as_str()));
     #[allow(clippy::cast_precision_loss)]
     let latency_ms = l.latency_us as f64 / 1000.0;
     let by = match &l.by {
@@ -317,6 +341,24 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "{text}");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn a_mask_rewrites_logged_paths() {
+        let sink = Sink::default();
+        let s2 = sink.clone();
+        let log = AccessLog::start_to(true, 1.0, move || s2.clone());
+        log.set_mask(std::sync::Arc::new(|p: &str| {
+            p.contains("4111")
+                .then(|| p.replace("4111111111111111", "************1111"))
+        }));
+        log.log(line(200, "/pay/4111111111111111"));
+        log.log(line(200, "/plain"));
+        log.finish();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("/pay/************1111"), "{text}");
+        assert!(text.contains("\"/plain\""), "{text}");
+        assert!(!text.contains("4111111111111111"), "{text}");
     }
 
     #[test]

@@ -83,6 +83,16 @@ impl DlpRuntime {
         })
     }
 
+    /// `text` with what the detectors find masked, when `[dlp]` is on and they find
+    /// something (for logs and audit details: a path can carry a card number).
+    pub fn mask_text(&self, text: &str) -> Option<String> {
+        if self.cfg.mode == DlpMode::Off {
+            return None;
+        }
+        let hits = self.dlp.scan(text, &[]);
+        (!hits.is_empty()).then(|| mask(text, &hits))
+    }
+
     /// The mode on a route.
     pub fn mode(&self, route: Option<&RouteDlpConfig>) -> DlpMode {
         route.and_then(|r| r.mode).unwrap_or(self.cfg.mode)

@@ -135,6 +135,11 @@ impl Edge {
             web.access_log,
             web.access_sample,
         ));
+        // With DLP on, what it detects is masked in the access log too.
+        if dlp.mode(None) != portcullis_core::config::DlpMode::Off {
+            let d = dlp.clone();
+            access.set_mask(Arc::new(move |path: &str| d.mask_text(path)));
+        }
         Self(Arc::new(EdgeInner {
             svc,
             web,

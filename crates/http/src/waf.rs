@@ -233,7 +233,7 @@ impl Waf {
                 "incident_id": incident,
                 "route": route,
                 "method": parts.method.as_str(),
-                "path": parts.uri.path(),
+                "path": edge.dlp.mask_text(parts.uri.path()).unwrap_or_else(|| parts.uri.path().to_owned()),
                 "mode": if block { "block" } else { "detect" },
                 "score": report.score,
                 "threshold": eff.inbound_threshold,
