@@ -195,8 +195,8 @@ impl<'a> Forms<'a> {
 impl Engine {
     /// Compiles the built-in rules.
     pub fn new() -> Result<Self, String> {
-        let mut compiled = Vec::with_capacity(rules::RULES.len());
-        for rule in rules::RULES {
+        let mut compiled = Vec::new();
+        for rule in rules::all() {
             let rx = match rule.test {
                 rules::Test::Rx(p) => Some(
                     regex::RegexBuilder::new(p)
