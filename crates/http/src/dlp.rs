@@ -195,6 +195,9 @@ impl DlpRuntime {
             mode = mode_name,
             "data loss prevention matched a response"
         );
+        for d in by_detector.keys() {
+            edge.metrics.dlp(d, mode_name);
+        }
         let ip = ctx.ip.unwrap_or(std::net::IpAddr::from([0u8; 4]));
         let admitted = self
             .throttle

@@ -33,6 +33,8 @@ pub struct Metrics {
     signins: Family<Labels, Counter>,
     second_factors: Family<Labels, Counter>,
     refreshes: Family<Labels, Counter>,
+    waf: Family<Labels, Counter>,
+    dlp: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -53,6 +55,18 @@ impl Metrics {
         let signins = Family::<Labels, Counter>::default();
         let second_factors = Family::<Labels, Counter>::default();
         let refreshes = Family::<Labels, Counter>::default();
+        let waf = Family::<Labels, Counter>::default();
+        let dlp = Family::<Labels, Counter>::default();
+        registry.register(
+            "portcullis_waf_requests",
+            "Requests request inspection blocked or flagged, by the category of each counted rule that matched and the action (blocked, flagged).",
+            waf.clone(),
+        );
+        registry.register(
+            "portcullis_dlp_matches",
+            "Responses in which data loss prevention found something, by detector and action (detect, mask, block).",
+            dlp.clone(),
+        );
         registry.register(
             "portcullis_gateway_requests",
             "Requests a gateway route answered, by status class (1xx..5xx).",
@@ -91,7 +105,33 @@ impl Metrics {
             signins,
             second_factors,
             refreshes,
+            waf,
+            dlp,
         }
+    }
+
+    /// Request inspection blocked or flagged a request: once per category of its counted
+    /// findings.
+    pub fn waf(&self, categories: &[&str], blocked: bool) {
+        let action = if blocked { "blocked" } else { "flagged" };
+        for c in categories {
+            self.waf
+                .get_or_create(&vec![
+                    ("category", (*c).to_owned()),
+                    ("action", action.to_owned()),
+                ])
+                .inc();
+        }
+    }
+
+    /// DLP found `detector` in a response and did `action`.
+    pub fn dlp(&self, detector: &str, action: &str) {
+        self.dlp
+            .get_or_create(&vec![
+                ("detector", detector.to_owned()),
+                ("action", action.to_owned()),
+            ])
+            .inc();
     }
 
     /// The registry, for encoding.
@@ -281,6 +321,27 @@ mod tests {
         );
         assert!(
             t.contains("portcullis_auth_second_factors_total{outcome=\"failure\"} 1"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn inspection_counters() {
+        let m = Metrics::new();
+        m.waf(&["sqli", "xss"], true);
+        m.waf(&["sqli"], false);
+        m.dlp("card", "mask");
+        let t = text(&m);
+        assert!(
+            t.contains("portcullis_waf_requests_total{category=\"sqli\",action=\"blocked\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("portcullis_waf_requests_total{category=\"sqli\",action=\"flagged\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("portcullis_dlp_matches_total{detector=\"card\",action=\"mask\"} 1"),
             "{t}"
         );
     }

@@ -207,6 +207,18 @@ impl Waf {
         }
         let incident = incident_id();
         let block = eff.mode == WafMode::Block;
+        let mut categories: Vec<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.counted)
+            .map(|f| f.category)
+            .collect();
+        categories.sort_unstable();
+        categories.dedup();
+        if oversize && categories.is_empty() {
+            categories.push("oversize");
+        }
+        edge.metrics.waf(&categories, block);
         let action = if block {
             "waf.request_blocked"
         } else {
@@ -215,7 +227,7 @@ impl Waf {
         tracing::warn!(
             incident = %incident,
             route = route.unwrap_or("api"),
-            ip = ?ctx.ip,
+            ip = %ctx.ip.map(|i| i.to_string()).unwrap_or_default(),
             rules = ?rule_ids(&report),
             score = report.score,
             oversize,

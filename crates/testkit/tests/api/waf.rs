@@ -133,6 +133,23 @@ async fn attacks_on_a_route_are_blocked_and_audited_without_their_values(b: Back
             "the audit log holds the attack's value {value:?}: {all}"
         );
     }
+    // /metrics counts the blocks by category.
+    let metrics = client()
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for category in ["sqli", "xss", "lfi", "rce", "ssti"] {
+        let line =
+            format!("portcullis_waf_requests_total{{category=\"{category}\",action=\"blocked\"}}");
+        assert!(
+            metrics.contains(&line),
+            "{line} is not in /metrics: {metrics}"
+        );
+    }
     srv.stop().await;
 }
 
@@ -365,6 +382,22 @@ async fn secrets_in_responses_are_masked_blocked_or_reported() {
         !all.contains("1111-1111") && !all.contains("4111111111111111"),
         "{all}"
     );
+    let metrics = client()
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for action in ["mask", "block", "detect"] {
+        let line =
+            format!("portcullis_dlp_matches_total{{detector=\"card\",action=\"{action}\"}} 1");
+        assert!(
+            metrics.contains(&line),
+            "{line} is not in /metrics: {metrics}"
+        );
+    }
     srv.stop().await;
 }
 
