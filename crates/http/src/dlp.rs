@@ -40,12 +40,7 @@ impl std::fmt::Debug for DlpRuntime {
 /// Whether a response of this content type is text DLP reads.
 fn textual(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return true };
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = crate::media_type(ct);
     mime.starts_with("text/")
         || mime.ends_with("+json")
         || mime.ends_with("+xml")

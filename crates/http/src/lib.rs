@@ -29,6 +29,16 @@ use portcullis_core::config::Config;
 use portcullis_core::model::Role;
 use portcullis_core::service::Services;
 
+/// The media type of a `Content-Type` value: before any parameter, trimmed, lower-case.
+pub fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Web-layer settings, derived once from the configuration.
 #[derive(Debug, Clone)]
 pub struct WebSettings {

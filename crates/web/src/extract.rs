@@ -40,12 +40,7 @@ pub struct ApiJson<T>(pub T);
 
 fn is_json(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = portcullis_http::media_type(ct);
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 

@@ -14,6 +14,19 @@ use crate::send;
 
 on_both!(attacks_on_a_route_are_blocked_and_audited_without_their_values);
 
+/// `/metrics` as text.
+async fn metrics_text(srv: &TestServer) -> String {
+    let r = client().get(srv.url("/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
+}
+
+fn assert_in_metrics(metrics: &str, line: &str) {
+    assert!(
+        metrics.contains(line),
+        "{line} is not in /metrics: {metrics}"
+    );
+}
+
 /// The inspection events of the audit log, oldest first.
 async fn waf_events(srv: &TestServer) -> Vec<(String, Value)> {
     srv.services
@@ -134,21 +147,11 @@ async fn attacks_on_a_route_are_blocked_and_audited_without_their_values(b: Back
         );
     }
     // /metrics counts the blocks by category.
-    let metrics = client()
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&srv).await;
     for category in ["sqli", "xss", "lfi", "rce", "ssti"] {
         let line =
             format!("portcullis_waf_requests_total{{category=\"{category}\",action=\"blocked\"}}");
-        assert!(
-            metrics.contains(&line),
-            "{line} is not in /metrics: {metrics}"
-        );
+        assert_in_metrics(&metrics, &line);
     }
     srv.stop().await;
 }
@@ -382,21 +385,11 @@ async fn secrets_in_responses_are_masked_blocked_or_reported() {
         !all.contains("1111-1111") && !all.contains("4111111111111111"),
         "{all}"
     );
-    let metrics = client()
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&srv).await;
     for action in ["mask", "block", "detect"] {
         let line =
             format!("portcullis_dlp_matches_total{{detector=\"card\",action=\"{action}\"}} 1");
-        assert!(
-            metrics.contains(&line),
-            "{line} is not in /metrics: {metrics}"
-        );
+        assert_in_metrics(&metrics, &line);
     }
     srv.stop().await;
 }
