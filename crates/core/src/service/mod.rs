@@ -15,6 +15,7 @@ mod federation;
 mod gdpr;
 mod held;
 mod identities;
+mod key_auth;
 mod keys;
 mod mfa;
 mod oauth;
@@ -42,7 +43,7 @@ pub use admin::{AuditVerifyReport, UserPage};
 pub use alerts::AlertPage;
 pub use apikeys::{
     ADMIN_SCOPES, ApiKeyGrant, ApiKeyPage, ApiKeySpec, IssuedApiKey, MAX_OVERLAP_SECONDS,
-    MAX_SCOPES, valid_spiffe_id,
+    MAX_SCOPES,
 };
 pub use auth::{ElevationGrant, Principal, TokenResponse};
 pub use bans::{BanPage, MAX_BAN_SECONDS};
@@ -55,6 +56,7 @@ pub use federation::{Federated, UpstreamClient, UpstreamIdentity, UpstreamStart}
 pub use gdpr::{EXPORT_AUDIT_LIMIT, Export};
 pub use held::Held;
 pub use identities::IdentityView;
+pub use key_auth::valid_spiffe_id;
 pub use keys::{Keyring, SIGNING_KEY_ACTIVATION_DELAY};
 pub use mfa::{
     Factor, LoginOutcome, MFA_MAX_ATTEMPTS, MFA_TOKEN_TTL, MfaSetup, RECOVERY_CODES, StepUp,
@@ -164,7 +166,7 @@ pub struct Services {
     /// One tree builder at a time on this node.
     pub(crate) tlog_lock: tokio::sync::Mutex<()>,
     /// When each API key's use was last written, and from where.
-    pub(crate) api_key_seen: apikeys::SeenKeys,
+    pub(crate) api_key_seen: key_auth::SeenKeys,
     /// When a signature failure of each key was last audited, and how many since.
     pub(crate) signature_failures: std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>,
     /// Keys the account part of login-throttle keys (derived from the master key).
