@@ -1,6 +1,6 @@
 //! The decodings attacks hide behind, undone before any rule looks: URL encoding (repeated,
-//! so double encoding does not pass, and IIS's `%uXXXX`), HTML entities, JavaScript and C
-//! escapes (`\uXXXX`, `\xHH`, octal), NUL bytes, and Unicode compatibility forms (NFKC:
+//! so double encoding does not pass, and IIS's `%uHHHH`), HTML entities, JavaScript and C
+//! escapes (`\uHHHH`, `\xHH`, octal), NUL bytes, and Unicode compatibility forms (NFKC:
 //! fullwidth `＜script＞` is `<script>`). Then the folds rules match on: lower case with
 //! whitespace runs made one space, SQL comments removed, and the shell's view of a command
 //! line (`c\a"t /et'c'/pa''sswd` is `cat /etc/passwd`).
@@ -15,7 +15,7 @@ use unicode_normalization::UnicodeNormalization;
 /// URL decoding passes at most (`%252527` is three encodings of `'`).
 const URL_PASSES: usize = 3;
 
-/// Decodes `%XX` (and `%uXXXX`); `plus` turns `+` into a space (form encoding). Invalid
+/// Decodes `%HH` (and `%uHHHH`); `plus` turns `+` into a space (form encoding). Invalid
 /// escapes stay as they are.
 pub fn url_decode(s: &str, plus: bool) -> Cow<'_, str> {
     if !(s.contains('%') || plus && s.contains('+')) {
@@ -176,7 +176,7 @@ fn entity(after: &str) -> Option<(char, usize)> {
     Some((*ch, used))
 }
 
-/// Decodes JavaScript and C escapes: `\uXXXX`, `\u{X..}`, `\xHH`, and octal `\NNN`.
+/// Decodes JavaScript and C escapes: `\uHHHH`, `\u{H..}`, `\xHH`, and octal `\NNN`.
 /// Other escapes lose their backslash only when the escaped character is a quote.
 pub fn js_escapes(s: &str) -> Cow<'_, str> {
     if !s.contains('\\') {

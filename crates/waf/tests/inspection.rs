@@ -35,6 +35,20 @@ fn crs_tests() -> PathBuf {
     dir
 }
 
+/// `[[name, value], ...]` as owned pairs.
+fn header_pairs(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_owned(),
+                h[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 struct Stage {
     dir: String,
     id: String,
@@ -79,17 +93,7 @@ fn stages(prefixes: &[&str]) -> (Vec<Stage>, usize) {
             id: v["id"].as_str().unwrap().to_owned(),
             method: v["method"].as_str().unwrap().to_owned(),
             uri: v["uri"].as_str().unwrap().to_owned(),
-            headers: v["headers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| {
-                    (
-                        h[0].as_str().unwrap().to_owned(),
-                        h[1].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect(),
+            headers: header_pairs(&v["headers"]),
             data: v["data"].as_str().map(str::to_owned),
             expect: ids("expect"),
             no_expect: ids("no_expect"),
@@ -238,17 +242,7 @@ fn benign_requests_pass_at_paranoia_one() {
     let mut blocked = Vec::new();
     for line in corpus.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let headers: Vec<(String, String)> = v["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap().to_owned(),
-                    h[1].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(&v["headers"]);
         let hs: Vec<(&str, &[u8])> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_bytes()))

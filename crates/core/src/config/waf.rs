@@ -121,7 +121,8 @@ pub struct WafEffective {
 impl WafConfig {
     /// The settings with a route's overrides applied.
     pub fn effective(&self, route: Option<&RouteWafConfig>) -> WafEffective {
-        let o = route.cloned().unwrap_or_default();
+        let none = RouteWafConfig::default();
+        let o = route.unwrap_or(&none);
         let paranoia = o.paranoia.unwrap_or(self.paranoia);
         WafEffective {
             mode: o.mode.unwrap_or(self.mode),
