@@ -608,3 +608,70 @@ async fn uploaded_files_are_scanned_by_clamd() {
     srv.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_tricks_forged_addresses_and_malformed_bodies_do_not_get_past_inspection() {
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Block;
+        c.routes = vec![route("public", "/public", nginx.url(""))];
+    })
+    .await;
+    // Traversal however the path spells it never reaches the upstream's other locations.
+    for path in [
+        "/public/../adminonly/x",
+        "/public/%2e%2e/adminonly/x",
+        "/public/%2E%2E%2Fadminonly/x",
+        "/public/..%2fadminonly/x",
+        "/public//..//adminonly/x",
+        "/public/x?f=..%2F..%2Fetc%2Fpasswd",
+        "/public/x?f=%252e%252e%252fetc%252fpasswd",
+    ] {
+        let (s, _, body) = crate::hardening::raw_get(&srv, path, "").await;
+        assert_ne!(body["served"].as_str(), Some("adminonly"), "{path}: {body}");
+        assert!(matches!(s, 400 | 403 | 404), "{path}: {s} {body}");
+    }
+    // A forged X-Forwarded-For (no trusted proxy) does not change who is audited.
+    let (s, _, body) = crate::hardening::raw_get(
+        &srv,
+        "/public/x?q=1%27%20OR%20%271%27%3D%271",
+        "X-Forwarded-For: 203.0.113.9\r\nForwarded: for=203.0.113.9\r\n",
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    let audited = srv
+        .services
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .rfind(|e| e.action == "waf.request_blocked")
+        .unwrap();
+    assert_eq!(audited.ip.as_deref(), Some("127.0.0.1"), "{audited:?}");
+    // A body that is not what its content type says is refused, not passed uninspected.
+    for (ct, body) in [
+        ("application/json", "{\"q\": \"1' OR '1'='1\""),
+        (
+            "multipart/form-data; boundary=zz",
+            "--zz\r\nContent-Disposition: form-data; name=\"q\"",
+        ),
+    ] {
+        let (s, b, _) = send(
+            client()
+                .post(srv.url("/public/x"))
+                .header("content-type", ct)
+                .body(body),
+        )
+        .await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (403, Some("request_blocked")),
+            "{ct}: {b}"
+        );
+    }
+    srv.stop().await;
+}
