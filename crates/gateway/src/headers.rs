@@ -150,6 +150,7 @@ pub(crate) fn forward_headers(
         h.remove(header::AUTHORIZATION);
         h.remove("x-api-key");
     }
+    strip_own_cookies(h);
     h.remove(header::HOST);
     if let Some(proto) = upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -180,9 +181,67 @@ pub(crate) fn forward_headers(
     }
 }
 
+/// Removes Portcullis's own cookies (`pcl_*`, `__Host-pcl_*`: the browser's sign-in, the
+/// console's session, CSRF bindings) from what goes upstream: they belong to Portcullis on
+/// this host, and an upstream holding them could act as the person. Other cookies pass.
+pub(crate) fn strip_own_cookies(h: &mut HeaderMap) {
+    let own = |kv: &str| {
+        let name = kv.split('=').next().unwrap_or_default().trim();
+        let name = name.strip_prefix("__Host-").unwrap_or(name);
+        name.starts_with("pcl_")
+    };
+    if !h
+        .get_all(header::COOKIE)
+        .iter()
+        .any(|v| v.to_str().map_or(true, |v| v.split(';').any(own)))
+    {
+        return;
+    }
+    let kept: Vec<String> = h
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty() && !own(kv))
+        .map(str::to_owned)
+        .collect();
+    h.remove(header::COOKIE);
+    if let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+        && !kept.is_empty()
+    {
+        h.insert(header::COOKIE, v);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn portcullis_cookies_never_go_upstream() {
+        use axum::http::{HeaderMap, HeaderValue, header};
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pcl_console=tok; __Host-pcl_session=s.t"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("pcl_csrf=x; b=2"));
+        super::strip_own_cookies(&mut h);
+        assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(h.get(header::COOKIE).unwrap(), "a=1; b=2");
+        let mut only = HeaderMap::new();
+        only.insert(header::COOKIE, HeaderValue::from_static("pcl_console=tok"));
+        super::strip_own_cookies(&mut only);
+        assert!(only.get(header::COOKIE).is_none());
+        let mut other = HeaderMap::new();
+        other.insert(
+            header::COOKIE,
+            HeaderValue::from_static("session=abc; x=pcl_y"),
+        );
+        super::strip_own_cookies(&mut other);
+        assert_eq!(other.get(header::COOKIE).unwrap(), "session=abc; x=pcl_y");
+    }
+
     use super::*;
 
     #[test]
