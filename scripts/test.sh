@@ -46,9 +46,14 @@ if ! python3 -c 'import yaml, jwt, cryptography, pyotp, standardwebhooks, http_m
     'authlib>=1.3' 'pyyaml>=6'
 fi
 if ! [ -d crates/testkit/tests/js/node_modules/openid-client ] || ! [ -d crates/testkit/tests/js/node_modules/playwright-core ] \
-  || ! [ -d crates/testkit/tests/js/node_modules/oidc-provider ]; then
-  log "installing npm openid-client and oidc-provider (OpenID-certified client and provider) and playwright-core"
+  || ! [ -d crates/testkit/tests/js/node_modules/oidc-provider ] || ! [ -d crates/testkit/tests/js/node_modules/axe-core ]; then
+  log "installing npm openid-client and oidc-provider (OpenID-certified client and provider), playwright-core and axe-core"
   (cd crates/testkit/tests/js && npm install --no-audit --no-fund --silent)
+fi
+if ! command -v pdftoppm >/dev/null 2>&1; then
+  log "installing poppler-utils (the compliance report's PDF is rendered and read back)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq poppler-utils >/dev/null
 fi
 if ! [ -x /usr/bin/chromium ]; then
   log "installing Debian's chromium (the hosted pages are tested in a real browser)"
@@ -86,6 +91,8 @@ log "supply chain: cargo deny and cargo audit against the RustSec snapshot"
 bash scripts/supply-chain.sh
 
 # --- Build and test -------------------------------------------------------------------------
+log "the console's own JavaScript (node --test)"
+node --test crates/web/tests-js/
 log "building"
 cargo build --workspace --bins
 MARKER=$(mktemp /tmp/portcullis-test-start.XXXXXX)

@@ -21,6 +21,7 @@ pub mod model;
 pub mod oauth;
 pub mod password;
 pub mod rand;
+pub mod report_render;
 pub mod revocation;
 pub mod service;
 pub mod siem;

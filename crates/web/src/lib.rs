@@ -85,11 +85,17 @@ pub fn api(state: AppState) -> Router {
         .merge(routes::detection::router())
         .merge(routes::approvals::router())
         .merge(routes::recovery::router())
+        .merge(routes::console::router())
+        .merge(routes::dashboard::router())
         .fallback(routes::meta::not_found)
         .method_not_allowed_fallback(routes::meta::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
             signatures::api_keys,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            routes::console::console_session,
         ))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),

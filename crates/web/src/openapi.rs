@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 use crate::dto;
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
-    admin, alerts, apikeys, approvals, auth, clients, detection, gdpr, meta, mfa, passkeys,
-    recovery,
+    admin, alerts, apikeys, approvals, auth, clients, dashboard, detection, gdpr, meta, mfa,
+    passkeys, recovery,
 };
 
 struct BearerScheme;
@@ -239,6 +239,7 @@ impl Modify for Links {
         apikeys::create_service_account,
         admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions, admin::reset_user_mfa,
         admin::audit, admin::audit_verify, admin::audit_proof, admin::audit_consistency,
+        dashboard::dashboard, dashboard::search, dashboard::report,
         alerts::list, alerts::resolve,
         clients::create, clients::list, clients::read, clients::update, clients::remove,
         clients::connected_apps, clients::disconnect,

@@ -36,13 +36,15 @@ pub use waf::*;
 
 /// The paths of Portcullis's own endpoints: no route may take them, and a request for one
 /// is served by the API (a 404 there), never proxied.
-pub const RESERVED_PREFIXES: [&str; 6] = [
+pub const RESERVED_PREFIXES: [&str; 8] = [
     "/api/v1",
     "/.well-known",
     "/oauth2",
     "/healthz",
     "/readyz",
     "/metrics",
+    "/console",
+    "/docs",
 ];
 
 /// Whether `path` is one of [`RESERVED_PREFIXES`] or under one.

@@ -312,7 +312,7 @@ impl Services {
         let Ok(request) = serde_json::from_value::<AuthzRequest>(rec.body) else {
             return Ok(None);
         };
-        let client = match self.store.clients().oauth_client(&rec.client_id).await? {
+        let client = match self.authorizing_client(&rec.client_id).await? {
             Some(c) => c,
             // A sign-in for Portcullis's own pages has no client.
             None if request.return_to.is_some() => account_client(),
@@ -337,16 +337,11 @@ impl Services {
         let client_id = params
             .get("client_id")
             .ok_or_else(|| page(OAuthError::invalid_request("client_id is required")))?;
-        let client = if is_valid_id(client_id) {
-            self.store
-                .clients()
-                .oauth_client(client_id)
-                .await
-                .map_err(|e| page(e.into()))?
-        } else {
-            None
-        }
-        .ok_or_else(|| page(OAuthError::invalid_request("unknown client_id")))?;
+        let client = self
+            .authorizing_client(client_id)
+            .await
+            .map_err(|e| page(e.into()))?
+            .ok_or_else(|| page(OAuthError::invalid_request("unknown client_id")))?;
         let req = match params.get("request_uri") {
             Some(uri) => self.take_pushed(&client, uri).await?,
             None => {
@@ -516,17 +511,20 @@ impl Services {
             }
             return Ok(sign_in);
         }
-        let consented = self
-            .store
-            .clients()
-            .grant_record(Kind::Consent, &consent_id(&user.id, &p.client.id))
-            .await
-            .map_err(|e| AuthzError::Page(e.into()))?
-            .filter(|c| c.expires_at > now)
-            .is_some_and(|c| {
-                let given: Vec<String> = c.scopes();
-                req.scopes.iter().all(|s| given.contains(s))
-            });
+        // The console is Portcullis's own: nothing to consent to.
+        let first_party = p.client.id == super::console::CONSOLE_CLIENT_ID;
+        let consented = first_party
+            || self
+                .store
+                .clients()
+                .grant_record(Kind::Consent, &consent_id(&user.id, &p.client.id))
+                .await
+                .map_err(|e| AuthzError::Page(e.into()))?
+                .filter(|c| c.expires_at > now)
+                .is_some_and(|c| {
+                    let given: Vec<String> = c.scopes();
+                    req.scopes.iter().all(|s| given.contains(s))
+                });
         if !consented || req.prompts("consent") {
             return if none {
                 back(OAuthError::consent_required("the person has not consented"))

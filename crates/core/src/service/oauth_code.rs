@@ -80,6 +80,18 @@ impl Services {
         client: &OAuthClient,
         req: &TokenRequest,
     ) -> Result<IssuedToken, OAuthError> {
+        self.exchange_code_session(ctx, client, req)
+            .await
+            .map(|(issued, _)| issued)
+    }
+
+    /// The authorization-code grant, with the id of the session it opened.
+    pub(crate) async fn exchange_code_session(
+        &self,
+        ctx: &RequestContext,
+        client: &OAuthClient,
+        req: &TokenRequest,
+    ) -> Result<(IssuedToken, String), OAuthError> {
         if !client.grant_types.iter().any(|g| g == GRANT_CODE) {
             return Err(OAuthError::unauthorized_client(
                 "the client is not registered for the authorization_code grant",
@@ -205,13 +217,13 @@ impl Services {
             .await?;
         let mut code_body = rec.body.clone();
         if let Some(o) = code_body.as_object_mut() {
-            o.insert("session_id".into(), session_id.into());
+            o.insert("session_id".into(), session_id.clone().into());
         }
         tx.clients()
             .set_grant_body(Kind::Code, &id, &code_body)
             .await?;
         tx.commit().await?;
-        Ok(issued)
+        Ok((issued, session_id))
     }
 
     /// Starts a grant of `client` for `user_id` (a session of its own, child of the browser

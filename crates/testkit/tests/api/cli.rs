@@ -491,6 +491,69 @@ async fn cli_users_audit_keys(b: Backend) {
         let (code, out, _) = run(&["keys", "rotate-signing", "--config", &cfg], None, &[]);
         assert_eq!(code, 0);
         assert!(out.contains("added signing key"), "{out}");
+        // The compliance report, both forms; the dependency scan's result is evidence.
+        let dir = std::path::Path::new(&cfg).parent().unwrap().to_owned();
+        let scan = dir.join("cargo-audit.json");
+        std::fs::write(
+            &scan,
+            r#"{"vulnerabilities":{"found":false,"count":0,"list":[]}}"#,
+        )
+        .unwrap();
+        let html = dir.join("report.html");
+        let (code, out, err) = run(
+            &[
+                "report",
+                "--format",
+                "html",
+                "--out",
+                html.to_str().unwrap(),
+                "--dependency-scan",
+                scan.to_str().unwrap(),
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("controls"), "{out}");
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.contains("Known vulnerabilities in dependencies"),
+            "{page}"
+        );
+        assert!(page.contains("0 known vulnerabilities"), "{page}");
+        assert!(page.contains("Tamper-evident audit log"), "{page}");
+        let pdf = dir.join("report.pdf");
+        let (code, _, err) = run(
+            &[
+                "report",
+                "--format",
+                "pdf",
+                "--out",
+                pdf.to_str().unwrap(),
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-1.4"));
+        let (code, _, err) = run(
+            &[
+                "report",
+                "--format",
+                "docx",
+                "--out",
+                pdf.to_str().unwrap(),
+                "--config",
+                &cfg,
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(code, 2, "{err}");
         // Configuration errors name the key.
         let bad = format!("{cfg}.bad.toml");
         std::fs::write(

@@ -254,7 +254,14 @@ async fn headers_and_documents(b: Backend) {
                         "all",
                         "email",
                         "status",
-                        "q"
+                        "q",
+                        "action",
+                        "actor",
+                        "target",
+                        "since",
+                        "until",
+                        "before_seq",
+                        "format"
                     ]
                     .contains(&name),
                     "{name}"

@@ -36,6 +36,7 @@ mod clients;
 mod clock;
 mod cluster;
 mod connections;
+mod console;
 mod crypto;
 mod datadir;
 mod detection;

@@ -24,7 +24,8 @@ pub struct Asset {
     pub integrity: String,
 }
 
-fn asset(body: &'static [u8], content_type: &'static str) -> Asset {
+/// An asset of `body` with its integrity hash.
+pub fn asset(body: &'static [u8], content_type: &'static str) -> Asset {
     Asset {
         body,
         content_type,

@@ -224,7 +224,7 @@ pub async fn metrics(
 
 /// The OpenMetrics text of one scrape: what is read now (readiness, the audit log and its
 /// sinks, every upstream's health, breaker and load), then what was counted all along.
-fn scrape(
+pub(crate) fn scrape(
     s: &AppState,
     m: &portcullis_core::service::AuditMetrics,
 ) -> Result<String, std::fmt::Error> {

@@ -6,6 +6,8 @@ pub mod apikeys;
 pub mod approvals;
 pub mod auth;
 pub mod clients;
+pub mod console;
+pub mod dashboard;
 pub mod detection;
 pub mod gdpr;
 pub mod meta;
