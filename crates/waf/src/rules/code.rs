@@ -12,7 +12,7 @@ pub(super) const CODE: &[Rule] = &[
         Critical,
         A | N | C | B | F,
         Raw,
-        Rx(r"(?i)<\?(?:php\b|=|\s|$)|\[\??\\?/?php\]|\{/?php\}"),
+        Rx(r"(?i)<\?(?:php[\s\x0b]|=|\s|$)|\[\??\\?/?php\]|\{/?php\}"),
         "PHP open tag",
     ),
     r(

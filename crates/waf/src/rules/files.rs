@@ -13,7 +13,7 @@ pub(super) const FILES: &[Rule] = &[
         RAW | A | N | C | H,
         Lower,
         Rx(
-            r"(?:%(?:2e|252e|c0%ae|e0%80%ae|u002e|uff0e)|0x2e|\.){2}(?:%(?:2f|252f|5c|255c|c0%af|c1%9c|c0%2f|c0%5c|u2215|u2216|uefc8|uf025)|/|\\)",
+            r"(?:^|[/\\=?&;:,\s'\x22]|%(?:2f|252f|5c|255c|c0%af|u2215|u2216)|0x2f|0x5c)(?:%(?:2e|252e|c0%ae|e0%80%ae|u002e|uff0e)|0x2e|\.){2}(?:%(?:2f|252f|5c|255c|c0%af|c1%9c|c0%2f|c0%5c|u2215|u2216|uefc8|uf025)|/|\\)",
         ),
         "Path traversal (encoded)",
     ),
