@@ -237,7 +237,7 @@ impl Modify for Links {
         passkeys::step_up_start, passkeys::list, passkeys::remove,
         apikeys::create, apikeys::list, apikeys::rotate, apikeys::revoke, apikeys::admin_list, apikeys::admin_revoke,
         apikeys::create_service_account,
-        admin::list_users, admin::lock_user, admin::unlock_user, admin::revoke_user_sessions, admin::reset_user_mfa,
+        admin::list_users, admin::lock_user, admin::unlock_user, admin::list_user_sessions, admin::revoke_user_sessions, admin::reset_user_mfa,
         admin::audit, admin::audit_verify, admin::audit_proof, admin::audit_consistency,
         dashboard::dashboard, dashboard::search, dashboard::report,
         alerts::list, alerts::resolve,

@@ -117,6 +117,14 @@ impl Services {
         Ok(())
     }
 
+    /// A user's live sessions, oldest first (for an administrator).
+    pub async fn admin_user_sessions(&self, user_id: &str) -> Result<Vec<crate::model::Session>> {
+        if !is_valid_id(user_id) || self.store.user_by_id(user_id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        Ok(self.store.active_sessions(user_id, self.now()).await?)
+    }
+
     /// Remote logout: revokes every session of a user.
     pub async fn admin_revoke_sessions(
         &self,

@@ -52,7 +52,7 @@ pub struct Dashboard {
     pub risk_reasons: BTreeMap<String, u64>,
     /// Open alerts by severity.
     pub open_alerts: BTreeMap<String, u64>,
-    /// Second-factor coverage by role.
+    /// Second-factor coverage by role (people: users and admins).
     pub mfa_coverage: BTreeMap<String, Coverage>,
     /// The service-wide attack level (0: none).
     pub attack_level: u32,
@@ -216,7 +216,11 @@ impl Services {
             let Some(last) = users.last() else { break };
             after = Some(last.id.clone());
             counted += users.len();
-            for u in users.iter().filter(|u| !u.locked) {
+            // People only: a service account signs in with its key, never a second factor.
+            for u in users
+                .iter()
+                .filter(|u| !u.locked && u.role != Role::Service)
+            {
                 let c = d
                     .mfa_coverage
                     .entry(u.role.as_str().to_owned())

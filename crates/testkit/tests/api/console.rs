@@ -154,6 +154,16 @@ async fn console_in_chromium(b: Backend) {
             "{action} by the admin"
         );
     }
+    // The admin's own sessions were listed; a service account's key was shown once.
+    assert!(out["sessions_rows"].as_u64().unwrap() >= 1, "{out}");
+    let key = out["service_key"].as_str().unwrap();
+    assert!(key.len() > 20, "{out}");
+    // The table names the new key by its prefix, never the key itself.
+    assert!(
+        out["keys_table"].as_str().unwrap().contains(&key[..12]),
+        "{out}"
+    );
+    assert!(!out["keys_table"].as_str().unwrap().contains(key), "{out}");
     // Every page rendered without an error, and axe found nothing serious.
     for (page, v) in out["pages"].as_object().unwrap() {
         assert_eq!(v["error"], Value::Null, "{page}: {v}");

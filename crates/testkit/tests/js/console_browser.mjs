@@ -79,6 +79,21 @@ try {
   out.mfa_flash = await page.textContent('#flash');
   out.mfa_button_gone = (await page.$(`button:has-text("Reset MFA of ${target}")`)) === null;
 
+  // A user's sessions.
+  await page.click('button:has-text("Sessions of ada@example.com")');
+  await page.waitForSelector('#sessions caption');
+  out.sessions_rows = await page.$$eval('#sessions tbody tr', (r) => r.length);
+
+  // A service account: its key shown once.
+  await page.goto(`${base}/console/service-accounts`);
+  await page.waitForSelector('#sa-name');
+  await page.fill('#sa-name', 'billing');
+  await page.fill('#sa-scopes', 'orders:read');
+  await page.click('form[aria-label="New service account"] button[type=submit]');
+  await page.waitForSelector('#shown-once code');
+  out.service_key = await page.textContent('#shown-once code');
+  out.keys_table = await page.textContent('table tbody');
+
   // Every page: its heading, console errors, axe.
   for (const [slug, heading] of [['', 'Dashboard'], ['users', 'Users'], ['service-accounts', 'Service accounts and API keys'],
     ['clients', 'OAuth clients'], ['routes', 'Gateway routes'], ['bans', 'Bans'], ['alerts', 'Alerts'],

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use crate::AppState;
 use crate::dto::{
     AuditEventBody, AuditPage, AuditQuery, AuditVerifyBody, ConsistencyProofBody, ConsistencyQuery,
-    InclusionProofBody, ProofQuery, UserBody, UserList, UserListQuery,
+    InclusionProofBody, ProofQuery, SessionBody, SessionList, UserBody, UserList, UserListQuery,
 };
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Admin, ApiQuery};
@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/users/{id}/unlock", post(unlock_user))
         .route(
             "/api/v1/admin/users/{id}/sessions",
-            delete(revoke_user_sessions),
+            get(list_user_sessions).delete(revoke_user_sessions),
         )
         .route("/api/v1/admin/users/{id}/mfa", delete(reset_user_mfa))
         .route("/api/v1/admin/audit", get(audit))
@@ -129,6 +129,28 @@ pub async fn unlock_user(
 ) -> ApiResult<StatusCode> {
     s.svc.set_user_locked(&p, &ctx, &id, false).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's live sessions, oldest first.
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id", pattern = "^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$")),
+    responses(
+        (status = 200, description = "Sessions", body = SessionList),
+        (status = 403, description = "Not allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_user_sessions(
+    State(s): State<AppState>,
+    Admin(_, _): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionList>> {
+    let sessions = s.svc.admin_user_sessions(&id).await?;
+    Ok(Json(SessionList {
+        sessions: sessions
+            .iter()
+            .map(|x| SessionBody::new(x, false))
+            .collect(),
+    }))
 }
 
 /// Remote logout: revoke every session of a user.

@@ -158,25 +158,28 @@ pub async fn search(
     }))
 }
 
+/// The report's form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    /// A standalone HTML page.
+    Html,
+    /// A PDF document.
+    Pdf,
+}
+
 /// `?format=html|pdf`
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// `html` (default) or `pdf`.
-    pub format: Option<String>,
+    pub format: Option<ReportFormat>,
 }
 
 impl crate::extract::Validate for ReportQuery {
     fn validate(&self) -> Result<(), Vec<portcullis_core::FieldError>> {
-        match self.format.as_deref() {
-            None | Some("html" | "pdf") => Ok(()),
-            Some(_) => Err(vec![portcullis_core::FieldError::new(
-                "format",
-                "invalid",
-                "html or pdf",
-            )]),
-        }
+        Ok(())
     }
 }
 
@@ -198,7 +201,7 @@ pub async fn report(
     Admin(_, _): Admin,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<axum::response::Response> {
-    report_response(&s, q.format.as_deref() == Some("pdf")).await
+    report_response(&s, q.format == Some(ReportFormat::Pdf)).await
 }
 
 /// The report measured now, as a response (HTML with a CSP that runs nothing, or a PDF).

@@ -377,9 +377,18 @@ pages.users = async function users() {
   const list = (await api('GET', `/api/v1/admin/users?limit=100${q ? `&q=${encodeURIComponent(q)}` : ''}`)).body;
   const v = view();
   const input = el('input', { type: 'search', name: 'q', id: 'user-q', value: q });
+  const email = el('input', { type: 'email', id: 'invite-email', name: 'email', required: true, autocomplete: 'off' });
+  const name = el('input', { id: 'invite-name', name: 'display_name' });
+  const role = el('select', { id: 'invite-role', name: 'role' }, el('option', { value: 'user' }, 'user'), el('option', { value: 'admin' }, 'admin'));
+  const sessions = el('section', { id: 'sessions', 'aria-live': 'polite' });
   v.append(
     el('form', { role: 'search', on: { submit: (e) => { e.preventDefault(); history.replaceState(null, '', `?q=${encodeURIComponent(input.value)}`); pages.users(); } } },
       el('label', { for: 'user-q' }, 'Search by email or name'), input, el('button', { type: 'submit' }, 'Search')),
+    el('form', { class: 'inline', 'aria-label': 'Invite a user', on: { submit: (e) => { e.preventDefault(); change(`Invite ${email.value}`, 'POST', '/api/v1/admin/users', { email: email.value, role: role.value, display_name: name.value || undefined }, pages.users); } } },
+      el('label', { for: 'invite-email' }, 'Invite (email)'), email,
+      el('label', { for: 'invite-name' }, 'Name'), name,
+      el('label', { for: 'invite-role' }, 'Role'), role,
+      el('button', { type: 'submit' }, 'Invite')),
     table('Users', [
       ['Email', (u) => u.email], ['Role', (u) => u.role],
       ['Second factor', (u) => (u.mfa_enabled ? 'yes' : 'no')],
@@ -390,32 +399,87 @@ pages.users = async function users() {
         : button(`Lock ${u.email}`, () => change(`Lock ${u.email}`, 'POST', `/api/v1/admin/users/${u.id}/lock`, undefined, pages.users)),
       u.mfa_enabled ? button(`Reset MFA of ${u.email}`, () => confirm(`Remove every second factor of ${u.email}?`)
         && change(`Reset MFA of ${u.email}`, 'DELETE', `/api/v1/admin/users/${u.id}/mfa`, undefined, pages.users)) : null,
-      button(`End sessions of ${u.email}`, () => change(`End sessions of ${u.email}`, 'DELETE', `/api/v1/admin/users/${u.id}/sessions`, undefined, pages.users)),
+      button(`Sessions of ${u.email}`, () => showSessions(u, sessions)),
       button(`Erase ${u.email}`, () => confirm(`Erase ${u.email} and their personal data? This cannot be undone.`)
         && change(`Erase ${u.email}`, 'DELETE', `/api/v1/admin/users/${u.id}?erase=true`, undefined, pages.users), 'danger'),
-    ]));
+    ]),
+    sessions);
 };
 
-pages['service-accounts'] = async function keys() {
+async function showSessions(u, where) {
+  try {
+    const list = (await api('GET', `/api/v1/admin/users/${u.id}/sessions`)).body;
+    where.replaceChildren(
+      table(`Sessions of ${u.email}`, [['Started', (x) => when(x.created_at)], ['Last seen', (x) => when(x.last_seen_at)],
+        ['Address', (x) => x.ip], ['Browser', (x) => x.user_agent]], list.sessions),
+      list.sessions.length ? button(`End every session of ${u.email}`, () => change(`End sessions of ${u.email}`, 'DELETE', `/api/v1/admin/users/${u.id}/sessions`, undefined, pages.users), 'danger') : '');
+  } catch (e) {
+    if (e.status !== 401) say(e.message, 'error');
+  }
+}
+
+// A secret the server shows once: in a labelled box, never stored by the page.
+function once(label, value) {
+  return el('div', { class: 'notice', role: 'status', id: 'shown-once' },
+    el('p', {}, `${label} (shown only now; store it where it belongs):`), el('code', {}, value));
+}
+
+pages['service-accounts'] = async function keys(shown) {
   const list = (await api('GET', '/api/v1/admin/api-keys?limit=200')).body;
-  view().append(table('API keys', [
-    ['Name', (k) => k.name], ['Prefix', (k) => k.prefix], ['Owner', (k) => k.owner_id],
-    ['Scopes', (k) => k.scopes.join(' ')], ['Signing', (k) => k.signing],
-    ['Last used', (k) => when(k.last_used_at)], ['Expires', (k) => when(k.expires_at)],
-    ['State', (k) => (k.revoked_at ? `revoked ${when(k.revoked_at)}` : 'active')]],
-  list.api_keys, (k) => (k.revoked_at ? [] : [button(`Revoke ${k.name}`, () => confirm(`Revoke the key ${k.name}?`)
-    && change(`Revoke ${k.name}`, 'DELETE', `/api/v1/admin/api-keys/${k.id}`, undefined, pages['service-accounts']), 'danger')])));
+  const name = el('input', { id: 'sa-name', name: 'name', required: true });
+  const scopes = el('input', { id: 'sa-scopes', name: 'scopes', placeholder: 'orders:read orders:write' });
+  view().append(
+    shown || null,
+    el('form', { class: 'inline', 'aria-label': 'New service account', on: { submit: async (e) => {
+      e.preventDefault();
+      try {
+        const r = await api('POST', '/api/v1/admin/service-accounts', { name: name.value, scopes: scopes.value.split(/\s+/).filter(Boolean) });
+        await pages['service-accounts'](r.body && r.body.api_key && r.body.api_key.key ? once(`API key of ${name.value}`, r.body.api_key.key) : null);
+      } catch (err) { if (err.status !== 401) say(`New service account: ${err.message}`, 'error'); }
+    } } },
+      el('label', { for: 'sa-name' }, 'New service account'), name,
+      el('label', { for: 'sa-scopes' }, 'Scopes'), scopes,
+      el('button', { type: 'submit' }, 'Create')),
+    table('API keys', [
+      ['Name', (k) => k.name], ['Prefix', (k) => k.prefix], ['Owner', (k) => k.owner_id],
+      ['Scopes', (k) => k.scopes.join(' ')], ['Signing', (k) => k.signing],
+      ['Last used', (k) => when(k.last_used_at)], ['Expires', (k) => when(k.expires_at)],
+      ['State', (k) => (k.revoked_at ? `revoked ${when(k.revoked_at)}` : 'active')]],
+    list.api_keys, (k) => (k.revoked_at ? [] : [button(`Revoke ${k.name}`, () => confirm(`Revoke the key ${k.name}?`)
+      && change(`Revoke ${k.name}`, 'DELETE', `/api/v1/admin/api-keys/${k.id}`, undefined, pages['service-accounts']), 'danger')])));
 };
 
-pages.clients = async function clients() {
+pages.clients = async function clients(shown) {
   const list = (await api('GET', '/api/v1/admin/clients?limit=200')).body;
-  view().append(table('OAuth clients', [
-    ['Name', (c) => c.name], ['Client id', (c) => c.client_id],
-    ['Authentication', (c) => c.token_endpoint_auth_method], ['Grants', (c) => c.grant_types.join(' ')],
-    ['Redirect URIs', (c) => c.redirect_uris.join(' ')],
-    ['Requires', (c) => [c.require_pkce && 'PKCE', c.require_par && 'PAR', c.require_dpop && 'DPoP'].filter(Boolean).join(', ')]],
-  list.clients, (c) => [button(`Delete ${c.name}`, () => confirm(`Delete the client ${c.name}? Its tokens stop working.`)
-    && change(`Delete ${c.name}`, 'DELETE', `/api/v1/admin/clients/${c.client_id}`, undefined, pages.clients), 'danger')]));
+  const name = el('input', { id: 'client-name', name: 'name', required: true });
+  const uris = el('input', { id: 'client-uris', name: 'redirect_uris', placeholder: 'https://app.example/callback' });
+  const auth = el('select', { id: 'client-auth', name: 'token_endpoint_auth_method' },
+    ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'].map((m) => el('option', { value: m }, m)));
+  view().append(
+    shown || null,
+    el('form', { class: 'inline', 'aria-label': 'New OAuth client', on: { submit: async (e) => {
+      e.preventDefault();
+      try {
+        const r = await api('POST', '/api/v1/admin/clients', {
+          name: name.value, redirect_uris: uris.value.split(/\s+/).filter(Boolean),
+          grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: auth.value,
+        });
+        const b = r.body || {};
+        await pages.clients(r.status === 202 ? null : once(`Client ${b.client_id}${b.client_secret ? ' secret' : ''}`, b.client_secret || b.client_id));
+        if (r.status === 202) say(`New client: held for approval (${b.approval_id}).`);
+      } catch (err) { if (err.status !== 401) say(`New client: ${err.message}`, 'error'); }
+    } } },
+      el('label', { for: 'client-name' }, 'New client'), name,
+      el('label', { for: 'client-uris' }, 'Redirect URIs'), uris,
+      el('label', { for: 'client-auth' }, 'Authentication'), auth,
+      el('button', { type: 'submit' }, 'Register')),
+    table('OAuth clients', [
+      ['Name', (c) => c.name], ['Client id', (c) => c.client_id],
+      ['Authentication', (c) => c.token_endpoint_auth_method], ['Grants', (c) => c.grant_types.join(' ')],
+      ['Redirect URIs', (c) => c.redirect_uris.join(' ')],
+      ['Requires', (c) => [c.require_pkce && 'PKCE', c.require_par && 'PAR', c.require_dpop && 'DPoP'].filter(Boolean).join(', ')]],
+    list.clients, (c) => [button(`Delete ${c.name}`, () => confirm(`Delete the client ${c.name}? Its tokens stop working.`)
+      && change(`Delete ${c.name}`, 'DELETE', `/api/v1/admin/clients/${c.client_id}`, undefined, pages.clients), 'danger')]));
 };
 
 pages.routes = async function routes() {
@@ -474,12 +538,20 @@ pages.keys = async function keys() {
 };
 
 pages.approvals = async function approvals() {
-  const list = (await api('GET', '/api/v1/admin/approvals')).body;
-  view().append(table('Held operations', [['Operation', (a) => a.operation], ['Requested by', (a) => a.requested_by],
-    ['Approvals', (a) => `${a.approvals}/${a.required}`], ['Status', (a) => a.status], ['Created', (a) => when(a.created_at)]],
-  list.approvals, (a) => (a.status === 'pending' ? [
-    button(`Approve ${a.operation}`, () => change(`Approve ${a.operation}`, 'POST', `/api/v1/admin/approvals/${a.id}/approve`, {}, pages.approvals)),
-    button(`Deny ${a.operation}`, () => change(`Deny ${a.operation}`, 'POST', `/api/v1/admin/approvals/${a.id}/deny`, {}, pages.approvals), 'danger')] : [])));
+  const held = (await api('GET', '/api/v1/admin/approvals')).body;
+  const elev = (await api('GET', '/api/v1/admin/elevations')).body;
+  view().append(
+    table('Held operations', [['Operation', (a) => a.operation], ['Requested by', (a) => a.requested_by],
+      ['Approvals', (a) => `${a.approvals}/${a.required}`], ['Status', (a) => a.status], ['Created', (a) => when(a.created_at)]],
+    held.approvals, (a) => (a.status === 'pending' ? [
+      button(`Approve ${a.operation}`, () => change(`Approve ${a.operation}`, 'POST', `/api/v1/admin/approvals/${a.id}/approve`, {}, pages.approvals)),
+      button(`Deny ${a.operation}`, () => change(`Deny ${a.operation}`, 'POST', `/api/v1/admin/approvals/${a.id}/deny`, {}, pages.approvals), 'danger')] : [])),
+    table('Elevation requests', [['User', (x) => x.user_id], ['Asks', (x) => x.role || x.scopes.join(' ')],
+      ['For', (x) => `${x.duration_seconds} s`], ['Reason', (x) => x.reason],
+      ['Approvals', (x) => `${x.approvals}/${x.required}`], ['Status', (x) => x.status]],
+    elev.elevations, (x) => (x.status === 'pending' ? [
+      button(`Approve elevation of ${x.user_id}`, () => change('Approve elevation', 'POST', `/api/v1/admin/elevations/${x.id}/approve`, {}, pages.approvals)),
+      button(`Deny elevation of ${x.user_id}`, () => change('Deny elevation', 'POST', `/api/v1/admin/elevations/${x.id}/deny`, {}, pages.approvals), 'danger')] : [])));
 };
 
 pages.report = async function report() {
