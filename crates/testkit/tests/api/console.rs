@@ -193,6 +193,8 @@ async fn console_in_chromium(b: Backend) {
     assert_eq!(out["tampered"]["genuine"], "ok", "{out}");
     assert_ne!(out["tampered"]["altered_entry"], "ok", "{out}");
     assert_ne!(out["tampered"]["altered_checkpoint"], "ok", "{out}");
+    assert_ne!(out["tampered"]["altered_action"], "ok", "{out}");
+    assert_ne!(out["tampered"]["altered_actor"], "ok", "{out}");
     // /docs lists the API.
     assert!(out["docs"]["ops"].as_u64().unwrap() > 50, "{out}");
     assert_eq!(out["api_after_signout"], 401, "{out}");

@@ -124,6 +124,7 @@ try {
   await page.waitForSelector('button:has-text("Resolve")');
   await page.click('button:has-text("Resolve")');
   await page.waitForSelector('#flash:has-text("done")');
+  await page.waitForSelector('#view td:has-text("resolved")', { timeout: 15000 });
   out.alert_after = await page.textContent('#view table tbody');
 
   // The audit log: pin the verifier key, then verify the lock's entry in the page.
@@ -152,6 +153,12 @@ try {
     const badEntry = structuredClone(proof);
     badEntry.entry.hash = badEntry.entry.hash.replace(/^./, (c) => (c === '0' ? '1' : '0'));
     results.altered_entry = await m.verifyEntry({ checkpoint: cp.checkpoint, proof: badEntry, pinnedKey: key }).then(() => 'ok', (e) => e.message);
+    const badField = structuredClone(proof);
+    badField.entry.action = 'auth.login.succeeded.x';
+    results.altered_action = await m.verifyEntry({ checkpoint: cp.checkpoint, proof: badField, pinnedKey: key }).then(() => 'ok', (e) => e.message);
+    const badActor = structuredClone(proof);
+    badActor.entry.actor = `${badActor.entry.actor || ''}x`;
+    results.altered_actor = await m.verifyEntry({ checkpoint: cp.checkpoint, proof: badActor, pinnedKey: key }).then(() => 'ok', (e) => e.message);
     const badNote = cp.checkpoint.replace(/\n(\d+)\n/, (_, n) => `\n${Number(n) + 1}\n`);
     results.altered_checkpoint = await m.verifyEntry({ checkpoint: badNote, proof, pinnedKey: key }).then(() => 'ok', (e) => e.message);
     return results;

@@ -42,6 +42,14 @@ pub struct AuditEventBody {
     pub version: i64,
     /// RFC 3339, when the personal fields were erased (GDPR); null otherwise.
     pub redacted_at: Option<String>,
+    /// `time` as Unix seconds (what the chain hash commits to).
+    pub unix_time: i64,
+    /// `details` exactly as hashed (canonical JSON: keys sorted, no whitespace).
+    pub details_canonical: String,
+    /// Version 2: the salt of the commitment to the personal fields (hex); null once erased.
+    pub pii_salt: Option<String>,
+    /// Version 2: SHA-256 commitment to the personal fields (hex), part of the chain hash.
+    pub pii_commitment: Option<String>,
 }
 
 impl From<&AuditRecord> for AuditEventBody {
@@ -62,6 +70,10 @@ impl From<&AuditRecord> for AuditEventBody {
                 .map(|h| hex::encode(portcullis_core::tlog::leaf_hash(&h))),
             version: r.version,
             redacted_at: r.redacted_at.map(rfc3339),
+            unix_time: r.time,
+            details_canonical: r.details.clone(),
+            pii_salt: r.pii_salt.clone(),
+            pii_commitment: r.pii_commitment.clone(),
         }
     }
 }

@@ -116,13 +116,55 @@ export function parseCheckpoint(body) {
   return { origin: lines[0], size: Number(size), root };
 }
 
+// A length-prefixed field as the chain hash writes it: u32 big-endian length and the UTF-8
+// bytes, or 0xFFFFFFFF for an absent field.
+function field(v) {
+  if (v === null || v === undefined) return new Uint8Array([255, 255, 255, 255]);
+  const b = te.encode(v);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, b.length);
+  return concat(len, b);
+}
+
+function i64(n) {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigInt64(0, BigInt(n));
+  return b;
+}
+
+// The chain hash of an entry from the fields the page shows (the server's AuditRecord
+// hashing, crates/core/src/audit.rs): version 2 commits to the personal fields through a
+// salted commitment, recomputed here while the fields exist; version 1 hashes them directly.
+export async function entryHash(e) {
+  const prev = hexdecode(e.prev_hash);
+  const personal = [e.actor, e.target, e.ip, e.user_agent, e.details_canonical];
+  if (e.version === 1) {
+    return sha256(concat(te.encode('portcullis.audit.v1\0'), i64(e.seq), prev, i64(e.unix_time),
+      field(e.action), field(e.outcome), ...personal.map(field)));
+  }
+  let commitment = hexdecode(e.pii_commitment || '');
+  if (commitment.length !== 32) throw new Error('the entry has no commitment');
+  if (!e.redacted_at) {
+    const again = await sha256(concat(te.encode('portcullis.audit.pii.v1\0'), hexdecode(e.pii_salt || ''),
+      ...personal.map(field)));
+    if (!equal(again, commitment)) throw new Error("the entry's personal fields are not the ones it committed to");
+  }
+  return sha256(concat(te.encode('portcullis.audit.v2\0'), i64(e.seq), prev, i64(e.unix_time),
+    field(e.action), field(e.outcome), commitment));
+}
+
 // The whole check of one audit entry, without trusting the server that shows it: the
-// checkpoint is signed by the pinned key, the entry's leaf is its chain hash, and the audit
-// path takes that leaf to the signed root.
+// checkpoint is signed by the pinned key, the entry's fields hash to its chain hash, whose
+// leaf the audit path takes to the signed root.
 export async function verifyEntry({ checkpoint, proof, pinnedKey }) {
   const body = await openNote(checkpoint, pinnedKey);
   const cp = parseCheckpoint(body);
   if (proof.tree_size !== cp.size) throw new Error('the proof is not for the signed tree size');
+  const e = proof.entry;
+  if (!equal(await entryHash(e), hexdecode(e.hash))) throw new Error("the entry's fields do not hash to its chain hash");
+  if (JSON.stringify(JSON.parse(e.details_canonical)) !== JSON.stringify(e.details)) {
+    throw new Error('the details shown are not the ones hashed');
+  }
   const leaf = await leafHash(hexdecode(proof.entry.hash));
   if (!equal(leaf, hexdecode(proof.leaf_hash))) throw new Error("the leaf is not the entry's hash");
   const ok = await verifyInclusion(proof.leaf_index, cp.size, leaf,
@@ -287,20 +329,22 @@ function say(text, kind = 'notice') {
   document.getElementById('main').prepend(n);
 }
 
-// Runs a change, says what happened, and re-renders the page.
+// Runs a change, re-renders the page, then says what happened (so what the page shows is
+// the state after the change by the time the notice appears).
 async function change(what, method, path, body, rerender) {
+  let r;
   try {
-    const r = await api(method, path, body);
-    if (r.status === 202 && r.body && r.body.approval_id) {
-      say(`${what}: held for approval by ${r.body.required} other administrator(s) (${r.body.approval_id}).`);
-    } else {
-      say(`${what}: done.`);
-    }
+    r = await api(method, path, body);
   } catch (e) {
     if (e.status !== 401) say(`${what}: ${e.message}`, 'error');
     return;
   }
   await rerender();
+  if (r.status === 202 && r.body && r.body.approval_id) {
+    say(`${what}: held for approval by ${r.body.required} other administrator(s) (${r.body.approval_id}).`);
+  } else {
+    say(`${what}: done.`);
+  }
 }
 
 function button(label, onClick, cls = 'secondary') {
