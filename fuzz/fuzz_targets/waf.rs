@@ -1,5 +1,6 @@
 //! Request inspection: the request parser (query, cookies, form, JSON, multipart, XML), every
-//! decoder and fold, the rules and libinjection, and DLP's scan and mask. Never a panic or a
+//! decoder and fold, the rules and libinjection, the SecLang reader (crs_dir), and DLP's
+//! scan and mask. Never a panic or a
 //! hang; the decoders are idempotent where they should be; masking leaves no detected
 //! secret behind and never grows a hit into its neighbours.
 #![no_main]
@@ -65,6 +66,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode::sql_fold(&decode::lower_compact(&once));
     let _ = decode::cmd_line(&once);
     let _ = decode::path_fold(&once);
+    // SecLang (crs_dir): any text reads as directives without a panic.
+    let _ = portcullis_waf::seclang::parse::directives(&String::from_utf8_lossy(rest));
     // DLP: masking removes every secret it found.
     let text = String::from_utf8_lossy(body.unwrap_or(rest));
     let hits = dlp().scan(&text, &[]);

@@ -108,14 +108,29 @@ impl Throttle {
 impl Waf {
     /// Compiles the engine for `[waf]`.
     pub fn new(cfg: &WafConfig) -> Result<Self, String> {
-        if let Some(dir) = &cfg.crs_dir {
-            tracing::warn!(
-                crs_dir = %dir.display(),
-                "waf.crs_dir is set, but loading OWASP CRS rule files is not implemented yet: only the built-in rules run"
-            );
-        }
+        let engine = match &cfg.crs_dir {
+            None => Engine::new()?,
+            Some(dir) => {
+                let (engine, stats) =
+                    Engine::with_crs(dir).map_err(|e| format!("waf.crs_dir: {e}"))?;
+                let mut why: std::collections::BTreeMap<&str, usize> = Default::default();
+                for (_, reason) in &stats.skipped {
+                    *why.entry(reason.split(':').next().unwrap_or(reason))
+                        .or_default() += 1;
+                }
+                tracing::info!(
+                    crs_dir = %dir.display(),
+                    files = stats.files,
+                    loaded = stats.loaded,
+                    skipped = stats.skipped.len(),
+                    why = ?why,
+                    "OWASP CRS request rules loaded beside the built-in rules"
+                );
+                engine
+            }
+        };
         Ok(Self {
-            engine: Engine::new()?,
+            engine,
             cfg: cfg.clone(),
             exclusions: cfg
                 .exclusions
@@ -330,7 +345,7 @@ async fn scan_uploads(addr: &str, parts: &Parts, body: &[u8], threshold: u32, re
                 category: "malware",
                 paranoia: 1,
                 severity: portcullis_waf::Severity::Critical,
-                msg,
+                msg: msg.into(),
                 locations: vec![place],
                 counted: true,
             },

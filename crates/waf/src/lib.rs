@@ -17,6 +17,7 @@ pub mod dlp;
 pub mod multipart;
 pub mod request;
 pub mod rules;
+pub mod seclang;
 
 use regex::Regex;
 
@@ -98,7 +99,7 @@ pub struct Finding {
     /// Its severity.
     pub severity: Severity,
     /// What it means.
-    pub msg: &'static str,
+    pub msg: std::borrow::Cow<'static, str>,
     /// Where it matched (the first few places); never the value.
     pub locations: Vec<String>,
     /// Whether it counted toward the score (its level is at most `paranoia`).
@@ -149,6 +150,8 @@ pub struct Engine {
     others: Vec<usize>,
     /// The kinds any rule reads (places of other kinds are not taken apart at all).
     kinds: request::Kinds,
+    /// OWASP CRS rules loaded from `crs_dir`, run as well.
+    crs: seclang::Loaded,
 }
 
 /// The decoded forms of one value, computed when a rule first asks.
@@ -253,7 +256,18 @@ impl Engine {
             sets,
             others,
             kinds,
+            crs: seclang::Loaded::default(),
         })
+    }
+
+    /// The built-in rules and OWASP CRS's request detection rules from `dir` (see
+    /// [`seclang`]), with what loaded and what was skipped.
+    pub fn with_crs(dir: &std::path::Path) -> Result<(Self, seclang::LoadStats), String> {
+        let mut engine = Self::new()?;
+        let (crs, stats) = seclang::load(dir)?;
+        engine.kinds |= crs.rules.iter().fold(0, |k, r| k | r.kinds);
+        engine.crs = crs;
+        Ok((engine, stats))
     }
 
     /// The rules, for listing.
@@ -281,14 +295,20 @@ impl Engine {
         let mut report = Report::default();
         // Rule id -> index of its finding (few per request: a list beats a hash map).
         let mut found: Vec<(u32, usize)> = Vec::new();
-        let mut add = |rule: &Rule, location: &str, report: &mut Report| {
+        let mut add_finding = |id: u32,
+                               category: &'static str,
+                               paranoia: u8,
+                               severity: Severity,
+                               msg: std::borrow::Cow<'static, str>,
+                               location: &str,
+                               report: &mut Report| {
             if exclusions
                 .iter()
-                .any(|e| e.covers_rule(rule.id) && e.covers_place(location))
+                .any(|e| e.covers_rule(id) && e.covers_place(location))
             {
                 return;
             }
-            match found.iter().find(|(id, _)| *id == rule.id).map(|&(_, i)| i) {
+            match found.iter().find(|(fid, _)| *fid == id).map(|&(_, i)| i) {
                 Some(i) => {
                     if let Some(f) = report.findings.get_mut(i)
                         && f.locations.len() < LOCATIONS_PER_FINDING
@@ -298,15 +318,15 @@ impl Engine {
                     }
                 }
                 None => {
-                    found.push((rule.id, report.findings.len()));
+                    found.push((id, report.findings.len()));
                     report.findings.push(Finding {
-                        rule: rule.id,
-                        category: rule.category,
-                        paranoia: rule.paranoia,
-                        severity: rule.severity,
-                        msg: rule.msg,
+                        rule: id,
+                        category,
+                        paranoia,
+                        severity,
+                        msg,
                         locations: vec![location.to_owned()],
-                        counted: rule.paranoia <= settings.paranoia,
+                        counted: paranoia <= settings.paranoia,
                     });
                 }
             }
@@ -321,7 +341,15 @@ impl Engine {
             let mut forms = Forms::new(&target.value);
             for c in self.others.iter().filter_map(|&i| self.rules.get(i)) {
                 if applies(c, kind) && matches(c, &mut forms) {
-                    add(&c.rule, &target.location, &mut report);
+                    add_finding(
+                        c.rule.id,
+                        c.rule.category,
+                        c.rule.paranoia,
+                        c.rule.severity,
+                        std::borrow::Cow::Borrowed(c.rule.msg),
+                        &target.location,
+                        &mut report,
+                    );
                 }
             }
             for (form, set, index, kinds) in &self.sets {
@@ -336,16 +364,79 @@ impl Engine {
                     if let Some(c) = index.get(m).and_then(|&i| self.rules.get(i))
                         && applies(c, kind)
                     {
-                        add(&c.rule, &target.location, &mut report);
+                        add_finding(
+                            c.rule.id,
+                            c.rule.category,
+                            c.rule.paranoia,
+                            c.rule.severity,
+                            std::borrow::Cow::Borrowed(c.rule.msg),
+                            &target.location,
+                            &mut report,
+                        );
                     }
                 }
             }
         }
+        // OWASP CRS rules from crs_dir, each where its variables point; those its body
+        // processor removes (920540 for JSON) are left out, as CRS's `ctl` would.
+        let processor = input
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map_or("", |(_, v)| {
+                seclang::body_processor(std::str::from_utf8(v).unwrap_or_default())
+            });
+        let removed: Vec<u32> = self
+            .crs
+            .removals
+            .iter()
+            .filter(|r| r.processor == processor)
+            .flat_map(|r| r.rules.iter().copied())
+            .collect();
+        for r in self
+            .crs
+            .rules
+            .iter()
+            .filter(|r| r.paranoia <= level && !removed.contains(&r.id))
+        {
+            for target in &taken.targets {
+                if r.kinds & target.kind as u16 != 0
+                    && !target.value.is_empty()
+                    && r.matches_at(target, &taken.targets)
+                {
+                    add_finding(
+                        r.id,
+                        r.category,
+                        r.paranoia,
+                        r.severity,
+                        std::borrow::Cow::Owned(r.msg.clone()),
+                        &target.location,
+                        &mut report,
+                    );
+                }
+            }
+        }
         if taken.overflow {
-            add(&OVERFLOW, "REQUEST", &mut report);
+            add_finding(
+                OVERFLOW.id,
+                OVERFLOW.category,
+                OVERFLOW.paranoia,
+                OVERFLOW.severity,
+                std::borrow::Cow::Borrowed(OVERFLOW.msg),
+                "REQUEST",
+                &mut report,
+            );
         }
         if taken.malformed_body {
-            add(&MALFORMED, "REQUEST_BODY", &mut report);
+            add_finding(
+                MALFORMED.id,
+                MALFORMED.category,
+                MALFORMED.paranoia,
+                MALFORMED.severity,
+                std::borrow::Cow::Borrowed(MALFORMED.msg),
+                "REQUEST_BODY",
+                &mut report,
+            );
         }
         report.score = report
             .findings

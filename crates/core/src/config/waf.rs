@@ -59,7 +59,9 @@ pub struct WafConfig {
     pub body_limit_bytes: usize,
     /// `reject`, `partial` or `skip`.
     pub oversize: WafOversize,
-    /// An OWASP CRS directory (its `rules/*.conf`), loaded beside the built-in rules.
+    /// An OWASP CRS rules directory (its `REQUEST-9*.conf` and `.data` files), loaded beside
+    /// the built-in rules; `""` is none.
+    #[serde(deserialize_with = "empty_path_is_none")]
     pub crs_dir: Option<PathBuf>,
     /// clamd to scan uploaded files with (`127.0.0.1:3310` or `unix:/path`).
     pub clamd_address: Option<String>,
@@ -118,6 +120,12 @@ pub struct WafEffective {
     pub oversize: WafOversize,
 }
 
+/// A path where `""` means none (the contract's example writes `crs_dir = ""`).
+fn empty_path_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(s.filter(|s| !s.trim().is_empty()).map(PathBuf::from))
+}
+
 impl WafConfig {
     /// The settings with a route's overrides applied.
     pub fn effective(&self, route: Option<&RouteWafConfig>) -> WafEffective {
@@ -140,6 +148,14 @@ impl WafConfig {
     /// Checks levels, thresholds and exclusions; `routes` are the route ids exclusions may
     /// name.
     pub fn validate(&self, routes: &[RouteConfig]) -> Result<(), ConfigError> {
+        if let Some(dir) = &self.crs_dir
+            && !dir.is_dir()
+        {
+            return Err(ConfigError {
+                key: "waf.crs_dir".into(),
+                message: format!("{} is not a directory", dir.display()),
+            });
+        }
         let level = |key: &str, v: u8| {
             if (1..=4).contains(&v) {
                 Ok(())

@@ -675,3 +675,67 @@ async fn path_tricks_forged_addresses_and_malformed_bodies_do_not_get_past_inspe
     }
     srv.stop().await;
 }
+
+/// `waf.crs_dir` pointing at OWASP CRS's rules (`../shared/waf/coreruleset/rules`): its
+/// rules run beside the built-in ones, so an attack only CRS knows (934100: a Node.js
+/// serialized function, base64-encoded) is blocked and audited under CRS's rule id; without
+/// it the same request passes. A directory that does not exist stops the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owasp_crs_rules_load_from_crs_dir() {
+    let rules = std::env::var_os("PORTCULLIS_SHARED")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        )
+        .join("waf/coreruleset/rules");
+    assert!(
+        rules.is_dir(),
+        "OWASP CRS rules are missing: expected {} (see ../shared/waf/coreruleset/SNAPSHOT.md)",
+        rules.display()
+    );
+    let nginx = Nginx::start().await;
+    let attack = "/public/x?foo=XyQkTkRfRlVOQyQkXwo=";
+    let plain = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Block;
+        c.routes = vec![route("public", "/public", nginx.url(""))];
+    })
+    .await;
+    let (s, _, _) = send(client().get(plain.url(attack))).await;
+    assert_eq!(s, 200, "the built-in rules alone do not know it");
+    plain.stop().await;
+    let (dir, upstream) = (rules.clone(), nginx.url(""));
+    let srv = TestServer::start_with(Backend::Sqlite, move |c| {
+        c.waf.mode = WafMode::Block;
+        c.waf.crs_dir = Some(dir);
+        c.routes = vec![route("public", "/public", upstream)];
+    })
+    .await;
+    let (s, body, _) = send(client().get(srv.url(attack))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    let events = waf_events(&srv).await;
+    let rules_hit = events[0].1["rules"].to_string();
+    assert!(rules_hit.contains("934100"), "{events:?}");
+    assert!(
+        !events[0].1.to_string().contains("XyQkTkRf"),
+        "never the value"
+    );
+    // Ordinary requests still pass with CRS's rules loaded.
+    for q in [
+        "q=O%27Brien",
+        "q=select+the+best+option",
+        "page=2&sort=-created_at",
+    ] {
+        let (s, _, _) = send(client().get(srv.url(&format!("/public/search?{q}")))).await;
+        assert_eq!(s, 200, "{q}");
+    }
+    srv.stop().await;
+    // A crs_dir that is not a directory is a configuration error.
+    let mut cfg = portcullis_core::config::Config::default();
+    cfg.waf.crs_dir = Some("/nonexistent/crs".into());
+    let err = cfg.validate().unwrap_err();
+    assert_eq!(err.key, "waf.crs_dir", "{err}");
+}
