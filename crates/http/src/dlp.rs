@@ -1,6 +1,8 @@
 //! Data loss prevention on the gateway's responses (`[dlp]`, per route `dlp = {mode,
 //! allow}`): the first `body_limit_bytes` of each textual response are scanned; matches
 //! are audited as `dlp.match` (detector, place and a keyed fingerprint, never the value),
+//! and the rest of a longer one is scanned as it streams (`dlp_stream`, with an overlap
+//! window, so nothing past the limit leaves unread),
 //! masked (`mask`) or the response replaced by 502 `response_blocked` (`block`). A live
 //! Portcullis API key in a response is revoked at once (`revoke_leaked_api_keys`).
 //!
@@ -11,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::config::{DlpConfig, DlpMode, RouteDlpConfig};
@@ -149,12 +152,89 @@ impl DlpRuntime {
             Err(_) => (String::from_utf8_lossy(&head), false),
         };
         let allow = route_cfg.map(|r| r.allow.as_slice()).unwrap_or_default();
+        // The rest of a long answer is scanned as it streams; masking may change its length.
+        let rest = rest.map(|rest| {
+            if mode == DlpMode::Mask {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                parts.headers.remove(header::ETAG);
+            }
+            Body::new(crate::dlp_stream::Scanned::new(
+                rest,
+                edge.dlp.clone(),
+                edge.clone(),
+                ctx.clone(),
+                route,
+                allow,
+                mode,
+                parts.status.as_u16(),
+            ))
+        });
         let hits = self.dlp.scan(&text, allow);
         if hits.is_empty() {
             return Response::from_parts(parts, crate::body::rejoin(head, rest));
         }
+        let (incident, audit_failed) = self
+            .report(
+                edge,
+                ctx,
+                route,
+                mode,
+                &text,
+                &hits,
+                parts.status.as_u16(),
+                "response_body",
+            )
+            .await;
+        if let Some(e) = audit_failed
+            && mode == DlpMode::Block
+        {
+            return ApiError::from(e).into_response();
+        }
+        match mode {
+            DlpMode::Block | DlpMode::Off => blocked(
+                incident,
+                "The upstream's answer held data that must not leave.",
+            ),
+            DlpMode::Mask if exact => {
+                let masked = mask(&text, &hits);
+                parts.headers.remove(header::CONTENT_LENGTH);
+                parts.headers.remove(header::ETAG);
+                Response::from_parts(
+                    parts,
+                    crate::body::rejoin(axum::body::Bytes::from(masked), rest),
+                )
+            }
+            // Not UTF-8: it cannot be rewritten safely, so it does not leave.
+            DlpMode::Mask => blocked(
+                incident,
+                "The upstream's answer held data that must not leave.",
+            ),
+            DlpMode::Detect => Response::from_parts(parts, crate::body::rejoin(head, rest)),
+        }
+    }
+
+    /// The detectors.
+    pub(crate) fn scanner(&self) -> &Dlp {
+        &self.dlp
+    }
+
+    /// What follows a match in `text` (at `location`): leaked Portcullis API keys revoked
+    /// whatever the mode, the metrics, and (at most 20 a client a minute) the `dlp.match`
+    /// audit event with detectors and keyed fingerprints, never the values. The incident id,
+    /// and the error when the event could not be written.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn report(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        mode: DlpMode,
+        text: &str,
+        hits: &[portcullis_waf::dlp::Hit],
+        status: u16,
+        location: &str,
+    ) -> (String, Option<portcullis_core::Error>) {
         let incident = incident_id();
-        // Leaked API keys are revoked whatever the mode and however many audits were kept.
         let mut revoked = Vec::new();
         if self.cfg.revoke_leaked_api_keys {
             for h in hits.iter().filter(|h| h.detector == "portcullis_api_key") {
@@ -171,7 +251,7 @@ impl DlpRuntime {
             }
         }
         let mut by_detector: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for h in &hits {
+        for h in hits {
             let value = text.get(h.start..h.end).unwrap_or_default();
             by_detector
                 .entry(h.detector.as_str())
@@ -186,6 +266,7 @@ impl DlpRuntime {
         tracing::warn!(
             incident = %incident,
             route,
+            location,
             detectors = ?by_detector.keys().collect::<Vec<_>>(),
             mode = mode_name,
             "data loss prevention matched a response"
@@ -199,13 +280,14 @@ impl DlpRuntime {
             .lock()
             .map(|mut t| t.admit(ip, edge.svc.now()))
             .unwrap_or(Some(0));
+        let mut failed = None;
         if let Some(not_audited) = admitted {
             let details = json!({
                 "incident_id": incident,
                 "route": route,
                 "mode": mode_name,
-                "location": "response_body",
-                "status": parts.status.as_u16(),
+                "location": location,
+                "status": status,
                 "matches": by_detector.iter().map(|(d, fps)| json!({
                     "detector": d,
                     "count": fps.len(),
@@ -220,35 +302,13 @@ impl DlpRuntime {
                 .await
             {
                 tracing::error!(error = %e, "the DLP match could not be audited");
-                if mode == DlpMode::Block {
-                    return ApiError::from(e).into_response();
-                }
+                failed = Some(e);
             }
         }
-        match mode {
-            DlpMode::Block | DlpMode::Off => blocked(
-                incident,
-                "The upstream's answer held data that must not leave.",
-            ),
-            DlpMode::Mask if exact => {
-                let masked = mask(&text, &hits);
-                parts.headers.remove(header::CONTENT_LENGTH);
-                Response::from_parts(
-                    parts,
-                    crate::body::rejoin(axum::body::Bytes::from(masked), rest),
-                )
-            }
-            // Not UTF-8: it cannot be rewritten safely, so it does not leave.
-            DlpMode::Mask => blocked(
-                incident,
-                "The upstream's answer held data that must not leave.",
-            ),
-            DlpMode::Detect => Response::from_parts(parts, crate::body::rejoin(head, rest)),
-        }
+        (incident, failed)
     }
 }
 
-/// 502 `response_blocked` with the incident id.
 fn blocked(incident: String, detail: &str) -> Response {
     ApiError::new(StatusCode::BAD_GATEWAY, "response_blocked", detail)
         .with_incident(incident)

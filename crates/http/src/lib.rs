@@ -12,6 +12,7 @@ pub mod client_ip;
 pub mod context;
 pub mod cors;
 pub mod dlp;
+mod dlp_stream;
 pub mod edge;
 pub mod error;
 pub mod grpc;
@@ -78,6 +79,8 @@ pub struct WebSettings {
     pub access_log: bool,
     /// `log.access_sample`: the share of successful requests logged.
     pub access_sample: f64,
+    /// `report.dependency_scan`: the compliance report's dependency evidence.
+    pub report_dependency_scan: Option<std::path::PathBuf>,
 }
 
 impl WebSettings {
@@ -98,6 +101,7 @@ impl WebSettings {
             security_expires_days: c.security_txt.expires_days,
             security_policy: c.security_txt.policy.clone(),
             security_languages: c.security_txt.preferred_languages.clone(),
+            report_dependency_scan: c.report.dependency_scan.clone(),
             shamir_threshold: None,
             cors_origins: c
                 .server
