@@ -106,7 +106,8 @@ pub enum Command {
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
-        /// The last dependency scan's result (`cargo audit --json` output), as evidence.
+        /// The last dependency scan's result (`cargo audit --json` output), as evidence
+        /// (default: `report.dependency_scan`).
         #[arg(long)]
         dependency_scan: Option<PathBuf>,
     },
@@ -599,7 +600,7 @@ async fn execute(
                     .iter()
                     .map(|r| r.as_str().to_owned())
                     .collect(),
-                dependency_scan,
+                dependency_scan: dependency_scan.or_else(|| cfg.report.dependency_scan.clone()),
             };
             let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             let r = app.services.compliance_report(&report_cfg).await?;

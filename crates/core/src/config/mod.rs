@@ -114,6 +114,16 @@ pub struct Config {
     pub waf: WafConfig,
     /// `[dlp]`: secrets and personal data in the gateway's responses.
     pub dlp: DlpConfig,
+    /// `[report]`: evidence for the compliance report that Portcullis does not measure.
+    pub report: ReportFileConfig,
+}
+
+/// `[report]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportFileConfig {
+    /// The last dependency scan's result (`cargo audit --json` output), read at each report.
+    pub dependency_scan: Option<std::path::PathBuf>,
 }
 
 impl Config {

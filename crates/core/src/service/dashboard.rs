@@ -243,7 +243,7 @@ impl Services {
         if filter
             .action
             .as_deref()
-            .is_some_and(|a| a.len() > 128 || a.trim_end_matches('*').contains('*'))
+            .is_some_and(|a| a.chars().count() > 128 || a.trim_end_matches('*').contains('*'))
         {
             return Err(Error::InvalidRequest(
                 "action: an action name, or a prefix ending in *".into(),

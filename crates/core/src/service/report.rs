@@ -323,7 +323,7 @@ fn dependency_control(path: Option<&std::path::Path>, now: i64) -> Control {
             title,
             refs,
             status: Status::NoEvidence,
-            evidence: vec!["no dependency scan result is configured (report --dependency-scan FILE, the JSON of `cargo audit --json`)".into()],
+            evidence: vec!["no dependency scan result is configured (`report.dependency_scan`, or `portcullis report --dependency-scan FILE`: the JSON of `cargo audit --json`)".into()],
         };
     };
     let read = std::fs::read_to_string(path)

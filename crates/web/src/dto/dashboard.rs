@@ -72,10 +72,13 @@ pub struct DashboardBody {
 #[serde(deny_unknown_fields)]
 pub struct AuditSearchQuery {
     /// An action, or a prefix ending in `*` (`auth.*`).
+    #[param(max_length = 128, pattern = "^[^*]*[*]?$")]
     pub action: Option<String>,
     /// The actor (a user id, `rule:...`).
+    #[param(max_length = 256)]
     pub actor: Option<String>,
     /// The target.
+    #[param(max_length = 256)]
     pub target: Option<String>,
     /// Not before, Unix seconds.
     #[param(minimum = 0)]
@@ -98,14 +101,29 @@ impl Validate for AuditSearchQuery {
         in_range(&mut e, "until", self.until, 0, i64::MAX as u64);
         in_range(&mut e, "before_seq", self.before_seq, 1, i64::MAX as u64);
         in_range(&mut e, "limit", self.limit.map(u64::from), 1, 500);
-        for (field, v) in [
-            ("action", &self.action),
-            ("actor", &self.actor),
-            ("target", &self.target),
+        for (field, v, max) in [
+            ("action", &self.action, 128),
+            ("actor", &self.actor, 256),
+            ("target", &self.target, 256),
         ] {
-            if v.as_ref().is_some_and(|v| v.len() > 256) {
-                e.push(FieldError::new(field, "too_long", "at most 256 bytes"));
+            if v.as_ref().is_some_and(|v| v.chars().count() > max) {
+                e.push(FieldError::new(
+                    field,
+                    "too_long",
+                    format!("at most {max} characters"),
+                ));
             }
+        }
+        if self
+            .action
+            .as_deref()
+            .is_some_and(|a| a.trim_end_matches('*').contains('*') || a.ends_with("**"))
+        {
+            e.push(FieldError::new(
+                "action",
+                "invalid",
+                "an action, or a prefix ending in one *",
+            ));
         }
         if e.is_empty() { Ok(()) } else { Err(e) }
     }

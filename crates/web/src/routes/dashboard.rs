@@ -224,7 +224,7 @@ pub(crate) async fn report_response(
             .iter()
             .map(|r| r.as_str().to_owned())
             .collect(),
-        dependency_scan: None,
+        dependency_scan: s.web.report_dependency_scan.clone(),
     };
     let r = s.svc.compliance_report(&cfg).await?;
     let mut res = if pdf {
