@@ -129,6 +129,27 @@ impl Report {
     }
 }
 
+/// What a finding says of the rule that made it (a built-in rule or a CRS one).
+struct Head {
+    id: u32,
+    category: &'static str,
+    paranoia: u8,
+    severity: Severity,
+    msg: std::borrow::Cow<'static, str>,
+}
+
+impl Head {
+    fn of(rule: &Rule) -> Self {
+        Self {
+            id: rule.id,
+            category: rule.category,
+            paranoia: rule.paranoia,
+            severity: rule.severity,
+            msg: std::borrow::Cow::Borrowed(rule.msg),
+        }
+    }
+}
+
 /// Places reported per finding at most.
 const LOCATIONS_PER_FINDING: usize = 5;
 
@@ -295,13 +316,14 @@ impl Engine {
         let mut report = Report::default();
         // Rule id -> index of its finding (few per request: a list beats a hash map).
         let mut found: Vec<(u32, usize)> = Vec::new();
-        let mut add_finding = |id: u32,
-                               category: &'static str,
-                               paranoia: u8,
-                               severity: Severity,
-                               msg: std::borrow::Cow<'static, str>,
-                               location: &str,
-                               report: &mut Report| {
+        let mut add_finding = |head: Head, location: &str, report: &mut Report| {
+            let Head {
+                id,
+                category,
+                paranoia,
+                severity,
+                msg,
+            } = head;
             if exclusions
                 .iter()
                 .any(|e| e.covers_rule(id) && e.covers_place(location))
@@ -341,15 +363,7 @@ impl Engine {
             let mut forms = Forms::new(&target.value);
             for c in self.others.iter().filter_map(|&i| self.rules.get(i)) {
                 if applies(c, kind) && matches(c, &mut forms) {
-                    add_finding(
-                        c.rule.id,
-                        c.rule.category,
-                        c.rule.paranoia,
-                        c.rule.severity,
-                        std::borrow::Cow::Borrowed(c.rule.msg),
-                        &target.location,
-                        &mut report,
-                    );
+                    add_finding(Head::of(&c.rule), &target.location, &mut report);
                 }
             }
             for (form, set, index, kinds) in &self.sets {
@@ -364,15 +378,7 @@ impl Engine {
                     if let Some(c) = index.get(m).and_then(|&i| self.rules.get(i))
                         && applies(c, kind)
                     {
-                        add_finding(
-                            c.rule.id,
-                            c.rule.category,
-                            c.rule.paranoia,
-                            c.rule.severity,
-                            std::borrow::Cow::Borrowed(c.rule.msg),
-                            &target.location,
-                            &mut report,
-                        );
+                        add_finding(Head::of(&c.rule), &target.location, &mut report);
                     }
                 }
             }
@@ -405,11 +411,13 @@ impl Engine {
                     && r.matches_at(target, &taken.targets)
                 {
                     add_finding(
-                        r.id,
-                        r.category,
-                        r.paranoia,
-                        r.severity,
-                        std::borrow::Cow::Owned(r.msg.clone()),
+                        Head {
+                            id: r.id,
+                            category: r.category,
+                            paranoia: r.paranoia,
+                            severity: r.severity,
+                            msg: std::borrow::Cow::Owned(r.msg.clone()),
+                        },
                         &target.location,
                         &mut report,
                     );
@@ -417,26 +425,10 @@ impl Engine {
             }
         }
         if taken.overflow {
-            add_finding(
-                OVERFLOW.id,
-                OVERFLOW.category,
-                OVERFLOW.paranoia,
-                OVERFLOW.severity,
-                std::borrow::Cow::Borrowed(OVERFLOW.msg),
-                "REQUEST",
-                &mut report,
-            );
+            add_finding(Head::of(&OVERFLOW), "REQUEST", &mut report);
         }
         if taken.malformed_body {
-            add_finding(
-                MALFORMED.id,
-                MALFORMED.category,
-                MALFORMED.paranoia,
-                MALFORMED.severity,
-                std::borrow::Cow::Borrowed(MALFORMED.msg),
-                "REQUEST_BODY",
-                &mut report,
-            );
+            add_finding(Head::of(&MALFORMED), "REQUEST_BODY", &mut report);
         }
         report.score = report
             .findings

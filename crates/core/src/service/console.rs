@@ -15,7 +15,7 @@ use super::Services;
 use crate::audit::{NewAuditEvent, Outcome};
 use crate::error::{Error, Result};
 use crate::model::Role;
-use crate::oauth::clients::{AuthMethod, GRANT_CODE, OAuthClient};
+use crate::oauth::clients::{GRANT_CODE, OAuthClient};
 
 use super::oauth::TokenRequest;
 
@@ -35,20 +35,10 @@ pub(crate) fn console_client(issuer: &str) -> OAuthClient {
             "{}{CONSOLE_CALLBACK_PATH}",
             issuer.trim_end_matches('/')
         )],
-        post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GRANT_CODE.into()],
-        auth_method: AuthMethod::None,
         scopes: vec!["openid".into()],
-        backchannel_logout_uri: None,
-        require_pkce: true,
-        require_par: false,
-        require_dpop: false,
-        jwks: None,
-        tls_client_auth_san_uri: None,
-        secret_hash: None,
-        created_by: "portcullis".into(),
-        created_at: 0,
-        updated_at: 0,
+        // Public, PKCE required, created by Portcullis: as the account pages' stand-in.
+        ..super::oauth_authorize::account_client()
     }
 }
 
@@ -156,6 +146,7 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::clients::AuthMethod;
 
     #[test]
     fn the_console_client_is_public_with_pkce_and_its_own_callback() {

@@ -80,7 +80,7 @@ pub struct PendingAuthz {
 pub const ACCOUNT_PATH: &str = "/oauth2/account";
 
 /// The stand-in client of a sign-in for Portcullis's own pages.
-fn account_client() -> OAuthClient {
+pub(crate) fn account_client() -> OAuthClient {
     OAuthClient {
         id: String::new(),
         name: "your Portcullis account".into(),
