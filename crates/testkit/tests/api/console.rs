@@ -519,11 +519,27 @@ async fn console_session_rules(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
+    let public = srv.config.server.public_url.clone();
     assert!(
         r.headers()["location"]
             .to_str()
             .unwrap()
-            .starts_with("/console/login?return=/console/users")
+            .starts_with(&format!("{public}/console/login?return=/console/users")),
+        "{:?}",
+        r.headers()["location"]
+    );
+    // Opened under another name than the public URL's, the sign-in moves to the public
+    // origin first (its cookies must be there when the provider sends the browser back).
+    let r = no_redirects()
+        .get(srv.url("/console/login?return=/console/audit"))
+        .header("host", "127.0.0.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("{public}/console/login?return=/console/audit")
     );
     // A change on a sign-in older than step_up_max_age_seconds asks for a fresh one.
     srv.clock.advance(301);

@@ -275,7 +275,8 @@ async fn shell(
         } else {
             format!("{CONSOLE_PATH}/{slug}")
         };
-        return see_other(&format!("/console/login?return={back}"), Vec::new());
+        let issuer = s.svc.issuer().trim_end_matches('/').to_owned();
+        return see_other(&format!("{issuer}/console/login?return={back}"), Vec::new());
     }
     let body = format!(
         r#"<div id="view" aria-live="polite"><p class="muted">Loading…</p></div>
@@ -346,9 +347,40 @@ fn console_return(r: Option<&str>) -> String {
 
 /// `GET /console/login`: to the authorization endpoint as the console client (PKCE S256,
 /// a second factor asked; `fresh=1` asks for a new sign-in, the console's step-up).
-async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, Query(q): Query<LoginQuery>) -> Response {
+async fn login(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     if !allowed_ip(s.edge(), &ctx) {
         return refused_ip(&s);
+    }
+    // The sign-in's cookies belong to the public URL's origin, where the provider sends the
+    // browser back: a console opened under another name (127.0.0.1 for localhost) moves
+    // there first.
+    let public = url::Url::parse(&s.web.public_url).ok();
+    let here = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if let (Some(p), Some(here)) = (&public, here) {
+        let authority = match p.port() {
+            Some(port) => format!("{}:{port}", p.host_str().unwrap_or_default()),
+            None => p.host_str().unwrap_or_default().to_owned(),
+        };
+        if !here.eq_ignore_ascii_case(&authority) {
+            let back = console_return(q.back.as_deref());
+            let fresh = if q.fresh.as_deref() == Some("1") {
+                "fresh=1&"
+            } else {
+                ""
+            };
+            return see_other(
+                &format!(
+                    "{}/console/login?{fresh}return={back}",
+                    s.web.public_url.trim_end_matches('/')
+                ),
+                Vec::new(),
+            );
+        }
     }
     let verifier = format!("{}{}", s.svc.random_token(), s.svc.random_token());
     let back = console_return(q.back.as_deref());
