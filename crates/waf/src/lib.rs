@@ -399,28 +399,43 @@ impl Engine {
             .filter(|r| r.processor == processor)
             .flat_map(|r| r.rules.iter().copied())
             .collect();
+        let crs_head = |r: &seclang::CrsRule| Head {
+            id: r.id,
+            category: r.category,
+            paranoia: r.paranoia,
+            severity: r.severity,
+            msg: std::borrow::Cow::Owned(r.msg.clone()),
+        };
+        let live = |r: &seclang::CrsRule| r.paranoia <= level && !removed.contains(&r.id);
         for r in self
             .crs
-            .rules
+            .singles
             .iter()
-            .filter(|r| r.paranoia <= level && !removed.contains(&r.id))
+            .filter_map(|&i| self.crs.rules.get(i))
+            .filter(|r| live(r))
         {
             for target in &taken.targets {
                 if r.kinds & target.kind as u16 != 0
                     && !target.value.is_empty()
                     && r.matches_at(target, &taken.targets)
                 {
-                    add_finding(
-                        Head {
-                            id: r.id,
-                            category: r.category,
-                            paranoia: r.paranoia,
-                            severity: r.severity,
-                            msg: std::borrow::Cow::Owned(r.msg.clone()),
-                        },
-                        &target.location,
-                        &mut report,
-                    );
+                    add_finding(crs_head(r), &target.location, &mut report);
+                }
+            }
+        }
+        for set in &self.crs.sets {
+            for target in &taken.targets {
+                if set.kinds & target.kind as u16 == 0 || target.value.is_empty() {
+                    continue;
+                }
+                for r in set
+                    .matching(&target.value)
+                    .into_iter()
+                    .filter_map(|i| self.crs.rules.get(i))
+                {
+                    if live(r) && r.reads(target) {
+                        add_finding(crs_head(r), &target.location, &mut report);
+                    }
                 }
             }
         }

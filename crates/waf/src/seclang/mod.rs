@@ -503,6 +503,96 @@ pub struct Loaded {
     pub rules: Vec<CrsRule>,
     /// The removals by body processor.
     pub removals: Vec<Removal>,
+    /// The single-link `@rx` rules, one `RegexSet` per transformation chain: each value is
+    /// transformed once per chain and matched against all of them in one pass.
+    pub sets: Vec<RuleSet>,
+    /// The rules not in a set (chains, other operators), run one by one.
+    pub singles: Vec<usize>,
+}
+
+/// Rules sharing a transformation chain, matched as one `RegexSet`.
+#[derive(Debug)]
+pub struct RuleSet {
+    transforms: Vec<Transform>,
+    set: regex::RegexSet,
+    /// The rule (index into [`Loaded::rules`]) of each pattern.
+    pub members: Vec<usize>,
+    /// The kinds of place any member reads.
+    pub kinds: Kinds,
+}
+
+impl RuleSet {
+    /// The members (indices) whose expression matches `value` transformed by the chain.
+    pub fn matching(&self, value: &str) -> Vec<usize> {
+        let mut cur = std::borrow::Cow::Borrowed(value);
+        for t in &self.transforms {
+            cur = std::borrow::Cow::Owned(apply(*t, &cur));
+        }
+        self.set
+            .matches(&cur)
+            .iter()
+            .filter_map(|i| self.members.get(i).copied())
+            .collect()
+    }
+}
+
+impl CrsRule {
+    /// Whether the rule's variables point at `target` (its first link's, exclusions applied).
+    pub fn reads(&self, target: &Target) -> bool {
+        self.links.first().is_some_and(|l| l.covers(target))
+    }
+
+    /// The expression and transformations of a rule that can join a set.
+    fn set_member(&self) -> Option<(&[Transform], &str)> {
+        match self.links.as_slice() {
+            [l] if !l.negated && !l.matched_vars => match &l.op {
+                Op::Rx(rx) => Some((&l.transforms, rx.as_str())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Groups the rules that can share a `RegexSet` by transformation chain.
+fn group(rules: &[CrsRule]) -> (Vec<RuleSet>, Vec<usize>) {
+    let mut chains: Vec<(Vec<Transform>, Vec<usize>)> = Vec::new();
+    let mut singles = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        match r.set_member() {
+            Some((t, _)) => match chains.iter_mut().find(|(c, _)| c.as_slice() == t) {
+                Some((_, m)) => m.push(i),
+                None => chains.push((t.to_vec(), vec![i])),
+            },
+            None => singles.push(i),
+        }
+    }
+    let mut sets = Vec::new();
+    for (transforms, members) in chains {
+        let patterns: Vec<&str> = members
+            .iter()
+            .filter_map(|&i| rules.get(i).and_then(CrsRule::set_member).map(|(_, p)| p))
+            .collect();
+        match regex::RegexSetBuilder::new(&patterns)
+            .size_limit(1 << 28)
+            .dfa_size_limit(1 << 24)
+            .build()
+        {
+            Ok(set) => sets.push(RuleSet {
+                transforms,
+                set,
+                kinds: members
+                    .iter()
+                    .filter_map(|&i| rules.get(i))
+                    .fold(0, |k, r| k | r.kinds),
+                members,
+            }),
+            // Too large as one set: those rules run one by one.
+            Err(_) => singles.extend(members),
+        }
+    }
+    singles.sort_unstable();
+    (sets, singles)
 }
 
 /// The body processor ModSecurity would pick for a `Content-Type`.
@@ -643,7 +733,16 @@ pub fn load(dir: &Path) -> Result<(Loaded, LoadStats), String> {
             }
         }
     }
-    Ok((Loaded { rules, removals }, stats))
+    let (sets, singles) = group(&rules);
+    Ok((
+        Loaded {
+            rules,
+            removals,
+            sets,
+            singles,
+        },
+        stats,
+    ))
 }
 
 #[cfg(test)]
