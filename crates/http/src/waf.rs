@@ -145,6 +145,22 @@ impl Waf {
         })
     }
 
+    /// Compiles the rules of every paranoia level these settings inspect at (the API's
+    /// and each route's), so no request waits for it.
+    pub fn prepare<'a>(
+        &self,
+        routes: impl IntoIterator<Item = Option<&'a RouteWafConfig>>,
+    ) -> Result<(), String> {
+        for route in std::iter::once(None).chain(routes) {
+            let eff = self.effective(route);
+            if eff.mode != WafMode::Off {
+                self.engine
+                    .prepare(eff.paranoia.max(eff.detection_paranoia))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The settings on a route (`None`: Portcullis's own API).
     pub fn effective(&self, route: Option<&RouteWafConfig>) -> WafEffective {
         self.cfg.effective(route)

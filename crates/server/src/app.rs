@@ -376,6 +376,10 @@ impl App {
                 .map(|r| r.threshold);
         }
         let waf = portcullis_http::waf::Waf::new(&config.waf)
+            .and_then(|waf| {
+                waf.prepare(config.routes.iter().map(|r| r.waf.as_ref()))?;
+                Ok(waf)
+            })
             .map_err(|e| std::io::Error::other(format!("waf: {e}")))?;
         let edge = Edge::new(
             services.clone(),

@@ -1,7 +1,8 @@
 //! CPU per request of the inspection engine alone, on ordinary requests (a GET with a query
 //! and a POST with a JSON body, the shapes of scripts/waf-bench.sh) and on an attack.
 //! `cargo run --release -p portcullis-waf --example engine-bench [ITERATIONS] [CRS_RULES_DIR]`
-//! (with a CRS rules directory, the same requests with CRS's rules loaded as well).
+//! (with a CRS rules directory, the same requests with CRS's rules loaded as well; `-` for
+//! none). `PORTCULLIS_BENCH_CASE=get|post|attack` times one request only (for `perf`).
 #![allow(clippy::expect_used)]
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let mut engines = vec![("built-in", Engine::new().expect("the rules compile"))];
-    if let Some(dir) = std::env::args().nth(2) {
+    if let Some(dir) = std::env::args().nth(2).filter(|d| d != "-") {
         let (e, stats) = Engine::with_crs(std::path::Path::new(&dir)).expect("CRS rules load");
         println!(
             "crs_dir: {} rules loaded, {} skipped",
@@ -39,8 +40,12 @@ fn main() {
             None,
         ),
     ];
+    let only = std::env::var("PORTCULLIS_BENCH_CASE").ok();
     for (label, engine) in &engines {
-        for (method, uri, ct, body) in cases {
+        for (case, (method, uri, ct, body)) in ["get", "post", "attack"].into_iter().zip(cases) {
+            if only.as_deref().is_some_and(|o| o != case) {
+                continue;
+            }
             let headers: Vec<(&str, &[u8])> = vec![
                 ("host", b"127.0.0.1:8080"),
                 ("user-agent", ua),

@@ -242,7 +242,16 @@ pub fn js_escapes(s: &str) -> Cow<'_, str> {
 
 /// Everything undone: URL decoding until nothing changes (at most [`URL_PASSES`] times),
 /// HTML entities, JavaScript escapes, NUL bytes removed, and NFKC.
-pub fn full(s: &str) -> String {
+pub fn full(s: &str) -> Cow<'_, str> {
+    // Nothing to undo (the common case): no escape of any kind, no NUL, ASCII.
+    if s.is_ascii() && !s.bytes().any(|b| matches!(b, b'%' | b'&' | b'\\' | 0)) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(full_always(s))
+}
+
+/// [`full`] without its shortcut for values it leaves as they are.
+fn full_always(s: &str) -> String {
     let mut cur: String = s.to_owned();
     for _ in 0..URL_PASSES {
         match url_decode(&cur, false) {
@@ -268,7 +277,21 @@ pub fn full(s: &str) -> String {
 }
 
 /// Lower case, whitespace runs (including vertical tabs and form feeds) as one space.
-pub fn lower_compact(s: &str) -> String {
+pub fn lower_compact(s: &str) -> Cow<'_, str> {
+    // Already lower case with single spaces: nothing to do.
+    if s.is_ascii()
+        && !s.contains("  ")
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || b != b' ' && (b.is_ascii_whitespace() || b == 0x0b))
+    {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(lower_compact_always(s))
+}
+
+/// [`lower_compact`] without its shortcut for values it leaves as they are.
+fn lower_compact_always(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     if s.is_ascii() {
@@ -299,11 +322,19 @@ pub fn lower_compact(s: &str) -> String {
     out
 }
 
-/// SQL's view: comments (`/* */`, `/*! */` bodies kept, `-- ` and `#` to the end of the
-/// line) become a space, so `UN/**/ION SEL/**/ECT` reads `un ion sel ect`... and, because
-/// attackers split keywords with empty comments, `/**/` between word characters is
-/// removed outright. Input is already lower-case.
-pub fn sql_fold(s: &str) -> String {
+/// SQL's view: comments (`/* */`; the bodies of `/*! */` kept) become a space, so
+/// `UN/**/ION SEL/**/ECT` reads `un ion sel ect`... and, because attackers split keywords
+/// with empty comments, `/**/` between word characters is removed outright. Input is
+/// already lower-case.
+pub fn sql_fold(s: &str) -> Cow<'_, str> {
+    if !s.contains("/*") && !s.contains("*/") {
+        return lower_compact(s);
+    }
+    Cow::Owned(sql_fold_always(s))
+}
+
+/// [`sql_fold`] without its shortcut for values it leaves as they are.
+fn sql_fold_always(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -342,13 +373,32 @@ pub fn sql_fold(s: &str) -> String {
         out.push(c);
         i += c.len_utf8();
     }
-    lower_compact(&out)
+    lower_compact(&out).into_owned()
 }
 
 /// The shell's view of a command line (CRS's `t:cmdLine`): backslashes, quotes and carets
 /// removed, `,` as a space, whitespace runs as one space, no space before `/` or `(`, lower
 /// case. Unlike CRS's `t:cmdLine`, `;` stays: rules look for it as a command separator. `$IFS`, `${IFS}` and `$@` (empty words to the shell) are removed too.
-pub fn cmd_line(s: &str) -> String {
+pub fn cmd_line(s: &str) -> Cow<'_, str> {
+    // Nothing the shell's view changes: ASCII, lower case, single spaces, none of the
+    // characters removed or replaced, no space before `/` or `(`.
+    if s.is_ascii()
+        && !s.contains("  ")
+        && !s.contains(" /")
+        && !s.contains(" (")
+        && !s.bytes().any(|b| {
+            b.is_ascii_uppercase()
+                || matches!(b, b'$' | b'\\' | b'"' | b'\'' | b'^' | b',')
+                || b != b' ' && (b.is_ascii_whitespace() || b == 0x0b)
+        })
+    {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(cmd_line_always(s))
+}
+
+/// [`cmd_line`] without its shortcut for values it leaves as they are.
+fn cmd_line_always(s: &str) -> String {
     let s: std::borrow::Cow<'_, str> = if s.contains('$') {
         s.replace("${ifs}", " ")
             .replace("${IFS}", " ")
@@ -384,7 +434,20 @@ fn push_space(out: &mut String) {
 }
 
 /// Path separators as `/`, runs of `/` as one, `./` removed: the form file rules match.
-pub fn path_fold(s: &str) -> String {
+pub fn path_fold(s: &str) -> Cow<'_, str> {
+    if s.is_ascii()
+        && !s.contains('\\')
+        && !s.contains("//")
+        && !s.contains("/./")
+        && !s.bytes().any(|b| b.is_ascii_uppercase())
+    {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(path_fold_always(s))
+}
+
+/// [`path_fold`] without its shortcut for values it leaves as they are.
+fn path_fold_always(s: &str) -> String {
     let s = s.replace('\\', "/");
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -399,6 +462,56 @@ pub fn path_fold(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shortcuts change nothing: on every string of up to 6 characters drawn from the
+    /// characters each function treats specially (and on longer random ones), each function
+    /// answers what its full computation answers.
+    #[test]
+    fn shortcuts_answer_as_the_full_computation() {
+        const ALPHABET: &[&str] = &[
+            "a", "Z", " ", "  ", "\t", "\u{b}", "\u{c}", "%", "%41", "&", "&lt;", "\\", "\\x41",
+            "\0", "/", "//", "/./", ".", "*", "/*", "*/", "$", "${IFS}", "\"", "'", "^", ",", "(",
+            "é", "Ｓ", "\u{a0}", "-", "#",
+        ];
+        let check = |v: &str| {
+            assert_eq!(full(v), full_always(v), "full({v:?})");
+            assert_eq!(
+                lower_compact(v),
+                lower_compact_always(v),
+                "lower_compact({v:?})"
+            );
+            assert_eq!(sql_fold(v), sql_fold_always(v), "sql_fold({v:?})");
+            assert_eq!(cmd_line(v), cmd_line_always(v), "cmd_line({v:?})");
+            assert_eq!(path_fold(v), path_fold_always(v), "path_fold({v:?})");
+        };
+        let n = ALPHABET.len();
+        // Every string of up to 3 pieces, then 200,000 random ones of up to 6.
+        let mut v = String::new();
+        for a in 0..=n {
+            for b in 0..=n {
+                for c in 0..=n {
+                    v.clear();
+                    for i in [a, b, c] {
+                        v.push_str(ALPHABET.get(i).copied().unwrap_or_default());
+                    }
+                    check(&v);
+                }
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            v.clear();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = x % 7;
+            for k in 0..len {
+                let i = usize::try_from((x >> (8 + 6 * k)) % n as u64).unwrap_or(0);
+                v.push_str(ALPHABET.get(i).copied().unwrap_or_default());
+            }
+            check(&v);
+        }
+    }
 
     #[test]
     fn url_decoding_is_repeated_and_knows_iis_unicode() {

@@ -164,9 +164,9 @@ struct Compiled {
 #[derive(Debug)]
 pub struct Engine {
     rules: Vec<Compiled>,
-    /// The expression rules of each form as one set, matched in one pass over a value:
-    /// the form, the set, the rule index of each pattern, and the kinds any of them read.
-    sets: Vec<(rules::Form, regex::RegexSet, Vec<usize>, request::Kinds)>,
+    /// For each paranoia level (index 0 is level 1), the expression rules up to it, one set
+    /// per form, built when a request first asks for that level.
+    levels: [std::sync::OnceLock<Result<Vec<FormSet>, String>>; 4],
     /// The rules that are not expressions (libinjection, character counts).
     others: Vec<usize>,
     /// The kinds any rule reads (places of other kinds are not taken apart at all).
@@ -175,10 +175,23 @@ pub struct Engine {
     crs: seclang::Loaded,
 }
 
-/// The decoded forms of one value, computed when a rule first asks.
+/// The expression rules of one form as one set, matched in one pass over a value.
+#[derive(Debug)]
+struct FormSet {
+    form: rules::Form,
+    set: regex::RegexSet,
+    /// The rule index of each pattern.
+    index: Vec<usize>,
+    /// The kinds any of them read.
+    kinds: request::Kinds,
+}
+
+/// The decoded forms of one value, computed when a rule first asks. A form that changes
+/// nothing of the one it is made from is not copied: it reads that one.
 struct Forms<'a> {
     raw: &'a str,
-    cache: [Option<String>; 7],
+    /// Per form: not computed yet (`None`), the same as its base (`Some(None)`), or its own.
+    cache: [Option<Option<String>>; 7],
 }
 
 impl<'a> Forms<'a> {
@@ -189,30 +202,59 @@ impl<'a> Forms<'a> {
         }
     }
 
-    fn get(&mut self, form: rules::Form) -> &str {
+    /// The form each form is made from.
+    fn base(form: rules::Form) -> rules::Form {
         use rules::Form;
-        if form == Form::Raw {
+        match form {
+            Form::Raw | Form::Decoded => Form::Raw,
+            Form::Lower | Form::Cmd | Form::Path => Form::Decoded,
+            Form::Sql | Form::Compact => Form::Lower,
+        }
+    }
+
+    fn get(&mut self, form: rules::Form) -> &str {
+        self.fill(form);
+        self.read(form)
+    }
+
+    fn fill(&mut self, form: rules::Form) {
+        use rules::Form;
+        let slot = form as usize;
+        if form == Form::Raw || self.cache.get(slot).is_some_and(Option::is_some) {
+            return;
+        }
+        let base = Self::base(form);
+        self.fill(base);
+        let from = self.read(base);
+        let v = match form {
+            Form::Raw => std::borrow::Cow::Borrowed(from),
+            Form::Decoded => decode::full(from),
+            Form::Lower => decode::lower_compact(from),
+            Form::Sql => decode::sql_fold(from),
+            Form::Cmd => decode::cmd_line(from),
+            Form::Path => decode::path_fold(from),
+            Form::Compact if from.contains(' ') => from.replace(' ', "").into(),
+            Form::Compact => std::borrow::Cow::Borrowed(from),
+        };
+        let v = match v {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(s) => Some(s),
+        };
+        if let Some(c) = self.cache.get_mut(slot) {
+            *c = Some(v);
+        }
+    }
+
+    /// A form already filled.
+    fn read(&self, form: rules::Form) -> &str {
+        if form == rules::Form::Raw {
             return self.raw;
         }
-        let slot = form as usize;
-        if self.cache.get(slot).is_some_and(Option::is_none) {
-            let v = match form {
-                Form::Raw => self.raw.to_owned(),
-                Form::Decoded => decode::full(self.raw),
-                Form::Lower => decode::lower_compact(self.get(Form::Decoded)),
-                Form::Sql => decode::sql_fold(self.get(Form::Lower)),
-                Form::Cmd => decode::cmd_line(self.get(Form::Decoded)),
-                Form::Path => decode::path_fold(self.get(Form::Decoded)),
-                Form::Compact => self.get(Form::Lower).replace(' ', ""),
-            };
-            if let Some(c) = self.cache.get_mut(slot) {
-                *c = Some(v);
-            }
+        match self.cache.get(form as usize) {
+            Some(Some(Some(own))) => own,
+            Some(Some(None)) => self.read(Self::base(form)),
+            _ => "",
         }
-        self.cache
-            .get(slot)
-            .and_then(Option::as_deref)
-            .unwrap_or_default()
     }
 }
 
@@ -232,8 +274,46 @@ impl Engine {
             };
             compiled.push(Compiled { rule: *rule, rx });
         }
-        let mut sets = Vec::new();
         let mut others = Vec::new();
+        for (i, c) in compiled.iter().enumerate() {
+            if !matches!(c.rule.test, rules::Test::Rx(_)) {
+                others.push(i);
+            }
+        }
+        let kinds = compiled.iter().fold(0, |k, c| k | c.rule.kinds);
+        let engine = Self {
+            rules: compiled,
+            levels: Default::default(),
+            others,
+            kinds,
+            crs: seclang::Loaded::default(),
+        };
+        // Level 1, the default, is compiled now; the server prepares the levels its
+        // configuration uses, and each is compiled at most once. (Each rule compiled alone
+        // above, so a pattern that does not compile is an error here, at start.)
+        engine.sets(1)?;
+        Ok(engine)
+    }
+
+    /// Compiles the rules of paranoia `level` now rather than at the first request that
+    /// asks for it (level 1 is compiled by [`Engine::new`]).
+    pub fn prepare(&self, level: u8) -> Result<(), String> {
+        self.sets(level).map(|_| ())
+    }
+
+    /// The expression rules up to paranoia `level`, one set per form.
+    fn sets(&self, level: u8) -> Result<&[FormSet], String> {
+        let slot = usize::from(level.clamp(1, 4) - 1);
+        let Some(cell) = self.levels.get(slot) else {
+            return Ok(&[]);
+        };
+        cell.get_or_init(|| self.compile_sets(level))
+            .as_deref()
+            .map_err(Clone::clone)
+    }
+
+    fn compile_sets(&self, level: u8) -> Result<Vec<FormSet>, String> {
+        let mut sets = Vec::new();
         let forms = [
             rules::Form::Raw,
             rules::Form::Decoded,
@@ -247,9 +327,10 @@ impl Engine {
             let mut patterns = Vec::new();
             let mut index = Vec::new();
             let mut kinds = 0;
-            for (i, c) in compiled.iter().enumerate() {
+            for (i, c) in self.rules.iter().enumerate() {
                 if let rules::Test::Rx(p) = c.rule.test
                     && c.rule.form == form
+                    && c.rule.paranoia <= level
                 {
                     patterns.push(p);
                     index.push(i);
@@ -264,21 +345,14 @@ impl Engine {
                 .dfa_size_limit(1 << 24)
                 .build()
                 .map_err(|e| format!("the rules of form {form:?}: {e}"))?;
-            sets.push((form, set, index, kinds));
+            sets.push(FormSet {
+                form,
+                set,
+                index,
+                kinds,
+            });
         }
-        for (i, c) in compiled.iter().enumerate() {
-            if !matches!(c.rule.test, rules::Test::Rx(_)) {
-                others.push(i);
-            }
-        }
-        let kinds = compiled.iter().fold(0, |k, c| k | c.rule.kinds);
-        Ok(Self {
-            rules: compiled,
-            sets,
-            others,
-            kinds,
-            crs: seclang::Loaded::default(),
-        })
+        Ok(sets)
     }
 
     /// The built-in rules and OWASP CRS's request detection rules from `dir` (see
@@ -355,6 +429,15 @@ impl Engine {
         };
         let applies =
             |c: &Compiled, kind: u16| c.rule.paranoia <= level && c.rule.kinds & kind != 0;
+        // Compiled at start for level 1 and checked by the tests for every level; a failure
+        // here could only be the regex crate's size limits, and inspection then fails closed.
+        let sets = match self.sets(level) {
+            Ok(sets) => sets,
+            Err(_) => {
+                add_finding(Head::of(&UNINSPECTABLE), "REQUEST", &mut report);
+                &[]
+            }
+        };
         for target in &taken.targets {
             let kind = target.kind as u16;
             if kind & self.kinds == 0 || target.value.is_empty() {
@@ -366,16 +449,18 @@ impl Engine {
                     add_finding(Head::of(&c.rule), &target.location, &mut report);
                 }
             }
-            for (form, set, index, kinds) in &self.sets {
-                if kinds & kind == 0 {
+            for fs in sets {
+                if fs.kinds & kind == 0 {
                     continue;
                 }
-                let v = forms.get(*form);
-                if v.is_empty() {
+                let v = forms.get(fs.form);
+                // Most values match nothing: a plain search stops at the first match and
+                // is cheaper than the overlapping one that says which patterns matched.
+                if v.is_empty() || !fs.set.is_match(v) {
                     continue;
                 }
-                for m in set.matches(v).iter() {
-                    if let Some(c) = index.get(m).and_then(|&i| self.rules.get(i))
+                for m in fs.set.matches(v).iter() {
+                    if let Some(c) = fs.index.get(m).and_then(|&i| self.rules.get(i))
                         && applies(c, kind)
                     {
                         add_finding(Head::of(&c.rule), &target.location, &mut report);
@@ -468,6 +553,19 @@ const OVERFLOW: Rule = Rule {
     msg: "Request exceeds the inspection limits (arguments or nesting)",
 };
 
+/// The rules of the requested paranoia level could not be compiled: blocked, since the
+/// request could not be inspected.
+const UNINSPECTABLE: Rule = Rule {
+    id: 920391,
+    category: "protocol",
+    paranoia: 1,
+    severity: Severity::Critical,
+    kinds: 0,
+    form: rules::Form::Raw,
+    test: rules::Test::SpecialChars(0),
+    msg: "The inspection rules of this paranoia level could not be compiled",
+};
+
 /// A body that does not parse as its content type says.
 const MALFORMED: Rule = Rule {
     id: 920130,
@@ -551,6 +649,9 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n);
         assert!(e.rules().all(|r| (1..=4).contains(&r.paranoia)));
+        for level in 1..=4 {
+            assert!(e.sets(level).is_ok(), "level {level}");
+        }
     }
 
     #[test]

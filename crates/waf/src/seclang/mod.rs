@@ -240,7 +240,7 @@ fn apply(t: Transform, v: &str) -> String {
         UrlDecode => crate::decode::url_decode(v, false).into_owned(),
         Html => crate::decode::html_entities(v).into_owned(),
         Js => crate::decode::js_escapes(v).into_owned(),
-        CmdLine => crate::decode::cmd_line(v),
+        CmdLine => crate::decode::cmd_line(v).into_owned(),
         Compress => v.split_whitespace().collect::<Vec<_>>().join(" "),
         RemoveWs => v.chars().filter(|c| !c.is_whitespace()).collect(),
         RemoveNulls => v.replace('\0', ""),
