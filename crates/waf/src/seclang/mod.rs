@@ -21,15 +21,18 @@
 //! A rule that needs anything else (transaction variables, counts, macros, an expression
 //! Rust's `regex` cannot run) is skipped, and the load says which and why.
 
+mod operator;
 pub mod parse;
+mod transform;
+mod vars;
 
 use std::path::Path;
 
-use aho_corasick::AhoCorasick;
-use regex::Regex;
-
-use crate::request::{Kind, Kinds, Target};
+use crate::request::{Kinds, Target};
 use crate::rules::Severity;
+use operator::{Op, operator};
+use transform::{Transform, apply, transform};
+use vars::{Var, variables};
 
 /// How a CRS directory loaded.
 #[derive(Debug, Default, Clone)]
@@ -40,69 +43,6 @@ pub struct LoadStats {
     pub loaded: usize,
     /// Rules skipped: id and why.
     pub skipped: Vec<(u32, String)>,
-}
-
-/// Which values a variable names.
-#[derive(Debug)]
-enum Key {
-    All,
-    Exact(String),
-    Pattern(Regex),
-}
-
-#[derive(Debug)]
-struct Var {
-    kinds: Kinds,
-    key: Key,
-}
-
-impl Var {
-    fn covers(&self, t: &Target) -> bool {
-        if self.kinds & t.kind as u16 == 0 {
-            return false;
-        }
-        let name = t.location.split_once(':').map_or("", |(_, n)| n);
-        match &self.key {
-            Key::All => true,
-            Key::Exact(k) => name.eq_ignore_ascii_case(k),
-            Key::Pattern(rx) => rx.is_match(name),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transform {
-    Lower,
-    UrlDecode,
-    Html,
-    Js,
-    CmdLine,
-    Compress,
-    RemoveWs,
-    RemoveNulls,
-    ReplaceNulls,
-    ReplaceComments,
-    RemoveCommentChars,
-    NormalizePath,
-    NormalizePathWin,
-    Trim,
-    Base64,
-}
-
-#[derive(Debug)]
-enum Op {
-    Rx(Regex),
-    Pm(AhoCorasick),
-    BeginsWith(String),
-    EndsWith(String),
-    Contains(String),
-    ContainsWord(Regex),
-    StrEq(String),
-    Within(Vec<String>),
-    Sqli,
-    Xss,
-    ByteRange(Vec<(u8, u8)>),
-    UrlEncoding,
 }
 
 #[derive(Debug)]
@@ -148,271 +88,6 @@ fn category(id: u32) -> &'static str {
         943 => "session-fixation",
         944 => "java",
         _ => "other",
-    }
-}
-
-fn variable(name: &str) -> Result<Kinds, String> {
-    use Kind::*;
-    Ok(match name {
-        "ARGS" | "ARGS_GET" | "ARGS_POST" => Args as u16,
-        "ARGS_NAMES" | "ARGS_GET_NAMES" | "ARGS_POST_NAMES" => ArgNames as u16,
-        "REQUEST_COOKIES" => Cookies as u16,
-        "REQUEST_COOKIES_NAMES" => CookieNames as u16,
-        "REQUEST_HEADERS" => UaReferer as u16 | Headers as u16,
-        "REQUEST_HEADERS_NAMES" => HeaderNames as u16,
-        "REQUEST_FILENAME" | "REQUEST_BASENAME" => Path as u16,
-        "REQUEST_URI" | "REQUEST_URI_RAW" | "QUERY_STRING" => RawUri as u16,
-        "REQUEST_BODY" | "XML" => Body as u16,
-        "FILES" | "FILES_NAMES" => FileNames as u16,
-        "REQUEST_METHOD" => Method as u16,
-        other => return Err(format!("variable {other}")),
-    })
-}
-
-/// `ARGS|!ARGS:x|REQUEST_HEADERS:/^X-/`: what a link reads and leaves out.
-fn variables(s: &str) -> Result<(Vec<Var>, Vec<Var>, bool), String> {
-    let (mut vars, mut excluded, mut matched) = (Vec::new(), Vec::new(), false);
-    for part in s.split('|').map(str::trim).filter(|p| !p.is_empty()) {
-        if part.starts_with('&') {
-            return Err(format!("count {part}"));
-        }
-        let (neg, part) = match part.strip_prefix('!') {
-            Some(p) => (true, p),
-            None => (false, part),
-        };
-        let (name, key) = part.split_once(':').unwrap_or((part, ""));
-        if matches!(name, "MATCHED_VAR" | "MATCHED_VARS") {
-            matched = true;
-            continue;
-        }
-        let kinds = variable(name)?;
-        let key = if key.is_empty() || (name == "XML" && key.starts_with("/*")) {
-            Key::All
-        } else if let Some(rx) = key.strip_prefix('/').and_then(|k| k.strip_suffix('/')) {
-            Key::Pattern(
-                regex::RegexBuilder::new(rx)
-                    .case_insensitive(true)
-                    .build()
-                    .map_err(|e| format!("key /{rx}/: {e}"))?,
-            )
-        } else {
-            Key::Exact(key.trim_matches('\'').to_owned())
-        };
-        if neg {
-            excluded.push(Var { kinds, key });
-        } else {
-            vars.push(Var { kinds, key });
-        }
-    }
-    if vars.is_empty() && !matched {
-        return Err("no variable it can read".into());
-    }
-    Ok((vars, excluded, matched))
-}
-
-fn transform(name: &str) -> Result<Option<Transform>, String> {
-    use Transform::*;
-    Ok(Some(match name {
-        "none" | "utf8toUnicode" | "" => return Ok(None),
-        "lowercase" => Lower,
-        "urlDecode" | "urlDecodeUni" => UrlDecode,
-        "htmlEntityDecode" => Html,
-        "jsDecode" | "cssDecode" | "escapeSeqDecode" => Js,
-        "cmdLine" => CmdLine,
-        "compressWhitespace" => Compress,
-        "removeWhitespace" => RemoveWs,
-        "removeNulls" => RemoveNulls,
-        "replaceNulls" => ReplaceNulls,
-        "replaceComments" => ReplaceComments,
-        "removeCommentsChar" | "removeComments" => RemoveCommentChars,
-        "normalizePath" | "normalisePath" => NormalizePath,
-        "normalizePathWin" | "normalisePathWin" => NormalizePathWin,
-        "trim" | "trimLeft" | "trimRight" => Trim,
-        "base64Decode" | "base64decode" => Base64,
-        other => return Err(format!("transformation {other}")),
-    }))
-}
-
-fn apply(t: Transform, v: &str) -> String {
-    use Transform::*;
-    match t {
-        Lower => v.to_lowercase(),
-        UrlDecode => crate::decode::url_decode(v, false).into_owned(),
-        Html => crate::decode::html_entities(v).into_owned(),
-        Js => crate::decode::js_escapes(v).into_owned(),
-        CmdLine => crate::decode::cmd_line(v).into_owned(),
-        Compress => v.split_whitespace().collect::<Vec<_>>().join(" "),
-        RemoveWs => v.chars().filter(|c| !c.is_whitespace()).collect(),
-        RemoveNulls => v.replace('\0', ""),
-        ReplaceNulls => v.replace('\0', " "),
-        ReplaceComments => {
-            let mut out = String::with_capacity(v.len());
-            let mut rest = v;
-            while let Some(i) = rest.find("/*") {
-                out.push_str(rest.get(..i).unwrap_or_default());
-                out.push(' ');
-                rest = match rest.get(i + 2..).and_then(|r| r.find("*/").map(|j| (r, j))) {
-                    Some((r, j)) => r.get(j + 2..).unwrap_or_default(),
-                    None => "",
-                };
-            }
-            out.push_str(rest);
-            out
-        }
-        RemoveCommentChars => v
-            .replace("/*", "")
-            .replace("*/", "")
-            .replace("--", "")
-            .replace('#', ""),
-        NormalizePath => normalize_path(v),
-        NormalizePathWin => normalize_path(&v.replace('\\', "/")),
-        Trim => v.trim().to_owned(),
-        Base64 => {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD
-                .decode(v.trim())
-                .ok()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        }
-    }
-}
-
-/// `a/./b//c/../d` as `a/b/d` (ModSecurity's normalizePath: a leading `..` is kept).
-fn normalize_path(v: &str) -> String {
-    let absolute = v.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in v.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|p| *p != "..") {
-                    parts.pop();
-                } else if !absolute {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut out = if absolute {
-        String::from("/")
-    } else {
-        String::new()
-    };
-    out.push_str(&parts.join("/"));
-    if v.ends_with('/') && !out.ends_with('/') {
-        out.push('/');
-    }
-    out
-}
-
-fn byte_ranges(s: &str) -> Result<Vec<(u8, u8)>, String> {
-    s.split(',')
-        .map(|r| {
-            let r = r.trim();
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            match (a.trim().parse(), b.trim().parse()) {
-                (Ok(a), Ok(b)) => Ok((a, b)),
-                _ => Err(format!("byte range {r}")),
-            }
-        })
-        .collect()
-}
-
-fn phrases_from_files(dir: &Path, names: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for name in names.split_whitespace() {
-        if name.contains('/') || name.contains("..") {
-            return Err(format!("data file {name} outside the rules directory"));
-        }
-        let text = std::fs::read_to_string(dir.join(name))
-            .map_err(|e| format!("data file {name}: {e}"))?;
-        out.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned),
-        );
-    }
-    Ok(out)
-}
-
-fn operator(s: &str, dir: &Path) -> Result<(Op, bool), String> {
-    let s = s.trim();
-    let (negated, s) = match s.strip_prefix('!') {
-        Some(r) => (true, r.trim_start()),
-        None => (false, s),
-    };
-    let (name, arg) = if let Some(r) = s.strip_prefix('@') {
-        r.split_once(char::is_whitespace).unwrap_or((r, ""))
-    } else {
-        ("rx", s)
-    };
-    if arg.contains("%{") {
-        return Err("a macro in the operator".into());
-    }
-    let pm = |list: Vec<String>| -> Result<Op, String> {
-        AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&list)
-            .map(Op::Pm)
-            .map_err(|e| format!("phrases: {e}"))
-    };
-    let op = match name {
-        "rx" => Op::Rx(
-            regex::RegexBuilder::new(arg)
-                .size_limit(1 << 24)
-                .build()
-                .map_err(|e| {
-                    let e = e.to_string();
-                    format!("@rx: {}", e.lines().last().unwrap_or(&e))
-                })?,
-        ),
-        "pm" => pm(arg.split_whitespace().map(str::to_owned).collect())?,
-        "pmFromFile" | "pmf" => pm(phrases_from_files(dir, arg)?)?,
-        "beginsWith" => Op::BeginsWith(arg.to_owned()),
-        "endsWith" => Op::EndsWith(arg.to_owned()),
-        "contains" => Op::Contains(arg.to_owned()),
-        "containsWord" => Op::ContainsWord(
-            Regex::new(&format!(r"\b{}\b", regex::escape(arg))).map_err(|e| e.to_string())?,
-        ),
-        "streq" => Op::StrEq(arg.to_owned()),
-        "within" => Op::Within(arg.split_whitespace().map(str::to_owned).collect()),
-        "detectSQLi" => Op::Sqli,
-        "detectXSS" => Op::Xss,
-        "validateByteRange" => Op::ByteRange(byte_ranges(arg)?),
-        "validateUrlEncoding" => Op::UrlEncoding,
-        other => return Err(format!("operator @{other}")),
-    };
-    Ok((op, negated))
-}
-
-impl Op {
-    fn matches(&self, v: &str) -> bool {
-        match self {
-            Op::Rx(rx) => rx.is_match(v),
-            Op::Pm(ac) => ac.is_match(v),
-            Op::BeginsWith(p) => v.starts_with(p.as_str()),
-            Op::EndsWith(p) => v.ends_with(p.as_str()),
-            Op::Contains(p) => v.contains(p.as_str()),
-            Op::ContainsWord(rx) => rx.is_match(v),
-            Op::StrEq(p) => v == p,
-            Op::Within(list) => !v.is_empty() && list.iter().any(|w| w.contains(v)),
-            Op::Sqli => libinjectionrs::detect_sqli(v.as_bytes()).is_injection(),
-            Op::Xss => libinjectionrs::detect_xss(v.as_bytes()).is_injection(),
-            Op::ByteRange(ranges) => v
-                .bytes()
-                .any(|b| !ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&b))),
-            Op::UrlEncoding => {
-                let b = v.as_bytes();
-                b.iter().enumerate().any(|(i, &c)| {
-                    c == b'%'
-                        && !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-                })
-            }
-        }
     }
 }
 
@@ -747,7 +422,9 @@ pub fn load(dir: &Path) -> Result<(Loaded, LoadStats), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::transform::normalize_path;
     use super::*;
+    use crate::request::Kind;
 
     fn target(kind: Kind, location: &str, value: &str) -> Target {
         Target {
