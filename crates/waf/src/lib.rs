@@ -690,6 +690,46 @@ mod tests {
         }
     }
 
+    /// A body as large as the default inspection limit, of ordinary records, is inspected
+    /// whole and passes; the same body with an attack in its last record is blocked.
+    #[test]
+    fn a_large_ordinary_json_body_is_inspected_whole() {
+        let e = engine();
+        let record = |i: usize, note: &str| {
+            format!(
+                r#"{{"id":{i},"name":"Item {i}","tags":["a","b"],"price":{i}.5,"note":"{note}"}}"#
+            )
+        };
+        let mut records = Vec::new();
+        let mut len = 0;
+        while len < (128 << 10) - 200 {
+            let r = record(records.len(), "gift wrap, please");
+            len += r.len() + 1;
+            records.push(r);
+        }
+        let body = format!("[{}]", records.join(","));
+        let inspect = |body: &str| {
+            e.inspect(
+                &Input {
+                    method: "POST",
+                    uri: "/items",
+                    headers: &[("Content-Type", b"application/json")],
+                    body: Some(body.as_bytes()),
+                    secret_fields: &[],
+                },
+                &Settings::default(),
+                &[],
+                None,
+            )
+        };
+        let r = inspect(&body);
+        assert!(!r.exceeded && r.findings.is_empty(), "{r:?}");
+        records.push(record(records.len(), "1' OR '1'='1"));
+        let r = inspect(&format!("[{}]", records.join(",")));
+        assert!(r.exceeded, "{r:?}");
+        assert!(r.findings.iter().all(|f| f.rule != 920390), "{r:?}");
+    }
+
     #[test]
     fn exclusions_by_rule_place_and_route() {
         let e = engine();
