@@ -542,42 +542,36 @@ impl Engine {
     }
 }
 
+/// A finding the engine makes itself rather than a rule's match: a protocol matter, at
+/// level 1, critical (it blocks on its own).
+const fn engine_finding(id: u32, msg: &'static str) -> Rule {
+    Rule {
+        id,
+        category: "protocol",
+        paranoia: 1,
+        severity: Severity::Critical,
+        kinds: 0,
+        form: rules::Form::Raw,
+        test: rules::Test::SpecialChars(0),
+        msg,
+    }
+}
+
 /// More places than are inspected: blocked, so nothing hides past the limit.
-const OVERFLOW: Rule = Rule {
-    id: 920390,
-    category: "protocol",
-    paranoia: 1,
-    severity: Severity::Critical,
-    kinds: 0,
-    form: rules::Form::Raw,
-    test: rules::Test::SpecialChars(0),
-    msg: "Request exceeds the inspection limits (arguments or nesting)",
-};
+const OVERFLOW: Rule = engine_finding(
+    920390,
+    "Request exceeds the inspection limits (arguments or nesting)",
+);
 
 /// The rules of the requested paranoia level could not be compiled: blocked, since the
 /// request could not be inspected.
-const UNINSPECTABLE: Rule = Rule {
-    id: 920391,
-    category: "protocol",
-    paranoia: 1,
-    severity: Severity::Critical,
-    kinds: 0,
-    form: rules::Form::Raw,
-    test: rules::Test::SpecialChars(0),
-    msg: "The inspection rules of this paranoia level could not be compiled",
-};
+const UNINSPECTABLE: Rule = engine_finding(
+    920391,
+    "The inspection rules of this paranoia level could not be compiled",
+);
 
 /// A body that does not parse as its content type says.
-const MALFORMED: Rule = Rule {
-    id: 920130,
-    category: "protocol",
-    paranoia: 1,
-    severity: Severity::Critical,
-    kinds: 0,
-    form: rules::Form::Raw,
-    test: rules::Test::SpecialChars(0),
-    msg: "Request body does not parse as its content type",
-};
+const MALFORMED: Rule = engine_finding(920130, "Request body does not parse as its content type");
 
 fn matches(c: &Compiled, forms: &mut Forms<'_>) -> bool {
     let v = forms.get(c.rule.form);
