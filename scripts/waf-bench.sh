@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What request inspection and DLP cost per proxied request: one Portcullis (one worker
-# thread) with four routes to the same nginx upstream (a small JSON answer from memory):
-# inspection off, [waf] detect, [waf] block (the request passes: it is ordinary), and [dlp]
-# mask over the response; wrk loads each in turn with a GET with a query and a POST with a
+# thread) with five routes to the same nginx upstream (a small JSON answer from memory):
+# inspection off, [waf] detect, [waf] block (the request passes: it is ordinary), [dlp]
+# mask over the response, and both (block and mask, the issue's comparison); wrk loads each in turn with a GET with a query and a POST with a
 # JSON body. Prints requests/s and Portcullis's CPU per request from /proc/<pid>/stat, and
 # each route's CPU against the route without inspection (ratios in one run; this machine
 # is shared and noisy).
@@ -77,6 +77,13 @@ prefix = "/dlp"
 upstreams = ["http://127.0.0.1:$UP"]
 auth = "none"
 dlp = { mode = "mask" }
+[[routes]]
+name = "both"
+prefix = "/both"
+upstreams = ["http://127.0.0.1:$UP"]
+auth = "none"
+waf = { mode = "block" }
+dlp = { mode = "mask" }
 TOML
 TOKIO_WORKER_THREADS=1 "$BIN" serve --config "$WORK/portcullis.toml" 2>"$WORK/p.log" &
 PID=$!
@@ -101,10 +108,10 @@ run() {
     END {printf "%-14s rps=%s cpu/req=%.1fus%s\n", n, rps, t / hz / reqs * 1e6, bad ? " NON-2XX=" bad : ""}' "$WORK/wrk.out"
 }
 UA="User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-for r in off detect block dlp; do
+for r in off detect block dlp both; do
   run "GET $r" -H "$UA" "http://127.0.0.1:$PC/$r/items?q=union+station+tickets&sort=price&page=2" | tee -a "$WORK/get"
 done
-for r in off detect block dlp; do
+for r in off detect block dlp both; do
   run "POST $r" -s "$WORK/post.lua" "http://127.0.0.1:$PC/$r/items" | tee -a "$WORK/post"
 done
 python3 - "$WORK" <<'PY'
