@@ -95,7 +95,7 @@ pub fn api(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),
-            routes::console::console_session,
+            routes::console_signin::console_session,
         ))
         .layer(axum::middleware::from_fn_with_state(
             edge.clone(),

@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod auth;
 pub mod clients;
 pub mod console;
+pub mod console_signin;
 pub mod dashboard;
 pub mod detection;
 pub mod gdpr;
