@@ -29,15 +29,33 @@ fn key(ip: IpAddr) -> u128 {
     }
 }
 
-fn range(net: &IpNet) -> (u128, u128) {
-    (key(net.network()), key(net.broadcast()))
+/// The IPv4-mapped block `::ffff:0:0/96`, where IPv4 addresses live.
+const MAPPED: (u128, u128) = (0xffff_0000_0000, 0xffff_ffff_ffff);
+
+/// The ranges of `net`. An IPv6 network that holds the whole IPv4-mapped block without being
+/// inside it (`::/0`, the bogon `::/8`) names IPv6 addresses only: it does not take in every
+/// IPv4 address. A network inside the block (`::ffff:10.0.0.0/104`) names those IPv4
+/// addresses, as the mapped form says.
+fn ranges(net: IpNet) -> impl Iterator<Item = (u128, u128)> {
+    let (lo, hi) = (key(net.network()), key(net.broadcast()));
+    let spans_mapped =
+        matches!(net, IpNet::V6(_)) && lo <= MAPPED.0 && MAPPED.1 <= hi && (lo, hi) != MAPPED;
+    let parts = if spans_mapped {
+        [
+            (lo < MAPPED.0).then(|| (lo, MAPPED.0 - 1)),
+            (MAPPED.1 < hi).then(|| (MAPPED.1 + 1, hi)),
+        ]
+    } else {
+        [Some((lo, hi)), None]
+    };
+    parts.into_iter().flatten()
 }
 
 impl IpSet {
     /// The set of `nets`.
     pub fn new(nets: impl IntoIterator<Item = IpNet>) -> Self {
         Self::union([Self {
-            ranges: nets.into_iter().map(|n| range(&n)).collect(),
+            ranges: nets.into_iter().flat_map(ranges).collect(),
         }])
     }
 
@@ -128,6 +146,31 @@ mod tests {
         for no in ["1.0.0.0", "192.0.3.0", "198.51.100.8", "2001:db9::1", "::1"] {
             assert!(!set.contains(ip(no)), "{no}");
         }
+    }
+
+    /// An IPv6 network around the IPv4-mapped block (`::/0`, the bogon `::/8` of deny lists)
+    /// does not ban every IPv4 client; one inside it names IPv4 addresses.
+    #[test]
+    fn ipv6_networks_around_the_mapped_block_leave_ipv4_alone() {
+        for wide in ["::/0", "::/8", "::/64"] {
+            let set = IpSet::parse_netset(wide).unwrap();
+            assert!(!set.contains(ip("127.0.0.1")), "{wide}");
+            assert!(!set.contains(ip("203.0.113.9")), "{wide}");
+            assert!(!set.contains(ip("::ffff:203.0.113.9")), "{wide}");
+            assert!(set.contains(ip("::1")), "{wide}");
+        }
+        let all = IpSet::parse_netset("::/0").unwrap();
+        assert!(all.contains(ip("2001:db8::1")));
+        assert!(all.contains(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
+        let mapped = IpSet::parse_netset("::ffff:10.0.0.0/104").unwrap();
+        assert!(mapped.contains(ip("10.1.2.3")));
+        assert!(mapped.contains(ip("::ffff:10.1.2.3")));
+        assert!(!mapped.contains(ip("11.0.0.1")));
+        let block = IpSet::parse_netset("::ffff:0:0/96").unwrap();
+        assert!(block.contains(ip("192.0.2.1")));
+        let v4_all = IpSet::parse_netset("0.0.0.0/0").unwrap();
+        assert!(v4_all.contains(ip("192.0.2.1")));
+        assert!(!v4_all.contains(ip("2001:db8::1")));
     }
 
     #[test]
