@@ -9,10 +9,11 @@ The fuzzer's own wrong logins from 127.0.0.1 rightly get that address throttled,
 hook signs in from another address: the server trusts 127.0.0.1 as a proxy in this run
 and the hook says `X-Forwarded-For: 192.0.2.10`. The administrator's run may ban that
 address (POST /api/v1/admin/bans with a fuzzed range): then the hook moves on to another.
-A fuzzed range that would take in every address the run signs in or calls from (`::/0`
-holds the IPv4-mapped space, so it bans 127.0.0.1 too) is swapped for a documentation range
-before it is sent, and a sign-in that fails once fails every case after it at once, so a
-run that cannot sign in ends with that error instead of waiting two minutes per case.
+A fuzzed range that would take in the address the fuzzer calls from (127.0.0.1) or every
+address the hook signs in from is swapped for a documentation range before it is sent (a
+run once banned `::/0`, which the server then also applied to IPv4), and a sign-in that
+fails once fails every case after it at once, so a run that cannot sign in ends with that
+error instead of waiting two minutes per case.
 Those wrong logins also put the server under "attack", so a sign-in from a device it does
 not know must solve an ALTCHA proof-of-work: the hook solves it with the reference client
 (the `altcha` package), as a browser widget would, and keeps the device cookie after.
@@ -115,17 +116,21 @@ X_PATTERN = re.compile(r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
 OUR_ADDRESSES = [ipaddress.ip_address("127.0.0.1")] + [ipaddress.ip_address(a) for a in ADDRESSES]
 
 
+MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
 def _bans_us(cidr):
-    """Whether a ban of `cidr` would take in an address this run needs (IPv4 addresses
-    also as IPv4-mapped IPv6, as the server matches them)."""
+    """Whether a ban of `cidr` would take in an address this run needs, as the server
+    matches: an IPv6 network names IPv4 addresses only inside the IPv4-mapped block."""
     try:
         net = ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:
         return False
-    for a in OUR_ADDRESSES:
-        if a in net if net.version == 4 else ipaddress.IPv6Address(f"::ffff:{a}") in net:
-            return True
-    return False
+    if net.version == 6:
+        if not net.subnet_of(MAPPED):
+            return False
+        return any(ipaddress.IPv6Address(f"::ffff:{a}") in net for a in OUR_ADDRESSES)
+    return any(a in net for a in OUR_ADDRESSES)
 
 
 @schemathesis.hook
