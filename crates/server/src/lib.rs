@@ -10,6 +10,7 @@ mod backchannel;
 pub mod ca;
 pub mod cli;
 mod cli_approvals;
+mod cli_args;
 mod cli_clients;
 mod cli_shamir;
 mod cli_users;
