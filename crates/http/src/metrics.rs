@@ -8,6 +8,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+pub use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -23,6 +24,15 @@ fn latency() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
+/// Client connections, as the connection loop keeps them.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionGauges {
+    /// Connections open (HTTP/1.1 and HTTP/2, plain and TLS).
+    pub open: Gauge,
+    /// Idle HTTP/1.1 keep-alive connections parked without their buffers.
+    pub parked: Gauge,
+}
+
 /// Every long-lived metric of one server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -35,6 +45,7 @@ pub struct Metrics {
     refreshes: Family<Labels, Counter>,
     waf: Family<Labels, Counter>,
     dlp: Family<Labels, Counter>,
+    connections: ConnectionGauges,
 }
 
 impl Default for Metrics {
@@ -57,6 +68,17 @@ impl Metrics {
         let refreshes = Family::<Labels, Counter>::default();
         let waf = Family::<Labels, Counter>::default();
         let dlp = Family::<Labels, Counter>::default();
+        let connections = ConnectionGauges::default();
+        registry.register(
+            "portcullis_connections_open",
+            "Client connections open (HTTP/1.1 and HTTP/2).",
+            connections.open.clone(),
+        );
+        registry.register(
+            "portcullis_connections_parked",
+            "Idle HTTP/1.1 keep-alive connections parked: the socket kept, its buffers freed until the client sends again.",
+            connections.parked.clone(),
+        );
         registry.register(
             "portcullis_waf_requests",
             "Requests request inspection blocked or flagged, by the category of each counted rule that matched and the action (blocked, flagged).",
@@ -107,7 +129,13 @@ impl Metrics {
             refreshes,
             waf,
             dlp,
+            connections,
         }
+    }
+
+    /// The connection gauges, for the connection loop.
+    pub fn connections(&self) -> ConnectionGauges {
+        self.connections.clone()
     }
 
     /// Request inspection blocked or flagged a request: once per category of its counted

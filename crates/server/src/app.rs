@@ -12,6 +12,7 @@ use portcullis_core::password::PasswordPolicy;
 use portcullis_core::rand::Rng;
 use portcullis_core::service::{AuditSettings, AuthSettings, Keyring, Services};
 use portcullis_gateway::GatewayState;
+use portcullis_http::metrics::ConnectionGauges;
 use portcullis_http::{Edge, WebSettings};
 use portcullis_web::AppState;
 use secrecy::ExposeSecret;
@@ -648,7 +649,17 @@ impl App {
         let limits = ConnLimits::of(&self.config);
         let tls = tls_of(&self.config);
         let result = match tls {
-            Ok(tls) => serve_connections(listener, self.router.clone(), tls, stop, limits).await,
+            Ok(tls) => {
+                serve_connections(
+                    listener,
+                    self.router.clone(),
+                    tls,
+                    stop,
+                    limits,
+                    self.metrics.connections(),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         // Every request has ended (or the grace period has): its access line goes out now.
@@ -764,7 +775,15 @@ pub async fn serve_sealed(
     let mut limits = ConnLimits::of(config);
     // Switch over quickly: the unseal answer is out before the sealed listener stops.
     limits.grace = Duration::from_secs(2);
-    serve_connections(listener, router, tls_of(config)?, phase_rx, limits).await?;
+    serve_connections(
+        listener,
+        router,
+        tls_of(config)?,
+        phase_rx,
+        limits,
+        ConnectionGauges::default(),
+    )
+    .await?;
     Ok(watcher.await.ok().flatten())
 }
 

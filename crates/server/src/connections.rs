@@ -10,6 +10,10 @@ use axum::Router;
 use portcullis_core::config::Config;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use portcullis_http::metrics::{ConnectionGauges, Gauge};
+
+use crate::parking::{self, IoState, ParkableIo};
 /// Most header lines in one request head: far more than any client sends, so that the
 /// byte limit (`server.max_header_bytes`) is the limit clients meet.
 const MAX_HEADERS: usize = 1_000;
@@ -70,9 +74,10 @@ async fn opens_with_h2_preface(tcp: &TcpStream, wait: Duration) -> Option<bool> 
     .flatten()
 }
 
-/// Streams in progress on one HTTP/2 connection, to close it when it has been idle.
+/// Requests (HTTP/1.1) or streams (HTTP/2) in progress on one connection: an idle HTTP/2
+/// connection is closed, an idle HTTP/1.1 one parked.
 #[derive(Debug, Default)]
-struct Activity {
+pub(crate) struct Activity {
     /// Streams whose handler or response body is still running.
     active: AtomicUsize,
     /// Streams started so far.
@@ -88,6 +93,18 @@ impl Active {
         a.started.fetch_add(1, Ordering::Relaxed);
         a.active.fetch_add(1, Ordering::Relaxed);
         Self(a.clone())
+    }
+}
+
+impl Activity {
+    /// Requests or streams started so far.
+    pub(crate) fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Requests or streams whose handler or response body is still running.
+    pub(crate) fn running(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
     }
 }
 
@@ -137,6 +154,140 @@ async fn idle_for(activity: &Activity, idle: Duration) {
     }
 }
 
+/// What a connection's socket is: plain TCP or TLS over it.
+type Socket =
+    tokio_util::either::Either<TcpStream, Box<tokio_rustls::server::TlsStream<TcpStream>>>;
+
+/// Serves HTTP/1.1 (with upgrades) on one connection, parking it whenever it is idle (see
+/// `parking`); on stop, lets the request in flight finish first.
+async fn serve_http1<S, B>(
+    io: Socket,
+    mut svc: S,
+    activity: &Activity,
+    stop: &mut watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+    limits: ConnLimits,
+    gauges: &ConnectionGauges,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B> + Unpin,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::either::Either;
+
+    let state = Arc::new(IoState::default());
+    let period = parking::park_after(limits.header_timeout);
+    let mut io = ParkableIo::new(io, state.clone());
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        // The documented limit is enforced exactly by the edge guard (431); hyper's
+        // buffer is only a backstop a little above it, and the header count is no
+        // tighter limit of its own.
+        .max_buf_size(limits.max_header_bytes.saturating_add(16_384))
+        .max_headers(MAX_HEADERS);
+    // Set when a connection gave back part of a request head: it does not park again before
+    // that request starts, so hyper's header timeout still bounds a stalled head.
+    let mut hold = false;
+    loop {
+        // Boxed, so that a parked connection holds none of it.
+        let mut conn = Box::new(
+            builder
+                .serve_connection(TokioIo::new(io), svc)
+                .with_upgrades(),
+        );
+        let started = activity.started();
+        let idle_since = tokio::select! {
+            r = &mut *conn => return ended(r, peer),
+            () = stopped(stop) => {
+                std::pin::Pin::new(&mut *conn).graceful_shutdown();
+                return ended((&mut *conn).await, peer);
+            }
+            since = async {
+                while hold && activity.started() == started {
+                    tokio::time::sleep(period).await;
+                }
+                parking::idle(activity, &state, period).await
+            } => since,
+        };
+        // Idle: hyper closes its side of the connection but leaves the socket open.
+        state.set_parking(true);
+        std::pin::Pin::new(&mut *conn).graceful_shutdown();
+        let r = (&mut *conn).await;
+        state.set_parking(false);
+        if r.is_err() {
+            return ended(r, peer);
+        }
+        let Some(parts) = conn.into_parts() else {
+            return;
+        };
+        svc = parts.service;
+        io = parts.io.into_inner();
+        hold = !parts.read_buf.is_empty();
+        if hold {
+            io = io.with_prefix(&parts.read_buf);
+            continue;
+        }
+        drop(parts.read_buf);
+        tracing::trace!(peer = %peer, "idle connection parked");
+        let parked = Counted::new(&gauges.parked);
+        // Parked: the socket alone waits for the next request, until the header timeout
+        // (counted from when the connection went idle) closes it as hyper would have.
+        let readable = async {
+            match &io.inner {
+                Either::Left(tcp) => tcp.readable().await,
+                Either::Right(tls) => tls.get_ref().0.readable().await,
+            }
+        };
+        tokio::select! {
+            r = readable => {
+                if r.is_err() {
+                    return;
+                }
+                tracing::trace!(peer = %peer, "parked connection taken up again");
+                drop(parked);
+            }
+            () = stopped(stop) => return,
+            () = tokio::time::sleep_until(idle_since + limits.header_timeout) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), io.inner.shutdown()).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Counts one on a gauge while it lives.
+struct Counted<'a>(&'a Gauge);
+
+impl<'a> Counted<'a> {
+    fn new(g: &'a Gauge) -> Self {
+        g.inc();
+        Self(g)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Resolves once the server stops.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Logs how a connection ended.
+fn ended(r: Result<(), hyper::Error>, peer: std::net::SocketAddr) {
+    if let Err(e) = r {
+        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+    }
+}
+
 /// Runs one connection until it ends; on stop (or when `$idle` resolves), lets the
 /// requests in flight finish first.
 macro_rules! drive {
@@ -169,6 +320,7 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
     tls: Option<crate::tls::Tls>,
     mut stop: watch::Receiver<bool>,
     limits: ConnLimits,
+    gauges: ConnectionGauges,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tokio_util::either::Either;
@@ -216,8 +368,10 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
         let router = router.clone();
         let open = open_tx.clone();
         let mut stop_conn = stop.clone();
+        let gauges = gauges.clone();
         tokio::spawn(async move {
             let _open = open;
+            let _counted = Counted::new(&gauges.open);
             let mut h2c = false;
             let (io, identity) = match acceptor {
                 None if !limits.http2 => (Either::Left(tcp), None),
@@ -229,12 +383,14 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     None => return,
                 },
                 Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
+                    // Boxed, as the connections below: the task holds only what a
+                    // connection needs while it lives, not room for every protocol's state.
+                    let accept = Box::pin(acceptor.accept(tcp));
+                    match tokio::time::timeout(Duration::from_secs(10), accept).await {
                         Ok(Ok(s)) => {
                             let identity =
                                 crate::tls::peer_identity(s.get_ref().1.peer_certificates());
-                            (Either::Right(s), identity)
+                            (Either::Right(Box::new(s)), identity)
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
@@ -264,24 +420,24 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     }
                     req
                 });
+            // Requests or streams started and running: an idle HTTP/2 connection is
+            // closed (it has no header timeout of its own), an idle HTTP/1.1 one parked.
+            let activity = Arc::new(Activity::default());
+            let counting = activity.clone();
+            let svc = svc.map_future(move |fut| {
+                let active = Active::new(&counting);
+                async move {
+                    let res = fut.await?;
+                    Ok::<_, std::convert::Infallible>(res.map(|inner| {
+                        axum::body::Body::new(Tracked {
+                            inner,
+                            _active: active,
+                        })
+                    }))
+                }
+            });
+            let svc = hyper_util::service::TowerToHyperService::new(svc);
             if h2 {
-                // h2 has no header timeout to close an idle connection: count its streams
-                // and close it (GOAWAY) when none ran for a header timeout.
-                let activity = Arc::new(Activity::default());
-                let counting = activity.clone();
-                let svc = svc.map_future(move |fut| {
-                    let active = Active::new(&counting);
-                    async move {
-                        let res = fut.await?;
-                        Ok::<_, std::convert::Infallible>(res.map(|inner| {
-                            axum::body::Body::new(Tracked {
-                                inner,
-                                _active: active,
-                            })
-                        }))
-                    }
-                });
-                let svc = hyper_util::service::TowerToHyperService::new(svc);
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
                     .timer(TokioTimer::new())
@@ -294,25 +450,26 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     // A peer that stops answering pings is gone: its streams are closed.
                     .keep_alive_interval(Some(Duration::from_secs(30)))
                     .keep_alive_timeout(Duration::from_secs(20));
-                drive!(
-                    builder.serve_connection(TokioIo::new(io), svc),
-                    stop_conn,
-                    peer,
-                    idle_for(&activity, limits.header_timeout)
-                );
+                Box::pin(async {
+                    drive!(
+                        builder.serve_connection(TokioIo::new(io), svc),
+                        stop_conn,
+                        peer,
+                        idle_for(&activity, limits.header_timeout)
+                    );
+                })
+                .await;
             } else {
-                let svc = hyper_util::service::TowerToHyperService::new(svc);
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout)
-                    // The documented limit is enforced exactly by the edge guard (431); hyper's
-                    // buffer is only a backstop a little above it, and the header count is no
-                    // tighter limit of its own.
-                    .max_buf_size(limits.max_header_bytes.saturating_add(16_384))
-                    .max_headers(MAX_HEADERS)
-                    .serve_connection(TokioIo::new(io), svc)
-                    .with_upgrades();
-                drive!(conn, stop_conn, peer, std::future::pending::<()>());
+                Box::pin(serve_http1(
+                    io,
+                    svc,
+                    &activity,
+                    &mut stop_conn,
+                    peer,
+                    limits,
+                    &gauges,
+                ))
+                .await;
             }
         });
     }

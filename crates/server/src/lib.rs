@@ -23,6 +23,7 @@ pub mod keyfile;
 pub mod logging;
 mod mail;
 pub mod masterkey;
+mod parking;
 pub mod pkcs11;
 pub mod reload;
 pub mod sinks;

@@ -93,3 +93,120 @@ async fn slow_and_oversized_clients_are_cut_off() {
     assert_eq!(r.status(), 200);
     srv.stop().await;
 }
+
+/// Sends `req` and reads `n` responses with `Content-Length` bodies; their status lines.
+async fn exchange(s: &mut TcpStream, req: &[u8], n: usize) -> Vec<String> {
+    s.write_all(req).await.unwrap();
+    let mut out = Vec::new();
+    let mut statuses = Vec::new();
+    let mut buf = [0u8; 4096];
+    while statuses.len() < n {
+        // Every whole response in what has arrived (pipelined ones may share a read).
+        loop {
+            let text = String::from_utf8_lossy(&out).into_owned();
+            let Some((head, rest)) = text.split_once("\r\n\r\n") else {
+                break;
+            };
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if rest.len() < len {
+                break;
+            }
+            statuses.push(head.lines().next().unwrap_or_default().to_owned());
+            out.drain(..head.len() + 4 + len);
+        }
+        if statuses.len() >= n {
+            break;
+        }
+        let got = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+        assert!(got > 0, "closed before {n} whole answers: {statuses:?}");
+        out.extend_from_slice(&buf[..got]);
+    }
+    statuses
+}
+
+/// `portcullis_connections_parked` as `/metrics` shows it.
+async fn parked(srv: &TestServer) -> i64 {
+    let text = portcullis_testkit::client()
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("portcullis_connections_parked "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the parked-connections gauge")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_park_and_take_up_again() {
+    // Idle for one to two seconds (a quarter of the header timeout, twice) and a
+    // connection parks.
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.server.header_timeout_seconds = 4;
+    })
+    .await;
+    let addr = srv.base.trim_start_matches("http://").to_owned();
+    const GET: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(exchange(&mut s, GET, 1).await, ["HTTP/1.1 200 OK"]);
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    // The header timeout closes an idle connection only after 4 s without a request, so
+    // this one was parked (counted) and not closed.
+    assert!(parked(&srv).await >= 1, "the idle connection is parked");
+    assert_eq!(exchange(&mut s, GET, 1).await, ["HTTP/1.1 200 OK"]);
+
+    // Pipelined requests after a park: both answered, in order.
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    let mut two = GET.to_vec();
+    two.extend_from_slice(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        exchange(&mut s, &two, 2).await,
+        ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]
+    );
+
+    // Half a request head, a pause long enough to park, then the rest: not a byte lost.
+    s.write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    let status = exchange(
+        &mut s,
+        b"pe: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        1,
+    )
+    .await;
+    assert!(
+        status[0].starts_with("HTTP/1.1 4"),
+        "the login's own refusal: {status:?}"
+    );
+
+    // A head that stalls is still closed by the header timeout, parked or not.
+    s.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (_, took) = read_to_close(&mut s).await;
+    assert!(took < Duration::from_secs(8), "{took:?}");
+
+    // An idle connection parked and never used again is closed at the header timeout.
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(exchange(&mut s, GET, 1).await, ["HTTP/1.1 200 OK"]);
+    let (got, took) = read_to_close(&mut s).await;
+    assert!(
+        got.is_empty() && took > Duration::from_secs(3) && took < Duration::from_secs(7),
+        "{got} {took:?}"
+    );
+    srv.stop().await;
+}

@@ -417,6 +417,8 @@ async fn upgrades_over_tls() {
     let srv = TestServer::start_on(db.clone(), portcullis_testkit::FakeClock::new(), move |c| {
         c.server.tls = Some(tls);
         c.server.public_url = "https://localhost".into();
+        // An idle keep-alive connection parks after one to two seconds.
+        c.server.header_timeout_seconds = 4;
         c.routes = vec![portcullis_core::config::RouteConfig {
             name: "ws".into(),
             prefix: "/ws".into(),
@@ -428,6 +430,25 @@ async fn upgrades_over_tls() {
     })
     .await;
     let mut s = connect_tls(port_of(&srv), &pki.ca).await;
+    // A request first, then long enough idle for the TLS connection to park: the upgrade
+    // is then served by the connection taken up again.
+    s.write_all(b"HEAD /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let head = crate::read_head(&mut s).await.unwrap();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    let mut m = connect_tls(port_of(&srv), &pki.ca).await;
+    m.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut m, &mut text).await;
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("portcullis_connections_parked 1"),
+        "the idle TLS connection is parked: {text}"
+    );
     s.write_all(
         b"GET /ws/chat HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
     )
