@@ -40,6 +40,7 @@ mod console;
 mod crypto;
 mod datadir;
 mod detection;
+mod dlp;
 mod dpop_sessions;
 mod elevation;
 mod federation;
