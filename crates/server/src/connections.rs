@@ -217,7 +217,11 @@ async fn serve_http1<S, B>(
         // Idle: hyper closes its side of the connection but leaves the socket open.
         state.set_parking(true);
         std::pin::Pin::new(&mut *conn).graceful_shutdown();
-        let r = (&mut *conn).await;
+        // An idle connection finishes at once; one that looked idle in the middle of a
+        // request body no client is sending any more is closed rather than waited for.
+        let Ok(r) = tokio::time::timeout(limits.header_timeout, &mut *conn).await else {
+            return;
+        };
         state.set_parking(false);
         if r.is_err() {
             return ended(r, peer);
