@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The gateway against nginx: one upstream (nginx answering 200 from memory), nginx as a plain
-# proxy_pass to it, and Portcullis with JWT authentication and a rate limit on the route,
+# The gateway against nginx: one upstream (an nginx of its own answering 200 from memory),
+# nginx as a plain proxy_pass to it, and Portcullis with JWT authentication and a rate limit on the route,
 # each loaded with wrk with the same settings. Prints requests/s, p50 and p99 for direct,
 # nginx and Portcullis, the Portcullis/nginx ratio, and (at 4 connections) the p99 that
 # Portcullis adds over nginx; then HTTP/2 (h2load, h2c) through both, and the resident memory
@@ -29,12 +29,28 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -f "$WORK/upstream.pid" ] && kill "$(cat "$WORK/upstream.pid")" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 UP=$(free_port); NG=$(free_port); NGL=$(free_port); NG2=$(free_port); PC=$(free_port); PCL=$(free_port)
 
+# The upstream is an nginx of its own (its own worker process), so that both proxies pay
+# the same for reaching it: served from inside the proxy's own worker, nginx's proxied
+# requests never woke another process, and its CPU per request held the upstream's work.
+cat > "$WORK/upstream.conf" <<CONF
+worker_processes 1;
+pid $WORK/upstream.pid;
+error_log $WORK/upstream-error.log;
+worker_rlimit_nofile $NOFILE;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  server { listen 127.0.0.1:$UP; keepalive_requests 100000000; location / { return 200 "ok\n"; } }
+}
+CONF
+nginx -c "$WORK/upstream.conf" -p "$WORK" -e "$WORK/upstream-error.log"
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -44,7 +60,6 @@ events { worker_connections 16384; }
 http {
   access_log off;
   upstream up { server 127.0.0.1:$UP; keepalive 64; }
-  server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
   server {
     listen 127.0.0.1:$NG;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
