@@ -136,15 +136,9 @@ async fn exchange(s: &mut TcpStream, req: &[u8], n: usize) -> Vec<String> {
 
 /// `portcullis_connections_parked` as `/metrics` shows it.
 async fn parked(srv: &TestServer) -> i64 {
-    let text = portcullis_testkit::client()
-        .get(srv.url("/metrics"))
-        .send()
+    crate::waf::metrics_text(srv)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("portcullis_connections_parked "))
         .and_then(|v| v.trim().parse().ok())
         .expect("the parked-connections gauge")
