@@ -27,7 +27,7 @@ fn latency() -> Histogram {
 /// Client connections, as the connection loop keeps them.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionGauges {
-    /// Connections open (HTTP/1.1 and HTTP/2, plain and TLS).
+    /// Connections open (HTTP/1.1 and HTTP/2, plain and TLS; not those upgraded).
     pub open: Gauge,
     /// Idle HTTP/1.1 keep-alive connections parked without their buffers.
     pub parked: Gauge,
@@ -71,7 +71,7 @@ impl Metrics {
         let connections = ConnectionGauges::default();
         registry.register(
             "portcullis_connections_open",
-            "Client connections open (HTTP/1.1 and HTTP/2).",
+            "Client connections open (HTTP/1.1 and HTTP/2; a connection upgraded to a WebSocket is no longer counted).",
             connections.open.clone(),
         );
         registry.register(

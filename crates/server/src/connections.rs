@@ -13,6 +13,8 @@ use tokio::sync::watch;
 
 use portcullis_http::metrics::{ConnectionGauges, Gauge};
 
+use tokio::time::Instant;
+
 use crate::parking::{self, IoState, ParkableIo};
 /// Most header lines in one request head: far more than any client sends, so that the
 /// byte limit (`server.max_header_bytes`) is the limit clients meet.
@@ -190,9 +192,10 @@ async fn serve_http1<S, B>(
         // tighter limit of its own.
         .max_buf_size(limits.max_header_bytes.saturating_add(16_384))
         .max_headers(MAX_HEADERS);
-    // Set when a connection gave back part of a request head: it does not park again before
-    // that request starts, so hyper's header timeout still bounds a stalled head.
-    let mut hold = false;
+    // When a connection that went idle and has started no request since is closed, with
+    // the count of requests started then. Carried across take-ups, so that bytes that
+    // start no request (part of a head, a TLS record without data) never push it back.
+    let mut deadline: Option<(Instant, u64)> = None;
     loop {
         // Boxed, so that a parked connection holds none of it.
         let mut conn = Box::new(
@@ -201,6 +204,7 @@ async fn serve_http1<S, B>(
                 .with_upgrades(),
         );
         let started = activity.started();
+        let read = state.reads();
         let idle_since = tokio::select! {
             r = &mut *conn => return ended(r, peer),
             () = stopped(stop) => {
@@ -208,13 +212,41 @@ async fn serve_http1<S, B>(
                 return ended((&mut *conn).await, peer);
             }
             since = async {
-                while hold && activity.started() == started {
-                    tokio::time::sleep(period).await;
+                loop {
+                    let since = parking::idle(activity, &state, period).await;
+                    // hyper closes a connection at once only between requests or before
+                    // its first byte. One holding part of its first request head would
+                    // serve that request first, answering `Connection: close`: it is
+                    // left to run until the request starts.
+                    if activity.started() == started && state.reads() > read {
+                        while activity.started() == started {
+                            tokio::time::sleep(period).await;
+                        }
+                        continue;
+                    }
+                    return since;
                 }
-                parking::idle(activity, &state, period).await
             } => since,
+            () = async {
+                match deadline {
+                    Some((at, n)) if n == started => {
+                        tokio::time::sleep_until(at).await;
+                        if activity.started() == n {
+                            return;
+                        }
+                    }
+                    _ => {}
+                }
+                std::future::pending::<()>().await;
+            } => return,
         };
         // Idle: hyper closes its side of the connection but leaves the socket open.
+        let now_started = activity.started();
+        let close_at = match deadline {
+            Some((at, n)) if n == now_started => at,
+            _ => idle_since + limits.header_timeout,
+        };
+        deadline = Some((close_at, now_started));
         state.set_parking(true);
         std::pin::Pin::new(&mut *conn).graceful_shutdown();
         // An idle connection finishes at once; one that looked idle in the middle of a
@@ -226,13 +258,18 @@ async fn serve_http1<S, B>(
         if r.is_err() {
             return ended(r, peer);
         }
+        if activity.started() != now_started {
+            // Not idle after all: hyper served a request meanwhile and answered that the
+            // connection closes.
+            return;
+        }
         let Some(parts) = conn.into_parts() else {
             return;
         };
         svc = parts.service;
         io = parts.io.into_inner();
-        hold = !parts.read_buf.is_empty();
-        if hold {
+        if !parts.read_buf.is_empty() {
+            // Part of the next request head: read first by the next connection, at once.
             io = io.with_prefix(&parts.read_buf);
             continue;
         }
@@ -240,7 +277,7 @@ async fn serve_http1<S, B>(
         tracing::trace!(peer = %peer, "idle connection parked");
         let parked = Counted::new(&gauges.parked);
         // Parked: the socket alone waits for the next request, until the header timeout
-        // (counted from when the connection went idle) closes it as hyper would have.
+        // (counted from when the connection first went idle) closes it as hyper would have.
         let readable = async {
             match &io.inner {
                 Either::Left(tcp) => tcp.readable().await,
@@ -256,7 +293,7 @@ async fn serve_http1<S, B>(
                 drop(parked);
             }
             () = stopped(stop) => return,
-            () = tokio::time::sleep_until(idle_since + limits.header_timeout) => {
+            () = tokio::time::sleep_until(close_at) => {
                 let _ = tokio::time::timeout(Duration::from_secs(1), io.inner.shutdown()).await;
                 return;
             }

@@ -140,6 +140,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParkableIo<T> {
 }
 
 impl IoState {
+    /// Reads that returned bytes, so far.
+    pub(crate) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
     /// While set, hyper's shutdown leaves the socket open.
     pub(crate) fn set_parking(&self, on: bool) {
         self.parking.store(on, Ordering::Relaxed);

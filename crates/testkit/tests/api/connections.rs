@@ -204,3 +204,51 @@ async fn idle_keep_alive_connections_park_and_take_up_again() {
     );
     srv.stop().await;
 }
+
+/// Reads one response head (lower case); the body is left unread.
+async fn head_of(s: &mut TcpStream) -> String {
+    tokio::time::timeout(Duration::from_secs(8), crate::read_head(s))
+        .await
+        .expect("a response head within 8 s")
+        .expect("a response head")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parking_never_cuts_a_request_short_nor_stretches_the_header_timeout() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.server.header_timeout_seconds = 4;
+    })
+    .await;
+    let addr = srv.base.trim_start_matches("http://").to_owned();
+
+    // A new connection whose first head pauses for longer than the idle period: the
+    // request is served as any other and the connection stays open for the next one.
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"HEAD /healthz HTTP/1.1\r\nHo").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    s.write_all(b"st: x\r\n\r\n").await.unwrap();
+    let head = head_of(&mut s).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("connection: close"), "kept open: {head}");
+    s.write_all(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let head = head_of(&mut s).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    // Idle (and parked), then part of a head and nothing more: closed at the header timeout
+    // counted from when the connection went idle, not from the partial head.
+    let idle_from = Instant::now();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let (got, _) = read_to_close(&mut s).await;
+    let took = idle_from.elapsed();
+    assert!(got.is_empty(), "{got}");
+    assert!(
+        took > Duration::from_millis(3_500) && took < Duration::from_millis(5_800),
+        "closed {took:?} after going idle (the header timeout is 4 s)"
+    );
+    srv.stop().await;
+}
