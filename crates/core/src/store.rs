@@ -90,6 +90,9 @@ pub trait Store: Send + Sync + 'static {
     /// number, chain hash and commitment, appends them to the log and moves the head, in
     /// one transaction. Returns how many; 0 when the queue was empty.
     async fn sequence_audit(&self, max: u32) -> StoreResult<u64>;
+    /// Woken (one permit) each time a transaction that queued audit events commits, so the
+    /// sequencer need not poll the queue.
+    fn audit_queued(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// The recorded head of the audit chain (last sequence number and hash), after
     /// sequencing every event committed so far.
     async fn audit_head(&self) -> StoreResult<(i64, String)>;

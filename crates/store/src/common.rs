@@ -55,7 +55,12 @@ macro_rules! sql_backend {
         impl Store for $Store {
             async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
                 let tx = self.begin_tx().await.map_err(map_err)?;
-                Ok(Box::new($Tx { tx, keys: self.keys() }))
+                Ok(Box::new($Tx {
+                    tx,
+                    keys: self.keys(),
+                    queued: self.queued.clone(),
+                    audited: false,
+                }))
             }
 
             async fn ping(&self) -> StoreResult<()> {
@@ -154,6 +159,10 @@ macro_rules! sql_backend {
                     }
                 }
                 Ok(out)
+            }
+
+            fn audit_queued(&self) -> std::sync::Arc<tokio::sync::Notify> {
+                self.queued.clone()
             }
 
             async fn sequence_audit(&self, max: u32) -> StoreResult<u64> {
@@ -1080,6 +1089,9 @@ macro_rules! sql_backend {
         pub struct $Tx {
             tx: sqlx::Transaction<'static, $Db>,
             keys: Option<std::sync::Arc<FieldKeys>>,
+            /// Woken on commit when this transaction queued audit events.
+            queued: std::sync::Arc<tokio::sync::Notify>,
+            audited: bool,
         }
 
         impl $Tx {
@@ -2046,6 +2058,7 @@ macro_rules! sql_backend {
                 .execute(&mut *self.tx)
                 .await
                 .map_err(map_err)?;
+                self.audited = true;
                 Ok(())
             }
 
@@ -2062,7 +2075,12 @@ macro_rules! sql_backend {
             }
 
             async fn commit(self: Box<Self>) -> StoreResult<()> {
-                self.tx.commit().await.map_err(map_err)
+                let (queued, audited) = (self.queued, self.audited);
+                self.tx.commit().await.map_err(map_err)?;
+                if audited {
+                    queued.notify_one();
+                }
+                Ok(())
             }
         }
 

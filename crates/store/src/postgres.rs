@@ -23,6 +23,7 @@ const MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 pub struct PgStore {
     pool: PgPool,
     keys: crate::common::KeySlot,
+    queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl PgStore {
@@ -52,6 +53,7 @@ impl PgStore {
         Ok(Self {
             pool,
             keys: crate::common::KeySlot::default(),
+            queued: std::sync::Arc::default(),
         })
     }
 

@@ -23,6 +23,7 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     keys: crate::common::KeySlot,
+    queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl SqliteStore {
@@ -63,6 +64,7 @@ impl SqliteStore {
                 read: write.clone(),
                 write,
                 keys: crate::common::KeySlot::default(),
+                queued: std::sync::Arc::default(),
             });
         }
         let read = SqlitePoolOptions::new()
@@ -76,6 +78,7 @@ impl SqliteStore {
             read,
             write,
             keys: crate::common::KeySlot::default(),
+            queued: std::sync::Arc::default(),
         })
     }
 
