@@ -4,6 +4,9 @@
 //! directory is found (`PORTCULLIS_CRS_DIR`, else `../shared/waf/coreruleset/rules` beside
 //! the checkout).
 //!
+//! Header verdicts are remembered across requests (`memo.rs`): `get` is a client seen
+//! before, `get-new-client` the same GET with a `User-Agent` never seen.
+//!
 //! `cargo bench -p portcullis-waf` (add a filter, `-- get`, to run one; `-- --profile-time 10
 //! get` under `perf record` to profile one).
 #![allow(clippy::expect_used, missing_docs)]
@@ -109,6 +112,29 @@ fn inspection(c: &mut Criterion) {
             group.bench_function(name.as_str(), |b| {
                 b.iter(|| engine.inspect(black_box(&input), &settings, &[], Some("r")))
             });
+            // Header verdicts are remembered across requests (a client sends the same ones
+            // each time); the same GET from a client never seen before: a User-Agent of
+            // its own each time.
+            if name == "get" {
+                let mut n = 0u64;
+                group.bench_function("get-new-client", |b| {
+                    b.iter(|| {
+                        n += 1;
+                        let ua = format!(
+                            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/{n}"
+                        );
+                        let mut headers = headers.clone();
+                        if let Some(h) = headers.get_mut(1) {
+                            *h = ("user-agent", ua.as_bytes());
+                        }
+                        let input = Input {
+                            headers: &headers,
+                            ..input
+                        };
+                        engine.inspect(black_box(&input), &settings, &[], Some("r"))
+                    })
+                });
+            }
         }
         group.finish();
     }

@@ -14,6 +14,7 @@
 
 pub mod decode;
 pub mod dlp;
+mod memo;
 pub mod multipart;
 pub mod request;
 pub mod rules;
@@ -170,6 +171,8 @@ pub struct Engine {
     kinds: request::Kinds,
     /// OWASP CRS rules loaded from `crs_dir`, run as well.
     crs: seclang::Loaded,
+    /// What the built-in rules found in headers, across requests.
+    memo: memo::Memo,
 }
 
 /// The expression rules of one form as one set, matched in one pass over a value.
@@ -274,6 +277,7 @@ impl Engine {
             others,
             kinds,
             crs: seclang::Loaded::default(),
+            memo: memo::Memo::default(),
         };
         // Level 1, the default, is compiled now; the server prepares the levels its
         // configuration uses, and each is compiled at most once. (Each rule compiled alone
@@ -432,22 +436,36 @@ impl Engine {
             |c: &Compiled, kind: u16| c.rule.paranoia <= level && c.rule.kinds & kind != 0;
         // Compiled at start for level 1 and checked by the tests for every level; a failure
         // here could only be the regex crate's size limits, and inspection then fails closed.
-        let sets = match self.sets(level) {
-            Ok(sets) => sets,
+        let (sets, remember) = match self.sets(level) {
+            Ok(sets) => (sets, true),
             Err(_) => {
                 add_finding(Head::of(&UNINSPECTABLE), "REQUEST", &mut report);
-                &[]
+                (&[][..], false)
             }
         };
+        // The built-in rules' matches of one place, in the order they match (rule indexes).
+        let mut hits: Vec<u32> = Vec::new();
         for target in &taken.targets {
             let kind = target.kind as u16;
             if kind & self.kinds == 0 || target.value.is_empty() {
                 continue;
             }
-            let mut forms = Forms::new(&target.value);
-            for c in self.others.iter().filter_map(|&i| self.rules.get(i)) {
-                if applies(c, kind) && matches(c, &mut forms) {
+            // A header seen before: its matches as they were (see `memo`).
+            let key = remember.then(|| self.memo.key(level, target)).flatten();
+            if let Some(known) = key.and_then(|k| self.memo.get(k)) {
+                for c in known.iter().filter_map(|&i| self.rules.get(i as usize)) {
                     add_finding(Head::of(&c.rule), &target.location, &mut report);
+                }
+                continue;
+            }
+            hits.clear();
+            let mut forms = Forms::new(&target.value);
+            for &i in &self.others {
+                if let Some(c) = self.rules.get(i)
+                    && applies(c, kind)
+                    && matches(c, &mut forms)
+                {
+                    hits.push(i as u32);
                 }
             }
             for fs in sets {
@@ -461,12 +479,18 @@ impl Engine {
                     continue;
                 }
                 for m in fs.set.matches(v).iter() {
-                    if let Some(c) = fs.index.get(m).and_then(|&i| self.rules.get(i))
-                        && applies(c, kind)
+                    if let Some(&i) = fs.index.get(m)
+                        && self.rules.get(i).is_some_and(|c| applies(c, kind))
                     {
-                        add_finding(Head::of(&c.rule), &target.location, &mut report);
+                        hits.push(i as u32);
                     }
                 }
+            }
+            for c in hits.iter().filter_map(|&i| self.rules.get(i as usize)) {
+                add_finding(Head::of(&c.rule), &target.location, &mut report);
+            }
+            if let Some(key) = key {
+                self.memo.put(key, &hits);
             }
         }
         // OWASP CRS rules from crs_dir, each where its variables point; those its body
@@ -648,6 +672,65 @@ mod tests {
         for level in 1..=4 {
             assert!(e.sets(level).is_ok(), "level {level}");
         }
+    }
+
+    /// A header's verdict comes from the memo the second time, and is the same: the same
+    /// findings, the same score, the same exclusions applied; another header with the same
+    /// value is inspected on its own.
+    #[test]
+    fn remembered_headers_give_the_same_verdict() {
+        let e = engine();
+        let ua: &[u8] = b"Mozilla/5.0 <script>alert(1)</script>";
+        let inspect = |headers: &[(&str, &[u8])], exclusions: &[Exclusion]| {
+            e.inspect(
+                &Input {
+                    method: "GET",
+                    uri: "/a?q=1",
+                    headers,
+                    body: None,
+                    secret_fields: &[],
+                },
+                &Settings::default(),
+                exclusions,
+                Some("r"),
+            )
+        };
+        let summary = |r: &Report| {
+            let mut f: Vec<(u32, Vec<String>)> = r
+                .findings
+                .iter()
+                .map(|f| (f.rule, f.locations.clone()))
+                .collect();
+            f.sort();
+            (f, r.score, r.exceeded)
+        };
+        let first = inspect(&[("User-Agent", ua), ("Accept", b"*/*")], &[]);
+        assert!(first.exceeded, "{first:?}");
+        assert!(e.memo.len() >= 2, "the headers are remembered");
+        let again = inspect(&[("User-Agent", ua), ("Accept", b"*/*")], &[]);
+        assert_eq!(summary(&again), summary(&first));
+        // Exclusions apply to remembered findings as to fresh ones.
+        let all_ua = Exclusion {
+            rule: "9*".into(),
+            target: Some("REQUEST_HEADERS:User-Agent".into()),
+            route: None,
+        };
+        let excluded = inspect(&[("User-Agent", ua), ("Accept", b"*/*")], &[all_ua]);
+        assert!(
+            excluded.findings.iter().all(|f| f
+                .locations
+                .iter()
+                .all(|l| l != "REQUEST_HEADERS:User-Agent")),
+            "{excluded:?}"
+        );
+        // The same value in another header: its own place, its own findings.
+        let referer = inspect(&[("Referer", ua)], &[]);
+        assert!(referer.exceeded);
+        assert!(referer.findings.iter().all(|f| {
+            f.locations
+                .iter()
+                .all(|l| l != "REQUEST_HEADERS:User-Agent")
+        }));
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! What the built-in rules found in a header, remembered across requests. Clients send the
+//! same `User-Agent`, `Accept` and `Host` on every request, and inspecting the headers was
+//! more than half of an ordinary GET's inspection (`cargo bench -p portcullis-waf`).
+//!
+//! - **Keyed by a hash, not by the value.** An entry is found by a 128-bit keyed hash of the
+//!   paranoia level, the kind, the place and the value: two SipHash instances with random
+//!   keys (std's `RandomState`), so no value is kept (a header can carry a credential) and a
+//!   request cannot aim a collision at an entry whose verdict it wants.
+//! - **What is kept:** the indexes of the built-in rules that matched, in the order they
+//!   matched, replayed through the same exclusions and scoring as a fresh inspection.
+//!   OWASP CRS rules from `crs_dir` are not remembered (a chained rule can read other
+//!   places of the request).
+//! - **Bounded:** [`MAX_ENTRIES`] entries of values up to [`MAX_VALUE`] bytes; a full memo
+//!   is emptied, so a flood of distinct values costs a hash per header and no memory.
+//!   The memo belongs to its engine, so a reloaded engine starts with none.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::Mutex;
+
+use crate::request::{Kind, Target};
+
+/// Entries at most.
+pub(crate) const MAX_ENTRIES: usize = 8192;
+/// The longest value remembered, in bytes.
+pub(crate) const MAX_VALUE: usize = 1024;
+
+/// The memo of one engine.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    keys: (RandomState, RandomState),
+    entries: Mutex<Entries>,
+}
+
+/// First hash -> (second hash, the matching rules' indexes).
+type Entries = HashMap<u64, (u64, Box<[u32]>)>;
+
+/// Where a target's verdict is filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key(u64, u64);
+
+impl Memo {
+    /// The key of `target` at paranoia `level`, if its verdicts are remembered: header
+    /// names and values (not cookies, arguments or bodies), up to [`MAX_VALUE`] bytes.
+    pub(crate) fn key(&self, level: u8, target: &Target) -> Option<Key> {
+        if !matches!(
+            target.kind,
+            Kind::Headers | Kind::UaReferer | Kind::HeaderNames | Kind::Method
+        ) || target.value.len() > MAX_VALUE
+        {
+            return None;
+        }
+        let hash = |keys: &RandomState| {
+            let mut h = keys.build_hasher();
+            level.hash(&mut h);
+            (target.kind as u16).hash(&mut h);
+            target.location.hash(&mut h);
+            target.value.hash(&mut h);
+            h.finish()
+        };
+        Some(Key(hash(&self.keys.0), hash(&self.keys.1)))
+    }
+
+    /// The rules that matched the value filed under `key`, if known.
+    pub(crate) fn get(&self, key: Key) -> Option<Box<[u32]>> {
+        let entries = self.entries.lock().ok()?;
+        match entries.get(&key.0) {
+            Some((check, hits)) if *check == key.1 => Some(hits.clone()),
+            _ => None,
+        }
+    }
+
+    /// Files the rules that matched under `key`.
+    pub(crate) fn put(&self, key: Key, hits: &[u32]) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key.0) {
+            entries.clear();
+        }
+        entries.insert(key.0, (key.1, hits.into()));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(kind: Kind, location: &str, value: &str) -> Target {
+        Target {
+            kind,
+            location: location.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn headers_are_remembered_by_level_place_and_value() {
+        let memo = Memo::default();
+        let ua = target(Kind::UaReferer, "REQUEST_HEADERS:User-Agent", "curl/8");
+        let Some(key) = memo.key(1, &ua) else {
+            panic!("a header is remembered");
+        };
+        assert_eq!(memo.get(key), None);
+        memo.put(key, &[3, 1]);
+        assert_eq!(memo.get(key).as_deref(), Some(&[3, 1][..]));
+        // Another level, place, kind or value is another entry.
+        for other in [
+            memo.key(2, &ua),
+            memo.key(
+                1,
+                &target(Kind::UaReferer, "REQUEST_HEADERS:Referer", "curl/8"),
+            ),
+            memo.key(
+                1,
+                &target(Kind::Headers, "REQUEST_HEADERS:User-Agent", "curl/8"),
+            ),
+            memo.key(
+                1,
+                &target(Kind::UaReferer, "REQUEST_HEADERS:User-Agent", "curl/9"),
+            ),
+        ] {
+            let Some(other) = other else {
+                panic!("a header is remembered");
+            };
+            assert_ne!(other, key);
+            assert_eq!(memo.get(other), None);
+        }
+        // Arguments, cookies and long values are not.
+        assert_eq!(memo.key(1, &target(Kind::Args, "ARGS:q", "x")), None);
+        assert_eq!(
+            memo.key(1, &target(Kind::Cookies, "REQUEST_COOKIES:s", "x")),
+            None
+        );
+        let long = "a".repeat(MAX_VALUE + 1);
+        assert_eq!(
+            memo.key(1, &target(Kind::Headers, "REQUEST_HEADERS:X", &long)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_full_memo_is_emptied_rather_than_grown() {
+        let memo = Memo::default();
+        for i in 0..=MAX_ENTRIES {
+            let t = target(Kind::Headers, "REQUEST_HEADERS:X-Id", &i.to_string());
+            if let Some(key) = memo.key(1, &t) {
+                memo.put(key, &[]);
+            }
+        }
+        assert_eq!(memo.len(), 1);
+    }
+
+    #[test]
+    fn two_engines_never_share_keys() {
+        let t = target(Kind::Headers, "REQUEST_HEADERS:Accept", "*/*");
+        assert_ne!(Memo::default().key(1, &t), Memo::default().key(1, &t));
+    }
+}
