@@ -165,7 +165,7 @@ pub fn take_apart(input: &Input<'_>) -> Taken {
             } else {
                 Kind::Headers
             };
-        t.push(kind, format!("REQUEST_HEADERS:{name}"), value.into_owned());
+        t.push(kind, place("REQUEST_HEADERS:", name), value.into_owned());
     }
     if let Some(body) = input.body.filter(|b| !b.is_empty()) {
         self::body(&mut t, content_type, body, input.secret_fields);
@@ -190,9 +190,9 @@ fn form(t: &mut Taken, s: &str, secret_fields: &[&str]) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = decode::url_decode(name, true).into_owned();
         let value = decode::url_decode(value, true).into_owned();
-        t.push(Kind::ArgNames, format!("ARGS_NAMES:{name}"), name.clone());
+        t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
         if !is_secret(&name, secret_fields) {
-            t.push(Kind::Args, format!("ARGS:{name}"), value);
+            t.push(Kind::Args, place("ARGS:", &name), value);
         }
     }
 }
@@ -207,12 +207,12 @@ fn cookies(t: &mut Taken, header: &str) {
         let (name, value) = c.split_once('=').unwrap_or((c, ""));
         t.push(
             Kind::CookieNames,
-            format!("REQUEST_COOKIES_NAMES:{name}"),
+            place("REQUEST_COOKIES_NAMES:", name),
             name.to_owned(),
         );
         t.push(
             Kind::Cookies,
-            format!("REQUEST_COOKIES:{name}"),
+            place("REQUEST_COOKIES:", name),
             decode::url_decode(value, false).into_owned(),
         );
     }
@@ -231,7 +231,7 @@ fn body(t: &mut Taken, content_type: &str, body: &[u8], secret_fields: &[&str]) 
         || (mime.is_empty() && text.trim_start().starts_with(['{', '[']))
     {
         match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(v) => json(t, "json", &v, 0, secret_fields),
+            Ok(v) => json(t, &mut String::from("json"), v, 0, secret_fields),
             Err(_) => {
                 t.malformed_body = !mime.is_empty();
                 t.push(Kind::Body, "REQUEST_BODY".into(), text.into_owned());
@@ -242,13 +242,13 @@ fn body(t: &mut Taken, content_type: &str, body: &[u8], secret_fields: &[&str]) 
             Some(parts) => {
                 for p in parts {
                     let name = p.name.unwrap_or_default();
-                    t.push(Kind::ArgNames, format!("ARGS_NAMES:{name}"), name.clone());
+                    t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
                     if let Some(f) = p.filename {
-                        t.push(Kind::FileNames, format!("FILES:{name}"), f);
+                        t.push(Kind::FileNames, place("FILES:", &name), f);
                     } else if !is_secret(&name, secret_fields) {
                         t.push(
                             Kind::Args,
-                            format!("ARGS:{name}"),
+                            place("ARGS:", &name),
                             String::from_utf8_lossy(&p.body).into_owned(),
                         );
                     }
@@ -306,31 +306,56 @@ fn xml_values(doc: &str) -> Vec<&str> {
 }
 
 /// JSON keys (as argument names) and scalar values (as arguments), named by their path.
-fn json(t: &mut Taken, path: &str, v: &serde_json::Value, depth: usize, secret_fields: &[&str]) {
+///
+/// `path` is the place's path so far (`json.a[0]`), grown and cut back in place as the walk
+/// goes; the document is consumed, so its strings become the targets' values uncopied.
+fn json(
+    t: &mut Taken,
+    path: &mut String,
+    v: serde_json::Value,
+    depth: usize,
+    secret_fields: &[&str],
+) {
     if depth > MAX_DEPTH {
         t.overflow = true;
         return;
     }
+    let at = path.len();
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
-                let p = format!("{path}.{k}");
-                t.push(Kind::ArgNames, format!("ARGS_NAMES:{p}"), k.clone());
-                if is_secret(k, secret_fields) {
-                    continue;
+                path.push('.');
+                path.push_str(&k);
+                let secret = is_secret(&k, secret_fields);
+                t.push(Kind::ArgNames, place("ARGS_NAMES:", path), k);
+                if !secret {
+                    json(t, path, v, depth + 1, secret_fields);
                 }
-                json(t, &p, v, depth + 1, secret_fields);
+                path.truncate(at);
             }
         }
         serde_json::Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                json(t, &format!("{path}[{i}]"), v, depth + 1, secret_fields);
+            for (i, v) in a.into_iter().enumerate() {
+                path.push('[');
+                path.push_str(&i.to_string());
+                path.push(']');
+                json(t, path, v, depth + 1, secret_fields);
+                path.truncate(at);
             }
         }
-        serde_json::Value::String(s) => t.push(Kind::Args, format!("ARGS:{path}"), s.clone()),
-        serde_json::Value::Number(n) => t.push(Kind::Args, format!("ARGS:{path}"), n.to_string()),
+        serde_json::Value::String(s) => t.push(Kind::Args, place("ARGS:", path), s),
+        serde_json::Value::Number(n) => t.push(Kind::Args, place("ARGS:", path), n.to_string()),
         serde_json::Value::Bool(_) | serde_json::Value::Null => {}
     }
+}
+
+/// A place's name: `prefix` and `name` (`ARGS:` and `q`), without `format!`'s machinery
+/// (taking a large JSON body apart names tens of thousands of places).
+fn place(prefix: &str, name: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + name.len());
+    s.push_str(prefix);
+    s.push_str(name);
+    s
 }
 
 #[cfg(test)]
