@@ -36,27 +36,89 @@ pub struct DpopRequest<'a> {
 /// `client_id` claim: the client's own, or a person's through the client), read without
 /// verifying anything: it only chooses which verifier runs.
 pub fn is_app_token(token: &str) -> bool {
-    let Some(payload) = token.split('.').nth(1) else {
-        return false;
-    };
-    URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .is_some_and(|c| c.get("client_id").is_some())
+    named_claims(token).is_some_and(|c| c.client_id)
 }
 
 /// Whether `token` looks like a client-credentials token (a `client_id` claim and no
 /// session), read without verifying anything: it only chooses which verifier runs.
 pub fn is_client_token(token: &str) -> bool {
-    let Some(payload) = token.split('.').nth(1) else {
-        return false;
-    };
-    URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .is_some_and(|c| c.get("client_id").is_some() && c.get("sid").is_none())
+    named_claims(token).is_some_and(|c| c.client_id && !c.sid)
+}
+
+/// Which of the claims that choose a verifier a token's payload has (present with any
+/// value, `null` included, as a JSON object's key), if the payload is a JSON object.
+/// Every gateway request with a bearer token asks, so the payload is read without building
+/// it as a `Value` (that cost three times the verification itself): the document is still
+/// parsed whole, and a key spelt with escapes counts as its unescaped self.
+fn named_claims(token: &str) -> Option<NamedClaims> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<NamedClaims>(&bytes).ok()
+}
+
+#[derive(Debug, Default)]
+struct NamedClaims {
+    client_id: bool,
+    sid: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for NamedClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(NamedClaimsVisitor)
+    }
+}
+
+struct NamedClaimsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NamedClaimsVisitor {
+    type Value = NamedClaims;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<NamedClaims, A::Error> {
+        let mut claims = NamedClaims::default();
+        while let Some(key) = map.next_key::<ClaimName>()? {
+            match key {
+                ClaimName::ClientId => claims.client_id = true,
+                ClaimName::Sid => claims.sid = true,
+                ClaimName::Other => {}
+            }
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(claims)
+    }
+}
+
+/// A claim's name, as far as choosing a verifier goes.
+enum ClaimName {
+    ClientId,
+    Sid,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for ClaimName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ClaimName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<ClaimName, E> {
+                Ok(match v {
+                    "client_id" => ClaimName::ClientId,
+                    "sid" => ClaimName::Sid,
+                    _ => ClaimName::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 fn names(aud: Option<&Value>, resource: &str) -> bool {
@@ -290,6 +352,40 @@ mod tests {
         )));
         assert!(!is_client_token("garbage"));
         assert!(!is_client_token("a.!!.c"));
+    }
+
+    /// The claims are read as a `Value` would read them: a key counts whatever its value
+    /// (`null` too), escaped or not, repeated or not; a key inside another claim does not;
+    /// a payload that is not a JSON object (or not JSON at all) is neither kind.
+    #[test]
+    fn choosing_the_verifier_reads_keys_as_a_value_would() {
+        let raw = |payload: &str| format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(payload));
+        let as_value = |payload: &str| {
+            serde_json::from_str::<Value>(payload).ok().map(|c| {
+                (
+                    c.get("client_id").is_some(),
+                    c.get("client_id").is_some() && c.get("sid").is_none(),
+                )
+            })
+        };
+        for payload in [
+            r#"{"client_id":null}"#,
+            r#"{"client\u005fid":"c"}"#,
+            r#"{"client_id":"a","client_id":"b"}"#,
+            r#"{"client_id":"c","sid":null}"#,
+            r#"{"sub":"u","nested":{"client_id":"c"}}"#,
+            r#"{"roles":["client_id"],"sid":"s"}"#,
+            r#"["client_id"]"#,
+            r#""client_id""#,
+            r#"{"client_id":"c"} trailing"#,
+            r#"{"client_id":"c""#,
+            "{}",
+        ] {
+            let t = raw(payload);
+            let (app, client) = as_value(payload).unwrap_or_default();
+            assert_eq!(is_app_token(&t), app, "{payload}");
+            assert_eq!(is_client_token(&t), client, "{payload}");
+        }
     }
 
     #[test]
