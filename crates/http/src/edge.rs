@@ -11,10 +11,9 @@
 //! - a request head over `server.max_header_bytes`, counted as it came on the wire: 431;
 //! - a path that cannot be normalised safely: 400.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{StatusCode, Uri, Version};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::Edge;
@@ -48,18 +47,19 @@ fn head_bytes(req: &Request) -> usize {
         + 2
 }
 
-/// Checks framing, normalises the path, then passes the request on.
-pub async fn guard(State(state): State<Edge>, mut req: Request, next: Next) -> Response {
+/// Checks framing and normalises the path: the request to pass on, or the refusal.
+/// (Called by the server's front service for every request, before anything else.)
+pub fn admit(state: &Edge, mut req: Request) -> Result<Request, Box<Response>> {
     let h = req.headers();
     if matches!(req.version(), Version::HTTP_11 | Version::HTTP_10) {
         let hosts = h.get_all(header::HOST).iter().count();
         if hosts > 1 || (hosts == 0 && req.version() == Version::HTTP_11) {
-            return refuse(
+            return Err(Box::new(refuse(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "An HTTP/1.1 request carries exactly one Host header.".into(),
                 true,
-            );
+            )));
         }
     }
     if h.contains_key(header::TRANSFER_ENCODING) {
@@ -74,41 +74,41 @@ pub async fn guard(State(state): State<Edge>, mut req: Request, next: Next) -> R
             .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
             && codings.next().is_none();
         if !only_chunked {
-            return refuse(
+            return Err(Box::new(refuse(
                 StatusCode::NOT_IMPLEMENTED,
                 "not_implemented",
                 "Only Transfer-Encoding: chunked is supported.".into(),
                 true,
-            );
+            )));
         }
         if h.contains_key(header::CONTENT_LENGTH) {
-            return refuse(
+            return Err(Box::new(refuse(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "Transfer-Encoding and Content-Length together are ambiguous.".into(),
                 true,
-            );
+            )));
         }
     }
     let max = state.web.max_header_bytes;
     if head_bytes(&req) > max {
-        return refuse(
+        return Err(Box::new(refuse(
             StatusCode::from_u16(431).unwrap_or(StatusCode::BAD_REQUEST),
             "request_header_fields_too_large",
             format!("The request line and headers are over {max} bytes."),
             true,
-        );
+        )));
     }
     let rewritten = match normalize_cow(req.uri().path()) {
         Ok((_, None)) => None,
         Ok((path, Some(decoded))) => Some((path.into_owned(), decoded)),
         Err(e) => {
-            return refuse(
+            return Err(Box::new(refuse(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 format!("Bad request path: {e}."),
                 false,
-            );
+            )));
         }
     };
     if let Some((path, decoded)) = rewritten {
@@ -120,28 +120,28 @@ pub async fn guard(State(state): State<Edge>, mut req: Request, next: Next) -> R
         parts.path_and_query = match pq.parse() {
             Ok(pq) => Some(pq),
             Err(_) => {
-                return refuse(
+                return Err(Box::new(refuse(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
                     "Bad request path.".into(),
                     false,
-                );
+                )));
             }
         };
         match Uri::from_parts(parts) {
             Ok(uri) => *req.uri_mut() = uri,
             Err(_) => {
-                return refuse(
+                return Err(Box::new(refuse(
                     StatusCode::BAD_REQUEST,
                     "invalid_request",
                     "Bad request path.".into(),
                     false,
-                );
+                )));
             }
         }
         req.extensions_mut().insert(DecodedPath(decoded));
     }
-    next.run(req).await
+    Ok(req)
 }
 
 /// Marks a request that arrived over TLS (the server inserts it per connection).

@@ -4,9 +4,7 @@
 //! upstream answered passes through untouched, trailers included.
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// Marks a response that came from an upstream (not one the gateway made itself): such a
@@ -59,10 +57,10 @@ pub fn encode_message(text: &str) -> String {
     out
 }
 
-/// Middleware: a gRPC request that Portcullis itself refused is answered in gRPC form.
-pub async fn refusals(req: Request, next: Next) -> Response {
-    let grpc = is_grpc(req.headers());
-    let res = next.run(req).await;
+/// The answer to a request (`grpc`: whether it was a gRPC request): a refusal Portcullis
+/// itself made to a gRPC request is rewritten in gRPC form; anything else is left as it is.
+/// (Called by the server's front service for every request.)
+pub async fn in_grpc_form(grpc: bool, res: Response) -> Response {
     if !grpc || res.status().is_success() || res.extensions().get::<Proxied>().is_some() {
         return res;
     }

@@ -1,7 +1,10 @@
-//! One decision per request, after the edge guard has normalised the path: Portcullis's own
-//! endpoints (the reserved prefixes) go to the API router and its middleware; everything
-//! else goes straight into the gateway's pipeline (`portcullis_gateway::serve`), without the
-//! router's matching and a boxed layer per step.
+//! One service in front of everything, one decision per request: the edge guard's checks
+//! and path normalisation first (so that routing sees the normalised path), then
+//! Portcullis's own endpoints (the reserved prefixes) to the API router and its middleware,
+//! and everything else straight into the gateway's pipeline (`portcullis_gateway::serve`),
+//! without the router's matching and a boxed layer per step; gRPC clients get Portcullis's
+//! own refusals in gRPC form. Plain calls in one future: the two steps were `from_fn`
+//! layers, each a boxed future and a clone of the service behind it per request.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,13 +19,15 @@ use tower::ServiceExt;
 use portcullis_gateway::GatewayState;
 use portcullis_http::Edge;
 
-/// The service behind the edge guard.
+/// The front service.
 #[derive(Clone)]
 pub(crate) struct Dispatch {
+    /// Framing limits, normalisation.
+    edge: Edge,
     /// The API with its middleware.
-    pub(crate) api: Router,
+    api: Router,
     /// The gateway's side.
-    pub(crate) gateway: GatewayState,
+    gateway: GatewayState,
 }
 
 impl tower::Service<Request> for Dispatch {
@@ -35,25 +40,32 @@ impl tower::Service<Request> for Dispatch {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if portcullis_core::config::is_reserved_path(req.uri().path()) {
-            let api = self.api.clone();
-            Box::pin(api.oneshot(req))
-        } else {
-            let gateway = self.gateway.clone();
-            Box::pin(async move { Ok(portcullis_gateway::serve(gateway, req).await) })
+        let grpc = portcullis_http::grpc::is_grpc(req.headers());
+        match portcullis_http::edge::admit(&self.edge, req) {
+            Err(refused) => {
+                Box::pin(
+                    async move { Ok(portcullis_http::grpc::in_grpc_form(grpc, *refused).await) },
+                )
+            }
+            Ok(req) if portcullis_core::config::is_reserved_path(req.uri().path()) => {
+                let api = self.api.clone();
+                Box::pin(async move {
+                    let res = api.oneshot(req).await.unwrap_or_else(|e| match e {});
+                    Ok(portcullis_http::grpc::in_grpc_form(grpc, res).await)
+                })
+            }
+            Ok(req) => {
+                let gateway = self.gateway.clone();
+                Box::pin(async move {
+                    let res = portcullis_gateway::serve(gateway, req).await;
+                    Ok(portcullis_http::grpc::in_grpc_form(grpc, res).await)
+                })
+            }
         }
     }
 }
 
-/// The whole HTTP application: the edge guard (framing, the one normalised path) in front
-/// of the dispatch, so that routing itself sees the normalised path; gRPC clients get the
-/// refusals in gRPC form.
+/// The whole HTTP application: the front service as the router's only service.
 pub(crate) fn router(edge: Edge, api: Router, gateway: GatewayState) -> Router {
-    Router::new()
-        .fallback_service(Dispatch { api, gateway })
-        .layer(axum::middleware::from_fn_with_state(
-            edge,
-            portcullis_http::edge::guard,
-        ))
-        .layer(axum::middleware::from_fn(portcullis_http::grpc::refusals))
+    Router::new().fallback_service(Dispatch { edge, api, gateway })
 }
