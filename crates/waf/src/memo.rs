@@ -92,11 +92,7 @@ mod tests {
     use super::*;
 
     fn target(kind: Kind, location: &str, value: &str) -> Target {
-        Target {
-            kind,
-            location: location.into(),
-            value: value.into(),
-        }
+        Target::new(kind, location, value)
     }
 
     #[test]

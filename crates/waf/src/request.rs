@@ -70,6 +70,18 @@ pub struct Target {
     pub value: String,
 }
 
+#[cfg(test)]
+impl Target {
+    /// A target, for tests.
+    pub(crate) fn new(kind: Kind, location: &str, value: &str) -> Self {
+        Self {
+            kind,
+            location: location.into(),
+            value: value.into(),
+        }
+    }
+}
+
 /// A request as it arrives.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {

@@ -427,11 +427,7 @@ mod tests {
     use crate::request::Kind;
 
     fn target(kind: Kind, location: &str, value: &str) -> Target {
-        Target {
-            kind,
-            location: location.into(),
-            value: value.into(),
-        }
+        Target::new(kind, location, value)
     }
 
     #[test]
