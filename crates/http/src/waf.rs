@@ -197,9 +197,13 @@ impl Waf {
             (axum::body::Bytes::new(), true, Some(body))
         };
         let oversize = !complete && eff.oversize == WafOversize::Reject;
+        // `X-Request-Id` is Portcullis's own (a client's is replaced before this): inspecting
+        // it found nothing, and a new value on every request kept the engine's header memo
+        // from ever knowing it.
         let headers: Vec<(&str, &[u8])> = parts
             .headers
             .iter()
+            .filter(|(k, _)| **k != crate::middleware::REQUEST_ID)
             .map(|(k, v)| (k.as_str(), v.as_bytes()))
             .collect();
         let uri = parts
