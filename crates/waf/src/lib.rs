@@ -12,8 +12,11 @@
 //! The engine is pure: no I/O, no clock, no allocation beyond the request's own values. The
 //! gateway and the API decide what to do with a [`Report`] (mode, audit, the answer).
 
+use forms::{Forms, matches};
+
 pub mod decode;
 pub mod dlp;
+mod forms;
 mod memo;
 pub mod multipart;
 pub mod request;
@@ -184,78 +187,6 @@ struct FormSet {
     index: Vec<usize>,
     /// The kinds any of them read.
     kinds: request::Kinds,
-}
-
-/// The decoded forms of one value, computed when a rule first asks. A form that changes
-/// nothing of the one it is made from is not copied: it reads that one.
-struct Forms<'a> {
-    raw: &'a str,
-    /// Per form: not computed yet (`None`), the same as its base (`Some(None)`), or its own.
-    cache: [Option<Option<String>>; 7],
-}
-
-impl<'a> Forms<'a> {
-    fn new(raw: &'a str) -> Self {
-        Self {
-            raw,
-            cache: Default::default(),
-        }
-    }
-
-    /// The form each form is made from.
-    fn base(form: rules::Form) -> rules::Form {
-        use rules::Form;
-        match form {
-            Form::Raw | Form::Decoded => Form::Raw,
-            Form::Lower | Form::Cmd | Form::Path => Form::Decoded,
-            Form::Sql | Form::Compact => Form::Lower,
-        }
-    }
-
-    fn get(&mut self, form: rules::Form) -> &str {
-        self.fill(form);
-        self.read(form)
-    }
-
-    fn fill(&mut self, form: rules::Form) {
-        use rules::Form;
-        let slot = form as usize;
-        if form == Form::Raw || self.cache.get(slot).is_some_and(Option::is_some) {
-            return;
-        }
-        let base = Self::base(form);
-        self.fill(base);
-        let from = self.read(base);
-        let v = match form {
-            Form::Raw => std::borrow::Cow::Borrowed(from),
-            Form::Decoded => decode::full(from),
-            Form::Lower => decode::lower_compact(from),
-            Form::Sql => decode::sql_fold(from),
-            Form::Cmd => decode::cmd_line(from),
-            Form::Path => decode::path_fold(from),
-            Form::Compact if from.contains(' ') => from.replace(' ', "").into(),
-            Form::Compact => std::borrow::Cow::Borrowed(from),
-        };
-        let v = match v {
-            std::borrow::Cow::Borrowed(_) => None,
-            std::borrow::Cow::Owned(s) => Some(s),
-        };
-        if let Some(c) = self.cache.get_mut(slot) {
-            *c = Some(v);
-        }
-    }
-
-    /// A form already filled.
-    fn read(&self, form: rules::Form) -> &str {
-        if form == rules::Form::Raw {
-            return self.raw;
-        }
-        match self.cache.get(form as usize) {
-            Some(Some(Some(own))) => own,
-            Some(Some(None)) => self.read(Self::base(form)),
-            _ => "",
-        }
-    }
 }
 
 impl Engine {
@@ -596,38 +527,6 @@ const UNINSPECTABLE: Rule = engine_finding(
 
 /// A body that does not parse as its content type says.
 const MALFORMED: Rule = engine_finding(920130, "Request body does not parse as its content type");
-
-fn matches(c: &Compiled, forms: &mut Forms<'_>) -> bool {
-    let v = forms.get(c.rule.form);
-    if v.is_empty() {
-        return false;
-    }
-    match c.rule.test {
-        // Expression rules are matched through their form's set, never one by one.
-        rules::Test::Rx(_) => false,
-        // libinjection needs more than one token for SQL, and markup, a quote, an
-        // assignment or a scheme for XSS: a single word or number is neither.
-        rules::Test::Sqli => {
-            v.bytes()
-                .any(|b| !b.is_ascii_alphanumeric() && b != b'_' && b != b'.')
-                && libinjectionrs::detect_sqli(v.as_bytes()).is_injection()
-        }
-        rules::Test::Xss => {
-            v.bytes().any(|b| {
-                matches!(
-                    b,
-                    b'<' | b'>' | b'"' | b'\'' | b'=' | b'`' | b':' | b'(' | b'&' | b'+'
-                )
-            }) && libinjectionrs::detect_xss(v.as_bytes()).is_injection()
-        }
-        rules::Test::SpecialChars(n) => {
-            v.chars()
-                .filter(|ch| rules::SQL_SPECIALS.contains(ch))
-                .count()
-                >= n
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
