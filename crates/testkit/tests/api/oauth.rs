@@ -166,7 +166,16 @@ pub(crate) async fn run_peer(program: &str, script: &str, args: &[&str]) -> Valu
         program,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A browser run that went wrong says where, first in the test's own output (its
+    // standard error is mostly the server's access lines).
+    if !v["error"].is_null() {
+        println!(
+            "{script} failed: {}\nat {}\npage: {}",
+            v["error"], v["at"], v["body"]
+        );
+    }
+    v
 }
 
 pub(crate) fn jwt_part(token: &str, i: usize) -> Value {
