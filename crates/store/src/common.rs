@@ -1,6 +1,12 @@
 //! SQL shared by both backends, stamped out per backend by [`sql_backend!`]. The dialects
 //! agree on everything here (`$n` parameters, `ON CONFLICT`, `RETURNING`-free statements);
 //! what differs is delegated to the backend's `hooks` module.
+//!
+//! The `Store` and `Tx` implementations are here, with the SQL of users, sessions, refresh
+//! tokens and what spans them (purging, erasure, the revocation feed). The SQL of each other
+//! purpose is in its own module, which these implementations call: [`crate::audit_log`],
+//! [`crate::alerts`], [`crate::factors`], [`crate::keys`], [`crate::signals`] and
+//! [`crate::api_keys`].
 
 /// Where a store keeps the field keys once the master key is known (shared by clones).
 pub(crate) type KeySlot = std::sync::Arc<
@@ -137,28 +143,11 @@ macro_rules! sql_backend {
             }
 
             async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-                let rows = sqlx::query(
-                    "SELECT kid, public_key, sealed_private_key, created_at, activates_at FROM signing_keys ORDER BY activates_at, kid",
-                )
-                .fetch_all(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                rows.iter().map(signing_key_from_row).collect()
+                keys_sql::signing_keys(self).await
             }
 
             async fn throttle_states(&self, keys: &[String]) -> StoreResult<Vec<ThrottleState>> {
-                let mut out = Vec::with_capacity(keys.len());
-                for key in keys {
-                    let row = sqlx::query("SELECT key, failures, last_failure_at, blocked_until FROM login_throttle WHERE key = $1")
-                        .bind(key)
-                        .fetch_optional(self.read_pool())
-                        .await
-                        .map_err(map_err)?;
-                    if let Some(r) = row {
-                        out.push(throttle_from_row(&r)?);
-                    }
-                }
-                Ok(out)
+                signals_sql::throttle_states(self, keys).await
             }
 
             fn audit_queued(&self) -> std::sync::Arc<tokio::sync::Notify> {
@@ -166,494 +155,111 @@ macro_rules! sql_backend {
             }
 
             async fn sequence_audit(&self, max: u32) -> StoreResult<u64> {
-                // Looked at through a reader first: an empty queue costs no write lock.
-                // By the primary key: a queue table is full of recently deleted rows that an
-                // index scan skips and a sequential scan would wade through.
-                let queued: Option<i64> = sqlx::query_scalar("SELECT id FROM audit_pending ORDER BY id LIMIT 1")
-                    .fetch_optional(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                if queued.is_none() {
-                    return Ok(0);
-                }
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                // The head row is the sequencer's lock on PostgreSQL (FOR UPDATE, to commit):
-                // sequencers on several nodes take turns; writers never touch it.
-                let sql = sqlx::AssertSqlSafe(format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", hooks::FOR_UPDATE));
-                let head = sqlx::query(sql).fetch_one(&mut *tx).await.map_err(map_err)?;
-                let head_hash: String = head.try_get("hash").map_err(map_err)?;
-                let (mut seq, mut prev) = decode_head(head.try_get("seq").map_err(map_err)?, &head_hash)?;
-                // Taken and removed in one statement; under the head lock no other sequencer
-                // sees them, and a queued event whose transaction commits later (a lower id
-                // on PostgreSQL) is simply sequenced by the next round.
-                let rows = sqlx::query(
-                    "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1)
-                     RETURNING id, time, action, outcome, actor, target, ip, user_agent, details",
-                )
-                .bind(i64::from(max))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if rows.is_empty() {
-                    return Ok(0);
-                }
-                let mut queued = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let id: i64 = r.try_get("id").map_err(map_err)?;
-                    queued.push((
-                        id,
-                        audit_chain::PendingAudit {
-                            time: r.try_get("time").map_err(map_err)?,
-                            action: r.try_get("action").map_err(map_err)?,
-                            outcome: r.try_get("outcome").map_err(map_err)?,
-                            actor: r.try_get("actor").map_err(map_err)?,
-                            target: r.try_get("target").map_err(map_err)?,
-                            ip: r.try_get("ip").map_err(map_err)?,
-                            user_agent: r.try_get("user_agent").map_err(map_err)?,
-                            details: r.try_get("details").map_err(map_err)?,
-                        },
-                    ));
-                }
-                queued.sort_unstable_by_key(|(id, _)| *id);
-                let mut records = Vec::with_capacity(queued.len());
-                for (_, p) in queued {
-                    seq += 1;
-                    let salt: [u8; 32] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
-                    let r = p.seal(seq, &prev, &salt);
-                    prev = audit_chain::decode_hash(&r.hash).ok_or_else(|| corrupt("sealed hash"))?;
-                    records.push(r);
-                }
-                const COLS: usize = 14;
-                for chunk in records.chunks(400) {
-                    let mut sql = String::from(
-                        "INSERT INTO audit_events (seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
-                                                   version, pii_salt, pii_commitment) VALUES ",
-                    );
-                    sql.push_str(&values_rows(chunk.len(), COLS));
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for r in chunk {
-                        q = q
-                            .bind(r.seq)
-                            .bind(r.time)
-                            .bind(&r.action)
-                            .bind(&r.outcome)
-                            .bind(&r.actor)
-                            .bind(&r.target)
-                            .bind(&r.ip)
-                            .bind(&r.user_agent)
-                            .bind(&r.details)
-                            .bind(&r.prev_hash)
-                            .bind(&r.hash)
-                            .bind(r.version)
-                            .bind(&r.pii_salt)
-                            .bind(&r.pii_commitment);
-                    }
-                    q.execute(&mut *tx).await.map_err(map_err)?;
-                }
-                sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                    .bind(seq)
-                    .bind(hex::encode(prev))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(u64::try_from(records.len()).unwrap_or(0))
+                audit_log_sql::sequence_audit(self, max).await
             }
 
             async fn audit_head(&self) -> StoreResult<(i64, String)> {
-                sequence_all(self).await?;
-                let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-                    .fetch_one(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                Ok((r.try_get("seq").map_err(map_err)?, r.try_get("hash").map_err(map_err)?))
+                audit_log_sql::audit_head(self).await
             }
 
             async fn audit_page(&self, after_seq: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-                sequence_all(self).await?;
-                let rows = sqlx::query(
-                    "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
-                            version, pii_salt, pii_commitment, redacted_at
-                     FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
-                .bind(after_seq)
-                .bind(i64::from(limit))
-                .fetch_all(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                rows.iter().map(audit_from_row).collect()
+                audit_log_sql::audit_page(self, after_seq, limit).await
             }
 
             async fn audit_about(&self, subject: &str, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-                sequence_all(self).await?;
-                let rows = sqlx::query(
-                    "SELECT seq, time, action, outcome, actor, target, ip, user_agent, details, prev_hash, hash,
-                            version, pii_salt, pii_commitment, redacted_at
-                     FROM audit_events WHERE actor = $1 OR target = $1 ORDER BY seq LIMIT $2",
-                )
-                .bind(subject)
-                .bind(i64::from(limit))
-                .fetch_all(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                rows.iter().map(audit_from_row).collect()
+                audit_log_sql::audit_about(self, subject, limit).await
             }
 
             async fn audit_tree_size(&self) -> StoreResult<u64> {
-                let n: Option<i64> = sqlx::query_scalar("SELECT MAX(idx) + 1 FROM audit_tree WHERE level = 0")
-                    .fetch_one(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+                audit_log_sql::audit_tree_size(self).await
             }
 
             async fn audit_tree_nodes(&self, keys: &[(u32, u64)]) -> StoreResult<Vec<(u32, u64, String)>> {
-                // One round trip per 100 nodes (a proof needs a few dozen).
-                let mut out = Vec::with_capacity(keys.len());
-                for chunk in keys.chunks(100) {
-                    let mut sql = String::from("SELECT level, idx, hash FROM audit_tree WHERE ");
-                    let mut binds = Vec::with_capacity(chunk.len());
-                    for &(level, idx) in chunk {
-                        let Ok(i) = i64::try_from(idx) else { continue };
-                        if !binds.is_empty() {
-                            sql.push_str(" OR ");
-                        }
-                        let n = binds.len() * 2;
-                        sql.push_str(&format!("(level = {} AND idx = {})", hooks::param(n + 1), hooks::param(n + 2)));
-                        binds.push((i64::from(level), i));
-                    }
-                    if binds.is_empty() {
-                        continue;
-                    }
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (level, idx) in binds {
-                        q = q.bind(level).bind(idx);
-                    }
-                    for r in q.fetch_all(self.read_pool()).await.map_err(map_err)? {
-                        let level: i64 = r.try_get("level").map_err(map_err)?;
-                        let idx: i64 = r.try_get("idx").map_err(map_err)?;
-                        out.push((
-                            u32::try_from(level).map_err(|_| corrupt("tree level"))?,
-                            u64::try_from(idx).map_err(|_| corrupt("negative tree index"))?,
-                            r.try_get("hash").map_err(map_err)?,
-                        ));
-                    }
-                }
-                Ok(out)
+                audit_log_sql::audit_tree_nodes(self, keys).await
             }
 
             async fn audit_tree_level(&self, level: u32, from: u64, limit: u32) -> StoreResult<Vec<(u64, String)>> {
-                let rows = sqlx::query("SELECT idx, hash FROM audit_tree WHERE level = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
-                    .bind(i64::from(level))
-                    .bind(i64::try_from(from).unwrap_or(i64::MAX))
-                    .bind(i64::from(limit))
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                rows.iter()
-                    .map(|r| {
-                        let idx: i64 = r.try_get("idx").map_err(map_err)?;
-                        Ok((u64::try_from(idx).map_err(|_| corrupt("negative tree index"))?, r.try_get("hash").map_err(map_err)?))
-                    })
-                    .collect()
+                audit_log_sql::audit_tree_level(self, level, from, limit).await
             }
 
             async fn append_audit_tree(&self, nodes: &[(u32, u64, String)]) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                for chunk in nodes.chunks(500) {
-                    let mut sql = String::from("INSERT INTO audit_tree (level, idx, hash) VALUES ");
-                    sql.push_str(&values_rows(chunk.len(), 3));
-                    sql.push_str(" ON CONFLICT (level, idx) DO NOTHING");
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (level, idx, hash) in chunk {
-                        q = q
-                            .bind(i64::from(*level))
-                            .bind(i64::try_from(*idx).map_err(|_| corrupt("tree index overflow"))?)
-                            .bind(hash.as_str());
-                    }
-                    q.execute(&mut *tx).await.map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
+                audit_log_sql::append_audit_tree(self, nodes).await
             }
 
             async fn api_key_usage(&self, key_id: &str, route: &str, period: &str) -> StoreResult<u64> {
-                let n: Option<i64> = sqlx::query_scalar(
-                    "SELECT count FROM api_key_usage WHERE key_id = $1 AND route = $2 AND period = $3",
-                )
-                .bind(key_id)
-                .bind(route)
-                .bind(period)
-                .fetch_optional(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+                api_keys_sql::api_key_usage(self, key_id, route, period).await
             }
 
             async fn add_api_key_usage(&self, rows: &[(String, String, String, u64)]) -> StoreResult<Vec<u64>> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for (key_id, route, period, delta) in rows {
-                    let total: i64 = sqlx::query_scalar(
-                        "INSERT INTO api_key_usage (key_id, route, period, count) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (key_id, route, period) DO UPDATE SET count = api_key_usage.count + excluded.count
-                         RETURNING count",
-                    )
-                    .bind(key_id)
-                    .bind(route)
-                    .bind(period)
-                    .bind(i64::try_from(*delta).unwrap_or(i64::MAX))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    out.push(u64::try_from(total).unwrap_or(0));
-                }
-                tx.commit().await.map_err(map_err)?;
-                Ok(out)
+                api_keys_sql::add_api_key_usage(self, rows).await
             }
 
             async fn insert_checkpoint(&self, cp: &CheckpointRecord) -> StoreResult<bool> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                let r = sqlx::query(
-                    "INSERT INTO audit_checkpoints (tree_size, root_hash, note, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (tree_size) DO NOTHING",
-                )
-                .bind(i64::try_from(cp.tree_size).map_err(|_| corrupt("tree size overflow"))?)
-                .bind(&cp.root_hash)
-                .bind(&cp.note)
-                .bind(cp.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                audit_log_sql::insert_checkpoint(self, cp).await
             }
 
             async fn checkpoints(&self, after: u64, limit: u32) -> StoreResult<Vec<CheckpointRecord>> {
-                let rows = sqlx::query(
-                    "SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2",
-                )
-                .bind(i64::try_from(after).unwrap_or(i64::MAX))
-                .bind(i64::from(limit))
-                .fetch_all(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                rows.iter().map(checkpoint_from_row).collect()
+                audit_log_sql::checkpoints(self, after, limit).await
             }
 
             async fn latest_checkpoint(&self) -> StoreResult<Option<CheckpointRecord>> {
-                let row = sqlx::query(
-                    "SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1",
-                )
-                .fetch_optional(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                row.as_ref().map(checkpoint_from_row).transpose()
+                audit_log_sql::latest_checkpoint(self).await
             }
 
             async fn sink_lease(&self, name: &str, owner: &str, now: UnixTime, ttl: i64) -> StoreResult<Option<i64>> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query(
-                    "INSERT INTO audit_sink_cursors (name, last_seq, lease_owner, lease_until, delivered, failures, dead_letters, updated_at)
-                     VALUES ($1, 0, NULL, 0, 0, 0, 0, $2) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                let r = sqlx::query(
-                    "UPDATE audit_sink_cursors SET lease_owner = $1, lease_until = $2
-                     WHERE name = $3 AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
-                )
-                .bind(owner)
-                .bind(now + ttl)
-                .bind(name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                let seq: Option<i64> = if r.rows_affected() == 1 {
-                    sqlx::query_scalar("SELECT last_seq FROM audit_sink_cursors WHERE name = $1")
-                        .bind(name)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(map_err)?
-                } else {
-                    None
-                };
-                tx.commit().await.map_err(map_err)?;
-                Ok(seq)
+                audit_log_sql::sink_lease(self, name, owner, now, ttl).await
             }
 
             async fn advance_sink(&self, name: &str, owner: &str, seq: i64, delivered: i64, now: UnixTime) -> StoreResult<bool> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                let r = sqlx::query(
-                    "UPDATE audit_sink_cursors SET last_seq = $1, delivered = delivered + $2, updated_at = $3
-                     WHERE name = $4 AND lease_owner = $5 AND last_seq < $1",
-                )
-                .bind(seq)
-                .bind(delivered)
-                .bind(now)
-                .bind(name)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                audit_log_sql::advance_sink(self, name, owner, seq, delivered, now).await
             }
 
             async fn release_sink(&self, name: &str, owner: &str) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query("UPDATE audit_sink_cursors SET lease_owner = NULL, lease_until = 0 WHERE name = $1 AND lease_owner = $2")
-                    .bind(name)
-                    .bind(owner)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)
+                audit_log_sql::release_sink(self, name, owner).await
             }
 
             async fn sink_failed(&self, name: &str) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query("UPDATE audit_sink_cursors SET failures = failures + 1 WHERE name = $1")
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)
+                audit_log_sql::sink_failed(self, name).await
             }
 
             async fn dead_letter(&self, name: &str, seq: i64, error: &str, now: UnixTime) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                let r = sqlx::query(
-                    "INSERT INTO audit_sink_dead_letters (sink, seq, error, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (sink, seq) DO NOTHING",
-                )
-                .bind(name)
-                .bind(seq)
-                .bind(error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if r.rows_affected() == 1 {
-                    sqlx::query("UPDATE audit_sink_cursors SET dead_letters = dead_letters + 1 WHERE name = $1")
-                        .bind(name)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
+                audit_log_sql::dead_letter(self, name, seq, error, now).await
             }
 
             async fn sink_states(&self) -> StoreResult<Vec<SinkState>> {
-                let rows = sqlx::query(
-                    "SELECT name, last_seq, delivered, failures, dead_letters FROM audit_sink_cursors ORDER BY name",
-                )
-                .fetch_all(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(SinkState {
-                            name: r.try_get("name").map_err(map_err)?,
-                            last_seq: r.try_get("last_seq").map_err(map_err)?,
-                            delivered: r.try_get("delivered").map_err(map_err)?,
-                            failures: r.try_get("failures").map_err(map_err)?,
-                            dead_letters: r.try_get("dead_letters").map_err(map_err)?,
-                        })
-                    })
-                    .collect()
+                audit_log_sql::sink_states(self).await
             }
 
             async fn api_key_by_prefix(&self, prefix: &str) -> StoreResult<Option<ApiKeyRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE prefix = $1"));
-                let row = sqlx::query(sql).bind(prefix).fetch_optional(self.read_pool()).await.map_err(map_err)?;
-                row.as_ref().map(api_key_from_row).transpose()
+                api_keys_sql::api_key_by_prefix(self, prefix).await
             }
 
             async fn api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1"));
-                let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
-                row.as_ref().map(api_key_from_row).transpose()
+                api_keys_sql::api_key(self, id).await
             }
 
             async fn api_keys_of(&self, owner_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE owner_id = $1 ORDER BY created_at, id"));
-                let rows = sqlx::query(sql).bind(owner_id).fetch_all(self.read_pool()).await.map_err(map_err)?;
-                rows.iter().map(api_key_from_row).collect()
+                api_keys_sql::api_keys_of(self, owner_id).await
             }
 
             async fn list_api_keys(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<ApiKeyRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2"));
-                let rows = sqlx::query(sql)
-                    .bind(after_id.unwrap_or(""))
-                    .bind(i64::from(limit))
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                rows.iter().map(api_key_from_row).collect()
+                api_keys_sql::list_api_keys(self, after_id, limit).await
             }
 
             async fn touch_api_key(&self, id: &str, now: UnixTime, ip: Option<&str>) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query("UPDATE api_keys SET last_used_at = $1, last_used_ip = COALESCE($2, last_used_ip) WHERE id = $3")
-                    .bind(now)
-                    .bind(ip)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)
+                api_keys_sql::touch_api_key(self, id, now, ip).await
             }
 
             async fn use_nonce(&self, key_id: &str, nonce: &str, expires_at: UnixTime, now: UnixTime) -> StoreResult<bool> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                // An expired record of the same nonce no longer protects anything: replace it.
-                sqlx::query("DELETE FROM signature_nonces WHERE key_id = $1 AND nonce = $2 AND expires_at <= $3")
-                    .bind(key_id)
-                    .bind(nonce)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                let r = sqlx::query(
-                    "INSERT INTO signature_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING",
-                )
-                .bind(key_id)
-                .bind(nonce)
-                .bind(expires_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                api_keys_sql::use_nonce(self, key_id, nonce, expires_at, now).await
             }
 
             async fn service_identity(&self, spiffe_id: &str) -> StoreResult<Option<(String, Vec<String>)>> {
-                let row = sqlx::query("SELECT user_id, scopes FROM service_identities WHERE spiffe_id = $1")
-                    .bind(spiffe_id)
-                    .fetch_optional(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                row.map(|r| {
-                    let scopes: String = r.try_get("scopes").map_err(map_err)?;
-                    Ok((
-                        r.try_get("user_id").map_err(map_err)?,
-                        serde_json::from_str(&scopes).map_err(|_| corrupt("stored scopes are not a JSON array"))?,
-                    ))
-                })
-                .transpose()
+                api_keys_sql::service_identity(self, spiffe_id).await
             }
 
             async fn internal_ca(&self) -> StoreResult<Option<(String, Vec<u8>)>> {
-                let row = sqlx::query("SELECT cert_pem, sealed_key FROM internal_ca WHERE id = 1")
-                    .fetch_optional(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                row.map(|r| Ok((r.try_get("cert_pem").map_err(map_err)?, r.try_get("sealed_key").map_err(map_err)?)))
-                    .transpose()
+                keys_sql::internal_ca(self).await
             }
 
             fn install_field_keys(&self, keys: std::sync::Arc<FieldKeys>) {
@@ -663,216 +269,47 @@ macro_rules! sql_backend {
             }
 
             async fn kek_status(&self) -> StoreResult<portcullis_core::store::KekStatus> {
-                let rows = sqlx::query("SELECT version, created_at, retired_at FROM keks ORDER BY version")
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                let mut versions = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    versions.push((
-                        version_of(r.try_get("version").map_err(map_err)?)?,
-                        r.try_get("created_at").map_err(map_err)?,
-                        r.try_get("retired_at").map_err(map_err)?,
-                    ));
-                }
-                let current = versions.iter().map(|v| v.0).max().unwrap_or(0);
-                let count = |sql: &'static str, version: Option<u32>| async move {
-                    let mut q = sqlx::query_scalar::<_, i64>(sql);
-                    if let Some(v) = version {
-                        q = q.bind(i64::from(v));
-                    }
-                    let n = q.fetch_one(self.read_pool()).await.map_err(map_err)?;
-                    StoreResult::Ok(u64::try_from(n).unwrap_or(0))
-                };
-                Ok(portcullis_core::store::KekStatus {
-                    current,
-                    versions,
-                    deks: count("SELECT COUNT(*) FROM deks WHERE wrapped IS NOT NULL", None).await?,
-                    deks_current: count("SELECT COUNT(*) FROM deks WHERE wrapped IS NOT NULL AND kek_version = $1", Some(current)).await?,
-                    deks_destroyed: count("SELECT COUNT(*) FROM deks WHERE wrapped IS NULL", None).await?,
-                })
+                keys_sql::kek_status(self).await
             }
 
             async fn rewrap_deks(&self, batch: u32) -> StoreResult<u64> {
-                let keys = self.keys().ok_or_else(no_keys)?;
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                // A KEK exists by now (made at start); the time is only used if it did not.
-                let (v, kek) = current_kek(&mut tx, &keys, 0).await?;
-                let rows = sqlx::query(
-                    "SELECT d.subject, d.kek_version, d.wrapped, k.sealed FROM deks d LEFT JOIN keks k ON k.version = d.kek_version
-                     WHERE d.wrapped IS NOT NULL AND d.kek_version <> $1 ORDER BY d.subject LIMIT $2",
-                )
-                .bind(i64::from(v))
-                .bind(i64::from(batch))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                let mut done = 0u64;
-                for r in &rows {
-                    let subject: String = r.try_get("subject").map_err(map_err)?;
-                    let old = version_of(r.try_get("kek_version").map_err(map_err)?)?;
-                    let wrapped: Option<Vec<u8>> = r.try_get("wrapped").map_err(map_err)?;
-                    let sealed: Option<Vec<u8>> = r.try_get("sealed").map_err(map_err)?;
-                    let dek = open_dek(&keys, &subject, old, wrapped.as_deref(), sealed.as_deref())?;
-                    let rewrapped = keys.wrap_dek(&subject, &dek, &kek, v, &portcullis_core::rand::OsRng);
-                    // Only if nobody changed it meanwhile (another node re-wrapping, an erasure).
-                    let n = sqlx::query("UPDATE deks SET wrapped = $1, kek_version = $2 WHERE subject = $3 AND kek_version = $4 AND wrapped IS NOT NULL")
-                        .bind(rewrapped)
-                        .bind(i64::from(v))
-                        .bind(&subject)
-                        .bind(i64::from(old))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    done += n.rows_affected();
-                }
-                tx.commit().await.map_err(map_err)?;
-                Ok(done)
+                keys_sql::rewrap_deks(self, batch).await
             }
 
             async fn encrypt_legacy_users(&self, batch: u32) -> StoreResult<u64> {
-                let keys = self.keys().ok_or_else(no_keys)?;
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                let rows = sqlx::query(
-                    "SELECT id, email, display_name, created_at FROM users
-                     WHERE email_enc IS NULL AND email NOT LIKE '%@erased.invalid' ORDER BY id LIMIT $1",
-                )
-                .bind(i64::from(batch))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                let mut done = 0u64;
-                for r in &rows {
-                    let id: String = r.try_get("id").map_err(map_err)?;
-                    let email: String = r.try_get("email").map_err(map_err)?;
-                    let name: Option<String> = r.try_get("display_name").map_err(map_err)?;
-                    let created: UnixTime = r.try_get("created_at").map_err(map_err)?;
-                    let (email_enc, name_enc, bidx) =
-                        seal_user_fields(&mut tx, &keys, &id, &email, name.as_deref(), created).await?;
-                    sqlx::query(
-                        "UPDATE users SET email = id, display_name = NULL, email_enc = $1, display_name_enc = $2, email_bidx = $3
-                         WHERE id = $4",
-                    )
-                    .bind(email_enc)
-                    .bind(name_enc)
-                    .bind(bidx)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    done += 1;
-                }
-                let rows = sqlx::query("SELECT id, user_id, credential FROM passkeys WHERE credential_enc IS NULL ORDER BY id LIMIT $1")
-                    .bind(i64::from(batch))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                for r in &rows {
-                    let id: String = r.try_get("id").map_err(map_err)?;
-                    let user_id: String = r.try_get("user_id").map_err(map_err)?;
-                    let credential: String = r.try_get("credential").map_err(map_err)?;
-                    let sealed = seal_credential(&mut tx, Some(&keys), &user_id, &id, &credential).await?;
-                    sqlx::query("UPDATE passkeys SET credential = '', credential_enc = $1 WHERE id = $2")
-                        .bind(sealed)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    done += 1;
-                }
-                tx.commit().await.map_err(map_err)?;
-                Ok(done)
+                keys_sql::encrypt_legacy_users(self, batch).await
             }
 
             async fn key_meta(&self, name: &str) -> StoreResult<Option<String>> {
-                let row = sqlx::query("SELECT value FROM key_meta WHERE name = $1")
-                    .bind(name)
-                    .fetch_optional(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                row.map(|r| r.try_get("value").map_err(map_err)).transpose()
+                keys_sql::key_meta(self, name).await
             }
 
             async fn active_bans(&self, now: UnixTime) -> StoreResult<Vec<Ban>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {BAN_COLS} FROM bans WHERE lifted_at IS NULL AND expires_at > $1 ORDER BY id"
-                ));
-                let rows = sqlx::query(sql).bind(now).fetch_all(self.read_pool()).await.map_err(map_err)?;
-                rows.iter().map(ban_from_row).collect()
+                signals_sql::active_bans(self, now).await
             }
 
             async fn list_bans(&self, all: bool, now: UnixTime, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<Ban>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {BAN_COLS} FROM bans WHERE id > $1 AND ($2 OR (lifted_at IS NULL AND expires_at > $3))
-                     ORDER BY id LIMIT $4"
-                ));
-                let rows = sqlx::query(sql)
-                    .bind(after_id.unwrap_or(""))
-                    .bind(all)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                rows.iter().map(ban_from_row).collect()
+                signals_sql::list_bans(self, all, now, after_id, limit).await
             }
 
             async fn login_events_of(&self, user_id: &str, successes: bool, limit: u32) -> StoreResult<Vec<LoginEvent>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {LOGIN_EVENT_COLS} FROM login_events WHERE user_id = $1 AND (NOT $2 OR outcome = 'success')
-                     ORDER BY time DESC, id DESC LIMIT $3"
-                ));
-                let rows = sqlx::query(sql)
-                    .bind(user_id)
-                    .bind(successes)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                rows.iter().map(login_event_from_row).collect()
+                signals_sql::login_events_of(self, user_id, successes, limit).await
             }
 
             async fn login_failures_since(&self, since: UnixTime) -> StoreResult<u64> {
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_events WHERE time >= $1 AND outcome = 'failure'")
-                    .bind(since)
-                    .fetch_one(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                Ok(u64::try_from(n).unwrap_or(0))
+                signals_sql::login_failures_since(self, since).await
             }
 
             async fn failed_accounts_from(&self, ip: &str, net: bool, since: UnixTime) -> StoreResult<u64> {
-                let sql = if net {
-                    "SELECT COUNT(DISTINCT account_key) FROM login_events WHERE net = $1 AND time >= $2 AND outcome = 'failure'"
-                } else {
-                    "SELECT COUNT(DISTINCT account_key) FROM login_events WHERE ip = $1 AND time >= $2 AND outcome = 'failure'"
-                };
-                let n: i64 = sqlx::query_scalar(sql).bind(ip).bind(since).fetch_one(self.read_pool()).await.map_err(map_err)?;
-                Ok(u64::try_from(n).unwrap_or(0))
+                signals_sql::failed_accounts_from(self, ip, net, since).await
             }
 
             async fn known_devices(&self, user_id: &str, devices: &[String]) -> StoreResult<Vec<String>> {
-                let mut out = Vec::new();
-                for d in devices {
-                    let hit = sqlx::query("SELECT 1 AS one FROM known_devices WHERE user_id = $1 AND device = $2")
-                        .bind(user_id)
-                        .bind(d)
-                        .fetch_optional(self.read_pool())
-                        .await
-                        .map_err(map_err)?;
-                    if hit.is_some() {
-                        out.push(d.clone());
-                    }
-                }
-                Ok(out)
+                signals_sql::known_devices(self, user_id, devices).await
             }
 
             async fn risk_flag(&self, user_id: &str) -> StoreResult<Option<String>> {
-                sqlx::query_scalar("SELECT flag FROM risk_flags WHERE user_id = $1")
-                    .bind(user_id)
-                    .fetch_optional(self.read_pool())
-                    .await
-                    .map_err(map_err)
+                signals_sql::risk_flag(self, user_id).await
             }
 
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {
@@ -940,140 +377,39 @@ macro_rules! sql_backend {
             }
 
             async fn alerts(&self, before_id: Option<&str>, limit: u32) -> StoreResult<Vec<AlertRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {ALERT_COLS} FROM alerts WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
-                ));
-                let rows = sqlx::query(sql)
-                    .bind(before_id.unwrap_or(""))
-                    .bind(i64::from(limit))
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                rows.iter().map(alert_from_row).collect()
+                alerts_sql::alerts(self, before_id, limit).await
             }
 
             async fn alert(&self, id: &str) -> StoreResult<Option<AlertRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {ALERT_COLS} FROM alerts WHERE id = $1"));
-                let row = sqlx::query(sql).bind(id).fetch_optional(self.read_pool()).await.map_err(map_err)?;
-                row.as_ref().map(alert_from_row).transpose()
+                alerts_sql::alert(self, id).await
             }
 
             async fn open_alert(&self, rule: &str, group_key: &str, since: UnixTime) -> StoreResult<Option<AlertRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {ALERT_COLS} FROM alerts
-                     WHERE rule = $1 AND group_key = $2 AND status = 'open' AND last_at >= $3
-                     ORDER BY id DESC LIMIT 1"
-                ));
-                let row = sqlx::query(sql)
-                    .bind(rule)
-                    .bind(group_key)
-                    .bind(since)
-                    .fetch_optional(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                row.as_ref().map(alert_from_row).transpose()
+                alerts_sql::open_alert(self, rule, group_key, since).await
             }
 
             async fn bump_alert(&self, id: &str, last_at: UnixTime) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query(
-                    "UPDATE alerts SET count = count + 1,
-                        last_at = CASE WHEN last_at < $1 THEN $1 ELSE last_at END
-                     WHERE id = $2",
-                )
-                .bind(last_at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)
+                alerts_sql::bump_alert(self, id, last_at).await
             }
 
             async fn complete_alert(&self, id: &str, actions: &str, sinks: &[String], now: UnixTime) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query("UPDATE alerts SET actions = $1 WHERE id = $2")
-                    .bind(actions)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                for sink in sinks {
-                    sqlx::query(
-                        "INSERT INTO alert_deliveries (alert_id, sink, status, attempts, last_error, created_at, updated_at, delivered_at)
-                         VALUES ($1, $2, 'pending', 0, NULL, $3, $3, NULL)
-                         ON CONFLICT (alert_id, sink) DO NOTHING",
-                    )
-                    .bind(id)
-                    .bind(sink)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
+                alerts_sql::complete_alert(self, id, actions, sinks, now).await
             }
 
             async fn alert_deliveries(&self, alert_id: &str) -> StoreResult<Vec<AlertDelivery>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE alert_id = $1 ORDER BY sink"
-                ));
-                let rows = sqlx::query(sql).bind(alert_id).fetch_all(self.read_pool()).await.map_err(map_err)?;
-                rows.iter().map(delivery_from_row).collect()
+                alerts_sql::alert_deliveries(self, alert_id).await
             }
 
             async fn pending_alert_deliveries(&self, sink: &str, limit: u32) -> StoreResult<Vec<AlertDelivery>> {
-                // In the order the alerts were raised (ids are time-ordered only to the second).
-                let rows = sqlx::query(
-                    "SELECT d.alert_id, d.sink, d.status, d.attempts, d.last_error, d.created_at, d.delivered_at
-                     FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
-                     WHERE d.sink = $1 AND d.status = 'pending'
-                     ORDER BY a.event_seq, a.id LIMIT $2",
-                )
-                    .bind(sink)
-                    .bind(i64::from(limit))
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                rows.iter().map(delivery_from_row).collect()
+                alerts_sql::pending_alert_deliveries(self, sink, limit).await
             }
 
-            async fn update_alert_delivery(
-                &self,
-                alert_id: &str,
-                sink: &str,
-                status: &str,
-                attempts: i64,
-                error: Option<&str>,
-                now: UnixTime,
-            ) -> StoreResult<()> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query(
-                    "UPDATE alert_deliveries SET status = $1, attempts = $2, last_error = $3, updated_at = $4,
-                        delivered_at = CASE WHEN $1 = 'delivered' THEN $4 ELSE delivered_at END
-                     WHERE alert_id = $5 AND sink = $6",
-                )
-                .bind(status)
-                .bind(attempts)
-                .bind(error)
-                .bind(now)
-                .bind(alert_id)
-                .bind(sink)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)
+            async fn update_alert_delivery(&self, alert_id: &str, sink: &str, status: &str, attempts: i64, error: Option<&str>, now: UnixTime) -> StoreResult<()> {
+                alerts_sql::update_alert_delivery(self, alert_id, sink, status, attempts, error, now).await
             }
 
             async fn alerts_delivered_since(&self, sink: &str, since: UnixTime) -> StoreResult<u64> {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM alert_deliveries WHERE sink = $1 AND status = 'delivered' AND delivered_at >= $2",
-                )
-                .bind(sink)
-                .bind(since)
-                .fetch_one(self.read_pool())
-                .await
-                .map_err(map_err)?;
-                Ok(u64::try_from(n).unwrap_or(0))
+                alerts_sql::alerts_delivered_since(self, sink, since).await
             }
 
             fn approvals(&self) -> &dyn portcullis_core::approvals::ApprovalReads {
@@ -1294,563 +630,147 @@ macro_rules! sql_backend {
             }
 
             async fn insert_signing_key(&mut self, k: &SigningKeyRecord) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, public_key, sealed_private_key, created_at, activates_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&k.kid)
-                .bind(k.public_key.to_vec())
-                .bind(&k.sealed_private_key)
-                .bind(k.created_at)
-                .bind(k.activates_at)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                keys_sql::insert_signing_key(self, k).await
             }
 
             async fn bump_throttle(&mut self, key: &str, now: UnixTime, window: i64) -> StoreResult<ThrottleState> {
-                let row = sqlx::query(
-                    "INSERT INTO login_throttle (key, failures, last_failure_at, blocked_until) VALUES ($1, 1, $2, 0)
-                     ON CONFLICT (key) DO UPDATE SET
-                        failures = CASE WHEN excluded.last_failure_at - login_throttle.last_failure_at < $3
-                                        THEN login_throttle.failures + 1 ELSE 1 END,
-                        last_failure_at = excluded.last_failure_at
-                     RETURNING key, failures, last_failure_at, blocked_until",
-                )
-                .bind(key)
-                .bind(now)
-                .bind(window)
-                .fetch_one(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                throttle_from_row(&row)
+                signals_sql::bump_throttle(self, key, now, window).await
             }
 
             async fn set_throttle_block(&mut self, key: &str, blocked_until: UnixTime) -> StoreResult<()> {
-                sqlx::query("UPDATE login_throttle SET blocked_until = $1 WHERE key = $2")
-                    .bind(blocked_until)
-                    .bind(key)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                signals_sql::set_throttle_block(self, key, blocked_until).await
             }
 
             async fn clear_throttle(&mut self, key: &str) -> StoreResult<()> {
-                sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-                    .bind(key)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                signals_sql::clear_throttle(self, key).await
             }
 
             async fn mfa_state(&mut self, user_id: &str) -> StoreResult<MfaState> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT totp_secret, totp_pending, totp_last_step FROM users WHERE id = $1{}",
-                    hooks::FOR_UPDATE
-                ));
-                let row = sqlx::query(sql).bind(user_id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
-                let Some(r) = row else { return Ok(MfaState::default()) };
-                let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
-                    .bind(user_id)
-                    .fetch_one(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                let recovery_codes: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
-                        .bind(user_id)
-                        .fetch_one(&mut *self.tx)
-                        .await
-                        .map_err(map_err)?;
-                Ok(MfaState {
-                    totp_secret: r.try_get("totp_secret").map_err(map_err)?,
-                    totp_pending: r.try_get("totp_pending").map_err(map_err)?,
-                    totp_last_step: r.try_get("totp_last_step").map_err(map_err)?,
-                    passkeys,
-                    recovery_codes,
-                })
+                factors_sql::mfa_state(self, user_id).await
             }
 
             async fn set_totp_pending(&mut self, user_id: &str, sealed: Option<&[u8]>, now: UnixTime) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET totp_pending = $1, updated_at = $2 WHERE id = $3")
-                    .bind(sealed.map(<[u8]>::to_vec))
-                    .bind(now)
-                    .bind(user_id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                factors_sql::set_totp_pending(self, user_id, sealed, now).await
             }
 
             async fn enable_totp(&mut self, user_id: &str, step: i64, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query(
-                    "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1,
-                        mfa_enabled = $2, updated_at = $3 WHERE id = $4 AND totp_pending IS NOT NULL",
-                )
-                .bind(step)
-                .bind(true)
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                factors_sql::enable_totp(self, user_id, step, now).await
             }
 
             async fn disable_totp(&mut self, user_id: &str, now: UnixTime) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL,
-                        updated_at = $1 WHERE id = $2",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                factors_sql::disable_totp(self, user_id, now).await
             }
 
             async fn sync_mfa_enabled(&mut self, user_id: &str, now: UnixTime) -> StoreResult<bool> {
-                sqlx::query(
-                    "UPDATE users SET updated_at = $1, mfa_enabled =
-                        (totp_secret IS NOT NULL OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id))
-                     WHERE id = $2",
-                )
-                .bind(now)
-                .bind(user_id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                let enabled: bool = sqlx::query_scalar("SELECT mfa_enabled FROM users WHERE id = $1")
-                    .bind(user_id)
-                    .fetch_optional(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?
-                    .unwrap_or(false);
-                if !enabled {
-                    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-                        .bind(user_id)
-                        .execute(&mut *self.tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                Ok(enabled)
+                factors_sql::sync_mfa_enabled(self, user_id, now).await
             }
 
             async fn insert_passkey(&mut self, p: &PasskeyRecord) -> StoreResult<()> {
-                let keys = self.keys();
-                let sealed = seal_credential(&mut self.tx, keys.as_deref(), &p.user_id, &p.id, &p.credential).await?;
-                sqlx::query(
-                    "INSERT INTO passkeys (id, user_id, credential_id, name, credential, credential_enc, backup_eligible, created_at, last_used_at)
-                     VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8)",
-                )
-                .bind(&p.id)
-                .bind(&p.user_id)
-                .bind(&p.credential_id)
-                .bind(&p.name)
-                .bind(sealed)
-                .bind(p.backup_eligible)
-                .bind(p.created_at)
-                .bind(p.last_used_at)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| match map_err(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict("credential"),
-                    other => other,
-                })?;
-                Ok(())
+                factors_sql::insert_passkey(self, p).await
             }
 
             async fn passkeys(&mut self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {PASSKEY_COLS} FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"
-                ));
-                let rows = sqlx::query(sql).bind(user_id).fetch_all(&mut *self.tx).await.map_err(map_err)?;
-                if rows.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let keys = self.keys();
-                let dek = passkey_dek(&mut self.tx, keys.as_deref(), user_id).await?;
-                rows.iter().map(|r| passkey_from_row(r, Some(&dek))).collect()
+                factors_sql::passkeys(self, user_id).await
             }
 
             async fn passkey_by_credential(&mut self, credential_id: &str) -> StoreResult<Option<PasskeyRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT {PASSKEY_COLS} FROM passkeys WHERE credential_id = $1{}",
-                    hooks::FOR_UPDATE
-                ));
-                let row = sqlx::query(sql).bind(credential_id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                let user_id: String = row.try_get("user_id").map_err(map_err)?;
-                let keys = self.keys();
-                let dek = passkey_dek(&mut self.tx, keys.as_deref(), &user_id).await?;
-                passkey_from_row(&row, Some(&dek)).map(Some)
+                factors_sql::passkey_by_credential(self, credential_id).await
             }
 
             async fn update_passkey(&mut self, id: &str, credential: &str, now: UnixTime) -> StoreResult<()> {
-                let user_id: String = sqlx::query_scalar("SELECT user_id FROM passkeys WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                let keys = self.keys();
-                let sealed = seal_credential(&mut self.tx, keys.as_deref(), &user_id, id, credential).await?;
-                sqlx::query("UPDATE passkeys SET credential = '', credential_enc = $1, last_used_at = $2 WHERE id = $3")
-                    .bind(sealed)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                factors_sql::update_passkey(self, id, credential, now).await
             }
 
             async fn delete_passkey(&mut self, user_id: &str, id: &str) -> StoreResult<bool> {
-                let r = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
-                    .bind(id)
-                    .bind(user_id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                factors_sql::delete_passkey(self, user_id, id).await
             }
 
             async fn delete_passkeys(&mut self, user_id: &str) -> StoreResult<u64> {
-                let r = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected())
+                factors_sql::delete_passkeys(self, user_id).await
             }
 
             async fn insert_ceremony(&mut self, c: &WebauthnCeremony) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO webauthn_ceremonies (id, kind, user_id, binding, state, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&c.id)
-                .bind(c.kind.as_str())
-                .bind(&c.user_id)
-                .bind(&c.binding)
-                .bind(&c.state)
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                factors_sql::insert_ceremony(self, c).await
             }
 
             async fn take_ceremony(&mut self, id: &str) -> StoreResult<Option<WebauthnCeremony>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT id, kind, user_id, binding, state, created_at, expires_at FROM webauthn_ceremonies WHERE id = $1{}",
-                    hooks::FOR_UPDATE
-                ));
-                let Some(r) = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)? else {
-                    return Ok(None);
-                };
-                let kind: String = r.try_get("kind").map_err(map_err)?;
-                let c = WebauthnCeremony {
-                    id: r.try_get("id").map_err(map_err)?,
-                    kind: kind.parse().map_err(|_| corrupt("stored ceremony kind unknown"))?,
-                    user_id: r.try_get("user_id").map_err(map_err)?,
-                    binding: r.try_get("binding").map_err(map_err)?,
-                    state: r.try_get("state").map_err(map_err)?,
-                    created_at: r.try_get("created_at").map_err(map_err)?,
-                    expires_at: r.try_get("expires_at").map_err(map_err)?,
-                };
-                let gone = sqlx::query("DELETE FROM webauthn_ceremonies WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok((gone.rows_affected() == 1).then_some(c))
+                factors_sql::take_ceremony(self, id).await
             }
 
             async fn advance_totp_step(&mut self, user_id: &str, step: i64) -> StoreResult<bool> {
-                let r = sqlx::query(
-                    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
-                )
-                .bind(step)
-                .bind(user_id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                factors_sql::advance_totp_step(self, user_id, step).await
             }
 
             async fn replace_recovery_codes(&mut self, user_id: &str, hashes: &[String], now: UnixTime) -> StoreResult<()> {
-                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                for h in hashes {
-                    sqlx::query("INSERT INTO recovery_codes (user_id, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)")
-                        .bind(user_id)
-                        .bind(h)
-                        .bind(now)
-                        .execute(&mut *self.tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                Ok(())
+                factors_sql::replace_recovery_codes(self, user_id, hashes, now).await
             }
 
             async fn use_recovery_code(&mut self, user_id: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query(
-                    "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(user_id)
-                .bind(hash)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                factors_sql::use_recovery_code(self, user_id, hash, now).await
             }
 
             async fn insert_mfa_challenge(&mut self, c: &MfaChallenge) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO mfa_challenges (token_hash, user_id, created_at, expires_at, attempts, used_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&c.token_hash)
-                .bind(&c.user_id)
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .bind(c.attempts)
-                .bind(c.used_at)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                factors_sql::insert_mfa_challenge(self, c).await
             }
 
             async fn mfa_challenge(&mut self, token_hash: &str) -> StoreResult<Option<MfaChallenge>> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "SELECT token_hash, user_id, created_at, expires_at, attempts, used_at FROM mfa_challenges WHERE token_hash = $1{}",
-                    hooks::FOR_UPDATE
-                ));
-                let row = sqlx::query(sql).bind(token_hash).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
-                row.map(|r| {
-                    Ok(MfaChallenge {
-                        token_hash: r.try_get("token_hash").map_err(map_err)?,
-                        user_id: r.try_get("user_id").map_err(map_err)?,
-                        created_at: r.try_get("created_at").map_err(map_err)?,
-                        expires_at: r.try_get("expires_at").map_err(map_err)?,
-                        attempts: r.try_get("attempts").map_err(map_err)?,
-                        used_at: r.try_get("used_at").map_err(map_err)?,
-                    })
-                })
-                .transpose()
+                factors_sql::mfa_challenge(self, token_hash).await
             }
 
             async fn bump_mfa_attempts(&mut self, token_hash: &str) -> StoreResult<()> {
-                sqlx::query("UPDATE mfa_challenges SET attempts = attempts + 1 WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                factors_sql::bump_mfa_attempts(self, token_hash).await
             }
 
             async fn use_mfa_challenge(&mut self, token_hash: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query("UPDATE mfa_challenges SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
-                    .bind(now)
-                    .bind(token_hash)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                factors_sql::use_mfa_challenge(self, token_hash, now).await
             }
 
             async fn set_session_auth(&mut self, session_id: &str, amr: &[String], auth_time: UnixTime) -> StoreResult<()> {
-                sqlx::query("UPDATE sessions SET amr = $1, auth_time = $2 WHERE id = $3")
-                    .bind(amr_json(amr))
-                    .bind(auth_time)
-                    .bind(session_id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                factors_sql::set_session_auth(self, session_id, amr, auth_time).await
             }
 
             async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO api_keys (id, owner_id, name, prefix, key_hash, scopes, signing, signing_secret, public_key, created_at, expires_at, revoked_at, last_used_at, last_used_ip, rotated_from)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(&k.id)
-                .bind(&k.owner_id)
-                .bind(&k.name)
-                .bind(&k.prefix)
-                .bind(&k.key_hash)
-                .bind(serde_json::to_string(&k.scopes).unwrap_or_else(|_| "[]".into()))
-                .bind(k.signing.as_str())
-                .bind(&k.signing_secret)
-                .bind(k.public_key.map(|p| p.to_vec()))
-                .bind(k.created_at)
-                .bind(k.expires_at)
-                .bind(k.revoked_at)
-                .bind(k.last_used_at)
-                .bind(&k.last_used_ip)
-                .bind(&k.rotated_from)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| match map_err(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict("prefix"),
-                    other => other,
-                })?;
-                Ok(())
+                api_keys_sql::insert_api_key(self, k).await
             }
 
             async fn lock_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-                let sql = sqlx::AssertSqlSafe(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1{}", hooks::FOR_UPDATE));
-                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
-                row.as_ref().map(api_key_from_row).transpose()
+                api_keys_sql::lock_api_key(self, id).await
             }
 
             async fn revoke_api_key(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                api_keys_sql::revoke_api_key(self, id, now).await
             }
 
             async fn limit_api_key(&mut self, id: &str, expires_at: UnixTime) -> StoreResult<()> {
-                sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1)")
-                    .bind(expires_at)
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                api_keys_sql::limit_api_key(self, id, expires_at).await
             }
 
             async fn insert_ban(&mut self, b: &Ban) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO bans (id, cidr, reason, source, created_at, expires_at, lifted_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&b.id)
-                .bind(b.cidr.to_string())
-                .bind(&b.reason)
-                .bind(&b.source)
-                .bind(b.created_at)
-                .bind(b.expires_at)
-                .bind(b.lifted_at)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                signals_sql::insert_ban(self, b).await
             }
 
             async fn lift_ban(&mut self, id: &str, by: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query("UPDATE bans SET lifted_at = $1, lifted_by = $2 WHERE id = $3 AND lifted_at IS NULL AND expires_at > $1")
-                    .bind(now)
-                    .bind(by)
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                signals_sql::lift_ban(self, id, by, now).await
             }
 
             async fn insert_login_event(&mut self, e: &LoginEvent) -> StoreResult<()> {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO login_events ({LOGIN_EVENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-                ));
-                sqlx::query(sql)
-                    .bind(&e.id)
-                    .bind(&e.user_id)
-                    .bind(&e.account_key)
-                    .bind(&e.ip)
-                    .bind(&e.net)
-                    .bind(e.time)
-                    .bind(&e.outcome)
-                    .bind(&e.device)
-                    .bind(i64::from(e.new_device))
-                    .bind(&e.geo.country)
-                    .bind(&e.geo.city)
-                    .bind(e.geo.latitude)
-                    .bind(e.geo.longitude)
-                    .bind(e.geo.asn.map(i64::from))
-                    .bind(i64::from(e.risk))
-                    .bind(serde_json::to_string(&e.reasons).unwrap_or_else(|_| "[]".into()))
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                signals_sql::insert_login_event(self, e).await
             }
 
             async fn remember_device(&mut self, user_id: &str, device: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query(
-                    "INSERT INTO known_devices (user_id, device, first_seen, last_seen) VALUES ($1, $2, $3, $3)
-                     ON CONFLICT (user_id, device) DO NOTHING",
-                )
-                .bind(user_id)
-                .bind(device)
-                .bind(now)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                if r.rows_affected() == 1 {
-                    return Ok(true);
-                }
-                sqlx::query("UPDATE known_devices SET last_seen = $3 WHERE user_id = $1 AND device = $2")
-                    .bind(user_id)
-                    .bind(device)
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(false)
+                signals_sql::remember_device(self, user_id, device, now).await
             }
 
             async fn set_risk_flag(&mut self, user_id: &str, flag: &str, source: &str, now: UnixTime) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO risk_flags (user_id, flag, source, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (user_id) DO UPDATE SET flag = excluded.flag, source = excluded.source, created_at = excluded.created_at",
-                )
-                .bind(user_id)
-                .bind(flag)
-                .bind(source)
-                .bind(now)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                signals_sql::set_risk_flag(self, user_id, flag, source, now).await
             }
 
             async fn clear_risk_flag(&mut self, user_id: &str) -> StoreResult<bool> {
-                let r = sqlx::query("DELETE FROM risk_flags WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected() > 0)
+                signals_sql::clear_risk_flag(self, user_id).await
             }
 
             async fn insert_service_identity(&mut self, spiffe_id: &str, user_id: &str, scopes: &[String], now: UnixTime) -> StoreResult<()> {
-                sqlx::query("INSERT INTO service_identities (spiffe_id, user_id, scopes, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(spiffe_id)
-                    .bind(user_id)
-                    .bind(serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into()))
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict("spiffe_id"),
-                        other => other,
-                    })?;
-                Ok(())
+                api_keys_sql::insert_service_identity(self, spiffe_id, user_id, scopes, now).await
             }
 
             async fn erase_user(&mut self, user_id: &str, pseudonym: &str, now: UnixTime) -> StoreResult<bool> {
@@ -1905,161 +825,43 @@ macro_rules! sql_backend {
             }
 
             async fn add_kek(&mut self, now: UnixTime) -> StoreResult<u32> {
-                let keys = self.keys().ok_or_else(no_keys)?;
-                current_kek(&mut self.tx, &keys, now).await?;
-                let max: i64 = sqlx::query_scalar("SELECT MAX(version) FROM keks")
-                    .fetch_one(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                let v = version_of(max)?.saturating_add(1);
-                sqlx::query("INSERT INTO keks (version, sealed, created_at) VALUES ($1, $2, $3)")
-                    .bind(i64::from(v))
-                    .bind(keys.new_kek(v, &portcullis_core::rand::OsRng))
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict("kek"),
-                        other => other,
-                    })?;
-                Ok(v)
+                keys_sql::add_kek(self, now).await
             }
 
             async fn ensure_kek(&mut self, now: UnixTime) -> StoreResult<()> {
-                let keys = self.keys().ok_or_else(no_keys)?;
-                current_kek(&mut self.tx, &keys, now).await.map(|_| ())
+                keys_sql::ensure_kek(self, now).await
             }
 
             async fn retire_keks(&mut self, now: UnixTime) -> StoreResult<Vec<u32>> {
-                let rows: Vec<i64> = sqlx::query_scalar(
-                    "SELECT version FROM keks WHERE sealed IS NOT NULL
-                       AND version < (SELECT MAX(version) FROM keks)
-                       AND NOT EXISTS (SELECT 1 FROM deks WHERE deks.kek_version = keks.version AND deks.wrapped IS NOT NULL)",
-                )
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for v in rows {
-                    sqlx::query("UPDATE keks SET sealed = NULL, retired_at = $1 WHERE version = $2")
-                        .bind(now)
-                        .bind(v)
-                        .execute(&mut *self.tx)
-                        .await
-                        .map_err(map_err)?;
-                    out.push(version_of(v)?);
-                }
-                Ok(out)
+                keys_sql::retire_keks(self, now).await
             }
 
             async fn insert_key_meta(&mut self, name: &str, value: &str, now: UnixTime) -> StoreResult<()> {
-                sqlx::query("INSERT INTO key_meta (name, value, created_at) VALUES ($1, $2, $3)")
-                    .bind(name)
-                    .bind(value)
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict("key_meta"),
-                        other => other,
-                    })?;
-                Ok(())
+                keys_sql::insert_key_meta(self, name, value, now).await
             }
 
             async fn insert_internal_ca(&mut self, cert_pem: &str, sealed_key: &[u8], now: UnixTime) -> StoreResult<()> {
-                sqlx::query("INSERT INTO internal_ca (id, cert_pem, sealed_key, created_at) VALUES (1, $1, $2, $3)")
-                    .bind(cert_pem)
-                    .bind(sealed_key)
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict("internal_ca"),
-                        other => other,
-                    })?;
-                Ok(())
+                keys_sql::insert_internal_ca(self, cert_pem, sealed_key, now).await
             }
 
             async fn redact_audit_subject(&mut self, subject: &str, now: UnixTime) -> StoreResult<u64> {
-                let r = sqlx::query(
-                    "UPDATE audit_events SET actor = NULL, target = NULL, ip = NULL, user_agent = NULL, details = '{}',
-                        pii_salt = NULL, redacted_at = $1
-                     WHERE version = 2 AND redacted_at IS NULL
-                       AND (actor = $2 OR target = $2 OR details LIKE '%' || $2 || '%')",
-                )
-                .bind(now)
-                .bind(subject)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(r.rows_affected())
+                audit_log_sql::redact_audit_subject(self, subject, now).await
             }
 
             async fn insert_alert(&mut self, a: &AlertRecord) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO alerts (id, rule, severity, group_key, first_at, last_at, count, status, dry_run, actions, details, resolved_at, event_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(&a.id)
-                .bind(&a.rule)
-                .bind(&a.severity)
-                .bind(&a.group_key)
-                .bind(a.first_at)
-                .bind(a.last_at)
-                .bind(a.count)
-                .bind(&a.status)
-                .bind(a.dry_run)
-                .bind(&a.actions)
-                .bind(&a.details)
-                .bind(a.resolved_at)
-                .bind(a.event_seq)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                alerts_sql::insert_alert(self, a).await
             }
 
             async fn resolve_alert(&mut self, id: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query("UPDATE alerts SET status = 'resolved', resolved_at = $1 WHERE id = $2 AND status = 'open'")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                alerts_sql::resolve_alert(self, id, now).await
             }
 
             async fn redact_alerts_subject(&mut self, subject: &str) -> StoreResult<u64> {
-                let r = sqlx::query(
-                    "UPDATE alerts SET group_key = '', details = '{\"redacted\":true}', actions = '[]'
-                     WHERE group_key = $1 OR details LIKE '%' || $1 || '%'",
-                )
-                .bind(subject)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(r.rows_affected())
+                alerts_sql::redact_alerts_subject(self, subject).await
             }
 
             async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<()> {
-                let p = audit_chain::PendingAudit::from(event);
-                sqlx::query(
-                    "INSERT INTO audit_pending (time, action, outcome, actor, target, ip, user_agent, details)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(p.time)
-                .bind(&p.action)
-                .bind(&p.outcome)
-                .bind(&p.actor)
-                .bind(&p.target)
-                .bind(&p.ip)
-                .bind(&p.user_agent)
-                .bind(&p.details)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                self.audited = true;
-                Ok(())
+                audit_log_sql::append_audit(self, event).await
             }
 
             fn approvals(&mut self) -> &mut dyn portcullis_core::approvals::ApprovalWrites {

@@ -5,13 +5,19 @@
 //! sqlx errors stop here.
 
 mod accounts;
+mod alerts;
+mod api_keys;
 mod approvals;
+mod audit_log;
 mod clients;
 mod common;
+mod factors;
+mod keys;
 mod migrate;
 mod postgres;
 mod rows;
 mod sealing;
+mod signals;
 mod sqlite;
 
 use std::sync::Arc;

@@ -8,6 +8,12 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 
 crate::common::sql_backend!(Postgres, PgStore, PgTx, "postgres");
+crate::audit_log::audit_log_backend!(Postgres, PgStore, PgTx);
+crate::alerts::alerts_backend!(Postgres, PgStore, PgTx);
+crate::factors::factors_backend!(Postgres, PgStore, PgTx);
+crate::keys::keys_backend!(Postgres, PgStore, PgTx);
+crate::signals::signals_backend!(Postgres, PgStore, PgTx);
+crate::api_keys::api_keys_backend!(Postgres, PgStore, PgTx);
 crate::approvals::approval_backend!(sqlx::Postgres, PgStore, PgTx);
 crate::clients::client_backend!(sqlx::Postgres, PgStore, PgTx);
 crate::accounts::account_backend!(sqlx::Postgres, PgTx);

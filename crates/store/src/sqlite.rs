@@ -11,6 +11,12 @@ use sqlx::sqlite::{
 };
 
 crate::common::sql_backend!(Sqlite, SqliteStore, SqliteTx, "sqlite");
+crate::audit_log::audit_log_backend!(Sqlite, SqliteStore, SqliteTx);
+crate::alerts::alerts_backend!(Sqlite, SqliteStore, SqliteTx);
+crate::factors::factors_backend!(Sqlite, SqliteStore, SqliteTx);
+crate::keys::keys_backend!(Sqlite, SqliteStore, SqliteTx);
+crate::signals::signals_backend!(Sqlite, SqliteStore, SqliteTx);
+crate::api_keys::api_keys_backend!(Sqlite, SqliteStore, SqliteTx);
 crate::approvals::approval_backend!(sqlx::Sqlite, SqliteStore, SqliteTx);
 crate::clients::client_backend!(sqlx::Sqlite, SqliteStore, SqliteTx);
 crate::accounts::account_backend!(sqlx::Sqlite, SqliteTx);
