@@ -132,6 +132,29 @@ pub fn build_gateway(
     Ok(gateway)
 }
 
+/// Request inspection and DLP, compiled on a thread of their own that ends with the
+/// compilation: building the rules' automata takes some 40 MiB that is freed at once, and
+/// the allocator hands a finished thread's free memory back, where on a runtime thread it
+/// would stay in an idle server's resident set (as the dummy password hash does; see
+/// `PasswordHasher::new`).
+fn inspection(
+    config: &Config,
+) -> std::io::Result<(portcullis_http::waf::Waf, portcullis_http::dlp::DlpRuntime)> {
+    let build = || -> std::io::Result<_> {
+        let waf = portcullis_http::waf::Waf::new(&config.waf)
+            .and_then(|waf| {
+                waf.prepare(config.routes.iter().map(|r| r.waf.as_ref()))?;
+                Ok(waf)
+            })
+            .map_err(|e| std::io::Error::other(format!("waf: {e}")))?;
+        let dlp =
+            portcullis_http::dlp::DlpRuntime::new(&config.dlp).map_err(std::io::Error::other)?;
+        Ok((waf, dlp))
+    };
+    std::thread::scope(|s| s.spawn(build).join())
+        .map_err(|_| std::io::Error::other("compiling request inspection panicked"))?
+}
+
 /// Creates the directory of a SQLite database file (mode 0700) when missing.
 fn ensure_sqlite_dir(url: &str) -> std::io::Result<()> {
     let Some(path) = crate::datadir::sqlite_path(url) else {
@@ -365,21 +388,13 @@ impl App {
                 .await?
                 .map(|r| r.threshold);
         }
-        let waf = portcullis_http::waf::Waf::new(&config.waf)
-            .and_then(|waf| {
-                waf.prepare(config.routes.iter().map(|r| r.waf.as_ref()))?;
-                Ok(waf)
-            })
-            .map_err(|e| std::io::Error::other(format!("waf: {e}")))?;
+        let (waf, dlp) = inspection(&config)?;
         let edge = Edge::new(
             services.clone(),
             Arc::new(web),
             metrics.clone(),
             Arc::new(waf),
-            Arc::new(
-                portcullis_http::dlp::DlpRuntime::new(&config.dlp)
-                    .map_err(std::io::Error::other)?,
-            ),
+            Arc::new(dlp),
         );
         let access = edge.access.clone();
         let shown = gateway.clone();
