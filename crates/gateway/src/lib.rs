@@ -92,6 +92,8 @@ impl std::ops::Deref for GatewayState {
 pub struct Gateway {
     routes: Vec<Route>,
     default_body_limit: u64,
+    /// `portcullis_connections_open`: a WebSocket tunnel counts as the connection it was.
+    connections_open: portcullis_http::metrics::Gauge,
     limits: limits::Limits,
     quota: quota::Quotas,
     upstreams: upstream::Balancer,
@@ -135,6 +137,7 @@ impl Gateway {
             inspectors: inspect::Inspectors::default(),
             routes,
             default_body_limit: u64::try_from(default_body_limit).unwrap_or(u64::MAX),
+            connections_open: metrics.connections().open,
         })
     }
 

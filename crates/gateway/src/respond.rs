@@ -69,7 +69,11 @@ pub(crate) async fn respond(
         };
         let upstream_side = hyper::upgrade::on(&mut res);
         let route_name = cfg.name.clone();
+        // The client's connection left hyper's hands (and its count) with the upgrade; the
+        // tunnel counts it while it lives.
+        let open = gateway.connections_open.clone();
         tokio::spawn(async move {
+            let _counted = portcullis_http::metrics::Counted::new(&open);
             match tokio::join!(client_side, upstream_side) {
                 (Ok(c), Ok(u)) => {
                     let mut c = hyper_util::rt::TokioIo::new(c);

@@ -27,10 +27,28 @@ fn latency() -> Histogram {
 /// Client connections, as the connection loop keeps them.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionGauges {
-    /// Connections open (HTTP/1.1 and HTTP/2, plain and TLS; not those upgraded).
+    /// Connections open (HTTP/1.1 and HTTP/2, plain and TLS; a WebSocket tunnel counts as
+    /// the connection it was).
     pub open: Gauge,
     /// Idle HTTP/1.1 keep-alive connections parked without their buffers.
     pub parked: Gauge,
+}
+
+/// One held in a gauge for as long as it lives (a connection, a tunnel).
+pub struct Counted<'a>(&'a Gauge);
+
+impl<'a> Counted<'a> {
+    /// Adds one to `g`; dropping it takes the one off.
+    pub fn new(g: &'a Gauge) -> Self {
+        g.inc();
+        Self(g)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Every long-lived metric of one server.
@@ -71,7 +89,7 @@ impl Metrics {
         let connections = ConnectionGauges::default();
         registry.register(
             "portcullis_connections_open",
-            "Client connections open (HTTP/1.1 and HTTP/2; a connection upgraded to a WebSocket is no longer counted).",
+            "Client connections open (HTTP/1.1 and HTTP/2, and WebSocket tunnels of connections that upgraded).",
             connections.open.clone(),
         );
         registry.register(

@@ -11,7 +11,7 @@ use portcullis_core::config::Config;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use portcullis_http::metrics::{ConnectionGauges, Gauge};
+use portcullis_http::metrics::{ConnectionGauges, Counted};
 
 use tokio::time::Instant;
 
@@ -302,21 +302,6 @@ async fn serve_http1<S, B>(
 }
 
 /// Counts one on a gauge while it lives.
-struct Counted<'a>(&'a Gauge);
-
-impl<'a> Counted<'a> {
-    fn new(g: &'a Gauge) -> Self {
-        g.inc();
-        Self(g)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
 /// Resolves once the server stops.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;

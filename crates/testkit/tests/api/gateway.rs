@@ -61,6 +61,27 @@ async fn upgrades_pass_through(b: Backend) {
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: echo"), "{head}");
     crate::expect_echo(&mut s, &[b"ping", b"through the gateway"]).await;
+    // The tunnel counts as an open connection while it lives (hyper let go of it at the
+    // upgrade), and stops counting when it closes.
+    let with_tunnel = open_connections(&srv).await;
+    assert!(
+        with_tunnel >= 2,
+        "the tunnel and this request's connection: {with_tunnel}"
+    );
+    drop(s);
+    let mut now = with_tunnel;
+    for _ in 0..100 {
+        now = open_connections(&srv).await;
+        if now < with_tunnel {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        now,
+        with_tunnel - 1,
+        "the closed tunnel is no longer counted"
+    );
     // A route without `websocket = true` does not pass upgrades.
     let (status, echo, _) = get(
         &srv,
@@ -71,6 +92,16 @@ async fn upgrades_pass_through(b: Backend) {
     assert_eq!(status, 200);
     assert!(echo["headers"].get("upgrade").is_none(), "{echo}");
     srv.stop().await;
+}
+
+/// `portcullis_connections_open` as `/metrics` shows it.
+async fn open_connections(srv: &TestServer) -> i64 {
+    crate::waf::metrics_text(srv)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_connections_open "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the open-connections gauge")
 }
 
 /// Echoes what it received; `/429` answers 429, `/csp` sets its own CSP.
