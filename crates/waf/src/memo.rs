@@ -103,7 +103,7 @@ impl Memo {
 mod tests {
     use super::*;
 
-    fn target(kind: Kind, location: &str, value: &str) -> Target {
+    fn target(kind: Kind, location: &str, value: &str) -> Target<'static> {
         Target::new(kind, location, value)
     }
 

@@ -7,6 +7,8 @@
 //! request beyond either is reported as [`Taken::overflow`] (and blocked by rule 920390),
 //! never inspected in part as if that were all of it.
 
+use std::borrow::Cow;
+
 use crate::decode;
 use crate::multipart;
 
@@ -59,25 +61,27 @@ pub const DATA: Kinds = Kind::Args as u16
     | Kind::UaReferer as u16
     | Kind::FileNames as u16;
 
-/// One place and what was in it (already URL-decoded where its syntax encodes).
+/// One place and what was in it (already URL-decoded where its syntax encodes). Names
+/// and values the request holds as they are (the method, the path, most headers and
+/// arguments) are borrowed from it, not copied.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Target<'a> {
     /// Its kind.
     pub kind: Kind,
     /// Its name, as exclusions and findings name it: `ARGS:q`, `REQUEST_HEADERS:User-Agent`.
-    pub location: String,
+    pub location: Cow<'static, str>,
     /// Its value.
-    pub value: String,
+    pub value: Cow<'a, str>,
 }
 
 #[cfg(test)]
-impl Target {
+impl Target<'static> {
     /// A target, for tests.
     pub(crate) fn new(kind: Kind, location: &str, value: &str) -> Self {
         Self {
             kind,
-            location: location.into(),
-            value: value.into(),
+            location: location.to_owned().into(),
+            value: value.to_owned().into(),
         }
     }
 }
@@ -99,9 +103,9 @@ pub struct Input<'a> {
 
 /// A request taken apart.
 #[derive(Debug, Default)]
-pub struct Taken {
+pub struct Taken<'a> {
     /// The places, in order.
-    pub targets: Vec<Target>,
+    pub targets: Vec<Target<'a>>,
     /// The request had more places or deeper JSON than is inspected.
     pub overflow: bool,
     /// The body claimed a syntax it did not have (JSON that does not parse, multipart
@@ -109,16 +113,21 @@ pub struct Taken {
     pub malformed_body: bool,
 }
 
-impl Taken {
-    fn push(&mut self, kind: Kind, location: String, value: String) {
+impl<'a> Taken<'a> {
+    fn push(
+        &mut self,
+        kind: Kind,
+        location: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) {
         if self.targets.len() >= MAX_TARGETS {
             self.overflow = true;
             return;
         }
         self.targets.push(Target {
             kind,
-            location,
-            value,
+            location: location.into(),
+            value: value.into(),
         });
     }
 }
@@ -138,29 +147,21 @@ fn skipped_header(name: &str) -> bool {
 }
 
 /// Takes `input` apart.
-pub fn take_apart(input: &Input<'_>) -> Taken {
+pub fn take_apart<'a>(input: &Input<'a>) -> Taken<'a> {
     let mut t = Taken::default();
-    t.push(
-        Kind::Method,
-        "REQUEST_METHOD".into(),
-        input.method.to_owned(),
-    );
-    t.push(Kind::RawUri, "REQUEST_URI_RAW".into(), input.uri.to_owned());
+    t.push(Kind::Method, "REQUEST_METHOD", input.method);
+    t.push(Kind::RawUri, "REQUEST_URI_RAW", input.uri);
     let (path, query) = input.uri.split_once('?').unwrap_or((input.uri, ""));
     t.push(
         Kind::Path,
-        "REQUEST_FILENAME".into(),
-        decode::url_decode(path, false).into_owned(),
+        "REQUEST_FILENAME",
+        decode::url_decode(path, false),
     );
     form(&mut t, query, input.secret_fields);
     let mut content_type = "";
-    for (name, raw) in input.headers {
+    for &(name, raw) in input.headers {
         let value = String::from_utf8_lossy(raw);
-        t.push(
-            Kind::HeaderNames,
-            "REQUEST_HEADERS_NAMES".into(),
-            (*name).to_owned(),
-        );
+        t.push(Kind::HeaderNames, "REQUEST_HEADERS_NAMES", name);
         if name.eq_ignore_ascii_case("cookie") {
             cookies(&mut t, &value);
             continue;
@@ -177,7 +178,7 @@ pub fn take_apart(input: &Input<'_>) -> Taken {
             } else {
                 Kind::Headers
             };
-        t.push(kind, place("REQUEST_HEADERS:", name), value.into_owned());
+        t.push(kind, place("REQUEST_HEADERS:", name), value);
     }
     if let Some(body) = input.body.filter(|b| !b.is_empty()) {
         self::body(&mut t, content_type, body, input.secret_fields);
@@ -196,21 +197,37 @@ fn is_secret(name: &str, secret_fields: &[&str]) -> bool {
     secret_fields.iter().any(|f| f.eq_ignore_ascii_case(last))
 }
 
-/// `a=1&b=2` (query or form), `+` as a space.
-fn form(t: &mut Taken, s: &str, secret_fields: &[&str]) {
-    for pair in s.split('&').filter(|p| !p.is_empty()) {
+/// `a=1&b=2` (query or form), `+` as a space; names and values without an escape are
+/// borrowed.
+fn form<'a>(t: &mut Taken<'a>, s: &'a str, secret_fields: &[&str]) {
+    for (name, value) in pairs(s) {
+        argument(t, name, value, secret_fields);
+    }
+}
+
+/// The decoded names and values of `a=1&b=2`.
+fn pairs(s: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    s.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = decode::url_decode(name, true).into_owned();
-        let value = decode::url_decode(value, true).into_owned();
-        t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
-        if !is_secret(&name, secret_fields) {
-            t.push(Kind::Args, place("ARGS:", &name), value);
-        }
+        (
+            decode::url_decode(name, true),
+            decode::url_decode(value, true),
+        )
+    })
+}
+
+/// An argument's name, and its value unless it is a secret field.
+fn argument<'a>(t: &mut Taken<'a>, name: Cow<'a, str>, value: Cow<'a, str>, secret: &[&str]) {
+    let location = place("ARGS_NAMES:", &name);
+    let args = (!is_secret(&name, secret)).then(|| place("ARGS:", &name));
+    t.push(Kind::ArgNames, location, name);
+    if let Some(args) = args {
+        t.push(Kind::Args, args, value);
     }
 }
 
 /// `a=1; b=2`.
-fn cookies(t: &mut Taken, header: &str) {
+fn cookies(t: &mut Taken<'_>, header: &str) {
     for c in header.split(';') {
         let c = c.trim();
         if c.is_empty() {
@@ -230,14 +247,23 @@ fn cookies(t: &mut Taken, header: &str) {
     }
 }
 
-fn body(t: &mut Taken, content_type: &str, body: &[u8], secret_fields: &[&str]) {
+fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields: &[&str]) {
     let ct = content_type.to_ascii_lowercase();
     let mime = ct.split(';').next().unwrap_or("").trim();
     let text = String::from_utf8_lossy(body);
     if mime == "application/x-www-form-urlencoded"
         || (mime.is_empty() && !text.trim_start().starts_with(['{', '[', '<']))
     {
-        form(t, &text, secret_fields);
+        match &text {
+            Cow::Borrowed(text) => form(t, text, secret_fields),
+            // Not UTF-8: the replacement characters are in a copy, which the places own.
+            Cow::Owned(text) => {
+                for (name, value) in pairs(text) {
+                    let (name, value) = (name.into_owned(), value.into_owned());
+                    argument(t, name.into(), value.into(), secret_fields);
+                }
+            }
+        }
     } else if mime == "application/json"
         || mime.ends_with("+json")
         || (mime.is_empty() && text.trim_start().starts_with(['{', '[']))
@@ -246,7 +272,7 @@ fn body(t: &mut Taken, content_type: &str, body: &[u8], secret_fields: &[&str]) 
             Ok(v) => json(t, &mut String::from("json"), v, 0, secret_fields),
             Err(_) => {
                 t.malformed_body = !mime.is_empty();
-                t.push(Kind::Body, "REQUEST_BODY".into(), text.into_owned());
+                t.push(Kind::Body, "REQUEST_BODY", text);
             }
         }
     } else if mime == "multipart/form-data" {
@@ -268,22 +294,22 @@ fn body(t: &mut Taken, content_type: &str, body: &[u8], secret_fields: &[&str]) 
             }
             None => {
                 t.malformed_body = true;
-                t.push(Kind::Body, "REQUEST_BODY".into(), text.into_owned());
+                t.push(Kind::Body, "REQUEST_BODY", text);
             }
         }
     } else if mime.contains("xml") || (mime.is_empty() && text.trim_start().starts_with('<')) {
         // The document as a whole (XXE lives in its prolog), then each text node and
         // attribute value as an argument, entities undone as the parser would.
-        t.push(Kind::Body, "REQUEST_BODY".into(), text.to_string());
-        for v in xml_values(&text) {
-            t.push(
-                Kind::Args,
-                "XML:/*".into(),
-                decode::html_entities(v).into_owned(),
-            );
+        let values: Vec<String> = xml_values(&text)
+            .into_iter()
+            .map(|v| decode::html_entities(v).into_owned())
+            .collect();
+        t.push(Kind::Body, "REQUEST_BODY", text);
+        for v in values {
+            t.push(Kind::Args, "XML:/*", v);
         }
     } else {
-        t.push(Kind::Body, "REQUEST_BODY".into(), text.into_owned());
+        t.push(Kind::Body, "REQUEST_BODY", text);
     }
 }
 
@@ -322,7 +348,7 @@ fn xml_values(doc: &str) -> Vec<&str> {
 /// `path` is the place's path so far (`json.a[0]`), grown and cut back in place as the walk
 /// goes; the document is consumed, so its strings become the targets' values uncopied.
 fn json(
-    t: &mut Taken,
+    t: &mut Taken<'_>,
     path: &mut String,
     v: serde_json::Value,
     depth: usize,

@@ -426,7 +426,7 @@ mod tests {
     use super::*;
     use crate::request::Kind;
 
-    fn target(kind: Kind, location: &str, value: &str) -> Target {
+    fn target(kind: Kind, location: &str, value: &str) -> Target<'static> {
         Target::new(kind, location, value)
     }
 
