@@ -2,11 +2,10 @@
 //! agree on everything here (`$n` parameters, `ON CONFLICT`, `RETURNING`-free statements);
 //! what differs is delegated to the backend's `hooks` module.
 //!
-//! The `Store` and `Tx` implementations are here, with the SQL of users, sessions, refresh
-//! tokens and what spans them (purging, erasure, the revocation feed). The SQL of each other
-//! purpose is in its own module, which these implementations call: [`crate::audit_log`],
-//! [`crate::alerts`], [`crate::factors`], [`crate::keys`], [`crate::signals`] and
-//! [`crate::api_keys`].
+//! The `Store` and `Tx` implementations are here, with the SQL of users and the revocation
+//! feed. The SQL of each other purpose is in its own module, which these implementations
+//! call: [`crate::sessions`], [`crate::audit_log`], [`crate::alerts`], [`crate::factors`],
+//! [`crate::keys`], [`crate::signals`], [`crate::api_keys`] and [`crate::retention`].
 
 /// Where a store keeps the field keys once the master key is known (shared by clones).
 pub(crate) type KeySlot = std::sync::Arc<
@@ -125,21 +124,7 @@ macro_rules! sql_backend {
             }
 
             async fn revoked_sessions_since(&self, since: UnixTime) -> StoreResult<Vec<(String, UnixTime)>> {
-                // Revoked elevations travel with revoked sessions: both are ids whose tokens
-                // lose what they carried.
-                let rows = sqlx::query(
-                    "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1
-                     UNION ALL
-                     SELECT id, ended_at AS revoked_at FROM approval_requests
-                     WHERE kind = 'elevation' AND status = 'revoked' AND ended_at >= $1",
-                )
-                    .bind(since)
-                    .fetch_all(self.read_pool())
-                    .await
-                    .map_err(map_err)?;
-                rows.iter()
-                    .map(|r| Ok((r.try_get("id").map_err(map_err)?, r.try_get("revoked_at").map_err(map_err)?)))
-                    .collect()
+                sessions_sql::revoked_sessions_since(self, since).await
             }
 
             async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
@@ -313,63 +298,7 @@ macro_rules! sql_backend {
             }
 
             async fn purge_expired(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64> {
-                let mut tx = self.begin_tx().await.map_err(map_err)?;
-                sqlx::query(
-                    "DELETE FROM refresh_tokens WHERE session_id IN
-                       (SELECT id FROM sessions WHERE expires_at < $1 OR revoked_at < $1)",
-                )
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                let r = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM oauth_grants WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM mfa_challenges WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM login_events WHERE time < $1")
-                    .bind(now - portcullis_core::detect::risk::LOGIN_HISTORY_RETENTION)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM bans WHERE expires_at < $1 OR lifted_at < $1")
-                    .bind(now - portcullis_core::detect::risk::LOGIN_HISTORY_RETENTION)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM signature_nonces WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                sqlx::query("DELETE FROM login_throttle WHERE blocked_until < $1 AND last_failure_at < $2")
-                    .bind(now)
-                    .bind(now - portcullis_core::throttle::ACCOUNT.window.max(portcullis_core::throttle::CLIENT_IP.window))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(r.rows_affected())
+                retention_sql::purge_expired(self, before, now).await
             }
 
             async fn revocation_feed(&self) -> StoreResult<Option<Box<dyn RevocationFeed>>> {
@@ -519,26 +448,7 @@ macro_rules! sql_backend {
             }
 
             async fn insert_session(&mut self, s: &Session) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO sessions (id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoked_reason, ip, user_agent, amr, auth_time, dpop_jkt)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(&s.id)
-                .bind(&s.user_id)
-                .bind(s.created_at)
-                .bind(s.last_seen_at)
-                .bind(s.expires_at)
-                .bind(s.revoked_at)
-                .bind(&s.revoked_reason)
-                .bind(&s.ip)
-                .bind(&s.user_agent)
-                .bind(amr_json(&s.amr))
-                .bind(s.auth_time)
-                .bind(&s.dpop_jkt)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                sessions_sql::insert_session(self, s).await
             }
 
             async fn session(&mut self, id: &str) -> StoreResult<Option<Session>> {
@@ -556,77 +466,23 @@ macro_rules! sql_backend {
             }
 
             async fn touch_session(&mut self, id: &str, now: UnixTime, expires_at: UnixTime) -> StoreResult<()> {
-                sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE id = $3")
-                    .bind(now)
-                    .bind(expires_at)
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                sessions_sql::touch_session(self, id, now, expires_at).await
             }
 
             async fn revoke_session(&mut self, id: &str, reason: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query("UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(reason)
-                    .bind(id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                let revoked = r.rows_affected() == 1;
-                if revoked {
-                    hooks::notify_revoked(&mut self.tx, id).await?;
-                }
-                Ok(revoked)
+                sessions_sql::revoke_session(self, id, reason, now).await
             }
 
             async fn insert_refresh_token(&mut self, t: &RefreshToken) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at, rotated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&t.id)
-                .bind(&t.session_id)
-                .bind(&t.token_hash)
-                .bind(t.created_at)
-                .bind(t.expires_at)
-                .bind(t.rotated_at)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(())
+                sessions_sql::insert_refresh_token(self, t).await
             }
 
             async fn refresh_token_by_hash(&mut self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
-                let row = sqlx::query(
-                    "SELECT id, session_id, token_hash, created_at, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = $1",
-                )
-                .bind(token_hash)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                row.map(|r| {
-                    Ok(RefreshToken {
-                        id: r.try_get("id").map_err(map_err)?,
-                        session_id: r.try_get("session_id").map_err(map_err)?,
-                        token_hash: r.try_get("token_hash").map_err(map_err)?,
-                        created_at: r.try_get("created_at").map_err(map_err)?,
-                        expires_at: r.try_get("expires_at").map_err(map_err)?,
-                        rotated_at: r.try_get("rotated_at").map_err(map_err)?,
-                    })
-                })
-                .transpose()
+                sessions_sql::refresh_token_by_hash(self, token_hash).await
             }
 
             async fn mark_rotated(&mut self, token_id: &str, now: UnixTime) -> StoreResult<bool> {
-                let r = sqlx::query("UPDATE refresh_tokens SET rotated_at = $1 WHERE id = $2 AND rotated_at IS NULL")
-                    .bind(now)
-                    .bind(token_id)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                Ok(r.rows_affected() == 1)
+                sessions_sql::mark_rotated(self, token_id, now).await
             }
 
             async fn insert_signing_key(&mut self, k: &SigningKeyRecord) -> StoreResult<()> {
@@ -774,54 +630,7 @@ macro_rules! sql_backend {
             }
 
             async fn erase_user(&mut self, user_id: &str, pseudonym: &str, now: UnixTime) -> StoreResult<bool> {
-                for sql in [
-                    "DELETE FROM recovery_codes WHERE user_id = $1",
-                    "DELETE FROM mfa_challenges WHERE user_id = $1",
-                    "DELETE FROM passkeys WHERE user_id = $1",
-                    "DELETE FROM webauthn_ceremonies WHERE user_id = $1",
-                    "DELETE FROM service_identities WHERE user_id = $1",
-                    "UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id = $1",
-                    "DELETE FROM login_events WHERE user_id = $1",
-                    "DELETE FROM known_devices WHERE user_id = $1",
-                    "DELETE FROM risk_flags WHERE user_id = $1",
-                ] {
-                    sqlx::query(sql).bind(user_id).execute(&mut *self.tx).await.map_err(map_err)?;
-                }
-                sqlx::query(
-                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2), name = 'erased', last_used_ip = NULL,
-                            signing_secret = NULL, public_key = NULL
-                     WHERE owner_id = $1",
-                )
-                .bind(user_id)
-                .bind(now)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                // Crypto-shredding: without its DEK, no copy of the sealed fields opens again.
-                sqlx::query("UPDATE deks SET wrapped = NULL, destroyed_at = $2 WHERE subject = $1")
-                    .bind(user_id)
-                    .bind(now)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?;
-                if let Some(k) = self.keys() {
-                    k.forget(user_id);
-                }
-                let done = sqlx::query(
-                    "UPDATE users SET email = $2, display_name = NULL, email_enc = NULL, display_name_enc = NULL,
-                            email_bidx = NULL, password_hash = NULL, totp_secret = NULL,
-                            totp_pending = NULL, totp_last_step = NULL, mfa_enabled = $3, locked = $4, updated_at = $5
-                     WHERE id = $1",
-                )
-                .bind(user_id)
-                .bind(pseudonym)
-                .bind(false)
-                .bind(true)
-                .bind(now)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-                Ok(done.rows_affected() == 1)
+                retention_sql::erase_user(self, user_id, pseudonym, now).await
             }
 
             async fn add_kek(&mut self, now: UnixTime) -> StoreResult<u32> {

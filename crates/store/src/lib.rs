@@ -15,8 +15,10 @@ mod factors;
 mod keys;
 mod migrate;
 mod postgres;
+mod retention;
 mod rows;
 mod sealing;
+mod sessions;
 mod signals;
 mod sqlite;
 

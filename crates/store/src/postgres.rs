@@ -14,6 +14,8 @@ crate::factors::factors_backend!(Postgres, PgStore, PgTx);
 crate::keys::keys_backend!(Postgres, PgStore, PgTx);
 crate::signals::signals_backend!(Postgres, PgStore, PgTx);
 crate::api_keys::api_keys_backend!(Postgres, PgStore, PgTx);
+crate::sessions::sessions_backend!(Postgres, PgStore, PgTx);
+crate::retention::retention_backend!(Postgres, PgStore, PgTx);
 crate::approvals::approval_backend!(sqlx::Postgres, PgStore, PgTx);
 crate::clients::client_backend!(sqlx::Postgres, PgStore, PgTx);
 crate::accounts::account_backend!(sqlx::Postgres, PgTx);

@@ -17,6 +17,8 @@ crate::factors::factors_backend!(Sqlite, SqliteStore, SqliteTx);
 crate::keys::keys_backend!(Sqlite, SqliteStore, SqliteTx);
 crate::signals::signals_backend!(Sqlite, SqliteStore, SqliteTx);
 crate::api_keys::api_keys_backend!(Sqlite, SqliteStore, SqliteTx);
+crate::sessions::sessions_backend!(Sqlite, SqliteStore, SqliteTx);
+crate::retention::retention_backend!(Sqlite, SqliteStore, SqliteTx);
 crate::approvals::approval_backend!(sqlx::Sqlite, SqliteStore, SqliteTx);
 crate::clients::client_backend!(sqlx::Sqlite, SqliteStore, SqliteTx);
 crate::accounts::account_backend!(sqlx::Sqlite, SqliteTx);
