@@ -45,6 +45,8 @@ mod dpop_sessions;
 mod elevation;
 mod federation;
 mod gateway;
+mod gateway_cluster;
+mod gateway_streams;
 mod gdpr;
 mod hardening;
 mod http;
