@@ -7,14 +7,14 @@
 //! Portcullis API key in a response is revoked at once (`revoke_leaked_api_keys`).
 //!
 //! Upstreams are asked for uncompressed answers while DLP is on (the gateway drops
-//! `Accept-Encoding`); a compressed answer anyway cannot be read, and is blocked in `block`
-//! mode, passed with a warning otherwise.
+//! `Accept-Encoding`); an answer compressed anyway is decoded (gzip, deflate) and sent on
+//! decoded, and one in a coding DLP cannot read is blocked unless DLP only detects.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use axum::body::Body;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::config::{DlpConfig, DlpMode, RouteDlpConfig};
 use portcullis_core::service::RequestContext;
@@ -117,23 +117,41 @@ impl DlpRuntime {
         if !textual(content_type) {
             return Response::from_parts(parts, body);
         }
-        if parts
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
-        {
-            tracing::warn!(
-                route,
-                "a compressed response cannot be inspected for data loss"
-            );
-            if mode == DlpMode::Block {
-                return blocked(
-                    incident_id(),
-                    "The upstream's answer was compressed and could not be inspected.",
-                );
+        // A compressed answer is read as what it decodes to, and goes on decoded (the
+        // gateway asked for it uncompressed): its length, validator and digests were the
+        // compressed bytes', so they go. One DLP cannot read does not pass unread unless
+        // DLP only watches.
+        let coding = crate::coding::Coding::of(&parts.headers);
+        let body = if coding.is_identity() {
+            body
+        } else {
+            match crate::coding::Decoder::new(&coding) {
+                Ok(decoder) => {
+                    for name in [
+                        header::CONTENT_ENCODING,
+                        header::CONTENT_LENGTH,
+                        header::ETAG,
+                        HeaderName::from_static("content-md5"),
+                        HeaderName::from_static("content-digest"),
+                        HeaderName::from_static("repr-digest"),
+                    ] {
+                        parts.headers.remove(name);
+                    }
+                    Body::new(crate::coding::Decoded::new(body, decoder))
+                }
+                Err(e) => {
+                    let incident = incident_id();
+                    tracing::warn!(route, incident = %incident, error = %e, "a response DLP cannot read");
+                    if mode == DlpMode::Detect {
+                        return Response::from_parts(parts, body);
+                    }
+                    return blocked(
+                        incident,
+                        "The upstream's answer was compressed in a way that cannot be inspected.",
+                    );
+                }
             }
-            return Response::from_parts(parts, body);
-        }
+        };
         let (head, _complete, rest) =
             match crate::body::read_up_to(body, self.cfg.body_limit_bytes).await {
                 Ok(read) => read,

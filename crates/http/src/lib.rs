@@ -9,6 +9,7 @@ pub mod access_log;
 pub mod body;
 pub mod clamd;
 pub mod client_ip;
+pub mod coding;
 pub mod context;
 pub mod cors;
 pub mod dlp;

@@ -196,6 +196,23 @@ impl Waf {
         } else {
             (axum::body::Bytes::new(), true, Some(body))
         };
+        // A compressed body is inspected as what it decodes to (within the same limit), and
+        // goes on as it came; one that cannot be decoded is a finding of its own.
+        let coding = crate::coding::Coding::of(&parts.headers);
+        let mut undecodable = None;
+        let (inspected, complete) = if coding.is_identity() || head.is_empty() {
+            (head.clone(), complete)
+        } else {
+            match crate::coding::decode_bounded(&coding, &head, complete, eff.body_limit_bytes) {
+                Ok((decoded, whole)) => (axum::body::Bytes::from(decoded), whole),
+                // Compressed bytes read as text would only be noise (a JSON body that does
+                // not parse): the finding says what is wrong with them.
+                Err(e) => {
+                    undecodable = Some(e);
+                    (axum::body::Bytes::new(), complete)
+                }
+            }
+        };
         let oversize = !complete && eff.oversize == WafOversize::Reject;
         // `X-Request-Id` is Portcullis's own (a client's is replaced before this): inspecting
         // it found nothing, and a new value on every request kept the engine's header memo
@@ -215,7 +232,7 @@ impl Waf {
                 method: parts.method.as_str(),
                 uri,
                 headers: &headers,
-                body: (!head.is_empty()).then_some(head.as_ref()),
+                body: (!inspected.is_empty()).then_some(inspected.as_ref()),
                 secret_fields: SECRET_FIELDS,
             },
             &Settings {
@@ -227,11 +244,43 @@ impl Waf {
             route,
         );
         let mut report = report;
+        if let Some(e) = undecodable {
+            let (rule, msg, place) = match e {
+                crate::coding::DecodeError::Unreadable(_) => (
+                    920950,
+                    "Request body in a content coding that cannot be inspected",
+                    "REQUEST_HEADERS:Content-Encoding",
+                ),
+                crate::coding::DecodeError::Malformed(_) => (
+                    920951,
+                    "Compressed request body that does not decode",
+                    "REQUEST_BODY",
+                ),
+            };
+            if !self
+                .exclusions
+                .iter()
+                .any(|x| x.excludes(rule, place, route))
+            {
+                report.add_external(
+                    portcullis_waf::Finding {
+                        rule,
+                        category: "protocol",
+                        paranoia: 1,
+                        severity: portcullis_waf::Severity::Critical,
+                        msg: msg.into(),
+                        locations: vec![place.to_owned()],
+                        counted: true,
+                    },
+                    eff.inbound_threshold,
+                );
+            }
+        }
         if let Some(addr) = &self.cfg.clamd_address
             && complete
-            && !head.is_empty()
+            && !inspected.is_empty()
         {
-            scan_uploads(addr, parts, &head, eff.inbound_threshold, &mut report).await;
+            scan_uploads(addr, parts, &inspected, eff.inbound_threshold, &mut report).await;
         }
         let body = crate::body::rejoin(head, rest);
         if !report.exceeded && !oversize {

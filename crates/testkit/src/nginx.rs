@@ -31,7 +31,7 @@ fn binary() -> PathBuf {
 
 /// Every request header the tests look at, as nginx received it, in a JSON object; `uri`
 /// is nginx's normalised path and `request_uri` the request line's target as sent.
-const ECHO: &str = r#"'{"served":"$served","uri":"$uri","request_uri":"$request_uri","method":"$request_method","host":"$http_host","x_forwarded_for":"$http_x_forwarded_for","x_forwarded_host":"$http_x_forwarded_host","x_forwarded_proto":"$http_x_forwarded_proto","x_forwarded_port":"$http_x_forwarded_port","x_forwarded_server":"$http_x_forwarded_server","x_request_id":"$http_x_request_id","forwarded":"$http_forwarded","x_real_ip":"$http_x_real_ip","x_client_ip":"$http_x_client_ip","true_client_ip":"$http_true_client_ip","x_original_url":"$http_x_original_url","x_rewrite_url":"$http_x_rewrite_url","x_http_method_override":"$http_x_http_method_override","x_method_override":"$http_x_method_override","x_portcullis_identity":"$http_x_portcullis_identity","x_portcullis_user":"$http_x_portcullis_user","authorization":"$http_authorization","protocol":"$server_protocol","te":"$http_te","content_type":"$content_type"}'"#;
+const ECHO: &str = r#"'{"served":"$served","uri":"$uri","request_uri":"$request_uri","method":"$request_method","host":"$http_host","x_forwarded_for":"$http_x_forwarded_for","x_forwarded_host":"$http_x_forwarded_host","x_forwarded_proto":"$http_x_forwarded_proto","x_forwarded_port":"$http_x_forwarded_port","x_forwarded_server":"$http_x_forwarded_server","x_request_id":"$http_x_request_id","forwarded":"$http_forwarded","x_real_ip":"$http_x_real_ip","x_client_ip":"$http_x_client_ip","true_client_ip":"$http_true_client_ip","x_original_url":"$http_x_original_url","x_rewrite_url":"$http_x_rewrite_url","x_http_method_override":"$http_x_http_method_override","x_method_override":"$http_x_method_override","x_portcullis_identity":"$http_x_portcullis_identity","x_portcullis_user":"$http_x_portcullis_user","authorization":"$http_authorization","protocol":"$server_protocol","te":"$http_te","content_type":"$content_type","content_length":"$http_content_length","content_encoding":"$http_content_encoding"}'"#;
 
 impl Nginx {
     /// Starts nginx answering every request with [`ECHO`] from memory; `served` names the
@@ -65,6 +65,7 @@ impl Nginx {
         let dir =
             std::env::temp_dir().join(format!("portcullis-nginx-{port}-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::fs::create_dir_all(dir.join("files")).unwrap();
         let d = dir.display();
         let conf = format!(
             r#"daemon off;
@@ -88,6 +89,10 @@ http {{
     location /public/ {{ set $served public; return 200 {ECHO}; }}
     location /cedar/secret {{ set $served secret; return 200 {ECHO}; }}
     location / {{ return 200 {ECHO}; }}
+    location /files/ {{ alias {d}/files/; }}
+    location /gzip/ {{ alias {d}/files/; add_header Content-Encoding gzip; }}
+    location /deflate/ {{ alias {d}/files/; add_header Content-Encoding deflate; }}
+    location /br/ {{ alias {d}/files/; add_header Content-Encoding br; }}
   }}
 }}
 "#
@@ -117,6 +122,13 @@ http {{
         let _ = child.wait();
         let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
         panic!("nginx did not start on {addr}: {log}");
+    }
+
+    /// Serves `bytes` as `name` under `/files/`, and under `/gzip/`, `/deflate/` and `/br/`
+    /// with that `Content-Encoding` (whatever the bytes are, as a misconfigured upstream
+    /// might send them).
+    pub fn file(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.dir.join("files").join(name), bytes).unwrap();
     }
 
     /// The upstream URL of this nginx, with an optional base path.

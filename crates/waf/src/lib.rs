@@ -59,6 +59,12 @@ pub struct Exclusion {
 }
 
 impl Exclusion {
+    /// Whether this exclusion lifts `rule` at `location` on `route` (for findings made
+    /// outside the engine: a malware signature, a body that does not decode).
+    pub fn excludes(&self, rule: u32, location: &str, route: Option<&str>) -> bool {
+        self.covers_rule(rule) && self.covers_place(location) && self.covers_route(route)
+    }
+
     fn covers_rule(&self, id: u32) -> bool {
         let id = id.to_string();
         match self.rule.strip_suffix('*') {
