@@ -165,11 +165,22 @@ impl DlpRuntime {
                     .into_response();
                 }
             };
+        let allow = route_cfg.map(|r| r.allow.as_slice()).unwrap_or_default();
+        // A long answer's first part is the stream's first step: its last bytes (a window's
+        // worth, and any match reaching into them) are held back and scanned again with
+        // what follows, so a secret across the limit is seen whole.
+        let rest = match rest {
+            Some(rest) if text_so_far(&head) => {
+                return self
+                    .filter_long(edge, ctx, route, allow, mode, parts, head, rest)
+                    .await;
+            }
+            other => other,
+        };
         let (text, exact) = match std::str::from_utf8(&head) {
             Ok(t) => (std::borrow::Cow::Borrowed(t), true),
             Err(_) => (String::from_utf8_lossy(&head), false),
         };
-        let allow = route_cfg.map(|r| r.allow.as_slice()).unwrap_or_default();
         // The rest of a long answer is scanned as it streams; masking may change its length.
         let rest = rest.map(|rest| {
             if mode == DlpMode::Mask {
@@ -228,6 +239,77 @@ impl DlpRuntime {
                 "The upstream's answer held data that must not leave.",
             ),
             DlpMode::Detect => Response::from_parts(parts, crate::body::rejoin(head, rest)),
+        }
+    }
+
+    /// A textual answer longer than the limit: `head` (its first bytes) scanned as the
+    /// first step of the stream that scans the rest.
+    #[allow(clippy::too_many_arguments)]
+    async fn filter_long(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        allow: &[String],
+        mode: DlpMode,
+        mut parts: axum::http::response::Parts,
+        head: axum::body::Bytes,
+        rest: Body,
+    ) -> Response {
+        let mut held = head.to_vec();
+        let Some((out, hits, sent)) = crate::dlp_stream::advance(
+            &self.dlp,
+            allow,
+            &mut held,
+            crate::dlp_stream::WINDOW,
+            false,
+            mode == DlpMode::Mask,
+        ) else {
+            return blocked(
+                incident_id(),
+                "The upstream's answer is not text and cannot be inspected.",
+            );
+        };
+        if mode == DlpMode::Mask {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.remove(header::ETAG);
+        }
+        let stream = Body::new(
+            crate::dlp_stream::Scanned::new(
+                rest,
+                edge.dlp.clone(),
+                edge.clone(),
+                ctx.clone(),
+                route,
+                allow,
+                mode,
+                parts.status.as_u16(),
+            )
+            .holding(held),
+        );
+        let body = crate::body::rejoin(axum::body::Bytes::from(out), Some(stream));
+        if hits.is_empty() {
+            return Response::from_parts(parts, body);
+        }
+        let (incident, audit_failed) = self
+            .report(
+                edge,
+                ctx,
+                route,
+                mode,
+                &sent,
+                &hits,
+                parts.status.as_u16(),
+                "response_body",
+            )
+            .await;
+        match (mode, audit_failed) {
+            (DlpMode::Block, Some(e)) => ApiError::from(e).into_response(),
+            (DlpMode::Block | DlpMode::Off, None) => blocked(
+                incident,
+                "The upstream's answer held data that must not leave.",
+            ),
+            _ => Response::from_parts(parts, body),
         }
     }
 
@@ -324,6 +406,14 @@ impl DlpRuntime {
             }
         }
         (incident, failed)
+    }
+}
+
+/// Whether `head` is UTF-8 text, but for a character the limit cut in two at its end.
+fn text_so_far(head: &[u8]) -> bool {
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
     }
 }
 

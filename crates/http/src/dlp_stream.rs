@@ -71,6 +71,12 @@ impl Scanned {
         }
     }
 
+    /// Starts with `held` (the end of what was scanned before, not sent yet) held.
+    pub(crate) fn holding(mut self, held: Vec<u8>) -> Self {
+        self.held = held;
+        self
+    }
+
     /// Scans what is held; sends all of it (`last`) or all but the window. `Err` ends the
     /// response (a match in `block` mode, or text that cannot be rewritten).
     fn step(&mut self, last: bool) -> Result<Bytes, &'static str> {

@@ -231,6 +231,33 @@ async fn secrets_past_the_body_limit_are_caught_while_streaming() {
             .unwrap()
             .contains("1111-1111")
     );
+    // A number across the limit (whatever the path's length puts where) is seen whole.
+    for n in (440..=500).step_by(3) {
+        let path = format!("/masked/{}/pay/{card}", "b".repeat(n));
+        let text = client()
+            .get(srv.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !text.contains(card) && text.contains("************1111"),
+            "{n}: {text}"
+        );
+        // Block: 502, or (the number past what was sent) an answer broken off before it.
+        let blocked = client()
+            .get(srv.url(&path.replacen("/masked/", "/blocked/", 1)))
+            .send()
+            .await;
+        if let Ok(r) = blocked {
+            let status = r.status();
+            let body = r.bytes().await;
+            assert!(status == 502 || body.is_err(), "{n}: {status} {body:?}");
+            assert!(body.map_or(true, |b| !String::from_utf8_lossy(&b).contains(card)));
+        }
+    }
     srv.stop().await;
 }
 
