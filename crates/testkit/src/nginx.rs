@@ -89,7 +89,7 @@ http {{
     location /public/ {{ set $served public; return 200 {ECHO}; }}
     location /cedar/secret {{ set $served secret; return 200 {ECHO}; }}
     location / {{ return 200 {ECHO}; }}
-    location /files/ {{ alias {d}/files/; }}
+    location /static/ {{ alias {d}/files/; }}
     location /gzip/ {{ alias {d}/files/; add_header Content-Encoding gzip; }}
     location /deflate/ {{ alias {d}/files/; add_header Content-Encoding deflate; }}
     location /br/ {{ alias {d}/files/; add_header Content-Encoding br; }}
@@ -124,7 +124,7 @@ http {{
         panic!("nginx did not start on {addr}: {log}");
     }
 
-    /// Serves `bytes` as `name` under `/files/`, and under `/gzip/`, `/deflate/` and `/br/`
+    /// Serves `bytes` as `name` under `/static/`, and under `/gzip/`, `/deflate/` and `/br/`
     /// with that `Content-Encoding` (whatever the bytes are, as a misconfigured upstream
     /// might send them).
     pub fn file(&self, name: &str, bytes: &[u8]) {

@@ -85,6 +85,27 @@ async fn attacks_on_a_route_are_blocked_and_audited_without_their_values(b: Back
         assert!(id.starts_with("inc_"), "{body}");
         incidents.push(id);
     }
+    // On a route, fields Portcullis's own API treats as secrets are fields like any other.
+    let (s, body, _) = send(
+        client().get(srv.url("/public/x?token=1'%20UNION%20SELECT%20password%20FROM%20users--")),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/public/login"))
+            .json(&json!({"user": "kim", "password": "<script>alert(1)</script>"})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
     // A JSON body and a multipart file name are inspected as well.
     let (s, body, _) = send(
         client()
