@@ -248,6 +248,13 @@ impl Waf {
             route,
         );
         let mut report = report;
+        // A body that does not parse as its type (920130): on Portcullis's own API the
+        // handler answers that itself (400 `invalid_json`, not an attack), and the first
+        // bytes of a longer body (`oversize = "partial"`) are never a whole document. Its
+        // text is inspected either way.
+        if route.is_none() || !complete {
+            report.withdraw(920130, eff.inbound_threshold);
+        }
         if let Some(e) = undecodable {
             let (rule, msg, place) = match e {
                 crate::coding::DecodeError::Unreadable(_) => (

@@ -126,6 +126,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// Takes back the findings of `rule` (one the caller knows does not apply here), and
+    /// scores again against `threshold`.
+    pub fn withdraw(&mut self, rule: u32, threshold: u32) {
+        self.findings.retain(|f| f.rule != rule);
+        self.score = self
+            .findings
+            .iter()
+            .filter(|f| f.counted)
+            .map(|f| f.severity.score())
+            .sum();
+        self.exceeded = self.score >= threshold;
+    }
+
     /// Adds a finding made outside the engine (an uploaded file's scan), counted at once,
     /// and decides again against `threshold`.
     pub fn add_external(&mut self, finding: Finding, threshold: u32) {

@@ -272,6 +272,7 @@ fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields
             Ok(v) => json(t, &mut String::from("json"), v, 0, secret_fields),
             Err(_) => {
                 t.malformed_body = !mime.is_empty();
+                json_strings(t, &text, secret_fields);
                 t.push(Kind::Body, "REQUEST_BODY", text);
             }
         }
@@ -387,6 +388,57 @@ fn json(
     }
 }
 
+/// The strings of a JSON text that does not parse (the first bytes of a longer body, or a
+/// broken one): each key and each value not under a secret key, as an argument, so what a
+/// lenient parser upstream would read is inspected all the same.
+fn json_strings(t: &mut Taken<'_>, text: &str, secret_fields: &[&str]) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut secret_value = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while let Some(&c) = b.get(i) {
+                    if c == b'"' {
+                        break;
+                    }
+                    i += if c == b'\\' { 2 } else { 1 };
+                }
+                let end = i.min(b.len());
+                // Closed: decoded as JSON; cut short (or not decodable): as it is.
+                let s = text
+                    .get(start..=i)
+                    .filter(|_| i < b.len())
+                    .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
+                    .or_else(|| text.get(start + 1..end).map(str::to_owned))
+                    .unwrap_or_default();
+                i += 1;
+                let after = b.get(i..).unwrap_or_default();
+                let key = after
+                    .iter()
+                    .find(|c| !c.is_ascii_whitespace())
+                    .is_some_and(|c| *c == b':');
+                if key {
+                    secret_value = is_secret(&s, secret_fields);
+                    t.push(Kind::ArgNames, "ARGS_NAMES:json", s);
+                } else {
+                    if !secret_value {
+                        t.push(Kind::Args, "ARGS:json", s);
+                    }
+                    secret_value = false;
+                }
+            }
+            b',' | b'{' | b'[' => {
+                secret_value = false;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
 /// A place's name: `prefix` and `name` (`ARGS:` and `q`), without `format!`'s machinery
 /// (taking a large JSON body apart names tens of thousands of places).
 fn place(prefix: &str, name: &str) -> String {
@@ -438,6 +490,50 @@ mod tests {
             !n.iter()
                 .any(|x| x.contains("secret") || x.contains("Bearer"))
         );
+    }
+
+    #[test]
+    fn json_that_does_not_parse_gives_its_strings() {
+        let headers: &[(&str, &[u8])] = &[("content-type", b"application/json")];
+        let body = br#"{"q": "<script>\u0061lert(1)</script>", "password" : "hunter2", "n": [1, "x\"y"], "t": "cut sho"#;
+        let t = take_apart(&Input {
+            method: "POST",
+            uri: "/",
+            headers,
+            body: Some(body),
+            secret_fields: &["password"],
+        });
+        assert!(t.malformed_body);
+        let n = names(&t);
+        for want in [
+            "ARGS_NAMES:json=q",
+            "ARGS:json=<script>alert(1)</script>",
+            "ARGS_NAMES:json=password",
+            "ARGS:json=x\"y",
+            "ARGS:json=cut sho",
+        ] {
+            assert!(n.contains(&want.to_owned()), "{want} in {n:?}");
+        }
+        assert!(
+            !n.iter()
+                .any(|x| x.starts_with("ARGS:") && x.contains("hunter2")),
+            "{n:?}"
+        );
+        // Cut inside an escape or a character: no panic, what there is.
+        for body in [
+            &br#"{"a": "b\"#[..],
+            "{\"a\": \"é".as_bytes(),
+            b"\"",
+            b"{\"\\",
+        ] {
+            let _ = take_apart(&Input {
+                method: "POST",
+                uri: "/",
+                headers,
+                body: Some(body),
+                secret_fields: &[],
+            });
+        }
     }
 
     #[test]

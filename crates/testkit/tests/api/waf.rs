@@ -280,6 +280,30 @@ async fn the_body_limit_rejects_or_inspects_part() {
     // Small bodies are inspected whole and forwarded intact.
     let (s, _, _) = send(post("/strict/x", "q=1'+OR+'1'='1".into())).await;
     assert_eq!(s, 403);
+    // The first KiB of a longer JSON document is not a document: its text is inspected,
+    // and it is not refused for failing to parse.
+    let json_post = |body: String| {
+        client()
+            .post(srv.url("/lenient/x"))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let (s, body, _) = send(json_post(format!("{{\"t\":\"{}\"}}", "a".repeat(4000)))).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _, _) = send(json_post(format!(
+        "{{\"q\":\"<script>alert(1)</script>\",\"t\":\"{}\"}}",
+        "a".repeat(4000)
+    )))
+    .await;
+    assert_eq!(s, 403);
+    // A whole document that does not parse is refused on a route (an upstream's parser
+    // might read it otherwise).
+    let (s, body, _) = send(json_post("{\"t\": ".into())).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
     srv.stop().await;
 }
 
@@ -300,6 +324,21 @@ async fn portcullis_own_api_is_inspected_but_not_its_secret_fields() {
         (403, Some("request_blocked")),
         "{body}"
     );
+    // A body that is not JSON is the API's to refuse, as it would without inspection.
+    for bad in ["{\"email\":", "{\"email\": \"\\ud800\"}", "[[[[[[[[[["] {
+        let (s, body, _) = send(
+            client()
+                .post(srv.url("/api/v1/auth/login"))
+                .header("content-type", "application/json")
+                .body(bad),
+        )
+        .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (400, Some("invalid_json")),
+            "{bad}: {body}"
+        );
+    }
     // A password that looks like an attack is a password: not inspected, not logged.
     let (s, body, _) = send(client().post(srv.url("/api/v1/auth/login")).json(&json!({
         "email": "nobody@example.com",
