@@ -110,6 +110,13 @@ impl DlpRuntime {
             return res;
         }
         let (mut parts, body) = res.into_parts();
+        let allow = route_cfg.map(|r| r.allow.as_slice()).unwrap_or_default();
+        if let Some(refused) = self
+            .filter_headers(edge, ctx, route, allow, mode, &mut parts)
+            .await
+        {
+            return refused;
+        }
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -165,7 +172,6 @@ impl DlpRuntime {
                     .into_response();
                 }
             };
-        let allow = route_cfg.map(|r| r.allow.as_slice()).unwrap_or_default();
         // A long answer's first part is the stream's first step: its last bytes (a window's
         // worth, and any match reaching into them) are held back and scanned again with
         // what follows, so a secret across the limit is seen whole.
@@ -240,6 +246,85 @@ impl DlpRuntime {
             ),
             DlpMode::Detect => Response::from_parts(parts, crate::body::rejoin(head, rest)),
         }
+    }
+
+    /// The answer's headers, scanned as its body is (a key in `X-Debug-Token` leaks as
+    /// surely): a match is reported (a leaked API key revoked), masked in `mask` mode, and
+    /// makes the answer 502 in `block` mode (the refusal, returned). JWTs and email
+    /// addresses are not looked for here: they are what `Set-Cookie`, `Location` and
+    /// `Link` carry in the ordinary course.
+    async fn filter_headers(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        allow: &[String],
+        mode: DlpMode,
+        parts: &mut axum::http::response::Parts,
+    ) -> Option<Response> {
+        let mut found = Vec::new();
+        for (name, value) in &parts.headers {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let hits: Vec<_> = self
+                .dlp
+                .scan(&text, allow)
+                .into_iter()
+                .filter(|h| h.detector != "jwt" && h.detector != "email")
+                .collect();
+            if !hits.is_empty() {
+                found.push((name.clone(), text.into_owned(), hits));
+            }
+        }
+        for (name, text, hits) in found {
+            let location = format!("response_header:{name}");
+            let (incident, audit_failed) = self
+                .report(
+                    edge,
+                    ctx,
+                    route,
+                    mode,
+                    &text,
+                    &hits,
+                    parts.status.as_u16(),
+                    &location,
+                )
+                .await;
+            match mode {
+                DlpMode::Block | DlpMode::Off => {
+                    return Some(match audit_failed {
+                        Some(e) => ApiError::from(e).into_response(),
+                        None => blocked(
+                            incident,
+                            "The upstream's answer held data that must not leave.",
+                        ),
+                    });
+                }
+                DlpMode::Mask => {
+                    // All of the header's values go; the masked ones come back.
+                    let values: Vec<String> = parts
+                        .headers
+                        .get_all(&name)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                        .map(|v| {
+                            if v == text {
+                                mask(&v, &hits)
+                            } else {
+                                v.into_owned()
+                            }
+                        })
+                        .collect();
+                    parts.headers.remove(&name);
+                    for v in values {
+                        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+                            parts.headers.append(name.clone(), v);
+                        }
+                    }
+                }
+                DlpMode::Detect => {}
+            }
+        }
+        None
     }
 
     /// A textual answer longer than the limit: `head` (its first bytes) scanned as the

@@ -89,6 +89,7 @@ http {{
     location /public/ {{ set $served public; return 200 {ECHO}; }}
     location /cedar/secret {{ set $served secret; return 200 {ECHO}; }}
     location / {{ return 200 {ECHO}; }}
+    location ~ /echo-header/ {{ add_header X-Echo $arg_v always; return 200 '{{}}'; }}
     location /static/ {{ alias {d}/files/; }}
     location /gzip/ {{ alias {d}/files/; add_header Content-Encoding gzip; }}
     location /deflate/ {{ alias {d}/files/; add_header Content-Encoding deflate; }}

@@ -165,6 +165,76 @@ async fn a_leaked_api_key_is_revoked_at_once() {
     assert_eq!(revoked[0]["route"], "leaky");
     let all = serde_json::to_string(&events).unwrap();
     assert!(!all.contains(&key), "the audit log holds the key: {all}");
+    // In a header of the answer as well (nginx puts `?v=` in `X-Echo`).
+    let (s, k, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": "ci2", "scopes": ["deploy:write"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_owned();
+    let r = client()
+        .get(srv.url(&format!("/leaky/echo-header/x?v={key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-echo"], key.as_str(), "detect mode passes it");
+    let (s, _, _) = send(
+        client()
+            .get(srv.url("/api/v1/auth/me"))
+            .header("x-api-key", &key),
+    )
+    .await;
+    assert_eq!(s, 401, "the key leaked in a header still works");
+    let events = dlp_events(&srv).await;
+    assert!(
+        events
+            .iter()
+            .any(|(a, d)| a == "dlp.match" && d["location"] == "response_header:x-echo"),
+        "{events:?}"
+    );
+    srv.stop().await;
+}
+
+/// Headers of an answer are scanned as its body is: a card in one is masked or blocks the
+/// answer; a JWT or an address there (a session cookie, a `Link`) is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_response_headers_are_masked_or_blocked() {
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Off;
+        c.routes = vec![
+            dlp_route("masked", nginx.url(""), DlpMode::Mask, &[]),
+            dlp_route("blocked", nginx.url(""), DlpMode::Block, &[]),
+        ];
+    })
+    .await;
+    let r = client()
+        .get(srv.url("/masked/echo-header/x?v=card:4111111111111111;end"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-echo"], "card:************1111;end");
+    let (s, body, _) =
+        send(client().get(srv.url("/blocked/echo-header/x?v=AKIAIOSFODNN7EXAMPLE"))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (502, Some("response_blocked")),
+        "{body}"
+    );
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJraW0ifQ.c2lnbmF0dXJlc2lnbmF0dXJlc2ln";
+    let r = client()
+        .get(srv.url(&format!("/blocked/echo-header/x?v={jwt}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), &r.headers()["x-echo"]),
+        (200, &jwt.parse::<reqwest::header::HeaderValue>().unwrap())
+    );
     srv.stop().await;
 }
 
