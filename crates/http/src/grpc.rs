@@ -57,29 +57,64 @@ pub fn encode_message(text: &str) -> String {
     out
 }
 
-/// The answer to a request (`grpc`: whether it was a gRPC request): a refusal Portcullis
-/// itself made to a gRPC request is rewritten in gRPC form; anything else is left as it is.
-/// (Called by the server's front service for every request.)
-pub async fn in_grpc_form(grpc: bool, res: Response) -> Response {
-    if !grpc || res.status().is_success() || res.extensions().get::<Proxied>().is_some() {
-        return res;
+/// The content type a refusal to this request is answered with, when it is a gRPC call:
+/// `application/grpc`, or a gRPC-Web client's own (`application/grpc-web+proto`,
+/// `application/grpc-web-text`), which takes a trailers-only answer in headers too.
+pub fn grpc_content_type(h: &HeaderMap) -> Option<HeaderValue> {
+    if !is_grpc(h) {
+        return None;
     }
-    into_grpc(res).await
+    let sent = h.get(header::CONTENT_TYPE)?;
+    let web = sent
+        .as_bytes()
+        .get(..20)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"application/grpc-web"));
+    Some(if web {
+        sent.clone()
+    } else {
+        HeaderValue::from_static("application/grpc")
+    })
 }
 
-/// Rewrites a refusal (an RFC 9457 problem) as a trailers-only gRPC response.
-async fn into_grpc(res: Response) -> Response {
+/// The answer to a request (`grpc`: the content type of a gRPC request's refusals, from
+/// [`grpc_content_type`]): a refusal Portcullis itself made to a gRPC request is rewritten
+/// in gRPC form; anything else is left as it is. (Called by the server's front service for
+/// every request.)
+pub async fn in_grpc_form(grpc: Option<HeaderValue>, res: Response) -> Response {
+    let Some(content_type) = grpc else {
+        return res;
+    };
+    if res.status().is_success() || res.extensions().get::<Proxied>().is_some() {
+        return res;
+    }
+    into_grpc(res, content_type).await
+}
+
+/// Rewrites a refusal (an RFC 9457 problem) as a trailers-only gRPC response. Its incident
+/// id (a WAF or DLP refusal's) is in `grpc-message` and in `portcullis-incident-id`
+/// metadata, to quote as the problem's detail asks.
+async fn into_grpc(res: Response, content_type: HeaderValue) -> Response {
     let (mut parts, body) = res.into_parts();
     let code = status_code(parts.status);
-    let detail = axum::body::to_bytes(body, PROBLEM_LIMIT)
+    let problem = axum::body::to_bytes(body, PROBLEM_LIMIT)
         .await
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let incident = problem
+        .as_ref()
+        .and_then(|v| v.get("incident_id"))
+        .and_then(|v| v.as_str())
+        .and_then(|v| HeaderValue::from_str(v).ok());
+    let detail = problem
+        .as_ref()
         .and_then(|v| {
             v.get("detail")
                 .or_else(|| v.get("title"))
                 .and_then(|d| d.as_str())
-                .map(str::to_owned)
+                .map(|d| match &incident {
+                    Some(id) => format!("{d} (incident {})", id.to_str().unwrap_or_default()),
+                    None => d.to_owned(),
+                })
         })
         .unwrap_or_else(|| {
             parts
@@ -92,11 +127,11 @@ async fn into_grpc(res: Response) -> Response {
     let h = &mut parts.headers;
     h.remove(header::CONTENT_LENGTH);
     h.remove(header::CONNECTION);
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
+    h.insert(header::CONTENT_TYPE, content_type);
     h.insert("grpc-status", HeaderValue::from(u16::from(code)));
+    if let Some(id) = incident {
+        h.insert("portcullis-incident-id", id);
+    }
     if let Ok(v) = HeaderValue::from_str(&encode_message(&detail)) {
         h.insert("grpc-message", v);
     }
@@ -190,7 +225,11 @@ mod tests {
             "rate_limited",
             "Slow down: 100% used.",
         );
-        let res = into_grpc(axum::response::IntoResponse::into_response(problem)).await;
+        let res = into_grpc(
+            axum::response::IntoResponse::into_response(problem),
+            HeaderValue::from_static("application/grpc"),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::OK);
         let h = res.headers();
         assert_eq!(
@@ -209,5 +248,36 @@ mod tests {
             .await
             .unwrap_or_default();
         assert!(body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_incident_is_quoted_and_grpc_web_keeps_its_type() {
+        let blocked = crate::waf::blocked("inc_0123456789abcdef".into());
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc-web+proto"),
+        );
+        let res = in_grpc_form(grpc_content_type(&h), blocked).await;
+        let h = res.headers();
+        assert_eq!(h["grpc-status"], "7");
+        assert_eq!(h["portcullis-incident-id"], "inc_0123456789abcdef");
+        assert!(
+            h["grpc-message"]
+                .to_str()
+                .unwrap_or_default()
+                .ends_with("(incident inc_0123456789abcdef)")
+        );
+        assert_eq!(h[header::CONTENT_TYPE], "application/grpc-web+proto");
+        let mut plain = HeaderMap::new();
+        plain.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
+        assert_eq!(
+            grpc_content_type(&plain),
+            Some(HeaderValue::from_static("application/grpc"))
+        );
+        assert_eq!(grpc_content_type(&HeaderMap::new()), None);
     }
 }

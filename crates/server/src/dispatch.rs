@@ -40,7 +40,7 @@ impl tower::Service<Request> for Dispatch {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let grpc = portcullis_http::grpc::is_grpc(req.headers());
+        let grpc = portcullis_http::grpc::grpc_content_type(req.headers());
         match portcullis_http::edge::admit(&self.edge, req) {
             Err(refused) => {
                 Box::pin(
