@@ -336,11 +336,33 @@ impl Waf {
             .map(|mut t| t.admit(ctx.ip.unwrap_or(IpAddr::from([0u8; 4])), now))
             .unwrap_or(Some(0));
         if let Some(not_audited) = admitted {
+            // Where a rule matched the path itself, the path is the matched value, which the
+            // audit log never holds.
+            let path_matched = report.findings.iter().any(|f| {
+                f.locations.iter().any(|l| {
+                    [
+                        "REQUEST_FILENAME",
+                        "REQUEST_BASENAME",
+                        "REQUEST_URI",
+                        "REQUEST_LINE",
+                        "PATH_INFO",
+                    ]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+                })
+            });
+            let path = if path_matched {
+                "[redacted: a rule matched the path]".to_owned()
+            } else {
+                edge.dlp
+                    .mask_text(parts.uri.path())
+                    .unwrap_or_else(|| parts.uri.path().to_owned())
+            };
             let details = json!({
                 "incident_id": incident,
                 "route": route,
                 "method": parts.method.as_str(),
-                "path": edge.dlp.mask_text(parts.uri.path()).unwrap_or_else(|| parts.uri.path().to_owned()),
+                "path": path,
                 "mode": if block { "block" } else { "detect" },
                 "score": report.score,
                 "threshold": eff.inbound_threshold,

@@ -66,6 +66,8 @@ async fn attacks_on_a_route_are_blocked_and_audited_without_their_values(b: Back
         "/public/file?name=..%2F..%2F..%2Fetc%2Fpasswd",
         "/public/run?host=127.0.0.1%3Bcat%20%2Fetc%2Fshadow",
         "/public/t?name=%7B%7B7*7%7D%7D",
+        // In the path itself: the audit event's path is redacted.
+        "/public/%3Cscript%3Ealert(1)%3C/script%3E",
     ];
     let mut incidents = Vec::new();
     for a in attacks {
