@@ -578,6 +578,38 @@ mod tests {
         )
     }
 
+    /// SQL injection in the path (as CRS reads REQUEST_FILENAME), and paths that only look
+    /// a little like it left alone.
+    #[test]
+    fn sql_injection_in_the_path_is_found() {
+        for attack in [
+            "/open/1%27%20OR%20%271%27=%271",
+            "/open/users/1%20UNION%20SELECT%20password%20FROM%20users",
+            "/items/1;%20DROP%20TABLE%20users",
+        ] {
+            let r = get(attack);
+            assert!(
+                r.exceeded && r.findings.iter().any(|f| f.category == "sqli"),
+                "{attack}: {r:?}"
+            );
+        }
+        for benign in [
+            "/blog/2024/it's-a-post",
+            "/search/o'brien",
+            "/people/O'Brien/orders/17",
+            "/files/report-final(1).pdf",
+            "/wiki/Don't_Stop_Believin'",
+            "/products/select-from-the-range",
+            "/stations/union-station/departures",
+            "/api/v1/users/123/orders/456",
+            "/docs/select%20a%20plan",
+            "/tags/c%23/questions",
+        ] {
+            let r = get(benign);
+            assert!(!r.exceeded, "{benign}: {r:?}");
+        }
+    }
+
     #[test]
     fn every_rule_compiles_and_ids_are_unique() {
         let e = engine();

@@ -10,7 +10,7 @@ pub(super) const SQLI: &[Rule] = &[
         "sqli",
         1,
         Critical,
-        DATA,
+        DATA | P,
         Decoded,
         Sqli,
         "SQL injection (libinjection)",
@@ -44,7 +44,7 @@ pub(super) const SQLI: &[Rule] = &[
         "sqli",
         1,
         Critical,
-        DATA,
+        DATA | P,
         Sql,
         Rx(
             r";\s*set\s+@|\bunion\b(?:\s+(?:all|distinct))?[\s(]*\bselect\b|;\s*(?:select|insert|update|delete|drop|create|alter|exec|execute|declare|shutdown|truncate|grant)\b|\b(?:exec|execute)\s*\(?\s*(?:master\.|xp_|sp_)|\binto\s+(?:out|dump)file\b|\bload_file\s*\(|\bselect\s+(?:\*|(?:[\w.`\x22\[\]]+\s*,\s*)+[\w.`\x22\[\]]+|count\s*\(|top\s+\d+|distinct\b|@@|null\b|\d+\s*,).{0,200}?\bfrom\b|\bselect\b.{0,100}?\bfrom\b.{0,100}?\bwhere\b.{0,100}?(?:=|\blike\b)",
