@@ -610,6 +610,37 @@ mod tests {
         }
     }
 
+    /// A stacked query is SQL after a semicolon, not any SQL word after one: prose such as
+    /// "5 o'clock; select from the menu" passes, `1; DROP TABLE users` does not.
+    #[test]
+    fn stacked_queries_and_prose_with_semicolons() {
+        for prose in [
+            "It's 5 o'clock; select from the menu",
+            "Tom & Jerry; select or delete",
+            "Done; update the docs and execute the plan",
+            "Ready; create a new account, then grant access",
+        ] {
+            let q =
+                percent_encoding::utf8_percent_encode(prose, percent_encoding::NON_ALPHANUMERIC);
+            let r = get(&format!("/notes?text={q}"));
+            assert!(!r.exceeded, "{prose}: {r:?}");
+        }
+        for attack in [
+            "1; DROP TABLE users",
+            "1; select password from users",
+            "x'; delete from accounts --",
+            "1; exec xp_cmdshell 'dir'",
+            "1; shutdown --",
+            "1; update users set role='admin'",
+            "1; insert into admins values (1)",
+        ] {
+            let q =
+                percent_encoding::utf8_percent_encode(attack, percent_encoding::NON_ALPHANUMERIC);
+            let r = get(&format!("/notes?text={q}"));
+            assert!(r.exceeded, "{attack}: {r:?}");
+        }
+    }
+
     #[test]
     fn every_rule_compiles_and_ids_are_unique() {
         let e = engine();

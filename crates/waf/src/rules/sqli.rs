@@ -47,7 +47,7 @@ pub(super) const SQLI: &[Rule] = &[
         DATA | P,
         Sql,
         Rx(
-            r";\s*set\s+@|\bunion\b(?:\s+(?:all|distinct))?[\s(]*\bselect\b|;\s*(?:select|insert|update|delete|drop|create|alter|exec|execute|declare|shutdown|truncate|grant)\b|\b(?:exec|execute)\s*\(?\s*(?:master\.|xp_|sp_)|\binto\s+(?:out|dump)file\b|\bload_file\s*\(|\bselect\s+(?:\*|(?:[\w.`\x22\[\]]+\s*,\s*)+[\w.`\x22\[\]]+|count\s*\(|top\s+\d+|distinct\b|@@|null\b|\d+\s*,).{0,200}?\bfrom\b|\bselect\b.{0,100}?\bfrom\b.{0,100}?\bwhere\b.{0,100}?(?:=|\blike\b)",
+            r";\s*set\s+@|\bunion\b(?:\s+(?:all|distinct))?[\s(]*\bselect\b|;\s*(?:select\s+(?:\*|distinct\b|top\b|@@|\d|[\w.`\x22\[\]]+\s*(?:,|\(|\bfrom\b))|insert\s+into\b|update\s+[\w.`\x22\[\]]+\s+set\b|delete\s+from\b|(?:drop|create|alter|truncate)\s+(?:table|database|schema|user|view|index|procedure|function|trigger|login)\b|exec(?:ute)?\s*(?:\(|@|master\.|xp_|sp_)|declare\s+@|shutdown\s*(?:with\b|--|#|;|$)|grant\s+[\w\s,]+\bon\b)|\b(?:exec|execute)\s*\(?\s*(?:master\.|xp_|sp_)|\binto\s+(?:out|dump)file\b|\bload_file\s*\(|\bselect\s+(?:\*|(?:[\w.`\x22\[\]]+\s*,\s*)+[\w.`\x22\[\]]+|count\s*\(|top\s+\d+|distinct\b|@@|null\b|\d+\s*,).{0,200}?\bfrom\b|\bselect\b.{0,100}?\bfrom\b.{0,100}?\bwhere\b.{0,100}?(?:=|\blike\b)",
         ),
         "SQL injection: statement",
     ),
