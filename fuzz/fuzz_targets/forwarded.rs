@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::config::ForwardedHeader;
-use portcullis_http::client_ip::{client_ip, parse_node};
+use portcullis_http::client_ip::{client_ip, forwarded_chain_text, forwarded_param, parse_node};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
@@ -28,5 +28,12 @@ fuzz_target!(|data: &[u8]| {
             Some("192.0.2.9".parse().unwrap())
         );
         let _ = client_ip(peer, &h, &proxies, kind);
+        // What is passed on upstream: one entry per hop, each a header-safe value.
+        for hop in forwarded_chain_text(&h, kind) {
+            assert!(HeaderValue::from_str(&hop).is_ok(), "{hop:?}");
+        }
+        for param in ["proto", "host"] {
+            let _ = forwarded_param(&h, kind, param);
+        }
     }
 });

@@ -90,25 +90,25 @@ pub(crate) fn forward_headers(
         .map(|ci| portcullis_http::client_ip::canonical(ci.0.ip()));
     let trusted = peer.is_some_and(|p| state.web.trusted_proxies.iter().any(|n| n.contains(&p)));
     let h = &mut parts.headers;
+    // A trusted proxy's word, from the header Portcullis believes (`[server]
+    // forwarded_header`): the chain and the scheme.
+    let believed = state.web.forwarded_header;
     let chain: Vec<String> = if trusted {
-        h.get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
+        portcullis_http::client_ip::forwarded_chain_text(h, believed)
     } else {
         Vec::new()
+    };
+    let said = |name: &str| {
+        trusted
+            .then(|| portcullis_http::client_ip::forwarded_param(h, believed, name))
+            .flatten()
     };
     let https = parts
         .extensions
         .get::<portcullis_http::edge::TlsConnection>()
         .is_some()
-        || (trusted
-            && h.get("x-forwarded-proto")
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
+        || said("proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    // The host is the one this request named, whoever sent it.
     let host = h.get(header::HOST).cloned().or_else(|| {
         parts
             .uri

@@ -61,6 +61,53 @@ fn xff_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     out
 }
 
+/// The chain of addresses a trusted proxy forwarded, as `X-Forwarded-For` passes it on:
+/// read from the header Portcullis believes (`Forwarded`'s `for=` values, or
+/// `X-Forwarded-For`'s), an address that cannot be read as `unknown`.
+pub fn forwarded_chain_text(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
+    match header {
+        ForwardedHeader::Forwarded => forwarded_chain(headers)
+            .into_iter()
+            .map(|hop| hop.map_or_else(|| "unknown".to_owned(), |ip| canonical(ip).to_string()))
+            .collect(),
+        ForwardedHeader::XForwardedFor => headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
+/// What the nearest proxy said of the request's `proto` or `host`: the parameter of the
+/// last `Forwarded` element, or `X-Forwarded-Proto` / `X-Forwarded-Host` (their last value).
+/// Only to be asked of a trusted peer's request.
+pub fn forwarded_param(headers: &HeaderMap, header: ForwardedHeader, name: &str) -> Option<String> {
+    match header {
+        ForwardedHeader::Forwarded => {
+            let last = headers.get_all("forwarded").iter().next_back()?;
+            let element = last.to_str().ok()?.rsplit(',').next()?;
+            element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+        }
+        ForwardedHeader::XForwardedFor => {
+            let last = headers
+                .get_all(format!("x-forwarded-{name}").as_str())
+                .iter()
+                .next_back()?;
+            let value = last.to_str().ok()?.rsplit(',').next()?.trim();
+            (!value.is_empty()).then(|| value.to_owned())
+        }
+    }
+    .filter(|v| !v.is_empty())
+}
+
 /// Derives the client IP of a request: `None` when a trusted proxy forwarded an address that
 /// cannot be read (the client is then unknown, never mistaken for the proxy).
 pub fn client_ip(

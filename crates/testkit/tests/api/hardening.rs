@@ -266,8 +266,39 @@ async fn forwarding_headers_are_portcullis_own() {
         c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let (_, _, b) = raw_get(&srv, "/echo/y", "X-Forwarded-For: 203.0.113.5\r\n").await;
+    let (_, _, b) = raw_get(
+        &srv,
+        "/echo/y",
+        "X-Forwarded-For: 203.0.113.5\r\nX-Forwarded-Proto: https\r\n",
+    )
+    .await;
     assert_eq!(b["x_forwarded_for"], "203.0.113.5, 127.0.0.1", "{b}");
+    assert_eq!(b["x_forwarded_proto"], "https", "{b}");
+    srv.stop().await;
+    // Behind a proxy that writes `Forwarded` (RFC 7239), believed as configured: the chain
+    // passed on is the one the client address was read from, and an `X-Forwarded-For`
+    // Portcullis did not believe is not passed on as if it were.
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![route("echo", "/echo", nginx.url(""))];
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        c.server.forwarded_header = portcullis_core::config::ForwardedHeader::Forwarded;
+    })
+    .await;
+    let (_, _, b) = raw_get(
+        &srv,
+        "/echo/y",
+        "Forwarded: for=198.51.100.7, for=\"[2001:db8::1]:4711\";proto=https;host=shop.example\r\n",
+    )
+    .await;
+    assert_eq!(
+        b["x_forwarded_for"], "198.51.100.7, 2001:db8::1, 127.0.0.1",
+        "{b}"
+    );
+    assert_eq!(b["x_forwarded_proto"], "https", "{b}");
+    assert_eq!(b["forwarded"], "", "{b}");
+    let (_, _, b) = raw_get(&srv, "/echo/y", "X-Forwarded-For: 203.0.113.77\r\n").await;
+    assert_eq!(b["x_forwarded_for"], "127.0.0.1", "{b}");
+    assert_eq!(b["x_forwarded_proto"], "http", "{b}");
     srv.stop().await;
 }
 
