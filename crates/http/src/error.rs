@@ -217,7 +217,7 @@ impl From<Error> for ApiError {
             Error::RateLimited { retry_after } => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "The server is busy; retry shortly.",
+                format!("Too many requests; retry after {retry_after} seconds."),
             )
             .with_retry_after(retry_after),
             Error::WeakPassword(errors) => {
