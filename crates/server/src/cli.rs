@@ -210,9 +210,9 @@ async fn execute(
                 }
                 Err(e) => return Err(e.into()),
             };
-            println!("created {} user {} ({})", user.role, user.email, user.id);
+            out!("created {} user {} ({})", user.role, user.email, user.id);
             if generated {
-                println!("password: {}", password.as_str());
+                out!("password: {}", password.as_str());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -236,14 +236,14 @@ async fn execute(
             let started = std::time::Instant::now();
             match portcullis_core::service::verify_export(file.lines(), &key, &note) {
                 Ok((entries, size, head)) => {
-                    println!(
+                    out!(
                         "exported log intact: {entries} entries, head {head}; the checkpoint of {size} entries is signed by the key and its root matches ({:.0} entries/s)",
                         entries as f64 / started.elapsed().as_secs_f64().max(1e-9)
                     );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(why) => {
-                    println!("exported log does NOT verify: {why}");
+                    out!("exported log does NOT verify: {why}");
                     Ok(ExitCode::from(1))
                 }
             }
@@ -274,27 +274,31 @@ async fn execute(
             let r = app.services.verify_audit().await?;
             let rate = r.entries as f64 / started.elapsed().as_secs_f64().max(1e-9);
             if r.ok {
-                println!(
+                out!(
                     "audit log intact: {} entries, head {}, tree of {} leaves with root {}, {} signed checkpoints verified ({rate:.0} entries/s)",
-                    r.entries, r.head, r.tree_size, r.root, r.checkpoints_verified
+                    r.entries,
+                    r.head,
+                    r.tree_size,
+                    r.root,
+                    r.checkpoints_verified
                 );
                 let Some((_, note)) = note else {
                     return Ok(ExitCode::SUCCESS);
                 };
                 match app.services.check_checkpoint(&note, key.as_deref()).await? {
                     Ok(size) => {
-                        println!(
+                        out!(
                             "the checkpoint of {size} entries is signed by the log's key and the log still holds what it signed"
                         );
                         Ok(ExitCode::SUCCESS)
                     }
                     Err(why) => {
-                        println!("the checkpoint does NOT verify against this log: {why}");
+                        out!("the checkpoint does NOT verify against this log: {why}");
                         Ok(ExitCode::from(1))
                     }
                 }
             } else {
-                println!(
+                out!(
                     "audit log BROKEN at seq {}: {} ({} entries verified before it)",
                     r.first_bad_seq.unwrap_or_default(),
                     r.reason.unwrap_or_default(),
@@ -338,7 +342,7 @@ async fn execute(
                 .services
                 .redact_audit_subject("cli", &RequestContext::default(), &subject)
                 .await?;
-            println!("redacted the personal fields of {n} audit entries");
+            out!("redacted the personal fields of {n} audit entries");
             Ok(ExitCode::SUCCESS)
         }
         Command::Report {
@@ -374,7 +378,7 @@ async fn execute(
                 .iter()
                 .filter(|c| c.status != portcullis_core::service::report::Status::Pass)
                 .count();
-            println!(
+            out!(
                 "{}: {} controls, {failing} not passing",
                 out.display(),
                 r.controls.len()
@@ -387,7 +391,7 @@ async fn execute(
             let app = App::build_as(cfg, Arc::new(SystemClock), rng, Create::Never).await?;
             app.services.tlog_tick().await?;
             let cp = app.services.latest_checkpoint().await?;
-            println!("verifier key: {}", cp.verifier_key);
+            out!("verifier key: {}", cp.verifier_key);
             print!("{}", cp.record.note);
             Ok(ExitCode::SUCCESS)
         }
@@ -396,7 +400,7 @@ async fn execute(
         } => {
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
             crate::ca::init(&app.services, &trust_domain, &out).await?;
-            println!(
+            out!(
                 "internal CA created; its certificate is in {} (set server.tls.client_ca_file to it)",
                 out.display()
             );
@@ -411,7 +415,7 @@ async fn execute(
                 .await?
                 .ok_or("no internal CA yet: run `portcullis ca init` first")?;
             std::fs::write(&out, pem)?;
-            println!("wrote the internal CA certificate to {}", out.display());
+            out!("wrote the internal CA certificate to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Ca {
@@ -453,7 +457,7 @@ async fn execute(
                 &key_out,
             )
             .await?;
-            println!(
+            out!(
                 "issued a certificate valid for {ttl} s: {} (key in {})",
                 cert_out.display(),
                 key_out.display()
@@ -500,7 +504,7 @@ async fn execute(
             }
             let st = svc.kek_status().await?;
             eprintln!();
-            println!(
+            out!(
                 "{}",
                 serde_json::json!({
                     "kek_version": st.current,
@@ -526,7 +530,7 @@ async fn execute(
                 "rotate_every_days": cfg.keys.rotate_every_days,
                 "kek": keks,
             });
-            println!("{}", serde_json::to_string_pretty(&status)?);
+            out!("{}", serde_json::to_string_pretty(&status)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Unseal { url, ca } => crate::cli_shamir::unseal(&url, ca.as_deref()).await,
@@ -534,9 +538,9 @@ async fn execute(
             command: RoutesCommand::Check,
         } => match crate::reload::check(&cfg) {
             Ok(lines) => {
-                println!("configuration OK: {} routes", lines.len());
+                out!("configuration OK: {} routes", lines.len());
                 for line in lines {
-                    println!("  {line}");
+                    out!("  {line}");
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -575,7 +579,7 @@ async fn execute(
         } => {
             let app = App::build(cfg, Arc::new(SystemClock), rng).await?;
             let kid = app.services.rotate_signing_key("cli").await?;
-            println!(
+            out!(
                 "added signing key {kid}; it signs from {} seconds from now, and the previous key stays in the JWKS until its tokens expire",
                 portcullis_core::service::SIGNING_KEY_ACTIVATION_DELAY
             );

@@ -91,7 +91,7 @@ pub async fn requests(
                     "expires_at": rfc3339(r.expires_at),
                     "ends_at": r.ends_at.map(rfc3339),
                 });
-                println!("{line}");
+                out!("{line}");
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -133,7 +133,7 @@ pub async fn requests(
     let status = res.status();
     let body: serde_json::Value = res.json().await.unwrap_or_default();
     if status.is_success() {
-        println!("{body}");
+        out!("{body}");
         Ok(ExitCode::SUCCESS)
     } else {
         let message = body

@@ -118,7 +118,7 @@ pub async fn run(
         .await
     {
         Ok(registered) => {
-            println!("{}", portcullis_web::registered_client_json(registered));
+            out!("{}", portcullis_web::registered_client_json(registered));
             Ok(ExitCode::SUCCESS)
         }
         Err(portcullis_core::Error::InvalidRequest(_, errors)) if !errors.is_empty() => {

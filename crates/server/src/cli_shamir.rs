@@ -76,9 +76,9 @@ pub(crate) async fn unseal(
     let field = |name: &str| body.get(name).cloned().unwrap_or_default();
     if status.is_success() {
         if field("sealed") == false {
-            println!("unsealed");
+            out!("unsealed");
         } else {
-            println!(
+            out!(
                 "share accepted: {} of {}",
                 field("progress"),
                 field("threshold")

@@ -93,9 +93,13 @@ pub async fn run(
                 None => svc.list_users(None, limit).await?.users,
             };
             for u in users {
-                println!(
+                out!(
                     "{}\t{}\t{}\tmfa={}\tlocked={}",
-                    u.id, u.email, u.role, u.mfa_enabled, u.locked
+                    u.id,
+                    u.email,
+                    u.role,
+                    u.mfa_enabled,
+                    u.locked
                 );
             }
         }
@@ -110,7 +114,7 @@ pub async fn run(
                 ..UserPatch::default()
             };
             let u = svc.update_user_as("cli", &ctx, &user.id, patch).await?;
-            println!("{} is now {} (sessions ended)", u.email, u.role);
+            out!("{} is now {} (sessions ended)", u.email, u.role);
         }
         MoreUsers::ResetPassword {
             email,
@@ -120,7 +124,7 @@ pub async fn run(
             let user = find(&svc, &email).await?;
             if mail {
                 svc.operator_password_reset(&ctx, &user.id).await?;
-                println!("a reset code is on its way to {}", user.email);
+                out!("a reset code is on its way to {}", user.email);
                 return Ok(ExitCode::SUCCESS);
             }
             let (password, generated) = if password_stdin {
@@ -143,18 +147,18 @@ pub async fn run(
                 }
                 Err(e) => return Err(e.into()),
             }
-            println!(
+            out!(
                 "{}: password set; it must be changed at the next sign-in (sessions ended)",
                 user.email
             );
             if generated {
-                println!("password: {}", password.as_str());
+                out!("password: {}", password.as_str());
             }
         }
         MoreUsers::Delete { email, .. } => {
             let user = find(&svc, &email).await?;
             svc.operator_erase(&ctx, &user.id).await?;
-            println!("erased {} ({})", email, user.id);
+            out!("erased {} ({})", email, user.id);
         }
     }
     // Queued audit events reach the log before the process ends.

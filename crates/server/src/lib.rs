@@ -4,6 +4,25 @@
 //! Production code depends on nothing here but `main.rs`; `portcullis-testkit` uses
 //! [`app::App`] so that tests run exactly the wiring the binary runs.
 
+/// `println!` for a command's output: a reader that went away (`portcullis routes check |
+/// head -1`) ends the command quietly, where `println!` would panic; any other failure to
+/// write is reported and exits 1.
+macro_rules! out {
+    () => {
+        out!("")
+    };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("portcullis: cannot write the output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 pub mod alerts;
 pub mod app;
 mod backchannel;
