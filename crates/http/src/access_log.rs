@@ -30,6 +30,14 @@ pub struct AccessLine {
     pub latency_us: u64,
     /// The gateway route and principal, for a request the gateway served.
     pub by: Option<Attribution>,
+    /// The client's address (a trusted proxy's client, as everything else judges it).
+    pub client: Option<std::net::IpAddr>,
+    /// The protocol the client spoke.
+    pub version: axum::http::Version,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<axum::http::HeaderValue>,
+    /// The answer's length, when its head said it (`Content-Length`).
+    pub bytes_out: Option<u64>,
 }
 
 /// Which gateway route served a request, and for whom: the gateway puts it on its
@@ -252,9 +260,29 @@ fn format_line(buf: &mut Vec<u8>, l: &AccessLine, masked_path: Option<&str>) {
             by
         }
     };
+    let mut more = String::new();
+    if let Some(ip) = l.client {
+        more.push_str(&format!(r#","client":"{ip}""#));
+    }
+    more.push_str(&format!(r#","protocol":"{:?}""#, l.version));
+    if let Some(ua) = &l.user_agent {
+        // At most 256 bytes of it, as text (a header value need not be UTF-8).
+        let ua = String::from_utf8_lossy(ua.as_bytes());
+        let mut end = ua.len().min(256);
+        while !ua.is_char_boundary(end) {
+            end -= 1;
+        }
+        more.push_str(&format!(
+            r#","user_agent":{}"#,
+            serde_json::Value::from(ua.get(..end).unwrap_or_default())
+        ));
+    }
+    if let Some(n) = l.bytes_out {
+        more.push_str(&format!(r#","bytes_out":{n}"#));
+    }
     let _ = writeln!(
         buf,
-        r#"{{"timestamp":"{ts}","level":"INFO","fields":{{"message":"request completed","status":{},"latency_ms":{latency_ms}{by}}},"target":"portcullis_web::access_log","span":{{"request_id":"{}","method":"{}","path":{path},"name":"request"}}}}"#,
+        r#"{{"timestamp":"{ts}","level":"INFO","fields":{{"message":"request completed","status":{},"latency_ms":{latency_ms}{by}{more}}},"target":"portcullis_web::access_log","span":{{"request_id":"{}","method":"{}","path":{path},"name":"request"}}}}"#,
         l.status,
         l.request_id,
         l.method.as_str(),
@@ -288,6 +316,10 @@ mod tests {
             status,
             latency_us: 1500,
             by: None,
+            client: None,
+            version: axum::http::Version::HTTP_11,
+            user_agent: None,
+            bytes_out: None,
         }
     }
 
@@ -314,6 +346,10 @@ mod tests {
             route: "pay\"ments".into(),
             principal: Some("u-1".into()),
         });
+        by.client = Some("2001:db8::7".parse().unwrap());
+        by.version = axum::http::Version::HTTP_2;
+        by.user_agent = Some(axum::http::HeaderValue::from_bytes(b"curl/8 \"x\" \xff").unwrap());
+        by.bytes_out = Some(42);
         log.log(by);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
@@ -328,6 +364,12 @@ mod tests {
                 assert_eq!(v[1]["fields"]["status"], 503);
                 assert_eq!(v[1]["fields"]["route"], "pay\"ments");
                 assert_eq!(v[1]["fields"]["principal"], "u-1");
+                assert_eq!(v[1]["fields"]["client"], "2001:db8::7");
+                assert_eq!(v[1]["fields"]["protocol"], "HTTP/2.0");
+                assert_eq!(v[1]["fields"]["user_agent"], "curl/8 \"x\" \u{fffd}");
+                assert_eq!(v[1]["fields"]["bytes_out"], 42);
+                assert_eq!(v[0]["fields"]["protocol"], "HTTP/1.1");
+                assert!(v[0]["fields"].get("client").is_none());
                 assert!(v[0]["fields"].get("route").is_none());
                 assert_eq!(v[0]["fields"]["latency_ms"], 1.5);
                 assert!(

@@ -62,6 +62,27 @@ where
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // Who asked, for the access line (only read when there is one to write).
+    let (client, version, user_agent) = if state.access.enabled() {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|ci| ci.0.ip());
+        (
+            peer.and_then(|p| {
+                crate::client_ip::client_ip(
+                    p,
+                    req.headers(),
+                    &state.web.trusted_proxies,
+                    state.web.forwarded_header,
+                )
+            }),
+            req.version(),
+            req.headers().get(axum::http::header::USER_AGENT).cloned(),
+        )
+    } else {
+        (None, req.version(), None)
+    };
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let start = Instant::now();
     let mut res = inner(req).instrument(span).await;
@@ -81,6 +102,14 @@ where
             by: res
                 .extensions_mut()
                 .remove::<crate::access_log::Attribution>(),
+            client,
+            version,
+            user_agent,
+            bytes_out: res
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
         });
     }
     if let Some(v) = header {
