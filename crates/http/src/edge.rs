@@ -47,6 +47,72 @@ fn head_bytes(req: &Request) -> usize {
         + 2
 }
 
+/// Whether `host` is `name[:port]` as RFC 3986 writes an authority's host and port: a
+/// registered name of letters, digits, `-`, `.` and `_`, an IPv4 address, or an IPv6
+/// address in brackets; the port, digits. (No user information, path, list or space: a
+/// Host that is anything else would be read one way here and another way upstream.)
+pub fn valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        if after.is_empty() {
+            return true;
+        }
+        match after.strip_prefix(':') {
+            Some(port) => (None, Some(port)),
+            None => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(host), None),
+        }
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = name.is_none_or(|n| {
+        !n.is_empty()
+            && n.len() <= 253
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    });
+    port_ok && name_ok
+}
+
+/// One host per request: the `Host` header and the request target's authority (HTTP/2's
+/// `:authority`, an absolute-form target) must be well formed, and name the same host
+/// when both are there (RFC 9113 section 8.3.1; RFC 9112 section 3.2.2), so that routing
+/// here and the upstream's reading of the request cannot disagree.
+fn one_host(req: &Request) -> Result<(), &'static str> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| "The Host header is not a host name.")
+        })
+        .transpose()?;
+    let authority = req
+        .uri()
+        .authority()
+        .map(axum::http::uri::Authority::as_str);
+    for h in [host, authority].into_iter().flatten() {
+        if !valid_host(h) {
+            return Err("The request's host is not a well-formed host[:port].");
+        }
+    }
+    match (host, authority) {
+        (Some(h), Some(a)) if !h.eq_ignore_ascii_case(a) => {
+            Err("The Host header and the request target name different hosts.")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks framing and normalises the path: the request to pass on, or the refusal.
 /// (Called by the server's front service for every request, before anything else.)
 pub fn admit(state: &Edge, mut req: Request) -> Result<Request, Box<Response>> {
@@ -62,6 +128,15 @@ pub fn admit(state: &Edge, mut req: Request) -> Result<Request, Box<Response>> {
             )));
         }
     }
+    if let Err(why) = one_host(&req) {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            why.into(),
+            true,
+        )));
+    }
+    let h = req.headers();
     if h.contains_key(header::TRANSFER_ENCODING) {
         let mut codings = h
             .get_all(header::TRANSFER_ENCODING)
@@ -178,3 +253,62 @@ pub const SPOOFABLE: [HeaderName; 17] = [
     HeaderName::from_static("x-request-id"),
     HeaderName::from_static("x-original-method"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_host_and_port_only() {
+        for ok in [
+            "a.example",
+            "A.Example:8443",
+            "127.0.0.1:8080",
+            "[::1]",
+            "[2001:db8::1]:443",
+            "my_host.internal",
+            "localhost",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a.example:",
+            "a.example:abc",
+            "a.example:123456",
+            "b@a.example",
+            "a.example/x",
+            "b.example, a.example",
+            "a.example\tb",
+            "a example",
+            "::1",
+            "[::1",
+            "[not-v6]",
+            "[::1]x",
+            "a.example:80:80",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    fn request(uri: &str, host: Option<&str>) -> Request {
+        let mut b = axum::http::Request::builder().uri(uri);
+        if let Some(h) = host {
+            b = b.header(header::HOST, h);
+        }
+        b.body(axum::body::Body::empty())
+            .unwrap_or_else(|_| Request::new(axum::body::Body::empty()))
+    }
+
+    #[test]
+    fn the_host_header_and_the_target_name_one_host() {
+        // HTTP/2's :authority and an absolute-form target are the URI's authority.
+        assert!(one_host(&request("http://a.example/x", Some("a.example"))).is_ok());
+        assert!(one_host(&request("http://a.example/x", Some("A.EXAMPLE"))).is_ok());
+        assert!(one_host(&request("http://a.example/x", None)).is_ok());
+        assert!(one_host(&request("/x", Some("b.example"))).is_ok());
+        assert!(one_host(&request("http://a.example/x", Some("b.example"))).is_err());
+        assert!(one_host(&request("http://a.example:8080/x", Some("a.example"))).is_err());
+        assert!(one_host(&request("/x", Some("b@a.example"))).is_err());
+    }
+}

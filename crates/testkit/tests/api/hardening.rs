@@ -508,6 +508,57 @@ async fn http_framing_is_strict() {
     assert_eq!(s, 400);
     let (s, _, _) = raw_request(&a, b"GET /healthz HTTP/1.0\r\n\r\n").await;
     assert_eq!(s, 200, "HTTP/1.0 needs no Host");
+    // Transfer-Encoding and Content-Length: read as chunked, and the connection closed
+    // after the answer, so a request smuggled behind it is never read.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut c = tokio::net::TcpStream::connect(&a).await.unwrap();
+        c.write_all(
+            format!(
+                "POST /up/x HTTP/1.1\r\nHost: {a}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 5\r\nhello\r\n0\r\n\r\nGET /up/smuggled HTTP/1.1\r\nHost: {a}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut all = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut all)).await;
+        assert!(closed.is_ok(), "the connection stays open");
+        let all = String::from_utf8_lossy(&all);
+        assert_eq!(all.matches("HTTP/1.1 ").count(), 1, "{all}");
+        assert!(all.starts_with("HTTP/1.1 200"), "{all}");
+    }
+    // One host per request: a Host that is not host[:port], or that names another host
+    // than an absolute-form target, could be routed here one way and read upstream another.
+    for host in [
+        "b@a.example",
+        "a.example:abc",
+        "a.example/x",
+        "b.example, a.example",
+    ] {
+        let (s, _, body) = raw_request(
+            &a,
+            format!("GET /up/x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert_eq!(s, 400, "{host}: {body}");
+        assert!(body.contains("invalid_request"), "{body}");
+    }
+    let (s, _, _) = raw_request(
+        &a,
+        format!("GET http://a.example/up/x HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 400, "the target and Host name different hosts");
+    let (s, _, _) = raw_request(
+        &a,
+        format!("GET http://{a}/healthz HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "an absolute-form target naming the same host");
     // The documented header limit (65,536 bytes), not hyper's count of 100 headers.
     let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
     let (s, _, _) = raw_get(&srv, "/healthz", &many).await;
