@@ -74,7 +74,8 @@ async fn client_or_person(
         Credentials::Dpop { token, proof } => (token, Some(proof)),
     };
     let issuer = state.svc.issuer().trim_end_matches('/');
-    let uri = format!("{issuer}{}", parts.uri.path());
+    // Only a DPoP proof names the URI.
+    let uri = proof.map_or_else(String::new, |_| format!("{issuer}{}", parts.uri.path()));
     let request = proof.map(|proof| portcullis_core::service::DpopRequest {
         proof,
         method: parts.method.as_str(),

@@ -18,53 +18,72 @@ pub(crate) const HOP_BY_HOP: [&str; 8] = [
 ];
 
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Names listed in `Connection` (rare) first; the fixed set needs no allocation.
-    if h.contains_key(header::CONNECTION) {
-        let listed: Vec<HeaderName> = h
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| HeaderName::from_bytes(s.trim().as_bytes()).ok())
-            .collect();
-        for name in listed {
-            h.remove(name);
-        }
-    }
-    for name in HOP_BY_HOP {
+    strip(h, |_| false);
+}
+
+/// Removes the hop-by-hop headers, those `Connection` names, and those `also` picks, in one
+/// pass over the names present: a request carries a handful of headers, and removing each
+/// name that might be there (thirty-odd) hashed every one of them on every request.
+pub(crate) fn strip(h: &mut HeaderMap, also: impl Fn(&str) -> bool) {
+    // Names listed in `Connection` (rare); the fixed set needs no allocation.
+    let listed: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| HeaderName::from_bytes(s.trim().as_bytes()).ok())
+        .collect();
+    let doomed: Vec<HeaderName> = h
+        .keys()
+        .filter(|k| {
+            let k = k.as_str();
+            HOP_BY_HOP.contains(&k) || also(k) || listed.iter().any(|l| l.as_str() == k)
+        })
+        .cloned()
+        .collect();
+    for name in &doomed {
         h.remove(name);
     }
 }
 
 /// The items of `RateLimit-Policy` and `RateLimit` (IETF httpapi-ratelimit-headers) of
-/// every limit and quota that applied to a request.
+/// every limit and quota that applied to a request, written out once at the end.
 #[derive(Debug, Default)]
 pub(crate) struct RateHeaders {
-    policies: Vec<String>,
-    limits: Vec<String>,
+    /// Name, quota and window of each policy.
+    policies: Vec<(std::sync::Arc<str>, u64, u64)>,
+    /// Name, remaining and reset of each limit.
+    limits: Vec<(std::sync::Arc<str>, u64, u64)>,
 }
 
 impl RateHeaders {
     /// A policy: `q` requests per `w` seconds.
-    pub(crate) fn policy(&mut self, name: &str, q: u64, w: u64) {
-        self.policies.push(format!("\"{name}\";q={q};w={w}"));
+    pub(crate) fn policy(&mut self, name: impl Into<std::sync::Arc<str>>, q: u64, w: u64) {
+        self.policies.push((name.into(), q, w));
     }
 
     /// Where it stands: `r` left, reset in `t` seconds.
-    pub(crate) fn limit(&mut self, name: &str, r: u64, t: u64) {
-        self.limits.push(format!("\"{name}\";r={r};t={t}"));
+    pub(crate) fn limit(&mut self, name: impl Into<std::sync::Arc<str>>, r: u64, t: u64) {
+        self.limits.push((name.into(), r, t));
     }
 
     /// Sets both headers (when anything applied).
     pub(crate) fn write(&self, h: &mut HeaderMap) {
-        for (name, items) in [
-            ("ratelimit-policy", &self.policies),
-            ("ratelimit", &self.limits),
+        use std::fmt::Write as _;
+        for (header, items, (a, b)) in [
+            ("ratelimit-policy", &self.policies, ("q", "w")),
+            ("ratelimit", &self.limits, ("r", "t")),
         ] {
-            if !items.is_empty()
-                && let Ok(v) = HeaderValue::from_str(&items.join(", "))
-            {
-                h.insert(name, v);
+            if items.is_empty() {
+                continue;
+            }
+            let mut v = String::with_capacity(items.len() * 40);
+            for (i, (name, x, y)) in items.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(v, "{sep}\"{name}\";{a}={x};{b}={y}");
+            }
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header, v);
             }
         }
     }
@@ -128,30 +147,22 @@ pub(crate) fn forward_headers(
                 .next()
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers"))
         });
-    strip_hop_by_hop(h);
+    // Hop-by-hop headers, every forwarding, override or identity header the client sent,
+    // the host (the upstream's is its own), and the credentials unless the route passes
+    // them on.
+    strip(h, |k| {
+        k.starts_with("x-portcullis-")
+            || k.starts_with("x-forwarded-")
+            || k == "host"
+            || portcullis_http::edge::SPOOFABLE
+                .iter()
+                .any(|s| s.as_str() == k)
+            || (!forward_authorization && (k == "authorization" || k == "x-api-key"))
+    });
     if trailers {
         h.insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    let spoofable: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| {
-            let k = k.as_str();
-            k.starts_with("x-portcullis-") || k.starts_with("x-forwarded-")
-        })
-        .cloned()
-        .collect();
-    for k in spoofable
-        .iter()
-        .chain(portcullis_http::edge::SPOOFABLE.iter())
-    {
-        h.remove(k);
-    }
-    if !forward_authorization {
-        h.remove(header::AUTHORIZATION);
-        h.remove("x-api-key");
-    }
     strip_own_cookies(h);
-    h.remove(header::HOST);
     if let Some(proto) = upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         h.insert(header::UPGRADE, proto.clone());

@@ -79,18 +79,18 @@ impl Limits {
             _ => ip_key(ip),
         };
         headers.policy(
-            &cfg.name,
+            route.label.clone(),
             u64::from(rl.requests),
             u64::from(rl.window_seconds),
         );
         match self.step(route, &who, rl.requests, rl.window_seconds).await {
             Gcra::Allow { remaining, reset } => {
-                headers.limit(&cfg.name, remaining, reset);
+                headers.limit(route.label.clone(), remaining, reset);
                 Ok(())
             }
             Gcra::Deny { retry_after } => {
                 route.metrics.rate_limited.inc();
-                headers.limit(&cfg.name, 0, retry_after);
+                headers.limit(route.label.clone(), 0, retry_after);
                 let mut res = ApiError::from(Error::RateLimited { retry_after }).into_response();
                 headers.write(res.headers_mut());
                 Err(res)

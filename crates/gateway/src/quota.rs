@@ -44,19 +44,21 @@ impl Quotas {
         else {
             return Ok(());
         };
-        let name = |st: &QuotaState| format!("{}-{}", route.cfg.name, st.name);
+        let name = |st: &QuotaState| -> std::sync::Arc<str> {
+            format!("{}-{}", route.cfg.name, st.name).into()
+        };
         match self.charge(state, route, &grant.id, q).await {
             Ok(states) => {
                 for st in states {
-                    headers.policy(&name(&st), st.limit, st.window);
-                    headers.limit(&name(&st), st.remaining, st.reset);
+                    headers.policy(name(&st), st.limit, st.window);
+                    headers.limit(name(&st), st.remaining, st.reset);
                 }
                 Ok(())
             }
             Err(QuotaError::Exhausted(st)) => {
                 route.metrics.quota_exhausted.inc();
-                headers.policy(&name(&st), st.limit, st.window);
-                headers.limit(&name(&st), 0, st.reset);
+                headers.policy(name(&st), st.limit, st.window);
+                headers.limit(name(&st), 0, st.reset);
                 let mut res = ApiError::from(Error::RateLimited {
                     retry_after: st.reset,
                 })
