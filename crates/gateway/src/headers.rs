@@ -151,12 +151,8 @@ pub(crate) fn forward_headers(
     // the host (the upstream's is its own), and the credentials unless the route passes
     // them on.
     strip(h, |k| {
-        k.starts_with("x-portcullis-")
-            || k.starts_with("x-forwarded-")
-            || k == "host"
-            || portcullis_http::edge::SPOOFABLE
-                .iter()
-                .any(|s| s.as_str() == k)
+        k == "host"
+            || portcullis_http::edge::spoofable(k)
             || (!forward_authorization && (k == "authorization" || k == "x-api-key"))
     });
     if trailers {

@@ -513,8 +513,14 @@ fn blocked(incident: String, detail: &str) -> Response {
 /// scanned alone, so asking for a secret a few bytes at a time would get it past DLP.
 pub fn prepare_request(mode: DlpMode, headers: &mut axum::http::HeaderMap) {
     if mode != DlpMode::Off {
-        headers.remove(header::ACCEPT_ENCODING);
+        // `identity`, not no header: without one, any coding is acceptable (RFC 9110
+        // section 12.5.3).
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            axum::http::HeaderValue::from_static("identity"),
+        );
         headers.remove(header::RANGE);
         headers.remove(header::IF_RANGE);
+        headers.remove("request-range");
     }
 }

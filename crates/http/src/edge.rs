@@ -232,9 +232,10 @@ pub fn decoded_path(parts: &axum::http::request::Parts) -> &str {
 }
 
 /// Headers a client may not send through the gateway: forwarding information only
-/// Portcullis writes, URL and method overrides some frameworks believe, and Portcullis's
-/// own (`x-portcullis-*` is removed by prefix).
-pub const SPOOFABLE: [HeaderName; 17] = [
+/// Portcullis writes, URL and method overrides some frameworks believe, `Proxy` (which CGI
+/// stacks turn into `HTTP_PROXY`: httpoxy), and Portcullis's own (`x-portcullis-*` is
+/// removed by prefix). [`spoofable`] also knows them spelt with underscores.
+pub const SPOOFABLE: [HeaderName; 26] = [
     HeaderName::from_static("forwarded"),
     HeaderName::from_static("x-forwarded-for"),
     HeaderName::from_static("x-real-ip"),
@@ -252,11 +253,58 @@ pub const SPOOFABLE: [HeaderName; 17] = [
     HeaderName::from_static("x-method-override"),
     HeaderName::from_static("x-request-id"),
     HeaderName::from_static("x-original-method"),
+    HeaderName::from_static("client-ip"),
+    HeaderName::from_static("x-originating-ip"),
+    HeaderName::from_static("x-remote-ip"),
+    HeaderName::from_static("x-remote-addr"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("front-end-https"),
+    HeaderName::from_static("x-url-scheme"),
+    HeaderName::from_static("x-scheme"),
+    HeaderName::from_static("proxy"),
 ];
+
+/// Whether a client's header `name` (lower case) is one only Portcullis may send upstream:
+/// in [`SPOOFABLE`], or `x-forwarded-*` / `x-portcullis-*`, also when spelt with `_` for
+/// `-` (CGI and WSGI servers read `X_Forwarded_For` as `X-Forwarded-For`).
+pub fn spoofable(name: &str) -> bool {
+    let own = |n: &str| {
+        n.starts_with("x-forwarded-")
+            || n.starts_with("x-portcullis-")
+            || SPOOFABLE.iter().any(|s| s.as_str() == n)
+    };
+    own(name) || (name.contains('_') && own(&name.replace('_', "-")))
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spoofable_names_also_with_underscores() {
+        for name in [
+            "x-forwarded-for",
+            "x_forwarded_for",
+            "x-forwarded-prefix",
+            "x_portcullis_user",
+            "proxy",
+            "x-real-ip",
+            "x_real_ip",
+            "client-ip",
+            "front-end-https",
+        ] {
+            assert!(spoofable(name), "{name}");
+        }
+        for name in [
+            "x-request-idx",
+            "proxy-status",
+            "accept",
+            "x-api-key",
+            "user_agent",
+        ] {
+            assert!(!spoofable(name), "{name}");
+        }
+    }
 
     #[test]
     fn hosts_are_host_and_port_only() {

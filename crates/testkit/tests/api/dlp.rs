@@ -468,6 +468,14 @@ async fn compressed_answers_are_decoded_and_scanned() {
         r.text().await.unwrap(),
         "{\"name\":\"Kim\",\"card\":\"************1111\"}"
     );
+    // Asked for identity, explicitly (no Accept-Encoding means any coding).
+    let (_, echo, _) = send(
+        client()
+            .get(srv.url("/masked/x"))
+            .header("accept-encoding", "gzip, br"),
+    )
+    .await;
+    assert_eq!(echo["accept_encoding"], "identity", "{echo}");
     // Matches audited as ever: mask, block, detect and the streamed one, and the range.
     let events = dlp_events(&srv).await;
     let locations: Vec<&str> = events

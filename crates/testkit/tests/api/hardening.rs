@@ -203,6 +203,8 @@ async fn forwarding_headers_are_portcullis_own() {
         X-Request-Id: client-chosen\r\n\
         X-Portcullis-Identity: forged\r\n\
         X-Portcullis-User: admin\r\n\
+        Proxy: http://evil.example:8080\r\n\
+        Client-IP: 6.6.6.6\r\n\
         Connection: keep-alive, X-Request-Id, X-Forwarded-For\r\n";
     for trusted in [false, true] {
         let srv = TestServer::start_with(Backend::Sqlite, |c| {
@@ -233,6 +235,8 @@ async fn forwarding_headers_are_portcullis_own() {
             "x_method_override",
             "x_portcullis_identity",
             "x_portcullis_user",
+            "proxy",
+            "client_ip",
         ] {
             assert_eq!(
                 b[h], "",
