@@ -206,11 +206,12 @@ impl Waf {
         } else {
             match crate::coding::decode_bounded(&coding, &head, complete, eff.body_limit_bytes) {
                 Ok((decoded, whole)) => (axum::body::Bytes::from(decoded), whole),
-                // Compressed bytes read as text would only be noise (a JSON body that does
-                // not parse): the finding says what is wrong with them.
+                // The bytes as they came are inspected as well (an upstream may ignore the
+                // coding, or decode leniently, and an exclusion may lift the finding); that
+                // they do not parse as their type is no news.
                 Err(e) => {
                     undecodable = Some(e);
-                    (axum::body::Bytes::new(), complete)
+                    (head.clone(), complete)
                 }
             }
         };
@@ -252,7 +253,7 @@ impl Waf {
         // handler answers that itself (400 `invalid_json`, not an attack), and the first
         // bytes of a longer body (`oversize = "partial"`) are never a whole document. Its
         // text is inspected either way.
-        if route.is_none() || !complete {
+        if route.is_none() || !complete || undecodable.is_some() {
             report.withdraw(920130, eff.inbound_threshold);
         }
         if let Some(e) = undecodable {

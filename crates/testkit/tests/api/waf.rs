@@ -753,8 +753,15 @@ async fn compressed_request_bodies_are_inspected_as_they_decode() {
         rules.contains(&920950) && rules.contains(&920951),
         "{rules:?}"
     );
-    // Where an exclusion lifts 920950, such a body passes (the upstream's to decode).
+    // Where an exclusion lifts 920950, such a body passes (the upstream's to decode)...
     let (s, body, _) = send(post("/brotli/items", "br", b"\x0b\x02\x80{}".to_vec())).await;
     assert_eq!(s, 200, "{body}");
+    // ... but what it says in plain text is inspected all the same.
+    let (s, body, _) = send(post("/brotli/items", "br", attack.to_vec())).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
     srv.stop().await;
 }
