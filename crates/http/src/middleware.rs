@@ -83,7 +83,20 @@ where
     } else {
         (None, req.version(), None)
     };
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        path = tracing::field::Empty
+    );
+    // Every line of the request carries its path: masked as the access line's is, when DLP
+    // is on (a card number in a URL is not written to the logs).
+    if !span.is_disabled() {
+        match state.dlp.mask_text(&path) {
+            Some(masked) => span.record("path", tracing::field::display(masked)),
+            None => span.record("path", tracing::field::display(&path)),
+        };
+    }
     let start = Instant::now();
     let mut res = inner(req).instrument(span).await;
     let status = res.status().as_u16();
@@ -109,7 +122,8 @@ where
                 .headers()
                 .get(axum::http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok()),
+                .and_then(|v| v.parse().ok())
+                .or_else(|| axum::body::HttpBody::size_hint(res.body()).exact()),
         });
     }
     if let Some(v) = header {

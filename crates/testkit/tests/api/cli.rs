@@ -146,11 +146,26 @@ async fn access_lines_name_the_gateway_route() {
     let db = TestDb::new(Backend::Sqlite).await;
     let up = crate::gateway::start_upstream().await;
     let cfg = db.write_config(&format!(
-        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n[[routes]]\nname = \"echo\"\nprefix = \"/echo\"\nauth = \"none\"\nupstreams = [\"http://{up}\"]\n",
+        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n[dlp]\nmode = \"detect\"\n[[routes]]\nname = \"echo\"\nprefix = \"/echo\"\nauth = \"none\"\nupstreams = [\"http://{up}\"]\n",
         db.config_toml()
     ));
     let (mut child, addr, lines) = spawn_logged(&cfg);
-    let (s, _, _) = crate::send(client().get(format!("http://{addr}/echo/x"))).await;
+    // A card number in the path (and so in the echoing upstream's answer): DLP reports it,
+    // and no line of the log holds it, the access line's path and the request's span both
+    // masked.
+    let (s, _, _) = crate::send(
+        client()
+            .get(format!("http://{addr}/echo/pay/4111-1111-1111-1111"))
+            .header("user-agent", "probe/1.0"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _, _) = crate::send(
+        client()
+            .get(format!("http://{addr}/echo/x"))
+            .header("user-agent", "probe/1.0"),
+    )
+    .await;
     assert_eq!(s, 200);
     let start = Instant::now();
     loop {
@@ -165,11 +180,23 @@ async fn access_lines_name_the_gateway_route() {
         if let Some(v) = found {
             assert_eq!(v["fields"]["route"], "echo");
             assert!(v["fields"].get("principal").is_none());
+            assert_eq!(v["fields"]["client"], "127.0.0.1", "{v}");
+            assert_eq!(v["fields"]["protocol"], "HTTP/1.1", "{v}");
+            assert_eq!(v["fields"]["user_agent"], "probe/1.0", "{v}");
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(10), "no access line");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let all = lines.lock().unwrap().join("\n");
+    assert!(
+        all.contains("data loss prevention matched a response"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("4111-1111-1111-1111"),
+        "the log holds the card: {all}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
