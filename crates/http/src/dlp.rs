@@ -41,6 +41,24 @@ impl std::fmt::Debug for DlpRuntime {
 }
 
 /// Whether a response of this content type is text DLP reads.
+/// Media DLP does not read: pictures, sound, video and fonts (no secret is written in
+/// them as text), and gRPC, whose length-prefixed messages stream.
+fn unread_media(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let mime = crate::media_type(ct);
+    ["image/", "audio/", "video/", "font/", "application/grpc"]
+        .iter()
+        .any(|p| mime.starts_with(p))
+}
+
+/// What the detectors read of bytes that are not UTF-8 text (a binary answer, UTF-16 or
+/// UTF-32 text): NUL bytes dropped, so `4\01\01\01\0` reads `4111`, and each byte that is
+/// not UTF-8 read as a replacement character.
+fn binary_view(bytes: &[u8]) -> String {
+    let kept: Vec<u8> = bytes.iter().copied().filter(|b| *b != 0).collect();
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
 fn textual(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return true };
     let mime = crate::media_type(ct);
@@ -121,9 +139,13 @@ impl DlpRuntime {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        if !textual(content_type) {
+        if unread_media(content_type) {
             return Response::from_parts(parts, body);
         }
+        // Anything else is read: text as text; other types (an octet stream, a PEM file,
+        // a PDF) in their first `body_limit_bytes`, where a secret found makes the answer
+        // 502 in mask and block mode (bytes that are not text cannot be rewritten).
+        let binary = !textual(content_type);
         // A compressed answer is read as what it decodes to, and goes on decoded (the
         // gateway asked for it uncompressed): its length, validator and digests were the
         // compressed bytes', so they go. One DLP cannot read does not pass unread unless
@@ -176,7 +198,7 @@ impl DlpRuntime {
         // worth, and any match reaching into them) are held back and scanned again with
         // what follows, so a secret across the limit is seen whole.
         let rest = match rest {
-            Some(rest) if text_so_far(&head) => {
+            Some(rest) if !binary && text_so_far(&head) => {
                 return self
                     .filter_long(edge, ctx, route, allow, mode, parts, head, rest)
                     .await;
@@ -184,11 +206,16 @@ impl DlpRuntime {
             other => other,
         };
         let (text, exact) = match std::str::from_utf8(&head) {
-            Ok(t) => (std::borrow::Cow::Borrowed(t), true),
-            Err(_) => (String::from_utf8_lossy(&head), false),
+            // NUL bytes in text: UTF-16 or UTF-32, read as such.
+            Ok(t) if !binary && !head.contains(&0) => (std::borrow::Cow::Borrowed(t), true),
+            _ => (std::borrow::Cow::Owned(binary_view(&head)), false),
         };
         // The rest of a long answer is scanned as it streams; masking may change its length.
+        // (Past its first part, a binary answer streams unread.)
         let rest = rest.map(|rest| {
+            if binary {
+                return rest;
+            }
             if mode == DlpMode::Mask {
                 parts.headers.remove(header::CONTENT_LENGTH);
                 parts.headers.remove(header::ETAG);
@@ -494,8 +521,12 @@ impl DlpRuntime {
     }
 }
 
-/// Whether `head` is UTF-8 text, but for a character the limit cut in two at its end.
+/// Whether `head` is UTF-8 text (without NUL bytes, which UTF-16 and UTF-32 text has),
+/// but for a character the limit cut in two at its end.
 fn text_so_far(head: &[u8]) -> bool {
+    if head.contains(&0) {
+        return false;
+    }
     match std::str::from_utf8(head) {
         Ok(_) => true,
         Err(e) => e.error_len().is_none(),

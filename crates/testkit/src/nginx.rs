@@ -94,6 +94,9 @@ http {{
     location /gzip/ {{ alias {d}/files/; add_header Content-Encoding gzip; }}
     location /deflate/ {{ alias {d}/files/; add_header Content-Encoding deflate; }}
     location /br/ {{ alias {d}/files/; add_header Content-Encoding br; }}
+    location /octet/ {{ alias {d}/files/; default_type application/octet-stream; }}
+    location /png/ {{ alias {d}/files/; default_type image/png; }}
+    location /utf16/ {{ alias {d}/files/; default_type "text/plain; charset=utf-16"; }}
   }}
 }}
 "#
@@ -125,9 +128,10 @@ http {{
         panic!("nginx did not start on {addr}: {log}");
     }
 
-    /// Serves `bytes` as `name` under `/static/`, and under `/gzip/`, `/deflate/` and `/br/`
+    /// Serves `bytes` as `name` under `/static/`, under `/gzip/`, `/deflate/` and `/br/`
     /// with that `Content-Encoding` (whatever the bytes are, as a misconfigured upstream
-    /// might send them).
+    /// might send them), and as `application/octet-stream` (`/octet/`), `image/png`
+    /// (`/png/`) and UTF-16 text (`/utf16/`).
     pub fn file(&self, name: &str, bytes: &[u8]) {
         std::fs::write(self.dir.join("files").join(name), bytes).unwrap();
     }

@@ -476,13 +476,42 @@ async fn compressed_answers_are_decoded_and_scanned() {
     )
     .await;
     assert_eq!(echo["accept_encoding"], "identity", "{echo}");
-    // Matches audited as ever: mask, block, detect and the streamed one, and the range.
+    // Not only text: an octet stream with a card in it is refused where DLP enforces, and
+    // so is UTF-16 text (its NULs do not hide the digits); a picture is not read.
+    let secret = "id: pcl_x card 4111111111111111 end";
+    let mut bin = vec![0u8, 159, 146, 150];
+    bin.extend_from_slice(secret.as_bytes());
+    nginx.file("blob", &bin);
+    let utf16: Vec<u8> = secret.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    nginx.file("text16", &utf16);
+    for path in [
+        "/masked/octet/blob",
+        "/blocked/octet/blob",
+        "/masked/utf16/text16",
+    ] {
+        let (s, body, _) = send(client().get(srv.url(path))).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (502, Some("response_blocked")),
+            "{path}: {body}"
+        );
+    }
+    let r = get("/watched/octet/blob").await.unwrap();
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        bin.as_slice(),
+        "detect passes it"
+    );
+    let r = get("/blocked/png/blob").await.unwrap();
+    assert_eq!(r.status(), 200, "pictures are not read");
+    // Matches audited as ever: mask, block, detect and the streamed one, the range, the
+    // octet streams and the UTF-16 text.
     let events = dlp_events(&srv).await;
     let locations: Vec<&str> = events
         .iter()
         .map(|(_, d)| d["location"].as_str().unwrap())
         .collect();
-    assert_eq!(events.len(), 6, "{events:?}");
+    assert_eq!(events.len(), 10, "{events:?}");
     assert_eq!(
         locations
             .iter()
