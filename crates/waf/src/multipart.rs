@@ -30,6 +30,17 @@ pub fn boundary(content_type: &str) -> Option<String> {
 
 /// The parts of `body`, or `None` when it is not multipart with this boundary.
 pub fn parse(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
+    parse_parts(body, boundary, false)
+}
+
+/// The parts of the first bytes of a longer body (or of a broken one): every whole part,
+/// and the last one as far as it goes, so what a lenient parser upstream would read is
+/// inspected all the same. Empty when not even one part starts.
+pub fn parse_prefix(body: &[u8], boundary: &str) -> Vec<Part> {
+    parse_parts(body, boundary, true).unwrap_or_default()
+}
+
+fn parse_parts(body: &[u8], boundary: &str, prefix: bool) -> Option<Vec<Part>> {
     let delim = format!("--{boundary}");
     let delim = delim.as_bytes();
     // The content type was lower-cased; boundaries compare without case here, which only
@@ -42,16 +53,26 @@ pub fn parse(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
         if lower.get(after..after + 2) == Some(b"--") {
             return Some(parts);
         }
-        let head_start = skip_line_end(&lower, after)?;
-        let next = find(&lower, delim, head_start)?;
+        let Some(head_start) = skip_line_end(&lower, after) else {
+            return prefix.then_some(parts);
+        };
+        let (next, last) = match find(&lower, delim, head_start) {
+            Some(next) => (next, false),
+            None if prefix => (body.len(), true),
+            None => return None,
+        };
         let part = body.get(head_start..next)?;
         let part = part
             .strip_suffix(b"\r\n")
             .or_else(|| part.strip_suffix(b"\n"))
             .unwrap_or(part);
-        parts.push(one(part)?);
-        if parts.len() > MAX_PARTS {
-            return None;
+        match one(part) {
+            Some(p) => parts.push(p),
+            None if prefix => return Some(parts),
+            None => return None,
+        }
+        if parts.len() > MAX_PARTS || last {
+            return (parts.len() <= MAX_PARTS).then_some(parts);
         }
         at = next;
     }
@@ -131,6 +152,25 @@ mod tests {
             parts.get(1).and_then(|p| p.filename.as_deref()),
             Some("x.php")
         );
+    }
+
+    #[test]
+    fn the_first_bytes_of_a_longer_body_give_their_parts() {
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1' UNION SELECT\r\n--b\r\nContent-Disposition: form-data; name=\"pad\"\r\n\r\naaaaaaaa";
+        assert!(parse(body, "b").is_none());
+        let parts = parse_prefix(body, "b");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            parts.first().map(|p| p.body.as_slice()),
+            Some(b"1' UNION SELECT".as_slice())
+        );
+        assert_eq!(parts.get(1).and_then(|p| p.name.as_deref()), Some("pad"));
+        // Cut anywhere: no panic, never more than what is there.
+        for n in 0..body.len() {
+            let parts = parse_prefix(body.get(..n).unwrap_or_default(), "b");
+            assert!(parts.len() <= 2);
+        }
+        assert!(parse_prefix(b"no boundary", "b").is_empty());
     }
 
     #[test]

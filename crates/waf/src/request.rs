@@ -277,26 +277,32 @@ fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields
             }
         }
     } else if mime == "multipart/form-data" {
-        match multipart::boundary(&ct).and_then(|b| multipart::parse(body, &b)) {
-            Some(parts) => {
-                for p in parts {
-                    let name = p.name.unwrap_or_default();
-                    t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
-                    if let Some(f) = p.filename {
-                        t.push(Kind::FileNames, place("FILES:", &name), f);
-                    } else if !is_secret(&name, secret_fields) {
-                        t.push(
-                            Kind::Args,
-                            place("ARGS:", &name),
-                            String::from_utf8_lossy(&p.body).into_owned(),
-                        );
-                    }
-                }
+        let boundary = multipart::boundary(&ct);
+        let parsed = boundary.as_deref().and_then(|b| multipart::parse(body, b));
+        if parsed.is_none() {
+            t.malformed_body = true;
+        }
+        // A body that does not parse whole (cut at the limit, or broken): its parts as far
+        // as they go.
+        let whole = parsed.is_some();
+        let parts = parsed
+            .or_else(|| boundary.map(|b| multipart::parse_prefix(body, &b)))
+            .unwrap_or_default();
+        for p in parts {
+            let name = p.name.unwrap_or_default();
+            t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
+            if let Some(f) = p.filename {
+                t.push(Kind::FileNames, place("FILES:", &name), f);
+            } else if !is_secret(&name, secret_fields) {
+                t.push(
+                    Kind::Args,
+                    place("ARGS:", &name),
+                    String::from_utf8_lossy(&p.body).into_owned(),
+                );
             }
-            None => {
-                t.malformed_body = true;
-                t.push(Kind::Body, "REQUEST_BODY", text);
-            }
+        }
+        if !whole {
+            t.push(Kind::Body, "REQUEST_BODY", text);
         }
     } else if mime.contains("xml") || (mime.is_empty() && text.trim_start().starts_with('<')) {
         // The document as a whole (XXE lives in its prolog), then each text node and

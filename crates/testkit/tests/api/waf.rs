@@ -298,6 +298,28 @@ async fn the_body_limit_rejects_or_inspects_part() {
     )))
     .await;
     assert_eq!(s, 403);
+    // The first KiB of a longer multipart body: its parts as far as they go are inspected.
+    let padded = |value: &str| {
+        format!(
+            "--zz\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n{value}\r\n\
+             --zz\r\nContent-Disposition: form-data; name=\"pad\"\r\n\r\n{}\r\n--zz--\r\n",
+            "a".repeat(4000)
+        )
+    };
+    let multipart = |body: String| {
+        client()
+            .post(srv.url("/lenient/x"))
+            .header("content-type", "multipart/form-data; boundary=zz")
+            .body(body)
+    };
+    let (s, body, _) = send(multipart(padded("holiday photos"))).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body, _) = send(multipart(padded("1' UNION SELECT password FROM users--"))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (403, Some("request_blocked")),
+        "{body}"
+    );
     // A whole document that does not parse is refused on a route (an upstream's parser
     // might read it otherwise).
     let (s, body, _) = send(json_post("{\"t\": ".into())).await;
