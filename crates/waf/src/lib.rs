@@ -505,6 +505,18 @@ impl Engine {
         if taken.malformed_body {
             add_finding(Head::of(&MALFORMED), "REQUEST_BODY", &mut report);
         }
+        if input
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .any(|(_, v)| charset_refused(v))
+        {
+            add_finding(
+                Head::of(&CHARSET),
+                "REQUEST_HEADERS:Content-Type",
+                &mut report,
+            );
+        }
         report.score = report
             .findings
             .iter()
@@ -546,6 +558,34 @@ const UNINSPECTABLE: Rule = engine_finding(
 
 /// A body that does not parse as its content type says.
 const MALFORMED: Rule = engine_finding(920130, "Request body does not parse as its content type");
+
+/// A body in a character set the rules cannot read (EBCDIC, UTF-16, ...), as CRS's
+/// 920480 restricts them.
+const CHARSET: Rule = engine_finding(
+    920480,
+    "Request content type charset is not allowed by policy",
+);
+
+/// Whether a `Content-Type` names a charset other than UTF-8, US-ASCII and the Latin ones
+/// CRS allows, or more than one.
+fn charset_refused(content_type: &[u8]) -> bool {
+    let ct = String::from_utf8_lossy(content_type).to_ascii_lowercase();
+    let charsets: Vec<&str> = ct
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| k.trim() == "charset")
+        .map(|(_, v)| v.trim().trim_matches(['"', '\'']))
+        .collect();
+    match charsets.as_slice() {
+        [] => false,
+        [c] => !matches!(
+            *c,
+            "utf-8" | "utf8" | "us-ascii" | "ascii" | "iso-8859-1" | "iso-8859-15" | "windows-1252"
+        ),
+        _ => true,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -607,6 +647,27 @@ mod tests {
         ] {
             let r = get(benign);
             assert!(!r.exceeded, "{benign}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn charsets_the_rules_cannot_read_are_refused() {
+        for ok in [
+            &b"application/json"[..],
+            b"application/json; charset=utf-8",
+            b"text/plain; Charset=\"UTF-8\"",
+            b"application/x-www-form-urlencoded; charset=ISO-8859-1",
+            b"multipart/form-data; boundary=x",
+        ] {
+            assert!(!charset_refused(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b"application/x-www-form-urlencoded; charset=ibm037"[..],
+            b"application/json; charset=utf-16",
+            b"text/plain; charset=utf-8; charset=utf-7",
+            b"text/plain; charset=utf-7",
+        ] {
+            assert!(charset_refused(bad), "{}", String::from_utf8_lossy(bad));
         }
     }
 
