@@ -45,11 +45,35 @@ pub(crate) fn spawn_with(mut cmd: Command) -> (std::process::Child, String) {
     (child, addr)
 }
 
+/// A server process, killed when dropped: a test that fails (panics) does not leave it
+/// running.
+pub(crate) struct Serving(std::process::Child);
+
+impl std::ops::Deref for Serving {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Serving {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `portcullis serve` with `cfg`, keeping every line it writes on stderr.
 pub(crate) fn spawn_logged(
     cfg: &std::path::Path,
 ) -> (
-    std::process::Child,
+    Serving,
     String,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 ) {
@@ -77,6 +101,7 @@ pub(crate) fn spawn_logged(
             keep.lock().unwrap().push(line);
         }
     });
+    let child = Serving(child);
     let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     (child, addr, lines)
 }
