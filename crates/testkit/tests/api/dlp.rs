@@ -331,7 +331,8 @@ async fn secrets_past_the_body_limit_are_caught_while_streaming() {
     srv.stop().await;
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+/// `data` in gzip, as a compressing client or upstream sends it.
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();

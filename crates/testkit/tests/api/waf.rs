@@ -9,6 +9,7 @@ use portcullis_testkit::nginx::Nginx;
 use portcullis_testkit::{Backend, TestServer, client};
 use serde_json::{Value, json};
 
+use crate::dlp::gzip;
 use crate::hardening::route;
 use crate::send;
 
@@ -665,13 +666,6 @@ async fn owasp_crs_rules_load_from_crs_dir() {
     cfg.waf.crs_dir = Some("/nonexistent/crs".into());
     let err = cfg.validate().unwrap_err();
     assert_eq!(err.key, "waf.crs_dir", "{err}");
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 /// A body cannot hide in a content coding: gzip and deflate bodies are inspected as what
