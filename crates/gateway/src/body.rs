@@ -50,6 +50,8 @@ impl ClientFault {
 pub(crate) struct BodyState(Arc<AtomicU8>);
 
 const DONE: u8 = 1;
+/// Watched, not ended yet.
+const READING: u8 = 5;
 
 impl BodyState {
     /// The fault, if the body failed.
@@ -76,7 +78,14 @@ impl BodyState {
         };
         let _ = self
             .0
-            .compare_exchange(0, v, Ordering::AcqRel, Ordering::Acquire);
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                matches!(now, 0 | READING).then_some(v)
+            });
+    }
+
+    /// Whether the body is being read and has not ended: the client is still sending it.
+    pub(crate) fn arriving(&self) -> bool {
+        self.0.load(Ordering::Acquire) == READING
     }
 }
 
@@ -87,13 +96,16 @@ pub(crate) struct Watched {
 }
 
 impl Watched {
-    /// Watches `body`, cut at `limit` bytes.
-    pub(crate) fn wrap(body: Body, limit: u64) -> (Body, BodyState) {
-        let state = BodyState::default();
+    /// Watches `body`, cut at `limit` bytes, recording its end in `state`.
+    pub(crate) fn wrap(body: Body, limit: u64, state: BodyState) -> (Body, BodyState) {
         let inner =
             http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
         if hyper::body::Body::is_end_stream(&inner) {
             state.set(None);
+        } else {
+            let _ = state
+                .0
+                .compare_exchange(0, READING, Ordering::AcqRel, Ordering::Acquire);
         }
         (
             Body::new(Self {

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::service::Principal;
 use portcullis_http::context::request_context;
@@ -32,16 +32,41 @@ pub async fn serve(state: GatewayState, req: Request) -> Response {
         let req = middleware::paced(st, req);
         let api = req.uri().path().starts_with("/api/");
         let run = async move {
-            let mut res = middleware::within_deadline(st, async move {
-                let ip = middleware::address_to_check(st, &req);
-                if let Some(refused) = early::banned(st, ip).await {
-                    return refused;
-                }
-                match portcullis_http::signatures::key_principal(st, req).await {
-                    Ok(req) => route_request(st, req).await,
-                    Err(refused) => refused,
-                }
-            })
+            // Where the client's body got to, for the answer at the deadline: one still
+            // trickling in is the client's delay (408), not an outage.
+            let body_state = body::BodyState::default();
+            let mut req = req;
+            req.extensions_mut().insert(body_state.clone());
+            let late = move || {
+                let (status, code, detail) = if body_state.arriving() {
+                    (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        "The request body did not arrive within the time a request may take.",
+                    )
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "The request took too long and was aborted.",
+                    )
+                };
+                ApiError::new(status, code, detail).into_response()
+            };
+            let mut res = middleware::within_deadline_or(
+                st,
+                async move {
+                    let ip = middleware::address_to_check(st, &req);
+                    if let Some(refused) = early::banned(st, ip).await {
+                        return refused;
+                    }
+                    match portcullis_http::signatures::key_principal(st, req).await {
+                        Ok(req) => route_request(st, req).await,
+                        Err(refused) => refused,
+                    }
+                },
+                late,
+            )
             .await;
             middleware::apply_security_headers(&mut res, api, st.web.hsts);
             res
@@ -121,7 +146,11 @@ async fn phases(
         .max_body_bytes
         .unwrap_or(gateway.default_body_limit);
     go!(forward::announced_too_large(&parts, limit));
-    let (body, body_state) = body::Watched::wrap(body, limit);
+    let watched = parts
+        .extensions
+        .remove::<body::BodyState>()
+        .unwrap_or_default();
+    let (body, body_state) = body::Watched::wrap(body, limit, watched);
     // Known before anything reads it: whether the request has no body (and so can be sent
     // again when no upstream could be reached).
     let empty = body_state.finished();

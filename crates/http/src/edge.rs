@@ -8,6 +8,8 @@
 //! - a `Transfer-Encoding` other than exactly `chunked` (RFC 9112 section 6.1: a coding
 //!   Portcullis would not apply is not silently dropped): 501; with `Content-Length` too
 //!   (the request-smuggling shape): 400;
+//! - more than one `Content-Type`, or one listing several types; in HTTP/2 a field value
+//!   with whitespace at either end: 400;
 //! - a request head over `server.max_header_bytes`, counted as it came on the wire: 431;
 //! - a path that cannot be normalised safely: 400.
 
@@ -113,6 +115,45 @@ fn one_host(req: &Request) -> Result<(), &'static str> {
     }
 }
 
+/// Whether a media type lists more than one type (a comma outside a quoted parameter):
+/// `application/json, text/plain` is two readings of one body.
+fn lists_types(value: &[u8]) -> bool {
+    let mut quoted = false;
+    let mut escaped = false;
+    for &b in value {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Fields whose reading must not depend on who reads them: one `Content-Type` naming one
+/// type (the WAF chose its parser by the last of two, most upstreams by the first), and, in
+/// HTTP/2, no value with whitespace at either end (RFC 9113 section 8.2.1: malformed; an
+/// HTTP/1.1 parser trims it, so the two hops would see different values).
+fn unambiguous_fields(req: &Request) -> Result<(), &'static str> {
+    let mut types = req.headers().get_all(header::CONTENT_TYPE).iter();
+    if let Some(ct) = types.next()
+        && (types.next().is_some() || lists_types(ct.as_bytes()))
+    {
+        return Err("A request carries one Content-Type naming one media type.");
+    }
+    if req.version() == Version::HTTP_2
+        && req.headers().values().any(|v| {
+            let b = v.as_bytes();
+            matches!(b.first(), Some(b' ' | b'\t')) || matches!(b.last(), Some(b' ' | b'\t'))
+        })
+    {
+        return Err("An HTTP/2 field value may not begin or end with whitespace.");
+    }
+    Ok(())
+}
+
 /// Checks framing and normalises the path: the request to pass on, or the refusal.
 /// (Called by the server's front service for every request, before anything else.)
 pub fn admit(state: &Edge, mut req: Request) -> Result<Request, Box<Response>> {
@@ -129,6 +170,14 @@ pub fn admit(state: &Edge, mut req: Request) -> Result<Request, Box<Response>> {
         }
     }
     if let Err(why) = one_host(&req) {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            why.into(),
+            true,
+        )));
+    }
+    if let Err(why) = unambiguous_fields(&req) {
         return Err(Box::new(refuse(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -358,5 +407,38 @@ mod tests {
         assert!(one_host(&request("http://a.example/x", Some("b.example"))).is_err());
         assert!(one_host(&request("http://a.example:8080/x", Some("a.example"))).is_err());
         assert!(one_host(&request("/x", Some("b@a.example"))).is_err());
+    }
+
+    #[test]
+    fn one_content_type_of_one_type_and_h2_values_without_edge_whitespace() {
+        assert!(!lists_types(b"application/json"));
+        assert!(!lists_types(b"multipart/form-data; boundary=\"a,b\""));
+        assert!(!lists_types(b"text/plain; x=\"q\\\",\"; charset=utf-8"));
+        assert!(lists_types(b"application/json, text/plain"));
+        assert!(lists_types(b"text/plain; x=\"a\", application/json"));
+        let with = |version: Version, fields: &[(&str, &str)]| {
+            let mut b = axum::http::Request::builder().version(version).uri("/x");
+            for (k, v) in fields {
+                b = b.header(*k, *v);
+            }
+            let req = b
+                .body(axum::body::Body::empty())
+                .unwrap_or_else(|_| Request::new(axum::body::Body::empty()));
+            unambiguous_fields(&req)
+        };
+        let ct = |v| ("content-type", v);
+        assert!(with(Version::HTTP_11, &[ct("application/json")]).is_ok());
+        assert!(with(Version::HTTP_11, &[]).is_ok());
+        assert!(
+            with(
+                Version::HTTP_11,
+                &[ct("application/json"), ct("text/plain")]
+            )
+            .is_err()
+        );
+        assert!(with(Version::HTTP_11, &[ct("application/json, text/plain")]).is_err());
+        assert!(with(Version::HTTP_2, &[("x-a", "b c")]).is_ok());
+        assert!(with(Version::HTTP_2, &[("x-a", " b")]).is_err());
+        assert!(with(Version::HTTP_2, &[("x-a", "b\t")]).is_err());
     }
 }

@@ -186,10 +186,13 @@ impl Waf {
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        // HTTP/2 needs no `content-length` (nor HTTP/1.1 with chunked): the body itself says
+        // whether more comes, and a streamed one is read like any other.
         let has_body = announced.is_some_and(|n| n > 0)
             || parts
                 .headers
-                .contains_key(axum::http::header::TRANSFER_ENCODING);
+                .contains_key(axum::http::header::TRANSFER_ENCODING)
+            || !axum::body::HttpBody::is_end_stream(&body);
         let (head, complete, rest) = if has_body && eff.oversize != WafOversize::Skip {
             crate::body::read_up_to(body, eff.body_limit_bytes)
                 .await
@@ -373,10 +376,26 @@ impl Waf {
                     "category": f.category,
                     "paranoia": f.paranoia,
                     "counted": f.counted,
-                    "locations": f.locations,
+                    "locations": f.locations.iter().map(|l| audit_location(l)).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
                 "earlier_not_audited": not_audited,
             });
+            // A User-Agent a rule matched is the matched value too.
+            let ua_matched = report.findings.iter().any(|f| {
+                f.locations
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case("REQUEST_HEADERS:User-Agent"))
+            });
+            let redacted;
+            let ctx = if ua_matched {
+                redacted = RequestContext {
+                    user_agent: Some("[redacted: a rule matched it]".to_owned()),
+                    ..ctx.clone()
+                };
+                &redacted
+            } else {
+                ctx
+            };
             if let Err(e) = edge.svc.audit_request_event(ctx, action, details).await {
                 tracing::error!(error = %e, "the inspection event could not be audited");
                 if block {
@@ -424,7 +443,15 @@ async fn scan_uploads(addr: &str, parts: &Parts, body: &[u8], threshold: u32, re
         return;
     };
     for f in files.iter().filter(|p| p.filename.is_some()) {
-        let place = format!("FILES:{}", f.name.as_deref().unwrap_or(""));
+        let name = f.name.as_deref().unwrap_or("");
+        let place = format!(
+            "FILES:{}",
+            if plain_name(name) {
+                name
+            } else {
+                REDACTED_NAME
+            }
+        );
         let (rule, msg, place) =
             match crate::clamd::scan(addr, &f.body, std::time::Duration::from_secs(10)).await {
                 crate::clamd::Verdict::Clean => continue,
@@ -473,6 +500,37 @@ fn rule_ids(r: &Report) -> Vec<u32> {
 }
 
 /// A random incident id (`inc_` and 16 hex digits).
+/// A finding's location as the audit log holds it: a name a client chose is there only
+/// when it is a plain name (letters, digits, `_`, `-`, `.`, `[]`, at most 64), and never
+/// for `*_NAMES` targets, where the name is the matched value.
+pub(crate) fn audit_location(location: &str) -> String {
+    let Some((target, name)) = location.split_once(':') else {
+        return location.to_owned();
+    };
+    // clamd's findings name the signature: `FILES:upload (Eicar-Signature)`.
+    let signed = name
+        .strip_suffix(')')
+        .and_then(|n| n.rsplit_once(" ("))
+        .is_some_and(|(n, sig)| (plain_name(n) || n == REDACTED_NAME) && plain_name(sig));
+    if target.ends_with("_NAMES") {
+        target.to_owned()
+    } else if plain_name(name) || signed {
+        location.to_owned()
+    } else {
+        format!("{target}:{REDACTED_NAME}")
+    }
+}
+
+const REDACTED_NAME: &str = "[redacted name]";
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
+}
+
 pub(crate) fn incident_id() -> String {
     let b: [u8; 8] = portcullis_core::rand::bytes(&portcullis_core::rand::OsRng);
     format!("inc_{}", hex::encode(b))
@@ -514,6 +572,36 @@ pub async fn inspect_api(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn audit_locations_never_carry_a_matched_name() {
+        assert_eq!(audit_location("ARGS:q"), "ARGS:q");
+        assert_eq!(audit_location("ARGS:json.user.name"), "ARGS:json.user.name");
+        assert_eq!(audit_location("ARGS_NAMES:1' OR 1"), "ARGS_NAMES");
+        assert_eq!(audit_location("ARGS_NAMES:q"), "ARGS_NAMES");
+        assert_eq!(audit_location("ARGS:1' OR 1"), "ARGS:[redacted name]");
+        assert_eq!(
+            audit_location("REQUEST_COOKIES:<script>alert(1)</script>"),
+            "REQUEST_COOKIES:[redacted name]"
+        );
+        assert_eq!(audit_location("REQUEST_BODY"), "REQUEST_BODY");
+        assert_eq!(
+            audit_location("FILES:upload (Portcullis-Test.EICAR)"),
+            "FILES:upload (Portcullis-Test.EICAR)"
+        );
+        assert_eq!(
+            audit_location("FILES:[redacted name] (Win.Test.EICAR_HDB-1)"),
+            "FILES:[redacted name] (Win.Test.EICAR_HDB-1)"
+        );
+        assert_eq!(
+            audit_location("FILES:x (sleep(5))"),
+            "FILES:[redacted name]"
+        );
+        assert_eq!(
+            audit_location("REQUEST_HEADERS:user-agent"),
+            "REQUEST_HEADERS:user-agent"
+        );
+    }
+
     use super::*;
 
     #[test]

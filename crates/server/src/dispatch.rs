@@ -12,7 +12,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::Request;
+use axum::http::Method;
 use axum::response::Response;
 use tower::ServiceExt;
 
@@ -41,6 +43,28 @@ impl tower::Service<Request> for Dispatch {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let grpc = portcullis_http::grpc::grpc_content_type(req.headers());
+        if req.method() == Method::HEAD {
+            let answer = self.call_inner(req, grpc);
+            return Box::pin(async move { answer.await.map(headless) });
+        }
+        self.call_inner(req, grpc)
+    }
+}
+
+/// The answer to a HEAD request: its head only (RFC 9110 section 9.3.2). HTTP/1.1 drops a
+/// body there itself; HTTP/2 sent the gateway's own refusals' problem documents as DATA,
+/// which clients reset the stream for.
+fn headless(res: Response) -> Response {
+    let (parts, _) = res.into_parts();
+    Response::from_parts(parts, Body::empty())
+}
+
+impl Dispatch {
+    fn call_inner(
+        &mut self,
+        req: Request,
+        grpc: Option<axum::http::HeaderValue>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>> {
         match portcullis_http::edge::admit(&self.edge, req) {
             Err(refused) => {
                 Box::pin(

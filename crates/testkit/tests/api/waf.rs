@@ -136,6 +136,28 @@ async fn attacks_on_a_route_are_blocked_and_audited_without_their_values(b: Back
         (403, Some("request_blocked")),
         "{body}"
     );
+    // An attack in a parameter's name, a cookie's name and the User-Agent: blocked, and
+    // not written into the audit log as a place either.
+    for req in [
+        client().get(srv.url("/public/x?1%27%20OR%201%3D1--=1")),
+        client()
+            .get(srv.url("/public/x"))
+            .header("cookie", "<script>alert(2)</script>=1"),
+        client()
+            .get(srv.url("/public/x"))
+            .header("user-agent", "x' UNION SELECT password FROM users--"),
+    ] {
+        let (s, body, _) = send(req).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (403, Some("request_blocked")),
+            "{body}"
+        );
+    }
+    let audited = format!("{:?}", srv.services.audit_page(0, 1000).await.unwrap());
+    for value in ["OR 1=1", "alert(2)", "UNION SELECT password"] {
+        assert!(!audited.contains(value), "{value}: {audited}");
+    }
     // Each block is in the audit log with its incident id, rules and places; the values
     // the attacker sent are not.
     let events = waf_events(&srv).await;
