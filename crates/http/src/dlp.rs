@@ -40,21 +40,10 @@ impl std::fmt::Debug for DlpRuntime {
     }
 }
 
-/// Whether a response of this content type is text DLP reads.
-/// Media DLP does not read: pictures, sound, video and fonts (no secret is written in
-/// them as text), and gRPC, whose length-prefixed messages stream.
-fn unread_media(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else { return false };
-    let mime = crate::media_type(ct);
-    ["image/", "audio/", "video/", "font/", "application/grpc"]
-        .iter()
-        .any(|p| mime.starts_with(p))
-}
-
 /// What the detectors read of bytes that are not UTF-8 text (a binary answer, UTF-16 or
 /// UTF-32 text): NUL bytes dropped, so `4\01\01\01\0` reads `4111`, and each byte that is
 /// not UTF-8 read as a replacement character.
-fn binary_view(bytes: &[u8]) -> String {
+pub(crate) fn binary_view(bytes: &[u8]) -> String {
     let kept: Vec<u8> = bytes.iter().copied().filter(|b| *b != 0).collect();
     String::from_utf8_lossy(&kept).into_owned()
 }
@@ -139,12 +128,10 @@ impl DlpRuntime {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        if unread_media(content_type) {
-            return Response::from_parts(parts, body);
-        }
-        // Anything else is read: text as text; other types (an octet stream, a PEM file,
-        // a PDF) in their first `body_limit_bytes`, where a secret found makes the answer
-        // 502 in mask and block mode (bytes that are not text cannot be rewritten).
+        // Every answer is read, whatever its label: text as text; other types (an octet
+        // stream, a PEM file, a PDF, a picture) in their first `body_limit_bytes`, where a
+        // secret found makes the answer 502 in mask and block mode (bytes that are not
+        // text cannot be rewritten); gRPC message by message (`dlp_grpc`).
         let binary = !textual(content_type);
         // A compressed answer is read as what it decodes to, and goes on decoded (the
         // gateway asked for it uncompressed): its length, validator and digests were the
@@ -181,6 +168,22 @@ impl DlpRuntime {
                 }
             }
         };
+        if crate::grpc::is_grpc(&parts.headers) {
+            // Refusing a call part-way shortens it: its length no longer holds.
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let scanned = crate::dlp_grpc::GrpcScanned::new(
+                body,
+                &parts.headers,
+                edge.dlp.clone(),
+                edge.clone(),
+                ctx.clone(),
+                route,
+                allow,
+                mode,
+                parts.status.as_u16(),
+            );
+            return Response::from_parts(parts, Body::new(scanned));
+        }
         let (head, _complete, rest) =
             match crate::body::read_up_to(body, self.cfg.body_limit_bytes).await {
                 Ok(read) => read,
@@ -446,7 +449,34 @@ impl DlpRuntime {
         status: u16,
         location: &str,
     ) -> (String, Option<portcullis_core::Error>) {
-        let incident = incident_id();
+        self.report_as(
+            incident_id(),
+            edge,
+            ctx,
+            route,
+            mode,
+            text,
+            hits,
+            status,
+            location,
+        )
+        .await
+    }
+
+    /// [`Self::report`] under an incident id the caller chose (and already told the client).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn report_as(
+        &self,
+        incident: String,
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        mode: DlpMode,
+        text: &str,
+        hits: &[portcullis_waf::dlp::Hit],
+        status: u16,
+        location: &str,
+    ) -> (String, Option<portcullis_core::Error>) {
         let mut revoked = Vec::new();
         if self.cfg.revoke_leaked_api_keys {
             for h in hits.iter().filter(|h| h.detector == "portcullis_api_key") {

@@ -96,6 +96,7 @@ http {{
     location /br/ {{ alias {d}/files/; add_header Content-Encoding br; }}
     location /octet/ {{ alias {d}/files/; default_type application/octet-stream; }}
     location /png/ {{ alias {d}/files/; default_type image/png; }}
+    location /labelled/ {{ default_type application/grpc; return 200 {ECHO}; }}
     location /utf16/ {{ alias {d}/files/; default_type "text/plain; charset=utf-16"; }}
   }}
 }}

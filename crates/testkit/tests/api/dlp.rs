@@ -478,7 +478,7 @@ async fn compressed_answers_are_decoded_and_scanned() {
     .await;
     assert_eq!(echo["accept_encoding"], "identity", "{echo}");
     // Not only text: an octet stream with a card in it is refused where DLP enforces, and
-    // so is UTF-16 text (its NULs do not hide the digits); a picture is not read.
+    // so is UTF-16 text (its NULs do not hide the digits).
     let secret = "id: pcl_x card 4111111111111111 end";
     let mut bin = vec![0u8, 159, 146, 150];
     bin.extend_from_slice(secret.as_bytes());
@@ -503,16 +503,31 @@ async fn compressed_answers_are_decoded_and_scanned() {
         bin.as_slice(),
         "detect passes it"
     );
-    let r = get("/blocked/png/blob").await.unwrap();
-    assert_eq!(r.status(), 200, "pictures are not read");
+    // A label does not let an answer out unread: "image/png" with a card in it is refused;
+    // a picture (bytes with no secret in them) passes whole.
+    let (s, body, _) = send(client().get(srv.url("/blocked/png/blob"))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (502, Some("response_blocked")),
+        "{body}"
+    );
+    let picture: Vec<u8> = b"\x89PNG\r\n\x1a\n"
+        .iter()
+        .copied()
+        .chain((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8))
+        .collect();
+    nginx.file("picture.png", &picture);
+    let r = get("/blocked/png/picture.png").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), picture.as_slice());
     // Matches audited as ever: mask, block, detect and the streamed one, the range, the
-    // octet streams and the UTF-16 text.
+    // octet streams, the UTF-16 text and the picture.
     let events = dlp_events(&srv).await;
     let locations: Vec<&str> = events
         .iter()
         .map(|(_, d)| d["location"].as_str().unwrap())
         .collect();
-    assert_eq!(events.len(), 10, "{events:?}");
+    assert_eq!(events.len(), 11, "{events:?}");
     assert_eq!(
         locations
             .iter()

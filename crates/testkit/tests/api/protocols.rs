@@ -6,11 +6,13 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use portcullis_core::config::{RateLimitBy, RateLimitConfig, RouteAuth, RouteConfig, WafMode};
+use portcullis_core::config::{
+    DlpMode, RateLimitBy, RateLimitConfig, RouteAuth, RouteConfig, RouteDlpConfig, WafMode,
+};
 use portcullis_core::model::Role;
 use portcullis_testkit::nginx::Nginx;
 use portcullis_testkit::{Backend, STRONG, TestServer, access, client};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// curl with its own HTTP/2 stack (nghttp2): (HTTP version line, status, body).
 pub(crate) fn curl(args: &[&str], url: &str) -> (String, u16, String) {
@@ -446,6 +448,164 @@ async fn grpc_through_the_gateway() {
     // A route whose upstream is down: UNAVAILABLE.
     let head = grpc_head(&srv, Some("down.test"));
     assert!(head.contains("grpc-status: 14"), "{head}");
+    drop(peer);
+    srv.stop().await;
+}
+
+/// One call of the peer's raw t.Leak service through `target` (see grpc_peer.py).
+fn grpc_leak(target: &str, method: &str, payload: &str, pairs: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/grpc_peer.py");
+    let out = Command::new("python3")
+        .args([script, "leak", target, method, payload])
+        .args(pairs)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "grpc_peer.py leak: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// DLP reads gRPC answers message by message (compressed ones decompressed) and their
+/// trailers: in `mask` and `block` mode a secret in a message ends the call with
+/// UNAVAILABLE and an incident id after the clean messages before it, a secret in a
+/// trailer is masked, and a leaked API key is revoked; in `detect` mode the call goes
+/// through and is reported. An HTTP/1.1 answer that only says it is gRPC is not let out
+/// unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_grpc_answers_are_caught() {
+    let peer = GrpcPeer::start();
+    let up = format!("h2c://127.0.0.1:{}", peer.port);
+    let nginx = Nginx::start().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Off;
+        let dlp = |name: &str, host: &str, mode, upstream: &str, prefix: &str| RouteConfig {
+            host: Some(host.into()),
+            prefix: prefix.into(),
+            dlp: Some(RouteDlpConfig {
+                mode: Some(mode),
+                allow: vec![],
+            }),
+            ..public(name, upstream.to_owned())
+        };
+        c.routes = vec![
+            dlp("masked", "mask.test", DlpMode::Mask, &up, "/t.Leak"),
+            dlp("watched", "watch.test", DlpMode::Detect, &up, "/t.Leak"),
+            dlp(
+                "labelled",
+                "mask.test",
+                DlpMode::Block,
+                &nginx.url(""),
+                "/labelled",
+            ),
+        ];
+    })
+    .await;
+    let target = srv.base.trim_start_matches("http://").to_owned();
+    let call = |method: &'static str, payload: String, pairs: Vec<&'static str>| {
+        let t = target.clone();
+        tokio::task::spawn_blocking(move || grpc_leak(&t, method, &payload, &pairs))
+    };
+    let card = "card 4111111111111111".to_owned();
+    let ok = call("Get", "hello".into(), vec!["authority=mask.test"])
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok["code"].as_str(), ok["messages"][0].as_str()),
+        (Some("OK"), Some("hello")),
+        "{ok}"
+    );
+    for (method, pairs) in [
+        ("Get", vec!["authority=mask.test"]),
+        ("Get", vec!["authority=mask.test", "compress=gzip"]),
+        ("Stream", vec!["authority=mask.test"]),
+    ] {
+        let r = call(method, card.clone(), pairs).await.unwrap();
+        assert_eq!(r["code"], "UNAVAILABLE", "{method}: {r}");
+        assert!(
+            r["details"].as_str().unwrap().contains("incident inc_"),
+            "{r}"
+        );
+        assert!(!r.to_string().contains("4111111111111111"), "{r}");
+        if method == "Stream" {
+            assert_eq!(r["messages"], json!(["clean"]), "{r}");
+        }
+    }
+    let masked = call(
+        "Get",
+        "hello".into(),
+        vec!["authority=mask.test", "put-trailer=AKIAIOSFODNN7EXAMPLE"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(masked["code"], "OK", "{masked}");
+    let secret = masked["trailing"]["x-secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{masked}"));
+    assert!(!secret.contains("AKIAIOSFODNN7EXAMPLE"), "{masked}");
+    let watched = call("Get", card.clone(), vec!["authority=watch.test"])
+        .await
+        .unwrap();
+    assert_eq!(
+        (watched["code"].as_str(), watched["messages"][0].as_str()),
+        (Some("OK"), Some(card.as_str())),
+        "{watched}"
+    );
+    // A live API key in a message is revoked at once.
+    srv.user("grpc-kim@example.com", STRONG, Role::User).await;
+    let at = access(&srv.login("grpc-kim@example.com", STRONG).await);
+    let k: Value = client()
+        .post(srv.url("/api/v1/auth/api-keys"))
+        .bearer_auth(&at)
+        .json(&json!({"name": "ci", "scopes": ["deploy:write"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = k["key"].as_str().unwrap().to_owned();
+    let leaked = call("Get", format!("key {key}"), vec!["authority=watch.test"])
+        .await
+        .unwrap();
+    assert_eq!(leaked["code"], "OK", "{leaked}");
+    let me = client()
+        .get(srv.url("/api/v1/auth/me"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401, "the leaked key still works");
+    let locations: Vec<String> = srv
+        .services
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "dlp.match")
+        .map(|e| serde_json::from_str::<Value>(&e.details).unwrap()["location"].to_string())
+        .collect();
+    assert!(
+        locations.iter().any(|l| l.contains("grpc_message")),
+        "{locations:?}"
+    );
+    assert!(
+        locations.iter().any(|l| l.contains("response_trailers")),
+        "{locations:?}"
+    );
+    // nginx's answer labelled gRPC (its echo of a card in the path) is not gRPC framing:
+    // refused, not passed unread.
+    let res = client()
+        .get(srv.url("/labelled/grpc/4111111111111111"))
+        .header("host", "mask.test")
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap_or_default();
+    assert!(!body.contains("4111111111111111"), "{body}");
     drop(peer);
     srv.stop().await;
 }

@@ -7,6 +7,15 @@
       NOT_SERVING and SERVING again (a server-streaming call of three messages). The port is
       written to PORTFILE once bound; runs until killed.
 
+      Also t.Leak (raw bytes, no protobuf schema): Get answers its request's bytes, with
+      the request's `put-trailer` metadata as trailing metadata `x-secret`, gzip-compressed when
+      the request's `compress` metadata says gzip; Stream answers b"clean", then the
+      request's bytes.
+
+  grpc_peer.py leak TARGET METHOD PAYLOAD [KEY=VALUE ...]
+      One call of t.Leak/METHOD with PAYLOAD (authority=HOST sets the :authority). Prints {"code", "details", "messages",
+      "trailing"} (messages decoded as UTF-8, lossily).
+
   grpc_peer.py call TARGET SERVICE [KEY=VALUE ...]
       One unary Check and one server-streaming Watch (three messages) of SERVICE through
       TARGET (host:port, h2c), the KEY=VALUE pairs sent as metadata. Prints one JSON object:
@@ -29,6 +38,30 @@ def serve(portfile):
     servicer = health.HealthServicer(experimental_non_blocking=True)
     servicer.set("svc", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+
+    def get(request, context):
+        meta = dict(context.invocation_metadata())
+        if "put-trailer" in meta:
+            context.set_trailing_metadata((("x-secret", meta["put-trailer"]),))
+        if meta.get("compress") == "gzip":
+            context.set_compression(grpc.Compression.Gzip)
+        return request
+
+    def stream(request, context):
+        yield b"clean"
+        yield request
+
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "t.Leak",
+                {
+                    "Get": grpc.unary_unary_rpc_method_handler(get),
+                    "Stream": grpc.unary_stream_rpc_method_handler(stream),
+                },
+            ),
+        )
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
 
@@ -93,8 +126,38 @@ def call(target, service, pairs):
     print(json.dumps(out))
 
 
+def leak(target, method, payload, pairs):
+    metadata = [tuple(p.split("=", 1)) for p in pairs if not p.startswith("authority=")]
+    options = [
+        ("grpc.default_authority", p.split("=", 1)[1]) for p in pairs if p.startswith("authority=")
+    ]
+    out = {"messages": []}
+    with grpc.insecure_channel(target, options=options) as channel:
+        try:
+            if method == "Stream":
+                call = channel.unary_stream("/t.Leak/Stream")(
+                    payload.encode(), metadata=metadata, timeout=10
+                )
+                for msg in call:
+                    out["messages"].append(msg.decode("utf-8", "replace"))
+            else:
+                call = channel.unary_unary("/t.Leak/Get").future(
+                    payload.encode(), metadata=metadata, timeout=10
+                )
+                out["messages"].append(call.result().decode("utf-8", "replace"))
+            out["code"] = "OK"
+            out["trailing"] = {k: v for k, v in (call.trailing_metadata() or [])}
+        except grpc.RpcError as e:
+            out["code"] = status_name(e.code())
+            out["details"] = e.details()
+            out["trailing"] = {k: v for k, v in (e.trailing_metadata() or [])}
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2])
+    elif sys.argv[1] == "leak":
+        leak(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     else:
         call(sys.argv[2], sys.argv[3], sys.argv[4:])

@@ -1,0 +1,508 @@
+//! DLP on gRPC answers (`application/grpc*`, gRPC-Web and gRPC-Web-text): the stream is cut
+//! into its length-prefixed messages, and each one (decompressed per `grpc-encoding`, read
+//! as its bytes are: protobuf writes strings as they are) is scanned before it is passed on,
+//! whole, so a streaming call still streams message by message. The trailers are scanned
+//! too.
+//!
+//! A message holding a secret is reported (a leaked API key revoked) and, in `mask` and
+//! `block` mode, ends the call with `UNAVAILABLE` and the incident id: a protobuf message
+//! cannot be rewritten without knowing its schema. A trailer value is masked in `mask` mode.
+//! What cannot be read as gRPC (bad framing, a message over [`MAX_MESSAGE`], a compression
+//! DLP cannot undo) is scanned as it is and ends the call too, unless DLP only detects: a
+//! content type alone never lets an answer out unread.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hyper::body::Frame;
+use portcullis_core::config::DlpMode;
+use portcullis_core::service::RequestContext;
+use portcullis_waf::dlp::{Hit, mask};
+
+use crate::Edge;
+use crate::coding::Coding;
+use crate::dlp::{DlpRuntime, binary_view};
+
+/// The largest message read whole (gRPC's own default limit): a longer one is not passed
+/// unread in `mask` and `block` mode.
+pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// The 5-byte prefix of a message: flags (0x01 compressed; 0x80 gRPC-Web trailers) and
+/// the length, big-endian.
+const PREFIX: usize = 5;
+
+/// Cuts a gRPC stream into whole messages (prefix included).
+#[derive(Debug, Default)]
+pub(crate) struct Framer {
+    buf: Vec<u8>,
+}
+
+impl Framer {
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next whole message, or `Err` when what is held cannot be a gRPC message.
+    pub(crate) fn next_message(&mut self) -> Result<Option<Vec<u8>>, &'static str> {
+        let Some(&[flags, a, b, c, d]) = self.buf.get(..PREFIX) else {
+            return Ok(None);
+        };
+        if flags & !0x81 != 0 {
+            return Err("the answer is not gRPC messages");
+        }
+        let len = usize::try_from(u32::from_be_bytes([a, b, c, d])).unwrap_or(usize::MAX);
+        if len > MAX_MESSAGE {
+            return Err("a gRPC message over the size DLP reads");
+        }
+        if self.buf.len() < PREFIX + len {
+            return Ok(None);
+        }
+        Ok(Some(self.buf.drain(..PREFIX + len).collect()))
+    }
+
+    /// What is held and not a whole message.
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// gRPC-Web-text: base64, which may be padded at the end of any chunk.
+#[derive(Debug, Default)]
+pub(crate) struct Base64Stream {
+    held: Vec<u8>,
+}
+
+impl Base64Stream {
+    /// Decodes every whole 4-character group of what arrived so far into `out`.
+    pub(crate) fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
+        self.held
+            .extend(data.iter().copied().filter(|b| !b.is_ascii_whitespace()));
+        let whole = self.held.len() / 4 * 4;
+        for quad in self.held.get(..whole).unwrap_or_default().chunks(4) {
+            let bytes = STANDARD
+                .decode(quad)
+                .map_err(|_| "the gRPC-Web-text answer is not base64")?;
+            out.extend_from_slice(&bytes);
+        }
+        self.held.drain(..whole);
+        Ok(())
+    }
+
+    fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.held)
+    }
+}
+
+/// The coding of compressed messages, from `grpc-encoding`.
+pub(crate) fn message_coding(headers: &HeaderMap) -> Coding {
+    match headers.get("grpc-encoding").map(HeaderValue::as_bytes) {
+        None => Coding::Identity,
+        Some(v) if v.eq_ignore_ascii_case(b"identity") => Coding::Identity,
+        Some(v) if v.eq_ignore_ascii_case(b"gzip") => Coding::Gzip,
+        Some(v) if v.eq_ignore_ascii_case(b"deflate") => Coding::Deflate,
+        Some(v) => Coding::Unreadable(String::from_utf8_lossy(v).into_owned()),
+    }
+}
+
+/// What DLP reads of one message (its prefix off, decompressed when flagged so).
+pub(crate) fn message_text(message: &[u8], coding: &Coding) -> Result<String, &'static str> {
+    let flags = message.first().copied().unwrap_or_default();
+    let payload = message.get(PREFIX..).unwrap_or_default();
+    if flags & 0x01 == 0 {
+        return Ok(binary_view(payload));
+    }
+    if coding.is_identity() {
+        return Err("a compressed gRPC message without grpc-encoding");
+    }
+    match crate::coding::decode_bounded(coding, payload, true, MAX_MESSAGE) {
+        Ok((decoded, true)) => Ok(binary_view(&decoded)),
+        Ok((_, false)) => Err("a gRPC message over the size DLP reads"),
+        Err(_) => Err("a gRPC message DLP cannot decompress"),
+    }
+}
+
+/// A gRPC answer's body, scanned message by message.
+pub(crate) struct GrpcScanned {
+    inner: Body,
+    dlp: Arc<DlpRuntime>,
+    edge: Edge,
+    ctx: RequestContext,
+    route: String,
+    allow: Vec<String>,
+    mode: DlpMode,
+    status: u16,
+    coding: Coding,
+    /// gRPC-Web: refusals go in a trailers message; gRPC: in HTTP trailers.
+    web: bool,
+    /// gRPC-Web-text: base64 on the wire.
+    text: Option<Base64Stream>,
+    framer: Framer,
+    /// Scanned, to send.
+    out: Vec<u8>,
+    /// Unreadable in `detect` mode: the rest passes as it comes.
+    passthrough: bool,
+    ended: bool,
+    trailers: Option<HeaderMap>,
+    /// The upstream's answer had no body at all.
+    empty: bool,
+}
+
+impl GrpcScanned {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        inner: Body,
+        headers: &HeaderMap,
+        dlp: Arc<DlpRuntime>,
+        edge: Edge,
+        ctx: RequestContext,
+        route: &str,
+        allow: &[String],
+        mode: DlpMode,
+        status: u16,
+    ) -> Self {
+        let ct = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| v.as_bytes().to_ascii_lowercase())
+            .unwrap_or_default();
+        let web = ct.starts_with(b"application/grpc-web");
+        let text = ct.starts_with(b"application/grpc-web-text");
+        Self {
+            empty: hyper::body::Body::is_end_stream(&inner),
+            inner,
+            dlp,
+            edge,
+            ctx,
+            route: route.to_owned(),
+            allow: allow.to_vec(),
+            mode,
+            status,
+            coding: message_coding(headers),
+            web,
+            text: text.then(Base64Stream::default),
+            framer: Framer::default(),
+            out: Vec::new(),
+            passthrough: false,
+            ended: false,
+            trailers: None,
+        }
+    }
+
+    /// A message (or trailers message) on its way out, as the client expects it encoded.
+    fn emit(&mut self, message: &[u8]) {
+        if self.text.is_some() {
+            self.out
+                .extend_from_slice(STANDARD.encode(message).as_bytes());
+        } else {
+            self.out.extend_from_slice(message);
+        }
+    }
+
+    /// Reports `hits` in `text` under a fresh incident id (a leaked key is revoked).
+    fn report(&self, text: String, hits: Vec<Hit>, location: &'static str) -> String {
+        let incident = crate::waf::incident_id();
+        let (dlp, edge, ctx, route, mode, status, id) = (
+            self.dlp.clone(),
+            self.edge.clone(),
+            self.ctx.clone(),
+            self.route.clone(),
+            self.mode,
+            self.status,
+            incident.clone(),
+        );
+        tokio::spawn(async move {
+            dlp.report_as(
+                id, &edge, &ctx, &route, mode, &text, &hits, status, location,
+            )
+            .await;
+        });
+        incident
+    }
+
+    /// Ends the call with `UNAVAILABLE`: nothing more of the upstream's answer is sent.
+    fn refuse(&mut self, incident: Option<&str>, why: &str) {
+        tracing::warn!(route = %self.route, why, "DLP ended a gRPC answer");
+        self.ended = true;
+        self.framer.take_rest();
+        let detail = match incident {
+            Some(id) => {
+                format!("The upstream's answer held data that must not leave (incident {id}).")
+            }
+            None => "The upstream's answer could not be inspected.".to_owned(),
+        };
+        let message = crate::grpc::encode_message(&detail);
+        let mut t = HeaderMap::new();
+        t.insert("grpc-status", HeaderValue::from(14u16));
+        if let Ok(v) = HeaderValue::from_str(&message) {
+            t.insert("grpc-message", v);
+        }
+        if let Some(v) = incident.and_then(|id| HeaderValue::from_str(id).ok()) {
+            t.insert("portcullis-incident-id", v);
+        }
+        if self.web {
+            let mut block = String::new();
+            for (k, v) in &t {
+                block.push_str(k.as_str());
+                block.push(':');
+                block.push_str(v.to_str().unwrap_or_default());
+                block.push_str("\r\n");
+            }
+            let len = u32::try_from(block.len()).unwrap_or(0).to_be_bytes();
+            let mut frame = vec![0x80];
+            frame.extend_from_slice(&len);
+            frame.extend_from_slice(block.as_bytes());
+            self.emit(&frame);
+            self.trailers = None;
+        } else {
+            self.trailers = Some(t);
+        }
+    }
+
+    /// Bytes from the upstream: every whole message scanned, and sent or refused.
+    fn take(&mut self, data: &[u8]) {
+        if self.passthrough {
+            self.out.extend_from_slice(data);
+            return;
+        }
+        let fed = match self.text.as_mut() {
+            None => {
+                self.framer.push(data);
+                Ok(())
+            }
+            Some(text) => {
+                let mut decoded = Vec::new();
+                let fed = text.feed(data, &mut decoded);
+                self.framer.push(&decoded);
+                fed
+            }
+        };
+        loop {
+            let message = match fed.and(self.framer.next_message()) {
+                Ok(Some(m)) => m,
+                Ok(None) => return,
+                Err(why) => return self.unreadable(why),
+            };
+            let text = match message_text(&message, &self.coding) {
+                Ok(t) => t,
+                Err(why) => {
+                    // Scanned as it is, then refused (or passed, when DLP only detects).
+                    let raw = binary_view(&message);
+                    let hits = self.dlp.scanner().scan(&raw, &self.allow);
+                    if !hits.is_empty() {
+                        self.report(raw, hits, "grpc_message");
+                    }
+                    if self.mode == DlpMode::Detect {
+                        self.emit(&message);
+                        continue;
+                    }
+                    return self.refuse(None, why);
+                }
+            };
+            let hits = self.dlp.scanner().scan(&text, &self.allow);
+            if hits.is_empty() {
+                self.emit(&message);
+                continue;
+            }
+            let incident = self.report(text, hits, "grpc_message");
+            if self.mode == DlpMode::Detect {
+                self.emit(&message);
+            } else {
+                return self.refuse(Some(&incident), "a secret in a gRPC message");
+            }
+        }
+    }
+
+    /// What cannot be cut into gRPC messages: scanned as it is; passed on from here in
+    /// `detect` mode, else the end of the call.
+    fn unreadable(&mut self, why: &'static str) {
+        let mut rest = self.framer.take_rest();
+        let raw = binary_view(&rest);
+        let hits = self.dlp.scanner().scan(&raw, &self.allow);
+        let incident = (!hits.is_empty()).then(|| self.report(raw, hits, "grpc_message"));
+        if self.mode != DlpMode::Detect {
+            return self.refuse(incident.as_deref(), why);
+        }
+        self.passthrough = true;
+        match self.text.as_mut() {
+            Some(text) => {
+                let held = text.take_rest();
+                self.emit(&rest);
+                self.out.extend_from_slice(&held);
+            }
+            None => self.out.append(&mut rest),
+        }
+    }
+
+    /// The upstream's trailers: each value scanned; masked (`mask`), or the call refused
+    /// (`block`).
+    fn trailers_in(&mut self, mut t: HeaderMap) {
+        let mut refused = None;
+        for (_, v) in t.iter_mut() {
+            let Ok(text) = v.to_str().map(str::to_owned) else {
+                continue;
+            };
+            let hits = self.dlp.scanner().scan(&text, &self.allow);
+            if hits.is_empty() {
+                continue;
+            }
+            let masked = mask(&text, &hits);
+            let incident = self.report(text, hits, "response_trailers");
+            match self.mode {
+                DlpMode::Mask => {
+                    *v = HeaderValue::from_str(&masked)
+                        .unwrap_or_else(|_| HeaderValue::from_static("REDACTED"));
+                }
+                DlpMode::Block | DlpMode::Off => refused = Some(incident),
+                DlpMode::Detect => {}
+            }
+        }
+        match refused {
+            Some(incident) => self.refuse(Some(&incident), "a secret in the gRPC trailers"),
+            None => self.trailers = Some(t),
+        }
+    }
+}
+
+impl hyper::body::Body for GrpcScanned {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    /// A trailers-only answer (no body at all) stays one: HEADERS with END_STREAM. (The
+    /// upstream's body is not asked again later: HTTP/2's says it ended while its trailers
+    /// are still to be read.)
+    fn is_end_stream(&self) -> bool {
+        self.out.is_empty() && self.trailers.is_none() && (self.ended || self.empty)
+    }
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        loop {
+            if !self.out.is_empty() {
+                let out = std::mem::take(&mut self.out);
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+            }
+            if self.ended {
+                return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            }
+            let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(f) => f,
+            };
+            match frame {
+                None => {
+                    let partial = !self.passthrough
+                        && (!self.framer.buf.is_empty()
+                            || self.text.as_ref().is_some_and(|t| !t.held.is_empty()));
+                    if partial {
+                        self.unreadable("the answer ended inside a gRPC message");
+                    }
+                    self.ended = true;
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => self.take(&data),
+                    Err(frame) => {
+                        if let Ok(t) = frame.into_trailers() {
+                            if self.passthrough {
+                                self.trailers = Some(t);
+                            } else {
+                                self.trailers_in(t);
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut m = vec![flags];
+        m.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+        m.extend_from_slice(payload);
+        m
+    }
+
+    /// Whatever the chunking, the framer gives back each message whole, and refuses bytes
+    /// that are not gRPC framing or announce a message over the limit.
+    #[test]
+    fn messages_are_cut_whole_from_any_chunking() {
+        let stream: Vec<u8> = [
+            message(0, b"\x0a\x10card 4111111111111111"),
+            message(0, b""),
+            message(1, b"zz"),
+            message(0x80, b"grpc-status:0\r\n"),
+        ]
+        .concat();
+        for chunk in [1, 2, 5, 7, 100] {
+            let mut f = Framer::default();
+            let mut got = Vec::new();
+            for piece in stream.chunks(chunk) {
+                f.push(piece);
+                while let Some(m) = f.next_message().unwrap() {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got.concat(), stream, "chunk {chunk}");
+            assert_eq!(got.len(), 4);
+        }
+        let mut f = Framer::default();
+        f.push(b"card 4111111111111111");
+        assert!(f.next_message().is_err(), "plain text is not gRPC");
+        let mut f = Framer::default();
+        f.push(&[0, 0xff, 0xff, 0xff, 0xff]);
+        assert!(f.next_message().is_err(), "over the limit");
+    }
+
+    #[test]
+    fn base64_text_decodes_across_chunks_and_padding() {
+        let a = message(0, b"secret one");
+        let b = message(0, b"two");
+        let wire = format!("{}{}", STANDARD.encode(&a), STANDARD.encode(&b));
+        for chunk in [1, 3, 4, 9] {
+            let mut s = Base64Stream::default();
+            let mut out = Vec::new();
+            for piece in wire.as_bytes().chunks(chunk) {
+                s.feed(piece, &mut out).unwrap();
+            }
+            assert_eq!(out, [a.clone(), b.clone()].concat(), "chunk {chunk}");
+        }
+        assert!(
+            Base64Stream::default()
+                .feed(b"****", &mut Vec::new())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn compressed_messages_are_read_decompressed() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"key AKIAIOSFODNN7EXAMPLE").unwrap();
+        let m = message(1, &gz.finish().unwrap());
+        assert_eq!(
+            message_text(&m, &Coding::Gzip).unwrap(),
+            "key AKIAIOSFODNN7EXAMPLE"
+        );
+        assert!(message_text(&m, &Coding::Identity).is_err());
+        assert!(message_text(&m, &Coding::Unreadable("snappy".into())).is_err());
+        assert_eq!(
+            message_text(&message(0, b"\x0a\x04a\0b"), &Coding::Identity).unwrap(),
+            "\n\u{4}ab"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("grpc-encoding", HeaderValue::from_static("GZIP"));
+        assert_eq!(message_coding(&h), Coding::Gzip);
+        h.insert("grpc-encoding", HeaderValue::from_static("snappy"));
+        assert!(matches!(message_coding(&h), Coding::Unreadable(_)));
+    }
+}
