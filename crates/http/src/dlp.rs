@@ -480,7 +480,7 @@ impl DlpRuntime {
         let mut revoked = Vec::new();
         if self.cfg.revoke_leaked_api_keys {
             for h in hits.iter().filter(|h| h.detector == "portcullis_api_key") {
-                let raw = text.get(h.start..h.end).unwrap_or_default();
+                let raw = h.secret(text);
                 match edge
                     .svc
                     .revoke_leaked_api_key(raw, ctx, Some(route), &incident)
@@ -494,7 +494,7 @@ impl DlpRuntime {
         }
         let mut by_detector: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for h in hits {
-            let value = text.get(h.start..h.end).unwrap_or_default();
+            let value = h.secret(text);
             by_detector
                 .entry(h.detector.as_str())
                 .or_default()

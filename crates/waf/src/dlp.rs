@@ -40,6 +40,18 @@ pub struct Hit {
     pub start: usize,
     /// End of the secret.
     pub end: usize,
+    /// The secret itself when the text spells it with escapes (`\u0070cl_...`, `&#112;`,
+    /// `%5F`): the range covers the escaped spelling, this is what it decodes to.
+    pub value: Option<String>,
+}
+
+impl Hit {
+    /// The secret: what the range holds, decoded when it was escaped.
+    pub fn secret<'a>(&'a self, text: &'a str) -> &'a str {
+        self.value
+            .as_deref()
+            .unwrap_or_else(|| text.get(self.start..self.end).unwrap_or_default())
+    }
 }
 
 /// The detectors in force.
@@ -246,6 +258,29 @@ impl Dlp {
     /// The secrets in `text`, leaving out the detectors in `allow`; overlapping hits keep
     /// the first found.
     pub fn scan(&self, text: &str, allow: &[String]) -> Vec<Hit> {
+        let mut hits = self.scan_as_is(text, allow);
+        // Secrets spelt with escapes (JSON `\u`, HTML character references, percent
+        // encoding) are looked for in the text as it decodes, and reported over the range
+        // of their escaped spelling.
+        if let Some(view) = crate::unescape::Unescaped::of(text) {
+            for h in self.scan_as_is(&view.text, allow) {
+                let (start, end) = view.source_range(h.start, h.end);
+                if hits.iter().any(|o| o.start < end && start < o.end) {
+                    continue;
+                }
+                hits.push(Hit {
+                    value: Some(view.text.get(h.start..h.end).unwrap_or_default().to_owned()),
+                    detector: h.detector,
+                    start,
+                    end,
+                });
+            }
+            hits.sort_by_key(|h| h.start);
+        }
+        hits
+    }
+
+    fn scan_as_is(&self, text: &str, allow: &[String]) -> Vec<Hit> {
         let lower = if self.detectors.iter().any(|d| !d.keywords.is_empty()) {
             text.to_lowercase()
         } else {
@@ -282,6 +317,7 @@ impl Dlp {
                     detector: d.id.clone(),
                     start: m.start(),
                     end: m.end(),
+                    value: None,
                 });
             }
         }
@@ -300,7 +336,7 @@ pub fn mask(text: &str, hits: &[Hit]) -> String {
             continue;
         }
         out.push_str(text.get(at..h.start).unwrap_or_default());
-        let secret = text.get(h.start..h.end).unwrap_or_default();
+        let secret = h.secret(text);
         if h.detector == "card" {
             let digits: Vec<char> = secret.chars().filter(char::is_ascii_digit).collect();
             let keep = digits.len().saturating_sub(4);
@@ -402,6 +438,38 @@ mod tests {
 
     fn dlp() -> Dlp {
         Dlp::builtin(&[]).unwrap_or_default()
+    }
+
+    /// A secret spelt with escapes is found, reported as what it decodes to, and masked
+    /// where it was written.
+    #[test]
+    fn escaped_secrets_are_found_and_masked_in_place() {
+        let key = "pcl_abcdefghijklmnop0123";
+        for text in [
+            r#"{"k":"\u0070cl_abcdefghijklmnop0123"}"#.to_owned(),
+            "<p>&#112;cl&#x5f;abcdefghijklmnop0123</p>".to_owned(),
+            "Location: /cb?k=pcl%5Fabcdefghijklmnop0123".to_owned(),
+            r#"{"c":"4111\u003111111111111"}"#.to_owned(),
+        ] {
+            let hits = dlp().scan(&text, &[]);
+            assert_eq!(hits.len(), 1, "{text}: {hits:?}");
+            let h = &hits[0];
+            assert!(h.value.is_some(), "{text}");
+            if h.detector == "portcullis_api_key" {
+                assert_eq!(h.secret(&text), key);
+            } else {
+                assert_eq!(h.secret(&text), "4111111111111111");
+            }
+            let masked = mask(&text, &hits);
+            assert!(dlp().scan(&masked, &[]).is_empty(), "{masked}");
+            assert!(
+                !masked.contains("abcdefghijklmnop") && !masked.contains("\\u0031"),
+                "{masked}"
+            );
+        }
+        // Written plainly, the plain match is the one reported.
+        let hits = dlp().scan(&format!("a%20b {key}"), &[]);
+        assert_eq!((hits.len(), hits[0].value.as_deref()), (1, None));
     }
 
     fn found(text: &str) -> Vec<String> {

@@ -22,6 +22,7 @@ pub mod multipart;
 pub mod request;
 pub mod rules;
 pub mod seclang;
+mod unescape;
 
 pub use request::{Input, Kind, Target};
 pub use rules::{Rule, Severity};

@@ -118,14 +118,15 @@ fn one(part: &[u8]) -> Option<Part> {
         if !name.trim().eq_ignore_ascii_case("content-disposition") {
             continue;
         }
-        for param in value.split(';').skip(1) {
-            let Some((k, v)) = param.trim().split_once('=') else {
-                continue;
-            };
-            let v = v.trim().trim_matches('"').to_owned();
-            match k.trim().to_ascii_lowercase().as_str() {
+        for (k, v) in disposition_params(value) {
+            match k.to_ascii_lowercase().as_str() {
                 "name" => out.name = Some(v),
-                "filename" | "filename*" => out.filename = Some(v),
+                "filename" => out.filename = Some(v),
+                // RFC 5987: charset'language'percent-encoded, which wins over `filename`.
+                "filename*" => {
+                    let encoded = v.splitn(3, '\'').nth(2).unwrap_or(&v);
+                    out.filename = Some(crate::decode::url_decode(encoded, false).into_owned());
+                }
                 _ => {}
             }
         }
@@ -133,9 +134,82 @@ fn one(part: &[u8]) -> Option<Part> {
     Some(out)
 }
 
+/// The parameters of a Content-Disposition value, a quoted one read as one value whatever
+/// it holds (`;` included) with its backslash escapes undone.
+fn disposition_params(value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = value.chars().peekable();
+    // The disposition type.
+    for c in chars.by_ref() {
+        if c == ';' {
+            break;
+        }
+    }
+    loop {
+        let mut key = String::new();
+        for c in chars.by_ref() {
+            if c == '=' || c == ';' {
+                break;
+            }
+            key.push(c);
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut v = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => v.extend(chars.next()),
+                    c => v.push(c),
+                }
+            }
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+            }
+        } else {
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+                v.push(c);
+            }
+        }
+        let key = key.trim();
+        if !key.is_empty() {
+            out.push((key.to_owned(), v.trim().to_owned()));
+        }
+        if chars.peek().is_none() {
+            return out;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_names_are_read_whole() {
+        let got = disposition_params(
+            r#" form-data; name=";cat /etc/passwd"; filename="a\"b;c.txt" ; x=1"#,
+        );
+        assert_eq!(
+            got,
+            [
+                ("name".to_owned(), ";cat /etc/passwd".to_owned()),
+                ("filename".to_owned(), "a\"b;c.txt".to_owned()),
+                ("x".to_owned(), "1".to_owned()),
+            ]
+        );
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''%3Bcat%20x\r\n\r\nv\r\n--b--\r\n";
+        let parts = parse(body, "b").unwrap();
+        assert_eq!(parts[0].filename.as_deref(), Some(";cat x"));
+    }
 
     #[test]
     fn fields_and_files_are_read() {

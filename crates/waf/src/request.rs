@@ -316,6 +316,9 @@ fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields
             t.push(Kind::Args, "XML:/*", v);
         }
     } else {
+        // Any other type (text/json, NDJSON, GraphQL, YAML, text/plain...): an upstream
+        // may well parse it as JSON, so its quoted strings are arguments too.
+        json_strings(t, &text, secret_fields);
         t.push(Kind::Body, "REQUEST_BODY", text);
     }
 }

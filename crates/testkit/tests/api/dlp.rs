@@ -477,6 +477,26 @@ async fn compressed_answers_are_decoded_and_scanned() {
     )
     .await;
     assert_eq!(echo["accept_encoding"], "identity", "{echo}");
+    // Escapes do not hide a secret: a card written with a JSON \u escape is masked where
+    // it is written (the JSON stays JSON) or blocked, and one percent-encoded in a header.
+    nginx.file("escaped.json", br#"{"c":"4111\u003111111111111"}"#);
+    let r = get("/masked/static/escaped.json").await.unwrap();
+    let masked: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(masked["c"], "************1111", "{masked}");
+    let (s, body, _) = send(client().get(srv.url("/blocked/static/escaped.json"))).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (502, Some("response_blocked")),
+        "{body}"
+    );
+    let r = get("/masked/echo-header/?v=4111%201111%201111%201111")
+        .await
+        .unwrap();
+    let echoed = r.headers()["x-echo"].to_str().unwrap().to_owned();
+    assert!(
+        !echoed.contains("4111%201111") && echoed.ends_with("1111"),
+        "{echoed}"
+    );
     // Not only text: an octet stream with a card in it is refused where DLP enforces, and
     // so is UTF-16 text (its NULs do not hide the digits).
     let secret = "id: pcl_x card 4111111111111111 end";
@@ -521,13 +541,13 @@ async fn compressed_answers_are_decoded_and_scanned() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), picture.as_slice());
     // Matches audited as ever: mask, block, detect and the streamed one, the range, the
-    // octet streams, the UTF-16 text and the picture.
+    // escaped ones, the octet streams, the UTF-16 text and the picture.
     let events = dlp_events(&srv).await;
     let locations: Vec<&str> = events
         .iter()
         .map(|(_, d)| d["location"].as_str().unwrap())
         .collect();
-    assert_eq!(events.len(), 11, "{events:?}");
+    assert_eq!(events.len(), 14, "{events:?}");
     assert_eq!(
         locations
             .iter()

@@ -146,6 +146,28 @@ async fn attacks_on_a_route_are_blocked_and_audited_without_their_values(b: Back
         client()
             .get(srv.url("/public/x"))
             .header("user-agent", "x' UNION SELECT password FROM users--"),
+        // Places the third black-box pass found unread by some rules.
+        client()
+            .get(srv.url("/public/x"))
+            .header("cookie", "../../etc/passwd=1"),
+        client()
+            .get(srv.url("/public/x"))
+            .header("user-agent", "Mozilla/5.0 {{7*7}}"),
+        client()
+            .get(srv.url("/public/x"))
+            .header("user-agent", "Mozilla/5.0 ../../../etc/passwd"),
+        client()
+            .post(srv.url("/public/upload"))
+            .header("content-type", "multipart/form-data; boundary=zz")
+            .body("--zz\r\nContent-Disposition: form-data; name=\";cat /etc/passwd\"\r\n\r\nx\r\n--zz--\r\n"),
+        client()
+            .post(srv.url("/public/upload"))
+            .header("content-type", "multipart/form-data; boundary=zz")
+            .body("--zz\r\nContent-Disposition: form-data; name=\"f\"; filename=\"{{7*7}}.txt\"\r\n\r\nx\r\n--zz--\r\n"),
+        client()
+            .post(srv.url("/public/x"))
+            .header("content-type", "text/json")
+            .body(r#"{"q": "1' UNION SELECT password FROM users--"}"#),
     ] {
         let (s, body, _) = send(req).await;
         assert_eq!(

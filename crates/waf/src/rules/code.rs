@@ -275,7 +275,7 @@ pub(super) const CODE: &[Rule] = &[
         "ssti",
         1,
         Critical,
-        A | N | C | H | B,
+        A | N | C | H | B | UA | CN | F,
         Lower,
         Rx(
             r"\{\{.{0,200}?(?:__class__|__mro__|__subclasses__|__globals__|__builtins__|__init__|\bconfig\b|\bself\b|\brequest\b|\blipsum\b|\bcycler\b|\bjoiner\b|\bnamespace\b|\|attr|\d+\s*[*+/-]\s*\d+|\bconstructor\b|\$eval|\bprocess\b).{0,200}?\}\}|\$\{\s*\d+\s*[*+/-]\s*\d+\s*\}|\$\{[^}]{0,200}?(?:\bruntime\b|getclass|forname|\.exec\(|@java|freemarker|getruntime)|<%=.{0,200}?(?:system|exec|eval|`|\.|\(|\d+\s*[*+/-]\s*\d+).{0,200}?%>|#\{\s*\d+\s*[*+/-]\s*\d+\s*\}|#\{[^}]{0,200}?(?:runtime|exec|system)|\{%\s*(?:import|include|set|for|if|macro|load|debug|raw|extends)\b|\{\{\s*=|\[\[\$\{|<#assign\b|\$\{\s*t\(|\*\{[^}]*\}",

@@ -22,7 +22,7 @@ pub(super) const FILES: &[Rule] = &[
         "lfi",
         1,
         Critical,
-        P | A | N | C | H | F,
+        P | A | N | C | H | F | CN | UA,
         Path,
         Rx(r"(?:^|/)\.{2,}(?:/|$)|\.\.;|/\.{2,}\s"),
         "Path traversal",
@@ -32,7 +32,7 @@ pub(super) const FILES: &[Rule] = &[
         "lfi",
         1,
         Critical,
-        P | A | N | C | F,
+        P | A | N | C | F | CN,
         Path,
         Rx(
             r"(?:^|[/=:;\s])(?:etc/(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|master\.passwd|security/|ssh/|mysql/|apache2?/|nginx/|httpd/|php\d?/|hostname|resolv\.conf|fstab|profile|environment|init\.d/)|proc/(?:self|\d+)/(?:environ|cmdline|fd|maps|status|mounts|exe|cwd|root)|proc/version|var/log/|var/www/|boot\.ini|win\.ini|system\.ini|windows/(?:system32|win\.ini|repair)|winnt/|inetpub/|\.htaccess|\.htpasswd|\.ssh/|id_(?:rsa|dsa|ecdsa|ed25519)\b|authorized_keys|known_hosts|\.bash_history|\.bashrc|\.git/|\.gitconfig|\.svn/|\.hg/|\.env$|\.aws/credentials|\.docker/config|\.kube/config|web\.config|wp-config\.php|\.npmrc|\.pgpass|\.my\.cnf|\.netrc|sys/(?:class|kernel|devices|block|bus|firmware|fs|module|power)\b|proc/(?:interrupts|cpuinfo|meminfo|net/|sys/|mounts|partitions|modules)|etc/(?:subuid|subgid|gshadow|aliases|exports|inittab|ld\.so|modules|network|ppp|rc\.d|securetty|syslog|xinetd|bashrc|login\.defs)|tmp/|\.docker/|\.kube/|\.gnupg/)",

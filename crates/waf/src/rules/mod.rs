@@ -94,6 +94,7 @@ const UA: Kinds = Kind::UaReferer as u16;
 const H: Kinds = Kind::Headers as u16;
 const HN: Kinds = Kind::HeaderNames as u16;
 const C: Kinds = Kind::Cookies as u16;
+const CN: Kinds = Kind::CookieNames as u16;
 const F: Kinds = Kind::FileNames as u16;
 const B: Kinds = Kind::Body as u16;
 /// Data, the body as a whole, and every header.

@@ -10,7 +10,7 @@ pub(super) const RCE: &[Rule] = &[
         "rce",
         1,
         Critical,
-        A | N | C | UA,
+        A | N | C | UA | CN | F,
         Cmd,
         Rx(
             r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|&;`]\s*\S|\s+\$)",
@@ -22,7 +22,7 @@ pub(super) const RCE: &[Rule] = &[
         "rce",
         1,
         Critical,
-        A | N | C | UA,
+        A | N | C | UA | CN | F,
         Decoded,
         Rx(r"(?i)\$\(\s*[a-z]+[^)]*\)"),
         "Unix shell expression",
@@ -44,7 +44,7 @@ pub(super) const RCE: &[Rule] = &[
         "rce",
         1,
         Critical,
-        A | N | C | UA | H,
+        A | N | C | UA | H | CN | F,
         Cmd,
         Rx(
             r"(?:^|[^\w.-])/(?:bin|sbin|usr/bin|usr/sbin|usr/local/bin|dev/(?:tcp|udp)|etc/init\.d)/\w",

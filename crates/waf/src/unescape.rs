@@ -1,0 +1,238 @@
+//! The text DLP also reads: escapes decoded (JSON and JavaScript `\uXXXX`, `\xHH` and
+//! `\/`-style escapes, HTML character references, percent-encoding), one level, with each
+//! decoded byte's place in the original kept, so a secret found in the decoded text is
+//! masked where it was written.
+
+/// A decoded view of a text.
+#[derive(Debug)]
+pub struct Unescaped {
+    /// The decoded text (a byte that does not decode to UTF-8 reads `?`).
+    pub text: String,
+    /// For each byte of `text`: the range it came from in the original.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Unescaped {
+    /// The decoded view of `text`, or `None` when it holds no escape.
+    pub fn of(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if !b.iter().any(|&c| matches!(c, b'\\' | b'&' | b'%')) {
+            return None;
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(b.len());
+        let mut spans = Vec::with_capacity(b.len());
+        let mut escaped = false;
+        let mut i = 0;
+        while i < b.len() {
+            let decoded = match b.get(i) {
+                Some(b'\\') => backslash(b, i),
+                Some(b'&') => reference(b, i),
+                Some(b'%') => percent(b, i),
+                _ => None,
+            };
+            match decoded {
+                Some((bytes, used)) => {
+                    escaped = true;
+                    for byte in bytes {
+                        out.push(byte);
+                        spans.push((i, i + used));
+                    }
+                    i += used;
+                }
+                None => {
+                    out.push(b.get(i).copied().unwrap_or_default());
+                    spans.push((i, i + 1));
+                    i += 1;
+                }
+            }
+        }
+        if !escaped {
+            return None;
+        }
+        // One byte for one byte, so the spans stay aligned.
+        let mut at = 0;
+        while let Err(e) = std::str::from_utf8(out.get(at..).unwrap_or_default()) {
+            let bad = at + e.valid_up_to();
+            let len = e.error_len().unwrap_or(out.len() - bad);
+            for byte in out.iter_mut().skip(bad).take(len) {
+                *byte = b'?';
+            }
+            at = bad + len;
+        }
+        let text = String::from_utf8(out).ok()?;
+        Some(Self { text, spans })
+    }
+
+    /// The range in the original of `start..end` in the decoded text.
+    pub fn source_range(&self, start: usize, end: usize) -> (usize, usize) {
+        let from = self.spans.get(start).map_or(0, |s| s.0);
+        let to = end
+            .checked_sub(1)
+            .and_then(|last| self.spans.get(last))
+            .map_or(from, |s| s.1);
+        (from, to.max(from))
+    }
+}
+
+fn hex(b: &[u8]) -> Option<u32> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+fn utf8(c: u32) -> Option<Vec<u8>> {
+    let c = char::from_u32(c)?;
+    Some(c.to_string().into_bytes())
+}
+
+/// `\uXXXX` (a surrogate pair as one character), `\u{X..}`, `\xHH`, and the one-letter
+/// escapes: (the bytes, the length of the escape).
+fn backslash(b: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
+    match b.get(i + 1)? {
+        b'u' if b.get(i + 2) == Some(&b'{') => {
+            let close = b.get(i + 3..)?.iter().take(7).position(|&c| c == b'}')?;
+            let c = hex(b.get(i + 3..i + 3 + close)?)?;
+            Some((utf8(c)?, close + 4))
+        }
+        b'u' => {
+            let hi = hex(b.get(i + 2..i + 6)?)?;
+            if (0xD800..0xDC00).contains(&hi)
+                && b.get(i + 6) == Some(&b'\\')
+                && b.get(i + 7) == Some(&b'u')
+                && let Some(lo) = b.get(i + 8..i + 12).and_then(hex)
+                && (0xDC00..0xE000).contains(&lo)
+            {
+                let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                return Some((utf8(c)?, 12));
+            }
+            Some((utf8(hi)?, 6))
+        }
+        b'x' => {
+            let c = hex(b.get(i + 2..i + 4)?)?;
+            Some((vec![u8::try_from(c).ok()?], 4))
+        }
+        c @ (b'/' | b'\\' | b'"' | b'\'') => Some((vec![*c], 2)),
+        b'n' => Some((vec![b'\n'], 2)),
+        b'r' => Some((vec![b'\r'], 2)),
+        b't' => Some((vec![b'\t'], 2)),
+        _ => None,
+    }
+}
+
+/// HTML character references: `&#NNN;`, `&#xHH;` (the `;` optional, as browsers read
+/// them), and the named ones a secret's characters can hide behind.
+fn reference(b: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
+    if b.get(i + 1) == Some(&b'#') {
+        let (radix_hex, from) = match b.get(i + 2) {
+            Some(b'x' | b'X') => (true, i + 3),
+            _ => (false, i + 2),
+        };
+        let digits = b
+            .get(from..)?
+            .iter()
+            .take(8)
+            .take_while(|c| {
+                if radix_hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        let raw = std::str::from_utf8(b.get(from..from + digits)?).ok()?;
+        let c = u32::from_str_radix(raw, if radix_hex { 16 } else { 10 }).ok()?;
+        let semi = usize::from(b.get(from + digits) == Some(&b';'));
+        return Some((utf8(c)?, from + digits + semi - i));
+    }
+    const NAMED: [(&str, u8); 12] = [
+        ("amp;", b'&'),
+        ("lt;", b'<'),
+        ("gt;", b'>'),
+        ("quot;", b'"'),
+        ("apos;", b'\''),
+        ("lowbar;", b'_'),
+        ("UnderBar;", b'_'),
+        ("period;", b'.'),
+        ("colon;", b':'),
+        ("sol;", b'/'),
+        ("plus;", b'+'),
+        ("equals;", b'='),
+    ];
+    let rest = b.get(i + 1..)?;
+    NAMED
+        .iter()
+        .find(|(name, _)| rest.starts_with(name.as_bytes()))
+        .map(|(name, c)| (vec![*c], name.len() + 1))
+}
+
+/// `%HH`.
+fn percent(b: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
+    let c = hex(b.get(i + 1..i + 3)?)?;
+    Some((vec![u8::try_from(c).ok()?], 3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_decode_with_their_places() {
+        let cases = [
+            (r#"{"k":"\u0070cl_abc"}"#, r#"{"k":"pcl_abc"}"#),
+            (r"a\u00e9b", "aéb"),
+            (r"\ud83d\ude00!", "😀!"),
+            (r"\u{1F600}", "😀"),
+            (r"x\x41\/y\n", "xA/y\n"),
+            ("&#112;cl&#x5F;a&lowbar;b&#65", "pcl_a_bA"),
+            ("k=pcl%5Fabc%zz", "k=pcl_abc%zz"),
+            ("%ff%41", "?A"),
+        ];
+        for (raw, want) in cases {
+            let view = Unescaped::of(raw).unwrap_or_else(|| panic!("{raw}"));
+            assert_eq!(view.text, want, "{raw}");
+        }
+        assert!(Unescaped::of("plain text, no escapes").is_none());
+        assert!(Unescaped::of("50% off & more \\q").is_none());
+        let raw = r#"{"k":"\u0070cl_abc"}"#;
+        let view = Unescaped::of(raw).unwrap();
+        let at = view.text.find("pcl_abc").unwrap();
+        let (s, e) = view.source_range(at, at + "pcl_abc".len());
+        assert_eq!(&raw[s..e], r"\u0070cl_abc");
+    }
+
+    /// Texts built from escape pieces (every sequence of up to four of them, cut at every
+    /// place): no panic, and every decoded range maps to a range of the original.
+    #[test]
+    fn every_range_maps_back() {
+        let pieces = [
+            "\\u00", "70", "\\ud83d", "\\ude00", "&#", "x5F", ";", "%", "5f", "é", "a", "\\",
+            "&lowbar", "\\u{1F6", "00}",
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for t in &texts {
+                for p in pieces {
+                    next.push(format!("{t}{p}"));
+                }
+            }
+            texts.extend(next);
+            texts.dedup();
+        }
+        for text in &texts {
+            if let Some(view) = Unescaped::of(text) {
+                for start in 0..=view.text.len() {
+                    for end in start..=view.text.len() {
+                        let (s, e) = view.source_range(start, end);
+                        assert!(s <= e && e <= text.len(), "{text:?} {start}..{end}");
+                    }
+                }
+            }
+        }
+    }
+}
