@@ -73,6 +73,12 @@ async fn client_or_person(
         Credentials::Bearer(token) => (token, None),
         Credentials::Dpop { token, proof } => (token, Some(proof)),
     };
+    // A person's token this node verified before: no need to read it again.
+    if proof.is_none()
+        && let Some(known) = state.svc.authenticate_verified(token)
+    {
+        return known;
+    }
     let issuer = state.svc.issuer().trim_end_matches('/');
     // Only a DPoP proof names the URI.
     let uri = proof.map_or_else(String::new, |_| format!("{issuer}{}", parts.uri.path()));

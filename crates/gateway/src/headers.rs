@@ -56,6 +56,13 @@ pub(crate) struct RateHeaders {
     limits: Vec<(std::sync::Arc<str>, u64, u64)>,
 }
 
+// Names parsed once, not on every request.
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 impl RateHeaders {
     /// A policy: `q` requests per `w` seconds.
     pub(crate) fn policy(&mut self, name: impl Into<std::sync::Arc<str>>, q: u64, w: u64) {
@@ -71,8 +78,8 @@ impl RateHeaders {
     pub(crate) fn write(&self, h: &mut HeaderMap) {
         use std::fmt::Write as _;
         for (header, items, (a, b)) in [
-            ("ratelimit-policy", &self.policies, ("q", "w")),
-            ("ratelimit", &self.limits, ("r", "t")),
+            (RATELIMIT_POLICY, &self.policies, ("q", "w")),
+            (RATELIMIT, &self.limits, ("r", "t")),
         ] {
             if items.is_empty() {
                 continue;
@@ -170,15 +177,15 @@ pub(crate) fn forward_headers(
         }
         xff.push_str(&peer.to_string());
         if let Ok(v) = HeaderValue::from_str(&xff) {
-            h.insert("x-forwarded-for", v);
+            h.insert(X_FORWARDED_FOR, v);
         }
     }
     h.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if https { "https" } else { "http" }),
     );
     if let Some(host) = host {
-        h.insert("x-forwarded-host", host);
+        h.insert(X_FORWARDED_HOST, host);
     }
     if let Some(id) = request_id {
         h.insert(portcullis_http::middleware::REQUEST_ID, id);

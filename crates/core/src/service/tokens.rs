@@ -264,6 +264,39 @@ impl Services {
         Ok(p)
     }
 
+    /// The principal of a person's session token this node verified before, sent with
+    /// the Bearer scheme: what [`Self::authenticate`] answers, without reading the token
+    /// again (the gateway asks first, on every request). `None` when it is not one (never
+    /// verified here, or an OAuth client's token, which has checks of its own).
+    pub fn authenticate_verified(&self, token: &str) -> Option<Result<Principal>> {
+        if !self.health.ready() {
+            return None;
+        }
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let (p, window, jkt, app) = self
+            .verified_tokens
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned())?;
+        if app {
+            return None;
+        }
+        Some((|| {
+            let now = self.now();
+            window.check(now)?;
+            if self.revocations.is_revoked(&p.session_id) {
+                return Err(Error::InvalidToken("session revoked"));
+            }
+            if jkt.is_some() {
+                return Err(Error::InvalidDpopProof(
+                    "this token is DPoP-bound: send it with the DPoP scheme and a proof (RFC 9449)",
+                ));
+            }
+            Ok(self.apply_elevation(p, now))
+        })())
+    }
+
     /// The principal of a current access token, and the DPoP key it is bound to.
     fn verify_access_token(&self, token: &str) -> Result<(Principal, Option<String>)> {
         if !self.health.ready() {
@@ -281,7 +314,7 @@ impl Services {
             .lock()
             .ok()
             .and_then(|m| m.get(&digest).cloned());
-        if let Some((p, window, jkt)) = cached {
+        if let Some((p, window, jkt, _)) = cached {
             window.check(now)?;
             if self.revocations.is_revoked(&p.session_id) {
                 return Err(Error::InvalidToken("session revoked"));
@@ -351,12 +384,15 @@ impl Services {
         };
         if let Ok(mut m) = self.verified_tokens.lock() {
             if m.len() >= 100_000 {
-                m.retain(|_, (_, w, _)| w.exp > now);
+                m.retain(|_, (_, w, _, _)| w.exp > now);
                 if m.len() >= 100_000 {
                     m.clear();
                 }
             }
-            m.insert(digest, (p.clone(), window, jkt.clone()));
+            m.insert(
+                digest,
+                (p.clone(), window, jkt.clone(), super::is_app_token(token)),
+            );
         }
         Ok((self.apply_elevation(p, now), jkt))
     }
