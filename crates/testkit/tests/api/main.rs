@@ -70,6 +70,7 @@ mod tlog;
 mod tls;
 mod tokens;
 mod waf;
+mod waf_bodies;
 
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
