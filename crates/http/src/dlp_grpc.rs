@@ -32,6 +32,10 @@ use crate::dlp::{DlpRuntime, binary_view};
 /// unread in `mask` and `block` mode.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
+/// How much of the messages before is scanned again with the next one: longer than any
+/// secret the detectors find but a PEM key (which no one splits over messages by chance).
+const TAIL: usize = 512;
+
 /// The 5-byte prefix of a message: flags (0x01 compressed; 0x80 gRPC-Web trailers) and
 /// the length, big-endian.
 const PREFIX: usize = 5;
@@ -142,6 +146,8 @@ pub(crate) struct GrpcScanned {
     /// gRPC-Web-text: base64 on the wire.
     text: Option<Base64Stream>,
     framer: Framer,
+    /// The end of what the messages so far read as (see [`TAIL`]).
+    tail: String,
     /// Scanned, to send.
     out: Vec<u8>,
     /// Unreadable in `detect` mode: the rest passes as it comes.
@@ -185,6 +191,7 @@ impl GrpcScanned {
             web,
             text: text.then(Base64Stream::default),
             framer: Framer::default(),
+            tail: String::new(),
             out: Vec::new(),
             passthrough: false,
             ended: false,
@@ -302,12 +309,28 @@ impl GrpcScanned {
                     return self.refuse(None, why);
                 }
             };
-            let hits = self.dlp.scanner().scan(&text, &self.allow);
+            // Scanned after the end of the message before it, so a secret split across two
+            // messages is seen whole (the first part has left; the rest does not).
+            let carried = self.tail.len();
+            let mut seen = std::mem::take(&mut self.tail);
+            seen.push_str(&text);
+            let hits: Vec<Hit> = self
+                .dlp
+                .scanner()
+                .scan(&seen, &self.allow)
+                .into_iter()
+                .filter(|h| h.end > carried)
+                .collect();
+            let mut cut = seen.len().saturating_sub(TAIL);
+            while !seen.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.tail = seen.get(cut..).unwrap_or_default().to_owned();
             if hits.is_empty() {
                 self.emit(&message);
                 continue;
             }
-            let incident = self.report(text, hits, "grpc_message");
+            let incident = self.report(seen, hits, "grpc_message");
             if self.mode == DlpMode::Detect {
                 self.emit(&message);
             } else {

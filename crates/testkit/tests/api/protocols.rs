@@ -538,6 +538,14 @@ async fn secrets_in_grpc_answers_are_caught() {
             assert_eq!(r["messages"], json!(["clean"]), "{r}");
         }
     }
+    // A card cut in half over two messages: the second half does not leave.
+    {
+        let r = call("Split", card.clone(), vec!["authority=mask.test"])
+            .await
+            .unwrap();
+        assert_eq!(r["code"], "UNAVAILABLE", "{r}");
+        assert_eq!(r["messages"].as_array().map(Vec::len), Some(1), "{r}");
+    }
     let masked = call(
         "Get",
         "hello".into(),

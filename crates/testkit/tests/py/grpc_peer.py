@@ -51,6 +51,11 @@ def serve(portfile):
         yield b"clean"
         yield request
 
+    def split(request, context):
+        half = len(request) // 2
+        yield request[:half]
+        yield request[half:]
+
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
@@ -58,6 +63,7 @@ def serve(portfile):
                 {
                     "Get": grpc.unary_unary_rpc_method_handler(get),
                     "Stream": grpc.unary_stream_rpc_method_handler(stream),
+                    "Split": grpc.unary_stream_rpc_method_handler(split),
                 },
             ),
         )
@@ -134,8 +140,8 @@ def leak(target, method, payload, pairs):
     out = {"messages": []}
     with grpc.insecure_channel(target, options=options) as channel:
         try:
-            if method == "Stream":
-                call = channel.unary_stream("/t.Leak/Stream")(
+            if method in ("Stream", "Split"):
+                call = channel.unary_stream("/t.Leak/" + method)(
                     payload.encode(), metadata=metadata, timeout=10
                 )
                 for msg in call:
