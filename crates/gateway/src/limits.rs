@@ -66,10 +66,7 @@ impl Limits {
             return Ok(());
         };
         let who = match (rl.by, principal) {
-            (RateLimitBy::Principal, Some(p)) => match &p.api_key {
-                Some(g) => format!("k:{}", g.id),
-                None => format!("u:{}", p.user_id),
-            },
+            (RateLimitBy::Principal, Some(p)) => principal_key(p),
             (
                 RateLimitBy::ApiKey,
                 Some(Principal {
@@ -193,6 +190,23 @@ impl LocalLimiter {
     }
 }
 
+/// The rate-limit key of a principal: a person, however they authenticate (each session,
+/// each of their API keys and each client they act through share one bucket: a person who
+/// mints more keys gets no more requests); an OAuth client acting as itself, or a client
+/// certificate, by its own grant.
+pub(crate) fn principal_key(p: &Principal) -> String {
+    match &p.api_key {
+        Some(g)
+            if g.id.starts_with("mtls:")
+                || (g.id.starts_with(portcullis_core::service::CLIENT_GRANT_PREFIX)
+                    && p.session_id.is_empty()) =>
+        {
+            format!("k:{}", g.id)
+        }
+        _ => format!("u:{}", p.user_id),
+    }
+}
+
 /// The rate-limit key of a client address: IPv6 by its /64, as the sign-in throttle does,
 /// so that one site rotating through its own addresses is one client.
 pub(crate) fn ip_key(ip: Option<std::net::IpAddr>) -> String {
@@ -206,6 +220,30 @@ pub(crate) fn ip_key(ip: Option<std::net::IpAddr>) -> String {
 #[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_person_is_one_principal_whatever_the_credential() {
+        let p = |key: Option<&str>, session: &str| Principal {
+            user_id: "u1".into(),
+            session_id: session.into(),
+            role: portcullis_core::model::Role::User,
+            amr: vec![],
+            auth_time: 0,
+            api_key: key.map(|id| portcullis_core::service::ApiKeyGrant {
+                id: id.into(),
+                scopes: vec![],
+                signing: portcullis_core::model::SigningMode::None,
+            }),
+            elevation: None,
+            password_change: false,
+        };
+        assert_eq!(principal_key(&p(None, "s1")), "u:u1");
+        assert_eq!(principal_key(&p(Some("key1"), "")), "u:u1");
+        assert_eq!(principal_key(&p(Some("key2"), "")), "u:u1");
+        assert_eq!(principal_key(&p(Some("oauth:app"), "s2")), "u:u1");
+        assert_eq!(principal_key(&p(Some("oauth:app"), "")), "k:oauth:app");
+        assert_eq!(principal_key(&p(Some("mtls:abc"), "")), "k:mtls:abc");
+    }
 
     #[test]
     fn the_map_is_bounded_and_new_keys_share_a_cell_when_full() {
