@@ -6,9 +6,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use crate::GatewayState;
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
-pub(crate) const HOP_BY_HOP: [&str; 8] = [
+/// (`proxy-connection`: the pre-standard `Connection` some clients and servers still send.)
+pub(crate) const HOP_BY_HOP: [&str; 9] = [
     "connection",
     "keep-alive",
+    "proxy-connection",
     "proxy-authenticate",
     "proxy-authorization",
     "te",

@@ -198,7 +198,9 @@ pub(crate) fn principal_key(p: &Principal) -> String {
     match &p.api_key {
         Some(g)
             if g.id.starts_with("mtls:")
-                || (g.id.starts_with(portcullis_core::service::CLIENT_GRANT_PREFIX)
+                || (g
+                    .id
+                    .starts_with(portcullis_core::service::CLIENT_GRANT_PREFIX)
                     && p.session_id.is_empty()) =>
         {
             format!("k:{}", g.id)

@@ -95,6 +95,17 @@ pub(crate) async fn respond(
         rparts.headers.insert(header::UPGRADE, proto);
         return Response::from_parts(rparts, Body::empty());
     }
+    // HTTP has three-digit statuses from 100 to 599 (RFC 9110 section 15); `http` takes any
+    // up to 999, which no client knows what to make of.
+    if !(100..=599).contains(&res.status().as_u16()) {
+        tracing::warn!(route = %cfg.name, status = res.status().as_u16(), "upstream answered an invalid status");
+        return ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "The upstream's answer was malformed.",
+        )
+        .into_response();
+    }
     let (mut rparts, rbody) = res.into_parts();
     rparts.extensions.insert(Proxied);
     strip_hop_by_hop(&mut rparts.headers);

@@ -90,7 +90,15 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("portcullis: {e}");
-            return ExitCode::from(2);
+            // `routes check` is asked exactly this: its answer is 1 (as its help says), not
+            // the 2 of a command that could not start.
+            let checking = matches!(
+                cli.command,
+                Command::Routes {
+                    command: RoutesCommand::Check
+                }
+            );
+            return ExitCode::from(if checking { 1 } else { 2 });
         }
     };
     if !matches!(cli.command, Command::Serve { .. }) && std::env::var_os("RUST_LOG").is_none() {

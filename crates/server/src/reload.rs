@@ -5,7 +5,8 @@
 //! does not load, validate or compile changes nothing, and the log says why.
 //!
 //! Only `[[routes]]` take effect this way (and the TLS certificate, reloaded by the
-//! listener on the same signal); other sections are read at start.
+//! listener on the same signal); other sections are read at start, and a changed `[waf]`
+//! or `[dlp]` is logged as waiting for a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,14 +36,23 @@ pub(crate) async fn on_hangup(
         tracing::warn!("SIGHUP cannot be received: routes are not reloadable");
         return;
     };
+    // The sections read only at start, as they were then.
+    let started = source().ok();
     loop {
         tokio::select! {
             got = hup.recv() => if got.is_none() { return },
             _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
         }
         match reload(&source, &live, &metrics, &svc).await {
-            Ok(names) => {
-                tracing::info!(routes = ?names, "routes, policies and limits reloaded")
+            Ok((names, config)) => {
+                tracing::info!(routes = ?names, "routes, policies and limits reloaded");
+                let unchanged = started.as_ref().map(|s| not_reloaded(s, &config));
+                if let Some(changed) = unchanged.filter(|c| !c.is_empty()) {
+                    tracing::warn!(
+                        sections = ?changed,
+                        "these sections changed in the file but take effect only at a restart"
+                    );
+                }
             }
             Err(e) => tracing::error!(
                 error = %e,
@@ -52,13 +62,28 @@ pub(crate) async fn on_hangup(
     }
 }
 
-/// One reload: the new gateway is in force when this returns `Ok` (the route names).
+/// The inspection sections (`[waf]`, `[dlp]`; SIGHUP does not reload them) that differ between the configuration the server
+/// started with and `now`: an operator who tightens `[dlp]` and sends SIGHUP is told it
+/// did not take effect, not only that the routes were reloaded.
+pub(crate) fn not_reloaded(started: &Config, now: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if started.waf != now.waf {
+        changed.push("waf");
+    }
+    if started.dlp != now.dlp {
+        changed.push("dlp");
+    }
+    changed
+}
+
+/// One reload: the new gateway is in force when this returns `Ok` (the route names, and
+/// the configuration read).
 pub(crate) async fn reload(
     source: &ConfigSource,
     live: &LiveGateway,
     metrics: &Metrics,
     svc: &Arc<Services>,
-) -> Result<Vec<String>, String> {
+) -> Result<(Vec<String>, Config), String> {
     let config = source()?;
     let mut gateway = crate::app::build_gateway(&config, metrics)?;
     let old = live.load_full();
@@ -78,7 +103,7 @@ pub(crate) async fn reload(
         tokio::time::sleep(STRAGGLERS).await;
         old.flush_usage(svc.store().as_ref(), svc.now()).await;
     });
-    Ok(names)
+    Ok((names, config))
 }
 
 /// `portcullis routes check`: whether `config`'s routes compile, with a line per route.
@@ -101,4 +126,20 @@ pub fn check(config: &Config) -> Result<Vec<String>, String> {
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_inspection_sections_are_named() {
+        let started = Config::default();
+        let mut now = Config::default();
+        assert!(not_reloaded(&started, &now).is_empty());
+        now.dlp.mode = portcullis_core::config::DlpMode::Block;
+        assert_eq!(not_reloaded(&started, &now), ["dlp"]);
+        now.waf.mode = portcullis_core::config::WafMode::Off;
+        assert_eq!(not_reloaded(&started, &now), ["waf", "dlp"]);
+    }
 }
