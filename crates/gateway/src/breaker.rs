@@ -1,5 +1,6 @@
 //! The circuit breaker of one upstream: opened by upstream faults (a run of
-//! `breaker_failures`, or `breaker_error_rate` of the last `breaker_window` requests), it
+//! `breaker_failures`, or `breaker_error_rate` of the last `breaker_window` requests; faults
+//! a request can provoke count only once more than one client saw them), it
 //! refuses for `breaker_cooldown_seconds`, then lets one probe through (half-open); the
 //! probe's outcome closes it or opens it again.
 
@@ -8,7 +9,24 @@ use std::time::{Duration, Instant};
 
 use portcullis_core::config::RouteConfig;
 
+/// What one request learnt about the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// It answered.
+    Answered,
+    /// No connection could be made: the upstream is down whoever asks.
+    Unreachable,
+    /// No answer in time, a dropped connection or a gateway error, for a request of this
+    /// client (a keyed hash of its address): a slow or fragile path the client chose.
+    Faulted(u64),
+}
+
 /// The circuit breaker of one upstream.
+///
+/// Faults a request can provoke (a slow path, a query that crashes the upstream's
+/// worker) open it only when they come from more than one client: one anonymous client
+/// calling a slow path six times took a whole route offline for everyone. A connection
+/// that cannot be made counts whoever asked.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Breaker {
     failures: u32,
@@ -16,6 +34,10 @@ pub(crate) struct Breaker {
     probing: bool,
     /// Outcomes of the latest requests (true: failed), for the error-rate threshold.
     recent: VecDeque<bool>,
+    /// In the current run of faults: whether a connection could not be made, and the
+    /// clients (up to two) whose requests faulted.
+    unreachable: bool,
+    clients: Vec<u64>,
 }
 
 impl Breaker {
@@ -47,9 +69,23 @@ impl Breaker {
         self.probing = false;
     }
 
-    /// Records an answer (`ok`) or a fault under the route's thresholds; true when this
-    /// opened (or kept open) the breaker.
+    /// Records an answer (`ok`) or an unreachable upstream; see [`Self::observe`].
+    #[cfg(test)]
     pub(crate) fn record(&mut self, cfg: &RouteConfig, ok: bool) -> bool {
+        self.observe(
+            cfg,
+            if ok {
+                Seen::Answered
+            } else {
+                Seen::Unreachable
+            },
+        )
+    }
+
+    /// Records what a request saw under the route's thresholds; true when this opened (or
+    /// kept open) the breaker.
+    pub(crate) fn observe(&mut self, cfg: &RouteConfig, seen: Seen) -> bool {
+        let ok = seen == Seen::Answered;
         let window = usize::try_from(cfg.breaker_window).unwrap_or(usize::MAX);
         let rate_tripped = match cfg.breaker_error_rate {
             Some(rate) if window > 0 => {
@@ -66,14 +102,32 @@ impl Breaker {
             self.failures = 0;
             self.open_until = None;
             self.probing = false;
+            // Who saw faults is forgotten with the faults: at the end of a run, or (with an
+            // error rate) once none is left in the window.
+            if cfg.breaker_error_rate.is_none() || !self.recent.iter().any(|f| *f) {
+                self.unreachable = false;
+                self.clients.clear();
+            }
             return false;
         }
         self.failures += 1;
         self.probing = false;
-        if rate_tripped {
+        match seen {
+            Seen::Unreachable => self.unreachable = true,
+            Seen::Faulted(c) if self.clients.len() < 2 && !self.clients.contains(&c) => {
+                self.clients.push(c);
+            }
+            _ => {}
+        }
+        let shared = self.unreachable || self.clients.len() >= 2;
+        if rate_tripped && shared {
             self.recent.clear();
         }
-        if self.failures >= cfg.breaker_failures || self.open_until.is_some() || rate_tripped {
+        if self.open_until.is_some()
+            || (shared && (self.failures >= cfg.breaker_failures || rate_tripped))
+        {
+            self.unreachable = false;
+            self.clients.clear();
             self.open_until =
                 Some(Instant::now() + Duration::from_secs(cfg.breaker_cooldown_seconds));
             return true;
@@ -119,6 +173,25 @@ mod tests {
             assert!(!b.record(&c, ok));
         }
         assert!(b.record(&c, false));
+    }
+
+    #[test]
+    fn faults_of_one_client_alone_do_not_open_it() {
+        let c = cfg(3, None, 0);
+        let mut b = Breaker::default();
+        for _ in 0..10 {
+            assert!(!b.observe(&c, Seen::Faulted(1)));
+        }
+        assert_eq!(b.state(Instant::now()), 0);
+        // A second client's fault: the run is shared, and long enough.
+        assert!(b.observe(&c, Seen::Faulted(2)));
+        // An answer closes it and starts a new run.
+        let mut b = Breaker::default();
+        assert!(!b.observe(&c, Seen::Faulted(1)));
+        assert!(!b.observe(&c, Seen::Answered));
+        assert!(!b.observe(&c, Seen::Faulted(2)) && !b.observe(&c, Seen::Faulted(2)));
+        // One client's faults and an unreachable upstream: that is down for everyone.
+        assert!(b.observe(&c, Seen::Unreachable));
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub(crate) fn upstream_path(route: &Route, parts: &Parts) -> String {
 /// Calls the route's upstreams until one answers: a request that never reached an upstream
 /// (no connection) is tried on the next one, `retries` times, when it is idempotent and has
 /// no body. Refusals are the gateway's own problems.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn call(
     gateway: &Gateway,
     route: &Route,
@@ -135,8 +136,16 @@ pub(crate) async fn call(
     body_state: &BodyState,
     empty: bool,
     limit: u64,
+    client_ip: Option<std::net::IpAddr>,
 ) -> Result<axum::http::Response<hyper::body::Incoming>, Response> {
     let cfg = &route.cfg;
+    // Who saw a fault, for the breaker (an IPv6 client by its /64, as rate limits count).
+    let client = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        crate::limits::ip_key(client_ip).hash(&mut h);
+        h.finish()
+    };
     let path_query = upstream_path(route, parts);
     let Some(mut attempt) = gateway.upstreams.pick(route, None) else {
         return Err(problem(
@@ -208,12 +217,20 @@ pub(crate) async fn call(
         match sent {
             Ok(Ok(res)) => {
                 let bad = matches!(res.status().as_u16(), 502..=504);
-                attempt.settle(if bad { Outcome::Fault } else { Outcome::Ok });
+                attempt.settle(if bad {
+                    Outcome::Fault(client)
+                } else {
+                    Outcome::Ok
+                });
                 return Ok(res);
             }
             Ok(Err(e)) => {
                 tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
-                attempt.settle(Outcome::Fault);
+                attempt.settle(if e.is_connect() {
+                    Outcome::Unreachable
+                } else {
+                    Outcome::Fault(client)
+                });
                 if e.is_connect() && replayable && tries < cfg.retries {
                     tries += 1;
                     if let Some(next) = gateway.upstreams.pick(route, Some(idx)) {
@@ -234,7 +251,7 @@ pub(crate) async fn call(
                 return Err(problem(status, code, detail));
             }
             Err(_) => {
-                attempt.settle(Outcome::Fault);
+                attempt.settle(Outcome::Fault(client));
                 return Err(problem(
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream_timeout",

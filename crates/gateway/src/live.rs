@@ -89,7 +89,10 @@ mod tests {
             config("moved", "prefix = \"/b\"\nbreaker_failures = 1"),
         ]);
         for r in &old.routes {
-            old.upstreams.pick(r, None).unwrap().settle(Outcome::Fault);
+            old.upstreams
+                .pick(r, None)
+                .unwrap()
+                .settle(Outcome::Unreachable);
             old.upstreams.set_health(r, 0, false);
         }
         let mut new = gateway(&[

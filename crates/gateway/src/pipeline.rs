@@ -193,7 +193,17 @@ async fn phases(
         upgrade.as_ref().map(|(proto, _)| proto),
         identity,
     );
-    let res = go!(forward::call(gateway, route, &parts, body, &body_state, empty, limit).await);
+    let res = go!(forward::call(
+        gateway,
+        route,
+        &parts,
+        body,
+        &body_state,
+        empty,
+        limit,
+        ctx.ip
+    )
+    .await);
     let res = respond::respond(gateway, route, res, upgrade, &rate).await;
     let res = state
         .dlp

@@ -246,10 +246,13 @@ fn choose(route: &Route, pool: &Pool, skip: Option<usize>) -> Option<(usize, boo
 pub(crate) enum Outcome {
     /// The upstream answered (not with a gateway error).
     Ok,
-    /// An upstream fault: no connection, no answer in time, or 502-504. Only these count:
-    /// a client cannot open the breaker with its own bad requests or bodies. (A 500 is the
-    /// application's answer to one request, which anyone could provoke, so it is not one.)
-    Fault,
+    /// An upstream fault for this client (a keyed hash of its address): no answer in time,
+    /// a dropped connection, or 502-504. Only these and `Unreachable` count: a client cannot
+    /// open the breaker with its own bad requests or bodies. (A 500 is the application's
+    /// answer to one request, which anyone could provoke, so it is not one.)
+    Fault(u64),
+    /// No connection could be made.
+    Unreachable,
     /// Nothing learnt about the upstream: the client's body failed or was too large.
     Neutral,
 }
@@ -285,14 +288,21 @@ impl Attempt<'_> {
         let Some(b) = breakers.get_mut(self.idx) else {
             return;
         };
-        match outcome {
-            Outcome::Ok | Outcome::Fault => {
-                if b.record(&self.route.cfg, outcome == Outcome::Ok) {
+        let seen = match outcome {
+            Outcome::Ok => Some(crate::breaker::Seen::Answered),
+            Outcome::Fault(client) => Some(crate::breaker::Seen::Faulted(client)),
+            Outcome::Unreachable => Some(crate::breaker::Seen::Unreachable),
+            Outcome::Neutral => None,
+        };
+        match seen {
+            Some(seen) => {
+                let opened = b.observe(&self.route.cfg, seen);
+                if opened {
                     tracing::warn!(route = %self.route.cfg.name, upstream = self.idx, "circuit breaker open");
                 }
             }
-            Outcome::Neutral if self.probe => b.release_probe(),
-            Outcome::Neutral => {}
+            None if self.probe => b.release_probe(),
+            None => {}
         }
     }
 }
@@ -396,7 +406,10 @@ mod tests {
         let g = two("breaker_failures = 2\nbreaker_cooldown_seconds = 0");
         let r = &g.routes[0];
         for _ in 0..4 {
-            g.upstreams.pick(r, None).unwrap().settle(Outcome::Fault);
+            g.upstreams
+                .pick(r, None)
+                .unwrap()
+                .settle(Outcome::Unreachable);
         }
         let states = g.upstreams.states(&g.routes);
         assert!(states.iter().all(|s| s.breaker == 1), "{states:?}");

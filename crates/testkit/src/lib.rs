@@ -368,6 +368,15 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
+/// A client whose connections come from `ip` (another loopback address, `127.0.0.2`: a
+/// second client as the server sees it).
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().ok())
+        .build()
+        .unwrap()
+}
+
 /// The access token of a token response.
 pub fn access(tokens: &Value) -> String {
     tokens["access_token"].as_str().unwrap().to_owned()

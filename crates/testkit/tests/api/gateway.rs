@@ -655,24 +655,38 @@ async fn health_checks_and_least_requests(b: Backend) {
 async fn breaker_opens_on_error_rate() {
     let up = start_upstream().await;
     let srv = TestServer::start_with(Backend::Sqlite, |c| {
-        c.routes = vec![RouteConfig {
+        let rated = |name: &str| RouteConfig {
             retries: 0,
             breaker_failures: 100,
             breaker_error_rate: Some(0.5),
             breaker_window: 10,
             breaker_cooldown_seconds: 30,
-            ..open_route("rated", up)
-        }];
+            ..open_route(name, up)
+        };
+        c.routes = vec![rated("rated"), rated("solo")];
     })
     .await;
+    // One client's faults alone never open it (anyone could call a failing path).
+    for _ in 0..12 {
+        assert_eq!(get(&srv, "/solo/fail", &[]).await.0, 502);
+    }
+    assert_eq!(get(&srv, "/solo/ok", &[]).await.0, 200);
+    // Two clients' faults do.
+    let other = portcullis_testkit::client_from("127.0.0.2");
     let mut codes = Vec::new();
     for i in 0..10 {
-        let path = if i % 2 == 0 {
-            "/rated/ok"
-        } else {
-            "/rated/fail"
+        let code = match i % 4 {
+            0 | 2 => get(&srv, "/rated/ok", &[]).await.0,
+            1 => get(&srv, "/rated/fail", &[]).await.0,
+            _ => other
+                .get(srv.url("/rated/fail"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
         };
-        codes.push(get(&srv, path, &[]).await.0);
+        codes.push(code);
     }
     assert_eq!(codes, [200, 502, 200, 502, 200, 502, 200, 502, 200, 502]);
     let (s, body, _) = get(&srv, "/rated/ok", &[]).await;
