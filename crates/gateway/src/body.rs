@@ -52,11 +52,18 @@ pub(crate) struct BodyState(Arc<AtomicU8>);
 const DONE: u8 = 1;
 /// Watched, not ended yet.
 const READING: u8 = 5;
+/// A flag beside the body's state: the request went to an upstream.
+const FORWARDED: u8 = 0x80;
 
 impl BodyState {
+    /// The body's state, without the flag.
+    fn body(&self) -> u8 {
+        self.0.load(Ordering::Acquire) & !FORWARDED
+    }
+
     /// The fault, if the body failed.
     pub(crate) fn fault(&self) -> Option<ClientFault> {
-        match self.0.load(Ordering::Acquire) {
+        match self.body() {
             2 => Some(ClientFault::TooLarge),
             3 => Some(ClientFault::Stalled),
             4 => Some(ClientFault::Malformed),
@@ -66,7 +73,7 @@ impl BodyState {
 
     /// Whether the whole body was read.
     pub(crate) fn finished(&self) -> bool {
-        self.0.load(Ordering::Acquire) == DONE
+        self.body() == DONE
     }
 
     fn set(&self, fault: Option<ClientFault>) {
@@ -79,13 +86,24 @@ impl BodyState {
         let _ = self
             .0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                matches!(now, 0 | READING).then_some(v)
+                matches!(now & !FORWARDED, 0 | READING).then_some((now & FORWARDED) | v)
             });
     }
 
     /// Whether the body is being read and has not ended: the client is still sending it.
     pub(crate) fn arriving(&self) -> bool {
-        self.0.load(Ordering::Acquire) == READING
+        self.body() == READING
+    }
+
+    /// Notes that the request went to an upstream.
+    pub(crate) fn forwarded(&self) {
+        self.0.fetch_or(FORWARDED, Ordering::AcqRel);
+    }
+
+    /// Whether the request went to an upstream: a deadline that passes now is the
+    /// upstream's delay (its answer, or its answer's body), not an outage of Portcullis's.
+    pub(crate) fn was_forwarded(&self) -> bool {
+        self.0.load(Ordering::Acquire) & FORWARDED != 0
     }
 }
 
@@ -105,7 +123,9 @@ impl Watched {
         } else {
             let _ = state
                 .0
-                .compare_exchange(0, READING, Ordering::AcqRel, Ordering::Acquire);
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                    (now & !FORWARDED == 0).then_some(now | READING)
+                });
         }
         (
             Body::new(Self {

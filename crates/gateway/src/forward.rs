@@ -199,6 +199,7 @@ pub(crate) async fn call(
         let mut p = parts.clone();
         p.uri = uri;
         let b = body.take().unwrap_or_else(Body::empty);
+        body_state.forwarded();
         let sent = tokio::time::timeout(
             crate::upstream_timeout(route),
             gateway

@@ -44,6 +44,12 @@ pub async fn serve(state: GatewayState, req: Request) -> Response {
                         "request_timeout",
                         "The request body did not arrive within the time a request may take.",
                     )
+                } else if body_state.was_forwarded() {
+                    (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream_timeout",
+                        "The upstream service did not answer in time.",
+                    )
                 } else {
                     (
                         StatusCode::SERVICE_UNAVAILABLE,

@@ -432,8 +432,15 @@ async fn cancelled_requests_give_back_the_probe_and_their_count() {
         }];
     })
     .await;
+    // Faults seen by two clients open it.
     let (s, _, _) = raw_get(&srv, "/probe/fail", "").await;
     assert_eq!(s, 502);
+    let other = portcullis_testkit::client_from("127.0.0.2")
+        .get(srv.url("/probe/fail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 502);
     let (s, _, b) = raw_get(&srv, "/probe/ok", "").await;
     assert_eq!(
         (s, b["code"].as_str()),
@@ -441,9 +448,13 @@ async fn cancelled_requests_give_back_the_probe_and_their_count() {
         "open"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    // The half-open probe is cancelled by the deadline.
+    // The half-open probe is cancelled by the deadline (the upstream's delay: 504).
     let (s, _, b) = raw_get(&srv, "/probe/hang", "").await;
-    assert_eq!((s, b["code"].as_str()), (503, Some("unavailable")), "{b}");
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (504, Some("upstream_timeout")),
+        "{b}"
+    );
     // The next request may probe again, and closes the breaker.
     let (s, _, b) = raw_get(&srv, "/probe/ok", "").await;
     assert_eq!(s, 200, "a cancelled probe left the breaker open: {b}");
@@ -464,7 +475,7 @@ async fn cancelled_requests_give_back_the_probe_and_their_count() {
     // Every upstream hangs on /hang: each of these is cancelled.
     for _ in 0..4 {
         let (s, _, _) = raw_get(&srv, "/lr/hang", "").await;
-        assert_eq!(s, 503);
+        assert_eq!(s, 504);
     }
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..10 {
