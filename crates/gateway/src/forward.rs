@@ -139,8 +139,9 @@ pub(crate) async fn call(
     client_ip: Option<std::net::IpAddr>,
 ) -> Result<axum::http::Response<hyper::body::Incoming>, Response> {
     let cfg = &route.cfg;
-    // Who saw a fault, for the breaker (an IPv6 client by its /64, as rate limits count).
-    let client = {
+    // Who saw a fault, for the breaker (an IPv6 client by its /64, as rate limits count),
+    // worked out only when there is one.
+    let client = || {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         crate::limits::ip_key(client_ip).hash(&mut h);
@@ -219,7 +220,7 @@ pub(crate) async fn call(
             Ok(Ok(res)) => {
                 let bad = matches!(res.status().as_u16(), 502..=504);
                 attempt.settle(if bad {
-                    Outcome::Fault(client)
+                    Outcome::Fault(client())
                 } else {
                     Outcome::Ok
                 });
@@ -230,7 +231,7 @@ pub(crate) async fn call(
                 attempt.settle(if e.is_connect() {
                     Outcome::Unreachable
                 } else {
-                    Outcome::Fault(client)
+                    Outcome::Fault(client())
                 });
                 if e.is_connect() && replayable && tries < cfg.retries {
                     tries += 1;
@@ -252,7 +253,7 @@ pub(crate) async fn call(
                 return Err(problem(status, code, detail));
             }
             Err(_) => {
-                attempt.settle(Outcome::Fault(client));
+                attempt.settle(Outcome::Fault(client()));
                 return Err(problem(
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream_timeout",
