@@ -91,6 +91,8 @@ const ENTITIES: &[(&str, char)] = &[
     ("semi", ';'),
     ("comma", ','),
     ("period", '.'),
+    ("lowbar", '_'),
+    ("underbar", '_'),
     ("equals", '='),
     ("excl", '!'),
     ("num", '#'),
@@ -130,7 +132,7 @@ pub fn html_entities(s: &str) -> Cow<'_, str> {
 }
 
 /// The character an entity body (after `&`) stands for and how many bytes it used.
-fn entity(after: &str) -> Option<(char, usize)> {
+pub(crate) fn entity(after: &str) -> Option<(char, usize)> {
     let b = after.as_bytes();
     if b.first() == Some(&b'#') {
         let (hex, start) = match b.get(1) {

@@ -26,7 +26,7 @@ impl Unescaped {
         while i < b.len() {
             let decoded = match b.get(i) {
                 Some(b'\\') => backslash(b, i),
-                Some(b'&') => reference(b, i),
+                Some(b'&') => reference(text, i),
                 Some(b'%') => percent(b, i),
                 _ => None,
             };
@@ -121,53 +121,11 @@ fn backslash(b: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
     }
 }
 
-/// HTML character references: `&#NNN;`, `&#xHH;` (the `;` optional, as browsers read
-/// them), and the named ones a secret's characters can hide behind.
-fn reference(b: &[u8], i: usize) -> Option<(Vec<u8>, usize)> {
-    if b.get(i + 1) == Some(&b'#') {
-        let (radix_hex, from) = match b.get(i + 2) {
-            Some(b'x' | b'X') => (true, i + 3),
-            _ => (false, i + 2),
-        };
-        let digits = b
-            .get(from..)?
-            .iter()
-            .take(8)
-            .take_while(|c| {
-                if radix_hex {
-                    c.is_ascii_hexdigit()
-                } else {
-                    c.is_ascii_digit()
-                }
-            })
-            .count();
-        if digits == 0 {
-            return None;
-        }
-        let raw = std::str::from_utf8(b.get(from..from + digits)?).ok()?;
-        let c = u32::from_str_radix(raw, if radix_hex { 16 } else { 10 }).ok()?;
-        let semi = usize::from(b.get(from + digits) == Some(&b';'));
-        return Some((utf8(c)?, from + digits + semi - i));
-    }
-    const NAMED: [(&str, u8); 12] = [
-        ("amp;", b'&'),
-        ("lt;", b'<'),
-        ("gt;", b'>'),
-        ("quot;", b'"'),
-        ("apos;", b'\''),
-        ("lowbar;", b'_'),
-        ("UnderBar;", b'_'),
-        ("period;", b'.'),
-        ("colon;", b':'),
-        ("sol;", b'/'),
-        ("plus;", b'+'),
-        ("equals;", b'='),
-    ];
-    let rest = b.get(i + 1..)?;
-    NAMED
-        .iter()
-        .find(|(name, _)| rest.starts_with(name.as_bytes()))
-        .map(|(name, c)| (vec![*c], name.len() + 1))
+/// An HTML character reference (numeric, or named as the WAF's decoder knows them), the
+/// `;` optional as browsers read them: (the bytes, the length with the `&`).
+fn reference(text: &str, i: usize) -> Option<(Vec<u8>, usize)> {
+    let (c, used) = crate::decode::entity(text.get(i + 1..)?)?;
+    Some((c.to_string().into_bytes(), used + 1))
 }
 
 /// `%HH`.
