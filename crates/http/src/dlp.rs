@@ -22,6 +22,7 @@ use portcullis_waf::dlp::{Dlp, mask};
 use serde_json::json;
 
 use crate::Edge;
+use crate::dlp_stream::Reporter;
 use crate::error::ApiError;
 use crate::waf::{Throttle, incident_id};
 
@@ -171,17 +172,8 @@ impl DlpRuntime {
         if crate::grpc::is_grpc(&parts.headers) {
             // Refusing a call part-way shortens it: its length no longer holds.
             parts.headers.remove(header::CONTENT_LENGTH);
-            let scanned = crate::dlp_grpc::GrpcScanned::new(
-                body,
-                &parts.headers,
-                edge.dlp.clone(),
-                edge.clone(),
-                ctx.clone(),
-                route,
-                allow,
-                mode,
-                parts.status.as_u16(),
-            );
+            let report = Reporter::new(edge, ctx, route, allow, mode, parts.status.as_u16());
+            let scanned = crate::dlp_grpc::GrpcScanned::new(body, &parts.headers, report);
             return Response::from_parts(parts, Body::new(scanned));
         }
         let (head, _complete, rest) =
@@ -225,13 +217,7 @@ impl DlpRuntime {
             }
             Body::new(crate::dlp_stream::Scanned::new(
                 rest,
-                edge.dlp.clone(),
-                edge.clone(),
-                ctx.clone(),
-                route,
-                allow,
-                mode,
-                parts.status.as_u16(),
+                Reporter::new(edge, ctx, route, allow, mode, parts.status.as_u16()),
             ))
         });
         let hits = self.dlp.scan(&text, allow);
@@ -392,13 +378,7 @@ impl DlpRuntime {
         let stream = Body::new(
             crate::dlp_stream::Scanned::new(
                 rest,
-                edge.dlp.clone(),
-                edge.clone(),
-                ctx.clone(),
-                route,
-                allow,
-                mode,
-                parts.status.as_u16(),
+                Reporter::new(edge, ctx, route, allow, mode, parts.status.as_u16()),
             )
             .holding(held),
         );

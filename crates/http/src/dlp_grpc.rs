@@ -12,7 +12,6 @@
 //! content type alone never lets an answer out unread.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
@@ -21,12 +20,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hyper::body::Frame;
 use portcullis_core::config::DlpMode;
-use portcullis_core::service::RequestContext;
 use portcullis_waf::dlp::{Hit, mask};
 
-use crate::Edge;
 use crate::coding::Coding;
-use crate::dlp::{DlpRuntime, binary_view};
+use crate::dlp::binary_view;
+use crate::dlp_stream::Reporter;
 
 /// The largest message read whole (gRPC's own default limit): a longer one is not passed
 /// unread in `mask` and `block` mode.
@@ -133,13 +131,7 @@ pub(crate) fn message_text(message: &[u8], coding: &Coding) -> Result<String, &'
 /// A gRPC answer's body, scanned message by message.
 pub(crate) struct GrpcScanned {
     inner: Body,
-    dlp: Arc<DlpRuntime>,
-    edge: Edge,
-    ctx: RequestContext,
-    route: String,
-    allow: Vec<String>,
-    mode: DlpMode,
-    status: u16,
+    report: Reporter,
     coding: Coding,
     /// gRPC-Web: refusals go in a trailers message; gRPC: in HTTP trailers.
     web: bool,
@@ -159,18 +151,7 @@ pub(crate) struct GrpcScanned {
 }
 
 impl GrpcScanned {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        inner: Body,
-        headers: &HeaderMap,
-        dlp: Arc<DlpRuntime>,
-        edge: Edge,
-        ctx: RequestContext,
-        route: &str,
-        allow: &[String],
-        mode: DlpMode,
-        status: u16,
-    ) -> Self {
+    pub(crate) fn new(inner: Body, headers: &HeaderMap, report: Reporter) -> Self {
         let ct = headers
             .get(axum::http::header::CONTENT_TYPE)
             .map(|v| v.as_bytes().to_ascii_lowercase())
@@ -180,13 +161,7 @@ impl GrpcScanned {
         Self {
             empty: hyper::body::Body::is_end_stream(&inner),
             inner,
-            dlp,
-            edge,
-            ctx,
-            route: route.to_owned(),
-            allow: allow.to_vec(),
-            mode,
-            status,
+            report,
             coding: message_coding(headers),
             web,
             text: text.then(Base64Stream::default),
@@ -211,28 +186,12 @@ impl GrpcScanned {
 
     /// Reports `hits` in `text` under a fresh incident id (a leaked key is revoked).
     fn report(&self, text: String, hits: Vec<Hit>, location: &'static str) -> String {
-        let incident = crate::waf::incident_id();
-        let (dlp, edge, ctx, route, mode, status, id) = (
-            self.dlp.clone(),
-            self.edge.clone(),
-            self.ctx.clone(),
-            self.route.clone(),
-            self.mode,
-            self.status,
-            incident.clone(),
-        );
-        tokio::spawn(async move {
-            dlp.report_as(
-                id, &edge, &ctx, &route, mode, &text, &hits, status, location,
-            )
-            .await;
-        });
-        incident
+        self.report.spawn(text, hits, location)
     }
 
     /// Ends the call with `UNAVAILABLE`: nothing more of the upstream's answer is sent.
     fn refuse(&mut self, incident: Option<&str>, why: &str) {
-        tracing::warn!(route = %self.route, why, "DLP ended a gRPC answer");
+        tracing::warn!(route = %self.report.route, why, "DLP ended a gRPC answer");
         self.ended = true;
         self.framer.take_rest();
         let detail = match incident {
@@ -298,11 +257,11 @@ impl GrpcScanned {
                 Err(why) => {
                     // Scanned as it is, then refused (or passed, when DLP only detects).
                     let raw = binary_view(&message);
-                    let hits = self.dlp.scanner().scan(&raw, &self.allow);
+                    let hits = self.report.dlp.scanner().scan(&raw, &self.report.allow);
                     if !hits.is_empty() {
                         self.report(raw, hits, "grpc_message");
                     }
-                    if self.mode == DlpMode::Detect {
+                    if self.report.mode == DlpMode::Detect {
                         self.emit(&message);
                         continue;
                     }
@@ -315,9 +274,10 @@ impl GrpcScanned {
             let mut seen = std::mem::take(&mut self.tail);
             seen.push_str(&text);
             let hits: Vec<Hit> = self
+                .report
                 .dlp
                 .scanner()
-                .scan(&seen, &self.allow)
+                .scan(&seen, &self.report.allow)
                 .into_iter()
                 .filter(|h| h.end > carried)
                 .collect();
@@ -331,7 +291,7 @@ impl GrpcScanned {
                 continue;
             }
             let incident = self.report(seen, hits, "grpc_message");
-            if self.mode == DlpMode::Detect {
+            if self.report.mode == DlpMode::Detect {
                 self.emit(&message);
             } else {
                 return self.refuse(Some(&incident), "a secret in a gRPC message");
@@ -344,9 +304,9 @@ impl GrpcScanned {
     fn unreadable(&mut self, why: &'static str) {
         let mut rest = self.framer.take_rest();
         let raw = binary_view(&rest);
-        let hits = self.dlp.scanner().scan(&raw, &self.allow);
+        let hits = self.report.dlp.scanner().scan(&raw, &self.report.allow);
         let incident = (!hits.is_empty()).then(|| self.report(raw, hits, "grpc_message"));
-        if self.mode != DlpMode::Detect {
+        if self.report.mode != DlpMode::Detect {
             return self.refuse(incident.as_deref(), why);
         }
         self.passthrough = true;
@@ -368,13 +328,13 @@ impl GrpcScanned {
             let Ok(text) = v.to_str().map(str::to_owned) else {
                 continue;
             };
-            let hits = self.dlp.scanner().scan(&text, &self.allow);
+            let hits = self.report.dlp.scanner().scan(&text, &self.report.allow);
             if hits.is_empty() {
                 continue;
             }
             let masked = mask(&text, &hits);
             let incident = self.report(text, hits, "response_trailers");
-            match self.mode {
+            match self.report.mode {
                 DlpMode::Mask => {
                     *v = HeaderValue::from_str(&masked)
                         .unwrap_or_else(|_| HeaderValue::from_static("REDACTED"));

@@ -26,16 +26,65 @@ use crate::dlp::DlpRuntime;
 /// detectors find (a PEM RSA-8192 private key is about 6.5 KiB).
 pub const WINDOW: usize = 16 * 1024;
 
+/// Where a streamed answer's matches are reported: the route, the request and the mode,
+/// shared by the text stream ([`Scanned`]) and gRPC's (`dlp_grpc`).
+pub(crate) struct Reporter {
+    pub(crate) dlp: Arc<DlpRuntime>,
+    edge: Edge,
+    ctx: RequestContext,
+    pub(crate) route: String,
+    pub(crate) allow: Vec<String>,
+    pub(crate) mode: DlpMode,
+    status: u16,
+}
+
+impl Reporter {
+    pub(crate) fn new(
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        allow: &[String],
+        mode: DlpMode,
+        status: u16,
+    ) -> Self {
+        Self {
+            dlp: edge.dlp.clone(),
+            edge: edge.clone(),
+            ctx: ctx.clone(),
+            route: route.to_owned(),
+            allow: allow.to_vec(),
+            mode,
+            status,
+        }
+    }
+
+    /// Reports `hits` in `text` (at `location`) under a fresh incident id, which is
+    /// returned: the audit event and a leaked key's revocation go on beside the stream.
+    pub(crate) fn spawn(&self, text: String, hits: Vec<Hit>, location: &'static str) -> String {
+        let incident = crate::waf::incident_id();
+        let (dlp, edge, ctx, route, mode, status, id) = (
+            self.dlp.clone(),
+            self.edge.clone(),
+            self.ctx.clone(),
+            self.route.clone(),
+            self.mode,
+            self.status,
+            incident.clone(),
+        );
+        tokio::spawn(async move {
+            dlp.report_as(
+                id, &edge, &ctx, &route, mode, &text, &hits, status, location,
+            )
+            .await;
+        });
+        incident
+    }
+}
+
 /// The rest of a response, scanned as it passes.
 pub(crate) struct Scanned {
     rest: Body,
-    dlp: Arc<DlpRuntime>,
-    edge: Edge,
-    ctx: RequestContext,
-    route: String,
-    allow: Vec<String>,
-    mode: DlpMode,
-    status: u16,
+    report: Reporter,
     window: usize,
     /// Received and not yet sent (scanned, but with too little after it).
     held: Vec<u8>,
@@ -44,26 +93,10 @@ pub(crate) struct Scanned {
 }
 
 impl Scanned {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        rest: Body,
-        dlp: Arc<DlpRuntime>,
-        edge: Edge,
-        ctx: RequestContext,
-        route: &str,
-        allow: &[String],
-        mode: DlpMode,
-        status: u16,
-    ) -> Self {
+    pub(crate) fn new(rest: Body, report: Reporter) -> Self {
         Self {
             rest,
-            dlp,
-            edge,
-            ctx,
-            route: route.to_owned(),
-            allow: allow.to_vec(),
-            mode,
-            status,
+            report,
             window: WINDOW,
             held: Vec::new(),
             trailers: None,
@@ -80,43 +113,23 @@ impl Scanned {
     /// Scans what is held; sends all of it (`last`) or all but the window. `Err` ends the
     /// response (a match in `block` mode, or text that cannot be rewritten).
     fn step(&mut self, last: bool) -> Result<Bytes, &'static str> {
-        let mask_it = self.mode == DlpMode::Mask;
+        let r = &self.report;
         let Some((out, hits, sent)) = advance(
-            self.dlp.scanner(),
-            &self.allow,
+            r.dlp.scanner(),
+            &r.allow,
             &mut self.held,
             self.window,
             last,
-            mask_it,
+            r.mode == DlpMode::Mask,
         ) else {
-            if self.mode == DlpMode::Detect {
+            if r.mode == DlpMode::Detect {
                 return Ok(Bytes::from(std::mem::take(&mut self.held)));
             }
             return Err("the answer is not UTF-8 text and cannot be inspected");
         };
         if !hits.is_empty() {
-            let (dlp, edge, ctx, route, mode, status) = (
-                self.dlp.clone(),
-                self.edge.clone(),
-                self.ctx.clone(),
-                self.route.clone(),
-                self.mode,
-                self.status,
-            );
-            tokio::spawn(async move {
-                dlp.report(
-                    &edge,
-                    &ctx,
-                    &route,
-                    mode,
-                    &sent,
-                    &hits,
-                    status,
-                    "response_body_stream",
-                )
-                .await;
-            });
-            if matches!(self.mode, DlpMode::Block | DlpMode::Off) {
+            r.spawn(sent, hits, "response_body_stream");
+            if matches!(r.mode, DlpMode::Block | DlpMode::Off) {
                 self.held.clear();
                 return Err("the answer held data that must not leave");
             }
@@ -202,7 +215,7 @@ impl hyper::body::Body for Scanned {
                 Err(why) => {
                     self.done = true;
                     self.trailers = None;
-                    tracing::warn!(route = %self.route, why, "DLP ended a streamed response");
+                    tracing::warn!(route = %self.report.route, why, "DLP ended a streamed response");
                     return Poll::Ready(Some(Err(axum::Error::new(why))));
                 }
                 Ok(out) => {
