@@ -1,4 +1,5 @@
-//! Request inspection: the request parser (query, cookies, form, JSON, multipart, XML), every
+//! Request inspection: the request parser (query, cookies, form, JSON, multipart, XML,
+//! protobuf and gRPC messages read without a schema), every
 //! decoder and fold, the rules and libinjection, the SecLang reader (crs_dir), and DLP's
 //! scan and mask. Never a panic or a
 //! hang; the decoders are idempotent where they should be; masking leaves no detected
@@ -28,11 +29,13 @@ fuzz_target!(|data: &[u8]| {
         None => (rest, None),
     };
     let uri = String::from_utf8_lossy(uri);
-    let ct: &[u8] = match kind % 5 {
+    let ct: &[u8] = match kind % 7 {
         0 => b"application/x-www-form-urlencoded",
         1 => b"application/json",
         2 => b"multipart/form-data; boundary=xYz",
         3 => b"application/xml",
+        4 => b"application/grpc",
+        5 => b"application/protobuf",
         _ => b"",
     };
     let headers: [(&str, &[u8]); 3] = [

@@ -161,12 +161,12 @@ async fn phases(
     // again when no upstream could be reached).
     let empty = body_state.finished();
     let waf = state.waf.effective(route.cfg.waf.as_ref());
-    let body = match state
+    let (body, verdict) = match state
         .waf
         .inspect(state, &ctx, &waf, Some(&route.cfg.name), &parts, body)
         .await
     {
-        Ok(body) => body,
+        Ok(inspected) => (inspected.body, inspected.grpc),
         Err(Refused::Blocked(res)) => return (res, principal),
         Err(Refused::Body(e)) => return (body_failed(&body_state, limit, route, &e), principal),
     };
@@ -199,7 +199,7 @@ async fn phases(
         upgrade.as_ref().map(|(proto, _)| proto),
         identity,
     );
-    let res = go!(forward::call(
+    let call = forward::call(
         gateway,
         route,
         &parts,
@@ -207,10 +207,24 @@ async fn phases(
         &body_state,
         empty,
         limit,
-        ctx.ip
-    )
-    .await);
+        ctx.ip,
+    );
+    let res = match &verdict {
+        None => go!(call.await),
+        // A gRPC call's messages are inspected as they stream: a blocked one ends the wait
+        // for the upstream (which never saw it) with the refusal.
+        Some(v) => tokio::select! {
+            biased;
+            () = v.fired() => return (v.answer().await, principal),
+            r = call => go!(r),
+        },
+    };
     let res = respond::respond(gateway, route, res, upgrade, &rate).await;
+    // ... and one blocked after the upstream answered ends its answer.
+    let res = match &verdict {
+        Some(v) => v.guard(res),
+        None => res,
+    };
     let res = state
         .dlp
         .filter(state, &ctx, &route.cfg.name, route.cfg.dlp.as_ref(), res)

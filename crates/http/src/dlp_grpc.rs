@@ -67,6 +67,11 @@ impl Framer {
         Ok(Some(self.buf.drain(..PREFIX + len).collect()))
     }
 
+    /// Whether nothing is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// What is held and not a whole message.
     pub(crate) fn take_rest(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
@@ -95,7 +100,12 @@ impl Base64Stream {
         Ok(())
     }
 
-    fn take_rest(&mut self) -> Vec<u8> {
+    /// Whether nothing is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.held)
     }
 }
@@ -111,21 +121,30 @@ pub(crate) fn message_coding(headers: &HeaderMap) -> Coding {
     }
 }
 
-/// What DLP reads of one message (its prefix off, decompressed when flagged so).
-pub(crate) fn message_text(message: &[u8], coding: &Coding) -> Result<String, &'static str> {
+/// One message's payload: its prefix off, decompressed when flagged so (per
+/// `grpc-encoding`, at most [`MAX_MESSAGE`] bytes).
+pub(crate) fn message_payload<'a>(
+    message: &'a [u8],
+    coding: &Coding,
+) -> Result<std::borrow::Cow<'a, [u8]>, &'static str> {
     let flags = message.first().copied().unwrap_or_default();
     let payload = message.get(PREFIX..).unwrap_or_default();
     if flags & 0x01 == 0 {
-        return Ok(binary_view(payload));
+        return Ok(payload.into());
     }
     if coding.is_identity() {
         return Err("a compressed gRPC message without grpc-encoding");
     }
     match crate::coding::decode_bounded(coding, payload, true, MAX_MESSAGE) {
-        Ok((decoded, true)) => Ok(binary_view(&decoded)),
-        Ok((_, false)) => Err("a gRPC message over the size DLP reads"),
-        Err(_) => Err("a gRPC message DLP cannot decompress"),
+        Ok((decoded, true)) => Ok(decoded.into()),
+        Ok((_, false)) => Err("a gRPC message over the size that is read"),
+        Err(_) => Err("a gRPC message that cannot be decompressed"),
     }
+}
+
+/// What DLP reads of one message (see [`message_payload`]).
+pub(crate) fn message_text(message: &[u8], coding: &Coding) -> Result<String, &'static str> {
+    message_payload(message, coding).map(|p| binary_view(&p))
 }
 
 /// A gRPC answer's body, scanned message by message.
@@ -200,27 +219,9 @@ impl GrpcScanned {
             }
             None => "The upstream's answer could not be inspected.".to_owned(),
         };
-        let message = crate::grpc::encode_message(&detail);
-        let mut t = HeaderMap::new();
-        t.insert("grpc-status", HeaderValue::from(14u16));
-        if let Ok(v) = HeaderValue::from_str(&message) {
-            t.insert("grpc-message", v);
-        }
-        if let Some(v) = incident.and_then(|id| HeaderValue::from_str(id).ok()) {
-            t.insert("portcullis-incident-id", v);
-        }
+        let t = crate::grpc::ending(14, &detail, incident);
         if self.web {
-            let mut block = String::new();
-            for (k, v) in &t {
-                block.push_str(k.as_str());
-                block.push(':');
-                block.push_str(v.to_str().unwrap_or_default());
-                block.push_str("\r\n");
-            }
-            let len = u32::try_from(block.len()).unwrap_or(0).to_be_bytes();
-            let mut frame = vec![0x80];
-            frame.extend_from_slice(&len);
-            frame.extend_from_slice(block.as_bytes());
+            let frame = crate::grpc::web_trailers(&t);
             self.emit(&frame);
             self.trailers = None;
         } else {

@@ -57,6 +57,36 @@ pub fn encode_message(text: &str) -> String {
     out
 }
 
+/// The trailers that end a call the gateway cut short: `grpc-status`, `grpc-message` (the
+/// detail, encoded) and the incident id as `portcullis-incident-id` metadata.
+pub(crate) fn ending(status: u8, detail: &str, incident: Option<&str>) -> HeaderMap {
+    let mut t = HeaderMap::new();
+    t.insert("grpc-status", HeaderValue::from(u16::from(status)));
+    if let Ok(v) = HeaderValue::from_str(&encode_message(detail)) {
+        t.insert("grpc-message", v);
+    }
+    if let Some(v) = incident.and_then(|id| HeaderValue::from_str(id).ok()) {
+        t.insert("portcullis-incident-id", v);
+    }
+    t
+}
+
+/// gRPC-Web's trailers: a message flagged 0x80 holding them as HTTP/1 header lines.
+pub(crate) fn web_trailers(t: &HeaderMap) -> Vec<u8> {
+    let mut block = String::new();
+    for (k, v) in t {
+        block.push_str(k.as_str());
+        block.push(':');
+        block.push_str(v.to_str().unwrap_or_default());
+        block.push_str("\r\n");
+    }
+    let len = u32::try_from(block.len()).unwrap_or(0).to_be_bytes();
+    let mut frame = vec![0x80];
+    frame.extend_from_slice(&len);
+    frame.extend_from_slice(block.as_bytes());
+    frame
+}
+
 /// The content type a refusal to this request is answered with, when it is a gRPC call:
 /// `application/grpc`, or a gRPC-Web client's own (`application/grpc-web+proto`,
 /// `application/grpc-web-text`), which takes a trailers-only answer in headers too.

@@ -23,6 +23,7 @@ pub mod middleware;
 pub mod normalize;
 pub mod signatures;
 pub mod waf;
+pub mod waf_grpc;
 
 use std::sync::Arc;
 use std::time::Duration;

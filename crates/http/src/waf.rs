@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::config::{RouteWafConfig, WafConfig, WafEffective, WafMode, WafOversize};
 use portcullis_core::service::RequestContext;
-use portcullis_waf::{Engine, Exclusion, Input, Report, Settings};
+use portcullis_waf::{Engine, Exclusion, Finding, Input, Report, Settings};
 use serde_json::json;
 
 use crate::Edge;
@@ -70,6 +70,15 @@ pub enum Refused {
     Blocked(Response),
     /// Its body failed while it was read (the caller knows why: too large, too slow).
     Body(axum::Error),
+}
+
+/// A request inspection let go on.
+pub struct Inspected {
+    /// The body to forward: read up to the limit and handed back whole, or a gRPC call's,
+    /// inspected message by message as it streams.
+    pub body: Body,
+    /// A gRPC call's: says when one of its messages was blocked.
+    pub grpc: Option<crate::waf_grpc::GrpcVerdict>,
 }
 
 /// Audits per client in the current minute.
@@ -177,10 +186,13 @@ impl Waf {
         route: Option<&str>,
         parts: &Parts,
         body: Body,
-    ) -> Result<Body, Refused> {
+    ) -> Result<Inspected, Refused> {
         if eff.mode == WafMode::Off {
-            return Ok(body);
+            return Ok(Inspected { body, grpc: None });
         }
+        // A gRPC call on a route: its head here, its messages as they stream (a streaming
+        // call must not wait for its whole body; see `waf_grpc`).
+        let grpc = route.is_some() && crate::grpc::is_grpc(&parts.headers);
         let announced = parts
             .headers
             .get(axum::http::header::CONTENT_LENGTH)
@@ -188,11 +200,12 @@ impl Waf {
             .and_then(|v| v.parse::<u64>().ok());
         // HTTP/2 needs no `content-length` (nor HTTP/1.1 with chunked): the body itself says
         // whether more comes, and a streamed one is read like any other.
-        let has_body = announced.is_some_and(|n| n > 0)
-            || parts
-                .headers
-                .contains_key(axum::http::header::TRANSFER_ENCODING)
-            || !axum::body::HttpBody::is_end_stream(&body);
+        let has_body = !grpc
+            && (announced.is_some_and(|n| n > 0)
+                || parts
+                    .headers
+                    .contains_key(axum::http::header::TRANSFER_ENCODING)
+                || !axum::body::HttpBody::is_end_stream(&body));
         let (head, complete, rest) = if has_body && eff.oversize != WafOversize::Skip {
             crate::body::read_up_to(body, eff.body_limit_bytes)
                 .await
@@ -243,11 +256,7 @@ impl Waf {
                 // `token` is an attack.
                 secret_fields: if route.is_some() { &[] } else { SECRET_FIELDS },
             },
-            &Settings {
-                paranoia: eff.paranoia,
-                detection_paranoia: eff.detection_paranoia,
-                inbound_threshold: eff.inbound_threshold,
-            },
+            &Self::settings(eff),
             &self.exclusions,
             route,
         );
@@ -298,13 +307,134 @@ impl Waf {
             scan_uploads(addr, parts, &inspected, eff.inbound_threshold, &mut report).await;
         }
         let body = crate::body::rejoin(head, rest);
+        let asked = Asked {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+        };
+        // What the head found below the threshold counts with each message.
+        let head = (grpc && !report.exceeded).then(|| report.findings.clone());
+        if let Some(res) = self
+            .decide(edge, ctx, eff, route, asked, report, oversize, None)
+            .await
+        {
+            return Err(Refused::Blocked(res));
+        }
+        if grpc {
+            let (body, verdict) = crate::waf_grpc::inspected(
+                edge,
+                ctx,
+                eff,
+                route.unwrap_or_default(),
+                asked,
+                &parts.headers,
+                body,
+                head.unwrap_or_default(),
+            );
+            return Ok(Inspected {
+                body,
+                grpc: Some(verdict),
+            });
+        }
+        Ok(Inspected { body, grpc: None })
+    }
+
+    /// The settings of the engine in `eff`.
+    fn settings(eff: &WafEffective) -> Settings {
+        Settings {
+            paranoia: eff.paranoia,
+            detection_paranoia: eff.detection_paranoia,
+            inbound_threshold: eff.inbound_threshold,
+        }
+    }
+
+    /// One message of a gRPC call on `route` (its payload, decompressed) inspected as a
+    /// protobuf body, with `head` (what the call's head found) counted in; and whether it
+    /// is over the inspection limit in `reject` mode.
+    pub(crate) fn inspect_message(
+        &self,
+        eff: &WafEffective,
+        route: &str,
+        method: &str,
+        payload: &[u8],
+        head: &[Finding],
+    ) -> (Report, bool) {
+        let limit = eff.body_limit_bytes;
+        let over = payload.len() > limit;
+        let seen = match eff.oversize {
+            _ if !over => Some(payload),
+            WafOversize::Partial => payload.get(..limit),
+            WafOversize::Reject | WafOversize::Skip => None,
+        };
+        let mut report = match seen {
+            Some(seen) => self.engine.inspect(
+                &Input {
+                    method,
+                    uri: "",
+                    headers: &[("content-type", b"application/protobuf")],
+                    body: Some(seen),
+                    secret_fields: &[],
+                },
+                &Self::settings(eff),
+                &self.exclusions,
+                Some(route),
+            ),
+            None => Report::default(),
+        };
+        for f in head {
+            report.add_external(f.clone(), eff.inbound_threshold);
+        }
+        (report, over && eff.oversize == WafOversize::Reject)
+    }
+
+    /// The finding on a gRPC call whose messages cannot be read (framing, a compression
+    /// that cannot be undone): 920960, critical, unless an exclusion lifts it.
+    pub(crate) fn unreadable_call(&self, eff: &WafEffective, route: &str) -> Report {
+        let mut report = Report::default();
+        let (rule, place) = (920960, "REQUEST_BODY");
+        if !self
+            .exclusions
+            .iter()
+            .any(|x| x.excludes(rule, place, Some(route)))
+        {
+            report.add_external(
+                Finding {
+                    rule,
+                    category: "protocol",
+                    paranoia: 1,
+                    severity: portcullis_waf::Severity::Critical,
+                    msg: "gRPC request messages that cannot be inspected".into(),
+                    locations: vec![place.to_owned()],
+                    counted: true,
+                },
+                eff.inbound_threshold,
+            );
+        }
+        report
+    }
+
+    /// What `report` (and a body over the limit, `oversize`) comes to in the mode in force:
+    /// `None` lets the request go on (nothing found, or detect mode, flagged and audited);
+    /// `Some` is the answer instead (the block, or a 503 when the block could not be
+    /// audited). `incident` is the id to use, when the caller already told someone.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn decide(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        eff: &WafEffective,
+        route: Option<&str>,
+        asked: Asked<'_>,
+        report: Report,
+        oversize: bool,
+        incident: Option<String>,
+    ) -> Option<Response> {
         if !report.exceeded && !oversize {
             if !report.findings.is_empty() {
                 tracing::debug!(route = route.unwrap_or("api"), rules = ?rule_ids(&report), score = report.score, "request inspection: below the threshold");
             }
-            return Ok(body);
+            return None;
         }
-        let incident = incident_id();
+        let incident = incident.unwrap_or_else(incident_id);
         let block = eff.mode == WafMode::Block;
         let mut categories: Vec<&str> = report
             .findings
@@ -359,13 +489,13 @@ impl Waf {
                 "[redacted: a rule matched the path]".to_owned()
             } else {
                 edge.dlp
-                    .mask_text(parts.uri.path())
-                    .unwrap_or_else(|| parts.uri.path().to_owned())
+                    .mask_text(asked.path)
+                    .unwrap_or_else(|| asked.path.to_owned())
             };
             let details = json!({
                 "incident_id": incident,
                 "route": route,
-                "method": parts.method.as_str(),
+                "method": asked.method,
                 "path": path,
                 "mode": if block { "block" } else { "detect" },
                 "score": report.score,
@@ -399,12 +529,12 @@ impl Waf {
             if let Err(e) = edge.svc.audit_request_event(ctx, action, details).await {
                 tracing::error!(error = %e, "the inspection event could not be audited");
                 if block {
-                    return Err(Refused::Blocked(ApiError::from(e).into_response()));
+                    return Some(ApiError::from(e).into_response());
                 }
             }
         }
         if !block {
-            return Ok(body);
+            return None;
         }
         let res = if oversize {
             ApiError::new(
@@ -420,8 +550,15 @@ impl Waf {
         } else {
             blocked(incident)
         };
-        Err(Refused::Blocked(res))
+        Some(res)
     }
+}
+
+/// The request a decision is about, as the audit names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asked<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
 }
 
 /// Each file of a multipart body, scanned by clamd: a signature is finding 922500 (critical),
@@ -553,7 +690,7 @@ pub async fn inspect_api(
         .inspect(&edge, &ctx, &eff, None, &parts, body)
         .await
     {
-        Ok(body) => {
+        Ok(Inspected { body, .. }) => {
             next.run(axum::extract::Request::from_parts(parts, body))
                 .await
         }

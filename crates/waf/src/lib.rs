@@ -19,6 +19,7 @@ pub mod dlp;
 mod forms;
 mod memo;
 pub mod multipart;
+pub mod protobuf;
 pub mod request;
 pub mod rules;
 pub mod seclang;

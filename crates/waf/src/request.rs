@@ -315,12 +315,82 @@ fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields
         for v in values {
             t.push(Kind::Args, "XML:/*", v);
         }
-    } else {
-        // Any other type (text/json, NDJSON, GraphQL, YAML, text/plain...): an upstream
-        // may well parse it as JSON, so its quoted strings are arguments too.
+    } else if !binary_message(t, mime, body) {
+        // Any other type (text/json, NDJSON, GraphQL, YAML, text/plain..., and protobuf or
+        // gRPC that is not): an upstream may well parse it as JSON, so its quoted strings
+        // are arguments too.
         json_strings(t, &text, secret_fields);
         t.push(Kind::Body, "REQUEST_BODY", text);
     }
+}
+
+/// A protobuf body or gRPC messages, taken apart; false when the type says neither or the
+/// body is not what it says.
+fn binary_message<'a>(t: &mut Taken<'a>, mime: &str, body: &'a [u8]) -> bool {
+    (is_protobuf(mime) && protobuf(t, body)) || (is_grpc(mime) && grpc(t, body))
+}
+
+fn is_protobuf(mime: &str) -> bool {
+    matches!(
+        mime,
+        "application/protobuf" | "application/x-protobuf" | "application/vnd.google.protobuf"
+    )
+}
+
+/// `application/grpc`, `application/grpc+proto`, gRPC-Web (not its base64 text form).
+fn is_grpc(mime: &str) -> bool {
+    matches!(
+        mime,
+        "application/grpc"
+            | "application/grpc+proto"
+            | "application/grpc-web"
+            | "application/grpc-web+proto"
+    )
+}
+
+/// A protobuf message's strings as arguments (`ARGS:pb.1.3`); false when the body is not
+/// the wire format (it is then inspected as text).
+fn protobuf<'a>(t: &mut Taken<'a>, body: &'a [u8]) -> bool {
+    let Some(strings) = crate::protobuf::strings(body) else {
+        return false;
+    };
+    for (path, value) in strings {
+        t.push(Kind::Args, format!("ARGS:{path}"), value);
+    }
+    true
+}
+
+/// gRPC's length-prefixed messages, each read as protobuf; a compressed one (the gateway
+/// decompresses messages before they come here), or one that is not protobuf, as text.
+/// False when the body is not gRPC framing at all.
+fn grpc<'a>(t: &mut Taken<'a>, body: &'a [u8]) -> bool {
+    let mut messages = Vec::new();
+    let mut rest = body;
+    let mut cut = false;
+    while let Some(&[flags, a, b, c, d]) = rest.get(..5) {
+        let len = usize::try_from(u32::from_be_bytes([a, b, c, d])).unwrap_or(usize::MAX);
+        let Some(payload) = 5usize.checked_add(len).and_then(|end| rest.get(5..end)) else {
+            // Cut at the inspection limit: the part that came.
+            messages.push((flags, rest.get(5..).unwrap_or_default()));
+            rest = &[];
+            cut = true;
+            break;
+        };
+        messages.push((flags, payload));
+        rest = rest.get(5 + len..).unwrap_or_default();
+    }
+    if !rest.is_empty() || messages.iter().any(|(flags, _)| flags & !0x81 != 0) {
+        return false;
+    }
+    let last = messages.len().saturating_sub(1);
+    for (i, (flags, payload)) in messages.into_iter().enumerate() {
+        // The last message, cut at the inspection limit, may parse as far as it came.
+        if flags & 0x81 != 0 || !protobuf(t, payload) || (i == last && cut) {
+            // Read as a string field would be: every rule for arguments looks at it.
+            t.push(Kind::Args, "ARGS:pb", String::from_utf8_lossy(payload));
+        }
+    }
+    true
 }
 
 /// The text nodes and attribute values of an XML document, leniently (a broken document

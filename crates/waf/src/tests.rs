@@ -312,3 +312,77 @@ fn rules_above_paranoia_report_without_counting() {
             .all(|f| f.paranoia > 1)
     );
 }
+
+fn post(content_type: &str, body: &[u8]) -> Report {
+    engine().inspect(
+        &Input {
+            method: "POST",
+            uri: "/pkg.Service/Method",
+            headers: &[("Content-Type", content_type.as_bytes())],
+            body: Some(body),
+            secret_fields: &[],
+        },
+        &Settings::default(),
+        &[],
+        None,
+    )
+}
+
+/// A protobuf string field: tag (field `number`, length-delimited), length, bytes.
+fn pb(number: u8, bytes: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+    [&[number << 3 | 2, len][..], bytes].concat()
+}
+
+/// gRPC's 5-byte prefix (uncompressed) before a message.
+fn grpc_frame(message: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+    [&[0u8][..], &len.to_be_bytes(), message].concat()
+}
+
+/// Protobuf bodies and gRPC messages are read field by field, nested messages too: an
+/// attack in a string field is found and named by its place; ordinary strings pass.
+#[test]
+fn protobuf_and_grpc_strings_are_inspected() {
+    let attack = pb(
+        1,
+        &[pb(2, b"x"), pb(3, b"1' UNION SELECT password FROM users--")].concat(),
+    );
+    let benign = pb(
+        1,
+        &[pb(2, b"O'Brien"), pb(3, b"select the union station")].concat(),
+    );
+    for ct in [
+        "application/grpc",
+        "application/grpc+proto",
+        "application/grpc-web",
+    ] {
+        let two = [grpc_frame(&benign), grpc_frame(&attack)].concat();
+        let r = post(ct, &two);
+        assert!(r.exceeded, "{ct}: {r:?}");
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.category == "sqli" && f.locations.iter().any(|l| l == "ARGS:pb.1.3")),
+            "{ct}: {r:?}"
+        );
+        let r = post(ct, &grpc_frame(&benign));
+        assert!(!r.exceeded, "{ct}: {r:?}");
+    }
+    for ct in ["application/protobuf", "application/x-protobuf"] {
+        assert!(post(ct, &attack).exceeded, "{ct}");
+        assert!(!post(ct, &benign).exceeded, "{ct}");
+    }
+    // Not the wire format, or cut short at the inspection limit: read as text, so the
+    // attack is still seen.
+    let r = post(
+        "application/grpc",
+        &grpc_frame(b"\xff1' UNION SELECT password FROM users--"),
+    );
+    assert!(r.exceeded, "{r:?}");
+    let r = post(
+        "application/grpc",
+        b"\x00\x00\x00\x01\x00\x0a\x401' UNION SELECT password FROM users--",
+    );
+    assert!(r.exceeded, "{r:?}");
+}

@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use portcullis_core::config::{
-    DlpMode, RateLimitBy, RateLimitConfig, RouteAuth, RouteConfig, RouteDlpConfig, WafMode,
+    DlpMode, RateLimitBy, RateLimitConfig, RouteAuth, RouteConfig, RouteDlpConfig, RouteWafConfig,
+    WafMode,
 };
 use portcullis_core::model::Role;
 use portcullis_testkit::nginx::Nginx;
@@ -471,6 +472,111 @@ fn grpc_leak(target: &str, method: &str, payload: &str, pairs: &[&str]) -> Value
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// One bidirectional t.Leak/Talk call through `target` (see grpc_peer.py).
+fn grpc_chat(target: &str, authority: &str, messages: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/grpc_peer.py");
+    let out = Command::new("python3")
+        .args([script, "chat", target, authority])
+        .args(messages)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "grpc_peer.py chat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Request inspection reads a gRPC call message by message as it streams: a
+/// bidirectional call that waits for each answer works under the WAF (it used to wait for
+/// the whole body and time out); an attack in a string field of a message is blocked before
+/// it reaches the upstream, with PERMISSION_DENIED and an incident id, both before the
+/// upstream answered (unary) and in the middle of a streaming answer; and it is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_messages_are_inspected_as_they_stream() {
+    let peer = GrpcPeer::start();
+    let up = format!("h2c://127.0.0.1:{}", peer.port);
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Detect;
+        let route = |name: &str, host: &str, mode| RouteConfig {
+            host: Some(host.into()),
+            prefix: "/t.Leak".into(),
+            waf: Some(RouteWafConfig {
+                mode: Some(mode),
+                ..RouteWafConfig::default()
+            }),
+            ..public(name, up.clone())
+        };
+        c.routes = vec![
+            route("watched", "detect.test", WafMode::Detect),
+            route("guarded", "block.test", WafMode::Block),
+        ];
+    })
+    .await;
+    let target = srv.base.trim_start_matches("http://").to_owned();
+    let chat = |authority: &'static str, messages: Vec<&'static str>| {
+        let t = target.clone();
+        tokio::task::spawn_blocking(move || grpc_chat(&t, authority, &messages))
+    };
+    let sqli = "1' UNION SELECT password FROM users--";
+    let r = chat("detect.test", vec!["one", "O'Brien", sqli])
+        .await
+        .unwrap();
+    assert_eq!(r["code"], "OK", "{r}");
+    assert_eq!(r["echoed"], json!(["one", "O'Brien", sqli]), "{r}");
+    let xss = "<script>alert(document.cookie)</script>";
+    let r = chat("block.test", vec!["one", xss, "three"]).await.unwrap();
+    assert_eq!(r["code"], "PERMISSION_DENIED", "{r}");
+    assert!(
+        r["details"].as_str().unwrap().contains("incident inc_"),
+        "{r}"
+    );
+    assert_eq!(r["echoed"], json!(["one"]), "{r}");
+    // Compressed messages are read decompressed.
+    let r = chat("block.test", vec!["--gzip", "one", xss])
+        .await
+        .unwrap();
+    assert_eq!(r["code"], "PERMISSION_DENIED", "{r}");
+    assert_eq!(r["echoed"], json!(["one"]), "{r}");
+    let t = target.clone();
+    let unary = tokio::task::spawn_blocking(move || {
+        let field = format!("\n{}{xss}", char::from(u8::try_from(xss.len()).unwrap()));
+        grpc_leak(&t, "Get", &field, &["authority=block.test"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(unary["code"], "PERMISSION_DENIED", "{unary}");
+    let t = target.clone();
+    let fine = tokio::task::spawn_blocking(move || {
+        grpc_leak(&t, "Get", "\n\u{7}O'Brien", &["authority=block.test"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(fine["code"], "OK", "{fine}");
+    // The upstream never saw a blocked message.
+    let direct = format!("127.0.0.1:{}", peer.port);
+    let seen = tokio::task::spawn_blocking(move || grpc_leak(&direct, "Seen", "", &[]))
+        .await
+        .unwrap();
+    let seen = seen["messages"][0].as_str().unwrap().to_owned();
+    assert!(
+        seen.contains("UNION SELECT") && seen.contains("O'Brien"),
+        "{seen}"
+    );
+    assert!(!seen.contains("<script>"), "{seen}");
+    let blocked = srv
+        .services
+        .audit_page(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "waf.request_blocked")
+        .count();
+    assert_eq!(blocked, 3);
 }
 
 /// DLP reads gRPC answers message by message (compressed ones decompressed) and their

@@ -10,11 +10,17 @@
       Also t.Leak (raw bytes, no protobuf schema): Get answers its request's bytes, with
       the request's `put-trailer` metadata as trailing metadata `x-secret`, gzip-compressed when
       the request's `compress` metadata says gzip; Stream answers b"clean", then the
-      request's bytes.
+      request's bytes; Talk (bidirectional streaming) answers each message with its bytes
+      as it arrives, and Seen answers every message Talk and Get received, one per line.
 
   grpc_peer.py leak TARGET METHOD PAYLOAD [KEY=VALUE ...]
       One call of t.Leak/METHOD with PAYLOAD (authority=HOST sets the :authority). Prints {"code", "details", "messages",
       "trailing"} (messages decoded as UTF-8, lossily).
+
+  grpc_peer.py chat TARGET AUTHORITY [--gzip] MESSAGE...
+      One t.Leak/Talk call: each MESSAGE (a protobuf string field 1) sent after the echo of
+      the one before (gzip-compressed with --gzip). Prints {"code", "details", "echoed"}
+      (the echoes' strings).
 
   grpc_peer.py call TARGET SERVICE [KEY=VALUE ...]
       One unary Check and one server-streaming Watch (three messages) of SERVICE through
@@ -39,7 +45,18 @@ def serve(portfile):
     servicer.set("svc", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
 
+    seen = []
+
+    def talk(requests, context):
+        for m in requests:
+            seen.append(m)
+            yield m
+
+    def seen_all(request, context):
+        return b"\n".join(seen)
+
     def get(request, context):
+        seen.append(request)
         meta = dict(context.invocation_metadata())
         if "put-trailer" in meta:
             context.set_trailing_metadata((("x-secret", meta["put-trailer"]),))
@@ -64,6 +81,8 @@ def serve(portfile):
                     "Get": grpc.unary_unary_rpc_method_handler(get),
                     "Stream": grpc.unary_stream_rpc_method_handler(stream),
                     "Split": grpc.unary_stream_rpc_method_handler(split),
+                    "Talk": grpc.stream_stream_rpc_method_handler(talk),
+                    "Seen": grpc.unary_unary_rpc_method_handler(seen_all),
                 },
             ),
         )
@@ -147,7 +166,7 @@ def leak(target, method, payload, pairs):
                 for msg in call:
                     out["messages"].append(msg.decode("utf-8", "replace"))
             else:
-                call = channel.unary_unary("/t.Leak/Get").future(
+                call = channel.unary_unary("/t.Leak/" + method).future(
                     payload.encode(), metadata=metadata, timeout=10
                 )
                 out["messages"].append(call.result().decode("utf-8", "replace"))
@@ -160,9 +179,55 @@ def leak(target, method, payload, pairs):
     print(json.dumps(out))
 
 
+def chat(target, authority, messages):
+    """Sends each message once the one before came back: a call that waits for the whole
+    request body before it goes upstream never answers."""
+    import queue
+
+    def field(text):
+        b = text.encode()
+        return bytes([0x0A, len(b)]) + b
+
+    out = {"echoed": []}
+    q = queue.Queue()
+
+    def requests():
+        while True:
+            m = q.get()
+            if m is None:
+                return
+            yield m
+
+    compression = None
+    if messages and messages[0] == "--gzip":
+        compression = grpc.Compression.Gzip
+        messages = messages[1:]
+    options = [("grpc.default_authority", authority)]
+    with grpc.insecure_channel(target, options=options) as channel:
+        call = channel.stream_stream("/t.Leak/Talk")(
+            requests(), timeout=10, compression=compression
+        )
+        try:
+            for m in messages:
+                q.put(field(m))
+                echo = next(call)
+                out["echoed"].append(echo[2:].decode("utf-8", "replace"))
+            q.put(None)
+            for _ in call:
+                pass
+            out["code"] = "OK"
+        except grpc.RpcError as e:
+            out["code"] = status_name(e.code())
+            out["details"] = e.details()
+        q.put(None)
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2])
+    elif sys.argv[1] == "chat":
+        chat(sys.argv[2], sys.argv[3], sys.argv[4:])
     elif sys.argv[1] == "leak":
         leak(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
     else:

@@ -1,0 +1,201 @@
+//! Protocol Buffers read without their schema, as `protoc --decode_raw` reads them: the
+//! body of `application/protobuf` requests and each message of a gRPC call. Numbers carry
+//! no attack; every length-delimited field is text, bytes or a nested message, and the
+//! wire format does not say which:
+//!
+//! - **Printable UTF-8** (control characters other than tab and line breaks excepted) is a
+//!   string: inspected as an argument. A nested message hidden in it is inspected with it,
+//!   since protobuf writes a nested message's strings as they are.
+//! - **Anything else that parses whole as a message** is one, read in turn, at most
+//!   [`MAX_DEPTH`] deep (each level reads its bytes once more: the work stays within
+//!   `MAX_DEPTH` times the message).
+//! - **Other bytes** (UTF-8 with control characters, binary) are inspected as text too,
+//!   invalid sequences replaced: an attack wrapped in a few binary bytes is still seen.
+//!
+//! A body that is not the wire format at all is left to the caller, which inspects it as
+//! text.
+
+/// Nested messages read at most.
+pub const MAX_DEPTH: usize = 12;
+
+/// The length-delimited fields of a message, as (field number, bytes); `None` when `b` is
+/// not a whole protobuf message.
+pub fn fields(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let key = varint(b, &mut i)?;
+        let number = u32::try_from(key >> 3)
+            .ok()
+            .filter(|&n| (1..=0x1fff_ffff).contains(&n))?;
+        let skip = |i: usize, n: usize| i.checked_add(n).filter(|&j| j <= b.len());
+        match key & 7 {
+            0 => {
+                varint(b, &mut i)?;
+            }
+            1 => i = skip(i, 8)?,
+            2 => {
+                let len = usize::try_from(varint(b, &mut i)?).ok()?;
+                let end = skip(i, len)?;
+                out.push((number, b.get(i..end)?));
+                i = end;
+            }
+            // Group start and end (proto2): the group's fields follow inline.
+            3 | 4 => {}
+            5 => i = skip(i, 4)?,
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// One base-128 varint at `i` (at most ten bytes), moving `i` past it.
+fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
+    let mut v: u64 = 0;
+    for shift in 0..10 {
+        let byte = *b.get(*i)?;
+        *i += 1;
+        v |= u64::from(byte & 0x7f) << (7 * shift);
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Text a person or a program wrote: UTF-8 without control characters but tab and line
+/// breaks.
+fn printable(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok().filter(|s| {
+        !s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    })
+}
+
+/// Every string of `message` with its place (`pb.1.3`: field 3 of the message in field 1),
+/// or `None` when `message` is not the wire format.
+pub fn strings(message: &[u8]) -> Option<Vec<(String, std::borrow::Cow<'_, str>)>> {
+    let top = fields(message)?;
+    let mut out = Vec::new();
+    let mut path = String::from("pb");
+    walk(top, 1, &mut path, &mut out);
+    Some(out)
+}
+
+fn walk<'a>(
+    fields: Vec<(u32, &'a [u8])>,
+    depth: usize,
+    path: &mut String,
+    out: &mut Vec<(String, std::borrow::Cow<'a, str>)>,
+) {
+    for (number, bytes) in fields {
+        let len = path.len();
+        path.push('.');
+        path.push_str(&number.to_string());
+        if let Some(text) = printable(bytes) {
+            if !text.is_empty() {
+                out.push((path.clone(), text.into()));
+            }
+        } else if let Some(nested) = (depth < MAX_DEPTH)
+            .then(|| fields_nonempty(bytes))
+            .flatten()
+        {
+            walk(nested, depth + 1, path, out);
+        } else {
+            out.push((path.clone(), String::from_utf8_lossy(bytes)));
+        }
+        path.truncate(len);
+    }
+}
+
+/// The fields of a nested message that has any (an empty or all-number message is not
+/// worth a level; its bytes are read as text instead, which costs no more).
+fn fields_nonempty(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
+    fields(b).filter(|f| !f.is_empty())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn ld(number: u32, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut key = u64::from(number) << 3 | 2;
+        let mut len = bytes.len() as u64;
+        for v in [&mut key, &mut len] {
+            loop {
+                let b = (*v & 0x7f) as u8;
+                *v >>= 7;
+                if *v == 0 {
+                    out.push(b);
+                    break;
+                }
+                out.push(b | 0x80);
+            }
+        }
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn strings_are_found_at_any_depth_with_their_place() {
+        // message { 1: "alice", 2: { 3: "1' OR '1'='1", 4: 150 (varint) }, 5: fixed32 }
+        let inner = [ld(3, b"1' OR '1'='1"), vec![0x20, 0x96, 0x01]].concat();
+        let outer = [ld(1, b"alice"), ld(2, &inner), vec![0x2d, 1, 2, 3, 4]].concat();
+        let got = strings(&outer).unwrap();
+        let got: Vec<(&str, &str)> = got.iter().map(|(p, s)| (p.as_str(), &**s)).collect();
+        assert_eq!(got, [("pb.1", "alice"), ("pb.2.3", "1' OR '1'='1")]);
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_or_a_message_are_read_as_text() {
+        let m = ld(7, b"\xff\xfe<script>alert(1)</script>");
+        let got = strings(&m).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.contains("<script>alert(1)</script>"), "{got:?}");
+    }
+
+    #[test]
+    fn what_is_not_the_wire_format_is_refused() {
+        for bad in [
+            &b"{\"a\":1}"[..], // field 15, wire type 3... then garbage
+            b"\x0a\x05ab",     // length past the end
+            b"\x0f",           // wire type 7
+            b"\x00\x01",       // field number 0
+            b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", // an 11-byte varint
+        ] {
+            assert!(strings(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(strings(b"").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut m = ld(1, b"\x01deep' UNION SELECT 1--");
+        for _ in 0..100 {
+            m = ld(1, &m);
+        }
+        let got = strings(&m).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.contains("UNION SELECT"));
+        assert_eq!(got[0].0.matches('.').count(), MAX_DEPTH);
+    }
+
+    /// Any bytes: no panic, and the work stays bounded.
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut x: u32 = 7;
+        for len in 0..400 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    (x & 0xff) as u8
+                })
+                .collect();
+            let _ = strings(&bytes);
+        }
+    }
+}
