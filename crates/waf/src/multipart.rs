@@ -9,6 +9,8 @@ pub struct Part {
     pub name: Option<String>,
     /// `filename` (or `filename*`) of its `Content-Disposition`.
     pub filename: Option<String>,
+    /// Its `Content-Type`, lower-cased.
+    pub content_type: Option<String>,
     /// Its body.
     pub body: Vec<u8>,
 }
@@ -115,6 +117,10 @@ fn one(part: &[u8]) -> Option<Part> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
+        if name.trim().eq_ignore_ascii_case("content-type") {
+            out.content_type = Some(value.trim().to_ascii_lowercase());
+            continue;
+        }
         if !name.trim().eq_ignore_ascii_case("content-disposition") {
             continue;
         }

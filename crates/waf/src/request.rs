@@ -276,32 +276,9 @@ fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields
                 t.push(Kind::Body, "REQUEST_BODY", text);
             }
         }
-    } else if mime == "multipart/form-data" {
-        let boundary = multipart::boundary(&ct);
-        let parsed = boundary.as_deref().and_then(|b| multipart::parse(body, b));
-        if parsed.is_none() {
-            t.malformed_body = true;
-        }
-        // A body that does not parse whole (cut at the limit, or broken): its parts as far
-        // as they go.
-        let whole = parsed.is_some();
-        let parts = parsed
-            .or_else(|| boundary.map(|b| multipart::parse_prefix(body, &b)))
-            .unwrap_or_default();
-        for p in parts {
-            let name = p.name.unwrap_or_default();
-            t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
-            if let Some(f) = p.filename {
-                t.push(Kind::FileNames, place("FILES:", &name), f);
-            } else if !is_secret(&name, secret_fields) {
-                t.push(
-                    Kind::Args,
-                    place("ARGS:", &name),
-                    String::from_utf8_lossy(&p.body).into_owned(),
-                );
-            }
-        }
-        if !whole {
+    } else if mime.starts_with("multipart/") {
+        // form-data, and mixed, related or alternative (whose parts an upstream reads too).
+        if !multipart_body(t, &ct, body, secret_fields, 0) {
             t.push(Kind::Body, "REQUEST_BODY", text);
         }
     } else if mime.contains("xml") || (mime.is_empty() && text.trim_start().starts_with('<')) {
@@ -322,6 +299,58 @@ fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields
         json_strings(t, &text, secret_fields);
         t.push(Kind::Body, "REQUEST_BODY", text);
     }
+}
+
+/// Multipart nested at most this deep (a part that is itself `multipart/...`).
+const MAX_MULTIPART_DEPTH: usize = 4;
+
+/// A multipart body's parts (`ct`, lower-cased, names the boundary): field names, values
+/// and file names; a part that is itself multipart, its parts in turn; a JSON part's
+/// strings as arguments too. False when the body did not parse whole (the caller then
+/// inspects it as text as well).
+fn multipart_body(
+    t: &mut Taken<'_>,
+    ct: &str,
+    body: &[u8],
+    secret_fields: &[&str],
+    depth: usize,
+) -> bool {
+    let boundary = multipart::boundary(ct);
+    let parsed = boundary.as_deref().and_then(|b| multipart::parse(body, b));
+    if parsed.is_none() {
+        t.malformed_body = true;
+    }
+    // A body that does not parse whole (cut at the limit, or broken): its parts as far
+    // as they go.
+    let whole = parsed.is_some();
+    let parts = parsed
+        .or_else(|| boundary.map(|b| multipart::parse_prefix(body, &b)))
+        .unwrap_or_default();
+    for p in parts {
+        let part_ct = p.content_type.as_deref().unwrap_or_default();
+        if part_ct.starts_with("multipart/") && depth < MAX_MULTIPART_DEPTH {
+            if !multipart_body(t, part_ct, &p.body, secret_fields, depth + 1) {
+                t.push(
+                    Kind::Body,
+                    "REQUEST_BODY",
+                    String::from_utf8_lossy(&p.body).into_owned(),
+                );
+            }
+            continue;
+        }
+        let name = p.name.unwrap_or_default();
+        t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
+        if let Some(f) = p.filename {
+            t.push(Kind::FileNames, place("FILES:", &name), f);
+        } else if !is_secret(&name, secret_fields) {
+            let value = String::from_utf8_lossy(&p.body).into_owned();
+            if part_ct.contains("json") {
+                json_strings(t, &value, secret_fields);
+            }
+            t.push(Kind::Args, place("ARGS:", &name), value);
+        }
+    }
+    whole
 }
 
 /// A protobuf body or gRPC messages, taken apart; false when the type says neither or the

@@ -386,3 +386,52 @@ fn protobuf_and_grpc_strings_are_inspected() {
     );
     assert!(r.exceeded, "{r:?}");
 }
+
+/// `multipart/mixed` and `multipart/related` parts are read like form-data's, a part that
+/// is itself multipart is read in turn, and a JSON part's strings are arguments.
+#[test]
+fn every_multipart_kind_and_nested_parts_are_inspected() {
+    let part = |head: &str, body: &str| format!("--b1\r\n{head}\r\n\r\n{body}\r\n");
+    let sqli = "1' UNION SELECT password FROM users--";
+    let mixed = format!(
+        "{}{}--b1--\r\n",
+        part("Content-Type: text/plain", "hello"),
+        part("Content-Type: text/plain", sqli)
+    );
+    for ct in [
+        "multipart/mixed; boundary=b1",
+        "multipart/related; boundary=b1",
+    ] {
+        let r = post(ct, mixed.as_bytes());
+        assert!(r.exceeded, "{ct}: {r:?}");
+    }
+    let inner = format!("--b2\r\nContent-Type: text/plain\r\n\r\n{sqli}\r\n--b2--\r\n");
+    let nested = format!(
+        "{}{}--b1--\r\n",
+        part("Content-Disposition: form-data; name=\"a\"", "fine"),
+        part(
+            "Content-Disposition: form-data; name=\"bundle\"\r\nContent-Type: multipart/mixed; boundary=b2",
+            &inner
+        )
+    );
+    let r = post("multipart/form-data; boundary=b1", nested.as_bytes());
+    assert!(r.exceeded, "{r:?}");
+    let json = format!(
+        "{}--b1--\r\n",
+        part(
+            "Content-Type: application/json",
+            r#"{"q": "<svg onload=alert(1)>", "n": "O'Brien"}"#
+        )
+    );
+    assert!(post("multipart/related; boundary=b1", json.as_bytes()).exceeded);
+    let benign = format!(
+        "{}{}--b1--\r\n",
+        part(
+            "Content-Type: text/plain",
+            "Please select the union station."
+        ),
+        part("Content-Type: application/json", r#"{"name": "O'Brien"}"#)
+    );
+    let r = post("multipart/mixed; boundary=b1", benign.as_bytes());
+    assert!(!r.exceeded, "{r:?}");
+}
