@@ -4,8 +4,9 @@
 //! directory is found (`PORTCULLIS_CRS_DIR`, else `../shared/waf/coreruleset/rules` beside
 //! the checkout).
 //!
-//! Header verdicts are remembered across requests (`memo.rs`): `get` is a client seen
-//! before, `get-new-client` the same GET with a `User-Agent` never seen.
+//! Verdicts are remembered across requests (`memo.rs`): `get` is a request seen before,
+//! `get-new-client` the same GET with a `User-Agent` never seen, `get-new-query` with a
+//! search term never seen.
 //!
 //! `cargo bench -p portcullis-waf` (add a filter, `-- get`, to run one; `-- --profile-time 10
 //! get` under `perf record` to profile one).
@@ -131,6 +132,18 @@ fn inspection(c: &mut Criterion) {
                             headers: &headers,
                             ..input
                         };
+                        engine.inspect(black_box(&input), &settings, &[], Some("r"))
+                    })
+                });
+                // Values are remembered too (an API's requests repeat their paths and most
+                // arguments): the same GET with a search term never seen before.
+                let mut n = 0u64;
+                group.bench_function("get-new-query", |b| {
+                    b.iter(|| {
+                        n += 1;
+                        let uri =
+                            format!("/get/items?q=union+station+tickets+{n}&sort=price&page=2");
+                        let input = Input { uri: &uri, ..input };
                         engine.inspect(black_box(&input), &settings, &[], Some("r"))
                     })
                 });

@@ -197,6 +197,8 @@ pub struct Engine {
     crs: seclang::Loaded,
     /// What the built-in rules found in headers, across requests.
     memo: memo::Memo,
+    /// ... and in arguments, cookies and paths.
+    memo_data: memo::Memo,
 }
 
 /// The expression rules of one form as one set, matched in one pass over a value.
@@ -229,7 +231,8 @@ impl Engine {
             others,
             kinds,
             crs: seclang::Loaded::default(),
-            memo: memo::Memo::default(),
+            memo: memo::Memo::new(memo::HEADERS),
+            memo_data: memo::Memo::new(memo::DATA),
         };
         // Level 1, the default, is compiled now; the server prepares the levels its
         // configuration uses, and each is compiled at most once. (Each rule compiled alone
@@ -403,8 +406,13 @@ impl Engine {
                 continue;
             }
             // A header seen before: its matches as they were (see `memo`).
-            let key = remember.then(|| self.memo.key(level, target)).flatten();
-            if let Some(known) = key.and_then(|k| self.memo.get(k)) {
+            let memo = if kind & memo::HEADERS != 0 {
+                &self.memo
+            } else {
+                &self.memo_data
+            };
+            let key = remember.then(|| memo.key(level, target)).flatten();
+            if let Some(known) = key.and_then(|k| memo.get(k)) {
                 for c in known.iter().filter_map(|&i| self.rules.get(i as usize)) {
                     add_finding(Head::of(&c.rule), &target.location, &mut report);
                 }
@@ -442,7 +450,7 @@ impl Engine {
                 add_finding(Head::of(&c.rule), &target.location, &mut report);
             }
             if let Some(key) = key {
-                self.memo.put(key, &hits);
+                memo.put(key, &hits);
             }
         }
         // OWASP CRS rules from crs_dir, each where its variables point; those its body

@@ -1,6 +1,8 @@
-//! What the built-in rules found in a header, remembered across requests. Clients send the
+//! What the built-in rules found in a value, remembered across requests. Clients send the
 //! same `User-Agent`, `Accept` and `Host` on every request, and inspecting the headers was
-//! more than half of an ordinary GET's inspection (`cargo bench -p portcullis-waf`).
+//! more than half of an ordinary GET's inspection (`cargo bench -p portcullis-waf`); an
+//! API's requests repeat their paths and most of their arguments (`page=2`, `sort=price`)
+//! too. Headers and the request's data (arguments, cookies, paths) have a memo each.
 //!
 //! - **Keyed by a hash, not by the value.** An entry is found by a 128-bit keyed hash of the
 //!   paranoia level, the kind, the place and the value: two SipHash instances with random
@@ -19,7 +21,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::Mutex;
 
-use crate::request::{Kind, Target};
+use crate::request::{Kind, Kinds, Target};
 
 /// Entries at most.
 pub(crate) const MAX_ENTRIES: usize = 8192;
@@ -28,12 +30,29 @@ pub(crate) const SHARDS: usize = 16;
 /// The longest value remembered, in bytes.
 pub(crate) const MAX_VALUE: usize = 1024;
 
-/// The memo of one engine.
-#[derive(Debug, Default)]
+/// One memo of an engine: of the header kinds ([`HEADERS`]), or of the request's data
+/// ([`DATA`]), kept apart so that a flood of distinct arguments never empties what is known
+/// of the headers every request repeats.
+#[derive(Debug)]
 pub(crate) struct Memo {
+    kinds: Kinds,
     keys: (RandomState, RandomState),
     shards: [Mutex<Entries>; SHARDS],
 }
+
+/// The kinds of the header memo.
+pub(crate) const HEADERS: Kinds =
+    Kind::Headers as u16 | Kind::UaReferer as u16 | Kind::HeaderNames as u16 | Kind::Method as u16;
+
+/// The kinds of the data memo: arguments and their names, cookies, file names, the path
+/// and the request target (not whole bodies).
+pub(crate) const DATA: Kinds = Kind::Args as u16
+    | Kind::ArgNames as u16
+    | Kind::Cookies as u16
+    | Kind::CookieNames as u16
+    | Kind::FileNames as u16
+    | Kind::Path as u16
+    | Kind::RawUri as u16;
 
 /// First hash -> (second hash, the matching rules' indexes).
 type Entries = HashMap<u64, (u64, Box<[u32]>)>;
@@ -43,14 +62,19 @@ type Entries = HashMap<u64, (u64, Box<[u32]>)>;
 pub(crate) struct Key(u64, u64);
 
 impl Memo {
-    /// The key of `target` at paranoia `level`, if its verdicts are remembered: header
-    /// names and values (not cookies, arguments or bodies), up to [`MAX_VALUE`] bytes.
+    /// A memo of `kinds`.
+    pub(crate) fn new(kinds: Kinds) -> Self {
+        Self {
+            kinds,
+            keys: Default::default(),
+            shards: Default::default(),
+        }
+    }
+
+    /// The key of `target` at paranoia `level`, if its verdicts are remembered here: a
+    /// value of this memo's kinds up to [`MAX_VALUE`] bytes.
     pub(crate) fn key(&self, level: u8, target: &Target) -> Option<Key> {
-        if !matches!(
-            target.kind,
-            Kind::Headers | Kind::UaReferer | Kind::HeaderNames | Kind::Method
-        ) || target.value.len() > MAX_VALUE
-        {
+        if target.kind as u16 & self.kinds == 0 || target.value.len() > MAX_VALUE {
             return None;
         }
         let hash = |keys: &RandomState| {
@@ -109,7 +133,7 @@ mod tests {
 
     #[test]
     fn headers_are_remembered_by_level_place_and_value() {
-        let memo = Memo::default();
+        let memo = Memo::new(HEADERS);
         let ua = target(Kind::UaReferer, "REQUEST_HEADERS:User-Agent", "curl/8");
         let Some(key) = memo.key(1, &ua) else {
             panic!("a header is remembered");
@@ -139,12 +163,18 @@ mod tests {
             assert_ne!(other, key);
             assert_eq!(memo.get(other), None);
         }
-        // Arguments, cookies and long values are not.
-        assert_eq!(memo.key(1, &target(Kind::Args, "ARGS:q", "x")), None);
-        assert_eq!(
-            memo.key(1, &target(Kind::Cookies, "REQUEST_COOKIES:s", "x")),
-            None
-        );
+        // Arguments, cookies and whole bodies are not (the data memo has the first two),
+        // nor long values.
+        let data = Memo::new(DATA);
+        for t in [
+            target(Kind::Args, "ARGS:q", "x"),
+            target(Kind::Cookies, "REQUEST_COOKIES:s", "x"),
+        ] {
+            assert_eq!(memo.key(1, &t), None);
+            assert!(data.key(1, &t).is_some());
+        }
+        assert_eq!(data.key(1, &target(Kind::Body, "REQUEST_BODY", "x")), None);
+        assert_eq!(data.key(1, &ua), None);
         let long = "a".repeat(MAX_VALUE + 1);
         assert_eq!(
             memo.key(1, &target(Kind::Headers, "REQUEST_HEADERS:X", &long)),
@@ -154,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_full_memo_is_emptied_rather_than_grown() {
-        let memo = Memo::default();
+        let memo = Memo::new(HEADERS);
         for i in 0..10 * MAX_ENTRIES {
             let t = target(Kind::Headers, "REQUEST_HEADERS:X-Id", &i.to_string());
             if let Some(key) = memo.key(1, &t) {
@@ -169,6 +199,6 @@ mod tests {
     #[test]
     fn two_engines_never_share_keys() {
         let t = target(Kind::Headers, "REQUEST_HEADERS:Accept", "*/*");
-        assert_ne!(Memo::default().key(1, &t), Memo::default().key(1, &t));
+        assert_ne!(Memo::new(HEADERS).key(1, &t), Memo::new(HEADERS).key(1, &t));
     }
 }
