@@ -380,7 +380,9 @@ fn sql_fold_always(s: &str) -> String {
 
 /// The shell's view of a command line (CRS's `t:cmdLine`): backslashes, quotes and carets
 /// removed, `,` as a space, whitespace runs as one space, no space before `/` or `(`, lower
-/// case. Unlike CRS's `t:cmdLine`, `;` stays: rules look for it as a command separator. `$IFS`, `${IFS}` and `$@` (empty words to the shell) are removed too.
+/// case. Unlike CRS's `t:cmdLine`, `;` stays: rules look for it as a command separator, and
+/// a line break becomes one (the shell ends a command there). `$IFS`, `${IFS}` and `$@`
+/// (empty words to the shell) are removed too.
 pub fn cmd_line(s: &str) -> Cow<'_, str> {
     // Nothing the shell's view changes: ASCII, lower case, single spaces, none of the
     // characters removed or replaced, no space before `/` or `(`.
@@ -390,7 +392,7 @@ pub fn cmd_line(s: &str) -> Cow<'_, str> {
         && !s.contains(" (")
         && !s.bytes().any(|b| {
             b.is_ascii_uppercase()
-                || matches!(b, b'$' | b'\\' | b'"' | b'\'' | b'^' | b',')
+                || matches!(b, b'$' | b'\\' | b'"' | b'\'' | b'^' | b',' | b'`')
                 || b != b' ' && (b.is_ascii_whitespace() || b == 0x0b)
         })
     {
@@ -411,10 +413,43 @@ fn cmd_line_always(s: &str) -> String {
     } else {
         s.into()
     };
+    let s = if s.contains("```") {
+        markdown_fences(&s).into()
+    } else {
+        s
+    };
     if s.is_ascii() {
         return cmd_line_ascii(&s);
     }
     cmd_line_chars(&s)
+}
+
+/// Runs of three or more backticks, with the info string after them (` ```bash `), as a
+/// space: a Markdown code fence, which ordinary text holds and the shell has no use for.
+/// (A backtick alone or two stay: command substitution.)
+fn markdown_fences(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '`' {
+            out.push(c);
+            continue;
+        }
+        let mut run = 1;
+        while chars.next_if_eq(&'`').is_some() {
+            run += 1;
+        }
+        if run < 3 {
+            out.extend(std::iter::repeat_n('`', run));
+            continue;
+        }
+        while chars
+            .next_if(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+            .is_some()
+        {}
+        out.push(' ');
+    }
+    out
 }
 
 /// [`cmd_line_always`] on ASCII, a byte at a time (most values; the same result as
@@ -424,6 +459,8 @@ fn cmd_line_ascii(s: &str) -> String {
     for &b in s.as_bytes() {
         match b {
             b'\\' | b'"' | b'\'' | b'^' => {}
+            // A line break ends a command as `;` does.
+            b'\n' | b'\r' => push_separator(&mut out),
             // `char::is_whitespace` on ASCII: tab to carriage return, and space.
             b',' | b'\t'..=b'\r' | b' ' => push_space(&mut out),
             b'/' | b'(' => {
@@ -444,6 +481,7 @@ fn cmd_line_chars(s: &str) -> String {
     for c in s.chars() {
         match c {
             '\\' | '"' | '\'' | '^' => {}
+            '\n' | '\r' => push_separator(&mut out),
             ',' => push_space(&mut out),
             c if c.is_whitespace() => push_space(&mut out),
             '/' | '(' => {
@@ -456,6 +494,16 @@ fn cmd_line_chars(s: &str) -> String {
         }
     }
     out
+}
+
+/// A line break, to the shell: the end of a command (`;`), after which spaces are skipped.
+fn push_separator(out: &mut String) {
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    if !out.ends_with(';') {
+        out.push(';');
+    }
 }
 
 fn push_space(out: &mut String) {

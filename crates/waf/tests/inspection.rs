@@ -132,11 +132,14 @@ fn flagged_in(r: &Report, dir: &str) -> bool {
 
 /// The ratchet: per CRS file, the least share of expect-stages flagged in its category at
 /// detection paranoia 4, and of pure-negative stages left alone (nothing in the category
-/// counted) at paranoia 1. Raise these as the engine improves; never lower them.
+/// counted) at paranoia 1. Raise these as the engine improves; never lower them, but for a
+/// negative stage newly flagged that was reviewed as an attack (ATTACK_NEGATIVES: 932's
+/// went from 0.92 when a line break became a command separator, which three `\ncat
+/// /etc/passwd;` stages that CRS keeps from its rule 932230 are).
 const RATCHET: &[(&str, f64, f64)] = &[
     ("930", 0.96, 0.93),
     ("931", 1.00, 1.00),
-    ("932", 0.85, 0.92),
+    ("932", 0.85, 0.91),
     ("933", 0.76, 0.96),
     ("934", 0.68, 0.84),
     ("941", 0.98, 0.87),
@@ -182,6 +185,12 @@ const ATTACK_NEGATIVES: &[(&str, &str)] = &[
         "SSI exec of /etc/shadow, concatenated with entities",
     ),
     ("932230-19-0", "the same, entities first"),
+    (
+        "932230-15-0",
+        "`\\ncat /etc/passwd;`: a line break ends a command as `;` does",
+    ),
+    ("932230-20-0", "the same, text after"),
+    ("932230-21-0", "the same, text before"),
     ("932230-23-0", "Shellshock with entities"),
     (
         "932230-26-0",
