@@ -11,6 +11,10 @@ pub struct Part {
     pub filename: Option<String>,
     /// Its `Content-Type`, lower-cased.
     pub content_type: Option<String>,
+    /// Its headers do not read one way only (two `Content-Disposition` headers, a
+    /// parameter without a value or with space before `=`, one given twice, a folded
+    /// line): parsers differ on it, so inspection refuses to guess.
+    pub irregular: bool,
     /// Its body.
     pub body: Vec<u8>,
 }
@@ -18,16 +22,22 @@ pub struct Part {
 /// Parts read at most (more is malformed as far as inspection goes).
 const MAX_PARTS: usize = 1024;
 
-/// The boundary parameter of a (lower-cased) multipart content type.
+/// The boundary parameter of a (lower-cased) multipart content type. `None` also when it
+/// is ambiguous, since parsers differ on which to take: two `boundary` parameters, the
+/// RFC 2231 form (`boundary*=`), or irregular parameter syntax (see [`params`]).
 pub fn boundary(content_type: &str) -> Option<String> {
-    content_type
-        .split(';')
-        .skip(1)
-        .find_map(|p| {
-            let (k, v) = p.trim().split_once('=')?;
-            (k.trim() == "boundary").then(|| v.trim().trim_matches('"').to_owned())
-        })
-        .filter(|b| !b.is_empty() && b.len() <= 200)
+    let (params, irregular) = params(content_type);
+    if irregular {
+        return None;
+    }
+    let mut found = params
+        .iter()
+        .filter(|(k, _)| k == "boundary" || k.starts_with("boundary*"));
+    let (key, value) = found.next()?;
+    if found.next().is_some() || key != "boundary" {
+        return None;
+    }
+    Some(value.clone()).filter(|b| !b.is_empty() && b.len() <= 200)
 }
 
 /// The parts of `body`, or `None` when it is not multipart with this boundary.
@@ -113,10 +123,14 @@ fn one(part: &[u8]) -> Option<Part> {
         body: body.to_vec(),
         ..Part::default()
     };
+    let mut dispositions = 0;
     for line in head.lines() {
         let Some((name, value)) = line.split_once(':') else {
+            out.irregular |= !line.trim().is_empty();
             continue;
         };
+        // A folded line (obs-fold), which some parsers join to the header before.
+        out.irregular |= name.starts_with([' ', '\t']);
         if name.trim().eq_ignore_ascii_case("content-type") {
             out.content_type = Some(value.trim().to_ascii_lowercase());
             continue;
@@ -124,12 +138,16 @@ fn one(part: &[u8]) -> Option<Part> {
         if !name.trim().eq_ignore_ascii_case("content-disposition") {
             continue;
         }
-        for (k, v) in disposition_params(value) {
-            match k.to_ascii_lowercase().as_str() {
+        dispositions += 1;
+        let (params, irregular) = params(value);
+        out.irregular |= irregular || dispositions > 1;
+        for (k, v) in params {
+            match k.as_str() {
                 "name" => out.name = Some(v),
                 "filename" => out.filename = Some(v),
                 // RFC 5987: charset'language'percent-encoded, which wins over `filename`.
                 "filename*" => {
+                    out.irregular |= v.is_empty();
                     let encoded = v.splitn(3, '\'').nth(2).unwrap_or(&v);
                     out.filename = Some(crate::decode::url_decode(encoded, false).into_owned());
                 }
@@ -140,31 +158,50 @@ fn one(part: &[u8]) -> Option<Part> {
     Some(out)
 }
 
-/// The parameters of a Content-Disposition value, a quoted one read as one value whatever
-/// it holds (`;` included) with its backslash escapes undone.
+/// The parameters of a Content-Disposition value (see [`params`]).
+#[cfg(test)]
 fn disposition_params(value: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+    params(value).0
+}
+
+/// The parameters after the first `;` of a header value (`form-data; name="a"`), names
+/// lower-cased, a quoted value read whole whatever it holds (`;` included) with its
+/// backslash escapes undone; and whether the syntax was irregular, which parsers read
+/// differently: a parameter without `=`, space before or after `=`, text after a closing
+/// quote, an empty name, or a name given twice.
+pub fn params(value: &str) -> (Vec<(String, String)>, bool) {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut irregular = false;
     let mut chars = value.chars().peekable();
-    // The disposition type.
+    // The type (`form-data`, `multipart/mixed`).
     for c in chars.by_ref() {
         if c == ';' {
             break;
         }
     }
-    loop {
+    while chars.peek().is_some() {
         let mut key = String::new();
+        let mut valued = false;
         for c in chars.by_ref() {
-            if c == '=' || c == ';' {
+            if c == '=' {
+                valued = true;
+                break;
+            }
+            if c == ';' {
                 break;
             }
             key.push(c);
         }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+        let name = key.trim().to_ascii_lowercase();
+        if !valued {
+            irregular |= !name.is_empty();
+            continue;
         }
+        irregular |= name.is_empty() || key.ends_with(char::is_whitespace);
+        irregular |= chars.peek().is_some_and(|c| c.is_whitespace());
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut v = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
+        if chars.next_if_eq(&'"').is_some() {
             while let Some(c) = chars.next() {
                 match c {
                     '"' => break,
@@ -176,6 +213,7 @@ fn disposition_params(value: &str) -> Vec<(String, String)> {
                 if c == ';' {
                     break;
                 }
+                irregular |= !c.is_whitespace();
             }
         } else {
             for c in chars.by_ref() {
@@ -184,15 +222,12 @@ fn disposition_params(value: &str) -> Vec<(String, String)> {
                 }
                 v.push(c);
             }
+            v = v.trim().to_owned();
         }
-        let key = key.trim();
-        if !key.is_empty() {
-            out.push((key.to_owned(), v.trim().to_owned()));
-        }
-        if chars.peek().is_none() {
-            return out;
-        }
+        irregular |= out.iter().any(|(k, _)| *k == name);
+        out.push((name, v));
     }
+    (out, irregular)
 }
 
 #[cfg(test)]

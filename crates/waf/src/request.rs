@@ -327,6 +327,9 @@ fn multipart_body(
         .or_else(|| boundary.map(|b| multipart::parse_prefix(body, &b)))
         .unwrap_or_default();
     for p in parts {
+        // Headers parsers read differently: refused, not guessed at (ModSecurity's
+        // MULTIPART_STRICT_ERROR); the part is still inspected as read here.
+        t.malformed_body |= p.irregular;
         let part_ct = p.content_type.as_deref().unwrap_or_default();
         if part_ct.starts_with("multipart/") && depth < MAX_MULTIPART_DEPTH {
             if !multipart_body(t, part_ct, &p.body, secret_fields, depth + 1) {
@@ -340,7 +343,9 @@ fn multipart_body(
         }
         let name = p.name.unwrap_or_default();
         t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
-        if let Some(f) = p.filename {
+        // An empty file name (a file input left empty, or a part some parsers read as a
+        // field): its content is inspected as a field's.
+        if let Some(f) = p.filename.filter(|f| !f.is_empty()) {
             t.push(Kind::FileNames, place("FILES:", &name), f);
         } else if !is_secret(&name, secret_fields) {
             let value = String::from_utf8_lossy(&p.body).into_owned();

@@ -468,3 +468,63 @@ fn line_breaks_sleep_and_netcat_are_command_separators() {
         assert!(!r.exceeded, "{benign}: {r:?}");
     }
 }
+
+/// Multipart bodies that parsers read differently are refused, not guessed at (black-box
+/// pass 5, F1: each got an attack past the WAF to a Flask upstream): two boundary
+/// parameters, the RFC 2231 form, a quoted boundary holding `;` (read whole), a part with
+/// two Content-Disposition headers, a filename without a value or with space before `=`,
+/// an empty filename*; and a part with an empty filename is inspected as a field.
+#[test]
+fn multipart_that_parsers_read_differently_is_refused() {
+    let xss = "<script>alert(1)</script>";
+    let field = |disposition: &str, boundary: &str| {
+        format!("--{boundary}\r\n{disposition}\r\n\r\n{xss}\r\n--{boundary}--\r\n")
+    };
+    let plain = field("Content-Disposition: form-data; name=\"q\"", "BB");
+    for ct in [
+        "multipart/form-data; boundary=AA; boundary=BB",
+        "multipart/form-data; boundary=AA; BOUNDARY=BB",
+        "multipart/form-data; boundary=AA; charset=utf-8; boundary=BB",
+        "multipart/form-data; boundary=AA; boundary*=UTF-8''BB",
+        "multipart/form-data; boundary =BB",
+    ] {
+        let two = format!(
+            "--AA\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nok\r\n--AA--\r\n{plain}"
+        );
+        let r = post(ct, two.as_bytes());
+        assert!(r.exceeded, "{ct}: {r:?}");
+    }
+    // A quoted boundary is read whole, `;` and all: the part is found and inspected.
+    let quoted = field(
+        "Content-Disposition: form-data; name=\"q\"",
+        "AA;boundary=BB",
+    );
+    let r = post(
+        "multipart/form-data; boundary=\"AA;boundary=BB\"",
+        quoted.as_bytes(),
+    );
+    assert!(r.findings.iter().any(|f| f.category == "xss"), "{r:?}");
+    for disposition in [
+        "Content-Disposition: form-data; name=\"q\"; filename",
+        "Content-Disposition: form-data; name=\"q\"; filename =\"a\"",
+        "Content-Disposition: form-data; name=\"q\"; filename*=",
+        "Content-Disposition: form-data; name=\"q\"; filename=",
+        "Content-Disposition: form-data; name=\"q\"; filename=\"\"",
+        "Content-Disposition: form-data; name=\"q\"\r\nContent-Disposition: form-data; name=\"q\"; filename=\"a.txt\"",
+        "Content-Disposition: form-data; name=\"q\"; name=\"r\"",
+    ] {
+        let r = post(
+            "multipart/form-data; boundary=BB",
+            field(disposition, "BB").as_bytes(),
+        );
+        assert!(r.exceeded, "{disposition}: {r:?}");
+    }
+    // An ordinary upload passes (its content is a file's, not inspected as a field).
+    let upload = field(
+        "Content-Disposition: form-data; name=\"f\"; filename=\"notes.txt\"\r\nContent-Type: text/plain",
+        "BB",
+    );
+    assert!(!post("multipart/form-data; boundary=BB", upload.as_bytes()).exceeded);
+    let ok = "--BB\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nO'Brien\r\n--BB--\r\n";
+    assert!(!post("multipart/form-data; boundary=\"BB\"", ok.as_bytes()).exceeded);
+}
