@@ -284,10 +284,7 @@ fn body<'a>(t: &mut Taken<'a>, content_type: &str, body: &'a [u8], secret_fields
     } else if mime.contains("xml") || (mime.is_empty() && text.trim_start().starts_with('<')) {
         // The document as a whole (XXE lives in its prolog), then each text node and
         // attribute value as an argument, entities undone as the parser would.
-        let values: Vec<String> = xml_values(&text)
-            .into_iter()
-            .map(|v| decode::html_entities(v).into_owned())
-            .collect();
+        let values = xml_values(&text);
         t.push(Kind::Body, "REQUEST_BODY", text);
         for v in values {
             t.push(Kind::Args, "XML:/*", v);
@@ -427,33 +424,59 @@ fn grpc<'a>(t: &mut Taken<'a>, body: &'a [u8]) -> bool {
     true
 }
 
-/// The text nodes and attribute values of an XML document, leniently (a broken document
-/// still yields what can be read).
-fn xml_values(doc: &str) -> Vec<&str> {
+/// The text and attribute values of an XML document as its parser reads them, leniently (a
+/// broken document still yields what can be read): the character data between two element
+/// tags as one value, CDATA sections unwrapped into it and processing instructions and
+/// comments taken out of it (`SE<?pi?>LECT` is `SELECT` to a DOM's text content), entities
+/// undone outside CDATA; and each attribute value, entities undone.
+fn xml_values(doc: &str) -> Vec<String> {
     let mut out = Vec::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut Vec<String>| {
+        if !run.trim().is_empty() {
+            out.push(std::mem::take(run));
+        }
+        run.clear();
+    };
     let mut rest = doc;
     while let Some(lt) = rest.find('<') {
-        let text = rest.get(..lt).unwrap_or_default();
-        if !text.trim().is_empty() {
-            out.push(text);
+        run.push_str(&decode::html_entities(rest.get(..lt).unwrap_or_default()));
+        let at = rest.get(lt..).unwrap_or_default();
+        // Markup that does not end the text: what it holds joins it, or nothing does.
+        let inside = [
+            ("<![CDATA[", "]]>", true),
+            ("<!--", "-->", false),
+            ("<?", "?>", false),
+        ]
+        .into_iter()
+        .find(|(open, _, _)| at.starts_with(open));
+        if let Some((open, close, keep)) = inside {
+            let body = at.get(open.len()..).unwrap_or_default();
+            let end = body.find(close).unwrap_or(body.len());
+            if keep {
+                run.push_str(body.get(..end).unwrap_or_default());
+            }
+            rest = body.get(end + close.len()..).unwrap_or_default();
+            continue;
         }
-        let Some(tag_len) = rest.get(lt..).and_then(|r| r.find('>')) else {
+        flush(&mut run, &mut out);
+        let Some(tag_len) = at.find('>') else {
+            rest = "";
             break;
         };
-        let tag = rest.get(lt + 1..lt + tag_len).unwrap_or_default();
-        let mut attrs = tag;
+        let mut attrs = at.get(1..tag_len).unwrap_or_default();
         while let Some(q) = attrs.find(['"', '\'']) {
             let quote = attrs.get(q..=q).unwrap_or("\"");
             let after = attrs.get(q + 1..).unwrap_or_default();
             let Some(end) = after.find(quote) else { break };
-            out.push(after.get(..end).unwrap_or_default());
+            let value = after.get(..end).unwrap_or_default();
+            out.push(decode::html_entities(value).into_owned());
             attrs = after.get(end + 1..).unwrap_or_default();
         }
-        rest = rest.get(lt + tag_len + 1..).unwrap_or_default();
+        rest = at.get(tag_len + 1..).unwrap_or_default();
     }
-    if !rest.trim().is_empty() {
-        out.push(rest);
-    }
+    run.push_str(&decode::html_entities(rest));
+    flush(&mut run, &mut out);
     out
 }
 

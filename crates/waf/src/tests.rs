@@ -528,3 +528,27 @@ fn multipart_that_parsers_read_differently_is_refused() {
     let ok = "--BB\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nO'Brien\r\n--BB--\r\n";
     assert!(!post("multipart/form-data; boundary=\"BB\"", ok.as_bytes()).exceeded);
 }
+
+/// XML text is read as parsers read it (black-box pass 5, F7): CDATA sections are text,
+/// a processing instruction or comment inside a word does not split it, and a character
+/// reference is what it stands for.
+#[test]
+fn xml_cdata_and_processing_instructions_hide_nothing() {
+    for doc in [
+        "<a><q><![CDATA[' OR 1=1--]]></q></a>",
+        "<a><q><![CDATA[<script>alert(1)</script>]]></q></a>",
+        "<a><q><![CDATA[<scr]]><![CDATA[ipt>alert(1)</script>]]></q></a>",
+        "<a><q>' UNION SE<?pi x?>LECT password FROM users--</q></a>",
+        "<a><q>' UNION SE<!-- x -->LECT password FROM users--</q></a>",
+        "<a><q>x&#10;id</q></a>",
+        "<a><q><![CDATA[../../../etc/passwd]]></q></a>",
+    ] {
+        for ct in ["application/xml", "text/xml", "application/soap+xml"] {
+            let r = post(ct, doc.as_bytes());
+            assert!(r.exceeded, "{ct} {doc}: {r:?}");
+        }
+    }
+    let ok = "<order><note><![CDATA[Please select the union station & call O'Brien.]]></note><qty>2</qty></order>";
+    let r = post("application/xml", ok.as_bytes());
+    assert!(!r.exceeded, "{r:?}");
+}
