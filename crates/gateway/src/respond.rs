@@ -108,6 +108,9 @@ pub(crate) async fn respond(
     }
     let (mut rparts, rbody) = res.into_parts();
     rparts.extensions.insert(Proxied);
+    // The upstream's own reason phrase (`HTTP/1.1 200 anything`) carries nothing a client
+    // may rely on (RFC 9112 section 4), and nothing inspects it: clients get the canonical one.
+    rparts.extensions.remove::<hyper::ext::ReasonPhrase>();
     strip_hop_by_hop(&mut rparts.headers);
     rate.write(&mut rparts.headers);
     lifecycle_headers(route, &mut rparts.headers);

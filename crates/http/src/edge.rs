@@ -283,8 +283,10 @@ pub fn decoded_path(parts: &axum::http::request::Parts) -> &str {
 /// Headers a client may not send through the gateway: forwarding information only
 /// Portcullis writes, URL and method overrides some frameworks believe, `Proxy` (which CGI
 /// stacks turn into `HTTP_PROXY`: httpoxy), and Portcullis's own (`x-portcullis-*` is
-/// removed by prefix). [`spoofable`] also knows them spelt with underscores.
-pub const SPOOFABLE: [HeaderName; 26] = [
+/// removed by prefix), and the client-address headers of other proxies and clouds, which
+/// sidecars and frameworks behind the gateway may believe (Envoy's, Akamai's, Azure's,
+/// App Engine's). [`spoofable`] also knows them spelt with underscores.
+pub const SPOOFABLE: [HeaderName; 37] = [
     HeaderName::from_static("forwarded"),
     HeaderName::from_static("x-forwarded-for"),
     HeaderName::from_static("x-real-ip"),
@@ -311,15 +313,28 @@ pub const SPOOFABLE: [HeaderName; 26] = [
     HeaderName::from_static("x-url-scheme"),
     HeaderName::from_static("x-scheme"),
     HeaderName::from_static("proxy"),
+    HeaderName::from_static("x-forwarded"),
+    HeaderName::from_static("forwarded-for"),
+    HeaderName::from_static("x-original-forwarded-for"),
+    HeaderName::from_static("x-envoy-external-address"),
+    HeaderName::from_static("x-envoy-original-path"),
+    HeaderName::from_static("akamai-client-ip"),
+    HeaderName::from_static("x-proxyuser-ip"),
+    HeaderName::from_static("x-azure-clientip"),
+    HeaderName::from_static("x-azure-socketip"),
+    HeaderName::from_static("x-appengine-user-ip"),
+    HeaderName::from_static("x-envoy-original-url"),
 ];
 
 /// Whether a client's header `name` (lower case) is one only Portcullis may send upstream:
-/// in [`SPOOFABLE`], or `x-forwarded-*` / `x-portcullis-*`, also when spelt with `_` for
-/// `-` (CGI and WSGI servers read `X_Forwarded_For` as `X-Forwarded-For`).
+/// in [`SPOOFABLE`], or `x-forwarded-*` / `x-portcullis-*` / `x-envoy-*` (Envoy trusts its
+/// own headers from whoever is in front of it), also when spelt with `_` for `-` (CGI and
+/// WSGI servers read `X_Forwarded_For` as `X-Forwarded-For`).
 pub fn spoofable(name: &str) -> bool {
     let own = |n: &str| {
         n.starts_with("x-forwarded-")
             || n.starts_with("x-portcullis-")
+            || n.starts_with("x-envoy-")
             || SPOOFABLE.iter().any(|s| s.as_str() == n)
     };
     own(name) || (name.contains('_') && own(&name.replace('_', "-")))
@@ -334,6 +349,12 @@ mod tests {
         for name in [
             "x-forwarded-for",
             "x_forwarded_for",
+            "x-forwarded",
+            "x-envoy-external-address",
+            "x_envoy_original_path",
+            "akamai-client-ip",
+            "x-azure-clientip",
+            "x-appengine-user-ip",
             "x-forwarded-prefix",
             "x_portcullis_user",
             "proxy",

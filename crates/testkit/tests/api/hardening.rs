@@ -205,6 +205,9 @@ async fn forwarding_headers_are_portcullis_own() {
         X-Portcullis-User: admin\r\n\
         Proxy: http://evil.example:8080\r\n\
         Client-IP: 6.6.6.6\r\n\
+        X-Envoy-External-Address: 6.6.6.6\r\n\
+        Akamai-Client-IP: 6.6.6.6\r\n\
+        X-Forwarded: for=6.6.6.6\r\n\
         Connection: keep-alive, X-Request-Id, X-Forwarded-For\r\n";
     for trusted in [false, true] {
         let srv = TestServer::start_with(Backend::Sqlite, |c| {
@@ -237,6 +240,9 @@ async fn forwarding_headers_are_portcullis_own() {
             "x_portcullis_user",
             "proxy",
             "client_ip",
+            "x_envoy_external_address",
+            "akamai_client_ip",
+            "x_forwarded",
         ] {
             assert_eq!(
                 b[h], "",
@@ -307,8 +313,8 @@ async fn forwarding_headers_are_portcullis_own() {
 }
 
 /// A small upstream: `/hang` never answers in time, `/fail` answers 502, `/switch` switches
-/// protocols unasked, `/stall` sends a little of its body and then nothing, else 200 with
-/// the upstream's `name`.
+/// protocols unasked, `/stall` sends a little of its body and then nothing, `/reason`
+/// answers 200 with a reason phrase of its own, else 200 with the upstream's `name`.
 async fn start_scripted(name: &'static str) -> std::net::SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -330,6 +336,14 @@ async fn start_scripted(name: &'static str) -> std::net::SocketAddr {
         }
         if path.ends_with("/stall") {
             return Body::from_stream(Stall(false)).into_response();
+        }
+        if path.ends_with("/reason") {
+            let mut res = "ok".into_response();
+            res.extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(
+                    b"pcl_notacanonicalreason",
+                ));
+            return res;
         }
         // Read the body, so that a client's broken body surfaces as an error.
         let _ = axum::body::to_bytes(req.into_body(), usize::MAX).await;
@@ -354,6 +368,28 @@ impl futures_core::Stream for Stall {
         self.0 = true;
         std::task::Poll::Ready(Some(Ok(b"partial".to_vec())))
     }
+}
+
+/// An upstream's own reason phrase is not relayed (nothing inspects it, and clients may
+/// not rely on it): the client gets the canonical one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_reason_phrases_are_not_relayed() {
+    let up = start_scripted("up").await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![route("rp", "/rp", format!("http://{up}"))];
+    })
+    .await;
+    let a = addr(&srv);
+    let (s, head, _) = raw_request(
+        &a,
+        format!("GET /rp/reason HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{head}");
+    // (raw_request gives the head lower-cased.)
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(!head.contains("pcl_"), "{head}");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
