@@ -31,6 +31,7 @@ pub struct DlpRuntime {
     dlp: Dlp,
     cfg: DlpConfig,
     throttle: Mutex<Throttle>,
+    budget: crate::dlp_budget::Budget,
 }
 
 impl std::fmt::Debug for DlpRuntime {
@@ -86,6 +87,9 @@ impl DlpRuntime {
             dlp,
             cfg: cfg.clone(),
             throttle: Mutex::new(Throttle::default()),
+            budget: crate::dlp_budget::Budget::new(crate::dlp_budget::budget_for(
+                cfg.body_limit_bytes,
+            )),
         })
     }
 
@@ -176,6 +180,44 @@ impl DlpRuntime {
             let scanned = crate::dlp_grpc::GrpcScanned::new(body, &parts.headers, report);
             return Response::from_parts(parts, Body::new(scanned));
         }
+        // What DLP holds of answers at once is bounded (clients that never read could
+        // otherwise keep each answer's first part in memory): past the budget, an answer
+        // is refused (503) rather than let out unread, unless DLP only watches.
+        let reserve = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(self.cfg.body_limit_bytes, |n| {
+                n.min(self.cfg.body_limit_bytes)
+            });
+        let Some(held) = self.budget.reserve(reserve) else {
+            tracing::warn!(route, "DLP holds as many answers as its budget allows");
+            if mode == DlpMode::Detect {
+                return Response::from_parts(parts, body);
+            }
+            return crate::dlp_budget::busy();
+        };
+        let res = self
+            .filter_text(edge, ctx, route, allow, mode, parts, body, binary)
+            .await;
+        res.map(|b| Body::new(crate::dlp_budget::Holding::new(b, held)))
+    }
+
+    /// A textual (or binary) answer: its first `body_limit_bytes` read and scanned, the
+    /// rest scanned as it streams.
+    #[allow(clippy::too_many_arguments)]
+    async fn filter_text(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        allow: &[String],
+        mode: DlpMode,
+        mut parts: axum::http::response::Parts,
+        body: Body,
+        binary: bool,
+    ) -> Response {
         let (head, _complete, rest) =
             match crate::body::read_up_to(body, self.cfg.body_limit_bytes).await {
                 Ok(read) => read,

@@ -13,6 +13,7 @@ pub mod coding;
 pub mod context;
 pub mod cors;
 pub mod dlp;
+mod dlp_budget;
 mod dlp_grpc;
 mod dlp_stream;
 pub mod edge;
