@@ -552,3 +552,33 @@ fn xml_cdata_and_processing_instructions_hide_nothing() {
     let r = post("application/xml", ok.as_bytes());
     assert!(!r.exceeded, "{r:?}");
 }
+
+/// Methods no API takes (TRACE, WebDAV's, cache purges) are refused (911100); the methods
+/// of an API pass.
+#[test]
+fn methods_no_api_takes_are_refused() {
+    let with = |method: &str| {
+        engine().inspect(
+            &Input {
+                method,
+                uri: "/items/1",
+                headers: &[("User-Agent", b"Mozilla/5.0")],
+                body: None,
+                secret_fields: &[],
+            },
+            &Settings::default(),
+            &[],
+            None,
+        )
+    };
+    for m in [
+        "TRACE", "track", "PROPFIND", "MKCOL", "MOVE", "PURGE", "DEBUG",
+    ] {
+        assert!(with(m).exceeded, "{m}");
+    }
+    for m in [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY",
+    ] {
+        assert!(!with(m).exceeded, "{m}");
+    }
+}

@@ -97,6 +97,7 @@ const C: Kinds = Kind::Cookies as u16;
 const CN: Kinds = Kind::CookieNames as u16;
 const F: Kinds = Kind::FileNames as u16;
 const B: Kinds = Kind::Body as u16;
+const M: Kinds = Kind::Method as u16;
 /// Data, the body as a whole, and every header.
 const ALL: Kinds = DATA | B | H;
 

@@ -1,4 +1,5 @@
-//! Scanners (913) and protocol attacks: CRLF, response splitting, smuggling, LDAP (920/921).
+//! Scanners (913), methods no API takes (911), and protocol attacks: CRLF, response
+//! splitting, smuggling, LDAP (920/921).
 
 use super::*;
 
@@ -16,6 +17,19 @@ pub(super) const PROTOCOL: &[Rule] = &[
             r"\b(?:sqlmap|nikto|nmap\b|masscan|zgrab|nessus|openvas|acunetix|netsparker|w3af|wpscan|dirbuster|gobuster|feroxbuster|ffuf|wfuzz|nuclei|jaeles|arachni|skipfish|havij|zmeu|morfeus|nsauditor|paros|webinspect|appscan|commix|xsstrike|dotdotpwn|whatweb|fimap|grabber|jbrofuzz|libwhisker|nasl|pangolin|sqlninja|wapiti|webshag|websecurify|webvulnscan|x-scan|bsqlbf|blackwidow|black widow|jorgee|dirb\b|hydra\b|brutus)",
         ),
         "Security scanner user agent",
+    ),
+    // --- 911: methods ---------------------------------------------------------------------
+    r(
+        911100,
+        "protocol",
+        1,
+        Critical,
+        M,
+        Raw,
+        Rx(
+            r"(?i)^(?:trace|track|debug|connect|propfind|proppatch|mkcol|copy|move|lock|unlock|search|bind|rebind|unbind|report|mkactivity|checkout|merge|m-search|notify|subscribe|unsubscribe|purge|ban|link|unlink)$",
+        ),
+        "Method is not allowed by policy (TRACE, WebDAV, cache purges)",
     ),
     // --- 920/921: protocol ---------------------------------------------------------------
     r(
