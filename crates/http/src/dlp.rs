@@ -138,6 +138,7 @@ impl DlpRuntime {
         // secret found makes the answer 502 in mask and block mode (bytes that are not
         // text cannot be rewritten); gRPC message by message (`dlp_grpc`).
         let binary = !textual(content_type);
+        let events = !binary && crate::dlp_sse::is_event_stream(content_type);
         // A compressed answer is read as what it decodes to, and goes on decoded (the
         // gateway asked for it uncompressed): its length, validator and digests were the
         // compressed bytes', so they go. One DLP cannot read does not pass unread unless
@@ -178,6 +179,16 @@ impl DlpRuntime {
             parts.headers.remove(header::CONTENT_LENGTH);
             let report = Reporter::new(edge, ctx, route, allow, mode, parts.status.as_u16());
             let scanned = crate::dlp_grpc::GrpcScanned::new(body, &parts.headers, report);
+            return Response::from_parts(parts, Body::new(scanned));
+        }
+        // Server-sent events go on event by event (read whole first, a stream of them
+        // delivered nothing until the upstream had sent the limit).
+        if events {
+            if mode == DlpMode::Mask {
+                parts.headers.remove(header::CONTENT_LENGTH);
+            }
+            let report = Reporter::new(edge, ctx, route, allow, mode, parts.status.as_u16());
+            let scanned = crate::dlp_sse::SseScanned::new(body, report);
             return Response::from_parts(parts, Body::new(scanned));
         }
         // What DLP holds of answers at once is bounded (clients that never read could

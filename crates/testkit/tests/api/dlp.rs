@@ -558,3 +558,131 @@ async fn compressed_answers_are_decoded_and_scanned() {
     );
     srv.stop().await;
 }
+
+/// What the test sends, as a body stream.
+struct Feed(tokio::sync::mpsc::UnboundedReceiver<String>);
+
+impl futures_core::Stream for Feed {
+    type Item = Result<Vec<u8>, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|e| e.map(|e| Ok(e.into_bytes())))
+    }
+}
+
+/// An upstream of server-sent events fed by the test: each request streams what the test
+/// sends on the channel it takes, until the channel closes.
+async fn event_upstream() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedReceiver<String>>>>,
+) {
+    use axum::response::IntoResponse;
+    let feeds: std::sync::Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedReceiver<String>>>> =
+        Default::default();
+    let taken = feeds.clone();
+    let app = axum::Router::new().fallback(move || {
+        let rx = taken.lock().unwrap().pop();
+        async move {
+            let Some(rx) = rx else {
+                return axum::http::StatusCode::NOT_FOUND.into_response();
+            };
+            (
+                [("content-type", "text/event-stream")],
+                axum::body::Body::from_stream(Feed(rx)),
+            )
+                .into_response()
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, feeds)
+}
+
+/// The next chunk of `r`, which must come within 5 s.
+async fn next_event(r: &mut reqwest::Response) -> Option<String> {
+    tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+        .await
+        .expect("the event arrives while the stream is open")
+        .unwrap()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Server-sent events on a DLP route stream event by event (each reaches the client before
+/// the next is sent); a card in an event is masked; an API key split across two events is
+/// caught with the event before it: the stream ends there, and the key is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_scanned_event_by_event() {
+    let (up, feeds) = event_upstream().await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.waf.mode = WafMode::Off;
+        c.routes = vec![dlp_route("events", up.clone(), DlpMode::Mask, &[])];
+    })
+    .await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    feeds.lock().unwrap().push(rx);
+    tx.send("data: hello\n\n".to_owned()).unwrap();
+    let mut r = client()
+        .get(srv.url("/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(next_event(&mut r).await.as_deref(), Some("data: hello\n\n"));
+    tx.send("data: card 4111 1111 1111 1111\n\n".to_owned())
+        .unwrap();
+    let masked = next_event(&mut r).await.unwrap();
+    assert!(
+        masked.contains("1111") && !masked.contains("4111 1111"),
+        "{masked}"
+    );
+    // A live key, sent in two events.
+    srv.user(
+        "sse@example.com",
+        portcullis_testkit::STRONG,
+        portcullis_core::model::Role::User,
+    )
+    .await;
+    let at = portcullis_testkit::access(
+        &srv.login("sse@example.com", portcullis_testkit::STRONG)
+            .await,
+    );
+    let (s, k, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": "sse", "scopes": ["deploy:write"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_owned();
+    let (first, second) = key.split_at(key.len() / 2);
+    tx.send(format!("data: your key is {first}\n\n")).unwrap();
+    assert_eq!(
+        next_event(&mut r).await,
+        Some(format!("data: your key is {first}\n\n"))
+    );
+    tx.send(format!("data: {second}\n\n")).unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+        .await
+        .unwrap();
+    assert!(ended.is_err(), "the stream ends before the rest: {ended:?}");
+    let mut revoked = 0;
+    for _ in 0..50 {
+        let (s, _, _) = send(
+            client()
+                .get(srv.url("/api/v1/auth/me"))
+                .header("x-api-key", &key),
+        )
+        .await;
+        revoked = s;
+        if s == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(revoked, 401, "the key split across events is revoked");
+    srv.stop().await;
+}

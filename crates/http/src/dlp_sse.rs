@@ -1,0 +1,227 @@
+//! DLP on server-sent events (`text/event-stream`): each event is scanned and passed on as
+//! soon as it is whole, so notifications and token streams still stream (an answer read up
+//! to `body_limit_bytes` first delivered nothing until the upstream had sent that much).
+//!
+//! The events' data is also read joined, as a client that puts a streamed answer together
+//! reads it, with the end of the events before ([`TAIL`] bytes): a secret split across two
+//! events is seen whole there. Its first part has left, so the stream ends in `mask` and
+//! `block` mode (as a gRPC call does) and the match is reported (a leaked API key revoked).
+//! A secret within one event is masked (`mask`) or ends the stream (`block`). An event longer than [`MAX_EVENT`] is scanned as a text stream is, with a
+//! window held back ([`crate::dlp_stream::WINDOW`]).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use hyper::body::Frame;
+use portcullis_core::config::DlpMode;
+use portcullis_waf::dlp::{Hit, mask};
+
+use crate::dlp_stream::{Reporter, WINDOW};
+
+/// How much of the events before is scanned again with the next one.
+const TAIL: usize = 512;
+
+/// The longest event held whole before it is scanned as a plain text stream.
+const MAX_EVENT: usize = 64 * 1024;
+
+/// Whether a content type is `text/event-stream`.
+pub(crate) fn is_event_stream(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| crate::media_type(ct) == "text/event-stream")
+}
+
+/// An event stream, scanned event by event.
+pub(crate) struct SseScanned {
+    rest: Body,
+    report: Reporter,
+    /// Received, not yet scanned (the event in progress).
+    held: Vec<u8>,
+    /// The end of what was sent, scanned again with what follows.
+    tail: String,
+    trailers: Option<axum::http::HeaderMap>,
+    done: bool,
+}
+
+impl SseScanned {
+    pub(crate) fn new(rest: Body, report: Reporter) -> Self {
+        Self {
+            rest,
+            report,
+            held: Vec::new(),
+            tail: String::new(),
+            trailers: None,
+            done: false,
+        }
+    }
+
+    /// Scans and sends what is held up to the last whole event (all of it when `last`).
+    /// `Err` ends the stream.
+    fn step(&mut self, last: bool) -> Result<Bytes, &'static str> {
+        let mut cut = if last {
+            self.held.len()
+        } else {
+            event_end(&self.held)
+        };
+        if cut == 0 && self.held.len() > MAX_EVENT {
+            cut = self.held.len() - WINDOW;
+        }
+        // Whole characters only; an incomplete one waits for the next chunk.
+        let text = match std::str::from_utf8(self.held.get(..cut).unwrap_or_default()) {
+            Ok(t) => t,
+            Err(e) if e.error_len().is_none() && !last => {
+                cut = e.valid_up_to();
+                std::str::from_utf8(self.held.get(..cut).unwrap_or_default()).unwrap_or_default()
+            }
+            Err(_) if self.report.mode == DlpMode::Detect => {
+                return Ok(Bytes::from(std::mem::take(&mut self.held)));
+            }
+            Err(_) => return Err("the event stream is not UTF-8 text and cannot be inspected"),
+        };
+        if text.is_empty() {
+            return Ok(Bytes::new());
+        }
+        // A secret across events, as a client that joins the events' data reads it: the
+        // data of the events before (their end) and of these, joined.
+        let carried = self.tail.len();
+        let mut joined = std::mem::take(&mut self.tail);
+        joined.push_str(&event_data(text));
+        let across: Vec<Hit> = self
+            .report
+            .dlp
+            .scanner()
+            .scan(&joined, &self.report.allow)
+            .into_iter()
+            .filter(|h| h.start < carried && h.end > carried)
+            .collect();
+        let mut from = joined.len().saturating_sub(TAIL);
+        while !joined.is_char_boundary(from) {
+            from += 1;
+        }
+        self.tail = joined.get(from..).unwrap_or_default().to_owned();
+        if !across.is_empty() {
+            self.report.spawn(joined, across, "response_body_stream");
+            if self.report.mode != DlpMode::Detect {
+                return Err("the event stream held data that must not leave");
+            }
+        }
+        let hits = self.report.dlp.scanner().scan(text, &self.report.allow);
+        let out = if hits.is_empty() {
+            text.to_owned()
+        } else {
+            let masked = (self.report.mode == DlpMode::Mask).then(|| mask(text, &hits));
+            self.report
+                .spawn(text.to_owned(), hits, "response_body_stream");
+            match (self.report.mode, masked) {
+                (DlpMode::Detect, _) => text.to_owned(),
+                (DlpMode::Mask, Some(masked)) => masked,
+                _ => return Err("the event stream held data that must not leave"),
+            }
+        };
+        self.held.drain(..cut);
+        Ok(Bytes::from(out))
+    }
+}
+
+/// The data of the events in `text` (each `data:` field's value), joined as a client that
+/// puts a streamed answer together does.
+fn event_data(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split(['\n', '\r']) {
+        if let Some(v) = line.strip_prefix("data:") {
+            out.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    out
+}
+
+/// The end of the last whole event in `b` (after its blank line), or 0.
+fn event_end(b: &[u8]) -> usize {
+    let mut end = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let rest = b.get(i..).unwrap_or_default();
+        let blank = if rest.starts_with(b"\r\n\r\n") {
+            4
+        } else if rest.starts_with(b"\n\n") || rest.starts_with(b"\r\r") {
+            2
+        } else {
+            0
+        };
+        if blank > 0 {
+            end = i + blank;
+            i += blank;
+        } else {
+            i += 1;
+        }
+    }
+    end
+}
+
+impl hyper::body::Body for SseScanned {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
+            }
+            let last = match Pin::new(&mut self.rest).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => true,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        self.held.extend_from_slice(&data);
+                        false
+                    }
+                    Err(frame) => {
+                        self.trailers = frame.into_trailers().ok();
+                        true
+                    }
+                },
+            };
+            match self.step(last) {
+                Err(why) => {
+                    self.done = true;
+                    self.trailers = None;
+                    tracing::warn!(route = %self.report.route, why, "DLP ended an event stream");
+                    return Poll::Ready(Some(Err(axum::Error::new(why))));
+                }
+                Ok(out) => {
+                    if last {
+                        self.done = true;
+                    }
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(out))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_data_is_joined() {
+        assert_eq!(
+            event_data("event: x\ndata: pcl_ab\n\ndata:cd\r\nid: 1\r\n\r\n"),
+            "pcl_abcd"
+        );
+    }
+
+    #[test]
+    fn events_end_at_blank_lines() {
+        assert_eq!(event_end(b"data: a\n\ndata: b"), 9);
+        assert_eq!(event_end(b"data: a\r\n\r\ndata: b\r\n\r\n"), 22);
+        assert_eq!(event_end(b"data: a\ndata: b"), 0);
+        assert_eq!(event_end(b""), 0);
+        assert_eq!(event_end(b"\r\r"), 2);
+    }
+}
