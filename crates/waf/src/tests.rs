@@ -582,3 +582,19 @@ fn methods_no_api_takes_are_refused() {
         assert!(!with(m).exceeded, "{m}");
     }
 }
+
+/// DLP reads past invisible characters: a card or key split by zero-width spaces, joiners
+/// or soft hyphens is found, and masking covers it where it was written.
+#[test]
+fn dlp_reads_past_invisible_characters() {
+    let dlp = crate::dlp::Dlp::builtin(&[]).unwrap_or_else(|e| panic!("{e}"));
+    let text = "pay with 4111\u{200B}1111\u{200B}1111\u{AD}1111 today";
+    let hits = dlp.scan(text, &[]);
+    assert!(hits.iter().any(|h| h.detector == "card"), "{hits:?}");
+    let masked = crate::dlp::mask(text, &hits);
+    assert!(!masked.contains("4111\u{200B}1111"), "{masked}");
+    assert!(
+        masked.starts_with("pay with ") && masked.ends_with(" today"),
+        "{masked}"
+    );
+}

@@ -1,7 +1,28 @@
 //! The text DLP also reads: escapes decoded (JSON and JavaScript `\uXXXX`, `\xHH` and
-//! `\/`-style escapes, HTML character references, percent-encoding), one level, with each
+//! `\/`-style escapes, HTML character references, percent-encoding) and invisible
+//! characters left out (zero-width spaces and joiners, soft hyphens), one level, with each
 //! decoded byte's place in the original kept, so a secret found in the decoded text is
 //! masked where it was written.
+
+/// The length of the invisible character at `i`, if one is there: zero-width space,
+/// non-joiner and joiner, word joiner, BOM (zero-width no-break space) and soft hyphen.
+/// Nothing shows them, so `4111<ZWSP>1111...` reads as a card to whoever sees it; the
+/// decoded view leaves them out.
+fn zero_width(b: &[u8], i: usize) -> Option<usize> {
+    const INVISIBLE: [&[u8]; 6] = [
+        "\u{200B}".as_bytes(),
+        "\u{200C}".as_bytes(),
+        "\u{200D}".as_bytes(),
+        "\u{2060}".as_bytes(),
+        "\u{FEFF}".as_bytes(),
+        "\u{AD}".as_bytes(),
+    ];
+    let rest = b.get(i..)?;
+    INVISIBLE
+        .iter()
+        .find(|z| rest.starts_with(z))
+        .map(|z| z.len())
+}
 
 /// A decoded view of a text.
 #[derive(Debug)]
@@ -16,7 +37,9 @@ impl Unescaped {
     /// The decoded view of `text`, or `None` when it holds no escape.
     pub fn of(text: &str) -> Option<Self> {
         let b = text.as_bytes();
-        if !b.iter().any(|&c| matches!(c, b'\\' | b'&' | b'%')) {
+        if !b.iter().any(|&c| matches!(c, b'\\' | b'&' | b'%'))
+            && !(0..b.len()).any(|i| zero_width(b, i).is_some())
+        {
             return None;
         }
         let mut out: Vec<u8> = Vec::with_capacity(b.len());
@@ -28,6 +51,7 @@ impl Unescaped {
                 Some(b'\\') => backslash(b, i),
                 Some(b'&') => reference(text, i),
                 Some(b'%') => percent(b, i),
+                Some(0xC2 | 0xE2 | 0xEF) => zero_width(b, i).map(|used| (Vec::new(), used)),
                 _ => None,
             };
             match decoded {
@@ -149,6 +173,8 @@ mod tests {
             ("&#112;cl&#x5F;a&lowbar;b&#65", "pcl_a_bA"),
             ("k=pcl%5Fabc%zz", "k=pcl_abc%zz"),
             ("%ff%41", "?A"),
+            ("4111\u{200B}1111\u{AD}1111\u{FEFF}1111", "4111111111111111"),
+            ("pcl_ab\u{200D}cd", "pcl_abcd"),
         ];
         for (raw, want) in cases {
             let view = Unescaped::of(raw).unwrap_or_else(|| panic!("{raw}"));
@@ -156,6 +182,12 @@ mod tests {
         }
         assert!(Unescaped::of("plain text, no escapes").is_none());
         assert!(Unescaped::of("50% off & more \\q").is_none());
+        assert!(Unescaped::of("café – 20 €").is_none());
+        let raw = "card 4111\u{200B}1111 1111 1111.";
+        let view = Unescaped::of(raw).unwrap();
+        let at = view.text.find("41111111").unwrap();
+        let (s, e) = view.source_range(at, at + "41111111".len());
+        assert_eq!(&raw[s..e], "4111\u{200B}1111");
         let raw = r#"{"k":"\u0070cl_abc"}"#;
         let view = Unescaped::of(raw).unwrap();
         let at = view.text.find("pcl_abc").unwrap();
@@ -169,7 +201,7 @@ mod tests {
     fn every_range_maps_back() {
         let pieces = [
             "\\u00", "70", "\\ud83d", "\\ude00", "&#", "x5F", ";", "%", "5f", "é", "a", "\\",
-            "&lowbar", "\\u{1F6", "00}",
+            "&lowbar", "\\u{1F6", "00}", "\u{200B}", "\u{AD}",
         ];
         let mut texts = vec![String::new()];
         for _ in 0..4 {
