@@ -62,7 +62,14 @@ pub struct Dlp {
 
 /// The built-in detectors: name, pattern, capture group of the secret, validator.
 const BUILTIN: &[(&str, &str, usize, Option<Validator>)] = &[
-    ("card", r"\b(?:\d[ -]?){12,18}\d\b", 0, Some(luhn_card)),
+    // Digits with spaces or dashes anywhere, or dots between the groups of a printed card
+    // (4-4-4-4, or Amex's 4-6-5: a dot anywhere would take in decimals and timestamps).
+    (
+        "card",
+        r"\b(?:\d[ -]?){12,18}\d\b|\b\d{4}(?:\.\d{4}){3}\b|\b\d{4}\.\d{6}\.\d{5}\b",
+        0,
+        Some(luhn_card),
+    ),
     (
         "iban",
         r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
@@ -483,6 +490,12 @@ mod tests {
     #[test]
     fn checksums_separate_secrets_from_look_alikes() {
         assert_eq!(found("card 4111 1111 1111 1111 on file"), ["card"]);
+        assert_eq!(found("card 4111.1111.1111.1111 on file"), ["card"]);
+        assert_eq!(found("amex 3782.822463.10005"), ["card"]);
+        assert_eq!(
+            found("at 1733567890.123456 and 4111111111111.11"),
+            Vec::<String>::new()
+        );
         assert_eq!(found("order 4111 1111 1111 1112"), Vec::<String>::new());
         assert_eq!(found("id 0000000000000000"), Vec::<String>::new());
         assert_eq!(found("IBAN GB82 WEST 1234 5698 7654 32"), ["iban"]);
