@@ -58,6 +58,9 @@ impl Hit {
 #[derive(Debug, Default)]
 pub struct Dlp {
     detectors: Vec<Detector>,
+    /// The built-in detectors' patterns as one set: a text none of them can match (most)
+    /// is read once, not once per detector. (`None` when the set would not compile.)
+    prefilter: Option<regex::RegexSet>,
 }
 
 /// The built-in detectors: name, pattern, capture group of the secret, validator.
@@ -156,7 +159,14 @@ impl Dlp {
                 stopwords: Vec::new(),
             });
         }
-        Ok(Self { detectors })
+        let prefilter = regex::RegexSetBuilder::new(detectors.iter().map(|d| d.rx.as_str()))
+            .size_limit(1 << 24)
+            .build()
+            .ok();
+        Ok(Self {
+            detectors,
+            prefilter,
+        })
     }
 
     /// Sets the extra check of a detector (the API key checksum lives outside this crate).
@@ -294,8 +304,16 @@ impl Dlp {
             String::new()
         };
         let mut hits: Vec<Hit> = Vec::new();
-        for d in &self.detectors {
+        // The prefilter covers the first detectors (the built-in ones, in order).
+        let possible = self.prefilter.as_ref().map(|set| set.matches(text));
+        for (i, d) in self.detectors.iter().enumerate() {
             if allow.iter().any(|a| a == &d.id) {
+                continue;
+            }
+            if let Some(possible) = &possible
+                && i < possible.len()
+                && !possible.matched(i)
+            {
                 continue;
             }
             if !d.keywords.is_empty() && !d.keywords.iter().any(|k| lower.contains(k.as_str())) {

@@ -38,7 +38,10 @@ impl Unescaped {
     pub fn of(text: &str) -> Option<Self> {
         let b = text.as_bytes();
         if !b.iter().any(|&c| matches!(c, b'\\' | b'&' | b'%'))
-            && !(0..b.len()).any(|i| zero_width(b, i).is_some())
+            && !b
+                .iter()
+                .enumerate()
+                .any(|(i, &c)| matches!(c, 0xC2 | 0xE2 | 0xEF) && zero_width(b, i).is_some())
         {
             return None;
         }
