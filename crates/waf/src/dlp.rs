@@ -305,14 +305,19 @@ impl Dlp {
         };
         let mut hits: Vec<Hit> = Vec::new();
         // The prefilter covers the first detectors (the built-in ones, in order).
-        let possible = self.prefilter.as_ref().map(|set| set.matches(text));
+        // A plain search first: it stops at the first match, where the overlapping one
+        // that says which matched reads on (most texts match none).
+        let possible = self
+            .prefilter
+            .as_ref()
+            .map(|set| (set.len(), set.is_match(text).then(|| set.matches(text))));
         for (i, d) in self.detectors.iter().enumerate() {
             if allow.iter().any(|a| a == &d.id) {
                 continue;
             }
-            if let Some(possible) = &possible
-                && i < possible.len()
-                && !possible.matched(i)
+            if let Some((covered, matched)) = &possible
+                && i < *covered
+                && !matched.as_ref().is_some_and(|m| m.matched(i))
             {
                 continue;
             }
