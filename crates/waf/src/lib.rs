@@ -14,6 +14,7 @@
 
 use forms::{Forms, matches};
 
+mod bodies;
 pub mod decode;
 pub mod dlp;
 mod forms;
