@@ -26,6 +26,7 @@ pub mod normalize;
 pub mod signatures;
 pub mod waf;
 pub mod waf_grpc;
+mod waf_uploads;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::config::{RouteWafConfig, WafConfig, WafEffective, WafMode, WafOversize};
 use portcullis_core::service::RequestContext;
-use portcullis_waf::{Engine, Exclusion, Finding, Input, Report, Settings};
+use portcullis_waf::{Engine, Exclusion, Input, Report, Settings};
 use serde_json::json;
 
 use crate::Edge;
@@ -49,9 +49,9 @@ pub const SECRET_FIELDS: &[&str] = &[
 
 /// The engine with `[waf]`.
 pub struct Waf {
-    engine: Engine,
+    pub(crate) engine: Engine,
     cfg: WafConfig,
-    exclusions: Vec<Exclusion>,
+    pub(crate) exclusions: Vec<Exclusion>,
     throttle: Mutex<Throttle>,
 }
 
@@ -256,7 +256,7 @@ impl Waf {
                 // `token` is an attack.
                 secret_fields: if route.is_some() { &[] } else { SECRET_FIELDS },
             },
-            &Self::settings(eff),
+            &settings(eff),
             &self.exclusions,
             route,
         );
@@ -304,7 +304,14 @@ impl Waf {
             && complete
             && !inspected.is_empty()
         {
-            scan_uploads(addr, parts, &inspected, eff.inbound_threshold, &mut report).await;
+            crate::waf_uploads::scan_uploads(
+                addr,
+                parts,
+                &inspected,
+                eff.inbound_threshold,
+                &mut report,
+            )
+            .await;
         }
         let body = crate::body::rejoin(head, rest);
         let asked = Asked {
@@ -336,80 +343,6 @@ impl Waf {
             });
         }
         Ok(Inspected { body, grpc: None })
-    }
-
-    /// The settings of the engine in `eff`.
-    fn settings(eff: &WafEffective) -> Settings {
-        Settings {
-            paranoia: eff.paranoia,
-            detection_paranoia: eff.detection_paranoia,
-            inbound_threshold: eff.inbound_threshold,
-        }
-    }
-
-    /// One message of a gRPC call on `route` (its payload, decompressed) inspected as a
-    /// protobuf body, with `head` (what the call's head found) counted in; and whether it
-    /// is over the inspection limit in `reject` mode.
-    pub(crate) fn inspect_message(
-        &self,
-        eff: &WafEffective,
-        route: &str,
-        method: &str,
-        payload: &[u8],
-        head: &[Finding],
-    ) -> (Report, bool) {
-        let limit = eff.body_limit_bytes;
-        let over = payload.len() > limit;
-        let seen = match eff.oversize {
-            _ if !over => Some(payload),
-            WafOversize::Partial => payload.get(..limit),
-            WafOversize::Reject | WafOversize::Skip => None,
-        };
-        let mut report = match seen {
-            Some(seen) => self.engine.inspect(
-                &Input {
-                    method,
-                    uri: "",
-                    headers: &[("content-type", b"application/protobuf")],
-                    body: Some(seen),
-                    secret_fields: &[],
-                },
-                &Self::settings(eff),
-                &self.exclusions,
-                Some(route),
-            ),
-            None => Report::default(),
-        };
-        for f in head {
-            report.add_external(f.clone(), eff.inbound_threshold);
-        }
-        (report, over && eff.oversize == WafOversize::Reject)
-    }
-
-    /// The finding on a gRPC call whose messages cannot be read (framing, a compression
-    /// that cannot be undone): 920960, critical, unless an exclusion lifts it.
-    pub(crate) fn unreadable_call(&self, eff: &WafEffective, route: &str) -> Report {
-        let mut report = Report::default();
-        let (rule, place) = (920960, "REQUEST_BODY");
-        if !self
-            .exclusions
-            .iter()
-            .any(|x| x.excludes(rule, place, Some(route)))
-        {
-            report.add_external(
-                Finding {
-                    rule,
-                    category: "protocol",
-                    paranoia: 1,
-                    severity: portcullis_waf::Severity::Critical,
-                    msg: "gRPC request messages that cannot be inspected".into(),
-                    locations: vec![place.to_owned()],
-                    counted: true,
-                },
-                eff.inbound_threshold,
-            );
-        }
-        report
     }
 
     /// What `report` (and a body over the limit, `oversize`) comes to in the mode in force:
@@ -554,71 +487,20 @@ impl Waf {
     }
 }
 
+/// The settings of the engine in `eff`.
+pub(crate) fn settings(eff: &WafEffective) -> Settings {
+    Settings {
+        paranoia: eff.paranoia,
+        detection_paranoia: eff.detection_paranoia,
+        inbound_threshold: eff.inbound_threshold,
+    }
+}
+
 /// The request a decision is about, as the audit names it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Asked<'a> {
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
-}
-
-/// Each file of a multipart body, scanned by clamd: a signature is finding 922500 (critical),
-/// no clear answer is finding 922510 (critical: an upload that could not be scanned does not
-/// pass a blocking WAF).
-async fn scan_uploads(addr: &str, parts: &Parts, body: &[u8], threshold: u32, report: &mut Report) {
-    let ct = parts
-        .headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !ct.starts_with("multipart/form-data") {
-        return;
-    }
-    let Some(files) = portcullis_waf::multipart::boundary(&ct)
-        .and_then(|b| portcullis_waf::multipart::parse(body, &b))
-    else {
-        return;
-    };
-    for f in files.iter().filter(|p| p.filename.is_some()) {
-        let name = f.name.as_deref().unwrap_or("");
-        let place = format!(
-            "FILES:{}",
-            if plain_name(name) {
-                name
-            } else {
-                REDACTED_NAME
-            }
-        );
-        let (rule, msg, place) =
-            match crate::clamd::scan(addr, &f.body, std::time::Duration::from_secs(10)).await {
-                crate::clamd::Verdict::Clean => continue,
-                crate::clamd::Verdict::Found(sig) => (
-                    922500,
-                    "Malware in an uploaded file (clamd)",
-                    format!("{place} ({sig})"),
-                ),
-                crate::clamd::Verdict::Unavailable(why) => {
-                    tracing::error!(error = %why, "an uploaded file could not be scanned");
-                    (
-                        922510,
-                        "An uploaded file could not be scanned (clamd unavailable)",
-                        place,
-                    )
-                }
-            };
-        report.add_external(
-            portcullis_waf::Finding {
-                rule,
-                category: "malware",
-                paranoia: 1,
-                severity: portcullis_waf::Severity::Critical,
-                msg: msg.into(),
-                locations: vec![place],
-                counted: true,
-            },
-            threshold,
-        );
-    }
 }
 
 /// 403 `request_blocked` with the incident id.
@@ -658,9 +540,9 @@ pub(crate) fn audit_location(location: &str) -> String {
     }
 }
 
-const REDACTED_NAME: &str = "[redacted name]";
+pub(crate) const REDACTED_NAME: &str = "[redacted name]";
 
-fn plain_name(name: &str) -> bool {
+pub(crate) fn plain_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

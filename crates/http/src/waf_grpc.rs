@@ -26,9 +26,9 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hyper::body::Frame;
-use portcullis_core::config::{WafEffective, WafMode};
+use portcullis_core::config::{WafEffective, WafMode, WafOversize};
 use portcullis_core::service::RequestContext;
-use portcullis_waf::{Finding, Report};
+use portcullis_waf::{Finding, Input, Report};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -436,5 +436,73 @@ impl hyper::body::Body for Inspecting {
                 },
             }
         }
+    }
+}
+
+/// What the WAF makes of a gRPC call's messages.
+impl crate::waf::Waf {
+    /// One message of a gRPC call on `route` (its payload, decompressed) inspected as a
+    /// protobuf body, with `head` (what the call's head found) counted in; and whether it
+    /// is over the inspection limit in `reject` mode.
+    pub(crate) fn inspect_message(
+        &self,
+        eff: &WafEffective,
+        route: &str,
+        method: &str,
+        payload: &[u8],
+        head: &[Finding],
+    ) -> (Report, bool) {
+        let limit = eff.body_limit_bytes;
+        let over = payload.len() > limit;
+        let seen = match eff.oversize {
+            _ if !over => Some(payload),
+            WafOversize::Partial => payload.get(..limit),
+            WafOversize::Reject | WafOversize::Skip => None,
+        };
+        let mut report = match seen {
+            Some(seen) => self.engine.inspect(
+                &Input {
+                    method,
+                    uri: "",
+                    headers: &[("content-type", b"application/protobuf")],
+                    body: Some(seen),
+                    secret_fields: &[],
+                },
+                &crate::waf::settings(eff),
+                &self.exclusions,
+                Some(route),
+            ),
+            None => Report::default(),
+        };
+        for f in head {
+            report.add_external(f.clone(), eff.inbound_threshold);
+        }
+        (report, over && eff.oversize == WafOversize::Reject)
+    }
+
+    /// The finding on a gRPC call whose messages cannot be read (framing, a compression
+    /// that cannot be undone): 920960, critical, unless an exclusion lifts it.
+    pub(crate) fn unreadable_call(&self, eff: &WafEffective, route: &str) -> Report {
+        let mut report = Report::default();
+        let (rule, place) = (920960, "REQUEST_BODY");
+        if !self
+            .exclusions
+            .iter()
+            .any(|x| x.excludes(rule, place, Some(route)))
+        {
+            report.add_external(
+                Finding {
+                    rule,
+                    category: "protocol",
+                    paranoia: 1,
+                    severity: portcullis_waf::Severity::Critical,
+                    msg: "gRPC request messages that cannot be inspected".into(),
+                    locations: vec![place.to_owned()],
+                    counted: true,
+                },
+                eff.inbound_threshold,
+            );
+        }
+        report
     }
 }
