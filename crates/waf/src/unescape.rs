@@ -4,24 +4,44 @@
 //! decoded byte's place in the original kept, so a secret found in the decoded text is
 //! masked where it was written.
 
-/// The length of the invisible character at `i`, if one is there: zero-width space,
-/// non-joiner and joiner, word joiner, BOM (zero-width no-break space) and soft hyphen.
+/// The length of the invisible character at `i`, if one is there: Unicode's default
+/// ignorable code points (zero-width spaces and joiners, word joiner and invisible
+/// operators, BOM, soft hyphen, combining grapheme joiner, bidirectional marks and
+/// embeddings, Mongolian and variation selectors, Hangul fillers, tag characters).
 /// Nothing shows them, so `4111<ZWSP>1111...` reads as a card to whoever sees it; the
 /// decoded view leaves them out.
 fn zero_width(b: &[u8], i: usize) -> Option<usize> {
-    const INVISIBLE: [&[u8]; 6] = [
-        "\u{200B}".as_bytes(),
-        "\u{200C}".as_bytes(),
-        "\u{200D}".as_bytes(),
-        "\u{2060}".as_bytes(),
-        "\u{FEFF}".as_bytes(),
-        "\u{AD}".as_bytes(),
-    ];
-    let rest = b.get(i..)?;
-    INVISIBLE
-        .iter()
-        .find(|z| rest.starts_with(z))
-        .map(|z| z.len())
+    if b.get(i).is_none_or(|&c| c < 0xC2) {
+        return None;
+    }
+    let rest = b.get(i..i + 4.min(b.len() - i))?;
+    let c = match std::str::from_utf8(rest) {
+        Ok(s) => s.chars().next()?,
+        Err(e) => std::str::from_utf8(rest.get(..e.valid_up_to())?)
+            .ok()?
+            .chars()
+            .next()?,
+    };
+    let ignorable = matches!(
+        u32::from(c),
+        0xAD | 0x34F
+            | 0x61C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    );
+    ignorable.then(|| c.len_utf8())
 }
 
 /// A decoded view of a text.
@@ -41,7 +61,7 @@ impl Unescaped {
             && !b
                 .iter()
                 .enumerate()
-                .any(|(i, &c)| matches!(c, 0xC2 | 0xE2 | 0xEF) && zero_width(b, i).is_some())
+                .any(|(i, &c)| c >= 0xC2 && zero_width(b, i).is_some())
         {
             return None;
         }
@@ -54,7 +74,7 @@ impl Unescaped {
                 Some(b'\\') => backslash(b, i),
                 Some(b'&') => reference(text, i),
                 Some(b'%') => percent(b, i),
-                Some(0xC2 | 0xE2 | 0xEF) => zero_width(b, i).map(|used| (Vec::new(), used)),
+                Some(0xC2..) => zero_width(b, i).map(|used| (Vec::new(), used)),
                 _ => None,
             };
             match decoded {
@@ -178,6 +198,10 @@ mod tests {
             ("%ff%41", "?A"),
             ("4111\u{200B}1111\u{AD}1111\u{FEFF}1111", "4111111111111111"),
             ("pcl_ab\u{200D}cd", "pcl_abcd"),
+            (
+                "pcl_a\u{2063}b\u{180E}c\u{FE0F}d\u{E0041}e\u{3164}f",
+                "pcl_abcdef",
+            ),
         ];
         for (raw, want) in cases {
             let view = Unescaped::of(raw).unwrap_or_else(|| panic!("{raw}"));
