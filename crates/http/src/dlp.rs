@@ -202,7 +202,7 @@ impl DlpRuntime {
             .map_or(self.cfg.body_limit_bytes, |n| {
                 n.min(self.cfg.body_limit_bytes)
             });
-        let Some(held) = self.budget.reserve(reserve) else {
+        let Some(held) = self.budget.reserve(reserve, ctx.ip) else {
             tracing::warn!(route, "DLP holds as many answers as its budget allows");
             if mode == DlpMode::Detect {
                 return Response::from_parts(parts, body);

@@ -6,9 +6,11 @@
 //! done with (sent, or dropped with its stream). Past the budget, an answer is refused
 //! with 503 rather than let out unread (in `detect` mode it passes unread).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
@@ -27,10 +29,16 @@ pub(crate) fn budget_for(body_limit: usize) -> usize {
     body_limit.saturating_mul(64).max(32 << 20)
 }
 
-/// The bytes reserved at once, shared by every answer of a runtime.
+/// The share of the budget one client (an IPv4 address, an IPv6 /64) may hold (a quarter:
+/// 16 answers held whole at the default limit): one peer that never reads cannot take every
+/// other client's DLP answers down with it.
+pub(crate) const CLIENT_SHARE: usize = 4;
+
+/// The bytes reserved at once, shared by every answer of a runtime, and by client.
 #[derive(Debug)]
 pub(crate) struct Budget {
     held: Arc<AtomicUsize>,
+    by_client: Arc<Mutex<HashMap<u128, usize>>>,
     limit: usize,
 }
 
@@ -38,21 +46,49 @@ impl Budget {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             held: Arc::new(AtomicUsize::new(0)),
+            by_client: Arc::default(),
             limit,
         }
     }
 
-    /// Reserves `n` bytes, or `None` when the budget has no room for them.
-    pub(crate) fn reserve(&self, n: usize) -> Option<Reservation> {
+    /// Reserves `n` bytes for `client`, or `None` when the budget, or the client's share
+    /// of it, has no room for them.
+    pub(crate) fn reserve(&self, n: usize, client: Option<IpAddr>) -> Option<Reservation> {
+        let key = client_key(client);
+        {
+            let mut by = self.by_client.lock().ok()?;
+            let mine = by.entry(key).or_default();
+            if mine.saturating_add(n) > self.limit / CLIENT_SHARE {
+                if *mine == 0 {
+                    by.remove(&key);
+                }
+                return None;
+            }
+            *mine += n;
+        }
         self.held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 held.checked_add(n).filter(|&total| total <= self.limit)
             })
-            .ok()?;
-        Some(Reservation {
-            held: self.held.clone(),
-            n,
-        })
+            .ok()
+            .map(|_| Reservation {
+                held: self.held.clone(),
+                by_client: self.by_client.clone(),
+                key,
+                n,
+            })
+            .or_else(|| {
+                // The whole budget is spent: the client's count goes back.
+                if let Ok(mut by) = self.by_client.lock()
+                    && let Some(mine) = by.get_mut(&key)
+                {
+                    *mine = mine.saturating_sub(n);
+                    if *mine == 0 {
+                        by.remove(&key);
+                    }
+                }
+                None
+            })
     }
 
     #[cfg(test)]
@@ -61,16 +97,35 @@ impl Budget {
     }
 }
 
+/// A client's key: an IPv4 address, or an IPv6 address's /64 (one host may use them all).
+fn client_key(client: Option<IpAddr>) -> u128 {
+    match client {
+        Some(IpAddr::V4(v4)) => u128::from(u32::from(v4)),
+        Some(IpAddr::V6(v6)) => u128::from(v6) >> 64 << 64 | 1,
+        None => 0,
+    }
+}
+
 /// Bytes reserved, given back on drop.
 #[derive(Debug)]
 pub(crate) struct Reservation {
     held: Arc<AtomicUsize>,
+    by_client: Arc<Mutex<HashMap<u128, usize>>>,
+    key: u128,
     n: usize,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.held.fetch_sub(self.n, Ordering::AcqRel);
+        if let Ok(mut by) = self.by_client.lock()
+            && let Some(mine) = by.get_mut(&self.key)
+        {
+            *mine = mine.saturating_sub(self.n);
+            if *mine == 0 {
+                by.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -127,23 +182,44 @@ mod tests {
 
     #[test]
     fn reservations_are_bounded_and_given_back() {
-        let b = Budget::new(100);
-        let r1 = b.reserve(60);
+        let b = Budget::new(400);
+        let ip = |n: u8| Some(IpAddr::from([192, 0, 2, n]));
+        let r1 = b.reserve(60, ip(1));
         assert!(r1.is_some());
-        assert!(b.reserve(50).is_none(), "over the budget");
-        let r2 = b.reserve(40);
+        assert!(
+            b.reserve(50, ip(1)).is_none(),
+            "over the client's share (100)"
+        );
+        let r2 = b.reserve(40, ip(1));
         assert!(r2.is_some());
         assert_eq!(b.held(), 100);
         drop(r1);
         assert_eq!(b.held(), 40);
         let body = Holding::new(
             Body::empty(),
-            b.reserve(60).unwrap_or_else(|| unreachable!()),
+            b.reserve(60, ip(1)).unwrap_or_else(|| unreachable!()),
         );
         assert_eq!(b.held(), 100);
         drop(body);
         drop(r2);
         assert_eq!(b.held(), 0);
-        assert_eq!(budget_for(512 << 10), 32 << 20);
+        // Four clients fill the budget; the fifth is refused; shares come back.
+        let all: Vec<_> = (1..=4).filter_map(|n| b.reserve(100, ip(n))).collect();
+        assert_eq!(all.len(), 4);
+        assert!(b.reserve(1, ip(9)).is_none(), "the budget is spent");
+        drop(all);
+        assert_eq!(b.held(), 0);
+        assert!(
+            b.by_client
+                .lock()
+                .unwrap_or_else(|_| unreachable!())
+                .is_empty()
+        );
+        // An IPv6 /64 is one client.
+        let v6 = |last: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]));
+        let a = b.reserve(100, v6(1));
+        assert!(a.is_some());
+        assert!(b.reserve(1, v6(2)).is_none());
+        assert!(budget_for(512 << 10) >= 32 << 20);
     }
 }

@@ -85,13 +85,20 @@ impl SseScanned {
         let carried = self.tail.len();
         let mut joined = std::mem::take(&mut self.tail);
         joined.push_str(&event_data(text));
+        // What the events' text shows as it is (below) is handled there: here, what only
+        // the joined data shows (split across events, or across the data lines of one).
+        let plain = self.report.dlp.scanner().scan(text, &self.report.allow);
         let across: Vec<Hit> = self
             .report
             .dlp
             .scanner()
             .scan(&joined, &self.report.allow)
             .into_iter()
-            .filter(|h| h.start < carried && h.end > carried)
+            .filter(|h| h.end > carried)
+            .filter(|h| {
+                let secret = h.secret(&joined);
+                !plain.iter().any(|p| p.secret(text) == secret)
+            })
             .collect();
         let mut from = joined.len().saturating_sub(TAIL);
         while !joined.is_char_boundary(from) {
@@ -104,7 +111,7 @@ impl SseScanned {
                 return Err("the event stream held data that must not leave");
             }
         }
-        let hits = self.report.dlp.scanner().scan(text, &self.report.allow);
+        let hits = plain;
         let out = if hits.is_empty() {
             text.to_owned()
         } else {
@@ -127,6 +134,8 @@ impl SseScanned {
 fn event_data(text: &str) -> String {
     let mut out = String::new();
     for line in text.split(['\n', '\r']) {
+        // A stream may start with a BOM, which EventSource drops.
+        let line = line.strip_prefix('\u{FEFF}').unwrap_or(line);
         if let Some(v) = line.strip_prefix("data:") {
             out.push_str(v.strip_prefix(' ').unwrap_or(v));
         }
@@ -214,6 +223,7 @@ mod tests {
             event_data("event: x\ndata: pcl_ab\n\ndata:cd\r\nid: 1\r\n\r\n"),
             "pcl_abcd"
         );
+        assert_eq!(event_data("\u{FEFF}data: ab\ndata: cd\n\n"), "abcd");
     }
 
     #[test]
