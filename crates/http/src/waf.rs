@@ -231,6 +231,12 @@ impl Waf {
                 }
             }
         };
+        // UTF-16 or UTF-32 (a BOM, or ASCII's NUL bytes): inspected as the text an XML or
+        // JSON parser upstream reads (it goes on as it came).
+        let inspected = match portcullis_waf::charset::wide_to_utf8(&inspected) {
+            Some(text) => axum::body::Bytes::from(text),
+            None => inspected,
+        };
         let oversize = !complete && eff.oversize == WafOversize::Reject;
         // `X-Request-Id` is Portcullis's own (a client's is replaced before this): inspecting
         // it found nothing, and a new value on every request kept the engine's header memo

@@ -15,6 +15,7 @@
 use forms::{Forms, matches};
 
 mod bodies;
+pub mod charset;
 pub mod decode;
 pub mod dlp;
 mod forms;

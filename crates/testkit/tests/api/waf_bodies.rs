@@ -175,6 +175,39 @@ async fn compressed_request_bodies_are_inspected_as_they_decode() {
         (403, Some("request_blocked")),
         "{body}"
     );
+    // UTF-16 bodies are inspected as the text XML and JSON parsers read (black-box pass
+    // 6, N3): CDATA in a UTF-16 document with and without a BOM; an ordinary one passes.
+    let utf16 = |text: &str, bom: bool| -> Vec<u8> {
+        let mut out = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
+        out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        out
+    };
+    for bom in [true, false] {
+        let doc = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><a><q><![CDATA[1 UNION SELECT password FROM users--]]></q></a>";
+        let (s, body, _) = send(
+            client()
+                .post(srv.url("/public/items"))
+                .header("content-type", "application/xml")
+                .body(utf16(doc, bom)),
+        )
+        .await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (403, Some("request_blocked")),
+            "{body}"
+        );
+    }
+    let (s, body, _) = send(
+        client()
+            .post(srv.url("/public/items"))
+            .header("content-type", "application/xml")
+            .body(utf16(
+                "<a><q>O'Brien selects the union station</q></a>",
+                true,
+            )),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
     // A benign compressed body passes, and the upstream gets it as it was sent.
     let benign = gzip(br#"{"name": "O'Brien", "note": "select the blue one"}"#);
     let (s, body, _) = send(post("/public/items", "gzip", benign.clone())).await;
