@@ -65,11 +65,11 @@ pub struct Dlp {
 
 /// The built-in detectors: name, pattern, capture group of the secret, validator.
 const BUILTIN: &[(&str, &str, usize, Option<Validator>)] = &[
-    // Digits with spaces or dashes anywhere, or dots between the groups of a printed card
+    // Digits with spaces (no-break and thin ones too) or dashes anywhere, or dots between the groups of a printed card
     // (4-4-4-4, or Amex's 4-6-5: a dot anywhere would take in decimals and timestamps).
     (
         "card",
-        r"\b(?:\d[ -]?){12,18}\d\b|\b\d{4}(?:\.\d{4}){3}\b|\b\d{4}\.\d{6}\.\d{5}\b",
+        r"\b(?:\d[ \x{A0}\x{2007}\x{2009}\x{202F}-]?){12,18}\d\b|\b\d{4}(?:\.\d{4}){3}\b|\b\d{4}\.\d{6}\.\d{5}\b",
         0,
         Some(luhn_card),
     ),
@@ -514,6 +514,7 @@ mod tests {
     fn checksums_separate_secrets_from_look_alikes() {
         assert_eq!(found("card 4111 1111 1111 1111 on file"), ["card"]);
         assert_eq!(found("card 4111.1111.1111.1111 on file"), ["card"]);
+        assert_eq!(found("card 4111\u{A0}1111\u{A0}1111\u{2009}1111"), ["card"]);
         assert_eq!(found("amex 3782.822463.10005"), ["card"]);
         assert_eq!(
             found("at 1733567890.123456 and 4111111111111.11"),
