@@ -133,7 +133,9 @@ fn binary_message<'a>(t: &mut Taken<'a>, mime: &str, body: &'a [u8]) -> bool {
         // Not the wire format (another codec, junk after a message): its bytes as a
         // string field's, every rule for arguments reading them, as its text too below.
         if !protobuf(t, body) {
-            t.push(Kind::Args, "ARGS:pb", String::from_utf8_lossy(body));
+            for run in crate::protobuf::text_runs(body) {
+                t.push(Kind::Args, "ARGS:pb", run);
+            }
             return false;
         }
         return true;
@@ -197,8 +199,10 @@ fn grpc<'a>(t: &mut Taken<'a>, body: &'a [u8]) -> bool {
     for (i, (flags, payload)) in messages.into_iter().enumerate() {
         // The last message, cut at the inspection limit, may parse as far as it came.
         if flags & 0x81 != 0 || !protobuf(t, payload) || (i == last && cut) {
-            // Read as a string field would be: every rule for arguments looks at it.
-            t.push(Kind::Args, "ARGS:pb", String::from_utf8_lossy(payload));
+            // Its text, as a string field's would be: every rule for arguments looks at it.
+            for run in crate::protobuf::text_runs(payload) {
+                t.push(Kind::Args, "ARGS:pb", run);
+            }
         }
     }
     true

@@ -373,6 +373,22 @@ fn protobuf_and_grpc_strings_are_inspected() {
         assert!(post(ct, &attack).exceeded, "{ct}");
         assert!(!post(ct, &benign).exceeded, "{ct}");
     }
+    // Binary bytes fields (an upload's 32 KiB chunks, images, blobs) are not text full of
+    // invalid characters (black-box pass 6, C1): none of twenty random chunks is refused.
+    let mut x: u32 = 7;
+    for _ in 0..20 {
+        let chunk: Vec<u8> = (0..32768)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x & 0xff) as u8
+            })
+            .collect();
+        let message = [&pb(1, b"chunk")[..], &[0x12, 0x80, 0x80, 0x02], &chunk].concat();
+        let r = post("application/grpc", &grpc_frame(&message));
+        assert!(!r.exceeded, "{r:?}");
+    }
     // A protobuf body that is not the wire format (another codec): its bytes as text.
     assert!(
         post(
