@@ -38,6 +38,8 @@ pub(crate) struct SseScanned {
     held: Vec<u8>,
     /// The end of what was sent, scanned again with what follows.
     tail: String,
+    /// Where each event's data starts in `tail`.
+    starts: Vec<usize>,
     trailers: Option<axum::http::HeaderMap>,
     done: bool,
 }
@@ -49,6 +51,7 @@ impl SseScanned {
             report,
             held: Vec::new(),
             tail: String::new(),
+            starts: Vec::new(),
             trailers: None,
             done: false,
         }
@@ -84,27 +87,61 @@ impl SseScanned {
         // data of the events before (their end) and of these, joined.
         let carried = self.tail.len();
         let mut joined = std::mem::take(&mut self.tail);
-        joined.push_str(&event_data(text));
+        let mut starts = std::mem::take(&mut self.starts);
+        for data in event_data(text) {
+            starts.push(joined.len());
+            joined.push_str(&data);
+        }
         // What the events' text shows as it is (below) is handled there: here, what only
         // the joined data shows (split across events, or across the data lines of one).
         let plain = self.report.dlp.scanner().scan(text, &self.report.allow);
-        let across: Vec<Hit> = self
+        let fresh = |h: &Hit, view: &str| {
+            let secret = h.secret(view);
+            !plain.iter().any(|p| p.secret(text) == secret)
+        };
+        let mut across: Vec<Hit> = self
             .report
             .dlp
             .scanner()
             .scan(&joined, &self.report.allow)
             .into_iter()
-            .filter(|h| h.end > carried)
-            .filter(|h| {
-                let secret = h.secret(&joined);
-                !plain.iter().any(|p| p.secret(text) == secret)
-            })
+            .filter(|h| h.end > carried && fresh(h, &joined))
             .collect();
+        // Joined, an event that starts a secret is glued to the word before it (`hello` +
+        // `pcl_...`), and the detectors' word boundary no longer holds: from each such start
+        // on, read again as a client that shows the events apart would.
+        for &at in &starts {
+            let glued = joined
+                .get(..at)
+                .and_then(|b| b.chars().next_back())
+                .is_some_and(char::is_alphanumeric);
+            let Some(rest) = joined.get(at..).filter(|_| glued) else {
+                continue;
+            };
+            for h in self.report.dlp.scanner().scan(rest, &self.report.allow) {
+                let h = Hit {
+                    start: h.start + at,
+                    end: h.end + at,
+                    ..h
+                };
+                if h.end > carried
+                    && fresh(&h, &joined)
+                    && !across.iter().any(|a| a.start == h.start && a.end == h.end)
+                {
+                    across.push(h);
+                }
+            }
+        }
         let mut from = joined.len().saturating_sub(TAIL);
         while !joined.is_char_boundary(from) {
             from += 1;
         }
         self.tail = joined.get(from..).unwrap_or_default().to_owned();
+        self.starts = starts
+            .into_iter()
+            .filter(|&at| at >= from)
+            .map(|at| at - from)
+            .collect();
         if !across.is_empty() {
             self.report.spawn(joined, across, "response_body_stream");
             if self.report.mode != DlpMode::Detect {
@@ -129,16 +166,30 @@ impl SseScanned {
     }
 }
 
-/// The data of the events in `text` (each `data:` field's value), joined as a client that
-/// puts a streamed answer together does.
-fn event_data(text: &str) -> String {
-    let mut out = String::new();
+/// The data of each event in `text` (its `data:` fields' values, joined), as a client
+/// that puts a streamed answer together reads them.
+fn event_data(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut data = String::new();
+    let mut seen = false;
+    let text = text.replace("\r\n", "\n");
     for line in text.split(['\n', '\r']) {
         // A stream may start with a BOM, which EventSource drops.
         let line = line.strip_prefix('\u{FEFF}').unwrap_or(line);
-        if let Some(v) = line.strip_prefix("data:") {
-            out.push_str(v.strip_prefix(' ').unwrap_or(v));
+        if line.is_empty() {
+            if seen {
+                out.push(std::mem::take(&mut data));
+                seen = false;
+            }
+            continue;
         }
+        if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            seen = true;
+        }
+    }
+    if seen {
+        out.push(data);
     }
     out
 }
@@ -221,9 +272,9 @@ mod tests {
     fn event_data_is_joined() {
         assert_eq!(
             event_data("event: x\ndata: pcl_ab\n\ndata:cd\r\nid: 1\r\n\r\n"),
-            "pcl_abcd"
+            ["pcl_ab", "cd"]
         );
-        assert_eq!(event_data("\u{FEFF}data: ab\ndata: cd\n\n"), "abcd");
+        assert_eq!(event_data("\u{FEFF}data: ab\ndata: cd\n\n"), ["abcd"]);
     }
 
     #[test]
