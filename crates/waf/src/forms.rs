@@ -99,6 +99,7 @@ pub(crate) fn matches(c: &Compiled, forms: &mut Forms<'_>) -> bool {
                 )
             }) && libinjectionrs::detect_xss(v.as_bytes()).is_injection()
         }
+        rules::Test::NoneOf(allowed) => !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)),
         rules::Test::SpecialChars(n) => {
             v.chars()
                 .filter(|ch| rules::SQL_SPECIALS.contains(ch))

@@ -63,6 +63,8 @@ pub enum Test {
     Xss,
     /// At least this many SQL special characters.
     SpecialChars(usize),
+    /// A value that is none of these (compared without case): an allowlist.
+    NoneOf(&'static [&'static str]),
 }
 
 /// A rule.

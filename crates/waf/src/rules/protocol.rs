@@ -1,4 +1,4 @@
-//! Scanners (913), methods no API takes (911), and protocol attacks: CRLF, response
+//! Scanners (913), methods outside an API's (911), and protocol attacks: CRLF, response
 //! splitting, smuggling, LDAP (920/921).
 
 use super::*;
@@ -26,10 +26,10 @@ pub(super) const PROTOCOL: &[Rule] = &[
         Critical,
         M,
         Raw,
-        Rx(
-            r"(?i)^(?:trace|track|debug|connect|propfind|proppatch|mkcol|copy|move|lock|unlock|search|bind|rebind|unbind|report|mkactivity|checkout|merge|m-search|notify|subscribe|unsubscribe|purge|ban|link|unlink)$",
-        ),
-        "Method is not allowed by policy (TRACE, WebDAV, cache purges)",
+        NoneOf(&[
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY",
+        ]),
+        "Method is not allowed by policy (an API takes GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, QUERY)",
     ),
     // --- 920/921: protocol ---------------------------------------------------------------
     r(
