@@ -283,10 +283,10 @@ pub fn decoded_path(parts: &axum::http::request::Parts) -> &str {
 /// Headers a client may not send through the gateway: forwarding information only
 /// Portcullis writes, URL and method overrides some frameworks believe, `Proxy` (which CGI
 /// stacks turn into `HTTP_PROXY`: httpoxy), and Portcullis's own (`x-portcullis-*` is
-/// removed by prefix), and the client-address headers of other proxies and clouds, which
-/// sidecars and frameworks behind the gateway may believe (Envoy's, Akamai's, Azure's,
-/// App Engine's). [`spoofable`] also knows them spelt with underscores.
-pub const SPOOFABLE: [HeaderName; 37] = [
+/// removed by prefix), and the client-address, client-certificate and identity headers of
+/// other proxies and clouds, which sidecars and frameworks behind the gateway may believe
+/// (Envoy's, Akamai's, Azure's, App Engine's, Fly's, Vercel's, auth proxies'). [`spoofable`] also knows them spelt with underscores.
+pub const SPOOFABLE: [HeaderName; 48] = [
     HeaderName::from_static("forwarded"),
     HeaderName::from_static("x-forwarded-for"),
     HeaderName::from_static("x-real-ip"),
@@ -324,6 +324,17 @@ pub const SPOOFABLE: [HeaderName; 37] = [
     HeaderName::from_static("x-azure-socketip"),
     HeaderName::from_static("x-appengine-user-ip"),
     HeaderName::from_static("x-envoy-original-url"),
+    HeaderName::from_static("cf-connecting-ipv6"),
+    HeaderName::from_static("fly-client-ip"),
+    HeaderName::from_static("x-vercel-forwarded-for"),
+    HeaderName::from_static("x-ms-forwarded-client-ip"),
+    HeaderName::from_static("x-real-client-ip"),
+    HeaderName::from_static("x-original-remote-addr"),
+    HeaderName::from_static("x-remote-user"),
+    HeaderName::from_static("remote-user"),
+    HeaderName::from_static("x-webauth-user"),
+    HeaderName::from_static("x-ssl-client-cert"),
+    HeaderName::from_static("x-client-cert"),
 ];
 
 /// Whether a client's header `name` (lower case) is one only Portcullis may send upstream:
@@ -335,6 +346,12 @@ pub fn spoofable(name: &str) -> bool {
         n.starts_with("x-forwarded-")
             || n.starts_with("x-portcullis-")
             || n.starts_with("x-envoy-")
+            // The identity other auth proxies vouch for (oauth2-proxy, AWS ALB, Google
+            // IAP, Azure App Service): behind Portcullis, the identity is Portcullis's.
+            || n.starts_with("x-auth-request-")
+            || n.starts_with("x-amzn-oidc-")
+            || n.starts_with("x-goog-authenticated-user-")
+            || n.starts_with("x-ms-client-principal")
             || SPOOFABLE.iter().any(|s| s.as_str() == n)
     };
     own(name) || (name.contains('_') && own(&name.replace('_', "-")))
@@ -355,6 +372,13 @@ mod tests {
             "akamai-client-ip",
             "x-azure-clientip",
             "x-appengine-user-ip",
+            "x-remote-user",
+            "x-auth-request-email",
+            "x-amzn-oidc-identity",
+            "x-goog-authenticated-user-email",
+            "x-ms-client-principal-name",
+            "fly-client-ip",
+            "x-ssl-client-cert",
             "x-forwarded-prefix",
             "x_portcullis_user",
             "proxy",
