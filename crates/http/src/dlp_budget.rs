@@ -144,15 +144,72 @@ pub(crate) fn busy() -> Response {
     res
 }
 
-/// An answer's body with its reservation, given back when the body is dropped.
+/// How long an answer held past [`WATCHED`] bytes may wait for its client to read it: a
+/// client that reads nothing for this long (an HTTP/2 window left at zero) loses the answer,
+/// and what it held (memory and budget) is given back.
+pub(crate) const STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Answers reserving at least this much are watched for stalls (a small answer costs
+/// little to hold, and a watcher per answer would cost more).
+pub(crate) const WATCHED: usize = 64 * 1024;
+
+/// The body and its reservation, which a stall watcher can take away.
+type Slot = Arc<Mutex<Option<(Body, Reservation)>>>;
+
+/// An answer's body with its reservation, given back when the body is dropped, or when
+/// its client has read nothing for [`STALL`] while the body had something to give.
 pub(crate) struct Holding {
-    inner: Body,
-    _held: Reservation,
+    slot: Slot,
+    /// Polls so far, and whether the last one waited on the upstream (then a quiet spell
+    /// is the upstream's, which the upstream timeout covers, not the client's).
+    polls: Arc<AtomicUsize>,
+    waiting: Arc<std::sync::atomic::AtomicBool>,
+    end_stream: bool,
+    /// The body ended (and gave back what it held).
+    done: bool,
 }
 
 impl Holding {
     pub(crate) fn new(inner: Body, held: Reservation) -> Self {
-        Self { inner, _held: held }
+        Self::watched(inner, held, STALL)
+    }
+
+    /// [`Holding::new`] with a stall time of `stall`.
+    fn watched(inner: Body, held: Reservation, stall: std::time::Duration) -> Self {
+        let watch = held.n >= WATCHED;
+        let end_stream = hyper::body::Body::is_end_stream(&inner);
+        let body = Self {
+            slot: Arc::new(Mutex::new(Some((inner, held)))),
+            polls: Arc::default(),
+            waiting: Arc::default(),
+            end_stream,
+            done: false,
+        };
+        if watch && let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let slot = Arc::downgrade(&body.slot);
+            let (polls, waiting) = (body.polls.clone(), body.waiting.clone());
+            handle.spawn(async move {
+                let mut seen = usize::MAX;
+                loop {
+                    tokio::time::sleep(stall).await;
+                    let Some(slot) = slot.upgrade() else { return };
+                    let now = polls.load(Ordering::Acquire);
+                    if now == seen && !waiting.load(Ordering::Acquire) {
+                        if let Ok(mut s) = slot.lock()
+                            && s.take().is_some()
+                        {
+                            tracing::warn!(
+                                ?stall,
+                                "a DLP answer its client did not read was dropped"
+                            );
+                        }
+                        return;
+                    }
+                    seen = now;
+                }
+            });
+        }
+        body
     }
 }
 
@@ -164,15 +221,47 @@ impl hyper::body::Body for Holding {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        if self.done {
+            return Poll::Ready(None);
+        }
+        self.polls.fetch_add(1, Ordering::AcqRel);
+        let Ok(mut slot) = self.slot.lock() else {
+            return Poll::Ready(Some(Err(axum::Error::new("the answer was dropped"))));
+        };
+        let Some((inner, _)) = slot.as_mut() else {
+            return Poll::Ready(Some(Err(axum::Error::new(
+                "the answer was dropped: its client did not read it",
+            ))));
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
+        self.waiting.store(polled.is_pending(), Ordering::Release);
+        let ended = matches!(polled, Poll::Ready(None));
+        if ended {
+            // Done: what it held goes back now, not when hyper drops the body.
+            slot.take();
+        }
+        drop(slot);
+        if ended {
+            self.done = true;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.done
+            || self.end_stream
+            || self
+                .slot
+                .lock()
+                .map_or(true, |s| s.as_ref().is_none_or(|(b, _)| b.is_end_stream()))
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.slot
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|(b, _)| b.size_hint()))
+            .unwrap_or_default()
     }
 }
 
@@ -221,5 +310,50 @@ mod tests {
         assert!(a.is_some());
         assert!(b.reserve(1, v6(2)).is_none());
         assert!(budget_for(512 << 10) >= 32 << 20);
+    }
+
+    /// A large answer its client does not read is dropped after the stall time, and what it
+    /// held goes back; one read in time, or a small one, is not.
+    #[tokio::test]
+    async fn an_unread_answer_is_dropped_after_the_stall_time() {
+        let stall = std::time::Duration::from_millis(100);
+        use http_body_util::BodyExt;
+        let b = Budget::new(1 << 30);
+        let ip = Some(IpAddr::from([192, 0, 2, 1]));
+        let big = vec![b'x'; WATCHED];
+        let stalled = Holding::watched(
+            Body::from(big.clone()),
+            b.reserve(WATCHED, ip).unwrap_or_else(|| unreachable!()),
+            stall,
+        );
+        let small = Holding::watched(
+            Body::from("ok"),
+            b.reserve(2, ip).unwrap_or_else(|| unreachable!()),
+            stall,
+        );
+        assert_eq!(b.held(), WATCHED + 2);
+        for _ in 0..50 {
+            if b.held() == 2 {
+                break;
+            }
+            tokio::time::sleep(stall).await;
+        }
+        assert_eq!(b.held(), 2, "the stalled answer gave back what it held");
+        assert!(
+            stalled.collect().await.is_err(),
+            "and its client gets an error"
+        );
+        let read = small.collect().await.map(|c| c.to_bytes());
+        assert_eq!(read.ok().as_deref(), Some(&b"ok"[..]));
+        assert_eq!(b.held(), 0);
+        // Read in time: whole.
+        let body = Holding::watched(
+            Body::from(big.clone()),
+            b.reserve(WATCHED, ip).unwrap_or_else(|| unreachable!()),
+            stall,
+        );
+        let got = body.collect().await.map(|c| c.to_bytes().len());
+        assert_eq!(got.ok(), Some(WATCHED));
+        assert_eq!(b.held(), 0);
     }
 }
