@@ -48,6 +48,7 @@ mod gateway;
 mod gateway_cluster;
 mod gateway_streams;
 mod gdpr;
+mod grpc;
 mod hardening;
 mod http;
 mod keys;
