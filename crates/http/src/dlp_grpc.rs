@@ -110,6 +110,77 @@ impl Base64Stream {
     }
 }
 
+/// A gRPC body as it comes: gRPC-Web-text's base64 undone, then cut into whole messages;
+/// and what goes on, encoded as it came. Shared by DLP on answers and the WAF on calls.
+#[derive(Debug, Default)]
+pub(crate) struct Wire {
+    text: Option<Base64Stream>,
+    framer: Framer,
+}
+
+impl Wire {
+    /// A body, in gRPC-Web-text's base64 when `text`.
+    pub(crate) fn new(text: bool) -> Self {
+        Self {
+            text: text.then(Base64Stream::default),
+            framer: Framer::default(),
+        }
+    }
+
+    /// Bytes as they arrived; `Err` when they cannot be gRPC-Web-text.
+    pub(crate) fn feed(&mut self, data: &[u8]) -> Result<(), &'static str> {
+        match self.text.as_mut() {
+            None => {
+                self.framer.push(data);
+                Ok(())
+            }
+            Some(text) => {
+                let mut decoded = Vec::new();
+                let fed = text.feed(data, &mut decoded);
+                self.framer.push(&decoded);
+                fed
+            }
+        }
+    }
+
+    /// The next whole message (see [`Framer::next_message`]).
+    pub(crate) fn next_message(&mut self) -> Result<Option<Vec<u8>>, &'static str> {
+        self.framer.next_message()
+    }
+
+    /// A message on its way on, into `out`, encoded as the body came.
+    pub(crate) fn emit(&self, message: &[u8], out: &mut Vec<u8>) {
+        if self.text.is_some() {
+            out.extend_from_slice(STANDARD.encode(message).as_bytes());
+        } else {
+            out.extend_from_slice(message);
+        }
+    }
+
+    /// What is held and not a whole message.
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
+        self.framer.take_rest()
+    }
+
+    /// `rest` (from [`Wire::take_rest`]) and the base64 still held, into `out` as they came
+    /// (the body passes unread from here).
+    pub(crate) fn pass_rest(&mut self, mut rest: Vec<u8>, out: &mut Vec<u8>) {
+        match self.text.as_mut() {
+            Some(text) => {
+                let held = text.take_rest();
+                out.extend_from_slice(STANDARD.encode(&rest).as_bytes());
+                out.extend_from_slice(&held);
+            }
+            None => out.append(&mut rest),
+        }
+    }
+
+    /// Whether part of a message is held (the body ended inside one).
+    pub(crate) fn partial(&self) -> bool {
+        !self.framer.is_empty() || self.text.as_ref().is_some_and(|t| !t.is_empty())
+    }
+}
+
 /// The coding of compressed messages, from `grpc-encoding`.
 pub(crate) fn message_coding(headers: &HeaderMap) -> Coding {
     match headers.get("grpc-encoding").map(HeaderValue::as_bytes) {
@@ -154,9 +225,8 @@ pub(crate) struct GrpcScanned {
     coding: Coding,
     /// gRPC-Web: refusals go in a trailers message; gRPC: in HTTP trailers.
     web: bool,
-    /// gRPC-Web-text: base64 on the wire.
-    text: Option<Base64Stream>,
-    framer: Framer,
+    /// The body as it comes (gRPC-Web-text's base64 undone), cut into messages.
+    wire: Wire,
     /// The end of what the messages so far read as (see [`TAIL`]).
     tail: String,
     /// Scanned, to send.
@@ -183,8 +253,7 @@ impl GrpcScanned {
             report,
             coding: message_coding(headers),
             web,
-            text: text.then(Base64Stream::default),
-            framer: Framer::default(),
+            wire: Wire::new(text),
             tail: String::new(),
             out: Vec::new(),
             passthrough: false,
@@ -195,12 +264,7 @@ impl GrpcScanned {
 
     /// A message (or trailers message) on its way out, as the client expects it encoded.
     fn emit(&mut self, message: &[u8]) {
-        if self.text.is_some() {
-            self.out
-                .extend_from_slice(STANDARD.encode(message).as_bytes());
-        } else {
-            self.out.extend_from_slice(message);
-        }
+        self.wire.emit(message, &mut self.out);
     }
 
     /// Reports `hits` in `text` under a fresh incident id (a leaked key is revoked).
@@ -212,7 +276,7 @@ impl GrpcScanned {
     fn refuse(&mut self, incident: Option<&str>, why: &str) {
         tracing::warn!(route = %self.report.route, why, "DLP ended a gRPC answer");
         self.ended = true;
-        self.framer.take_rest();
+        self.wire.take_rest();
         let detail = match incident {
             Some(id) => {
                 format!("The upstream's answer held data that must not leave (incident {id}).")
@@ -235,20 +299,9 @@ impl GrpcScanned {
             self.out.extend_from_slice(data);
             return;
         }
-        let fed = match self.text.as_mut() {
-            None => {
-                self.framer.push(data);
-                Ok(())
-            }
-            Some(text) => {
-                let mut decoded = Vec::new();
-                let fed = text.feed(data, &mut decoded);
-                self.framer.push(&decoded);
-                fed
-            }
-        };
+        let fed = self.wire.feed(data);
         loop {
-            let message = match fed.and(self.framer.next_message()) {
+            let message = match fed.and(self.wire.next_message()) {
                 Ok(Some(m)) => m,
                 Ok(None) => return,
                 Err(why) => return self.unreadable(why),
@@ -303,7 +356,7 @@ impl GrpcScanned {
     /// What cannot be cut into gRPC messages: scanned as it is; passed on from here in
     /// `detect` mode, else the end of the call.
     fn unreadable(&mut self, why: &'static str) {
-        let mut rest = self.framer.take_rest();
+        let rest = self.wire.take_rest();
         let raw = binary_view(&rest);
         let hits = self.report.dlp.scanner().scan(&raw, &self.report.allow);
         let incident = (!hits.is_empty()).then(|| self.report(raw, hits, "grpc_message"));
@@ -311,14 +364,7 @@ impl GrpcScanned {
             return self.refuse(incident.as_deref(), why);
         }
         self.passthrough = true;
-        match self.text.as_mut() {
-            Some(text) => {
-                let held = text.take_rest();
-                self.emit(&rest);
-                self.out.extend_from_slice(&held);
-            }
-            None => self.out.append(&mut rest),
-        }
+        self.wire.pass_rest(rest, &mut self.out);
     }
 
     /// The upstream's trailers: each value scanned; masked (`mask`), or the call refused
@@ -380,9 +426,7 @@ impl hyper::body::Body for GrpcScanned {
             };
             match frame {
                 None => {
-                    let partial = !self.passthrough
-                        && (!self.framer.buf.is_empty()
-                            || self.text.as_ref().is_some_and(|t| !t.held.is_empty()));
+                    let partial = !self.passthrough && self.wire.partial();
                     if partial {
                         self.unreadable("the answer ended inside a gRPC message");
                     }

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 
 use crate::Edge;
 use crate::coding::Coding;
-use crate::dlp_grpc::{Base64Stream, Framer, message_coding, message_payload};
+use crate::dlp_grpc::{Wire, message_coding, message_payload};
 use crate::waf::Asked;
 
 /// A blocked message: its incident id, and the audited answer being made.
@@ -221,8 +221,7 @@ pub(crate) fn inspected(
                 head,
             }),
             coding: message_coding(headers),
-            text: web_kind(headers).1.then(Base64Stream::default),
-            framer: Framer::default(),
+            wire: Wire::new(web_kind(headers).1),
             out: Vec::new(),
             passthrough: false,
             blocked: false,
@@ -240,9 +239,8 @@ struct Inspecting {
     inner: Body,
     job: Arc<Job>,
     coding: Coding,
-    /// gRPC-Web-text: base64 on the wire.
-    text: Option<Base64Stream>,
-    framer: Framer,
+    /// The body as it comes (gRPC-Web-text's base64 undone), cut into messages.
+    wire: Wire,
     /// Inspected, to send.
     out: Vec<u8>,
     /// Unreadable in detect mode: the rest passes as it comes.
@@ -257,12 +255,7 @@ struct Inspecting {
 impl Inspecting {
     /// A message on its way upstream, as the upstream expects it encoded.
     fn emit(&mut self, message: &[u8]) {
-        if self.text.is_some() {
-            self.out
-                .extend_from_slice(STANDARD.encode(message).as_bytes());
-        } else {
-            self.out.extend_from_slice(message);
-        }
+        self.wire.emit(message, &mut self.out);
     }
 
     /// Settles a report that found something: audited beside the stream; in block mode
@@ -304,20 +297,9 @@ impl Inspecting {
             self.out.extend_from_slice(data);
             return;
         }
-        let fed = match self.text.as_mut() {
-            None => {
-                self.framer.push(data);
-                Ok(())
-            }
-            Some(text) => {
-                let mut decoded = Vec::new();
-                let fed = text.feed(data, &mut decoded);
-                self.framer.push(&decoded);
-                fed
-            }
-        };
+        let fed = self.wire.feed(data);
         loop {
-            let message = match fed.and(self.framer.next_message()) {
+            let message = match fed.and(self.wire.next_message()) {
                 Ok(Some(m)) => m,
                 Ok(None) => return,
                 Err(why) => return self.unreadable(why),
@@ -363,15 +345,8 @@ impl Inspecting {
         }
         if !self.blocked {
             self.passthrough = true;
-            let mut rest = self.framer.take_rest();
-            match self.text.as_mut() {
-                Some(text) => {
-                    let held = text.take_rest();
-                    self.emit(&rest);
-                    self.out.extend_from_slice(&held);
-                }
-                None => self.out.append(&mut rest),
-            }
+            let rest = self.wire.take_rest();
+            self.wire.pass_rest(rest, &mut self.out);
         }
     }
 }
@@ -414,9 +389,7 @@ impl hyper::body::Body for Inspecting {
             };
             match frame {
                 None => {
-                    let partial = !self.passthrough
-                        && (!self.framer.is_empty()
-                            || self.text.as_ref().is_some_and(|t| !t.is_empty()));
+                    let partial = !self.passthrough && self.wire.partial();
                     if partial {
                         self.unreadable("the request ended inside a gRPC message");
                         if self.blocked {
