@@ -17,7 +17,7 @@ use hyper::body::Frame;
 use portcullis_core::config::DlpMode;
 use portcullis_waf::dlp::{Hit, mask};
 
-use crate::dlp_stream::{Reporter, WINDOW};
+use crate::dlp_stream::{Reporter, Stepped, WINDOW, poll_stepped};
 
 /// How much of the events before is scanned again with the next one.
 const TAIL: usize = 512;
@@ -217,50 +217,41 @@ fn event_end(b: &[u8]) -> usize {
     end
 }
 
+impl Stepped for SseScanned {
+    fn parts(
+        &mut self,
+    ) -> (
+        &mut Body,
+        &mut Vec<u8>,
+        &mut Option<axum::http::HeaderMap>,
+        &mut bool,
+    ) {
+        (
+            &mut self.rest,
+            &mut self.held,
+            &mut self.trailers,
+            &mut self.done,
+        )
+    }
+
+    fn step(&mut self, last: bool) -> Result<Bytes, &'static str> {
+        SseScanned::step(self, last)
+    }
+
+    fn route(&self) -> &str {
+        &self.report.route
+    }
+}
+
 impl hyper::body::Body for SseScanned {
     type Data = Bytes;
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        loop {
-            if self.done {
-                return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
-            }
-            let last = match Pin::new(&mut self.rest).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => true,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) => {
-                        self.held.extend_from_slice(&data);
-                        false
-                    }
-                    Err(frame) => {
-                        self.trailers = frame.into_trailers().ok();
-                        true
-                    }
-                },
-            };
-            match self.step(last) {
-                Err(why) => {
-                    self.done = true;
-                    self.trailers = None;
-                    tracing::warn!(route = %self.report.route, why, "DLP ended an event stream");
-                    return Poll::Ready(Some(Err(axum::Error::new(why))));
-                }
-                Ok(out) => {
-                    if last {
-                        self.done = true;
-                    }
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
-                    }
-                }
-            }
-        }
+        poll_stepped(self.get_mut(), cx, "DLP ended an event stream")
     }
 }
 

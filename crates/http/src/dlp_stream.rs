@@ -181,53 +181,108 @@ pub(crate) fn advance(
     Some((out, hits, sent))
 }
 
+/// A response body scanned in steps as it arrives: the text stream ([`Scanned`]) and the
+/// event stream (`dlp_sse`), which differ only in their step.
+pub(crate) trait Stepped {
+    /// The upstream's body, what arrived and is not sent yet, its trailers, and whether
+    /// the stream is done.
+    fn parts(
+        &mut self,
+    ) -> (
+        &mut Body,
+        &mut Vec<u8>,
+        &mut Option<axum::http::HeaderMap>,
+        &mut bool,
+    );
+    /// Scans what is held and gives what may be sent (all of it when `last`); `Err` ends
+    /// the stream.
+    fn step(&mut self, last: bool) -> Result<Bytes, &'static str>;
+    /// The route, for the log.
+    fn route(&self) -> &str;
+}
+
+/// `poll_frame` of a [`Stepped`] body: what arrives is held and stepped; a step's `Err`
+/// ends the stream with an error (the client sees a broken answer, never the secret).
+pub(crate) fn poll_stepped<S: Stepped>(
+    s: &mut S,
+    cx: &mut Context<'_>,
+    ended: &'static str,
+) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    loop {
+        let (rest, held, trailers, done) = s.parts();
+        if *done {
+            return Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))));
+        }
+        let last = match hyper::body::Body::poll_frame(Pin::new(rest), cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    held.extend_from_slice(&data);
+                    false
+                }
+                Err(frame) => {
+                    *trailers = frame.into_trailers().ok();
+                    true
+                }
+            },
+        };
+        match s.step(last) {
+            Err(why) => {
+                let (_, _, trailers, done) = s.parts();
+                *done = true;
+                *trailers = None;
+                tracing::warn!(route = %s.route(), why, "{ended}");
+                return Poll::Ready(Some(Err(axum::Error::new(why))));
+            }
+            Ok(out) => {
+                if last {
+                    *s.parts().3 = true;
+                }
+                if !out.is_empty() {
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+            }
+        }
+    }
+}
+
+impl Stepped for Scanned {
+    fn parts(
+        &mut self,
+    ) -> (
+        &mut Body,
+        &mut Vec<u8>,
+        &mut Option<axum::http::HeaderMap>,
+        &mut bool,
+    ) {
+        (
+            &mut self.rest,
+            &mut self.held,
+            &mut self.trailers,
+            &mut self.done,
+        )
+    }
+
+    fn step(&mut self, last: bool) -> Result<Bytes, &'static str> {
+        Scanned::step(self, last)
+    }
+
+    fn route(&self) -> &str {
+        &self.report.route
+    }
+}
+
 impl hyper::body::Body for Scanned {
     type Data = Bytes;
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        loop {
-            if self.done {
-                return Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))));
-            }
-            let frame = match Pin::new(&mut self.rest).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(f) => f,
-            };
-            let last = match frame {
-                None => true,
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        self.held.extend_from_slice(&data);
-                        false
-                    }
-                    Err(frame) => {
-                        self.trailers = frame.into_trailers().ok();
-                        true
-                    }
-                },
-            };
-            match self.step(last) {
-                Err(why) => {
-                    self.done = true;
-                    self.trailers = None;
-                    tracing::warn!(route = %self.report.route, why, "DLP ended a streamed response");
-                    return Poll::Ready(Some(Err(axum::Error::new(why))));
-                }
-                Ok(out) => {
-                    if last {
-                        self.done = true;
-                    }
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
-                    }
-                }
-            }
-        }
+        poll_stepped(self.get_mut(), cx, "DLP ended a streamed response")
     }
 }
 
