@@ -27,6 +27,7 @@ pub mod alerts;
 pub mod app;
 mod backchannel;
 pub mod ca;
+mod canned;
 pub mod cli;
 mod cli_approvals;
 mod cli_args;

@@ -16,13 +16,14 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use crate::canned;
 use crate::connections::Activity;
 
 /// The period of the idle check: a connection parks after one to two periods without
@@ -49,6 +50,8 @@ pub(crate) struct ParkableIo<T> {
     pub(crate) inner: T,
     prefix: Bytes,
     state: Arc<IoState>,
+    /// One of hyper's own refusals, rewritten as a problem document, still being written.
+    canned: Option<canned::Pending>,
 }
 
 impl<T> ParkableIo<T> {
@@ -57,6 +60,7 @@ impl<T> ParkableIo<T> {
             inner,
             prefix: Bytes::new(),
             state,
+            canned: None,
         }
     }
 
@@ -99,6 +103,33 @@ impl<T: AsyncWrite + Unpin> ParkableIo<T> {
     }
 }
 
+impl<T: AsyncWrite + Unpin> ParkableIo<T> {
+    /// Finishes writing a rewritten refusal before anything else.
+    fn poll_canned(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(pending) = &mut self.canned {
+            ready!(pending.poll_drain(&mut self.inner, cx))?;
+            self.canned = None;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// `written` in place of hyper's own refusal `buf`, when it is one (see `canned`).
+    fn poll_rewrite(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        let bytes = canned::rewrite(buf)?;
+        self.canned = Some(canned::Pending::new(bytes));
+        let r = match self.poll_canned(cx) {
+            // Taken in whole: the rest goes out on the next write, flush or shutdown.
+            Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(buf.len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        };
+        Some(r)
+    }
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for ParkableIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -106,6 +137,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParkableIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        ready!(this.poll_canned(cx))?;
+        if canned::candidate(buf)
+            && let Some(r) = this.poll_rewrite(cx, buf)
+        {
+            return r;
+        }
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.note(r)
     }
@@ -116,6 +153,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParkableIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        ready!(this.poll_canned(cx))?;
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next())
+            && canned::candidate(only)
+            && let Some(r) = this.poll_rewrite(cx, only)
+        {
+            return r;
+        }
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.note(r)
     }
@@ -126,6 +171,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParkableIo<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        ready!(this.poll_canned(cx))?;
         let r = Pin::new(&mut this.inner).poll_flush(cx);
         this.note(r)
     }
@@ -135,6 +181,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ParkableIo<T> {
         if this.state.parking.load(Ordering::Relaxed) {
             return Poll::Ready(Ok(()));
         }
+        ready!(this.poll_canned(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }

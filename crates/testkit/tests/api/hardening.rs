@@ -628,6 +628,25 @@ async fn http_framing_is_strict() {
     );
     let (s, _, b) = raw_get(&srv, "/healthz", &over).await;
     assert_eq!(s, 431, "{b}");
+    // What hyper refuses itself, before any service sees a request (a head far over its
+    // buffer, a request line or header it cannot parse), is a problem document too.
+    let far_over = format!("X-Big: {}\r\n", "a".repeat(100_000));
+    let (s, head, b) = raw_get(&srv, "/healthz", &far_over).await;
+    assert_eq!(s, 431, "{head}");
+    assert_eq!(b["code"], "request_header_fields_too_large", "{head}");
+    assert!(head.contains("application/problem+json"), "{head}");
+    for bad in [
+        "GET /he lthz HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
+        "GARBAGE\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    ] {
+        let (s, head, body) = raw_request(&a, bad.as_bytes()).await;
+        assert_eq!(s, 400, "{bad:?}: {head}");
+        assert!(head.contains("application/problem+json"), "{bad:?}: {head}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["code"], "invalid_request", "{bad:?}");
+    }
     // An upstream's 101 on a request that asked for no upgrade: 502, and the client's
     // connection still works.
     {
