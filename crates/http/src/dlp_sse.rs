@@ -22,6 +22,9 @@ use crate::dlp_stream::{Reporter, Stepped, WINDOW, poll_stepped};
 /// How much of the events before is scanned again with the next one.
 const TAIL: usize = 512;
 
+/// How many string fields of JSON events are joined, each apart.
+const MAX_FIELDS: usize = 32;
+
 /// The longest event held whole before it is scanned as a plain text stream.
 const MAX_EVENT: usize = 64 * 1024;
 
@@ -36,10 +39,10 @@ pub(crate) struct SseScanned {
     report: Reporter,
     /// Received, not yet scanned (the event in progress).
     held: Vec<u8>,
-    /// The end of what was sent, scanned again with what follows.
-    tail: String,
-    /// Where each event's data starts in `tail`.
-    starts: Vec<usize>,
+    /// The events' data joined (its end, scanned again with what follows).
+    join: Join,
+    /// Each string field of JSON events, by its path, joined.
+    fields: Vec<(String, Join)>,
     trailers: Option<axum::http::HeaderMap>,
     done: bool,
 }
@@ -50,8 +53,8 @@ impl SseScanned {
             rest,
             report,
             held: Vec::new(),
-            tail: String::new(),
-            starts: Vec::new(),
+            join: Join::default(),
+            fields: Vec::new(),
             trailers: None,
             done: false,
         }
@@ -83,67 +86,35 @@ impl SseScanned {
         if text.is_empty() {
             return Ok(Bytes::new());
         }
-        // A secret across events, as a client that joins the events' data reads it: the
-        // data of the events before (their end) and of these, joined.
-        let carried = self.tail.len();
-        let mut joined = std::mem::take(&mut self.tail);
-        let mut starts = std::mem::take(&mut self.starts);
-        for data in event_data(text) {
-            starts.push(joined.len());
-            joined.push_str(&data);
-        }
         // What the events' text shows as it is (below) is handled there: here, what only
-        // the joined data shows (split across events, or across the data lines of one).
+        // the joined data shows (split across events, or across the data lines of one), as
+        // a client that puts a streamed answer together reads it: the events' data as it
+        // came, and each string field of JSON events (a token stream's `delta.content`)
+        // joined with the same field of the events before.
         let plain = self.report.dlp.scanner().scan(text, &self.report.allow);
-        let fresh = |h: &Hit, view: &str| {
-            let secret = h.secret(view);
-            !plain.iter().any(|p| p.secret(text) == secret)
-        };
-        let mut across: Vec<Hit> = self
-            .report
-            .dlp
-            .scanner()
-            .scan(&joined, &self.report.allow)
-            .into_iter()
-            .filter(|h| h.end > carried && fresh(h, &joined))
-            .collect();
-        // Joined, an event that starts a secret is glued to the word before it (`hello` +
-        // `pcl_...`), and the detectors' word boundary no longer holds: from each such start
-        // on, read again as a client that shows the events apart would.
-        for &at in &starts {
-            let glued = joined
-                .get(..at)
-                .and_then(|b| b.chars().next_back())
-                .is_some_and(char::is_alphanumeric);
-            let Some(rest) = joined.get(at..).filter(|_| glued) else {
-                continue;
-            };
-            for h in self.report.dlp.scanner().scan(rest, &self.report.allow) {
-                let h = Hit {
-                    start: h.start + at,
-                    end: h.end + at,
-                    ..h
-                };
-                if h.end > carried
-                    && fresh(&h, &joined)
-                    && !across.iter().any(|a| a.start == h.start && a.end == h.end)
-                {
-                    across.push(h);
+        let known = |secret: &str| plain.iter().any(|p| p.secret(text) == secret);
+        let (data, fields) = event_data(text);
+        let scanner = self.report.dlp.scanner();
+        let mut found = Vec::new();
+        found.extend(self.join.feed(data, scanner, &self.report.allow, &known));
+        for (path, parts) in fields {
+            let at = match self.fields.iter().position(|(p, _)| *p == path) {
+                Some(at) => at,
+                // A bounded number of fields: beyond it, new ones are read as the data.
+                None if self.fields.len() < MAX_FIELDS => {
+                    self.fields.push((path, Join::default()));
+                    self.fields.len() - 1
                 }
+                None => continue,
+            };
+            if let Some((_, join)) = self.fields.get_mut(at) {
+                found.extend(join.feed(parts, scanner, &self.report.allow, &known));
             }
         }
-        let mut from = joined.len().saturating_sub(TAIL);
-        while !joined.is_char_boundary(from) {
-            from += 1;
-        }
-        self.tail = joined.get(from..).unwrap_or_default().to_owned();
-        self.starts = starts
-            .into_iter()
-            .filter(|&at| at >= from)
-            .map(|at| at - from)
-            .collect();
-        if !across.is_empty() {
-            self.report.spawn(joined, across, "response_body_stream");
+        if !found.is_empty() {
+            for (view, across) in found {
+                self.report.spawn(view, across, "response_body_stream");
+            }
             if self.report.mode != DlpMode::Detect {
                 return Err("the event stream held data that must not leave");
             }
@@ -166,9 +137,80 @@ impl SseScanned {
     }
 }
 
+/// One joined view of the events: the end of what came before ([`TAIL`] bytes), and where
+/// each event's part starts in it.
+#[derive(Default)]
+struct Join {
+    tail: String,
+    starts: Vec<usize>,
+}
+
+impl Join {
+    /// Joins `parts` (one per event) to the view, and returns it with the secrets it shows
+    /// across parts that the events' own text did not (`known`), if any.
+    fn feed(
+        &mut self,
+        parts: Vec<String>,
+        scanner: &portcullis_waf::dlp::Dlp,
+        allow: &[String],
+        known: &dyn Fn(&str) -> bool,
+    ) -> Option<(String, Vec<Hit>)> {
+        if parts.is_empty() {
+            return None;
+        }
+        let carried = self.tail.len();
+        let mut joined = std::mem::take(&mut self.tail);
+        let mut starts = std::mem::take(&mut self.starts);
+        for part in parts {
+            starts.push(joined.len());
+            joined.push_str(&part);
+        }
+        let fresh = |h: &Hit| h.end > carried && !known(h.secret(&joined));
+        let mut across: Vec<Hit> = scanner
+            .scan(&joined, allow)
+            .into_iter()
+            .filter(|h| fresh(h))
+            .collect();
+        // Joined, an event that starts a secret is glued to the word before it (`hello` +
+        // `pcl_...`), and the detectors' word boundary no longer holds: from each such start
+        // on, read again as a client that shows the events apart would.
+        for &at in &starts {
+            let glued = joined
+                .get(..at)
+                .and_then(|b| b.chars().next_back())
+                .is_some_and(char::is_alphanumeric);
+            let Some(rest) = joined.get(at..).filter(|_| glued) else {
+                continue;
+            };
+            for h in scanner.scan(rest, allow) {
+                let h = Hit {
+                    start: h.start + at,
+                    end: h.end + at,
+                    ..h
+                };
+                if fresh(&h) && !across.iter().any(|a| a.start == h.start && a.end == h.end) {
+                    across.push(h);
+                }
+            }
+        }
+        let mut from = joined.len().saturating_sub(TAIL);
+        while !joined.is_char_boundary(from) {
+            from += 1;
+        }
+        self.tail = joined.get(from..).unwrap_or_default().to_owned();
+        self.starts = starts
+            .into_iter()
+            .filter(|&at| at >= from)
+            .map(|at| at - from)
+            .collect();
+        (!across.is_empty()).then_some((joined, across))
+    }
+}
+
 /// The data of each event in `text` (its `data:` fields' values, joined), as a client
-/// that puts a streamed answer together reads them.
-fn event_data(text: &str) -> Vec<String> {
+/// that puts a streamed answer together reads them; and of the events whose data is JSON,
+/// each string field by its path (`choices.0.delta.content`), one part per event.
+fn event_data(text: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
     let mut out = Vec::new();
     let mut data = String::new();
     let mut seen = false;
@@ -191,7 +233,62 @@ fn event_data(text: &str) -> Vec<String> {
     if seen {
         out.push(data);
     }
-    out
+    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+    for data in &out {
+        let trimmed = data.trim_start();
+        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            continue;
+        }
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(data) else {
+            continue;
+        };
+        let mut strings = Vec::new();
+        string_fields(&value, &mut String::new(), 0, &mut strings);
+        for (path, s) in strings {
+            match fields.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, parts)) => parts.push(s),
+                None => fields.push((path, vec![s])),
+            }
+        }
+    }
+    (out, fields)
+}
+
+/// The string values in `value`, each with its path (object keys and array indices joined
+/// with `.`), at most 16 levels deep.
+fn string_fields(
+    value: &serde_json::Value,
+    path: &mut String,
+    depth: usize,
+    out: &mut Vec<(String, String)>,
+) {
+    use serde_json::Value;
+    if depth > 16 {
+        return;
+    }
+    let mut child = |key: &str, v: &Value, out: &mut Vec<(String, String)>| {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+        string_fields(v, path, depth + 1, out);
+        path.truncate(len);
+    };
+    match value {
+        Value::String(s) => out.push((path.clone(), s.clone())),
+        Value::Object(map) => {
+            for (k, v) in map {
+                child(k, v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                child(&i.to_string(), v, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The end of the last whole event in `b` (after its blank line), or 0.
@@ -262,10 +359,31 @@ mod tests {
     #[test]
     fn event_data_is_joined() {
         assert_eq!(
-            event_data("event: x\ndata: pcl_ab\n\ndata:cd\r\nid: 1\r\n\r\n"),
+            event_data("event: x\ndata: pcl_ab\n\ndata:cd\r\nid: 1\r\n\r\n").0,
             ["pcl_ab", "cd"]
         );
-        assert_eq!(event_data("\u{FEFF}data: ab\ndata: cd\n\n"), ["abcd"]);
+        assert_eq!(event_data("\u{FEFF}data: ab\ndata: cd\n\n").0, ["abcd"]);
+    }
+
+    #[test]
+    fn json_events_are_joined_field_by_field() {
+        let text = concat!(
+            "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"pcl_\"}}]}\n\n",
+            "data: not json\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"abc\"}}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (_, fields) = event_data(text);
+        assert_eq!(
+            fields,
+            [
+                (
+                    "choices.0.delta.content".to_owned(),
+                    vec!["pcl_".to_owned(), "abc".to_owned()]
+                ),
+                ("id".to_owned(), vec!["c1".to_owned(), "c1".to_owned()]),
+            ]
+        );
     }
 
     #[test]

@@ -669,20 +669,69 @@ async fn event_streams_are_scanned_event_by_event() {
         .await
         .unwrap();
     assert!(ended.is_err(), "the stream ends before the rest: {ended:?}");
-    let mut revoked = 0;
+    assert_eq!(
+        revoked(&srv, &key).await,
+        401,
+        "the key split across events is revoked"
+    );
+    // A token stream of JSON events (OpenAI's chat completions), the key split across two
+    // events' `choices.0.delta.content`, with the other fields between the halves.
+    let (s, k, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": "sse-json", "scopes": ["deploy:write"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_owned();
+    let (first, second) = key.split_at(key.len() / 2);
+    let delta = |text: &str| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+        )
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    feeds.lock().unwrap().push(rx);
+    tx.send(delta("Your key is ")).unwrap();
+    let mut r = client()
+        .get(srv.url("/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut r).await, Some(delta("Your key is ")));
+    tx.send(delta(first)).unwrap();
+    assert_eq!(next_event(&mut r).await, Some(delta(first)));
+    tx.send(delta(second)).unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+        .await
+        .unwrap();
+    assert!(ended.is_err(), "the stream ends before the rest: {ended:?}");
+    assert_eq!(
+        revoked(&srv, &key).await,
+        401,
+        "the key split across JSON deltas is revoked"
+    );
+    srv.stop().await;
+}
+
+/// What `key` gets from the API once DLP's revocation (after the answer) has had 5 s.
+async fn revoked(srv: &TestServer, key: &str) -> u16 {
+    let mut status = 0;
     for _ in 0..50 {
         let (s, _, _) = send(
             client()
                 .get(srv.url("/api/v1/auth/me"))
-                .header("x-api-key", &key),
+                .header("x-api-key", key),
         )
         .await;
-        revoked = s;
+        status = s;
         if s == 401 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(revoked, 401, "the key split across events is revoked");
-    srv.stop().await;
+    status
 }
