@@ -63,6 +63,11 @@ fn textual(content_type: Option<&str>) -> bool {
                 | "application/javascript"
                 | "application/x-www-form-urlencoded"
                 | "application/x-ndjson"
+                | "application/ndjson"
+                | "application/jsonl"
+                | "application/x-jsonlines"
+                | "application/jsonlines"
+                | "application/json-seq"
                 | "application/graphql-response+json"
                 | ""
         )
@@ -138,7 +143,7 @@ impl DlpRuntime {
         // secret found makes the answer 502 in mask and block mode (bytes that are not
         // text cannot be rewritten); gRPC message by message (`dlp_grpc`).
         let binary = !textual(content_type);
-        let events = !binary && crate::dlp_sse::is_event_stream(content_type);
+        let events = crate::dlp_sse::framing(content_type).filter(|_| !binary);
         // A compressed answer is read as what it decodes to, and goes on decoded (the
         // gateway asked for it uncompressed): its length, validator and digests were the
         // compressed bytes', so they go. One DLP cannot read does not pass unread unless
@@ -181,14 +186,14 @@ impl DlpRuntime {
             let scanned = crate::dlp_grpc::GrpcScanned::new(body, &parts.headers, report);
             return Response::from_parts(parts, Body::new(scanned));
         }
-        // Server-sent events go on event by event (read whole first, a stream of them
-        // delivered nothing until the upstream had sent the limit).
-        if events {
+        // Server-sent events and JSON lines go on event by event (read whole first, a
+        // stream of them delivered nothing until the upstream had sent the limit).
+        if let Some(framing) = events {
             if mode == DlpMode::Mask {
                 parts.headers.remove(header::CONTENT_LENGTH);
             }
             let report = Reporter::new(edge, ctx, route, allow, mode, parts.status.as_u16());
-            let scanned = crate::dlp_sse::SseScanned::new(body, report);
+            let scanned = crate::dlp_sse::SseScanned::new(body, report, framing);
             return Response::from_parts(parts, Body::new(scanned));
         }
         // What DLP holds of answers at once is bounded (clients that never read could

@@ -1,6 +1,7 @@
-//! DLP on server-sent events (`text/event-stream`): each event is scanned and passed on as
-//! soon as it is whole, so notifications and token streams still stream (an answer read up
-//! to `body_limit_bytes` first delivered nothing until the upstream had sent that much).
+//! DLP on server-sent events (`text/event-stream`) and streams of JSON lines (NDJSON, JSON
+//! Lines, JSON text sequences): each event (line) is scanned and passed on as soon as it
+//! is whole, so notifications and token streams still stream (an answer read up to
+//! `body_limit_bytes` first delivered nothing until the upstream had sent that much).
 //!
 //! The events' data is also read joined, as a client that puts a streamed answer together
 //! reads it, with the end of the events before ([`TAIL`] bytes): a secret split across two
@@ -28,13 +29,33 @@ const MAX_FIELDS: usize = 32;
 /// The longest event held whole before it is scanned as a plain text stream.
 const MAX_EVENT: usize = 64 * 1024;
 
-/// Whether a content type is `text/event-stream`.
-pub(crate) fn is_event_stream(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| crate::media_type(ct) == "text/event-stream")
+/// How a stream of events is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Server-sent events: `data:` fields, an event ending at a blank line.
+    Events,
+    /// One JSON document a line (NDJSON, JSON Lines, JSON text sequences): a token
+    /// stream's other shape (Ollama, many SDKs).
+    Lines,
+}
+
+/// How a content type frames a stream of events, if it is one.
+pub(crate) fn framing(content_type: Option<&str>) -> Option<Framing> {
+    match crate::media_type(content_type?).as_str() {
+        "text/event-stream" => Some(Framing::Events),
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/x-jsonlines"
+        | "application/jsonlines"
+        | "application/json-seq" => Some(Framing::Lines),
+        _ => None,
+    }
 }
 
 /// An event stream, scanned event by event.
 pub(crate) struct SseScanned {
+    framing: Framing,
     rest: Body,
     report: Reporter,
     /// Received, not yet scanned (the event in progress).
@@ -48,8 +69,9 @@ pub(crate) struct SseScanned {
 }
 
 impl SseScanned {
-    pub(crate) fn new(rest: Body, report: Reporter) -> Self {
+    pub(crate) fn new(rest: Body, report: Reporter, framing: Framing) -> Self {
         Self {
+            framing,
             rest,
             report,
             held: Vec::new(),
@@ -63,10 +85,14 @@ impl SseScanned {
     /// Scans and sends what is held up to the last whole event (all of it when `last`).
     /// `Err` ends the stream.
     fn step(&mut self, last: bool) -> Result<Bytes, &'static str> {
-        let mut cut = if last {
-            self.held.len()
-        } else {
-            event_end(&self.held)
+        let mut cut = match (last, self.framing) {
+            (true, _) => self.held.len(),
+            (false, Framing::Events) => event_end(&self.held),
+            (false, Framing::Lines) => self
+                .held
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |at| at + 1),
         };
         if cut == 0 && self.held.len() > MAX_EVENT {
             cut = self.held.len() - WINDOW;
@@ -93,7 +119,10 @@ impl SseScanned {
         // joined with the same field of the events before.
         let plain = self.report.dlp.scanner().scan(text, &self.report.allow);
         let known = |secret: &str| plain.iter().any(|p| p.secret(text) == secret);
-        let (data, fields) = event_data(text);
+        let (data, fields) = match self.framing {
+            Framing::Events => event_data(text),
+            Framing::Lines => line_data(text),
+        };
         let scanner = self.report.dlp.scanner();
         let mut found = Vec::new();
         found.extend(self.join.feed(data, scanner, &self.report.allow, &known));
@@ -233,8 +262,27 @@ fn event_data(text: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
     if seen {
         out.push(data);
     }
+    let fields = json_fields(&out);
+    (out, fields)
+}
+
+/// The lines of a stream of JSON documents, one a line (a JSON text sequence's record
+/// separators dropped), and each document's string fields by their paths.
+fn line_data(text: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.trim_matches(['\r', '\u{1E}', '\u{FEFF}']))
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let fields = json_fields(&lines);
+    (lines, fields)
+}
+
+/// Each string field of the JSON documents among `docs`, by its path, one part a document.
+fn json_fields(docs: &[String]) -> Vec<(String, Vec<String>)> {
     let mut fields: Vec<(String, Vec<String>)> = Vec::new();
-    for data in &out {
+    for data in docs {
         let trimmed = data.trim_start();
         if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
             continue;
@@ -251,7 +299,7 @@ fn event_data(text: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
             }
         }
     }
-    (out, fields)
+    fields
 }
 
 /// The string values in `value`, each with its path (object keys and array indices joined
@@ -363,6 +411,27 @@ mod tests {
             ["pcl_ab", "cd"]
         );
         assert_eq!(event_data("\u{FEFF}data: ab\ndata: cd\n\n").0, ["abcd"]);
+    }
+
+    #[test]
+    fn json_lines_are_joined_field_by_field() {
+        let (lines, fields) = line_data(
+            "{\"message\":{\"content\":\"pcl_\"}}\r\n\u{1E}{\"message\":{\"content\":\"ab\"}}\n\n",
+        );
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            fields,
+            [(
+                "message.content".to_owned(),
+                vec!["pcl_".to_owned(), "ab".to_owned()]
+            )]
+        );
+        assert_eq!(
+            framing(Some("application/x-ndjson; charset=utf-8")),
+            Some(Framing::Lines)
+        );
+        assert_eq!(framing(Some("text/event-stream")), Some(Framing::Events));
+        assert_eq!(framing(Some("application/json")), None);
     }
 
     #[test]

@@ -572,8 +572,9 @@ impl futures_core::Stream for Feed {
     }
 }
 
-/// An upstream of server-sent events fed by the test: each request streams what the test
-/// sends on the channel it takes, until the channel closes.
+/// An upstream of server-sent events (JSON lines for a path ending `.ndjson`) fed by the
+/// test: each request streams what the test sends on the channel it takes, until the
+/// channel closes.
 async fn event_upstream() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedReceiver<String>>>>,
@@ -582,14 +583,19 @@ async fn event_upstream() -> (
     let feeds: std::sync::Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedReceiver<String>>>> =
         Default::default();
     let taken = feeds.clone();
-    let app = axum::Router::new().fallback(move || {
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
         let rx = taken.lock().unwrap().pop();
         async move {
             let Some(rx) = rx else {
                 return axum::http::StatusCode::NOT_FOUND.into_response();
             };
+            let ct = if uri.path().ends_with(".ndjson") {
+                "application/x-ndjson"
+            } else {
+                "text/event-stream"
+            };
             (
-                [("content-type", "text/event-stream")],
+                [("content-type", ct)],
                 axum::body::Body::from_stream(Feed(rx)),
             )
                 .into_response()
@@ -713,6 +719,45 @@ async fn event_streams_are_scanned_event_by_event() {
         revoked(&srv, &key).await,
         401,
         "the key split across JSON deltas is revoked"
+    );
+    // The same as JSON lines (Ollama's chat stream): each line streams, and the key split
+    // across two lines' `message.content` ends the stream and is revoked.
+    let (s, k, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": "ndjson", "scopes": ["deploy:write"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_owned();
+    let (first, second) = key.split_at(key.len() / 2);
+    let line = |text: &str| {
+        format!(
+            "{}\n",
+            json!({"model": "m", "message": {"role": "assistant", "content": text}, "done": false})
+        )
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    feeds.lock().unwrap().push(rx);
+    tx.send(line("Your key is ")).unwrap();
+    let mut r = client()
+        .get(srv.url("/events/chat.ndjson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut r).await, Some(line("Your key is ")));
+    tx.send(line(first)).unwrap();
+    assert_eq!(next_event(&mut r).await, Some(line(first)));
+    tx.send(line(second)).unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+        .await
+        .unwrap();
+    assert!(ended.is_err(), "the stream ends before the rest: {ended:?}");
+    assert_eq!(
+        revoked(&srv, &key).await,
+        401,
+        "the key split across JSON lines is revoked"
     );
     srv.stop().await;
 }
