@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use portcullis_core::clock::Clock;
 use portcullis_core::config::Config;
 use portcullis_core::crypto::passwords::{Argon2Params, PasswordHasher};
@@ -102,7 +101,7 @@ pub struct App {
     /// The domain services.
     pub services: Arc<Services>,
     /// The HTTP application.
-    pub router: Router,
+    pub(crate) router: crate::dispatch::Dispatch,
     /// The gateway in force (its health checks run in the background; SIGHUP swaps it).
     pub gateway: portcullis_gateway::LiveGateway,
     /// What `/metrics` counts (a reloaded gateway counts on in the same series).

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use portcullis_core::config::Config;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -340,14 +339,26 @@ macro_rules! drive {
 /// Serves HTTP/1.1 and HTTP/2, over TLS when `tls` is set: one task per connection (TLS handshake
 /// within 10 s), header and idle timeouts, protocol upgrades (WebSocket) for the gateway,
 /// the certificate reloaded on SIGHUP, connections drained for at most `grace` on stop.
-pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
+pub(crate) async fn serve_connections<L, S>(
     listener: L,
-    router: Router,
+    router: S,
     tls: Option<crate::tls::Tls>,
     mut stop: watch::Receiver<bool>,
     limits: ConnLimits,
     gauges: ConnectionGauges,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: std::borrow::Borrow<TcpListener>,
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Unpin
+        + 'static,
+    S::Future: Send + 'static,
+{
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tokio_util::either::Either;
     use tower::ServiceExt;
@@ -444,7 +455,7 @@ pub(crate) async fn serve_connections<L: std::borrow::Borrow<TcpListener>>(
                     if let Some(id) = &identity {
                         req.extensions_mut().insert(id.clone());
                     }
-                    req
+                    req.map(axum::body::Body::new)
                 });
             // Requests or streams started and running: an idle HTTP/2 connection is
             // closed (it has no header timeout of its own), an idle HTTP/1.1 one parked.

@@ -89,7 +89,8 @@ impl Dispatch {
     }
 }
 
-/// The whole HTTP application: the front service as the router's only service.
-pub(crate) fn router(edge: Edge, api: Router, gateway: GatewayState) -> Router {
-    Router::new().fallback_service(Dispatch { edge, api, gateway })
+/// The whole HTTP application: the front service, served as it is (an axum router around
+/// it only matched nothing and cloned a boxed service per request to reach it).
+pub(crate) fn router(edge: Edge, api: Router, gateway: GatewayState) -> Dispatch {
+    Dispatch { edge, api, gateway }
 }
