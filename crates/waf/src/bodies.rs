@@ -133,8 +133,8 @@ fn binary_message<'a>(t: &mut Taken<'a>, mime: &str, body: &'a [u8]) -> bool {
         // Not the wire format (another codec, junk after a message): its bytes as a
         // string field's, every rule for arguments reading them, as its text too below.
         if !protobuf(t, body) {
-            for run in crate::protobuf::text_runs(body) {
-                t.push(Kind::Args, "ARGS:pb", run);
+            for text in crate::protobuf::binary_text(body) {
+                t.push(Kind::Args, "ARGS:pb", text);
             }
             return false;
         }
@@ -200,8 +200,8 @@ fn grpc<'a>(t: &mut Taken<'a>, body: &'a [u8]) -> bool {
         // The last message, cut at the inspection limit, may parse as far as it came.
         if flags & 0x81 != 0 || !protobuf(t, payload) || (i == last && cut) {
             // Its text, as a string field's would be: every rule for arguments looks at it.
-            for run in crate::protobuf::text_runs(payload) {
-                t.push(Kind::Args, "ARGS:pb", run);
+            for text in crate::protobuf::binary_text(payload) {
+                t.push(Kind::Args, "ARGS:pb", text);
             }
         }
     }
