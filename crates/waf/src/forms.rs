@@ -87,9 +87,24 @@ pub(crate) fn matches(c: &Compiled, forms: &mut Forms<'_>) -> bool {
         // libinjection needs more than one token for SQL, and markup, a quote, an
         // assignment or a scheme for XSS: a single word or number is neither.
         rules::Test::Sqli => {
-            v.bytes()
-                .any(|b| !b.is_ascii_alphanumeric() && b != b'_' && b != b'.')
-                && libinjectionrs::detect_sqli(v.as_bytes()).is_injection()
+            let sqli = |v: &[u8]| {
+                v.iter()
+                    .any(|&b| !b.is_ascii_alphanumeric() && b != b'_' && b != b'.')
+                    && libinjectionrs::detect_sqli(v).is_injection()
+            };
+            // MySQL starts a `--` comment at any control character after it, libinjection
+            // only at some (`admin'--\x01` is `admin'--`): read again without them, and with
+            // them as spaces.
+            let odd = |b: u8| {
+                b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0)
+            };
+            sqli(v.as_bytes())
+                || (v.bytes().any(odd) && {
+                    let without: Vec<u8> = v.bytes().filter(|&b| !odd(b)).collect();
+                    let spaced: Vec<u8> =
+                        v.bytes().map(|b| if odd(b) { b' ' } else { b }).collect();
+                    sqli(&without) || sqli(&spaced)
+                })
         }
         rules::Test::Xss => {
             v.bytes().any(|b| {

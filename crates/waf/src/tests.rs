@@ -198,6 +198,9 @@ fn classic_attacks_are_blocked_at_paranoia_one() {
         "/l?x=${jndi:ldap://evil/a}",
         "/n?user[$ne]=1",
         "/q?q=1;%20DROP%20TABLE%20users",
+        // MySQL reads a control character after `--` as white space (black-box pass 7, R3).
+        "/q?q=admin%27--%01",
+        "/q?q=admin%27--%1f",
     ] {
         let r = get(uri);
         assert!(r.exceeded, "{uri}: {r:?}");
@@ -388,6 +391,24 @@ fn protobuf_and_grpc_strings_are_inspected() {
         let message = [&pb(1, b"chunk")[..], &[0x12, 0x80, 0x80, 0x02], &chunk].concat();
         let r = post("application/grpc", &grpc_frame(&message));
         assert!(!r.exceeded, "{r:?}");
+    }
+    // One control character or invalid byte after a short attack does not make it binary
+    // (black-box pass 7, R1).
+    for value in [
+        &b"admin'--\x00"[..],
+        b"' OR '1'='1\x01",
+        b"<svg onload=alert(1)>\x7f",
+        b"1' OR 1=1--\xff",
+        b"\xc0<script>alert(1)</script>",
+    ] {
+        assert!(
+            post("application/grpc", &grpc_frame(&pb(1, value))).exceeded,
+            "{value:?}"
+        );
+        assert!(
+            post("application/x-protobuf", &pb(1, value)).exceeded,
+            "{value:?}"
+        );
     }
     // A protobuf body that is not the wire format (another codec): its bytes as text.
     assert!(
