@@ -520,6 +520,21 @@ fn line_breaks_sleep_and_netcat_are_command_separators() {
         "/a?c=x%0Aprintenv",
         "/a?c=x%0Axargs%20id",
         "/a?c=x%0Asu%20root",
+        // Black-box pass 7: wrappers with options, and more commands.
+        "/a?c=x%3Bnice%20-n%205%20sh",
+        "/a?c=x%3Beval%20id",
+        "/a?c=x%3Bsetsid%20id",
+        "/a?c=x%3Bchroot%20/%20id",
+        "/a?c=x%3Bdoas%20id",
+        "/a?c=x%3Bstrace%20id",
+        "/a?c=x%3Bionice%20-c%203%20id",
+        "/a?c=x%3Btaskset%201%20id",
+        "/a?c=x%3Bflock%20/tmp%20id",
+        "/a?c=x%3Bscript%20-c%20id",
+        "/a?c=x%3Btoybox%20id",
+        "/a?c=x%0Adrill%20evil.com",
+        "/a?c=x%0Agetent%20hosts%20evil.com",
+        "/a?c=x%3Bping6%20evil.com",
     ] {
         let r = get(attack);
         assert!(
@@ -668,4 +683,52 @@ fn dlp_reads_past_invisible_characters() {
         masked.starts_with("pay with ") && masked.ends_with(" today"),
         "{masked}"
     );
+}
+
+/// At paranoia 2, a client's own name in the User-Agent (curl/8, Wget/1.21, git/2.43) is
+/// not a command (black-box pass 7, D1: every curl client was refused), as in CRS's 932239;
+/// a command after a separator there still is.
+#[test]
+fn client_names_in_the_user_agent_are_not_commands() {
+    let settings = Settings {
+        paranoia: 2,
+        detection_paranoia: 2,
+        inbound_threshold: 5,
+    };
+    let ua = |agent: &str| {
+        engine().inspect(
+            &Input {
+                method: "GET",
+                uri: "/a",
+                headers: &[("User-Agent", agent.as_bytes())],
+                body: None,
+                secret_fields: &[],
+            },
+            &settings,
+            &[],
+            None,
+        )
+    };
+    for agent in [
+        "curl/8.5.0",
+        "Wget/1.21.4",
+        "git/2.43.0",
+        "npm/10.2.4 node/v20.11.0 linux x64",
+        "pip/24.0",
+        "Java/17.0.9",
+        "docker/24.0.7 go/go1.21.5",
+        "kubectl/v1.29.0 (linux/amd64) kubernetes/3f7a50f",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+    ] {
+        let r = ua(agent);
+        assert!(!r.exceeded, "{agent}: {r:?}");
+    }
+    for agent in [
+        "curl/8.5.0; id",
+        "Mozilla/5.0 | cat /etc/passwd",
+        "x`whoami`",
+    ] {
+        let r = ua(agent);
+        assert!(r.exceeded, "{agent}: {r:?}");
+    }
 }

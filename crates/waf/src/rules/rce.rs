@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// The Unix and Windows commands of 932236 and 932239 (CRS's unix-shell and
+/// windows-commands lists, as far as an API sees them), a group to put between a
+/// separator and the end of the word.
+macro_rules! unix_commands {
+    () => {
+        r"(?:ex|cpulimit|date|ssh(?:-\w+)?|uconv|visudo|who|w|ll|top|ps|ping|fold|cd|rmt(?:-tar)?|last(?:log)?|adduser|tee|watch|strings|file|stat|df|du|free|lsblk|uptime|ulimit|ionice|taskset|nl|od|hexdump|comm|csplit|expand|fmt|join|look|paste|pr|rev|shuf|sort|split|tac|tail|head|tr|uniq|wc|dd|less|more|find|ls|cp|mv|mkdir|touch|echo|printf|sleep|iwr|irm|wget\d?|c89|c99|cc|make|ld|strace|ltrace|script|setarch|unshare|nsenter|capsh|ansible(?:-\w+)?|apt(?:-get|itude)?|awk|base32|base64|bash|bsdtar|busybox|bzip2|cat|chattr|chef(?:-\w+)?|chmod|chown|chroot|cpan|crontab|cscli|csh|curl|dash|dmesg|docker|dpkg|emacs|env|eval|exec|expect|export|finger|ftp|g\+\+|gcc|gdb|gem|git|grep|gzip|history|iconv|id|ifconfig|irb|java|journalctl|kill(?:all)?|ksh|kubectl|ln|locate|lsof|lua|mkfifo|mount|mysql|nano|nc|ncat|netcat|netstat|nmap|node|nohup|nslookup|npm|openssl|passwd|perl|php\d?|pip\d?|pkexec|pkill|printenv|psql|puppet|pwd|python[\d.]*|rake|rbash|readelf|rm|route|rpm|rsync|ruby|scp|screen|sed|service|setfacl|sftp|sh|shutdown|socat|sqlite3|ssh|strace|su|sudo|sysctl|systemctl|tar|tcpdump|tclsh|telnet|tftp|tmux|traceroute|uname|unzip|useradd|usermod|vim?|wall|wget|whoami|xargs|xterm|xxd|yum|zip|zsh|aa-\w+|bcdboot|bcdedit|cmd|powershell|wmic|regedit|reg|schtasks|taskkill|tasklist|net|netsh|certutil|bitsadmin|cacls|icacls|takeown|vssadmin|wevtutil|diskpart|format|attrib|cipher|sc)(?:\.exe)?"
+    };
+}
+
 /// The rules of this file.
 pub(super) const RCE: &[Rule] = &[
     // --- 932: remote command execution ---------------------------------------------------
@@ -13,7 +22,7 @@ pub(super) const RCE: &[Rule] = &[
         A | N | C | UA | CN | F,
         Cmd,
         Rx(
-            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice|nohup|time|busybox|sudo|command|exec|xargs|stdbuf(?:\s+-\w+)*|timeout\s+[\d.]+[smhd]?)\s+)*(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice|nohup|time|busybox|sudo|command|exec|xargs|stdbuf(?:\s+-\w+)*|timeout\s+[\d.]+[smhd]?)\s+)*(?:more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|&;`]\s*\S|\s+\$)|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice|nohup|time|busybox|sudo|command|exec|xargs|stdbuf(?:\s+-\w+)*|timeout\s+[\d.]+[smhd]?)\s+)*(?:sleep\s*\d|(?:nc|ncat|netcat|telnet|socat)\s+(?:-\w+\s+)*[\w.:-]+\s+\d{1,5}\b)|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice|nohup|time|busybox|sudo|command|exec|xargs|stdbuf(?:\s+-\w+)*|timeout\s+[\d.]+[smhd]?)\s+)*(?:ps\s+(?:-?aux|-e?f)\b|su\s+(?:-\w*\s+)*root\b)",
+            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n)?(?:\s+-?\d+)?|nohup|time|busybox|toybox|sudo|doas|command|exec|eval|setsid|strace|ltrace|unbuffer|watch|xargs|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout\s+[\d.]+[smhd]?)\s+)*(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|drill|getent(?:\s+\w+)?|ping6?|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n)?(?:\s+-?\d+)?|nohup|time|busybox|toybox|sudo|doas|command|exec|eval|setsid|strace|ltrace|unbuffer|watch|xargs|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout\s+[\d.]+[smhd]?)\s+)*(?:more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|&;`]\s*\S|\s+\$)|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n)?(?:\s+-?\d+)?|nohup|time|busybox|toybox|sudo|doas|command|exec|eval|setsid|strace|ltrace|unbuffer|watch|xargs|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout\s+[\d.]+[smhd]?)\s+)*(?:sleep\s*\d|(?:nc|ncat|netcat|telnet|socat)\s+(?:-\w+\s+)*[\w.:-]+\s+\d{1,5}\b)|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n)?(?:\s+-?\d+)?|nohup|time|busybox|toybox|sudo|doas|command|exec|eval|setsid|strace|ltrace|unbuffer|watch|xargs|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout\s+[\d.]+[smhd]?)\s+)*(?:ps\s+(?:-?aux|-e?f)\b|su\s+(?:-\w*\s+)*root\b)",
         ),
         "Unix or Windows command injection",
     ),
@@ -100,12 +109,31 @@ pub(super) const RCE: &[Rule] = &[
         "rce",
         2,
         Critical,
-        A | N | C | UA,
+        A | N | C,
         Cmd,
-        Rx(
-            r"(?:^|[;&|`\n\r(]|\$\(|\{)\s*(?:\$\w+\s+)*(?:time\s+|nohup\s+|sudo\s+|env\s+|nice\s+|timeout\s+\d+\s+)?(?:ex|cpulimit|date|ssh(?:-\w+)?|uconv|visudo|who|w|ll|top|ps|ping|fold|cd|rmt(?:-tar)?|last(?:log)?|adduser|tee|watch|strings|file|stat|df|du|free|lsblk|uptime|ulimit|ionice|taskset|nl|od|hexdump|comm|csplit|expand|fmt|join|look|paste|pr|rev|shuf|sort|split|tac|tail|head|tr|uniq|wc|dd|less|more|find|ls|cp|mv|mkdir|touch|echo|printf|sleep|iwr|irm|wget\d?|c89|c99|cc|make|ld|strace|ltrace|script|setarch|unshare|nsenter|capsh|ansible(?:-\w+)?|apt(?:-get|itude)?|awk|base32|base64|bash|bsdtar|busybox|bzip2|cat|chattr|chef(?:-\w+)?|chmod|chown|chroot|cpan|crontab|cscli|csh|curl|dash|dmesg|docker|dpkg|emacs|env|eval|exec|expect|export|finger|ftp|g\+\+|gcc|gdb|gem|git|grep|gzip|history|iconv|id|ifconfig|irb|java|journalctl|kill(?:all)?|ksh|kubectl|ln|locate|lsof|lua|mkfifo|mount|mysql|nano|nc|ncat|netcat|netstat|nmap|node|nohup|nslookup|npm|openssl|passwd|perl|php\d?|pip\d?|pkexec|pkill|printenv|psql|puppet|pwd|python[\d.]*|rake|rbash|readelf|rm|route|rpm|rsync|ruby|scp|screen|sed|service|setfacl|sftp|sh|shutdown|socat|sqlite3|ssh|strace|su|sudo|sysctl|systemctl|tar|tcpdump|tclsh|telnet|tftp|tmux|traceroute|uname|unzip|useradd|usermod|vim?|wall|wget|whoami|xargs|xterm|xxd|yum|zip|zsh|aa-\w+|bcdboot|bcdedit|cmd|powershell|wmic|regedit|reg|schtasks|taskkill|tasklist|net|netsh|certutil|bitsadmin|cacls|icacls|takeown|vssadmin|wevtutil|diskpart|format|attrib|cipher|sc)(?:\.exe)?(?:\s|$|[;&|<>/`)])",
-        ),
+        Rx(concat!(
+            r"(?:^|[;&|`\n\r(]|\$\(|\{)\s*(?:\$\w+\s+)*(?:time\s+|nohup\s+|sudo\s+|env\s+|nice\s+|timeout\s+\d+\s+)?",
+            unix_commands!(),
+            r"(?:\s|$|[;&|<>/`)])",
+        )),
         "Unix or Windows command (no evasion)",
+    ),
+    // The User-Agent and Referer, as CRS's 932239: a client's own name starts the header
+    // (curl/8, Wget/1.21, git/2.43, npm/10), so a command counts only when a space, a
+    // shell operator or the end follows it, not a `/`.
+    r(
+        932239,
+        "rce",
+        2,
+        Critical,
+        UA,
+        Cmd,
+        Rx(concat!(
+            r"(?:^|[;&|`\n\r(]|\$\(|\{)\s*(?:\$\w+\s+)*(?:time\s+|nohup\s+|sudo\s+|env\s+|nice\s+|timeout\s+\d+\s+)?",
+            unix_commands!(),
+            r"(?:[\s;&|<>`),]|$)",
+        )),
+        "Unix or Windows command in the User-Agent or Referer (no evasion)",
     ),
     r(
         932150,
