@@ -158,8 +158,7 @@ impl Metrics {
 
     /// Request inspection blocked or flagged a request: once per category of its counted
     /// findings.
-    pub fn waf(&self, categories: &[&str], blocked: bool) {
-        let action = if blocked { "blocked" } else { "flagged" };
+    pub fn waf(&self, categories: &[&str], action: &str) {
         for c in categories {
             self.waf
                 .get_or_create(&vec![
@@ -374,8 +373,8 @@ mod tests {
     #[test]
     fn inspection_counters() {
         let m = Metrics::new();
-        m.waf(&["sqli", "xss"], true);
-        m.waf(&["sqli"], false);
+        m.waf(&["sqli", "xss"], "blocked");
+        m.waf(&["sqli"], "flagged");
         m.dlp("card", "mask");
         let t = text(&m);
         assert!(

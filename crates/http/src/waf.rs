@@ -368,7 +368,23 @@ impl Waf {
         incident: Option<String>,
     ) -> Option<Response> {
         if !report.exceeded && !oversize {
-            if !report.findings.is_empty() {
+            // Rules above `paranoia` (up to `detection_paranoia`) only log: a line and a
+            // count, so that a higher paranoia can be tried on live traffic first.
+            let logged: Vec<&portcullis_waf::Finding> =
+                report.findings.iter().filter(|f| !f.counted).collect();
+            if !logged.is_empty() {
+                let mut categories: Vec<&str> = logged.iter().map(|f| f.category).collect();
+                categories.sort_unstable();
+                categories.dedup();
+                edge.metrics.waf(&categories, "logged");
+                tracing::info!(
+                    route = route.unwrap_or("api"),
+                    ip = %ctx.ip.map(|i| i.to_string()).unwrap_or_default(),
+                    rules = ?logged.iter().map(|f| (f.rule, f.paranoia)).collect::<Vec<_>>(),
+                    locations = ?logged.iter().flat_map(|f| f.locations.iter().map(|l| audit_location(l))).collect::<Vec<_>>(),
+                    "request inspection: rules above the paranoia level matched (logged only)"
+                );
+            } else if !report.findings.is_empty() {
                 tracing::debug!(route = route.unwrap_or("api"), rules = ?rule_ids(&report), score = report.score, "request inspection: below the threshold");
             }
             return None;
@@ -386,7 +402,8 @@ impl Waf {
         if oversize && categories.is_empty() {
             categories.push("oversize");
         }
-        edge.metrics.waf(&categories, block);
+        edge.metrics
+            .waf(&categories, if block { "blocked" } else { "flagged" });
         let action = if block {
             "waf.request_blocked"
         } else {

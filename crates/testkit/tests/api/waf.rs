@@ -250,9 +250,30 @@ async fn detect_mode_route_overrides_and_exclusions() {
                 }),
                 ..route("search", "/search", nginx.url(""))
             },
+            RouteConfig {
+                waf: Some(RouteWafConfig {
+                    mode: Some(WafMode::Block),
+                    detection_paranoia: Some(2),
+                    ..RouteWafConfig::default()
+                }),
+                ..route("tuning", "/tuning", nginx.url(""))
+            },
         ];
     })
     .await;
+    // Rules above `paranoia` (to `detection_paranoia`) only log: the request passes, the
+    // log and /metrics count it (black-box pass 7, D2: nothing did), the audit does not.
+    let (s, _, _) = send(client().get(srv.url("/tuning/x?q=abc%27)"))).await;
+    assert_eq!(s, 200);
+    assert!(waf_events(&srv).await.is_empty());
+    assert!(
+        metrics_text(&srv)
+            .await
+            .lines()
+            .any(|l| l.starts_with("portcullis_waf_requests_total{")
+                && l.contains("action=\"logged\"")),
+        "rules above the paranoia level are counted"
+    );
     let sqli = "q=1%27%20OR%20%271%27%3D%271";
     let (s, _, _) = send(client().get(srv.url(&format!("/plain/x?{sqli}")))).await;
     assert_eq!(s, 200);
