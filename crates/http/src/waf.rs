@@ -323,6 +323,7 @@ impl Waf {
         let asked = Asked {
             method: parts.method.as_str(),
             path: parts.uri.path(),
+            partial: !complete && eff.oversize == WafOversize::Partial,
         };
         // What the head found below the threshold counts with each message.
         let head = (grpc && !report.exceeded).then(|| report.findings.clone());
@@ -456,7 +457,9 @@ impl Waf {
                 "mode": if block { "block" } else { "detect" },
                 "score": report.score,
                 "threshold": eff.inbound_threshold,
-                "oversize": oversize,
+                // Over the limit: refused (`reject`), or inspected in part (`partial`).
+                "oversize": oversize || asked.partial,
+                "partial": asked.partial,
                 "rules": report.findings.iter().map(|f| json!({
                     "id": f.rule,
                     "category": f.category,
@@ -524,6 +527,8 @@ pub(crate) fn settings(eff: &WafEffective) -> Settings {
 pub(crate) struct Asked<'a> {
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
+    /// The body was over the limit and only its first part was inspected (`partial`).
+    pub(crate) partial: bool,
 }
 
 /// 403 `request_blocked` with the incident id.

@@ -269,6 +269,7 @@ impl Inspecting {
             let asked = Asked {
                 method: &job.method,
                 path: &job.path,
+                partial: false,
             };
             job.edge
                 .waf

@@ -344,6 +344,15 @@ async fn the_body_limit_rejects_or_inspects_part() {
     ))
     .await;
     assert_eq!(s, 403);
+    // The audit says the body was over the limit and read in part (black-box pass 7, D3).
+    let events = waf_events(&srv).await;
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["route"], "lenient", "{last}");
+    assert_eq!(
+        (&last["oversize"], &last["partial"]),
+        (&json!(true), &json!(true)),
+        "{last}"
+    );
     // Small bodies are inspected whole and forwarded intact.
     let (s, _, _) = send(post("/strict/x", "q=1'+OR+'1'='1".into())).await;
     assert_eq!(s, 403);
