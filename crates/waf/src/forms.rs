@@ -114,7 +114,9 @@ pub(crate) fn matches(c: &Compiled, forms: &mut Forms<'_>) -> bool {
                 )
             }) && libinjectionrs::detect_xss(v.as_bytes()).is_injection()
         }
-        rules::Test::NoneOf(allowed) => !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)),
+        // With case, as CRS's `@within`: methods are case-sensitive (RFC 9110 section 9.1),
+        // and `get` is not GET to every upstream.
+        rules::Test::NoneOf(allowed) => !allowed.contains(&v),
         rules::Test::SpecialChars(n) => {
             v.chars()
                 .filter(|ch| rules::SQL_SPECIALS.contains(ch))
