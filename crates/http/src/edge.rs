@@ -15,7 +15,7 @@
 
 use axum::extract::Request;
 use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::http::{StatusCode, Uri, Version};
+use axum::http::{HeaderMap, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 
 use crate::Edge;
@@ -154,6 +154,33 @@ fn unambiguous_fields(req: &Request) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// One `Content-Length`, written plainly: HTTP/2 lets a request repeat an equal one (and
+/// write `0005`), which strict HTTP/1.1 upstreams refuse and lenient ones may read apart.
+fn one_length(h: &mut HeaderMap) -> Result<(), &'static str> {
+    let mut lengths = h.get_all(header::CONTENT_LENGTH).iter();
+    let Some(first) = lengths.next() else {
+        return Ok(());
+    };
+    let repeated = lengths.next().is_some();
+    let value = std::str::from_utf8(first.as_bytes())
+        .ok()
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or("The Content-Length is not a number.")?;
+    if repeated
+        && !h
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .all(|v| v.as_bytes() == first.as_bytes())
+    {
+        return Err("Two different Content-Length values are ambiguous.");
+    }
+    if repeated || first.as_bytes().len() != value.to_string().len() {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(value));
+    }
+    Ok(())
+}
+
 /// Checks framing and normalises the path: the request to pass on, or the refusal.
 /// (Called by the server's front service for every request, before anything else.)
 pub fn admit(state: &Edge, mut req: Request) -> Result<Request, Box<Response>> {
@@ -178,6 +205,14 @@ pub fn admit(state: &Edge, mut req: Request) -> Result<Request, Box<Response>> {
         )));
     }
     if let Err(why) = unambiguous_fields(&req) {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            why.into(),
+            true,
+        )));
+    }
+    if let Err(why) = one_length(req.headers_mut()) {
         return Err(Box::new(refuse(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -360,6 +395,32 @@ pub fn spoofable(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_plain_content_length_goes_on() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::CONTENT_LENGTH, HeaderValue::from_str(v).unwrap());
+            }
+            one_length(&mut h).map(|()| {
+                h.get_all(header::CONTENT_LENGTH)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(with(&[]), Ok(vec![]));
+        assert_eq!(with(&["5"]), Ok(vec!["5".to_owned()]));
+        // Black-box pass 7, D4: an HTTP/2 request's two equal lengths reached the upstream.
+        assert_eq!(with(&["5", "5"]), Ok(vec!["5".to_owned()]));
+        assert_eq!(with(&["0005"]), Ok(vec!["5".to_owned()]));
+        assert!(with(&["5", "6"]).is_err());
+        assert!(with(&["5", "05"]).is_err());
+        assert!(with(&["-1"]).is_err());
+        assert!(with(&["+5"]).is_err());
+        assert!(with(&["99999999999999999999"]).is_err());
+    }
 
     #[test]
     fn spoofable_names_also_with_underscores() {
