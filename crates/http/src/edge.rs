@@ -372,6 +372,41 @@ pub const SPOOFABLE: [HeaderName; 48] = [
     HeaderName::from_static("x-client-cert"),
 ];
 
+/// Families of identity and client-certificate headers other gateways and proxies vouch
+/// for: Authelia's and Kubernetes' front proxy's `Remote-*` / `X-Remote-*`, Kong's
+/// consumer and credential, TLS terminators' client certificate (nginx, HAProxy, Traefik,
+/// IIS ARR), CloudFront's viewer.
+const IDENTITY_PREFIXES: [&str; 8] = [
+    "remote-",
+    "x-remote-",
+    "x-consumer-",
+    "x-credential-",
+    "x-ssl-client-",
+    "ssl-client-",
+    "x-tls-client-",
+    "cloudfront-viewer-",
+];
+
+/// Single identity headers of that kind (Kong's and Google's user info, JWT payloads
+/// gateways pass on, the user names frameworks read).
+const IDENTITY_NAMES: [&str; 15] = [
+    "x-userinfo",
+    "x-endpoint-api-userinfo",
+    "x-apigateway-api-userinfo",
+    "x-jwt-payload",
+    "x-jwt-claims",
+    "x-authenticated-user",
+    "x-authenticated-userid",
+    "x-user",
+    "x-user-id",
+    "x-user-email",
+    "x-real-user",
+    "x-arr-clientcert",
+    "x-client-dn",
+    "x-client-verify",
+    "x-client-cert-chain",
+];
+
 /// Whether a client's header `name` (lower case) is one only Portcullis may send upstream:
 /// in [`SPOOFABLE`], or `x-forwarded-*` / `x-portcullis-*` / `x-envoy-*` (Envoy trusts its
 /// own headers from whoever is in front of it), also when spelt with `_` for `-` (CGI and
@@ -387,6 +422,8 @@ pub fn spoofable(name: &str) -> bool {
             || n.starts_with("x-amzn-oidc-")
             || n.starts_with("x-goog-authenticated-user-")
             || n.starts_with("x-ms-client-principal")
+            || IDENTITY_PREFIXES.iter().any(|p| n.starts_with(p))
+            || IDENTITY_NAMES.contains(&n)
             || SPOOFABLE.iter().any(|s| s.as_str() == n)
     };
     own(name) || (name.contains('_') && own(&name.replace('_', "-")))
@@ -434,6 +471,22 @@ mod tests {
             "x-azure-clientip",
             "x-appengine-user-ip",
             "x-remote-user",
+            // Black-box pass 7, C3/B7.
+            "remote-groups",
+            "x-remote-group",
+            "x-consumer-username",
+            "x-credential-identifier",
+            "x-userinfo",
+            "x-endpoint-api-userinfo",
+            "x-jwt-payload",
+            "x-authenticated-userid",
+            "x-user-id",
+            "x-ssl-client-verify",
+            "ssl-client-cert",
+            "x-arr-clientcert",
+            "x-tls-client-cert",
+            "x-client-verify",
+            "cloudfront-viewer-address",
             "x-auth-request-email",
             "x-amzn-oidc-identity",
             "x-goog-authenticated-user-email",
