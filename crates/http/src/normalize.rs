@@ -37,6 +37,9 @@ pub enum PathError {
     AboveRoot,
     /// A dot-segment behind a path parameter (`..;jsessionid=x`), or made of dots and spaces.
     DisguisedDotSegment,
+    /// `%25` and two hex digits: an escape escaped again, which an upstream that decodes
+    /// twice reads as another path than the one judged.
+    DoubleEncoded,
 }
 
 impl fmt::Display for PathError {
@@ -52,6 +55,7 @@ impl fmt::Display for PathError {
             Self::DisguisedDotSegment => {
                 "the path has a dot-segment disguised with a parameter or spaces"
             }
+            Self::DoubleEncoded => "the path has an escape escaped again (%25 and two hex digits)",
         })
     }
 }
@@ -64,7 +68,8 @@ pub struct NormalPath {
     /// The form routed on and forwarded: unreserved characters decoded, every other escape
     /// kept (upper-case hex).
     pub path: String,
-    /// Every escape decoded: what policies (Cedar's `context.path`) match against.
+    /// Every escape decoded and each segment's parameters (`;...`) dropped: what policies
+    /// (Cedar's `context.path`) match against.
     pub decoded: String,
 }
 
@@ -157,6 +162,12 @@ fn decode_segment(raw: &str, wire: &mut String, decoded: &mut Vec<u8>) -> Result
             };
             i += 3;
             let v = hi << 4 | lo;
+            if v == b'%'
+                && b.get(i).copied().and_then(hex).is_some()
+                && b.get(i + 1).copied().and_then(hex).is_some()
+            {
+                return Err(PathError::DoubleEncoded);
+            }
             match v {
                 b'/' => return Err(PathError::EncodedSlash),
                 b'\\' => return Err(PathError::Backslash),
@@ -231,18 +242,27 @@ pub fn normalize(raw: &str) -> Result<NormalPath, PathError> {
             return Err(PathError::DisguisedDotSegment);
         }
         trailing_slash = false;
-        out.push((wire, text));
+        // Policies judge the path as servlet containers (Tomcat, Jetty, Spring) serve it:
+        // without its segments' parameters, so `/a;x/secret` and `/a/;x/secret` are
+        // `/a/secret` to them (black-box pass 7, R2). It goes on as it came.
+        let judged = head.to_owned();
+        out.push((wire, judged));
     }
     let mut path = String::with_capacity(raw.len());
     let mut decoded = String::with_capacity(raw.len());
     for (w, d) in &out {
         path.push('/');
         path.push_str(w);
-        decoded.push('/');
-        decoded.push_str(d);
+        if !d.is_empty() {
+            decoded.push('/');
+            decoded.push_str(d);
+        }
     }
+
     if out.is_empty() || trailing_slash {
         path.push('/');
+    }
+    if decoded.is_empty() || (trailing_slash && !decoded.ends_with('/')) {
         decoded.push('/');
     }
     Ok(NormalPath { path, decoded })
@@ -344,6 +364,23 @@ mod tests {
             n("/.well-known/jwks.json").unwrap(),
             "/.well-known/jwks.json"
         );
+    }
+
+    #[test]
+    fn policies_judge_paths_without_their_parameters() {
+        let d = |p: &str| normalize(p).map(|n| (n.path, n.decoded));
+        assert_eq!(
+            d("/cedar/;a/secret").unwrap(),
+            ("/cedar/;a/secret".to_owned(), "/cedar/secret".to_owned())
+        );
+        assert_eq!(d("/cedar;x/secret").unwrap().1, "/cedar/secret");
+        assert_eq!(d("/a;v=1/b;w=2").unwrap().1, "/a/b");
+        assert_eq!(d("/;x").unwrap().1, "/");
+        assert_eq!(d("/cedar/%2573ecret"), Err(PathError::DoubleEncoded));
+        assert_eq!(d("/a/%252e%252e/b"), Err(PathError::DoubleEncoded));
+        // A literal `%` followed by anything but two hex digits is a `%`.
+        assert_eq!(d("/100%25/x").unwrap().1, "/100%/x");
+        assert_eq!(d("/a%25zz").unwrap().1, "/a%zz");
     }
 
     #[test]

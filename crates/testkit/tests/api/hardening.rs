@@ -164,6 +164,10 @@ async fn paths_are_normalised_before_routing_and_every_policy() {
         "/cedar/x/../secret",
         "/cedar/%2e/secret",
         "/public/../cedar/secret",
+        // Path parameters, which servlet containers drop (black-box pass 7, R2).
+        "/cedar/;a/secret",
+        "/cedar/x;y/../secret",
+        "/cedar/secret;jsessionid=1",
     ] {
         let (s, _, b) = raw_get(&srv, p, "").await;
         assert_eq!(
@@ -172,6 +176,14 @@ async fn paths_are_normalised_before_routing_and_every_policy() {
             "{p}: {b}"
         );
     }
+    // An escape escaped again is refused: an upstream that decodes twice would serve
+    // another path than the one judged (R2).
+    let (s, _, b) = raw_get(&srv, "/cedar/%2573ecret", "").await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{b}"
+    );
     // The API's own endpoints see the normalised path too.
     let (s, _, b) = raw_get(&srv, "/api/v1/auth/../admin/users", "").await;
     assert_eq!(
