@@ -65,11 +65,13 @@ pub struct Dlp {
 
 /// The built-in detectors: name, pattern, capture group of the secret, validator.
 const BUILTIN: &[(&str, &str, usize, Option<Validator>)] = &[
-    // Digits with spaces (no-break and thin ones too) or dashes anywhere, or dots between the groups of a printed card
-    // (4-4-4-4, or Amex's 4-6-5: a dot anywhere would take in decimals and timestamps).
+    // Digits (full-width and other scripts' too) with spaces (no-break and thin ones too)
+    // or dashes anywhere, or dots, slashes, underscores or middle dots between the groups
+    // of a printed card (4-4-4-4, or Amex's 4-6-5: one anywhere would take in decimals,
+    // timestamps and dates).
     (
         "card",
-        r"\b(?:\d[ \x{A0}\x{2007}\x{2009}\x{202F}-]?){12,18}\d\b|\b\d{4}(?:\.\d{4}){3}\b|\b\d{4}\.\d{6}\.\d{5}\b",
+        r"\b(?:\d[ \x{A0}\x{2007}\x{2009}\x{202F}\x{3000}-]?){12,18}\d\b|\b\d{4}(?:[./_\x{B7}\x{30FB}]\d{4}){3}\b|\b\d{4}[./_\x{B7}]\d{6}[./_\x{B7}]\d{5}\b",
         0,
         Some(luhn_card),
     ),
@@ -368,7 +370,10 @@ pub fn mask(text: &str, hits: &[Hit]) -> String {
         out.push_str(text.get(at..h.start).unwrap_or_default());
         let secret = h.secret(text);
         if h.detector == "card" {
-            let digits: Vec<char> = secret.chars().filter(char::is_ascii_digit).collect();
+            let digits: Vec<char> = secret
+                .chars()
+                .filter(|&c| digit_value(c).is_some())
+                .collect();
             let keep = digits.len().saturating_sub(4);
             out.extend(std::iter::repeat_n('*', keep));
             out.extend(digits.get(keep..).unwrap_or_default());
@@ -402,9 +407,22 @@ fn shannon(s: &str) -> f64 {
         .sum()
 }
 
+/// The value of a decimal digit as people write them: ASCII, full-width, Arabic-Indic
+/// (both), Devanagari, Bengali, Thai, and the mathematical ones (which `\d` matches too).
+fn digit_value(c: char) -> Option<u32> {
+    let c = u32::from(c);
+    [
+        0x30, 0xFF10, 0x660, 0x6F0, 0x966, 0x9E6, 0xE50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC,
+        0x1D7F6,
+    ]
+    .iter()
+    .find(|&&zero| (zero..zero + 10).contains(&c))
+    .map(|zero| c - zero)
+}
+
 /// A payment card number: 13 to 19 digits, an issuer's first digit, and the Luhn check.
 fn luhn_card(s: &str) -> bool {
-    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    let digits: Vec<u32> = s.chars().filter_map(digit_value).collect();
     if !(13..=19).contains(&digits.len()) || !matches!(digits.first(), Some(2..=6)) {
         return false;
     }
@@ -516,6 +534,24 @@ mod tests {
         assert_eq!(found("card 4111.1111.1111.1111 on file"), ["card"]);
         assert_eq!(found("card 4111\u{A0}1111\u{A0}1111\u{2009}1111"), ["card"]);
         assert_eq!(found("amex 3782.822463.10005"), ["card"]);
+        // Black-box pass 7, N6: other group separators and full-width digits.
+        assert_eq!(found("card 4111/1111/1111/1111 on file"), ["card"]);
+        assert_eq!(found("card 4111_1111_1111_1111 on file"), ["card"]);
+        assert_eq!(
+            found("card 4111\u{B7}1111\u{B7}1111\u{B7}1111 on file"),
+            ["card"]
+        );
+        assert_eq!(
+            found("card ４１１１ １１１１ １１１１ １１１１ on file"),
+            ["card"]
+        );
+        assert_eq!(
+            found("card ４１１１１１１１１１１１１１１１ on file"),
+            ["card"]
+        );
+        // Dates and paths with slashes are not cards.
+        assert!(found("on 2024/01/15 at 10/30").is_empty());
+        assert!(found("/v1/4111/items").is_empty());
         assert_eq!(
             found("at 1733567890.123456 and 4111111111111.11"),
             Vec::<String>::new()
@@ -560,6 +596,8 @@ mod tests {
             mask(text, &hits),
             "{\"card\":\"************1111\",\"mail\":\"[REDACTED:email]\"}"
         );
+        let wide = "card ４１１１/１１１１/１１１１/１１１１.";
+        assert_eq!(mask(wide, &d.scan(wide, &[])), "card ************１１１１.");
     }
 
     #[test]
