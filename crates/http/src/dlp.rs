@@ -68,6 +68,7 @@ fn textual(content_type: Option<&str>) -> bool {
                 | "application/x-jsonlines"
                 | "application/jsonlines"
                 | "application/json-seq"
+                | "application/x-json-stream"
                 | "application/graphql-response+json"
                 | ""
         )

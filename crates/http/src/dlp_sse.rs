@@ -24,7 +24,7 @@ use crate::dlp_stream::{Reporter, Stepped, WINDOW, poll_stepped};
 const TAIL: usize = 512;
 
 /// How many string fields of JSON events are joined, each apart.
-const MAX_FIELDS: usize = 32;
+const MAX_FIELDS: usize = 64;
 
 /// The longest event held whole before it is scanned as a plain text stream.
 const MAX_EVENT: usize = 64 * 1024;
@@ -48,7 +48,10 @@ pub(crate) fn framing(content_type: Option<&str>) -> Option<Framing> {
         | "application/jsonl"
         | "application/x-jsonlines"
         | "application/jsonlines"
-        | "application/json-seq" => Some(Framing::Lines),
+        | "application/json-seq"
+        | "application/stream+json"
+        | "application/x-json-stream"
+        | "text/x-ndjson" => Some(Framing::Lines),
         _ => None,
     }
 }
@@ -64,6 +67,8 @@ pub(crate) struct SseScanned {
     join: Join,
     /// Each string field of JSON events, by its path, joined.
     fields: Vec<(String, Join)>,
+    /// The fields beyond [`MAX_FIELDS`], joined together.
+    overflow: Join,
     trailers: Option<axum::http::HeaderMap>,
     done: bool,
 }
@@ -77,6 +82,7 @@ impl SseScanned {
             held: Vec::new(),
             join: Join::default(),
             fields: Vec::new(),
+            overflow: Join::default(),
             trailers: None,
             done: false,
         }
@@ -127,16 +133,16 @@ impl SseScanned {
         let mut found = Vec::new();
         found.extend(self.join.feed(data, scanner, &self.report.allow, &known));
         for (path, parts) in fields {
-            let at = match self.fields.iter().position(|(p, _)| *p == path) {
-                Some(at) => at,
-                // A bounded number of fields: beyond it, new ones are read as the data.
+            let join = match self.fields.iter().position(|(p, _)| *p == path) {
+                Some(at) => self.fields.get_mut(at).map(|(_, j)| j),
                 None if self.fields.len() < MAX_FIELDS => {
                     self.fields.push((path, Join::default()));
-                    self.fields.len() - 1
+                    self.fields.last_mut().map(|(_, j)| j)
                 }
-                None => continue,
+                // A bounded number of fields: the ones beyond it are joined together.
+                None => Some(&mut self.overflow),
             };
-            if let Some((_, join)) = self.fields.get_mut(at) {
+            if let Some(join) = join {
                 found.extend(join.feed(parts, scanner, &self.report.allow, &known));
             }
         }
@@ -293,17 +299,37 @@ fn json_fields(docs: &[String]) -> Vec<(String, Vec<String>)> {
         let mut strings = Vec::new();
         string_fields(&value, &mut String::new(), 0, &mut strings);
         for (path, s) in strings {
-            match fields.iter_mut().find(|(p, _)| *p == path) {
-                Some((_, parts)) => parts.push(s),
-                None => fields.push((path, vec![s])),
+            // Also with every array position as `*`: the elements of one array read in
+            // order, as an SDK joins Gemini's `parts[].text`.
+            let wild: String = path
+                .split('.')
+                .map(|c| {
+                    if c.bytes().all(|b| b.is_ascii_digit()) {
+                        "*"
+                    } else {
+                        c
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            if wild != path {
+                push_part(&mut fields, wild, s.clone());
             }
+            push_part(&mut fields, path, s);
         }
     }
     fields
 }
 
-/// The string values in `value`, each with its path (object keys and array indices joined
-/// with `.`), at most 16 levels deep.
+fn push_part(fields: &mut Vec<(String, Vec<String>)>, path: String, s: String) {
+    match fields.iter_mut().find(|(p, _)| *p == path) {
+        Some((_, parts)) => parts.push(s),
+        None => fields.push((path, vec![s])),
+    }
+}
+
+/// The string values in `value`, each with its path (object keys and array positions, or
+/// an element's own `index` as `#n`, joined with `.`), at most 16 levels deep.
 fn string_fields(
     value: &serde_json::Value,
     path: &mut String,
@@ -332,7 +358,13 @@ fn string_fields(
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                child(&i.to_string(), v, out);
+                // An element that says which it is (`choices[].index`, `tool_calls[].index`:
+                // OpenAI sends each of `n` choices at `choices[0]`) is joined by that.
+                let key = v
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .map_or_else(|| i.to_string(), |n| format!("#{n}"));
+                child(&key, v, out);
             }
         }
         _ => {}
@@ -445,15 +477,43 @@ mod tests {
         let (_, mut fields) = event_data(text);
         // Keys come in document order or sorted, as serde_json's features have it.
         fields.sort();
+        let parts = |fields: &[(String, Vec<String>)], path: &str| {
+            fields
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, v)| v.join("|"))
+        };
         assert_eq!(
-            fields,
-            [
-                (
-                    "choices.0.delta.content".to_owned(),
-                    vec!["pcl_".to_owned(), "abc".to_owned()]
-                ),
-                ("id".to_owned(), vec!["c1".to_owned(), "c1".to_owned()]),
-            ]
+            parts(&fields, "choices.0.delta.content").as_deref(),
+            Some("pcl_|abc")
+        );
+        assert_eq!(
+            parts(&fields, "choices.*.delta.content").as_deref(),
+            Some("pcl_|abc")
+        );
+        assert_eq!(parts(&fields, "id").as_deref(), Some("c1|c1"));
+        // OpenAI's `n` choices each come at `choices[0]` with their own `index`: joined by
+        // that (black-box pass 8, A1).
+        let text = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"pcl_\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"zz\"}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"abc\"}}]}\n\n",
+        );
+        let (_, fields) = event_data(text);
+        assert_eq!(
+            parts(&fields, "choices.#0.delta.content").as_deref(),
+            Some("pcl_|abc")
+        );
+        assert_eq!(
+            parts(&fields, "choices.#1.delta.content").as_deref(),
+            Some("zz")
+        );
+        // Gemini's `parts[]` of one answer, read in order (A4).
+        let text = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"pcl_\"},{\"text\":\"abc\"}]}}]}\n\n";
+        let (_, fields) = event_data(text);
+        assert_eq!(
+            parts(&fields, "candidates.*.content.parts.*.text").as_deref(),
+            Some("pcl_|abc")
         );
     }
 
