@@ -138,23 +138,42 @@ pub fn text_runs(b: &[u8]) -> Vec<&str> {
     out
 }
 
-/// What bytes that are not clean text read as: the whole when it is text with a few odd
-/// bytes (control characters, invalid UTF-8: at most two, or one in ten), the runs of text
-/// in it ([`text_runs`]) otherwise.
+/// What bytes that are not clean text read as:
+/// - a file (an image, an archive, a video, by its magic number): nothing, as a multipart
+///   file part (its XMP metadata is XML that is no attack);
+/// - text with odd bytes (control characters, invalid UTF-8) around it, and at most two,
+///   or one in ten, within: that text, as a parser that does not check hands it to the
+///   application and as SQL or HTML read it (any number of NULs after `admin'--`);
+/// - anything else: the runs of text in it ([`text_runs`]).
 pub fn binary_text(b: &[u8]) -> Vec<std::borrow::Cow<'_, str>> {
+    if is_file(b) {
+        return Vec::new();
+    }
+    let odd = |c: char| c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
     let text = String::from_utf8_lossy(b);
-    let odd = text
-        .chars()
-        .filter(|&c| c == '\u{FFFD}' || (c.is_control() && !matches!(c, '\t' | '\n' | '\r')))
-        .count();
-    if odd <= 2.max(text.chars().count() / 10) {
-        return if text.is_empty() {
-            Vec::new()
-        } else {
-            vec![text]
-        };
+    let core = text.trim_matches(odd);
+    let within = core.chars().filter(|&c| odd(c)).count();
+    if !core.is_empty() && within <= 2.max(core.chars().count() / 10) {
+        return vec![std::borrow::Cow::Owned(core.to_owned())];
     }
     text_runs(b).into_iter().map(Into::into).collect()
+}
+
+/// Whether `b` starts as a file of a kind that is not text: PNG, JPEG, GIF, WebP/WAV/AVI
+/// (RIFF), ZIP (and Office, JAR, APK), gzip, zstd, 7-Zip, MP4/MOV/HEIC (`ftyp`).
+fn is_file(b: &[u8]) -> bool {
+    const MAGIC: [&[u8]; 9] = [
+        b"\x89PNG\r\n\x1a\n",
+        b"\xff\xd8\xff",
+        b"GIF87a",
+        b"GIF89a",
+        b"RIFF",
+        b"PK\x03\x04",
+        b"\x1f\x8b",
+        b"\x28\xb5\x2f\xfd",
+        b"7z\xbc\xaf\x27\x1c",
+    ];
+    MAGIC.iter().any(|m| b.starts_with(m)) || b.get(4..8) == Some(b"ftyp")
 }
 
 /// The fields of a nested message that has any (an empty or all-number message is not
@@ -229,8 +248,30 @@ mod tests {
             let m = ld(1, value);
             let got = strings(&m).unwrap();
             assert_eq!(got.len(), 1, "{value:?}: {got:?}");
-            assert_eq!(got[0].1, String::from_utf8_lossy(value), "{value:?}");
+            // The text, without the odd bytes around it.
+            assert!(
+                got[0].1.len() >= 7 && String::from_utf8_lossy(value).contains(&*got[0].1),
+                "{value:?}: {got:?}"
+            );
         }
+        // Any number of odd bytes around the text (black-box pass 8, R1's residual).
+        for value in [
+            &b"admin'--\x00\x00\x00"[..],
+            b"\x00\x00\x00\x00<svg onload=x>\x01\x01\x01",
+            b"' OR 1=1#\xf0\x90\x80",
+        ] {
+            let m = ld(1, value);
+            let got = strings(&m).unwrap();
+            assert_eq!(got.len(), 1, "{value:?}: {got:?}");
+            assert!(got[0].1.len() >= 8 && !got[0].1.contains('\0'), "{got:?}");
+        }
+        // A file (a PNG with XMP metadata) is not read as text (W1).
+        let png = [
+            &b"\x89PNG\r\n\x1a\n\x00\x00"[..],
+            b"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF/></x:xmpmeta>",
+        ]
+        .concat();
+        assert!(binary_text(&png).is_empty());
         // Binary (a hash, random bytes) is not read whole.
         let hash: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(97) ^ 0xa5).collect();
         assert!(binary_text(&hash).is_empty(), "{:?}", binary_text(&hash));

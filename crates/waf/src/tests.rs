@@ -400,6 +400,9 @@ fn protobuf_and_grpc_strings_are_inspected() {
         b"<svg onload=alert(1)>\x7f",
         b"1' OR 1=1--\xff",
         b"\xc0<script>alert(1)</script>",
+        // Any number of odd bytes around it (black-box pass 8).
+        b"admin'--\x00\x00\x00",
+        b"<svg onload=alert(1)>\x00\x00\x00\x00\x00",
     ] {
         assert!(
             post("application/grpc", &grpc_frame(&pb(1, value))).exceeded,
