@@ -538,6 +538,18 @@ fn line_breaks_sleep_and_netcat_are_command_separators() {
         "/a?c=x%0Adrill%20evil.com",
         "/a?c=x%0Agetent%20hosts%20evil.com",
         "/a?c=x%3Bping6%20evil.com",
+        // Black-box pass 8: options after a wrapper, and more wrappers.
+        "/a?c=x%3Bnice%20-n5%20sh",
+        "/a?c=x%3Bnice%20--adjustment=5%20id",
+        "/a?c=x%3Btaskset%20-c%200%20id",
+        "/a?c=x%3Bsetsid%20-f%20id",
+        "/a?c=x%3Bcpulimit%20-l%205%20id",
+        "/a?c=x%3Bunshare%20id",
+        "/a?c=x%3Bnsenter%20-t%201%20id",
+        "/a?c=x%3Bpkexec%20id",
+        "/a?c=x%3Bvalgrind%20id",
+        "/a?c=x%3Brlwrap%20id",
+        "/a?c=x%3Bbuiltin%20exec%20id",
     ] {
         let r = get(attack);
         assert!(
@@ -724,6 +736,13 @@ fn client_names_in_the_user_agent_are_not_commands() {
         "docker/24.0.7 go/go1.21.5",
         "kubectl/v1.29.0 (linux/amd64) kubernetes/3f7a50f",
         "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        // Bare client names (black-box pass 8): Ruby's Net::HTTP, Node's fetch.
+        "Ruby",
+        "node",
+        "python",
+        "perl",
+        "php",
+        "java",
     ] {
         let r = ua(agent);
         assert!(!r.exceeded, "{agent}: {r:?}");
