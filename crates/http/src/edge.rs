@@ -375,8 +375,9 @@ pub const SPOOFABLE: [HeaderName; 48] = [
 /// Families of identity and client-certificate headers other gateways and proxies vouch
 /// for: Authelia's and Kubernetes' front proxy's `Remote-*` / `X-Remote-*`, Kong's
 /// consumer and credential, TLS terminators' client certificate (nginx, HAProxy, Traefik,
-/// IIS ARR), CloudFront's viewer.
-const IDENTITY_PREFIXES: [&str; 8] = [
+/// IIS ARR), CloudFront's viewer, Google IAP's and Cloudflare Access's assertions, Azure
+/// App Service's tokens, Grafana's auth proxy, Kubernetes' impersonation.
+const IDENTITY_PREFIXES: [&str; 13] = [
     "remote-",
     "x-remote-",
     "x-consumer-",
@@ -385,11 +386,17 @@ const IDENTITY_PREFIXES: [&str; 8] = [
     "ssl-client-",
     "x-tls-client-",
     "cloudfront-viewer-",
+    "x-goog-iap-",
+    "cf-access-",
+    "x-ms-token-",
+    "x-webauth-",
+    "impersonate-",
 ];
 
 /// Single identity headers of that kind (Kong's and Google's user info, JWT payloads
 /// gateways pass on, the user names frameworks read).
-const IDENTITY_NAMES: [&str; 15] = [
+const IDENTITY_NAMES: [&str; 16] = [
+    "x-scope-orgid",
     "x-userinfo",
     "x-endpoint-api-userinfo",
     "x-apigateway-api-userinfo",
@@ -487,6 +494,15 @@ mod tests {
             "x-tls-client-cert",
             "x-client-verify",
             "cloudfront-viewer-address",
+            // Black-box pass 8.
+            "x-goog-iap-jwt-assertion",
+            "cf-access-jwt-assertion",
+            "cf-access-authenticated-user-email",
+            "x-ms-token-aad-id-token",
+            "x-webauth-email",
+            "x-scope-orgid",
+            "impersonate-user",
+            "impersonate-group",
             "x-auth-request-email",
             "x-amzn-oidc-identity",
             "x-goog-authenticated-user-email",

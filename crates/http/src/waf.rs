@@ -416,7 +416,8 @@ impl Waf {
             ip = %ctx.ip.map(|i| i.to_string()).unwrap_or_default(),
             rules = ?rule_ids(&report),
             score = report.score,
-            oversize,
+            oversize = oversize || asked.partial,
+            partial = asked.partial,
             action,
             "request inspection"
         );

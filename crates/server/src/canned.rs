@@ -52,7 +52,7 @@ impl Pending {
 
 /// The problem document that replaces `written`, when `written` is exactly one of hyper's
 /// own refusals (a head and no body); `None` for anything else.
-pub(crate) fn rewrite(written: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn rewrite(written: &[u8], hsts: bool) -> Option<Vec<u8>> {
     let head = written.strip_suffix(b"\r\n\r\n")?;
     let head = std::str::from_utf8(head).ok()?;
     let mut lines = head.split("\r\n");
@@ -99,7 +99,7 @@ pub(crate) fn rewrite(written: &[u8]) -> Option<Vec<u8>> {
     };
     let body = serde_json::to_vec(&problem).ok()?;
     let mut res = Response::new(Body::empty());
-    portcullis_http::middleware::apply_security_headers(&mut res, true, false);
+    portcullis_http::middleware::apply_security_headers(&mut res, true, hsts);
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -155,7 +155,10 @@ mod tests {
             let canned = format!(
                 "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-length: 0\r\ndate: Mon, 07 Dec 2026 13:54:35 GMT\r\n\r\n"
             );
-            let (head, body) = parts(&rewrite(canned.as_bytes()).unwrap());
+            let (head, body) = parts(&rewrite(canned.as_bytes(), false).unwrap());
+            assert!(!head.contains("strict-transport-security"));
+            let (tls, _) = parts(&rewrite(canned.as_bytes(), true).unwrap());
+            assert!(tls.contains("strict-transport-security"), "{tls}");
             assert!(
                 head.starts_with(&format!("HTTP/1.1 {status}\r\n")),
                 "{head}"
@@ -184,7 +187,7 @@ mod tests {
             "",
             "HTTP/1.1 4",
         ] {
-            assert!(rewrite(other.as_bytes()).is_none(), "{other:?}");
+            assert!(rewrite(other.as_bytes(), false).is_none(), "{other:?}");
         }
     }
 }

@@ -181,7 +181,8 @@ async fn serve_http1<S, B>(
 
     let state = Arc::new(IoState::default());
     let period = parking::park_after(limits.header_timeout);
-    let mut io = ParkableIo::new(io, state.clone());
+    let tls = matches!(&io, Either::Right(_));
+    let mut io = ParkableIo::new(io, state.clone()).with_hsts(tls);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -52,6 +52,8 @@ pub(crate) struct ParkableIo<T> {
     state: Arc<IoState>,
     /// One of hyper's own refusals, rewritten as a problem document, still being written.
     canned: Option<canned::Pending>,
+    /// The socket is TLS: rewritten refusals carry `Strict-Transport-Security`.
+    hsts: bool,
 }
 
 impl<T> ParkableIo<T> {
@@ -61,7 +63,14 @@ impl<T> ParkableIo<T> {
             prefix: Bytes::new(),
             state,
             canned: None,
+            hsts: false,
         }
+    }
+
+    /// Over TLS: rewritten refusals carry `Strict-Transport-Security`, as every answer.
+    pub(crate) fn with_hsts(mut self, hsts: bool) -> Self {
+        self.hsts = hsts;
+        self
     }
 
     /// The same socket with `prefix` to be read before anything more from the client.
@@ -119,7 +128,7 @@ impl<T: AsyncWrite + Unpin> ParkableIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Option<Poll<io::Result<usize>>> {
-        let bytes = canned::rewrite(buf)?;
+        let bytes = canned::rewrite(buf, self.hsts)?;
         self.canned = Some(canned::Pending::new(bytes));
         let r = match self.poll_canned(cx) {
             // Taken in whole: the rest goes out on the next write, flush or shutdown.
