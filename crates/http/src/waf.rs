@@ -496,7 +496,24 @@ impl Waf {
         if !block {
             return None;
         }
-        let res = if oversize {
+        // Nothing found but an upload the scanner could not read (clamd down): a dependency
+        // is down, and the request fails closed as the contract says for one (503).
+        let counted = || report.findings.iter().filter(|f| f.counted);
+        let scanner_down = counted().next().is_some() && counted().all(|f| f.rule == 922510);
+        let res = if scanner_down && !oversize {
+            let mut res = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "An uploaded file could not be scanned: the malware scanner is unavailable. Retry shortly.",
+            )
+            .with_incident(incident)
+            .into_response();
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+            res
+        } else if oversize {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

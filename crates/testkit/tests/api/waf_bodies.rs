@@ -102,15 +102,17 @@ async fn uploaded_files_are_scanned_by_clamd() {
             .contains("Portcullis-Test.EICAR"),
         "{d}"
     );
-    // clamd gone: an upload that cannot be scanned does not pass.
+    // clamd gone: an upload that cannot be scanned does not pass; a dependency is down
+    // (503 unavailable, as the contract says), not a detection.
     clamd.kill().unwrap();
     clamd.wait().unwrap();
     let (s, body, _) = send(upload("a plain text file")).await;
     assert_eq!(
         (s, body["code"].as_str()),
-        (403, Some("request_blocked")),
+        (503, Some("unavailable")),
         "{body}"
     );
+    assert!(body["incident_id"].is_string(), "{body}");
     let events = waf_events(&srv).await;
     assert_eq!(events.last().unwrap().1["rules"][0]["id"], 922510);
     // Requests without files do not need clamd.
