@@ -18,12 +18,46 @@ use crate::route::Route;
 /// Usage per `(API key id, period)`, per route.
 type Usage = Mutex<HashMap<(String, String), UsageCell>>;
 
-/// The quota usage every route has counted on this node.
-pub(crate) struct Quotas(Vec<Usage>);
+/// The quota usage every route has counted on this node, and the lineage of the API keys
+/// it has seen (a key never changes its lineage).
+pub(crate) struct Quotas(Vec<Usage>, Mutex<HashMap<String, String>>);
 
 impl Quotas {
     pub(crate) fn new(routes: usize) -> Self {
-        Self((0..routes).map(|_| Mutex::default()).collect())
+        Self(
+            (0..routes).map(|_| Mutex::default()).collect(),
+            Mutex::default(),
+        )
+    }
+
+    /// The first key of `key_id`'s lineage (the key it was rotated from, and so on): quotas
+    /// count per lineage, so that rotating a key does not start a fresh quota.
+    async fn lineage(&self, state: &GatewayState, key_id: &str) -> Result<String, Error> {
+        let known = |roots: &HashMap<String, String>| roots.get(key_id).cloned();
+        if let Some(root) = known(&self.roots()) {
+            return Ok(root);
+        }
+        let mut root = key_id.to_owned();
+        // Bounded: a lineage longer than this counts from its 64th ancestor.
+        for _ in 0..64 {
+            let key = state.svc.store().api_key(&root).await?;
+            match key.and_then(|k| k.rotated_from) {
+                Some(from) => root = from,
+                None => break,
+            }
+        }
+        let mut roots = self.roots();
+        if roots.len() >= 100_000 {
+            roots.clear();
+        }
+        roots.insert(key_id.to_owned(), root.clone());
+        Ok(root)
+    }
+
+    fn roots(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Takes over the counts not yet stored of the routes that keep their name.
@@ -47,7 +81,11 @@ impl Quotas {
         let name = |st: &QuotaState| -> std::sync::Arc<str> {
             format!("{}-{}", route.cfg.name, st.name).into()
         };
-        match self.charge(state, route, &grant.id, q).await {
+        let lineage = match self.lineage(state, &grant.id).await {
+            Ok(l) => l,
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        };
+        match self.charge(state, route, &lineage, q).await {
             Ok(states) => {
                 for st in states {
                     headers.policy(name(&st), st.limit, st.window);

@@ -266,7 +266,8 @@ fn tempfile_dir() -> std::path::PathBuf {
 on_both!(quotas_per_api_key);
 
 /// Daily and monthly quotas per API key: shared by the nodes through the database, reset
-/// when the UTC day or month turns, kept across restarts, separate for each key.
+/// when the UTC day or month turns, kept across restarts, separate for each key, and
+/// carried to a key's rotated successor.
 async fn quotas_per_api_key(b: Backend) {
     use portcullis_core::config::QuotaConfig;
     let up = start_upstream().await;
@@ -288,6 +289,7 @@ async fn quotas_per_api_key(b: Backend) {
     a.user("meter@example.com", STRONG, Role::User).await;
     let at = access(&a.login("meter@example.com", STRONG).await);
     let mut keys = Vec::new();
+    let mut ids = Vec::new();
     for name in ["one", "two"] {
         let (s, k, _) = send(
             client()
@@ -298,6 +300,7 @@ async fn quotas_per_api_key(b: Backend) {
         .await;
         assert_eq!(s, 201, "{k}");
         keys.push(k["key"].as_str().unwrap().to_owned());
+        ids.push(k["id"].as_str().unwrap().to_owned());
     }
     let call = |srv: &TestServer, key: &str| {
         let rb = client().get(srv.url("/metered/x")).header("x-api-key", key);
@@ -350,5 +353,21 @@ async fn quotas_per_api_key(b: Backend) {
     let c = TestServer::start_on(db.clone(), clock.clone(), tweak).await;
     assert_eq!(call(&c, &keys[0]).await.0, 429);
     assert_eq!(call(&c, &keys[1]).await.0, 200);
+    // A rotated key counts on its predecessor's quota: rotating does not start afresh.
+    let at = access(&c.login("meter@example.com", STRONG).await);
+    let (s, k, _) = send(
+        client()
+            .post(c.url(&format!("/api/v1/auth/api-keys/{}/rotate", ids[0])))
+            .bearer_auth(&at)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let rotated = k["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(&c, &rotated).await.0,
+        429,
+        "the rotated key's quota is spent"
+    );
     c.stop().await;
 }
