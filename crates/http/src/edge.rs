@@ -74,8 +74,13 @@ pub fn valid_host(host: &str) -> bool {
             None => (Some(host), None),
         }
     };
-    let port_ok =
-        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    // A port is a number up to 65535 (`:99999` named no port an upstream could agree on).
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535)
+    });
     let name_ok = name.is_none_or(|n| {
         !n.is_empty()
             && n.len() <= 253
@@ -540,6 +545,7 @@ mod tests {
             "[2001:db8::1]:443",
             "my_host.internal",
             "localhost",
+            "a.example:65535",
         ] {
             assert!(valid_host(ok), "{ok}");
         }
@@ -548,6 +554,8 @@ mod tests {
             "a.example:",
             "a.example:abc",
             "a.example:123456",
+            "a.example:99999",
+            "[::1]:65536",
             "b@a.example",
             "a.example/x",
             "b.example, a.example",
