@@ -200,7 +200,20 @@ impl Join {
             starts.push(joined.len());
             joined.push_str(&part);
         }
-        let fresh = |h: &Hit| h.end > carried && !known(h.secret(&joined));
+        // A part that is a number of four digits or more is a value of its own (a row's id
+        // or code), not a piece of a token stream (tokenisers cut numbers at three digits):
+        // numbers joined across rows are no card (black-box pass 9, FP-1).
+        let number_part = |h: &Hit| {
+            starts.iter().enumerate().any(|(i, &at)| {
+                let end = starts.get(i + 1).copied().unwrap_or(joined.len());
+                let part = joined.get(at..end).unwrap_or_default().trim();
+                at < h.end
+                    && end > h.start
+                    && part.len() >= 4
+                    && part.bytes().all(|b| b.is_ascii_digit())
+            })
+        };
+        let fresh = |h: &Hit| h.end > carried && !known(h.secret(&joined)) && !number_part(h);
         let mut across: Vec<Hit> = scanner
             .scan(&joined, allow)
             .into_iter()
@@ -321,6 +334,21 @@ fn json_fields(docs: &[String]) -> Vec<(String, Vec<String>)> {
     fields
 }
 
+/// An element's `index` as clients read it: `0`, `0.0`, `-0.0`, `1e-400` and `"0"` are all
+/// choice 0 to the JS and Python SDKs (black-box pass 9, A1-E).
+fn index_of(v: &serde_json::Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    if let Some(s) = v.as_str() {
+        return s.trim().parse().ok();
+    }
+    let f = v.as_f64()?;
+    let f = if f == 0.0 { 0.0 } else { f };
+    // Whole, and within what an index can be.
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1e15).then_some(f as u64)
+}
+
 fn push_part(fields: &mut Vec<(String, Vec<String>)>, path: String, s: String) {
     match fields.iter_mut().find(|(p, _)| *p == path) {
         Some((_, parts)) => parts.push(s),
@@ -362,7 +390,7 @@ fn string_fields(
                 // OpenAI sends each of `n` choices at `choices[0]`) is joined by that.
                 let key = v
                     .get("index")
-                    .and_then(Value::as_u64)
+                    .and_then(index_of)
                     .map_or_else(|| i.to_string(), |n| format!("#{n}"));
                 child(&key, v, out);
             }
@@ -508,6 +536,13 @@ mod tests {
             parts(&fields, "choices.#1.delta.content").as_deref(),
             Some("zz")
         );
+        for zero in ["\"0\"", "0.0", "-0.0", "1e-400"] {
+            assert_eq!(
+                index_of(&serde_json::from_str(zero).unwrap()),
+                Some(0),
+                "{zero}"
+            );
+        }
         // Gemini's `parts[]` of one answer, read in order (A4).
         let text = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"pcl_\"},{\"text\":\"abc\"}]}}]}\n\n";
         let (_, fields) = event_data(text);
@@ -515,6 +550,29 @@ mod tests {
             parts(&fields, "candidates.*.content.parts.*.text").as_deref(),
             Some("pcl_|abc")
         );
+    }
+
+    #[test]
+    fn numbers_joined_across_rows_are_no_card() {
+        let dlp = portcullis_waf::dlp::Dlp::builtin(&[]).unwrap();
+        let parts = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // Four-digit ids, row after row (black-box pass 9, FP-1): no card.
+        let mut join = Join::default();
+        assert!(
+            join.feed(parts(&["4111", "1111", "1111", "1111"]), &dlp, &[], &|_| {
+                false
+            })
+            .is_none()
+        );
+        // A card a tokeniser cut in three-digit pieces: found.
+        let mut join = Join::default();
+        let found = join.feed(
+            parts(&["411", "1 111", "1 11", "11 1111"]),
+            &dlp,
+            &[],
+            &|_| false,
+        );
+        assert!(found.is_some_and(|(_, hits)| hits.iter().any(|h| h.detector == "card")));
     }
 
     #[test]
