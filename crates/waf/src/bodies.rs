@@ -57,6 +57,14 @@ pub(crate) fn body<'a>(
         for v in values {
             t.push(Kind::Args, "XML:/*", v);
         }
+    } else if is_binary_media(mime) {
+        // An image, a sound, a video, an archive: read as a protobuf `bytes` field is (text,
+        // with odd bytes or not, is read; a file by its magic number is not text; other
+        // bytes for their runs of text): JPEGs and gzip files were refused as text full of
+        // "attacks" (black-box pass 9, FP-2).
+        for text in crate::protobuf::binary_text(body) {
+            t.push(Kind::Args, "REQUEST_BODY", text);
+        }
     } else if !binary_message(t, mime, body) {
         // Any other type (text/json, NDJSON, GraphQL, YAML, text/plain..., and protobuf or
         // gRPC that is not): an upstream may well parse it as JSON, so its quoted strings
@@ -64,6 +72,29 @@ pub(crate) fn body<'a>(
         json_strings(t, &text, secret_fields);
         t.push(Kind::Body, "REQUEST_BODY", text);
     }
+}
+
+/// Whether a media type names bytes that are not text: images, sounds, videos, fonts,
+/// archives and compressed files, and plain octets.
+fn is_binary_media(mime: &str) -> bool {
+    ["image/", "audio/", "video/", "font/"]
+        .iter()
+        .any(|p| mime.starts_with(p) && !mime.ends_with("+xml"))
+        || matches!(
+            mime,
+            "application/octet-stream"
+                | "application/gzip"
+                | "application/x-gzip"
+                | "application/zip"
+                | "application/x-zip-compressed"
+                | "application/x-7z-compressed"
+                | "application/zstd"
+                | "application/x-tar"
+                | "application/x-bzip2"
+                | "application/x-xz"
+                | "application/pdf"
+                | "application/wasm"
+        )
 }
 
 /// Multipart nested at most this deep (a part that is itself `multipart/...`).
