@@ -74,12 +74,13 @@ pub fn valid_host(host: &str) -> bool {
             None => (Some(host), None),
         }
     };
-    // A port is a number up to 65535 (`:99999` named no port an upstream could agree on).
+    // A port is a number from 1 to 65535 (`:99999` or `:0` named no port an upstream
+    // could agree on).
     let port_ok = port.is_none_or(|p| {
         !p.is_empty()
             && p.len() <= 5
             && p.bytes().all(|b| b.is_ascii_digit())
-            && p.parse::<u32>().is_ok_and(|n| n <= 65_535)
+            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n))
     });
     let name_ok = name.is_none_or(|n| {
         !n.is_empty()
@@ -381,8 +382,13 @@ pub const SPOOFABLE: [HeaderName; 48] = [
 /// for: Authelia's and Kubernetes' front proxy's `Remote-*` / `X-Remote-*`, Kong's
 /// consumer and credential, TLS terminators' client certificate (nginx, HAProxy, Traefik,
 /// IIS ARR), CloudFront's viewer, Google IAP's and Cloudflare Access's assertions, Azure
-/// App Service's tokens, Grafana's auth proxy, Kubernetes' impersonation.
-const IDENTITY_PREFIXES: [&str; 13] = [
+/// App Service's tokens, Grafana's auth proxy, Kubernetes' impersonation, Pomerium's,
+/// Tailscale's and Vouch's identities.
+const IDENTITY_PREFIXES: [&str; 17] = [
+    "x-pomerium-",
+    "tailscale-",
+    "x-vouch-",
+    "x-grafana-",
     "remote-",
     "x-remote-",
     "x-consumer-",
@@ -400,8 +406,14 @@ const IDENTITY_PREFIXES: [&str; 13] = [
 
 /// Single identity headers of that kind (Kong's and Google's user info, JWT payloads
 /// gateways pass on, the user names frameworks read).
-const IDENTITY_NAMES: [&str; 16] = [
+const IDENTITY_NAMES: [&str; 22] = [
     "x-scope-orgid",
+    "x-anonymous-consumer",
+    "x-auth-user",
+    "x-auth-email",
+    "x-roles",
+    "x-tenant-id",
+    "x-org-id",
     "x-userinfo",
     "x-endpoint-api-userinfo",
     "x-apigateway-api-userinfo",
@@ -508,6 +520,15 @@ mod tests {
             "x-scope-orgid",
             "impersonate-user",
             "impersonate-group",
+            // Black-box pass 9.
+            "x-pomerium-jwt-assertion",
+            "tailscale-user-login",
+            "x-vouch-user",
+            "x-grafana-org-id",
+            "x-anonymous-consumer",
+            "x-auth-user",
+            "x-roles",
+            "x-tenant-id",
             "x-auth-request-email",
             "x-amzn-oidc-identity",
             "x-goog-authenticated-user-email",
@@ -555,6 +576,7 @@ mod tests {
             "a.example:abc",
             "a.example:123456",
             "a.example:99999",
+            "a.example:0",
             "[::1]:65536",
             "b@a.example",
             "a.example/x",

@@ -71,7 +71,7 @@ const BUILTIN: &[(&str, &str, usize, Option<Validator>)] = &[
     // timestamps and dates).
     (
         "card",
-        r"\b(?:\d[ \x{A0}\x{2007}\x{2009}\x{202F}\x{3000}-]?){12,18}\d\b|\b\d{4}(?:[./_\x{B7}\x{30FB}]\d{4}){3}\b|\b\d{4}[./_\x{B7}]\d{6}[./_\x{B7}]\d{5}\b",
+        r"\b(?:\d[ \x{A0}\x{2007}\x{2009}\x{202F}\x{3000}\x{2010}-\x{2015}\x{2212}-]?){12,18}\d\b|\b\d{4}(?:[./_\x{B7}\x{30FB}]\d{4}){3}\b|\b\d{4}[./_\x{B7}]\d{6}[./_\x{B7}]\d{5}\b",
         0,
         Some(luhn_card),
     ),
@@ -549,6 +549,13 @@ mod tests {
             found("card ４１１１１１１１１１１１１１１１ on file"),
             ["card"]
         );
+        // Black-box pass 9: dashes of every kind. (Commas, bars and tabs between groups
+        // are what tables of years and codes are written with: not read as cards.)
+        assert_eq!(
+            found("card 4111\u{2013}1111\u{2014}1111\u{2212}1111 on file"),
+            ["card"]
+        );
+        assert!(found("2019,2020,2021,2022 and 2019|2020|2021|2022").is_empty());
         // Dates and paths with slashes are not cards.
         assert!(found("on 2024/01/15 at 10/30").is_empty());
         assert!(found("/v1/4111/items").is_empty());
