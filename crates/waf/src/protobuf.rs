@@ -235,15 +235,7 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, "<script>alert(1)</script>", "{got:?}");
         // Random bytes: hardly any run long enough to read.
-        let mut x: u32 = 99;
-        let noise: Vec<u8> = (0..65536)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x & 0xff) as u8
-            })
-            .collect();
+        let noise = crate::tests::noise(&mut 99, 65536);
         assert!(text_runs(&noise).is_empty(), "{:?}", text_runs(&noise));
     }
 
@@ -294,16 +286,7 @@ mod tests {
         }
         // A file (a PNG with XMP metadata) is not read as text (W1).
         let mut x: u32 = 5;
-        let mut noise = |n: usize| -> Vec<u8> {
-            (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    (x & 0xff) as u8
-                })
-                .collect()
-        };
+        let mut noise = |n: usize| crate::tests::noise(&mut x, n);
         let png = [
             &b"\x89PNG\r\n\x1a\n"[..],
             &noise(256),
@@ -350,14 +333,7 @@ mod tests {
     fn arbitrary_bytes_never_panic() {
         let mut x: u32 = 7;
         for len in 0..400 {
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    (x & 0xff) as u8
-                })
-                .collect();
+            let bytes = crate::tests::noise(&mut x, len);
             let _ = strings(&bytes);
         }
     }

@@ -14,6 +14,19 @@ fn unreachable_rule(e: &str) -> Engine {
     panic!("a built-in rule does not compile: {e}")
 }
 
+/// Pseudo-random bytes for tests (xorshift32 from `state`, which moves on): binary data
+/// (uploads' chunks, images, noise) with no text in mind.
+pub(crate) fn noise(state: &mut u32, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 17;
+            *state ^= *state << 5;
+            (*state & 0xff) as u8
+        })
+        .collect()
+}
+
 fn get(uri: &str) -> Report {
     engine().inspect(
         &Input {
@@ -380,14 +393,7 @@ fn protobuf_and_grpc_strings_are_inspected() {
     // invalid characters (black-box pass 6, C1): none of twenty random chunks is refused.
     let mut x: u32 = 7;
     for _ in 0..20 {
-        let chunk: Vec<u8> = (0..32768)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x & 0xff) as u8
-            })
-            .collect();
+        let chunk = noise(&mut x, 32768);
         let message = [&pb(1, b"chunk")[..], &[0x12, 0x80, 0x80, 0x02], &chunk].concat();
         let r = post("application/grpc", &grpc_frame(&message));
         assert!(!r.exceeded, "{r:?}");
@@ -763,16 +769,7 @@ fn client_names_in_the_user_agent_are_not_commands() {
 #[test]
 fn binary_bodies_are_read_as_bytes() {
     let mut x: u32 = 11;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x & 0xff) as u8
-            })
-            .collect()
-    };
+    let mut noise = |n: usize| noise(&mut x, n);
     for _ in 0..20 {
         let jpeg = [
             &b"\xff\xd8\xff\xe1"[..],
