@@ -655,15 +655,7 @@ async fn event_streams_are_scanned_event_by_event() {
         &srv.login("sse@example.com", portcullis_testkit::STRONG)
             .await,
     );
-    let (s, k, _) = send(
-        client()
-            .post(srv.url("/api/v1/auth/api-keys"))
-            .bearer_auth(&at)
-            .json(&json!({"name": "sse", "scopes": ["deploy:write"]})),
-    )
-    .await;
-    assert_eq!(s, 201, "{k}");
-    let key = k["key"].as_str().unwrap().to_owned();
+    let key = new_key(&srv, &at, "sse").await;
     let (first, second) = key.split_at(key.len() / 2);
     // Glued to the word before it in the joined data (black-box pass 6, N5).
     tx.send("data: hello\n\n".to_owned()).unwrap();
@@ -671,27 +663,10 @@ async fn event_streams_are_scanned_event_by_event() {
     tx.send(format!("data: {first}\n\n")).unwrap();
     assert_eq!(next_event(&mut r).await, Some(format!("data: {first}\n\n")));
     tx.send(format!("data: {second}\n\n")).unwrap();
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
-        .await
-        .unwrap();
-    assert!(ended.is_err(), "the stream ends before the rest: {ended:?}");
-    assert_eq!(
-        revoked(&srv, &key).await,
-        401,
-        "the key split across events is revoked"
-    );
+    ends_and_revokes(&srv, &mut r, &key, "events").await;
     // A token stream of JSON events (OpenAI's chat completions), the key split across two
     // events' `choices.0.delta.content`, with the other fields between the halves.
-    let (s, k, _) = send(
-        client()
-            .post(srv.url("/api/v1/auth/api-keys"))
-            .bearer_auth(&at)
-            .json(&json!({"name": "sse-json", "scopes": ["deploy:write"]})),
-    )
-    .await;
-    assert_eq!(s, 201, "{k}");
-    let key = k["key"].as_str().unwrap().to_owned();
-    let (first, second) = key.split_at(key.len() / 2);
+    let key = new_key(&srv, &at, "sse-json").await;
     let delta = |text: &str| {
         format!(
             "data: {}\n\n",
@@ -699,67 +674,69 @@ async fn event_streams_are_scanned_event_by_event() {
                    "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
         )
     };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    feeds.lock().unwrap().push(rx);
-    tx.send(delta("Your key is ")).unwrap();
-    let mut r = client()
-        .get(srv.url("/events/stream"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(next_event(&mut r).await, Some(delta("Your key is ")));
-    tx.send(delta(first)).unwrap();
-    assert_eq!(next_event(&mut r).await, Some(delta(first)));
-    tx.send(delta(second)).unwrap();
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
-        .await
-        .unwrap();
-    assert!(ended.is_err(), "the stream ends before the rest: {ended:?}");
-    assert_eq!(
-        revoked(&srv, &key).await,
-        401,
-        "the key split across JSON deltas is revoked"
-    );
+    split_across(&srv, &feeds, "/events/stream", &key, delta).await;
     // The same as JSON lines (Ollama's chat stream): each line streams, and the key split
     // across two lines' `message.content` ends the stream and is revoked.
-    let (s, k, _) = send(
-        client()
-            .post(srv.url("/api/v1/auth/api-keys"))
-            .bearer_auth(&at)
-            .json(&json!({"name": "ndjson", "scopes": ["deploy:write"]})),
-    )
-    .await;
-    assert_eq!(s, 201, "{k}");
-    let key = k["key"].as_str().unwrap().to_owned();
-    let (first, second) = key.split_at(key.len() / 2);
+    let key = new_key(&srv, &at, "ndjson").await;
     let line = |text: &str| {
         format!(
             "{}\n",
             json!({"model": "m", "message": {"role": "assistant", "content": text}, "done": false})
         )
     };
+    split_across(&srv, &feeds, "/events/chat.ndjson", &key, line).await;
+    srv.stop().await;
+}
+
+/// A new API key of the user whose access token is `at`.
+async fn new_key(srv: &TestServer, at: &str, name: &str) -> String {
+    let (s, k, _) = send(
+        client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(at)
+            .json(&json!({"name": name, "scopes": ["deploy:write"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    k["key"].as_str().unwrap().to_owned()
+}
+
+/// `key` sent by an upstream stream at `path` in two halves, each framed by `frame`, after
+/// a first frame: the first frame and half stream, the stream ends before the second, and
+/// the key is revoked.
+async fn split_across(
+    srv: &TestServer,
+    feeds: &std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedReceiver<String>>>,
+    path: &str,
+    key: &str,
+    frame: impl Fn(&str) -> String,
+) {
+    let (first, second) = key.split_at(key.len() / 2);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     feeds.lock().unwrap().push(rx);
-    tx.send(line("Your key is ")).unwrap();
-    let mut r = client()
-        .get(srv.url("/events/chat.ndjson"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(next_event(&mut r).await, Some(line("Your key is ")));
-    tx.send(line(first)).unwrap();
-    assert_eq!(next_event(&mut r).await, Some(line(first)));
-    tx.send(line(second)).unwrap();
+    tx.send(frame("Your key is ")).unwrap();
+    let mut r = client().get(srv.url(path)).send().await.unwrap();
+    assert_eq!(next_event(&mut r).await, Some(frame("Your key is ")));
+    tx.send(frame(first)).unwrap();
+    assert_eq!(next_event(&mut r).await, Some(frame(first)));
+    tx.send(frame(second)).unwrap();
+    ends_and_revokes(srv, &mut r, key, path).await;
+}
+
+/// The stream `r` ends before the rest of `key`, and `key` is revoked.
+async fn ends_and_revokes(srv: &TestServer, r: &mut reqwest::Response, key: &str, what: &str) {
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
         .await
         .unwrap();
-    assert!(ended.is_err(), "the stream ends before the rest: {ended:?}");
-    assert_eq!(
-        revoked(&srv, &key).await,
-        401,
-        "the key split across JSON lines is revoked"
+    assert!(
+        ended.is_err(),
+        "{what}: the stream ends before the rest: {ended:?}"
     );
-    srv.stop().await;
+    assert_eq!(
+        revoked(srv, key).await,
+        401,
+        "{what}: the key split across the stream is revoked"
+    );
 }
 
 /// What `key` gets from the API once DLP's revocation (after the answer) has had 5 s.
