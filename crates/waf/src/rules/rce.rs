@@ -2,6 +2,33 @@
 
 use super::*;
 
+/// What may come before a command: a shell separator, a command substitution or a brace
+/// group, then any number of variable assignments (`A=b id`) and of wrappers that run the
+/// command they are given, with their options (`-x`, `--long`, `--long=value`, and an
+/// argument after each where the wrapper takes one). The view is the shell's
+/// ([`crate::decode::cmd_line`]): quotes are gone, so `env A='b c'` reads `env a=b c`.
+macro_rules! command_start {
+    () => {
+        concat!(
+            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:\w+=\S*\s+)*(?:(?:",
+            r"env(?:\s+-[\w-]*(?:=\S*)?|\s+\w+=\S*(?:\s+[^\s=;&|]+)*?)*|",
+            r"nice(?:\s+-n\s*-?\d+|\s+--adjustment=-?\d+|\s+-\d+)?|",
+            r"nohup|time(?:\s+-p)?|busybox|toybox|builtin|eval|exec(?:\s+-\w+)*|command(?:\s+-p)?|",
+            r"rlwrap|unbuffer|catchsegv|dbus-launch|torsocks|proxychains\d?(?:\s+-q)?|",
+            r"faketime\s+\S+|chrt(?:\s+-\w+)*\s+\d+|sg\s+\S+(?:\s+-c)?|",
+            r"(?:sudo|doas|pkexec|runuser|setpriv|capsh|firejail|proot|systemd-run|numactl|",
+            r"strace|ltrace|valgrind|watch|xargs|setsid|unshare|nsenter|cpulimit|stdbuf|ionice|",
+            r"script|timeout|taskset|flock|chroot)",
+            // Options, each with the argument it may take.
+            r"(?:\s+--?[\w-]+(?:=\S*|\s+[\w.:/,=-]+)?)*",
+            // The positional arguments before the command: a CPU mask, a lock file, a new
+            // root, a duration.
+            r"(?:\s+(?:0x)?[\da-f,-]+|\s*/\S*|\s+[\d.]+[smhd]?)?",
+            r")\s+)*",
+        )
+    };
+}
+
 /// The Unix and Windows commands of 932236 and 932239 (CRS's unix-shell and
 /// windows-commands lists, as far as an API sees them), a group to put between a
 /// separator and the end of the word.
@@ -21,9 +48,16 @@ pub(super) const RCE: &[Rule] = &[
         Critical,
         A | N | C | UA | CN | F,
         Cmd,
-        Rx(
-            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n\s*-?\d+|\s+--adjustment=-?\d+|\s+-\d+)?|nohup|time|busybox|toybox|sudo|doas|pkexec|command|builtin|exec|eval|setsid(?:\s+-\w+)*|strace|ltrace|valgrind|rlwrap|unbuffer|watch|xargs|unshare(?:\s+-\w+)*|nsenter(?:\s+-\w+(?:\s+\d+)?)*|cpulimit(?:\s+-\w+\s+\d+)*|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset(?:\s+-\w+)*\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout(?:\s+-\w+)*\s+[\d.]+[smhd]?)\s+)*(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|drill|getent(?:\s+\w+)?|ping6?|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n\s*-?\d+|\s+--adjustment=-?\d+|\s+-\d+)?|nohup|time|busybox|toybox|sudo|doas|pkexec|command|builtin|exec|eval|setsid(?:\s+-\w+)*|strace|ltrace|valgrind|rlwrap|unbuffer|watch|xargs|unshare(?:\s+-\w+)*|nsenter(?:\s+-\w+(?:\s+\d+)?)*|cpulimit(?:\s+-\w+\s+\d+)*|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset(?:\s+-\w+)*\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout(?:\s+-\w+)*\s+[\d.]+[smhd]?)\s+)*(?:more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|&;`]\s*\S|\s+\$)|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n\s*-?\d+|\s+--adjustment=-?\d+|\s+-\d+)?|nohup|time|busybox|toybox|sudo|doas|pkexec|command|builtin|exec|eval|setsid(?:\s+-\w+)*|strace|ltrace|valgrind|rlwrap|unbuffer|watch|xargs|unshare(?:\s+-\w+)*|nsenter(?:\s+-\w+(?:\s+\d+)?)*|cpulimit(?:\s+-\w+\s+\d+)*|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset(?:\s+-\w+)*\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout(?:\s+-\w+)*\s+[\d.]+[smhd]?)\s+)*(?:sleep\s*\d|(?:nc|ncat|netcat|telnet|socat)\s+(?:-\w+\s+)*[\w.:-]+\s+\d{1,5}\b)|(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:(?:env|nice(?:\s+-n\s*-?\d+|\s+--adjustment=-?\d+|\s+-\d+)?|nohup|time|busybox|toybox|sudo|doas|pkexec|command|builtin|exec|eval|setsid(?:\s+-\w+)*|strace|ltrace|valgrind|rlwrap|unbuffer|watch|xargs|unshare(?:\s+-\w+)*|nsenter(?:\s+-\w+(?:\s+\d+)?)*|cpulimit(?:\s+-\w+\s+\d+)*|stdbuf(?:\s+-\w+)*|ionice(?:\s+-\w+(?:\s+\d+)?)*|taskset(?:\s+-\w+)*\s+\S+|flock\s*\S+|chroot(?:\s*/\S*)?|script\s+-c|timeout(?:\s+-\w+)*\s+[\d.]+[smhd]?)\s+)*(?:ps\s+(?:-?aux|-e?f)\b|su\s+(?:-\w*\s+)*root\b)",
-        ),
+        Rx(concat!(
+            command_start!(),
+            r"(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|drill|getent(?:\s+\w+)?|ping6?|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|gdb|sshpass|fping6?|hping\d?)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|",
+            command_start!(),
+            r"(?:more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|&;`]\s*\S|\s+\$)|",
+            command_start!(),
+            r"(?:sleep\s*\d|(?:nc|ncat|netcat|telnet|socat)\s+(?:-\w+\s+)*[\w.:-]+\s+\d{1,5}\b|(?:fish|expect|tclsh|wish)(?:\s+-[\w-]+)*\s+-\w*c|fish\s+(?:--\S+\s+)*(?:--command\b|\S+\.fish\b)|expect\s+(?:-[\w-]+\s+)*(?:-[fi]\b|\S+\.exp\b)|openssl\s+(?:s_client|s_server|enc|req|rsautl|pkeyutl|dgst|genrsa|x509|passwd|base64)\b|(?:sudo|doas)\s+-[si]\b)|",
+            command_start!(),
+            r"(?:ps\s+(?:-?aux|-e?f)\b|su\s+(?:-\w*\s+)*root\b)",
+        )),
         "Unix or Windows command injection",
     ),
     r(
