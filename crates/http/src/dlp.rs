@@ -280,25 +280,49 @@ impl DlpRuntime {
             ))
         });
         let hits = self.dlp.scan(&text, allow);
-        if hits.is_empty() {
+        // An answer that is a stream of events under another label is also read joined,
+        // as its client puts it together (a key split across JSON lines' fields).
+        let across = if exact {
+            crate::dlp_sse::joined_hits(&text, &self.dlp, allow, &hits)
+        } else {
+            Vec::new()
+        };
+        if hits.is_empty() && across.is_empty() {
             return Response::from_parts(parts, crate::body::rejoin(head, rest));
         }
-        let (incident, audit_failed) = self
-            .report(
-                edge,
-                ctx,
-                route,
-                mode,
-                &text,
-                &hits,
-                parts.status.as_u16(),
-                "response_body",
-            )
-            .await;
+        let incident = incident_id();
+        let mut audit_failed = None;
+        let status = parts.status.as_u16();
+        let views = std::iter::once((text.as_ref(), hits.as_slice()))
+            .chain(across.iter().map(|(view, h)| (view.as_str(), h.as_slice())))
+            .filter(|(_, h)| !h.is_empty());
+        for (view, found) in views {
+            let (_, failed) = self
+                .report_as(
+                    incident.clone(),
+                    edge,
+                    ctx,
+                    route,
+                    mode,
+                    view,
+                    found,
+                    status,
+                    "response_body",
+                )
+                .await;
+            audit_failed = audit_failed.or(failed);
+        }
         if let Some(e) = audit_failed
             && mode == DlpMode::Block
         {
             return ApiError::from(e).into_response();
+        }
+        // A secret across events cannot be masked in the pieces that carry it.
+        if !across.is_empty() && mode != DlpMode::Detect {
+            return blocked(
+                incident,
+                "The upstream's answer held data that must not leave.",
+            );
         }
         match mode {
             DlpMode::Block | DlpMode::Off => blocked(

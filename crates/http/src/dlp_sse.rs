@@ -63,12 +63,8 @@ pub(crate) struct SseScanned {
     report: Reporter,
     /// Received, not yet scanned (the event in progress).
     held: Vec<u8>,
-    /// The events' data joined (its end, scanned again with what follows).
-    join: Join,
-    /// Each string field of JSON events, by its path, joined.
-    fields: Vec<(String, Join)>,
-    /// The fields beyond [`MAX_FIELDS`], joined together.
-    overflow: Join,
+    /// The events' data, and each of their JSON string fields, joined.
+    joins: Joins,
     trailers: Option<axum::http::HeaderMap>,
     done: bool,
 }
@@ -80,9 +76,7 @@ impl SseScanned {
             rest,
             report,
             held: Vec::new(),
-            join: Join::default(),
-            fields: Vec::new(),
-            overflow: Join::default(),
+            joins: Joins::default(),
             trailers: None,
             done: false,
         }
@@ -129,23 +123,13 @@ impl SseScanned {
             Framing::Events => event_data(text),
             Framing::Lines => line_data(text),
         };
-        let scanner = self.report.dlp.scanner();
-        let mut found = Vec::new();
-        found.extend(self.join.feed(data, scanner, &self.report.allow, &known));
-        for (path, parts) in fields {
-            let join = match self.fields.iter().position(|(p, _)| *p == path) {
-                Some(at) => self.fields.get_mut(at).map(|(_, j)| j),
-                None if self.fields.len() < MAX_FIELDS => {
-                    self.fields.push((path, Join::default()));
-                    self.fields.last_mut().map(|(_, j)| j)
-                }
-                // A bounded number of fields: the ones beyond it are joined together.
-                None => Some(&mut self.overflow),
-            };
-            if let Some(join) = join {
-                found.extend(join.feed(parts, scanner, &self.report.allow, &known));
-            }
-        }
+        let found = self.joins.feed(
+            data,
+            fields,
+            self.report.dlp.scanner(),
+            &self.report.allow,
+            &known,
+        );
         if !found.is_empty() {
             for (view, across) in found {
                 self.report.spawn(view, across, "response_body_stream");
@@ -170,6 +154,96 @@ impl SseScanned {
         self.held.drain(..cut);
         Ok(Bytes::from(out))
     }
+}
+
+/// The joined views of a stream of events: their data as it came, and each string field of
+/// JSON events by its path ([`MAX_FIELDS`] of them apart, the others together).
+#[derive(Default)]
+struct Joins {
+    data: Join,
+    fields: Vec<(String, Join)>,
+    overflow: Join,
+}
+
+impl Joins {
+    /// Joins the next events' `data` and `fields` to the views, and returns each view that
+    /// shows secrets across events that their own text did not (`known`).
+    fn feed(
+        &mut self,
+        data: Vec<String>,
+        fields: Vec<(String, Vec<String>)>,
+        scanner: &portcullis_waf::dlp::Dlp,
+        allow: &[String],
+        known: &dyn Fn(&str) -> bool,
+    ) -> Vec<(String, Vec<Hit>)> {
+        let mut found = Vec::new();
+        found.extend(self.data.feed(data, scanner, allow, known));
+        for (path, parts) in fields {
+            let join = match self.fields.iter().position(|(p, _)| *p == path) {
+                Some(at) => self.fields.get_mut(at).map(|(_, j)| j),
+                None if self.fields.len() < MAX_FIELDS => {
+                    self.fields.push((path, Join::default()));
+                    self.fields.last_mut().map(|(_, j)| j)
+                }
+                // A bounded number of fields: the ones beyond it are joined together.
+                None => Some(&mut self.overflow),
+            };
+            if let Some(join) = join {
+                found.extend(join.feed(parts, scanner, allow, known));
+            }
+        }
+        found
+    }
+}
+
+/// A whole answer that is a stream of events under another label (JSON lines served as
+/// `application/json` or `text/plain`, as some model servers and SDK proxies do, or
+/// server-sent events as `text/plain`), read as a client that puts it together does: the
+/// secrets its events show joined and not within one, each view with its own. Text that
+/// is not such a stream (one JSON document, pretty-printed or not; prose) gives none.
+pub(crate) fn joined_hits(
+    text: &str,
+    scanner: &portcullis_waf::dlp::Dlp,
+    allow: &[String],
+    plain: &[Hit],
+) -> Vec<(String, Vec<Hit>)> {
+    let start = text.trim_start_matches(SPACE);
+    let first = start.split('\n').next().unwrap_or_default();
+    let events = ["data:", "event:", "id:", "retry:", ":"]
+        .iter()
+        .any(|f| first.starts_with(f));
+    let (data, fields) = if events {
+        if !text.trim_end().contains('\n') {
+            return Vec::new();
+        }
+        event_data(text)
+    } else {
+        // JSON documents one after the other (a line each, indented or not, or none
+        // between them), at least two of them, and their fields only: lines of prose or
+        // one pretty-printed document are not pieces of one answer. One document alone is
+        // the common answer: its end is found without building it.
+        if !start.starts_with(['{', '[', '"']) {
+            return Vec::new();
+        }
+        let mut one =
+            serde_json::Deserializer::from_str(start).into_iter::<serde::de::IgnoredAny>();
+        if !matches!(one.next(), Some(Ok(_)))
+            || start
+                .get(one.byte_offset()..)
+                .unwrap_or_default()
+                .trim_start_matches(SPACE)
+                .is_empty()
+        {
+            return Vec::new();
+        }
+        let documents = json_values(start);
+        if documents.len() < 2 {
+            return Vec::new();
+        }
+        (Vec::new(), value_fields(documents))
+    };
+    let known = |secret: &str| plain.iter().any(|p| p.secret(text) == secret);
+    Joins::default().feed(data, fields, scanner, allow, &known)
 }
 
 /// One joined view of the events: the end of what came before ([`TAIL`] bytes), and where
@@ -200,17 +274,15 @@ impl Join {
             starts.push(joined.len());
             joined.push_str(&part);
         }
-        // A part that is a number of four digits or more is a value of its own (a row's id
-        // or code), not a piece of a token stream (tokenisers cut numbers at three digits):
-        // numbers joined across rows are no card (black-box pass 9, FP-1).
+        // A part that is a number of four digits or more, or digits with separators between
+        // them (a row's id or code, a date, a price, a phone number), is a value of its
+        // own, not a piece of a token stream (tokenisers cut numbers at three digits and
+        // keep separators apart): numbers joined across rows are no card (black-box pass
+        // 9, FP-1; pass 10, B10-4: dates and prices).
         let number_part = |h: &Hit| {
             starts.iter().enumerate().any(|(i, &at)| {
                 let end = starts.get(i + 1).copied().unwrap_or(joined.len());
-                let part = joined.get(at..end).unwrap_or_default().trim();
-                at < h.end
-                    && end > h.start
-                    && part.len() >= 4
-                    && part.bytes().all(|b| b.is_ascii_digit())
+                at < h.end && end > h.start && own_value(joined.get(at..end).unwrap_or_default())
             })
         };
         let fresh = |h: &Hit| h.end > carried && !known(h.secret(&joined)) && !number_part(h);
@@ -255,6 +327,21 @@ impl Join {
     }
 }
 
+/// Whether `part` is a number that stands for itself: four digits or more without spaces,
+/// digits with a separator between them (`2024-01-01`, `9.99`, `+1 555-0100`), or eight
+/// digits or more grouped with spaces (a phone number, a code); and nothing else. Digits
+/// cut with spaces into fewer are a token stream's pieces (`411`, `1 111`).
+fn own_value(part: &str) -> bool {
+    let p = part.trim().as_bytes();
+    let numeric = |b: &u8| b.is_ascii_digit() || b" -./:,+()".contains(b);
+    let digits = p.iter().filter(|b| b.is_ascii_digit()).count();
+    let separated = p.windows(3).any(|w| {
+        matches!(w, [a, s, b] if a.is_ascii_digit() && b"-./:,+()".contains(s) && b.is_ascii_digit())
+    });
+    let spaced = p.contains(&b' ');
+    !p.is_empty() && p.iter().all(numeric) && (separated || digits >= 8 || (digits >= 4 && !spaced))
+}
+
 /// The data of each event in `text` (its `data:` fields' values, joined), as a client
 /// that puts a streamed answer together reads them; and of the events whose data is JSON,
 /// each string field by its path (`choices.0.delta.content`), one part per event.
@@ -290,7 +377,7 @@ fn event_data(text: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
 fn line_data(text: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
     let lines: Vec<String> = text
         .split('\n')
-        .map(|l| l.trim_matches(['\r', '\u{1E}', '\u{FEFF}']))
+        .map(|l| l.trim_matches(SPACE))
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
@@ -299,16 +386,16 @@ fn line_data(text: &str) -> (Vec<String>, Vec<(String, Vec<String>)>) {
 }
 
 /// Each string field of the JSON documents among `docs`, by its path, one part a document.
+/// A doc may hold several documents one after the other (`{..}{..}`, as concatenated JSON
+/// streams are written), each a part; a document that is a string is the field `""`.
 fn json_fields(docs: &[String]) -> Vec<(String, Vec<String>)> {
+    value_fields(docs.iter().flat_map(|d| json_values(d)))
+}
+
+/// Each string field of `values`, by its path, one part a value.
+fn value_fields(values: impl IntoIterator<Item = serde_json::Value>) -> Vec<(String, Vec<String>)> {
     let mut fields: Vec<(String, Vec<String>)> = Vec::new();
-    for data in docs {
-        let trimmed = data.trim_start();
-        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
-            continue;
-        }
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(data) else {
-            continue;
-        };
+    for value in values {
         let mut strings = Vec::new();
         string_fields(&value, &mut String::new(), 0, &mut strings);
         for (path, s) in strings {
@@ -317,7 +404,7 @@ fn json_fields(docs: &[String]) -> Vec<(String, Vec<String>)> {
             let wild: String = path
                 .split('.')
                 .map(|c| {
-                    if c.bytes().all(|b| b.is_ascii_digit()) {
+                    if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
                         "*"
                     } else {
                         c
@@ -333,6 +420,33 @@ fn json_fields(docs: &[String]) -> Vec<(String, Vec<String>)> {
     }
     fields
 }
+
+/// The JSON documents `data` starts with, one after the other (whitespace, record
+/// separators and BOMs between them), up to the first that does not parse.
+fn json_values(data: &str) -> Vec<serde_json::Value> {
+    let data = data.trim_start_matches(SPACE);
+    if !data.starts_with(['{', '[', '"']) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+        match values.next() {
+            Some(Ok(value)) => out.push(value),
+            _ => break,
+        }
+        rest = rest
+            .get(values.byte_offset()..)
+            .unwrap_or_default()
+            .trim_start_matches(SPACE);
+    }
+    out
+}
+
+/// What separates JSON documents in a stream: whitespace, JSON text sequences' record
+/// separator, and a BOM.
+const SPACE: &[char] = &[' ', '\t', '\r', '\n', '\u{1E}', '\u{FEFF}'];
 
 /// An element's `index` as clients read it: `0`, `0.0`, `-0.0`, `1e-400` and `"0"` are all
 /// choice 0 to the JS and Python SDKs (black-box pass 9, A1-E).
@@ -492,6 +606,55 @@ mod tests {
         );
         assert_eq!(framing(Some("text/event-stream")), Some(Framing::Events));
         assert_eq!(framing(Some("application/json")), None);
+    }
+
+    /// A whole answer of JSON lines or events under another label is read joined; one
+    /// document, prose, and lines whose parts are numbers of their own are not.
+    #[test]
+    fn streams_under_other_labels_are_read_joined() {
+        let dlp =
+            portcullis_waf::dlp::Dlp::builtin(&["aws_access_key".into(), "card".into()]).unwrap();
+        let found = |text: &str| {
+            let plain = dlp.scan(text, &[]);
+            joined_hits(text, &dlp, &[], &plain)
+                .iter()
+                .flat_map(|(view, hits)| hits.iter().map(|h| h.secret(view).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let key = "AKIAIOSFODNN7EXAMPLE";
+        let lines = format!(
+            "{{\"m\":{{\"content\":\"key \"}}}}\n{{\"m\":{{\"content\":\"{}\"}}}}\n{{\"m\":{{\"content\":\"{}\"}}}}\n",
+            &key[..8],
+            &key[8..]
+        );
+        assert_eq!(found(&lines), [key]);
+        let events = format!("data: {}\n\ndata: {}\n\n", &key[..8], &key[8..]);
+        assert_eq!(found(&events), [key]);
+        // Indented lines, documents with nothing between them, documents that are strings
+        // (black-box pass 10, B10-3).
+        let (a, b) = (&key[..8], &key[8..]);
+        for shape in [
+            format!(" {{\"t\": \"{a}\"}}\n\t{{\"t\": \"{b}\"}}\n"),
+            format!("{{\"t\": \"{a}\"}}{{\"t\": \"{b}\"}}"),
+            format!("{{\"t\": \"{a}\"}} {{\"t\": \"{b}\"}}"),
+            format!("\"{a}\"\n\"{b}\"\n"),
+        ] {
+            assert_eq!(found(&shape), [key], "{shape}");
+        }
+        // Within one line it is the plain scan's, not a join's.
+        assert!(found(&format!("{{\"a\":\"{key}\"}}\n{{\"a\":\"b\"}}\n")).is_empty());
+        for benign in [
+            "{\n  \"a\": \"AKIAIOSF\",\n  \"b\": \"ODNN7EXAMPLE\"\n}\n",
+            "AKIAIOSF\nODNN7EXAMPLE\n",
+            "{\"n\":\"4111\"}\n{\"n\":\"1111\"}\n{\"n\":\"1111\"}\n{\"n\":\"1111\"}\n",
+            "{\"a\":\"AKIAIOSF\"}",
+            // Columns of dates, prices and phone numbers (B10-4).
+            "{\"date\":\"2024-01-01\"}\n{\"date\":\"2024-01-02\"}\n{\"date\":\"2024-01-03\"}\n{\"date\":\"2024-01-04\"}\n{\"date\":\"2024-01-05\"}\n",
+            "{\"p\":\"4.11\"}\n{\"p\":\"1.11\"}\n{\"p\":\"1.11\"}\n{\"p\":\"1.11\"}\n{\"p\":\"1.11\"}\n{\"p\":\"1.11\"}\n",
+            "{\"t\":\"411-11\"}\n{\"t\":\"111-11\"}\n{\"t\":\"111-11\"}\n{\"t\":\"111-11\"}\n",
+        ] {
+            assert!(found(benign).is_empty(), "{benign}");
+        }
     }
 
     #[test]

@@ -572,7 +572,8 @@ impl futures_core::Stream for Feed {
     }
 }
 
-/// An upstream of server-sent events (JSON lines for a path ending `.ndjson`) fed by the
+/// An upstream of server-sent events (JSON lines for a path ending `.ndjson`, labelled
+/// `application/json` for one ending `.json`) fed by the
 /// test: each request streams what the test sends on the channel it takes, until the
 /// channel closes.
 async fn event_upstream() -> (
@@ -591,6 +592,8 @@ async fn event_upstream() -> (
             };
             let ct = if uri.path().ends_with(".ndjson") {
                 "application/x-ndjson"
+            } else if uri.path().ends_with(".json") {
+                "application/json"
             } else {
                 "text/event-stream"
             };
@@ -685,6 +688,40 @@ async fn event_streams_are_scanned_event_by_event() {
         )
     };
     split_across(&srv, &feeds, "/events/chat.ndjson", &key, line).await;
+    // The same lines whole under `application/json`, as some model servers label them: the
+    // key split across two lines is seen joined, the answer refused and the key revoked.
+    // One pretty-printed document and lines without a secret pass as they came.
+    let key = new_key(&srv, &at, "ndjson-as-json").await;
+    let (first, second) = key.split_at(key.len() / 2);
+    let whole = |parts: &[String]| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        feeds.lock().unwrap().push(rx);
+        for part in parts {
+            tx.send(part.clone()).unwrap();
+        }
+    };
+    whole(&[line("Your key is "), line(first), line(second)]);
+    let r = client()
+        .get(srv.url("/events/chat.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(revoked(&srv, &key).await, 401, "the key split across lines");
+    let pretty =
+        serde_json::to_string_pretty(&json!({"a": {"content": "pcl_"}, "b": "x"})).unwrap();
+    let plain = [line("Hello"), line(" world"), line("1234"), line("5678")];
+    for (parts, what) in [(vec![pretty.clone()], "pretty"), (plain.to_vec(), "lines")] {
+        let body = parts.concat();
+        whole(&parts);
+        let r = client()
+            .get(srv.url("/events/chat.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{what}");
+        assert_eq!(r.text().await.unwrap(), body, "{what}");
+    }
     srv.stop().await;
 }
 
