@@ -141,6 +141,23 @@ fn multipart_body(
             }
         }
         let name = p.name.unwrap_or_default();
+        // Part headers CRS refuses at paranoia 1: a transfer encoding (922120), a charset
+        // other than the ones the rules read (922110) or named by a `_charset_` field
+        // (922100), a header name with odd characters (922130). Parsers that decode them
+        // hand the application what was not inspected.
+        let refused = [
+            (922120, p.transfer_encoding),
+            (922110, crate::charset_refused(part_ct.as_bytes())),
+            (
+                922100,
+                name == "_charset_" && !crate::charset_allowed(&String::from_utf8_lossy(&p.body)),
+            ),
+            (922130, p.odd_header_name),
+        ];
+        for (id, _) in refused.into_iter().filter(|(_, hit)| *hit) {
+            t.multipart_refused
+                .push((id, place("MULTIPART_PART_HEADERS:", &name)));
+        }
         t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
         // An empty file name (a file input left empty, or a part some parsers read as a
         // field): its content is inspected as a field's.

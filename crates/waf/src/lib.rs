@@ -517,6 +517,11 @@ impl Engine {
         if taken.malformed_body {
             add_finding(Head::of(&MALFORMED), "REQUEST_BODY", &mut report);
         }
+        for (id, location) in &taken.multipart_refused {
+            if let Some(rule) = MULTIPART.iter().find(|r| r.id == *id) {
+                add_finding(Head::of(rule), location, &mut report);
+            }
+        }
         if input
             .headers
             .iter()
@@ -578,9 +583,41 @@ const CHARSET: Rule = engine_finding(
     "Request content type charset is not allowed by policy",
 );
 
+/// Multipart part headers CRS refuses (REQUEST-922-MULTIPART-ATTACK).
+const MULTIPART: [Rule; 4] = [
+    engine_finding(
+        922100,
+        "Multipart content type global _charset_ definition is not allowed by policy",
+    ),
+    engine_finding(
+        922110,
+        "Illegal MIME Multipart Header content-type: charset parameter",
+    ),
+    engine_finding(
+        922120,
+        "Content-Transfer-Encoding was deprecated by rfc7578 in 2015 and should not be used",
+    ),
+    engine_finding(
+        922130,
+        "Multipart header contains characters outside of valid range",
+    ),
+];
+
+/// Whether `charset` is UTF-8, US-ASCII or one of the Latin ones CRS allows.
+pub(crate) fn charset_allowed(charset: &str) -> bool {
+    matches!(
+        charset
+            .trim()
+            .trim_matches(['"', '\''])
+            .to_ascii_lowercase()
+            .as_str(),
+        "utf-8" | "utf8" | "us-ascii" | "ascii" | "iso-8859-1" | "iso-8859-15" | "windows-1252"
+    )
+}
+
 /// Whether a `Content-Type` names a charset other than UTF-8, US-ASCII and the Latin ones
 /// CRS allows, or more than one.
-fn charset_refused(content_type: &[u8]) -> bool {
+pub(crate) fn charset_refused(content_type: &[u8]) -> bool {
     let ct = String::from_utf8_lossy(content_type).to_ascii_lowercase();
     let charsets: Vec<&str> = ct
         .split(';')
@@ -591,10 +628,7 @@ fn charset_refused(content_type: &[u8]) -> bool {
         .collect();
     match charsets.as_slice() {
         [] => false,
-        [c] => !matches!(
-            *c,
-            "utf-8" | "utf8" | "us-ascii" | "ascii" | "iso-8859-1" | "iso-8859-15" | "windows-1252"
-        ),
+        [c] => !charset_allowed(c),
         _ => true,
     }
 }

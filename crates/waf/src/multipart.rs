@@ -15,6 +15,12 @@ pub struct Part {
     /// parameter without a value or with space before `=`, one given twice, a folded
     /// line): parsers differ on it, so inspection refuses to guess.
     pub irregular: bool,
+    /// It has a `Content-Transfer-Encoding` header (deprecated by RFC 7578: a parser that
+    /// decodes base64 or quoted-printable hands the application what inspection did not
+    /// read).
+    pub transfer_encoding: bool,
+    /// A header name with a character outside `!`..`~` (CRS 922130).
+    pub odd_header_name: bool,
     /// Its body.
     pub body: Vec<u8>,
 }
@@ -131,6 +137,10 @@ fn one(part: &[u8]) -> Option<Part> {
         };
         // A folded line (obs-fold), which some parsers join to the header before.
         out.irregular |= name.starts_with([' ', '\t']);
+        out.odd_header_name |= !name.trim_start().bytes().all(|b| b.is_ascii_graphic());
+        out.transfer_encoding |= name
+            .trim()
+            .eq_ignore_ascii_case("content-transfer-encoding");
         if name.trim().eq_ignore_ascii_case("content-type") {
             out.content_type = Some(value.trim().to_ascii_lowercase());
             continue;

@@ -111,6 +111,9 @@ pub struct Taken<'a> {
     /// The body claimed a syntax it did not have (JSON that does not parse, multipart
     /// without its boundary).
     pub malformed_body: bool,
+    /// Multipart parts whose headers CRS refuses (922100-922130), by rule id, with the
+    /// part's place.
+    pub multipart_refused: Vec<(u32, String)>,
 }
 
 impl<'a> Taken<'a> {

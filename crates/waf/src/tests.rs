@@ -712,6 +712,54 @@ fn multipart_that_parsers_read_differently_is_refused() {
     assert!(!post("multipart/form-data; boundary=\"BB\"", ok.as_bytes()).exceeded);
 }
 
+/// Multipart part headers CRS refuses at paranoia 1 (black-box pass 10, B10-5: an attack in
+/// a base64, quoted-printable or UTF-7 part passed): a transfer encoding (922120), a part's
+/// charset outside the ones the rules read (922110), a `_charset_` field naming one
+/// (922100); a part in UTF-8 or ISO-8859-1 and a `_charset_` of UTF-8 pass.
+#[test]
+fn multipart_part_encodings_are_refused() {
+    let body = |headers: &str, value: &str| {
+        format!(
+            "--BB\r\nContent-Disposition: form-data; name=\"a\"\r\n{headers}\r\n{value}\r\n--BB--\r\n"
+        )
+    };
+    let ct = "multipart/form-data; boundary=BB";
+    for (headers, value, id) in [
+        (
+            "Content-Transfer-Encoding: base64\r\n",
+            "YWRtaW4nIE9SICcxJz0nMQ==",
+            922120,
+        ),
+        ("Content-Transfer-Encoding: 8bit\r\n", "hello", 922120),
+        (
+            "Content-Type: text/plain; charset=utf-7\r\n",
+            "admin+ACc- OR +ACc-1",
+            922110,
+        ),
+        ("Content-Type: text/plain; charset=ibm037\r\n", "x", 922110),
+    ] {
+        let r = post(ct, body(headers, value).as_bytes());
+        assert!(
+            r.exceeded && r.findings.iter().any(|f| f.rule == id),
+            "{headers}: {r:?}"
+        );
+    }
+    let charset = |name: &str| {
+        format!(
+            "--BB\r\nContent-Disposition: form-data; name=\"_charset_\"\r\n\r\n{name}\r\n--BB\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\nhello\r\n--BB--\r\n"
+        )
+    };
+    let r = post(ct, charset("utf-7").as_bytes());
+    assert!(r.findings.iter().any(|f| f.rule == 922100), "{r:?}");
+    for ok in [
+        body("Content-Type: text/plain; charset=UTF-8\r\n", "O'Brien"),
+        body("Content-Type: text/plain; charset=iso-8859-1\r\n", "hello"),
+        charset("UTF-8"),
+    ] {
+        assert!(!post(ct, ok.as_bytes()).exceeded, "{ok}");
+    }
+}
+
 /// XML text is read as parsers read it (black-box pass 5, F7): CDATA sections are text,
 /// a processing instruction or comment inside a word does not split it, and a character
 /// reference is what it stands for.
