@@ -71,7 +71,7 @@ const BUILTIN: &[(&str, &str, usize, Option<Validator>)] = &[
     // timestamps and dates).
     (
         "card",
-        r"\b(?:\d[ \x{A0}\x{2007}\x{2009}\x{202F}\x{3000}\x{2010}-\x{2015}\x{2212}-]?){12,18}\d\b|\b\d{4}(?:[./_\x{B7}\x{30FB}]\d{4}){3}\b|\b\d{4}[./_\x{B7}]\d{6}[./_\x{B7}]\d{5}\b",
+        r"\b(?:\d[ \x{A0}\x{2007}\x{2009}\x{202F}\x{3000}\x{2010}-\x{2015}\x{2212}\x{FE63}\x{FF0D}-]?){12,18}\d\b|\b\d{4}(?:[./_\x{B7}\x{30FB}]\d{4}){3}\b|\b\d{4}[./_\x{B7}]\d{6}[./_\x{B7}]\d{5}\b",
         0,
         Some(luhn_card),
     ),
@@ -553,6 +553,15 @@ mod tests {
         // are what tables of years and codes are written with: not read as cards.)
         assert_eq!(
             found("card 4111\u{2013}1111\u{2014}1111\u{2212}1111 on file"),
+            ["card"]
+        );
+        // Pass 10: the full-width hyphen Japanese input methods write, and the small one.
+        assert_eq!(
+            found("カード番号 ４１１１－１１１１－１１１１－１１１１"),
+            ["card"]
+        );
+        assert_eq!(
+            found("card 4111\u{FE63}1111\u{FE63}1111\u{FE63}1111"),
             ["card"]
         );
         assert!(found("2019,2020,2021,2022 and 2019|2020|2021|2022").is_empty());
