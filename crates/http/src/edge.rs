@@ -384,7 +384,7 @@ pub const SPOOFABLE: [HeaderName; 48] = [
 /// IIS ARR), CloudFront's viewer, Google IAP's and Cloudflare Access's assertions, Azure
 /// App Service's tokens, Grafana's auth proxy, Kubernetes' impersonation, Pomerium's,
 /// Tailscale's and Vouch's identities.
-const IDENTITY_PREFIXES: [&str; 17] = [
+const IDENTITY_PREFIXES: [&str; 24] = [
     "x-pomerium-",
     "tailscale-",
     "x-vouch-",
@@ -402,11 +402,18 @@ const IDENTITY_PREFIXES: [&str; 17] = [
     "x-ms-token-",
     "x-webauth-",
     "impersonate-",
+    "x-authenticated-",
+    "teleport-",
+    "x-teleport-",
+    "oidc-claim-",
+    "shib-",
+    "x-kong-jwt-claim-",
+    "x-appengine-user-",
 ];
 
 /// Single identity headers of that kind (Kong's and Google's user info, JWT payloads
 /// gateways pass on, the user names frameworks read).
-const IDENTITY_NAMES: [&str; 22] = [
+const IDENTITY_NAMES: [&str; 26] = [
     "x-scope-orgid",
     "x-anonymous-consumer",
     "x-auth-user",
@@ -419,8 +426,6 @@ const IDENTITY_NAMES: [&str; 22] = [
     "x-apigateway-api-userinfo",
     "x-jwt-payload",
     "x-jwt-claims",
-    "x-authenticated-user",
-    "x-authenticated-userid",
     "x-user",
     "x-user-id",
     "x-user-email",
@@ -429,6 +434,12 @@ const IDENTITY_NAMES: [&str; 22] = [
     "x-client-dn",
     "x-client-verify",
     "x-client-cert-chain",
+    "gap-auth",
+    "x-cas-user",
+    "x-otoroshi-claim",
+    "auth-user",
+    "x-spiffe-id",
+    "x-client-spiffe-id",
 ];
 
 /// Whether a client's header `name` (lower case) is one only Portcullis may send upstream:
@@ -542,6 +553,22 @@ mod tests {
             "x_real_ip",
             "client-ip",
             "front-end-https",
+            // Black-box pass 10.
+            "x-authenticated-scope",
+            "x-authenticated-groups",
+            "teleport-jwt-assertion",
+            "x-teleport-jwt-assertion",
+            "gap-auth",
+            "oidc-claim-email",
+            "oidc_claim_sub",
+            "shib-identity-provider",
+            "x-cas-user",
+            "x-spiffe-id",
+            "x-client-spiffe-id",
+            "x-appengine-user-email",
+            "x-kong-jwt-claim-sub",
+            "x-otoroshi-claim",
+            "auth-user",
         ] {
             assert!(spoofable(name), "{name}");
         }
