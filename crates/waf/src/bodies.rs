@@ -261,7 +261,7 @@ fn grpc<'a>(t: &mut Taken<'a>, body: &'a [u8]) -> bool {
 /// tags as one value, CDATA sections unwrapped into it and processing instructions and
 /// comments taken out of it (`SE<?pi?>LECT` is `SELECT` to a DOM's text content), entities
 /// undone outside CDATA; and each attribute value, entities undone.
-fn xml_values(doc: &str) -> Vec<String> {
+pub(crate) fn xml_values(doc: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut Vec<String>| {

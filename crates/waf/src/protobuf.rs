@@ -163,13 +163,35 @@ pub fn binary_text(b: &[u8]) -> Vec<std::borrow::Cow<'_, str>> {
             core.chars().filter(|&c| !odd(c)).collect(),
         )];
     }
-    // A file (its magic number first, and not text as above): nothing, as a multipart file
-    // part; its metadata (a PNG's XMP) is no attack.
-    if is_file(b) {
-        return Vec::new();
+    // A file (its magic number first, and not text as above): its runs of text as any
+    // bytes', but its XMP metadata (the XML packet images carry) as an XML parser reads
+    // it, its text and attribute values: the markup is no attack (W1).
+    let file = is_file(b);
+    let mut out: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+    for run in text_runs(b) {
+        if file && (run.contains("<x:xmpmeta") || run.contains("<?xpacket")) {
+            out.extend(crate::bodies::xml_values(run).into_iter().map(Into::into));
+        } else {
+            out.push(run.into());
+        }
     }
-    text_runs(b).into_iter().map(Into::into).collect()
+    // Shorter text at either end, after a file's header or a blob, or before a blob (a
+    // parser that takes the field as a string hands the application that text with the
+    // bytes as its neighbours; black-box pass 10, B10-6). A file's first bytes are its
+    // magic number.
+    let mut ends = text.split(odd);
+    let head = ends.next().filter(|_| !file);
+    let tail = text.rsplit(odd).next();
+    for end in [head, tail].into_iter().flatten() {
+        if end.chars().count() >= MIN_END && !out.iter().any(|o| o.contains(end)) {
+            out.push(std::borrow::Cow::Owned(end.to_owned()));
+        }
+    }
+    out
 }
+
+/// The shortest text at either end of bytes that is read (`' OR 1--`).
+const MIN_END: usize = 4;
 
 /// Whether `b` starts as a file of a kind that is not text: PNG, JPEG, GIF, WebP/WAV/AVI
 /// (RIFF), ZIP (and Office, JAR, APK), gzip, zstd, 7-Zip, MP4/MOV/HEIC (`ftyp`).
@@ -284,7 +306,24 @@ mod tests {
                 "{got:?}"
             );
         }
-        // A file (a PNG with XMP metadata) is not read as text (W1).
+        // A file header, or a blob, before or after an attack (B10-6).
+        let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+        let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00\x1f\xf3\xffa";
+        let blob = crate::tests::noise(&mut 11, 40);
+        for attack in [&b";cat /etc/passwd"[..], b"' OR 1=1--", b"<svg onload=x>"] {
+            for value in [
+                [&zip[..], attack].concat(),
+                [&zip[..10], attack].concat(),
+                [&png[..], attack].concat(),
+                [&blob[..], attack].concat(),
+                [attack, &blob[..]].concat(),
+            ] {
+                let got = binary_text(&value);
+                let want = String::from_utf8_lossy(attack);
+                assert!(got.iter().any(|g| g.contains(&*want)), "{value:?}: {got:?}");
+            }
+        }
+        // A file (a PNG with XMP metadata): its XMP read as XML values, no markup (W1).
         let mut x: u32 = 5;
         let mut noise = |n: usize| crate::tests::noise(&mut x, n);
         let png = [
@@ -294,7 +333,8 @@ mod tests {
             &noise(256),
         ]
         .concat();
-        assert!(binary_text(&png).is_empty());
+        let got = binary_text(&png);
+        assert!(got.iter().all(|g| !g.contains('<')), "{got:?}");
         // Binary (a hash, random bytes) is not read whole.
         let hash: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(97) ^ 0xa5).collect();
         assert!(binary_text(&hash).is_empty(), "{:?}", binary_text(&hash));
