@@ -228,8 +228,13 @@ pub(crate) async fn call(
             }
             Ok(Err(e)) => {
                 tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
+                // The request's own side failing (its body ended broken because inspection
+                // blocked a gRPC message) is no fault of the upstream's: a client sending
+                // blocked calls must not open the breaker.
                 attempt.settle(if e.is_connect() {
                     Outcome::Unreachable
+                } else if ours(&e) {
+                    Outcome::Neutral
                 } else {
                     Outcome::Fault(client())
                 });
@@ -262,6 +267,14 @@ pub(crate) async fn call(
             }
         }
     }
+}
+
+/// Whether a failed upstream request failed on the gateway's side (hyper's "user" errors:
+/// the request body it was given failed), not the upstream's.
+fn ours(e: &hyper_util::client::legacy::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<hyper::Error>())
+        .is_some_and(hyper::Error::is_user)
 }
 
 /// Refuses a body announced over the limit before anything is sent.

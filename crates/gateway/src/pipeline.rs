@@ -213,10 +213,16 @@ async fn phases(
         None => go!(call.await),
         // A gRPC call's messages are inspected as they stream: a blocked one ends the wait
         // for the upstream (which never saw it) with the refusal.
+        // The upstream call can also fail because of the block (its body ended broken) in
+        // the same poll that blocked it: the refusal is the answer then too, not the
+        // failure (black-box pass 10, B10-7: 14 UNAVAILABLE for one blocked call in eight).
         Some(v) => tokio::select! {
             biased;
             () = v.fired() => return (v.answer().await, principal),
-            r = call => go!(r),
+            r = call => match r {
+                Err(_) if v.is_fired() => return (v.answer().await, principal),
+                r => go!(r),
+            },
         },
     };
     let res = respond::respond(gateway, route, res, upgrade, &rate).await;

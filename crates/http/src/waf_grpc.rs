@@ -80,6 +80,11 @@ impl GrpcVerdict {
         }
     }
 
+    /// Whether a message was blocked already.
+    pub fn is_fired(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+
     /// The answer to a blocked call (once [`GrpcVerdict::fired`]): the audited refusal, or
     /// 503 when the block could not be audited.
     pub async fn answer(&self) -> Response {

@@ -248,6 +248,14 @@ fn grpc_chat(target: &str, authority: &str, messages: &[&str]) -> Value {
 async fn grpc_messages_are_inspected_as_they_stream() {
     let peer = GrpcPeer::start();
     let up = format!("h2c://127.0.0.1:{}", peer.port);
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let raw = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+        }
+    });
     let srv = TestServer::start_with(Backend::Sqlite, |c| {
         c.waf.mode = WafMode::Detect;
         let route = |name: &str, host: &str, mode| RouteConfig {
@@ -262,6 +270,11 @@ async fn grpc_messages_are_inspected_as_they_stream() {
         c.routes = vec![
             route("watched", "detect.test", WafMode::Detect),
             route("guarded", "block.test", WafMode::Block),
+            // An HTTP/1.1 upstream that takes connections and never answers.
+            RouteConfig {
+                upstreams: vec![format!("http://{raw}")],
+                ..route("raw", "raw.test", WafMode::Block)
+            },
         ];
     })
     .await;
@@ -325,6 +338,43 @@ async fn grpc_messages_are_inspected_as_they_stream() {
         .filter(|e| e.action == "waf.request_blocked")
         .count();
     assert_eq!(blocked, 3);
+    // Blocked calls to an HTTP/1.1 upstream: each is PERMISSION_DENIED, never the broken
+    // upstream request's UNAVAILABLE (black-box pass 10, B10-7: one in eight was). (After
+    // a number of blocks, automated response refuses the client before inspection: also
+    // PERMISSION_DENIED.)
+    let frame = {
+        let field = [
+            &[0x0a, u8::try_from(xss.len()).unwrap()][..],
+            xss.as_bytes(),
+        ]
+        .concat();
+        let len = u32::try_from(field.len()).unwrap().to_be_bytes();
+        [&[0u8][..], &len, &field].concat()
+    };
+    let file = std::env::temp_dir().join(format!("grpc-frame-{}", rand_suffix()));
+    std::fs::write(&file, &frame).unwrap();
+    let calls = 30;
+    for _ in 0..calls {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--http2-prior-knowledge",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+            ])
+            .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+            .args(["-H", "host: raw.test", "--max-time", "10"])
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()))
+            .arg(srv.url("/t.Leak/Get"))
+            .output()
+            .unwrap();
+        let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        assert!(head.contains("grpc-status: 7"), "{head}");
+    }
+    let _ = std::fs::remove_file(&file);
 }
 
 /// DLP reads gRPC answers message by message (compressed ones decompressed) and their
