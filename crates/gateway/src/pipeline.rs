@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::service::Principal;
-use portcullis_http::context::request_context;
+use portcullis_http::context::proxied_context;
 use portcullis_http::error::ApiError;
 use portcullis_http::middleware;
 use portcullis_http::waf::Refused;
@@ -125,7 +125,7 @@ async fn phases(
 ) -> (Response, Option<Principal>) {
     // A protocol upgrade (WebSocket) the route passes through: keep the client's side of it.
     let upgrade = respond::client_upgrade(route, &mut parts);
-    let ctx = request_context(&parts, state);
+    let ctx = proxied_context(&parts, state);
     if let Err(res) = early::route_rules(state, route, &parts, ctx.ip) {
         return (res, None);
     }
