@@ -54,8 +54,30 @@ pub(crate) const DATA: Kinds = Kind::Args as u16
     | Kind::Path as u16
     | Kind::RawUri as u16;
 
-/// First hash -> (second hash, the matching rules' indexes).
-type Entries = HashMap<u64, (u64, Box<[u32]>)>;
+/// First hash -> (second hash, the matching rules' indexes). The first hash is a keyed
+/// hash already: the map uses it as it is rather than hash it a third time.
+type Entries = HashMap<u64, (u64, Box<[u32]>), std::hash::BuildHasherDefault<AsIs>>;
+
+/// A [`Hasher`] for keys that are random hashes already: the `u64` itself.
+#[derive(Default)]
+pub(crate) struct AsIs(u64);
+
+impl Hasher for AsIs {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; anything else is folded in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 /// Where a target's verdict is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
