@@ -6,24 +6,26 @@ use super::*;
 /// group, then any number of variable assignments (`A=b id`) and of wrappers that run the
 /// command they are given, with their options (`-x`, `--long`, `--long=value`, and an
 /// argument after each where the wrapper takes one). The view is the shell's
-/// ([`crate::decode::cmd_line`]): quotes are gone, so `env A='b c'` reads `env a=b c`.
+/// ([`crate::decode::cmd_line`]): quotes are gone, so `env A='b c'` reads `env a=b c`;
+/// and lower case, so ASCII classes do (Unicode's `\w` and `\d` in the four copies made
+/// the automata larger).
 macro_rules! command_start {
     () => {
         concat!(
-            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:\w+=\S*\s+)*(?:(?:",
-            r"env(?:\s+-[\w-]*(?:=\S*)?|\s+\w+=\S*(?:\s+[^\s=;&|]+)*?)*|",
-            r"nice(?:\s+-n\s*-?\d+|\s+--adjustment=-?\d+|\s+-\d+)?|",
-            r"nohup|time(?:\s+-p)?|busybox|toybox|builtin|eval|exec(?:\s+-\w+)*|command(?:\s+-p)?|",
-            r"rlwrap|unbuffer|catchsegv|dbus-launch|torsocks|proxychains\d?(?:\s+-q)?|",
-            r"faketime\s+\S+|chrt(?:\s+-\w+)*\s+\d+|sg\s+\S+(?:\s+-c)?|",
+            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:[a-z0-9_]+=\S*\s+)*(?:(?:",
+            r"env(?:\s+-[a-z0-9_-]*(?:=\S*)?|\s+[a-z0-9_]+=\S*(?:\s+[^\s=;&|]+)*?)*|",
+            r"nice(?:\s+-n\s*-?[0-9]+|\s+--adjustment=-?[0-9]+|\s+-[0-9]+)?|",
+            r"nohup|time(?:\s+-p)?|busybox|toybox|builtin|eval|exec(?:\s+-[a-z0-9_]+)*|command(?:\s+-p)?|",
+            r"rlwrap|unbuffer|catchsegv|dbus-launch|torsocks|proxychains[0-9]?(?:\s+-q)?|",
+            r"faketime\s+\S+|chrt(?:\s+-[a-z0-9_]+)*\s+[0-9]+|sg\s+\S+(?:\s+-c)?|",
             r"(?:sudo|doas|pkexec|runuser|setpriv|capsh|firejail|proot|systemd-run|numactl|",
             r"strace|ltrace|valgrind|watch|xargs|setsid|unshare|nsenter|cpulimit|stdbuf|ionice|",
             r"script|timeout|taskset|flock|chroot)",
             // Options, each with the argument it may take.
-            r"(?:\s+--?[\w-]+(?:=\S*|\s+[\w.:/,=-]+)?)*",
+            r"(?:\s+--?[a-z0-9_-]+(?:=\S*|\s+[a-z0-9_.:/,=-]+)?)*",
             // The positional arguments before the command: a CPU mask, a lock file, a new
             // root, a duration.
-            r"(?:\s+(?:0x)?[\da-f,-]+|\s*/\S*|\s+[\d.]+[smhd]?)?",
+            r"(?:\s+(?:0x)?[0-9a-f,-]+|\s*/\S*|\s+[0-9.]+[smhd]?)?",
             r")\s+)*",
         )
     };
