@@ -6,7 +6,7 @@
 # JSON body. Prints requests/s and Portcullis's CPU per request from /proc/<pid>/stat, and
 # each route's CPU against the route without inspection (ratios in one run; this machine
 # is shared and noisy).
-# Usage: [PORTCULLIS_BIN=FILE] scripts/waf-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light, wrk)
+# Usage: [PORTCULLIS_BIN=FILE] [ROUNDS=N] scripts/waf-bench.sh [SECONDS] [CONNECTIONS]   (needs nginx-light, wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-8}
@@ -108,17 +108,24 @@ run() {
     END {printf "%-14s rps=%s cpu/req=%.1fus%s\n", n, rps, t / hz / reqs * 1e6, bad ? " NON-2XX=" bad : ""}' "$WORK/wrk.out"
 }
 UA="User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-for r in off detect block dlp both; do
-  run "GET $r" -H "$UA" "http://127.0.0.1:$PC/$r/items?q=union+station+tickets&sort=price&page=2" | tee -a "$WORK/get"
-done
-for r in off detect block dlp both; do
-  run "POST $r" -s "$WORK/post.lua" "http://127.0.0.1:$PC/$r/items" | tee -a "$WORK/post"
+# The routes in turn, ROUNDS times (3 unless set): each route's figure is its median, so
+# that a burst of the machine's other work during one run does not decide a ratio.
+for _ in $(seq 1 "${ROUNDS:-3}"); do
+  for r in off detect block dlp both; do
+    run "GET $r" -H "$UA" "http://127.0.0.1:$PC/$r/items?q=union+station+tickets&sort=price&page=2" | tee -a "$WORK/get"
+  done
+  for r in off detect block dlp both; do
+    run "POST $r" -s "$WORK/post.lua" "http://127.0.0.1:$PC/$r/items" | tee -a "$WORK/post"
+  done
 done
 python3 - "$WORK" <<'PY'
 import re, sys
 w = sys.argv[1]
 for kind in ("get", "post"):
-    rows = {m.group(1): float(m.group(2)) for m in re.finditer(r"\w+ (\w+) +rps=\S+ cpu/req=([0-9.]+)us", open(f"{w}/{kind}").read())}
+    runs = {}
+    for m in re.finditer(r"\w+ (\w+) +rps=\S+ cpu/req=([0-9.]+)us", open(f"{w}/{kind}").read()):
+        runs.setdefault(m.group(1), []).append(float(m.group(2)))
+    rows = {r: sorted(v)[len(v) // 2] for r, v in runs.items()}
     base = rows.get("off")
-    print(kind.upper() + ": " + ", ".join(f"{r} {v / base:.2f}x (+{v - base:.1f} us)" for r, v in rows.items() if r != "off") + f" of {base:.1f} us without inspection")
+    print(kind.upper() + ": " + ", ".join(f"{r} {v / base:.2f}x (+{v - base:.1f} us)" for r, v in rows.items() if r != "off") + f" of {base:.1f} us without inspection (medians of {len(runs['off'])} rounds)")
 PY
