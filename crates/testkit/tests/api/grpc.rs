@@ -90,6 +90,17 @@ fn grpc_call(target: &str, metadata: &[String]) -> Value {
 
 /// The response head of an empty gRPC Check sent with curl over h2c (to `host`).
 fn grpc_head(srv: &TestServer, host: Option<&str>) -> String {
+    grpc_post(srv, host, "/grpc.health.v1.Health/Check", None)
+}
+
+/// The response head of a gRPC call to `path` sent with curl over h2c (to `host`), its
+/// body the bytes of file `body` (none when `None`).
+fn grpc_post(
+    srv: &TestServer,
+    host: Option<&str>,
+    path: &str,
+    body: Option<&std::path::Path>,
+) -> String {
     let mut cmd = Command::new("curl");
     cmd.args([
         "-sS",
@@ -98,15 +109,18 @@ fn grpc_head(srv: &TestServer, host: Option<&str>) -> String {
         "-",
         "-o",
         "/dev/null",
+        "--max-time",
+        "10",
     ])
-    .args(["-H", "content-type: application/grpc", "-X", "POST"]);
+    .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+    .args(["-X", "POST"]);
     if let Some(h) = host {
         cmd.args(["-H", &format!("host: {h}")]);
     }
-    let out = cmd
-        .arg(srv.url("/grpc.health.v1.Health/Check"))
-        .output()
-        .unwrap();
+    if let Some(file) = body {
+        cmd.arg("--data-binary").arg(format!("@{}", file.display()));
+    }
+    let out = cmd.arg(srv.url(path)).output().unwrap();
     String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
 }
 
@@ -355,23 +369,7 @@ async fn grpc_messages_are_inspected_as_they_stream() {
     std::fs::write(&file, &frame).unwrap();
     let calls = 30;
     for _ in 0..calls {
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--http2-prior-knowledge",
-                "-D",
-                "-",
-                "-o",
-                "/dev/null",
-            ])
-            .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
-            .args(["-H", "host: raw.test", "--max-time", "10"])
-            .arg("--data-binary")
-            .arg(format!("@{}", file.display()))
-            .arg(srv.url("/t.Leak/Get"))
-            .output()
-            .unwrap();
-        let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        let head = grpc_post(&srv, Some("raw.test"), "/t.Leak/Get", Some(&file));
         assert!(head.contains("grpc-status: 7"), "{head}");
     }
     let _ = std::fs::remove_file(&file);
