@@ -15,9 +15,10 @@ pub struct Part {
     /// parameter without a value or with space before `=`, one given twice, a folded
     /// line): parsers differ on it, so inspection refuses to guess.
     pub irregular: bool,
-    /// It has a `Content-Transfer-Encoding` header (deprecated by RFC 7578: a parser that
-    /// decodes base64 or quoted-printable hands the application what inspection did not
-    /// read).
+    /// It has a `Content-Transfer-Encoding` header that changes its content (deprecated by
+    /// RFC 7578: a parser that decodes base64 or quoted-printable hands the application
+    /// what inspection did not read). `7bit`, `8bit` and `binary` say the content is as it
+    /// is (Apache HttpClient and JAX-RS clients send them on file parts): not counted.
     pub transfer_encoding: bool,
     /// A header name with a character outside `!`..`~` (CRS 922130).
     pub odd_header_name: bool,
@@ -140,7 +141,10 @@ fn one(part: &[u8]) -> Option<Part> {
         out.odd_header_name |= !name.trim_start().bytes().all(|b| b.is_ascii_graphic());
         out.transfer_encoding |= name
             .trim()
-            .eq_ignore_ascii_case("content-transfer-encoding");
+            .eq_ignore_ascii_case("content-transfer-encoding")
+            && !["7bit", "8bit", "binary"]
+                .iter()
+                .any(|v| value.trim().eq_ignore_ascii_case(v));
         if name.trim().eq_ignore_ascii_case("content-type") {
             out.content_type = Some(value.trim().to_ascii_lowercase());
             continue;

@@ -713,7 +713,8 @@ fn multipart_that_parsers_read_differently_is_refused() {
 }
 
 /// Multipart part headers CRS refuses at paranoia 1 (black-box pass 10, B10-5: an attack in
-/// a base64, quoted-printable or UTF-7 part passed): a transfer encoding (922120), a part's
+/// a base64, quoted-printable or UTF-7 part passed): a transfer encoding that changes the
+/// content (922120; `binary`, `7bit` and `8bit` do not), a part's
 /// charset outside the ones the rules read (922110), a `_charset_` field naming one
 /// (922100); a part in UTF-8 or ISO-8859-1 and a `_charset_` of UTF-8 pass.
 #[test]
@@ -730,7 +731,12 @@ fn multipart_part_encodings_are_refused() {
             "YWRtaW4nIE9SICcxJz0nMQ==",
             922120,
         ),
-        ("Content-Transfer-Encoding: 8bit\r\n", "hello", 922120),
+        (
+            "Content-Transfer-Encoding: quoted-printable\r\n",
+            "admin=27 OR =271=27=3D=271",
+            922120,
+        ),
+        ("Content-Transfer-Encoding: x-uuencode\r\n", "x", 922120),
         (
             "Content-Type: text/plain; charset=utf-7\r\n",
             "admin+ACc- OR +ACc-1",
@@ -755,6 +761,9 @@ fn multipart_part_encodings_are_refused() {
         body("Content-Type: text/plain; charset=UTF-8\r\n", "O'Brien"),
         body("Content-Type: text/plain; charset=iso-8859-1\r\n", "hello"),
         charset("UTF-8"),
+        // Encodings that leave the content as it is (Apache HttpClient's file parts).
+        body("Content-Transfer-Encoding: binary\r\n", "hello"),
+        body("Content-Transfer-Encoding: 8BIT\r\n", "hello"),
     ] {
         assert!(!post(ct, ok.as_bytes()).exceeded, "{ok}");
     }
