@@ -283,7 +283,7 @@ impl DlpRuntime {
         // An answer that is a stream of events under another label is also read joined,
         // as its client puts it together (a key split across JSON lines' fields).
         let across = if exact {
-            crate::dlp_sse::joined_hits(&text, &self.dlp, allow, &hits)
+            crate::dlp_join::joined_hits(&text, &self.dlp, allow, &hits)
         } else {
             Vec::new()
         };
