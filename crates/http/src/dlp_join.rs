@@ -61,7 +61,7 @@ impl Joins {
 /// server-sent events as `text/plain`), read as a client that puts it together does: the
 /// secrets its events show joined and not within one, each view with its own. Text that
 /// is not such a stream (one JSON document, pretty-printed or not; prose) gives none.
-pub(crate) fn joined_hits(
+pub fn joined_hits(
     text: &str,
     scanner: &portcullis_waf::dlp::Dlp,
     allow: &[String],

@@ -15,7 +15,7 @@ pub mod cors;
 pub mod dlp;
 mod dlp_budget;
 mod dlp_grpc;
-mod dlp_join;
+pub mod dlp_join;
 mod dlp_sse;
 mod dlp_stream;
 pub mod edge;
