@@ -4,10 +4,13 @@
 //! API's requests repeat their paths and most of their arguments (`page=2`, `sort=price`)
 //! too. Headers and the request's data (arguments, cookies, paths) have a memo each.
 //!
-//! - **Keyed by a hash, not by the value.** An entry is found by a 128-bit keyed hash of the
-//!   paranoia level, the kind, the place and the value: two SipHash instances with random
-//!   keys (std's `RandomState`), so no value is kept (a header can carry a credential) and a
-//!   request cannot aim a collision at an entry whose verdict it wants.
+//! - **Keyed by a hash, not by the value.** An entry is found by a 64-bit keyed hash of the
+//!   paranoia level, the kind, the place and the value: SipHash with a random key (std's
+//!   `RandomState`), so no value is kept (a header can carry a credential) and a request
+//!   cannot aim a collision at an entry whose verdict it wants: without the key, a value
+//!   made up to land on one of the [`MAX_ENTRIES`] entries does so with odds of 2^-51 a
+//!   try. (A second hash as a check doubled the hashing, a third of an ordinary GET's
+//!   inspection, for odds already out of reach.)
 //! - **What is kept:** the indexes of the built-in rules that matched, in the order they
 //!   matched, replayed through the same exclusions and scoring as a fresh inspection.
 //!   OWASP CRS rules from `crs_dir` are not remembered (a chained rule can read other
@@ -36,7 +39,7 @@ pub(crate) const MAX_VALUE: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct Memo {
     kinds: Kinds,
-    keys: (RandomState, RandomState),
+    key: RandomState,
     shards: [Mutex<Entries>; SHARDS],
 }
 
@@ -54,9 +57,9 @@ pub(crate) const DATA: Kinds = Kind::Args as u16
     | Kind::Path as u16
     | Kind::RawUri as u16;
 
-/// First hash -> (second hash, the matching rules' indexes). The first hash is a keyed
-/// hash already: the map uses it as it is rather than hash it a third time.
-type Entries = HashMap<u64, (u64, Box<[u32]>), std::hash::BuildHasherDefault<AsIs>>;
+/// Keyed hash -> the matching rules' indexes. The key is a keyed hash already: the map uses
+/// it as it is rather than hash it again.
+type Entries = HashMap<u64, Box<[u32]>, std::hash::BuildHasherDefault<AsIs>>;
 
 /// A [`Hasher`] for keys that are random hashes already: the `u64` itself.
 #[derive(Default)]
@@ -81,14 +84,14 @@ impl Hasher for AsIs {
 
 /// Where a target's verdict is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Key(u64, u64);
+pub(crate) struct Key(u64);
 
 impl Memo {
     /// A memo of `kinds`.
     pub(crate) fn new(kinds: Kinds) -> Self {
         Self {
             kinds,
-            keys: Default::default(),
+            key: Default::default(),
             shards: Default::default(),
         }
     }
@@ -99,24 +102,18 @@ impl Memo {
         if target.kind as u16 & self.kinds == 0 || target.value.len() > MAX_VALUE {
             return None;
         }
-        let hash = |keys: &RandomState| {
-            let mut h = keys.build_hasher();
-            level.hash(&mut h);
-            (target.kind as u16).hash(&mut h);
-            target.location.hash(&mut h);
-            target.value.hash(&mut h);
-            h.finish()
-        };
-        Some(Key(hash(&self.keys.0), hash(&self.keys.1)))
+        let mut h = self.key.build_hasher();
+        level.hash(&mut h);
+        (target.kind as u16).hash(&mut h);
+        target.location.hash(&mut h);
+        target.value.hash(&mut h);
+        Some(Key(h.finish()))
     }
 
     /// The rules that matched the value filed under `key`, if known.
     pub(crate) fn get(&self, key: Key) -> Option<Box<[u32]>> {
         let entries = self.shard(key).lock().ok()?;
-        match entries.get(&key.0) {
-            Some((check, hits)) if *check == key.1 => Some(hits.clone()),
-            _ => None,
-        }
+        entries.get(&key.0).cloned()
     }
 
     /// Files the rules that matched under `key`.
@@ -127,12 +124,13 @@ impl Memo {
         if entries.len() >= MAX_ENTRIES / SHARDS && !entries.contains_key(&key.0) {
             entries.clear();
         }
-        entries.insert(key.0, (key.1, hits.into()));
+        entries.insert(key.0, hits.into());
     }
 
-    /// The shard of `key` (the second hash picks it: the first one indexes the shard's map).
+    /// The shard of `key`: bits of the hash that the shard's map uses for neither its
+    /// buckets (the low bits) nor its tags (the top seven).
     fn shard(&self, key: Key) -> &Mutex<Entries> {
-        let i = usize::try_from(key.1 % SHARDS as u64).unwrap_or(0);
+        let i = usize::try_from((key.0 >> 40) % SHARDS as u64).unwrap_or(0);
         self.shards.get(i).unwrap_or(&self.shards[0])
     }
 
