@@ -110,11 +110,16 @@ run() {
 UA="User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 # The routes in turn, ROUNDS times (3 unless set): each route's figure is its median, so
 # that a burst of the machine's other work during one run does not decide a ratio.
-for _ in $(seq 1 "${ROUNDS:-3}"); do
-  for r in off detect block dlp both; do
+ROUTES=(off detect block dlp both)
+for round in $(seq 0 $((${ROUNDS:-3} - 1))); do
+  # Each round starts at another route, so that a drift of this machine's load over a
+  # round falls on every route alike, not always on the last ones.
+  k=$((round % ${#ROUTES[@]}))
+  ORDER=("${ROUTES[@]:k}" "${ROUTES[@]:0:k}")
+  for r in "${ORDER[@]}"; do
     run "GET $r" -H "$UA" "http://127.0.0.1:$PC/$r/items?q=union+station+tickets&sort=price&page=2" | tee -a "$WORK/get"
   done
-  for r in off detect block dlp both; do
+  for r in "${ORDER[@]}"; do
     run "POST $r" -s "$WORK/post.lua" "http://127.0.0.1:$PC/$r/items" | tee -a "$WORK/post"
   done
 done
