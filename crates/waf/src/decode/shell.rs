@@ -6,8 +6,9 @@ use std::borrow::Cow;
 /// The shell's view of a command line (CRS's `t:cmdLine`): backslashes, quotes and carets
 /// removed, `,` as a space, whitespace runs as one space, no space before `/` or `(`, lower
 /// case. Unlike CRS's `t:cmdLine`, `;` stays: rules look for it as a command separator, and
-/// a line break becomes one (the shell ends a command there). `$IFS`, `${IFS}` and `$@`
-/// (empty words to the shell) are removed too.
+/// a line break becomes one (the shell ends a command there). `$IFS`, `${IFS}`, `$@`, `$()`
+/// and two backticks (empty words to the shell) are removed too, and bash's ANSI-C quoting
+/// is read as what it spells (`$'\x69\x64'` is `id`).
 pub fn cmd_line(s: &str) -> Cow<'_, str> {
     // Nothing the shell's view changes: ASCII, lower case, single spaces, none of the
     // characters removed or replaced, no space before `/` or `(`.
@@ -34,12 +35,26 @@ pub(super) fn cmd_line_always(s: &str) -> String {
             .replace("$IFS", " ")
             .replace("$ifs", " ")
             .replace("$@", "")
+            .replace("$()", "")
+            // `$"..."`: a string the locale translates, to the shell as it is.
+            .replace("$\"", "\"")
             .into()
     } else {
         s.into()
     };
+    let s = if s.contains("$'") {
+        ansi_c_quotes(&s).into()
+    } else {
+        s
+    };
     let s = if s.contains("```") {
         markdown_fences(&s).into()
+    } else {
+        s
+    };
+    // Two backticks: an empty command substitution (three or more were a code fence).
+    let s = if s.contains("``") {
+        s.replace("``", "").into()
     } else {
         s
     };
@@ -47,6 +62,68 @@ pub(super) fn cmd_line_always(s: &str) -> String {
         return cmd_line_ascii(&s);
     }
     cmd_line_chars(&s)
+}
+
+/// Each `$'...'` (bash's ANSI-C quoting) as the text it spells, without its quotes:
+/// `\xHH`, `\uHHHH`, `\UHHHHHHHH` and octal `\NNN` as their characters, `\n` and `\t`
+/// as spaces, `\'` as a quote, other escapes as the character escaped. An unclosed one
+/// reads to the end. (Its quotes gone, the other quotes are removed as ever.)
+fn ansi_c_quotes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' || chars.peek() != Some(&'\'') {
+            out.push(c);
+            continue;
+        }
+        chars.next();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => break,
+                '\\' => match chars.next() {
+                    Some(e @ ('x' | 'u' | 'U')) => {
+                        let max = match e {
+                            'x' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let mut code = 0u32;
+                        let mut digits = 0;
+                        while digits < max
+                            && let Some(d) = chars.peek().and_then(|d| d.to_digit(16))
+                        {
+                            code = code * 16 + d;
+                            digits += 1;
+                            chars.next();
+                        }
+                        if digits == 0 {
+                            out.push(e);
+                        } else {
+                            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                        }
+                    }
+                    Some(d @ '0'..='7') => {
+                        let mut code = d.to_digit(8).unwrap_or(0);
+                        for _ in 0..2 {
+                            match chars.peek().and_then(|d| d.to_digit(8)) {
+                                Some(d) => {
+                                    code = code * 8 + d;
+                                    chars.next();
+                                }
+                                None => break,
+                            }
+                        }
+                        out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                    }
+                    Some('n' | 't' | 'r' | 'v' | 'f') => out.push(' '),
+                    Some(other) => out.push(other),
+                    None => {}
+                },
+                c => out.push(c),
+            }
+        }
+    }
+    out
 }
 
 /// Runs of three or more backticks, with the info string after them (` ```bash `), as a
@@ -148,5 +225,18 @@ mod tests {
         assert_eq!(cmd_line("w^h^o^a^m^i"), "whoami");
         assert_eq!(cmd_line("ls;id"), "ls;id");
         assert_eq!(cmd_line("a,b"), "a b");
+        // ANSI-C quoting and empty substitutions (what CRS's t:cmdLine leaves).
+        assert_eq!(cmd_line(";$'\\x69\\x64'"), ";id");
+        assert_eq!(cmd_line(";$'\\151\\144' -a"), ";id -a");
+        assert_eq!(cmd_line("$'\\u0063at' /etc/passwd"), "cat/etc/passwd");
+        assert_eq!(cmd_line("$'c\\'a't"), "cat");
+        assert_eq!(cmd_line("who$()ami"), "whoami");
+        assert_eq!(cmd_line("who``ami"), "whoami");
+        assert_eq!(cmd_line("w$''h$\"\"oami"), "whoami");
+        assert_eq!(cmd_line("```bash\nls\n```"), ";ls; ");
+        // Unclosed, or escapes cut short: read to the end, no panic.
+        for s in ["$'", "$'\\", "$'\\x", "$'\\u{", "$'\\U110000", "$'\\777"] {
+            let _ = cmd_line(s);
+        }
     }
 }

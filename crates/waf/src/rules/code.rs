@@ -185,10 +185,16 @@ pub(super) const CODE: &[Rule] = &[
         Critical,
         A | N | C,
         Lower,
-        Rx(
+        Rx(concat!(
             r"169\.254\.169\.254|192\.0\.0\.192|\[?::ffff:a9fe:a9fe\]?|\[?fd00:ec2::254|metadata\.google\.internal|100\.100\.100\.200|metadata\.azure\.com|\b(?:gopher|dict|tftp|ldap|netdoc|jar|sftp)://|^file://",
-        ),
-        "Server-side request forgery (cloud metadata or scheme)",
+            // An address written to hide it: a host that is one number, or two or three
+            // (`2130706433`, `0x7f000001`, `127.1`), or four with a part in hex, octal or
+            // past three digits (`0177.0.0.1`, `0x7f.0.0.1`); no name is all digits, and
+            // an ordinary dotted address is CRS's 934120, at paranoia 2.
+            r"|^[a-z][a-z0-9+.-]{1,20}://(?:[^/?#\s@]*@)?(?:(?:(?:\d+|0x[0-9a-f]+)\.){0,2}(?:\d+|0x[0-9a-f]+)",
+            r"|(?:(?:\d+|0x[0-9a-f]+)\.){0,3}(?:0x[0-9a-f]+|0\d+|\d{4,})(?:\.(?:\d+|0x[0-9a-f]+)){0,3})(?:[/:?#]|$)",
+        )),
+        "Server-side request forgery (cloud metadata, scheme, or a hidden address)",
     ),
     r(
         934120,

@@ -85,6 +85,33 @@ pub(super) const RCE: &[Rule] = &[
         "Unix command substitution (backticks)",
     ),
     r(
+        932190,
+        "rce",
+        1,
+        Critical,
+        A | N | C | UA | CN | F,
+        Cmd,
+        // A command, or its argument, spelled with the shell's wildcards (`/???/??t
+        // /???/p??s??`, `/b*n/c*t`, `c?t /etc/passwd`), where a command starts. A wildcard
+        // is a `?` with more of the word after it, or a `*` beside a letter or digit: a
+        // question that ends in `?`, `/images/*.png` and `/**/` comments are none. (CRS's
+        // 932190 takes any wildcard anywhere, at paranoia 3.)
+        Rx(concat!(
+            command_start!(),
+            r"(?:/[a-z0-9_.?*-]+/(?:[a-z0-9_.?*-]*/)*[a-z0-9_.?*-]*(?:\?[a-z0-9_.?*-]|[a-z0-9]\*|\*[a-z0-9])[a-z0-9_.?*-]*(?:/[a-z0-9_.?*-]+)*",
+            r"|/[a-z0-9_.?*-]*(?:\?[a-z0-9_.?*-]|[a-z0-9]\*|\*[a-z0-9])[a-z0-9_.?*-]*(?:/[a-z0-9_.?*-]+)+)",
+            r"(?:$|[ ;&|`)<>])",
+            r"|",
+            command_start!(),
+            r"[a-z0-9]*(?:\?[a-z0-9_.?*-]|[a-z0-9]\*|\*[a-z0-9])[a-z0-9?*]*/[a-z0-9_.?*-]",
+            // Or put together from variables: `;$X$Y` runs whatever they hold.
+            r"|",
+            command_start!(),
+            r"\$\{?[a-z_][a-z0-9_]*\}?\$\{?[a-z_][a-z0-9_]*\}?(?:$|[ ;&|`)<>/])",
+        )),
+        "Unix command spelled with wildcards or variables",
+    ),
+    r(
         932160,
         "rce",
         1,

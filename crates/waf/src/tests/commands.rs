@@ -206,3 +206,48 @@ fn client_names_in_the_user_agent_are_not_commands() {
         assert!(r.exceeded, "{agent}: {r:?}");
     }
 }
+
+/// Commands spelled with the shell's wildcards, from variables, with ANSI-C quoting or
+/// empty substitutions; hidden addresses in URLs (black-box pass 10's leftovers). A
+/// question mark ending a question, file patterns, comments and query strings are none.
+#[test]
+fn wildcards_variables_quoting_and_hidden_addresses() {
+    for (uri, rule) in [
+        ("/a?c=x%3B/???/??t%20/???/p??s??", 932190),
+        ("/a?c=x%3B/b??/c?t%20/e??/p?sswd", 932190),
+        ("/a?c=x%3B/b*n/c*t%20/e*c/p*sswd", 932190),
+        ("/a?c=x%3Bc?t%20/etc/passwd", 932190),
+        ("/a?c=x%0A/usr/bin/wh?ami", 932190),
+        ("/a?c=x%3B$%7BX%7D$Y%20/etc", 932190),
+        ("/a?c=x%3B$X$Y", 932190),
+        ("/a?c=x%3B$'\\x69\\x64'", 932100),
+        ("/a?c=x%3B$'\\151\\144'", 932100),
+        ("/a?c=x%3Bwho$()ami", 932100),
+        ("/a?c=x%3Bwho%60%60ami", 932100),
+        ("/a?u=http://2130706433/", 934110),
+        ("/a?u=http://0x7f000001/", 934110),
+        ("/a?u=http://0177.0.0.1/", 934110),
+        ("/a?u=http://127.1/", 934110),
+        ("/a?u=http://0x7f.0.0.1:80/", 934110),
+        ("/a?u=http://user@2130706433:22/", 934110),
+    ] {
+        let r = get(uri);
+        assert!(
+            r.findings.iter().any(|f| f.rule == rule) && r.score >= 5,
+            "{uri}: {:?}",
+            r.findings
+        );
+    }
+    for benign in [
+        "/a?c=what%20is%20this%3B/docs/what%3F",
+        "/a?c=a%3B/images/*.png%3B/css/*.css",
+        "/a?c=x%3B/**/return%201",
+        "/a?c=see%0A/api/v1/users?limit=10",
+        "/a?c=really%3B%20why%3F%20/%20because",
+        "/a?c=costs%3B$5$6",
+        "/a?u=https://example.com/2130706433",
+    ] {
+        let r = get(benign);
+        assert_eq!(r.score, 0, "{benign}: {:?}", r.findings);
+    }
+}
