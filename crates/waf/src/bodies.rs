@@ -36,7 +36,7 @@ pub(crate) fn body<'a>(
         || mime.ends_with("+json")
         || (mime.is_empty() && text.trim_start().starts_with(['{', '[']))
     {
-        match serde_json::from_slice::<serde_json::Value>(body) {
+        match serde_json::from_slice::<Doc>(body) {
             Ok(v) => json(t, &mut String::from("json"), v, 0, secret_fields),
             Err(_) => {
                 t.malformed_body = !mime.is_empty();
@@ -312,24 +312,83 @@ pub(crate) fn xml_values(doc: &str) -> Vec<String> {
     out
 }
 
+/// A JSON document as it is written: each object's members in order, a duplicate key's
+/// every value kept. serde_json's map keeps the last value of a duplicate key, and readers
+/// that take the first (Go's gjson and fastjson, streaming parsers) were handed what the
+/// inspection never read (black-box pass 11, B11-1: `{"a":"<attack>","a":"ok"}`).
+enum Doc {
+    Object(Vec<(String, Doc)>),
+    Array(Vec<Doc>),
+    String(String),
+    Number(String),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Doc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DocVisitor)
+    }
+}
+
+struct DocVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DocVisitor {
+    type Value = Doc;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Doc, E> {
+        Ok(Doc::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Doc, E> {
+        Ok(Doc::Other)
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Doc, E> {
+        Ok(Doc::Number(n.to_string()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Doc, E> {
+        Ok(Doc::Number(n.to_string()))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Doc, E> {
+        Ok(Doc::Number(
+            serde_json::Number::from_f64(n).map_or_else(|| n.to_string(), |n| n.to_string()),
+        ))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Doc, E> {
+        Ok(Doc::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Doc, E> {
+        Ok(Doc::String(s))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Doc, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Doc::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Doc, A::Error> {
+        let mut members = Vec::new();
+        while let Some(member) = map.next_entry::<String, Doc>()? {
+            members.push(member);
+        }
+        Ok(Doc::Object(members))
+    }
+}
+
 /// JSON keys (as argument names) and scalar values (as arguments), named by their path.
 ///
 /// `path` is the place's path so far (`json.a[0]`), grown and cut back in place as the walk
 /// goes; the document is consumed, so its strings become the targets' values uncopied.
-fn json(
-    t: &mut Taken<'_>,
-    path: &mut String,
-    v: serde_json::Value,
-    depth: usize,
-    secret_fields: &[&str],
-) {
+fn json(t: &mut Taken<'_>, path: &mut String, v: Doc, depth: usize, secret_fields: &[&str]) {
     if depth > MAX_DEPTH {
         t.overflow = true;
         return;
     }
     let at = path.len();
     match v {
-        serde_json::Value::Object(m) => {
+        Doc::Object(m) => {
             for (k, v) in m {
                 path.push('.');
                 path.push_str(&k);
@@ -341,7 +400,7 @@ fn json(
                 path.truncate(at);
             }
         }
-        serde_json::Value::Array(a) => {
+        Doc::Array(a) => {
             for (i, v) in a.into_iter().enumerate() {
                 path.push('[');
                 path.push_str(&i.to_string());
@@ -350,9 +409,9 @@ fn json(
                 path.truncate(at);
             }
         }
-        serde_json::Value::String(s) => t.push(Kind::Args, place("ARGS:", path), s),
-        serde_json::Value::Number(n) => t.push(Kind::Args, place("ARGS:", path), n.to_string()),
-        serde_json::Value::Bool(_) | serde_json::Value::Null => {}
+        Doc::String(s) => t.push(Kind::Args, place("ARGS:", path), s),
+        Doc::Number(n) => t.push(Kind::Args, place("ARGS:", path), n),
+        Doc::Other => {}
     }
 }
 

@@ -330,3 +330,26 @@ fn binary_bodies_are_read_as_bytes() {
         .exceeded
     );
 }
+
+/// Every value of a duplicate JSON key is inspected, at any depth and in arrays: readers
+/// that take the first value would otherwise get what was never read (black-box pass 11,
+/// B11-1).
+#[test]
+fn every_value_of_a_duplicate_json_key_is_inspected() {
+    for body in [
+        r#"{"a":"<script>alert(document.cookie)</script>","a":"ok"}"#,
+        r#"{"a":"ok","a":"<script>alert(document.cookie)</script>"}"#,
+        r#"{"u":{"name":"1' UNION SELECT password FROM users--","name":"bob"}}"#,
+        r#"[{"x":";cat /etc/passwd","x":"ok"}]"#,
+        r#"{"\u0061":"../../../../etc/passwd","a":"ok"}"#,
+    ] {
+        let r = post("application/json", body.as_bytes());
+        assert!(r.score >= 5, "{body}: {:?}", r.findings);
+    }
+    // Numbers, booleans and nulls as before; a duplicate key of ordinary values passes.
+    let r = post(
+        "application/json",
+        br#"{"a":1,"a":2.5,"b":true,"c":null,"d":["x","x"]}"#,
+    );
+    assert_eq!(r.score, 0, "{:?}", r.findings);
+}
