@@ -74,6 +74,24 @@ fn textual(content_type: Option<&str>) -> bool {
         )
 }
 
+/// The headers that describe an answer's body as the upstream sent it, removed when DLP
+/// changes it (masks it, or decodes its content coding): its length, its entity tag and its
+/// digests. A digest of the unmasked body would also give the masked value back to anyone
+/// who tries the few candidates a card's first six and last four digits leave (black-box
+/// pass 11, B11-3), and no longer matches what is sent.
+fn body_changed(headers: &mut axum::http::HeaderMap) {
+    for name in [
+        header::CONTENT_LENGTH,
+        header::ETAG,
+        HeaderName::from_static("content-md5"),
+        HeaderName::from_static("content-digest"),
+        HeaderName::from_static("repr-digest"),
+        HeaderName::from_static("digest"),
+    ] {
+        headers.remove(name);
+    }
+}
+
 impl DlpRuntime {
     /// The built-in detectors named by `[dlp]`, and the gitleaks rules of `rules_file`.
     pub fn new(cfg: &DlpConfig) -> Result<Self, String> {
@@ -155,16 +173,8 @@ impl DlpRuntime {
         } else {
             match crate::coding::Decoder::new(&coding) {
                 Ok(decoder) => {
-                    for name in [
-                        header::CONTENT_ENCODING,
-                        header::CONTENT_LENGTH,
-                        header::ETAG,
-                        HeaderName::from_static("content-md5"),
-                        HeaderName::from_static("content-digest"),
-                        HeaderName::from_static("repr-digest"),
-                    ] {
-                        parts.headers.remove(name);
-                    }
+                    parts.headers.remove(header::CONTENT_ENCODING);
+                    body_changed(&mut parts.headers);
                     Body::new(crate::coding::Decoded::new(body, decoder))
                 }
                 Err(e) => {
@@ -271,8 +281,7 @@ impl DlpRuntime {
                 return rest;
             }
             if mode == DlpMode::Mask {
-                parts.headers.remove(header::CONTENT_LENGTH);
-                parts.headers.remove(header::ETAG);
+                body_changed(&mut parts.headers);
             }
             Body::new(crate::dlp_stream::Scanned::new(
                 rest,
@@ -331,8 +340,7 @@ impl DlpRuntime {
             ),
             DlpMode::Mask if exact => {
                 let masked = mask(&text, &hits);
-                parts.headers.remove(header::CONTENT_LENGTH);
-                parts.headers.remove(header::ETAG);
+                body_changed(&mut parts.headers);
                 Response::from_parts(
                     parts,
                     crate::body::rejoin(axum::body::Bytes::from(masked), rest),
@@ -470,8 +478,7 @@ impl DlpRuntime {
             );
         };
         if mode == DlpMode::Mask {
-            parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.remove(header::ETAG);
+            body_changed(&mut parts.headers);
         }
         let stream = Body::new(
             crate::dlp_stream::Scanned::new(
