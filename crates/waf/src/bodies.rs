@@ -69,7 +69,18 @@ pub(crate) fn body<'a>(
         // Any other type (text/json, NDJSON, GraphQL, YAML, text/plain..., and protobuf or
         // gRPC that is not): an upstream may well parse it as JSON, so its quoted strings
         // are arguments too.
+        let before = t.targets.len();
         json_strings(t, &text, secret_fields);
+        // No such strings (text/plain, text/html, MessagePack, a made-up type): the text
+        // itself is an argument, as an octet stream's is. Handlers read a body whatever its
+        // label (Express's text(), Flask's get_json(force=True), webhook receivers), and
+        // the label is the sender's to choose: raw SQL and commands under text/plain
+        // passed unread (black-box pass 11, B11-4).
+        if t.targets.len() == before {
+            for text in crate::protobuf::binary_text(body) {
+                t.push(Kind::Args, "REQUEST_BODY", text);
+            }
+        }
         t.push(Kind::Body, "REQUEST_BODY", text);
     }
 }

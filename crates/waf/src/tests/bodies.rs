@@ -353,3 +353,37 @@ fn every_value_of_a_duplicate_json_key_is_inspected() {
     );
     assert_eq!(r.score, 0, "{:?}", r.findings);
 }
+
+/// Bodies under text/plain, text/html or a made-up type are read as text, whatever the
+/// label says (black-box pass 11, B11-4); prose under them passes.
+#[test]
+fn bodies_of_any_label_are_read() {
+    let msgpack = b"\x81\xa1a\xd9\x1d<script>alert(1)</script>\x00\x00\x00";
+    for ct in [
+        "text/plain",
+        "text/html",
+        "application/x-foo",
+        "application/msgpack",
+        "application/cbor",
+        "",
+    ] {
+        for body in [
+            &b"1' UNION SELECT password FROM users--"[..],
+            b";cat /etc/passwd",
+            b"a=1&b=1' or '1'='1",
+            b"<script>alert(document.cookie)</script>",
+            msgpack,
+        ] {
+            let r = post(ct, body);
+            assert!(
+                r.score >= 5,
+                "{ct} {}: {:?}",
+                String::from_utf8_lossy(body),
+                r.findings
+            );
+        }
+        let prose = "Dear team, please select the union station option for O'Brien's trip; thanks & regards.";
+        let r = post(ct, prose.as_bytes());
+        assert_eq!(r.score, 0, "{ct}: {:?}", r.findings);
+    }
+}
