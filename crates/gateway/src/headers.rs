@@ -167,7 +167,7 @@ pub(crate) fn forward_headers(
     if trailers {
         h.insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    strip_own_cookies(h);
+    upstream_cookies(h);
     if let Some(proto) = upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         h.insert(header::UPGRADE, proto.clone());
@@ -199,17 +199,21 @@ pub(crate) fn forward_headers(
 
 /// Removes Portcullis's own cookies (`pcl_*`, `__Host-pcl_*`: the browser's sign-in, the
 /// console's session, CSRF bindings) from what goes upstream: they belong to Portcullis on
-/// this host, and an upstream holding them could act as the person. Other cookies pass.
-pub(crate) fn strip_own_cookies(h: &mut HeaderMap) {
+/// this host, and an upstream holding them could act as the person. Other cookies pass, in
+/// one header: an HTTP/2 client may send them as several (crumbs, for its header
+/// compression), and RFC 9113 §8.2.3 has them joined with `; ` for HTTP/1.1, where servers
+/// that keep one header or join with `,` lost the session (black-box pass 11, B11-10).
+pub(crate) fn upstream_cookies(h: &mut HeaderMap) {
     let own = |kv: &str| {
         let name = kv.split('=').next().unwrap_or_default().trim();
         let name = name.strip_prefix("__Host-").unwrap_or(name);
         name.starts_with("pcl_")
     };
-    if !h
-        .get_all(header::COOKIE)
-        .iter()
-        .any(|v| v.to_str().map_or(true, |v| v.split(';').any(own)))
+    let cookies = h.get_all(header::COOKIE);
+    if cookies.iter().nth(1).is_none()
+        && !cookies
+            .iter()
+            .any(|v| v.to_str().map_or(true, |v| v.split(';').any(own)))
     {
         return;
     }
@@ -242,19 +246,26 @@ mod tests {
             HeaderValue::from_static("a=1; pcl_console=tok; __Host-pcl_session=s.t"),
         );
         h.append(header::COOKIE, HeaderValue::from_static("pcl_csrf=x; b=2"));
-        super::strip_own_cookies(&mut h);
+        super::upstream_cookies(&mut h);
         assert_eq!(h.get_all(header::COOKIE).iter().count(), 1);
         assert_eq!(h.get(header::COOKIE).unwrap(), "a=1; b=2");
+        // Crumbs of an HTTP/2 request, none of them Portcullis's: one header all the same.
+        let mut crumbs = HeaderMap::new();
+        crumbs.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        crumbs.append(header::COOKIE, HeaderValue::from_static("b=2; c=3"));
+        super::upstream_cookies(&mut crumbs);
+        assert_eq!(crumbs.get_all(header::COOKIE).iter().count(), 1);
+        assert_eq!(crumbs.get(header::COOKIE).unwrap(), "a=1; b=2; c=3");
         let mut only = HeaderMap::new();
         only.insert(header::COOKIE, HeaderValue::from_static("pcl_console=tok"));
-        super::strip_own_cookies(&mut only);
+        super::upstream_cookies(&mut only);
         assert!(only.get(header::COOKIE).is_none());
         let mut other = HeaderMap::new();
         other.insert(
             header::COOKIE,
             HeaderValue::from_static("session=abc; x=pcl_y"),
         );
-        super::strip_own_cookies(&mut other);
+        super::upstream_cookies(&mut other);
         assert_eq!(other.get(header::COOKIE).unwrap(), "session=abc; x=pcl_y");
     }
 
