@@ -324,6 +324,7 @@ impl Config {
         }
         self.detection.validate()?;
         let mut route_names = std::collections::HashSet::new();
+        let mut route_places = std::collections::HashSet::new();
         for (i, r) in self.routes.iter().enumerate() {
             let key = |k: &str| format!("routes[{i}].{k}");
             let valid_name = !r.name.is_empty()
@@ -342,6 +343,21 @@ impl Config {
                 return Err(bad(
                     &key("prefix"),
                     "a path starting with `/`, outside /api/v1, /.well-known, /oauth2, /healthz, /readyz and /metrics",
+                ));
+            }
+            // Routes are matched by host and prefix, the first in the file winning: a second
+            // with the same would never be reached, and a public one placed before a
+            // protected one took its traffic (black-box pass 11, B11-12).
+            let place = (
+                r.host
+                    .as_deref()
+                    .map(|h| h.trim_end_matches('.').to_ascii_lowercase()),
+                r.prefix.trim_end_matches('/'),
+            );
+            if !route_places.insert(place) {
+                return Err(bad(
+                    &key("prefix"),
+                    "another route has this host and prefix; the first in the file would take all its requests",
                 ));
             }
             if let Some(c) = r
@@ -374,6 +390,18 @@ impl Config {
                 return Err(bad(
                     &key("upstreams"),
                     "one or more http://host:port (HTTP/1.1), h2c://host:port (HTTP/2 without TLS) or https://host:port URLs",
+                ));
+            }
+            // `user:password@` is never sent upstream, and would show wherever the URL
+            // does: metrics, `routes check` (black-box pass 11, B11-14).
+            if r.upstreams.iter().any(|u| {
+                u.split_once("://")
+                    .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+                    .is_some_and(|authority| authority.contains('@'))
+            }) {
+                return Err(bad(
+                    &key("upstreams"),
+                    "no user or password in an upstream URL (`user:password@` is never sent, and would be shown in metrics and logs)",
                 ));
             }
             if r.upstream_client_cert_file.is_some() != r.upstream_client_key_file.is_some() {
@@ -610,6 +638,58 @@ mod tests {
         assert_eq!(
             c.validate().map_err(|e| e.key),
             Err("security_txt.expires_days".to_owned())
+        );
+    }
+
+    /// Two routes with one host and prefix, and credentials in an upstream URL, are
+    /// refused (black-box pass 11, B11-12 and B11-14); the same prefix on another host is
+    /// another route.
+    #[test]
+    fn routes_are_unique_by_host_and_prefix_and_upstreams_carry_no_credentials() {
+        let route = |name: &str, prefix: &str, host: Option<&str>, upstream: &str| -> RouteConfig {
+            serde_json::from_value(serde_json::json!({
+                "name": name, "prefix": prefix, "host": host, "upstreams": [upstream]
+            }))
+            .unwrap()
+        };
+        let with = |routes: Vec<RouteConfig>| Config {
+            routes,
+            ..Config::default()
+        };
+        let up = "http://127.0.0.1:8080";
+        let ok = with(vec![
+            route("a", "/adm", None, up),
+            route("b", "/adm", Some("api.example"), up),
+            route("c", "/adm/x", None, up),
+        ]);
+        assert_eq!(ok.validate(), Ok(()));
+        for dup in [
+            vec![route("a", "/adm", None, up), route("b", "/adm/", None, up)],
+            vec![
+                route("a", "/adm", Some("API.example."), up),
+                route("b", "/adm", Some("api.example"), up),
+            ],
+        ] {
+            assert_eq!(with(dup).validate().unwrap_err().key, "routes[1].prefix");
+        }
+        for creds in [
+            "http://user:s3cret@127.0.0.1:8080",
+            "https://user@api.example/x",
+            "h2c://:p@127.0.0.1:9000",
+        ] {
+            assert_eq!(
+                with(vec![route("a", "/a", None, creds)])
+                    .validate()
+                    .unwrap_err()
+                    .key,
+                "routes[0].upstreams",
+                "{creds}"
+            );
+        }
+        // An `@` past the authority is a path's.
+        assert_eq!(
+            with(vec![route("a", "/a", None, "http://127.0.0.1:8080/@me")]).validate(),
+            Ok(())
         );
     }
 
