@@ -208,3 +208,190 @@ impl Default for RouteConfig {
         }
     }
 }
+
+/// Checks `[[routes]]`: names unique, prefixes, one route per host and prefix, countries
+/// (which need a GeoIP database: `geoip`), upstream URLs, methods, limits and breakers.
+pub(super) fn validate(routes: &[RouteConfig], geoip: bool) -> Result<(), ConfigError> {
+    let mut route_names = std::collections::HashSet::new();
+    let mut route_places = std::collections::HashSet::new();
+    for (i, r) in routes.iter().enumerate() {
+        let key = |k: &str| format!("routes[{i}].{k}");
+        let valid_name = !r.name.is_empty()
+            && r.name.len() <= 64
+            && r.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_name || !route_names.insert(r.name.as_str()) {
+            return Err(bad(
+                &key("name"),
+                "unique, 1 to 64 letters, digits, `-` or `_`",
+            ));
+        }
+        if !r.prefix.starts_with('/') || r.prefix.contains("..") || is_reserved_path(&r.prefix) {
+            return Err(bad(
+                &key("prefix"),
+                "a path starting with `/`, outside /api/v1, /.well-known, /oauth2, /healthz, /readyz and /metrics",
+            ));
+        }
+        // Routes are matched by host and prefix, the first in the file winning: a second
+        // with the same would never be reached, and a public one placed before a
+        // protected one took its traffic (black-box pass 11, B11-12).
+        let place = (
+            r.host
+                .as_deref()
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase()),
+            r.prefix.trim_end_matches('/'),
+        );
+        if !route_places.insert(place) {
+            return Err(bad(
+                &key("prefix"),
+                "another route has this host and prefix; the first in the file would take all its requests",
+            ));
+        }
+        if let Some(c) = r
+            .allowed_countries
+            .iter()
+            .chain(&r.denied_countries)
+            .find(|c| !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase())))
+        {
+            return Err(bad(
+                &key("allowed_countries"),
+                format!("`{c}` is not an ISO 3166-1 alpha-2 code in capitals (e.g. `FR`)"),
+            ));
+        }
+        if (!r.allowed_countries.is_empty() || !r.denied_countries.is_empty()) && !geoip {
+            return Err(bad(
+                &key("allowed_countries"),
+                "country rules need `detection.geoip_city_db`",
+            ));
+        }
+        if r.upstreams.is_empty()
+            || r.upstreams.iter().any(|u| {
+                !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("h2c://"))
+                    || u.parse::<std::net::SocketAddr>().is_ok()
+            })
+        {
+            return Err(bad(
+                &key("upstreams"),
+                "one or more http://host:port (HTTP/1.1), h2c://host:port (HTTP/2 without TLS) or https://host:port URLs",
+            ));
+        }
+        // `user:password@` is never sent upstream, and would show wherever the URL
+        // does: metrics, `routes check` (black-box pass 11, B11-14).
+        if r.upstreams.iter().any(|u| {
+            u.split_once("://")
+                .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+                .is_some_and(|authority| authority.contains('@'))
+        }) {
+            return Err(bad(
+                &key("upstreams"),
+                "no user or password in an upstream URL (`user:password@` is never sent, and would be shown in metrics and logs)",
+            ));
+        }
+        if r.upstream_client_cert_file.is_some() != r.upstream_client_key_file.is_some() {
+            return Err(bad(
+                &key("upstream_client_cert"),
+                "upstream_client_cert and upstream_client_key go together",
+            ));
+        }
+        if r.methods
+            .iter()
+            .any(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(bad(
+                &key("methods"),
+                "upper-case HTTP methods, e.g. [\"GET\", \"POST\"]",
+            ));
+        }
+        if r.timeout_seconds == 0 || r.timeout_seconds > 3600 {
+            return Err(bad(&key("timeout_seconds"), "1 to 3600"));
+        }
+        if r.rate_limit
+            .is_some_and(|l| l.requests == 0 || l.window_seconds == 0)
+        {
+            return Err(bad(
+                &key("rate_limit"),
+                "requests and window_seconds must be at least 1",
+            ));
+        }
+        if r.quota.is_some_and(|q| {
+            q.daily == Some(0) || q.monthly == Some(0) || (q.daily.is_none() && q.monthly.is_none())
+        }) {
+            return Err(bad(&key("quota"), "daily and/or monthly, each at least 1"));
+        }
+        if r.breaker_error_rate
+            .is_some_and(|e| !(e > 0.0 && e <= 1.0) || r.breaker_window < 2)
+        {
+            return Err(bad(
+                &key("breaker_error_rate"),
+                "between 0 (exclusive) and 1, with breaker_window at least 2",
+            ));
+        }
+        if r.max_concurrent == Some(0) || r.breaker_failures == 0 || r.retries > 5 {
+            return Err(bad(
+                &key("max_concurrent"),
+                "max_concurrent and breaker_failures at least 1, retries at most 5",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    /// Two routes with one host and prefix, and credentials in an upstream URL, are
+    /// refused (black-box pass 11, B11-12 and B11-14); the same prefix on another host is
+    /// another route.
+    #[test]
+    fn routes_are_unique_by_host_and_prefix_and_upstreams_carry_no_credentials() {
+        let route = |name: &str, prefix: &str, host: Option<&str>, upstream: &str| -> RouteConfig {
+            serde_json::from_value(serde_json::json!({
+                "name": name, "prefix": prefix, "host": host, "upstreams": [upstream]
+            }))
+            .unwrap()
+        };
+        let with = |routes: Vec<RouteConfig>| Config {
+            routes,
+            ..Config::default()
+        };
+        let up = "http://127.0.0.1:8080";
+        let ok = with(vec![
+            route("a", "/adm", None, up),
+            route("b", "/adm", Some("api.example"), up),
+            route("c", "/adm/x", None, up),
+        ]);
+        assert_eq!(ok.validate(), Ok(()));
+        for dup in [
+            vec![route("a", "/adm", None, up), route("b", "/adm/", None, up)],
+            vec![
+                route("a", "/adm", Some("API.example."), up),
+                route("b", "/adm", Some("api.example"), up),
+            ],
+        ] {
+            assert_eq!(with(dup).validate().unwrap_err().key, "routes[1].prefix");
+        }
+        for creds in [
+            "http://user:s3cret@127.0.0.1:8080",
+            "https://user@api.example/x",
+            "h2c://:p@127.0.0.1:9000",
+        ] {
+            assert_eq!(
+                with(vec![route("a", "/a", None, creds)])
+                    .validate()
+                    .unwrap_err()
+                    .key,
+                "routes[0].upstreams",
+                "{creds}"
+            );
+        }
+        // An `@` past the authority is a path's.
+        assert_eq!(
+            with(vec![route("a", "/a", None, "http://127.0.0.1:8080/@me")]).validate(),
+            Ok(())
+        );
+    }
+}
