@@ -192,8 +192,7 @@ fn write_loop<W: Write>(
         loop {
             match rx.try_recv() {
                 Ok(l) => {
-                    let masked = mask.get().and_then(|m| m(&l.path));
-                    format_line(&mut buf, &l, masked.as_deref());
+                    format_line(&mut buf, &l, mask.get());
                     if buf.len() >= 60 * 1024 {
                         break;
                     }
@@ -236,7 +235,7 @@ fn flush<W: Write>(buf: &[u8], out: &impl Fn() -> W) {
 
 /// One JSON line, shaped as the rest of the log (`fields`, `span`), so one parser reads
 /// both.
-fn format_line(buf: &mut Vec<u8>, l: &AccessLine, masked_path: Option<&str>) {
+fn format_line(buf: &mut Vec<u8>, l: &AccessLine, mask: Option<&Masker>) {
     let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(l.at_us) * 1000)
         .ok()
         .and_then(|t| {
@@ -244,7 +243,8 @@ fn format_line(buf: &mut Vec<u8>, l: &AccessLine, masked_path: Option<&str>) {
                 .ok()
         })
         .unwrap_or_default();
-    let path = serde_json::Value::from(masked_path.unwrap_or(l.path.as_str()));
+    let masked = |text: &str| mask.and_then(|m| m(text));
+    let path = serde_json::Value::from(masked(&l.path).unwrap_or_else(|| l.path.clone()));
     #[allow(clippy::cast_precision_loss)]
     let latency_ms = l.latency_us as f64 / 1000.0;
     let by = match &l.by {
@@ -272,9 +272,10 @@ fn format_line(buf: &mut Vec<u8>, l: &AccessLine, masked_path: Option<&str>) {
         while !ua.is_char_boundary(end) {
             end -= 1;
         }
+        let ua = ua.get(..end).unwrap_or_default();
         more.push_str(&format!(
             r#","user_agent":{}"#,
-            serde_json::Value::from(ua.get(..end).unwrap_or_default())
+            serde_json::Value::from(masked(ua).unwrap_or_else(|| ua.to_owned()))
         ));
     }
     if let Some(n) = l.bytes_out {
@@ -386,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn a_mask_rewrites_logged_paths() {
+    fn a_mask_rewrites_logged_paths_and_user_agents() {
         let sink = Sink::default();
         let s2 = sink.clone();
         let log = AccessLog::start_to(true, 1.0, move || s2.clone());
@@ -396,10 +397,14 @@ mod tests {
         }));
         log.log(line(200, "/pay/4111111111111111"));
         log.log(line(200, "/plain"));
+        let mut by_agent = line(200, "/ua");
+        by_agent.user_agent = Some(axum::http::HeaderValue::from_static("bot 4111111111111111"));
+        log.log(by_agent);
         log.finish();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         assert!(text.contains("/pay/************1111"), "{text}");
         assert!(text.contains("\"/plain\""), "{text}");
+        assert!(text.contains("\"bot ************1111\""), "{text}");
         assert!(!text.contains("4111111111111111"), "{text}");
     }
 

@@ -46,10 +46,13 @@ fn context(parts: &Parts, state: &Edge, fingerprint: bool) -> RequestContext {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| {
-            s.chars()
+            let ua: String = s
+                .chars()
                 .filter(|c| !c.is_control())
                 .take(MAX_USER_AGENT)
-                .collect()
+                .collect();
+            // Audit events and sessions keep it: what DLP detects in it is masked (B11-9).
+            state.dlp.mask_text(&ua).unwrap_or(ua)
         });
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let device = cookie(&parts.headers, portcullis_core::detect::device::COOKIE)

@@ -117,12 +117,12 @@ impl DlpRuntime {
         })
     }
 
-    /// `text` with what the detectors find masked, when `[dlp]` is on and they find
-    /// something (for logs and audit details: a path can carry a card number).
+    /// `text` with what the detectors find masked, when they find something: for logs and
+    /// audit details (a path or a User-Agent can carry a card number or a key), whatever
+    /// `[dlp]`'s mode on answers is. No log line or audit event holds a matched value, DLP
+    /// on answers or not (black-box pass 11, B11-9: with DLP off, paths with cards and keys
+    /// were written out as they came).
     pub fn mask_text(&self, text: &str) -> Option<String> {
-        if self.cfg.mode == DlpMode::Off {
-            return None;
-        }
         let hits = self.dlp.scan(text, &[]);
         (!hits.is_empty()).then(|| mask(text, &hits))
     }

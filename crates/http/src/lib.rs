@@ -156,11 +156,10 @@ impl Edge {
             web.access_log,
             web.access_sample,
         ));
-        // With DLP on, what it detects is masked in the access log too.
-        if dlp.mode(None) != portcullis_core::config::DlpMode::Off {
-            let d = dlp.clone();
-            access.set_mask(Arc::new(move |path: &str| d.mask_text(path)));
-        }
+        // What DLP detects is masked in the access log (paths, User-Agents), DLP on answers
+        // or not.
+        let d = dlp.clone();
+        access.set_mask(Arc::new(move |text: &str| d.mask_text(text)));
         Self(Arc::new(EdgeInner {
             svc,
             web,

@@ -89,8 +89,8 @@ where
         method = %method,
         path = tracing::field::Empty
     );
-    // Every line of the request carries its path: masked as the access line's is, when DLP
-    // is on (a card number in a URL is not written to the logs).
+    // Every line of the request carries its path: masked as the access line's is (a card
+    // number in a URL is not written to the logs).
     if !span.is_disabled() {
         match state.dlp.mask_text(&path) {
             Some(masked) => span.record("path", tracing::field::display(masked)),

@@ -171,13 +171,14 @@ async fn access_lines_name_the_gateway_route() {
     let db = TestDb::new(Backend::Sqlite).await;
     let up = crate::gateway::start_upstream().await;
     let cfg = db.write_config(&format!(
-        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n[dlp]\nmode = \"detect\"\n[[routes]]\nname = \"echo\"\nprefix = \"/echo\"\nauth = \"none\"\nupstreams = [\"http://{up}\"]\n",
+        "{}\n[server]\nlisten = \"127.0.0.1:0\"\n[dlp]\nmode = \"off\"\n[[routes]]\nname = \"echo\"\nprefix = \"/echo\"\nauth = \"none\"\nupstreams = [\"http://{up}\"]\ndlp = {{ mode = \"detect\" }}\n",
         db.config_toml()
     ));
     let (mut child, addr, lines) = spawn_logged(&cfg);
     // A card number in the path (and so in the echoing upstream's answer): DLP reports it,
     // and no line of the log holds it, the access line's path and the request's span both
-    // masked.
+    // masked. In a User-Agent, and on a path no route serves, where DLP is off (`[dlp]`'s
+    // mode is for answers): masked all the same (black-box pass 11, B11-9).
     let (s, _, _) = crate::send(
         client()
             .get(format!("http://{addr}/echo/pay/4111-1111-1111-1111"))
@@ -185,6 +186,13 @@ async fn access_lines_name_the_gateway_route() {
     )
     .await;
     assert_eq!(s, 200);
+    let (s, _, _) = crate::send(
+        client()
+            .get(format!("http://{addr}/nowhere/5500-0000-0000-0004"))
+            .header("user-agent", "probe 4111-1111-1111-1111"),
+    )
+    .await;
+    assert_eq!(s, 404);
     let (s, _, _) = crate::send(
         client()
             .get(format!("http://{addr}/echo/x"))
@@ -219,9 +227,10 @@ async fn access_lines_name_the_gateway_route() {
         "{all}"
     );
     assert!(
-        !all.contains("4111-1111-1111-1111"),
+        !all.contains("4111-1111-1111-1111") && !all.contains("5500-0000-0000-0004"),
         "the log holds the card: {all}"
     );
+    assert!(all.contains("/nowhere/************0004"), "{all}");
     let _ = child.kill();
     let _ = child.wait();
 }
