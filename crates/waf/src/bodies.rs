@@ -172,6 +172,9 @@ fn multipart_body(
         t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
         // An empty file name (a file input left empty, or a part some parsers read as a
         // field): its content is inspected as a field's.
+        if let Some(f) = p.plain_filename.filter(|f| !f.is_empty()) {
+            t.push(Kind::FileNames, place("FILES:", &name), f);
+        }
         if let Some(f) = p.filename.filter(|f| !f.is_empty()) {
             t.push(Kind::FileNames, place("FILES:", &name), f);
         } else if !is_secret(&name, secret_fields) {

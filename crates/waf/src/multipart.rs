@@ -7,8 +7,12 @@
 pub struct Part {
     /// `name` of its `Content-Disposition`.
     pub name: Option<String>,
-    /// `filename` (or `filename*`) of its `Content-Disposition`.
+    /// The file name of its `Content-Disposition`: `filename*` when it has one (RFC 6266
+    /// §4.3: it wins, before or after `filename`), or `filename`.
     pub filename: Option<String>,
+    /// `filename` when `filename*` is there too: a parser that does not read `filename*`
+    /// takes this one (both are inspected; black-box pass 11, B11-5).
+    pub plain_filename: Option<String>,
     /// Its `Content-Type`, lower-cased.
     pub content_type: Option<String>,
     /// Its headers do not read one way only (two `Content-Disposition` headers, a
@@ -131,6 +135,7 @@ fn one(part: &[u8]) -> Option<Part> {
         ..Part::default()
     };
     let mut dispositions = 0;
+    let (mut plain, mut star) = (None, None);
     for line in head.lines() {
         let Some((name, value)) = line.split_once(':') else {
             out.irregular |= !line.trim().is_empty();
@@ -158,16 +163,23 @@ fn one(part: &[u8]) -> Option<Part> {
         for (k, v) in params {
             match k.as_str() {
                 "name" => out.name = Some(v),
-                "filename" => out.filename = Some(v),
+                "filename" => plain = Some(v),
                 // RFC 5987: charset'language'percent-encoded, which wins over `filename`.
                 "filename*" => {
                     out.irregular |= v.is_empty();
                     let encoded = v.splitn(3, '\'').nth(2).unwrap_or(&v);
-                    out.filename = Some(crate::decode::url_decode(encoded, false).into_owned());
+                    star = Some(crate::decode::url_decode(encoded, false).into_owned());
                 }
                 _ => {}
             }
         }
+    }
+    match star {
+        Some(star) => {
+            out.filename = Some(star);
+            out.plain_filename = plain;
+        }
+        None => out.filename = plain,
     }
     Some(out)
 }

@@ -387,3 +387,23 @@ fn bodies_of_any_label_are_read() {
         assert_eq!(r.score, 0, "{ct}: {:?}", r.findings);
     }
 }
+
+/// Both file names of a part that has `filename*` and `filename`, in either order, are
+/// inspected: `filename*` wins for RFC 6266 readers, `filename` for the others (black-box
+/// pass 11, B11-5).
+#[test]
+fn both_file_names_of_a_part_are_inspected() {
+    let ct = "multipart/form-data; boundary=b";
+    for disposition in [
+        "form-data; name=\"f\"; filename*=UTF-8''%3Cscript%3Ealert(1)%3C%2Fscript%3E; filename=\"ok.txt\"",
+        "form-data; name=\"f\"; filename=\"ok.txt\"; filename*=UTF-8''%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "form-data; name=\"f\"; filename*=utf-8'en'..%2F..%2F..%2Fetc%2Fpasswd; filename=\"ok.txt\"",
+        "form-data; name=\"f\"; filename=\"../../../etc/passwd\"; filename*=UTF-8''ok.txt",
+    ] {
+        let body = format!("--b\r\nContent-Disposition: {disposition}\r\n\r\nhello\r\n--b--\r\n");
+        let r = post(ct, body.as_bytes());
+        assert!(r.score >= 5, "{disposition}: {:?}", r.findings);
+    }
+    let body = "--b\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf; filename=\"resume.pdf\"\r\n\r\nhello\r\n--b--\r\n";
+    assert_eq!(post(ct, body.as_bytes()).score, 0);
+}
