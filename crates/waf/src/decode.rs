@@ -48,7 +48,58 @@ pub fn url_decode(s: &str, plus: bool) -> Cow<'_, str> {
         out.push(if plus && c == b'+' { b' ' } else { c });
         i += 1;
     }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| lenient_utf8(e.as_bytes())))
+}
+
+/// Bytes that are not UTF-8, read as lenient decoders read them (legacy Java, IIS and PHP
+/// stacks): an overlong form is the character it spells (`C0 AF` is `/`, `E0 80 AE` is
+/// `.`, `C1 9C` is `\`), where a strict decoder has a replacement character and a lenient
+/// one hands the application `../` (black-box pass 11, B11-6). Other bytes that are not
+/// UTF-8 are replacement characters.
+fn lenient_utf8(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    let byte = |i: usize| b.get(i).copied().map_or(0, u32::from);
+    let cont = |i: usize| b.get(i).is_some_and(|&c| (0x80..=0xBF).contains(&c));
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let (cp, len) = match c {
+            0xC0 | 0xC1 if cont(i + 1) => (((byte(i) & 0x1F) << 6) | (byte(i + 1) & 0x3F), 2),
+            0xE0 if b.get(i + 1).is_some_and(|c| (0x80..=0x9F).contains(c)) && cont(i + 2) => (
+                ((byte(i) & 0x0F) << 12) | ((byte(i + 1) & 0x3F) << 6) | (byte(i + 2) & 0x3F),
+                3,
+            ),
+            0xF0 if b.get(i + 1).is_some_and(|c| (0x80..=0x8F).contains(c))
+                && cont(i + 2)
+                && cont(i + 3) =>
+            {
+                (
+                    ((byte(i + 1) & 0x3F) << 12)
+                        | ((byte(i + 2) & 0x3F) << 6)
+                        | (byte(i + 3) & 0x3F),
+                    4,
+                )
+            }
+            _ => {
+                // One character as it is, if one starts here.
+                let ch =
+                    (1..=4).find_map(|n| b.get(i..i + n).and_then(|s| std::str::from_utf8(s).ok()));
+                match ch {
+                    Some(ch) => {
+                        out.push_str(ch);
+                        i += ch.len();
+                    }
+                    None => {
+                        out.push('\u{fffd}');
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+        };
+        out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+        i += len;
+    }
+    out
 }
 
 /// The value of two hex digits.
@@ -470,6 +521,18 @@ mod tests {
             }
             check(&v);
         }
+    }
+
+    #[test]
+    fn overlong_utf8_is_read_as_lenient_decoders_read_it() {
+        assert_eq!(url_decode("..%c0%af..%c0%afetc", false), "../../etc");
+        assert_eq!(url_decode("%c0%ae%c0%ae%e0%80%af", false), "../");
+        assert_eq!(url_decode("..%c1%9cwin.ini", false), "..\\win.ini");
+        assert_eq!(url_decode("%c0%bcscript%c0%be", false), "<script>");
+        assert_eq!(url_decode("%f0%80%80%af", false), "/");
+        // Other bytes that are not UTF-8 are replacement characters; UTF-8 stays.
+        assert_eq!(url_decode("a%ffb%c0", false), "a\u{fffd}b\u{fffd}");
+        assert_eq!(url_decode("caf%c3%a9%ff", false), "café\u{fffd}");
     }
 
     #[test]

@@ -396,3 +396,21 @@ fn dlp_reads_past_invisible_characters() {
         "{masked}"
     );
 }
+
+/// Overlong UTF-8 in arguments is read as the characters lenient decoders make of it
+/// (black-box pass 11, B11-6).
+#[test]
+fn overlong_utf8_hides_no_attack() {
+    for uri in [
+        "/s?q=..%c0%af..%c0%af..%c0%afetc%c0%afpasswd",
+        "/s?q=%c0%ae%c0%ae%c0%af%c0%ae%c0%ae%c0%afetc%c0%afpasswd",
+        "/s?q=..%e0%80%af..%e0%80%afetc/passwd",
+        "/s?q=..%c1%9c..%c1%9cwindows%c1%9cwin.ini",
+        "/s?q=;cat%20%c0%afetc%c0%afpasswd",
+        "/s?q=%c0%bcscript%c0%bealert(1)%c0%bc/script%c0%be",
+        "/s?q=1%c0%a7%20or%20%c0%a71%c0%a7=%c0%a71",
+    ] {
+        let r = get(uri);
+        assert!(r.score >= 5, "{uri}: {:?}", r.findings);
+    }
+}
