@@ -227,24 +227,42 @@ pub(crate) async fn call(
                 return Ok(res);
             }
             Ok(Err(e)) => {
-                tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
+                let refused = not_processed(&e);
                 // The request's own side failing (its body ended broken because inspection
                 // blocked a gRPC message) is no fault of the upstream's: a client sending
-                // blocked calls must not open the breaker.
+                // blocked calls must not open the breaker; nor is an upstream that ends its
+                // connections in good order.
                 attempt.settle(if e.is_connect() {
                     Outcome::Unreachable
-                } else if ours(&e) {
+                } else if ours(&e) || refused {
                     Outcome::Neutral
                 } else {
                     Outcome::Fault(client())
                 });
-                if e.is_connect() && replayable && tries < cfg.retries {
+                // An HTTP/2 upstream that said it did not process the request (a GOAWAY
+                // below its stream, as nginx sends after `keepalive_requests` and on every
+                // reload; REFUSED_STREAM) gets it again, on a route without retries too
+                // (RFC 9113 §8.7; black-box pass 11, B11-2: 1-2.5% of requests were 503).
+                // Under load the next pooled connection may be ending as well: up to
+                // [`UNPROCESSED_TRIES`] times.
+                let unprocessed = replayable && refused;
+                if (e.is_connect() && replayable && tries < cfg.retries)
+                    || (unprocessed && tries < cfg.retries.max(UNPROCESSED_TRIES))
+                {
                     tries += 1;
+                    if unprocessed {
+                        // A moment for the ending connection's task to read its GOAWAY and
+                        // leave the pool, which would otherwise hand it out again.
+                        tokio::time::sleep(std::time::Duration::from_millis(u64::from(tries)))
+                            .await;
+                    }
                     if let Some(next) = gateway.upstreams.pick(route, Some(idx)) {
+                        tracing::debug!(route = %cfg.name, error = %e, "upstream request sent again");
                         attempt = next;
                         continue;
                     }
                 }
+                tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
                 return Err(problem(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "upstream_unavailable",
@@ -267,6 +285,24 @@ pub(crate) async fn call(
             }
         }
     }
+}
+
+/// How many times a request an HTTP/2 upstream did not process is sent again (each time,
+/// nothing reached the application).
+const UNPROCESSED_TRIES: u32 = 4;
+
+/// Whether an HTTP/2 upstream said it did not process the request: a GOAWAY it sent with a
+/// last stream below this one, or a REFUSED_STREAM reset (RFC 9113 §6.8, §8.7).
+fn not_processed(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(err) = cause {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return (h2.is_go_away() && h2.is_remote())
+                || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// Whether a failed upstream request failed on the gateway's side (hyper's "user" errors:

@@ -46,6 +46,12 @@ impl Nginx {
         Self::start_listening(" http2").await
     }
 
+    /// The same, h2c, ending each connection with a GOAWAY after `requests` streams (as
+    /// nginx does after `keepalive_requests`, 1,000 unless set, and on every reload).
+    pub async fn start_h2c_recycling(requests: u32) -> Self {
+        Self::start_listening(&format!(" http2;\n    keepalive_requests {requests}")).await
+    }
+
     /// The same over TLS with `cert` and `key` (PEM), offering h2 and http/1.1 by ALPN.
     pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
         Self::start_listening(&format!(

@@ -264,6 +264,45 @@ async fn h2c_upstreams() {
     srv.stop().await;
 }
 
+/// An h2c upstream that ends its connections with a GOAWAY every 50 streams under
+/// concurrent load (nginx's default is 1,000): the requests it did not process are sent again on a new connection,
+/// and none fails (black-box pass 11, B11-2: 1-2.5% were 503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_upstream_goaway_loses_no_request() {
+    let nginx = Nginx::start_h2c_recycling(50).await;
+    let up = format!("h2c://{}", nginx.addr);
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![public("up", up)];
+    })
+    .await;
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let url = srv.url(&format!("/up/t{t}"));
+            tokio::spawn(async move {
+                let c = client();
+                let mut failed = Vec::new();
+                for _ in 0..25 {
+                    let r = c.get(&url).send().await.unwrap();
+                    if r.status() != 200 {
+                        failed.push(r.status().as_u16());
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for t in tasks {
+        failed.extend(t.await.unwrap());
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 400 failed: {failed:?}",
+        failed.len()
+    );
+    srv.stop().await;
+}
+
 /// An idle HTTP/2 connection is closed (GOAWAY, then EOF) once no stream ran for a header
 /// timeout, as an idle HTTP/1.1 keep-alive connection is; one whose preface never comes in
 /// full is dropped after the header timeout too.
