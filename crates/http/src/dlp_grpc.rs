@@ -237,6 +237,10 @@ pub(crate) struct GrpcScanned {
     trailers: Option<HeaderMap>,
     /// The upstream's answer had no body at all.
     empty: bool,
+    /// Reports still running (audit events, a leaked key's revocation): a refused call
+    /// ends only after them, so that a key the answer leaked no longer works when the
+    /// client learns of the refusal (black-box pass 11, B11-17: 8 of 20 still did).
+    reports: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl GrpcScanned {
@@ -259,6 +263,7 @@ impl GrpcScanned {
             passthrough: false,
             ended: false,
             trailers: None,
+            reports: Vec::new(),
         }
     }
 
@@ -268,8 +273,11 @@ impl GrpcScanned {
     }
 
     /// Reports `hits` in `text` under a fresh incident id (a leaked key is revoked).
-    fn report(&self, text: String, hits: Vec<Hit>, location: &'static str) -> String {
-        self.report.spawn(text, hits, location)
+    fn report(&mut self, text: String, hits: Vec<Hit>, location: &'static str) -> String {
+        let (incident, task) = self.report.spawn_joined(text, hits, location);
+        self.reports.retain(|t| !t.is_finished());
+        self.reports.push(task);
+        incident
     }
 
     /// Ends the call with `UNAVAILABLE`: nothing more of the upstream's answer is sent.
@@ -413,6 +421,18 @@ impl hyper::body::Body for GrpcScanned {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         loop {
+            // A call that ends waits for its reports (see `reports`): its last data (a
+            // gRPC-Web refusal) and its trailers go after them.
+            if self.ended {
+                while let Some(task) = self.reports.last_mut() {
+                    match Pin::new(task).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(_) => {
+                            self.reports.pop();
+                        }
+                    }
+                }
+            }
             if !self.out.is_empty() {
                 let out = std::mem::take(&mut self.out);
                 return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));

@@ -61,6 +61,17 @@ impl Reporter {
     /// Reports `hits` in `text` (at `location`) under a fresh incident id, which is
     /// returned: the audit event and a leaked key's revocation go on beside the stream.
     pub(crate) fn spawn(&self, text: String, hits: Vec<Hit>, location: &'static str) -> String {
+        self.spawn_joined(text, hits, location).0
+    }
+
+    /// [`Self::spawn`], with the report's task, for a body that must not end before the
+    /// report is done (a leaked key revoked before the refusal reaches the client).
+    pub(crate) fn spawn_joined(
+        &self,
+        text: String,
+        hits: Vec<Hit>,
+        location: &'static str,
+    ) -> (String, tokio::task::JoinHandle<()>) {
         let incident = crate::waf::incident_id();
         let (dlp, edge, ctx, route, mode, status, id) = (
             self.dlp.clone(),
@@ -71,13 +82,13 @@ impl Reporter {
             self.status,
             incident.clone(),
         );
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             dlp.report_as(
                 id, &edge, &ctx, &route, mode, &text, &hits, status, location,
             )
             .await;
         });
-        incident
+        (incident, task)
     }
 }
 

@@ -400,6 +400,7 @@ async fn secrets_in_grpc_answers_are_caught() {
         c.routes = vec![
             dlp("masked", "mask.test", DlpMode::Mask, &up, "/t.Leak"),
             dlp("watched", "watch.test", DlpMode::Detect, &up, "/t.Leak"),
+            dlp("blocked", "block.test", DlpMode::Block, &up, "/t.Leak"),
             dlp(
                 "labelled",
                 "mask.test",
@@ -493,6 +494,32 @@ async fn secrets_in_grpc_answers_are_caught() {
         .await
         .unwrap();
     assert_eq!(me.status(), 401, "the leaked key still works");
+    // Refused: the key no longer works when the client learns of the refusal (black-box
+    // pass 11, B11-17: the revocation came after it).
+    for i in 0..5 {
+        let k: Value = client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": format!("ci-{i}"), "scopes": ["deploy:write"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = k["key"].as_str().unwrap().to_owned();
+        let refused = call("Get", format!("key {key}"), vec!["authority=block.test"])
+            .await
+            .unwrap();
+        assert_eq!(refused["code"], "UNAVAILABLE", "{refused}");
+        let me = client()
+            .get(srv.url("/api/v1/auth/me"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 401, "a refused call's leaked key still works");
+    }
     let locations: Vec<String> = srv
         .services
         .audit_page(0, 1000)
