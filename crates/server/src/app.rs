@@ -136,7 +136,7 @@ pub fn build_gateway(
 /// once. The allocator gives part of a finished thread's free memory back (3 MiB less
 /// resident at idle, measured), where a runtime thread's stays resident until that thread
 /// allocates again; `PasswordHasher::new` hashes its decoy password the same way.
-fn inspection(
+pub(crate) fn inspection(
     config: &Config,
 ) -> std::io::Result<(portcullis_http::waf::Waf, portcullis_http::dlp::DlpRuntime)> {
     let build = || -> std::io::Result<_> {

@@ -52,6 +52,13 @@ pub(crate) async fn on_hangup(
                         sections = ?changed,
                         "these sections changed in the file but take effect only at a restart"
                     );
+                    // Said now, not at the restart that would fail on them.
+                    if let Err(e) = crate::app::inspection(&config) {
+                        tracing::error!(
+                            error = %e,
+                            "the file's [waf] or [dlp] does not compile: a restart with it would fail"
+                        );
+                    }
                 }
             }
             Err(e) => tracing::error!(
@@ -85,8 +92,14 @@ pub(crate) async fn reload(
     svc: &Arc<Services>,
 ) -> Result<(Vec<String>, Config), String> {
     let config = source()?;
-    let mut gateway = crate::app::build_gateway(&config, metrics)?;
     let old = live.load_full();
+    // A file without routes (empty, or half written by a deploy) would take every route
+    // away at once (black-box pass 11, B11-13): a server is started without routes, not
+    // reloaded to none.
+    if config.routes.is_empty() && !old.route_names().is_empty() {
+        return Err(NO_ROUTES.to_owned());
+    }
+    let mut gateway = crate::app::build_gateway(&config, metrics)?;
     gateway.adopt(&old);
     let names = gateway.route_names();
     // Recorded before the swap: a reload the audit log cannot hold does not happen.
@@ -106,9 +119,18 @@ pub(crate) async fn reload(
     Ok((names, config))
 }
 
-/// `portcullis routes check`: whether `config`'s routes compile, with a line per route.
+/// Why a reload to a file without routes is refused.
+const NO_ROUTES: &str = "the file has no routes: a reload does not take every route away (restart the server to run without routes)";
+
+/// `portcullis routes check`: whether `config` would reload (its routes compile, and there
+/// are some) and start (its request inspection and DLP compile too, as `serve` needs), with
+/// a line per route.
 pub fn check(config: &Config) -> Result<Vec<String>, String> {
+    if config.routes.is_empty() {
+        return Err(NO_ROUTES.to_owned());
+    }
     crate::app::build_gateway(config, &Metrics::new())?;
+    crate::app::inspection(config).map_err(|e| e.to_string())?;
     Ok(config
         .routes
         .iter()

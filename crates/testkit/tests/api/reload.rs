@@ -119,6 +119,10 @@ async fn routes_reload_on_sighup_without_failed_requests() {
             format!("{base}{}", routes("ftp://127.0.0.1:1", "")),
             "upstreams",
         ),
+        // No routes: an empty or half-written file would take every route away (black-box
+        // pass 11, B11-13).
+        (String::new(), "an empty file"),
+        (base.clone(), "no routes"),
     ] {
         std::fs::write(&cfg, &bad).unwrap();
         let (code, out, err) = run(&["routes", "check", "--config", &cfg_s], None, &[]);
@@ -147,6 +151,17 @@ async fn routes_reload_on_sighup_without_failed_requests() {
         );
         assert_eq!(status(&url("/a/x")).await, 200, "{why}");
     }
+
+    // What `serve` would refuse, the check refuses too: a DLP rules file that is not there
+    // (SIGHUP leaves [dlp] to a restart).
+    std::fs::write(
+        &cfg,
+        format!("{next}[dlp]\nrules_file = \"/nonexistent/gitleaks.toml\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["routes", "check", "--config", &cfg_s], None, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("rules_file"), "{err}");
 
     stop.store(true, Ordering::Relaxed);
     for t in load {
