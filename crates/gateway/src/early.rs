@@ -4,8 +4,8 @@
 
 use std::net::IpAddr;
 
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use portcullis_core::Error;
@@ -58,17 +58,32 @@ fn addresses(route: &Route, ip: Option<IpAddr>) -> Result<(), Response> {
     Ok(())
 }
 
-/// A route with `methods` takes only those.
+/// A route with `methods` takes only those, and HEAD where it takes GET (RFC 9110 §9.3.2:
+/// GET's answer without its body). A refusal names them in `Allow` (RFC 9110 §15.5.6: a
+/// 405 must; black-box pass 11).
 fn method(route: &Route, parts: &Parts) -> Result<(), Response> {
-    if !route.methods.is_empty() && !route.methods.contains(&parts.method) {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("This route accepts {}.", route.cfg.methods.join(", ")),
-        )
-        .into_response());
+    let takes = |m: &Method| route.methods.contains(m);
+    if route.methods.is_empty()
+        || takes(&parts.method)
+        || (parts.method == Method::HEAD && takes(&Method::GET))
+    {
+        return Ok(());
     }
-    Ok(())
+    let mut allowed: Vec<&str> = route.methods.iter().map(Method::as_str).collect();
+    if takes(&Method::GET) && !takes(&Method::HEAD) {
+        allowed.push("HEAD");
+    }
+    let allowed = allowed.join(", ");
+    let mut res = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("This route accepts {allowed}."),
+    )
+    .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allowed) {
+        res.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
+    Err(res)
 }
 
 #[cfg(test)]
@@ -112,9 +127,15 @@ mod tests {
                 .0
         };
         assert!(method(&g.routes[0], &parts("GET")).is_ok());
-        assert_eq!(
-            method(&g.routes[0], &parts("DELETE")).unwrap_err().status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
+        assert!(method(&g.routes[0], &parts("HEAD")).is_ok());
+        let refused = method(&g.routes[0], &parts("DELETE")).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(refused.headers()["allow"], "GET, HEAD");
+        let g = gateway(&[config(
+            "r",
+            "prefix = \"/r\"\nmethods = [\"POST\", \"PUT\"]",
+        )]);
+        let refused = method(&g.routes[0], &parts("HEAD")).unwrap_err();
+        assert_eq!(refused.headers()["allow"], "POST, PUT");
     }
 }

@@ -318,13 +318,14 @@ async fn gateway_routes(b: Backend) {
     assert_eq!(s, 403);
 
     // Methods, body limits, IP rules.
-    let (s, _, _) = send(
+    let (s, _, headers) = send(
         client()
             .put(srv.url("/pay/charge"))
             .header("authorization", &bearer),
     )
     .await;
     assert_eq!(s, 405);
+    assert!(headers.contains_key("allow"), "{headers:?}");
     let (s, body, _) = send(
         client()
             .post(srv.url("/pay/charge"))
