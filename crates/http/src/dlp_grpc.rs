@@ -213,11 +213,6 @@ pub(crate) fn message_payload<'a>(
     }
 }
 
-/// What DLP reads of one message (see [`message_payload`]).
-pub(crate) fn message_text(message: &[u8], coding: &Coding) -> Result<String, &'static str> {
-    message_payload(message, coding).map(|p| binary_view(&p))
-}
-
 /// A gRPC answer's body, scanned message by message.
 pub(crate) struct GrpcScanned {
     inner: Body,
@@ -241,6 +236,8 @@ pub(crate) struct GrpcScanned {
     /// ends only after them, so that a key the answer leaked no longer works when the
     /// client learns of the refusal (black-box pass 11, B11-17: 8 of 20 still did).
     reports: Vec<tokio::task::JoinHandle<()>>,
+    /// The messages' strings so far, joined (see [`Self::join`]).
+    joins: crate::dlp_join::Joins,
 }
 
 impl GrpcScanned {
@@ -264,6 +261,7 @@ impl GrpcScanned {
             ended: false,
             trailers: None,
             reports: Vec::new(),
+            joins: crate::dlp_join::Joins::default(),
         }
     }
 
@@ -314,7 +312,8 @@ impl GrpcScanned {
                 Ok(None) => return,
                 Err(why) => return self.unreadable(why),
             };
-            let text = match message_text(&message, &self.coding) {
+            let payload = message_payload(&message, &self.coding);
+            let text = match payload.as_deref().map(binary_view) {
                 Ok(t) => t,
                 Err(why) => {
                     // Scanned as it is, then refused (or passed, when DLP only detects).
@@ -349,7 +348,26 @@ impl GrpcScanned {
             }
             self.tail = seen.get(cut..).unwrap_or_default().to_owned();
             if hits.is_empty() {
-                self.emit(&message);
+                // The message's strings joined to those before, all together and field by
+                // field (a token stream's pieces, a key cut across two fields): read as
+                // the client that puts them together does, as event streams are (black-box
+                // pass 11, B11-16). Such a secret cannot be masked: its first part has left.
+                let across = payload
+                    .as_deref()
+                    .ok()
+                    .and_then(|p| portcullis_waf::protobuf::strings(p))
+                    .map(|strings| self.join(strings))
+                    .unwrap_or_default();
+                let mut incident = None;
+                for (view, hits) in across {
+                    incident = Some(self.report(view, hits, "grpc_message"));
+                }
+                match incident {
+                    Some(id) if self.report.mode != DlpMode::Detect => {
+                        return self.refuse(Some(&id), "a secret across gRPC messages");
+                    }
+                    _ => self.emit(&message),
+                }
                 continue;
             }
             let incident = self.report(seen, hits, "grpc_message");
@@ -359,6 +377,29 @@ impl GrpcScanned {
                 return self.refuse(Some(&incident), "a secret in a gRPC message");
             }
         }
+    }
+
+    /// Joins a message's strings (by their place, `pb.1.3`) to the messages' before: the
+    /// views that show a secret across them.
+    fn join(
+        &mut self,
+        strings: Vec<(String, std::borrow::Cow<'_, str>)>,
+    ) -> Vec<(String, Vec<Hit>)> {
+        let data: Vec<String> = strings.iter().map(|(_, s)| s.to_string()).collect();
+        let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+        for (path, text) in strings {
+            match fields.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, parts)) => parts.push(text.into_owned()),
+                None => fields.push((path, vec![text.into_owned()])),
+            }
+        }
+        self.joins.feed(
+            data,
+            fields,
+            self.report.dlp.scanner(),
+            &self.report.allow,
+            &|_| false,
+        )
     }
 
     /// What cannot be cut into gRPC messages: scanned as it is; passed on from here in
@@ -474,6 +515,10 @@ impl hyper::body::Body for GrpcScanned {
 mod tests {
     use super::*;
 
+    fn text(message: &[u8], coding: &Coding) -> Result<String, &'static str> {
+        message_payload(message, coding).map(|p| binary_view(&p))
+    }
+
     fn message(flags: u8, payload: &[u8]) -> Vec<u8> {
         let mut m = vec![flags];
         m.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
@@ -537,14 +582,11 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, b"key AKIAIOSFODNN7EXAMPLE").unwrap();
         let m = message(1, &gz.finish().unwrap());
+        assert_eq!(text(&m, &Coding::Gzip).unwrap(), "key AKIAIOSFODNN7EXAMPLE");
+        assert!(text(&m, &Coding::Identity).is_err());
+        assert!(text(&m, &Coding::Unreadable("snappy".into())).is_err());
         assert_eq!(
-            message_text(&m, &Coding::Gzip).unwrap(),
-            "key AKIAIOSFODNN7EXAMPLE"
-        );
-        assert!(message_text(&m, &Coding::Identity).is_err());
-        assert!(message_text(&m, &Coding::Unreadable("snappy".into())).is_err());
-        assert_eq!(
-            message_text(&message(0, b"\x0a\x04a\0b"), &Coding::Identity).unwrap(),
+            text(&message(0, b"\x0a\x04a\0b"), &Coding::Identity).unwrap(),
             "\n\u{4}ab"
         );
         let mut h = HeaderMap::new();

@@ -520,6 +520,45 @@ async fn secrets_in_grpc_answers_are_caught() {
             .unwrap();
         assert_eq!(me.status(), 401, "a refused call's leaked key still works");
     }
+    // A key cut across two messages' string fields, or across two fields of one message,
+    // is read joined, as the client puts it together (black-box pass 11, B11-16).
+    for (i, method) in ["SplitPb", "TwoFields"].into_iter().enumerate() {
+        let k: Value = client()
+            .post(srv.url("/api/v1/auth/api-keys"))
+            .bearer_auth(&at)
+            .json(&json!({"name": format!("pb-{i}"), "scopes": ["deploy:write"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = k["key"].as_str().unwrap().to_owned();
+        let refused = call(method, key.clone(), vec!["authority=block.test"])
+            .await
+            .unwrap();
+        assert_eq!(refused["code"], "UNAVAILABLE", "{method}: {refused}");
+        assert!(
+            !refused.to_string().contains(&key[key.len() / 2..]),
+            "{method}: {refused}"
+        );
+        let me = client()
+            .get(srv.url("/api/v1/auth/me"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 401, "{method}: the leaked key still works");
+    }
+    // Ordinary protobuf answers of several fields and messages pass.
+    let ok = call(
+        "SplitPb",
+        "hello there, general kenobi".into(),
+        vec!["authority=block.test"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok["code"], "OK", "{ok}");
     let locations: Vec<String> = srv
         .services
         .audit_page(0, 1000)

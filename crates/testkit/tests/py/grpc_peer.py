@@ -73,6 +73,20 @@ def serve(portfile):
         yield request[:half]
         yield request[half:]
 
+    # The same halves as protobuf: a string field (1) in each of two messages, and fields
+    # 1 and 2 of one message.
+    def pb(number, data):
+        return bytes([number << 3 | 2, len(data)]) + data
+
+    def split_pb(request, context):
+        half = len(request) // 2
+        yield pb(1, request[:half])
+        yield pb(1, request[half:])
+
+    def two_fields(request, context):
+        half = len(request) // 2
+        return pb(1, request[:half]) + pb(2, request[half:])
+
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
@@ -81,6 +95,8 @@ def serve(portfile):
                     "Get": grpc.unary_unary_rpc_method_handler(get),
                     "Stream": grpc.unary_stream_rpc_method_handler(stream),
                     "Split": grpc.unary_stream_rpc_method_handler(split),
+                    "SplitPb": grpc.unary_stream_rpc_method_handler(split_pb),
+                    "TwoFields": grpc.unary_unary_rpc_method_handler(two_fields),
                     "Talk": grpc.stream_stream_rpc_method_handler(talk),
                     "Seen": grpc.unary_unary_rpc_method_handler(seen_all),
                 },
@@ -159,7 +175,7 @@ def leak(target, method, payload, pairs):
     out = {"messages": []}
     with grpc.insecure_channel(target, options=options) as channel:
         try:
-            if method in ("Stream", "Split"):
+            if method in ("Stream", "Split", "SplitPb"):
                 call = channel.unary_stream("/t.Leak/" + method)(
                     payload.encode(), metadata=metadata, timeout=10
                 )
