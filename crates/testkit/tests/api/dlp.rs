@@ -743,7 +743,7 @@ async fn event_streams_are_scanned_event_by_event() {
 }
 
 /// A new API key of the user whose access token is `at`.
-async fn new_key(srv: &TestServer, at: &str, name: &str) -> String {
+pub(crate) async fn new_key(srv: &TestServer, at: &str, name: &str) -> String {
     let (s, k, _) = send(
         client()
             .post(srv.url("/api/v1/auth/api-keys"))

@@ -472,68 +472,34 @@ async fn secrets_in_grpc_answers_are_caught() {
     // A live API key in a message is revoked at once.
     srv.user("grpc-kim@example.com", STRONG, Role::User).await;
     let at = access(&srv.login("grpc-kim@example.com", STRONG).await);
-    let k: Value = client()
-        .post(srv.url("/api/v1/auth/api-keys"))
-        .bearer_auth(&at)
-        .json(&json!({"name": "ci", "scopes": ["deploy:write"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = k["key"].as_str().unwrap().to_owned();
+    let key = crate::dlp::new_key(&srv, &at, "ci").await;
     let leaked = call("Get", format!("key {key}"), vec!["authority=watch.test"])
         .await
         .unwrap();
     assert_eq!(leaked["code"], "OK", "{leaked}");
-    let me = client()
-        .get(srv.url("/api/v1/auth/me"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), 401, "the leaked key still works");
+    assert_eq!(
+        key_status(&srv, &key).await,
+        401,
+        "the leaked key still works"
+    );
     // Refused: the key no longer works when the client learns of the refusal (black-box
     // pass 11, B11-17: the revocation came after it).
     for i in 0..5 {
-        let k: Value = client()
-            .post(srv.url("/api/v1/auth/api-keys"))
-            .bearer_auth(&at)
-            .json(&json!({"name": format!("ci-{i}"), "scopes": ["deploy:write"]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let key = k["key"].as_str().unwrap().to_owned();
+        let key = crate::dlp::new_key(&srv, &at, &format!("ci-{i}")).await;
         let refused = call("Get", format!("key {key}"), vec!["authority=block.test"])
             .await
             .unwrap();
         assert_eq!(refused["code"], "UNAVAILABLE", "{refused}");
-        let me = client()
-            .get(srv.url("/api/v1/auth/me"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(me.status(), 401, "a refused call's leaked key still works");
+        assert_eq!(
+            key_status(&srv, &key).await,
+            401,
+            "a refused call's leaked key still works"
+        );
     }
     // A key cut across two messages' string fields, or across two fields of one message,
     // is read joined, as the client puts it together (black-box pass 11, B11-16).
     for (i, method) in ["SplitPb", "TwoFields"].into_iter().enumerate() {
-        let k: Value = client()
-            .post(srv.url("/api/v1/auth/api-keys"))
-            .bearer_auth(&at)
-            .json(&json!({"name": format!("pb-{i}"), "scopes": ["deploy:write"]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let key = k["key"].as_str().unwrap().to_owned();
+        let key = crate::dlp::new_key(&srv, &at, &format!("pb-{i}")).await;
         let refused = call(method, key.clone(), vec!["authority=block.test"])
             .await
             .unwrap();
@@ -542,13 +508,11 @@ async fn secrets_in_grpc_answers_are_caught() {
             !refused.to_string().contains(&key[key.len() / 2..]),
             "{method}: {refused}"
         );
-        let me = client()
-            .get(srv.url("/api/v1/auth/me"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(me.status(), 401, "{method}: the leaked key still works");
+        assert_eq!(
+            key_status(&srv, &key).await,
+            401,
+            "{method}: the leaked key still works"
+        );
     }
     // Ordinary protobuf answers of several fields and messages pass.
     let ok = call(
@@ -588,4 +552,16 @@ async fn secrets_in_grpc_answers_are_caught() {
     assert!(!body.contains("4111111111111111"), "{body}");
     drop(peer);
     srv.stop().await;
+}
+
+/// What the API answers `key` now (401 once it is revoked).
+async fn key_status(srv: &TestServer, key: &str) -> u16 {
+    client()
+        .get(srv.url("/api/v1/auth/me"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
