@@ -263,6 +263,15 @@ pub(crate) async fn call(
                     }
                 }
                 tracing::warn!(route = %cfg.name, error = %e, "upstream request failed");
+                // An answer that is not valid HTTP (two lengths, a bare CR in a header) is a
+                // bad gateway, not an unavailable one (RFC 9110 §15.6.3; black-box pass 11).
+                if malformed(&e) {
+                    return Err(problem(
+                        StatusCode::BAD_GATEWAY,
+                        "bad_gateway",
+                        "The upstream's answer was not valid HTTP.",
+                    ));
+                }
                 return Err(problem(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "upstream_unavailable",
@@ -303,6 +312,13 @@ fn not_processed(e: &hyper_util::client::legacy::Error) -> bool {
         cause = err.source();
     }
     false
+}
+
+/// Whether the upstream's answer could not be parsed as HTTP.
+fn malformed(e: &hyper_util::client::legacy::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<hyper::Error>())
+        .is_some_and(|h| h.is_parse() || h.is_parse_status())
 }
 
 /// Whether a failed upstream request failed on the gateway's side (hyper's "user" errors:

@@ -730,3 +730,45 @@ async fn ipv6_clients_are_rate_limited_by_their_64() {
     assert_eq!(s, 200);
     srv.stop().await;
 }
+
+/// An upstream answer that is not valid HTTP (two lengths that disagree, a bare CR in a
+/// header) is a 502 `bad_gateway`, not a 503: the upstream is there, its answer is wrong
+/// (black-box pass 11's notes); nothing of it reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_upstream_answers_are_bad_gateways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                let answer: &[u8] = if head.contains("/lengths") {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\nok"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok"
+                };
+                let _ = s.write_all(answer).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.routes = vec![route("bad", "/bad", format!("http://{addr}"))];
+    })
+    .await;
+    for path in ["/bad/lengths", "/bad/cr"] {
+        let (s, _, b) = raw_get(&srv, path, "").await;
+        assert_eq!(
+            (s, b["code"].as_str()),
+            (502, Some("bad_gateway")),
+            "{path}: {b}"
+        );
+    }
+    srv.stop().await;
+}
