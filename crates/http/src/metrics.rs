@@ -15,6 +15,12 @@ use prometheus_client::registry::Registry;
 /// Label pairs.
 pub type Labels = Vec<(&'static str, String)>;
 
+/// The status classes a route's requests are counted by.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The reasons a route's refusals are counted by.
+const REFUSALS: [&str; 3] = ["rate_limit", "quota", "concurrency"];
+
 /// Latency buckets, seconds: from a fast local upstream to the default route timeout.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -64,6 +70,8 @@ pub struct Metrics {
     waf: Family<Labels, Counter>,
     dlp: Family<Labels, Counter>,
     connections: ConnectionGauges,
+    /// The routes that have series, to take away those a reload removed.
+    routes: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Default for Metrics {
@@ -148,6 +156,7 @@ impl Metrics {
             waf,
             dlp,
             connections,
+            routes: std::sync::Mutex::default(),
         }
     }
 
@@ -184,8 +193,35 @@ impl Metrics {
         &self.registry
     }
 
+    /// Takes away the series of every route but `kept` (after a reload removed some): a
+    /// route that is gone no longer shows in `/metrics` (black-box pass 11's notes).
+    pub fn keep_routes(&self, kept: &[String]) {
+        let Ok(mut routes) = self.routes.lock() else {
+            return;
+        };
+        let gone: Vec<String> = routes
+            .iter()
+            .filter(|r| !kept.contains(r))
+            .cloned()
+            .collect();
+        for name in gone {
+            let with = |k: &'static str, v: &str| vec![("route", name.clone()), (k, v.to_owned())];
+            for class in CLASSES {
+                self.gateway_requests.remove(&with("class", class));
+            }
+            for reason in REFUSALS {
+                self.gateway_refusals.remove(&with("reason", reason));
+            }
+            self.gateway_latency.remove(&vec![("route", name.clone())]);
+            routes.remove(&name);
+        }
+    }
+
     /// The counters and histogram of route `name`.
     pub fn route(&self, name: &str) -> RouteMetrics {
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.insert(name.to_owned());
+        }
         // One lookup a statement: each holds a read lock of its family until the statement
         // ends, and a lookup that creates takes the write lock.
         let with = |k: &'static str, v: &str| vec![("route", name.to_owned()), (k, v.to_owned())];
@@ -194,7 +230,7 @@ impl Metrics {
                 .get_or_create(&with("reason", reason))
                 .clone()
         };
-        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
+        let by_class = CLASSES.map(|class| {
             self.gateway_requests
                 .get_or_create(&with("class", class))
                 .clone()
@@ -299,6 +335,18 @@ pub struct UpstreamState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_of_removed_routes_are_taken_away() {
+        let m = Metrics::new();
+        m.route("a").answered(200, 0.01);
+        m.route("b").answered(503, 0.01);
+        m.keep_routes(&["a".to_owned()]);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, m.registry()).unwrap();
+        assert!(text.contains("route=\"a\""), "{text}");
+        assert!(!text.contains("route=\"b\""), "{text}");
+    }
 
     fn text(m: &Metrics) -> String {
         let mut out = String::new();

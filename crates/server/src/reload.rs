@@ -111,6 +111,7 @@ pub(crate) async fn reload(
     .await
     .map_err(|e| format!("audit log: {e}"))?;
     live.store(Arc::new(gateway));
+    metrics.keep_routes(&names);
     let svc = svc.clone();
     tokio::spawn(async move {
         tokio::time::sleep(STRAGGLERS).await;
