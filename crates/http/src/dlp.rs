@@ -32,6 +32,8 @@ pub struct DlpRuntime {
     cfg: DlpConfig,
     throttle: Mutex<Throttle>,
     budget: crate::dlp_budget::Budget,
+    /// Logged texts that held nothing to mask ([`Self::mask_text`]).
+    clean: crate::dlp_clean::Clean,
 }
 
 impl std::fmt::Debug for DlpRuntime {
@@ -114,6 +116,7 @@ impl DlpRuntime {
             budget: crate::dlp_budget::Budget::new(crate::dlp_budget::budget_for(
                 cfg.body_limit_bytes,
             )),
+            clean: crate::dlp_clean::Clean::default(),
         })
     }
 
@@ -123,8 +126,18 @@ impl DlpRuntime {
     /// on answers or not (black-box pass 11, B11-9: with DLP off, paths with cards and keys
     /// were written out as they came).
     pub fn mask_text(&self, text: &str) -> Option<String> {
+        let key = self.clean.key(text);
+        if key.is_some_and(|k| self.clean.known(k)) {
+            return None;
+        }
         let hits = self.dlp.scan(text, &[]);
-        (!hits.is_empty()).then(|| mask(text, &hits))
+        if hits.is_empty() {
+            if let Some(k) = key {
+                self.clean.remember(k);
+            }
+            return None;
+        }
+        Some(mask(text, &hits))
     }
 
     /// The mode on a route.

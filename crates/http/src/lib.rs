@@ -14,6 +14,7 @@ pub mod context;
 pub mod cors;
 pub mod dlp;
 mod dlp_budget;
+mod dlp_clean;
 mod dlp_grpc;
 pub mod dlp_join;
 mod dlp_sse;
