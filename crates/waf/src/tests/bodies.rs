@@ -373,6 +373,9 @@ fn bodies_of_any_label_are_read() {
             b"a=1&b=1' or '1'='1",
             b"<script>alert(document.cookie)</script>",
             msgpack,
+            // A pair of quotes anywhere does not make it JSON (black-box pass 12, B12-1).
+            b"\"x\" <script>alert(document.cookie)</script>",
+            b"Dear \"team\", 1' UNION SELECT password FROM users--",
         ] {
             let r = post(ct, body);
             assert!(
@@ -385,6 +388,36 @@ fn bodies_of_any_label_are_read() {
         let prose = "Dear team, please select the union station option for O'Brien's trip; thanks & regards.";
         let r = post(ct, prose.as_bytes());
         assert_eq!(r.score, 0, "{ct}: {:?}", r.findings);
+    }
+}
+
+/// Markup that a browser runs, as SVG, XHTML or with no label, is read as a whole
+/// (black-box pass 12, B12-2); JSON text under other labels is read by its strings only.
+#[test]
+fn rendered_markup_is_read_whole() {
+    for ct in ["image/svg+xml", "application/xhtml+xml", ""] {
+        for body in [
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>",
+            "<html><body><script>alert(1)</script></body></html>",
+            "<img src=x onerror=alert(1)>",
+        ] {
+            let r = post(ct, body.as_bytes());
+            assert!(r.score >= 5, "{ct} {body}: {:?}", r.findings);
+        }
+    }
+    // (Any markup is a tag to 941160, as CRS's 920420 refuses these types at paranoia 1: a
+    // route that takes SVG or HTML uploads says so with an exclusion.)
+    for (ct, body) in [
+        (
+            "text/plain",
+            "{\"a\": \"it's fine; really\", \"b\": [1, 2]}",
+        ),
+        (
+            "application/x-ndjson",
+            "{\"q\": \"select the best\"}\n{\"q\": \"union station\"}\n",
+        ),
+    ] {
+        assert_eq!(post(ct, body.as_bytes()).score, 0, "{ct} {body}");
     }
 }
 
