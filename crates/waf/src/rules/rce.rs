@@ -17,14 +17,14 @@ macro_rules! command_start {
             r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:[a-z0-9_]+(?:\[[^\]\s]*\])?\+?=\S*(?:\s+[^\s=;&|]+){0,3}?\s+)*(?:(?:",
             r"env(?:\s+-[a-z0-9_-]*(?:=\S*)?|\s+[a-z0-9_]+=\S*(?:\s+[^\s=;&|]+)*?)*|",
             r"bwrap(?:\s+--?[a-z0-9_-]+(?:\s*/\S*|\s+[^\s-]\S*){0,2})*|coproc(?:\s+[a-z_][a-z0-9_]*\s*(?:\{|\())?|",
-            r"xvfb-run|chronic|ssh-agent|",
+            r"parallel(?:\s+--?[a-z0-9_-]+)*\s+:::|",
             r"nice(?:\s+-n\s*-?[0-9]+|\s+--adjustment=-?[0-9]+|\s+-[0-9]+)?|",
             r"nohup|time(?:\s+-p)?|busybox|toybox|builtin|eval|exec(?:\s+-[a-z0-9_]+)*|command(?:\s+-p)?|",
             r"rlwrap|unbuffer|catchsegv|dbus-launch|torsocks|proxychains[0-9]?(?:\s+-q)?|",
             r"faketime\s+\S+|chrt(?:\s+-[a-z0-9_]+)*\s+[0-9]+|sg\s+\S+(?:\s+-c)?|",
             r"(?:sudo|doas|pkexec|runuser|setpriv|capsh|firejail|proot|systemd-run|numactl|",
             r"strace|ltrace|valgrind|watch|xargs|setsid|unshare|nsenter|cpulimit|stdbuf|ionice|",
-            r"script|timeout|taskset|flock|chroot)",
+            r"script|timeout|taskset|flock|chroot|xvfb-run|chronic|ssh-agent|dbus-run-session)",
             // Options, each with the argument it may take.
             r"(?:\s+--?[a-z0-9_-]+(?:=\S*|\s+[a-z0-9_.:/,=-]+)?)*",
             // The positional arguments before the command: a CPU mask, a lock file, a new
@@ -32,6 +32,16 @@ macro_rules! command_start {
             r"(?:\s+(?:0x)?[0-9a-f,-]+|\s*/\S*|\s+[0-9.]+[smhd]?)?",
             r")\s+)*",
         )
+    };
+}
+
+/// A command after `&`, `&&` or `;` that chains it to a word before: the common commands
+/// an injection runs, with what makes them one (an end, an option, a path, a separator).
+/// "Head & Shoulders", "ID;Name;Email" and "dog; cat; bird" chain no command (black-box
+/// passes 11 and 12, B11-7 and B12-3).
+macro_rules! chained_command {
+    () => {
+        r"(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|bash|sh|zsh|dash|ksh|python[23]?|perl|ruby|php|node|rm|nslookup|ping|sleep|powershell|cmd)(?:\.exe)?(?:\s*$|\s*[<>|&;`]|\s+-|\s*/|\s+\$|\s+\S*[/.])"
     };
 }
 
@@ -56,15 +66,19 @@ pub(super) const RCE: &[Rule] = &[
         Cmd,
         Rx(concat!(
             command_start!(),
-            r"(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|drill|getent(?:\s+\w+)?|ping6?|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|gdb|sshpass|fping6?|hping\d?)(?:\.exe)?(?:\s*$|\s*[<>|&;`)}]|\s+-|\s*/|\s+\$|\s+\S*[/.])|",
+            r"(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|drill|getent(?:\s+\w+)?|ping6?|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|gdb|sshpass|fping6?|hping\d?)(?:\.exe)?(?:\s*$|\s*[<>|`)}]|\s*(?:&&?|;)\s*(?:$|",
+            chained_command!(),
+            r")|\s+-|\s*/|\s+\$|\s+\S*[/.])|",
             command_start!(),
-            r"(?:source|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|&;`)}]\s*\S|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*(?:[<>|;`]|&&)\s*\S|\s+\$|\s*&\s*",
-            // A value that starts with a command name and `&` is a name ("Head &
-            // Shoulders", "cut & paste": black-box pass 11, B11-7) unless a command runs
-            // after it.
-            r"(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|bash|sh|zsh|dash|ksh|python[23]?|perl|ruby|php|node|rm|nslookup|ping|sleep|powershell|cmd)(?:\.exe)?(?:\s*$|\s*[<>|&;`]|\s+-|\s*/|\s+\$|\s+\S*[/.]))|",
+            r"(?:source|\.|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|`)}]\s*\S|\s*(?:&&?|;)\s*",
+            chained_command!(),
+            r"|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|`]\s*\S|\s+\$|\s*(?:&&?|;)\s*",
+            // A value that starts with a command name and `&` or `;` is a name or a
+            // title ("Head & Shoulders", "ID;Name;Email") unless a command runs after it.
+            chained_command!(),
+            r")|",
             command_start!(),
-            r"(?:env\s+(?:-\S+\s+)*?--split-string=(?:nc|ncat|netcat|bash|sh|id|cat|curl|wget|python[23]?|perl|php|ruby|socat|telnet)\b|sleep\s*\d|(?:nc|ncat|netcat|telnet|socat)\s+(?:-\w+\s+)*[\w.:-]+\s+\d{1,5}\b|(?:fish|expect|tclsh|wish)(?:\s+-[\w-]+)*\s+-\w*c|fish\s+(?:--\S+\s+)*(?:--command\b|\S+\.fish\b)|expect\s+(?:-[\w-]+\s+)*(?:-[fi]\b|\S+\.exp\b)|openssl\s+(?:s_client|s_server|enc|req|rsautl|pkeyutl|dgst|genrsa|x509|passwd|base64)\b|(?:sudo|doas)\s+-[si]\b)|",
+            r"(?:trap\s+\S+\s+(?:exit|err|debug|return|int|term|hup|[0-9]+)\b|env\s+(?:-\S+\s+)*?--split-string=(?:nc|ncat|netcat|bash|sh|id|cat|curl|wget|python[23]?|perl|php|ruby|socat|telnet)\b|sleep\s*\d|(?:nc|ncat|netcat|telnet|socat)\s+(?:-\w+\s+)*[\w.:-]+\s+\d{1,5}\b|(?:fish|expect|tclsh|wish)(?:\s+-[\w-]+)*\s+-\w*c|fish\s+(?:--\S+\s+)*(?:--command\b|\S+\.fish\b)|expect\s+(?:-[\w-]+\s+)*(?:-[fi]\b|\S+\.exp\b)|openssl\s+(?:s_client|s_server|enc|req|rsautl|pkeyutl|dgst|genrsa|x509|passwd|base64)\b|(?:sudo|doas)\s+-[si]\b)|",
             command_start!(),
             r"(?:ps\s+(?:-?aux|-e?f)\b|su\s+(?:-\w*\s+)*root\b)",
         )),

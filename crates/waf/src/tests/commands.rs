@@ -226,6 +226,11 @@ fn names_with_ampersands_pass_and_assignments_of_every_form_are_read() {
         "less & more",
         "echo & the bunnymen",
         "find & replace",
+        // Pass 12 (B12-3): semicolon lists and CSV headers.
+        "ID;Name;Email",
+        "dog; cat; bird",
+        "Dolce & Gabbana; Head & Shoulders",
+        "id;name;created_at",
     ] {
         for r in [
             get(&format!(
@@ -257,6 +262,18 @@ fn names_with_ampersands_pass_and_assignments_of_every_form_are_read() {
         "x;xvfb-run id",
         "x;chronic id",
         "x;ssh-agent id",
+        // Pass 12 (B12-3, B12-10): chained commands stay attacks; more wrappers.
+        "id;whoami",
+        "x;id;",
+        "x;cat;id",
+        "x;head & id",
+        "x;. /dev/stdin",
+        "x;xvfb-run -a id",
+        "x;chronic -e id",
+        "x;ssh-agent -s id",
+        "x;dbus-run-session id",
+        "x;parallel ::: id",
+        "x;trap id EXIT",
     ] {
         let r = post(
             "application/json",
