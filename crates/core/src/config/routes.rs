@@ -233,6 +233,35 @@ pub(super) fn validate(routes: &[RouteConfig], geoip: bool) -> Result<(), Config
                 "a path starting with `/`, outside /api/v1, /.well-known, /oauth2, /healthz, /readyz and /metrics",
             ));
         }
+        // Requests are matched on their normalised path (escapes undone, `//`, `.` and `;`
+        // parameters gone), so a prefix that is not in that form never matches: refused
+        // rather than left to look like protection (black-box pass 12, B12-13).
+        let segments_ok =
+            r.prefix.split('/').skip(1).enumerate().all(|(n, seg)| {
+                (!seg.is_empty() || n == 0 || r.prefix.ends_with('/')) && seg != "."
+            });
+        if r.prefix.contains(['%', ';', '\\', '?', '#'])
+            || r.prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+            || r.prefix.contains("//")
+            || !segments_ok
+        {
+            return Err(bad(
+                &key("prefix"),
+                "a normalised path, as requests are matched: no %-escapes, `;`, `\\`, `?`, `#`, spaces, `//` or `.` segments",
+            ));
+        }
+        if let Some(h) = &r.host
+            && (h.is_empty()
+                || h.contains(['/', '@', ' ', '\t'])
+                || (h.contains(':') && !h.starts_with('[')))
+        {
+            return Err(bad(
+                &key("host"),
+                "a host name or address without a port (the port is not part of the match)",
+            ));
+        }
         // Routes are matched by host and prefix, the first in the file winning: a second
         // with the same would never be reached, and a public one placed before a
         // protected one took its traffic (black-box pass 11, B11-12).
@@ -276,16 +305,18 @@ pub(super) fn validate(routes: &[RouteConfig], geoip: bool) -> Result<(), Config
                 "one or more http://host:port (HTTP/1.1), h2c://host:port (HTTP/2 without TLS) or https://host:port URLs",
             ));
         }
-        // `user:password@` is never sent upstream, and would show wherever the URL
-        // does: metrics, `routes check` (black-box pass 11, B11-14).
+        // `user:password@`, a query and a fragment are never sent upstream (the request's
+        // own path and query are), and a secret in them would show wherever the URL does:
+        // metrics, `routes check` (black-box passes 11 and 12, B11-14 and B12-13).
         if r.upstreams.iter().any(|u| {
-            u.split_once("://")
-                .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
-                .is_some_and(|authority| authority.contains('@'))
+            u.contains(['?', '#'])
+                || u.split_once("://")
+                    .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+                    .is_some_and(|authority| authority.contains('@'))
         }) {
             return Err(bad(
                 &key("upstreams"),
-                "no user or password in an upstream URL (`user:password@` is never sent, and would be shown in metrics and logs)",
+                "no user, password, query or fragment in an upstream URL (none is sent, and they would be shown in metrics and logs)",
             ));
         }
         if r.upstream_client_cert_file.is_some() != r.upstream_client_key_file.is_some() {
@@ -388,6 +419,47 @@ mod tests {
                 "{creds}"
             );
         }
+        // Prefixes not in the normalised form requests are matched on, hosts with a port,
+        // and queries in upstream URLs are refused (B12-13).
+        for (prefix, host) in [
+            ("/%61dm", None),
+            ("//adm", None),
+            ("/adm;", None),
+            ("/adm ", None),
+            ("/a/./b", None),
+            ("/adm", Some("api.example:8443")),
+        ] {
+            let err = with(vec![route("a", prefix, host, up)])
+                .validate()
+                .unwrap_err();
+            assert!(
+                err.key == "routes[0].prefix" || err.key == "routes[0].host",
+                "{prefix} {host:?}: {err:?}"
+            );
+        }
+        for fine in ["/", "/adm/", "/api/v2"] {
+            assert_eq!(
+                with(vec![route("a", fine, None, up)]).validate(),
+                Ok(()),
+                "{fine}"
+            );
+        }
+        assert_eq!(
+            with(vec![route("a", "/a", Some("[::1]"), up)]).validate(),
+            Ok(())
+        );
+        assert_eq!(
+            with(vec![route(
+                "a",
+                "/a",
+                None,
+                "http://127.0.0.1:8080/x?token=s3cret"
+            )])
+            .validate()
+            .unwrap_err()
+            .key,
+            "routes[0].upstreams"
+        );
         // An `@` past the authority is a path's.
         assert_eq!(
             with(vec![route("a", "/a", None, "http://127.0.0.1:8080/@me")]).validate(),
