@@ -191,8 +191,11 @@ pub(super) const CODE: &[Rule] = &[
             // (`2130706433`, `0x7f000001`, `127.1`), or four with a part in hex, octal or
             // past three digits (`0177.0.0.1`, `0x7f.0.0.1`); no name is all digits, and
             // an ordinary dotted address is CRS's 934120, at paranoia 2.
-            r"|^[a-z][a-z0-9+.-]{1,20}://(?:[^/?#\s@]*@)?(?:(?:(?:\d+|0x[0-9a-f]+)\.){0,2}(?:\d+|0x[0-9a-f]+)",
-            r"|(?:(?:\d+|0x[0-9a-f]+)\.){0,3}(?:0x[0-9a-f]+|0\d+|\d{4,})(?:\.(?:\d+|0x[0-9a-f]+)){0,3})(?:[/:?#]|$)",
+            // Browsers and URL parsers also take one slash after a web scheme, a
+            // backslash, no scheme after `//`, and a trailing dot (black-box pass 12, B12-7;
+            // none at all after the scheme is CRS's no_expect for 934120).
+            r"|^\s*(?:(?:https?|ftps?|wss?|gopher|dict|ldap|tftp|sftp):[/\\]{1,2}|[/\\]{2})(?:[^/\\?#\s@]*@)?(?:(?:(?:\d+|0x[0-9a-f]+).){0,2}(?:\d+|0x[0-9a-f]+)",
+            r"|(?:(?:\d+|0x[0-9a-f]+).){0,3}(?:0x[0-9a-f]+|0\d+|\d{4,})(?:.(?:\d+|0x[0-9a-f]+)){0,3}).?(?:[/\\:?#]|$)",
         )),
         "Server-side request forgery (cloud metadata, scheme, or a hidden address)",
     ),

@@ -306,6 +306,12 @@ fn wildcards_variables_quoting_and_hidden_addresses() {
         ("/a?u=http://127.1/", 934110),
         ("/a?u=http://0x7f.0.0.1:80/", 934110),
         ("/a?u=http://user@2130706433:22/", 934110),
+        // Pass 12 (B12-7): the spellings URL parsers also take.
+        ("/a?u=http://2130706433./", 934110),
+        ("/a?u=http://127.1./", 934110),
+        ("/a?u=http:/2130706433/", 934110),
+        ("/a?u=//2130706433/", 934110),
+        ("/a?u=%20http://2130706433/", 934110),
     ] {
         let r = get(uri);
         assert!(
@@ -322,6 +328,9 @@ fn wildcards_variables_quoting_and_hidden_addresses() {
         "/a?c=really%3B%20why%3F%20/%20because",
         "/a?c=costs%3B$5$6",
         "/a?u=https://example.com/2130706433",
+        "/a?u=tel:12025550100",
+        "/a?p=/12345678/",
+        "/a?v=1.2.3",
     ] {
         let r = get(benign);
         assert_eq!(r.score, 0, "{benign}: {:?}", r.findings);
