@@ -40,6 +40,12 @@ pub fn url_decode(s: &str, plus: bool) -> Cow<'_, str> {
             if matches!(b.get(i + 1), Some(b'u' | b'U'))
                 && let Some(cp) = hex_n(b.get(i + 2..i + 6))
             {
+                // IIS reads `%u` by best fit: the slashes that look like `/` and `\` are.
+                let cp = match cp {
+                    0x2215 | 0x2044 | 0x29F8 => 0x2F,
+                    0x2216 | 0x29F5 | 0x29F9 | 0xFE68 => 0x5C,
+                    cp => cp,
+                };
                 push_char(&mut out, cp);
                 i += 6;
                 continue;
@@ -63,7 +69,10 @@ fn lenient_utf8(b: &[u8]) -> String {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         let (cp, len) = match c {
-            0xC0 | 0xC1 if cont(i + 1) => (((byte(i) & 0x1F) << 6) | (byte(i + 1) & 0x3F), 2),
+            // Any byte after C0 or C1, as IIS read it (`%c1%1c` is `\\`, `%c0%2f` is `/`).
+            0xC0 | 0xC1 if b.get(i + 1).is_some() => {
+                (((byte(i) & 0x1F) << 6) | (byte(i + 1) & 0x3F), 2)
+            }
             0xE0 if b.get(i + 1).is_some_and(|c| (0x80..=0x9F).contains(c)) && cont(i + 2) => (
                 ((byte(i) & 0x0F) << 12) | ((byte(i + 1) & 0x3F) << 6) | (byte(i + 2) & 0x3F),
                 3,
@@ -79,6 +88,15 @@ fn lenient_utf8(b: &[u8]) -> String {
                     4,
                 )
             }
+            // The five- and six-byte forms of the first UTF-8 (RFC 2279).
+            0xF8..=0xFB if (1..5).all(|k| cont(i + k)) => (
+                (1..5).fold(byte(i) & 0x03, |cp, k| (cp << 6) | (byte(i + k) & 0x3F)),
+                5,
+            ),
+            0xFC | 0xFD if (1..6).all(|k| cont(i + k)) => (
+                (1..6).fold(byte(i) & 0x01, |cp, k| (cp << 6) | (byte(i + k) & 0x3F)),
+                6,
+            ),
             _ => {
                 // One character as it is, if one starts here.
                 let ch =
@@ -530,6 +548,11 @@ mod tests {
         assert_eq!(url_decode("..%c1%9cwin.ini", false), "..\\win.ini");
         assert_eq!(url_decode("%c0%bcscript%c0%be", false), "<script>");
         assert_eq!(url_decode("%f0%80%80%af", false), "/");
+        // IIS's own (black-box pass 12, B12-8): any byte after C0 or C1, RFC 2279's five-
+        // and six-byte forms, and `%u` slashes by best fit.
+        assert_eq!(url_decode("..%c1%1c..%c0%2f", false), "..\\../");
+        assert_eq!(url_decode("%f8%80%80%80%af%fc%80%80%80%80%af", false), "//");
+        assert_eq!(url_decode("..%u2215..%u2216", false), "../..\\");
         // Other bytes that are not UTF-8 are replacement characters; UTF-8 stays.
         assert_eq!(url_decode("a%ffb%c0", false), "a\u{fffd}b\u{fffd}");
         assert_eq!(url_decode("caf%c3%a9%ff", false), "café\u{fffd}");

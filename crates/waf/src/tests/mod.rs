@@ -409,6 +409,11 @@ fn overlong_utf8_hides_no_attack() {
         "/s?q=;cat%20%c0%afetc%c0%afpasswd",
         "/s?q=%c0%bcscript%c0%bealert(1)%c0%bc/script%c0%be",
         "/s?q=1%c0%a7%20or%20%c0%a71%c0%a7=%c0%a71",
+        // Pass 12 (B12-8).
+        "/s?q=..%c1%1c..%c1%1cwindows%c1%1cwin.ini",
+        "/s?q=..%c0%2f..%c0%2fetc%c0%2fpasswd",
+        "/s?q=..%u2215..%u2215etc%u2215passwd",
+        "/s?q=..%f8%80%80%80%af..%f8%80%80%80%afetc/passwd",
     ] {
         let r = get(uri);
         assert!(r.score >= 5, "{uri}: {:?}", r.findings);
