@@ -191,8 +191,15 @@ fn multipart_body(
         t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
         // An empty file name (a file input left empty, or a part some parsers read as a
         // field): its content is inspected as a field's.
-        if let Some(f) = p.plain_filename.filter(|f| !f.is_empty()) {
+        for f in [p.plain_filename, p.continued_filename]
+            .into_iter()
+            .flatten()
+            .filter(|f| !f.is_empty())
+        {
             t.push(Kind::FileNames, place("FILES:", &name), f);
+        }
+        if let Some(n) = p.continued_name {
+            t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), n);
         }
         if let Some(f) = p.filename.filter(|f| !f.is_empty()) {
             t.push(Kind::FileNames, place("FILES:", &name), f);

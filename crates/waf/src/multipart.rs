@@ -13,6 +13,12 @@ pub struct Part {
     /// `filename` when `filename*` is there too: a parser that does not read `filename*`
     /// takes this one (both are inspected; black-box pass 11, B11-5).
     pub plain_filename: Option<String>,
+    /// The file name and the field name as RFC 2231's continuations and encoded forms
+    /// spell them (`filename*0=`, `filename*1*=`, `name*=`), which some parsers read: both
+    /// inspected too (black-box pass 12, B12-5).
+    pub continued_filename: Option<String>,
+    /// See `continued_filename`.
+    pub continued_name: Option<String>,
     /// Its `Content-Type`, lower-cased.
     pub content_type: Option<String>,
     /// Its headers do not read one way only (two `Content-Disposition` headers, a
@@ -136,6 +142,7 @@ fn one(part: &[u8]) -> Option<Part> {
     };
     let mut dispositions = 0;
     let (mut plain, mut star) = (None, None);
+    let mut continued: Vec<(bool, u32, String)> = Vec::new();
     for line in head.lines() {
         let Some((name, value)) = line.split_once(':') else {
             out.irregular |= !line.trim().is_empty();
@@ -170,7 +177,40 @@ fn one(part: &[u8]) -> Option<Part> {
                     let encoded = v.splitn(3, '\'').nth(2).unwrap_or(&v);
                     star = Some(crate::decode::url_decode(encoded, false).into_owned());
                 }
-                _ => {}
+                other => {
+                    if let Some((base, rest)) = other.split_once('*')
+                        && (base == "filename" || base == "name")
+                    {
+                        let encoded = rest.is_empty() || rest.ends_with('*');
+                        let n: u32 = rest.trim_end_matches('*').parse().unwrap_or(0);
+                        let value = if encoded {
+                            // The first part may start with charset'language'.
+                            let v = match v.splitn(3, '\'').nth(2) {
+                                Some(after) if n == 0 => after,
+                                _ => &v,
+                            };
+                            crate::decode::url_decode(v, false).into_owned()
+                        } else {
+                            v
+                        };
+                        continued.push((base == "name", n, value));
+                    }
+                }
+            }
+        }
+    }
+    continued.sort_by_key(|(is_name, n, _)| (*is_name, *n));
+    for is_name in [false, true] {
+        let joined: String = continued
+            .iter()
+            .filter(|(name, _, _)| *name == is_name)
+            .map(|(_, _, v)| v.as_str())
+            .collect();
+        if !joined.is_empty() {
+            if is_name {
+                out.continued_name = Some(joined);
+            } else {
+                out.continued_filename = Some(joined);
             }
         }
     }
@@ -180,6 +220,11 @@ fn one(part: &[u8]) -> Option<Part> {
             out.plain_filename = plain;
         }
         None => out.filename = plain,
+    }
+    // A part named a file by continuations only is a file part all the same (scanned for
+    // malware as one).
+    if out.filename.is_none() {
+        out.filename = out.continued_filename.take();
     }
     Some(out)
 }

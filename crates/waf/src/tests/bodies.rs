@@ -432,6 +432,11 @@ fn both_file_names_of_a_part_are_inspected() {
         "form-data; name=\"f\"; filename=\"ok.txt\"; filename*=UTF-8''%3Cscript%3Ealert(1)%3C%2Fscript%3E",
         "form-data; name=\"f\"; filename*=utf-8'en'..%2F..%2F..%2Fetc%2Fpasswd; filename=\"ok.txt\"",
         "form-data; name=\"f\"; filename=\"../../../etc/passwd\"; filename*=UTF-8''ok.txt",
+        // RFC 2231's continuations and encoded names (black-box pass 12, B12-5).
+        "form-data; name=\"f\"; filename*0=\"<script>alert(\"; filename*1=\"1)</script>\"",
+        "form-data; name=\"f\"; filename*0*=UTF-8''%3Cscript%3Ealert(1); filename*1*=%3C%2Fscript%3E",
+        "form-data; name*=UTF-8''%3Cscript%3Ealert(1)%3C%2Fscript%3E; filename=\"ok.txt\"",
+        "form-data; name*0=\"<script>alert(1)\"; name*1=\"</script>\"",
     ] {
         let body = format!("--b\r\nContent-Disposition: {disposition}\r\n\r\nhello\r\n--b--\r\n");
         let r = post(ct, body.as_bytes());
