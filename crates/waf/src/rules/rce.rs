@@ -126,10 +126,14 @@ pub(super) const RCE: &[Rule] = &[
             r"|",
             command_start!(),
             r"[a-z0-9]*(?:\?[a-z0-9_.?*-]|[a-z0-9]\*|\*[a-z0-9])[a-z0-9?*]*/[a-z0-9_.?*-]",
-            // Or put together from variables: `;$X$Y` runs whatever they hold.
+            // Or put together from variables: `;$X$Y` runs whatever they hold, `;$X` alone
+            // (`;X=id;$X`) or with a wildcard path (`$x /???/p??s??`), and `${HOME:0:1}`
+            // cuts a `/` out of one (black-box pass 12, B12-6). `;$a $b $c` is CRS's own
+            // negative (spacers, no command).
             r"|",
             command_start!(),
-            r"\$\{?[a-z_][a-z0-9_]*\}?\$\{?[a-z_][a-z0-9_]*\}?(?:$|[ ;&|`)<>/])",
+            r"\$\{?[a-z_][a-z0-9_]*\}?(?:\$\{?[a-z_][a-z0-9_]*\}?)*(?:\s*$|\s*[;&|`)<>]|/|\s+/[a-z0-9_./-]*[?*])",
+            r"|\$\{[a-z_][a-z0-9_]*:-?[0-9]+(?::-?[0-9]+)?\}",
         )),
         "Unix command spelled with wildcards or variables",
     ),

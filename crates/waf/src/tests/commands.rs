@@ -296,6 +296,14 @@ fn wildcards_variables_quoting_and_hidden_addresses() {
         ("/a?c=x%0A/usr/bin/wh?ami", 932190),
         ("/a?c=x%3B$%7BX%7D$Y%20/etc", 932190),
         ("/a?c=x%3B$X$Y", 932190),
+        // Pass 12 (B12-6).
+        ("/a?c=x%3Bx=/???/??t%3B$x%20/???/p??s??", 932190),
+        ("/a?c=x%3BX=id%3B$X", 932190),
+        ("/a?c=x%3B$A$B$C", 932190),
+        (
+            "/a?c=${HOME:0:1}bin${HOME:0:1}cat%20${HOME:0:1}etc${HOME:0:1}passwd",
+            932190,
+        ),
         ("/a?c=x%3B$'\\x69\\x64'", 932100),
         ("/a?c=x%3B$'\\151\\144'", 932100),
         ("/a?c=x%3Bwho$()ami", 932100),
