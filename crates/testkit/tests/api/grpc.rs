@@ -472,7 +472,7 @@ async fn secrets_in_grpc_answers_are_caught() {
     // A live API key in a message is revoked at once.
     srv.user("grpc-kim@example.com", STRONG, Role::User).await;
     let at = access(&srv.login("grpc-kim@example.com", STRONG).await);
-    let key = crate::dlp::new_key(&srv, &at, "ci").await;
+    let key = crate::dlp_streams::new_key(&srv, &at, "ci").await;
     let leaked = call("Get", format!("key {key}"), vec!["authority=watch.test"])
         .await
         .unwrap();
@@ -485,7 +485,7 @@ async fn secrets_in_grpc_answers_are_caught() {
     // Refused: the key no longer works when the client learns of the refusal (black-box
     // pass 11, B11-17: the revocation came after it).
     for i in 0..5 {
-        let key = crate::dlp::new_key(&srv, &at, &format!("ci-{i}")).await;
+        let key = crate::dlp_streams::new_key(&srv, &at, &format!("ci-{i}")).await;
         let refused = call("Get", format!("key {key}"), vec!["authority=block.test"])
             .await
             .unwrap();
@@ -499,7 +499,7 @@ async fn secrets_in_grpc_answers_are_caught() {
     // A key cut across two messages' string fields, or across two fields of one message,
     // is read joined, as the client puts it together (black-box pass 11, B11-16).
     for (i, method) in ["SplitPb", "TwoFields"].into_iter().enumerate() {
-        let key = crate::dlp::new_key(&srv, &at, &format!("pb-{i}")).await;
+        let key = crate::dlp_streams::new_key(&srv, &at, &format!("pb-{i}")).await;
         let refused = call(method, key.clone(), vec!["authority=block.test"])
             .await
             .unwrap();

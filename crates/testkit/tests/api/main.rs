@@ -41,6 +41,7 @@ mod crypto;
 mod datadir;
 mod detection;
 mod dlp;
+mod dlp_streams;
 mod dpop_sessions;
 mod elevation;
 mod federation;
