@@ -168,6 +168,20 @@ impl DlpRuntime {
         if mode == DlpMode::Off || res.status() == StatusCode::SWITCHING_PROTOCOLS {
             return res;
         }
+        // Boxed: its state (2.5 KiB) would otherwise sit in every proxied request's future,
+        // copied with it, DLP on or not.
+        Box::pin(self.filter_on(edge, ctx, route, route_cfg, mode, res)).await
+    }
+
+    async fn filter_on(
+        &self,
+        edge: &Edge,
+        ctx: &RequestContext,
+        route: &str,
+        route_cfg: Option<&RouteDlpConfig>,
+        mode: DlpMode,
+        res: Response,
+    ) -> Response {
         let (mut parts, body) = res.into_parts();
         let allow = route_cfg.map(|r| r.allow.as_slice()).unwrap_or_default();
         if let Some(refused) = self

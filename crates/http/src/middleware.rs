@@ -200,26 +200,14 @@ pub async fn within_deadline(
     state: &Edge,
     fut: impl std::future::Future<Output = Response>,
 ) -> Response {
-    within_deadline_or(state, fut, || {
-        ApiError::new(
+    match tokio::time::timeout(state.web.request_timeout, fut).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "The request took too long and was aborted.",
         )
-        .into_response()
-    })
-    .await
-}
-
-/// `fut`, or `late()` once `server.request_timeout_seconds` have passed.
-pub async fn within_deadline_or(
-    state: &Edge,
-    fut: impl std::future::Future<Output = Response>,
-    late: impl FnOnce() -> Response,
-) -> Response {
-    match tokio::time::timeout(state.web.request_timeout, fut).await {
-        Ok(res) => res,
-        Err(_) => late(),
+        .into_response(),
     }
 }
 
