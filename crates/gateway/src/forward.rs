@@ -126,7 +126,8 @@ pub(crate) fn upstream_path(route: &Route, parts: &Parts) -> String {
 
 /// Calls the route's upstreams until one answers: a request that never reached an upstream
 /// (no connection) is tried on the next one, `retries` times, when it is idempotent and has
-/// no body. Refusals are the gateway's own problems.
+/// no body; one an HTTP/2 upstream did not process, whenever its body is held
+/// ([`held_body`]). Refusals are the gateway's own problems.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn call(
     gateway: &Gateway,
@@ -161,7 +162,21 @@ pub(crate) async fn call(
         parts.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE
     ) && empty;
-    let mut body = Some(body);
+    // A small body, held, for an HTTP/2 upstream that does not process the request.
+    let held = match held_body(route, parts, empty, body).await {
+        Ok(held) => held,
+        Err(()) => {
+            let (status, code, detail) = body_state
+                .fault()
+                .unwrap_or(ClientFault::Malformed)
+                .answer(limit);
+            return Err(problem(status, code, detail));
+        }
+    };
+    let (mut body, held) = match held {
+        Held::Bytes(bytes) => (None, Some(bytes)),
+        Held::Streamed(body) => (Some(body), None),
+    };
     let mut tries = 0;
     loop {
         let idx = attempt.idx;
@@ -199,7 +214,10 @@ pub(crate) async fn call(
         };
         let mut p = parts.clone();
         p.uri = uri;
-        let b = body.take().unwrap_or_else(Body::empty);
+        let b = match &held {
+            Some(bytes) => Body::from(bytes.clone()),
+            None => body.take().unwrap_or_else(Body::empty),
+        };
         body_state.forwarded();
         let sent = tokio::time::timeout(
             crate::upstream_timeout(route),
@@ -244,8 +262,9 @@ pub(crate) async fn call(
                 // reload; REFUSED_STREAM) gets it again, on a route without retries too
                 // (RFC 9113 §8.7; black-box pass 11, B11-2: 1-2.5% of requests were 503).
                 // Under load the next pooled connection may be ending as well: up to
-                // [`UNPROCESSED_TRIES`] times.
-                let unprocessed = replayable && refused;
+                // [`UNPROCESSED_TRIES`] times. Whatever the method, when the body is held
+                // (black-box pass 12, B12-4: a POST was 503).
+                let unprocessed = refused && (replayable || held.is_some());
                 if (e.is_connect() && replayable && tries < cfg.retries)
                     || (unprocessed && tries < cfg.retries.max(UNPROCESSED_TRIES))
                 {
@@ -314,19 +333,56 @@ fn not_processed(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// Bodies up to this size, announced by `Content-Length`, are held in memory on their way
+/// to an upstream that may speak HTTP/2, so that a request it did not process can be sent
+/// again whatever its method (RFC 9113 §8.7 allows it: nothing reached the application).
+const HELD_BODY_LIMIT: u64 = 64 * 1024;
+
+/// A request body: held in memory, or streamed as it arrives.
+enum Held {
+    Bytes(axum::body::Bytes),
+    Streamed(Body),
+}
+
+/// The body held in memory when it is small, announced, and the route has an upstream that
+/// may speak HTTP/2 (`h2c://`, or `https://` where ALPN may choose h2); streamed otherwise
+/// (a gRPC stream, an upload, a WebSocket). `Err`: the client's body failed while read.
+async fn held_body(route: &Route, parts: &Parts, empty: bool, body: Body) -> Result<Held, ()> {
+    use http_body_util::BodyExt;
+    let h2 = !route.cfg.websocket
+        && route
+            .upstreams
+            .iter()
+            .any(|u| u.h2c || u.uri.scheme_str() == Some("https"));
+    let small = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= HELD_BODY_LIMIT);
+    if empty || !h2 || !small {
+        return Ok(Held::Streamed(body));
+    }
+    match body.collect().await {
+        Ok(collected) => Ok(Held::Bytes(collected.to_bytes())),
+        Err(_) => Err(()),
+    }
+}
+
+/// The hyper error under a failed upstream request, if it is one.
+fn hyper_error(e: &hyper_util::client::legacy::Error) -> Option<&hyper::Error> {
+    std::error::Error::source(e).and_then(|s| s.downcast_ref::<hyper::Error>())
+}
+
 /// Whether the upstream's answer could not be parsed as HTTP.
 fn malformed(e: &hyper_util::client::legacy::Error) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<hyper::Error>())
-        .is_some_and(|h| h.is_parse() || h.is_parse_status())
+    hyper_error(e).is_some_and(|h| h.is_parse() || h.is_parse_status())
 }
 
 /// Whether a failed upstream request failed on the gateway's side (hyper's "user" errors:
 /// the request body it was given failed), not the upstream's.
 fn ours(e: &hyper_util::client::legacy::Error) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<hyper::Error>())
-        .is_some_and(hyper::Error::is_user)
+    hyper_error(e).is_some_and(hyper::Error::is_user)
 }
 
 /// Refuses a body announced over the limit before anything is sent.

@@ -265,8 +265,9 @@ async fn h2c_upstreams() {
 }
 
 /// An h2c upstream that ends its connections with a GOAWAY every 50 streams under
-/// concurrent load (nginx's default is 1,000): the requests it did not process are sent again on a new connection,
-/// and none fails (black-box pass 11, B11-2: 1-2.5% were 503).
+/// concurrent load (nginx's default is 1,000): the requests it did not process are sent
+/// again on a new connection, and none fails (black-box pass 11, B11-2: 1-2.5% were 503);
+/// POSTs with a body too (pass 12, B12-4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_upstream_goaway_loses_no_request() {
     let nginx = Nginx::start_h2c_recycling(50).await;
@@ -281,8 +282,16 @@ async fn h2c_upstream_goaway_loses_no_request() {
             tokio::spawn(async move {
                 let c = client();
                 let mut failed = Vec::new();
-                for _ in 0..25 {
-                    let r = c.get(&url).send().await.unwrap();
+                for i in 0..25 {
+                    let r = if (t + i) % 2 == 0 {
+                        c.get(&url).send().await.unwrap()
+                    } else {
+                        c.post(&url)
+                            .json(&serde_json::json!({"order": i, "note": "x".repeat(2000)}))
+                            .send()
+                            .await
+                            .unwrap()
+                    };
                     if r.status() != 200 {
                         failed.push(r.status().as_u16());
                     }
