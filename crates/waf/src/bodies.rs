@@ -41,6 +41,15 @@ pub(crate) fn body<'a>(
             Err(_) => {
                 t.malformed_body = !mime.is_empty();
                 json_strings(t, &text, secret_fields);
+                // Unlabelled and not JSON after all (`{"a":1}` and markup or SQL after it):
+                // read whole as text, as a `text/plain` body is (black-box pass 13, B13-7:
+                // everything after the first JSON value went unread). JSON lines are
+                // JSON: their strings are the arguments.
+                if !is_json_text(&text) {
+                    for text in crate::protobuf::binary_text(body) {
+                        t.push(Kind::Args, "REQUEST_BODY", text);
+                    }
+                }
                 t.push(Kind::Body, "REQUEST_BODY", text);
             }
         }
@@ -53,12 +62,16 @@ pub(crate) fn body<'a>(
         // The document as a whole (XXE lives in its prolog), then each text node and
         // attribute value as an argument, entities undone as the parser would.
         let values = xml_values(&text);
-        // A document that a browser renders (SVG, XHTML) or that says nothing of itself:
-        // its markup is what runs, so the text as a whole is an argument too (black-box
-        // pass 12, B12-2: `<svg onload=…>` as image/svg+xml passed). Its tags are then
-        // tags to the XSS rules, as CRS refuses these types outright at paranoia 1
-        // (920420); a route that takes such uploads says so with an exclusion.
-        if mime.is_empty() || mime.contains("svg") || mime.contains("xhtml") {
+        // A document that a browser renders (SVG, XHTML, RSS...) or that says nothing of
+        // itself: its markup is what runs, so the text as a whole is an argument too
+        // (black-box pass 12, B12-2: `<svg onload=…>` as image/svg+xml passed; pass 13,
+        // B13-11: the same as RSS, Atom, MathML or a vendor's `+xml`). Its tags are then
+        // tags to the XSS rules, as CRS refuses every XML type but these three outright at
+        // paranoia 1 (920420); a route that takes such uploads says so with an exclusion.
+        if !matches!(
+            mime,
+            "application/xml" | "text/xml" | "application/soap+xml"
+        ) {
             t.push(Kind::Args, "REQUEST_BODY", text.clone());
         }
         t.push(Kind::Body, "REQUEST_BODY", text);

@@ -376,6 +376,12 @@ fn bodies_of_any_label_are_read() {
             // A pair of quotes anywhere does not make it JSON (black-box pass 12, B12-1).
             b"\"x\" <script>alert(document.cookie)</script>",
             b"Dear \"team\", 1' UNION SELECT password FROM users--",
+            // JSON first, then anything (black-box pass 13, B13-7).
+            b"{\"a\":1}\n<script>alert(document.cookie)</script>",
+            b"{} <script>alert(document.cookie)</script>",
+            b"[]\n1' UNION SELECT password FROM users--",
+            b"{\"a\":1}\n;cat /etc/passwd",
+            b"{\"a\":1}\n{\"b\":2}\n<script>alert(document.cookie)</script>",
         ] {
             let r = post(ct, body);
             assert!(
@@ -395,7 +401,14 @@ fn bodies_of_any_label_are_read() {
 /// (black-box pass 12, B12-2); JSON text under other labels is read by its strings only.
 #[test]
 fn rendered_markup_is_read_whole() {
-    for ct in ["image/svg+xml", "application/xhtml+xml", ""] {
+    for ct in [
+        "image/svg+xml",
+        "application/xhtml+xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/vnd.acme+xml",
+        "",
+    ] {
         for body in [
             "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>",
             "<html><body><script>alert(1)</script></body></html>",
@@ -414,6 +427,10 @@ fn rendered_markup_is_read_whole() {
         ),
         (
             "application/x-ndjson",
+            "{\"q\": \"select the best\"}\n{\"q\": \"union station\"}\n",
+        ),
+        (
+            "",
             "{\"q\": \"select the best\"}\n{\"q\": \"union station\"}\n",
         ),
     ] {
