@@ -124,6 +124,9 @@ pub fn client_ip(
         ForwardedHeader::Forwarded => forwarded_chain(headers),
         ForwardedHeader::XForwardedFor => xff_chain(headers),
     };
+    if chain.is_empty() {
+        misconfigured(headers, header);
+    }
     let mut last_trusted = peer;
     for hop in chain.iter().rev() {
         match hop.map(canonical) {
@@ -134,6 +137,27 @@ pub fn client_ip(
     }
     // Every hop is one of ours: the request started inside.
     Some(last_trusted)
+}
+
+/// A trusted proxy that forwarded the other header than the one Portcullis believes (only
+/// one is: a proxy writes one and may pass a client's other one through, which would then
+/// be believed): every client looks like the proxy. Said once, with the setting to change
+/// (black-box pass 13, B13-1).
+fn misconfigured(headers: &HeaderMap, header: ForwardedHeader) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    let (other, setting) = match header {
+        ForwardedHeader::Forwarded => ("x-forwarded-for", "x-forwarded-for"),
+        ForwardedHeader::XForwardedFor => ("forwarded", "forwarded"),
+    };
+    if headers.contains_key(other) && !SAID.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            header = other,
+            "a trusted proxy forwarded the client's address in `{other}`, which is not the header \
+             Portcullis believes: every client looks like the proxy until \
+             server.forwarded_header = \"{setting}\" (if that proxy overwrites it)"
+        );
+    }
 }
 
 /// IPv4-mapped IPv6 addresses are IPv4 addresses.
