@@ -15,10 +15,15 @@ pub async fn read_up_to(
         if buf.len() >= limit {
             // Over the limit: what was read, then the rest as it comes.
             let extra = buf.split_off(limit);
-            let rest = if extra.is_empty() {
-                body
-            } else {
+            let rest = if !extra.is_empty() {
                 rejoin(Bytes::from(extra), Some(body))
+            } else {
+                // Exactly the limit so far: over it only if more comes (black-box pass 13,
+                // B13-4: a body of exactly the limit was refused as over it).
+                match next_data(&mut body).await? {
+                    None => return Ok((Bytes::from(buf), true, None)),
+                    Some(more) => rejoin(more, Some(body)),
+                }
             };
             return Ok((Bytes::from(buf), false, Some(rest)));
         }
@@ -30,6 +35,25 @@ pub async fn read_up_to(
                 // Trailers end the data; a body with trailers is passed on without them
                 // only when an inspector asked to read it.
                 Err(_) => return Ok((Bytes::from(buf), true, None)),
+            },
+        }
+    }
+}
+
+/// The body's next data (`None` at its end, or at trailers, which end the data); empty
+/// data frames are skipped.
+async fn next_data(body: &mut Body) -> Result<Option<Bytes>, axum::Error> {
+    if axum::body::HttpBody::is_end_stream(body) {
+        return Ok(None);
+    }
+    loop {
+        match body.frame().await {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if data.is_empty() => {}
+                Ok(data) => return Ok(Some(data)),
+                Err(_) => return Ok(None),
             },
         }
     }
@@ -70,5 +94,51 @@ impl hyper::body::Body for Prefixed {
 
     fn is_end_stream(&self) -> bool {
         self.head.as_ref().is_none_or(Bytes::is_empty) && self.rest.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A body in pieces, as it would arrive.
+    fn streamed(chunks: &[&'static [u8]]) -> Body {
+        chunks.iter().rev().fold(Body::empty(), |rest, c| {
+            rejoin(Bytes::from_static(c), Some(rest))
+        })
+    }
+
+    async fn rest_len(rest: Option<Body>) -> usize {
+        match rest {
+            None => 0,
+            Some(b) => b.collect().await.unwrap().to_bytes().len(),
+        }
+    }
+
+    /// A body of exactly the limit is complete, whole or in pieces; one byte more is not
+    /// (black-box pass 13, B13-4).
+    #[tokio::test]
+    async fn a_body_of_exactly_the_limit_is_complete() {
+        for body in [
+            Body::from("abcd"),
+            streamed(&[b"ab", b"cd"]),
+            streamed(&[b"abcd", b""]),
+        ] {
+            let (head, complete, rest) = read_up_to(body, 4).await.unwrap();
+            assert_eq!(&head[..], b"abcd");
+            assert!(complete);
+            assert_eq!(rest_len(rest).await, 0);
+        }
+        for body in [
+            Body::from("abcde"),
+            streamed(&[b"ab", b"cd", b"e"]),
+            streamed(&[b"abcd", b"", b"e"]),
+        ] {
+            let (head, complete, rest) = read_up_to(body, 4).await.unwrap();
+            assert_eq!(&head[..], b"abcd");
+            assert!(!complete);
+            assert_eq!(rest_len(rest).await, 1);
+        }
     }
 }
