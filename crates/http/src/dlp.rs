@@ -84,15 +84,32 @@ fn textual(content_type: Option<&str>) -> bool {
 fn body_changed(headers: &mut axum::http::HeaderMap) {
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::ETAG);
-    // Digests and checksums by any name: RFC 9530's and RFC 3230's, `Content-MD5`, and the
-    // clouds' (`x-amz-checksum-sha256`, `x-goog-hash`, `x-content-sha256`: black-box pass
-    // 12, B12-9).
+    // Digests, checksums and signatures by any name: RFC 9530's and RFC 3230's,
+    // `Content-MD5`, the clouds' (`x-amz-checksum-sha256`, `x-goog-hash`,
+    // `x-content-sha256`: black-box pass 12, B12-9; `x-ms-content-crc64`, BLAKE3 and
+    // xxHash sums, RFC 9421 `Signature`s over the digest, the decoded length: pass 13,
+    // B13-14).
     let sums: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
             let k = k.as_str();
             [
-                "digest", "checksum", "md5", "sha1", "sha256", "sha512", "hash", "crc32",
+                "digest",
+                "checksum",
+                "md5",
+                "sha1",
+                "sha256",
+                "sha512",
+                "hash",
+                "crc",
+                "blake",
+                "b2",
+                "xxh",
+                "hmac",
+                "signature",
+                "integrity",
+                "fingerprint",
+                "decoded-content-length",
             ]
             .iter()
             .any(|w| k.contains(w))

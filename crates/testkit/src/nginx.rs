@@ -100,7 +100,7 @@ http {{
     location /gzip/ {{ alias {d}/files/; add_header Content-Encoding gzip; }}
     location /deflate/ {{ alias {d}/files/; add_header Content-Encoding deflate; }}
     location /br/ {{ alias {d}/files/; add_header Content-Encoding br; }}
-    location /digest/ {{ alias {d}/files/; add_header Content-Digest "sha-256=:AAAA:"; add_header Repr-Digest "sha-256=:AAAA:"; add_header Digest "SHA-256=AAAA"; add_header Content-MD5 "AAAA"; add_header x-amz-checksum-sha256 "AAAA"; add_header x-goog-hash "crc32c=AAAA"; }}
+    location /digest/ {{ alias {d}/files/; add_header Content-Digest "sha-256=:AAAA:"; add_header Repr-Digest "sha-256=:AAAA:"; add_header Digest "SHA-256=AAAA"; add_header Content-MD5 "AAAA"; add_header x-amz-checksum-sha256 "AAAA"; add_header x-goog-hash "crc32c=AAAA"; add_header x-ms-content-crc64 "AAAA"; add_header Signature "sig1=:AAAA:"; add_header x-content-blake3 "AAAA"; }}
     location /octet/ {{ alias {d}/files/; default_type application/octet-stream; }}
     location /png/ {{ alias {d}/files/; default_type image/png; }}
     location /labelled/ {{ default_type application/grpc; return 200 {ECHO}; }}
