@@ -1,4 +1,5 @@
-//! CORS for Portcullis's own API (`/api/v1`) and the OAuth token and revocation endpoints:
+//! CORS for Portcullis's own API (`/api/v1`), the OAuth token, revocation and userinfo
+//! endpoints, and the discovery documents and JWKS a browser app reads first:
 //! browser pages from `server.cors_origins` may call them. Origins match exactly, never by
 //! pattern; credentials mode is not offered (the API authenticates by header, and its one
 //! cookie never crosses sites). Preflights from an allowed origin are answered 204; from any
@@ -34,6 +35,10 @@ fn covered(path: &str) -> bool {
         || path == "/oauth2/token"
         || path == "/oauth2/revoke"
         || path == "/oauth2/userinfo"
+        // What a browser app fetches before it signs anyone in (black-box pass 13, B13-3).
+        || path == "/.well-known/openid-configuration"
+        || path == "/.well-known/oauth-authorization-server"
+        || path == "/.well-known/jwks.json"
 }
 
 /// The CORS layer of the API router.

@@ -365,6 +365,22 @@ async fn cors_for_allowed_origins_only() {
         .unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
     assert!(other.headers()["vary"].to_str().unwrap().contains("origin"));
+    // The discovery documents and the JWKS, which a browser app reads before anything
+    // (black-box pass 13, B13-3).
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+    ] {
+        let res = client()
+            .get(srv.url(path))
+            .header("origin", app)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["access-control-allow-origin"], app, "{path}");
+    }
     // Outside /api/v1: nothing.
     let health = client()
         .get(srv.url("/healthz"))
