@@ -101,6 +101,8 @@ pub(crate) struct Scanned {
     held: Vec<u8>,
     trailers: Option<axum::http::HeaderMap>,
     done: bool,
+    /// The incident under which a match ended the stream, if one did.
+    blocked: Option<String>,
 }
 
 impl Scanned {
@@ -112,7 +114,13 @@ impl Scanned {
             held: Vec::new(),
             trailers: None,
             done: false,
+            blocked: None,
         }
+    }
+
+    /// The incident under which a match ended the stream, if one did.
+    pub(crate) fn blocked(&self) -> Option<&str> {
+        self.blocked.as_deref()
     }
 
     /// Starts with `held` (the end of what was scanned before, not sent yet) held.
@@ -139,9 +147,10 @@ impl Scanned {
             return Err("the answer is not UTF-8 text and cannot be inspected");
         };
         if !hits.is_empty() {
-            r.spawn(sent, hits, "response_body_stream");
+            let incident = r.spawn(sent, hits, "response_body_stream");
             if matches!(r.mode, DlpMode::Block | DlpMode::Off) {
                 self.held.clear();
+                self.blocked = Some(incident);
                 return Err("the answer held data that must not leave");
             }
         }
