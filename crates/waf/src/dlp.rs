@@ -197,6 +197,17 @@ impl Dlp {
             .ok_or("gitleaks rules: no [[rules]]")?;
         let mut loaded = 0;
         let mut skipped = Vec::new();
+        // The file's own allowlists (`[allowlist]`, or `[[allowlists]]` in gitleaks 8.25's
+        // spelling) apply to each of its rules (black-box pass 13, B13-6: they were left
+        // out, so the file's known test values were masked and blocked).
+        let (global_allow, global_stopwords) = allowlists(
+            doc.get("allowlists")
+                .and_then(toml::Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .chain(doc.get("allowlist").cloned()),
+        );
         for r in rules {
             let Some(id) = r.get("id").and_then(toml::Value::as_str) else {
                 continue;
@@ -224,34 +235,16 @@ impl Dlp {
                     })
                     .unwrap_or_default()
             };
-            let mut allow = Vec::new();
-            let mut stopwords = Vec::new();
-            let lists = r
-                .get("allowlists")
-                .and_then(toml::Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .chain(r.get("allowlist").cloned());
-            for list in lists {
-                // Only allowlists about the secret itself (not commits or paths).
-                let target = list
-                    .get("regexTarget")
-                    .and_then(toml::Value::as_str)
-                    .unwrap_or("secret");
-                if target == "secret" {
-                    for p in strings(list.get("regexes")) {
-                        if let Ok(rx) = Regex::new(&p) {
-                            allow.push(rx);
-                        }
-                    }
-                }
-                stopwords.extend(
-                    strings(list.get("stopwords"))
-                        .into_iter()
-                        .map(|s| s.to_lowercase()),
-                );
-            }
+            let (mut allow, mut stopwords) = allowlists(
+                r.get("allowlists")
+                    .and_then(toml::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(r.get("allowlist").cloned()),
+            );
+            allow.extend(global_allow.iter().cloned());
+            stopwords.extend(global_stopwords.iter().cloned());
             self.detectors.push(Detector {
                 id: id.to_owned(),
                 rx,
@@ -480,6 +473,41 @@ fn us_ssn(s: &str) -> bool {
     a != 0 && a != 666 && a < 900 && g != 0 && n != 0
 }
 
+/// The regexes (about the secret itself, not commits or paths) and stopwords of gitleaks
+/// allowlists.
+fn allowlists(lists: impl Iterator<Item = toml::Value>) -> (Vec<Regex>, Vec<String>) {
+    let strings = |v: Option<&toml::Value>| -> Vec<String> {
+        v.and_then(toml::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut allow = Vec::new();
+    let mut stopwords = Vec::new();
+    for list in lists {
+        let target = list
+            .get("regexTarget")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("secret");
+        if target == "secret" {
+            for p in strings(list.get("regexes")) {
+                if let Ok(rx) = Regex::new(&p) {
+                    allow.push(rx);
+                }
+            }
+        }
+        stopwords.extend(
+            strings(list.get("stopwords"))
+                .into_iter()
+                .map(|s| s.to_lowercase()),
+        );
+    }
+    (allow, stopwords)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,5 +681,47 @@ regex = '''(?<=x)y'''
             d.scan("demo_token = 'aaaaaaaaaaaaaaaaaaaaaaaa'", &[])
                 .is_empty()
         );
+    }
+
+    /// The file's own allowlists, in both spellings, spare their values from every rule of
+    /// the file (black-box pass 13, B13-6); other values are still found.
+    #[test]
+    fn gitleaks_global_allowlists_apply_to_every_rule() {
+        for spelling in ["[allowlist]", "[[allowlists]]"] {
+            let mut d = Dlp::default();
+            let toml = format!(
+                r#"
+{spelling}
+regexes = ['''^acme_0{{16}}$''']
+stopwords = ["example"]
+paths = ['''\.md$''']
+[[rules]]
+id = "acme-token"
+regex = '''acme_[a-z0-9]{{16}}'''
+[[rules]]
+id = "zeta-token"
+regex = '''zeta_[a-z0-9]{{16}}'''
+"#
+            );
+            assert_eq!(d.load_gitleaks(&toml).map(|r| r.0), Ok(2), "{spelling}");
+            assert!(
+                d.scan("x acme_0000000000000000 y", &[]).is_empty(),
+                "{spelling}"
+            );
+            assert!(
+                d.scan("x zeta_example0000k2l9 y", &[]).is_empty(),
+                "{spelling}"
+            );
+            assert_eq!(
+                d.scan("x acme_k2l9x7c4v1b6n5m0 y", &[]).len(),
+                1,
+                "{spelling}"
+            );
+            assert_eq!(
+                d.scan("x zeta_k2l9x7c4v1b6n5m0 y", &[]).len(),
+                1,
+                "{spelling}"
+            );
+        }
     }
 }
