@@ -152,7 +152,8 @@ impl Dlp {
             }
             detectors.push(Detector {
                 id: (*name).to_owned(),
-                rx: Regex::new(pattern).map_err(|e| format!("detector {name}: {e}"))?,
+                rx: Regex::new(&crate::rx::ascii_boundaries(pattern))
+                    .map_err(|e| format!("detector {name}: {e}"))?,
                 keywords: Vec::new(),
                 group: *group,
                 entropy: None,
@@ -216,7 +217,7 @@ impl Dlp {
                 // Path-only rules (file names) do not apply to response bodies.
                 continue;
             };
-            let rx = match regex::RegexBuilder::new(pattern)
+            let rx = match regex::RegexBuilder::new(&crate::rx::ascii_boundaries(pattern))
                 .size_limit(1 << 24)
                 .build()
             {
@@ -363,10 +364,16 @@ pub fn mask(text: &str, hits: &[Hit]) -> String {
         out.push_str(text.get(at..h.start).unwrap_or_default());
         let secret = h.secret(text);
         if h.detector == "card" {
-            let digits: Vec<char> = secret
-                .chars()
-                .filter(|&c| digit_value(c).is_some())
-                .collect();
+            let digits_of = |s: &str| -> Vec<char> {
+                s.chars().filter(|&c| digit_value(c).is_some()).collect()
+            };
+            let mut digits = digits_of(secret);
+            // The last four as written (full-width digits stay full-width), unless escapes
+            // put other digits in the spelling.
+            let written = digits_of(text.get(h.start..h.end).unwrap_or_default());
+            if written.len() == digits.len() {
+                digits = written;
+            }
             let keep = digits.len().saturating_sub(4);
             out.extend(std::iter::repeat_n('*', keep));
             out.extend(digits.get(keep..).unwrap_or_default());

@@ -24,6 +24,7 @@ pub mod multipart;
 pub mod protobuf;
 pub mod request;
 pub mod rules;
+mod rx;
 pub mod seclang;
 mod unescape;
 
@@ -288,7 +289,7 @@ impl Engine {
             if patterns.is_empty() {
                 continue;
             }
-            let set = regex::RegexSetBuilder::new(&patterns)
+            let set = regex::RegexSetBuilder::new(patterns.iter().map(|p| rx::ascii_boundaries(p)))
                 .size_limit(1 << 27)
                 .dfa_size_limit(1 << 24)
                 .build()
@@ -299,7 +300,7 @@ impl Engine {
                         let rules::Test::Rx(p) = c.rule.test else {
                             return None;
                         };
-                        regex::RegexBuilder::new(p)
+                        regex::RegexBuilder::new(&rx::ascii_boundaries(p))
                             .size_limit(1 << 24)
                             .build()
                             .err()

@@ -1,6 +1,7 @@
 //! The text DLP also reads: escapes decoded (JSON and JavaScript `\uXXXX`, `\xHH` and
 //! `\/`-style escapes, HTML character references, percent-encoding) and invisible
-//! characters left out (zero-width spaces and joiners, soft hyphens), one level, with each
+//! characters left out (zero-width spaces and joiners, soft hyphens), other scripts'
+//! decimal digits read as ASCII ones, one level, with each
 //! decoded byte's place in the original kept, so a secret found in the decoded text is
 //! masked where it was written.
 
@@ -44,6 +45,35 @@ fn zero_width(b: &[u8], i: usize) -> Option<usize> {
     ignorable.then(|| c.len_utf8())
 }
 
+/// The ASCII digit of the decimal digit of another script at `i` (full-width, Arabic-Indic,
+/// Devanagari, Bengali, Thai), and its length: a card number typed with an IME's
+/// full-width digits is a card number. The detectors' word boundaries are ASCII ones (see
+/// `rx`), so such digits are found in this view.
+fn other_digit(b: &[u8], i: usize) -> Option<(u8, usize)> {
+    if b.get(i).is_none_or(|&c| c < 0xD9) {
+        return None;
+    }
+    let rest = b.get(i..i + 3.min(b.len() - i))?;
+    let c = match std::str::from_utf8(rest) {
+        Ok(s) => s.chars().next()?,
+        Err(e) => std::str::from_utf8(rest.get(..e.valid_up_to())?)
+            .ok()?
+            .chars()
+            .next()?,
+    };
+    let zero = match u32::from(c) {
+        0xFF10..=0xFF19 => 0xFF10,
+        0x0660..=0x0669 => 0x0660,
+        0x06F0..=0x06F9 => 0x06F0,
+        0x0966..=0x096F => 0x0966,
+        0x09E6..=0x09EF => 0x09E6,
+        0x0E50..=0x0E59 => 0x0E50,
+        _ => return None,
+    };
+    let digit = u8::try_from(u32::from(c) - zero).ok()?;
+    Some((b'0' + digit, c.len_utf8()))
+}
+
 /// A decoded view of a text.
 #[derive(Debug)]
 pub struct Unescaped {
@@ -58,10 +88,9 @@ impl Unescaped {
     pub fn of(text: &str) -> Option<Self> {
         let b = text.as_bytes();
         if !b.iter().any(|&c| matches!(c, b'\\' | b'&' | b'%'))
-            && !b
-                .iter()
-                .enumerate()
-                .any(|(i, &c)| c >= 0xC2 && zero_width(b, i).is_some())
+            && !b.iter().enumerate().any(|(i, &c)| {
+                c >= 0xC2 && (zero_width(b, i).is_some() || other_digit(b, i).is_some())
+            })
         {
             return None;
         }
@@ -74,7 +103,9 @@ impl Unescaped {
                 Some(b'\\') => backslash(b, i),
                 Some(b'&') => reference(text, i),
                 Some(b'%') => percent(b, i),
-                Some(0xC2..) => zero_width(b, i).map(|used| (Vec::new(), used)),
+                Some(0xC2..) => zero_width(b, i)
+                    .map(|used| (Vec::new(), used))
+                    .or_else(|| other_digit(b, i).map(|(d, used)| (vec![d], used))),
                 _ => None,
             };
             match decoded {

@@ -76,7 +76,7 @@ pub(super) fn operator(s: &str, dir: &Path) -> Result<(Op, bool), String> {
     };
     let op = match name {
         "rx" => Op::Rx(
-            regex::RegexBuilder::new(arg)
+            regex::RegexBuilder::new(&crate::rx::ascii_boundaries(arg))
                 .size_limit(1 << 24)
                 .build()
                 .map_err(|e| {
@@ -90,7 +90,8 @@ pub(super) fn operator(s: &str, dir: &Path) -> Result<(Op, bool), String> {
         "endsWith" => Op::EndsWith(arg.to_owned()),
         "contains" => Op::Contains(arg.to_owned()),
         "containsWord" => Op::ContainsWord(
-            Regex::new(&format!(r"\b{}\b", regex::escape(arg))).map_err(|e| e.to_string())?,
+            Regex::new(&format!(r"(?-u:\b){}(?-u:\b)", regex::escape(arg)))
+                .map_err(|e| e.to_string())?,
         ),
         "streq" => Op::StrEq(arg.to_owned()),
         "within" => Op::Within(arg.split_whitespace().map(str::to_owned).collect()),
