@@ -2,9 +2,9 @@
 
 use super::*;
 
-/// What may come before a command: a shell separator, a command substitution or a brace
-/// group, then any number of variable assignments (`A=b id`) and of wrappers that run the
-/// command they are given, with their options (`-x`, `--long`, `--long=value`, and an
+/// What may come before a command: a shell separator or a command substitution (a brace
+/// group is a rule of its own), then any number of variable assignments (`A=b id`) and of
+/// wrappers that run the command they are given, with their options (`-x`, `--long`, `--long=value`, and an
 /// argument after each where the wrapper takes one). The view is the shell's
 /// ([`crate::decode::cmd_line`]): quotes are gone, so `env A='b c'` reads `env a=b c`;
 /// and lower case, so ASCII classes do (Unicode's `\w` and `\d` in the four copies made
@@ -14,7 +14,7 @@ macro_rules! command_start {
         concat!(
             // Assignments before the command, `+=` and array elements too; a quoted
             // value is words apart once its quotes are gone (`A="b c" id`).
-            r"(?:[;&|`\n\r]|\$\(|\{\s*)\s*(?:[a-z0-9_]+(?:\[[^\]\s]*\])?\+?=\S*(?:\s+[^\s=;&|]+){0,3}?\s+)*(?:(?:",
+            r"(?:[;&|`\n\r]|\$\()\s*(?:[a-z0-9_]+(?:\[[^\]\s]*\])?\+?=\S*(?:\s+[^\s=;&|]+){0,3}?\s+)*(?:(?:",
             r"env(?:\s+-[a-z0-9_-]*(?:=\S*)?|\s+[a-z0-9_]+=\S*(?:\s+[^\s=;&|]+)*?)*|",
             r"bwrap(?:\s+--?[a-z0-9_-]+(?:\s*/\S*|\s+[^\s-]\S*){0,2})*|coproc(?:\s+[a-z_][a-z0-9_]*\s*(?:\{|\())?|",
             r"parallel(?:\s+--?[a-z0-9_-]+)*\s+:::|",
@@ -66,11 +66,25 @@ pub(super) const RCE: &[Rule] = &[
         Cmd,
         Rx(concat!(
             command_start!(),
-            r"(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|drill|getent(?:\s+\w+)?|ping6?|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|gdb|sshpass|fping6?|hping\d?)(?:\.exe)?(?:\s*$|\s*[<>|`)}]|\s*(?:&&?|;)\s*(?:$|",
+            r"(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|dig|drill|getent(?:\s+\w+)?|ping6?|host|printenv|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|gdb|sshpass|fping6?|hping\d?)(?:\.exe)?(?:\s*[<>|`)]|\s*;\s*\}|\s*(?:&&?|;)\s*(?:$|",
             chained_command!(),
             r")|\s+-|\s*/|\s+\$|\s+\S*[/.])|",
+            // A command that does its work alone, last or before a comment (`;id`,
+            // `&& whoami #`, a shell or interpreter reading what comes in); "dog; cat"
+            // and "Tools: grep; sed; awk" end in words that do nothing alone (black-box
+            // pass 13, B13-16).
             command_start!(),
-            r"(?:source|\.|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|`)}]\s*\S|\s*(?:&&?|;)\s*",
+            r"(?:ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|ps|printenv|systeminfo|tasklist|ver|sh|bash|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|powershell|cmd|nc|ncat|netcat|telnet|socat)(?:\.exe)?\s*(?:$|#)|",
+            // Reconnaissance no list or prose names after a separator, whatever follows
+            // (`x;whoami;zz`, `a;ifconfig;b`), and destructive commands with an argument
+            // (`x;reboot now`, `x;useradd evil`): pass 13, B13-8.
+            r"[;&|`\n\r]\s*(?:whoami|uname|ifconfig|ipconfig|netstat|printenv|systeminfo|tasklist)(?:\.exe)?\b|",
+            r"[;&|`\n\r]\s*(?:reboot|shutdown|halt|poweroff|killall|pkill|useradd|userdel|usermod|passwd|chpasswd)\s+[a-z0-9-]|[;&|`\n\r]\s*history\s+-c\b|",
+            // A brace group: `{`, a blank, a command, and the `;` that must end it
+            // (`{ id; }`); GraphQL's `{ id ...Parts }` and templates' `{id}` are none.
+            r"\{\s+(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc|ncat|netcat|telnet|bash|sh|zsh|dash|ksh|python[23]?|perl|ruby|php|node|rm|nslookup|ping|sleep|echo|printf|env|ps|kill|head|tail|more|less|find|base64|xxd|chmod|chown|sudo|useradd|mkfifo|socat|busybox|powershell|cmd)(?:\.exe)?(?:\s+[^;{}]*)?;\s*\}|",
+            command_start!(),
+            r"(?:source|\.|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s*[<>|`)]\s*\S|\s*;\s*\}|\s*(?:&&?|;)\s*",
             chained_command!(),
             r"|\s+-\w|\s*/\S|\s+\$)|^(?:cat|tac|ls|id|whoami|uname|hostname|ifconfig|ipconfig|netstat|pwd|wget|curl|nc(?:\.\w+)?|ncat|netcat|telnet|ssh|scp|bash|sh|zsh|dash|ksh|csh|tcsh|python[23]?|perl|ruby|php|node|lua|chmod|chown|rm|nslookup|traceroute|grep|egrep|awk|gawk|sed|xargs|base64|xxd|crontab|sudo|useradd|mkfifo|socat|nohup|systemctl|busybox|powershell|cmd|systeminfo|tasklist|more|less|head|tail|nl|dir|ps|kill|fetch|mv|cp|touch|echo|printf|env|export|ping6?|dig|sleep|find|od|dd|tar|zip|unzip|gzip|su|passwd|timeout|eval|exec|sort|uniq|cut|rev|mount|tee|vi|vim|nano|openssl|set|type|net|ver)(?:\.exe)?(?:\s+-\w|\s*/[a-z._~]|\s*[<>|`]\s*\S|\s+\$|\s*(?:&&?|;)\s*",
             // A value that starts with a command name and `&` or `;` is a name or a

@@ -231,6 +231,15 @@ fn names_with_ampersands_pass_and_assignments_of_every_form_are_read() {
         "dog; cat; bird",
         "Dolce & Gabbana; Head & Shoulders",
         "id;name;created_at",
+        // Pass 13 (B13-16): GraphQL selections, URL templates, lists ending in a command.
+        "query { user { id } }",
+        "edges { node { id } }",
+        "{ me { id ...UserParts } }",
+        "/users/{id}/posts/{postId}",
+        "Hello {name}, your id is {id}",
+        "Tools: grep; sed; awk",
+        "dog; cat",
+        "Columns: date; id; amount",
     ] {
         for r in [
             get(&format!(
@@ -274,6 +283,20 @@ fn names_with_ampersands_pass_and_assignments_of_every_form_are_read() {
         "x;dbus-run-session id",
         "x;parallel ::: id",
         "x;trap id EXIT",
+        // Pass 13 (B13-8, B13-16): a brace group; recon whatever follows; a comment;
+        // destructive commands with an argument.
+        "x;{ id; }",
+        "x;whoami;zz",
+        "x;uname;Name",
+        "a;ifconfig;b",
+        "x&whoami&zz",
+        "x;id #zz",
+        "x;reboot now",
+        "x;shutdown now",
+        "x;killall nginx",
+        "x;useradd evil",
+        "x;passwd root",
+        "x;history -c",
     ] {
         let r = post(
             "application/json",
