@@ -4,8 +4,9 @@ use super::*;
 
 /// What may come before a command: a shell separator or a command substitution (a brace
 /// group is a rule of its own), then any number of variable assignments (`A=b id`) and of
-/// wrappers that run the command they are given, with their options (`-x`, `--long`, `--long=value`, and an
-/// argument after each where the wrapper takes one). The view is the shell's
+/// wrappers that run the command they are given, with their options (`-x`, `--long`,
+/// `--long=value`, and an argument after each where the wrapper takes one). The view is
+/// the shell's
 /// ([`crate::decode::cmd_line`]): quotes are gone, so `env A='b c'` reads `env a=b c`;
 /// and lower case, so ASCII classes do (Unicode's `\w` and `\d` in the four copies made
 /// the automata larger).
