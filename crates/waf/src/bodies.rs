@@ -446,6 +446,16 @@ fn json(t: &mut Taken<'_>, path: &mut String, v: Doc, depth: usize, secret_field
                 path.push('.');
                 path.push_str(&k);
                 let secret = is_secret(&k, secret_fields);
+                // A key under `constructor` is read with it too, as CRS reads a JSON key by
+                // its path: `{"constructor":{"prototype":…}}` is lodash's prototype
+                // pollution (black-box pass 13, B13-18).
+                if path.get(..at).is_some_and(|p| p.ends_with(".constructor")) {
+                    t.push(
+                        Kind::ArgNames,
+                        place("ARGS_NAMES:", path),
+                        format!("constructor.{k}"),
+                    );
+                }
                 t.push(Kind::ArgNames, place("ARGS_NAMES:", path), k);
                 if !secret {
                     json(t, path, v, depth + 1, secret_fields);

@@ -462,3 +462,29 @@ fn both_file_names_of_a_part_are_inspected() {
     let body = "--b\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf; filename=\"resume.pdf\"\r\n\r\nhello\r\n--b--\r\n";
     assert_eq!(post(ct, body.as_bytes()).score, 0);
 }
+
+/// Prototype pollution in a JSON body: `__proto__` anywhere, and a key under `constructor`
+/// named `prototype`, which CRS reads by its path (black-box pass 13, B13-18); a key
+/// merely named `constructor` or `prototype` is none.
+#[test]
+fn prototype_pollution_in_json_keys() {
+    for body in [
+        r#"{"__proto__":{"isAdmin":true}}"#,
+        r#"{"constructor":{"prototype":{"isAdmin":true}}}"#,
+        r#"{"a":[{"constructor":{"prototype":{"x":1}}}]}"#,
+    ] {
+        let r = post("application/json", body.as_bytes());
+        assert!(
+            r.findings.iter().any(|f| f.rule == 934130),
+            "{body}: {:?}",
+            r.findings
+        );
+    }
+    for body in [
+        r#"{"constructor":"Point","prototype":"v2"}"#,
+        r#"{"prototype":{"name":"A1"},"constructor":{"name":"Acme"}}"#,
+    ] {
+        let r = post("application/json", body.as_bytes());
+        assert_eq!(r.score, 0, "{body}: {:?}", r.findings);
+    }
+}
