@@ -167,6 +167,28 @@ impl DlpRuntime {
         Some(mask(text, &hits))
     }
 
+    /// Checks the detectors routes name in `allow`: a misspelt one would leave what it
+    /// meant to allow masked or blocked without a word (black-box pass 13, B13-5).
+    pub fn check_allow<'a>(
+        &self,
+        routes: impl Iterator<Item = (&'a str, &'a RouteDlpConfig)>,
+    ) -> Result<(), String> {
+        for (route, cfg) in routes {
+            if let Some(unknown) = cfg.allow.iter().find(|n| {
+                !portcullis_waf::dlp::builtin_names().any(|b| b == n.as_str())
+                    && !self.dlp.names().any(|b| b == n.as_str())
+            }) {
+                return Err(format!(
+                    "routes[{route}].dlp.allow: no detector is named {unknown:?} (built-in: {}; or a rule id of dlp.rules_file)",
+                    portcullis_waf::dlp::builtin_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The mode on a route.
     pub fn mode(&self, route: Option<&RouteDlpConfig>) -> DlpMode {
         route.and_then(|r| r.mode).unwrap_or(self.cfg.mode)
@@ -671,5 +693,30 @@ pub fn prepare_request(mode: DlpMode, headers: &mut axum::http::HeaderMap) {
         headers.remove(header::RANGE);
         headers.remove(header::IF_RANGE);
         headers.remove("request-range");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A route's `allow` names built-in detectors or the rules file's rule ids; a misspelt
+    /// one is refused with the names it could be (black-box pass 13, B13-5).
+    #[test]
+    fn routes_allow_only_detectors_that_exist() {
+        let dlp = DlpRuntime::new(&DlpConfig::default()).unwrap();
+        let route = |allow: &[&str]| RouteDlpConfig {
+            mode: None,
+            allow: allow.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let fine = route(&["email", "card"]);
+        assert_eq!(dlp.check_allow([("r", &fine)].into_iter()), Ok(()));
+        let typo = route(&["emale"]);
+        let err = dlp.check_allow([("r", &typo)].into_iter()).unwrap_err();
+        assert!(
+            err.contains("routes[r].dlp.allow") && err.contains("email"),
+            "{err}"
+        );
     }
 }

@@ -148,6 +148,13 @@ pub(crate) fn inspection(
             .map_err(|e| std::io::Error::other(format!("waf: {e}")))?;
         let dlp =
             portcullis_http::dlp::DlpRuntime::new(&config.dlp).map_err(std::io::Error::other)?;
+        dlp.check_allow(
+            config
+                .routes
+                .iter()
+                .filter_map(|r| Some((r.name.as_str(), r.dlp.as_ref()?))),
+        )
+        .map_err(std::io::Error::other)?;
         Ok((waf, dlp))
     };
     std::thread::scope(|s| s.spawn(build).join())

@@ -65,6 +65,28 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Whether `authority` is `host` or `host:port` (`[v6]` or `[v6]:port` too) with a host,
+/// and a port from 1 to 65535 if it names one.
+fn authority_ok(authority: &str) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    !host.is_empty()
+        && !host.contains(char::is_whitespace)
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.to_owned(),

@@ -319,6 +319,18 @@ pub(super) fn validate(routes: &[RouteConfig], geoip: bool) -> Result<(), Config
                 "no user, password, query or fragment in an upstream URL (none is sent, and they would be shown in metrics and logs)",
             ));
         }
+        // A host, and a port that can be one (black-box pass 13, B13-15: `http://:8080`,
+        // port 0 and 99999 were taken, and failed each request).
+        if let Some(u) = r.upstreams.iter().find(|u| {
+            !u.split_once("://")
+                .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+                .is_some_and(super::authority_ok)
+        }) {
+            return Err(bad(
+                &key("upstreams"),
+                format!("{u:?} needs a host, and a port from 1 to 65535 if it names one"),
+            ));
+        }
         if r.upstream_client_cert_file.is_some() != r.upstream_client_key_file.is_some() {
             return Err(bad(
                 &key("upstream_client_cert"),
@@ -396,6 +408,17 @@ mod tests {
             route("c", "/adm/x", None, up),
         ]);
         assert_eq!(ok.validate(), Ok(()));
+        for fine in [
+            "h2c://127.0.0.1",
+            "http://[::1]:8080/base",
+            "https://api.example",
+        ] {
+            assert_eq!(
+                with(vec![route("a", "/a", None, fine)]).validate(),
+                Ok(()),
+                "{fine}"
+            );
+        }
         for dup in [
             vec![route("a", "/adm", None, up), route("b", "/adm/", None, up)],
             vec![
@@ -409,6 +432,11 @@ mod tests {
             "http://user:s3cret@127.0.0.1:8080",
             "https://user@api.example/x",
             "h2c://:p@127.0.0.1:9000",
+            // No host, or a port that cannot be one (B13-15).
+            "http://:8080",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:99999",
+            "http://[::1]x",
         ] {
             assert_eq!(
                 with(vec![route("a", "/a", None, creds)])

@@ -29,6 +29,32 @@ pub enum WafOversize {
     Skip,
 }
 
+/// The places (CRS's collection names) an exclusion's `target` may name (black-box pass 13,
+/// B13-5: a misspelt one was accepted and excluded nothing).
+const TARGETS: &[&str] = &[
+    "ARGS",
+    "ARGS_NAMES",
+    "ARGS_GET",
+    "ARGS_GET_NAMES",
+    "ARGS_POST",
+    "ARGS_POST_NAMES",
+    "REQUEST_HEADERS",
+    "REQUEST_HEADERS_NAMES",
+    "REQUEST_COOKIES",
+    "REQUEST_COOKIES_NAMES",
+    "REQUEST_BODY",
+    "REQUEST_URI",
+    "REQUEST_URI_RAW",
+    "REQUEST_FILENAME",
+    "REQUEST_BASENAME",
+    "REQUEST_METHOD",
+    "QUERY_STRING",
+    "FILES",
+    "FILES_NAMES",
+    "XML",
+    "MULTIPART_PART_HEADERS",
+];
+
 /// One `[[waf.exclusions]]`: a rule switched off, everywhere or for one place or route.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +182,20 @@ impl WafConfig {
                 message: format!("{} is not a directory", dir.display()),
             });
         }
+        // `host:port` or `unix:/path`: a typo was found only by uploads refused with 503
+        // (black-box pass 13, B13-5).
+        if let Some(a) = &self.clamd_address {
+            let ok = match a.strip_prefix("unix:") {
+                Some(path) => path.starts_with('/'),
+                None => a.contains(':') && super::authority_ok(a),
+            };
+            if !ok {
+                return Err(bad(
+                    "waf.clamd_address",
+                    format!("{a:?} is not host:port or unix:/path/to/clamd.ctl"),
+                ));
+            }
+        }
         let level = |key: &str, v: u8| {
             if (1..=4).contains(&v) {
                 Ok(())
@@ -188,6 +228,25 @@ impl WafConfig {
                 return Err(bad(
                     &format!("waf.exclusions[{i}].rule"),
                     format!("{:?} is not a rule id or a prefix ending in *", e.rule),
+                ));
+            }
+            if let Some(t) = &e.target {
+                let collection = t.split(':').next().unwrap_or_default();
+                if !TARGETS.iter().any(|c| c.eq_ignore_ascii_case(collection)) {
+                    return Err(bad(
+                        &format!("waf.exclusions[{i}].target"),
+                        format!(
+                            "{t:?} names no place a rule reads (one of {}, with `:name` or not)",
+                            TARGETS.join(", ")
+                        ),
+                    ));
+                }
+            }
+            // Every rule, everywhere: that is `mode = "off"`, said plainly.
+            if e.rule == "*" && e.target.is_none() && e.route.is_none() {
+                return Err(bad(
+                    &format!("waf.exclusions[{i}].rule"),
+                    "\"*\" with no target and no route switches every rule off: set waf.mode = \"off\" instead",
                 ));
             }
             if let Some(r) = &e.route
@@ -275,5 +334,79 @@ impl DlpConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn with(exclusions: Vec<WafExclusion>, clamd: Option<&str>) -> WafConfig {
+        WafConfig {
+            exclusions,
+            clamd_address: clamd.map(str::to_owned),
+            ..WafConfig::default()
+        }
+    }
+
+    fn exclusion(rule: &str, target: Option<&str>) -> WafExclusion {
+        WafExclusion {
+            rule: rule.to_owned(),
+            target: target.map(str::to_owned),
+            route: None,
+        }
+    }
+
+    /// Exclusion targets name places rules read; `*` alone is `mode = "off"`; clamd is
+    /// `host:port` or `unix:/path` (black-box pass 13, B13-5).
+    #[test]
+    fn exclusion_targets_and_the_clamd_address_are_checked() {
+        for fine in [
+            exclusion("942*", Some("ARGS:q")),
+            exclusion("941100", Some("request_headers:User-Agent")),
+            exclusion("*", Some("ARGS_NAMES")),
+            exclusion("920*", None),
+        ] {
+            assert_eq!(
+                with(vec![fine.clone()], None).validate(&[]),
+                Ok(()),
+                "{fine:?}"
+            );
+        }
+        for (bad, key) in [
+            (
+                exclusion("942*", Some("NOPE:q")),
+                "waf.exclusions[0].target",
+            ),
+            (exclusion("942*", Some("ARG:q")), "waf.exclusions[0].target"),
+            (exclusion("*", None), "waf.exclusions[0].rule"),
+        ] {
+            assert_eq!(
+                with(vec![bad.clone()], None).validate(&[]).unwrap_err().key,
+                key,
+                "{bad:?}"
+            );
+        }
+        for fine in [
+            "127.0.0.1:3310",
+            "clamd.internal:3310",
+            "unix:/run/clamav/clamd.ctl",
+        ] {
+            assert_eq!(with(vec![], Some(fine)).validate(&[]), Ok(()), "{fine}");
+        }
+        for bad in [
+            "not an address",
+            "unix:clamd.ctl",
+            "127.0.0.1",
+            ":3310",
+            "h:0",
+        ] {
+            assert_eq!(
+                with(vec![], Some(bad)).validate(&[]).unwrap_err().key,
+                "waf.clamd_address",
+                "{bad}"
+            );
+        }
     }
 }
