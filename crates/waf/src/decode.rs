@@ -349,7 +349,19 @@ fn full_always(s: &str) -> String {
     if cur.is_ascii() {
         cur
     } else {
-        cur.nfkc().collect()
+        cur.nfkc().map(best_fit).collect()
+    }
+}
+
+/// What NFKC leaves that readers still take for ASCII: the slashes Windows' best-fit
+/// mapping (and IIS's `%u`) makes `/` and `\`, written in UTF-8 (black-box pass 13,
+/// B13-13), and the ideographic full stops host names read as dots (UTS #46; B13-10).
+fn best_fit(c: char) -> char {
+    match c {
+        '\u{2215}' | '\u{2044}' | '\u{29F8}' => '/',
+        '\u{2216}' | '\u{29F5}' | '\u{29F9}' | '\u{FE68}' => '\\',
+        '\u{3002}' | '\u{FF61}' => '.',
+        c => c,
     }
 }
 
@@ -553,6 +565,12 @@ mod tests {
         assert_eq!(url_decode("..%c1%1c..%c0%2f", false), "..\\../");
         assert_eq!(url_decode("%f8%80%80%80%af%fc%80%80%80%80%af", false), "//");
         assert_eq!(url_decode("..%u2215..%u2216", false), "../..\\");
+        // The same characters in UTF-8 (pass 13, B13-13), and ideographic full stops.
+        assert_eq!(full("..%e2%88%95..%e2%88%96..%e2%81%84x"), "../..\\../x");
+        assert_eq!(
+            full("http://127\u{3002}0\u{FF61}0\u{3002}1/"),
+            "http://127.0.0.1/"
+        );
         // Other bytes that are not UTF-8 are replacement characters; UTF-8 stays.
         assert_eq!(url_decode("a%ffb%c0", false), "a\u{fffd}b\u{fffd}");
         assert_eq!(url_decode("caf%c3%a9%ff", false), "café\u{fffd}");

@@ -194,7 +194,9 @@ pub(super) const CODE: &[Rule] = &[
             // Browsers and URL parsers also take one slash after a web scheme, a
             // backslash, no scheme after `//`, and a trailing dot (black-box pass 12, B12-7;
             // none at all after the scheme is CRS's no_expect for 934120).
-            r"|^\s*(?:(?:https?|ftps?|wss?|gopher|dict|ldap|tftp|sftp):[/\\]{1,2}|[/\\]{2})(?:[^/\\?#\s@]*@)?(?:(?:(?:\d+|0x[0-9a-f]+).){0,2}(?:\d+|0x[0-9a-f]+)",
+            // Extra slashes and C0 controls before the scheme, as WHATWG's parser takes
+            // them (pass 13, B13-10).
+            r"|^[\s\x00-\x1f]*(?:(?:https?|ftps?|wss?|gopher|dict|ldap|tftp|sftp):[/\\]{1,4}|[/\\]{2,4})(?:[^/\\?#\s@]*@)?(?:(?:(?:\d+|0x[0-9a-f]+).){0,2}(?:\d+|0x[0-9a-f]+)",
             r"|(?:(?:\d+|0x[0-9a-f]+).){0,3}(?:0x[0-9a-f]+|0\d+|\d{4,})(?:.(?:\d+|0x[0-9a-f]+)){0,3}).?(?:[/\\:?#]|$)",
         )),
         "Server-side request forgery (cloud metadata, scheme, or a hidden address)",

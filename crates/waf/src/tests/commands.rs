@@ -335,6 +335,11 @@ fn wildcards_variables_quoting_and_hidden_addresses() {
         ("/a?u=http://0x7f000001/", 934110),
         ("/a?u=http://0177.0.0.1/", 934110),
         ("/a?u=http://127.1/", 934110),
+        // Pass 13 (B13-10): extra slashes, C0 controls first, ideographic full stops.
+        ("/a?u=http:///127.1/", 934110),
+        ("/a?u=http:////127.1/", 934110),
+        ("/a?u=%01http://127.1/", 934110),
+        ("/a?u=///127.1/", 934110),
         ("/a?u=http://0x7f.0.0.1:80/", 934110),
         ("/a?u=http://user@2130706433:22/", 934110),
         // Pass 12 (B12-7): the spellings URL parsers also take.
