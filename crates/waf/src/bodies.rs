@@ -204,7 +204,7 @@ fn multipart_body(
         t.push(Kind::ArgNames, place("ARGS_NAMES:", &name), name.clone());
         // An empty file name (a file input left empty, or a part some parsers read as a
         // field): its content is inspected as a field's.
-        for f in [p.plain_filename, p.continued_filename]
+        for f in [p.plain_filename, p.continued_filename, p.encoded_filename]
             .into_iter()
             .flatten()
             .filter(|f| !f.is_empty())

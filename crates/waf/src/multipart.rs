@@ -19,6 +19,10 @@ pub struct Part {
     pub continued_filename: Option<String>,
     /// See `continued_filename`.
     pub continued_name: Option<String>,
+    /// The file name with RFC 2047's encoded words decoded (`=?UTF-8?B?c2hlbGwucGhw?=` is
+    /// `shell.php`), as Commons FileUpload and Tomcat read them: inspected too (black-box
+    /// pass 13, B13-12).
+    pub encoded_filename: Option<String>,
     /// Its `Content-Type`, lower-cased.
     pub content_type: Option<String>,
     /// Its headers do not read one way only (two `Content-Disposition` headers, a
@@ -214,6 +218,7 @@ fn one(part: &[u8]) -> Option<Part> {
             }
         }
     }
+    out.encoded_filename = plain.as_deref().and_then(encoded_words);
     match star {
         Some(star) => {
             out.filename = Some(star);
@@ -227,6 +232,76 @@ fn one(part: &[u8]) -> Option<Part> {
         out.filename = out.continued_filename.take();
     }
     Some(out)
+}
+
+/// `value` with its RFC 2047 encoded words (`=?charset?B?…?=`, `=?charset?Q?…?=`)
+/// decoded, read as UTF-8 (lossily) whatever the charset; `None` when it holds none.
+fn encoded_words(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    if !value.contains("=?") {
+        return None;
+    }
+    let mut out = String::new();
+    let mut rest = value;
+    let mut found = false;
+    while let Some(start) = rest.find("=?") {
+        let word = rest.get(start + 2..).unwrap_or_default();
+        let mut fields = word.splitn(3, '?');
+        let (Some(_charset), Some(encoding), Some(tail)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            break;
+        };
+        let Some(end) = tail.find("?=") else { break };
+        let text = tail.get(..end).unwrap_or_default();
+        let decoded = match encoding {
+            "B" | "b" => base64::engine::general_purpose::STANDARD
+                .decode(text.trim_end_matches('='))
+                .or_else(|_| {
+                    base64::engine::general_purpose::STANDARD_NO_PAD
+                        .decode(text.trim_end_matches('='))
+                })
+                .ok(),
+            "Q" | "q" => Some(q_decode(text)),
+            _ => None,
+        };
+        let Some(decoded) = decoded else { break };
+        out.push_str(rest.get(..start).unwrap_or_default());
+        out.push_str(&String::from_utf8_lossy(&decoded));
+        found = true;
+        let consumed = start + 2 + (word.len() - tail.len()) + end + 2;
+        rest = rest.get(consumed..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    found.then_some(out)
+}
+
+/// RFC 2047's Q encoding: `_` is a space, `=HH` a byte.
+fn q_decode(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (c, hex) {
+            (b'=', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'_', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The parameters of a Content-Disposition value (see [`params`]).
@@ -304,6 +379,25 @@ pub fn params(value: &str) -> (Vec<(String, String)>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_words_are_decoded() {
+        assert_eq!(
+            encoded_words("=?UTF-8?B?c2hlbGwucGhw?=").as_deref(),
+            Some("shell.php")
+        );
+        assert_eq!(
+            encoded_words("=?UTF-8?Q?=3Cscript=3Ealert(1)=3C/script=3E?=").as_deref(),
+            Some("<script>alert(1)</script>")
+        );
+        assert_eq!(
+            encoded_words("a =?iso-8859-1?q?caf=E9_x?= b.txt").as_deref(),
+            Some("a caf\u{FFFD} x b.txt")
+        );
+        assert_eq!(encoded_words("report.pdf"), None);
+        assert_eq!(encoded_words("=?broken"), None);
+        assert_eq!(encoded_words("=?UTF-8?X?abc?="), None);
+    }
 
     #[test]
     fn quoted_names_are_read_whole() {

@@ -454,6 +454,10 @@ fn both_file_names_of_a_part_are_inspected() {
         "form-data; name=\"f\"; filename*0*=UTF-8''%3Cscript%3Ealert(1); filename*1*=%3C%2Fscript%3E",
         "form-data; name*=UTF-8''%3Cscript%3Ealert(1)%3C%2Fscript%3E; filename=\"ok.txt\"",
         "form-data; name*0=\"<script>alert(1)\"; name*1=\"</script>\"",
+        // RFC 2047's encoded words (black-box pass 13, B13-12).
+        "form-data; name=\"f\"; filename=\"=?UTF-8?B?c2hlbGwucGhw?=\"",
+        "form-data; name=\"f\"; filename=\"=?UTF-8?B?PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==?=\"",
+        "form-data; name=\"f\"; filename=\"=?UTF-8?Q?=3Cscript=3Ealert(1)=3C/script=3E?=\"",
     ] {
         let body = format!("--b\r\nContent-Disposition: {disposition}\r\n\r\nhello\r\n--b--\r\n");
         let r = post(ct, body.as_bytes());
