@@ -84,7 +84,16 @@ fn parse_parts(body: &[u8], boundary: &str, prefix: bool) -> Option<Vec<Part>> {
     loop {
         let after = at + delim.len();
         if lower.get(after..after + 2) == Some(b"--") {
-            return Some(parts);
+            // Parts after the closing delimiter (the epilogue) are read by parsers that
+            // do not stop there (PHP's, by ModSecurity's account): inspected as parts too
+            // (black-box pass 13, B13-19).
+            match find(&lower, delim, after + 2) {
+                Some(next) if parts.len() <= MAX_PARTS => {
+                    at = next;
+                    continue;
+                }
+                _ => return Some(parts),
+            }
         }
         let Some(head_start) = skip_line_end(&lower, after) else {
             return prefix.then_some(parts);
@@ -397,6 +406,18 @@ mod tests {
         assert_eq!(encoded_words("report.pdf"), None);
         assert_eq!(encoded_words("=?broken"), None);
         assert_eq!(encoded_words("=?UTF-8?X?abc?="), None);
+    }
+
+    #[test]
+    fn parts_after_the_closing_delimiter_are_read() {
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nok\r\n--b--\r\n--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n<script>\r\n--b--\r\n";
+        let parts = parse(body, "b").unwrap();
+        let names: Vec<_> = parts.iter().filter_map(|p| p.name.as_deref()).collect();
+        assert_eq!(names, ["a", "x"]);
+        // An epilogue of text only is no part.
+        let body =
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nok\r\n--b--\r\nbye\r\n";
+        assert_eq!(parse(body, "b").unwrap().len(), 1);
     }
 
     #[test]
