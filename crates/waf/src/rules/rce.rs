@@ -147,8 +147,21 @@ pub(super) const RCE: &[Rule] = &[
             // negative (spacers, no command).
             r"|",
             command_start!(),
-            r"\$\{?[a-z_][a-z0-9_]*\}?(?:\$\{?[a-z_][a-z0-9_]*\}?)*(?:\s*$|\s*[;&|`)<>]|/|\s+/[a-z0-9_./-]*[?*])",
+            r"\$\{?[a-z_][a-z0-9_]*\}?(?:\$\{?[a-z_][a-z0-9_]*\}?)*(?:\s*$|\s*[;&|`)<>]|/|\s+/[a-z0-9_./-]*[?*]|\s+[0-9]?[<>])",
             r"|\$\{[a-z_][a-z0-9_]*:-?[0-9]+(?::-?[0-9]+)?\}",
+            // Pass 13 (B13-9): where a command starts, an expansion with an operator, an
+            // index or an indirection (`${X:-}`, `${X%%}`, `${X[0]}`, `${!Y}`, `${X,,}`),
+            // or a positional parameter after `set` (`set -- id;$1`; `a;$3 b;$4` are prices,
+            // CRS's negative 932236-104); a `/` cut from HOME, PATH
+            // or PWD by any operator (`${HOME::1}`, `${PATH%%u*}`); and a backtick
+            // substitution that prints the command (`` ;`echo id` ``).
+            r"|",
+            command_start!(),
+            r"\$\{!?[a-z_][a-z0-9_]*(?:\[[^\]]*\])?(?:[:%#/^,@-][^}]*)?\}(?:\s*$|\s*[;&|`)<>]|\s+\S)",
+            r"|[!\x7c]?\$\{![a-z_][a-z0-9_]*\}",
+            r#"|\bset\s[^;&|\n]*[;&|\n]\s*"?\$(?:[0-9@*]|\{[0-9@*]\})"#,
+            r"|\$\{(?:home|path|pwd|oldpwd|shell|ifs|tmpdir)(?::-?[0-9]*:-?[0-9]+|::?-?[0-9]+|%%?[^}]*|##?[^}]*)\}",
+            r#"|[;&|\n]\s*"?`\s*(?:echo|printf|tr|rev|base64|xxd)\b[^`]*`"#,
         )),
         "Unix command spelled with wildcards or variables",
     ),

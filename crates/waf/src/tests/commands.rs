@@ -321,6 +321,17 @@ fn wildcards_variables_quoting_and_hidden_addresses() {
         ("/a?c=x%3B$X$Y", 932190),
         // Pass 12 (B12-6).
         ("/a?c=x%3Bx=/???/??t%3B$x%20/???/p??s??", 932190),
+        // Pass 13 (B13-9): operators, indexes, indirection, positional parameters,
+        // other cuts of HOME and PATH, a redirect after, and backtick substitutions.
+        ("/a?c=x%3BX=id%3B$X%202%3E%261", 932190),
+        ("/a?c=x%3BX=id%3B$%7BX:-%7D", 932190),
+        ("/a?c=x%3BX=id%3B$%7BX%25%25%7D", 932190),
+        ("/a?c=x%3BX=(id)%3B$%7BX%5B0%5D%7D", 932190),
+        ("/a?c=x%3BX=id%3BY=X%3B$%7B!Y%7D", 932190),
+        ("/a?c=x%3Bset%20--%20id%3B$1", 932190),
+        ("/a?c=x%3B$%7BHOME::1%7Dbin$%7BHOME::1%7Dcat", 932190),
+        ("/a?c=x%3B$%7BPATH%25%25u*%7Dbin", 932190),
+        ("/a?c=x%3B%60echo%20id%60", 932190),
         ("/a?c=x%3BX=id%3B$X", 932190),
         ("/a?c=x%3B$A$B$C", 932190),
         (
@@ -363,6 +374,9 @@ fn wildcards_variables_quoting_and_hidden_addresses() {
         "/a?c=see%0A/api/v1/users?limit=10",
         "/a?c=really%3B%20why%3F%20/%20because",
         "/a?c=costs%3B$5$6",
+        "/a?c=a%3B$3%20b%3B$4%20c%3B$5",
+        "/a?c=Hello%20$%7Bname%7D,%20welcome",
+        "/a?c=Run%20%60echo%20hi%60%20to%20test",
         "/a?u=https://example.com/2130706433",
         "/a?u=tel:12025550100",
         "/a?p=/12345678/",
