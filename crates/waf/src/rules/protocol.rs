@@ -52,6 +52,21 @@ pub(super) const PROTOCOL: &[Rule] = &[
         Rx(r"\x00|(?i)%00"),
         "NUL byte in request",
     ),
+    // A method override in a parameter (`_method=DELETE`, as Rails, Laravel, Symfony and
+    // Express's method-override take it, from the query or the body): the upstream runs
+    // another method than the one route methods and policies judged (black-box pass 13,
+    // B13-21). Its header spellings are removed at the edge; a route whose forms use it
+    // says so with an exclusion.
+    r(
+        921900,
+        "protocol",
+        1,
+        Critical,
+        N,
+        Lower,
+        Rx(r"^_method$"),
+        "HTTP method override parameter",
+    ),
     r(
         921110,
         "protocol",

@@ -492,3 +492,23 @@ fn prototype_pollution_in_json_keys() {
         assert_eq!(r.score, 0, "{body}: {:?}", r.findings);
     }
 }
+
+/// A method override parameter, in the query or any body, is 921900 (black-box pass 13,
+/// B13-21); a parameter merely named `method` is none.
+#[test]
+fn method_override_parameters_are_refused() {
+    let flagged = |r: &Report| r.findings.iter().any(|f| f.rule == 921900);
+    assert!(flagged(&get("/a?_method=DELETE")));
+    assert!(flagged(&get("/a?_METHOD=put")));
+    assert!(flagged(&post(
+        "application/x-www-form-urlencoded",
+        b"a=1&_method=DELETE"
+    )));
+    assert!(flagged(&post(
+        "application/json",
+        br#"{"_method":"DELETE"}"#
+    )));
+    let body = b"--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPATCH\r\n--b--\r\n";
+    assert!(flagged(&post("multipart/form-data; boundary=b", body)));
+    assert_eq!(get("/a?method=card&payment_method=sepa").score, 0);
+}
