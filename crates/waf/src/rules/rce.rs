@@ -95,7 +95,7 @@ pub(super) const RCE: &[Rule] = &[
             command_start!(),
             r"(?:trap\s+\S+\s+(?:exit|err|debug|return|int|term|hup|[0-9]+)\b|env\s+(?:-\S+\s+)*?--split-string=(?:nc|ncat|netcat|bash|sh|id|cat|curl|wget|python[23]?|perl|php|ruby|socat|telnet)\b|sleep\s*\d|(?:nc|ncat|netcat|telnet|socat)\s+(?:-\w+\s+)*[\w.:-]+\s+\d{1,5}\b|(?:fish|expect|tclsh|wish)(?:\s+-[\w-]+)*\s+-\w*c|fish\s+(?:--\S+\s+)*(?:--command\b|\S+\.fish\b)|expect\s+(?:-[\w-]+\s+)*(?:-[fi]\b|\S+\.exp\b)|openssl\s+(?:s_client|s_server|enc|req|rsautl|pkeyutl|dgst|genrsa|x509|passwd|base64)\b|(?:sudo|doas)\s+-[si]\b)|",
             command_start!(),
-            r"(?:ps\s+(?:-?aux|-e?f)\b|su\s+(?:-\w*\s+)*root\b)",
+            r"(?:ps\s+(?:-?aux|-e?f)\b|su\s+(?:-\w*\s+)*root\b|find\s+[^;&|\n]*?\s-(?:exec|execdir|ok|okdir)\s)",
         )),
         "Unix or Windows command injection",
     ),

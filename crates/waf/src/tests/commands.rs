@@ -297,6 +297,9 @@ fn names_with_ampersands_pass_and_assignments_of_every_form_are_read() {
         "x;useradd evil",
         "x;passwd root",
         "x;history -c",
+        // B13-20: find runs what -exec names.
+        "x;find . -exec id \\;",
+        "x;find / -name x -execdir sh \\;",
     ] {
         let r = post(
             "application/json",
