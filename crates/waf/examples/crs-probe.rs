@@ -1,23 +1,32 @@
 //! Prints what the engine (built-in rules, plus CRS's from a directory) finds in one
-//! request: `cargo run -p portcullis-waf --example crs-probe -- CRS_RULES_DIR URI [BODY]`.
+//! request: `cargo run -p portcullis-waf --example crs-probe -- CRS_RULES_DIR URI [BODY]`
+//! (`-` for the directory: the built-in rules alone).
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(dir), Some(uri)) = (args.get(1), args.get(2)) else {
         eprintln!("usage: crs-probe CRS_RULES_DIR URI [BODY]");
         std::process::exit(2);
     };
-    let (engine, stats) = match portcullis_waf::Engine::with_crs(std::path::Path::new(dir)) {
+    // `-`: the built-in rules alone.
+    let built = if dir == "-" {
+        portcullis_waf::Engine::new().map(|e| (e, None))
+    } else {
+        portcullis_waf::Engine::with_crs(std::path::Path::new(dir)).map(|(e, s)| (e, Some(s)))
+    };
+    let (engine, stats) = match built {
         Ok(x) => x,
         Err(e) => {
             eprintln!("crs-probe: {e}");
             std::process::exit(1);
         }
     };
-    eprintln!(
-        "{} CRS rules loaded, {} skipped",
-        stats.loaded,
-        stats.skipped.len()
-    );
+    if let Some(stats) = stats {
+        eprintln!(
+            "{} CRS rules loaded, {} skipped",
+            stats.loaded,
+            stats.skipped.len()
+        );
+    }
     let headers: Vec<(&str, &[u8])> = vec![
         ("host", b"127.0.0.1:8080"),
         (
