@@ -201,14 +201,7 @@ impl Dlp {
         // The file's own allowlists (`[allowlist]`, or `[[allowlists]]` in gitleaks 8.25's
         // spelling) apply to each of its rules (black-box pass 13, B13-6: they were left
         // out, so the file's known test values were masked and blocked).
-        let (global_allow, global_stopwords) = allowlists(
-            doc.get("allowlists")
-                .and_then(toml::Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .chain(doc.get("allowlist").cloned()),
-        );
+        let (global_allow, global_stopwords) = allowlists(&|k| doc.get(k));
         for r in rules {
             let Some(id) = r.get("id").and_then(toml::Value::as_str) else {
                 continue;
@@ -227,29 +220,13 @@ impl Dlp {
                     continue;
                 }
             };
-            let strings = |v: Option<&toml::Value>| -> Vec<String> {
-                v.and_then(toml::Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let (mut allow, mut stopwords) = allowlists(
-                r.get("allowlists")
-                    .and_then(toml::Value::as_array)
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .chain(r.get("allowlist").cloned()),
-            );
+            let (mut allow, mut stopwords) = allowlists(&|k| r.get(k));
             allow.extend(global_allow.iter().cloned());
             stopwords.extend(global_stopwords.iter().cloned());
             self.detectors.push(Detector {
                 id: id.to_owned(),
                 rx,
-                keywords: strings(r.get("keywords"))
+                keywords: toml_strings(r.get("keywords"))
                     .into_iter()
                     .map(|k| k.to_lowercase())
                     .collect(),
@@ -480,18 +457,26 @@ fn us_ssn(s: &str) -> bool {
     a != 0 && a != 666 && a < 900 && g != 0 && n != 0
 }
 
-/// The regexes (about the secret itself, not commits or paths) and stopwords of gitleaks
-/// allowlists.
-fn allowlists(lists: impl Iterator<Item = toml::Value>) -> (Vec<Regex>, Vec<String>) {
-    let strings = |v: Option<&toml::Value>| -> Vec<String> {
-        v.and_then(toml::Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+/// The strings of a TOML array (none when `v` is not one).
+fn toml_strings(v: Option<&toml::Value>) -> Vec<String> {
+    v.and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The regexes (about the secret itself, not commits or paths) and stopwords of the
+/// gitleaks allowlists in a table (`allowlists = [...]`, or one `allowlist`), which `get`
+/// reads.
+fn allowlists<'a>(get: &dyn Fn(&str) -> Option<&'a toml::Value>) -> (Vec<Regex>, Vec<String>) {
+    let lists = get("allowlists")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(get("allowlist"));
     let mut allow = Vec::new();
     let mut stopwords = Vec::new();
     for list in lists {
@@ -500,14 +485,14 @@ fn allowlists(lists: impl Iterator<Item = toml::Value>) -> (Vec<Regex>, Vec<Stri
             .and_then(toml::Value::as_str)
             .unwrap_or("secret");
         if target == "secret" {
-            for p in strings(list.get("regexes")) {
+            for p in toml_strings(list.get("regexes")) {
                 if let Ok(rx) = Regex::new(&p) {
                     allow.push(rx);
                 }
             }
         }
         stopwords.extend(
-            strings(list.get("stopwords"))
+            toml_strings(list.get("stopwords"))
                 .into_iter()
                 .map(|s| s.to_lowercase()),
         );

@@ -5,6 +5,18 @@
 //! decoded byte's place in the original kept, so a secret found in the decoded text is
 //! masked where it was written.
 
+/// The character that starts at byte `i` of `b`, if a whole one does.
+fn char_at(b: &[u8], i: usize) -> Option<char> {
+    let rest = b.get(i..i + 4.min(b.len().saturating_sub(i)))?;
+    match std::str::from_utf8(rest) {
+        Ok(s) => s.chars().next(),
+        Err(e) => std::str::from_utf8(rest.get(..e.valid_up_to())?)
+            .ok()?
+            .chars()
+            .next(),
+    }
+}
+
 /// The length of the invisible character at `i`, if one is there: Unicode's default
 /// ignorable code points (zero-width spaces and joiners, word joiner and invisible
 /// operators, BOM, soft hyphen, combining grapheme joiner, bidirectional marks and
@@ -15,14 +27,7 @@ fn zero_width(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i).is_none_or(|&c| c < 0xC2) {
         return None;
     }
-    let rest = b.get(i..i + 4.min(b.len() - i))?;
-    let c = match std::str::from_utf8(rest) {
-        Ok(s) => s.chars().next()?,
-        Err(e) => std::str::from_utf8(rest.get(..e.valid_up_to())?)
-            .ok()?
-            .chars()
-            .next()?,
-    };
+    let c = char_at(b, i)?;
     let ignorable = matches!(
         u32::from(c),
         0xAD | 0x34F
@@ -53,14 +58,7 @@ fn other_digit(b: &[u8], i: usize) -> Option<(u8, usize)> {
     if b.get(i).is_none_or(|&c| c < 0xD9) {
         return None;
     }
-    let rest = b.get(i..i + 3.min(b.len() - i))?;
-    let c = match std::str::from_utf8(rest) {
-        Ok(s) => s.chars().next()?,
-        Err(e) => std::str::from_utf8(rest.get(..e.valid_up_to())?)
-            .ok()?
-            .chars()
-            .next()?,
-    };
+    let c = char_at(b, i)?;
     let zero = match u32::from(c) {
         0xFF10..=0xFF19 => 0xFF10,
         0x0660..=0x0669 => 0x0660,
