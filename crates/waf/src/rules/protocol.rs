@@ -55,12 +55,13 @@ pub(super) const PROTOCOL: &[Rule] = &[
     // A method override in a parameter (`_method=DELETE`, as Rails, Laravel, Symfony and
     // Express's method-override take it, from the query or the body): the upstream runs
     // another method than the one route methods and policies judged (black-box pass 13,
-    // B13-21). Its header spellings are removed at the edge; a route whose forms use it
-    // says so with an exclusion.
+    // B13-21). Its header spellings are removed at the edge. Paranoia 2: every Rails and
+    // Laravel update or delete form sends one (pass 14, B14-1); a route that restricts
+    // methods or judges them in a policy raises its paranoia.
     r(
         921900,
         "protocol",
-        1,
+        2,
         Critical,
         N,
         Lower,

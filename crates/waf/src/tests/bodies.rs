@@ -493,22 +493,49 @@ fn prototype_pollution_in_json_keys() {
     }
 }
 
-/// A method override parameter, in the query or any body, is 921900 (black-box pass 13,
-/// B13-21); a parameter merely named `method` is none.
+/// A method override parameter, in the query or any body, is 921900 at paranoia 2
+/// (black-box passes 13 and 14, B13-21 and B14-1), counted there and not at paranoia 1,
+/// where Rails and Laravel forms send it; a parameter merely named `method` is none.
 #[test]
-fn method_override_parameters_are_refused() {
-    let flagged = |r: &Report| r.findings.iter().any(|f| f.rule == 921900);
-    assert!(flagged(&get("/a?_method=DELETE")));
-    assert!(flagged(&get("/a?_METHOD=put")));
-    assert!(flagged(&post(
-        "application/x-www-form-urlencoded",
-        b"a=1&_method=DELETE"
-    )));
-    assert!(flagged(&post(
-        "application/json",
-        br#"{"_method":"DELETE"}"#
-    )));
-    let body = b"--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPATCH\r\n--b--\r\n";
-    assert!(flagged(&post("multipart/form-data; boundary=b", body)));
+fn method_override_parameters_are_found_at_paranoia_two() {
+    let at = |level: u8, method: &str, ct: &str, uri: &str, body: Option<&[u8]>| {
+        engine().inspect(
+            &Input {
+                method,
+                uri,
+                headers: &[("Content-Type", ct.as_bytes())],
+                body,
+                secret_fields: &[],
+            },
+            &Settings {
+                paranoia: level,
+                detection_paranoia: level,
+                inbound_threshold: 5,
+            },
+            &[],
+            None,
+        )
+    };
+    let multipart: &[u8] =
+        b"--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nPATCH\r\n--b--\r\n";
+    let form: &[u8] = b"a=1&_method=DELETE";
+    let json: &[u8] = br#"{"_method":"DELETE"}"#;
+    for (ct, uri, body) in [
+        ("", "/a?_method=DELETE", None),
+        ("", "/a?_METHOD=put", None),
+        ("application/x-www-form-urlencoded", "/a", Some(form)),
+        ("application/json", "/a", Some(json)),
+        ("multipart/form-data; boundary=b", "/a", Some(multipart)),
+    ] {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let r = at(2, method, ct, uri, body);
+        assert!(
+            r.findings.iter().any(|f| f.rule == 921900 && f.counted),
+            "{uri} {ct}: {:?}",
+            r.findings
+        );
+        let r = at(1, method, ct, uri, body);
+        assert!(!r.findings.iter().any(|f| f.rule == 921900), "{uri} {ct}");
+    }
     assert_eq!(get("/a?method=card&payment_method=sepa").score, 0);
 }
