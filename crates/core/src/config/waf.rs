@@ -231,7 +231,19 @@ impl WafConfig {
                 ));
             }
             if let Some(t) = &e.target {
-                let collection = t.split(':').next().unwrap_or_default();
+                let (collection, name) = t.split_once(':').unwrap_or((t, "x"));
+                // `ARGS:` names nothing, and `ARGS:/re/` (CRS's regular-expression
+                // targets) is not read as one: both excluded nothing (pass 14, B14-9).
+                if name.is_empty()
+                    || (name.len() > 1 && name.starts_with('/') && name.ends_with('/'))
+                {
+                    return Err(bad(
+                        &format!("waf.exclusions[{i}].target"),
+                        format!(
+                            "{t:?}: name one place after the colon (`ARGS:q`), or none (`ARGS`); regular expressions are not read"
+                        ),
+                    ));
+                }
                 if !TARGETS.iter().any(|c| c.eq_ignore_ascii_case(collection)) {
                     return Err(bad(
                         &format!("waf.exclusions[{i}].target"),
@@ -381,6 +393,11 @@ mod tests {
             ),
             (exclusion("942*", Some("ARG:q")), "waf.exclusions[0].target"),
             (exclusion("*", None), "waf.exclusions[0].rule"),
+            (exclusion("942*", Some("ARGS:")), "waf.exclusions[0].target"),
+            (
+                exclusion("942*", Some("ARGS:/^q/")),
+                "waf.exclusions[0].target",
+            ),
         ] {
             assert_eq!(
                 with(vec![bad.clone()], None).validate(&[]).unwrap_err().key,
