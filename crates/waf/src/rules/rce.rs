@@ -142,13 +142,21 @@ pub(super) const RCE: &[Rule] = &[
             command_start!(),
             r"[a-z0-9]*(?:\?[a-z0-9_.?*-]|[a-z0-9]\*|\*[a-z0-9])[a-z0-9?*]*/[a-z0-9_.?*-]",
             // Or put together from variables: `;$X$Y` runs whatever they hold, `;$X` alone
-            // (`;X=id;$X`) or with a wildcard path (`$x /???/p??s??`), and `${HOME:0:1}`
-            // cuts a `/` out of one (black-box pass 12, B12-6). `;$a $b $c` is CRS's own
-            // negative (spacers, no command).
+            // once something assigned it (`;X=id;$X`, `$X/`), or a shell's own variable,
+            // or with a wildcard path (`$x /???/p??s??`), and `${HOME:0:1}` cuts a `/` out
+            // of one (black-box pass 12, B12-6). `;$a $b $c` is CRS's own negative
+            // (spacers, no command); "Total;${price}", a JavaScript template's
+            // `` `${base}/users` `` and `${PORT:-8080}`'s default value are none (pass 14,
+            // B14-2).
             r"|",
             command_start!(),
-            r"\$\{?[a-z_][a-z0-9_]*\}?(?:\$\{?[a-z_][a-z0-9_]*\}?)*(?:\s*$|\s*[;&|`)<>]|/|\s+/[a-z0-9_./-]*[?*]|\s+[0-9]?[<>])",
-            r"|\$\{[a-z_][a-z0-9_]*:-?[0-9]+(?::-?[0-9]+)?\}",
+            r"\$\{?[a-z_][a-z0-9_]*\}?(?:\$\{?[a-z_][a-z0-9_]*\}?)+(?:\s*$|\s*[;&|`)<>]|/|\s+/[a-z0-9_./-]*[?*]|\s+[0-9]?[<>])",
+            r"|",
+            command_start!(),
+            r"\$\{?[a-z_][a-z0-9_]*\}?\s+/[a-z0-9_./-]*[?*]",
+            r"|[a-z_][a-z0-9_]*(?:\[[^\]\s]*\])?\+?=[^;&|\n]*[;&|\n](?:[^;&|\n]*[;&|\n])*?\s*\$\{?[a-z_][a-z0-9_]*\}?(?:\s*$|\s*[;&|`)<>]|/|\s+[0-9]?[<>])",
+            r"|[;&|\n`]\s*\$\{?(?:shell|bash)\}?(?:\s*$|\s*[;&|`)<>]|\s)",
+            r"|\$\{[a-z_][a-z0-9_]*:(?: -|\(-)?[0-9]+\)?(?::-?[0-9]+)?\}",
             // Pass 13 (B13-9): where a command starts, an expansion with an operator, an
             // index or an indirection (`${X:-}`, `${X%%}`, `${X[0]}`, `${!Y}`, `${X,,}`),
             // or a positional parameter after `set` (`set -- id;$1`; `a;$3 b;$4` are prices,
@@ -157,7 +165,7 @@ pub(super) const RCE: &[Rule] = &[
             // substitution that prints the command (`` ;`echo id` ``).
             r"|",
             command_start!(),
-            r"\$\{!?[a-z_][a-z0-9_]*(?:\[[^\]]*\])?(?:[:%#/^,@-][^}]*)?\}(?:\s*$|\s*[;&|`)<>]|\s+\S)",
+            r"\$\{(?:![a-z_][a-z0-9_]*|[a-z_][a-z0-9_]*(?:\[[^\]]*\]|[:%#/^,@-][^}]*))\}(?:\s*$|\s*[;&|`)<>]|\s+\S)",
             r"|[!\x7c]?\$\{![a-z_][a-z0-9_]*\}",
             r#"|\bset\s[^;&|\n]*[;&|\n]\s*"?\$(?:[0-9@*]|\{[0-9@*]\})"#,
             r"|\$\{(?:home|path|pwd|oldpwd|shell|ifs|tmpdir)(?::-?[0-9]*:-?[0-9]+|::?-?[0-9]+|%%?[^}]*|##?[^}]*)\}",

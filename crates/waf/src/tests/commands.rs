@@ -380,6 +380,10 @@ fn wildcards_variables_quoting_and_hidden_addresses() {
         "/a?c=a%3B$3%20b%3B$4%20c%3B$5",
         "/a?c=Hello%20$%7Bname%7D,%20welcome",
         "/a?c=Run%20%60echo%20hi%60%20to%20test",
+        // Pass 14 (B14-2): a JavaScript template, a template after a separator, a default.
+        "/a?c=const%20u%20=%20%60$%7Bbase%7D/users/$%7Bid%7D%60%3B",
+        "/a?c=Total%3B$%7Bprice%7D",
+        "/a?c=port:%20$%7BPORT:-8080%7D",
         "/a?u=https://example.com/2130706433",
         "/a?u=tel:12025550100",
         "/a?p=/12345678/",
