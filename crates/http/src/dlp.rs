@@ -287,14 +287,27 @@ impl DlpRuntime {
         // What DLP holds of answers at once is bounded (clients that never read could
         // otherwise keep each answer's first part in memory): past the budget, an answer
         // is refused (503) rather than let out unread, unless DLP only watches.
-        let reserve = parts
+        let announced = parts
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            .map_or(self.cfg.body_limit_bytes, |n| {
-                n.min(self.cfg.body_limit_bytes)
-            });
+            .and_then(|v| v.parse::<usize>().ok());
+        // In block mode an answer that fits in the limit and the window held back past it
+        // is read whole before anything is sent: a match anywhere in it is then a 502,
+        // where one past the first part found the status line gone (black-box pass 14,
+        // B13-2: a card in the last bytes of an answer just over the limit).
+        let limit = self.cfg.body_limit_bytes;
+        let read = match announced {
+            Some(n)
+                if matches!(mode, DlpMode::Block | DlpMode::Off)
+                    && n > limit
+                    && n <= limit + crate::dlp_stream::WINDOW =>
+            {
+                n
+            }
+            _ => limit,
+        };
+        let reserve = announced.map_or(read, |n| n.min(read));
         let Some(held) = self.budget.reserve(reserve, ctx.ip) else {
             tracing::warn!(route, "DLP holds as many answers as its budget allows");
             if mode == DlpMode::Detect {
@@ -303,13 +316,13 @@ impl DlpRuntime {
             return crate::dlp_budget::busy();
         };
         let res = self
-            .filter_text(edge, ctx, route, allow, mode, parts, body, binary)
+            .filter_text(edge, ctx, route, allow, mode, parts, body, binary, read)
             .await;
         res.map(|b| Body::new(crate::dlp_budget::Holding::new(b, held)))
     }
 
-    /// A textual (or binary) answer: its first `body_limit_bytes` read and scanned, the
-    /// rest scanned as it streams.
+    /// A textual (or binary) answer: its first `read` bytes (`body_limit_bytes`, or all of
+    /// it when block mode reads it whole) read and scanned, the rest scanned as it streams.
     #[allow(clippy::too_many_arguments)]
     async fn filter_text(
         &self,
@@ -321,20 +334,20 @@ impl DlpRuntime {
         mut parts: axum::http::response::Parts,
         body: Body,
         binary: bool,
+        read: usize,
     ) -> Response {
-        let (head, _complete, rest) =
-            match crate::body::read_up_to(body, self.cfg.body_limit_bytes).await {
-                Ok(read) => read,
-                Err(e) => {
-                    tracing::warn!(route, error = %e, "upstream body failed under DLP inspection");
-                    return ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "bad_gateway",
-                        "The upstream's answer broke off.",
-                    )
-                    .into_response();
-                }
-            };
+        let (head, _complete, rest) = match crate::body::read_up_to(body, read).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(route, error = %e, "upstream body failed under DLP inspection");
+                return ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "The upstream's answer broke off.",
+                )
+                .into_response();
+            }
+        };
         // A long answer's first part is the stream's first step: its last bytes (a window's
         // worth, and any match reaching into them) are held back and scanned again with
         // what follows, so a secret across the limit is seen whole.
